@@ -1,0 +1,3 @@
+from promptwise.cli import main
+
+raise SystemExit(main())
