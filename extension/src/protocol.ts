@@ -1,0 +1,170 @@
+// The language server's surface as the client sees it (team PLAN.md, "LSP surface"): command
+// ids, their one-object arguments, result shapes, and the custom request. No vscode import.
+
+export const ServerCommand = {
+  runFlow: "promptwise.runFlow",
+  batchRun: "promptwise.batchRun",
+  evaluate: "promptwise.evaluate",
+  estimateCost: "promptwise.estimateCost",
+  compareRuns: "promptwise.compareRuns",
+  showRun: "promptwise.showRun",
+  cancel: "promptwise.cancel",
+} as const;
+
+/** Commands the client alone handles. */
+export const ClientCommand = {
+  restartServer: "promptwise.restartServer",
+  showLog: "promptwise.showLog",
+} as const;
+
+export const DOCUMENT_TOTALS_REQUEST = "promptwise/documentTotals";
+
+export type JsonObject = { [key: string]: unknown };
+
+export interface RunFlowArgs {
+  uri: string;
+  inputs?: JsonObject;
+  variants?: unknown;
+}
+export interface BatchRunArgs {
+  uri: string;
+  data: string;
+  name?: string;
+  concurrency?: number;
+}
+export interface EvaluateArgs {
+  uri: string;
+  data?: string;
+  run?: string;
+}
+export interface EstimateCostArgs {
+  uri: string;
+  data?: string;
+}
+export interface CompareRunsArgs {
+  runs: string[];
+}
+export interface ShowRunArgs {
+  run: string;
+}
+export interface CancelArgs {
+  token: string;
+}
+
+export interface RunFlowResult {
+  run?: string;
+  status?: string;
+  outputs?: unknown;
+  tokens?: unknown;
+  cost?: number | null;
+  latency_ms?: number | null;
+  error?: unknown;
+}
+export interface BatchRunResult {
+  run?: string;
+  status?: string;
+  rows?: unknown;
+  failed?: number;
+  tokens?: unknown;
+  cost?: number | null;
+}
+export interface EvaluateResult {
+  run?: string;
+  metrics?: Record<string, unknown>;
+}
+
+export interface DocumentTotals {
+  inputTokens: number;
+  maxOutputTokens?: number | null;
+  costPerCall?: number | null;
+  costPer1k?: number | null;
+  model?: string | null;
+  catalogEntry?: string | null;
+  catalogDate?: string | null;
+  text?: string | null;
+}
+
+/** Files the server understands and whose commands run a flow or a prompt. */
+export function isFlowFile(fsPath: string): boolean {
+  const name = fsPath.split(/[\\/]/).pop() ?? "";
+  return name === "flow.dag.yaml" || name === "flow.flex.yaml" || name.endsWith(".prompty");
+}
+
+/** Files the status bar asks totals for: flows, prompts and Jinja templates. */
+export function hasDocumentTotals(fsPath: string): boolean {
+  return isFlowFile(fsPath) || /\.(jinja2|j2)$/.test(fsPath);
+}
+
+/**
+ * A command invoked from a code lens carries the server's own argument object; from the palette
+ * it carries nothing (or a vscode.Uri from a menu). Returns the server's object when given one.
+ */
+export function lensArguments(arg: unknown): JsonObject | undefined {
+  if (arg && typeof arg === "object" && !Array.isArray(arg)) {
+    const candidate = arg as JsonObject;
+    // A vscode.Uri has `scheme` and `fsPath`; the server's objects carry `uri`, `run` or `runs`.
+    if (typeof candidate.uri === "string" || typeof candidate.run === "string" || Array.isArray(candidate.runs)) {
+      return candidate;
+    }
+  }
+  return undefined;
+}
+
+export function runFlowArgs(uri: string, inputs?: JsonObject, base?: JsonObject): RunFlowArgs {
+  const args: RunFlowArgs = { ...(base ?? {}), uri };
+  if (inputs !== undefined) args.inputs = inputs;
+  return args;
+}
+
+export function batchRunArgs(uri: string, data: string, options: { name?: string; concurrency?: number } = {}): BatchRunArgs {
+  const args: BatchRunArgs = { uri, data };
+  if (options.name) args.name = options.name;
+  if (options.concurrency !== undefined && options.concurrency > 0) args.concurrency = options.concurrency;
+  return args;
+}
+
+export function evaluateArgs(uri: string, source: { data?: string; run?: string }): EvaluateArgs {
+  const args: EvaluateArgs = { uri };
+  if (source.data) args.data = source.data;
+  if (source.run) args.run = source.run;
+  return args;
+}
+
+export function estimateCostArgs(uri: string, data?: string): EstimateCostArgs {
+  return data ? { uri, data } : { uri };
+}
+
+/** Run names for Compare Runs, from picks and/or a comma- or space-separated text. */
+export function compareRunsArgs(names: string[]): CompareRunsArgs {
+  const runs = [...new Set(names.flatMap((name) => name.split(/[\s,]+/)).filter((name) => name !== ""))];
+  if (runs.length < 2) {
+    throw new Error(`Compare Runs needs at least two run names; got ${runs.length === 0 ? "none" : `only "${runs[0]}"`}.`);
+  }
+  return { runs };
+}
+
+/**
+ * Parses the Run Flow input box: a JSON object (`{"question": "hi"}`). Returns the object or a
+ * message saying what is wrong and what to type instead.
+ */
+export function parseInputs(text: string): { inputs: JsonObject } | { error: string } {
+  const trimmed = text.trim();
+  if (trimmed === "") return { inputs: {} };
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { error: `Inputs are not valid JSON (${reason}); type an object such as {"question": "What is covered?"}.` };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { error: `Inputs must be a JSON object of input names to values, such as {"question": "What is covered?"}; got ${describeJson(value)}.` };
+  }
+  return { inputs: value as JsonObject };
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}

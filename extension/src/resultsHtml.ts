@@ -1,0 +1,257 @@
+// HTML for the results panel (a run, a batch, an evaluation, an estimate, a comparison).
+// No vscode import: the page is a pure function of the server's JSON, unit-tested outside
+// VS Code. The page takes its colours from the theme's CSS variables and runs under a strict
+// content security policy: no remote sources, one nonce'd script and one nonce'd style.
+import { formatCost, formatLatency, formatMetric, formatTokens, totalTokens } from "./format";
+
+export type ResultKind = "run" | "batch" | "evaluation" | "estimate" | "comparison" | "details";
+
+export interface ResultView {
+  kind: ResultKind;
+  title: string;
+  data: unknown;
+}
+
+export interface PageSecurity {
+  /** Random per render; only the script and style carrying it may run. */
+  nonce: string;
+  /** The webview's own origin (`webview.cspSource`). */
+  cspSource: string;
+}
+
+const ROW_KEYS = ["rows", "results", "lines", "items", "runs"];
+const MAX_ROWS = 500;
+
+export function escapeHtml(value: unknown): string {
+  return String(value)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+export function contentSecurityPolicy(security: PageSecurity): string {
+  return [
+    "default-src 'none'",
+    `img-src ${security.cspSource} data:`,
+    `font-src ${security.cspSource}`,
+    `style-src ${security.cspSource} 'nonce-${security.nonce}'`,
+    `script-src 'nonce-${security.nonce}'`,
+  ].join("; ");
+}
+
+export function renderResultsHtml(view: ResultView, security: PageSecurity): string {
+  const data = view.data;
+  const body: string[] = [`<h1>${escapeHtml(view.title)}</h1>`];
+  if (data === null || data === undefined) {
+    body.push(`<p class="empty">The server returned no result.</p>`);
+  } else if (typeof data !== "object" || Array.isArray(data)) {
+    body.push(section("Result", jsonBlock(data)));
+  } else {
+    const record = data as Record<string, unknown>;
+    body.push(summarySection(record));
+    if (record.error) body.push(section("Error", `<pre class="error">${escapeHtml(textOf(record.error))}</pre>`));
+    const metrics = numericMetrics(record.metrics);
+    if (metrics.length) body.push(section("Metrics", metricsTable(metrics) + barChart(metrics)));
+    if (record.outputs !== undefined) body.push(section("Outputs", jsonBlock(record.outputs)));
+    const rows = findRows(record);
+    if (rows) body.push(rowsSection(rows.key, rows.rows));
+  }
+  body.push(`<details class="raw"><summary>Raw JSON</summary>${jsonBlock(data)}</details>`);
+
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(security))}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>${escapeHtml(view.title)}</title>
+<style nonce="${escapeHtml(security.nonce)}">${STYLE}</style>
+</head>
+<body data-kind="${escapeHtml(view.kind)}">
+${body.join("\n")}
+<script nonce="${escapeHtml(security.nonce)}">${SCRIPT}</script>
+</body>
+</html>`;
+}
+
+/** Metrics as (name, value) pairs; nested objects flatten to `name.key` (e.g. `latency.p95`). */
+export function numericMetrics(metrics: unknown): Array<[string, number]> {
+  const pairs: Array<[string, number]> = [];
+  if (!metrics || typeof metrics !== "object" || Array.isArray(metrics)) return pairs;
+  for (const [name, value] of Object.entries(metrics as Record<string, unknown>)) {
+    if (typeof value === "number" && Number.isFinite(value)) {
+      pairs.push([name, value]);
+    } else if (value && typeof value === "object" && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof inner === "number" && Number.isFinite(inner)) pairs.push([`${name}.${key}`, inner]);
+      }
+    }
+  }
+  return pairs;
+}
+
+/** The first list of row objects in a result (`rows`, `results`, `lines`, ...). */
+export function findRows(record: Record<string, unknown>): { key: string; rows: Array<Record<string, unknown>> } | undefined {
+  for (const key of ROW_KEYS) {
+    const value = record[key];
+    if (Array.isArray(value) && value.length && value.every((row) => row && typeof row === "object" && !Array.isArray(row))) {
+      return { key, rows: value as Array<Record<string, unknown>> };
+    }
+  }
+  return undefined;
+}
+
+function summarySection(record: Record<string, unknown>): string {
+  const cells: string[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    const shown = summaryValue(key, value);
+    if (shown !== undefined) cells.push(`<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(shown)}</td></tr>`);
+  }
+  return cells.length ? section("Summary", `<table class="summary">${cells.join("")}</table>`) : "";
+}
+
+function summaryValue(key: string, value: unknown): string | undefined {
+  if (key === "tokens") {
+    const total = totalTokens(value);
+    return total === undefined ? undefined : formatTokens(total);
+  }
+  if (typeof value === "number") {
+    if (/cost/i.test(key)) return formatCost(value);
+    if (/latency|_ms$/i.test(key)) return formatLatency(value);
+    return formatMetric(value);
+  }
+  if (typeof value === "string" || typeof value === "boolean") return String(value);
+  if (key === "rows" && Array.isArray(value)) return formatTokens(value.length);
+  return undefined;
+}
+
+function metricsTable(metrics: Array<[string, number]>): string {
+  const rows = metrics.map(([name, value]) => `<tr><th>${escapeHtml(name)}</th><td class="num">${escapeHtml(formatMetric(value))}</td></tr>`);
+  return `<table class="metrics"><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+/** A horizontal bar chart in inline SVG: bars scale to the largest magnitude. */
+export function barChart(values: Array<[string, number]>, className = "chart"): string {
+  if (!values.length) return "";
+  const max = Math.max(...values.map(([, v]) => Math.abs(v))) || 1;
+  const rowHeight = 22;
+  const labelWidth = 180;
+  const barWidth = 320;
+  const height = values.length * rowHeight + 4;
+  const bars = values.map(([name, value], i) => {
+    const y = i * rowHeight + 2;
+    const width = Math.max(1, Math.round((Math.abs(value) / max) * barWidth));
+    return (
+      `<text class="label" x="0" y="${y + 15}">${escapeHtml(truncate(name, 26))}</text>` +
+      `<rect class="bar${value < 0 ? " negative" : ""}" x="${labelWidth}" y="${y + 3}" width="${width}" height="${rowHeight - 8}"><title>${escapeHtml(`${name}: ${value}`)}</title></rect>` +
+      `<text class="value" x="${labelWidth + width + 6}" y="${y + 15}">${escapeHtml(formatMetric(value))}</text>`
+    );
+  });
+  return `<svg class="${escapeHtml(className)}" role="img" width="${labelWidth + barWidth + 80}" height="${height}" viewBox="0 0 ${labelWidth + barWidth + 80} ${height}">${bars.join("")}</svg>`;
+}
+
+function rowsSection(key: string, rows: Array<Record<string, unknown>>): string {
+  const shown = rows.slice(0, MAX_ROWS);
+  const statusCounts = new Map<string, number>();
+  for (const row of rows) {
+    const status = typeof row.status === "string" ? row.status : row.error ? "failed" : undefined;
+    if (status) statusCounts.set(status, (statusCounts.get(status) ?? 0) + 1);
+  }
+  const columns = rowColumns(shown);
+  const head = `<tr><th>#</th>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")}</tr>`;
+  const body = shown.map((row, i) => {
+    const cells = columns.map((c) => `<td>${escapeHtml(cellText(c, row[c]))}</td>`).join("");
+    const failed = row.error || row.status === "failed" ? " failed" : "";
+    return (
+      `<tr class="row${failed}" data-row="${i}"><td class="num">${i + 1}</td>${cells}</tr>` +
+      `<tr class="drill"><td colspan="${columns.length + 1}"><details><summary>row ${i + 1} details</summary>${jsonBlock(row)}</details></td></tr>`
+    );
+  });
+  const chart = statusCounts.size ? barChart([...statusCounts.entries()], "chart status") : "";
+  const more = rows.length > MAX_ROWS ? `<p class="empty">Showing the first ${MAX_ROWS} of ${rows.length} rows.</p>` : "";
+  const filter = `<input id="row-filter" type="search" placeholder="Filter rows" aria-label="Filter rows">`;
+  return section(`${capitalize(key)} (${rows.length})`, chart + filter + `<table class="rows"><thead>${head}</thead><tbody>${body.join("")}</tbody></table>` + more);
+}
+
+/** Columns for the rows table: scalar fields present in the rows, at most eight. */
+function rowColumns(rows: Array<Record<string, unknown>>): string[] {
+  const columns: string[] = [];
+  for (const row of rows) {
+    for (const [key, value] of Object.entries(row)) {
+      const scalar = value === null || ["string", "number", "boolean"].includes(typeof value) || key === "tokens";
+      if (scalar && !columns.includes(key)) columns.push(key);
+    }
+  }
+  return columns.slice(0, 8);
+}
+
+function cellText(column: string, value: unknown): string {
+  if (value === undefined || value === null) return "";
+  return summaryValue(column, value) ?? truncate(String(value), 120);
+}
+
+function section(title: string, content: string): string {
+  return `<section><h2>${escapeHtml(title)}</h2>${content}</section>`;
+}
+
+function jsonBlock(value: unknown): string {
+  return `<pre class="json">${escapeHtml(JSON.stringify(value, null, 2) ?? String(value))}</pre>`;
+}
+
+function textOf(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object" && typeof (value as { message?: unknown }).message === "string") {
+    return (value as { message: string }).message;
+  }
+  return JSON.stringify(value, null, 2);
+}
+
+function truncate(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+const STYLE = `
+body { font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); color: var(--vscode-foreground); background: var(--vscode-editor-background); padding: 0 16px 24px; }
+h1 { font-size: 1.4em; font-weight: 600; }
+h2 { font-size: 1.1em; font-weight: 600; border-bottom: 1px solid var(--vscode-panel-border); padding-bottom: 4px; margin-top: 24px; }
+table { border-collapse: collapse; margin: 8px 0; }
+th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; }
+thead th { border-bottom: 1px solid var(--vscode-panel-border); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.rows tr.row:hover { background: var(--vscode-list-hoverBackground); }
+tr.failed td { color: var(--vscode-errorForeground); }
+tr.drill td { padding: 0 0 4px 24px; }
+pre { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); background: var(--vscode-textCodeBlock-background); padding: 8px; overflow: auto; white-space: pre-wrap; }
+pre.error { color: var(--vscode-errorForeground); }
+.empty { color: var(--vscode-descriptionForeground); }
+svg.chart { display: block; margin: 8px 0; }
+svg .bar { fill: var(--vscode-charts-blue); }
+svg .bar.negative { fill: var(--vscode-charts-red); }
+svg text { fill: var(--vscode-foreground); font-size: 12px; font-family: var(--vscode-font-family); }
+input[type=search] { background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, transparent); padding: 3px 6px; margin: 6px 0; width: 240px; }
+details.raw { margin-top: 24px; }
+`;
+
+// Filters the rows table; each data row is followed by its drill-down row, filtered with it.
+const SCRIPT = `
+(function () {
+  const filter = document.getElementById("row-filter");
+  if (!filter) return;
+  filter.addEventListener("input", function () {
+    const needle = filter.value.toLowerCase();
+    document.querySelectorAll("table.rows tr.row").forEach(function (row) {
+      const drill = row.nextElementSibling;
+      const text = row.textContent.toLowerCase() + (drill ? drill.textContent.toLowerCase() : "");
+      const hidden = needle !== "" && text.indexOf(needle) === -1;
+      row.hidden = hidden;
+      if (drill) drill.hidden = hidden;
+    });
+  });
+})();
+`;

@@ -1,0 +1,316 @@
+"""The model catalog: tokenizer, context window, output cap and prices for each model.
+
+The shipped catalog is `costing/catalog.json`, dated by its `as_of` field. A workspace's
+settings (`promptwise.yaml` or `[tool.promptwise]`) can add to it:
+
+```yaml
+models:          # own prices for a catalog model, or extra models
+  gpt-4o: {input_per_1m: 2.0}
+  my-llama: {tokenizer: llama3, context_window: 131072, max_output: 8192,
+             input_per_1m: 0.1, output_per_1m: 0.2}
+deployments:     # Azure deployment name -> model
+  prod-chat: gpt-4o
+```
+
+Every `ModelInfo` carries where its figures came from (`origin`: the catalog and its date,
+or the settings file and line), so each figure on screen can name its source.
+
+Name lookup (`Catalog.lookup`), in order: a workspace deployment name; for Azure
+connections the `azure/` entry; the exact name; the name without an `openai/` prefix; the
+one entry whose name ends in `/<name>` (so `meta-llama/Llama-3.3-70B-Instruct-Turbo` finds
+the together_ai entry); and finally the same steps for a dated snapshot's base name
+(`gpt-4o-2024-08-06` -> `gpt-4o`), which the match reports as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promptwise.config import ConfigError, WorkspaceConfig
+from promptwise.costing.tokenizers import SHIPPED_ENCODINGS
+
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
+
+# What we count with when a model's tokenizer is not one we ship (always stated in a warning).
+FALLBACK_ENCODING = "o200k_base"
+
+_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    provider: str
+    tokenizer: str
+    context_window: int
+    max_output: int
+    input_per_1m: float
+    output_per_1m: float
+    cached_input_per_1m: float | None = None  # None: no cached-input discount
+    max_input: int | None = None  # a separate cap on input alone, where the provider has one
+    family: str = "chat"
+    origin: str = ""  # e.g. "catalog 2026-11-21" or "promptwise.yaml:12"
+    source: str = ""  # where the catalog took the figures from
+
+    @property
+    def exact_tokenizer(self) -> bool:
+        return self.tokenizer in SHIPPED_ENCODINGS
+
+    @property
+    def counting_encoding(self) -> str:
+        """The encoding we count with: the model's own, or the stated fallback."""
+        return self.tokenizer if self.exact_tokenizer else FALLBACK_ENCODING
+
+    @property
+    def input_limit(self) -> int:
+        return min(self.context_window, self.max_input or self.context_window)
+
+    def tokenizer_warning(self) -> str | None:
+        if self.exact_tokenizer:
+            return None
+        return (f"model {self.name} uses the {self.tokenizer} tokenizer, which Promptwise does not ship; "
+                f"its tokens are counted with {FALLBACK_ENCODING} and are approximate")
+
+    def cost(self, input_tokens: float, output_tokens: float, cached_input_tokens: float = 0) -> float:
+        """US dollars for the given token counts."""
+        cached_price = self.cached_input_per_1m if self.cached_input_per_1m is not None else self.input_per_1m
+        uncached = max(0.0, input_tokens - cached_input_tokens)
+        return (uncached * self.input_per_1m + cached_input_tokens * cached_price
+                + output_tokens * self.output_per_1m) / 1_000_000
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name, "provider": self.provider, "family": self.family,
+            "tokenizer": self.tokenizer, "counting_encoding": self.counting_encoding,
+            "exact_tokenizer": self.exact_tokenizer,
+            "context_window": self.context_window, "max_input": self.max_input,
+            "max_output": self.max_output, "input_per_1m": self.input_per_1m,
+            "cached_input_per_1m": self.cached_input_per_1m, "output_per_1m": self.output_per_1m,
+            "origin": self.origin, "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class ModelMatch:
+    """A model name as written, the catalog entry it resolved to, and how."""
+
+    requested: str
+    model: ModelInfo
+    how: str  # "exact", "deployment prod -> gpt-4o", "snapshot of gpt-4o", ...
+
+    @property
+    def label(self) -> str:
+        """`gpt-4o (catalog 2026-11-21)`: the entry and where its figures came from."""
+        return f"{self.model.name} ({self.model.origin})"
+
+
+class _ModelFields(BaseModel):
+    """One entry of the shipped catalog or of a workspace `models:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = None
+    family: str | None = None
+    tokenizer: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_input: int | None = Field(default=None, gt=0)
+    max_output: int | None = Field(default=None, gt=0)
+    input_per_1m: float | None = Field(default=None, ge=0)
+    cached_input_per_1m: float | None = Field(default=None, ge=0)
+    output_per_1m: float | None = Field(default=None, ge=0)
+    source: str | None = None
+
+
+_REQUIRED_FOR_NEW = ("context_window", "max_output", "input_per_1m", "output_per_1m")
+
+
+class Catalog:
+    def __init__(self, models: dict[str, ModelInfo], as_of: str,
+                 deployments: dict[str, str] | None = None, workspace_names: frozenset[str] = frozenset()):
+        self.models = models
+        self.as_of = as_of
+        self.deployments = deployments or {}
+        # Names the workspace defines or overrides: a deployment mapped to one of these
+        # means that entry (with the user's prices), not the catalog's azure/ twin.
+        self.workspace_names = workspace_names
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.models
+
+    def get(self, name: str) -> ModelInfo | None:
+        return self.models.get(name)
+
+    def lookup(self, name: str, *, azure: bool = False) -> ModelMatch | None:
+        """The catalog entry for a model or deployment name, or None (see module docstring)."""
+        name = (name or "").strip()
+        if not name:
+            return None
+        target = self.deployments.get(name)
+        if target is not None:
+            found = self._lookup_model(target, azure=target not in self.workspace_names)
+            if found is None:
+                return None
+            model, how = found
+            return ModelMatch(name, model, f"deployment {name} -> {target}" + (f" ({how})" if how != "exact" else ""))
+        found = self._lookup_model(name, azure=azure)
+        if found is None:
+            return None
+        return ModelMatch(name, *found)
+
+    def _lookup_model(self, name: str, *, azure: bool) -> tuple[ModelInfo, str] | None:
+        found = self._lookup_base(name, azure=azure)
+        if found is not None:
+            return found
+        base = _SNAPSHOT_SUFFIX.sub("", name)
+        if base != name:
+            found = self._lookup_base(base, azure=azure)
+            if found is not None:
+                return found[0], f"snapshot of {found[0].name}"
+        return None
+
+    def _lookup_base(self, name: str, *, azure: bool) -> tuple[ModelInfo, str] | None:
+        candidates = []
+        if azure and not name.startswith("azure/"):
+            candidates.append(("azure/" + name.replace("gpt-3.5", "gpt-35"), "Azure entry"))
+        candidates.append((name, "exact"))
+        if name.startswith("openai/"):
+            candidates.append((name.removeprefix("openai/"), "without openai/ prefix"))
+        for candidate, how in candidates:
+            if candidate in self.models:
+                return self.models[candidate], how
+        suffix_matches = [entry for entry in self.models if entry.endswith("/" + name)]
+        if len(suffix_matches) == 1:
+            return self.models[suffix_matches[0]], f"provider entry {suffix_matches[0]}"
+        return None
+
+    def with_workspace(self, workspace: WorkspaceConfig) -> "Catalog":
+        """This catalog with the workspace's `models` and `deployments` sections applied.
+
+        Raises ConfigError (file, line, what to do) for a malformed section."""
+        models_section = workspace.section("models")
+        deployments_section = workspace.section("deployments")
+        if not models_section and not deployments_section:
+            return self
+        lines = _SettingsLines(workspace)
+        models = dict(self.models)
+        for name, raw in models_section.items():
+            name = str(name)
+            where = lines.where("models", name)
+            fields = _validate_fields(raw, where, f"models.{name}")
+            values = fields.model_dump(exclude_none=True)
+            values.pop("source", None)
+            origin = where
+            existing = models.get(name)
+            if existing is not None:
+                models[name] = replace(existing, **values,
+                                       origin=f"{existing.origin}, overridden by {origin}")
+                continue
+            missing = [key for key in _REQUIRED_FOR_NEW if key not in values]
+            if missing:
+                raise ConfigError(
+                    f"{where}: model {name!r} is not in the catalog, so it needs {', '.join(missing)}; "
+                    f"add them (prices are US dollars per 1M tokens)")
+            models[name] = ModelInfo(
+                name=name, provider=values.get("provider", "openai_compatible"),
+                tokenizer=values.get("tokenizer", "unknown"), family=values.get("family", "chat"),
+                context_window=values["context_window"], max_output=values["max_output"],
+                max_input=values.get("max_input"), input_per_1m=values["input_per_1m"],
+                cached_input_per_1m=values.get("cached_input_per_1m"),
+                output_per_1m=values["output_per_1m"], origin=origin, source="workspace settings")
+        deployments = dict(self.deployments)
+        for deployment, model in deployments_section.items():
+            if not isinstance(model, str) or not model.strip():
+                raise ConfigError(
+                    f"{lines.where('deployments', str(deployment))}: deployment {deployment!r} must map to "
+                    f"a model name, e.g. `{deployment}: gpt-4o`")
+            deployments[str(deployment)] = model.strip()
+        catalog = Catalog(models, self.as_of, deployments,
+                          self.workspace_names | frozenset(str(name) for name in models_section))
+        for deployment, model in deployments.items():
+            if catalog._lookup_model(model, azure=True) is None:
+                raise ConfigError(
+                    f"{lines.where('deployments', deployment)}: deployment {deployment!r} maps to {model!r}, "
+                    f"which is not in the catalog; use a name from `promptwise models` or add it under `models:`")
+        return catalog
+
+
+def _validate_fields(raw: Any, where: str, label: str) -> _ModelFields:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: `{label}` must be a mapping of fields (input_per_1m, output_per_1m, ...)")
+    try:
+        return _ModelFields.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field_name = ".".join(str(part) for part in first["loc"]) or label
+        allowed = ", ".join(_ModelFields.model_fields)
+        hint = f"allowed fields: {allowed}" if first["type"] == "extra_forbidden" else "fix the value"
+        raise ConfigError(f"{where}: `{label}.{field_name}`: {first['msg']}; {hint}") from None
+
+
+class _SettingsLines:
+    """Finds the line of `section.key` in a promptwise.yaml, for error messages and origins."""
+
+    def __init__(self, workspace: WorkspaceConfig):
+        self.source = workspace.source
+        self._lines: dict[tuple[str, str], int] = {}
+        if self.source is None or self.source.suffix not in (".yaml", ".yml"):
+            return
+        try:
+            root = yaml.compose(self.source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return
+        if not isinstance(root, yaml.MappingNode):
+            return
+        for section_key, section_value in root.value:
+            if isinstance(section_value, yaml.MappingNode):
+                for key_node, _ in section_value.value:
+                    self._lines[(str(section_key.value), str(key_node.value))] = key_node.start_mark.line + 1
+
+    def where(self, section: str, key: str) -> str:
+        name = self.source.name if self.source else "settings"
+        line = self._lines.get((section, key))
+        return f"{self.source}:{line}" if line else str(self.source or name)
+
+
+def _entry_to_model(name: str, raw: dict, as_of: str) -> ModelInfo:
+    fields = _validate_fields(raw, str(CATALOG_PATH), name).model_dump(exclude_none=True)
+    return ModelInfo(
+        name=name, provider=fields.get("provider", "openai"), tokenizer=fields["tokenizer"],
+        family=fields.get("family", "chat"), context_window=fields["context_window"],
+        max_output=fields["max_output"], max_input=fields.get("max_input"),
+        input_per_1m=fields["input_per_1m"], cached_input_per_1m=fields.get("cached_input_per_1m"),
+        output_per_1m=fields["output_per_1m"], origin=f"catalog {as_of}", source=fields.get("source", ""))
+
+
+@lru_cache(maxsize=4)
+def _load_catalog_file(path: str, mtime_ns: int) -> Catalog:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    as_of = str(data["as_of"])
+    models = {name: _entry_to_model(name, raw, as_of) for name, raw in data["models"].items()}
+    return Catalog(models, as_of)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The shipped catalog (or the catalog file at `path`), read once per file version."""
+    path = Path(path or CATALOG_PATH)
+    try:
+        return _load_catalog_file(str(path), path.stat().st_mtime_ns)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the model catalog ({error.strerror})") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: not a Promptwise model catalog ({error}); "
+                          "expected {{\"as_of\": ..., \"models\": {{...}}}}") from None
+
+
+def catalog_for(workspace: WorkspaceConfig | None, path: Path | None = None) -> Catalog:
+    """The catalog with the workspace's overrides applied (the one every figure should use)."""
+    catalog = load_catalog(path)
+    return catalog.with_workspace(workspace) if workspace is not None else catalog

@@ -1,0 +1,130 @@
+"""Pieces every YAML-based document shares: elements that remember their mapping (so any
+key's or value's range can be asked for), typed readers that never raise, and the
+document base with its parse problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptwise.analysis.problem import Problem, Severity
+from promptwise.documents.source import Range
+from promptwise.documents.yaml_nodes import (
+    YamlDocument,
+    YamlMapping,
+    YamlNode,
+    YamlScalar,
+    YamlSequence,
+    to_python,
+)
+
+EMPTY_RANGE = Range.empty(0, 0)
+
+
+@dataclass
+class Element:
+    """A part of a document backed by a YAML mapping (None when the YAML had another shape)."""
+
+    mapping: YamlMapping | None = field(default=None, repr=False, kw_only=True)
+
+    def key_range(self, key: str) -> Range | None:
+        entry = self.mapping.entry(key) if self.mapping is not None else None
+        return entry.key.range if entry is not None else None
+
+    def value_node(self, key: str) -> YamlNode | None:
+        return self.mapping.get(key) if self.mapping is not None else None
+
+    def value_range(self, key: str) -> Range | None:
+        node = self.value_node(key)
+        return node.range if node is not None else None
+
+    def has(self, key: str) -> bool:
+        return self.mapping is not None and key in self.mapping
+
+
+def as_mapping(node: YamlNode | None) -> YamlMapping | None:
+    return node if isinstance(node, YamlMapping) else None
+
+
+def as_sequence(node: YamlNode | None) -> YamlSequence | None:
+    return node if isinstance(node, YamlSequence) else None
+
+
+def scalar(mapping: YamlMapping | None, key: str) -> Any:
+    """The scalar value under `key`, or None when absent or not a scalar."""
+    node = mapping.get(key) if mapping is not None else None
+    return node.value if isinstance(node, YamlScalar) else None
+
+
+def string(mapping: YamlMapping | None, key: str) -> str | None:
+    """A string value; numbers and booleans are rendered as text (YAML `1.0` for a name)."""
+    value = scalar(mapping, key)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def boolean(mapping: YamlMapping | None, key: str, default: bool = False) -> bool:
+    value = scalar(mapping, key)
+    return value if isinstance(value, bool) else default
+
+
+def plain(mapping: YamlMapping | None, key: str) -> Any:
+    """The plain Python value under `key` (dicts, lists, scalars); None if absent or
+    too large to expand."""
+    node = mapping.get(key) if mapping is not None else None
+    try:
+        return to_python(node)
+    except ValueError:
+        return None
+
+
+def string_list(node: YamlNode | None) -> list[tuple[str, Range]]:
+    """Strings of a YAML list, each with its range (non-strings skipped)."""
+    sequence = as_sequence(node)
+    if sequence is None:
+        return []
+    return [
+        (str(item.value), item.range)
+        for item in sequence.items
+        if isinstance(item, YamlScalar) and item.value is not None
+    ]
+
+
+@dataclass
+class YamlBackedDocument:
+    """Base for flow.dag.yaml, flow.flex.yaml and .prompty documents."""
+
+    path: Path
+    text: str
+    yaml: YamlDocument | None = field(default=None, repr=False)
+    problems: list[Problem] = field(default_factory=list, repr=False)  # found while parsing
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def root(self) -> YamlMapping | None:
+        return as_mapping(self.yaml.root) if self.yaml is not None else None
+
+    def problem(self, code: str, range_: Range, message: str, severity: Severity = Severity.ERROR) -> None:
+        self.problems.append(Problem(self.path, range_, severity, code, message))
+
+
+def record_yaml_problems(document: YamlBackedDocument) -> None:
+    """Syntax errors (PW101) and duplicate keys (PW102) of the parsed YAML."""
+    if document.yaml is None:
+        return
+    for error in document.yaml.errors:
+        document.problem("PW101", error.range, f"{error.message}; fix the YAML at this position")
+    for duplicate in document.yaml.duplicates:
+        document.problem(
+            "PW102",
+            duplicate.range,
+            f"duplicate key '{duplicate.key}' (also on line {duplicate.first.start.line + 1}); "
+            "the later one wins: remove or rename one of them",
+        )

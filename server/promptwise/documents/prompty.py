@@ -1,0 +1,277 @@
+"""The `.prompty` document: YAML front matter between `---` lines, then a Jinja2 body.
+
+Two shapes are in the wild and both are read:
+- Prompt flow's: `model: {api, configuration: {type, azure_deployment | model, ...},
+  parameters, response}`, `inputs:` a mapping of name -> {type, default, description},
+  `outputs`, `sample` (a mapping or `${file:sample.json}`).
+- The newer Prompty spec: `model: {id, provider, apiType, connection, options}` (or just
+  `model: gpt-4o`), `inputs:` a list of {name, kind, default, description, sample},
+  `template: {format, parser}`.
+Values may hold `${env:NAME}` / `${file:path}` substitutions, collected with their ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptwise.documents.common import (
+    EMPTY_RANGE,
+    Element,
+    YamlBackedDocument,
+    as_mapping,
+    as_sequence,
+    plain,
+    record_yaml_problems,
+    string,
+)
+from promptwise.documents.jinja_template import JinjaTemplate, parse_jinja_template
+from promptwise.documents.references import Substitution, parse_substitutions
+from promptwise.documents.render import RoleSection, find_role_sections
+from promptwise.documents.source import Range
+from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, parse_yaml, to_python
+
+SHAPE_PROMPTFLOW = "promptflow"
+SHAPE_PROMPTY = "prompty"  # the newer Prompty spec
+
+
+@dataclass
+class PromptyInput(Element):
+    name: str
+    name_range: Range
+    type: str | None = None  # `type` (Prompt flow) or `kind` (Prompty spec)
+    default: Any = None
+    has_default: bool = False
+    description: str | None = None
+    sample: Any = None
+    required: bool | None = None
+
+
+@dataclass
+class PromptyModel(Element):
+    """Both shapes' model settings; unset fields are None."""
+
+    # Prompt flow shape
+    api: str | None = None  # chat | completion
+    configuration: dict = field(default_factory=dict)
+    configuration_type: str | None = None  # azure_openai | openai | ...
+    parameters: dict = field(default_factory=dict)
+    response: str | None = None  # first | all
+    # Prompty spec shape
+    id: str | None = None
+    provider: str | None = None
+    api_type: str | None = None
+    connection: Any = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str | None:
+        """The model or deployment the prompt calls, whichever the file names."""
+        return (
+            self.id
+            or self.configuration.get("azure_deployment")
+            or self.configuration.get("model")
+            or self.configuration.get("deployment_name")
+        )
+
+    @property
+    def effective_api(self) -> str:
+        return (self.api or self.api_type or "chat").lower()
+
+    @property
+    def effective_parameters(self) -> dict:
+        """Request parameters: `parameters` (Prompt flow) merged with `options` (Prompty)."""
+        merged = dict(self.options)
+        merged.update(self.parameters)
+        return merged
+
+
+@dataclass
+class Prompty(YamlBackedDocument):
+    kind = "prompty"
+    shape: str = SHAPE_PROMPTFLOW
+    has_front_matter: bool = False
+    front_matter_range: Range | None = None  # between the `---` lines
+    body: str = ""
+    body_line: int = 0  # 0-based file line where the body starts
+    name: str | None = None
+    description: str | None = None
+    model: PromptyModel = field(default_factory=PromptyModel)
+    inputs: dict[str, PromptyInput] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    sample: Any = None  # a mapping, or a string such as `${file:sample.json}`
+    template_format: str | None = None  # jinja2 (default) | mustache | ...
+    substitutions: list[Substitution] = field(default_factory=list)
+    template: JinjaTemplate | None = None  # the body, parsed; ranges in file lines
+    role_sections: list[RoleSection] = field(default_factory=list)
+
+    def sample_inputs(self) -> dict[str, Any]:
+        """Input values to try the prompt with: `sample` when it is a mapping, then each
+        input's own `sample` or `default`."""
+        values: dict[str, Any] = {}
+        for name, prompty_input in self.inputs.items():
+            if prompty_input.sample is not None:
+                values[name] = prompty_input.sample
+            elif prompty_input.has_default:
+                values[name] = prompty_input.default
+        if isinstance(self.sample, dict):
+            values.update(self.sample)
+        return values
+
+
+def split_front_matter(text: str) -> tuple[str | None, int, int]:
+    """(front matter text, its first line, body's first line). The front matter is None
+    when the file does not start with a `---` line closed by another `---` line."""
+    lines = text.split("\n")
+    first = 0
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    if first >= len(lines) or lines[first].rstrip() != "---":
+        return None, 0, 0
+    for number in range(first + 1, len(lines)):
+        if lines[number].rstrip() == "---":
+            return "\n".join(lines[first + 1 : number]), first + 1, number + 1
+    return None, 0, 0
+
+
+def _collect_substitutions(node: YamlNode | None, found: list[Substitution], depth: int = 0) -> None:
+    if node is None or depth > 40:
+        return
+    if isinstance(node, YamlScalar):
+        found.extend(parse_substitutions(node))
+    elif isinstance(node, YamlMapping):
+        for entry in node.entries:
+            _collect_substitutions(entry.value, found, depth + 1)
+    else:
+        for item in getattr(node, "items", ()):
+            _collect_substitutions(item, found, depth + 1)
+
+
+def _model(node: YamlNode | None) -> PromptyModel:
+    if isinstance(node, YamlScalar) and isinstance(node.value, str):
+        return PromptyModel(id=node.value)  # `model: gpt-4o` shorthand of the Prompty spec
+    mapping = as_mapping(node)
+    configuration = plain(mapping, "configuration")
+    configuration = configuration if isinstance(configuration, dict) else {}
+    parameters = plain(mapping, "parameters")
+    options = plain(mapping, "options")
+    return PromptyModel(
+        api=string(mapping, "api"),
+        configuration=configuration,
+        configuration_type=str(configuration["type"]) if configuration.get("type") else None,
+        parameters=parameters if isinstance(parameters, dict) else {},
+        response=string(mapping, "response"),
+        id=string(mapping, "id"),
+        provider=string(mapping, "provider"),
+        api_type=string(mapping, "apiType"),
+        connection=plain(mapping, "connection"),
+        options=options if isinstance(options, dict) else {},
+        mapping=mapping,
+    )
+
+
+def _input(name: str, name_range: Range, node: YamlNode | None) -> PromptyInput:
+    mapping = as_mapping(node)
+    if mapping is None:
+        # `question: What is...` — a bare value is taken as the default (Prompt flow does)
+        value = node.value if isinstance(node, YamlScalar) else _plain_value(node)
+        return PromptyInput(name, name_range, default=value, has_default=node is not None)
+    has_default = "default" in mapping
+    required = mapping.get("required")
+    return PromptyInput(
+        name,
+        name_range,
+        type=string(mapping, "type") or string(mapping, "kind"),
+        default=plain(mapping, "default") if has_default else None,
+        has_default=has_default,
+        description=string(mapping, "description"),
+        sample=plain(mapping, "sample"),
+        required=required.value if isinstance(required, YamlScalar) and isinstance(required.value, bool) else None,
+        mapping=mapping,
+    )
+
+
+def _plain_value(node: YamlNode | None) -> Any:
+    try:
+        return to_python(node)
+    except ValueError:
+        return None
+
+
+def parse_prompty(text: str, path: Path | str = "prompt.prompty") -> Prompty:
+    """Parse a .prompty file's text. Never raises; parse problems are in `.problems`."""
+    path = Path(path)
+    front, front_line, body_line = split_front_matter(text)
+    document = Prompty(path, text)
+    if front is None:
+        document.body, document.body_line = text, 0
+        document.problem(
+            "PW105",
+            EMPTY_RANGE,
+            "no front matter: a .prompty file starts with a `---` line, its YAML settings "
+            "(model, inputs), a closing `---` line, then the prompt",
+        )
+    else:
+        document.has_front_matter = True
+        lines = text.split("\n")
+        last = max(body_line - 2, front_line)
+        document.front_matter_range = Range.of(front_line, 0, last, len(lines[last]) if last < len(lines) else 0)
+        document.body = "\n".join(lines[body_line:])
+        document.body_line = body_line
+        document.yaml = parse_yaml(front, line_offset=front_line)
+        record_yaml_problems(document)
+        root = document.root
+        if root is None and document.yaml.root is not None:
+            document.problem(
+                "PW104",
+                document.yaml.root.range,
+                "the front matter must be a mapping (`model:`, `inputs:` ...); rewrite it as "
+                "`key: value` lines",
+            )
+        if root is not None:
+            _read_front_matter(document, root)
+    document.template = parse_jinja_template(document.body, path, line_offset=document.body_line)
+    document.role_sections = find_role_sections(document.body, first_line=document.body_line)
+    return document
+
+
+def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
+    document.name = string(root, "name")
+    document.description = string(root, "description")
+    model_node = root.get("model")
+    document.model = _model(model_node)
+    inputs_node = root.get("inputs")
+    model_mapping = as_mapping(model_node)
+    is_new_shape = as_sequence(inputs_node) is not None
+    if model_mapping is not None and any(k in model_mapping for k in ("id", "provider", "apiType", "options")):
+        is_new_shape = True
+    if isinstance(model_node, YamlScalar) or as_mapping(root.get("template")) is not None:
+        is_new_shape = True
+    document.shape = SHAPE_PROMPTY if is_new_shape else SHAPE_PROMPTFLOW
+    if as_mapping(inputs_node) is not None:
+        for entry in inputs_node.entries:
+            if entry.key_text is not None and entry.key_text not in document.inputs:
+                document.inputs[entry.key_text] = _input(entry.key_text, entry.key.range, entry.value)
+    elif as_sequence(inputs_node) is not None:
+        for item in inputs_node.items:
+            mapping = as_mapping(item)
+            name_node = mapping.get("name") if mapping is not None else None
+            if isinstance(name_node, YamlScalar) and name_node.value is not None:
+                name = str(name_node.value)
+                if name not in document.inputs:
+                    document.inputs[name] = _input(name, name_node.range, item)
+    outputs = plain(root, "outputs")
+    if isinstance(outputs, dict):
+        document.outputs = outputs
+    elif isinstance(outputs, list):
+        document.outputs = {
+            str(o.get("name")): o for o in outputs if isinstance(o, dict) and o.get("name") is not None
+        }
+    document.sample = plain(root, "sample")
+    template = root.get("template")
+    if isinstance(template, YamlScalar):
+        document.template_format = string(root, "template")
+    elif as_mapping(template) is not None:
+        document.template_format = string(template, "format") or string(template, "type")
+    _collect_substitutions(root, document.substitutions)

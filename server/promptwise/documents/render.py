@@ -1,0 +1,253 @@
+"""Render a Jinja2 prompt and split it into chat messages, the way Prompt flow does.
+
+Prompt flow's rule (promptflow-tools `parse_chat`): a role line is a line holding only a role
+name and a colon, optionally after one `#` (for markdown highlighting), case-insensitive, with
+any spaces around: `system:`, `# User :`. Everything up to the next role line is that message's
+content. Non-blank text before the first role line is an error for the chat API. A `function`
+(or any) message may start with `name:\\n<name>\\ncontent:\\n...` to set the message's name; a
+`tool` message starts with `tool_call_id:\\n<id>\\ncontent:\\n...`. Templates are rendered with
+`trim_blocks=True, keep_trailing_newline=True`, and role-like text inside variable values is
+escaped first, so a user's input cannot forge a `system:` message.
+
+Our own implementation; no promptflow import.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+VALID_ROLES = ("system", "user", "assistant", "function", "tool")
+
+_ROLE_ALTERNATION = "|".join(VALID_ROLES)
+# The separator exactly as Prompt flow splits on it (note `^\s*` may swallow blank lines).
+ROLE_SEPARATOR = re.compile(rf"(?im)^\s*#?\s*({_ROLE_ALTERNATION})\s*:\s*\n")
+# One source line that is a role line, for locating sections in a template's source.
+ROLE_LINE = re.compile(rf"(?i)^[ \t]*#?[ \t]*({_ROLE_ALTERNATION})[ \t]*:[ \t]*$")
+# A line that looks like it was meant as a role line but is not one Prompt flow accepts,
+# e.g. `human:` or `System: you are...` (text after the colon on the same line).
+ROLE_LIKE_LINE = re.compile(r"(?i)^[ \t]*#?[ \t]*([A-Za-z_]+)[ \t]*:[ \t]*(.*)$")
+
+_NAME_AND_CONTENT = re.compile(r"\n*#{0,2}\s*name:\n+\s*(\S+)\s*\n*#{0,2}\s*content:\n?(.*)", re.DOTALL)
+_TOOL_CALL_ID_AND_CONTENT = re.compile(
+    r"\n*#{0,2}\s*tool_call_id:\n+\s*(\S+)\s*\n*#{0,2}\s*content:\n?(.*)", re.DOTALL
+)
+
+
+class RenderError(Exception):
+    """A template that cannot be rendered or split into messages. `line` is 0-based in the
+    template text when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True)
+class RoleSection:
+    """A role line in a template's source and the lines its content spans (0-based)."""
+
+    role: str  # lower-cased
+    line: int  # the role line
+    start_character: int  # where the role name starts on that line
+    end_character: int  # end of the role line's text (after the colon)
+    content_start_line: int  # first line after the role line
+    content_end_line: int  # last line of the content (inclusive); < start when empty
+
+
+def _environment(strict: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
+        autoescape=False,
+    )
+
+
+_ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
+
+
+@lru_cache(maxsize=256)
+def _compile(template_text: str, strict: bool) -> jinja2.Template:
+    # Batch runs render the same template thousands of times; compile once.
+    return _ENVIRONMENTS[strict].from_string(template_text)
+
+
+def render_template(template_text: str, variables: dict[str, Any], strict: bool = False) -> str:
+    """Render Jinja2 text. `strict=True` makes an undefined variable an error instead of ''.
+
+    Raises RenderError with the template line on syntax errors and on undefined variables
+    (strict) or other failures while rendering.
+    """
+    try:
+        template = _compile(template_text, strict)
+    except jinja2.TemplateSyntaxError as error:
+        line = (error.lineno - 1) if error.lineno else None
+        raise RenderError(f"Jinja syntax error: {error.message}", line) from None
+    try:
+        return template.render(**variables)
+    except jinja2.UndefinedError as error:
+        raise RenderError(
+            f"template uses an undefined variable: {error.message}; "
+            "provide it as an input or remove it from the template",
+            _error_line(error),
+        ) from None
+    except jinja2.TemplateError as error:
+        raise RenderError(f"template failed to render: {error}", _error_line(error)) from None
+    except Exception as error:  # a filter or method call in the template failed
+        raise RenderError(
+            f"template failed to render: {type(error).__name__}: {error}", _error_line(error)
+        ) from None
+
+
+def _error_line(error: BaseException) -> int | None:
+    """The template line of a render-time error, read from Jinja's rewritten traceback."""
+    traceback = error.__traceback__
+    line = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == "<template>":
+            line = traceback.tb_lineno - 1
+        traceback = traceback.tb_next
+    return line
+
+
+def _collect_role_words(value: Any, found: dict[str, str], depth: int = 0) -> None:
+    if depth > 20:
+        return
+    if isinstance(value, str):
+        for match in ROLE_SEPARATOR.finditer(value):
+            word = match.group(1)
+            if word not in found:
+                found[word] = uuid.uuid4().hex
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_role_words(item, found, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_role_words(item, found, depth + 1)
+
+
+def _replace(value: Any, pairs: list[tuple[str, str]], depth: int = 0) -> Any:
+    if depth > 20:
+        return value
+    if isinstance(value, str):
+        for old, new in pairs:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {key: _replace(item, pairs, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace(item, pairs, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_replace(item, pairs, depth + 1) for item in value)
+    return value
+
+
+def parse_chat(chat_text: str, default_role: str | None = None) -> list[dict[str, Any]]:
+    """Split rendered text into messages on role lines (Prompt flow's rule).
+
+    Text before the first role line is an error, as in Prompt flow, unless `default_role`
+    is given: then it becomes a message with that role (the Prompty runtime's leniency).
+    """
+    chunks = ROLE_SEPARATOR.split(chat_text)
+    # re.split with one group: [before, role, content, role, content, ...]
+    before = chunks[0]
+    leading: list[dict[str, Any]] = []
+    if before.strip() and default_role:
+        leading.append({"role": default_role, "content": before.strip()})
+    elif before.strip():
+        first_line = before.strip().splitlines()[0][:60]
+        raise RenderError(
+            f"text before the first role line ({first_line!r}); start the prompt with a role "
+            "line such as `system:` or `user:` on its own line",
+            0,
+        )
+    messages: list[dict[str, Any]] = []
+    for index in range(1, len(chunks), 2):
+        role = chunks[index].lower()
+        content = chunks[index + 1] if index + 1 < len(chunks) else ""
+        message: dict[str, Any] = {"role": role}
+        if role == "tool":
+            match = _TOOL_CALL_ID_AND_CONTENT.search(content)
+            if match is None:
+                raise RenderError(
+                    "a `tool:` message must start with `tool_call_id:` and `content:` lines; "
+                    "add the id of the tool call it answers"
+                )
+            message["tool_call_id"] = match.group(1)
+            content = match.group(2)
+        else:
+            match = _NAME_AND_CONTENT.match(content)
+            if match is not None:
+                message["name"] = match.group(1)
+                content = match.group(2)
+            elif role == "function":
+                raise RenderError(
+                    "a `function:` message must start with `name:` and `content:` lines; "
+                    "add the function's name"
+                )
+        message["content"] = content.strip()
+        messages.append(message)
+    return leading + messages
+
+
+def render_messages(
+    template_text: str,
+    variables: dict[str, Any],
+    strict: bool = False,
+    default_role: str | None = None,
+) -> list[dict[str, Any]]:
+    """Render a chat prompt template and split it into `[{"role", "content"}, ...]`.
+
+    Raises RenderError (with a 0-based template line when known) when the template cannot
+    be rendered or has no valid role structure. `strict=True`: undefined variables are
+    errors. `default_role`: role for text before the first role line (else an error).
+    """
+    escapes: dict[str, str] = {}
+    _collect_role_words(variables, escapes)
+    pairs = list(escapes.items())
+    safe_variables = _replace(variables, pairs) if pairs else variables
+    text = render_template(template_text, safe_variables, strict=strict)
+    messages = parse_chat(text, default_role)
+    if not messages:
+        raise RenderError(
+            "the prompt has no role lines; add `system:` and `user:` lines to split it into "
+            "chat messages"
+        )
+    if pairs:
+        restore = [(new, old) for old, new in pairs]
+        messages = [_replace(message, restore) for message in messages]
+    return messages
+
+
+def find_role_sections(template_text: str, first_line: int = 0) -> list[RoleSection]:
+    """Role lines in a template's source, with the line span of each section's content.
+
+    `first_line` shifts the line numbers (a prompty body starts after its front matter).
+    """
+    lines = template_text.split("\n")
+    found: list[tuple[str, int, int, int]] = []
+    for number, line in enumerate(lines):
+        match = ROLE_LINE.match(line.rstrip("\r"))
+        if match:
+            found.append((match.group(1).lower(), number, match.start(1), len(line.rstrip())))
+    sections = []
+    for index, (role, number, start, end) in enumerate(found):
+        next_line = found[index + 1][1] if index + 1 < len(found) else len(lines)
+        sections.append(
+            RoleSection(
+                role=role,
+                line=number + first_line,
+                start_character=start,
+                end_character=end,
+                content_start_line=number + 1 + first_line,
+                content_end_line=next_line - 1 + first_line,
+            )
+        )
+    return sections

@@ -1,0 +1,385 @@
+"""YAML parsed into a light tree of nodes that remember their exact source ranges.
+
+Why not `yaml.safe_load`: it throws positions away, and diagnostics must point at the exact
+key or value. Why not `yaml.compose`: its composer is recursive (a deeply nested file crashes
+the C composer or raises RecursionError in the Python one) and it stops at the first duplicate
+key policy we cannot see. So we read PyYAML's event stream (libyaml's parser is an iterative
+state machine) and build the tree ourselves with an explicit stack and a depth limit.
+
+Parsing never raises: syntax errors become `YamlError`s with a position, and whatever was
+built before the error is kept (the editor still gets completion on a half-typed file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import yaml
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from promptwise.documents.source import Position, Range
+
+try:  # libyaml makes parsing several times faster; fall back to pure Python if absent
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64  # far deeper than any flow; guards every recursive walk over the tree
+MAX_NODES = 2_000_000  # guards alias expansion ("billion laughs") in to_python
+
+STR_TAG = "tag:yaml.org,2002:str"
+NULL_TAG = "tag:yaml.org,2002:null"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+MAP_TAG = "tag:yaml.org,2002:map"
+SEQ_TAG = "tag:yaml.org,2002:seq"
+
+_resolver = Resolver()
+_constructor = yaml.constructor.SafeConstructor()
+
+
+class YamlNode:
+    """Base of the tree. Ranges are built lazily from the marks: most are never asked for,
+    and building frozen Range objects for every node was half the parse time."""
+
+    __slots__ = ("_marks", "_range", "tag")
+    kind = "node"
+
+    def __init__(self, marks: tuple[int, int, int, int], tag: str):
+        self._marks = marks
+        self._range: Range | None = None
+        self.tag = tag
+
+    @property
+    def range(self) -> Range:
+        if self._range is None:
+            sl, sc, el, ec = self._marks
+            self._range = Range(Position(sl, sc), Position(el, ec))
+        return self._range
+
+    @range.setter
+    def range(self, value: Range) -> None:
+        self._range = value
+        self._marks = (value.start.line, value.start.character, value.end.line, value.end.character)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._marks})"
+
+
+class YamlScalar(YamlNode):
+    __slots__ = ("text", "value", "style")
+    kind = "scalar"
+
+    def __init__(self, marks, tag: str, text: str, value: Any, style: str | None = None):
+        super().__init__(marks, tag)
+        self.text = text  # the scalar's string value, before type resolution
+        self.value = value  # resolved: str, int, float, bool, None, datetime ...
+        self.style = style  # None plain, "'" or '"' quoted, "|" literal, ">" folded
+
+    @property
+    def is_null(self) -> bool:
+        return self.value is None
+
+    @property
+    def is_empty(self) -> bool:
+        """`key:` with nothing after it (as opposed to an explicit `null` or `~`)."""
+        return self.value is None and self.text == "" and self.style is None
+
+    def __repr__(self) -> str:
+        return f"YamlScalar({self.text!r}, {self._marks})"
+
+
+class YamlEntry:
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: YamlNode, value: YamlNode):
+        self.key = key
+        self.value = value
+
+    @property
+    def key_text(self) -> str | None:
+        """The key as a string when it is a scalar (every key we care about is)."""
+        return self.key.text if isinstance(self.key, YamlScalar) else None
+
+    def __repr__(self) -> str:
+        return f"YamlEntry({self.key!r}: {self.value!r})"
+
+
+class YamlMapping(YamlNode):
+    __slots__ = ("entries", "flow_style", "_by_key")
+    kind = "mapping"
+
+    def __init__(self, marks, tag: str, flow_style: bool = False):
+        super().__init__(marks, tag)
+        self.entries: list[YamlEntry] = []
+        self.flow_style = flow_style
+        # last entry per key: YAML loaders keep the last duplicate, and so do we
+        self._by_key: dict[str, YamlEntry] = {}
+
+    def get(self, key: str) -> YamlNode | None:
+        entry = self._by_key.get(key)
+        return entry.value if entry is not None else None
+
+    def entry(self, key: str) -> YamlEntry | None:
+        return self._by_key.get(key)
+
+    def keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._by_key
+
+    def __iter__(self) -> Iterator[YamlEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class YamlSequence(YamlNode):
+    __slots__ = ("items", "flow_style")
+    kind = "sequence"
+
+    def __init__(self, marks, tag: str, flow_style: bool = False):
+        super().__init__(marks, tag)
+        self.items: list[YamlNode] = []
+        self.flow_style = flow_style
+
+    def __iter__(self) -> Iterator[YamlNode]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class YamlError:
+    message: str
+    range: Range
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    key: str
+    range: Range  # the later (winning) occurrence
+    first: Range  # the earlier occurrence it overrides
+
+
+@dataclass
+class YamlDocument:
+    root: YamlNode | None
+    errors: list[YamlError] = field(default_factory=list)
+    duplicates: list[DuplicateKey] = field(default_factory=list)
+
+
+def _range(start_mark, end_mark) -> Range:
+    return Range(
+        Position(start_mark.line, start_mark.column), Position(end_mark.line, end_mark.column)
+    )
+
+
+def _scalar_value(tag: str, text: str) -> Any:
+    if tag == STR_TAG:
+        return text
+    if tag == NULL_TAG:
+        return None
+    builder = _constructor.yaml_constructors.get(tag)
+    if builder is None:  # a custom tag such as `!include`: keep the text
+        return text
+    try:
+        return builder(_constructor, ScalarNode(tag, text))
+    except Exception:  # e.g. an invalid timestamp; the text is still useful
+        return text
+
+
+def _error_range(error: Exception, source: str, line_offset: int) -> Range:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark is not None:
+        return Range.empty(mark.line, mark.column)
+    position = getattr(error, "position", None)  # ReaderError: a character index
+    if isinstance(position, int) and 0 <= position <= len(source):
+        line = source.count("\n", 0, position)
+        column = position - (source.rfind("\n", 0, position) + 1)
+        return Range(Position(line, column), Position(line, column + 1))
+    return Range.empty(line_offset, 0)
+
+
+def _error_message(error: Exception) -> str:
+    if isinstance(error, yaml.MarkedYAMLError):
+        parts = [p for p in (error.context, error.problem) if p]
+        text = "; ".join(parts) if parts else "invalid YAML"
+    else:
+        text = str(error).splitlines()[0] if str(error) else "invalid YAML"
+    return f"YAML syntax error: {text}"
+
+
+class _Builder:
+    """Consumes parser events and builds the node tree with an explicit stack."""
+
+    def __init__(self, max_depth: int):
+        self.max_depth = max_depth
+        self.stack: list[tuple[YamlNode, list]] = []  # (collection, pending key for mappings)
+        self.anchors: dict[str, YamlNode] = {}
+        self.roots: list[YamlNode] = []
+        self.errors: list[YamlError] = []
+        self.duplicates: list[DuplicateKey] = []
+
+    def _add(self, node: YamlNode) -> None:
+        if not self.stack:
+            self.roots.append(node)
+            return
+        parent, pending = self.stack[-1]
+        if isinstance(parent, YamlSequence):
+            parent.items.append(node)
+            return
+        assert isinstance(parent, YamlMapping)
+        if not pending:
+            pending.append(node)
+            return
+        key = pending.pop()
+        entry = YamlEntry(key, node)
+        parent.entries.append(entry)
+        if isinstance(key, YamlScalar):
+            earlier = parent._by_key.get(key.text)
+            if earlier is not None:
+                self.duplicates.append(DuplicateKey(key.text, key.range, earlier.key.range))
+            parent._by_key[key.text] = entry
+
+    def feed(self, event) -> bool:
+        """Handle one event; False means stop (depth limit reached)."""
+        kind = type(event)
+        start, end = event.start_mark, event.end_mark
+        if kind is yaml.ScalarEvent:
+            tag = event.tag
+            text = event.value
+            if tag is None or tag == "!":
+                tag = STR_TAG if not event.implicit[0] else _resolver.resolve(ScalarNode, text, event.implicit)
+            node = YamlScalar(
+                (start.line, start.column, end.line, end.column),
+                tag,
+                text,
+                text if tag == STR_TAG else _scalar_value(tag, text),
+                event.style or None,  # libyaml says '' for plain, pure Python says None
+            )
+            if event.anchor:
+                self.anchors[event.anchor] = node
+            self._add(node)
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if len(self.stack) >= self.max_depth:
+                self.errors.append(
+                    YamlError(
+                        f"YAML nested deeper than {self.max_depth} levels; flatten the structure",
+                        _range(start, end),
+                    )
+                )
+                return False
+            marks = (start.line, start.column, start.line, start.column)
+            if kind is yaml.MappingStartEvent:
+                node = YamlMapping(marks, event.tag or MAP_TAG, bool(event.flow_style))
+            else:
+                node = YamlSequence(marks, event.tag or SEQ_TAG, bool(event.flow_style))
+            if event.anchor:
+                self.anchors[event.anchor] = node
+            self._add(node)
+            self.stack.append((node, []))
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            node, _ = self.stack.pop()
+            node._marks = node._marks[:2] + (end.line, end.column)
+        elif kind is yaml.AliasEvent:
+            target = self.anchors.get(event.anchor)
+            if target is None:  # the parser reports this itself, but be safe
+                target = YamlScalar((start.line, start.column, end.line, end.column), NULL_TAG, "", None)
+            self._add(target)
+        return True
+
+    def close_unfinished(self, end: Position) -> None:
+        """After an error, give still-open collections an end so ranges stay sane."""
+        while self.stack:
+            node, pending = self.stack.pop()
+            if isinstance(node, YamlMapping) and pending:  # a key with no value yet
+                key = pending.pop()
+                self.stack.append((node, [key]))
+                marks = (end.line, end.character, end.line, end.character)
+                self._add(YamlScalar(marks, NULL_TAG, "", None))
+                self.stack.pop()
+            node.range = Range(node.range.start, max(node.range.start, end))
+
+
+def parse_yaml(text: str, line_offset: int = 0, max_depth: int = MAX_DEPTH) -> YamlDocument:
+    """Parse `text`; ranges are shifted down by `line_offset` lines (for front matter)."""
+    source = "\n" * line_offset + text if line_offset else text
+    builder = _Builder(max_depth)
+    last = Position(line_offset, 0)
+    try:
+        for event in yaml.parse(source, Loader=_Loader):
+            last = Position(event.end_mark.line, event.end_mark.column)
+            if isinstance(event, yaml.DocumentStartEvent) and builder.roots:
+                builder.errors.append(
+                    YamlError(
+                        "this file holds more than one YAML document; keep only the first "
+                        "(remove the `---` line and what follows)",
+                        _range(event.start_mark, event.end_mark),
+                    )
+                )
+                break
+            if not builder.feed(event):
+                break
+    except yaml.YAMLError as error:
+        builder.errors.append(YamlError(_error_message(error), _error_range(error, source, line_offset)))
+    except (RecursionError, MemoryError, ValueError) as error:  # defensive: never raise
+        builder.errors.append(YamlError(f"YAML could not be read: {error}", Range.empty(line_offset, 0)))
+    builder.close_unfinished(last)
+    root = builder.roots[0] if builder.roots else None
+    return YamlDocument(root, builder.errors, builder.duplicates)
+
+
+def to_python(node: YamlNode | None, _budget: list[int] | None = None, _depth: int = 0) -> Any:
+    """Plain Python value of a node (dicts, lists, scalars); bounded against alias bombs."""
+    if node is None:
+        return None
+    budget = _budget if _budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0 or _depth > MAX_DEPTH + 1:
+        raise ValueError("YAML value too large to expand (aliases or nesting)")
+    if isinstance(node, YamlScalar):
+        return node.value
+    if isinstance(node, YamlSequence):
+        return [to_python(item, budget, _depth + 1) for item in node.items]
+    if isinstance(node, YamlMapping):
+        result: dict = {}
+        for entry in node.entries:
+            key = to_python(entry.key, budget, _depth + 1)
+            try:
+                hash(key)
+            except TypeError:
+                key = str(key)
+            result[key] = to_python(entry.value, budget, _depth + 1)
+        return result
+    return None
+
+
+def describe(node: YamlNode | None) -> str:
+    """A short name of a node's type for messages: 'a string', 'a mapping' ..."""
+    if node is None:
+        return "nothing"
+    if isinstance(node, YamlMapping):
+        return "a mapping"
+    if isinstance(node, YamlSequence):
+        return "a list"
+    if isinstance(node, YamlScalar):
+        value = node.value
+        if value is None:
+            return "an empty value"
+        if isinstance(value, bool):
+            return "a boolean"
+        if isinstance(value, int):
+            return "an integer"
+        if isinstance(value, float):
+            return "a number"
+        if isinstance(value, str):
+            return "a string"
+        return f"a {type(value).__name__}"
+    return "a value"

@@ -1,0 +1,204 @@
+"""Named connections to model endpoints, with secrets only as `${env:NAME}` references.
+
+A workspace's `promptwise.yaml` may define connections:
+
+    connections:
+      local:  {type: openai_compatible, base_url: http://127.0.0.1:11434/v1}
+      azure:  {type: azure_openai, azure_endpoint: "${env:AZURE_OPENAI_ENDPOINT}",
+               api_key: "${env:AZURE_OPENAI_API_KEY}", api_version: 2024-06-01}
+
+Where a flow names a connection that is not defined (Prompt flow flows say
+`connection: open_ai_connection`), the workspace's `defaults.connection` is used, and failing
+that the variables people already set: `OPENAI_API_KEY`/`OPENAI_BASE_URL`, or
+`AZURE_OPENAI_API_KEY`/`AZURE_OPENAI_ENDPOINT`/`OPENAI_API_VERSION` for Azure.
+
+Everything is resolved before a run starts, so a missing variable is one clear error up
+front. Resolved secret values are registered with `promptwise.engine.secrets`, which
+redacts them from anything written to the store, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from promptwise.engine.secrets import register_secret
+
+CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible")
+_TYPE_ALIASES = {
+    "openai": "openai",
+    "open_ai": "openai",
+    "openaiconnection": "openai",
+    "azure_openai": "azure_openai",
+    "azure": "azure_openai",
+    "azureopenai": "azure_openai",
+    "azureopenaiconnection": "azure_openai",
+    "openai_compatible": "openai_compatible",
+    "custom": "openai_compatible",
+    "serverless": "openai_compatible",
+}
+_FIELDS = ("type", "api_key", "base_url", "azure_endpoint", "api_version", "azure_deployment", "organization")
+_SECRET_FIELDS = ("api_key",)
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+
+
+class ConnectionConfigError(Exception):
+    """A connection cannot be resolved; the message says which, why and what to do."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A resolved connection: everything the provider needs, secrets included (never printed)."""
+
+    name: str
+    type: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    azure_endpoint: str | None = None
+    api_version: str | None = None
+    azure_deployment: str | None = None
+    organization: str | None = None
+
+    @property
+    def is_azure(self) -> bool:
+        return self.type == "azure_openai"
+
+    def describe(self) -> dict:
+        """Safe to store and show: no secret values."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "endpoint": self.azure_endpoint if self.is_azure else (self.base_url or "https://api.openai.com/v1"),
+            "api_version": self.api_version,
+        }
+
+
+def _normalise_type(value: object, where: str) -> str:
+    key = str(value or "").strip().lower().replace("-", "_")
+    if key in _TYPE_ALIASES:
+        return _TYPE_ALIASES[key]
+    raise ConnectionConfigError(
+        f"{where}: unknown connection type {value!r}; use one of {', '.join(CONNECTION_TYPES)}")
+
+
+def expand_env(value: str, where: str, environ: Mapping[str, str]) -> str:
+    """Replace every `${env:NAME}`; a variable that is not set is an error naming it."""
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in environ or environ[name] == "":
+            raise ConnectionConfigError(
+                f"{where} refers to ${{env:{name}}}, but the environment variable {name} is not set; "
+                f"export {name}=... before running, or change the connection")
+        return environ[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str] | None = None) -> Connection:
+    """Turn one connection definition (a mapping from settings or a prompty file) into a Connection."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(spec, Mapping):
+        raise ConnectionConfigError(f"{where}: connection `{name}` must be a mapping of settings")
+    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", "endpoint", "key"})
+    if unknown:
+        raise ConnectionConfigError(
+            f"{where}: connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
+            f"known settings are {', '.join(_FIELDS)}")
+    values: dict[str, str | None] = {}
+    for key in _FIELDS[1:]:
+        raw = spec.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, (str, int, float)):
+            raise ConnectionConfigError(f"{where}: connection `{name}`: `{key}` must be a string")
+        raw = str(raw)
+        if key in _SECRET_FIELDS and raw and not _ENV_REF.fullmatch(raw.strip()):
+            raise ConnectionConfigError(
+                f"{where}: connection `{name}`: `{key}` holds a literal secret; write it as ${{env:NAME}} "
+                f"and set the variable NAME, so the secret stays out of files")
+        values[key] = expand_env(raw, f"{where}: connection `{name}`: `{key}`", environ)
+    kind = _normalise_type(spec.get("type") or ("azure_openai" if values.get("azure_endpoint") else "openai"),
+                           f"{where}: connection `{name}`")
+    if kind == "azure_openai":
+        values.setdefault("azure_endpoint", environ.get("AZURE_OPENAI_ENDPOINT"))
+        values.setdefault("api_key", environ.get("AZURE_OPENAI_API_KEY"))
+        values.setdefault("api_version", environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
+        if not values.get("azure_endpoint"):
+            raise ConnectionConfigError(
+                f"{where}: connection `{name}` (azure_openai) has no endpoint; set `azure_endpoint` "
+                f"or export AZURE_OPENAI_ENDPOINT")
+        if not values.get("api_key"):
+            raise ConnectionConfigError(
+                f"{where}: connection `{name}` (azure_openai) has no key; set `api_key: ${{env:NAME}}` "
+                f"or export AZURE_OPENAI_API_KEY")
+    elif kind == "openai":
+        values.setdefault("api_key", environ.get("OPENAI_API_KEY"))
+        values.setdefault("base_url", environ.get("OPENAI_BASE_URL"))
+        if not values.get("api_key"):
+            raise ConnectionConfigError(
+                f"{where}: connection `{name}` (openai) has no key; set `api_key: ${{env:NAME}}` "
+                f"or export OPENAI_API_KEY")
+    else:  # openai_compatible: local servers often need no key at all
+        if not values.get("base_url"):
+            raise ConnectionConfigError(
+                f"{where}: connection `{name}` (openai_compatible) needs `base_url`, "
+                f"e.g. http://127.0.0.1:11434/v1 for Ollama")
+    if values.get("api_key"):
+        register_secret(values["api_key"])
+    return Connection(name=name, type=kind, **values)
+
+
+def default_connection(name: str, azure: bool, environ: Mapping[str, str] | None = None) -> Connection:
+    """A connection from the variables the openai client itself reads."""
+    environ = os.environ if environ is None else environ
+    where = "no connection configured"
+    if azure:
+        return resolve_spec(name, {"type": "azure_openai"}, f"{where} (using AZURE_OPENAI_* variables)", environ)
+    return resolve_spec(name, {"type": "openai"}, f"{where} (using OPENAI_API_KEY/OPENAI_BASE_URL)", environ)
+
+
+class ConnectionResolver:
+    """Resolves connection names for one run, from the workspace settings and the environment."""
+
+    def __init__(self, settings: Mapping | None = None, source: str = "promptwise.yaml",
+                 environ: Mapping[str, str] | None = None) -> None:
+        settings = settings or {}
+        self.source = str(source)
+        self.environ = os.environ if environ is None else environ
+        self.specs: Mapping = settings.get("connections") or {}
+        if not isinstance(self.specs, Mapping):
+            raise ConnectionConfigError(f"{self.source}: `connections` must be a mapping of name -> settings")
+        defaults = settings.get("defaults") or {}
+        self.default_name: str | None = defaults.get("connection") if isinstance(defaults, Mapping) else None
+        self._cache: dict[tuple[str | None, bool], Connection] = {}
+
+    @classmethod
+    def for_workspace(cls, workspace) -> "ConnectionResolver":
+        """From a `promptwise.config.WorkspaceConfig`."""
+        return cls(workspace.settings, str(workspace.source or workspace.root / "promptwise.yaml"))
+
+    def resolve(self, name: str | None, *, azure_hint: bool = False) -> Connection:
+        """The connection called `name` (None = the default one).
+
+        `azure_hint` says the caller looks like Azure (a node with `deployment_name`), which
+        picks the Azure variables when nothing is configured.
+        """
+        key = (name, azure_hint)
+        if key in self._cache:
+            return self._cache[key]
+        if name and name in self.specs:
+            connection = resolve_spec(name, self.specs[name], self.source, self.environ)
+        elif self.default_name:
+            if self.default_name not in self.specs:
+                raise ConnectionConfigError(
+                    f"{self.source}: defaults.connection is `{self.default_name}`, which is not defined under "
+                    f"`connections`; add it or change the default")
+            connection = resolve_spec(self.default_name, self.specs[self.default_name], self.source, self.environ)
+        else:
+            connection = default_connection(name or "default", azure_hint, self.environ)
+        self._cache[key] = connection
+        return connection

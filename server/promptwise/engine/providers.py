@@ -1,0 +1,287 @@
+"""Chat calls through the official `openai` client, with our own retry policy.
+
+One `Provider` per connection wraps an `AsyncOpenAI` or `AsyncAzureOpenAI` client created
+with `max_retries=0`: the policy lives here so that every attempt is visible (the progress
+bar, the store) and so that 429/5xx/connection errors back off exponentially with jitter,
+honouring `Retry-After`. A call that still fails raises `ProviderError`, whose message is
+redacted of secrets and says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import httpx
+import openai
+
+from promptwise.engine.connections import Connection
+from promptwise.engine.secrets import redact
+
+log = logging.getLogger(__name__)
+
+# Parameters the chat API accepts that flows commonly set; anything else in a node's inputs
+# is a template variable, not an API parameter.
+CHAT_PARAMETERS = (
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
+    "frequency_penalty", "logit_bias", "response_format", "seed", "tools", "tool_choice", "n", "user",
+    "logprobs", "top_logprobs", "parallel_tool_calls", "reasoning_effort",
+)
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5  # seconds; doubled each attempt
+    max_delay: float = 30.0
+    timeout: float = 120.0  # per call
+    max_retry_after: float = 120.0  # a longer Retry-After ends the retries: the row fails
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Delay before attempt `attempt + 1` (attempt counts from 1)."""
+        exponential = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        jittered = exponential * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            # The server knows best; a little jitter keeps many rows from returning at once.
+            return retry_after + random.uniform(0, min(1.0, retry_after * 0.1 + 0.05))
+        return jittered
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+
+    def add(self, other: "Usage") -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.total_tokens += other.total_tokens
+        self.cached_tokens += other.cached_tokens
+
+    def as_dict(self) -> dict:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens, "cached_tokens": self.cached_tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Usage":
+        data = data or {}
+        return cls(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0),
+                   int(data.get("total_tokens") or 0), int(data.get("cached_tokens") or 0))
+
+
+@dataclass
+class ChatResult:
+    message: dict  # {"role": "assistant", "content": ..., "tool_calls"?: [...]}
+    usage: Usage
+    model: str  # as the endpoint reported it
+    finish_reason: str | None
+    latency_ms: float
+    attempts: int = 1
+    cached: bool = False  # served from the response cache
+
+    @property
+    def text(self) -> str | None:
+        return self.message.get("content")
+
+    def to_cache(self) -> dict:
+        return {"message": self.message, "usage": self.usage.as_dict(), "model": self.model,
+                "finish_reason": self.finish_reason, "latency_ms": self.latency_ms}
+
+    @classmethod
+    def from_cache(cls, data: dict) -> "ChatResult":
+        return cls(data["message"], Usage.from_dict(data.get("usage")), data.get("model", ""),
+                   data.get("finish_reason"), float(data.get("latency_ms") or 0), attempts=0, cached=True)
+
+
+class ProviderError(Exception):
+    """A call that failed for good. `kind` is one of: rate_limit, server_error, timeout,
+    connection, malformed, auth, bad_request, not_found, error."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(redact(message))
+        self.kind = kind
+        self.status = status
+        self.attempts = attempts
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+def _error_detail(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return error.message
+
+
+def classify(error: BaseException) -> tuple[str, int | None, bool, str]:
+    """(kind, HTTP status, worth retrying, short description) for an exception from a call."""
+    if isinstance(error, openai.APITimeoutError):
+        return "timeout", None, True, "the request timed out"
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error
+        return "connection", None, True, f"connection error ({type(cause).__name__}: {cause})"
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        detail = _error_detail(error)
+        if status == 429:
+            return "rate_limit", status, True, f"rate limited (HTTP 429): {detail}"
+        if status in (401, 403):
+            return "auth", status, False, f"authentication failed (HTTP {status}): {detail}; check the connection's key"
+        if status == 404:
+            return "not_found", status, False, f"not found (HTTP 404): {detail}; check the model or deployment name"
+        if status in (408, 409) or status >= 500:
+            return "server_error", status, True, f"server error (HTTP {status}): {detail}"
+        return "bad_request", status, False, f"request rejected (HTTP {status}): {detail}"
+    if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
+        return "malformed", None, True, f"the endpoint answered with malformed JSON ({error})"
+    if isinstance(error, (httpx.TransportError,)):
+        return "connection", None, True, f"connection error ({type(error).__name__}: {error})"
+    return "error", None, False, f"{type(error).__name__}: {error}"
+
+
+def _retry_after(error: BaseException) -> float | None:
+    response = getattr(error, "response", None)
+    if response is None:
+        return None
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / divisor)
+        except ValueError:
+            continue  # an HTTP date: fall back to our own back-off
+    return None
+
+
+# Called before each retry: (attempt that failed, kind, delay before the next one).
+RetryListener = Callable[[int, str, float], None]
+
+
+class Provider:
+    """Chat completions over one connection."""
+
+    def __init__(self, connection: Connection, retry: RetryPolicy | None = None) -> None:
+        self.connection = connection
+        self.retry = retry or RetryPolicy()
+        self._client: openai.AsyncOpenAI | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        # An httpx client is bound to the loop that first used it; a new loop gets a new client.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = self._make_client()
+            self._client_loop = loop
+        return self._client
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        c = self.connection
+        if c.is_azure:
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=c.azure_endpoint, api_key=c.api_key, api_version=c.api_version,
+                max_retries=0, timeout=self.retry.timeout)
+        return openai.AsyncOpenAI(
+            api_key=c.api_key or "unused", base_url=c.base_url, organization=c.organization,
+            max_retries=0, timeout=self.retry.timeout)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.close()
+            except RuntimeError:  # its loop is gone already
+                pass
+            self._client = None
+
+    def model_for(self, model: str | None, deployment: str | None) -> str:
+        """What goes in the request's `model`: the deployment on Azure, else the model."""
+        if self.connection.is_azure:
+            name = deployment or self.connection.azure_deployment or model
+        else:
+            name = model or deployment
+        if not name:
+            raise ProviderError(
+                f"no model given for connection `{self.connection.name}`; set `model` (or `deployment_name` "
+                f"on Azure) in the node or prompty, or defaults.model in promptwise.yaml", "bad_request")
+        return name
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[dict],
+        params: dict[str, Any] | None = None,
+        on_retry: RetryListener | None = None,
+    ) -> ChatResult:
+        """One chat completion, retried per the policy. Raises ProviderError when it fails for good."""
+        request = {key: value for key, value in (params or {}).items() if value is not None}
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                response = await self.client.chat.completions.create(model=model, messages=messages, **request)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # classified below; nothing escapes unexplained
+                kind, status, retryable, description = classify(error)
+                retry_after = _retry_after(error)
+                give_up = (not retryable or attempt >= self.retry.max_attempts
+                           or (retry_after is not None and retry_after > self.retry.max_retry_after))
+                if give_up:
+                    tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise ProviderError(f"{description}{tries}", kind, status, attempt) from None
+                delay = self.retry.backoff(attempt, retry_after)
+                log.debug("attempt %d failed (%s); retrying in %.2fs", attempt, kind, delay)
+                if on_retry is not None:
+                    on_retry(attempt, kind, delay)
+                await asyncio.sleep(delay)
+                continue
+            latency_ms = (time.perf_counter() - started) * 1000
+            return _result(response, latency_ms, attempt)
+
+
+def _result(response, latency_ms: float, attempts: int) -> ChatResult:
+    if not getattr(response, "choices", None):
+        raise ProviderError("the endpoint answered without any choices", "malformed", None, attempts)
+    choice = response.choices[0]
+    message = {"role": "assistant", "content": choice.message.content}
+    if choice.message.tool_calls:
+        message["tool_calls"] = [call.model_dump(exclude_none=True) for call in choice.message.tool_calls]
+    usage = Usage()
+    if response.usage is not None:
+        details = getattr(response.usage, "prompt_tokens_details", None)
+        usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0,
+                      response.usage.total_tokens or 0, (getattr(details, "cached_tokens", 0) or 0) if details else 0)
+    return ChatResult(message, usage, response.model or "", choice.finish_reason, latency_ms, attempts)
+
+
+class ProviderPool:
+    """One Provider per connection for the life of a run (so HTTP connections are reused)."""
+
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+        self._providers: dict[Connection, Provider] = {}
+
+    def get(self, connection: Connection) -> Provider:
+        provider = self._providers.get(connection)
+        if provider is None:
+            provider = self._providers[connection] = Provider(connection, self.retry)
+        return provider
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+

@@ -1,0 +1,258 @@
+"""Diagnostics: the analysis's problems, published on open and change and answered to pulls.
+
+Scheduling (per document): the first change after a quiet spell is analysed at once, and
+changes that arrive while an analysis is due or running are folded into one more analysis no
+sooner than `diagnostics_delay_ms` after the previous one started. So a single edit gets its
+diagnostics as fast as the analysis runs, and fast typing costs at most one analysis per
+delay. The analysis runs in the server's executor, never on the event loop; a result for a
+version the editor has already moved past is dropped (the next analysis is already due).
+
+Cross-file: analysing a template or tool file also re-analyses the flows that use it
+(`promptwise.analysis.dependents`), since the flow's problems (a variable the template now
+needs, a parameter the tool no longer takes) depend on it.
+
+Push or pull: a client that can pull diagnostics (LSP 3.17 `textDocument/diagnostic`) gets
+them only by pulling, with a `workspace/diagnostic/refresh` when another file's analysis
+changed them; other clients get `textDocument/publishDiagnostics`. Sending both would show
+every problem twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from lsprotocol import types
+
+from promptwise.analysis.problem import Problem, Severity
+from promptwise.lsp import uris
+from promptwise.lsp.positions import to_client_range
+from promptwise.lsp.server import PromptwiseServer, group_by_uri
+
+logger = logging.getLogger("promptwise.lsp.diagnostics")
+
+SOURCE = "promptwise"
+
+_SEVERITY = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFORMATION: types.DiagnosticSeverity.Information,
+    Severity.HINT: types.DiagnosticSeverity.Hint,
+}
+
+
+def to_diagnostic(problem: Problem, lines: list[str], encoding: str) -> types.Diagnostic:
+    return types.Diagnostic(
+        range=to_client_range(lines, problem.range, encoding),
+        severity=_SEVERITY.get(problem.severity, types.DiagnosticSeverity.Error),
+        code=problem.code,
+        source=SOURCE,
+        message=problem.message,
+    )
+
+
+def diagnostics_for(ls: PromptwiseServer, uri: str) -> list[types.Diagnostic]:
+    problems = ls.problems.for_target(uri)
+    if not problems:
+        return []
+    lines = ls.lines_of(uris.uri_to_path(uri))
+    return [to_diagnostic(problem, lines, ls.encoding) for problem in problems]
+
+
+# ---- running the analysis ------------------------------------------------------------
+
+
+def run_analysis(path: Path, text: str | None, overlay: dict[Path, str]) -> list[Problem]:
+    """Runs in the executor. Never raises: a failing analysis is logged and reports nothing."""
+    try:
+        from promptwise.analysis import analyze
+
+        return list(analyze(path, text=text, overlay=overlay))
+    except Exception:
+        logger.exception("analysis of %s failed", path)
+        return []
+
+
+def find_dependents(path: Path, overlay: dict[Path, str]) -> list[Path]:
+    """Flows that use `path` (a template, tool or prompty file). Runs in the executor."""
+    try:
+        from promptwise.analysis import dependents
+    except ImportError:
+        return []
+    try:
+        return [uris.normalize(p) for p in dependents(path, overlay=overlay)]
+    except Exception:
+        logger.exception("finding the flows that use %s failed", path)
+        return []
+
+
+class DiagnosticsScheduler:
+    """Runs, throttles and delivers the analysis of each document."""
+
+    def __init__(self, ls: PromptwiseServer) -> None:
+        self.ls = ls
+        self._workers: dict[str, asyncio.Task] = {}
+        self._last_start: dict[str, float] = {}
+        self.pull_mode = False
+        self.refresh_supported = False
+
+    def configure(self, params: types.InitializeParams) -> None:
+        capabilities = params.capabilities
+        text_document = capabilities.text_document if capabilities else None
+        can_pull = bool(text_document and text_document.diagnostic is not None)
+        workspace = capabilities.workspace if capabilities else None
+        self.refresh_supported = bool(
+            workspace and workspace.diagnostics and workspace.diagnostics.refresh_support
+        )
+        mode = self.ls.settings.diagnostics_mode
+        self.pull_mode = can_pull if mode == "auto" else mode == "pull"
+
+    @property
+    def delay(self) -> float:
+        return self.ls.settings.diagnostics_delay_ms / 1000
+
+    def request(self, uri: str) -> asyncio.Task:
+        """Make sure `uri` gets analysed at its latest version; returns the worker."""
+        worker = self._workers.get(uri)
+        if worker is not None and not worker.done():
+            return worker  # it re-checks the version when it finishes
+        worker = self.ls.spawn(self._work(uri), f"diagnostics {uri}")
+        self._workers[uri] = worker
+        return worker
+
+    async def settled(self, uri: str) -> None:
+        """Wait until `uri`'s analysis (if any is due) has finished."""
+        worker = self._workers.get(uri)
+        if worker is not None and not worker.done():
+            await asyncio.shield(worker)
+
+    async def _work(self, uri: str) -> None:
+        while True:
+            wait = self._last_start.get(uri, float("-inf")) + self.delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            document = self.ls.open_document(uri)
+            if document is None:
+                return  # closed meanwhile
+            version = document.version
+            self._last_start[uri] = time.monotonic()
+            await self.analyse(uri, version, document.source)
+            current = self.ls.open_document(uri)
+            if current is None or current.version == version:
+                return
+
+    async def analyse(self, uri: str, version: int | None, text: str | None) -> None:
+        """Analyse one document (open: `text`; closed: from disk) and deliver the result."""
+        path = uris.uri_to_path(uri)
+        overlay = self.ls.overlay()
+        problems = await self.ls.run_cpu(run_analysis, path, text, overlay)
+        if text is not None and self.ls.version_of(uri) != version:
+            return  # stale: the editor has moved on and another analysis is due
+        changed = self.ls.problems.replace(uri, version, group_by_uri(problems))
+        self.deliver(changed | ({uri} if text is not None else set()), pulled=uri)
+        # Cross-file: the flows using this file may have gained or lost problems.
+        for dependent in await self.ls.run_cpu(find_dependents, path, overlay):
+            if dependent == path:
+                continue
+            dependent_uri = uris.path_to_uri(dependent)
+            if self.ls.open_document(dependent_uri) is not None:
+                self.request(dependent_uri)
+            else:
+                await self.analyse_closed(dependent_uri)
+
+    async def analyse_closed(self, uri: str) -> None:
+        path = uris.uri_to_path(uri)
+        problems = await self.ls.run_cpu(run_analysis, path, None, self.ls.overlay())
+        changed = self.ls.problems.replace(uri, None, group_by_uri(problems))
+        self.deliver(changed, pulled=None)
+
+    def closed(self, uri: str) -> None:
+        """A closed document's own analysis goes; what open flows say about it stays."""
+        worker = self._workers.pop(uri, None)
+        if worker is not None and not worker.done():
+            worker.cancel()
+        self._last_start.pop(uri, None)
+        changed = self.ls.problems.forget(uri)
+        self.deliver(changed | {uri}, pulled=None)
+
+    def deliver(self, targets: set[str], pulled: str | None) -> None:
+        if not targets:
+            return
+        if self.pull_mode:
+            # The client pulls the document it asked about; others need a refresh.
+            if (targets - {pulled}) and self.refresh_supported:
+                self.ls.workspace_diagnostic_refresh(None)
+            return
+        for target in sorted(targets):
+            self.ls.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(
+                    uri=target,
+                    diagnostics=diagnostics_for(self.ls, target),
+                    version=self.ls.version_of(target),
+                )
+            )
+
+
+def scheduler(ls: PromptwiseServer) -> DiagnosticsScheduler:
+    existing = ls.extensions.get("diagnostics")
+    if existing is None:
+        existing = ls.extensions["diagnostics"] = DiagnosticsScheduler(ls)
+    return existing
+
+
+# ---- handlers (wired in setup.py) --------------------------------------------------------
+
+
+async def did_open(ls: PromptwiseServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.forget_model(params.text_document.uri)
+    scheduler(ls).request(params.text_document.uri)
+
+
+async def did_change(ls: PromptwiseServer, params: types.DidChangeTextDocumentParams) -> None:
+    scheduler(ls).request(params.text_document.uri)
+
+
+async def did_save(ls: PromptwiseServer, params: types.DidSaveTextDocumentParams) -> None:
+    # Closed flows that use this file read it from disk: re-check them now it is saved.
+    scheduler(ls).request(params.text_document.uri)
+
+
+async def did_close(ls: PromptwiseServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.forget_model(params.text_document.uri)
+    scheduler(ls).closed(params.text_document.uri)
+
+
+async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """A file changed on disk (another tool, a git checkout): re-check what depends on it."""
+    diagnostics = scheduler(ls)
+    overlay = ls.overlay()
+    for change in params.changes:
+        ls.forget_model(change.uri)
+        if ls.open_document(change.uri) is not None:
+            continue  # the editor's copy wins; didChange covers it
+        path = uris.uri_to_path(change.uri)
+        if change.type == types.FileChangeType.Deleted:
+            diagnostics.deliver(ls.problems.forget(change.uri), pulled=None)
+        for dependent in await ls.run_cpu(find_dependents, path, overlay):
+            dependent_uri = uris.path_to_uri(dependent)
+            if ls.open_document(dependent_uri) is not None:
+                diagnostics.request(dependent_uri)
+            elif dependent_uri in ls.problems.sources():
+                await diagnostics.analyse_closed(dependent_uri)
+
+
+async def pull(ls: PromptwiseServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
+    uri = params.text_document.uri
+    diagnostics = scheduler(ls)
+    if ls.open_document(uri) is not None:
+        if ls.problems.analysed_version(uri) != ls.version_of(uri):
+            diagnostics.request(uri)
+        await diagnostics.settled(uri)
+    elif ls.problems.analysed_version(uri) is False:
+        await diagnostics.analyse_closed(uri)
+    result_id = f"{ls.problems.generation(uri)}"
+    if params.previous_result_id == result_id:
+        return types.UnchangedDocumentDiagnosticReport(result_id=result_id)
+    return types.FullDocumentDiagnosticReport(items=diagnostics_for(ls, uri), result_id=result_id)

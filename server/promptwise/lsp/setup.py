@@ -1,0 +1,113 @@
+"""The one place that wires the server: every `@server.feature` and `@server.command`.
+
+Each registration hands off to a feature module. Every handler is wrapped by `guarded`, so
+a feature that raises logs the error (to stderr) and answers with an empty result instead
+of failing the request or taking other features down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any, Awaitable, Callable
+
+from lsprotocol import types
+
+from promptwise.lsp import diagnostics
+from promptwise.lsp.server import PromptwiseServer, Settings
+
+logger = logging.getLogger("promptwise.lsp")
+
+# Files whose changes on disk matter: flows, prompts, templates, tools, datasets, settings.
+WATCHED_GLOBS = ("**/*.{yaml,yml,prompty,jinja2,j2,py,jsonl,csv}",)
+
+
+def guarded(name: str, default: Any = None) -> Callable:
+    """Wrap a feature handler so that its failure is logged and answered with `default`."""
+
+    def wrap(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(handler)
+        async def run(ls: PromptwiseServer, *args: Any) -> Any:
+            try:
+                return await handler(ls, *args)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s failed", name)
+                return default
+
+        return run
+
+    return wrap
+
+
+def create_server() -> PromptwiseServer:
+    server = PromptwiseServer()
+    _register_lifecycle(server)
+    _register_diagnostics(server)
+    return server
+
+
+def _register_lifecycle(server: PromptwiseServer) -> None:
+    @server.feature(types.INITIALIZE)
+    @guarded("initialize")
+    async def initialize(ls: PromptwiseServer, params: types.InitializeParams) -> None:
+        ls.settings = Settings.from_options(params.initialization_options)
+        diagnostics.scheduler(ls).configure(params)
+
+    @server.feature(types.INITIALIZED)
+    @guarded("initialized")
+    async def initialized(ls: PromptwiseServer, params: types.InitializedParams) -> None:
+        await _watch_files(ls)
+
+    @server.feature(types.SHUTDOWN)
+    @guarded("shutdown")
+    async def shutdown(ls: PromptwiseServer, *args: Any) -> None:
+        ls.stop_background()
+
+
+async def _watch_files(ls: PromptwiseServer) -> None:
+    """Ask the client to tell us about files changed on disk, if it can register watchers."""
+    capability = ls.client_capabilities.workspace
+    watched = capability.did_change_watched_files if capability else None
+    if not (watched and watched.dynamic_registration):
+        return
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS]
+    )
+    registration = types.Registration(
+        id="promptwise-watched-files",
+        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=options,
+    )
+    try:
+        await asyncio.wait_for(
+            ls.client_register_capability_async(types.RegistrationParams(registrations=[registration])),
+            timeout=10,
+        )
+    except Exception as error:  # a client that refuses still gets everything else
+        logger.warning("file watching not registered: %s", error)
+
+
+def _register_diagnostics(server: PromptwiseServer) -> None:
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(guarded("didOpen")(diagnostics.did_open))
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(guarded("didChange")(diagnostics.did_change))
+    server.feature(types.TEXT_DOCUMENT_DID_SAVE)(guarded("didSave")(diagnostics.did_save))
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(guarded("didClose")(diagnostics.did_close))
+    server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(
+        guarded("didChangeWatchedFiles")(diagnostics.did_change_watched_files)
+    )
+    server.feature(
+        types.TEXT_DOCUMENT_DIAGNOSTIC,
+        types.DiagnosticOptions(
+            identifier="promptwise",
+            inter_file_dependencies=True,  # a template's edit changes its flow's problems
+            workspace_diagnostics=False,
+        ),
+    )(
+        guarded(
+            "textDocument/diagnostic",
+            default=types.FullDocumentDiagnosticReport(items=[]),
+        )(diagnostics.pull)
+    )

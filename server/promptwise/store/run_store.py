@@ -1,0 +1,460 @@
+"""Read and write runs: the API the engine, the CLI, evaluation, costing and the editor use.
+
+    store = RunStore.for_workspace(load_workspace(flow_path))
+    store.list_runs(); store.get_run(name); store.get_rows(name); store.node_stats(flow)
+
+Writes: `create_run`, `record_row` (one row and its node results, atomically),
+`record_aggregation`, `finish_run`. Everything stored passes through secret redaction.
+Each run's outputs also go to `.promptwise/runs/<name>/outputs.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from promptwise.engine.secrets import redact, redact_value
+from promptwise.store.schema import connect
+
+DB_FILE = "runs.sqlite"
+RUNS_DIR = "runs"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(redact_value(value), ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None, default: Any = None) -> Any:
+    if text is None:
+        return default
+    return json.loads(text)
+
+
+@dataclass
+class NodeResult:
+    node: str
+    status: str  # completed | failed | skipped
+    output: Any = None
+    error: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    cost: float | None = None
+    latency_ms: float | None = None
+    attempts: int = 0
+    cache_hit: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RowResult:
+    line: int
+    status: str  # completed | failed
+    inputs: dict
+    outputs: dict | None = None
+    error: str | None = None
+    nodes: list[NodeResult] = field(default_factory=list)
+    latency_ms: float | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(n.prompt_tokens for n in self.nodes)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(n.completion_tokens for n in self.nodes)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(n.total_tokens for n in self.nodes)
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(n.cached_tokens for n in self.nodes)
+
+    @property
+    def cost(self) -> float | None:
+        """Sum of the nodes' costs; None if any priced call's cost is unknown."""
+        costs = [n.cost for n in self.nodes if n.model]
+        if any(c is None for c in costs):
+            return None
+        return sum(costs) if costs else 0.0
+
+    @property
+    def llm_calls(self) -> int:
+        return sum(1 for n in self.nodes if n.model)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for n in self.nodes if n.cache_hit)
+
+
+@dataclass
+class RowRecord:
+    """A stored row, as readers see it."""
+
+    line: int
+    status: str
+    inputs: dict
+    outputs: dict | None
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cached_tokens: int
+    cost: float | None
+    latency_ms: float | None
+    llm_calls: int
+    cache_hits: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunInfo:
+    name: str
+    flow: str
+    kind: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    data: str | None
+    column_mapping: dict
+    variants: dict
+    parameters: dict
+    connection: dict | None
+    total_rows: int | None
+    error: str | None
+    metrics: dict | None
+    outputs_path: str | None
+    source_run: str | None
+    # Totals over stored rows
+    rows_completed: int = 0
+    rows_failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost: float | None = 0.0  # None when some call's price is unknown
+    cost_known: float = 0.0  # the part of the cost that is known
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    cache_hits: int = 0
+    llm_calls: int = 0
+
+    @property
+    def rows_done(self) -> int:
+        return self.rows_completed + self.rows_failed
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["rows_done"] = self.rows_done
+        return data
+
+
+@dataclass
+class NodeStats:
+    """What a node did across stored runs of a flow (H3's estimate uses avg_completion_tokens)."""
+
+    flow: str
+    node: str
+    calls: int
+    avg_prompt_tokens: float
+    avg_completion_tokens: float
+    max_completion_tokens: int
+    avg_latency_ms: float | None
+    failures: int
+    model: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+class RunStore:
+    """The workspace's run store. Safe to use from several threads; one writer process per run."""
+
+    def __init__(self, state_dir: Path, *, readonly: bool = False) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / DB_FILE
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._db = connect(self.path, readonly=readonly)
+
+    @classmethod
+    def for_workspace(cls, workspace, *, readonly: bool = False) -> "RunStore":
+        """From a `promptwise.config.WorkspaceConfig`."""
+        return cls(workspace.state_dir, readonly=readonly)
+
+    @classmethod
+    def exists_in(cls, state_dir: Path) -> bool:
+        return (Path(state_dir) / DB_FILE).is_file()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_dir(self, name: str) -> Path:
+        return self.state_dir / RUNS_DIR / name
+
+    def outputs_path(self, name: str) -> Path:
+        return self.run_dir(name) / "outputs.jsonl"
+
+    # ----- writes -----
+
+    def create_run(
+        self,
+        name: str,
+        flow: str | Path,
+        *,
+        kind: str = "batch",
+        data: str | Path | None = None,
+        column_mapping: dict | None = None,
+        variants: dict | None = None,
+        parameters: dict | None = None,
+        connection: dict | None = None,
+        total_rows: int | None = None,
+        source_run: str | None = None,
+    ) -> None:
+        """Register a new run (status `running`). Fails if the name is taken."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO runs(name, flow, kind, status, created_at, data, column_mapping, variants, parameters,"
+                " connection, total_rows, outputs_path, source_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (name, str(flow), kind, "running", time.time(), str(data) if data else None,
+                 _dumps(column_mapping or {}), _dumps(variants or {}), _dumps(parameters or {}),
+                 _dumps(connection) if connection else None, total_rows, str(self.outputs_path(name)),
+                 source_run),
+            )
+        self.run_dir(name).mkdir(parents=True, exist_ok=True)
+
+    def run_exists(self, name: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
+
+    def mark_running(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET status='running', finished_at=NULL, error=NULL WHERE name=?", (name,))
+
+    def record_row(self, run: str, row: RowResult) -> None:
+        """Store one finished row and its node results in a single transaction."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO rows(run, line, status, inputs, outputs, error, prompt_tokens,"
+                    " completion_tokens, total_tokens, cached_tokens, cost, latency_ms, llm_calls, cache_hits,"
+                    " finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run, row.line, row.status, _dumps(row.inputs),
+                     _dumps(row.outputs) if row.outputs is not None else None,
+                     redact(row.error) if row.error else None, row.prompt_tokens, row.completion_tokens,
+                     row.total_tokens, row.cached_tokens, row.cost, row.latency_ms, row.llm_calls,
+                     row.cache_hits, time.time()),
+                )
+                db.execute("DELETE FROM node_results WHERE run=? AND line=?", (run, row.line))
+                self._insert_nodes(run, row.line, row.nodes)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self._append_output(run, row)
+
+    def _insert_nodes(self, run: str, line: int, nodes: Iterable[NodeResult]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO node_results(run, line, node, status, output, error, model, prompt_tokens,"
+            " completion_tokens, total_tokens, cached_tokens, cost, latency_ms, attempts, cache_hit)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(run, line, n.node, n.status, _dumps(n.output) if n.output is not None else None,
+              redact(n.error) if n.error else None, n.model, n.prompt_tokens, n.completion_tokens,
+              n.total_tokens, n.cached_tokens, n.cost, n.latency_ms, n.attempts, int(n.cache_hit))
+             for n in nodes],
+        )
+
+    def _append_output(self, run: str, row: RowResult) -> None:
+        if row.status != "completed":
+            return
+        path = self.outputs_path(run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(_dumps({"line_number": row.line, **(row.outputs or {})}) + "\n")
+
+    def record_aggregation(self, run: str, nodes: list[NodeResult], metrics: dict | None) -> None:
+        """Aggregation nodes (run once over all rows) are stored with line -1."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM node_results WHERE run=? AND line=-1", (run,))
+                self._insert_nodes(run, -1, nodes)
+                db.execute("UPDATE runs SET metrics=? WHERE name=?", (_dumps(metrics or {}), run))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def finish_run(self, name: str, status: str, error: str | None = None) -> None:
+        """Set the final status and rewrite the outputs JSONL from the rows (ordered, no duplicates)."""
+        with self._lock:
+            self._db.execute("UPDATE runs SET status=?, finished_at=?, error=? WHERE name=?",
+                             (status, time.time(), redact(error) if error else None, name))
+        self.rewrite_outputs(name)
+
+    def rewrite_outputs(self, name: str) -> Path:
+        path = self.outputs_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".jsonl.tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for row in self.get_rows(name, status="completed"):
+                handle.write(json.dumps({"line_number": row.line, **(row.outputs or {})}, ensure_ascii=False,
+                                        default=str) + "\n")
+        os.replace(temporary, path)
+        return path
+
+    def delete_run(self, name: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM runs WHERE name=?", (name,))
+        return cursor.rowcount > 0
+
+    # ----- reads -----
+
+    def _run_from_row(self, record) -> RunInfo:
+        return RunInfo(
+            name=record["name"], flow=record["flow"], kind=record["kind"], status=record["status"],
+            created_at=record["created_at"], finished_at=record["finished_at"], data=record["data"],
+            column_mapping=_loads(record["column_mapping"], {}), variants=_loads(record["variants"], {}),
+            parameters=_loads(record["parameters"], {}), connection=_loads(record["connection"]),
+            total_rows=record["total_rows"], error=record["error"], metrics=_loads(record["metrics"]),
+            outputs_path=record["outputs_path"], source_run=record["source_run"],
+        )
+
+    def _add_totals(self, run: RunInfo) -> RunInfo:
+        with self._lock:
+            totals = self._db.execute(
+                "SELECT SUM(status='completed') AS ok, SUM(status='failed') AS failed,"
+                " SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(total_tokens) AS t,"
+                " SUM(cost) AS cost, SUM(cost IS NULL AND llm_calls > 0) AS unknown,"
+                " SUM(cache_hits) AS hits, SUM(llm_calls) AS calls FROM rows WHERE run=?", (run.name,)).fetchone()
+            aggregation = self._db.execute(
+                "SELECT SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(total_tokens) AS t,"
+                " SUM(cost) AS cost, SUM(cost IS NULL AND model IS NOT NULL) AS unknown"
+                " FROM node_results WHERE run=? AND line=-1", (run.name,)).fetchone()
+            latencies = [r[0] for r in self._db.execute(
+                "SELECT latency_ms FROM rows WHERE run=? AND status='completed' AND latency_ms IS NOT NULL",
+                (run.name,))]
+        run.rows_completed = totals["ok"] or 0
+        run.rows_failed = totals["failed"] or 0
+        run.prompt_tokens = (totals["p"] or 0) + (aggregation["p"] or 0)
+        run.completion_tokens = (totals["c"] or 0) + (aggregation["c"] or 0)
+        run.total_tokens = (totals["t"] or 0) + (aggregation["t"] or 0)
+        run.cost_known = (totals["cost"] or 0.0) + (aggregation["cost"] or 0.0)
+        run.cost = None if (totals["unknown"] or aggregation["unknown"]) else run.cost_known
+        run.cache_hits = totals["hits"] or 0
+        run.llm_calls = totals["calls"] or 0
+        run.latency_p50_ms = _percentile(latencies, 50)
+        run.latency_p95_ms = _percentile(latencies, 95)
+        return run
+
+    def get_run(self, name: str) -> RunInfo | None:
+        with self._lock:
+            record = self._db.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+        return self._add_totals(self._run_from_row(record)) if record else None
+
+    def list_runs(self, *, flow: str | Path | None = None, limit: int | None = None) -> list[RunInfo]:
+        """Newest first, with totals."""
+        query, args = "SELECT * FROM runs", []
+        if flow is not None:
+            query += " WHERE flow=?"
+            args.append(str(flow))
+        query += " ORDER BY created_at DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self._lock:
+            records = self._db.execute(query, args).fetchall()
+        return [self._add_totals(self._run_from_row(r)) for r in records]
+
+    def latest_run(self, flow: str | Path | None = None) -> RunInfo | None:
+        runs = self.list_runs(flow=flow, limit=1)
+        return runs[0] if runs else None
+
+    def get_rows(self, name: str, *, status: str | None = None) -> list[RowRecord]:
+        query, args = "SELECT * FROM rows WHERE run=?", [name]
+        if status:
+            query += " AND status=?"
+            args.append(status)
+        query += " ORDER BY line"
+        with self._lock:
+            records = self._db.execute(query, args).fetchall()
+        return [RowRecord(r["line"], r["status"], _loads(r["inputs"], {}), _loads(r["outputs"]), r["error"],
+                          r["prompt_tokens"], r["completion_tokens"], r["total_tokens"], r["cached_tokens"],
+                          r["cost"], r["latency_ms"], r["llm_calls"], r["cache_hits"]) for r in records]
+
+    def iter_outputs(self, name: str) -> Iterator[tuple[int, dict]]:
+        """(line, outputs) of the completed rows, for `${run.outputs.x}` mappings and evaluation."""
+        for row in self.get_rows(name, status="completed"):
+            yield row.line, row.outputs or {}
+
+    def done_lines(self, name: str) -> set[int]:
+        """Lines that have a stored result (completed or failed): a resumed run skips them."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT line FROM rows WHERE run=?", (name,))}
+
+    def get_node_results(self, name: str, line: int | None = None) -> list[NodeResult]:
+        query, args = "SELECT * FROM node_results WHERE run=?", [name]
+        if line is not None:
+            query += " AND line=?"
+            args.append(line)
+        query += " ORDER BY line, node"
+        with self._lock:
+            records = self._db.execute(query, args).fetchall()
+        return [NodeResult(r["node"], r["status"], _loads(r["output"]), r["error"], r["model"], r["prompt_tokens"],
+                           r["completion_tokens"], r["total_tokens"], r["cached_tokens"], r["cost"],
+                           r["latency_ms"], r["attempts"], bool(r["cache_hit"])) for r in records]
+
+    def node_stats(self, flow: str | Path, node: str | None = None) -> list[NodeStats]:
+        """Per LLM node of `flow`: observed token use over every stored run of that flow."""
+        query = (
+            "SELECT nr.node AS node, COUNT(*) AS calls, AVG(nr.prompt_tokens) AS p, AVG(nr.completion_tokens) AS c,"
+            " MAX(nr.completion_tokens) AS cmax, AVG(nr.latency_ms) AS lat, MAX(nr.model) AS model"
+            " FROM node_results nr JOIN runs r ON r.name = nr.run"
+            " WHERE r.flow=? AND nr.status='completed' AND nr.model IS NOT NULL")
+        args: list[Any] = [str(flow)]
+        if node is not None:
+            query += " AND nr.node=?"
+            args.append(node)
+        query += " GROUP BY nr.node ORDER BY nr.node"
+        failures_query = ("SELECT nr.node, COUNT(*) FROM node_results nr JOIN runs r ON r.name = nr.run"
+                          " WHERE r.flow=? AND nr.status='failed' GROUP BY nr.node")
+        with self._lock:
+            records = self._db.execute(query, args).fetchall()
+            failures = dict(self._db.execute(failures_query, (str(flow),)).fetchall())
+        return [NodeStats(str(flow), r["node"], r["calls"], r["p"] or 0.0, r["c"] or 0.0, r["cmax"] or 0,
+                          r["lat"], failures.get(r["node"], 0), r["model"]) for r in records]
+
+    def average_output_tokens(self, flow: str | Path, node: str) -> float | None:
+        """Observed mean completion tokens of one node, or None if it never ran."""
+        stats = self.node_stats(flow, node)
+        return stats[0].avg_completion_tokens if stats else None

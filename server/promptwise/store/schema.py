@@ -1,0 +1,95 @@
+"""The run store's SQLite schema and how a connection to it is opened.
+
+One file, `<workspace>/.promptwise/runs.sqlite`, in WAL mode so the language server can read
+while a run writes. Each finished row is written in one transaction together with its node
+results, so a run killed at any moment (even `kill -9`) leaves only whole rows behind.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    flow TEXT NOT NULL,            -- absolute path of the flow file or folder
+    kind TEXT NOT NULL,            -- single | batch
+    status TEXT NOT NULL,          -- running | completed | failed | canceled
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    data TEXT,                     -- the data file of a batch
+    column_mapping TEXT,           -- JSON
+    variants TEXT,                 -- JSON: node -> variant id
+    parameters TEXT,               -- JSON: concurrency, cache, ...
+    connection TEXT,               -- JSON: name, type, endpoint (never a secret)
+    total_rows INTEGER,
+    error TEXT,
+    metrics TEXT,                  -- JSON: outputs of aggregation nodes
+    outputs_path TEXT,             -- the run's outputs JSONL file
+    source_run TEXT                -- the run whose outputs fed this one (${run.outputs.x})
+);
+CREATE TABLE IF NOT EXISTS rows (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    line INTEGER NOT NULL,         -- 0-based index of the input row
+    status TEXT NOT NULL,          -- completed | failed
+    inputs TEXT NOT NULL,          -- JSON
+    outputs TEXT,                  -- JSON
+    error TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL,                     -- US dollars; NULL when a model's price is unknown
+    latency_ms REAL,
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run, line)
+);
+CREATE TABLE IF NOT EXISTS node_results (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    line INTEGER NOT NULL,         -- -1 for aggregation nodes (run once over all rows)
+    node TEXT NOT NULL,
+    status TEXT NOT NULL,          -- completed | failed | skipped
+    output TEXT,                   -- JSON
+    error TEXT,
+    model TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL,
+    latency_ms REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cache_hit INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, line, node)
+);
+CREATE INDEX IF NOT EXISTS node_results_by_node ON node_results(node, run);
+CREATE INDEX IF NOT EXISTS runs_by_flow ON runs(flow, created_at);
+"""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the store (creating it unless read-only) with the settings every user needs."""
+    if readonly:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA busy_timeout = 30000")
+    if not readonly:
+        # WAL: readers never block the writer; NORMAL sync survives a killed process (not power loss).
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.executescript(SCHEMA)
+        connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return connection
