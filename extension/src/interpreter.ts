@@ -85,7 +85,8 @@ export function classifyProbe(outcome: ProcessOutcome): ProbeResult {
     return { kind: "ok", version: outcome.stdout.trim() || "unknown" };
   }
   const stderr = outcome.stderr.trim();
-  const missing = new RegExp(`No module named '?${SERVER_PACKAGE}'?`);
+  // Exactly our package: "No module named 'promptwise.lsp'" is a broken install, not a missing one.
+  const missing = new RegExp(`No module named '${SERVER_PACKAGE}'`);
   if (missing.test(stderr)) {
     return { kind: "missing-package", detail: lastLine(stderr) };
   }

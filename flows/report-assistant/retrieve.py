@@ -15,6 +15,9 @@ from promptflow.core import tool
 
 K1 = 1.5  # term-frequency saturation
 B = 0.75  # length normalisation
+# Passages that name the company asked about outrank those about a peer with the same vocabulary:
+# every report section talks about premiums and combined ratios, only the name tells them apart.
+COMPANY_BOOST = 1.5
 # The flow always extracts the same indicators, so their names belong in every query.
 INDICATOR_TERMS = "gross written premiums combined ratio solvency ii ratio net income return on equity"
 PEER_QUERY = "peer group competitors benchmark positioning combined ratio solvency return on equity net income"
@@ -103,10 +106,18 @@ class BM25Index:
                 total += self.idf[term] * tf * (K1 + 1) / (tf + norm)
         return total
 
-    def search(self, query: str, top_k: int, exclude: frozenset = frozenset()) -> list:
+    def search(self, query: str, top_k: int, exclude: frozenset = frozenset(), company: str = "") -> list:
         terms = expand_query(query)
+        company_terms = set(tokenize(company))
+
+        def boosted(index: int) -> float:
+            score = self.score(terms, index)
+            if company_terms and company_terms <= self.frequencies[index].keys():
+                score *= COMPANY_BOOST
+            return score
+
         ranked = sorted(
-            ((self.score(terms, i), i) for i in range(len(self.docs)) if i not in exclude),
+            ((boosted(i), i) for i in range(len(self.docs)) if i not in exclude),
             key=lambda pair: (-pair[0], pair[1]),
         )
         return [(i, score) for score, i in ranked[:top_k] if score > 0]
@@ -130,12 +141,11 @@ def _as_result(index: BM25Index, position: int, score: float) -> dict:
 
 
 @tool
-def retrieve(question: str, company: str, period: str, top_k: int = 4, documents_dir: str = "documents") -> dict:
+def retrieve(question: str, company: str, period: str, top_k: int = 5, documents_dir: str = "documents") -> dict:
     """The passages that answer the question, and peer passages for the comparison."""
     index = load_index(documents_dir)
-    # Company and period weigh twice: a passage about a peer must not outrank the company's own.
-    query = f"{question} {company} {company} {period} {period} {INDICATOR_TERMS}"
-    hits = index.search(query, max(1, int(top_k)))
+    query = f"{question} {company} {period} {period} {INDICATOR_TERMS}"
+    hits = index.search(query, max(1, int(top_k)), company=company)
     chosen = frozenset(position for position, _ in hits)
     peers = index.search(f"{PEER_QUERY} {company}", 2, exclude=chosen)
     return {

@@ -24,6 +24,7 @@ the together_ai entry); and finally the same steps for a dated snapshot's base n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
@@ -134,13 +135,17 @@ _REQUIRED_FOR_NEW = ("context_window", "max_output", "input_per_1m", "output_per
 
 class Catalog:
     def __init__(self, models: dict[str, ModelInfo], as_of: str,
-                 deployments: dict[str, str] | None = None, workspace_names: frozenset[str] = frozenset()):
+                 deployments: dict[str, str] | None = None, workspace_names: frozenset[str] = frozenset(),
+                 key: str = ""):
         self.models = models
         self.as_of = as_of
         self.deployments = deployments or {}
         # Names the workspace defines or overrides: a deployment mapped to one of these
         # means that entry (with the user's prices), not the catalog's azure/ twin.
         self.workspace_names = workspace_names
+        # Identifies the content (catalog file version + workspace overrides), so caches of
+        # estimates can tell two equal catalogs from two different ones.
+        self.key = key or f"models:{len(models)}:{as_of}"
 
     def __contains__(self, name: str) -> bool:
         return name in self.models
@@ -232,8 +237,10 @@ class Catalog:
                     f"{lines.where('deployments', str(deployment))}: deployment {deployment!r} must map to "
                     f"a model name, e.g. `{deployment}: gpt-4o`")
             deployments[str(deployment)] = model.strip()
+        overrides = json.dumps([models_section, deployments_section], sort_keys=True, default=str)
         catalog = Catalog(models, self.as_of, deployments,
-                          self.workspace_names | frozenset(str(name) for name in models_section))
+                          self.workspace_names | frozenset(str(name) for name in models_section),
+                          key=f"{self.key}+{hashlib.sha1(overrides.encode()).hexdigest()}")
         for deployment, model in deployments.items():
             if catalog._lookup_model(model, azure=True) is None:
                 raise ConfigError(
@@ -295,7 +302,7 @@ def _load_catalog_file(path: str, mtime_ns: int) -> Catalog:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     as_of = str(data["as_of"])
     models = {name: _entry_to_model(name, raw, as_of) for name, raw in data["models"].items()}
-    return Catalog(models, as_of)
+    return Catalog(models, as_of, key=f"{path}@{mtime_ns}")
 
 
 def load_catalog(path: Path | None = None) -> Catalog:

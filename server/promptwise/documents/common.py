@@ -115,12 +115,43 @@ class YamlBackedDocument:
         self.problems.append(Problem(self.path, range_, severity, code, message))
 
 
+def widen_to_token(range_: Range, text: str) -> Range:
+    """A zero-width position (where a parser stopped) widened to the token there, or to the
+    last token before it at the end of a line, so the editor has something to underline."""
+    if range_.start != range_.end:
+        return range_
+    lines = text.split("\n")
+    line_number = range_.start.line
+    if line_number >= len(lines):
+        line_number = len(lines) - 1
+        column = len(lines[line_number])
+    else:
+        column = min(range_.start.character, len(lines[line_number]))
+    line = lines[line_number]
+    end = column
+    while end < len(line) and not line[end].isspace():
+        end += 1
+    if end > column:
+        return Range.of(line_number, column, line_number, end)
+    start = column
+    while start > 0 and line[start - 1].isspace():
+        start -= 1
+    token_end = start
+    while start > 0 and not line[start - 1].isspace():
+        start -= 1
+    if token_end > start:
+        return Range.of(line_number, start, line_number, token_end)
+    return Range.of(line_number, column, line_number, column)
+
+
 def record_yaml_problems(document: YamlBackedDocument) -> None:
     """Syntax errors (PW101) and duplicate keys (PW102) of the parsed YAML."""
     if document.yaml is None:
         return
     for error in document.yaml.errors:
-        document.problem("PW101", error.range, f"{error.message}; fix the YAML at this position")
+        document.problem(
+            "PW101", widen_to_token(error.range, document.text), f"{error.message}; fix the YAML at this position"
+        )
     for duplicate in document.yaml.duplicates:
         document.problem(
             "PW102",

@@ -22,6 +22,7 @@ from promptwise.documents.common import (
     string_list,
 )
 from promptwise.documents.flow_dag import FlowInput, FlowOutput, _flow_input, _flow_output
+from promptwise.documents.references import Substitution, collect_substitutions
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlScalar, parse_yaml
 
@@ -44,6 +45,7 @@ class FlexFlow(YamlBackedDocument):
     environment: dict | None = None
     environment_variables: dict[str, Any] = field(default_factory=dict)
     additional_includes: list[tuple[str, Range]] = field(default_factory=list)
+    substitutions: list[Substitution] = field(default_factory=list)  # `${file:...}` / `${env:...}`
 
     @property
     def entry_is_valid(self) -> bool:
@@ -108,6 +110,7 @@ def parse_flex_flow(text: str, path: Path | str = "flow.flex.yaml") -> FlexFlow:
             if name is not None and name not in target:
                 target[name] = build(name, entry.key.range, entry.value)
     document.sample = plain(root, "sample")
+    collect_substitutions(root, document.substitutions)
     environment = plain(root, "environment")
     document.environment = environment if isinstance(environment, dict) else None
     variables = plain(root, "environment_variables")

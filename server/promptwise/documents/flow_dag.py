@@ -58,10 +58,14 @@ class FlowOutput(Element):
 @dataclass
 class NodeInput:
     name: str
-    key_range: Range
+    key_node: YamlNode
     value_node: YamlNode | None
     value: Any  # plain Python value
     reference: Reference | None = None
+
+    @property
+    def key_range(self) -> Range:
+        return self.key_node.range
 
     @property
     def value_range(self) -> Range:
@@ -229,9 +233,7 @@ def parse_node(node: YamlNode, index: int, variant_of: tuple[str, str] | None = 
             key = entry.key_text
             if key is None:
                 continue
-            inputs[key] = NodeInput(
-                key, entry.key.range, entry.value, _value(entry.value), parse_reference(entry.value)
-            )
+            inputs[key] = NodeInput(key, entry.key, entry.value, _value(entry.value), parse_reference(entry.value))
     source = None
     source_node = mapping.get("source") if mapping is not None else None
     if source_node is not None:

@@ -27,7 +27,7 @@ from promptwise.documents.common import (
     string,
 )
 from promptwise.documents.jinja_template import JinjaTemplate, parse_jinja_template
-from promptwise.documents.references import Substitution, parse_substitutions
+from promptwise.documents.references import Substitution, collect_substitutions
 from promptwise.documents.render import RoleSection, find_role_sections
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, parse_yaml, to_python
@@ -133,19 +133,6 @@ def split_front_matter(text: str) -> tuple[str | None, int, int]:
         if lines[number].rstrip() == "---":
             return "\n".join(lines[first + 1 : number]), first + 1, number + 1
     return None, 0, 0
-
-
-def _collect_substitutions(node: YamlNode | None, found: list[Substitution], depth: int = 0) -> None:
-    if node is None or depth > 40:
-        return
-    if isinstance(node, YamlScalar):
-        found.extend(parse_substitutions(node))
-    elif isinstance(node, YamlMapping):
-        for entry in node.entries:
-            _collect_substitutions(entry.value, found, depth + 1)
-    else:
-        for item in getattr(node, "items", ()):
-            _collect_substitutions(item, found, depth + 1)
 
 
 def _model(node: YamlNode | None) -> PromptyModel:
@@ -274,4 +261,4 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
         document.template_format = string(root, "template")
     elif as_mapping(template) is not None:
         document.template_format = string(template, "format") or string(template, "type")
-    _collect_substitutions(root, document.substitutions)
+    collect_substitutions(root, document.substitutions)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -179,6 +180,7 @@ class ToolLookup:
     is a method (its parameters are node inputs too), or why nothing was found."""
 
     function: ToolFunction | None
+    module: PythonToolFile | None = None  # the file it was looked up in (for its path)
     init: ToolFunction | None = None
     error: str | None = None  # "none" | "multiple" | "not_found" | "syntax"
     candidates: tuple[ToolFunction, ...] = ()
@@ -199,46 +201,47 @@ def find_tool_function(module: PythonToolFile, name: str | None = None) -> ToolL
     """Prompt flow's rule: the one @tool function (or @tool method) of the file; with
     `name`, the function or `Class` / `Class.method` of that name, @tool or not."""
     if module.syntax_error is not None:
-        return ToolLookup(None, error="syntax")
+        return ToolLookup(None, module=module, error="syntax")
     if name:
         class_name, _, method_name = name.rpartition(".")
         if class_name:
             cls = module.class_(class_name)
             method = cls.method(method_name) if cls else None
             if method is None:
-                return ToolLookup(None, error="not_found")
-            return ToolLookup(method, init=cls.init)
+                return ToolLookup(None, module=module, error="not_found")
+            return ToolLookup(method, module=module, init=cls.init)
         function = module.function(name)
         if function is not None:
-            return ToolLookup(function)
+            return ToolLookup(function, module=module)
         cls = module.class_(name)
         if cls is not None:
             target = (cls.tool_methods or [None])[0] or cls.call
             if target is not None:
-                return ToolLookup(target, init=cls.init)
+                return ToolLookup(target, module=module, init=cls.init)
         for cls in module.classes:  # a method named directly, e.g. source.tool: my_method
             method = next((m for m in cls.tool_methods if m.name == name), None)
             if method is not None:
-                return ToolLookup(method, init=cls.init)
-        return ToolLookup(None, error="not_found")
+                return ToolLookup(method, module=module, init=cls.init)
+        return ToolLookup(None, module=module, error="not_found")
     tools = module.tools
     if not tools:
-        return ToolLookup(None, error="none")
+        return ToolLookup(None, module=module, error="none")
     if len(tools) > 1:
-        return ToolLookup(None, error="multiple", candidates=tuple(tools))
+        return ToolLookup(None, module=module, error="multiple", candidates=tuple(tools))
     tool = tools[0]
     init = module.class_(tool.class_name).init if tool.class_name else None
-    return ToolLookup(tool, init=init)
+    return ToolLookup(tool, module=module, init=init)
 
 
 # ---------------------------------------------------------------------------- parsing
 
 
-class _Columns:
+class Utf8Columns:
     """Converts `ast`'s UTF-8 byte columns to code-point columns."""
 
     def __init__(self, text: str):
-        self.lines = text.splitlines() or [""]
+        # Python counts only \n, \r\n and \r as line ends (not \f or \u2028)
+        self.lines = re.split(r"\r\n|\r|\n", text)
         self.ascii = text.isascii()
 
     def line(self, lineno: int) -> str:  # lineno is 1-based, as in ast
@@ -299,7 +302,7 @@ def _tool_names(tree: ast.Module) -> frozenset[str]:
     return frozenset(names)
 
 
-def _function_name_range(node: ast.FunctionDef | ast.AsyncFunctionDef, cols: _Columns) -> Range:
+def _function_name_range(node: ast.FunctionDef | ast.AsyncFunctionDef, cols: Utf8Columns) -> Range:
     line = cols.line(node.lineno)
     start = cols.char(node.lineno, node.col_offset)
     match = re.compile(r"(?:async\s+)?def\s+(" + re.escape(node.name) + r")\b").search(line, start)
@@ -308,7 +311,7 @@ def _function_name_range(node: ast.FunctionDef | ast.AsyncFunctionDef, cols: _Co
     return Range.of(node.lineno - 1, match.start(1), node.lineno - 1, match.end(1))
 
 
-def _class_name_range(node: ast.ClassDef, cols: _Columns) -> Range:
+def _class_name_range(node: ast.ClassDef, cols: Utf8Columns) -> Range:
     line = cols.line(node.lineno)
     start = cols.char(node.lineno, node.col_offset)
     match = re.compile(r"class\s+(" + re.escape(node.name) + r")\b").search(line, start)
@@ -317,7 +320,7 @@ def _class_name_range(node: ast.ClassDef, cols: _Columns) -> Range:
     return Range.of(node.lineno - 1, match.start(1), node.lineno - 1, match.end(1))
 
 
-def _full_range(node: ast.AST, cols: _Columns) -> Range:
+def _full_range(node: ast.AST, cols: Utf8Columns) -> Range:
     decorators = getattr(node, "decorator_list", None) or []
     whole = cols.node_range(node)
     if decorators:
@@ -335,7 +338,7 @@ def _source(text: str, node: ast.AST | None) -> str | None:
 
 
 def _parameters(
-    args: ast.arguments, text: str, cols: _Columns, drop_first: bool
+    args: ast.arguments, text: str, cols: Utf8Columns, drop_first: bool
 ) -> tuple[ToolParameter, ...]:
     def make(arg: ast.arg, kind: ParameterKind, default: ast.expr | None) -> ToolParameter:
         start = cols.position(arg.lineno, arg.col_offset)
@@ -373,7 +376,7 @@ def _is_static(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 def _function(
     node: ast.FunctionDef | ast.AsyncFunctionDef,
     text: str,
-    cols: _Columns,
+    cols: Utf8Columns,
     tool_names: frozenset[str],
     class_name: str | None = None,
 ) -> ToolFunction:
@@ -391,7 +394,7 @@ def _function(
     )
 
 
-def _syntax_error(error: BaseException, cols: _Columns) -> PythonSyntaxError:
+def _syntax_error(error: BaseException, cols: Utf8Columns) -> PythonSyntaxError:
     if isinstance(error, SyntaxError) and error.lineno:
         line_index = min(max(error.lineno, 1), len(cols.lines)) - 1
         line = cols.lines[line_index]
@@ -414,12 +417,20 @@ def _syntax_error(error: BaseException, cols: _Columns) -> PythonSyntaxError:
     return PythonSyntaxError(f"Python file cannot be parsed: {message}", Range.empty(0, 0))
 
 
+def parse_quietly(text: str, filename: str = "<unknown>") -> ast.Module:
+    """`ast.parse` without the SyntaxWarnings (`invalid escape sequence` ...) it would print
+    to stderr: they are about the user's code, and our CLI output must stay clean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, filename=filename)
+
+
 def parse_python_tool(text: str, path: Path | str = "<memory>") -> PythonToolFile:
     """Read a tool file's text; never raises (syntax errors become `syntax_error`)."""
     path = Path(path)
-    cols = _Columns(text)
+    cols = Utf8Columns(text)
     try:
-        tree = ast.parse(text, filename=str(path))
+        tree = parse_quietly(text, str(path))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         # ValueError: NUL bytes on 3.11; RecursionError: absurdly deep nesting
         return PythonToolFile(path, text, syntax_error=_syntax_error(error, cols))

@@ -15,27 +15,58 @@ import re
 from dataclasses import dataclass
 
 from promptwise.documents.source import Position, Range
-from promptwise.documents.yaml_nodes import YamlNode, YamlScalar
+from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence
 
 FLOW_INPUT_PREFIXES = ("inputs", "flow")
 _EMBEDDED = re.compile(r"\$\{[^}]*\}")
 _SUBSTITUTION = re.compile(r"\$\{(env|file):([^}:]*)(?::([^}]*))?\}")
 
 
-@dataclass(frozen=True)
 class Reference:
     """A parsed `${...}`. For `${inputs.q}`: prefix 'inputs', name 'q'. For
-    `${classify.output.label}`: prefix '', name 'classify', section 'output', path ('label',)."""
+    `${classify.output.label}`: prefix '', name 'classify', section 'output', path ('label',).
 
-    text: str  # the whole value, e.g. "${classify.output.label}"
-    range: Range  # the whole `${...}`
-    prefix: str  # "inputs" or "flow" for flow inputs, "" for node references
-    name: str  # input name or node name ("" when missing, e.g. `${inputs.}`)
-    name_range: Range
-    section: str | None = None  # node references: "output" (None when written `${node}`)
-    section_range: Range | None = None
-    path: tuple[str, ...] = ()  # keys after the section
-    path_range: Range | None = None  # all of them, e.g. `label.score`
+    Ranges are computed on first use: a large flow holds thousands of references and most
+    ranges are never asked for.
+    """
+
+    __slots__ = ("text", "prefix", "name", "section", "path", "_node", "_spans", "_ranges")
+
+    def __init__(self, text: str, node: YamlScalar, prefix: str, name: str, section: str | None,
+                 path: tuple[str, ...], spans: tuple):
+        self.text = text  # the whole value, e.g. "${classify.output.label}"
+        self.prefix = prefix  # "inputs" or "flow" for flow inputs, "" for node references
+        self.name = name  # input name or node name ("" when missing, e.g. `${inputs.}`)
+        self.section = section  # node references: "output" (None when written `${node}`)
+        self.path = path  # keys after the section
+        self._node = node
+        self._spans = spans  # (start, end) offsets in the text: whole, name, section, path
+        self._ranges: list | None = None
+
+    def _range(self, index: int) -> Range | None:
+        if self._ranges is None:
+            base = _text_start(self._node)
+            fallback = self._node.range
+            self._ranges = [None if span is None else _sub(base, fallback, *span) for span in self._spans]
+        return self._ranges[index]
+
+    @property
+    def range(self) -> Range:
+        """The whole `${...}`."""
+        return self._range(0)
+
+    @property
+    def name_range(self) -> Range:
+        return self._range(1)
+
+    @property
+    def section_range(self) -> Range | None:
+        return self._range(2)
+
+    @property
+    def path_range(self) -> Range | None:
+        """All keys after the section, e.g. `label.score`."""
+        return self._range(3)
 
     @property
     def is_flow_input(self) -> bool:
@@ -49,6 +80,9 @@ class Reference:
     def node_section(self) -> str:
         """The section a node reference reads; `${node}` means `${node.output}`."""
         return self.section or "output"
+
+    def __repr__(self) -> str:
+        return f"Reference({self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -83,37 +117,32 @@ def is_reference_text(value: object) -> bool:
 
 def parse_reference(node: YamlNode | None) -> Reference | None:
     """The reference a YAML value holds, or None when it is a literal."""
-    if not isinstance(node, YamlScalar) or not is_reference_text(node.value):
+    if type(node) is not YamlScalar or not is_reference_text(node.value):
         return None
     text: str = node.value
-    base = _text_start(node)
-    whole = node.range if base is None else _sub(base, node.range, 0, len(text))
+    whole = (0, len(text))
     inner = text[2:-1]
     first, dot, rest = inner.partition(".")
     if first in FLOW_INPUT_PREFIXES and dot:
         name_start = 2 + len(first) + 1
-        return Reference(
-            text, whole, first, rest, _sub(base, whole, name_start, name_start + len(rest))
-        )
-    name_range = _sub(base, whole, 2, 2 + len(first))
+        return Reference(text, node, first, rest, None, (), (whole, (name_start, name_start + len(rest)), None, None))
+    name_span = (2, 2 + len(first))
     if not dot:
-        return Reference(text, whole, "", first, name_range)
+        return Reference(text, node, "", first, None, (), (whole, name_span, None, None))
     section, dot2, prop = rest.partition(".")
     section_start = 2 + len(first) + 1
-    section_range = _sub(base, whole, section_start, section_start + len(section))
+    section_span = (section_start, section_start + len(section))
     if not dot2:
-        return Reference(text, whole, "", first, name_range, section, section_range)
+        return Reference(text, node, "", first, section, (), (whole, name_span, section_span, None))
     path_start = section_start + len(section) + 1
     return Reference(
         text,
-        whole,
+        node,
         "",
         first,
-        name_range,
         section,
-        section_range,
         tuple(prop.split(".")),
-        _sub(base, whole, path_start, path_start + len(prop)),
+        (whole, name_span, section_span, (path_start, path_start + len(prop))),
     )
 
 
@@ -146,3 +175,17 @@ def parse_substitutions(node: YamlNode | None) -> list[Substitution]:
             )
         )
     return found
+
+
+def collect_substitutions(node: YamlNode | None, found: list[Substitution], depth: int = 0) -> None:
+    """Every `${env:X}` / `${file:x}` under a YAML node, in source order."""
+    if node is None or depth > 40:
+        return
+    if isinstance(node, YamlScalar):
+        found.extend(parse_substitutions(node))
+    elif isinstance(node, YamlMapping):
+        for entry in node.entries:
+            collect_substitutions(entry.value, found, depth + 1)
+    elif isinstance(node, YamlSequence):
+        for item in node.items:
+            collect_substitutions(item, found, depth + 1)

@@ -38,6 +38,11 @@ MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"
 
 _resolver = Resolver()
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar text -> resolved tag (resolution is pure)
+ScalarEvent, AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
+MappingStartEvent, MappingEndEvent = yaml.MappingStartEvent, yaml.MappingEndEvent
+SequenceStartEvent, SequenceEndEvent = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+DocumentStartEvent = yaml.DocumentStartEvent
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -74,7 +79,11 @@ class YamlScalar(YamlNode):
     kind = "scalar"
 
     def __init__(self, marks, tag: str, text: str, value: Any, style: str | None = None):
-        super().__init__(marks, tag)
+        # attributes set directly rather than through super().__init__: this runs for
+        # every scalar of every parse
+        self._marks = marks
+        self._range = None
+        self.tag = tag
         self.text = text  # the scalar's string value, before type resolution
         self.value = value  # resolved: str, int, float, bool, None, datetime ...
         self.style = style  # None plain, "'" or '"' quoted, "|" literal, ">" folded
@@ -226,85 +235,134 @@ class _Builder:
         self.roots: list[YamlNode] = []
         self.errors: list[YamlError] = []
         self.duplicates: list[DuplicateKey] = []
+        self.last = None  # end mark of the last event read
 
     def _add(self, node: YamlNode) -> None:
+        """Attach a node to the open collection (used off the hot path)."""
         if not self.stack:
             self.roots.append(node)
             return
-        parent, pending = self.stack[-1]
-        if isinstance(parent, YamlSequence):
+        frame = self.stack[-1]
+        parent = frame[0]
+        if type(parent) is YamlSequence:
             parent.items.append(node)
-            return
-        assert isinstance(parent, YamlMapping)
-        if not pending:
-            pending.append(node)
-            return
-        key = pending.pop()
-        entry = YamlEntry(key, node)
+        elif frame[1] is None:
+            frame[1] = node
+        else:
+            self._attach_entry(parent, frame[1], node)
+            frame[1] = None
+
+    def _attach_entry(self, parent: "YamlMapping", key: YamlNode, value: YamlNode) -> None:
+        entry = YamlEntry(key, value)
         parent.entries.append(entry)
-        if isinstance(key, YamlScalar):
+        if type(key) is YamlScalar:
             earlier = parent._by_key.get(key.text)
             if earlier is not None:
                 self.duplicates.append(DuplicateKey(key.text, key.range, earlier.key.range))
             parent._by_key[key.text] = entry
 
-    def feed(self, event) -> bool:
-        """Handle one event; False means stop (depth limit reached)."""
-        kind = type(event)
-        start, end = event.start_mark, event.end_mark
-        if kind is yaml.ScalarEvent:
-            tag = event.tag
-            text = event.value
-            if tag is None or tag == "!":
-                tag = STR_TAG if not event.implicit[0] else _resolver.resolve(ScalarNode, text, event.implicit)
-            node = YamlScalar(
-                (start.line, start.column, end.line, end.column),
-                tag,
-                text,
-                text if tag == STR_TAG else _scalar_value(tag, text),
-                event.style or None,  # libyaml says '' for plain, pure Python says None
-            )
-            if event.anchor:
-                self.anchors[event.anchor] = node
-            self._add(node)
-        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            if len(self.stack) >= self.max_depth:
+    def run(self, events) -> None:
+        """Consume the event stream. One loop with local names: this is the hot path of
+        every analysis, so it avoids a method call per event for the common cases."""
+        stack = self.stack  # frames: [collection, pending key of a mapping or None]
+        anchors = self.anchors
+        resolve = _resolver.resolve
+        resolved_cache = _PLAIN_TAGS
+        for event in events:
+            kind = type(event)
+            if kind is ScalarEvent:
+                start, end = event.start_mark, event.end_mark
+                tag = event.tag
+                text = event.value
+                if tag is None or tag == "!":
+                    if not event.implicit[0]:
+                        tag = STR_TAG
+                    else:
+                        tag = resolved_cache.get(text)
+                        if tag is None:
+                            tag = resolve(ScalarNode, text, event.implicit)
+                            if len(resolved_cache) < 4096:
+                                resolved_cache[text] = tag
+                node = YamlScalar(
+                    (start.line, start.column, end.line, end.column),
+                    tag,
+                    text,
+                    text if tag == STR_TAG else _scalar_value(tag, text),
+                    event.style or None,  # libyaml says '' for plain, pure Python says None
+                )
+                if event.anchor:
+                    anchors[event.anchor] = node
+                if stack:
+                    frame = stack[-1]
+                    parent = frame[0]
+                    if type(parent) is YamlSequence:
+                        parent.items.append(node)
+                    elif frame[1] is None:
+                        frame[1] = node
+                    else:
+                        key = frame[1]
+                        frame[1] = None
+                        entry = YamlEntry(key, node)
+                        parent.entries.append(entry)
+                        if type(key) is YamlScalar:
+                            by_key = parent._by_key
+                            if key.text in by_key:
+                                self.duplicates.append(
+                                    DuplicateKey(key.text, key.range, by_key[key.text].key.range)
+                                )
+                            by_key[key.text] = entry
+                        else:
+                            pass
+                else:
+                    self.roots.append(node)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                start = event.start_mark
+                if len(stack) >= self.max_depth:
+                    self.errors.append(
+                        YamlError(
+                            f"YAML nested deeper than {self.max_depth} levels; flatten the structure",
+                            _range(start, event.end_mark),
+                        )
+                    )
+                    return
+                marks = (start.line, start.column, start.line, start.column)
+                if kind is MappingStartEvent:
+                    node = YamlMapping(marks, event.tag or MAP_TAG, bool(event.flow_style))
+                else:
+                    node = YamlSequence(marks, event.tag or SEQ_TAG, bool(event.flow_style))
+                if event.anchor:
+                    anchors[event.anchor] = node
+                self._add(node)
+                stack.append([node, None])
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                end = event.end_mark
+                node = stack.pop()[0]
+                node._marks = node._marks[:2] + (end.line, end.column)
+            elif kind is AliasEvent:
+                target = anchors.get(event.anchor)
+                if target is None:  # the parser reports this itself, but be safe
+                    start, end = event.start_mark, event.end_mark
+                    target = YamlScalar((start.line, start.column, end.line, end.column), NULL_TAG, "", None)
+                self._add(target)
+            elif kind is DocumentStartEvent and self.roots:
                 self.errors.append(
                     YamlError(
-                        f"YAML nested deeper than {self.max_depth} levels; flatten the structure",
-                        _range(start, end),
+                        "this file holds more than one YAML document; keep only the first "
+                        "(remove the `---` line and what follows)",
+                        _range(event.start_mark, event.end_mark),
                     )
                 )
-                return False
-            marks = (start.line, start.column, start.line, start.column)
-            if kind is yaml.MappingStartEvent:
-                node = YamlMapping(marks, event.tag or MAP_TAG, bool(event.flow_style))
-            else:
-                node = YamlSequence(marks, event.tag or SEQ_TAG, bool(event.flow_style))
-            if event.anchor:
-                self.anchors[event.anchor] = node
-            self._add(node)
-            self.stack.append((node, []))
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            node, _ = self.stack.pop()
-            node._marks = node._marks[:2] + (end.line, end.column)
-        elif kind is yaml.AliasEvent:
-            target = self.anchors.get(event.anchor)
-            if target is None:  # the parser reports this itself, but be safe
-                target = YamlScalar((start.line, start.column, end.line, end.column), NULL_TAG, "", None)
-            self._add(target)
-        return True
+                return
+            self.last = event.end_mark
 
     def close_unfinished(self, end: Position) -> None:
         """After an error, give still-open collections an end so ranges stay sane."""
         while self.stack:
-            node, pending = self.stack.pop()
-            if isinstance(node, YamlMapping) and pending:  # a key with no value yet
-                key = pending.pop()
-                self.stack.append((node, [key]))
+            frame = self.stack[-1]
+            if frame[1] is not None:  # a key with no value yet
                 marks = (end.line, end.character, end.line, end.character)
                 self._add(YamlScalar(marks, NULL_TAG, "", None))
-                self.stack.pop()
+            node = self.stack.pop()[0]
             node.range = Range(node.range.start, max(node.range.start, end))
 
 
@@ -312,26 +370,14 @@ def parse_yaml(text: str, line_offset: int = 0, max_depth: int = MAX_DEPTH) -> Y
     """Parse `text`; ranges are shifted down by `line_offset` lines (for front matter)."""
     source = "\n" * line_offset + text if line_offset else text
     builder = _Builder(max_depth)
-    last = Position(line_offset, 0)
     try:
-        for event in yaml.parse(source, Loader=_Loader):
-            last = Position(event.end_mark.line, event.end_mark.column)
-            if isinstance(event, yaml.DocumentStartEvent) and builder.roots:
-                builder.errors.append(
-                    YamlError(
-                        "this file holds more than one YAML document; keep only the first "
-                        "(remove the `---` line and what follows)",
-                        _range(event.start_mark, event.end_mark),
-                    )
-                )
-                break
-            if not builder.feed(event):
-                break
+        builder.run(yaml.parse(source, Loader=_Loader))
     except yaml.YAMLError as error:
         builder.errors.append(YamlError(_error_message(error), _error_range(error, source, line_offset)))
     except (RecursionError, MemoryError, ValueError) as error:  # defensive: never raise
         builder.errors.append(YamlError(f"YAML could not be read: {error}", Range.empty(line_offset, 0)))
-    builder.close_unfinished(last)
+    last = builder.last
+    builder.close_unfinished(Position(last.line, last.column) if last is not None else Position(line_offset, 0))
     root = builder.roots[0] if builder.roots else None
     return YamlDocument(root, builder.errors, builder.duplicates)
 

@@ -19,6 +19,7 @@ redacts them from anything written to the store, logs or error messages.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ _TYPE_ALIASES = {
 }
 _FIELDS = ("type", "api_key", "base_url", "azure_endpoint", "api_version", "azure_deployment", "organization")
 _SECRET_FIELDS = ("api_key",)
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
@@ -88,7 +89,9 @@ def expand_env(value: str, where: str, environ: Mapping[str, str]) -> str:
     """Replace every `${env:NAME}`; a variable that is not set is an error naming it."""
 
     def substitute(match: re.Match) -> str:
-        name = match.group(1)
+        name, default = match.group(1), match.group(2)
+        if (name not in environ or environ[name] == "") and default is not None:
+            return default  # `${env:NAME:default}` (prompty)
         if name not in environ or environ[name] == "":
             raise ConnectionConfigError(
                 f"{where} refers to ${{env:{name}}}, but the environment variable {name} is not set; "
@@ -113,6 +116,8 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
         raw = spec.get(key)
         if raw is None:
             continue
+        if isinstance(raw, (datetime.date, datetime.datetime)):
+            raw = raw.isoformat()  # YAML reads `api_version: 2024-06-01` as a date
         if not isinstance(raw, (str, int, float)):
             raise ConnectionConfigError(f"{where}: connection `{name}`: `{key}` must be a string")
         raw = str(raw)

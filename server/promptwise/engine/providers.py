@@ -226,12 +226,32 @@ class Provider:
     ) -> ChatResult:
         """One chat completion, retried per the policy. Raises ProviderError when it fails for good."""
         request = {key: value for key, value in (params or {}).items() if value is not None}
+
+        async def call():
+            return await self.client.chat.completions.create(model=model, messages=messages, **request)
+
+        response, latency_ms, attempts = await self._with_retries(call, on_retry)
+        return _result(response, latency_ms, attempts)
+
+    async def embed(self, model: str, text: str | list[str], on_retry: RetryListener | None = None) -> EmbeddingResult:
+        """Embeddings for one text (or several), retried per the policy."""
+
+        async def call():
+            return await self.client.embeddings.create(model=model, input=text)
+
+        response, latency_ms, attempts = await self._with_retries(call, on_retry)
+        vectors = [item.embedding for item in response.data]
+        tokens = response.usage.prompt_tokens if response.usage is not None else 0
+        return EmbeddingResult(vectors[0] if isinstance(text, str) else vectors,
+                               Usage(tokens, 0, tokens), response.model or "", latency_ms, attempts)
+
+    async def _with_retries(self, call, on_retry: RetryListener | None):
         attempt = 0
         while True:
             attempt += 1
             started = time.perf_counter()
             try:
-                response = await self.client.chat.completions.create(model=model, messages=messages, **request)
+                response = await call()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # classified below; nothing escapes unexplained
@@ -248,8 +268,16 @@ class Provider:
                     on_retry(attempt, kind, delay)
                 await asyncio.sleep(delay)
                 continue
-            latency_ms = (time.perf_counter() - started) * 1000
-            return _result(response, latency_ms, attempt)
+            return response, (time.perf_counter() - started) * 1000, attempt
+
+
+@dataclass
+class EmbeddingResult:
+    embedding: list  # one vector, or a list of vectors for a list input
+    usage: Usage
+    model: str
+    latency_ms: float
+    attempts: int = 1
 
 
 def _result(response, latency_ms: float, attempts: int) -> ChatResult:

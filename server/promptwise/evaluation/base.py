@@ -99,6 +99,39 @@ class Evaluator:
         return {}
 
 
+# Other names people give the same input (Prompt flow, azure-ai-evaluation, Ragas habits).
+INPUT_ALIASES: dict[str, tuple[str, ...]] = {
+    "prediction": ("response", "answer", "output"),
+    "response": ("prediction", "answer", "output"),
+    "text": ("prediction", "response", "output", "answer"),
+    "reference": ("ground_truth", "expected", "label"),
+    "ground_truth": ("reference", "expected"),
+    "label": ("reference", "expected", "ground_truth"),
+    "query": ("question",),
+    "context": ("contexts", "documents"),
+}
+
+
+def canonical_inputs(evaluator: "Evaluator", given: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Map the input names written in eval.yaml to the evaluator's own names.
+
+    Returns ({written name: canonical name}, [names that fit nothing]).
+    """
+    accepted = list(evaluator.required_inputs) + list(evaluator.optional_inputs)
+    renames: dict[str, str] = {}
+    unknown: list[str] = []
+    for name in given:
+        if name in accepted:
+            renames[name] = name
+            continue
+        targets = [c for c in accepted if name in INPUT_ALIASES.get(c, ()) and c not in given and c not in renames.values()]
+        if targets:
+            renames[name] = targets[0]
+        else:
+            unknown.append(name)
+    return renames, unknown
+
+
 def as_text(value: Any) -> str:
     """Evaluators compare text; outputs may be numbers, dicts or None."""
     if value is None:

@@ -75,17 +75,26 @@ def run_analysis(path: Path, text: str | None, overlay: dict[Path, str]) -> list
         return []
 
 
-def find_dependents(path: Path, overlay: dict[Path, str]) -> list[Path]:
-    """Flows that use `path` (a template, tool or prompty file). Runs in the executor."""
+def find_dependents(path: Path, overlay: dict[Path, str] | None = None) -> list[Path]:
+    """Flows and prompty files that use `path` (a template, tool or data file): those whose
+    last analysis read it, and those next to it that name it. Runs in the executor."""
     try:
         from promptwise.analysis import dependents
-    except ImportError:
-        return []
-    try:
-        return [uris.normalize(p) for p in dependents(path, overlay=overlay)]
+
+        return [uris.normalize(p) for p in dependents(path)]
     except Exception:
         logger.exception("finding the flows that use %s failed", path)
         return []
+
+
+def forget_file(path: Path) -> None:
+    """Drop what the analysis remembers about a deleted file."""
+    try:
+        from promptwise.analysis import forget
+
+        forget(path)
+    except Exception:
+        logger.exception("forgetting %s failed", path)
 
 
 class DiagnosticsScheduler:
@@ -235,6 +244,7 @@ async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChange
         path = uris.uri_to_path(change.uri)
         if change.type == types.FileChangeType.Deleted:
             diagnostics.deliver(ls.problems.forget(change.uri), pulled=None)
+            await ls.run_cpu(forget_file, path)
         for dependent in await ls.run_cpu(find_dependents, path, overlay):
             dependent_uri = uris.path_to_uri(dependent)
             if ls.open_document(dependent_uri) is not None:

@@ -131,7 +131,7 @@ class ProblemStore:
 
 
 class PromptwiseServer(LanguageServer):
-    def __init__(self, cpu_workers: int = 2) -> None:
+    def __init__(self, cpu_workers: int = 1) -> None:
         super().__init__(
             "promptwise",
             __version__,
@@ -140,7 +140,9 @@ class PromptwiseServer(LanguageServer):
         self.settings = Settings()
         self.problems = ProblemStore()
         # Our own pool: pygls's thread pool also runs the stdin reader, and a busy pool
-        # there would stop the server from reading messages at all.
+        # there would stop the server from reading messages at all. One worker: the
+        # analysis keeps module-level caches that are not made for concurrent use, and
+        # with the GIL a second thread would not make CPU work finish sooner.
         self.executor = ThreadPoolExecutor(max_workers=cpu_workers, thread_name_prefix="promptwise-cpu")
         self.background: set[asyncio.Task] = set()
         self.models: dict[str, tuple[Any, Any]] = {}  # uri -> (version or mtime, document model)
@@ -154,6 +156,20 @@ class PromptwiseServer(LanguageServer):
             return self.workspace.position_encoding or UTF16
         except RuntimeError:  # before initialize
             return UTF16
+
+    def markup(self, feature: str, text: str) -> types.MarkupContent:
+        """Markdown where the client renders it for `feature` ('hover' or 'completion'),
+        else plain text."""
+        document = self.client_capabilities.text_document if self.client_capabilities else None
+        formats = None
+        if document is not None and feature == "hover" and document.hover is not None:
+            formats = document.hover.content_format
+        elif document is not None and feature == "completion" and document.completion is not None:
+            item = document.completion.completion_item
+            formats = item.documentation_format if item is not None else None
+        if formats and types.MarkupKind.Markdown in formats:
+            return types.MarkupContent(kind=types.MarkupKind.Markdown, value=text)
+        return types.MarkupContent(kind=types.MarkupKind.PlainText, value=text)
 
     def open_document(self, uri: str) -> TextDocument | None:
         """The editor's copy of `uri` when it is open, else None (never reads the disk)."""

@@ -14,7 +14,9 @@ from typing import Any, Awaitable, Callable
 
 from lsprotocol import types
 
-from promptwise.lsp import diagnostics
+from pygls.exceptions import JsonRpcException
+
+from promptwise.lsp import code_actions, completion, definition, diagnostics, hover, references, rename, symbols
 from promptwise.lsp.server import PromptwiseServer, Settings
 
 logger = logging.getLogger("promptwise.lsp")
@@ -24,15 +26,16 @@ WATCHED_GLOBS = ("**/*.{yaml,yml,prompty,jinja2,j2,py,jsonl,csv}",)
 
 
 def guarded(name: str, default: Any = None) -> Callable:
-    """Wrap a feature handler so that its failure is logged and answered with `default`."""
+    """Wrap a feature handler so that its failure is logged and answered with `default`
+    (for notifications the answer is dropped; what matters is that nothing propagates)."""
 
     def wrap(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(handler)
         async def run(ls: PromptwiseServer, *args: Any) -> Any:
             try:
                 return await handler(ls, *args)
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, JsonRpcException):
+                raise  # cancellation, and errors meant for the user (e.g. an invalid new name)
             except Exception:
                 logger.exception("%s failed", name)
                 return default
@@ -46,6 +49,8 @@ def create_server() -> PromptwiseServer:
     server = PromptwiseServer()
     _register_lifecycle(server)
     _register_diagnostics(server)
+    _register_navigation(server)
+    _register_editing(server)
     return server
 
 
@@ -111,3 +116,25 @@ def _register_diagnostics(server: PromptwiseServer) -> None:
             default=types.FullDocumentDiagnosticReport(items=[]),
         )(diagnostics.pull)
     )
+
+
+def _register_navigation(server: PromptwiseServer) -> None:
+    server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)(
+        guarded("documentSymbol", default=[])(symbols.document_symbols)
+    )
+    server.feature(types.TEXT_DOCUMENT_DEFINITION)(guarded("definition")(definition.definition))
+    server.feature(types.TEXT_DOCUMENT_REFERENCES)(guarded("references")(references.references))
+    server.feature(types.TEXT_DOCUMENT_HOVER)(guarded("hover")(hover.hover))
+    server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=completion.TRIGGER_CHARACTERS),
+    )(guarded("completion")(completion.completion))
+
+
+def _register_editing(server: PromptwiseServer) -> None:
+    server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)(guarded("prepareRename")(rename.prepare_rename))
+    server.feature(types.TEXT_DOCUMENT_RENAME)(guarded("rename")(rename.rename))
+    server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )(guarded("codeAction")(code_actions.code_actions))

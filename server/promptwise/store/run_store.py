@@ -259,6 +259,14 @@ class RunStore:
         with self._lock:
             self._db.execute("UPDATE runs SET status='running', finished_at=NULL, error=NULL WHERE name=?", (name,))
 
+    def update_parameters(self, name: str, changes: dict) -> None:
+        with self._lock:
+            record = self._db.execute("SELECT parameters FROM runs WHERE name=?", (name,)).fetchone()
+            if record is None:
+                return
+            parameters = {**_loads(record["parameters"], {}), **changes}
+            self._db.execute("UPDATE runs SET parameters=? WHERE name=?", (_dumps(parameters), name))
+
     def record_row(self, run: str, row: RowResult) -> None:
         """Store one finished row and its node results in a single transaction."""
         with self._lock:
@@ -433,6 +441,13 @@ class RunStore:
         return [NodeResult(r["node"], r["status"], _loads(r["output"]), r["error"], r["model"], r["prompt_tokens"],
                            r["completion_tokens"], r["total_tokens"], r["cached_tokens"], r["cost"],
                            r["latency_ms"], r["attempts"], bool(r["cache_hit"])) for r in records]
+
+    def get_node_results_by_line(self, name: str) -> list[tuple[int, NodeResult]]:
+        """(line, result) for every row-level node result of a run (aggregation excluded)."""
+        with self._lock:
+            records = self._db.execute("SELECT line, node, output FROM node_results WHERE run=? AND line >= 0"
+                                       " ORDER BY line", (name,)).fetchall()
+        return [(r["line"], NodeResult(r["node"], "completed", _loads(r["output"]))) for r in records]
 
     def node_stats(self, flow: str | Path, node: str | None = None) -> list[NodeStats]:
         """Per LLM node of `flow`: observed token use over every stored run of that flow."""

@@ -1,0 +1,102 @@
+"""Batch speed: N rows through a one-llm-node flow against a local endpoint with fixed latency.
+
+    .venv/bin/python benchmarks/batch_speed.py [--rows 1000] [--concurrency 16] [--latency-ms 50]
+
+The fake OpenAI-compatible server runs in its own process; the batch runs as
+`promptwise batch` in another (so CPU time and peak memory are the batch's own, Python start-up
+and imports included). Prints wall time, rows/s, peak requests in flight (counted by the
+server), CPU time per row, peak memory, and the comparison with the concurrency bound
+(rows / concurrency x latency) and with Prompt flow's measured 34 s for 1,000 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PROMPT_FLOW_SECONDS_FOR_1000 = 34.0  # `pf run create`, same flow and endpoint (issue 4)
+
+FLOW = """\
+inputs:
+  question: {type: string}
+outputs:
+  answer: {reference: "${chat.output}"}
+nodes:
+- name: chat
+  type: llm
+  source: {type: code, path: chat.jinja2}
+  inputs: {model: gpt-4o-mini, temperature: 0, question: "${inputs.question}"}
+  connection: local
+  api: chat
+"""
+
+TEMPLATE = "system:\nYou answer in one short sentence.\nuser:\n{{question}}\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    args = parser.parse_args()
+
+    server = subprocess.Popen([sys.executable, "-m", "promptwise.devtools.fake_openai", "--port", "0",
+                               "--latency-ms", str(args.latency_ms)], stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = server.stdout.readline().strip()
+        origin = base_url.removesuffix("/v1")
+        with tempfile.TemporaryDirectory(prefix="promptwise-bench-") as folder:
+            root = Path(folder)
+            (root / "promptwise.yaml").write_text(
+                f"connections:\n  local: {{type: openai_compatible, base_url: '{base_url}'}}\n")
+            (root / "flow").mkdir()
+            (root / "flow" / "flow.dag.yaml").write_text(FLOW)
+            (root / "flow" / "chat.jinja2").write_text(TEMPLATE)
+            with (root / "data.jsonl").open("w") as data:
+                for index in range(args.rows):
+                    data.write(json.dumps({"question": f"What is fact number {index} about the sea?"}) + "\n")
+
+            started = time.perf_counter()
+            batch = subprocess.run(
+                [sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl", "--name", "bench",
+                 "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json"],
+                cwd=root, capture_output=True, text=True)
+            process_wall = time.perf_counter() - started
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the batch process (the server still runs)
+            if batch.returncode != 0:
+                print(batch.stdout, batch.stderr, file=sys.stderr)
+                return 1
+            result = json.loads(batch.stdout)
+            stats = json.load(urllib.request.urlopen(f"{origin}/_fake/stats"))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    rows = args.rows
+    batch_wall = result["elapsed"]
+    bound = rows / args.concurrency * args.latency_ms / 1000
+    cpu = usage.ru_utime + usage.ru_stime
+    prompt_flow = PROMPT_FLOW_SECONDS_FOR_1000 * rows / 1000
+    print(f"rows:                 {rows} ({result['completed']} completed, {result['failed']} failed)")
+    print(f"endpoint latency:     {args.latency_ms:.0f} ms, concurrency {args.concurrency}")
+    print(f"wall time (rows):     {batch_wall:.2f} s  ({rows / batch_wall:.0f} rows/s)")
+    print(f"wall time (process):  {process_wall:.2f} s  (start-up, imports and checks included)")
+    print(f"concurrency bound:    {bound:.2f} s  -> rows take {batch_wall / bound:.2f}x the bound "
+          f"({(batch_wall / bound - 1) * 100:+.0f}%)")
+    print(f"vs Prompt flow:       {prompt_flow:.0f} s -> {prompt_flow / process_wall:.1f}x faster (whole process)")
+    print(f"peak in flight:       {stats['peak_in_flight']} requests (server count; {stats['requests']} requests)")
+    print(f"CPU time:             {cpu:.2f} s total, {cpu / rows * 1000:.2f} ms per row (process, start-up included)")
+    print(f"peak memory:          {usage.ru_maxrss / 1024:.0f} MB (max RSS of the batch process)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

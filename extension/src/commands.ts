@@ -1,0 +1,366 @@
+// The palette and code-lens commands. Each one picks what it needs (flow, dataset, runs),
+// calls the server through workspace/executeCommand with progress and a working Cancel, and
+// shows the result.
+import { randomUUID } from "node:crypto";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import {
+  batchSummary,
+  evaluateSummary,
+  formatCost,
+  formatTokens,
+  requestErrorMessage,
+  runSummary,
+  totalTokens,
+} from "./format";
+import {
+  batchRunArgs,
+  ClientCommand,
+  compareRunsArgs,
+  estimateCostArgs,
+  evaluateArgs,
+  isFlowFile,
+  lensArguments,
+  parseInputs,
+  runFlowArgs,
+  ServerCommand,
+  type BatchRunResult,
+  type EvaluateResult,
+  type JsonObject,
+  type RunFlowResult,
+} from "./protocol";
+import { ResultsPanel } from "./resultsPanel";
+import type { ResultKind } from "./resultsHtml";
+import type { PromptwiseServer } from "./serverClient";
+
+const FLOW_GLOB = "**/{flow.dag.yaml,flow.flex.yaml,*.prompty}";
+const DATA_GLOB = "**/*.{jsonl,csv}";
+const EXCLUDE_GLOB = "**/{node_modules,.git,.venv,venv,.promptwise,__pycache__}/**";
+const RECENT_RUNS_KEY = "promptwise.recentRuns";
+const LAST_INPUTS_KEY = "promptwise.lastInputs";
+const MAX_RECENT_RUNS = 30;
+/** After Cancel, how long to wait for the server to confirm before we stop waiting. */
+const CANCEL_GRACE_MS = 5_000;
+
+interface RecentRun {
+  name: string;
+  uri?: string;
+  kind: string;
+  when: number;
+}
+
+export function registerCommands(context: vscode.ExtensionContext, server: PromptwiseServer, panel: ResultsPanel): void {
+  const commands = new PromptwiseCommands(context, server, panel);
+  const register = (id: string, handler: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, handler));
+  register(ServerCommand.runFlow, (arg) => commands.runFlow(arg));
+  register(ServerCommand.batchRun, (arg) => commands.batchRun(arg));
+  register(ServerCommand.evaluate, (arg) => commands.evaluate(arg));
+  register(ServerCommand.estimateCost, (arg) => commands.estimateCost(arg));
+  register(ServerCommand.compareRuns, (arg) => commands.compareRuns(arg));
+  register(ServerCommand.showRun, (arg) => commands.showRun(arg));
+  register(ClientCommand.restartServer, () => server.restart());
+  register(ClientCommand.showLog, () => server.log.show());
+}
+
+class PromptwiseCommands {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly server: PromptwiseServer,
+    private readonly panel: ResultsPanel,
+  ) {}
+
+  async runFlow(arg: unknown): Promise<RunFlowResult | undefined> {
+    const lens = lensArguments(arg);
+    const target = await this.targetFlow(arg, "Run which flow or prompt?");
+    if (!target) return undefined;
+    let inputs: JsonObject | undefined = lens?.inputs as JsonObject | undefined;
+    if (!lens) {
+      const choice = await this.pickInputs(target);
+      if (choice === "cancelled") return undefined;
+      inputs = choice;
+    }
+    const name = path.basename(target.fsPath);
+    const result = await this.call<RunFlowResult>(`Running ${name}`, ServerCommand.runFlow, runFlowArgs(target.toString(), inputs, lens));
+    if (!result) return undefined;
+    this.remember(result.run, target, "run");
+    this.show("run", `Run ${result.run ?? ""} · ${name}`, result);
+    const summary = runSummary(result);
+    if (result.error || (result.status && !/^(completed|succeeded|success|ok)$/i.test(result.status))) {
+      void vscode.window.showErrorMessage(`Promptwise: ${summary}`);
+    } else {
+      void vscode.window.showInformationMessage(`Promptwise: ${summary}`);
+    }
+    return result;
+  }
+
+  async batchRun(arg: unknown): Promise<BatchRunResult | undefined> {
+    const lens = lensArguments(arg);
+    const target = await this.targetFlow(arg, "Batch run which flow or prompt?");
+    if (!target) return undefined;
+    const data = typeof lens?.data === "string" ? lens.data : await this.pickDataset(target, "Batch run over which dataset?");
+    if (!data) return undefined;
+    const name = path.basename(target.fsPath);
+    const result = await this.call<BatchRunResult>(`Batch running ${name} over ${path.basename(data)}`, ServerCommand.batchRun, batchRunArgs(target.toString(), data));
+    if (!result) return undefined;
+    this.remember(result.run, target, "batch");
+    this.show("batch", `Batch ${result.run ?? ""} · ${name}`, result);
+    void vscode.window.showInformationMessage(`Promptwise: ${batchSummary(result)}`);
+    return result;
+  }
+
+  async evaluate(arg: unknown): Promise<EvaluateResult | undefined> {
+    const lens = lensArguments(arg);
+    const target = await this.targetFlow(arg, "Evaluate which flow or prompt?");
+    if (!target) return undefined;
+    let source: { data?: string; run?: string } | undefined =
+      lens && (typeof lens.data === "string" || typeof lens.run === "string")
+        ? { data: lens.data as string | undefined, run: lens.run as string | undefined }
+        : undefined;
+    if (!source) source = await this.pickEvaluationSource(target);
+    if (!source) return undefined;
+    const result = await this.call<EvaluateResult>(`Evaluating ${path.basename(target.fsPath)}`, ServerCommand.evaluate, evaluateArgs(target.toString(), source));
+    if (!result) return undefined;
+    this.remember(result.run, target, "evaluation");
+    this.show("evaluation", `Evaluation ${result.run ?? ""} · ${path.basename(target.fsPath)}`, result);
+    void vscode.window.showInformationMessage(`Promptwise: ${evaluateSummary(result)}`);
+    return result;
+  }
+
+  async estimateCost(arg: unknown): Promise<unknown> {
+    const lens = lensArguments(arg);
+    const target = await this.targetFlow(arg, "Estimate the cost of which flow or prompt?");
+    if (!target) return undefined;
+    let data: string | undefined = typeof lens?.data === "string" ? lens.data : undefined;
+    if (!lens) {
+      const pick = await this.pickDataset(target, "Estimate over a dataset, or one call?", { allowNone: "One call with the sample inputs" });
+      if (pick === undefined) return undefined;
+      data = pick || undefined;
+    }
+    const result = await this.call<Record<string, unknown>>(`Estimating ${path.basename(target.fsPath)}`, ServerCommand.estimateCost, estimateCostArgs(target.toString(), data), { cancellable: false });
+    if (!result) return undefined;
+    this.show("estimate", `Estimate · ${path.basename(target.fsPath)}${data ? ` over ${path.basename(data)}` : ""}`, result);
+    const tokens = totalTokens(result.tokens ?? result.input_tokens ?? result.inputTokens);
+    const cost = [result.cost, result.total_cost, result.totalCost].find((value) => typeof value === "number") as number | undefined;
+    if (tokens !== undefined || cost !== undefined) {
+      const parts = [tokens !== undefined ? `${formatTokens(tokens)} tokens` : "", cost !== undefined ? formatCost(cost) : ""].filter(Boolean);
+      void vscode.window.showInformationMessage(`Promptwise: estimate ${parts.join(" · ")}`);
+    }
+    return result;
+  }
+
+  async compareRuns(arg: unknown): Promise<unknown> {
+    const lens = lensArguments(arg);
+    let names: string[] | undefined = Array.isArray(lens?.runs) ? (lens.runs as string[]) : undefined;
+    if (!names) names = await this.pickRuns("Compare which runs? (pick two or more)", true);
+    if (!names) return undefined;
+    let args;
+    try {
+      args = compareRunsArgs(names);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Promptwise: ${(error as Error).message}`);
+      return undefined;
+    }
+    const result = await this.call<unknown>(`Comparing ${args.runs.join(", ")}`, ServerCommand.compareRuns, args, { cancellable: false });
+    if (result !== undefined) this.show("comparison", `Comparison · ${args.runs.join(" vs ")}`, result);
+    return result;
+  }
+
+  async showRun(arg: unknown): Promise<unknown> {
+    const lens = lensArguments(arg);
+    let run = typeof lens?.run === "string" ? lens.run : undefined;
+    if (!run) run = (await this.pickRuns("Show which run?", false))?.[0];
+    if (!run) return undefined;
+    const result = await this.call<unknown>(`Loading run ${run}`, ServerCommand.showRun, { run }, { cancellable: false });
+    if (result !== undefined) this.show("details", `Run ${run}`, result);
+    return result;
+  }
+
+  /**
+   * Runs a server command under a notification with progress. Cancel sends `promptwise.cancel`
+   * with the command's work-done token; if the server has not answered a few seconds later we
+   * stop waiting, so the notification never hangs.
+   */
+  private async call<T>(title: string, command: string, args: object, options: { cancellable?: boolean } = {}): Promise<T | undefined> {
+    const cancellable = options.cancellable ?? true;
+    try {
+      return await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Promptwise: ${title}`, cancellable },
+        async (progress, cancelToken) => {
+          const workDoneToken = randomUUID();
+          const abandon = new vscode.CancellationTokenSource();
+          let lastPercentage = 0;
+          const progressListener = this.server.onProgress(workDoneToken, (value) => {
+            if (value.kind === "end") return;
+            const increment = typeof value.percentage === "number" ? Math.max(0, value.percentage - lastPercentage) : undefined;
+            if (typeof value.percentage === "number") lastPercentage = value.percentage;
+            progress.report({ message: value.message, increment });
+          });
+          const cancelListener = cancelToken.onCancellationRequested(() => {
+            progress.report({ message: "cancelling…" });
+            this.server.log.info(`Cancel requested for ${command} (token ${workDoneToken})`);
+            this.server
+              .executeCommand(ServerCommand.cancel, { token: workDoneToken })
+              .catch((error) => this.server.log.warn(`promptwise.cancel failed: ${String(error)}`));
+            setTimeout(() => abandon.cancel(), CANCEL_GRACE_MS);
+          });
+          try {
+            return await this.server.executeCommand<T>(command, args, { workDoneToken, token: abandon.token });
+          } finally {
+            progressListener.dispose();
+            cancelListener.dispose();
+            abandon.dispose();
+          }
+        },
+      );
+    } catch (error) {
+      this.server.log.error(`${command} ${JSON.stringify(args)}: ${errorText(error)}`);
+      const pick = await vscode.window.showErrorMessage(`Promptwise: ${requestErrorMessage(title, error)}`, "Show Log");
+      if (pick) this.server.log.show();
+      return undefined;
+    }
+  }
+
+  private show(kind: ResultKind, title: string, data: unknown): void {
+    this.panel.show({ kind, title, data });
+  }
+
+  /** The flow file for a command: its argument, the active editor, or a pick from the workspace. */
+  private async targetFlow(arg: unknown, prompt: string): Promise<vscode.Uri | undefined> {
+    let target: vscode.Uri | undefined;
+    const lens = lensArguments(arg);
+    if (arg instanceof vscode.Uri) target = arg;
+    else if (lens && typeof lens.uri === "string") target = vscode.Uri.parse(lens.uri);
+    else {
+      const active = vscode.window.activeTextEditor?.document;
+      if (active && isFlowFile(active.uri.fsPath)) target = active.uri;
+    }
+    if (!target) {
+      const files = await vscode.workspace.findFiles(FLOW_GLOB, EXCLUDE_GLOB, 200);
+      if (files.length === 0) {
+        void vscode.window.showErrorMessage("Promptwise: no flow.dag.yaml, flow.flex.yaml or .prompty file in this workspace; open one and run the command again.");
+        return undefined;
+      }
+      if (files.length === 1) target = files[0];
+      else {
+        const pick = await vscode.window.showQuickPick(
+          files.sort((a, b) => a.fsPath.localeCompare(b.fsPath)).map((uri) => ({ label: vscode.workspace.asRelativePath(uri), uri })),
+          { placeHolder: prompt },
+        );
+        target = pick?.uri;
+      }
+    }
+    if (target) {
+      // Runs read the file from disk: save unsaved edits first, as VS Code's own Run does.
+      const open = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === target!.toString());
+      if (open?.isDirty) await open.save();
+    }
+    return target;
+  }
+
+  /** Sample inputs (the flow's own), or inputs typed as JSON; remembers the last typed ones. */
+  private async pickInputs(target: vscode.Uri): Promise<JsonObject | undefined | "cancelled"> {
+    const sample = { label: "$(play) Run with the sample inputs", detail: "the inputs' defaults or the prompt's sample" };
+    const typed = { label: "$(edit) Enter inputs as JSON…", detail: 'for example {"question": "What is covered?"}' };
+    const pick = await vscode.window.showQuickPick([sample, typed], { placeHolder: `Inputs for ${path.basename(target.fsPath)}` });
+    if (!pick) return "cancelled";
+    if (pick === sample) return undefined;
+    const remembered = this.context.workspaceState.get<Record<string, string>>(LAST_INPUTS_KEY, {});
+    const text = await vscode.window.showInputBox({
+      title: `Inputs for ${path.basename(target.fsPath)}`,
+      prompt: "A JSON object of input names to values",
+      value: remembered[target.toString()] ?? "{}",
+      validateInput: (value) => {
+        const parsed = parseInputs(value);
+        return "error" in parsed ? parsed.error : undefined;
+      },
+    });
+    if (text === undefined) return "cancelled";
+    const parsed = parseInputs(text);
+    if ("error" in parsed) return "cancelled";
+    await this.context.workspaceState.update(LAST_INPUTS_KEY, { ...remembered, [target.toString()]: text });
+    return parsed.inputs;
+  }
+
+  /** A dataset path (.jsonl/.csv), nearest to the flow first; "" when `allowNone` was picked. */
+  private async pickDataset(target: vscode.Uri, prompt: string, options: { allowNone?: string } = {}): Promise<string | undefined> {
+    const flowDir = path.dirname(target.fsPath);
+    const files = (await vscode.workspace.findFiles(DATA_GLOB, EXCLUDE_GLOB, 500)).sort(
+      (a, b) => distance(flowDir, a.fsPath) - distance(flowDir, b.fsPath) || a.fsPath.localeCompare(b.fsPath),
+    );
+    type Item = vscode.QuickPickItem & { value: string | "browse" };
+    const items: Item[] = [];
+    if (options.allowNone) items.push({ label: options.allowNone, value: "" });
+    items.push(...files.map((uri) => ({ label: vscode.workspace.asRelativePath(uri), value: uri.fsPath })));
+    items.push({ label: "$(folder-opened) Browse…", value: "browse" });
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: prompt });
+    if (!pick) return undefined;
+    if (pick.value !== "browse") return pick.value;
+    const chosen = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      defaultUri: vscode.Uri.file(flowDir),
+      filters: { "Datasets": ["jsonl", "csv"] },
+      openLabel: "Use dataset",
+    });
+    return chosen?.[0]?.fsPath;
+  }
+
+  private async pickEvaluationSource(target: vscode.Uri): Promise<{ data?: string; run?: string } | undefined> {
+    const runs = this.recentRuns().filter((run) => run.uri === target.toString() && run.kind !== "evaluation");
+    if (runs.length) {
+      const items = [
+        ...runs.map((run) => ({ label: `$(history) ${run.name}`, description: `${run.kind} · ${new Date(run.when).toLocaleString()}`, run: run.name })),
+        { label: "$(database) Evaluate over a dataset…", run: undefined as string | undefined },
+      ];
+      const pick = await vscode.window.showQuickPick(items, { placeHolder: "Evaluate an existing run, or run over a dataset?" });
+      if (!pick) return undefined;
+      if (pick.run) return { run: pick.run };
+    }
+    const data = await this.pickDataset(target, "Evaluate over which dataset?");
+    return data ? { data } : undefined;
+  }
+
+  /** Runs from this workspace's history, plus free text for any run name the store knows. */
+  private async pickRuns(prompt: string, many: boolean): Promise<string[] | undefined> {
+    const recent = this.recentRuns();
+    if (recent.length === 0) {
+      const text = await vscode.window.showInputBox({
+        prompt: many ? `${prompt}: run names separated by commas` : `${prompt}: run name`,
+        validateInput: (value) => (value.trim() ? undefined : "Type a run name (promptwise runs list shows them)."),
+      });
+      return text === undefined ? undefined : text.split(/[\s,]+/).filter(Boolean);
+    }
+    const items = recent.map((run) => ({
+      label: run.name,
+      description: `${run.kind}${run.uri ? ` · ${vscode.workspace.asRelativePath(vscode.Uri.parse(run.uri))}` : ""}`,
+      detail: new Date(run.when).toLocaleString(),
+    }));
+    if (many) {
+      const picks = await vscode.window.showQuickPick(items, { placeHolder: prompt, canPickMany: true });
+      return picks?.map((pick) => pick.label);
+    }
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: prompt });
+    return pick ? [pick.label] : undefined;
+  }
+
+  private recentRuns(): RecentRun[] {
+    return this.context.workspaceState.get<RecentRun[]>(RECENT_RUNS_KEY, []);
+  }
+
+  private remember(name: string | undefined, target: vscode.Uri, kind: string): void {
+    if (!name) return;
+    const runs = [{ name, uri: target.toString(), kind, when: Date.now() }, ...this.recentRuns().filter((run) => run.name !== name)];
+    void this.context.workspaceState.update(RECENT_RUNS_KEY, runs.slice(0, MAX_RECENT_RUNS));
+  }
+}
+
+function distance(fromDir: string, file: string): number {
+  const relative = path.relative(fromDir, path.dirname(file));
+  if (relative === "") return 0;
+  return relative.split(path.sep).length + (relative.startsWith("..") ? 100 : 0);
+}
+
+function errorText(error: unknown): string {
+  if (error && typeof error === "object" && "message" in error) return String((error as { message: unknown }).message);
+  return String(error);
+}

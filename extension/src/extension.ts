@@ -1,0 +1,43 @@
+// Entry point: wires the server, the commands, the status bar and the results panel.
+import * as vscode from "vscode";
+import { registerCommands } from "./commands";
+import { onActivePythonInterpreterChanged } from "./pythonExtension";
+import { ResultsPanel } from "./resultsPanel";
+import { PromptwiseServer } from "./serverClient";
+import { PromptwiseStatusBar } from "./statusBar";
+
+/** Settings the server is started with; changing one restarts it. */
+const RESTART_SETTINGS = ["promptwise.python", "promptwise.defaultModel", "promptwise.catalogFile"];
+
+let server: PromptwiseServer | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel("Promptwise", { log: true });
+  server = new PromptwiseServer(log);
+  const panel = new ResultsPanel();
+  context.subscriptions.push(log, server, panel, new PromptwiseStatusBar(server));
+  // Commands first and synchronously, so a palette command that activated us finds its handler.
+  registerCommands(context, server, panel);
+
+  const running = server;
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (RESTART_SETTINGS.some((setting) => event.affectsConfiguration(setting))) {
+        log.info("Settings changed; restarting the server.");
+        void running.restart();
+      }
+    }),
+  );
+  void onActivePythonInterpreterChanged(() => {
+    if (!vscode.workspace.getConfiguration("promptwise").get<string>("python")) {
+      log.info("The Python extension's interpreter changed; restarting the server.");
+      void running.restart();
+    }
+  }).then((disposable) => disposable && context.subscriptions.push(disposable));
+
+  void server.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await server?.stop();
+}

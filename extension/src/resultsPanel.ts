@@ -1,0 +1,27 @@
+// One webview panel that shows the latest run, batch, evaluation, estimate or comparison.
+import { randomBytes } from "node:crypto";
+import * as vscode from "vscode";
+import { renderResultsHtml, type ResultView } from "./resultsHtml";
+
+export class ResultsPanel implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+
+  show(view: ResultView): void {
+    if (!this.panel) {
+      this.panel = vscode.window.createWebviewPanel("promptwise.results", view.title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+        enableScripts: true,
+        // The page loads nothing: no local or remote resources.
+        localResourceRoots: [],
+      });
+      this.panel.onDidDispose(() => (this.panel = undefined));
+    }
+    this.panel.title = view.title;
+    const nonce = randomBytes(16).toString("base64");
+    this.panel.webview.html = renderResultsHtml(view, { nonce, cspSource: this.panel.webview.cspSource });
+    this.panel.reveal(undefined, true);
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+  }
+}

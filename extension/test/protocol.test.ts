@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  batchRunArgs,
+  compareRunsArgs,
+  estimateCostArgs,
+  evaluateArgs,
+  hasDocumentTotals,
+  isFlowFile,
+  lensArguments,
+  parseInputs,
+  runFlowArgs,
+} from "../src/protocol";
+
+const uri = "file:///work/flows/log-triage/flow.dag.yaml";
+
+describe("argument building (one object per command, PLAN.md)", () => {
+  it("runFlow without inputs lets the server use the sample inputs", () => {
+    assert.deepEqual(runFlowArgs(uri), { uri });
+  });
+  it("runFlow with typed inputs", () => {
+    assert.deepEqual(runFlowArgs(uri, { question: "hi" }), { uri, inputs: { question: "hi" } });
+  });
+  it("runFlow keeps a code lens's extra fields such as variants", () => {
+    assert.deepEqual(runFlowArgs(uri, undefined, { uri, variants: { summarize: "variant_1" } }), { uri, variants: { summarize: "variant_1" } });
+  });
+  it("batchRun drops empty options", () => {
+    assert.deepEqual(batchRunArgs(uri, "/d/data.jsonl"), { uri, data: "/d/data.jsonl" });
+    assert.deepEqual(batchRunArgs(uri, "/d/data.csv", { name: "nightly", concurrency: 4 }), { uri, data: "/d/data.csv", name: "nightly", concurrency: 4 });
+    assert.deepEqual(batchRunArgs(uri, "/d/data.csv", { concurrency: 0 }), { uri, data: "/d/data.csv" });
+  });
+  it("evaluate takes a dataset or a run", () => {
+    assert.deepEqual(evaluateArgs(uri, { run: "run-7" }), { uri, run: "run-7" });
+    assert.deepEqual(evaluateArgs(uri, { data: "/d/x.jsonl" }), { uri, data: "/d/x.jsonl" });
+  });
+  it("estimateCost with and without data", () => {
+    assert.deepEqual(estimateCostArgs(uri), { uri });
+    assert.deepEqual(estimateCostArgs(uri, "/d/x.jsonl"), { uri, data: "/d/x.jsonl" });
+  });
+  it("compareRuns splits, trims and de-duplicates names", () => {
+    assert.deepEqual(compareRunsArgs(["a, b", "b", " c "]), { runs: ["a", "b", "c"] });
+  });
+  it("compareRuns needs two runs and says so", () => {
+    assert.throws(() => compareRunsArgs(["only-one"]), /at least two run names; got only "only-one"/);
+    assert.throws(() => compareRunsArgs([" , "]), /got none/);
+  });
+});
+
+describe("parseInputs", () => {
+  it("accepts a JSON object", () => assert.deepEqual(parseInputs('{"question": "What is covered?", "n": 2}'), { inputs: { question: "What is covered?", n: 2 } }));
+  it("empty text means no inputs", () => assert.deepEqual(parseInputs("  "), { inputs: {} }));
+  it("explains invalid JSON and shows what to type", () => {
+    const result = parseInputs("{question: hi}");
+    assert.ok("error" in result);
+    assert.match(result.error, /^Inputs are not valid JSON \(.+\); type an object such as \{"question"/);
+  });
+  it("rejects arrays and scalars by name", () => {
+    const array = parseInputs("[1]");
+    const scalar = parseInputs('"hi"');
+    assert.ok("error" in array && /got an array/.test(array.error));
+    assert.ok("error" in scalar && /got a string/.test(scalar.error));
+  });
+});
+
+describe("lensArguments", () => {
+  it("recognises the server's argument object", () => {
+    assert.deepEqual(lensArguments({ uri, inputs: {} }), { uri, inputs: {} });
+    assert.deepEqual(lensArguments({ run: "r1" }), { run: "r1" });
+    assert.deepEqual(lensArguments({ runs: ["a", "b"] }), { runs: ["a", "b"] });
+  });
+  it("ignores palette calls and vscode.Uri-like objects", () => {
+    assert.equal(lensArguments(undefined), undefined);
+    assert.equal(lensArguments({ scheme: "file", fsPath: "/x", path: "/x" }), undefined);
+    assert.equal(lensArguments([{ uri }]), undefined);
+  });
+});
+
+describe("file kinds", () => {
+  it("flow files", () => {
+    for (const file of ["/a/flow.dag.yaml", "/a/flow.flex.yaml", "/a/claim-summary.prompty", "C:\\a\\flow.dag.yaml"]) assert.ok(isFlowFile(file), file);
+    for (const file of ["/a/other.yaml", "/a/flow.dag.yaml.bak", "/a/t.jinja2"]) assert.ok(!isFlowFile(file), file);
+  });
+  it("status bar also covers Jinja templates", () => {
+    assert.ok(hasDocumentTotals("/a/prompt.jinja2"));
+    assert.ok(hasDocumentTotals("/a/prompt.j2"));
+    assert.ok(!hasDocumentTotals("/a/tool.py"));
+  });
+});

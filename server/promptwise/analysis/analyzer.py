@@ -1,0 +1,325 @@
+"""The analysis entry points: `analyze` one file, `check_paths` over folders, the
+`register_checker` hook, and `dependents` for cross-file re-checks.
+
+Checkers run in a fixed order: our own (schema, graph, sources), then the template, tool,
+prompty and secret checks (H8's modules), then checkers other areas registered (e.g.
+costing's PW7xx). A checker that raises does not take the analysis down: its error becomes
+a PW000 warning and is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from promptwise.analysis.context import AnalysisContext, normalize
+from promptwise.analysis.graph import check_flow_graph
+from promptwise.analysis.problem import Problem, Severity
+from promptwise.analysis.schema import (
+    FLEX_FLOW,
+    FLOW_DAG,
+    PROMPTY_PROMPTFLOW,
+    PROMPTY_SPEC,
+    check_document_schema,
+)
+from promptwise.analysis.sources import check_flex_sources, check_flow_sources, check_prompty_files
+from promptwise.documents.flex_flow import FlexFlow
+from promptwise.documents.flow_dag import FlowDag
+from promptwise.documents.load import FLEX_FLOW_NAMES, FLOW_DAG_NAMES, Document, load_document
+from promptwise.documents.prompty import SHAPE_PROMPTY, Prompty
+from promptwise.documents.source import Range
+
+log = logging.getLogger(__name__)
+
+# Folders never searched: environments, dependencies, VCS data, our own state.
+SKIP_DIRS = frozenset(
+    {".venv", "venv", "env", ".env", "node_modules", ".git", ".hg", ".svn", "__pycache__",
+     ".promptwise", ".tox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages"}
+)  # fmt: skip
+# H8's checkers: each module exposes `check(document, context) -> list[Problem]`.
+COMPANION_MODULES = (
+    "promptwise.analysis.templates",
+    "promptwise.analysis.tools",
+    "promptwise.analysis.prompty_checks",
+    "promptwise.analysis.secrets",
+)
+
+Checker = Callable[..., list[Problem]]
+
+
+@dataclass
+class _Registered:
+    function: Checker
+    wants_context: bool
+
+
+_REGISTERED: list[_Registered] = []
+_COMPANIONS: list[tuple[str, Checker]] | None = None
+# normalized flow path -> files its last analysis consulted
+_DEPENDENCIES: dict[Path, set[Path]] = {}
+# normalized path -> (document object, dependency fingerprint, problems)
+_RESULTS: dict[Path, tuple[object, tuple, list[Problem]]] = {}
+
+
+def register_checker(function: Checker) -> Checker:
+    """Add a checker run on every analyzed document: `fn(document)` or
+    `fn(document, context)` returning a list of Problems. Usable as a decorator."""
+    try:
+        parameters = inspect.signature(function).parameters
+        wants_context = len(parameters) >= 2
+    except (TypeError, ValueError):
+        wants_context = False
+    if not any(r.function is function for r in _REGISTERED):
+        _REGISTERED.append(_Registered(function, wants_context))
+    _RESULTS.clear()
+    return function
+
+
+def unregister_checker(function: Checker) -> None:
+    _REGISTERED[:] = [r for r in _REGISTERED if r.function is not function]
+    _RESULTS.clear()
+
+
+def _companions() -> list[tuple[str, Checker]]:
+    global _COMPANIONS
+    if _COMPANIONS is None:
+        found = []
+        for name in COMPANION_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as error:
+                if error.name == name:
+                    continue  # not written yet
+                log.exception("cannot import checker module %s", name)
+                continue
+            except Exception:  # a broken module must not stop the analysis
+                log.exception("cannot import checker module %s", name)
+                continue
+            check = getattr(module, "check", None)
+            if callable(check):
+                found.append((name.rsplit(".", 1)[-1], check))
+        _COMPANIONS = found
+    return _COMPANIONS
+
+
+def _internal_error(path: Path, name: str, error: BaseException) -> Problem:
+    log.exception("checker %s failed on %s", name, path)
+    return Problem(
+        path,
+        Range.empty(0, 0),
+        Severity.WARNING,
+        "PW000",
+        f"internal error in the {name} check ({type(error).__name__}: {error}); other checks "
+        "still ran — please report this with the file",
+    )
+
+
+def _run(name: str, path: Path, call: Callable[[], Iterable[Problem]]) -> list[Problem]:
+    try:
+        return list(call() or [])
+    except RecursionError as error:
+        return [_internal_error(path, name, error)]
+    except Exception as error:
+        return [_internal_error(path, name, error)]
+
+
+def read_problems(document: Document) -> list[Problem]:
+    """Problems found while reading and parsing (PW100-PW102 ...)."""
+    problems = getattr(document, "problems", None)
+    if isinstance(problems, list):
+        return list(problems)
+    return list(getattr(document, "read_problems", []) or [])
+
+
+def _own_checks(document: Document, context: AnalysisContext) -> list[Problem]:
+    path = document.path
+    if isinstance(document, FlowDag):
+        problems = []
+        if document.root is not None:
+            problems += _run("schema", path, lambda: check_document_schema(document.root, FLOW_DAG, path))
+        problems += _run("graph", path, lambda: check_flow_graph(document, context))
+        problems += _run("sources", path, lambda: check_flow_sources(document, context))
+        return problems
+    if isinstance(document, FlexFlow):
+        problems = []
+        if document.root is not None:
+            problems += _run("schema", path, lambda: check_document_schema(document.root, FLEX_FLOW, path))
+        problems += _run("sources", path, lambda: check_flex_sources(document, context))
+        return problems
+    if isinstance(document, Prompty):
+        problems = []
+        if document.root is not None:
+            rule = PROMPTY_SPEC if document.shape == SHAPE_PROMPTY else PROMPTY_PROMPTFLOW
+            problems += _run("schema", path, lambda: check_document_schema(document.root, rule, path))
+        problems += _run("files", path, lambda: check_prompty_files(document, context))
+        return problems
+    return []
+
+
+def _fingerprint(dependencies: Iterable[Path], overlay: dict[Path, str]) -> tuple:
+    """How the files a previous analysis consulted look now (editor text or disk)."""
+    parts = []
+    for dependency in sorted(dependencies):
+        text = overlay.get(dependency)
+        if text is not None:
+            parts.append((dependency, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()))
+            continue
+        try:
+            stat = os.stat(dependency)
+            parts.append((dependency, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            parts.append((dependency, None))
+    return tuple(parts)
+
+
+def _sort_key(problem: Problem):
+    return (str(problem.path), problem.range.start, problem.range.end, problem.code, problem.message)
+
+
+def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
+    seen = set()
+    unique = []
+    for problem in problems:
+        key = (str(problem.path), problem.range, problem.code, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    unique.sort(key=_sort_key)
+    return unique
+
+
+def analyze(path: Path | str, text: str | None = None, overlay: dict | None = None) -> list[Problem]:
+    """All problems of one file (flow.dag.yaml, flow.flex.yaml, .prompty, or a template or
+    tool file on its own). `text`: the editor's copy of this file; `overlay`: unsaved copies
+    of other files (path -> text). Never raises."""
+    path = Path(path)
+    context = AnalysisContext.create(path, overlay)
+    key = normalize(path)
+    if text is None:
+        text = context.overlay.get(key)
+    try:
+        document = load_document(path, text)
+    except Exception as error:  # load_document never raises by design; belt and braces
+        return [_internal_error(path, "reader", error)]
+    if document is None:
+        return []
+    cached = _RESULTS.get(key)
+    if cached is not None and cached[0] is document:
+        previous = _DEPENDENCIES.get(key, set())
+        if cached[1] == _fingerprint(previous, context.overlay):
+            return list(cached[2])
+    problems = read_problems(document)
+    problems += _own_checks(document, context)
+    for name, check in _companions():
+        problems += _run(name, path, lambda check=check: check(document, context))
+    for registered in list(_REGISTERED):
+        name = getattr(registered.function, "__name__", "registered")
+        if registered.wants_context:
+            problems += _run(name, path, lambda r=registered: r.function(document, context))
+        else:
+            problems += _run(name, path, lambda r=registered: r.function(document))
+    result = _dedupe(problems)
+    dependencies = set(context.dependencies)
+    dependencies.discard(key)
+    _DEPENDENCIES[key] = dependencies
+    _RESULTS[key] = (document, _fingerprint(dependencies, context.overlay), result)
+    if len(_RESULTS) > 1024:
+        _RESULTS.pop(next(iter(_RESULTS)))
+    return list(result)
+
+
+def is_checkable_file(path: Path) -> bool:
+    """Files `check_paths` picks up when searching a folder."""
+    name = path.name.lower()
+    return name in FLOW_DAG_NAMES or name in FLEX_FLOW_NAMES or name.endswith(".prompty")
+
+
+def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
+    """Flow and prompty files under `paths` (files are taken as given), sorted, plus
+    problems for paths that do not exist."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+            continue
+        if not path.is_dir():
+            problems.append(
+                Problem(
+                    path,
+                    Range.empty(0, 0),
+                    Severity.ERROR,
+                    "PW100",
+                    "no such file or folder; check the path",
+                )
+            )
+            continue
+        for folder, dirs, files in os.walk(path, onerror=lambda error: None):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+            for name in sorted(files):
+                candidate = Path(folder) / name
+                if is_checkable_file(candidate):
+                    found.append(candidate)
+    unique = list(dict.fromkeys(found))
+    return unique, problems
+
+
+def check_paths(paths: Iterable[Path | str]) -> list[Problem]:
+    """Problems of every flow and prompty under `paths` (folders are searched, skipping
+    virtual environments, node_modules and .git)."""
+    files, problems = discover(paths)
+    for path in files:
+        problems += analyze(path)
+    return _dedupe(problems)
+
+
+def referenced_files(document: Document) -> set[Path]:
+    """Files a document points at (templates, tools, entry modules, `${file:...}`),
+    normalized. Computed from the document alone, without running the analysis."""
+    found: set[Path] = set()
+    if isinstance(document, FlowDag):
+        for node in document.all_nodes():
+            if node.source is not None and node.source.path:
+                found.add(normalize(document.folder / node.source.path))
+    elif isinstance(document, FlexFlow):
+        found.update(normalize(p) for p in document.module_candidates())
+    if isinstance(document, (FlexFlow, Prompty)):
+        for substitution in document.substitutions:
+            if substitution.kind == "file" and substitution.name:
+                found.add(normalize(document.folder / substitution.name))
+    return found
+
+
+def dependents(path: Path | str) -> list[Path]:
+    """Flows and prompty files that use `path` (a template, tool or data file), so the
+    editor can re-check them when it changes: those whose last analysis read it, plus flow
+    files in the same folder and the one above that reference it."""
+    key = normalize(path)
+    found = {flow for flow, dependencies in _DEPENDENCIES.items() if key in dependencies}
+    for folder in (key.parent, key.parent.parent):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            candidate = folder / name
+            if candidate in found or candidate == key or not is_checkable_file(candidate):
+                continue
+            document = load_document(candidate)
+            if document is not None and key in referenced_files(document):
+                found.add(candidate)
+    return sorted(found)
+
+
+def forget(path: Path | str) -> None:
+    """Drop what we remember about a file (closed or deleted in the editor)."""
+    key = normalize(path)
+    _DEPENDENCIES.pop(key, None)
+    _RESULTS.pop(key, None)

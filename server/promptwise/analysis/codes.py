@@ -1,0 +1,45 @@
+"""Short titles of problem codes (SARIF rule descriptions, docs). Messages themselves are
+written where the problem is found; this is only the catalogue."""
+
+from __future__ import annotations
+
+TITLES: dict[str, str] = {
+    "PW000": "Internal error in a check",
+    "PW100": "File cannot be read",
+    "PW101": "YAML syntax error",
+    "PW102": "Duplicate key",
+    "PW103": "Unknown key",
+    "PW104": "Wrong value type",
+    "PW105": "Missing required key or value",
+    "PW106": "Value not allowed",
+    "PW201": "Reference to an unknown flow input",
+    "PW202": "Reference to an unknown node",
+    "PW203": "Reference to an unknown output section or key",
+    "PW204": "Node references itself",
+    "PW205": "Dependency cycle",
+    "PW206": "Unused flow input",
+    "PW207": "Unused node output",
+    "PW208": "Text that looks like a reference but is not substituted",
+    "PW209": "Duplicate node name",
+    "PW210": "Aggregation node misuse",
+    "PW211": "use_variants without node_variants",
+    "PW212": "default_variant_id is not a variant",
+    "PW213": "Activate condition misuse",
+    "PW214": "Flow output without a reference",
+    "PW215": "Node variants not used",
+    "PW301": "Referenced file missing",
+}
+
+
+def title(code: str) -> str:
+    if code in TITLES:
+        return TITLES[code]
+    family = {
+        "PW3": "Python tool problem",
+        "PW4": "Jinja template problem",
+        "PW5": "Prompty problem",
+        "PW6": "Secret written in a file",
+        "PW7": "Cost problem",
+        "PW8": "Evaluation problem",
+    }
+    return family.get(code[:3], code)

@@ -1,0 +1,539 @@
+"""Schemas of flow.dag.yaml, flow.flex.yaml and .prompty front matter, and the walk that
+checks a YAML tree against them: unknown keys with a did-you-mean (PW103), wrong value
+types (PW104), missing required keys (PW105), values outside a fixed set (PW106).
+
+Written from Prompt flow's own contracts (promptflow.contracts.flow and the SDK's marshmallow
+schemas) and the Prompty spec. A schema is plain data (`Spec`), so the language server can
+also use it for key completion (`known_keys`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
+from promptwise.documents.source import Range
+from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence, describe
+
+# Kinds a value may have
+STR, BOOL, INT, NUMBER, MAP, LIST, ANY = "string", "boolean", "integer", "number", "mapping", "list", "any"
+
+_KIND_WORDS = {
+    STR: "a string",
+    BOOL: "true or false",
+    INT: "an integer",
+    NUMBER: "a number",
+    MAP: "a mapping (`key: value` lines)",
+    LIST: "a list (`- item` lines)",
+}
+
+
+@dataclass
+class Spec:
+    """What a YAML value may be. `keys`: fixed keys of a mapping; `values`: the spec of every
+    value of a free-form mapping (`inputs: {name: ...}`); `items`: the spec of list items."""
+
+    kinds: tuple[str, ...] = (ANY,)
+    required: bool = False
+    one_of: tuple[str, ...] | None = None
+    keys: dict[str, "Spec"] | None = None
+    values: "Spec | None" = None
+    items: "Spec | None" = None
+    open: bool = False  # unknown keys allowed
+    unknown_severity: Severity = Severity.ERROR
+    what: str = ""  # how messages name the thing, e.g. "node"
+    hint: str = ""  # what a missing required key's value looks like, e.g. "${inputs.x}"
+    waived_by: str | None = None  # not required when the mapping sets this key to true
+
+
+def spec(*kinds: str, **options) -> Spec:
+    return Spec(kinds=kinds or (ANY,), **options)
+
+
+VALUE_TYPES = ("string", "int", "double", "bool", "list", "object", "dict", "image", "file_path")
+NODE_TYPES = ("llm", "python", "prompt", "custom_llm")
+SOURCE_TYPES = ("code", "package", "package_with_prompt")
+
+FLOW_INPUT = spec(
+    MAP,
+    what="flow input",
+    keys={
+        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string"),
+        "default": spec(ANY),
+        "description": spec(STR),
+        "enum": spec(LIST),
+        "is_chat_input": spec(BOOL),
+        "is_chat_history": spec(BOOL),
+    },
+)
+
+FLOW_OUTPUT = spec(
+    MAP,
+    what="flow output",
+    keys={
+        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string"),
+        "reference": spec(STR, required=True, hint="${node_name.output}"),
+        "description": spec(STR),
+        "is_chat_output": spec(BOOL),
+        "evaluation_only": spec(BOOL),
+    },
+)
+
+
+def _node_spec(name_required: bool) -> Spec:
+    return spec(
+        MAP,
+        what="node",
+        keys={
+            "name": spec(STR, required=name_required, hint="my_node"),
+            # a node with `use_variants: true` takes its type and source from its variants
+            "type": spec(STR, required=True, one_of=NODE_TYPES, hint="python", waived_by="use_variants"),
+            "source": spec(
+                MAP,
+                what="node source",
+                keys={
+                    "type": spec(STR, one_of=SOURCE_TYPES),
+                    "path": spec(STR),
+                    "tool": spec(STR),
+                },
+            ),
+            "inputs": spec(MAP, open=True),
+            "connection": spec(STR),
+            "api": spec(STR),
+            "provider": spec(STR),
+            "module": spec(STR),
+            "tool": spec(STR),
+            "comment": spec(STR),
+            "aggregation": spec(BOOL),
+            "reduce": spec(BOOL),
+            "enable_cache": spec(BOOL),
+            "use_variants": spec(BOOL),
+            "activate": spec(
+                MAP,
+                what="activate condition",
+                keys={
+                    "when": spec(ANY, required=True, hint="${node_name.output}"),
+                    "is": spec(ANY, required=True, hint="true"),
+                },
+            ),
+        },
+    )
+
+
+NODE = _node_spec(name_required=True)
+VARIANT_NODE = _node_spec(name_required=False)
+
+NODE_VARIANTS = spec(
+    MAP,
+    what="node variants",
+    keys={
+        "default_variant_id": spec(STR, required=True, hint="variant_0"),
+        "variants": spec(
+            MAP,
+            required=True,
+            values=spec(
+                MAP,
+                what="variant",
+                keys={"node": VARIANT_NODE, "description": spec(STR)},
+            ),
+        ),
+    },
+)
+
+_COMMON_FLOW_KEYS = {
+    "$schema": spec(STR),
+    "id": spec(STR),
+    "name": spec(STR),
+    "display_name": spec(STR),
+    "description": spec(STR),
+    "type": spec(STR),
+    "language": spec(STR),
+    "tags": spec(MAP, open=True),
+    "environment": spec(
+        MAP,
+        open=True,
+        what="environment",
+        keys={"python_requirements_txt": spec(STR), "image": spec(STR)},
+    ),
+    "environment_variables": spec(MAP, open=True),
+    "additional_includes": spec(LIST, items=spec(STR)),
+}
+
+FLOW_DAG = spec(
+    MAP,
+    what="flow",
+    keys={
+        **_COMMON_FLOW_KEYS,
+        "inputs": spec(MAP, values=FLOW_INPUT),
+        "outputs": spec(MAP, values=FLOW_OUTPUT),
+        "nodes": spec(LIST, items=NODE),
+        "node_variants": spec(MAP, values=NODE_VARIANTS),
+        "message_format": spec(STR),
+        "tools": spec(LIST),
+    },
+)
+
+FLEX_VALUE_TYPES = ("string", "int", "double", "bool", "list", "object")
+
+FLEX_FLOW = spec(
+    MAP,
+    what="flex flow",
+    keys={
+        **_COMMON_FLOW_KEYS,
+        "entry": spec(STR, required=True, hint="module:function"),
+        "path": spec(STR),
+        "inputs": spec(
+            MAP,
+            values=spec(
+                MAP,
+                what="flow input",
+                keys={
+                    "type": spec(STR, required=True, one_of=FLEX_VALUE_TYPES, hint="string"),
+                    "default": spec(ANY),
+                    "description": spec(STR),
+                    "enum": spec(LIST),
+                    "is_chat_input": spec(BOOL),
+                    "is_chat_history": spec(BOOL),
+                },
+            ),
+        ),
+        "outputs": spec(
+            MAP,
+            values=spec(
+                MAP,
+                what="flow output",
+                keys={
+                    "type": spec(STR, required=True, one_of=FLEX_VALUE_TYPES, hint="string"),
+                    "description": spec(STR),
+                    "is_chat_output": spec(BOOL),
+                },
+            ),
+        ),
+        # init types may also be connection or model-configuration class names
+        "init": spec(
+            MAP,
+            values=spec(
+                MAP,
+                what="init parameter",
+                keys={
+                    "type": spec(STR, required=True, hint="string"),
+                    "default": spec(ANY),
+                    "description": spec(STR),
+                },
+            ),
+        ),
+        "sample": spec(ANY),
+    },
+)
+
+PROMPTY_INPUT = spec(
+    MAP,
+    what="prompty input",
+    keys={
+        "type": spec(STR),
+        "default": spec(ANY),
+        "description": spec(STR),
+        "sample": spec(ANY),
+        "is_chat_input": spec(BOOL),
+        "is_chat_history": spec(BOOL),
+        "required": spec(BOOL),
+        "enum": spec(LIST),
+    },
+)
+
+# Prompt flow's prompty shape. Unknown keys are warnings: Prompty runtimes ignore them, but
+# a typo (`paramters:`) silently drops the settings.
+PROMPTY_PROMPTFLOW = spec(
+    MAP,
+    what="prompty front matter",
+    unknown_severity=Severity.WARNING,
+    keys={
+        "$schema": spec(STR),
+        "name": spec(STR),
+        "description": spec(STR),
+        "version": spec(STR, NUMBER),
+        "authors": spec(LIST),
+        "tags": spec(LIST, MAP),
+        "metadata": spec(MAP, open=True),
+        "model": spec(
+            MAP,
+            what="model",
+            unknown_severity=Severity.WARNING,
+            keys={
+                "api": spec(STR, one_of=("chat", "completion")),
+                "configuration": spec(
+                    MAP,
+                    what="model configuration",
+                    unknown_severity=Severity.WARNING,
+                    keys={
+                        "type": spec(STR, one_of=("azure_openai", "openai", "serverless", "azure_serverless")),
+                        "azure_deployment": spec(STR),
+                        "azure_endpoint": spec(STR),
+                        "api_version": spec(STR),
+                        "api_key": spec(STR),
+                        "model": spec(STR),
+                        "base_url": spec(STR),
+                        "organization": spec(STR),
+                        "connection": spec(STR),
+                        "name": spec(STR),
+                        "endpoint": spec(STR),
+                    },
+                ),
+                "parameters": spec(MAP, open=True),
+                "response": spec(STR, one_of=("first", "all")),
+            },
+        ),
+        "inputs": spec(MAP, values=spec(MAP, STR, NUMBER, BOOL, LIST, keys=PROMPTY_INPUT.keys, what="prompty input")),
+        "outputs": spec(MAP, open=True),
+        "sample": spec(MAP, STR),
+        "template": spec(STR, MAP),
+    },
+)
+
+# The newer Prompty spec: open everywhere except the keys whose spelling matters most.
+PROMPTY_SPEC = spec(
+    MAP,
+    what="prompty front matter",
+    unknown_severity=Severity.WARNING,
+    keys={
+        "$schema": spec(STR),
+        "id": spec(STR),
+        "kind": spec(STR),
+        "name": spec(STR),
+        "description": spec(STR),
+        "version": spec(STR, NUMBER),
+        "authors": spec(LIST),
+        "tags": spec(LIST, MAP),
+        "metadata": spec(MAP, open=True),
+        "model": spec(
+            MAP,
+            STR,
+            what="model",
+            unknown_severity=Severity.WARNING,
+            keys={
+                "id": spec(STR),
+                "provider": spec(STR),
+                "apiType": spec(STR),
+                "api": spec(STR),
+                "connection": spec(MAP, open=True),
+                "options": spec(MAP, open=True),
+                "configuration": spec(MAP, open=True),
+                "parameters": spec(MAP, open=True),
+            },
+        ),
+        "inputs": spec(
+            LIST,
+            MAP,
+            items=spec(MAP, open=True, what="prompty input", keys={"name": spec(STR, required=True, hint="question")}),
+        ),
+        "outputs": spec(LIST, MAP),
+        "sample": spec(MAP, STR),
+        "template": spec(STR, MAP),
+        "tools": spec(LIST),
+        "instructions": spec(STR),
+        "additionalInstructions": spec(STR),
+    },
+)
+
+
+@dataclass
+class SchemaContext:
+    path: Path
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, code: str, range_: Range, message: str, severity=Severity.ERROR, fixes=()) -> None:
+        self.problems.append(Problem(self.path, range_, severity, code, message, tuple(fixes)))
+
+
+def _kind_ok(node: YamlNode, kinds: tuple[str, ...]) -> bool:
+    if ANY in kinds:
+        return True
+    if isinstance(node, YamlMapping):
+        return MAP in kinds
+    if isinstance(node, YamlSequence):
+        return LIST in kinds
+    value = node.value if isinstance(node, YamlScalar) else None
+    if value is None:
+        return True  # empty values are judged by `required`, not by type
+    if isinstance(value, bool):
+        return BOOL in kinds
+    if isinstance(value, int):
+        return bool({INT, NUMBER, STR} & set(kinds))  # YAML `name: 1` is fine as a string
+    if isinstance(value, float):
+        return bool({NUMBER, STR} & set(kinds))
+    if isinstance(value, str):
+        return STR in kinds
+    return STR in kinds  # dates and the like read as text
+
+
+def _want(kinds: tuple[str, ...]) -> str:
+    words = [_KIND_WORDS[k] for k in kinds if k in _KIND_WORDS]
+    return " or ".join(words) if words else "a value"
+
+
+def suggest(word: str, choices) -> str | None:
+    """The closest known spelling, for did-you-mean messages and fixes."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return lowered[word.lower()]
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _replace_fix(path: Path, range_: Range, new_text: str, title: str) -> Fix:
+    return Fix(title, (TextEdit(path, range_, new_text),))
+
+
+def check_node(node: YamlNode | None, rule: Spec, where: str, context: SchemaContext, depth: int = 0) -> None:
+    """Check `node` (the value) against `rule`. `where` names it in messages, e.g. "`nodes[2].type`"."""
+    if node is None or depth > 40:
+        return
+    if not _kind_ok(node, rule.kinds):
+        context.add(
+            "PW104",
+            node.range,
+            f"{_quote(where)} must be {_want(rule.kinds)}, not {describe(node)}; change the value",
+        )
+        return
+    if rule.one_of and isinstance(node, YamlScalar) and node.value is not None:
+        text = str(node.value)
+        if text not in rule.one_of:
+            guess = suggest(text, rule.one_of)
+            options = ", ".join(rule.one_of)
+            if guess:
+                context.add(
+                    "PW106",
+                    node.range,
+                    f"{_quote(where)} is '{text}', which is not one of: {options}; did you mean '{guess}'?",
+                    fixes=[_replace_fix(context.path, node.range, guess, f"Change to '{guess}'")],
+                )
+            else:
+                context.add(
+                    "PW106",
+                    node.range,
+                    f"{_quote(where)} is '{text}', which is not one of: {options}; use one of them",
+                )
+    if isinstance(node, YamlMapping):
+        _check_mapping(node, rule, where, context, depth)
+    elif isinstance(node, YamlSequence) and rule.items is not None:
+        for index, item in enumerate(node.items):
+            check_node(item, rule.items, f"{where}[{index}]", context, depth + 1)
+
+
+def _item_name(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _quote(where: str) -> str:
+    return f"`{where}`" if where else "the file"
+
+
+def _check_mapping(node: YamlMapping, rule: Spec, where: str, context: SchemaContext, depth: int) -> None:
+    what = rule.what or "mapping"
+    if rule.keys is not None:
+        known = rule.keys
+        for entry in node.entries:
+            key = entry.key_text
+            if key is None:
+                context.add("PW104", entry.key.range, f"keys in {what} must be plain names; write `name: value`")
+                continue
+            child = known.get(key)
+            if child is None:
+                if rule.open:
+                    continue
+                _unknown_key(entry.key, key, known, what, rule.unknown_severity, context)
+                continue
+            if child.required and isinstance(entry.value, YamlScalar) and entry.value.value is None:
+                context.add(
+                    "PW105",
+                    entry.value.range if entry.value.range.start != entry.value.range.end else entry.key.range,
+                    f"{_quote(_item_name(where, key))} is empty; give it a value"
+                    + (f", e.g. `{key}: {child.hint}`" if child.hint else ""),
+                )
+                continue
+            check_node(entry.value, child, _item_name(where, key), context, depth + 1)
+        missing = [
+            name
+            for name, child in known.items()
+            if child.required and name not in node and not _waived(node, child)
+        ]
+        if missing:
+            anchor = node.entries[0].key.range if node.entries else node.range
+            for name in missing:
+                example = f" `{name}: {known[name].hint}`" if known[name].hint else f" `{name}:`"
+                context.add("PW105", anchor, f"{what} {_describe_where(where)}is missing `{name}`; add{example}")
+    if rule.values is not None:
+        for entry in node.entries:
+            key = entry.key_text or "?"
+            value_where = f"{where}.{key}" if where else key
+            value = entry.value
+            if isinstance(value, YamlScalar) and value.value is None and MAP in rule.values.kinds and rule.values.keys:
+                required = [k for k, s in rule.values.keys.items() if s.required]
+                if required:
+                    context.add(
+                        "PW105",
+                        entry.key.range,
+                        f"{rule.values.what or 'entry'} `{key}` has no settings; add "
+                        + ", ".join(f"`{r}`" for r in required)
+                        + " under it",
+                    )
+                    continue
+            check_node(value, rule.values, value_where, context, depth + 1)
+
+
+def _waived(node: YamlMapping, child: Spec) -> bool:
+    if child.waived_by is None:
+        return False
+    flag = node.get(child.waived_by)
+    return isinstance(flag, YamlScalar) and flag.value is True
+
+
+def _describe_where(where: str) -> str:
+    return f"`{where}` " if where else ""
+
+
+def _unknown_key(key_node: YamlNode, key: str, known: dict, what: str, severity: Severity, context: SchemaContext) -> None:
+    guess = suggest(key, known)
+    if guess:
+        context.add(
+            "PW103",
+            key_node.range,
+            f"unknown key '{key}' in {what}; did you mean '{guess}'?",
+            severity,
+            [_replace_fix(context.path, key_node.range, guess, f"Rename to '{guess}'")],
+        )
+    else:
+        listed = ", ".join(sorted(k for k in known if not k.startswith("$")))
+        context.add(
+            "PW103",
+            key_node.range,
+            f"unknown key '{key}' in {what}; Prompt flow ignores it. Known keys: {listed}. "
+            "Remove it or fix its spelling",
+            severity,
+        )
+
+
+def check_document_schema(root: YamlNode | None, rule: Spec, path: Path) -> list[Problem]:
+    context = SchemaContext(path)
+    check_node(root, rule, "", context)
+    return context.problems
+
+
+def known_keys(rule: Spec, yaml_path: list[str]) -> list[str]:
+    """Keys allowed at a path such as ['nodes', '*', 'source'] (for completion)."""
+    current: Spec | None = rule
+    for part in yaml_path:
+        if current is None:
+            return []
+        if current.keys is not None and part in current.keys:
+            current = current.keys[part]
+        elif current.values is not None:
+            current = current.values
+        elif current.items is not None:
+            current = current.items
+        else:
+            return []
+    return sorted(current.keys) if current is not None and current.keys else []

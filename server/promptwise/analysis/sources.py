@@ -1,0 +1,204 @@
+"""Files a flow points at (PW301) and what a node needs to say where its code is.
+
+PW301 a node's source file, a flex flow's entry module, an additional include, the
+      requirements file, or a prompty `${file:...}` is missing (includes: warning)
+PW105 (shared with the schema) a node without `source`, a code source without `path`,
+      a package source without `tool`
+PW106 (shared) a flex `entry` not of the form `module:function`
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from promptwise.analysis.context import AnalysisContext
+from promptwise.analysis.edits import replace_fix
+from promptwise.analysis.problem import Problem, Severity
+from promptwise.analysis.schema import suggest
+from promptwise.documents.flex_flow import FlexFlow
+from promptwise.documents.flow_dag import FlowDag, FlowNode
+from promptwise.documents.prompty import Prompty
+from promptwise.documents.source import Range
+
+
+def _sibling_names(folder: Path, relative: str) -> list[str]:
+    """Names next to where `relative` should be, written the way the flow writes paths."""
+    target = folder / relative
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []
+    prefix = relative[: len(relative) - len(target.name)]
+    return [prefix + name for name in names]
+
+
+def _missing_file(
+    path: Path,  # the document reporting it
+    folder: Path,
+    relative: str,
+    value_range: Range,
+    what: str,
+    severity: Severity = Severity.ERROR,
+) -> Problem:
+    guess = suggest(relative, _sibling_names(folder, relative))
+    if guess and guess != relative:
+        return Problem(
+            path,
+            value_range,
+            severity,
+            "PW301",
+            f"{what} '{relative}' does not exist in {folder.name or '.'}/; did you mean '{guess}'?",
+            (replace_fix(path, value_range, guess, f"Change to '{guess}'"),),
+        )
+    return Problem(
+        path,
+        value_range,
+        severity,
+        "PW301",
+        f"{what} '{relative}' does not exist in {folder.name or '.'}/; create it or fix the path "
+        "(paths are relative to the flow's folder)",
+    )
+
+
+def _check_node_source(flow: FlowDag, node: FlowNode, context: AnalysisContext, problems: list[Problem]) -> None:
+    label = f"node '{node.name}'" if node.name else f"node #{node.index + 1}"
+    if node.mapping is None:
+        return
+    if node.source is None:
+        if node.use_variants and node.variant_of is None:
+            return  # the variants say where the code is
+        if node.type in ("llm", "python", "prompt", "custom_llm"):
+            problems.append(
+                Problem(
+                    flow.path,
+                    node.key_range("type") or node.name_range,
+                    Severity.ERROR,
+                    "PW105",
+                    f"{label} has no `source`; add `source: {{type: code, path: <file>}}` naming "
+                    "its template or Python file",
+                )
+            )
+        return
+    source = node.source
+    if source.mapping is None:
+        return  # wrong type: reported by the schema
+    source_type = source.type or "code"
+    if source_type == "code" and not source.path:
+        problems.append(
+            Problem(
+                flow.path,
+                node.key_range("source") or node.name_range,
+                Severity.ERROR,
+                "PW105",
+                f"the source of {label} has no `path`; add `path: <file>` (a .py or .jinja2 file "
+                "next to the flow)",
+            )
+        )
+        return
+    if source_type in ("package", "package_with_prompt") and not source.tool:
+        problems.append(
+            Problem(
+                flow.path,
+                node.key_range("source") or node.name_range,
+                Severity.ERROR,
+                "PW105",
+                f"the source of {label} is a package tool but names no `tool`; add "
+                "`tool: package.module.function`",
+            )
+        )
+    if source.path and source_type in ("code", "package_with_prompt"):
+        if not context.exists(flow.folder / source.path):
+            problems.append(
+                _missing_file(
+                    flow.path,
+                    flow.folder,
+                    source.path,
+                    source.value_range("path") or node.name_range,
+                    f"{label}: source file",
+                )
+            )
+
+
+def _check_includes(document, context: AnalysisContext, problems: list[Problem]) -> None:
+    for relative, range_ in document.additional_includes:
+        if not context.exists(document.folder / relative) and not (document.folder / relative).is_dir():
+            problems.append(
+                _missing_file(
+                    document.path, document.folder, relative, range_, "additional include", Severity.WARNING
+                )
+            )
+    environment = document.root.get("environment") if document.root is not None else None
+    requirements = getattr(environment, "get", lambda key: None)("python_requirements_txt")
+    value = getattr(requirements, "value", None)
+    if isinstance(value, str) and value and not context.exists(document.folder / value):
+        problems.append(
+            _missing_file(
+                document.path, document.folder, value, requirements.range, "requirements file", Severity.WARNING
+            )
+        )
+
+
+def check_flow_sources(flow: FlowDag, context: AnalysisContext) -> list[Problem]:
+    problems: list[Problem] = []
+    if flow.root is None:
+        return problems
+    for node in flow.all_nodes():
+        _check_node_source(flow, node, context, problems)
+    _check_includes(flow, context, problems)
+    return problems
+
+
+def check_flex_sources(flow: FlexFlow, context: AnalysisContext) -> list[Problem]:
+    problems: list[Problem] = []
+    if flow.root is None:
+        return problems
+    if flow.entry is not None and not flow.entry_is_valid:
+        problems.append(
+            Problem(
+                flow.path,
+                flow.entry_range or Range.empty(0, 0),
+                Severity.ERROR,
+                "PW106",
+                f"entry '{flow.entry}' is not of the form `module:function` or `module:Class` "
+                "(e.g. `entry: chat:ChatFlow` for chat.py); fix the entry",
+            )
+        )
+    elif flow.entry_is_valid:
+        candidates = flow.module_candidates()
+        if not any(context.exists(candidate) for candidate in candidates):
+            relative = flow.module.replace(".", "/") + ".py"
+            problems.append(
+                _missing_file(
+                    flow.path,
+                    flow.folder,
+                    relative,
+                    flow.module_range or flow.entry_range or Range.empty(0, 0),
+                    "the entry module",
+                )
+            )
+    _check_includes(flow, context, problems)
+    problems += check_file_substitutions(flow, context)
+    return problems
+
+
+def check_file_substitutions(document: Prompty | FlexFlow, context: AnalysisContext) -> list[Problem]:
+    """`${file:sample.json}` and the like must exist next to the prompty or flow."""
+    problems: list[Problem] = []
+    for substitution in document.substitutions:
+        if substitution.kind != "file" or not substitution.name:
+            continue
+        if not context.exists(document.folder / substitution.name):
+            problems.append(
+                _missing_file(
+                    document.path,
+                    document.folder,
+                    substitution.name,
+                    substitution.name_range,
+                    "the file",
+                )
+            )
+    return problems
+
+
+check_prompty_files = check_file_substitutions

@@ -1,0 +1,83 @@
+"""`promptwise batch FLOW --data FILE ...` and `promptwise batch --resume NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from promptwise.cli import UserError
+from promptwise.commands.run import parse_pairs
+from promptwise.engine.errors import FlowError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="run a flow over every row of a data file",
+        description="Run a flow over a JSONL or CSV file with bounded concurrency, retries, a response cache and "
+                    "resume after interruption. The run's name is printed first; outputs go to the run store and "
+                    ".promptwise/runs/NAME/outputs.jsonl.")
+    parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
+    parser.add_argument("--data", metavar="FILE", help=".jsonl, .csv or .json data file")
+    parser.add_argument("--name", help="name of the run (default: generated and printed)")
+    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
+                        help="rows in flight at once (default 16)")
+    parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
+    parser.add_argument("--column-mapping", nargs="+", metavar="INPUT=${data.COL}",
+                        help="map inputs to data columns (${data.x}) or an earlier run (${run.outputs.x})")
+    parser.add_argument("--run", dest="source_run", metavar="NAME", help="earlier run read by ${run.outputs.x}")
+    parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
+    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
+    parser.add_argument("--resume", metavar="NAME", help="continue an interrupted run: each remaining row once")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from promptwise.engine.batch import DEFAULT_CONCURRENCY, run_batch
+    from promptwise.engine.progress import ProgressBar
+
+    if args.resume and (args.data or args.column_mapping or args.variant or args.name):
+        raise UserError("--resume NAME continues a run with its own flow, data, mapping and variants; "
+                        "leave out --data/--column-mapping/--variant/--name")
+    if not args.resume and not args.flow:
+        raise UserError("pass FLOW and --data FILE, or --resume NAME")
+    bar = None if args.no_progress else ProgressBar(sys.stderr)
+    started_name: list[str] = []
+
+    def on_start(name: str) -> None:
+        started_name.append(name)
+        print(f"run: {name}", file=sys.stderr, flush=True)
+
+    try:
+        result = asyncio.run(run_batch(
+            args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
+            variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
+            concurrency=args.concurrency or DEFAULT_CONCURRENCY, use_cache=not args.no_cache, resume=args.resume,
+            workspace_path=args.flow, on_progress=bar, on_start=on_start,
+            init=parse_pairs(args.init, "--init") or None))
+    except FlowError as error:
+        raise UserError(str(error)) from None
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        if started_name:
+            print(f"promptwise: interrupted; finished rows are saved. Continue with: promptwise batch --resume "
+                  f"{started_name[0]}", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        cost = "cost unknown" if result.cost is None else f"${result.cost:.4f}"
+        print(f"run {result.run}: {result.status} · {result.completed}/{result.rows} rows completed · "
+              f"{result.failed} failed · {result.tokens['total']} tokens · {cost} · {result.elapsed:.1f} s")
+        if result.metrics:
+            print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
+        print(f"outputs: {result.outputs_path}")
+        if result.error:
+            print(f"promptwise: error: {result.error}", file=sys.stderr)
+    return 0 if result.status == "completed" and not result.failed else 1

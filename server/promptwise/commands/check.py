@@ -1,0 +1,182 @@
+"""`promptwise check [PATH ...] [--format text|json|sarif]`: the analysis on the command line.
+
+The same problems, with the same codes, as the editor shows. Exit status 1 when any
+problem is an error, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from promptwise import __version__
+from promptwise.analysis.codes import title
+from promptwise.analysis.problem import Problem, Severity
+
+_SARIF_LEVELS = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.INFORMATION: "note",
+    Severity.HINT: "note",
+}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="find mistakes in flows and prompts",
+        description=(
+            "Check flow.dag.yaml, flow.flex.yaml and .prompty files (and the templates and "
+            "tools they use) under the given paths. Exit status 1 if any error is found."
+        ),
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text lines (default), a JSON list (0-based ranges, as LSP) or SARIF 2.1.0",
+    )
+    parser.set_defaults(handler=run)
+
+
+def display_path(path: Path) -> str:
+    """Relative to the current folder when inside it, as users typed it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def format_text(problems: list[Problem]) -> str:
+    lines = []
+    for problem in problems:
+        start = problem.range.start
+        lines.append(
+            f"{display_path(problem.path)}:{start.line + 1}:{start.character + 1}: "
+            f"{problem.severity.value} {problem.code}: {problem.message}"
+        )
+    return "\n".join(lines)
+
+
+def format_json(problems: list[Problem]) -> str:
+    items = []
+    for problem in problems:
+        item = problem.to_json()
+        item["path"] = display_path(problem.path)
+        items.append(item)
+    return json.dumps(items, indent=2, ensure_ascii=False)
+
+
+def format_sarif(problems: list[Problem]) -> str:
+    codes = sorted({problem.code for problem in problems})
+    rules = [{"id": code, "shortDescription": {"text": title(code)}} for code in codes]
+    results = []
+    for problem in problems:
+        start, end = problem.range.start, problem.range.end
+        region = {
+            "startLine": start.line + 1,
+            "startColumn": start.character + 1,
+            "endLine": end.line + 1,
+            "endColumn": end.character + 1,
+        }
+        result = {
+            "ruleId": problem.code,
+            "ruleIndex": codes.index(problem.code),
+            "level": _SARIF_LEVELS[problem.severity],
+            "message": {"text": problem.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": Path(display_path(problem.path)).as_posix()},
+                        "region": region,
+                    }
+                }
+            ],
+        }
+        if problem.fixes:
+            result["fixes"] = [
+                {
+                    "description": {"text": fix.title},
+                    "artifactChanges": [
+                        {
+                            "artifactLocation": {"uri": Path(display_path(edit.path)).as_posix()},
+                            "replacements": [
+                                {
+                                    "deletedRegion": {
+                                        "startLine": edit.range.start.line + 1,
+                                        "startColumn": edit.range.start.character + 1,
+                                        "endLine": edit.range.end.line + 1,
+                                        "endColumn": edit.range.end.character + 1,
+                                    },
+                                    "insertedContent": {"text": edit.new_text},
+                                }
+                            ],
+                        }
+                        for edit in fix.edits
+                    ],
+                }
+                for fix in problem.fixes
+            ]
+        results.append(result)
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "promptwise",
+                        "version": __version__,
+                        "informationUri": "https://github.com/promptwise/promptwise",
+                        "rules": rules,
+                    }
+                },
+                # our columns count Unicode code points, not UTF-16 units
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def summary(problems: list[Problem], file_count: int) -> str:
+    errors = sum(1 for p in problems if p.severity is Severity.ERROR)
+    warnings = sum(1 for p in problems if p.severity is Severity.WARNING)
+    files = f"{file_count} file{'s' if file_count != 1 else ''}"
+    if not problems:
+        return f"no problems in {files}"
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} in {files}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from promptwise.analysis.analyzer import analyze, discover
+
+    paths = args.paths or ["."]
+    files, problems = discover(paths)
+    for path in files:
+        problems += analyze(path)
+    # a template shared by two flows would otherwise be reported twice
+    unique = list({(str(p.path), p.range, p.code, p.message): p for p in problems}.values())
+    unique.sort(key=lambda p: (str(p.path), p.range.start, p.range.end, p.code))
+    try:
+        if args.format == "json":
+            print(format_json(unique))
+        elif args.format == "sarif":
+            print(format_sarif(unique))
+        else:
+            if unique:
+                print(format_text(unique))
+            print(summary(unique, len(files)), file=sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `promptwise check | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+    return 1 if any(p.severity is Severity.ERROR for p in unique) else 0

@@ -1,0 +1,108 @@
+"""`promptwise compare RUN RUN ...`: evaluated runs side by side, with deltas from the first and
+the rows that changed verdict; `--variants NODE FLOW --data FILE` runs and evaluates every
+variant of a node on the same data first. `--html FILE` writes a self-contained report.
+
+Exit codes: 0 compared, 2 a usage or input error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare evaluated runs (or every variant of a node) side by side",
+        description="Compare the evaluations of two or more runs: metrics with deltas from the first run, and "
+                    "the rows whose verdict changed. With --variants NODE, run FLOW once per variant of NODE on "
+                    "--data, evaluate each, and compare them.")
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="runs (their latest evaluation) or evaluations")
+    parser.add_argument("--variants", metavar="NODE", help="run and compare every variant of this node (needs --flow)")
+    parser.add_argument("--flow", type=Path, metavar="FLOW", help="the flow for --variants")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="data for --variants (default: eval.yaml's data)")
+    parser.add_argument("--config", type=Path, metavar="EVAL_YAML", help="evaluation file for --variants")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N")
+    parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding the runs (default: here)")
+    parser.set_defaults(handler=run)
+
+
+def format_comparison(comparison) -> str:
+    from promptwise.evaluation.report_text import fmt_number
+
+    columns = comparison.columns
+    headers = ["metric", *(c.label for c in columns)]
+    rows = []
+    for metric in comparison.metrics:
+        cells = [metric.metric]
+        for i, (value, delta, verdict) in enumerate(zip(metric.values, metric.deltas, metric.verdicts())):
+            text = fmt_number(value)
+            if i and delta is not None:
+                arrow = {"better": "▲", "worse": "▼", "same": "="}[verdict]
+                text += f" ({'+' if delta > 0 else ''}{fmt_number(delta)} {arrow})"
+            cells.append(text)
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
+    lines += [f"note: {n}" for n in comparison.notes]
+    if comparison.same_data:
+        lines += ["", f"rows that changed verdict: {len(comparison.changed)}"]
+        for change in comparison.changed[:30]:
+            verdicts = " → ".join("pass" if v else ("fail" if v is False else "n/a") for v in change.verdicts)
+            where = f"row {change.line}" + (f" (data line {change.data_line})" if change.data_line else "")
+            lines.append(f"  {where} {change.evaluator}: {verdicts}")
+        if len(comparison.changed) > 30:
+            lines.append(f"  ... {len(comparison.changed) - 30} more (see --format json or --html)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from promptwise.cli import UserError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.engine.errors import FlowError
+    from promptwise.evaluation.compare import compare, variant_ids
+    from promptwise.evaluation.config import EvalConfigError
+    from promptwise.evaluation.report_html import write_html
+    from promptwise.evaluation.runner import EvaluationError
+    from promptwise.evaluation.service import evaluate_flow
+
+    try:
+        names = list(args.runs)
+        if args.variants:
+            if args.flow is None:
+                raise UserError("--variants NODE needs --flow FLOW (and --data FILE or eval.yaml's `data:`)")
+            workspace = load_workspace(args.flow)
+            for variant in variant_ids(args.flow, args.variants):
+                print(f"running and evaluating {args.variants}={variant} ...", file=sys.stderr)
+                outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
+                                                    variants={args.variants: variant},
+                                                    concurrency=args.concurrency, use_cache=not args.no_cache))
+                names.append(outcome.name)
+        else:
+            workspace = load_workspace(args.workspace or Path.cwd())
+        if len(names) < 2:
+            raise UserError("compare needs at least two runs: promptwise compare RUN RUN [...] "
+                            "(or --variants NODE --flow FLOW)")
+        comparison = compare(names, workspace)
+    except (EvaluationError, EvalConfigError, FlowError, ConfigError) as error:
+        raise UserError(str(error)) from None
+    if args.html:
+        try:
+            write_html(args.html, comparison)
+        except OSError as error:
+            raise UserError(f"{args.html}: cannot write the report ({error.strerror})") from None
+    if args.format == "json":
+        json.dump(comparison.to_json(), sys.stdout, indent=2, ensure_ascii=False, default=str)
+        print()
+    else:
+        print(format_comparison(comparison))
+        if args.html:
+            print(f"\nHTML report: {args.html}")
+    return 0

@@ -1,0 +1,117 @@
+"""`promptwise estimate FLOW_OR_PROMPTY [--data FILE] [--variant NODE=ID] [--model M]`:
+the token and cost preflight to run before a batch or an evaluation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from promptwise.costing.calls import format_tokens, format_usd
+from promptwise.costing.preflight import EstimateError, Preflight, estimate_target
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "estimate", help="tokens and cost of a flow or prompty over a dataset, before running it",
+        description="Render every prompt for every dataset row as a run would, count input tokens exactly, "
+                    "bound output by max_tokens (and expect it from past runs), and price it from the catalog.")
+    parser.add_argument("target", type=Path, metavar="FLOW_OR_PROMPTY",
+                        help="a flow.dag.yaml, its folder, or a .prompty file")
+    parser.add_argument("--data", type=Path, default=None, metavar="FILE",
+                        help="dataset (.jsonl, .json or .csv); default: the sample inputs")
+    parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
+                        help="use this variant for a node (repeatable)")
+    parser.add_argument("--model", default=None, metavar="M", help="price every call as this model instead")
+    parser.add_argument("--catalog", type=Path, default=None, metavar="FILE",
+                        help="use this catalog file instead of the shipped one")
+    parser.add_argument("--run-python", action="store_true",
+                        help="run the python nodes that come before any model call (e.g. retrieval, lookups), so "
+                             "their outputs are counted; model nodes are never called")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=run)
+
+
+def _variants(pairs: list[str]) -> dict[str, str]:
+    from promptwise.cli import UserError
+
+    variants = {}
+    for pair in pairs:
+        node, sep, variant = pair.partition("=")
+        if not sep or not node or not variant:
+            raise UserError(f"--variant {pair!r}: write it as NODE=VARIANT_ID, e.g. --variant summarize=variant_1")
+        variants[node] = variant
+    return variants
+
+
+def run(args) -> int:
+    from promptwise.cli import UserError
+
+    try:
+        report = estimate_target(args.target, data=args.data, variants=_variants(args.variant), model=args.model,
+                                 catalog_file=args.catalog, run_python=args.run_python)
+    except EstimateError as error:
+        raise UserError(str(error)) from None
+    if args.format == "json":
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_report(report)
+    for skipped in report.skipped_rows:
+        print(f"promptwise: warning: {skipped}; row skipped", file=sys.stderr)
+    return 0
+
+
+def _optional_tokens(value) -> str:
+    return "-" if value is None else format_tokens(value)
+
+
+def print_report(report: Preflight) -> None:
+    source = f"{report.data} ({report.rows} rows)" if report.data else "the sample inputs"
+    print(f"Estimate for {report.target} over {source}; prices from the model catalog as of {report.catalog_date}")
+    header = ("node", "model (catalog entry)", "rows", "input tokens", "output ≤", "output expected",
+              "cost expected", "cost ≤")
+    rows = [header]
+    for node in report.nodes:
+        name = node.node + (f" [{node.variant}]" if node.variant else "")
+        model = node.model or "-"
+        if node.catalog_entry and node.catalog_entry != node.model:
+            model += f" ({node.catalog_entry})"
+        if not node.priced:
+            model += " (not in catalog)"
+        rows.append((name, model, str(node.rows), format_tokens(node.input_tokens), format_tokens(node.output_bound),
+                     _optional_tokens(node.expected_output), format_usd(node.cost_expected) if node.cost_expected
+                     is not None else "-", format_usd(node.cost_upper)))
+    rows.append(("total", "", "", format_tokens(report.input_tokens), format_tokens(report.output_bound),
+                 _optional_tokens(report.expected_output),
+                 format_usd(report.cost_expected) if report.cost_expected is not None else "-",
+                 format_usd(report.cost_upper)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    numeric = set(range(2, len(header)))
+    for row in rows:
+        print("  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    if report.expected_output is None:
+        print("output expected: '-' until runs of this flow are stored; the bound is max_tokens")
+    origins = sorted({n.catalog_origin for n in report.nodes if n.catalog_origin})
+    if origins:
+        print("prices: " + "; ".join(origins))
+    for node in report.nodes:
+        if node.closest:
+            closest = ", ".join(f"{row.where} {format_tokens(row.input_tokens)}+{format_tokens(row.output_bound)} "
+                                f"of {format_tokens(row.context_window)} ({row.share:.1%})" for row in node.closest)
+            print(f"closest to the context window, {node.node}: {closest}")
+        for problem in node.over_window:
+            print(f"over the context window, {node.node}: {problem}")
+        for failure in node.failed:
+            print(f"not rendered, {node.node}: {failure}")
+        if node.unknown_inputs:
+            hint = "" if report.ran_python else " (--run-python runs python nodes that precede the model calls)"
+            print(f"note, {node.node}: known only at run time, counted as empty (input is a lower bound): "
+                  + ", ".join(sorted(node.unknown_inputs)) + hint)
+        for warning in sorted(node.warnings):
+            print(f"warning, {node.node}: {warning}")
+    for error in report.python_errors:
+        print(f"python node failed: {error}")
+    if report.skipped_rows:
+        print(f"{len(report.skipped_rows)} malformed rows skipped (listed on stderr)")

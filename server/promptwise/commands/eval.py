@@ -1,0 +1,130 @@
+"""`promptwise eval FLOW [--data FILE]` runs a flow and evaluates it; `promptwise eval --run RUN`
+evaluates a stored run. Both with the eval.yaml beside the flow (or `--config FILE`), and
+CI gates: `--fail-under METRIC=VALUE` / `--fail-over METRIC=VALUE` (exit 1 when one is not
+met) and `--junit FILE`.
+
+Exit codes: 0 evaluated (and every gate met), 1 a gate failed, 2 a usage or input error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a flow (run it over data) or a stored run with eval.yaml",
+        description="Run FLOW over --data (or eval.yaml's `data:`) and evaluate the run, or evaluate an existing "
+                    "run with --run. Evaluators, column mapping and thresholds come from eval.yaml beside the flow.")
+    parser.add_argument("flow", nargs="?", type=Path, metavar="FLOW",
+                        help="a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="data to run the flow on (.jsonl or .csv)")
+    parser.add_argument("--run", metavar="RUN", help="evaluate this stored run instead of running the flow")
+    parser.add_argument("--config", type=Path, metavar="EVAL_YAML", help="the evaluation file (default: beside the flow)")
+    parser.add_argument("--name", metavar="NAME", help="name for the new run (with FLOW)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
+                        help="run this variant of a node (repeatable)")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="rows / judge calls in flight")
+    parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
+    parser.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
+                        help="exit 1 when METRIC is below VALUE (repeatable), e.g. category_match.pass_rate=0.9")
+    parser.add_argument("--fail-over", action="append", default=[], metavar="METRIC=VALUE",
+                        help="exit 1 when METRIC is above VALUE (repeatable), e.g. latency_p95_ms=2000")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML: one test case per row and evaluator")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
+    parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
+    parser.set_defaults(handler=run)
+
+
+def _variants(pairs: list[str]) -> dict[str, str]:
+    from promptwise.cli import UserError
+
+    variants = {}
+    for pair in pairs:
+        node, sep, variant = pair.partition("=")
+        if not sep or not node or not variant:
+            raise UserError(f"--variant {pair!r}: write NODE=VARIANT_ID, e.g. --variant classify=variant_1")
+        variants[node] = variant
+    return variants
+
+
+def _progress(stream):
+    def report(progress) -> None:
+        stream.write(f"\rrunning {progress.run}: {progress.done}/{progress.total} rows, {progress.failed} failed")
+        stream.flush()
+    return report
+
+
+def run(args) -> int:
+    from promptwise.cli import UserError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.engine.errors import FlowError
+    from promptwise.evaluation.config import EvalConfigError
+    from promptwise.evaluation.gates import GateError, evaluate_gates, parse_gate
+    from promptwise.evaluation.junit import write_junit
+    from promptwise.evaluation.registry import describe_types
+    from promptwise.evaluation.report_text import render_evaluation
+    from promptwise.evaluation.runner import EvaluationError
+    from promptwise.evaluation.service import evaluate_flow, evaluate_run
+
+    if args.list:
+        for item in describe_types():
+            print(f"{item['type']:<18} inputs: {', '.join(item['inputs'])}\n{'':<18} {item['description']}")
+        return 0
+    if args.run and args.flow and args.data:
+        raise UserError("pass either FLOW --data FILE (run and evaluate) or --run RUN (evaluate a run), not both")
+    if not args.run and args.flow is None:
+        raise UserError("nothing to evaluate; pass FLOW (with --data or eval.yaml's `data:`) or --run RUN")
+    if args.concurrency < 1:
+        raise UserError(f"--concurrency must be at least 1 (got {args.concurrency})")
+    try:
+        gates = [parse_gate(g, "under") for g in args.fail_under] + [parse_gate(g, "over") for g in args.fail_over]
+    except GateError as error:
+        raise UserError(str(error)) from None
+    use_cache = not args.no_cache
+    try:
+        if args.run:
+            workspace = load_workspace(args.workspace or (args.flow if args.flow else Path.cwd()))
+            outcome = asyncio.run(evaluate_run(args.run, workspace=workspace, config_path=args.config,
+                                               concurrency=args.concurrency, use_cache=use_cache))
+        else:
+            progress = _progress(sys.stderr) if sys.stderr.isatty() else None
+            outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
+                                                variants=_variants(args.variant), name=args.name,
+                                                concurrency=args.concurrency, use_cache=use_cache,
+                                                on_progress=progress))
+            if progress is not None:
+                sys.stderr.write("\n")
+    except (EvalConfigError, EvaluationError, FlowError, ConfigError) as error:
+        raise UserError(str(error)) from None
+    result = outcome.result
+    try:
+        outcomes = evaluate_gates(gates, result.metrics, result.summary)
+    except GateError as error:
+        raise UserError(str(error)) from None
+    if args.junit:
+        try:
+            write_junit(args.junit, result.evaluators, result.rows, suite_name=f"promptwise.{outcome.run}",
+                        data_name=str(outcome.data) if outcome.data else None)
+        except OSError as error:
+            raise UserError(f"{args.junit}: cannot write the JUnit file ({error.strerror})") from None
+    if args.format == "json":
+        data = outcome.to_json()
+        data["gates"] = [{"metric": o.gate.metric, "direction": o.gate.direction, "limit": o.gate.limit,
+                          "value": o.value, "passed": o.passed} for o in outcomes]
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        print()
+    else:
+        print(render_evaluation(outcome.name, outcome.run, result.evaluators, result.metrics, result.summary,
+                                result.rows))
+        if outcomes:
+            print()
+            for gate_outcome in outcomes:
+                print(gate_outcome.describe())
+        if args.junit:
+            print(f"\nJUnit XML: {args.junit}")
+    return 0 if all(o.passed for o in outcomes) else 1

@@ -1,0 +1,64 @@
+"""`promptwise run FLOW [--inputs k=v ...] [--variant NODE=ID]`: run one row and print its outputs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from promptwise.cli import UserError
+from promptwise.engine.errors import FlowError
+
+
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{option} {item!r}: write NAME=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a flow or prompt on one input",
+        description="Run one row of a flow.dag.yaml, flow.flex.yaml or .prompty file and print its outputs. "
+                    "Inputs not given take the flow's defaults/sample values.")
+    parser.add_argument("flow", metavar="FLOW", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty file")
+    parser.add_argument("--inputs", nargs="+", metavar="NAME=VALUE", help="flow inputs")
+    parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
+    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
+    parser.add_argument("--name", help="name of the run (default: generated)")
+    parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from promptwise.engine.runner import run_flow
+
+    inputs = parse_pairs(args.inputs, "--inputs")
+    variants = parse_pairs(args.variant, "--variant")
+    init = parse_pairs(args.init, "--init") or None
+    try:
+        result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name, use_cache=not args.no_cache,
+                                      init=init))
+    except FlowError as error:
+        raise UserError(str(error)) from None
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        if result.outputs is not None:
+            for key, value in result.outputs.items():
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                print(f"{key}: {text}")
+        if result.metrics:
+            print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
+        cost = "cost unknown" if result.cost is None else f"${result.cost:.6f}"
+        print(f"run {result.run} · {result.status} · {result.tokens.get('total', 0)} tokens · {cost} · "
+              f"{result.latency_ms:.0f} ms", file=sys.stderr)
+        if result.error:
+            print(f"promptwise: error: {result.error}", file=sys.stderr)
+    return 0 if result.status == "completed" else 1

@@ -1,0 +1,163 @@
+"""`promptwise runs list | show NAME | export NAME`: read the run store."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from promptwise.cli import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("runs", help="list, show and export stored runs",
+                                   description="Read the workspace's run store (.promptwise/runs.sqlite).")
+    parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    listing = actions.add_parser("list", help="runs, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    show = actions.add_parser("show", help="one run: status, totals, metrics, failed rows")
+    show.add_argument("name")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    export = actions.add_parser("export", help="a run's rows as JSONL (default), JSON or CSV")
+    export.add_argument("name")
+    export.add_argument("--format", choices=("jsonl", "json", "csv", "text"), default="jsonl")
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    for sub in (listing, show, export):
+        sub.add_argument("--workspace", default=argparse.SUPPRESS, metavar="PATH", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=handle, parser=parser)
+
+
+def _open_store(workspace_path: str):
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.store import RunStore
+
+    try:
+        workspace = load_workspace(Path(workspace_path))
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    if not RunStore.exists_in(workspace.state_dir):
+        return None
+    return RunStore.for_workspace(workspace, readonly=True)
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else "-"
+
+
+def _cost(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def run_json(run) -> dict:
+    """The JSON shape of one run (`runs show --format json`, the editor's showRun)."""
+    data = run.as_dict()
+    data["created"] = _when(run.created_at)
+    data["finished"] = _when(run.finished_at)
+    return data
+
+
+def handle(args: argparse.Namespace) -> int:
+    if not args.action:
+        args.parser.print_help(sys.stderr)
+        return 2
+    store = _open_store(args.workspace)
+    if store is None:
+        if args.action == "list":
+            print("[]" if args.format == "json" else "no runs yet (run `promptwise batch` or `promptwise run`)")
+            return 0
+        raise UserError(f"no runs in this workspace ({args.workspace}); run `promptwise runs list` in the workspace")
+    with store:
+        if args.action == "list":
+            return _list(store, args)
+        run = store.get_run(args.name)
+        if run is None:
+            names = ", ".join(r.name for r in store.list_runs(limit=5)) or "none"
+            raise UserError(f"no run named {args.name!r}; recent runs: {names}")
+        if args.action == "show":
+            return _show(store, run, args)
+        return _export(store, run, args)
+
+
+def _list(store, args) -> int:
+    runs = store.list_runs(limit=args.limit)
+    if args.format == "json":
+        print(json.dumps([run_json(r) for r in runs], indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'NAME':40} {'STATUS':10} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>9} {'COST':>10}  CREATED")
+    for r in runs:
+        rows = f"{r.rows_done}/{r.total_rows if r.total_rows is not None else '?'}"
+        print(f"{r.name:40} {r.status:10} {rows:>11} {r.rows_failed:>6} {r.total_tokens:>9} {_cost(r.cost):>10}  "
+              f"{_when(r.created_at)}")
+    return 0
+
+
+def _show(store, run, args) -> int:
+    failed = store.get_rows(run.name, status="failed")
+    if args.format == "json":
+        data = run_json(run)
+        data["failed_rows"] = [{"line": r.line, "error": r.error} for r in failed]
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return 0
+    p50 = f"{run.latency_p50_ms:.0f} ms" if run.latency_p50_ms is not None else "-"
+    p95 = f"{run.latency_p95_ms:.0f} ms" if run.latency_p95_ms is not None else "-"
+    lines = [
+        f"run:        {run.name} ({run.kind})",
+        f"flow:       {run.flow}",
+        f"status:     {run.status}" + (f" — {run.error}" if run.error else ""),
+        f"created:    {_when(run.created_at)}   finished: {_when(run.finished_at)}",
+    ]
+    if run.data:
+        lines.append(f"data:       {run.data}")
+    if run.variants:
+        lines.append("variants:   " + ", ".join(f"{k}={v}" for k, v in run.variants.items()))
+    lines += [
+        f"rows:       {run.rows_done}/{run.total_rows} done, {run.rows_completed} completed, {run.rows_failed} failed",
+        f"tokens:     {run.total_tokens} ({run.prompt_tokens} prompt, {run.completion_tokens} completion)",
+        f"cost:       {_cost(run.cost)}" + (f" (known part ${run.cost_known:.4f})" if run.cost is None else ""),
+        f"latency:    p50 {p50}, p95 {p95} per row; {run.llm_calls} model calls, {run.cache_hits} from cache",
+        f"outputs:    {run.outputs_path}",
+    ]
+    if run.metrics:
+        lines.append("metrics:    " + json.dumps(run.metrics, ensure_ascii=False, default=str))
+    for row in failed[:10]:
+        lines.append(f"  line {row.line}: {row.error}")
+    if len(failed) > 10:
+        lines.append(f"  ... {len(failed) - 10} more failed rows (runs export {run.name})")
+    print("\n".join(lines))
+    return 0
+
+
+def _export(store, run, args) -> int:
+    rows = store.get_rows(run.name)
+    records = [row.as_dict() for row in rows]
+    handle = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        if args.format == "json":
+            json.dump({"run": run_json(run), "rows": records}, handle, indent=2, ensure_ascii=False, default=str)
+            handle.write("\n")
+        elif args.format == "csv":
+            input_keys = sorted({k for r in rows for k in r.inputs})
+            output_keys = sorted({k for r in rows for k in (r.outputs or {})})
+            writer = csv.writer(handle)
+            writer.writerow(["line", "status", *[f"inputs.{k}" for k in input_keys],
+                             *[f"outputs.{k}" for k in output_keys], "error", "total_tokens", "cost", "latency_ms"])
+            for r in rows:
+                cell = lambda v: v if isinstance(v, (str, int, float)) or v is None else json.dumps(v, default=str)
+                writer.writerow([r.line, r.status, *[cell(r.inputs.get(k)) for k in input_keys],
+                                 *[cell((r.outputs or {}).get(k)) for k in output_keys], r.error or "",
+                                 r.total_tokens, r.cost, r.latency_ms])
+        else:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    finally:
+        if args.output:
+            handle.close()
+    return 0

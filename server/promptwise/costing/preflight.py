@@ -1,0 +1,325 @@
+"""`promptwise estimate`: the cost of a batch before running it.
+
+For every dataset row (or the sample inputs when no data is given) every llm node's prompt is
+rendered as a run would render it and counted exactly; output is bounded by max_tokens
+(or the model's maximum output) and, once runs exist, expected from the observed mean of
+past runs (read through H4's run store). Per node and in total: rows, input tokens, output
+tokens (bound and expected), cost (expected and upper bound), and the rows that come closest
+to the context window. A malformed row is reported by file and line and skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
+from promptwise.costing.calls import CallEstimate, PlannedCall, context_window_problem, estimate_call
+from promptwise.costing.catalog import Catalog, catalog_for
+from promptwise.costing.dataset_rows import BadRow, DatasetError, Row, read_rows
+from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs
+from promptwise.costing.flow_calls import azure_connection_names, flow_input_values, llm_nodes, node_call
+
+CLOSEST_ROWS = 3
+MAX_PYTHON_ERRORS = 20
+
+
+@dataclass
+class ClosestRow:
+    where: str  # "data.jsonl:7" or "sample inputs"
+    input_tokens: int
+    output_bound: int
+    context_window: int
+
+    @property
+    def share(self) -> float:
+        return (self.input_tokens + self.output_bound) / self.context_window
+
+    def to_json(self) -> dict:
+        return {"row": self.where, "inputTokens": self.input_tokens, "maxOutputTokens": self.output_bound,
+                "contextWindow": self.context_window, "share": round(self.share, 4)}
+
+
+@dataclass
+class NodeTotals:
+    node: str
+    variant: str | None = None
+    model: str | None = None  # as requested
+    catalog_entry: str | None = None
+    catalog_origin: str | None = None
+    exact_tokenizer: bool = True
+    rows: int = 0
+    input_tokens: int = 0
+    output_bound: int = 0
+    input_cost: float = 0.0
+    output_bound_cost: float = 0.0
+    observed_output: float | None = None  # mean completion tokens per call in past runs
+    output_price_per_token: float | None = None
+    priced: bool = True
+    max_input_tokens: int = 0
+    failed: list[str] = field(default_factory=list)  # "data.jsonl:4: why"
+    over_window: list[str] = field(default_factory=list)
+    unknown_inputs: set[str] = field(default_factory=set)
+    warnings: set[str] = field(default_factory=set)
+    _closest: list = field(default_factory=list, repr=False)  # heap of (share, counter, ClosestRow)
+
+    @property
+    def expected_output(self) -> float | None:
+        return self.observed_output * self.rows if self.observed_output is not None else None
+
+    @property
+    def cost_upper(self) -> float | None:
+        return self.input_cost + self.output_bound_cost if self.priced else None
+
+    @property
+    def cost_expected(self) -> float | None:
+        if not self.priced or self.expected_output is None or self.output_price_per_token is None:
+            return None
+        return self.input_cost + self.expected_output * self.output_price_per_token
+
+    @property
+    def closest(self) -> list[ClosestRow]:
+        return [entry[2] for entry in sorted(self._closest, key=lambda e: (-e[0], -e[1]))]
+
+    def add(self, where: str, estimate: CallEstimate) -> None:
+        self.rows += 1
+        self.input_tokens += estimate.input_tokens
+        self.output_bound += estimate.output_bound
+        self.max_input_tokens = max(self.max_input_tokens, estimate.input_tokens)
+        self.warnings.update(estimate.warnings)
+        if estimate.match is None:
+            self.priced = False
+            return
+        model = estimate.match.model
+        self.catalog_entry, self.catalog_origin = model.name, model.origin
+        self.exact_tokenizer = model.exact_tokenizer
+        self.output_price_per_token = model.output_per_1m / 1_000_000
+        self.input_cost += estimate.cost(output_tokens=0)
+        self.output_bound_cost += estimate.output_bound * self.output_price_per_token
+        problem = context_window_problem(estimate)
+        if problem:
+            self.over_window.append(f"{where}: {problem}")
+        row = ClosestRow(where, estimate.input_tokens, estimate.output_bound, model.context_window)
+        entry = (row.share, -self.rows, row)
+        if len(self._closest) < CLOSEST_ROWS:
+            heapq.heappush(self._closest, entry)
+        elif entry[:2] > self._closest[0][:2]:
+            heapq.heapreplace(self._closest, entry)
+
+    def to_json(self) -> dict:
+        return {
+            "node": self.node, "variant": self.variant, "model": self.model, "catalogEntry": self.catalog_entry,
+            "catalogOrigin": self.catalog_origin, "exactTokenizer": self.exact_tokenizer, "rows": self.rows,
+            "failedRows": self.failed, "inputTokens": self.input_tokens, "maxInputTokensPerRow": self.max_input_tokens,
+            "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output,
+                             "observedMeanPerCall": self.observed_output},
+            "cost": {"expected": self.cost_expected, "upperBound": self.cost_upper},
+            "closestToContextWindow": [row.to_json() for row in self.closest],
+            "overContextWindow": self.over_window,
+            "unknownInputs": sorted(self.unknown_inputs), "warnings": sorted(self.warnings),
+        }
+
+
+@dataclass
+class Preflight:
+    target: Path
+    data: Path | None
+    catalog_date: str
+    nodes: list[NodeTotals]
+    rows: int = 0  # rows read (good ones)
+    skipped_rows: list[str] = field(default_factory=list)  # malformed rows: "file:line: why"
+    ran_python: bool = False
+    python_errors: list[str] = field(default_factory=list)  # "data.jsonl:3: node: why" (first few)
+
+    def _sum(self, attribute: str) -> float | None:
+        values = [getattr(node, attribute) for node in self.nodes]
+        if any(value is None for value in values):
+            return None
+        return sum(values)
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(node.input_tokens for node in self.nodes)
+
+    @property
+    def output_bound(self) -> int:
+        return sum(node.output_bound for node in self.nodes)
+
+    @property
+    def expected_output(self) -> float | None:
+        return self._sum("expected_output")
+
+    @property
+    def cost_upper(self) -> float | None:
+        return self._sum("cost_upper")
+
+    @property
+    def cost_expected(self) -> float | None:
+        return self._sum("cost_expected")
+
+    def to_json(self) -> dict:
+        return {
+            "target": str(self.target), "data": str(self.data) if self.data else None,
+            "catalogDate": self.catalog_date, "rows": self.rows, "skippedRows": self.skipped_rows,
+            "ranPythonNodes": self.ran_python, "pythonNodeErrors": self.python_errors,
+            "nodes": [node.to_json() for node in self.nodes],
+            "total": {"inputTokens": self.input_tokens,
+                      "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output},
+                      "cost": {"expected": self.cost_expected, "upperBound": self.cost_upper}},
+        }
+
+
+def _with_model(call: PlannedCall, model: str | None) -> PlannedCall:
+    return replace(call, model=model, azure=False) if model else call
+
+
+def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspace: WorkspaceConfig | None,
+                  catalog: Catalog, data_path: Path | None = None, model: str | None = None,
+                  variants: Mapping[str, str] | None = None, default_model: str | None = None,
+                  run_python: bool = False) -> Preflight:
+    """Estimate `document` (a FlowDag or Prompty) over `rows` (None: its sample inputs).
+    `run_python`: run the flow's python nodes that precede every model call (see
+    `python_inputs`) so their outputs render into the prompts."""
+    kind = getattr(document, "kind", None)
+    result = Preflight(Path(document.path), data_path, catalog.as_of, [])
+    observed = observed_outputs(workspace, Path(document.path)) if kind == "flow_dag" and not model else {}
+    totals: dict[str, NodeTotals] = {}
+
+    def node_totals(name: str, variant: str | None, requested: str | None) -> NodeTotals:
+        if name not in totals:
+            totals[name] = NodeTotals(name, variant, requested, observed_output=observed.get(name))
+        return totals[name]
+
+    if kind == "flow_dag":
+        connections = workspace.settings.get("connections") if workspace is not None else None
+        azure = azure_connection_names(connections if isinstance(connections, dict) else {})
+        chosen = llm_nodes(document, variants)
+        runner = None
+        if run_python:
+            from promptwise.costing.python_inputs import PythonNodeRunner
+
+            runner = PythonNodeRunner.for_flow(document)
+            result.ran_python = True
+        for node, variant in chosen:  # keep the flow's node order in the report
+            node_totals(node.name or f"nodes[{node.index}]", variant, None)
+    else:
+        label = getattr(document, "name", None) or Path(document.path).stem
+        node_totals(label, None, None)
+
+    for where, values in _inputs(document, rows, data_path, result):
+        if kind == "flow_dag":
+            inputs = flow_input_values(document, values)
+            node_outputs = None
+            if runner is not None:
+                node_outputs, errors = runner.outputs_for(inputs)
+                if len(result.python_errors) < MAX_PYTHON_ERRORS:
+                    result.python_errors += [f"{where}: {error}" for error in errors]
+            for node, variant in chosen:
+                planned = node_call(document, node, inputs, azure_connections=azure, variant=variant,
+                                    node_outputs=node_outputs)
+                node_summary = totals[planned.node]
+                node_summary.unknown_inputs.update(planned.unknown_inputs)
+                if planned.call is None:
+                    node_summary.failed.append(f"{where}: {planned.error}")
+                    continue
+                call = _with_model(planned.call, model)
+                node_summary.model = node_summary.model or call.model or default_model
+                node_summary.add(where, estimate_call(call, catalog, default_model))
+        else:
+            merged = dict(document.sample_inputs())
+            merged.update(values)
+            call, error = prompty_call(document, merged)
+            node_summary = next(iter(totals.values()))
+            node_summary.unknown_inputs.update(prompty_missing_inputs(document, merged))
+            if call is None:
+                node_summary.failed.append(f"{where}: {error}")
+                continue
+            call = _with_model(call, model)
+            node_summary.model = node_summary.model or call.model or default_model
+            node_summary.add(where, estimate_call(call, catalog, default_model))
+    result.nodes = list(totals.values())
+    return result
+
+
+def _inputs(document: Any, rows: Iterable[Row | BadRow] | None, data_path: Path | None,
+            result: Preflight):
+    """(where, values) for each good row; bad rows are recorded in `result` and skipped."""
+    if rows is None:
+        result.rows = 1
+        yield "sample inputs", {}
+        return
+    for row in rows:
+        if isinstance(row, BadRow):
+            result.skipped_rows.append(row.describe(data_path or Path("data")))
+            continue
+        result.rows += 1
+        yield row.where(data_path or Path("data")), row.values
+
+
+class EstimateError(Exception):
+    """A user mistake in an estimate request; the message names the file and what to do."""
+
+
+def resolve_target(target: Path) -> Path:
+    """The flow.dag.yaml or .prompty to estimate, from a file or a flow folder."""
+    if target.is_dir():
+        for name in ("flow.dag.yaml", "flow.dag.yml"):
+            if (target / name).is_file():
+                return target / name
+        prompties = sorted(target.glob("*.prompty"))
+        if len(prompties) == 1:
+            return prompties[0]
+        raise EstimateError(f"{target}: no flow.dag.yaml here; pass a flow.dag.yaml or a .prompty file")
+    if not target.exists():
+        raise EstimateError(f"{target}: no such file; pass a flow.dag.yaml or a .prompty file")
+    return target
+
+
+def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping[str, str] | None = None,
+                    model: str | None = None, catalog_file: Path | None = None,
+                    default_model: str | None = None, run_python: bool = False) -> Preflight:
+    """Everything `promptwise estimate` does, for any caller (the CLI, the editor's
+    `promptwise.estimateCost` command): `estimate_target(...).to_json()` is the JSON output.
+    Raises EstimateError for user mistakes (missing file, bad variant, unknown model, ...)."""
+    from promptwise.documents.load import load_document
+
+    path = resolve_target(Path(target)).resolve()
+    document = load_document(path)
+    kind = getattr(document, "kind", None)
+    if kind == "unreadable":
+        raise EstimateError(f"{path}: {document.problems[0].message}")
+    if kind not in ("flow_dag", "prompty"):
+        raise EstimateError(f"{path}: not a flow.dag.yaml or .prompty file; flex flows call models from Python "
+                            "and cannot be estimated before a run")
+    blocking = [p for p in document.problems if p.code in ("PW100", "PW101")]
+    if blocking:
+        raise EstimateError(f"{path}:{blocking[0].range.start.line + 1}: {blocking[0].message}")
+    variants = dict(variants or {})
+    for node, variant in variants.items():
+        group = document.node_variants.get(node) if kind == "flow_dag" else None
+        if group is None:
+            raise EstimateError(f"--variant {node}={variant}: the flow has no variants for node {node!r}")
+        if variant not in group.variants:
+            raise EstimateError(f"--variant {node}={variant}: node {node!r} has variants "
+                                f"{', '.join(group.variants)}; pick one of them")
+    try:
+        workspace = load_workspace(path)
+        catalog = catalog_for(workspace, catalog_file)
+    except ConfigError as error:
+        raise EstimateError(str(error)) from None
+    if model and catalog.lookup(model) is None:
+        raise EstimateError(f"--model {model}: not in the model catalog (as of {catalog.as_of}); "
+                            "run `promptwise models` for the names, or add it under `models:` in promptwise.yaml")
+    if default_model is None:
+        defaults = workspace.settings.get("defaults")
+        default_model = defaults.get("model") if isinstance(defaults, dict) else None
+    data_path = Path(data).resolve() if data else None
+    try:
+        rows = list(read_rows(data_path)) if data_path else None
+    except DatasetError as error:
+        raise EstimateError(str(error)) from None
+    return run_preflight(document, rows, workspace=workspace, catalog=catalog, data_path=data_path,
+                         model=model, variants=variants, default_model=default_model,
+                         run_python=run_python and kind == "flow_dag")

@@ -1,0 +1,313 @@
+"""Batch runs: every row of a data file through a flow, as fast as the endpoint allows.
+
+    result = await run_batch("flows/qa", data="data.jsonl", concurrency=16, on_progress=print)
+    result = await run_batch(resume="qa_20261121_101500_ab12")   # after a crash or kill -9
+
+- bounded concurrency: `concurrency` rows in flight (each row's independent nodes also run
+  concurrently); retries with back-off live in the providers;
+- each row's result is committed atomically as it finishes, so a run killed at any point
+  resumes with `resume=NAME` and does each remaining row exactly once;
+- the response cache (on by default) makes unchanged requests free;
+- `cancel` (an asyncio.Event) stops a run promptly; finished rows are kept and the run can
+  be resumed;
+- `on_progress(BatchProgress)` is called after each row, for progress bars and the editor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from promptwise.engine.data import map_row, parse_mapping, read_rows, uses_run
+from promptwise.engine.errors import FlowError
+from promptwise.engine.executable import LineOutcome
+from promptwise.engine.providers import RetryPolicy
+from promptwise.engine.runner import Session, generate_run_name, open_session, row_result
+from promptwise.store.run_store import NodeResult, RowResult, RunStore
+
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass
+class BatchProgress:
+    run: str
+    total: int  # rows this run covers (all of them, also on resume)
+    done: int  # rows with a result (completed + failed), previous sessions included
+    failed: int
+    tokens: int
+    cost: float
+    elapsed: float  # seconds in this session
+    rows_per_second: float
+    eta_seconds: float | None
+    retries: int
+    cache_hits: int
+    in_flight: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BatchResult:
+    run: str
+    status: str  # completed | canceled | failed
+    rows: int
+    completed: int
+    failed: int
+    tokens: dict
+    cost: float | None
+    elapsed: float
+    metrics: dict | None
+    outputs_path: str | None
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+class _Tally:
+    """Counters for the progress report."""
+
+    def __init__(self, run: str, total: int, done: int, failed: int, tokens: int, cost: float) -> None:
+        self.run, self.total, self.done, self.failed = run, total, done, failed
+        self.tokens, self.cost = tokens, cost
+        self.started = time.perf_counter()
+        self.done_here = 0
+        self.retries = 0
+        self.cache_hits = 0
+        self.in_flight = 0
+
+    def add(self, row: RowResult) -> None:
+        self.done += 1
+        self.done_here += 1
+        self.failed += row.status == "failed"
+        self.tokens += row.total_tokens
+        self.cost += sum(n.cost or 0.0 for n in row.nodes)
+        self.cache_hits += row.cache_hits
+
+    def snapshot(self) -> BatchProgress:
+        elapsed = time.perf_counter() - self.started
+        rate = self.done_here / elapsed if elapsed > 0 else 0.0
+        remaining = self.total - self.done
+        eta = remaining / rate if rate > 0 else None
+        return BatchProgress(self.run, self.total, self.done, self.failed, self.tokens, self.cost, elapsed, rate,
+                             eta, self.retries, self.cache_hits, self.in_flight)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _source_rows(store: RunStore, name: str | None) -> dict[int, tuple[dict, dict]] | None:
+    if not name:
+        return None
+    if store.get_run(name) is None:
+        raise FlowError(f"--run {name}: no such run in {store.path}; see `promptwise runs list`")
+    return {row.line: (row.inputs, row.outputs or {}) for row in store.get_rows(name, status="completed")}
+
+
+async def run_batch(
+    path: Path | str | None = None,
+    data: Path | str | None = None,
+    *,
+    name: str | None = None,
+    column_mapping: dict | list[str] | None = None,
+    variants: dict[str, str] | None = None,
+    source_run: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    use_cache: bool = True,
+    resume: str | None = None,
+    workspace_path: Path | str | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_start: Callable[[str], None] | None = None,
+    cancel: asyncio.Event | None = None,
+    retry: RetryPolicy | None = None,
+    init: dict | None = None,
+    environ: dict | None = None,
+) -> BatchResult:
+    """Run (or resume) a batch. Raises FlowError for problems found before rows start.
+
+    `on_start(run_name)` is called once the run is registered (so the name can be shown
+    before the first row finishes).
+    """
+    if concurrency < 1:
+        raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
+    if resume:
+        settings = _resume_settings(resume, path, workspace_path)
+        path, data = settings["flow"], settings["data"]
+        column_mapping, variants = settings["column_mapping"], settings["variants"]
+        source_run = settings["source_run"]
+        use_cache = settings["use_cache"] if use_cache else False
+        init = settings.get("init") or init
+    if path is None:
+        raise FlowError("no flow given; pass FLOW (a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
+    if data is None and not source_run:
+        raise FlowError("no data given; pass --data FILE (.jsonl or .csv), or --run NAME to run over an earlier run")
+    mapping = parse_mapping(column_mapping)
+    async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=concurrency,
+                            retry=retry, environ=environ) as session:
+        store = session.store
+        data_path = Path(data).resolve() if data is not None else None
+        source = _source_rows(store, source_run)
+        if mapping and uses_run(mapping) and source is None:
+            raise FlowError("--column-mapping reads ${run...}; pass the earlier run with --run NAME")
+        if data_path is not None:
+            rows = list(enumerate(read_rows(data_path)))
+        else:
+            rows = [(line, inputs) for line, (inputs, _) in sorted(source.items())]
+        executable = session.executable
+        input_names = list(executable.input_specs)
+        if resume:
+            run_name = resume
+            info = store.get_run(run_name)
+            if info.total_rows is not None and info.total_rows != len(rows):
+                raise FlowError(f"{data_path}: the data now has {len(rows)} rows, but run {run_name} was started with "
+                                f"{info.total_rows}; resume needs the same data (or start a new run)")
+            store.mark_running(run_name)
+            store.update_parameters(run_name, {"pid": os.getpid()})
+            store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
+        else:
+            run_name = name or generate_run_name(session.flow_path)
+            if store.run_exists(run_name):
+                raise FlowError(f"a run named {run_name!r} exists already; choose another --name, or continue it "
+                                f"with --resume {run_name}")
+            store.create_run(
+                run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
+                variants=getattr(executable, "variants", {}) or {},
+                parameters={"concurrency": concurrency, "cache": use_cache, "pid": os.getpid(),
+                            **({"init": init} if init else {})},
+                connection=executable.description, total_rows=len(rows), source_run=source_run)
+        if on_start is not None:
+            on_start(run_name)
+        done = store.done_lines(run_name)
+        info = store.get_run(run_name)
+        tally = _Tally(run_name, len(rows), len(done), info.rows_failed, info.total_tokens, info.cost_known)
+        session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
+        pending = [(line, row) for line, row in rows if line not in done]
+        status, error = await _run_rows(session, run_name, pending, mapping, input_names, source, concurrency,
+                                        tally, on_progress, cancel)
+        metrics = None
+        if status == "completed" and executable.has_aggregation:
+            metrics, error = await _aggregate(session, run_name)
+        store.finish_run(run_name, status, error)
+        if on_progress is not None:
+            on_progress(tally.snapshot())
+        final = store.get_run(run_name)
+        return BatchResult(
+            run=run_name, status=status, rows=len(rows), completed=final.rows_completed, failed=final.rows_failed,
+            tokens={"prompt": final.prompt_tokens, "completion": final.completion_tokens,
+                    "total": final.total_tokens},
+            cost=final.cost, elapsed=time.perf_counter() - tally.started, metrics=final.metrics or metrics,
+            outputs_path=final.outputs_path, error=error)
+
+
+def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | str | None) -> dict:
+    """What a run was started with, read from the store of the workspace it lives in."""
+    from promptwise.config import load_workspace
+
+    workspace = load_workspace(Path(workspace_path or path or Path.cwd()))
+    if not RunStore.exists_in(workspace.state_dir):
+        raise FlowError(f"--resume {name}: no runs in {workspace.state_dir}; run from the workspace folder")
+    with RunStore.for_workspace(workspace) as store:
+        info = store.get_run(name)
+    if info is None:
+        raise FlowError(f"--resume {name}: no such run in {workspace.state_dir}; see `promptwise runs list`")
+    if info.kind != "batch":
+        raise FlowError(f"--resume {name}: only batch runs can be resumed")
+    pid = info.parameters.get("pid")
+    if info.status == "running" and pid and pid != os.getpid() and _process_alive(int(pid)):
+        raise FlowError(f"--resume {name}: the run is still running (process {pid}); wait for it or stop it first")
+    if info.status == "completed" and info.rows_done == info.total_rows:
+        raise FlowError(f"--resume {name}: the run is already complete ({info.rows_done} rows)")
+    return {"flow": info.flow, "data": info.data, "column_mapping": info.column_mapping, "variants": info.variants,
+            "source_run": info.source_run, "use_cache": info.parameters.get("cache", True),
+            "init": info.parameters.get("init")}
+
+
+async def _run_rows(session: Session, run_name: str, pending: list[tuple[int, dict]], mapping: dict,
+                    input_names: list[str], source, concurrency: int, tally: _Tally,
+                    on_progress: ProgressCallback | None, cancel: asyncio.Event | None) -> tuple[str, str | None]:
+    executable, context, store = session.executable, session.context, session.store
+    queue = iter(pending)
+
+    async def one_row(line: int, row: dict) -> None:
+        started = time.perf_counter()
+        try:
+            given = map_row(line, row, mapping, input_names or list(row), source)
+            inputs = executable.bind(given)
+        except FlowError as error:
+            outcome = LineOutcome("failed", None, f"line {line}: {error}", [], (time.perf_counter() - started) * 1000)
+            store.record_row(run_name, row_result(line, row, outcome))
+            tally.add(row_result(line, row, outcome))
+            return
+        outcome = await executable.run_line(inputs, context)
+        result = row_result(line, inputs, outcome)
+        store.record_row(run_name, result)  # one transaction: the row and its node results
+        tally.add(result)
+
+    async def worker() -> None:
+        for line, row in queue:  # a shared iterator: each row is taken by exactly one worker
+            if cancel is not None and cancel.is_set():
+                return
+            tally.in_flight += 1
+            try:
+                await one_row(line, row)
+            finally:
+                tally.in_flight -= 1
+            if on_progress is not None:
+                on_progress(tally.snapshot())
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, max(1, len(pending))))]
+    everything = asyncio.gather(*workers)
+    watcher = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    try:
+        if watcher is not None:
+            await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if cancel.is_set() and not everything.done():
+                everything.cancel()
+                await asyncio.gather(everything, return_exceptions=True)
+                return "canceled", "canceled; continue with --resume " + run_name
+        await everything
+    except asyncio.CancelledError:
+        everything.cancel()
+        await asyncio.gather(everything, return_exceptions=True)
+        store.finish_run(run_name, "canceled", "interrupted; continue with --resume " + run_name)
+        raise
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+    if cancel is not None and cancel.is_set():
+        return "canceled", "canceled; continue with --resume " + run_name
+    return "completed", None
+
+
+async def _aggregate(session: Session, run_name: str) -> tuple[dict | None, str | None]:
+    """Aggregation nodes over every completed row (read from the store, so resumed runs work too)."""
+    store = session.store
+    rows = store.get_rows(run_name, status="completed")
+    node_outputs: dict[int, dict[str, Any]] = {row.line: {} for row in rows}
+    for result in _all_node_results(store, run_name):
+        line, node = result
+        if line in node_outputs:
+            node_outputs[line][node.node] = node.output
+    lines = [(row.inputs, node_outputs[row.line]) for row in rows]
+    outcome = await session.executable.run_aggregation(lines, session.context)
+    store.record_aggregation(run_name, outcome.nodes, outcome.metrics)
+    return outcome.metrics, outcome.error
+
+
+def _all_node_results(store: RunStore, run_name: str) -> list[tuple[int, NodeResult]]:
+    return store.get_node_results_by_line(run_name)

@@ -1,0 +1,33 @@
+"""Errors the engine reports: each names the file and line, what is wrong, and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptwise.engine.secrets import redact
+
+
+class FlowError(Exception):
+    """The flow cannot run at all (found before any row starts)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class NodeError(Exception):
+    """One node failed on one row; the row is recorded as failed and the run goes on."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(redact(message))
+        self.kind = kind
+
+
+class RunCanceled(Exception):
+    """The run was canceled (by the editor or Ctrl+C); finished rows are kept."""
+
+
+def where(path: Path | str, range_=None) -> str:
+    """`file:line` (1-based) for messages."""
+    if range_ is None:
+        return str(path)
+    return f"{path}:{range_.start.line + 1}"

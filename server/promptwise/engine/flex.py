@@ -1,0 +1,143 @@
+"""Execution of `flow.flex.yaml`: a function entry, or a class entry created once per run with
+its `init` values, called per row; a class's `__aggregate__(line_results)` runs once after
+all rows and its returned mapping becomes the run's metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from typing import Any
+
+from promptwise.documents.flex_flow import FlexFlow
+from promptwise.engine.errors import FlowError, NodeError
+from promptwise.engine.executable import AggregationOutcome, Executable, LineOutcome, RunContext, elapsed_ms
+from promptwise.engine.python_tools import PythonTool, _describe, call_tool, import_file
+from promptwise.engine.values import bind_inputs, load_sample
+from promptwise.store.run_store import NodeResult
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):  # pydantic
+        return value.model_dump()
+    return value
+
+
+def _model_configuration(annotation: Any, value: Any) -> Any:
+    """Turn an init mapping into the model-configuration object the parameter is annotated with."""
+    name = getattr(annotation, "__name__", str(annotation))
+    if isinstance(value, dict) and name in ("AzureOpenAIModelConfiguration", "OpenAIModelConfiguration"):
+        try:
+            return annotation(**value)
+        except TypeError:
+            return value
+    return value
+
+
+class FlexExecutable(Executable):
+    kind = "flex_flow"
+
+    def __init__(self, document: FlexFlow, init: dict | None = None) -> None:
+        self.document = document
+        self.path = document.path
+        self.input_specs = document.inputs
+        at = f"{self.path}:{document.entry_range.start.line + 1}" if document.entry_range else str(self.path)
+        if not document.entry_is_valid:
+            raise FlowError(f"{at}: `entry` must be `module:function` or `module:Class` (got {document.entry!r})")
+        module_file = document.module_file()
+        if module_file is None:
+            candidates = " or ".join(str(p) for p in document.module_candidates())
+            raise FlowError(f"{at}: entry module {document.module!r} not found (looked for {candidates})")
+        module = import_file(module_file)
+        target = getattr(module, document.attribute, None)
+        if target is None:
+            raise FlowError(f"{at}: {module_file} defines no {document.attribute!r}; fix `entry`")
+        self.module_file = module_file
+        self.path = document.path
+        if init is None and isinstance(self._sample().get("init"), dict):
+            init = self._sample()["init"]  # the file's own sample init, as `pf flow test` uses it
+        self.init_values = bind_inputs(document.init, init or {}, str(self.path)) if document.init or init else {}
+        self.target = target
+        self.is_class = inspect.isclass(target)
+        if self.is_class:
+            if not callable(getattr(target, "__call__", None)) or target.__call__ is object.__call__:
+                raise FlowError(f"{at}: class {document.attribute} has no `__call__` method to run per row")
+            self.has_aggregation = hasattr(target, "__aggregate__")
+        elif not callable(target):
+            raise FlowError(f"{at}: {document.attribute} is not callable")
+        self.description = None
+
+    def bind(self, given: dict) -> dict:
+        return bind_inputs(self.document.inputs, given, str(self.path))
+
+    def _sample(self) -> dict:
+        return load_sample(self.path.parent, self.document.sample, str(self.path))
+
+    def sample_inputs(self) -> dict:
+        values = {name: spec.default for name, spec in self.document.inputs.items() if spec.has_default}
+        sample = self._sample()
+        values.update(sample["inputs"] if isinstance(sample.get("inputs"), dict) else
+                      {k: v for k, v in sample.items() if k != "init"})
+        return values
+
+    def _instance(self, context: RunContext) -> Any:
+        key = ("flex", self.target)
+        instance = context.instances.get(key)
+        if instance is None:
+            signature = inspect.signature(self.target.__init__)
+            kwargs = {name: _model_configuration(signature.parameters[name].annotation, value)
+                      if name in signature.parameters else value for name, value in self.init_values.items()}
+            try:
+                instance = self.target(**kwargs)
+            except Exception as error:  # the user's __init__ failed: the run cannot start
+                raise FlowError(f"{self.module_file}: creating {self.document.attribute} with init "
+                                f"{sorted(kwargs)} failed: {type(error).__name__}: {error}") from None
+            context.instances[key] = instance
+        return instance
+
+    def _tool(self, context: RunContext) -> PythonTool:
+        function = self._instance(context).__call__ if self.is_class else self.target
+        parameters, accepts_kwargs = _describe(function)
+        return PythonTool(self.module_file, function, parameters, accepts_kwargs)
+
+    def prepare(self, context: RunContext) -> None:
+        """Create the class instance before rows run (its errors stop the run up front)."""
+        if self.is_class:
+            self._instance(context)
+
+    async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
+        started = time.perf_counter()
+        name = self.document.attribute or "entry"
+        try:
+            tool = self._tool(context)
+            kwargs = {k: v for k, v in inputs.items() if k in tool.parameters or tool.accepts_kwargs}
+            result = _plain(await call_tool(tool, kwargs, context.executor))
+        except NodeError as error:
+            message = f"{self.path}: entry {self.document.entry}: {error}"
+            return LineOutcome("failed", None, message, [NodeResult(name, "failed", error=message)],
+                               elapsed_ms(started))
+        outputs = result if isinstance(result, dict) else {"output": result}
+        node = NodeResult(name, "completed", result, latency_ms=elapsed_ms(started))
+        return LineOutcome("completed", outputs, None, [node], elapsed_ms(started), {name: result})
+
+    async def run_aggregation(self, lines: list[tuple[dict, dict]], context: RunContext) -> AggregationOutcome:
+        if not self.has_aggregation:
+            return AggregationOutcome([], {})
+        name = self.document.attribute or "entry"
+        line_results = [outputs.get(name) for _, outputs in lines]
+        aggregate = self._instance(context).__aggregate__
+        parameters, accepts_kwargs = _describe(aggregate)
+        tool = PythonTool(self.module_file, aggregate, parameters, accepts_kwargs)
+        started = time.perf_counter()
+        try:
+            first = next(iter(parameters), "line_results")
+            metrics = _plain(await call_tool(tool, {first: line_results}, context.executor))
+        except NodeError as error:
+            message = f"{self.path}: __aggregate__: {error}"
+            return AggregationOutcome([NodeResult("__aggregate__", "failed", error=message)], {}, message)
+        metrics = metrics if isinstance(metrics, dict) else {"metrics": metrics}
+        node = NodeResult("__aggregate__", "completed", metrics, latency_ms=elapsed_ms(started))
+        return AggregationOutcome([node], metrics)

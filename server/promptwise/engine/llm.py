@@ -1,0 +1,136 @@
+"""Model calls for a run: connection, response cache, provider call, cost.
+
+One `LlmService` per run holds the connection resolver, the providers (one HTTP client per
+connection), the response cache and the model catalog, and turns a chat request into a
+`NodeResult`-ready `LlmCall`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from promptwise.engine.cache import ResponseCache, request_key
+from promptwise.engine.connections import Connection, ConnectionConfigError, ConnectionResolver
+from promptwise.engine.errors import FlowError, NodeError
+from promptwise.engine.providers import (
+    CHAT_PARAMETERS,
+    ChatResult,
+    EmbeddingResult,
+    ProviderError,
+    ProviderPool,
+    RetryPolicy,
+)
+
+log = logging.getLogger(__name__)
+
+# Legacy function-calling parameters some flows still set.
+EXTRA_PARAMETERS = ("functions", "function_call")
+_DROP_WHEN_EMPTY = ("stop", "logit_bias", "user", "functions", "function_call", "tools", "tool_choice")
+
+
+def chat_parameters(values: dict[str, Any]) -> dict[str, Any]:
+    """The API parameters among a node's inputs (the rest are template variables).
+
+    Empty values Prompt flow treats as "not set" (stop: [], logit_bias: {}, user: "") are
+    dropped, as is `response_format: text` given as a plain string.
+    """
+    params: dict[str, Any] = {}
+    for key in (*CHAT_PARAMETERS, *EXTRA_PARAMETERS):
+        if key not in values or values[key] is None:
+            continue
+        value = values[key]
+        if key in _DROP_WHEN_EMPTY and value in ("", [], {}):
+            continue
+        if key == "response_format":
+            if isinstance(value, str):
+                value = {"type": value}
+            if value == {"type": "text"}:
+                continue
+        params[key] = value
+    return params
+
+
+@dataclass
+class LlmCall:
+    result: ChatResult
+    model: str  # the name we priced (deployment or model as written)
+    cost: float | None  # US dollars; None when the catalog has no price for the model
+
+
+class LlmService:
+    def __init__(
+        self,
+        resolver: ConnectionResolver,
+        *,
+        cache: ResponseCache | None = None,
+        catalog=None,
+        default_model: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.cache = cache
+        self.catalog = catalog
+        self.default_model = default_model
+        self.pool = ProviderPool(retry)
+        self.on_retry = None  # set by the batch runner: (attempt, kind, delay) -> None
+
+    def connection(self, name: str | None, *, azure_hint: bool, where: str) -> Connection:
+        """Resolve a connection now (before any row runs): a missing variable stops the run here."""
+        try:
+            return self.resolver.resolve(name, azure_hint=azure_hint)
+        except ConnectionConfigError as error:
+            raise FlowError(f"{where}: {error}") from None
+
+    def model_name(self, connection: Connection, model: str | None, deployment: str | None, where: str) -> str:
+        try:
+            return self.pool.get(connection).model_for(model or (None if deployment else self.default_model),
+                                                      deployment)
+        except ProviderError as error:
+            raise FlowError(f"{where}: {error}") from None
+
+    def price(self, connection: Connection, model: str, result: ChatResult) -> float | None:
+        if self.catalog is None:
+            return None
+        for name in (model, result.model):
+            match = self.catalog.lookup(name, azure=connection.is_azure) if name else None
+            if match is not None:
+                return match.model.cost(result.usage.prompt_tokens, result.usage.completion_tokens,
+                                        result.usage.cached_tokens)
+        return None
+
+    async def chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
+        key = None
+        if self.cache is not None:
+            key = request_key(connection.describe(), model, messages, params)
+            cached = self.cache.get(key)
+            if cached is not None:
+                # A cached answer costs nothing now; its tokens describe the answer.
+                return LlmCall(ChatResult.from_cache(cached), model, 0.0)
+        try:
+            result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry)
+        except ProviderError as error:
+            raise NodeError(f"model call to {model} via connection `{connection.name}` failed: {error}",
+                            error.kind) from None
+        if key is not None:
+            self.cache.put(key, result.to_cache())
+        return LlmCall(result, model, self.price(connection, model, result))
+
+    async def embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:
+        """Embeddings (Prompt flow's embedding tool), with their cost."""
+        try:
+            result = await self.pool.get(connection).embed(model, text, on_retry=self.on_retry)
+        except ProviderError as error:
+            raise NodeError(f"embedding call to {model} via connection `{connection.name}` failed: {error}",
+                            error.kind) from None
+        cost = None
+        if self.catalog is not None:
+            match = self.catalog.lookup(model, azure=connection.is_azure) or (
+                self.catalog.lookup(result.model, azure=connection.is_azure) if result.model else None)
+            if match is not None:
+                cost = match.model.cost(result.usage.prompt_tokens, 0)
+        return result, cost
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()

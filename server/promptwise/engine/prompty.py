@@ -1,0 +1,126 @@
+"""Execution of `.prompty` files (both the Prompt flow shape and the newer Prompty spec).
+
+The connection comes from the file when it names an endpoint or key (values as
+`${env:NAME}`), from `connection:` / the workspace's connections by name, or else from the
+workspace default and the usual environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from promptwise.documents.prompty import Prompty
+from promptwise.documents.render import RenderError, render_messages
+from promptwise.engine.connections import Connection, ConnectionConfigError, resolve_spec
+from promptwise.engine.errors import FlowError, NodeError
+from promptwise.engine.executable import Executable, LineOutcome, RunContext, elapsed_ms, llm_node_result
+from promptwise.engine.llm import LlmService, chat_parameters
+from promptwise.engine.values import bind_inputs, load_sample
+
+_ENDPOINT_KEYS = ("azure_endpoint", "base_url", "api_key", "endpoint")
+_CONFIG_TO_SPEC = {"type": "type", "azure_endpoint": "azure_endpoint", "endpoint": "azure_endpoint",
+                   "api_key": "api_key", "key": "api_key", "api_version": "api_version", "base_url": "base_url",
+                   "organization": "organization"}
+_AZURE_TYPES = ("azure_openai", "azure", "azureopenai")
+
+
+class PromptyExecutable(Executable):
+    kind = "prompty"
+
+    def __init__(self, document: Prompty, llm: LlmService) -> None:
+        self.document = document
+        self.path = document.path
+        self.input_specs = document.inputs
+        at = f"{self.path}:1"
+        errors = [p for p in document.problems if p.severity.value == "error" and p.code in ("PW101", "PW104", "PW105")]
+        if errors:
+            problem = errors[0]
+            raise FlowError(f"{self.path}:{problem.range.start.line + 1}: {problem.message}")
+        if (document.template_format or "jinja2").lower() not in ("jinja2", "jinja"):
+            raise FlowError(f"{at}: template format {document.template_format!r} is not supported; use jinja2")
+        model = document.model
+        if model.effective_api != "chat":
+            raise FlowError(f"{at}: `api: {model.effective_api}` is not supported; use `api: chat`")
+        self.connection = self._connection(llm)
+        config = model.configuration
+        deployment = config.get("azure_deployment") or config.get("deployment_name")
+        name = model.id or config.get("model")
+        self.model = llm.model_name(self.connection, name, deployment, at)
+        parameters = model.effective_parameters
+        self.params = chat_parameters(parameters)
+        self.response = (model.response or "first").lower()
+        self.description = {"connections": [self.connection.describe()]}
+
+    def _connection(self, llm: LlmService) -> Connection:
+        model = self.document.model
+        config = model.configuration
+        kind = str(config.get("type") or model.provider or "").lower()
+        azure = kind in _AZURE_TYPES or "azure_deployment" in config or "azure_endpoint" in config
+        where = f"{self.path}:1"
+        name = config.get("connection") or (model.connection if isinstance(model.connection, str) else None)
+        if name:
+            return llm.connection(name, azure_hint=azure, where=where)
+        explicit = {**config, **(model.connection if isinstance(model.connection, dict) else {})}
+        if any(explicit.get(key) for key in _ENDPOINT_KEYS):
+            spec = {_CONFIG_TO_SPEC[k]: v for k, v in explicit.items() if k in _CONFIG_TO_SPEC and v is not None}
+            spec["type"] = "azure_openai" if azure else spec.get("type", "openai")
+            if spec["type"] not in ("azure_openai", "openai", "openai_compatible"):
+                spec["type"] = "openai"
+            try:
+                return resolve_spec(self.path.name, spec, str(self.path), llm.resolver.environ)
+            except ConnectionConfigError as error:
+                raise FlowError(str(error)) from None
+        return llm.connection(None, azure_hint=azure, where=where)
+
+    def bind(self, given: dict) -> dict:
+        return bind_inputs(self.document.inputs, given, str(self.path))
+
+    def sample_inputs(self) -> dict:
+        values = self.document.sample_inputs()  # per-input samples and defaults, and a `sample` mapping
+        values.update(load_sample(self.path.parent, self.document.sample, str(self.path)))
+        return values
+
+    async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
+        started = time.perf_counter()
+        name = self.path.stem
+        try:
+            try:
+                messages = render_messages(self.document.body, inputs, default_role="system")
+            except RenderError as error:
+                line = self.document.body_line + (error.line or 0) + 1
+                raise NodeError(f"{self.path}:{line}: {error.message}") from None
+            call = await context.llm.chat(self.connection, self.model, messages, self.params)
+        except NodeError as error:
+            from promptwise.store.run_store import NodeResult
+
+            node = NodeResult(name, "failed", error=str(error))
+            return LineOutcome("failed", None, str(error), [node], elapsed_ms(started))
+        output = self._output(call)
+        node = llm_node_result(name, call, output)
+        outputs = output if isinstance(output, dict) else {"output": output}
+        return LineOutcome("completed", outputs, None, [node], elapsed_ms(started), {name: output})
+
+    def _output(self, call) -> Any:
+        message = call.result.message
+        if self.response == "all":
+            return {"message": message, "model": call.result.model, "usage": call.result.usage.as_dict()}
+        if message.get("tool_calls"):
+            return message
+        content = message.get("content")
+        wants_json = (self.params.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+        if wants_json and isinstance(content, str):
+            try:
+                parsed = json.loads(content)
+            except json.JSONDecodeError:
+                return content
+            if isinstance(parsed, dict) and self.document.outputs:
+                return {key: parsed.get(key) for key in self.document.outputs}
+            return parsed
+        return content
+
+
+def prompty_path(path: Path) -> bool:
+    return path.suffix.lower() == ".prompty"

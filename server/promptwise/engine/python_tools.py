@@ -1,0 +1,180 @@
+"""Load and call the user's Python tools, as written.
+
+The file is imported from disk (its folder on `sys.path`, so it can import its neighbours),
+with the promptflow shim installed when promptflow is absent. Which function is the tool
+follows Prompt flow's rule, as H1's static reader finds it (`find_tool_function`). Sync
+tools run in a thread pool; async tools run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import hashlib
+import importlib.util
+import inspect
+import sys
+import threading
+import traceback
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from promptwise.documents.python_tool import find_tool_function, load_python_tool
+from promptwise.engine import shim
+from promptwise.engine.errors import FlowError, NodeError
+
+_modules: dict[tuple[str, int], ModuleType] = {}
+_import_lock = threading.Lock()
+
+
+def _user_location(error: BaseException, files: set[str]) -> str:
+    """` (file:line)` of the innermost traceback frame in the user's files, if any."""
+    found = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename in files:
+            found = f" ({frame.filename}:{frame.lineno})"
+    if not found and isinstance(error, SyntaxError) and error.filename:
+        found = f" ({error.filename}:{error.lineno})"
+    return found
+
+
+def import_file(path: Path, module_name: str | None = None) -> ModuleType:
+    """Import a Python file once per version of it; import errors become FlowError."""
+    path = path.resolve()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        raise FlowError(f"{path}: the file does not exist; create it or fix the path that names it") from None
+    key = (str(path), mtime)
+    with _import_lock:
+        if key in _modules:
+            return _modules[key]
+        shim.install()
+        folder = str(path.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        name = module_name or f"promptwise_user_{path.stem}_{digest}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise FlowError(f"{path}: cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as error:  # the user's module failed at import: report, never crash
+            sys.modules.pop(name, None)
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            location = _user_location(error, {str(path)})
+            hint = ""
+            if isinstance(error, ModuleNotFoundError):
+                hint = f"; install {error.name!r} in this Python environment"
+            raise FlowError(f"{path}: importing failed{location}: {type(error).__name__}: {error}{hint}") from None
+        _modules[key] = module
+        return module
+
+
+@dataclass
+class PythonTool:
+    """A callable tool: a function, or a method of a class created with init values."""
+
+    path: Path
+    function: Callable[..., Any]
+    parameters: dict[str, inspect.Parameter]
+    accepts_kwargs: bool
+    owner: type | None = None  # the class, for class-based tools
+    init_parameters: tuple[str, ...] = ()
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
+    def has_default(self, name: str) -> bool:
+        parameter = self.parameters.get(name)
+        return parameter is not None and parameter.default is not inspect.Parameter.empty
+
+
+def _describe(function: Callable) -> tuple[dict[str, inspect.Parameter], bool]:
+    signature = inspect.signature(function)
+    parameters = dict(signature.parameters)
+    parameters.pop("self", None)
+    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return parameters, accepts_kwargs
+
+
+def load_tool(path: Path, name: str | None, where: str) -> PythonTool:
+    """The tool in `path` (Prompt flow's rule: the one @tool function; or `name` when given)."""
+    static = load_python_tool(path) if path.is_file() else None
+    if static is None:
+        raise FlowError(f"{where}: the tool file {path} does not exist; create it or fix `source.path`")
+    if static.syntax_error is not None:
+        error = static.syntax_error
+        line = getattr(error, "range", None)
+        line_text = f":{line.start.line + 1}" if line is not None else ""
+        raise FlowError(f"{path}{line_text}: syntax error: {getattr(error, 'message', error)}; fix the Python code")
+    lookup = find_tool_function(static, name)
+    if lookup.function is None:
+        if lookup.error == "multiple":
+            names = ", ".join(f.name for f in lookup.candidates)
+            raise FlowError(f"{path}: more than one @tool function ({names}); keep one @tool per file, as Prompt "
+                            f"flow requires")
+        if lookup.error == "not_found":
+            raise FlowError(f"{where}: {path} has no function or class named {name!r}")
+        raise FlowError(f"{path}: no @tool function found; decorate the node's function with "
+                        f"`@tool` (from promptflow.core import tool)")
+    module = import_file(path)
+    found = lookup.function
+    if found.class_name:
+        owner = getattr(module, found.class_name, None)
+        if owner is None:
+            raise FlowError(f"{path}: class {found.class_name} is not defined at import time")
+        init_parameters = tuple(p for p in inspect.signature(owner.__init__).parameters if p != "self")
+        function = getattr(owner, found.name)
+        parameters, accepts_kwargs = _describe(function)
+        return PythonTool(path, function, parameters, accepts_kwargs, owner, init_parameters)
+    function = getattr(module, found.name, None)
+    if not callable(function):
+        raise FlowError(f"{path}: {found.name} is not callable after import")
+    parameters, accepts_kwargs = _describe(function)
+    return PythonTool(path, function, parameters, accepts_kwargs)
+
+
+async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor | None,
+                    instance_cache: dict | None = None, metrics: dict | None = None) -> Any:
+    """Call a tool with keyword arguments; its exceptions become NodeError naming file and line."""
+    function = tool.function
+    call_kwargs = dict(kwargs)
+    if tool.owner is not None:
+        init_kwargs = {k: call_kwargs.pop(k) for k in list(call_kwargs) if k in tool.init_parameters}
+        cache_key = (tool.owner, repr(sorted(init_kwargs.items())))
+        instance = (instance_cache or {}).get(cache_key)
+        if instance is None:
+            instance = tool.owner(**init_kwargs)
+            if instance_cache is not None:
+                instance_cache[cache_key] = instance
+        function = getattr(instance, function.__name__)
+    unknown = [k for k in call_kwargs if k not in tool.parameters]
+    if unknown and not tool.accepts_kwargs:
+        raise NodeError(f"{tool.path}: the tool does not take input(s) {', '.join(unknown)}; remove them from the "
+                        f"node or add the parameters")
+    context = contextvars.copy_context()
+    metrics_var = shim.metrics_context()
+    context.run(metrics_var.set, metrics)
+    try:
+        if tool.is_async:
+            task = asyncio.get_running_loop().create_task(function(**call_kwargs), context=context)
+            return await task
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, functools.partial(context.run, function, **call_kwargs))
+    except asyncio.CancelledError:
+        raise
+    except NodeError:
+        raise
+    except Exception as error:  # the user's code failed: a row-level error, never a crash
+        location = _user_location(error, {str(tool.path.resolve()), str(tool.path)})
+        raise NodeError(f"{type(error).__name__}: {error}{location}", "python") from None

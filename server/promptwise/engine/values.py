@@ -1,0 +1,102 @@
+"""Values flowing through a flow: flow inputs (with their declared types), `${...}` lookups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from promptwise.engine.errors import FlowError, NodeError
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def coerce(value: Any, declared: str | None, name: str) -> Any:
+    """Convert text (from the command line or a CSV cell) to an input's declared type.
+
+    Values that already have a non-text type (JSONL) are passed through unchanged, as
+    Prompt flow does.
+    """
+    if not isinstance(value, str) or not declared:
+        return value
+    kind = declared.lower()
+    try:
+        if kind == "int":
+            return int(value)
+        if kind in ("double", "float", "number"):
+            return float(value)
+        if kind in ("bool", "boolean"):
+            lowered = value.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(value)
+        if kind in ("list", "object", "array", "dict") and value.strip()[:1] in ("[", "{"):
+            return json.loads(value)
+    except (ValueError, json.JSONDecodeError):
+        raise FlowError(f"input `{name}` is declared as {declared}, but got {value!r}; "
+                        f"pass a {declared} value") from None
+    return value
+
+
+def bind_inputs(declared: Mapping[str, Any], given: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The inputs a row runs with: given values (coerced), then declared defaults.
+
+    `declared` maps name -> an object with `type`, `default`, `has_default` (FlowInput or
+    PromptyInput). A missing input without a default is an error naming it; inputs that are
+    not declared are passed through (Prompt flow ignores them for DAGs; flex entries may take
+    **kwargs).
+    """
+    bound: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in given:
+            bound[name] = coerce(given[name], getattr(spec, "type", None), name)
+        elif getattr(spec, "has_default", False):
+            bound[name] = spec.default
+        else:
+            raise FlowError(f"{where}: input `{name}` has no value and no default; pass it "
+                            f"(--inputs {name}=... or a `{name}` column in the data)")
+    for name, value in given.items():
+        bound.setdefault(name, value)
+    return bound
+
+
+def walk(value: Any, path: tuple[str, ...], text: str) -> Any:
+    """Follow `.key` parts of a reference into a node's output (dict keys, list indexes, attributes)."""
+    for part in path:
+        if isinstance(value, Mapping):
+            if part not in value:
+                raise NodeError(f"{text}: the output has no key {part!r} (keys: {', '.join(map(str, value))})")
+            value = value[part]
+        elif isinstance(value, (list, tuple)) and part.lstrip("-").isdigit():
+            index = int(part)
+            if not -len(value) <= index < len(value):
+                raise NodeError(f"{text}: index {index} is out of range (the list has {len(value)} items)")
+            value = value[index]
+        elif hasattr(value, part):
+            value = getattr(value, part)
+        else:
+            raise NodeError(f"{text}: cannot read {part!r} from a {type(value).__name__}")
+    return value
+
+
+def load_sample(folder, sample: Any, where: str) -> dict:
+    """A flow's `sample`: a mapping, or a JSON file named as `${file:x.json}` or plainly `x.json`."""
+    from pathlib import Path
+
+    if isinstance(sample, dict):
+        return sample
+    if not isinstance(sample, str) or not sample.strip():
+        return {}
+    name = sample.strip()
+    if name.startswith("${file:") and name.endswith("}"):
+        name = name[len("${file:"):-1]
+    path = Path(folder) / name
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise FlowError(f"{where}: sample file {path} cannot be read ({error}); fix `sample`") from None
+    if not isinstance(loaded, dict):
+        raise FlowError(f"{where}: sample file {path} must hold a JSON object of input values")
+    return loaded

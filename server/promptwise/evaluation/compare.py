@@ -1,0 +1,198 @@
+"""Comparing evaluated runs: metrics side by side, deltas from the first, rows that changed verdict.
+
+    comparison = compare(["triage_v1", "triage_v2"], workspace)
+    comparison.to_json()   # for `promptwise compare --format json` and the editor
+
+A name may be a run (its latest evaluation is used) or an evaluation (`RUN.evalN`). Rows
+are matched by their line when the runs used the same data file; otherwise only the
+aggregates are compared and the comparison says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptwise.config import WorkspaceConfig
+from promptwise.evaluation.base import Score
+from promptwise.evaluation.results_store import EvalStore, StoredEvaluation
+from promptwise.evaluation.runner import EvaluationError, RowScores
+
+SUMMARY_FIGURES = (
+    ("latency_p50_ms", "latency p50 (ms)", False),
+    ("latency_p95_ms", "latency p95 (ms)", False),
+    ("cost_per_row", "flow cost per row ($)", False),
+    ("eval_cost_per_row", "evaluation cost per row ($)", False),
+    ("tokens_per_row", "tokens per row", False),
+)
+RUN_FIGURE_TYPES = ("latency", "tokens", "cost")
+
+
+@dataclass
+class Column:
+    """One evaluated run in the comparison."""
+
+    label: str  # run name, with its variants
+    run: str
+    evaluation: str
+    variants: dict
+    data: str | None
+    evaluation_record: StoredEvaluation
+    rows: list[RowScores]
+
+
+@dataclass
+class MetricRow:
+    metric: str  # `evaluator.mean`, `evaluator.pass_rate`, a summary figure
+    evaluator: str | None
+    figure: str
+    higher_is_better: bool
+    values: list[float | None]
+
+    @property
+    def deltas(self) -> list[float | None]:
+        base = self.values[0]
+        return [None if base is None or v is None else v - base for v in self.values]
+
+    def verdicts(self) -> list[str]:
+        """better / worse / same per column, against the first."""
+        out = []
+        for delta in self.deltas:
+            if delta is None or abs(delta) < 1e-12:
+                out.append("same")
+            else:
+                out.append("better" if (delta > 0) == self.higher_is_better else "worse")
+        return out
+
+
+@dataclass
+class ChangedRow:
+    line: int
+    data_line: int | None
+    evaluator: str
+    verdicts: list[bool | None]  # per column
+    values: list[float | None]
+    reasons: list[str]
+
+
+@dataclass
+class Comparison:
+    columns: list[Column]
+    metrics: list[MetricRow]
+    changed: list[ChangedRow]
+    same_data: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "runs": [{"label": c.label, "run": c.run, "evaluation": c.evaluation, "variants": c.variants,
+                      "data": c.data} for c in self.columns],
+            "metrics": [{"metric": m.metric, "evaluator": m.evaluator, "figure": m.figure,
+                         "higher_is_better": m.higher_is_better, "values": m.values, "deltas": m.deltas,
+                         "verdicts": m.verdicts()} for m in self.metrics],
+            "changed_rows": [{"line": c.line, "data_line": c.data_line, "evaluator": c.evaluator,
+                              "passed": c.verdicts, "values": c.values, "reasons": c.reasons} for c in self.changed],
+            "same_data": self.same_data,
+            "notes": self.notes,
+        }
+
+
+def _variants_of(workspace: WorkspaceConfig, run: str) -> dict:
+    from promptwise.store.run_store import RunStore
+
+    with RunStore.for_workspace(workspace, readonly=True) as store:
+        info = store.get_run(run)
+    return dict(info.variants or {}) if info else {}
+
+
+def load_column(store: EvalStore, workspace: WorkspaceConfig, name: str) -> Column:
+    record = store.get(name) or store.latest_for_run(name)
+    if record is None:
+        raise EvaluationError(f"`{name}` is neither an evaluated run nor an evaluation; evaluate it first with "
+                              f"`promptwise eval --run {name}`")
+    variants = _variants_of(workspace, record.run)
+    label = record.run + (" [" + ", ".join(f"{k}={v}" for k, v in variants.items()) + "]" if variants else "")
+    return Column(label, record.run, record.name, variants, record.data, record, store.scores(record.name))
+
+
+def compare(names: list[str], workspace: WorkspaceConfig) -> Comparison:
+    if len(names) < 2:
+        raise EvaluationError("compare needs at least two runs (or evaluations)")
+    from promptwise.store.run_store import RunStore
+
+    if not RunStore.exists_in(workspace.state_dir):
+        raise EvaluationError(f"no runs in {workspace.state_dir}; run from the workspace folder")
+    with EvalStore.for_workspace(workspace, readonly=True) as store:
+        columns = [load_column(store, workspace, name) for name in names]
+    return compare_columns(columns)
+
+
+def compare_columns(columns: list[Column]) -> Comparison:
+    evaluators: list[dict] = []
+    seen = set()
+    for column in columns:
+        for evaluator in column.evaluation_record.evaluators:
+            if evaluator["name"] not in seen:
+                seen.add(evaluator["name"])
+                evaluators.append(evaluator)
+    metrics: list[MetricRow] = []
+    for evaluator in evaluators:
+        name = evaluator["name"]
+        higher = evaluator.get("higher_is_better", True)
+        figures = [("mean", higher)]
+        if evaluator.get("threshold") is not None:
+            figures.append(("pass_rate", True))
+        extra = columns[0].evaluation_record.metrics.get(name, {})
+        for key in ("accuracy", "macro_f1", "corpus_bleu"):
+            if key in extra:
+                figures.append((key, True))
+        for figure, better_up in figures:
+            values = [_number(c.evaluation_record.metrics.get(name, {}).get(figure)) for c in columns]
+            metrics.append(MetricRow(f"{name}.{figure}", name, figure, better_up, values))
+    for key, _, better_up in SUMMARY_FIGURES:
+        values = [_number(c.evaluation_record.summary.get(key)) for c in columns]
+        if any(v is not None for v in values):
+            metrics.append(MetricRow(key, None, key, better_up, values))
+    data = {c.data for c in columns}
+    same_data = len(data) == 1 and None not in data
+    notes = []
+    changed: list[ChangedRow] = []
+    if same_data:
+        changed = _changed_rows(columns, [e["name"] for e in evaluators])
+    else:
+        notes.append("the runs used different data files; rows are not compared one by one")
+    return Comparison(columns, metrics, changed, same_data, notes)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _changed_rows(columns: list[Column], evaluator_names: list[str]) -> list[ChangedRow]:
+    by_line = [{row.line: row for row in column.rows} for column in columns]
+    lines = sorted(set().union(*(set(m) for m in by_line)))
+    changed = []
+    for line in lines:
+        for name in evaluator_names:
+            scores: list[Score | None] = [m.get(line).scores.get(name) if m.get(line) else None for m in by_line]
+            verdicts = [s.passed if s is not None and s.error is None else None for s in scores]
+            if len({v for v in verdicts}) > 1:
+                data_line = next((m[line].data_line for m in by_line if line in m and m[line].data_line), None)
+                changed.append(ChangedRow(line, data_line, name, verdicts,
+                                          [s.value if s is not None else None for s in scores],
+                                          [(s.error or s.reason) if s is not None else "" for s in scores]))
+    return changed
+
+
+def variant_ids(flow: Path, node: str) -> list[str]:
+    """The variants a flow defines for a node (for `compare --variants NODE`)."""
+    import promptwise.documents  # noqa: F401
+    from promptwise.documents import load_document
+    from promptwise.engine.runner import resolve_flow_path
+
+    document = load_document(resolve_flow_path(flow))
+    node_variants = getattr(document, "node_variants", None) or {}
+    if node not in node_variants:
+        names = ", ".join(node_variants) or "none"
+        raise EvaluationError(f"{flow}: node `{node}` has no variants (nodes with variants: {names})")
+    return list(node_variants[node].variants)

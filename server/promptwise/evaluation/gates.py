@@ -1,0 +1,115 @@
+"""CI gates: `--fail-under METRIC=VALUE` and `--fail-over METRIC=VALUE` against an evaluation's aggregates.
+
+METRIC names an evaluator's aggregate as `evaluator.figure` (`fluency.mean`,
+`category_match.pass_rate`, `triage_classes.macro_f1`, `triage_classes.per_class.database.f1`);
+a bare evaluator name means its mean. Run-level figures have their own names:
+`latency_p95_ms`, `latency_p50_ms`, `cost_per_row`, `eval_cost_per_row`, `tokens_per_row`.
+VALUE may end in `%` (`pass_rate=90%` is 0.9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class GateError(ValueError):
+    """A gate that cannot be read or names no metric; the message lists what exists."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    limit: float
+    direction: str  # "under": fail when value < limit; "over": fail when value > limit
+
+    def describe(self) -> str:
+        return f"{self.metric} {'>=' if self.direction == 'under' else '<='} {self.limit:g}"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    gate: Gate
+    value: float | None
+    passed: bool
+
+    def describe(self) -> str:
+        shown = "n/a" if self.value is None else f"{self.value:.6g}"
+        verdict = "ok" if self.passed else "FAILED"
+        return f"{verdict}: {self.gate.metric} = {shown} (required {self.gate.describe()})"
+
+
+def parse_gate(text: str, direction: str) -> Gate:
+    metric, separator, value = text.partition("=")
+    metric, value = metric.strip(), value.strip()
+    if not separator or not metric or not value:
+        raise GateError(f"--fail-{direction} {text!r}: write METRIC=VALUE, e.g. category_match.pass_rate=0.9")
+    scale = 1.0
+    if value.endswith("%"):
+        value, scale = value[:-1], 0.01
+    try:
+        limit = float(value) * scale
+    except ValueError:
+        raise GateError(f"--fail-{direction} {text!r}: {value!r} is not a number") from None
+    return Gate(metric, limit, direction)
+
+
+def metric_names(metrics: dict, summary: dict) -> list[str]:
+    names = []
+    for evaluator, figures in metrics.items():
+        names.append(evaluator)
+        for key, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                names.append(f"{evaluator}.{key}")
+        for label, per_class in (figures.get("per_class") or {}).items():
+            names.extend(f"{evaluator}.per_class.{label}.{k}" for k in per_class)
+    names.extend(k for k, v in summary.items() if isinstance(v, (int, float)) or v is None)
+    return names
+
+
+def lookup_metric(metric: str, metrics: dict, summary: dict) -> tuple[bool, Any]:
+    """(found, value). A bare evaluator name is its mean."""
+    if metric in summary:
+        return True, summary[metric]
+    if metric in metrics:
+        return True, metrics[metric].get("mean")
+    head, _, rest = metric.partition(".")
+    if head not in metrics or not rest:
+        return False, None
+    value: Any = metrics[head]
+    parts = rest.split(".")
+    # per-class labels may contain dots: take the longest label that matches
+    index = 0
+    while index < len(parts):
+        if not isinstance(value, dict):
+            return False, None
+        for end in range(len(parts), index, -1):
+            key = ".".join(parts[index:end])
+            if key in value:
+                value = value[key]
+                index = end
+                break
+        else:
+            return False, None
+    return True, value
+
+
+def evaluate_gates(gates: list[Gate], metrics: dict, summary: dict) -> list[GateOutcome]:
+    outcomes = []
+    for gate in gates:
+        found, value = lookup_metric(gate.metric, metrics, summary)
+        if not found:
+            known = ", ".join(metric_names(metrics, summary)[:40])
+            raise GateError(f"--fail-{gate.direction} names `{gate.metric}`, which this evaluation does not have; "
+                            f"metrics: {known}")
+        if value is not None and not isinstance(value, (int, float)):
+            raise GateError(f"`{gate.metric}` is not a number (it is {type(value).__name__}); name one figure, "
+                            f"e.g. {gate.metric}.mean")
+        if value is None:
+            passed = False  # nothing could be measured: the gate cannot be met
+        elif gate.direction == "under":
+            passed = value >= gate.limit
+        else:
+            passed = value <= gate.limit
+        outcomes.append(GateOutcome(gate, None if value is None else float(value), passed))
+    return outcomes

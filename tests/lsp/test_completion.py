@@ -1,0 +1,125 @@
+"""Completion: references, node inputs from the tool or template, schema keys and values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from lsp_support import open_document, position_of, span
+
+
+async def _complete(client: LanguageClient, uri: str, position: types.Position) -> list[types.CompletionItem]:
+    result = await client.text_document_completion_async(
+        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=position)
+    )
+    assert result is not None
+    items = result.items if isinstance(result, types.CompletionList) else result
+    return sorted(items, key=lambda item: item.sort_text or item.label)
+
+
+def _labels(items) -> list[str]:
+    return [item.label for item in items]
+
+
+async def test_flow_inputs_after_inputs_dot(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    limit: 3", "    limit: ${inputs.lo}")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, types.Position(line=23, character=22))
+    assert _labels(items) == ["log_text", "language"]
+    assert items[0].detail == "string"
+    # the partial word `lo` is replaced
+    assert items[0].text_edit == types.TextEdit(range=span((23, 20), (23, 22)), new_text="log_text")
+
+
+async def test_node_names_after_dollar_brace(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    limit: 3", "    limit: ${}")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, types.Position(line=23, character=13))
+    # the node being edited (lookup) is not offered: it cannot read itself
+    assert _labels(items) == ["inputs", "classify", "summarize"]
+    assert items[1].detail == "llm node"
+
+
+async def test_output_keys_of_a_python_tool(client: LanguageClient, workspace: Path):
+    tool = workspace / "lookup.py"
+    open_document(
+        client, tool, tool.read_text().replace("return scored[:limit]", 'return {"examples": scored[:limit], "count": len(scored)}')
+    )
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("examples: ${lookup.output}", "examples: ${lookup.output.}")
+    uri = open_document(client, path, text)
+    position = position_of(text, "${lookup.output.", offset=len("${lookup.output."))
+    assert _labels(await _complete(client, uri, position)) == ["examples", "count"]
+
+
+async def test_section_after_node_name(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("examples: ${lookup.output}", "examples: ${lookup.}")
+    uri = open_document(client, path, text)
+    position = position_of(text, "${lookup.", offset=len("${lookup."))
+    assert _labels(await _complete(client, uri, position)) == ["output"]
+
+
+async def test_python_node_inputs_come_from_the_function(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    limit: 3\n", "    li\n")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, types.Position(line=23, character=6))
+    assert _labels(items) == ["limit"]  # `text` is already there
+    assert items[0].detail == "limit: int = 2"
+    assert items[0].text_edit == types.TextEdit(range=span((23, 4), (23, 6)), new_text="limit: ")
+
+
+async def test_llm_node_inputs_come_from_the_template(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    language: ${inputs.language}\n", "    \n")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, types.Position(line=44, character=4))
+    labels = _labels(items)
+    assert labels[0] == "language"  # the template's missing variable comes first
+    assert items[0].detail == "variable of summarize.jinja2"
+    assert "temperature" in labels and "max_tokens" in labels
+    assert "deployment_name" not in labels and "log" not in labels  # already supplied
+
+
+async def test_node_keys_from_the_schema(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("  api: chat\n- name: summarize", "  api: chat\n  \n- name: summarize")
+    uri = open_document(client, path, text)
+    labels = _labels(await _complete(client, uri, types.Position(line=35, character=2)))
+    assert "activate" in labels and "aggregation" in labels and "use_variants" in labels
+    for present in ("name", "type", "source", "inputs", "connection", "api"):
+        assert present not in labels
+
+
+async def test_top_level_keys(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("nodes:\n", "node_\nnodes:\n", 1)
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, types.Position(line=15, character=5))
+    labels = _labels(items)
+    assert "node_variants" in labels and "environment" in labels
+    assert "nodes" not in labels and "inputs" not in labels and "outputs" not in labels
+    variants = next(item for item in items if item.label == "node_variants")
+    assert variants.text_edit == types.TextEdit(range=span((15, 0), (15, 5)), new_text="node_variants: ")
+
+
+async def test_values_of_a_fixed_choice_key(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("  type: llm\n  source:\n    type: code\n    path: classify", "  type: \n  source:\n    type: code\n    path: classify")
+    uri = open_document(client, path, text)
+    assert _labels(await _complete(client, uri, types.Position(line=25, character=8))) == [
+        "llm",
+        "python",
+        "prompt",
+        "custom_llm",
+    ]
+    assert _labels(await _complete(client, uri, types.Position(line=27, character=10))) == [
+        "code",
+        "package",
+        "package_with_prompt",
+    ]
