@@ -117,8 +117,8 @@ function makeWorkspace() {
   return workspace;
 }
 
-function writeUserSettings(userDataDir, overrides = {}) {
-  const settings = {
+function userSettings(overrides = {}) {
+  return {
     "promptwise.python": python,
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
@@ -136,6 +136,10 @@ function writeUserSettings(userDataDir, overrides = {}) {
     "window.commandCenter": false,
     ...overrides,
   };
+}
+
+function writeUserSettings(userDataDir) {
+  const settings = userSettings();
   fs.mkdirSync(path.join(userDataDir, "User"), { recursive: true });
   fs.writeFileSync(path.join(userDataDir, "User", "settings.json"), JSON.stringify(settings, null, 2));
 }
@@ -187,6 +191,19 @@ async function openFile(page, relativePath) {
     path.dirname(relativePath),
     { timeout: 10_000 },
   ).catch(() => undefined);
+}
+
+/** Changes user settings as a user would: in the settings.json editor, then save. */
+async function editUserSettings(page, overrides) {
+  await runCommand(page, "Preferences: Open User Settings (JSON)");
+  await page.locator(".tab.active", { hasText: "settings.json" }).waitFor({ state: "visible" });
+  await page.locator(".monaco-editor .view-lines").first().click();
+  await page.keyboard.press("Control+A");
+  // insertText types no auto-closed brackets or quotes.
+  await page.keyboard.insertText(JSON.stringify(userSettings(overrides), null, 2));
+  await page.keyboard.press("Control+S");
+  await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"), undefined, { timeout: 10_000 });
+  await runCommand(page, "View: Close Editor");
 }
 
 /** Finds text in any frame, webviews included (they are nested iframes). */
@@ -290,10 +307,10 @@ const steps = [
   {
     name: "an interpreter without promptwise is explained, with an offer to install; a setting change restarts",
     waitsOn: "client only",
-    async run(page, context) {
+    async run(page) {
       // Debian's python3 has no promptwise (the package is installed in the repository's .venv).
       const systemPython = "/usr/bin/python3";
-      writeUserSettings(context.userDataDir, { "promptwise.python": systemPython });
+      await editUserSettings(page, { "promptwise.python": systemPython });
       const toast = page.locator(".notification-toast", { hasText: "does not have the promptwise package" }).first();
       await toast.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const message = (await toast.innerText()).replace(/\s+/g, " ");
@@ -301,7 +318,7 @@ const steps = [
       await toast.locator(".monaco-button", { hasText: "Install" }).waitFor({ state: "visible" });
       await page.screenshot({ path: path.join(results, "06a-missing-package.png") });
       // Back to the working interpreter: the server restarts by itself.
-      writeUserSettings(context.userDataDir);
+      await editUserSettings(page, {});
       await page.waitForFunction(
         () => [...document.querySelectorAll('.statusbar-item [aria-label^="Promptwise server"]')].some((e) => /running/.test(e.getAttribute("aria-label") ?? "")),
         undefined,
@@ -384,7 +401,7 @@ async function main() {
       const shot = path.join(results, `${String(index + 1).padStart(2, "0")}-${step.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
       const started = Date.now();
       try {
-        const detail = await step.run(page, { userDataDir, workspace });
+        const detail = await step.run(page);
         outcomes.push({ step, ok: true, detail, seconds: (Date.now() - started) / 1000 });
         log(`ok   ${step.name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
       } catch (error) {

@@ -169,3 +169,15 @@ def test_prompty_template_problems(tmp_path, text, expected):
     path = tmp_path / "p.prompty"
     path.write_text(text)
     assert summary(check(load_document(path))) == sorted(expected, key=str)
+
+
+def test_template_for_node_lists_variables(tmp_path):
+    from promptwise.analysis.templates import call_parameters, template_for_node
+
+    (tmp_path / "prompt.jinja2").write_text("user:\n{{ question }} {{ tone }}\n")
+    flow = tmp_path / "flow.dag.yaml"
+    flow.write_text(FLOW.replace("{type}", "llm").replace("{inputs}", "    question: x\n"))
+    document = load_document(flow)
+    node = document.node("chat")
+    assert template_for_node(document, node).variable_names == ["question", "tone"]
+    assert "deployment_name" in call_parameters(node)

@@ -221,3 +221,27 @@ def test_flex_entry_problems(tmp_path, flex, code, expected):
 def test_flex_entry_fix(tmp_path):
     (problem,) = run_flex(tmp_path, FLEX.replace("assistant:Assistant", "assistant:Asistant"), CLASS_ENTRY)
     assert [(e.range, e.new_text) for e in problem.fixes[0].edits] == [(Range.of(0, 17, 0, 25), "Assistant")]
+
+
+def test_tool_for_node_gives_signature_and_location(tmp_path):
+    from promptwise.analysis.tools import tool_for_node
+
+    (tmp_path / "tool.py").write_text(SINGLE)
+    flow = tmp_path / "flow.dag.yaml"
+    flow.write_text(FLOW.replace("{extra}", "").replace("{inputs}", "    question: x\n"))
+    document = load_document(flow)
+    lookup = tool_for_node(document, document.node("tool_node"))
+    assert lookup.module.path.name == "tool.py"
+    assert lookup.function.name_range == Range.of(4, 4, 4, 10)
+    assert lookup.function.signature() == "def answer(question: str, top_k: int = 3) -> str"
+    assert [p.name for p in lookup.parameters] == ["question", "top_k"]
+
+
+def test_no_tool_fix_keeps_docstring_and_future_import_first(tmp_path):
+    tool = '"""Answers."""\nfrom __future__ import annotations\n\n\ndef answer(question):\n    pass\n'
+    problems = run(tmp_path, tool, "    question: x\n")
+    (fix,) = problems[0].fixes
+    assert [(e.range, e.new_text) for e in fix.edits] == [
+        (Range.empty(2, 0), "from promptflow.core import tool\n"),
+        (Range.empty(4, 0), "@tool\n"),
+    ]

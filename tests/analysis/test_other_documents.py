@@ -26,6 +26,7 @@ def test_flex_flow_clean(project):
         (FLEX.replace("entry: chat:answer\n", ""), "PW105", "inputs"),
         (FLEX.replace("    type: string", "    type: strin"), "PW106", "strin"),
         (FLEX.replace("sample:", "smaple:"), "PW103", "smaple"),
+        (FLEX.replace("sample:\n  question: hi\n", "sample: ${file:sampel.json}\n"), "PW301", "sampel.json"),
     ],
 )
 def test_flex_flow_problems(project, text, code, token):

@@ -212,3 +212,11 @@ def test_inputs_without_values_are_named_as_lower_bound(tmp_path):
     flow = make_flow(tmp_path / "flow", FLOW.replace("    default: finance\n", ""))
     summarise = estimate(flow).items[1]
     assert "audience (flow input audience has no value or default)" in summarise.unknown_inputs
+
+
+def test_overlay_keys_may_be_strings_or_unnormalized(tmp_path):
+    path = make_flow(tmp_path)
+    before = estimate(path).items[0].estimate.input_tokens
+    key = str(tmp_path / "sub" / ".." / "classify.jinja2")
+    after = estimate(path, overlay={key: CLASSIFY + "Be terse and cite the ticket number.\n"})
+    assert after.items[0].estimate.input_tokens > before

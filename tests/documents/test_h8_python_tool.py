@@ -192,3 +192,16 @@ def test_unsaved_text_wins_over_disk(tmp_path):
     path.write_text("def old(): pass\n")
     module = load_python_tool(path, text="def new(): pass\n")
     assert [f.name for f in module.functions] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "source, expected_line",
+    [
+        ("import os\n", 0),
+        ('"""Doc."""\nimport os\n', 1),
+        ('"""Doc\nmore."""\nfrom __future__ import annotations\nx = 1\n', 3),
+        ("", 0),
+    ],
+)
+def test_import_line_after_docstring_and_future(source, expected_line):
+    assert parse_python_tool(source).import_line == expected_line

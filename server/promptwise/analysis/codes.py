@@ -12,6 +12,7 @@ TITLES: dict[str, str] = {
     "PW104": "Wrong value type",
     "PW105": "Missing required key or value",
     "PW106": "Value not allowed",
+    "PW107": "Too large to check completely",
     "PW201": "Reference to an unknown flow input",
     "PW202": "Reference to an unknown node",
     "PW203": "Reference to an unknown output section or key",

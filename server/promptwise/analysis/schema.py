@@ -342,6 +342,9 @@ PROMPTY_SPEC = spec(
 class SchemaContext:
     path: Path
     problems: list[Problem] = field(default_factory=list)
+    # collections already checked: an alias (`*x`) shares its anchor's node, and walking it
+    # again for every alias would let a small file make the walk exponential
+    seen: set[int] = field(default_factory=set)
 
     def add(self, code: str, range_: Range, message: str, severity=Severity.ERROR, fixes=()) -> None:
         self.problems.append(Problem(self.path, range_, severity, code, message, tuple(fixes)))
@@ -391,6 +394,10 @@ def check_node(node: YamlNode | None, rule: Spec, where: str, context: SchemaCon
     """Check `node` (the value) against `rule`. `where` names it in messages, e.g. "`nodes[2].type`"."""
     if node is None or depth > 40:
         return
+    if not isinstance(node, YamlScalar):
+        if id(node) in context.seen:
+            return
+        context.seen.add(id(node))
     if not _kind_ok(node, rule.kinds):
         context.add(
             "PW104",

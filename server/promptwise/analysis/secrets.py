@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
-from promptwise.documents.python_tool import Utf8Columns, parse_quietly
+from promptwise.documents.python_tool import Utf8Columns, import_insert_line, parse_quietly
 from promptwise.documents.source import Position, Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence, parse_yaml
 
@@ -353,17 +353,7 @@ def _import_os_edit(path: Path, tree: ast.Module) -> TextEdit | None:
     for node in tree.body:
         if isinstance(node, ast.Import) and any(a.name == "os" and not a.asname for a in node.names):
             return None
-    line = 0
-    for index, node in enumerate(tree.body):
-        is_docstring = (
-            index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        )  # fmt: skip
-        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
-        if is_docstring or is_future:
-            line = node.end_lineno or node.lineno
-        else:
-            break
+    line = import_insert_line(tree)
     return TextEdit(path, Range.empty(line, 0), "import os\n")
 
 

@@ -25,6 +25,7 @@ from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.jinja_template import JinjaTemplate
 from promptwise.documents.prompty import Prompty
 from promptwise.documents.source import Range
+from promptwise.documents.yaml_nodes import YamlMapping
 
 TEMPLATE_NODE_TYPES = ("llm", "prompt", "custom_llm")
 # Parameters of Prompt flow's LLM tools (chat / completion / vision): an llm node's inputs
@@ -110,7 +111,7 @@ def template_for_node(flow: FlowDag, node: FlowNode, context: Any = None) -> Jin
     return template if isinstance(template, JinjaTemplate) else None
 
 
-def template_inputs(node: FlowNode) -> frozenset[str]:
+def call_parameters(node: FlowNode) -> frozenset[str]:
     """Names among a node's inputs that are NOT template variables (LLM call parameters)."""
     return LLM_PARAMETERS if node.type in ("llm", "custom_llm") else frozenset()
 
@@ -132,7 +133,7 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
                 f"({template.syntax_error.message.removeprefix('Jinja syntax error: ')}); fix the template",
             )  # fmt: skip
         ]
-    parameters = LLM_PARAMETERS if node.type in ("llm", "custom_llm") else frozenset()
+    parameters = call_parameters(node)
     provided = [name for name in node.inputs if name not in parameters]
     used = template.variable_names
     pairs = _pairs(used, provided)
@@ -141,17 +142,19 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
         name = variable.name
         if name in provided:
             continue
-        guess = pairs.get(name)
         line = variable.range.start.line + 1
         if name in parameters:
+            guess = None
             reason = f"`{name}` is a parameter of the LLM call, which Prompt flow does not pass to the template"
-            todo = f"pass the value under another input name and read that in the template"
+            todo = node_todo = "pass the value under another input name and read that in the template"
         else:
+            guess = pairs.get(name)
             reason = "it would render as empty text"
-            todo = (
-                f"did you mean `{guess}`?" if guess
-                else f"add `{name}: ${{inputs.{name}}}` (or another value) under the node's inputs"
-            )  # fmt: skip
+            if guess:
+                todo = f"did you mean `{guess}`?"
+                node_todo = f"input `{guess}` looks like a misspelling of it: rename it"
+            else:
+                todo = node_todo = f"add `{name}: ${{inputs.{name}}}` (or another value) under the node's inputs"
         template_fixes = [_rename_uses_fix(template.path, template, name, guess)] if guess else []
         problems.append(
             _problem(
@@ -161,26 +164,25 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
             )  # fmt: skip
         )
         node_fixes = []
+        anchor = _inputs_anchor(node)
         if guess:
-            node_input = node.inputs[guess]
-            node_fixes.append(
-                Fix(f"Rename input `{guess}` to `{name}`", (TextEdit(document.path, node_input.key_range, name),))
-            )
+            anchor = node.inputs[guess].key_range
+            node_fixes.append(Fix(f"Rename input `{guess}` to `{name}`", (TextEdit(document.path, anchor, name),)))
         problems.append(
             _problem(
-                document.path,
-                node.inputs[guess].key_range if guess else _inputs_anchor(node),
-                "PW403",
+                document.path, anchor, "PW403",
                 f"template {shown} reads `{name}` (line {line}) but node `{node.name}` does not provide it: "
-                f"{reason}; {todo}",
+                f"{reason}; {node_todo}",
                 node_fixes,
-            )
+            )  # fmt: skip
         )
     inputs_mapping = node.value_node("inputs")
     for name in provided:
         if name in used or name in pairs.values():
             continue
-        fix = remove_entry_fix(document.path, inputs_mapping, name, document.text, f"Remove input `{name}`") if inputs_mapping is not None and hasattr(inputs_mapping, "entries") else None
+        fix = None
+        if isinstance(inputs_mapping, YamlMapping):
+            fix = remove_entry_fix(document.path, inputs_mapping, name, document.text, f"Remove input `{name}`")
         problems.append(
             _problem(
                 document.path, node.inputs[name].key_range, "PW404",
@@ -209,7 +211,7 @@ def check_prompty(document: Prompty) -> list[Problem]:
     used = template.variable_names
     pairs = _pairs(used, provided)
     problems: list[Problem] = []
-    inputs_range = (document.root.entry("inputs").key.range if document.root is not None and document.root.entry("inputs") else None)
+    has_inputs = document.root is not None and "inputs" in document.root
     for variable in template.variables:
         name = variable.name
         if name in provided:
@@ -217,7 +219,7 @@ def check_prompty(document: Prompty) -> list[Problem]:
         guess = pairs.get(name)
         todo = (
             f"did you mean `{guess}`?" if guess
-            else f"declare it under `inputs:` in the front matter" + ("" if inputs_range else " (add an `inputs:` section)")
+            else "declare it under `inputs:` in the front matter" + ("" if has_inputs else " (add an `inputs:` section)")
         )  # fmt: skip
         fixes = [_rename_uses_fix(document.path, template, name, guess)] if guess else []
         problems.append(
@@ -232,7 +234,7 @@ def check_prompty(document: Prompty) -> list[Problem]:
         if name in used or name in pairs.values():
             continue
         fix = None
-        if inputs_node is not None and hasattr(inputs_node, "entries"):
+        if isinstance(inputs_node, YamlMapping):
             fix = remove_entry_fix(document.path, inputs_node, name, document.text, f"Remove input `{name}`")
         problems.append(
             _problem(

@@ -37,7 +37,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$")
 
 
 def ensure_context(document: Any, context: Any) -> AnalysisContext:
-    """H1 passes an AnalysisContext; tests and other callers may pass nothing or a root."""
+    """The analyzer passes an AnalysisContext; other callers may pass nothing."""
     if isinstance(context, AnalysisContext):
         return context
     return AnalysisContext.create(getattr(document, "path", Path(".")))
@@ -111,7 +111,8 @@ def _add_tool_decorator_fix(module: PythonToolFile) -> Fix | None:
     indent = function.range.start.character
     edits = [TextEdit(module.path, Range.empty(line, 0), " " * indent + "@tool\n")]
     if "tool" not in module.tool_decorator_names or "from promptflow" not in module.text:
-        edits.insert(0, TextEdit(module.path, Range.empty(0, 0), "from promptflow.core import tool\n"))
+        at = Range.empty(module.import_line, 0)
+        edits.insert(0, TextEdit(module.path, at, "from promptflow.core import tool\n"))
     return Fix(f"Mark `{function.name}` as the tool with @tool", tuple(edits))
 
 

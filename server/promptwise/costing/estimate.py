@@ -35,7 +35,8 @@ from promptwise.costing.calls import (
 )
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.flow_calls import (
-    NodeCall, azure_connection_names, flow_input_values, is_llm_node, llm_nodes, node_call,
+    NodeCall, azure_connection_names, flow_input_values, is_llm_node, llm_nodes, node_call, normalize_overlay,
+    normalize_path,
 )
 from promptwise.documents.render import RenderError, RoleSection, render_messages
 from promptwise.documents.source import Range
@@ -355,6 +356,7 @@ def estimate_document(document: Any, workspace: WorkspaceConfig | None = None, *
     if kind not in ("flow_dag", "prompty"):
         return DocumentEstimate(path, [], [], catalog.as_of, default_model)
 
+    overlay = normalize_overlay(overlay)
     templates = _template_texts(document, overlay) if kind == "flow_dag" else ()
     key = _fingerprint(kind, str(path), getattr(document, "text", ""), templates, catalog.key,
                        catalog.as_of, json.dumps(settings, sort_keys=True, default=str), default_model,
@@ -391,8 +393,9 @@ def _template_texts(flow: Any, overlay: Mapping[Path, str] | None) -> tuple:
         template = node.source_file(flow.folder) if is_llm_node(node) else None
         if template is None:
             continue
-        if overlay and (template in overlay or template.resolve() in overlay):
-            texts.append((str(template), overlay.get(template, overlay.get(template.resolve()))))
+        text = overlay.get(normalize_path(template)) if overlay else None
+        if text is not None:
+            texts.append((str(template), text))
             continue
         try:
             stat = template.stat()

@@ -13,6 +13,7 @@ H1's document model and `promptwise.documents.render.render_messages`:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -162,11 +163,21 @@ def _follow(value: Any, path: tuple[str, ...], text: str) -> Any:
     return walk(value, path, text)
 
 
+def normalize_path(path: Path | str) -> Path:
+    """Absolute and `..`-free, without touching the disk: how overlay keys are compared."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
+def normalize_overlay(overlay: Mapping[Any, str] | None) -> dict[Path, str]:
+    return {normalize_path(key): text for key, text in (overlay or {}).items()}
+
+
 def _read(path: Path, overlay: Mapping[Path, str] | None) -> str | None:
+    """The editor's unsaved text of `path` (overlay keys normalized), else the file's."""
     if overlay:
-        for key in (path, path.resolve()):
-            if key in overlay:
-                return overlay[key]
+        text = overlay.get(normalize_path(path))
+        if text is not None:
+            return text
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -28,6 +28,9 @@ from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlNode, YamlScalar, parse_yaml, to_python
 
 NODE_TYPES = ("llm", "python", "prompt", "custom_llm")
+# Nodes (variants included) read from one file at most. Real flows have tens; YAML aliases
+# could otherwise make a small file expand into billions of nodes.
+MAX_NODES = 5000
 SOURCE_TYPES = ("code", "package", "package_with_prompt")
 
 
@@ -280,7 +283,16 @@ def parse_node(node: YamlNode, index: int, variant_of: tuple[str, str] | None = 
     )
 
 
-def _node_variants(name: str, key_range: Range, node: YamlNode | None) -> NodeVariants:
+class _Budget:
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+def _node_variants(name: str, key_range: Range, node: YamlNode | None, budget: _Budget) -> NodeVariants:
     mapping = as_mapping(node)
     result = NodeVariants(
         name, key_range, default_variant_id=string(mapping, "default_variant_id"), mapping=mapping
@@ -292,6 +304,8 @@ def _node_variants(name: str, key_range: Range, node: YamlNode | None) -> NodeVa
         variant_id = entry.key_text
         if variant_id is None:
             continue
+        if not budget.take():
+            break
         variant_mapping = as_mapping(entry.value)
         node_yaml = variant_mapping.get("node") if variant_mapping is not None else None
         result.variants[variant_id] = Variant(
@@ -325,10 +339,11 @@ def parse_flow_dag(text: str, path: Path | str = "flow.dag.yaml") -> FlowDag:
                 "the flow is empty; add `inputs`, `outputs` and `nodes`",
             )
         return document
+    budget = _Budget(MAX_NODES)
     for key, target, build in (
         ("inputs", document.inputs, _flow_input),
         ("outputs", document.outputs, _flow_output),
-        ("node_variants", document.node_variants, _node_variants),
+        ("node_variants", document.node_variants, lambda n, r, v: _node_variants(n, r, v, budget)),
     ):
         section = as_mapping(root.get(key))
         if section is None:
@@ -340,6 +355,8 @@ def parse_flow_dag(text: str, path: Path | str = "flow.dag.yaml") -> FlowDag:
     nodes_node = as_sequence(root.get("nodes"))
     if nodes_node is not None:
         for index, item in enumerate(nodes_node.items):
+            if not budget.take():
+                break
             flow_node = parse_node(item, index)
             document.nodes.append(flow_node)
             if flow_node.name is not None:
@@ -349,4 +366,11 @@ def parse_flow_dag(text: str, path: Path | str = "flow.dag.yaml") -> FlowDag:
     variables = plain(root, "environment_variables")
     document.environment_variables = variables if isinstance(variables, dict) else {}
     document.additional_includes = string_list(root.get("additional_includes"))
+    if budget.left < 0:
+        document.problem(
+            "PW107",
+            root.range if root.range.start.line == root.range.end.line else Range(root.range.start, root.range.start),
+            f"the flow has more than {MAX_NODES} nodes and variants (counting YAML aliases); "
+            "only the first ones were checked — split the flow",
+        )
     return document

@@ -158,6 +158,7 @@ class PythonToolFile:
     classes: tuple[ToolClass, ...] = ()
     syntax_error: PythonSyntaxError | None = None
     tool_decorator_names: frozenset[str] = field(default_factory=frozenset)
+    import_line: int = 0  # where a fix may add an import: after the docstring and __future__
 
     @property
     def tools(self) -> list[ToolFunction]:
@@ -425,6 +426,22 @@ def parse_quietly(text: str, filename: str = "<unknown>") -> ast.Module:
         return ast.parse(text, filename=filename)
 
 
+def import_insert_line(tree: ast.Module) -> int:
+    """The 0-based line after the module docstring and `from __future__` imports, where a
+    new import can go without breaking either."""
+    line = 0
+    for index, node in enumerate(tree.body):
+        is_docstring = (
+            index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        )  # fmt: skip
+        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if not (is_docstring or is_future):
+            break
+        line = node.end_lineno or node.lineno
+    return line
+
+
 def parse_python_tool(text: str, path: Path | str = "<memory>") -> PythonToolFile:
     """Read a tool file's text; never raises (syntax errors become `syntax_error`)."""
     path = Path(path)
@@ -458,7 +475,9 @@ def parse_python_tool(text: str, path: Path | str = "<memory>") -> PythonToolFil
     # a later definition with the same name replaces the earlier one, as at import time
     by_name = {f.name: f for f in functions}
     functions = [f for f in functions if by_name[f.name] is f]
-    return PythonToolFile(path, text, tuple(functions), tuple(classes), None, tool_names)
+    return PythonToolFile(
+        path, text, tuple(functions), tuple(classes), None, tool_names, import_insert_line(tree)
+    )
 
 
 def load_python_tool(path: Path | str, text: str | None = None) -> PythonToolFile:
