@@ -22,8 +22,13 @@ const python = process.env.PROMPTWISE_E2E_PYTHON || path.join(repo, ".venv", "bi
 const STEP_TIMEOUT_MS = 90_000;
 // The reference the broken copy of log-triage points at: a node that does not exist.
 const BROKEN_NODE = "classfy";
+const FAKE_LATENCY_MS = 400;
+// Its folder: a name Quick Open cannot confuse with log-triage.
+const BROKEN_FOLDER = "broken-triage";
 
 const children = [];
+/** Content-security-policy violations reported by any frame (results panel checks). */
+const cspViolations = [];
 let tmp;
 
 function log(message) {
@@ -80,7 +85,11 @@ async function waitForHttp(url, timeoutMs) {
 /** The fake OpenAI-compatible server (promptwise.devtools.fake_openai) prints its base URL first. */
 async function startFakeOpenAI() {
   const port = await freePort();
-  const child = startProcess(python, ["-m", "promptwise.devtools.fake_openai", "--port", String(port)], { cwd: repo });
+  // The scripted model the example flows ship for offline runs (flows/fake-llm-rules.yaml).
+  const rules = path.join(repo, "flows", "fake-llm-rules.yaml");
+  // Latency makes a 64-row batch last long enough to be cancelled from its progress notification.
+  const args = ["-m", "promptwise.devtools.fake_openai", "--port", String(port), "--rules", rules, "--latency-ms", String(FAKE_LATENCY_MS)];
+  const child = startProcess(python, args, { cwd: repo });
   const baseUrl = await new Promise((resolve, reject) => {
     let out = "";
     let err = "";
@@ -107,7 +116,7 @@ function makeWorkspace() {
     recursive: true,
     filter: (source) => !/[\\/](\.promptwise|__pycache__)$/.test(source),
   });
-  const broken = path.join(workspace, "log-triage-broken");
+  const broken = path.join(workspace, BROKEN_FOLDER);
   fs.cpSync(path.join(workspace, "log-triage"), broken, { recursive: true });
   const flowFile = path.join(broken, "flow.dag.yaml");
   const text = fs.readFileSync(flowFile, "utf8");
@@ -165,9 +174,18 @@ function setupCodeServer() {
 // ---- driving VS Code --------------------------------------------------------------------
 
 async function runCommand(page, title) {
-  await page.keyboard.press("F1");
   const input = page.locator(".quick-input-widget input");
-  await input.waitFor({ state: "visible" });
+  // F1 can land while focus sits in a widget that swallows it: try again a few times.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press("F1");
+    try {
+      await input.waitFor({ state: "visible", timeout: 5_000 });
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await page.keyboard.press("Escape");
+    }
+  }
   await input.fill(`>${title}`);
   const item = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
   await item.waitFor({ state: "visible" });
@@ -175,35 +193,73 @@ async function runCommand(page, title) {
 }
 
 async function openFile(page, relativePath) {
+  const folder = path.dirname(relativePath);
+  const name = path.basename(relativePath);
   await page.keyboard.press("Control+P");
   const input = page.locator(".quick-input-widget input");
   await input.waitFor({ state: "visible" });
   await input.fill(relativePath);
-  await page
-    .locator(".quick-input-list .monaco-list-row", { hasText: path.basename(relativePath) })
-    .first()
-    .waitFor({ state: "visible" });
-  await page.keyboard.press("Enter");
-  await page.locator(".tab.active", { hasText: path.basename(relativePath) }).waitFor({ state: "visible" });
-  // The tab title is the file name; make sure the right folder's file is the active editor.
+  // Quick Open matches fuzzily: choose the row whose folder is exactly the one asked for.
+  const row = page.locator(".quick-input-list .monaco-list-row", {
+    has: page.locator(".label-description", { hasText: new RegExp(`^${folder.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) }),
+  }).filter({ hasText: name }).first();
+  await row.waitFor({ state: "visible" });
+  await row.click();
   await page.waitForFunction(
-    (expected) => document.querySelector(".tab.active")?.getAttribute("aria-label")?.includes(expected) ?? false,
-    path.dirname(relativePath),
-    { timeout: 10_000 },
-  ).catch(() => undefined);
+    ([dir, file]) => {
+      const crumbs = [...document.querySelectorAll(".editor-group-container.active .monaco-breadcrumbs .monaco-breadcrumb-item")].map((e) => e.textContent.trim());
+      return crumbs.includes(dir) && crumbs.includes(file);
+    },
+    [folder, name],
+    { timeout: 15_000 },
+  );
 }
 
-/** Changes user settings as a user would: in the settings.json editor, then save. */
-async function editUserSettings(page, overrides) {
-  await runCommand(page, "Preferences: Open User Settings (JSON)");
-  await page.locator(".tab.active", { hasText: "settings.json" }).waitFor({ state: "visible" });
-  await page.locator(".monaco-editor .view-lines").first().click();
-  await page.keyboard.press("Control+A");
-  // insertText types no auto-closed brackets or quotes.
-  await page.keyboard.insertText(JSON.stringify(userSettings(overrides), null, 2));
-  await page.keyboard.press("Control+S");
-  await page.waitForFunction(() => !document.querySelector(".tab.active.dirty"), undefined, { timeout: 10_000 });
-  await runCommand(page, "View: Close Editor");
+async function waitForServerRunning(page) {
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('.statusbar-item [aria-label^="Promptwise server"]')].some((e) => / running /.test(e.getAttribute("aria-label") ?? "")),
+    undefined,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+}
+
+/** Changes a user setting as a user would: in the Settings editor. */
+async function setUserSetting(page, id, value) {
+  await runCommand(page, "Notifications: Clear All Notifications");
+  await runCommand(page, "View: Close All Editors");
+  await runCommand(page, "Preferences: Open User Settings");
+  const editor = page.locator(".settings-editor:visible");
+  // code-server is a remote window: machine-scoped settings (promptwise.python) live in the Remote tab.
+  await editor.locator(".settings-tabs-widget .action-label", { hasText: "Remote" }).first().click();
+  const search = editor.locator(".suggest-input-container textarea:visible").first();
+  await search.waitFor({ state: "visible" });
+  await search.fill(id);
+  const input = editor.locator(`[data-key="${id}"] input:visible`).first();
+  await input.waitFor({ state: "visible" });
+  await input.fill(value);
+  // The Settings editor writes settings.json after a short debounce.
+  await page.waitForTimeout(1_500);
+  await page.keyboard.press("Escape");
+  await runCommand(page, "View: Close All Editors");
+}
+
+function assertNoCspViolations() {
+  if (cspViolations.length) throw new Error(`content security policy violations: ${cspViolations.join(" | ")}`);
+}
+
+/** 1-based number of the first line of `file` matching `pattern`. */
+function lineOf(file, pattern) {
+  const index = fs.readFileSync(file, "utf8").split("\n").findIndex((line) => pattern.test(line));
+  if (index < 0) throw new Error(`${file} has no line matching ${pattern}`);
+  return index + 1;
+}
+
+async function goToLine(page, line) {
+  await page.keyboard.press("Control+G");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible" });
+  await input.fill(`:${line}`);
+  await page.keyboard.press("Enter");
 }
 
 /** Finds text in any frame, webviews included (they are nested iframes). */
@@ -231,11 +287,7 @@ const steps = [
     async run(page) {
       const item = page.locator('.statusbar-item [aria-label^="Promptwise server"]').first();
       await item.waitFor({ state: "attached", timeout: STEP_TIMEOUT_MS });
-      await page.waitForFunction(
-        () => [...document.querySelectorAll('.statusbar-item [aria-label^="Promptwise server"]')].some((e) => /running/.test(e.getAttribute("aria-label") ?? "")),
-        undefined,
-        { timeout: STEP_TIMEOUT_MS },
-      );
+      await waitForServerRunning(page);
       const label = await item.getAttribute("aria-label");
       if (!/^Promptwise server \S+ running \(.+python.*\)$/.test(label ?? "")) throw new Error(`server status item says "${label}"`);
       return label;
@@ -245,7 +297,7 @@ const steps = [
     name: "broken reference shows in the Problems panel",
     waitsOn: "diagnostics for flow.dag.yaml references, PW2xx (H1 analysis + H7 diagnostics)",
     async run(page) {
-      await openFile(page, "log-triage-broken/flow.dag.yaml");
+      await openFile(page, `${BROKEN_FOLDER}/flow.dag.yaml`);
       await runCommand(page, "View: Focus Problems");
       const row = page.locator(".markers-panel .monaco-list-row", { hasText: BROKEN_NODE }).first();
       await row.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
@@ -260,11 +312,20 @@ const steps = [
   {
     name: "cost code lens over an llm node",
     waitsOn: "cost code lenses (H3 costing + H7 code lens)",
-    async run(page) {
+    async run(page, context) {
       await openFile(page, "log-triage/flow.dag.yaml");
+      // Give the editor the window's height (the Problems panel may be open from an earlier step).
+      if (await page.locator(".part.panel.bottom").isVisible()) await runCommand(page, "View: Hide Panel");
+      await goToLine(page, lineOf(path.join(context.workspace, "log-triage", "flow.dag.yaml"), /^- name: classify$/));
       const lens = page.locator(".monaco-editor .codelens-decoration", { hasText: "per call" }).first();
       await lens.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const text = (await lens.innerText()).replace(/\s+/g, " ");
+      // The lens sits directly above the llm node it prices (classify is the first llm node).
+      const node = page.locator(".monaco-editor .view-line", { hasText: /^-\s+name:\s+classify$/ }).first();
+      const [lensBox, nodeBox] = [await lens.boundingBox(), await node.boundingBox()];
+      if (!lensBox || !nodeBox || Math.abs(lensBox.y + lensBox.height - nodeBox.y) > 8) {
+        throw new Error(`the first per-call lens is not over "- name: classify" (lens ${JSON.stringify(lensBox)}, line ${JSON.stringify(nodeBox)})`);
+      }
       if (!/≈ [\d,]+ tokens in · ≤ [\d,]+ out · \$[\d.,]+ per call · \$[\d.,]+ per 1k calls/.test(text)) {
         throw new Error(`cost lens text does not follow the contract: "${text}"`);
       }
@@ -300,7 +361,9 @@ const steps = [
       if (!frame) throw new Error("the results panel shows no Outputs section");
       const outputs = await frame.locator("section:has(h2:text-is('Outputs')) pre").innerText();
       const parsed = JSON.parse(outputs);
-      if (!parsed || typeof parsed !== "object" || !("category" in parsed)) throw new Error(`outputs lack "category": ${outputs}`);
+      // The default log_text is a read timeout after retries: the scripted model says integration_failure.
+      if (parsed?.category !== "integration_failure") throw new Error(`outputs.category is not "integration_failure": ${outputs}`);
+      assertNoCspViolations();
       return `${message} | outputs: ${Object.keys(parsed).join(", ")}`;
     },
   },
@@ -310,7 +373,8 @@ const steps = [
     async run(page) {
       // Debian's python3 has no promptwise (the package is installed in the repository's .venv).
       const systemPython = "/usr/bin/python3";
-      await editUserSettings(page, { "promptwise.python": systemPython });
+      await waitForServerRunning(page);
+      await setUserSetting(page, "promptwise.python", systemPython);
       const toast = page.locator(".notification-toast", { hasText: "does not have the promptwise package" }).first();
       await toast.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const message = (await toast.innerText()).replace(/\s+/g, " ");
@@ -318,13 +382,108 @@ const steps = [
       await toast.locator(".monaco-button", { hasText: "Install" }).waitFor({ state: "visible" });
       await page.screenshot({ path: path.join(results, "06a-missing-package.png") });
       // Back to the working interpreter: the server restarts by itself.
-      await editUserSettings(page, {});
-      await page.waitForFunction(
-        () => [...document.querySelectorAll('.statusbar-item [aria-label^="Promptwise server"]')].some((e) => /running/.test(e.getAttribute("aria-label") ?? "")),
-        undefined,
-        { timeout: STEP_TIMEOUT_MS },
-      );
+      await setUserSetting(page, "promptwise.python", python);
+      await waitForServerRunning(page);
       return message.slice(0, 160);
+    },
+  },
+  {
+    name: "Batch Run shows progress and Cancel stops it",
+    waitsOn: "promptwise.batchRun and promptwise.cancel (H4 batch + H7 jobs)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Batch Run…");
+      const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
+      await dataset.waitFor({ state: "visible" });
+      await dataset.click();
+      const progress = page.locator(".notification-toast", { hasText: "Promptwise: Batch running flow.dag.yaml over data.jsonl" }).first();
+      await progress.waitFor({ state: "visible" });
+      // Wait until the server reports finished rows ("5/64 rows"), then cancel mid-batch.
+      await progress.locator(".notification-list-item-message", { hasText: /\b[1-9]\d*\/64 rows/ }).waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const reported = (await progress.innerText()).replace(/\s+/g, " ");
+      await page.screenshot({ path: path.join(results, "07a-batch-progress.png") });
+      await progress.locator(".monaco-button", { hasText: "Cancel" }).click();
+      const outcome = page.locator(".notification-toast", { hasText: /Promptwise: Batch \S* ?cancell?ed/ }).first();
+      await outcome.waitFor({ state: "visible", timeout: 30_000 });
+      const text = (await outcome.innerText()).replace(/\s+/g, " ");
+      const done = /(\d+)\/(\d+) rows done/.exec(text);
+      if (!done || Number(done[1]) >= Number(done[2])) throw new Error(`the batch finished every row despite Cancel: ${text}`);
+      // The server answers a cancelled job with status "canceled"; the client shows it as a warning.
+      if (!(await outcome.locator(".codicon-warning").count())) throw new Error(`the cancelled batch is not shown as a warning: ${text}`);
+      await waitForServerRunning(page);
+      return `${reported} -> ${text}`;
+    },
+  },
+  {
+    name: "Evaluate shows metrics and a chart in the results panel",
+    waitsOn: "promptwise.evaluate (H5 evaluation + H7 jobs)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Evaluate…");
+      // With earlier runs of this flow the first pick offers them, or a dataset; without, datasets.
+      const overData = page.locator(".quick-input-list .monaco-list-row", { hasText: "Evaluate over a dataset…" }).first();
+      const dataRow = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
+      await overData.or(dataRow).first().waitFor({ state: "visible" });
+      if (await overData.isVisible()) await overData.click();
+      const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
+      await dataset.waitFor({ state: "visible" });
+      await dataset.click();
+      const done = page.locator(".notification-toast", { hasText: /Promptwise: Evaluation/ }).first();
+      await done.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const message = (await done.innerText()).replace(/\s+/g, " ");
+      const frame = await frameWithSelector(page, "table.evaluators", 30_000);
+      if (!frame) throw new Error(`the results panel shows no evaluator table (notification: ${message})`);
+      const evaluators = await frame.locator("table.evaluators tbody tr").count();
+      const row = (await frame.locator("table.evaluators tbody tr", { hasText: "category_match" }).innerText()).replace(/\s+/g, " ");
+      if (!/^category_match exact_match [\d.]+ \d+(\.\d)?% /.test(row)) throw new Error(`category_match row: "${row}"`);
+      const bars = await frame.locator("svg.pass-rate rect.bar").count();
+      if (bars !== evaluators) throw new Error(`${evaluators} evaluators but ${bars} pass-rate bars`);
+      assertNoCspViolations();
+      return `${message} | ${evaluators} evaluators, ${row}`;
+    },
+  },
+  {
+    name: "clicking the status bar item estimates the cost",
+    waitsOn: "promptwise.estimateCost (H3 estimate + H7 command)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await page.locator(".statusbar-item", { hasText: /[\d,]+ tokens/ }).first().click();
+      const oneCall = page.locator(".quick-input-list .monaco-list-row", { hasText: "One call with the sample inputs" }).first();
+      await oneCall.waitFor({ state: "visible" });
+      await oneCall.click();
+      const done = page.locator(".notification-toast", { hasText: "Promptwise: Estimate" }).first();
+      await done.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const message = (await done.innerText()).replace(/\s+/g, " ");
+      if (!/Estimate: [\d,]+ tokens in · ≤ [\d,]+ out · [≈≤] \$[\d.]+/.test(message)) throw new Error(`estimate notification: ${message}`);
+      const frame = await frameWithSelector(page, "h2:text-is('Total')", 30_000);
+      if (!frame) throw new Error("the results panel shows no Total section");
+      const nodes = await frame.locator("table.rows tr.row").count();
+      // log-triage has three llm nodes to price.
+      if (nodes !== 3) throw new Error(`the estimate lists ${nodes} nodes, expected the 3 llm nodes`);
+      assertNoCspViolations();
+      return `${message} | ${nodes} nodes`;
+    },
+  },
+  {
+    name: "the evaluation lens opens its run",
+    waitsOn: "evaluation code lenses + promptwise.showRun (H5 + H7)",
+    async run(page) {
+      await runCommand(page, "View: Close All Editors");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      // The lens shows the latest evaluation's figures (`… pass 97% …`) and opens that run.
+      const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /pass \d+(\.\d)?%/ }).first();
+      await lens.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const text = (await lens.innerText()).replace(/\s+/g, " ");
+      await lens.click();
+      const frame = await frameWithSelector(page, "body[data-kind='details']", 30_000);
+      if (!frame) throw new Error(`clicking "${text}" opened no run details`);
+      const title = await frame.locator("h1").innerText();
+      if (!/^Run log-triage_\d{8}_\d{6}_[0-9a-f]{4}/.test(title)) throw new Error(`run details titled "${title}"`);
+      assertNoCspViolations();
+      return `${text} -> ${title}`;
     },
   },
 ];
@@ -390,6 +549,10 @@ async function main() {
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.setDefaultTimeout(30_000);
+    // Every frame's console, webviews included: the results panel must not trip its own CSP.
+    page.on("console", (message) => {
+      if (/Content Security Policy|Refused to (load|execute|apply)/i.test(message.text())) cspViolations.push(message.text());
+    });
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 120_000 });
     await page.screenshot({ path: path.join(results, "00-workbench.png") });
@@ -401,7 +564,7 @@ async function main() {
       const shot = path.join(results, `${String(index + 1).padStart(2, "0")}-${step.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
       const started = Date.now();
       try {
-        const detail = await step.run(page);
+        const detail = await step.run(page, { workspace });
         outcomes.push({ step, ok: true, detail, seconds: (Date.now() - started) / 1000 });
         log(`ok   ${step.name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
       } catch (error) {

@@ -6,12 +6,11 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   batchSummary,
+  errorDetail,
+  estimateSummary,
   evaluateSummary,
-  formatCost,
-  formatTokens,
   requestErrorMessage,
   runSummary,
-  totalTokens,
 } from "./format";
 import {
   batchRunArgs,
@@ -21,9 +20,12 @@ import {
   evaluateArgs,
   isFlowFile,
   lensArguments,
+  nearestFirst,
+  outcomeKind,
   parseInputs,
   runFlowArgs,
   ServerCommand,
+  withWorkDoneToken,
   type BatchRunResult,
   type EvaluateResult,
   type JsonObject,
@@ -41,6 +43,9 @@ const LAST_INPUTS_KEY = "promptwise.lastInputs";
 const MAX_RECENT_RUNS = 30;
 /** After Cancel, how long to wait for the server to confirm before we stop waiting. */
 const CANCEL_GRACE_MS = 5_000;
+
+/** Commands that execute the workspace's Python tools and prompts. */
+const RUNS_CODE = new Set<string>([ServerCommand.runFlow, ServerCommand.batchRun, ServerCommand.evaluate]);
 
 interface RecentRun {
   name: string;
@@ -85,12 +90,7 @@ class PromptwiseCommands {
     if (!result) return undefined;
     this.remember(result.run, target, "run");
     this.show("run", `Run ${result.run ?? ""} · ${name}`, result);
-    const summary = runSummary(result);
-    if (result.error || (result.status && !/^(completed|succeeded|success|ok)$/i.test(result.status))) {
-      void vscode.window.showErrorMessage(`Promptwise: ${summary}`);
-    } else {
-      void vscode.window.showInformationMessage(`Promptwise: ${summary}`);
-    }
+    notifyOutcome(result.status, result.error, runSummary(result));
     return result;
   }
 
@@ -105,7 +105,7 @@ class PromptwiseCommands {
     if (!result) return undefined;
     this.remember(result.run, target, "batch");
     this.show("batch", `Batch ${result.run ?? ""} · ${name}`, result);
-    void vscode.window.showInformationMessage(`Promptwise: ${batchSummary(result)}`);
+    notifyOutcome(result.status, (result as { error?: unknown }).error, batchSummary(result));
     return result;
   }
 
@@ -123,7 +123,8 @@ class PromptwiseCommands {
     if (!result) return undefined;
     this.remember(result.run, target, "evaluation");
     this.show("evaluation", `Evaluation ${result.run ?? ""} · ${path.basename(target.fsPath)}`, result);
-    void vscode.window.showInformationMessage(`Promptwise: ${evaluateSummary(result)}`);
+    const outcome = result as { status?: string; error?: unknown };
+    notifyOutcome(outcome.status, outcome.error, outcome.error ? `Evaluation failed: ${errorDetail(outcome.error)}` : evaluateSummary(result));
     return result;
   }
 
@@ -140,12 +141,8 @@ class PromptwiseCommands {
     const result = await this.call<Record<string, unknown>>(`Estimating ${path.basename(target.fsPath)}`, ServerCommand.estimateCost, estimateCostArgs(target.toString(), data), { cancellable: false });
     if (!result) return undefined;
     this.show("estimate", `Estimate · ${path.basename(target.fsPath)}${data ? ` over ${path.basename(data)}` : ""}`, result);
-    const tokens = totalTokens(result.tokens ?? result.input_tokens ?? result.inputTokens);
-    const cost = [result.cost, result.total_cost, result.totalCost].find((value) => typeof value === "number") as number | undefined;
-    if (tokens !== undefined || cost !== undefined) {
-      const parts = [tokens !== undefined ? `${formatTokens(tokens)} tokens` : "", cost !== undefined ? formatCost(cost) : ""].filter(Boolean);
-      void vscode.window.showInformationMessage(`Promptwise: estimate ${parts.join(" · ")}`);
-    }
+    const summary = estimateSummary(result);
+    if (summary) void vscode.window.showInformationMessage(`Promptwise: ${summary}`);
     return result;
   }
 
@@ -183,6 +180,10 @@ class PromptwiseCommands {
    */
   private async call<T>(title: string, command: string, args: object, options: { cancellable?: boolean } = {}): Promise<T | undefined> {
     const cancellable = options.cancellable ?? true;
+    if (RUNS_CODE.has(command) && !vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage(`Promptwise: ${title} would run this workspace's code, and the workspace is not trusted. Trust it (Workspaces: Manage Workspace Trust) to run flows.`);
+      return undefined;
+    }
     try {
       return await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Promptwise: ${title}`, cancellable },
@@ -205,7 +206,9 @@ class PromptwiseCommands {
             setTimeout(() => abandon.cancel(), CANCEL_GRACE_MS);
           });
           try {
-            return await this.server.executeCommand<T>(command, args, { workDoneToken, token: abandon.token });
+            // The token goes in the argument object (where the server reads it) and in the
+            // request's workDoneToken (where LSP puts it), so either convention finds it.
+            return await this.server.executeCommand<T>(command, withWorkDoneToken(args, workDoneToken), { workDoneToken, token: abandon.token });
           } finally {
             progressListener.dispose();
             cancelListener.dispose();
@@ -285,9 +288,8 @@ class PromptwiseCommands {
   /** A dataset path (.jsonl/.csv), nearest to the flow first; "" when `allowNone` was picked. */
   private async pickDataset(target: vscode.Uri, prompt: string, options: { allowNone?: string } = {}): Promise<string | undefined> {
     const flowDir = path.dirname(target.fsPath);
-    const files = (await vscode.workspace.findFiles(DATA_GLOB, EXCLUDE_GLOB, 500)).sort(
-      (a, b) => distance(flowDir, a.fsPath) - distance(flowDir, b.fsPath) || a.fsPath.localeCompare(b.fsPath),
-    );
+    const found = await vscode.workspace.findFiles(DATA_GLOB, EXCLUDE_GLOB, 500);
+    const files = nearestFirst(flowDir, found.map((uri) => uri.fsPath)).map((fsPath) => vscode.Uri.file(fsPath));
     type Item = vscode.QuickPickItem & { value: string | "browse" };
     const items: Item[] = [];
     if (options.allowNone) items.push({ label: options.allowNone, value: "" });
@@ -354,10 +356,11 @@ class PromptwiseCommands {
   }
 }
 
-function distance(fromDir: string, file: string): number {
-  const relative = path.relative(fromDir, path.dirname(file));
-  if (relative === "") return 0;
-  return relative.split(path.sep).length + (relative.startsWith("..") ? 100 : 0);
+/** Information for a finished command, a warning when cancelled, an error when it failed. */
+function notifyOutcome(status: string | undefined, error: unknown, summary: string): void {
+  const kind = outcomeKind(status, error);
+  const show = kind === "ok" ? vscode.window.showInformationMessage : kind === "cancelled" ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+  void show(`Promptwise: ${summary}`);
 }
 
 function errorText(error: unknown): string {

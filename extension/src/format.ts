@@ -67,7 +67,8 @@ export function statusBarTooltip(totals: DocumentTotals): string {
 }
 
 export function runSummary(result: RunFlowResult): string {
-  const parts = [`Run ${result.run ?? "(unnamed)"} ${result.status ?? "finished"}`];
+  const status = result.status === "error" ? "failed" : result.status ?? "finished";
+  const parts = [`Run${result.run ? ` ${result.run}` : ""} ${status}`];
   const tokens = totalTokens(result.tokens);
   if (tokens !== undefined) parts.push(`${formatTokens(tokens)} tokens`);
   if (typeof result.cost === "number") parts.push(formatCost(result.cost));
@@ -80,7 +81,9 @@ export function runSummary(result: RunFlowResult): string {
 export function batchSummary(result: BatchRunResult): string {
   const rows = Array.isArray(result.rows) ? result.rows.length : typeof result.rows === "number" ? result.rows : undefined;
   const parts = [`Batch ${result.run ?? "(unnamed)"} ${result.status ?? "finished"}`];
-  if (rows !== undefined) parts.push(`${formatTokens(rows)} rows`);
+  const completed = (result as { completed?: unknown }).completed;
+  if (rows !== undefined && typeof completed === "number") parts.push(`${formatTokens(completed)}/${formatTokens(rows)} rows done`);
+  else if (rows !== undefined) parts.push(`${formatTokens(rows)} rows`);
   if (typeof result.failed === "number") parts.push(`${formatTokens(result.failed)} failed`);
   const tokens = totalTokens(result.tokens);
   if (tokens !== undefined) parts.push(`${formatTokens(tokens)} tokens`);
@@ -89,9 +92,12 @@ export function batchSummary(result: BatchRunResult): string {
 }
 
 export function evaluateSummary(result: EvaluateResult): string {
-  const metrics = Object.entries(result.metrics ?? {})
-    .filter(([, value]) => typeof value === "number")
-    .map(([name, value]) => `${name} ${formatMetric(value as number)}`);
+  // Flat metrics are numbers; `promptwise eval` reports objects with a pass rate per evaluator.
+  const metrics = Object.entries(result.metrics ?? {}).flatMap(([name, value]) => {
+    if (typeof value === "number") return [`${name} ${formatMetric(value)}`];
+    const passRate = (value as { pass_rate?: unknown } | null)?.pass_rate;
+    return typeof passRate === "number" ? [`${name} ${(passRate * 100).toFixed(passRate === 1 ? 0 : 1)}% pass`] : [];
+  });
   const head = `Evaluation ${result.run ?? ""}`.trim();
   return metrics.length ? `${head}: ${metrics.join(" · ")}` : `${head} finished`;
 }
@@ -127,4 +133,25 @@ export function requestErrorMessage(action: string, error: unknown): string {
   }
   if (typeof error === "string" && error) return `${action} failed: ${error}`;
   return `${action} failed; see the Promptwise output channel for details.`;
+}
+
+/**
+ * One line for `promptwise estimate --format json`: `total.inputTokens`, `total.outputTokens`
+ * (`expected`/`upperBound`) and `total.cost` (same), over `rows` rows.
+ */
+export function estimateSummary(estimate: Record<string, unknown>): string | undefined {
+  const total = estimate.total as Record<string, unknown> | undefined;
+  if (!total || typeof total !== "object") return undefined;
+  const bounds = (value: unknown): { expected?: number; upperBound?: number } =>
+    typeof value === "number" ? { expected: value } : value && typeof value === "object" ? (value as { expected?: number; upperBound?: number }) : {};
+  const parts: string[] = [];
+  if (typeof total.inputTokens === "number") parts.push(`${formatTokens(total.inputTokens)} tokens in`);
+  const output = bounds(total.outputTokens);
+  if (typeof output.upperBound === "number") parts.push(`≤ ${formatTokens(output.upperBound)} out`);
+  const cost = bounds(total.cost);
+  if (typeof cost.expected === "number") parts.push(`≈ ${formatCost(cost.expected)}`);
+  if (typeof cost.upperBound === "number") parts.push(`≤ ${formatCost(cost.upperBound)}`);
+  if (!parts.length) return undefined;
+  const rows = typeof estimate.rows === "number" && estimate.rows > 1 ? ` over ${formatTokens(estimate.rows)} rows` : "";
+  return `Estimate${rows}: ${parts.join(" · ")}`;
 }

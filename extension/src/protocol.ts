@@ -1,5 +1,6 @@
 // The language server's surface as the client sees it (team PLAN.md, "LSP surface"): command
 // ids, their one-object arguments, result shapes, and the custom request. No vscode import.
+import * as path from "node:path";
 
 export const ServerCommand = {
   runFlow: "promptwise.runFlow",
@@ -63,7 +64,10 @@ export interface RunFlowResult {
 export interface BatchRunResult {
   run?: string;
   status?: string;
+  /** Rows in the dataset (or the row results). */
   rows?: unknown;
+  /** Rows finished, when the batch stopped early. */
+  completed?: number;
   failed?: number;
   tokens?: unknown;
   cost?: number | null;
@@ -167,4 +171,30 @@ function describeJson(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return `a ${typeof value}`;
+}
+
+/**
+ * Datasets ordered for a pick: the flow's own folder first, then its subfolders by depth, then
+ * the rest of the workspace; alphabetical within a level.
+ */
+export function nearestFirst(flowDir: string, files: string[]): string[] {
+  const distance = (file: string): number => {
+    const relative = path.relative(flowDir, path.dirname(file));
+    if (relative === "") return 0;
+    const depth = relative.split(path.sep).length;
+    return relative.startsWith("..") ? 1000 + depth : depth;
+  };
+  return [...files].sort((a, b) => distance(a) - distance(b) || a.localeCompare(b));
+}
+
+/** The argument object with the work-done token the server reports progress on and cancels by. */
+export function withWorkDoneToken<T extends object>(args: T, token: string): T & { workDoneToken: string } {
+  return { ...args, workDoneToken: token };
+}
+
+/** How a command ended: the server answers failures as `{status: "error", error}`, not as errors. */
+export function outcomeKind(status: string | undefined, error: unknown): "ok" | "cancelled" | "failed" {
+  if (status && /^cancel{1,2}ed$/i.test(status)) return "cancelled";
+  if (error || (status && /^(error|failed|failure)$/i.test(status))) return "failed";
+  return "ok";
 }

@@ -19,8 +19,12 @@ export interface PageSecurity {
   cspSource: string;
 }
 
-const ROW_KEYS = ["rows", "results", "lines", "items", "runs"];
+const ROW_KEYS = ["rows", "results", "lines", "items", "runs", "nodes"];
 const MAX_ROWS = 500;
+/** Plumbing, not results: the work-done token the command ran under. */
+const HIDDEN_SUMMARY_KEYS = new Set(["token", "workDoneToken"]);
+/** Top-level objects shown by their own sections, not as generic tables. */
+const SECTION_SKIP = new Set(["metrics", "outputs", "error", "tokens", ...ROW_KEYS]);
 
 export function escapeHtml(value: unknown): string {
   return String(value)
@@ -52,8 +56,17 @@ export function renderResultsHtml(view: ResultView, security: PageSecurity): str
     const record = data as Record<string, unknown>;
     body.push(summarySection(record));
     if (record.error) body.push(section("Error", `<pre class="error">${escapeHtml(textOf(record.error))}</pre>`));
-    const metrics = numericMetrics(record.metrics);
-    if (metrics.length) body.push(section("Metrics", metricsTable(metrics) + barChart(metrics)));
+    const evaluators = evaluatorMetrics(record.metrics);
+    if (evaluators.length) {
+      body.push(section("Metrics", evaluatorTable(evaluators) + passRateChart(evaluators) + confusionTables(record.metrics)));
+    } else {
+      const metrics = numericMetrics(record.metrics);
+      if (metrics.length) body.push(section("Metrics", metricsTable(metrics) + barChart(metrics)));
+    }
+    for (const [key, value] of Object.entries(record)) {
+      const flat = SECTION_SKIP.has(key) ? undefined : flattenScalars(value);
+      if (flat) body.push(section(key === "summary" ? "Run summary" : capitalize(key), scalarTable(flat)));
+    }
     if (record.outputs !== undefined) body.push(section("Outputs", jsonBlock(record.outputs)));
     const rows = findRows(record);
     if (rows) body.push(rowsSection(rows.key, rows.rows));
@@ -74,6 +87,114 @@ ${body.join("\n")}
 <script nonce="${escapeHtml(security.nonce)}">${SCRIPT}</script>
 </body>
 </html>`;
+}
+
+/** One evaluator's aggregate, as `promptwise eval --format json` reports it. */
+export interface EvaluatorMetric {
+  name: string;
+  type?: string;
+  mean?: number;
+  passRate?: number;
+  p50?: number;
+  p95?: number;
+  passed?: number;
+  failed?: number;
+  threshold?: number;
+}
+
+/** Evaluation metrics (`{name: {type, mean, pass_rate, ...}}`); empty for other shapes. */
+export function evaluatorMetrics(metrics: unknown): EvaluatorMetric[] {
+  if (!metrics || typeof metrics !== "object" || Array.isArray(metrics)) return [];
+  const found: EvaluatorMetric[] = [];
+  for (const [name, value] of Object.entries(metrics as Record<string, unknown>)) {
+    if (!value || typeof value !== "object" || Array.isArray(value)) continue;
+    const m = value as Record<string, unknown>;
+    if (typeof m.mean !== "number" && typeof m.pass_rate !== "number") continue;
+    const num = (key: string) => (typeof m[key] === "number" ? (m[key] as number) : undefined);
+    found.push({
+      name,
+      type: typeof m.type === "string" ? m.type : undefined,
+      mean: num("mean"),
+      passRate: num("pass_rate"),
+      p50: num("p50"),
+      p95: num("p95"),
+      passed: num("passed"),
+      failed: num("failed"),
+      threshold: num("threshold"),
+    });
+  }
+  return found;
+}
+
+function evaluatorTable(metrics: EvaluatorMetric[]): string {
+  const head = "<tr><th>evaluator</th><th>type</th><th>mean</th><th>pass rate</th><th>p50</th><th>p95</th><th>passed</th><th>failed</th><th>threshold</th></tr>";
+  const rows = metrics.map((m) => {
+    // Latency evaluators score milliseconds and cost evaluators dollars: show them that way.
+    const show = (value: number | undefined) => {
+      if (value === undefined) return "";
+      if (m.type === "latency") return escapeHtml(formatLatency(value));
+      if (m.type === "cost") return escapeHtml(formatCost(value));
+      return escapeHtml(formatMetric(value));
+    };
+    const count = (value: number | undefined) => (value === undefined ? "" : escapeHtml(formatMetric(value)));
+    return (
+      `<tr><th>${escapeHtml(m.name)}</th><td>${escapeHtml(m.type ?? "")}</td><td class="num">${show(m.mean)}</td>` +
+      `<td class="num">${m.passRate === undefined ? "" : escapeHtml(formatPercent(m.passRate))}</td><td class="num">${show(m.p50)}</td>` +
+      `<td class="num">${show(m.p95)}</td><td class="num">${count(m.passed)}</td><td class="num">${count(m.failed)}</td><td class="num">${show(m.threshold)}</td></tr>`
+    );
+  });
+  return `<table class="metrics evaluators"><thead>${head}</thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+/** Pass rate per evaluator, on a fixed 0–100 % scale so runs compare at a glance. */
+function passRateChart(metrics: EvaluatorMetric[]): string {
+  const rates = metrics.filter((m) => m.passRate !== undefined).map((m): [string, number] => [m.name, m.passRate! * 100]);
+  return rates.length ? `<h3>Pass rate (%)</h3>${barChart(rates, "chart pass-rate", 100)}` : "";
+}
+
+/** Confusion matrices of classification evaluators, as tables (rows: label, columns: predicted). */
+function confusionTables(metrics: unknown): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(metrics as Record<string, unknown>)) {
+    const confusion = (value as { confusion?: { labels?: unknown; matrix?: unknown } } | null)?.confusion;
+    if (!confusion || !Array.isArray(confusion.labels) || !Array.isArray(confusion.matrix)) continue;
+    const labels = confusion.labels.map(String);
+    const head = `<tr><th>label \\ predicted</th>${labels.map((l) => `<th>${escapeHtml(l)}</th>`).join("")}</tr>`;
+    const rows = (confusion.matrix as unknown[]).map((row, i) => {
+      const cells = Array.isArray(row) ? row.map((n, j) => `<td class="num${i === j ? " diagonal" : ""}">${escapeHtml(n)}</td>`).join("") : "";
+      return `<tr><th>${escapeHtml(labels[i] ?? "")}</th>${cells}</tr>`;
+    });
+    parts.push(`<h3>${escapeHtml(name)}: confusion matrix</h3><table class="confusion"><thead>${head}</thead><tbody>${rows.join("")}</tbody></table>`);
+  }
+  return parts.join("");
+}
+
+/**
+ * An object of scalars, or of objects of scalars, flattened to `key` / `key.inner`
+ * (`total.cost.expected`); undefined for anything deeper, empty or with lists.
+ */
+export function flattenScalars(value: unknown, prefix = "", depth = 0): Record<string, unknown> | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value) || depth > 1) return undefined;
+  const flat: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+    if (inner === null || ["string", "number", "boolean"].includes(typeof inner)) {
+      flat[prefix + key] = inner;
+      continue;
+    }
+    const nested = flattenScalars(inner, `${prefix}${key}.`, depth + 1);
+    if (!nested) return undefined;
+    Object.assign(flat, nested);
+  }
+  return Object.keys(flat).length ? flat : undefined;
+}
+
+function scalarTable(record: Record<string, unknown>): string {
+  const rows = Object.entries(record).map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(summaryValue(key, value) ?? String(value))}</td></tr>`);
+  return `<table class="summary">${rows.join("")}</table>`;
+}
+
+function formatPercent(rate: number): string {
+  return `${(rate * 100).toFixed(rate === 1 || rate === 0 ? 0 : 1)}%`;
 }
 
 /** Metrics as (name, value) pairs; nested objects flatten to `name.key` (e.g. `latency.p95`). */
@@ -106,6 +227,7 @@ export function findRows(record: Record<string, unknown>): { key: string; rows: 
 function summarySection(record: Record<string, unknown>): string {
   const cells: string[] = [];
   for (const [key, value] of Object.entries(record)) {
+    if (HIDDEN_SUMMARY_KEYS.has(key)) continue;
     const shown = summaryValue(key, value);
     if (shown !== undefined) cells.push(`<tr><th>${escapeHtml(key)}</th><td>${escapeHtml(shown)}</td></tr>`);
   }
@@ -118,6 +240,8 @@ function summaryValue(key: string, value: unknown): string | undefined {
     return total === undefined ? undefined : formatTokens(total);
   }
   if (typeof value === "number") {
+    // The run store keeps times as Unix seconds.
+    if (/_at$/.test(key) && value > 1e9) return new Date(value * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
     if (/cost/i.test(key)) return formatCost(value);
     if (/latency|_ms$/i.test(key)) return formatLatency(value);
     return formatMetric(value);
@@ -133,9 +257,9 @@ function metricsTable(metrics: Array<[string, number]>): string {
 }
 
 /** A horizontal bar chart in inline SVG: bars scale to the largest magnitude. */
-export function barChart(values: Array<[string, number]>, className = "chart"): string {
+export function barChart(values: Array<[string, number]>, className = "chart", scaleMax?: number): string {
   if (!values.length) return "";
-  const max = Math.max(...values.map(([, v]) => Math.abs(v))) || 1;
+  const max = scaleMax ?? (Math.max(...values.map(([, v]) => Math.abs(v))) || 1);
   const rowHeight = 22;
   const labelWidth = 180;
   const barWidth = 320;
@@ -162,8 +286,9 @@ function rowsSection(key: string, rows: Array<Record<string, unknown>>): string 
   const columns = rowColumns(shown);
   const head = `<tr><th>#</th>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")}</tr>`;
   const body = shown.map((row, i) => {
-    const cells = columns.map((c) => `<td>${escapeHtml(cellText(c, row[c]))}</td>`).join("");
-    const failed = row.error || row.status === "failed" ? " failed" : "";
+    const cells = columns.map((c) => `<td>${escapeHtml(cellText(c, columnValue(row, c)))}</td>`).join("");
+    const scores = Object.values((row.scores as Record<string, { passed?: unknown }> | undefined) ?? {});
+    const failed = row.error || row.status === "failed" || scores.some((score) => score?.passed === false) ? " failed" : "";
     return (
       `<tr class="row${failed}" data-row="${i}"><td class="num">${i + 1}</td>${cells}</tr>` +
       `<tr class="drill"><td colspan="${columns.length + 1}"><details><summary>row ${i + 1} details</summary>${jsonBlock(row)}</details></td></tr>`
@@ -178,13 +303,27 @@ function rowsSection(key: string, rows: Array<Record<string, unknown>>): string 
 /** Columns for the rows table: scalar fields present in the rows, at most eight. */
 function rowColumns(rows: Array<Record<string, unknown>>): string[] {
   const columns: string[] = [];
+  // Evaluation rows carry `scores: {evaluator: {value, passed, ...}}`: one column per evaluator,
+  // after the row's own fields.
+  const scoreColumns: string[] = [];
+  for (const row of rows) {
+    if (row.scores && typeof row.scores === "object") {
+      for (const name of Object.keys(row.scores as object)) if (!scoreColumns.includes(`scores.${name}`)) scoreColumns.push(`scores.${name}`);
+    }
+  }
   for (const row of rows) {
     for (const [key, value] of Object.entries(row)) {
       const scalar = value === null || ["string", "number", "boolean"].includes(typeof value) || key === "tokens";
       if (scalar && !columns.includes(key)) columns.push(key);
     }
   }
-  return columns.slice(0, 8);
+  return [...columns.slice(0, 6), ...scoreColumns].slice(0, 12);
+}
+
+function columnValue(row: Record<string, unknown>, column: string): unknown {
+  if (!column.startsWith("scores.")) return row[column];
+  const score = (row.scores as Record<string, unknown> | undefined)?.[column.slice("scores.".length)];
+  return score && typeof score === "object" ? (score as { value?: unknown }).value : score;
 }
 
 function cellText(column: string, value: unknown): string {
@@ -236,6 +375,8 @@ svg .bar.negative { fill: var(--vscode-charts-red); }
 svg text { fill: var(--vscode-foreground); font-size: 12px; font-family: var(--vscode-font-family); }
 input[type=search] { background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, transparent); padding: 3px 6px; margin: 6px 0; width: 240px; }
 details.raw { margin-top: 24px; }
+h3 { font-size: 1em; font-weight: 600; margin: 16px 0 4px; }
+table.confusion td.diagonal { font-weight: 600; }
 `;
 
 // Filters the rows table; each data row is followed by its drill-down row, filtered with it.

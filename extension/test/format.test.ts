@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   batchSummary,
+  estimateSummary,
   errorDetail,
   evaluateSummary,
   formatCost,
@@ -64,12 +65,24 @@ describe("summaries", () => {
   it("failed run carries the server's message", () => {
     assert.equal(runSummary({ run: "r2", status: "failed", error: { code: "PW204", message: "node x failed" } }), "Run r2 failed: PW204 node x failed");
   });
+  it("an error answer without a run name", () => {
+    assert.equal(runSummary({ status: "error", error: "flow.dag.yaml:12: node 'x' not found; fix the reference" }), "Run failed: flow.dag.yaml:12: node 'x' not found; fix the reference");
+  });
   it("batch counts rows from a list or a number", () => {
     assert.equal(batchSummary({ run: "b1", status: "completed", rows: [{}, {}, {}], failed: 1, cost: 0.5 }), "Batch b1 completed · 3 rows · 1 failed · $0.50");
     assert.equal(batchSummary({ run: "b2", rows: 20 }), "Batch b2 finished · 20 rows");
   });
+  it("a cancelled batch shows how many rows were done", () => {
+    assert.equal(batchSummary({ run: "b3", status: "canceled", rows: 64, completed: 12, failed: 0, cost: 0.01 }), "Batch b3 canceled · 12/64 rows done · 0 failed · $0.010");
+  });
   it("evaluation lists numeric metrics", () => {
     assert.equal(evaluateSummary({ run: "e1", metrics: { groundedness: 4.3, pass_rate: 0.92, note: "x" } }), "Evaluation e1: groundedness 4.30 · pass_rate 0.920");
+  });
+  it("evaluation in promptwise eval's shape lists pass rates", () => {
+    assert.equal(
+      evaluateSummary({ run: "e2", metrics: { category_match: { type: "exact_match", mean: 0.969, pass_rate: 0.96875 }, summary_pii: { pass_rate: 1 } } }),
+      "Evaluation e2: category_match 96.9% pass · summary_pii 100% pass",
+    );
   });
   it("error detail from string or object", () => {
     assert.equal(errorDetail("boom"), "boom");
@@ -86,4 +99,15 @@ describe("request errors", () => {
   });
   it("cancelled", () => assert.equal(requestErrorMessage("Evaluating", { code: -32800, message: "" }), "Evaluating was cancelled."));
   it("unknown errors point to the log", () => assert.match(requestErrorMessage("X", undefined), /see the Promptwise output channel/));
+});
+
+describe("estimate summary", () => {
+  it("one call", () => {
+    const estimate = { rows: 1, total: { inputTokens: 904, outputTokens: { upperBound: 1050, expected: 214.4 }, cost: { expected: 0.000264225, upperBound: 0.0007656 } } };
+    assert.equal(estimateSummary(estimate), "Estimate: 904 tokens in · ≤ 1,050 out · ≈ $0.00026 · ≤ $0.00077");
+  });
+  it("over a dataset", () => {
+    assert.equal(estimateSummary({ rows: 64, total: { inputTokens: 57856, cost: 0.0312 } }), "Estimate over 64 rows: 57,856 tokens in · ≈ $0.031");
+  });
+  it("nothing to say without totals", () => assert.equal(estimateSummary({ nodes: [] }), undefined));
 });

@@ -8,8 +8,11 @@ import {
   hasDocumentTotals,
   isFlowFile,
   lensArguments,
+  nearestFirst,
+  outcomeKind,
   parseInputs,
   runFlowArgs,
+  withWorkDoneToken,
 } from "../src/protocol";
 
 const uri = "file:///work/flows/log-triage/flow.dag.yaml";
@@ -85,4 +88,31 @@ describe("file kinds", () => {
     assert.ok(hasDocumentTotals("/a/prompt.j2"));
     assert.ok(!hasDocumentTotals("/a/tool.py"));
   });
+});
+
+describe("nearestFirst", () => {
+  it("orders datasets from the flow's folder outwards", () => {
+    const files = ["/w/other/z.jsonl", "/w/flow/sub/deep/d.csv", "/w/flow/b.jsonl", "/w/flow/a.csv", "/w/flow/sub/c.jsonl", "/w/top.jsonl"];
+    assert.deepEqual(nearestFirst("/w/flow", files), ["/w/flow/a.csv", "/w/flow/b.jsonl", "/w/flow/sub/c.jsonl", "/w/flow/sub/deep/d.csv", "/w/top.jsonl", "/w/other/z.jsonl"]);
+  });
+});
+
+describe("work-done token and outcomes", () => {
+  it("adds the token to the argument object without changing the original", () => {
+    const args = runFlowArgs(uri);
+    assert.deepEqual(withWorkDoneToken(args, "t-1"), { uri, workDoneToken: "t-1" });
+    assert.deepEqual(args, { uri });
+  });
+  const outcomes: Array<[string | undefined, unknown, string]> = [
+    ["completed", undefined, "ok"],
+    [undefined, undefined, "ok"],
+    ["canceled", undefined, "cancelled"],
+    ["cancelled", undefined, "cancelled"],
+    ["error", "flow.dag.yaml:3: bad; fix it", "failed"],
+    ["completed", { message: "node x failed" }, "failed"],
+    ["failed", undefined, "failed"],
+  ];
+  for (const [status, error, kind] of outcomes) {
+    it(`${status ?? "no status"}${error ? " with error" : ""} -> ${kind}`, () => assert.equal(outcomeKind(status, error), kind));
+  }
 });

@@ -75,3 +75,11 @@ def test_binary_and_empty_files(tmp_path, capsys):
     assert main(["check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "PW100" in out and "binary" in out and "PW105" in out
+
+
+def test_a_file_of_another_kind_is_a_warning(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert main(["check", str(notes)]) == 0
+    out = capsys.readouterr().out
+    assert "PW100" in out and "not a kind of file" in out

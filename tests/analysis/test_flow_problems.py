@@ -52,8 +52,9 @@ CASES = [
     ("unknown-top-key", [("outputs:", "output:")], "PW103", "error", 3, "output", "outputs"),
     ("wrong-type-bool", [("  type: python\n  source:\n    type: code\n    path: second.py", "  type: python\n  aggregation: 'yes'\n  source:\n    type: code\n    path: second.py")], "PW104", "error", 17, "'yes'", None),
     ("wrong-type-map", [("  inputs:\n    x: ${inputs.question}", "  inputs: [a]")], "PW104", "error", 13, "[a]", None),
-    ("missing-type", [("  question:\n    type: string", "  question:\n    description: q")], "PW105", "error", 2, "description", None),
-    ("missing-reference", [("    reference: ${second.output}\n", "    description: nothing\n")], "PW105", "error", 5, "type", None),
+    ("missing-type", [("  question:\n    type: string", "  question:\n    description: q")], "PW105", "error", 1, "question", None),
+    ("missing-reference", [("    reference: ${second.output}\n", "    description: nothing\n")], "PW105", "error", 4, "answer", None),
+    ("node-missing-type", [("- name: second\n  type: python\n", "- name: second\n")], "PW105", "error", 15, "second", None),
     ("empty-required", [("- name: first", "- name:")], "PW105", "error", 8, "name", None),
     ("bad-node-type", [("- name: second\n  type: python", "- name: second\n  type: pyhton")], "PW106", "error", 16, "pyhton", "python"),
     ("bad-input-type", [("  question:\n    type: string", "  question:\n    type: str")], "PW106", "error", 2, "str", None),
@@ -68,10 +69,12 @@ CASES = [
     ("literal-output", [("reference: ${second.output}", "reference: second")], "PW214", "error", 6, "second", None),
     ("duplicate-name", [("- name: second", "- name: first")], "PW209", "error", 15, "first", None),
     ("source-missing", [("path: second.py", "path: secnd.py")], "PW301", "error", 19, "secnd.py", "second.py"),
-    ("no-source", [("  source:\n    type: code\n    path: second.py\n", "")], "PW105", "error", 16, "type", None),
+    ("no-source", [("  source:\n    type: code\n    path: second.py\n", "")], "PW105", "error", 15, "second", None),
     ("code-source-without-path", [("    type: code\n    path: second.py\n", "    type: code\n")], "PW105", "error", 17, "source", None),
     ("duplicate-key", [("- name: second\n  type: python", "- name: second\n  type: python\n  type: llm")], "PW102", "error", 17, "type", None),
     ("yaml-syntax", [("    x: ${first.output}\n", "    x: [${first.output}\n")], "PW101", "error", 21, "{first.output}", None),
+    ("default-type", [("  question:\n    type: string", "  question:\n    type: int\n    default: many")], "PW104", "error", 3, "many", None),
+    ("default-enum", [("  question:\n    type: string", "  question:\n    type: string\n    enum: [home, motor]\n    default: moter")], "PW106", "error", 4, "moter", "motor"),
     ("scalar-output-key", [("def first(x: str) -> dict", "def first(x: str) -> str"), ("x: ${first.output}", "x: ${first.output.key}")], "PW203", "error", 21, "key", None),
 ]
 
@@ -203,7 +206,7 @@ def test_activate_missing_is(project):
     text = BASE.replace("    x: ${first.output}\n", "    x: ${first.output}\n  activate:\n    when: ${first.output}\n")
     _, problems = project.analyze("flow.dag.yaml", text, TOOLS)
     [problem] = [p for p in problems if p.code == "PW105"]
-    assert "`is`" in problem.message and covered(text, problem.range) == "when"
+    assert "`is`" in problem.message and covered(text, problem.range) == "activate"
 
 
 def test_unknown_key_without_close_match_lists_known_keys(project):
@@ -229,3 +232,81 @@ def test_fixes_produce_a_clean_flow(project):
         text = apply_fix(text, fixable[0].fixes[0])
     assert analyze(path, text) == []
     assert parse_yaml(text).errors == []
+
+
+DICT_TOOL = '''from typing import TypedDict
+
+from promptflow.core import tool
+
+
+class Verdict(TypedDict):
+    label: str
+    score: float
+
+
+def helper():
+    return {"not": "the tool"}
+
+
+@tool
+def first(x: str):
+    if not x:
+        return {"text": "", "score": 0}
+    return {"text": x, "score": 1, "extra": [1]}
+
+
+@tool
+def typed(x: str) -> Verdict:
+    return make(x)
+'''
+
+
+@pytest.mark.parametrize(
+    "tool_name, reference, expected",
+    [
+        ("first", "${first.output.txt}", ("txt", "text")),
+        ("first", "${first.output.scroe.value}", ("scroe", "score")),
+        ("first", "${first.output.text}", None),
+        ("first", "${first.output.extra}", None),
+        ("typed", "${first.output.lable}", ("lable", "label")),
+        ("typed", "${first.output.score}", None),
+    ],
+)
+def test_known_output_keys(project, tool_name, reference, expected):
+    text = BASE.replace(
+        "    type: code\n    path: first.py\n", f"    type: code\n    path: first.py\n    tool: {tool_name}\n"
+    ).replace("x: ${first.output}", f"x: {reference}")
+    _, problems = project.analyze("flow.dag.yaml", text, {"first.py": DICT_TOOL, "second.py": TOOLS["second.py"]})
+    keys = [p for p in problems if p.code == "PW203"]
+    if expected is None:
+        assert keys == []
+        return
+    [problem] = keys
+    assert covered(text, problem.range) == expected[0]
+    assert problem.fixes[0].edits[0].new_text == expected[1]
+
+
+def test_unknown_returns_say_nothing(project):
+    tool = "from promptflow.core import tool\n\n\n@tool\ndef first(x):\n    result = {'a': 1}\n    return result\n"
+    text = BASE.replace("x: ${first.output}", "x: ${first.output.whatever}")
+    _, problems = project.analyze("flow.dag.yaml", text, {"first.py": tool, "second.py": TOOLS["second.py"]})
+    assert [p for p in problems if p.code == "PW203"] == []
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("  question:\n    type: string\n", "  question:\n    description: asked\n"),
+        ("  answer:\n    type: string\n", "  answer:\n    description: said\n"),
+        # the mapping ends the file without a final newline
+        ("x: ${first.output}\n", "x: ${first.output}\n"),
+    ],
+)
+def test_missing_type_fix_inserts_the_key(project, old, new):
+    text = BASE.replace(old, new)
+    if old == new:  # move an input to the end, without a final newline
+        text = BASE.replace("inputs:\n  question:\n    type: string\n", "") + "inputs:\n  question:\n    description: asked"
+    path, problems = project.analyze("flow.dag.yaml", text, TOOLS)
+    [missing] = [p for p in problems if p.code == "PW105"]
+    fixed = apply_fix(text, missing.fixes[0])
+    assert [p.code for p in analyze(path, fixed)] == []

@@ -245,3 +245,11 @@ def test_no_tool_fix_keeps_docstring_and_future_import_first(tmp_path):
         (Range.empty(2, 0), "from promptflow.core import tool\n"),
         (Range.empty(4, 0), "@tool\n"),
     ]
+
+
+def test_messages_name_the_tool_file_relative_to_the_flow(tmp_path, monkeypatch):
+    (tmp_path / "tool.py").write_text(SINGLE)
+    (tmp_path / "flow.dag.yaml").write_text(FLOW.replace("{extra}", "").replace("{inputs}", "    top_k: 1\n"))
+    monkeypatch.chdir(tmp_path)
+    (problem,) = check(load_document(Path("flow.dag.yaml")), AnalysisContext.create("flow.dag.yaml"))
+    assert "`answer` in tool.py;" in problem.message

@@ -127,6 +127,20 @@ def test_bad_files_give_problems_not_tracebacks(tmp_path, name, content, code):
     path.write_bytes(content)
     problems = analyze(path)
     assert code in [p.code for p in problems], [(p.code, p.message) for p in problems]
+    assert "PW000" not in [p.code for p in problems]
+
+
+def test_alias_expansion_is_bounded(tmp_path):
+    """YAML aliases can make a small file describe billions of nodes; we stop early."""
+    count = 3000
+    lines = ["x: &v {node: {type: python, source: {type: code, path: a.py}}}", "y: &w", "  default_variant_id: v0", "  variants:"]
+    lines += [f"    v{i}: *v" for i in range(count)]
+    lines += ["node_variants:"] + [f"  n{i}: *w" for i in range(count)]
+    path = tmp_path / "flow.dag.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    problems = analyze(path)
+    assert "PW107" in {p.code for p in problems}
+    assert "PW000" not in {p.code for p in problems}
 
 
 def test_five_megabyte_yaml_is_refused_quickly(tmp_path):
@@ -218,3 +232,63 @@ def test_register_checker_and_failures_are_contained(project):
         unregister_checker(extra)
         unregister_checker(broken)
     assert [p.code for p in analyze(project.root / "flow.dag.yaml")] == []
+
+
+def test_concurrent_analysis_is_consistent(tmp_path, monkeypatch):
+    """The language server analyzes from worker threads; caches must survive that."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from promptwise.documents import load
+
+    monkeypatch.setattr(load, "_CACHE_SIZE", 3)  # force constant eviction
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"f{i}" / "flow.dag.yaml"
+        path.parent.mkdir()
+        path.write_text(f"inputs:\n  q{i}: {{type: string}}\noutputs: {{}}\nnodes: []\n")
+        paths.append(path)
+    expected = {path: [(p.code, p.message) for p in analyze(path)] for path in paths}
+
+    def run(index: int):
+        path = paths[index % len(paths)]
+        text = path.read_text() + f"# {index % 3}\n"
+        return path, [(p.code, p.message) for p in analyze(path, text)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for path, found in pool.map(run, range(400)):
+            assert found == expected[path]
+
+
+def test_known_keys_for_completion():
+    from promptwise.analysis.schema import FLOW_DAG, PROMPTY_PROMPTFLOW, known_keys
+
+    assert "activate" in known_keys(FLOW_DAG, ["nodes", "*"])
+    assert known_keys(FLOW_DAG, ["nodes", "*", "source"]) == ["path", "tool", "type"]
+    assert "is_chat_input" in known_keys(FLOW_DAG, ["inputs", "question"])
+    assert "azure_deployment" in known_keys(PROMPTY_PROMPTFLOW, ["model", "configuration"])
+    assert known_keys(FLOW_DAG, ["nodes", "*", "inputs"]) == []
+
+
+def test_dependents_of_a_prompty_sample_file(project):
+    prompty = project.write("p.prompty", "---\nname: p\nsample: ${file:data/sample.json}\n---\nuser:\nhi\n")
+    project.write("data/sample.json", "{}")
+    assert dependents(project.root / "data" / "sample.json") == [prompty]
+
+
+def test_settings_change_invalidates_cached_results(project):
+    calls = []
+
+    def counting(document):
+        calls.append(document.path)
+        return []
+
+    register_checker(counting)
+    try:
+        path, _ = project.analyze("flow.dag.yaml", "inputs: {}\n")
+        analyze(path)
+        assert len(calls) == 1  # the second call came from the cache
+        project.write("promptwise.yaml", "defaults: {model: gpt-4o}\n")
+        analyze(path)
+        assert len(calls) == 2
+    finally:
+        unregister_checker(counting)

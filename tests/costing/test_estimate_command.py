@@ -109,7 +109,7 @@ def test_model_override_and_prompty(tmp_path, capsys):
     path.write_text(PROMPTY, encoding="utf-8")
     report, _ = run_json(capsys, str(path), "--model", "gpt-4.1")
     [node] = report["nodes"]
-    assert (node["node"], node["model"], node["catalogEntry"], node["rows"]) == ("Ticket reply", "gpt-4.1", "gpt-4.1", 1)
+    assert (node["node"], node["model"], node["catalogEntry"], node["rows"]) == ("reply", "gpt-4.1", "gpt-4.1", 1)
     data = tmp_path / "rows.csv"
     data.write_text('question\n"Where is order 1?"\n"a,b",extra\n"Order 2?"\n', encoding="utf-8")
     report, _ = run_json(capsys, str(path), "--data", str(data))

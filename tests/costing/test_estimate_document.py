@@ -169,6 +169,8 @@ def test_variant_is_chosen(tmp_path):
     chosen = estimate(path, variants={"classify_v": "long"}).items[0]
     assert (default.node, default.variant, default.estimate.output_bound) == ("classify_v", "short", 5)
     assert (chosen.variant, chosen.estimate.output_bound) == ("long", 500)
+    line = flow.splitlines()[default.range.start.line]  # the lens is on the node that uses the variants
+    assert line == "- name: classify_v"
 
 
 def test_prompty_estimate_with_tools(tmp_path):
@@ -220,3 +222,40 @@ def test_overlay_keys_may_be_strings_or_unnormalized(tmp_path):
     key = str(tmp_path / "sub" / ".." / "classify.jinja2")
     after = estimate(path, overlay={key: CLASSIFY + "Be terse and cite the ticket number.\n"})
     assert after.items[0].estimate.input_tokens > before
+
+
+def test_prompty_sample_file_and_observed_output(tmp_path):
+    from promptwise.store.run_store import NodeResult, RowResult, RunStore
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sample.json").write_text('{"question": "Where is my parcel, order 77?"}', encoding="utf-8")
+    path = tmp_path / "reply.prompty"
+    path.write_text(PROMPTY.replace("sample:\n  question: Where is order 42?\n", "sample: ${file:sample.json}\n"),
+                    encoding="utf-8")
+    with RunStore(tmp_path / ".promptwise") as store:
+        store.create_run("r", str(path.resolve()))
+        store.record_row("r", RowResult(0, "completed", {}, {"output": "x"}, nodes=[
+            NodeResult("reply", "completed", "x", model="gpt-4o", prompt_tokens=10, completion_tokens=33)]))
+    [item] = estimate(path).items
+    user = item.estimate.count.messages[-1]
+    assert user.content_tokens == count_chat([{"role": "user", "content": "Where is my parcel, order 77?"}],
+                                             "o200k_base").messages[0].content_tokens
+    assert item.unknown_inputs == []
+    assert item.observed_output == 33
+    assert item.expected_cost_per_call == pytest.approx(item.estimate.cost(output_tokens=33))
+    assert "observed mean 33 in past runs" in item.hover_text
+
+
+def test_unknown_values_still_let_the_rest_of_the_prompt_count(tmp_path):
+    path = make_flow(tmp_path)
+    template = "system:\n{% for key, value in details.items() %}{{ key }}: {{ value.score }}\n{% endfor %}" \
+               "Rows: {{ details | length }} {{ details.rows[0].text }}\nuser:\n{{ ticket }}\n"
+    (tmp_path / "summary.jinja2").write_text(template, encoding="utf-8")
+    summarise = estimate(path).items[1]
+    assert summarise.error is None
+    expected = render_messages(template.replace("{% for key, value in details.items() %}{{ key }}: {{ value.score }}\n"
+                                                "{% endfor %}", "").replace("{{ details | length }} "
+                                                "{{ details.rows[0].text }}", "0 "),
+                               {"ticket": "My invoice for March is wrong — 請幫忙 🙏"})
+    assert summarise.estimate.input_tokens == count_chat(expected, "o200k_base").total
+    assert summarise.unknown_inputs == ["details (from classify)"]

@@ -132,3 +132,17 @@ def test_import_errors_name_the_file(tmp_path, capsys, content, message):
     assert main(["models", "import", str(source), "--workspace", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_importing_a_whole_price_file_needs_only_or_all(tmp_path, capsys, monkeypatch):
+    from promptwise.commands import models
+
+    monkeypatch.setattr(models, "MANY_MODELS", 1)
+    source = tmp_path / "prices.json"
+    source.write_text(json.dumps(LITELLM), encoding="utf-8")
+    (tmp_path / ".git").mkdir()
+    assert main(["models", "import", str(source), "--workspace", str(tmp_path)]) == 2
+    assert "this would add 2 models to promptwise.yaml; pick them with --only" in capsys.readouterr().err
+    assert not (tmp_path / "promptwise.yaml").exists()
+    assert main(["models", "import", str(source), "--workspace", str(tmp_path), "--all"]) == 0
+    assert len(yaml.safe_load((tmp_path / "promptwise.yaml").read_text(encoding="utf-8"))["models"]) == 2

@@ -192,3 +192,35 @@ def test_sigkill_half_way_then_resume_gives_exactly_one_result_per_row(workspace
         outputs_file = store.outputs_path("crash")
     numbers = [json.loads(line)["line_number"] for line in outputs_file.read_text().splitlines()]
     assert numbers == list(range(rows))  # the outputs JSONL has each row exactly once, in order
+
+
+async def test_resume_with_retry_failed_redoes_only_failed_rows(workspace):
+    root = workspace(FLOW)
+    workspace.server.inject("server_error", count=None, match="question 2$")
+    first = await run_batch(root / "flow", data_file(root, 4), name="flaky", use_cache=False, retry=FAST_RETRY)
+    assert (first.completed, first.failed) == (3, 1)
+    with pytest.raises(FlowError, match="add --retry-failed"):
+        await run_batch(resume="flaky", workspace_path=root)
+    workspace.server.clear_faults()
+    before = asked(workspace.server)
+    again = await run_batch(resume="flaky", retry_failed=True, workspace_path=root)
+    assert (again.completed, again.failed) == (4, 0)
+    assert asked(workspace.server) - before == collections.Counter({"question 2": 1})
+
+
+async def test_row_timeout_fails_the_row_and_the_run_goes_on(workspace):
+    root = workspace({
+        "flow/flow.dag.yaml": """
+            inputs: {question: {type: string}}
+            outputs: {answer: {reference: "${slow.output}"}}
+            nodes:
+            - {name: slow, type: python, source: {type: code, path: slow.py}, inputs: {q: "${inputs.question}"}}
+        """,
+        "flow/slow.py": (
+            "import asyncio\nfrom promptflow.core import tool\n\n@tool\nasync def slow(q: str) -> str:\n"
+            "    if q.endswith('1'):\n        await asyncio.sleep(30)\n    return q\n"),
+    })
+    result = await run_batch(root / "flow", data_file(root, 3), row_timeout=0.5)
+    assert (result.completed, result.failed) == (2, 1)
+    with RunStore(root / ".promptwise") as store:
+        assert "timed out after 0.5 s" in store.get_rows(result.run, status="failed")[0].error

@@ -295,3 +295,47 @@ def test_shim_only_when_promptflow_absent():
     assert promptflow.__version__.endswith("promptwise-shim")
     assert tool(lambda x: x)(3) == 3 and callable(log_metric)
     assert importlib.util.find_spec("promptflow") is not None  # now resolvable through the shim
+
+
+def test_real_promptflow_wins_over_the_shim(tmp_path):
+    # A stand-in "installed" promptflow on the path: the shim must step aside.
+    (tmp_path / "promptflow").mkdir()
+    (tmp_path / "promptflow" / "__init__.py").write_text("REAL = True\n")
+    code = ("from promptwise.engine import shim; active = shim.install(); import promptflow; "
+            "print(active, getattr(promptflow, 'REAL', False))")
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert output.stdout.split() == ["False", "True"]
+
+
+async def test_python_tool_receives_custom_connection_by_name(workspace, monkeypatch):
+    monkeypatch.setenv("PW_SEARCH_KEY", "search-key-12345")
+    root = workspace({
+        "flow/flow.dag.yaml": """
+            inputs: {}
+            outputs: {found: {reference: "${search.output}"}}
+            nodes:
+            - {name: search, type: python, source: {type: code, path: search.py},
+               inputs: {conn: my_search, query: hello}}
+        """,
+        "flow/search.py": """
+            from promptflow.core import tool
+            from promptflow.connections import CustomConnection
+
+            @tool
+            def search(conn: CustomConnection, query: str) -> str:
+                return f"{conn.configs['endpoint']}?q={query}&key_len={len(conn.secrets['api_key'])}"
+        """,
+    })
+    settings = (root / "promptwise.yaml").read_text()
+    (root / "promptwise.yaml").write_text(settings + "  my_search: {type: custom, secrets: {api_key: '${env:PW_SEARCH_KEY}'},"
+                                                     " configs: {endpoint: 'https://search.example'}}\n")
+    result = await run_flow(root / "flow", {})
+    assert result.outputs == {"found": "https://search.example?q=hello&key_len=16"}
+    (root / "promptwise.yaml").write_text(settings)
+    with pytest.raises(FlowError, match="connection `my_search`, which is not defined under `connections`"):
+        await run_flow(root / "flow", {})

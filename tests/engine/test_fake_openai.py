@@ -64,6 +64,7 @@ def test_rate_limit_with_retry_after_then_recovers(fake_server):
 @pytest.mark.parametrize("kind, error", [
     ("server_error", openai.InternalServerError),
     ("drop", openai.APIConnectionError),
+    ("truncated", openai.APIConnectionError),
     ("malformed", json.JSONDecodeError),
 ])
 def test_faults_reach_the_client_as_errors(fake_server, kind, error):
@@ -129,17 +130,20 @@ def test_embeddings_are_deterministic(fake_server):
     assert first.data[0].embedding == second.data[0].embedding != first.data[1].embedding
 
 
-def test_cli_prints_url_and_serves_stats():
+def test_cli_prints_url_and_serves_stats(tmp_path):
+    (tmp_path / "rules.yaml").write_text("- {pattern: '^ping', reply: pong}\n")
     process = subprocess.Popen([sys.executable, "-m", "promptwise.devtools.fake_openai", "--port", "0",
-                                "--latency-ms", "10"], stdout=subprocess.PIPE, text=True)
+                                "--latency-ms", "10", "--rules", str(tmp_path / "rules.yaml")],
+                               stdout=subprocess.PIPE, text=True)
     try:
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         c = openai.OpenAI(base_url=base_url, api_key="k", max_retries=0)
-        assert ask(c, "ping").choices[0].message.content == "echo: ping"
+        assert ask(c, "ping").choices[0].message.content == "pong"
+        assert ask(c, "hello").choices[0].message.content == "echo: hello"
         origin = base_url.removesuffix("/v1")
         stats = json.load(urllib.request.urlopen(f"{origin}/_fake/stats"))
-        assert stats["requests"] == 1 and stats["peak_in_flight"] == 1
+        assert stats["requests"] == 2 and stats["peak_in_flight"] == 1
     finally:
         process.terminate()
         process.wait(timeout=10)

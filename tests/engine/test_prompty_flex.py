@@ -135,3 +135,43 @@ async def test_flex_missing_entry_explained(workspace):
     root = workspace({"flex/flow.flex.yaml": "entry: nowhere:run\n"})
     with pytest.raises(FlowError, match="entry module 'nowhere' not found"):
         await run_flow(root / "flex", {})
+
+
+async def test_flex_code_calling_prompty_goes_through_the_engine(workspace):
+    root = workspace({
+        "flex/flow.flex.yaml": """
+            entry: chat:ChatFlow
+            init:
+              model_config: {type: OpenAIModelConfiguration}
+            inputs:
+              question: {type: string}
+        """,
+        "flex/chat.py": """
+            from pathlib import Path
+            from promptflow.core import OpenAIModelConfiguration, Prompty
+
+            class ChatFlow:
+                def __init__(self, model_config: OpenAIModelConfiguration):
+                    self.model_config = model_config
+
+                def __call__(self, question: str) -> dict:
+                    prompty = Prompty.load(source=Path(__file__).parent / "chat.prompty",
+                                           model={"configuration": self.model_config})
+                    first = prompty(question=question)
+                    return {"answer": first, "again": prompty(question=question + "?")}
+        """,
+        "flex/chat.prompty": "---\nmodel:\n  api: chat\n  configuration: {type: openai, model: gpt-4o}\n"
+                             "inputs: {question: {type: string}}\n---\nsystem:\nBe brief.\nuser:\n{{question}}\n",
+    })
+    result = await run_flow(root / "flex", {"question": "hi"}, init={"model_config": {"model": "gpt-4o-mini"}})
+    assert result.status == "completed", result.error
+    assert result.outputs == {"answer": "echo: hi", "again": "echo: hi?"}
+    assert [r.body["model"] for r in workspace.server.requests] == ["gpt-4o-mini", "gpt-4o-mini"]
+    assert [n.node for n in result.nodes] == ["ChatFlow", "chat", "chat#2"]
+    assert result.tokens["total"] == sum(n.total_tokens for n in result.nodes) > 0
+
+
+async def test_flex_class_without_call_explained(workspace):
+    root = workspace({"flex/flow.flex.yaml": "entry: app:NoCall\n", "flex/app.py": "class NoCall:\n    pass\n"})
+    with pytest.raises(FlowError, match="class NoCall has no `__call__`"):
+        await run_flow(root / "flex", {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -61,7 +62,7 @@ async def test_rate_limit_retried_honouring_retry_after():
     assert all(0.3 <= delay <= 0.4 for _, delay in delays)  # Retry-After, not our 10 ms back-off
 
 
-@pytest.mark.parametrize("kind", ["server_error", "malformed", "drop", "hang"])
+@pytest.mark.parametrize("kind", ["server_error", "malformed", "drop", "truncated", "hang"])
 async def test_transient_faults_are_retried(kind):
     async with FakeOpenAI() as server:
         server.inject(kind, count=2)
@@ -148,3 +149,21 @@ def test_unknown_type_and_setting_are_explained():
         resolve_spec("x", {"type": "bedrock", "base_url": "http://h"}, "promptwise.yaml", {})
     with pytest.raises(ConnectionConfigError, match="unknown setting.*endpointt"):
         resolve_spec("x", {"type": "openai", "endpointt": "h"}, "promptwise.yaml", {})
+
+
+async def test_a_429_pauses_every_call_on_the_connection():
+    async with FakeOpenAI() as server:
+        server.inject("rate_limit", count=1, retry_after=0.3, match="first")
+        provider = Provider(openai_connection(server), FAST)
+        first = asyncio.ensure_future(chat(provider, "first"))
+        while not server.requests:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # the 429 has been answered; now other rows start
+        others = await asyncio.gather(*(chat(provider, f"other {i}") for i in range(3)))
+        await first
+        await provider.aclose()
+    limited = server.requests[0]
+    assert limited.fault == "rate_limit"
+    later = [r for r in server.requests[1:]]
+    assert len(later) == 4 and all(r.arrived - limited.arrived >= 0.3 for r in later)
+    assert [o.text for o in others] == ["echo: other 0", "echo: other 1", "echo: other 2"]

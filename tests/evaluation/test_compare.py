@@ -98,7 +98,7 @@ def test_compare_two_runs_text_json_and_html(variant_flow, capsys, monkeypatch, 
 
     assert main(["compare", "plain1", "terse1"]) == 0
     text = capsys.readouterr().out
-    assert "fluent.mean" in text and "(+0.25 ▲)" in text
+    assert "fluent.mean" in text and "(+0.25, better)" in text
     assert "row 2 (data line 3) correct: fail → pass" in text
 
 

@@ -73,3 +73,19 @@ def test_run_figures_are_lower_is_better():
     assert missing.value is None and missing.error and "no latency" in missing.error
     assert Cost("c", threshold=0.01).score({"value": 0.02}).passed is False
     assert Tokens("t").score({"value": 120}).passed is None  # no threshold, no verdict
+
+
+@pytest.mark.parametrize(
+    "options, prediction, reference, value",
+    [
+        ({}, 6842, 6842.0, 1.0),
+        ({}, "94.1", 94.1, 1.0),
+        ({}, 94.15, 94.1, 0.0),
+        ({"tolerance": 0.05}, 94.15, 94.1, 1.0),
+        ({}, None, None, 1.0),
+        ({}, None, 12.4, 0.0),
+        ({}, "12.4%", 12.4, 0.0),  # text that is not a number compares as text
+    ],
+)
+def test_exact_match_numbers(options, prediction, reference, value):
+    assert ExactMatch("m", options=options).score({"prediction": prediction, "reference": reference}).value == value

@@ -113,3 +113,19 @@ def test_check_eval_file_ranges(tmp_path):
     column = next(p for p in problems if p.code == "PW806")
     assert lines[6][column.range.start.character:column.range.end.character] == "${data.expectd}"
     assert "its columns are: expected, q" in column.message
+
+
+def test_check_eval_file_builds_options(tmp_path):
+    text = ("evaluators:\n"
+            "  - name: shape\n"
+            "    type: regex\n"
+            "    pattern: '([a-z'\n"
+            "    inputs: {prediction: x}\n"
+            "  - name: judged\n"
+            "    type: fluency\n"
+            "    prompty: missing.prompty\n"
+            "    inputs: {response: x}\n")
+    problems = check_eval_file(tmp_path / "eval.yaml", text)
+    assert [(p.code, p.range.start.line) for p in problems] == [("PW805", 1), ("PW805", 5)]
+    assert "invalid regular expression" in problems[0].message
+    assert "cannot read the judge prompt" in problems[1].message

@@ -154,3 +154,71 @@ def test_gate_on_unknown_metric_lists_metrics(flow_dir, capsys, monkeypatch):
 def test_bad_gate_syntax_is_a_usage_error(flow_dir, capsys):
     assert main(["eval", str(flow_dir), "--fail-under", "correct"]) == 2
     assert "METRIC=VALUE" in capsys.readouterr().err
+
+
+async def test_evaluate_for_editor(flow_dir):
+    from promptwise.evaluation import evaluate_for_editor
+
+    result = await evaluate_for_editor(flow_dir / "flow.dag.yaml")
+    assert result["metrics"]["correct"]["mean"] == pytest.approx(0.75)
+    again = await evaluate_for_editor(flow_dir, run=result["run"])
+    assert again["run"] == result["run"] and again["evaluation"] == result["run"] + ".eval2"
+
+
+def test_list_evaluator_types(capsys):
+    assert main(["eval", "--list"]) == 0
+    out = capsys.readouterr().out
+    for kind in ("exact_match", "groundedness", "pii", "prompt_injection", "python", "flow", "classification"):
+        assert kind in out
+
+
+def test_judge_connection_problem_is_an_error_before_any_call(flow_dir, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(flow_dir.parent)
+    monkeypatch.delenv("JUDGE_KEY", raising=False)
+    settings = flow_dir.parent / "promptwise.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") +
+                        "  judge: {type: openai, api_key: '${env:JUDGE_KEY}'}\n", encoding="utf-8")
+    (flow_dir / "eval.yaml").write_text(EVAL.replace("data: data.jsonl\n", "data: data.jsonl\njudge: {connection: judge}\n"),
+                                        encoding="utf-8")
+    assert main(["eval", str(flow_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "`fluent`" in err and "JUDGE_KEY" in err and "eval.yaml:" in err
+    assert fake_server.stats.requests == 0
+
+
+def test_rows_that_failed_in_the_run_are_recorded_not_scored(flow_dir, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(flow_dir.parent)
+    fake_server.inject("server_error", count=None, match="capital of Italy", status=400)
+    assert main(["eval", str(flow_dir), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    italy = next(r for r in out["rows"] if r["line"] == 1)
+    assert italy["scores"]["correct"]["value"] is None
+    assert italy["scores"]["correct"]["error"].startswith("the flow failed on this row")
+    assert out["metrics"]["correct"]["errors"] == 1
+    assert out["metrics"]["correct"]["pass_rate"] == pytest.approx(2 / 4)  # an unscored row does not pass
+    assert out["summary"]["rows_failed_in_run"] == 1
+
+
+def test_eval_a_prompty(workspace_dir, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(workspace_dir)
+    folder = workspace_dir / "city"
+    folder.mkdir()
+    (folder / "city.prompty").write_text(
+        "---\nname: City\nmodel:\n  api: chat\n  configuration: {type: openai, model: gpt-4o-mini, connection: fake}\n"
+        "inputs:\n  question: {type: string}\n---\nsystem:\nAnswer with the city only.\nuser:\n{{question}}\n",
+        encoding="utf-8")
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
+    fake_server.add_rule(r"capital of France", "Paris")
+    assert main(["batch", str(folder / "city.prompty"), "--data", str(folder / "data.jsonl"), "--name", "p1",
+                 "--format", "json"]) == 0
+    capsys.readouterr()
+    from promptwise.store.run_store import RunStore
+    with RunStore.for_workspace(load_workspace(workspace_dir), readonly=True) as store:
+        output_names = set(store.get_rows("p1")[0].outputs)
+    (folder / "eval.yaml").write_text(
+        "evaluators:\n  - name: correct\n    type: contains\n"
+        f"    inputs: {{prediction: ${{run.outputs.{sorted(output_names)[0]}}}, reference: ${{data.expected}}}}\n",
+        encoding="utf-8")
+    assert main(["eval", "--run", "p1", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["correct"]["passed"] == 1  # France; the other answers are echoes

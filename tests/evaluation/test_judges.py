@@ -128,3 +128,30 @@ def test_shipped_prompts_are_in_the_package():
     names = sorted(p.name for p in JUDGES_DIR.glob("*.prompty"))
     assert names == ["coherence.prompty", "fluency.prompty", "groundedness.prompty", "relevance.prompty",
                      "similarity.prompty"]
+
+
+async def test_repeat_spread_in_the_aggregate(fake_server, transport):
+    from promptwise.evaluation.config import parse_eval_config
+    from promptwise.evaluation.registry import BuildContext
+    from promptwise.evaluation.runner import EvalRow, evaluate_rows
+
+    answers = iter(['{"score": 3, "reason": "a"}', '{"score": 5, "reason": "b"}'] + ['{"score": 4, "reason": "c"}'] * 2)
+    fake_server.add_rule(None, lambda body: next(answers))
+    config, problems = parse_eval_config(Path("eval.yaml"), "evaluators:\n  - {name: f, type: fluency, repeat: 2, "
+                                         "inputs: {response: '${run.outputs.a}'}}\n")
+    assert not problems
+    rows = [EvalRow(i, {}, {"outputs": {"a": f"text {i}"}, "status": "completed"}) for i in range(2)]
+    result = await evaluate_rows(config, rows, BuildContext(Path("."), judge_transport=transport), concurrency=1)
+    figures = result.metrics["f"]
+    assert figures["mean"] == pytest.approx(4.0)
+    assert figures["judge_spread_max"] == pytest.approx(2 ** 0.5)  # stdev of (3, 5)
+    assert figures["judge_spread_mean"] == pytest.approx(2 ** 0.5 / 2)
+
+
+async def test_malformed_http_body_and_dropped_connection_are_retried(fake_server, transport):
+    fake_server.add_rule(None, '{"score": 3, "reason": "Readable."}')
+    fake_server.inject("malformed", count=1)
+    fake_server.inject("drop", count=1)
+    score = await Fluency("fluency", transport=transport).ascore({"response": "Fine text."})
+    assert score.value == 3.0 and score.error is None
+    assert fake_server.stats.requests == 3

@@ -4,6 +4,7 @@ initialize parameters, opening documents and waiting for their diagnostics."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,6 +34,13 @@ def make_client() -> LanguageClient:
 
 
 CONFIG = ClientServerConfig(server_command=SERVER_COMMAND, client_factory=make_client)
+# Runs read the API key from the environment (as real projects do); the endpoint is the
+# fake OpenAI server, written into the workspace's promptwise.yaml by the test fixture.
+RUN_CONFIG = ClientServerConfig(
+    server_command=SERVER_COMMAND,
+    client_factory=make_client,
+    server_env={**os.environ, "OPENAI_API_KEY": "test-key"},
+)
 
 
 def copy_workspace(name: str, destination: Path) -> Path:
@@ -115,12 +123,15 @@ def replace_text(client: LanguageClient, uri: str, text: str, version: int) -> N
     )
 
 
-async def wait_for_publish(client: LanguageClient, uri: str, version: int | None = None, timeout: float = TIMEOUT):
-    """The first publishDiagnostics for `uri` (at `version`, when given) not yet consumed."""
+async def wait_for_publish(
+    client: LanguageClient, uri: str, version: int | None = None, timeout: float = TIMEOUT, where=None
+):
+    """The first publishDiagnostics for `uri` (at `version`, and satisfying `where`, when
+    given) not yet consumed; earlier ones for other states are consumed on the way."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         for index, params in enumerate(client.published):
-            if params.uri == uri and (version is None or params.version == version):
+            if params.uri == uri and (version is None or params.version == version) and (where is None or where(params)):
                 del client.published[: index + 1]
                 return params
         remaining = deadline - asyncio.get_running_loop().time()

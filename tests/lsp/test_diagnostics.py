@@ -80,12 +80,11 @@ async def test_template_change_rechecks_the_flow(client: LanguageClient, workspa
     template_uri = open_document(client, template)
     await wait_for_publish(client, template_uri, version=1)
     replace_text(client, template_uri, template.read_text() + "\nTone: {{ tone }}\n", version=2)
-    flow_publish = await wait_for_publish(client, flow_uri)
+    # (re-checks of the flow from opening the template may come first; they find nothing)
+    flow_publish = await wait_for_publish(client, flow_uri, where=lambda p: p.diagnostics)
     assert [(d.code, d.range) for d in flow_publish.diagnostics] == [("PW403", span((40, 2), (40, 8)))]
     assert "`tone`" in flow_publish.diagnostics[0].message
-    template_publish = await wait_for_publish(client, template_uri)
-    while not template_publish.diagnostics:  # its own (empty) analysis may come first
-        template_publish = await wait_for_publish(client, template_uri)
+    template_publish = await wait_for_publish(client, template_uri, where=lambda p: p.diagnostics)
     assert [(d.code, d.range) for d in template_publish.diagnostics] == [("PW403", span((7, 9), (7, 13)))]
 
 
@@ -95,7 +94,7 @@ async def test_tool_change_rechecks_the_flow(client: LanguageClient, workspace: 
     tool = workspace / "lookup.py"
     tool_uri = open_document(client, tool)
     replace_text(client, tool_uri, tool.read_text().replace("text: str", "query: str"), version=2)
-    flow_publish = await wait_for_publish(client, flow_uri)
+    flow_publish = await wait_for_publish(client, flow_uri, where=lambda p: p.diagnostics)
     assert _summary(flow_publish.diagnostics) == [
         ("PW307", span((21, 2), (21, 8)), types.DiagnosticSeverity.Error),
         ("PW306", span((22, 4), (22, 8)), types.DiagnosticSeverity.Error),
@@ -110,3 +109,24 @@ async def test_close_clears_the_documents_own_diagnostics(client: LanguageClient
         types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
     assert (await wait_for_publish(client, uri)).diagnostics == ()
+
+
+async def test_unsaved_documents_are_served(client: LanguageClient, workspace: Path):
+    """An `untitled:` document has no path; it is analysed from the editor's text alone."""
+    uri = "untitled:flow.dag.yaml"
+    text = (workspace / "flow.dag.yaml").read_text().replace(*BROKEN)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="yaml", version=1, text=text)
+        )
+    )
+    published = await wait_for_publish(client, uri, version=1)
+    assert ("PW202", span((32, 16), (32, 21))) in [(d.code, d.range) for d in published.diagnostics]
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert [s.name for s in symbols] == ["inputs", "nodes", "outputs"]
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert all(lens.command.command != "promptwise.runFlow" for lens in lenses)  # nothing to run yet

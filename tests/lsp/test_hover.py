@@ -24,14 +24,15 @@ async def test_llm_node_shows_template_variables_and_inputs(client: LanguageClie
     hover = await _hover(client, uri, 24, 10)
     assert hover.range == span((24, 8), (24, 16))
     assert hover.contents.kind == types.MarkupKind.Markdown
-    assert hover.contents.value == (
+    # the node's description first; the cost breakdown follows (tested in test_lenses.py)
+    assert hover.contents.value.startswith(
         "**classify** — llm node\n\n"
         "source: `classify.jinja2`\n\n"
         "template variables: `examples`, `log`\n\n"
         "inputs:\n"
         "- `deployment_name`: `gpt-4o-mini`\n"
         "- `log`: `${inputs.log_text}`\n"
-        "- `examples`: `${lookup.output}`"
+        "- `examples`: `${lookup.output}`\n\n"
     )
 
 

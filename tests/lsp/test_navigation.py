@@ -8,7 +8,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lsp_support import open_document, span
+from lsp_support import copy_workspace, open_document, span
 
 
 def _at(uri: str, line: int, character: int) -> dict:
@@ -76,4 +76,21 @@ async def test_references_of_a_flow_input_without_declaration(client: LanguageCl
         span((22, 19), (22, 27)),
         span((31, 18), (31, 26)),
         span((42, 18), (42, 26)),
+    ]
+
+
+async def test_flex_entry_goes_to_the_function(client: LanguageClient, tmp_path: Path):
+    root = copy_workspace("flex", tmp_path)
+    uri = open_document(client, root / "flow.flex.yaml")
+    result = await client.text_document_definition_async(types.DefinitionParams(**_at(uri, 1, 20)))
+    assert result == [types.Location(uri=(root / "triage" / "app.py").as_uri(), range=span((0, 4), (0, 16)))]
+
+
+async def test_references_of_a_template_variable_reach_the_flow(client: LanguageClient, workspace: Path):
+    uri = open_document(client, workspace / "classify.jinja2")
+    params = types.ReferenceParams(context=types.ReferenceContext(include_declaration=True), **_at(uri, 9, 4))
+    result = await client.text_document_references_async(params)
+    assert [(loc.uri, loc.range) for loc in result] == [
+        (uri, span((9, 3), (9, 6))),  # {{ log }}
+        ((workspace / "flow.dag.yaml").as_uri(), span((31, 4), (31, 7))),  # classify's `log:` input
     ]

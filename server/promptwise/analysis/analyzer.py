@@ -14,6 +14,7 @@ import importlib
 import inspect
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -29,9 +30,10 @@ from promptwise.analysis.schema import (
     check_document_schema,
 )
 from promptwise.analysis.sources import check_flex_sources, check_flow_sources, check_prompty_files
+from promptwise.analysis.values import check_input_values
 from promptwise.documents.flex_flow import FlexFlow
 from promptwise.documents.flow_dag import FlowDag
-from promptwise.documents.load import FLEX_FLOW_NAMES, FLOW_DAG_NAMES, Document, load_document
+from promptwise.documents.load import FLEX_FLOW_NAMES, FLOW_DAG_NAMES, Document, document_kind, load_document
 from promptwise.documents.prompty import SHAPE_PROMPTY, Prompty
 from promptwise.documents.source import Range
 
@@ -48,6 +50,7 @@ COMPANION_MODULES = (
     "promptwise.analysis.tools",
     "promptwise.analysis.prompty_checks",
     "promptwise.analysis.secrets",
+    "promptwise.costing.checker",
 )
 
 Checker = Callable[..., list[Problem]]
@@ -65,6 +68,7 @@ _COMPANIONS: list[tuple[str, Checker]] | None = None
 _DEPENDENCIES: dict[Path, set[Path]] = {}
 # normalized path -> (document object, dependency fingerprint, problems)
 _RESULTS: dict[Path, tuple[object, tuple, list[Problem]]] = {}
+_LOCK = threading.Lock()
 
 
 def register_checker(function: Checker) -> Checker:
@@ -75,15 +79,17 @@ def register_checker(function: Checker) -> Checker:
         wants_context = len(parameters) >= 2
     except (TypeError, ValueError):
         wants_context = False
-    if not any(r.function is function for r in _REGISTERED):
-        _REGISTERED.append(_Registered(function, wants_context))
-    _RESULTS.clear()
+    with _LOCK:
+        if not any(r.function is function for r in _REGISTERED):
+            _REGISTERED.append(_Registered(function, wants_context))
+        _RESULTS.clear()
     return function
 
 
 def unregister_checker(function: Checker) -> None:
-    _REGISTERED[:] = [r for r in _REGISTERED if r.function is not function]
-    _RESULTS.clear()
+    with _LOCK:
+        _REGISTERED[:] = [r for r in _REGISTERED if r.function is not function]
+        _RESULTS.clear()
 
 
 def _companions() -> list[tuple[str, Checker]]:
@@ -142,21 +148,28 @@ def _own_checks(document: Document, context: AnalysisContext) -> list[Problem]:
     if isinstance(document, FlowDag):
         problems = []
         if document.root is not None:
-            problems += _run("schema", path, lambda: check_document_schema(document.root, FLOW_DAG, path))
+            problems += _run("schema", path, lambda: check_document_schema(document.root, FLOW_DAG, path, document.text))
+        problems += _run("values", path, lambda: check_input_values(document.inputs, path))
         problems += _run("graph", path, lambda: check_flow_graph(document, context))
         problems += _run("sources", path, lambda: check_flow_sources(document, context))
         return problems
     if isinstance(document, FlexFlow):
         problems = []
         if document.root is not None:
-            problems += _run("schema", path, lambda: check_document_schema(document.root, FLEX_FLOW, path))
+            problems += _run("schema", path, lambda: check_document_schema(document.root, FLEX_FLOW, path, document.text))
+        problems += _run(
+            "values",
+            path,
+            lambda: check_input_values(document.inputs, path)
+            + check_input_values(document.init, path, "init parameter"),
+        )
         problems += _run("sources", path, lambda: check_flex_sources(document, context))
         return problems
     if isinstance(document, Prompty):
         problems = []
         if document.root is not None:
             rule = PROMPTY_SPEC if document.shape == SHAPE_PROMPTY else PROMPTY_PROMPTFLOW
-            problems += _run("schema", path, lambda: check_document_schema(document.root, rule, path))
+            problems += _run("schema", path, lambda: check_document_schema(document.root, rule, path, document.text))
         problems += _run("files", path, lambda: check_prompty_files(document, context))
         return problems
     return []
@@ -178,6 +191,21 @@ def _fingerprint(dependencies: Iterable[Path], overlay: dict[Path, str]) -> tupl
     return tuple(parts)
 
 
+def _settings_files(path: Path) -> set[Path]:
+    """Workspace settings that may change what checkers report (models, connections):
+    `promptwise.yaml` and `pyproject.toml` from the file's folder up to the workspace root.
+    Kept as dependencies, so editing them invalidates cached results."""
+    found: set[Path] = set()
+    for depth, folder in enumerate(path.parents):
+        if depth >= 12:
+            break
+        found.add(folder / "promptwise.yaml")
+        found.add(folder / "pyproject.toml")
+        if (folder / "promptwise.yaml").is_file() or (folder / ".git").exists() or (folder / ".promptwise").is_dir():
+            break
+    return found
+
+
 def _sort_key(problem: Problem):
     return (str(problem.path), problem.range.start, problem.range.end, problem.code, problem.message)
 
@@ -186,7 +214,7 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
     seen = set()
     unique = []
     for problem in problems:
-        key = (str(problem.path), problem.range, problem.code, problem.message)
+        key = (normalize(problem.path), problem.range, problem.code, problem.message)
         if key not in seen:
             seen.add(key)
             unique.append(problem)
@@ -211,7 +239,7 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
         return []
     cached = _RESULTS.get(key)
     if cached is not None and cached[0] is document:
-        previous = _DEPENDENCIES.get(key, set())
+        previous = set(_DEPENDENCIES.get(key, ()))
         if cached[1] == _fingerprint(previous, context.overlay):
             return list(cached[2])
     problems = read_problems(document)
@@ -225,12 +253,14 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
         else:
             problems += _run(name, path, lambda r=registered: r.function(document))
     result = _dedupe(problems)
-    dependencies = set(context.dependencies)
+    dependencies = set(context.dependencies) | _settings_files(key)
     dependencies.discard(key)
-    _DEPENDENCIES[key] = dependencies
-    _RESULTS[key] = (document, _fingerprint(dependencies, context.overlay), result)
-    if len(_RESULTS) > 1024:
-        _RESULTS.pop(next(iter(_RESULTS)))
+    fingerprint = _fingerprint(dependencies, context.overlay)
+    with _LOCK:  # the language server analyzes from several threads
+        _DEPENDENCIES[key] = dependencies
+        _RESULTS[key] = (document, fingerprint, result)
+        while len(_RESULTS) > 1024:
+            _RESULTS.pop(next(iter(_RESULTS)))
     return list(result)
 
 
@@ -248,6 +278,18 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_file():
+            if document_kind(path) is None and path.suffix.lower() not in (".yaml", ".yml"):
+                problems.append(
+                    Problem(
+                        path,
+                        Range.empty(0, 0),
+                        Severity.WARNING,
+                        "PW100",
+                        "not a kind of file promptwise checks (flow.dag.yaml, flow.flex.yaml, "
+                        ".prompty, Jinja templates, Python tools); pass one of those or a folder",
+                    )
+                )
+                continue
             found.append(path)
             continue
         if not path.is_dir():
@@ -302,7 +344,8 @@ def dependents(path: Path | str) -> list[Path]:
     editor can re-check them when it changes: those whose last analysis read it, plus flow
     files in the same folder and the one above that reference it."""
     key = normalize(path)
-    found = {flow for flow, dependencies in _DEPENDENCIES.items() if key in dependencies}
+    with _LOCK:
+        found = {flow for flow, dependencies in _DEPENDENCIES.items() if key in dependencies}
     for folder in (key.parent, key.parent.parent):
         try:
             names = os.listdir(folder)
@@ -321,5 +364,6 @@ def dependents(path: Path | str) -> list[Path]:
 def forget(path: Path | str) -> None:
     """Drop what we remember about a file (closed or deleted in the editor)."""
     key = normalize(path)
-    _DEPENDENCIES.pop(key, None)
-    _RESULTS.pop(key, None)
+    with _LOCK:
+        _DEPENDENCIES.pop(key, None)
+        _RESULTS.pop(key, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from promptwise.documents.load import Document, load_document
@@ -13,7 +14,14 @@ from promptwise.documents.load import Document, load_document
 
 def normalize(path: Path | str) -> Path:
     """Absolute, `..`-free path without touching the disk (cheap, symlinks kept)."""
-    return Path(os.path.normpath(os.path.abspath(path)))
+    text = os.fspath(path)
+    # relative paths depend on the current folder, so it is part of the cache key
+    return _normalize(text, "" if os.path.isabs(text) else os.getcwd())
+
+
+@lru_cache(maxsize=8192)
+def _normalize(text: str, cwd: str) -> Path:
+    return Path(os.path.normpath(os.path.join(cwd, text) if cwd else text))
 
 
 @dataclass
@@ -21,6 +29,7 @@ class AnalysisContext:
     path: Path  # the document being analyzed
     overlay: dict[Path, str] = field(default_factory=dict)  # normalized path -> unsaved text
     dependencies: set[Path] = field(default_factory=set)  # normalized paths consulted
+    _exists: dict[Path, bool] = field(default_factory=dict, repr=False)  # per analysis
 
     @classmethod
     def create(cls, path: Path | str, overlay: dict | None = None) -> "AnalysisContext":
@@ -33,8 +42,11 @@ class AnalysisContext:
 
     def exists(self, path: Path | str) -> bool:
         key = normalize(path)
-        self.dependencies.add(key)
-        return key in self.overlay or key.is_file()
+        known = self._exists.get(key)
+        if known is None:
+            self.dependencies.add(key)
+            known = self._exists[key] = key in self.overlay or key.is_file()
+        return known
 
     def load(self, path: Path | str) -> Document | None:
         """Parse another file (cached), preferring the editor's unsaved copy."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from promptwise.analysis.problem import Fix, TextEdit
-from promptwise.documents.source import Range
+from promptwise.documents.source import Position, Range
 from promptwise.documents.yaml_nodes import YamlMapping
 
 
@@ -49,3 +49,25 @@ def remove_entry_fix(path: Path, mapping: YamlMapping, key: str, text: str, titl
 
 def replace_fix(path: Path, range_: Range, new_text: str, title: str) -> Fix:
     return Fix(title, (TextEdit(path, range_, new_text),))
+
+
+def insert_key_fix(path: Path, mapping: YamlMapping, text: str, line_text: str, title: str) -> Fix | None:
+    """Insert `line_text` (e.g. `type: string`) as a new entry of a block mapping, right
+    after its first entry and at the same indentation. None where that is not safe."""
+    if mapping.flow_style or not mapping.entries:
+        return None
+    first = mapping.entries[0]
+    key_start = first.key.range.start
+    lines = text.split("\n")
+    if len(mapping.entries) > 1:
+        line = mapping.entries[1].key.range.start.line
+        if line <= key_start.line:
+            return None
+    else:
+        end = first.value.range.end
+        line = end.line if end.character == 0 and end.line > key_start.line else end.line + 1
+    new_line = " " * key_start.character + line_text
+    if line >= len(lines):  # the mapping ends the file, without a final newline
+        last = len(lines) - 1
+        return Fix(title, (TextEdit(path, Range.of(last, len(lines[last]), last, len(lines[last])), "\n" + new_line),))
+    return Fix(title, (TextEdit(path, Range(Position(line, 0), Position(line, 0)), new_line + "\n"),))

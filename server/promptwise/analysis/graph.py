@@ -15,14 +15,14 @@ from pathlib import Path
 
 from promptwise.analysis.context import AnalysisContext
 from promptwise.analysis.edits import remove_entry_fix, replace_fix
+from promptwise.analysis.output_keys import known_output_keys, scalar_return
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.analysis.schema import suggest
 from promptwise.documents.common import as_mapping
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.python_tool import PythonToolFile, find_tool_function
 from promptwise.documents.references import Reference, embedded_references
-
-SCALAR_RETURNS = {"str", "int", "float", "bool", "bytes"}
+from promptwise.documents.source import Range
 
 
 class _Problems(list):
@@ -42,18 +42,71 @@ def _where(where: str, owner) -> str:
     return f"node '{owner.name}'"
 
 
-def _scalar_return(flow: FlowDag, node: FlowNode, context: AnalysisContext) -> str | None:
-    """The annotated return type of a python node's tool when it is a plain scalar."""
+def _tool_of(flow: FlowDag, node: FlowNode, context: AnalysisContext):
+    """(module, function) of a python node's tool, when it can be read."""
     if node.type != "python" or node.source is None or not node.source.path:
         return None
-    if not node.source.path.endswith(".py"):
+    if not node.source.path.endswith(".py") or (node.source.type or "code") != "code":
         return None
-    document = context.load(flow.folder / node.source.path)
-    if not isinstance(document, PythonToolFile):
+    module = context.load(flow.folder / node.source.path)
+    if not isinstance(module, PythonToolFile):
         return None
-    lookup = find_tool_function(document, node.source.tool)
-    returns = lookup.function.returns if lookup.function is not None else None
-    return returns if returns in SCALAR_RETURNS else None
+    lookup = find_tool_function(module, node.source.tool)
+    return (module, lookup.function) if lookup.function is not None else None
+
+
+def node_output_keys(flow: FlowDag, node: FlowNode, context: AnalysisContext) -> tuple[str, ...] | None:
+    """Keys a node's output certainly has (python nodes returning dict literals or a
+    TypedDict); None when unknown. Used by the checks and by editor completion."""
+    tool = _tool_of(flow, node, context)
+    return known_output_keys(*tool) if tool is not None else None
+
+
+def _check_output_path(
+    flow: FlowDag, target: FlowNode, reference: Reference, problems: _Problems, context: AnalysisContext
+) -> None:
+    tool = _tool_of(flow, target, context)
+    if tool is None:
+        return
+    module, function = tool
+    returns = scalar_return(function)
+    if returns is not None:
+        problems.add(
+            "PW203",
+            reference.path_range or reference.range,
+            f"node '{target.name}' returns {returns}, which has no key "
+            f"'{'.'.join(reference.path)}'; reference `${{{target.name}.output}}` or return a dict",
+        )
+        return
+    keys = known_output_keys(module, function)
+    if keys is None or reference.path[0] in keys:
+        return
+    key_range = reference.path_range or reference.range
+    if key_range.start.line == key_range.end.line and len(reference.path) > 1:
+        # only the first key is checked; point at it alone
+        key_range = Range.of(
+            key_range.start.line,
+            key_range.start.character,
+            key_range.start.line,
+            key_range.start.character + len(reference.path[0]),
+        )
+    guess = suggest(reference.path[0], keys)
+    listed = ", ".join(keys) if keys else "none"
+    if guess:
+        problems.add(
+            "PW203",
+            key_range,
+            f"the output of node '{target.name}' has no key '{reference.path[0]}' (its tool "
+            f"returns {listed}); did you mean '{guess}'?",
+            fixes=[replace_fix(flow.path, key_range, guess, f"Change to '{guess}'")],
+        )
+    else:
+        problems.add(
+            "PW203",
+            key_range,
+            f"the output of node '{target.name}' has no key '{reference.path[0]}' (its tool "
+            f"returns {listed}); use one of those keys or return this one from the tool",
+        )
 
 
 def _check_reference(
@@ -140,14 +193,7 @@ def _check_reference(
         )
         return
     if reference.path:
-        returns = _scalar_return(flow, target, context)
-        if returns is not None:
-            problems.add(
-                "PW203",
-                reference.path_range or reference.range,
-                f"node '{target.name}' returns {returns}, which has no key "
-                f"'{'.'.join(reference.path)}'; reference `${{{target.name}.output}}` or return a dict",
-            )
+        _check_output_path(flow, target, reference, problems, context)
     if target.aggregation and where != "output" and isinstance(owner, FlowNode):
         owner_aggregates = owner.aggregation or _variant_parent_aggregates(flow, owner)
         if not owner_aggregates:

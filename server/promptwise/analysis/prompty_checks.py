@@ -6,9 +6,10 @@ Codes:
   PW502  no role lines at all in a chat prompt
   PW503  text before the first role line (Prompt flow rejects it)
   PW504  role lines, but neither `system:` nor `user:` (warning)
-  PW505  a model configuration that cannot work: azure_openai without azure_deployment /
-         azure_endpoint, openai without model, an unknown api or configuration type where
-         the schema does not already check it
+  PW505  a model configuration that cannot work: azure_openai without azure_deployment,
+         openai without model, a configuration without a type, an unknown api or
+         configuration type where the schema does not already check it; azure_openai
+         without azure_endpoint is a warning (runtimes fall back to AZURE_OPENAI_ENDPOINT)
   PW506  a model parameter of the wrong type or out of range (`max_tokens: "abc"`)
   PW507  sample keys that are not inputs (warning; did-you-mean fix renames the key)
 
@@ -234,11 +235,15 @@ def _check_configuration(path: Path, configuration: YamlMapping, key_range: Rang
                 )  # fmt: skip
             )
         if _scalar_text(configuration, "azure_endpoint") is None and not has_connection:
+            # a warning: runtimes fall back to AZURE_OPENAI_ENDPOINT (and promptwise to the
+            # workspace's default connection), so it works on some machines and not others
             problems.append(
                 _problem(
                     path, anchor, "PW505",
-                    "an azure_openai configuration needs `azure_endpoint` (or a `connection` that has "
-                    "one); add `azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}`",
+                    "this azure_openai configuration has no `azure_endpoint`, so it only works where "
+                    "AZURE_OPENAI_ENDPOINT is set; add `azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}` "
+                    "or a `connection`",
+                    severity=Severity.WARNING,
                 )  # fmt: skip
             )
     elif config_type == "openai" and _scalar_text(configuration, "model") is None and not has_connection:

@@ -13,6 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptwise.analysis.edits import insert_key_fix
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence, describe
@@ -46,6 +47,7 @@ class Spec:
     what: str = ""  # how messages name the thing, e.g. "node"
     hint: str = ""  # what a missing required key's value looks like, e.g. "${inputs.x}"
     waived_by: str | None = None  # not required when the mapping sets this key to true
+    fix_value: str | None = None  # a safe value a quick fix may insert when the key is missing
 
 
 def spec(*kinds: str, **options) -> Spec:
@@ -60,7 +62,7 @@ FLOW_INPUT = spec(
     MAP,
     what="flow input",
     keys={
-        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string"),
+        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string", fix_value="string"),
         "default": spec(ANY),
         "description": spec(STR),
         "enum": spec(LIST),
@@ -73,7 +75,7 @@ FLOW_OUTPUT = spec(
     MAP,
     what="flow output",
     keys={
-        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string"),
+        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string", fix_value="string"),
         "reference": spec(STR, required=True, hint="${node_name.output}"),
         "description": spec(STR),
         "is_chat_output": spec(BOOL),
@@ -257,6 +259,7 @@ PROMPTY_PROMPTFLOW = spec(
         "authors": spec(LIST),
         "tags": spec(LIST, MAP),
         "metadata": spec(MAP, open=True),
+        "base": spec(STR),
         "model": spec(
             MAP,
             what="model",
@@ -283,6 +286,8 @@ PROMPTY_PROMPTFLOW = spec(
                 ),
                 "parameters": spec(MAP, open=True),
                 "response": spec(STR, one_of=("first", "all")),
+                # early Prompty files named the connection here instead of in `configuration`
+                "connection": spec(STR, MAP),
             },
         ),
         "inputs": spec(MAP, values=spec(MAP, STR, NUMBER, BOOL, LIST, keys=PROMPTY_INPUT.keys, what="prompty input")),
@@ -345,9 +350,10 @@ class SchemaContext:
     # collections already checked: an alias (`*x`) shares its anchor's node, and walking it
     # again for every alias would let a small file make the walk exponential
     seen: set[int] = field(default_factory=set)
+    text: str = ""  # the file's text, for fixes that insert lines
 
     def add(self, code: str, range_: Range, message: str, severity=Severity.ERROR, fixes=()) -> None:
-        self.problems.append(Problem(self.path, range_, severity, code, message, tuple(fixes)))
+        self.problems.append(Problem(self.path, range_, severity, code, message, tuple(f for f in fixes if f)))
 
 
 def _kind_ok(node: YamlNode, kinds: tuple[str, ...]) -> bool:
@@ -390,8 +396,17 @@ def _replace_fix(path: Path, range_: Range, new_text: str, title: str) -> Fix:
     return Fix(title, (TextEdit(path, range_, new_text),))
 
 
-def check_node(node: YamlNode | None, rule: Spec, where: str, context: SchemaContext, depth: int = 0) -> None:
-    """Check `node` (the value) against `rule`. `where` names it in messages, e.g. "`nodes[2].type`"."""
+def check_node(
+    node: YamlNode | None,
+    rule: Spec,
+    where: str,
+    context: SchemaContext,
+    depth: int = 0,
+    anchor: YamlNode | None = None,
+) -> None:
+    """Check `node` (the value) against `rule`. `where` names it in messages, e.g.
+    "nodes[2].type"; `anchor` is the key node the value sits under (where a missing key
+    is reported)."""
     if node is None or depth > 40:
         return
     if not isinstance(node, YamlScalar):
@@ -424,7 +439,7 @@ def check_node(node: YamlNode | None, rule: Spec, where: str, context: SchemaCon
                     f"{_quote(where)} is '{text}', which is not one of: {options}; use one of them",
                 )
     if isinstance(node, YamlMapping):
-        _check_mapping(node, rule, where, context, depth)
+        _check_mapping(node, rule, where, context, depth, anchor)
     elif isinstance(node, YamlSequence) and rule.items is not None:
         for index, item in enumerate(node.items):
             check_node(item, rule.items, f"{where}[{index}]", context, depth + 1)
@@ -438,7 +453,20 @@ def _quote(where: str) -> str:
     return f"`{where}`" if where else "the file"
 
 
-def _check_mapping(node: YamlMapping, rule: Spec, where: str, context: SchemaContext, depth: int) -> None:
+def _missing_anchor(node: YamlMapping, anchor: YamlNode | None) -> Range:
+    """Where to report a key missing from `node`: the key it sits under, else its `name`
+    value (a list item such as a node), else its first key."""
+    if anchor is not None:
+        return anchor.range
+    name = node.get("name")
+    if isinstance(name, YamlScalar) and name.value is not None:
+        return name.range
+    return node.entries[0].key.range if node.entries else node.range
+
+
+def _check_mapping(
+    node: YamlMapping, rule: Spec, where: str, context: SchemaContext, depth: int, anchor: YamlNode | None
+) -> None:
     what = rule.what or "mapping"
     if rule.keys is not None:
         known = rule.keys
@@ -461,17 +489,31 @@ def _check_mapping(node: YamlMapping, rule: Spec, where: str, context: SchemaCon
                     + (f", e.g. `{key}: {child.hint}`" if child.hint else ""),
                 )
                 continue
-            check_node(entry.value, child, _item_name(where, key), context, depth + 1)
+            check_node(entry.value, child, _item_name(where, key), context, depth + 1, entry.key)
         missing = [
             name
             for name, child in known.items()
             if child.required and name not in node and not _waived(node, child)
         ]
         if missing:
-            anchor = node.entries[0].key.range if node.entries else node.range
+            missing_at = _missing_anchor(node, anchor)
             for name in missing:
                 example = f" `{name}: {known[name].hint}`" if known[name].hint else f" `{name}:`"
-                context.add("PW105", anchor, f"{what} {_describe_where(where)}is missing `{name}`; add{example}")
+                fix = None
+                if known[name].fix_value is not None and context.text:
+                    fix = insert_key_fix(
+                        context.path,
+                        node,
+                        context.text,
+                        f"{name}: {known[name].fix_value}",
+                        f"Add `{name}: {known[name].fix_value}`",
+                    )
+                context.add(
+                    "PW105",
+                    missing_at,
+                    f"{what} {_describe_where(where)}is missing `{name}`; add{example}",
+                    fixes=[fix],
+                )
     if rule.values is not None:
         for entry in node.entries:
             key = entry.key_text or "?"
@@ -488,7 +530,7 @@ def _check_mapping(node: YamlMapping, rule: Spec, where: str, context: SchemaCon
                         + " under it",
                     )
                     continue
-            check_node(value, rule.values, value_where, context, depth + 1)
+            check_node(value, rule.values, value_where, context, depth + 1, entry.key)
 
 
 def _waived(node: YamlMapping, child: Spec) -> bool:
@@ -523,8 +565,8 @@ def _unknown_key(key_node: YamlNode, key: str, known: dict, what: str, severity:
         )
 
 
-def check_document_schema(root: YamlNode | None, rule: Spec, path: Path) -> list[Problem]:
-    context = SchemaContext(path)
+def check_document_schema(root: YamlNode | None, rule: Spec, path: Path, text: str = "") -> list[Problem]:
+    context = SchemaContext(path, text=text)
     check_node(root, rule, "", context)
     return context.problems
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.documents.python_tool import Utf8Columns, import_insert_line, parse_quietly
-from promptwise.documents.source import Position, Range
+from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence, parse_yaml
 
 # ------------------------------------------------------------------ what a secret looks like

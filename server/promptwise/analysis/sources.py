@@ -72,7 +72,7 @@ def _check_node_source(flow: FlowDag, node: FlowNode, context: AnalysisContext, 
             problems.append(
                 Problem(
                     flow.path,
-                    node.key_range("type") or node.name_range,
+                    node.name_range,
                     Severity.ERROR,
                     "PW105",
                     f"{label} has no `source`; add `source: {{type: code, path: <file>}}` naming "

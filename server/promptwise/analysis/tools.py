@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from promptwise.analysis.context import AnalysisContext
+from promptwise.analysis.context import AnalysisContext, normalize
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.schema import suggest
 from promptwise.documents.flex_flow import FlexFlow
@@ -59,8 +59,9 @@ class SourceFiles:
 
 
 def relative(path: Path, folder: Path) -> str:
+    """`path` as the flow writes it: relative to the flow's folder when inside it."""
     try:
-        return path.relative_to(folder).as_posix()
+        return normalize(path).relative_to(normalize(folder)).as_posix()
     except ValueError:
         return str(path)
 

@@ -24,24 +24,33 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, default=None, metavar="N",
                         help="rows in flight at once (default 16)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="per model call; a call that times out is retried, then the row fails (default 120)")
     parser.add_argument("--column-mapping", nargs="+", metavar="INPUT=${data.COL}",
                         help="map inputs to data columns (${data.x}) or an earlier run (${run.outputs.x})")
     parser.add_argument("--run", dest="source_run", metavar="NAME", help="earlier run read by ${run.outputs.x}")
     parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
     parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
     parser.add_argument("--resume", metavar="NAME", help="continue an interrupted run: each remaining row once")
+    parser.add_argument("--row-timeout", type=float, default=None, metavar="SECONDS",
+                        help="a row that takes longer fails and the run goes on (default 600)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume: also do the rows that failed again (e.g. after rate limits)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from promptwise.engine.batch import DEFAULT_CONCURRENCY, run_batch
+    from promptwise.engine.batch import DEFAULT_CONCURRENCY, DEFAULT_ROW_TIMEOUT, run_batch
     from promptwise.engine.progress import ProgressBar
+    from promptwise.engine.providers import RetryPolicy
 
     if args.resume and (args.data or args.column_mapping or args.variant or args.name):
         raise UserError("--resume NAME continues a run with its own flow, data, mapping and variants; "
                         "leave out --data/--column-mapping/--variant/--name")
+    if args.retry_failed and not args.resume:
+        raise UserError("--retry-failed goes with --resume NAME")
     if not args.resume and not args.flow:
         raise UserError("pass FLOW and --data FILE, or --resume NAME")
     bar = None if args.no_progress else ProgressBar(sys.stderr)
@@ -56,8 +65,9 @@ def handle(args: argparse.Namespace) -> int:
             args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
             variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
             concurrency=args.concurrency or DEFAULT_CONCURRENCY, use_cache=not args.no_cache, resume=args.resume,
+            retry_failed=args.retry_failed, row_timeout=args.row_timeout or DEFAULT_ROW_TIMEOUT,
             workspace_path=args.flow, on_progress=bar, on_start=on_start,
-            init=parse_pairs(args.init, "--init") or None))
+            init=parse_pairs(args.init, "--init") or None, retry=RetryPolicy(timeout=args.timeout)))
     except FlowError as error:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:

@@ -156,13 +156,14 @@ def summary(problems: list[Problem], file_count: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from promptwise.analysis.analyzer import analyze, discover
+    from promptwise.analysis.context import normalize
 
     paths = args.paths or ["."]
     files, problems = discover(paths)
     for path in files:
         problems += analyze(path)
     # a template shared by two flows would otherwise be reported twice
-    unique = list({(str(p.path), p.range, p.code, p.message): p for p in problems}.values())
+    unique = list({(normalize(p.path), p.range, p.code, p.message): p for p in problems}.values())
     unique.sort(key=lambda p: (str(p.path), p.range.start, p.range.end, p.code))
     try:
         if args.format == "json":

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--flow", type=Path, metavar="FLOW", help="the flow for --variants")
     parser.add_argument("--data", type=Path, metavar="FILE", help="data for --variants (default: eval.yaml's data)")
     parser.add_argument("--config", type=Path, metavar="EVAL_YAML", help="evaluation file for --variants")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N")
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="rows / judge calls in flight (16)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -43,8 +43,8 @@ def format_comparison(comparison) -> str:
         for i, (value, delta, verdict) in enumerate(zip(metric.values, metric.deltas, metric.verdicts())):
             text = fmt_number(value)
             if i and delta is not None:
-                arrow = {"better": "▲", "worse": "▼", "same": "="}[verdict]
-                text += f" ({'+' if delta > 0 else ''}{fmt_number(delta)} {arrow})"
+                # words, not arrows: a lower latency is better, and an arrow down would read as worse
+                text += " (=)" if verdict == "same" else f" ({'+' if delta > 0 else ''}{fmt_number(delta)}, {verdict})"
             cells.append(text)
         rows.append(cells)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]

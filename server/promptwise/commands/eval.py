@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument("--name", metavar="NAME", help="name for the new run (with FLOW)")
     parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
                         help="run this variant of a node (repeatable)")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="rows / judge calls in flight")
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="rows / judge calls in flight (16)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     parser.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                         help="exit 1 when METRIC is below VALUE (repeatable), e.g. category_match.pass_rate=0.9")

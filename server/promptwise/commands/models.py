@@ -31,8 +31,15 @@ def register(subparsers) -> None:
     importer.add_argument("--only", default="*", metavar="GLOB",
                           help="import only model names matching this pattern, e.g. 'azure/*'")
     importer.add_argument("--dry-run", action="store_true", help="print what would be added; change nothing")
+    importer.add_argument("--all", action="store_true",
+                          help=f"allow importing more than {MANY_MODELS} models at once (a whole LiteLLM file)")
     _common(importer)
     importer.set_defaults(handler=run_import)
+
+
+# LiteLLM's full file has thousands of chat models; writing them all into promptwise.yaml is
+# rarely meant, so more than this needs --only or --all.
+MANY_MODELS = 100
 
 
 def _common(parser) -> None:
@@ -108,6 +115,9 @@ def run_import(args) -> int:
         return 0
     if args.dry_run:
         return 0
+    if len(plan.added) > MANY_MODELS and not args.all and args.only == "*":
+        raise UserError(f"{args.file}: this would add {len(plan.added)} models to promptwise.yaml; pick them with "
+                        "--only PATTERN (e.g. --only 'azure/*'), or pass --all to import every one")
     try:
         path = apply_import(plan, workspace)
     except (OSError, ConfigError) as error:

@@ -32,11 +32,14 @@ def register(subparsers) -> None:
     parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
     parser.add_argument("--name", help="name of the run (default: generated)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="per model call; a call that times out is retried, then the row fails (default 120)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from promptwise.engine.providers import RetryPolicy
     from promptwise.engine.runner import run_flow
 
     inputs = parse_pairs(args.inputs, "--inputs")
@@ -44,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     init = parse_pairs(args.init, "--init") or None
     try:
         result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name, use_cache=not args.no_cache,
-                                      init=init))
+                                      init=init, retry=RetryPolicy(timeout=args.timeout)))
     except FlowError as error:
         raise UserError(str(error)) from None
     if args.format == "json":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     show = actions.add_parser("show", help="one run: status, totals, metrics, failed rows")
     show.add_argument("name")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    export = actions.add_parser("export", help="a run's rows as JSONL (default), JSON or CSV")
+    export = actions.add_parser("export", help="a run's rows as JSONL (default), JSON, CSV or text lines")
     export.add_argument("name")
     export.add_argument("--format", choices=("jsonl", "json", "csv", "text"), default="jsonl")
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -72,15 +73,20 @@ def handle(args: argparse.Namespace) -> int:
             return 0
         raise UserError(f"no runs in this workspace ({args.workspace}); run `promptwise runs list` in the workspace")
     with store:
-        if args.action == "list":
-            return _list(store, args)
-        run = store.get_run(args.name)
-        if run is None:
-            names = ", ".join(r.name for r in store.list_runs(limit=5)) or "none"
-            raise UserError(f"no run named {args.name!r}; recent runs: {names}")
-        if args.action == "show":
-            return _show(store, run, args)
-        return _export(store, run, args)
+        try:
+            if args.action == "list":
+                return _list(store, args)
+            run = store.get_run(args.name)
+            if run is None:
+                names = ", ".join(r.name for r in store.list_runs(limit=5)) or "none"
+                raise UserError(f"no run named {args.name!r}; recent runs: {names}")
+            if args.action == "show":
+                return _show(store, run, args)
+            return _export(store, run, args)
+        except BrokenPipeError:
+            # `promptwise runs export NAME | head`: the reader has had enough; not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 def _list(store, args) -> int:
@@ -154,6 +160,10 @@ def _export(store, run, args) -> int:
                 writer.writerow([r.line, r.status, *[cell(r.inputs.get(k)) for k in input_keys],
                                  *[cell((r.outputs or {}).get(k)) for k in output_keys], r.error or "",
                                  r.total_tokens, r.cost, r.latency_ms])
+        elif args.format == "text":
+            for r in rows:
+                shown = r.error if r.status == "failed" else json.dumps(r.outputs, ensure_ascii=False, default=str)
+                handle.write(f"{r.line:>6}  {r.status:9}  {shown}\n")
         else:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -35,7 +35,7 @@ from promptwise.costing.calls import (
 )
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.flow_calls import (
-    NodeCall, azure_connection_names, flow_input_values, is_llm_node, llm_nodes, node_call, normalize_overlay,
+    NodeCall, UnknownValue, azure_connection_names, flow_input_values, is_llm_node, llm_nodes, node_call, normalize_overlay,
     normalize_path,
 )
 from promptwise.documents.render import RenderError, RoleSection, render_messages
@@ -360,7 +360,7 @@ def estimate_document(document: Any, workspace: WorkspaceConfig | None = None, *
     templates = _template_texts(document, overlay) if kind == "flow_dag" else ()
     key = _fingerprint(kind, str(path), getattr(document, "text", ""), templates, catalog.key,
                        catalog.as_of, json.dumps(settings, sort_keys=True, default=str), default_model,
-                       sorted((variants or {}).items()), _observed_key(workspace))
+                       sorted((variants or {}).items()), _observed_key(workspace), _sample_files_key(document))
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
@@ -375,6 +375,24 @@ def estimate_document(document: Any, workspace: WorkspaceConfig | None = None, *
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def _sample_files_key(document: Any) -> tuple:
+    """Versions of the files sample inputs come from (data.jsonl beside a flow, a prompty's
+    `${file:...}` sample), so editing them refreshes the estimate."""
+    folder = Path(document.path).parent
+    names = list(SAMPLE_DATA_FILES)
+    sample = getattr(document, "sample", None)
+    if isinstance(sample, str) and sample.strip():
+        names.append(sample.strip().removeprefix("${file:").removesuffix("}"))
+    key = []
+    for name in names:
+        try:
+            stat = (folder / name).stat()
+            key.append((name, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            key.append((name, None))
+    return tuple(key)
 
 
 def _observed_key(workspace: WorkspaceConfig | None) -> Any:
@@ -420,7 +438,9 @@ def _estimate_flow(flow: Any, workspace: WorkspaceConfig | None, catalog: Catalo
     for node, variant in llm_nodes(flow, variants):
         planned: NodeCall = node_call(flow, node, inputs, azure_connections=azure, overlay=overlay, variant=variant)
         model_input = node.inputs.get("deployment_name") or node.inputs.get("model")
-        item = PromptEstimate(path=flow.path, range=node.name_range, node=planned.node, template=planned.template,
+        # A variant's lens goes on the node that uses the variants, in `nodes:`.
+        anchor = flow.node(planned.node) if variant is not None else None
+        item = PromptEstimate(path=flow.path, range=(anchor or node).name_range, node=planned.node, template=planned.template,
                               estimate=None, error=planned.error, unknown_inputs=planned.unknown_inputs,
                               observed_output=observed.get(planned.node),
                               model_range=model_input.value_range if model_input is not None else None,
@@ -435,6 +455,20 @@ def _estimate_flow(flow: Any, workspace: WorkspaceConfig | None, catalog: Catalo
     return DocumentEstimate(flow.path, items, problems, catalog.as_of, default_model, range=Range.empty(0, 0))
 
 
+def prompty_samples(prompty: Any) -> dict[str, Any]:
+    """A prompty's sample values as a run takes them: per-input samples and defaults, then its
+    `sample` (a mapping, or a JSON file named by `${file:...}`, read with the engine's loader)."""
+    values = dict(prompty.sample_inputs())
+    if isinstance(prompty.sample, str):
+        try:
+            from promptwise.engine.values import load_sample
+
+            values.update(load_sample(Path(prompty.path).parent, prompty.sample, str(prompty.path)))
+        except Exception:  # an unreadable sample file is the analysis' problem to report
+            pass
+    return values
+
+
 def prompty_missing_inputs(prompty: Any, values: Mapping[str, Any]) -> list[str]:
     """Declared inputs `values` gives nothing for: they render empty, so counts are a lower bound."""
     return [f"{name} (no sample, default or data value)" for name in prompty.inputs if name not in values]
@@ -445,9 +479,12 @@ def prompty_call(prompty: Any, values: Mapping[str, Any]) -> tuple[PlannedCall |
     model = prompty.model
     if model.effective_api != "chat":
         return None, f"api {model.effective_api!r} is not a chat prompt; only chat prompts are estimated"
+    values = dict(values)
+    for name in prompty.inputs:
+        values.setdefault(name, UnknownValue(name=name))  # listed by prompty_missing_inputs
     try:
         # Prompty's runtime treats text before the first role line as a system message.
-        messages = render_messages(prompty.body, dict(values), default_role="system")
+        messages = render_messages(prompty.body, values, default_role="system")
     except RenderError as error:
         where = f"line {error.line + prompty.body_line + 1}: " if error.line is not None else ""
         return None, where + error.message
@@ -475,9 +512,10 @@ def _estimate_prompty(prompty: Any, workspace: WorkspaceConfig | None, catalog: 
                       default_model: str | None) -> DocumentEstimate:
     lens_range = Range.empty(0, 0)  # the lens sits on the first line of the file
     item = PromptEstimate(path=prompty.path, range=lens_range, node=None, template=prompty.path, estimate=None,
-                          model_range=prompty_model_range(prompty))
+                          model_range=prompty_model_range(prompty),
+                          observed_output=observed_outputs(workspace, Path(prompty.path)).get(Path(prompty.path).stem))
     problems: list[Problem] = []
-    samples = prompty.sample_inputs()
+    samples = prompty_samples(prompty)
     item.unknown_inputs = prompty_missing_inputs(prompty, samples)
     call, item.error = prompty_call(prompty, samples)
     if call is not None:

@@ -6,8 +6,9 @@ node's inputs and renders the prompt template with every other input. We do the 
 H1's document model and `promptwise.documents.render.render_messages`:
 
 - `${inputs.x}` (or legacy `${flow.x}`) takes the row's value, else the input's default;
-- `${node.output...}` of another node is not known before a run: that variable renders empty
-  and is listed in `unknown_inputs`, so the count is a stated lower bound;
+- `${node.output...}` of another node is not known before a run: that variable is an
+  `UnknownValue` (renders empty, tolerates `.items()`, loops, ...) and is listed in
+  `unknown_inputs`, so the count is a stated lower bound;
 - a node with `use_variants` uses the chosen variant (default: the flow's default variant).
 """
 
@@ -17,6 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+import jinja2
 
 from promptwise.costing.calls import PlannedCall
 from promptwise.documents.flow_dag import FlowDag, FlowNode
@@ -46,6 +49,17 @@ def is_llm_node(node: FlowNode) -> bool:
         return True
     tool = ((node.source.tool if node.source else None) or "").lower()
     return kind == "custom_llm" and any(word in tool for word in _CUSTOM_LLM_TOOL_WORDS)
+
+
+class UnknownValue(jinja2.ChainableUndefined):
+    """Stands in for a value known only at run time (another node's output, an input with no
+    value). It renders as nothing and tolerates what templates do with real values (attributes,
+    indexing, `.items()`, loops, filters), so the rest of the prompt can still be counted."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "UnknownValue":
+        return self
 
 
 @dataclass
@@ -117,16 +131,16 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
                 value = inputs[reference.name]
             else:
                 result.unknown_inputs.append(f"{input_name} (flow input {reference.name} has no value or default)")
-                value = ""
+                value = UnknownValue(name=input_name)
         elif node_outputs is not None and reference.name in node_outputs:
             try:
                 value = _follow(node_outputs[reference.name], reference.path, reference.text)
             except Exception as error:  # the engine's NodeError: a key the output lacks
                 result.unknown_inputs.append(f"{input_name} (from {reference.name}: {error})")
-                value = ""
+                value = UnknownValue(name=input_name)
         else:
             result.unknown_inputs.append(f"{input_name} (from {reference.name})")
-            value = ""
+            value = UnknownValue(name=input_name)
         (parameters if input_name in LLM_PARAMETERS else variables)[input_name] = value
     if template is None:
         result.error = "the node has no `source.path` prompt template"

@@ -19,7 +19,7 @@ from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
 from promptwise.costing.calls import CallEstimate, PlannedCall, context_window_problem, estimate_call
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.dataset_rows import BadRow, DatasetError, Row, read_rows
-from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs
+from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs, prompty_samples
 from promptwise.costing.flow_calls import azure_connection_names, flow_input_values, llm_nodes, node_call
 
 CLOSEST_ROWS = 3
@@ -184,7 +184,8 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
     `python_inputs`) so their outputs render into the prompts."""
     kind = getattr(document, "kind", None)
     result = Preflight(Path(document.path), data_path, catalog.as_of, [])
-    observed = observed_outputs(workspace, Path(document.path)) if kind == "flow_dag" and not model else {}
+    # Past runs tell the expected output, unless the estimate prices another model.
+    observed = observed_outputs(workspace, Path(document.path)) if not model else {}
     totals: dict[str, NodeTotals] = {}
 
     def node_totals(name: str, variant: str | None, requested: str | None) -> NodeTotals:
@@ -205,8 +206,7 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
         for node, variant in chosen:  # keep the flow's node order in the report
             node_totals(node.name or f"nodes[{node.index}]", variant, None)
     else:
-        label = getattr(document, "name", None) or Path(document.path).stem
-        node_totals(label, None, None)
+        node_totals(Path(document.path).stem, None, None)  # the engine's node name for a prompty run
 
     for where, values in _inputs(document, rows, data_path, result):
         if kind == "flow_dag":
@@ -228,7 +228,7 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
                 node_summary.model = node_summary.model or call.model or default_model
                 node_summary.add(where, estimate_call(call, catalog, default_model))
         else:
-            merged = dict(document.sample_inputs())
+            merged = prompty_samples(document)
             merged.update(values)
             call, error = prompty_call(document, merged)
             node_summary = next(iter(totals.values()))

@@ -38,7 +38,7 @@ from aiohttp import web
 # `usage` to override the computed numbers. A callable receives the request body.
 Reply = Union[str, dict, Callable[[dict], Union[str, dict]]]
 
-FAULT_KINDS = ("rate_limit", "server_error", "malformed", "drop", "hang")
+FAULT_KINDS = ("rate_limit", "server_error", "malformed", "drop", "truncated", "hang")
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-35-turbo", "text-embedding-3-small")
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -81,6 +81,7 @@ class RecordedRequest:
     body: Any
     headers: dict[str, str]
     fault: str | None = None
+    arrived: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -177,7 +178,8 @@ class FakeOpenAI:
 
         kinds: rate_limit (429, `Retry-After` when given), server_error (`status`, 500 by
         default), malformed (200 with a truncated JSON body), drop (connection closed without
-        an answer), hang (no answer until the client gives up). `count=None` = for ever.
+        an answer), truncated (the connection dies part way through the answer), hang (no
+        answer until the client gives up). `count=None` = for ever.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
@@ -346,6 +348,15 @@ class FakeOpenAI:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing more to send on a dead connection
+        if fault.kind == "truncated":
+            # Headers promise a body that never fully arrives: the connection dies mid-response.
+            response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "500"})
+            await response.prepare(request)
+            await response.write(b'{"id": "chatcmpl-cut", "choices": [')
+            await asyncio.sleep(0.01)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         # hang: never answer; ends when the client gives up (closes the connection) or the
         # server stops. aiohttp does not cancel handlers on disconnect, so watch the transport.
         assert self._stopping is not None
@@ -359,7 +370,7 @@ class FakeOpenAI:
                 pass
         raise asyncio.CancelledError
 
-    async def _begin(self, request: web.Request) -> tuple[dict | None, web.Response | None]:
+    async def _begin(self, request: web.Request) -> tuple[dict | None, web.Response | None, RecordedRequest | None]:
         """Count the request and read its JSON body (or explain why it is unreadable)."""
         with self._lock:
             self.stats.requests += 1
@@ -371,15 +382,17 @@ class FakeOpenAI:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None, web.json_response(
                 {"error": {"message": "We could not parse the JSON body of your request.",
-                           "type": "invalid_request_error"}}, status=400)
+                           "type": "invalid_request_error"}}, status=400), None
         if not isinstance(body, dict):
             return None, web.json_response(
                 {"error": {"message": "The request body must be a JSON object.",
-                           "type": "invalid_request_error"}}, status=400)
+                           "type": "invalid_request_error"}}, status=400), None
+        record = None
         if self.record:
+            record = RecordedRequest(request.path, body, dict(request.headers))
             with self._lock:
-                self.requests.append(RecordedRequest(request.path, body, dict(request.headers)))
-        return body, self._check_auth(request)
+                self.requests.append(record)
+        return body, self._check_auth(request), record
 
     def _end(self, ok: bool, fault: str | None = None) -> None:
         with self._lock:
@@ -392,7 +405,7 @@ class FakeOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         ok, fault_kind = False, None
         try:
-            body, error = await self._begin(request)
+            body, error, record = await self._begin(request)
             if error is not None:
                 return error
             assert body is not None
@@ -404,8 +417,8 @@ class FakeOpenAI:
             fault = self._take_fault(text)
             if fault is not None:
                 fault_kind = fault.kind
-                if self.record and self.requests:
-                    self.requests[-1].fault = fault.kind
+                if record is not None:
+                    record.fault = fault.kind
                 return await self._apply_fault(request, fault)
             rule = self._pick_rule(text)
             latency = rule.latency if rule is not None and rule.latency is not None else self.latency
@@ -476,7 +489,7 @@ class FakeOpenAI:
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         ok, fault_kind = False, None
         try:
-            body, error = await self._begin(request)
+            body, error, record = await self._begin(request)
             if error is not None:
                 return error
             assert body is not None
@@ -485,6 +498,8 @@ class FakeOpenAI:
             fault = self._take_fault(" ".join(map(str, items)))
             if fault is not None:
                 fault_kind = fault.kind
+                if record is not None:
+                    record.fault = fault.kind
                 return await self._apply_fault(request, fault)
             if self.latency:
                 await asyncio.sleep(self.latency)

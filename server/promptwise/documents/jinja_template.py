@@ -10,6 +10,7 @@ order, which lets us locate each one exactly.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def _variable_tokens(source: str) -> list[_NameToken]:
         current = (token_type, value)
         if pending is not None and current != ("operator", "="):  # `key=` is a keyword arg
             name, at = pending
-            line = normalized.count("\n", 0, at)
+            line = bisect_right(line_starts, at) - 1
             found.append(_NameToken(name, Position(line, at - line_starts[line])))
         pending = None
         if binding:
@@ -246,13 +247,15 @@ def parse_jinja_template(
         return Range.of(line + line_offset, start, line + line_offset, start + len(name))
 
     uses: dict[str, list[Range]] = {}
+    seen: set[tuple[str, Range]] = set()
     for name, position, line, free in sorted(
         placed, key=lambda p: (p[2], p[1].character if p[1] else 0)
     ):
         if free and name in inputs:
             use = token_range(line, position, name)
-            if use not in uses.setdefault(name, []):
-                uses[name].append(use)
+            if (name, use) not in seen:
+                seen.add((name, use))
+                uses.setdefault(name, []).append(use)
     variables: list[TemplateVariable] = []
     for name in inputs:
         found = uses.get(name)

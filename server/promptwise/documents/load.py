@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,13 @@ class UnreadableDocument:
 
 Document = Union[FlowDag, FlexFlow, Prompty, JinjaTemplate, PythonToolFile, UnreadableDocument]
 
-_CACHE: "OrderedDict[tuple, Document | None]" = OrderedDict()
+# (source, path) -> (version, document). One entry per file and source ("text" from the
+# editor, "file" from disk): keeping every version typed would let the cache grow by a
+# whole parse tree per keystroke, and Python's garbage collector then pays for all of them.
+_CACHE: "OrderedDict[tuple, tuple[object, Document | None]]" = OrderedDict()
 _CACHE_SIZE = 512
+# The language server analyzes from worker threads; OrderedDict reordering is not atomic.
+_CACHE_LOCK = threading.Lock()
 
 
 def document_kind(path: Path, text: str | None = None) -> str | None:
@@ -138,11 +144,25 @@ def _parse(kind: str, path: Path, text: str) -> Document:
 
 
 def _remember(key: tuple, document: Document | None) -> Document | None:
-    _CACHE[key] = document
-    _CACHE.move_to_end(key)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key[:2]] = (key[2:], document)
+        _CACHE.move_to_end(key[:2])
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return document
+
+
+_MISSING = object()
+
+
+def _cached(key: tuple):
+    """The document cached for `key` = (source, path, *version), if that version."""
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key[:2])
+        if entry is None or entry[0] != key[2:]:
+            return _MISSING
+        _CACHE.move_to_end(key[:2])
+        return entry[1]
 
 
 def load_document(path: Path | str, text: str | None = None) -> Document | None:
@@ -157,9 +177,9 @@ def load_document(path: Path | str, text: str | None = None) -> Document | None:
         if text.startswith("\ufeff"):
             text = text[1:]
         key = ("text", str(path), hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
+        cached = _cached(key)
+        if cached is not _MISSING:
+            return cached
         kind = document_kind(path, text)
         return _remember(key, _parse(kind, path, text) if kind else None)
     try:
@@ -167,9 +187,10 @@ def load_document(path: Path | str, text: str | None = None) -> Document | None:
         key = ("file", str(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
         key = None
-    if key is not None and key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
+    if key is not None:
+        cached = _cached(key)
+        if cached is not _MISSING:
+            return cached
     kind = document_kind(path)
     if kind is None and path.suffix.lower() not in (".yaml", ".yml"):
         return None
@@ -203,4 +224,5 @@ def _attach(document: Document, problem: Problem) -> None:
 
 
 def clear_cache() -> None:
-    _CACHE.clear()
+    with _CACHE_LOCK:
+        _CACHE.clear()

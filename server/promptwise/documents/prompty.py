@@ -33,7 +33,7 @@ from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, parse_yaml, to_python
 
 SHAPE_PROMPTFLOW = "promptflow"
-SHAPE_PROMPTY = "prompty"  # the newer Prompty spec
+SHAPE_PROMPTY = "prompty_spec"  # the newer Prompty spec
 
 
 @dataclass

@@ -230,7 +230,7 @@ class _Builder:
 
     def __init__(self, max_depth: int):
         self.max_depth = max_depth
-        self.stack: list[tuple[YamlNode, list]] = []  # (collection, pending key for mappings)
+        self.stack: list[list] = []  # frames: [open collection, pending mapping key or None]
         self.anchors: dict[str, YamlNode] = {}
         self.roots: list[YamlNode] = []
         self.errors: list[YamlError] = []
@@ -311,8 +311,6 @@ class _Builder:
                                     DuplicateKey(key.text, key.range, by_key[key.text].key.range)
                                 )
                             by_key[key.text] = entry
-                        else:
-                            pass
                 else:
                     self.roots.append(node)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:

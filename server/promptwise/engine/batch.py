@@ -2,6 +2,7 @@
 
     result = await run_batch("flows/qa", data="data.jsonl", concurrency=16, on_progress=print)
     result = await run_batch(resume="qa_20261121_101500_ab12")   # after a crash or kill -9
+    result = await run_batch(resume="qa_...", retry_failed=True)   # also redo the rows that failed
 
 - bounded concurrency: `concurrency` rows in flight (each row's independent nodes also run
   concurrently); retries with back-off live in the providers;
@@ -27,9 +28,10 @@ from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
 from promptwise.engine.runner import Session, generate_run_name, open_session, row_result
-from promptwise.store.run_store import NodeResult, RowResult, RunStore
+from promptwise.store.run_store import RowResult, RunStore
 
 DEFAULT_CONCURRENCY = 16
+DEFAULT_ROW_TIMEOUT = 600.0  # seconds per row, as Prompt flow's line timeout
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BatchResult:
     metrics: dict | None
     outputs_path: str | None
     error: str | None = None
+    cpu_seconds: float = 0.0  # CPU time of this process while the rows ran (for benchmarks)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +133,8 @@ async def run_batch(
     concurrency: int = DEFAULT_CONCURRENCY,
     use_cache: bool = True,
     resume: str | None = None,
+    retry_failed: bool = False,
+    row_timeout: float = DEFAULT_ROW_TIMEOUT,
     workspace_path: Path | str | None = None,
     on_progress: ProgressCallback | None = None,
     on_start: Callable[[str], None] | None = None,
@@ -146,7 +151,7 @@ async def run_batch(
     if concurrency < 1:
         raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
     if resume:
-        settings = _resume_settings(resume, path, workspace_path)
+        settings = _resume_settings(resume, path, workspace_path, retry_failed)
         path, data = settings["flow"], settings["data"]
         column_mapping, variants = settings["column_mapping"], settings["variants"]
         source_run = settings["source_run"]
@@ -176,6 +181,8 @@ async def run_batch(
             if info.total_rows is not None and info.total_rows != len(rows):
                 raise FlowError(f"{data_path}: the data now has {len(rows)} rows, but run {run_name} was started with "
                                 f"{info.total_rows}; resume needs the same data (or start a new run)")
+            if retry_failed:
+                store.forget_failed_rows(run_name)
             store.mark_running(run_name)
             store.update_parameters(run_name, {"pid": os.getpid()})
             store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
@@ -197,8 +204,10 @@ async def run_batch(
         tally = _Tally(run_name, len(rows), len(done), info.rows_failed, info.total_tokens, info.cost_known)
         session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
         pending = [(line, row) for line, row in rows if line not in done]
+        cpu_started = time.process_time()
         status, error = await _run_rows(session, run_name, pending, mapping, input_names, source, concurrency,
-                                        tally, on_progress, cancel)
+                                        tally, on_progress, cancel, row_timeout)
+        cpu_seconds = time.process_time() - cpu_started
         metrics = None
         if status == "completed" and executable.has_aggregation:
             metrics, error = await _aggregate(session, run_name)
@@ -211,10 +220,11 @@ async def run_batch(
             tokens={"prompt": final.prompt_tokens, "completion": final.completion_tokens,
                     "total": final.total_tokens},
             cost=final.cost, elapsed=time.perf_counter() - tally.started, metrics=final.metrics or metrics,
-            outputs_path=final.outputs_path, error=error)
+            outputs_path=final.outputs_path, error=error, cpu_seconds=cpu_seconds)
 
 
-def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | str | None) -> dict:
+def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | str | None,
+                     retry_failed: bool = False) -> dict:
     """What a run was started with, read from the store of the workspace it lives in."""
     from promptwise.config import load_workspace
 
@@ -230,8 +240,9 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
     pid = info.parameters.get("pid")
     if info.status == "running" and pid and pid != os.getpid() and _process_alive(int(pid)):
         raise FlowError(f"--resume {name}: the run is still running (process {pid}); wait for it or stop it first")
-    if info.status == "completed" and info.rows_done == info.total_rows:
-        raise FlowError(f"--resume {name}: the run is already complete ({info.rows_done} rows)")
+    if info.status == "completed" and info.rows_done == info.total_rows and not (retry_failed and info.rows_failed):
+        raise FlowError(f"--resume {name}: the run is already complete ({info.rows_done} rows, {info.rows_failed} "
+                        f"failed)" + ("; add --retry-failed to do the failed rows again" if info.rows_failed else ""))
     return {"flow": info.flow, "data": info.data, "column_mapping": info.column_mapping, "variants": info.variants,
             "source_run": info.source_run, "use_cache": info.parameters.get("cache", True),
             "init": info.parameters.get("init")}
@@ -239,7 +250,8 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
 
 async def _run_rows(session: Session, run_name: str, pending: list[tuple[int, dict]], mapping: dict,
                     input_names: list[str], source, concurrency: int, tally: _Tally,
-                    on_progress: ProgressCallback | None, cancel: asyncio.Event | None) -> tuple[str, str | None]:
+                    on_progress: ProgressCallback | None, cancel: asyncio.Event | None,
+                    row_timeout: float) -> tuple[str, str | None]:
     executable, context, store = session.executable, session.context, session.store
     queue = iter(pending)
 
@@ -253,7 +265,14 @@ async def _run_rows(session: Session, run_name: str, pending: list[tuple[int, di
             store.record_row(run_name, row_result(line, row, outcome))
             tally.add(row_result(line, row, outcome))
             return
-        outcome = await executable.run_line(inputs, context)
+        try:
+            outcome = await asyncio.wait_for(executable.run_line(inputs, context), row_timeout)
+        except FlowError as error:  # e.g. a flex entry whose __init__ fails: this row fails, the run goes on
+            outcome = LineOutcome("failed", None, str(error), [], (time.perf_counter() - started) * 1000)
+        except asyncio.TimeoutError:
+            outcome = LineOutcome("failed", None, f"line {line}: timed out after {row_timeout:g} s (a tool or call "
+                                  f"did not finish); raise --row-timeout if rows are legitimately slow", [],
+                                  (time.perf_counter() - started) * 1000)
         result = row_result(line, inputs, outcome)
         store.record_row(run_name, result)  # one transaction: the row and its node results
         tally.add(result)
@@ -299,15 +318,10 @@ async def _aggregate(session: Session, run_name: str) -> tuple[dict | None, str 
     store = session.store
     rows = store.get_rows(run_name, status="completed")
     node_outputs: dict[int, dict[str, Any]] = {row.line: {} for row in rows}
-    for result in _all_node_results(store, run_name):
-        line, node = result
+    for line, node in store.get_node_results_by_line(run_name):
         if line in node_outputs:
             node_outputs[line][node.node] = node.output
     lines = [(row.inputs, node_outputs[row.line]) for row in rows]
     outcome = await session.executable.run_aggregation(lines, session.context)
     store.record_aggregation(run_name, outcome.nodes, outcome.metrics)
     return outcome.metrics, outcome.error
-
-
-def _all_node_results(store: RunStore, run_name: str) -> list[tuple[int, NodeResult]]:
-    return store.get_node_results_by_line(run_name)

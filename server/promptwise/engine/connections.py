@@ -27,7 +27,7 @@ from typing import Mapping
 
 from promptwise.engine.secrets import register_secret
 
-CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible")
+CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible", "custom")
 _TYPE_ALIASES = {
     "openai": "openai",
     "open_ai": "openai",
@@ -37,7 +37,8 @@ _TYPE_ALIASES = {
     "azureopenai": "azure_openai",
     "azureopenaiconnection": "azure_openai",
     "openai_compatible": "openai_compatible",
-    "custom": "openai_compatible",
+    "custom": "custom",
+    "customconnection": "custom",
     "serverless": "openai_compatible",
 }
 _FIELDS = ("type", "api_key", "base_url", "azure_endpoint", "api_version", "azure_deployment", "organization")
@@ -62,6 +63,9 @@ class Connection:
     api_version: str | None = None
     azure_deployment: str | None = None
     organization: str | None = None
+    # `custom` connections (for Python tools taking a CustomConnection): name/value pairs
+    secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    configs: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_azure(self) -> bool:
@@ -72,7 +76,8 @@ class Connection:
         return {
             "name": self.name,
             "type": self.type,
-            "endpoint": self.azure_endpoint if self.is_azure else (self.base_url or "https://api.openai.com/v1"),
+            "endpoint": None if self.type == "custom" else
+            self.azure_endpoint if self.is_azure else (self.base_url or "https://api.openai.com/v1"),
             "api_version": self.api_version,
         }
 
@@ -106,7 +111,9 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     environ = os.environ if environ is None else environ
     if not isinstance(spec, Mapping):
         raise ConnectionConfigError(f"{where}: connection `{name}` must be a mapping of settings")
-    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", "endpoint", "key"})
+    if _normalise_type(spec.get("type") or "openai", f"{where}: connection `{name}`") == "custom":
+        return _custom(name, spec, where, environ)
+    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name"})
     if unknown:
         raise ConnectionConfigError(
             f"{where}: connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
@@ -157,6 +164,32 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     return Connection(name=name, type=kind, **values)
 
 
+def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str]) -> Connection:
+    """`type: custom` with `secrets` (each `${env:NAME}`) and `configs` (plain values)."""
+    unknown = sorted(set(spec) - {"type", "secrets", "configs", "name"})
+    if unknown:
+        raise ConnectionConfigError(f"{where}: custom connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
+                                    f"put values under `secrets` (as ${{env:NAME}}) or `configs`")
+    pairs = {}
+    for section in ("secrets", "configs"):
+        mapping = spec.get(section) or {}
+        if not isinstance(mapping, Mapping):
+            raise ConnectionConfigError(f"{where}: connection `{name}`: `{section}` must be a mapping")
+        values = []
+        for key, raw in mapping.items():
+            raw = raw.isoformat() if isinstance(raw, (datetime.date, datetime.datetime)) else str(raw)
+            if section == "secrets" and not _ENV_REF.fullmatch(raw.strip()):
+                raise ConnectionConfigError(
+                    f"{where}: connection `{name}`: secret `{key}` holds a literal value; write it as "
+                    f"${{env:NAME}} and set the variable NAME")
+            value = expand_env(raw, f"{where}: connection `{name}`: `{section}.{key}`", environ)
+            if section == "secrets":
+                register_secret(value)
+            values.append((str(key), value))
+        pairs[section] = tuple(values)
+    return Connection(name=name, type="custom", secrets=pairs["secrets"], configs=pairs["configs"])
+
+
 def default_connection(name: str, azure: bool, environ: Mapping[str, str] | None = None) -> Connection:
     """A connection from the variables the openai client itself reads."""
     environ = os.environ if environ is None else environ
@@ -204,6 +237,15 @@ class ConnectionResolver:
                     f"`connections`; add it or change the default")
             connection = resolve_spec(self.default_name, self.specs[self.default_name], self.source, self.environ)
         else:
-            connection = default_connection(name or "default", azure_hint, self.environ)
+            try:
+                connection = default_connection(name or "default", azure_hint, self.environ)
+            except ConnectionConfigError as error:
+                if not name:
+                    raise
+                defined = ", ".join(self.specs) or "none"
+                raise ConnectionConfigError(
+                    f"connection `{name}` is not defined in {self.source} (defined: {defined}) and the fallback "
+                    f"failed: {error}. Define `{name}` under `connections`, set defaults.connection, or export "
+                    f"the variables") from None
         self._cache[key] = connection
         return connection

@@ -34,7 +34,7 @@ from promptwise.engine.executable import (
     llm_node_result,
 )
 from promptwise.engine.llm import LlmService, chat_parameters
-from promptwise.engine.python_tools import PythonTool, call_tool, load_tool
+from promptwise.engine.python_tools import PythonTool, call_tool, connection_parameter, load_tool, tool_connection
 from promptwise.engine.values import bind_inputs, walk
 from promptwise.store.run_store import NodeResult
 
@@ -64,6 +64,7 @@ class PreparedNode:
     template_path: Path | None = None
     tool: PythonTool | None = None
     connection: Connection | None = None
+    connection_inputs: dict[str, Any] = field(default_factory=dict)  # tool parameters given connection objects
 
     @property
     def deps(self) -> set[str]:
@@ -193,9 +194,23 @@ class DagExecutable(Executable):
                 raise FlowError(f"{at}: package tool {source.tool!r} is not available without promptflow; "
                                 f"replace it with a python node whose `source.path` is your own code")
             prepared.tool = load_tool(self.folder / source.path, None, at)
+            for input_name, node_input in flow_node.inputs.items():
+                if (node_input.reference is None and isinstance(node_input.value, str)
+                        and connection_parameter(prepared.tool, input_name)):
+                    prepared.connection_inputs[input_name] = self._tool_connection(
+                        llm, node_input.value, self._where(node_input.key_range))
         else:
             raise FlowError(f"{at}: node `{flow_node.name}` has type {flow_node.type!r}; use llm, prompt or python")
         self.nodes[flow_node.name] = prepared
+
+    def _tool_connection(self, llm: LlmService, name: str, at: str) -> Any:
+        """A connection for a Python tool parameter: it must be defined in the workspace settings."""
+        if name not in llm.resolver.specs:
+            defined = ", ".join(llm.resolver.specs) or "none"
+            raise FlowError(f"{at}: the tool takes connection `{name}`, which is not defined under `connections` in "
+                            f"{llm.resolver.source} (defined: {defined}); add it (type: custom with secrets/configs, "
+                            f"or openai/azure_openai)")
+        return tool_connection(llm.connection(name, azure_hint=False, where=at))
 
     def _check_references(self) -> None:
         for prepared in self.nodes.values():
@@ -294,6 +309,7 @@ class DagExecutable(Executable):
                     continue  # the parameter's default applies, as in Prompt flow
                 value = None
             values[name] = value
+        values.update(prepared.connection_inputs)
         return values
 
     async def _execute(self, prepared: PreparedNode, values: dict, context: RunContext,
@@ -358,6 +374,10 @@ class DagExecutable(Executable):
                 results[name] = result
             except NodeError as error:
                 results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: {error}")
+                failed.append(name)
+            except Exception as error:  # a bug of ours must fail the row, not the run
+                results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: internal error "
+                                                                  f"({type(error).__name__}: {error})")
                 failed.append(name)
             finally:
                 done[name].set()

@@ -5,14 +5,17 @@ all rows and its returned mapping becomes the run's metrics.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import time
 from typing import Any
 
 from promptwise.documents.flex_flow import FlexFlow
+from promptwise.engine import inline
 from promptwise.engine.errors import FlowError, NodeError
 from promptwise.engine.executable import AggregationOutcome, Executable, LineOutcome, RunContext, elapsed_ms
+from promptwise.engine.inline import InlineRun
 from promptwise.engine.python_tools import PythonTool, _describe, call_tool, import_file
 from promptwise.engine.values import bind_inputs, load_sample
 from promptwise.store.run_store import NodeResult
@@ -24,6 +27,16 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "model_dump"):  # pydantic
         return value.model_dump()
     return value
+
+
+def _numbered(nodes: list[NodeResult]) -> list[NodeResult]:
+    """Node names are unique per row in the store: a prompty called twice becomes name, name#2."""
+    seen: dict[str, int] = {}
+    for node in nodes:
+        count = seen[node.node] = seen.get(node.node, 0) + 1
+        if count > 1:
+            node.node = f"{node.node}#{count}"
+    return nodes
 
 
 def _model_configuration(annotation: Any, value: Any) -> Any:
@@ -56,14 +69,13 @@ class FlexExecutable(Executable):
         if target is None:
             raise FlowError(f"{at}: {module_file} defines no {document.attribute!r}; fix `entry`")
         self.module_file = module_file
-        self.path = document.path
         if init is None and isinstance(self._sample().get("init"), dict):
             init = self._sample()["init"]  # the file's own sample init, as `pf flow test` uses it
         self.init_values = bind_inputs(document.init, init or {}, str(self.path)) if document.init or init else {}
         self.target = target
         self.is_class = inspect.isclass(target)
         if self.is_class:
-            if not callable(getattr(target, "__call__", None)) or target.__call__ is object.__call__:
+            if not any("__call__" in vars(base) for base in target.__mro__[:-1]):
                 raise FlowError(f"{at}: class {document.attribute} has no `__call__` method to run per row")
             self.has_aggregation = hasattr(target, "__aggregate__")
         elif not callable(target):
@@ -111,17 +123,22 @@ class FlexExecutable(Executable):
     async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
         started = time.perf_counter()
         name = self.document.attribute or "entry"
+        inline_run = InlineRun(asyncio.get_running_loop(), context)
+        token = inline.active.set(inline_run)  # model calls the entry makes are counted on this row
         try:
             tool = self._tool(context)
             kwargs = {k: v for k, v in inputs.items() if k in tool.parameters or tool.accepts_kwargs}
             result = _plain(await call_tool(tool, kwargs, context.executor))
         except NodeError as error:
             message = f"{self.path}: entry {self.document.entry}: {error}"
-            return LineOutcome("failed", None, message, [NodeResult(name, "failed", error=message)],
-                               elapsed_ms(started))
+            return LineOutcome("failed", None, message,
+                               [NodeResult(name, "failed", error=message), *inline_run.nodes], elapsed_ms(started))
+        finally:
+            inline.active.reset(token)
         outputs = result if isinstance(result, dict) else {"output": result}
         node = NodeResult(name, "completed", result, latency_ms=elapsed_ms(started))
-        return LineOutcome("completed", outputs, None, [node], elapsed_ms(started), {name: result})
+        return LineOutcome("completed", outputs, None, [node, *_numbered(inline_run.nodes)], elapsed_ms(started),
+                           {name: result})
 
     async def run_aggregation(self, lines: list[tuple[dict, dict]], context: RunContext) -> AggregationOutcome:
         if not self.has_aggregation:

@@ -30,8 +30,11 @@ _AZURE_TYPES = ("azure_openai", "azure", "azureopenai")
 class PromptyExecutable(Executable):
     kind = "prompty"
 
-    def __init__(self, document: Prompty, llm: LlmService) -> None:
+    def __init__(self, document: Prompty, llm: LlmService, model_override: dict | None = None) -> None:
+        """`model_override`: `Prompty.load(..., model={...})` from flex code: `configuration` and
+        `parameters` replace the file's own."""
         self.document = document
+        self.override = model_override or {}
         self.path = document.path
         self.input_specs = document.inputs
         at = f"{self.path}:1"
@@ -45,18 +48,28 @@ class PromptyExecutable(Executable):
         if model.effective_api != "chat":
             raise FlowError(f"{at}: `api: {model.effective_api}` is not supported; use `api: chat`")
         self.connection = self._connection(llm)
-        config = model.configuration
+        config = self._configuration()
         deployment = config.get("azure_deployment") or config.get("deployment_name")
-        name = model.id or config.get("model")
+        name = config.get("model") if self.override.get("configuration") else (model.id or config.get("model"))
         self.model = llm.model_name(self.connection, name, deployment, at)
-        parameters = model.effective_parameters
+        parameters = {**model.effective_parameters, **(self.override.get("parameters") or {})}
         self.params = chat_parameters(parameters)
         self.response = (model.response or "first").lower()
         self.description = {"connections": [self.connection.describe()]}
 
+    def _configuration(self) -> dict:
+        override = self.override.get("configuration")
+        if override is None:
+            return self.document.model.configuration
+        if not isinstance(override, dict):  # a model configuration object from promptflow.core
+            override = {k: v for k, v in vars(override).items() if v is not None}
+        if "type" not in override:
+            override = {"type": "azure_openai" if "azure_deployment" in override else "openai", **override}
+        return override
+
     def _connection(self, llm: LlmService) -> Connection:
         model = self.document.model
-        config = model.configuration
+        config = self._configuration()
         kind = str(config.get("type") or model.provider or "").lower()
         azure = kind in _AZURE_TYPES or "azure_deployment" in config or "azure_endpoint" in config
         where = f"{self.path}:1"

@@ -178,3 +178,30 @@ async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor
     except Exception as error:  # the user's code failed: a row-level error, never a crash
         location = _user_location(error, {str(tool.path.resolve()), str(tool.path)})
         raise NodeError(f"{type(error).__name__}: {error}{location}", "python") from None
+
+
+def connection_parameter(tool: PythonTool, name: str) -> bool:
+    """Is this parameter annotated with a connection class (`conn: CustomConnection`)?
+
+    Prompt flow passes such parameters the connection named by the node input."""
+    parameter = tool.parameters.get(name)
+    if parameter is None or parameter.annotation is inspect.Parameter.empty:
+        return False
+    annotation = parameter.annotation
+    label = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return str(label).rsplit(".", 1)[-1].endswith("Connection")
+
+
+def tool_connection(connection) -> Any:
+    """The promptflow-style connection object a tool receives (the shim's classes)."""
+    from promptwise.engine.promptflow_shim import connections as classes
+
+    if connection.type == "custom":
+        return classes.CustomConnection(secrets=dict(connection.secrets), configs=dict(connection.configs),
+                                        name=connection.name)
+    if connection.is_azure:
+        return classes.AzureOpenAIConnection(name=connection.name, api_key=connection.api_key,
+                                             api_base=connection.azure_endpoint, api_type="azure",
+                                             api_version=connection.api_version)
+    return classes.OpenAIConnection(name=connection.name, api_key=connection.api_key, base_url=connection.base_url,
+                                    organization=connection.organization)

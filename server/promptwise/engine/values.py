@@ -34,6 +34,8 @@ def coerce(value: Any, declared: str | None, name: str) -> Any:
             raise ValueError(value)
         if kind in ("list", "object", "array", "dict") and value.strip()[:1] in ("[", "{"):
             return json.loads(value)
+        if kind not in ("string", "str", "text") and value.strip()[:1] == "{":
+            return json.loads(value)  # e.g. a model configuration given as JSON on the command line
     except (ValueError, json.JSONDecodeError):
         raise FlowError(f"input `{name}` is declared as {declared}, but got {value!r}; "
                         f"pass a {declared} value") from None

@@ -4,6 +4,7 @@ Entry points (imported lazily, so `import promptwise.evaluation` stays cheap for
 
     evaluate_flow(flow, data=None, *, config_path=None, variants=None, ...) -> EvaluationOutcome   (async)
     evaluate_run(run, *, workspace, config_path=None, ...) -> EvaluationOutcome                   (async)
+    evaluate_for_editor(path, *, data=None, run=None, cancel=None) -> {run, evaluation, metrics, summary} (async)
     compare(names, workspace) -> Comparison            (.to_json() for `promptwise.compareRuns`)
     latest_results_for(flow_path, workspace=None) -> list[LensItem]
     dataset_diagnostics(dataset_path, workspace=None) -> list[Problem]     (PW810/PW811, information)
@@ -13,8 +14,9 @@ Entry points (imported lazily, so `import promptwise.evaluation` stays cheap for
 _EXPORTS = {
     "evaluate_flow": "promptwise.evaluation.service",
     "evaluate_run": "promptwise.evaluation.service",
+    "evaluate_for_editor": "promptwise.evaluation.service",
     "EvaluationOutcome": "promptwise.evaluation.service",
-    "EvaluationError": "promptwise.evaluation.runner",
+    "EvaluationError": "promptwise.evaluation.base",
     "EvalConfigError": "promptwise.evaluation.config",
     "compare": "promptwise.evaluation.compare",
     "Comparison": "promptwise.evaluation.compare",

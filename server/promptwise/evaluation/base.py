@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
+class EvaluationError(Exception):
+    """An evaluation cannot start or go on (bad eval.yaml, missing column, unknown run); the
+    message names the file and line and says what to do. Nothing was called when it is raised
+    before scoring."""
+
+
 class EvaluatorConfigError(Exception):
     """An evaluator was configured wrongly (unknown option, bad threshold, bad pattern)."""
 

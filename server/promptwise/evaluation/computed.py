@@ -24,24 +24,52 @@ def _references(value: Any) -> list[str]:
     return [as_text(value)]
 
 
+def _as_float(value: Any) -> float | None:
+    """A number, or text that is exactly a number ("94.1", " 6842 "); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", "")) if value.strip() else None
+        except ValueError:
+            return None
+    return None
+
+
 class ExactMatch(Evaluator):
     kind = "exact_match"
-    description = "1 when the prediction equals the reference (trimmed; optionally ignoring case)"
+    description = ("1 when the prediction equals the reference (trimmed; optionally ignoring case); "
+                   "numbers compare as numbers (6842 = 6842.0), within `tolerance` if given")
     required_inputs = ("prediction", "reference")
     default_threshold = 1.0
-    options_allowed = ("ignore_case", "strip")
+    options_allowed = ("ignore_case", "strip", "tolerance")
 
     def score(self, inputs: dict) -> Score:
         strip = self.options.get("strip", True)
         ignore_case = self.options.get("ignore_case", False)
+        tolerance = float(self.options.get("tolerance", 0.0) or 0.0)
 
         def norm(text: str) -> str:
             text = text.strip() if strip else text
             return text.casefold() if ignore_case else text
 
-        prediction = norm(as_text(inputs["prediction"]))
+        raw_prediction = inputs["prediction"]
+        prediction = norm(as_text(raw_prediction))
+        raw_references = inputs["reference"] if isinstance(inputs["reference"], (list, tuple)) else [inputs["reference"]]
         references = _references(inputs["reference"])
-        matched = any(prediction == norm(reference) for reference in references)
+        number = _as_float(raw_prediction)
+        matched = False
+        for raw, reference in zip(raw_references or [""], references):
+            other = _as_float(raw)
+            if number is not None and other is not None:
+                # a hair of slack for binary floats: 94.15 - 94.1 is 0.0500000000000114
+                matched = abs(number - other) <= tolerance + 1e-9 * max(1.0, abs(number), abs(other))
+            else:
+                matched = prediction == norm(reference)
+            if matched:
+                break
         reason = "matches the reference" if matched else f"{prediction!r} differs from {references[0]!r}"
         return self.judged(1.0 if matched else 0.0, reason)
 

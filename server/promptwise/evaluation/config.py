@@ -26,15 +26,14 @@ from typing import Any
 
 from promptwise.documents.source import Range  # before analysis: documents/__init__ imports analysis
 from promptwise.analysis.problem import Problem, Severity  # noqa: E402,I001
-from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence, parse_yaml, to_python
-from promptwise.evaluation.base import Evaluator, canonical_inputs
+from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlSequence, parse_yaml, to_python
+from promptwise.evaluation.base import EvaluationError, Evaluator, canonical_inputs
 from promptwise.evaluation.mapping import MappingError, references_in
 from promptwise.evaluation.registry import EVALUATOR_TYPES, resolve_type
 
 EVAL_FILE = "eval.yaml"
 TOP_KEYS = ("data", "evaluators", "judge", "flow", "description", "column_mapping")
 ENTRY_KEYS = ("name", "type", "inputs", "threshold")
-FLOW_OPTIONS = ("flow", "output", "reason_output")
 
 # Codes (stable): PW801 file syntax/shape, PW802 unknown type, PW803 inputs, PW804 reference,
 # PW805 option/threshold, PW806 data column missing, PW807 run output missing,
@@ -43,7 +42,7 @@ _OPEN, _CLOSE = "\ue000", "\ue001"
 _REF_BRACES = re.compile(r"\$\{([^{}\n]*)\}")
 
 
-class EvalConfigError(Exception):
+class EvalConfigError(EvaluationError):
     """eval.yaml cannot be used; the message lists each problem as file:line:col: what; what to do."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -190,7 +189,7 @@ def _parse_entry(item: YamlNode, problem) -> EvaluatorSpec | None:
                 f"unknown evaluator type `{written_type}`; {hint}types: {', '.join(sorted(EVALUATOR_TYPES))}")
         return None
     cls = EVALUATOR_TYPES[kind]
-    allowed_options = FLOW_OPTIONS if kind == "flow" else cls.options_allowed
+    allowed_options = cls.options_allowed
     options = {}
     for entry in item:
         key = entry.key_text
@@ -259,8 +258,7 @@ class _Probe:
         self.optional_inputs = cls.optional_inputs
 
 
-def _probe(cls):
-    return _Probe(cls)
+_probe = _Probe
 
 
 def _closest(word: str, choices: list[str]) -> str | None:

@@ -62,15 +62,25 @@ def _flow_file(flow_path: Path) -> Path:
     return flow_path
 
 
+# A run's variants never change once it is created: remember them (bounded) so a lens refresh
+# does not re-read every run's totals from the store.
+_VARIANTS_SEEN: dict[tuple[str, str], dict] = {}
+
+
 def _run_variants(workspace: WorkspaceConfig, runs: list[str]) -> dict[str, dict]:
     from promptwise.store.run_store import RunStore
 
-    found = {}
-    with RunStore.for_workspace(workspace, readonly=True) as store:
-        for run in set(runs):
-            info = store.get_run(run)
-            found[run] = dict(info.variants or {}) if info else {}
-    return found
+    root = str(workspace.state_dir)
+    missing = [run for run in set(runs) if (root, run) not in _VARIANTS_SEEN]
+    if missing:
+        with RunStore.for_workspace(workspace, readonly=True) as store:
+            for run in missing:
+                info = store.get_run(run)
+                if info is not None:
+                    if len(_VARIANTS_SEEN) > 4096:
+                        _VARIANTS_SEEN.clear()
+                    _VARIANTS_SEEN[(root, run)] = dict(info.variants or {})
+    return {run: _VARIANTS_SEEN.get((root, run), {}) for run in runs}
 
 
 # ----- figures and text -----
@@ -201,7 +211,7 @@ def _latest_results_for(flow_path: Path, workspace: WorkspaceConfig | None) -> l
             if evaluation is None:
                 return None
             if evaluation.name not in rows_cache:
-                rows_cache[evaluation.name] = store.scores(evaluation.name)
+                rows_cache[evaluation.name] = store.scores(evaluation.name, details=False)
             return rows_cache[evaluation.name]
 
         variants = _run_variants(workspace, [e.run for e in history])
@@ -295,7 +305,7 @@ def _dataset_diagnostics(dataset_path: Path, workspace: WorkspaceConfig | None) 
         if not history:
             return []
         evaluation = history[0]
-        rows = store.scores(evaluation.name)
+        rows = store.scores(evaluation.name, details=False)
     try:
         lines = dataset_path.read_text(encoding="utf-8-sig").split("\n")
     except (OSError, UnicodeDecodeError):
@@ -333,10 +343,30 @@ def check_eval_file(path: Path | str, text: str | None = None) -> list[Problem]:
     path = Path(path)
     try:
         config, problems = parse_eval_config(path, text)
+        problems += _option_problems(config)
         problems += _column_problems(config)
     except Exception:
         log.exception("checking %s failed", path)
         return []
+    return problems
+
+
+def _option_problems(config) -> list[Problem]:
+    """Build each evaluator to check its options (a regex that does not compile, a schema that
+    is not one, a judge prompt that is missing). Python functions and evaluation flows are not
+    built here: that would import or load the user's code on every keystroke."""
+    from promptwise.evaluation.base import EvaluatorConfigError
+    from promptwise.evaluation.registry import BuildContext, build_evaluator
+
+    problems = []
+    context = BuildContext(base_dir=config.base_dir)
+    for spec in config.evaluators:
+        if spec.type in ("python", "flow"):
+            continue
+        try:
+            build_evaluator(spec.type, spec.name, spec.threshold, spec.options, context)
+        except EvaluatorConfigError as error:
+            problems.append(Problem(config.path, spec.range, Severity.ERROR, "PW805", str(error)))
     return problems
 
 

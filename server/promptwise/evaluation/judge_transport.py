@@ -28,6 +28,18 @@ class EngineJudgeTransport:
             retry=retry,
         )
 
+    def preflight(self, model: str, connection: str | None) -> None:
+        """Resolve the judge's connection and model now, so a missing variable or model name is
+        one clear error before any call. Raises JudgeCallError."""
+        from promptwise.engine.errors import FlowError
+
+        where = f"judge model {model}"
+        try:
+            resolved = self.service.connection(connection, azure_hint=False, where=where)
+            self.service.model_name(resolved, model, None, where)
+        except FlowError as error:
+            raise JudgeCallError(str(error)) from None
+
     async def chat(self, model: str, messages: list[dict], params: dict, connection: str | None) -> JudgeReply:
         from promptwise.engine.errors import FlowError, NodeError
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from promptwise.evaluation.base import Evaluator, EvaluatorConfigError, Score, as_text
 from promptwise.evaluation.judge_answer import JudgeAnswerError, parse_judge_answer
 
@@ -56,35 +54,31 @@ class JudgePrompt:
 
 
 def load_judge_prompt(path: Path) -> JudgePrompt:
-    """Read a judge `.prompty`: front matter (model, parameters, inputs) and the template body."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise EvaluatorConfigError(f"{path}: cannot read the judge prompt ({error.strerror})") from None
-    if not text.startswith("---"):
-        raise EvaluatorConfigError(f"{path}:1: a judge prompt needs YAML front matter between `---` lines")
-    _, _, rest = text.partition("---")
-    front_text, separator, body = rest.partition("\n---")
-    if not separator:
-        raise EvaluatorConfigError(f"{path}: the front matter is not closed; add a `---` line before the prompt")
-    try:
-        front = yaml.safe_load(front_text) or {}
-    except yaml.YAMLError as error:
-        raise EvaluatorConfigError(f"{path}: invalid front matter ({error})") from None
-    model_section = front.get("model") or {}
-    configuration = model_section.get("configuration") or {}
-    inputs = front.get("inputs") or {}
-    if isinstance(inputs, list):  # the newer Prompty spec: a list of {name, default?}
-        inputs = {item.get("name"): item for item in inputs if isinstance(item, dict)}
-    defaults = {name: spec["default"] for name, spec in inputs.items() if isinstance(spec, dict) and "default" in spec}
+    """Read a judge `.prompty` with the shared document model (either Prompty shape)."""
+    import promptwise.documents  # noqa: F401  (documents before analysis: the import order they need)
+    from promptwise.documents import load_document
+
+    if not path.is_file():
+        raise EvaluatorConfigError(f"{path}: cannot read the judge prompt (no such file); check `prompty:`")
+    document = load_document(path)
+    if getattr(document, "kind", None) != "prompty":
+        problems = getattr(document, "problems", None) or []
+        why = problems[0].message if problems else "not a .prompty file"
+        raise EvaluatorConfigError(f"{path}: cannot read the judge prompt ({why})")
+    errors = [p for p in document.problems if p.severity.value == "error"]
+    if errors:
+        first = errors[0]
+        raise EvaluatorConfigError(f"{path}:{first.range.start.line + 1}: {first.message}")
+    model = document.model
+    configuration = model.configuration or {}
     return JudgePrompt(
         path=path,
-        template=body.split("\n", 1)[1] if "\n" in body else "",
-        model=configuration.get("model") or configuration.get("azure_deployment") or model_section.get("id"),
-        parameters=dict(model_section.get("parameters") or model_section.get("options") or {}),
-        input_names=tuple(inputs),
-        defaults=defaults,
-        connection=configuration.get("connection"),
+        template=document.body,
+        model=model.model_name,
+        parameters=dict(model.effective_parameters),
+        input_names=tuple(document.inputs),
+        defaults={name: spec.default for name, spec in document.inputs.items() if spec.has_default},
+        connection=configuration.get("connection") or (model.connection if isinstance(model.connection, str) else None),
     )
 
 
@@ -176,6 +170,15 @@ class LlmJudge(Evaluator):
         if self.repeat > 1:
             reason = f"{reason} (mean of {len(values)} judgements, spread {min(values):g}-{max(values):g})"
         return self.judged(mean, reason, details=details, cost=cost, tokens=tokens)
+
+
+    def aggregate(self, rows: list[tuple[dict, Score]]) -> dict:
+        """With `repeat`, how much the judge disagreed with itself: mean and largest per-row spread."""
+        spreads = [score.details["stdev"] for _, score in rows if "stdev" in score.details]
+        if not spreads:
+            return {}
+        return {"judge_spread_mean": statistics.fmean(spreads), "judge_spread_max": max(spreads),
+                "repeat": self.repeat}
 
 
 class Groundedness(LlmJudge):

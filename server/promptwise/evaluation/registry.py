@@ -22,6 +22,7 @@ from promptwise.evaluation.computed import (
     Tokens,
 )
 from promptwise.evaluation.custom import PythonFunction
+from promptwise.evaluation.flow_evaluator import FlowEvaluator
 from promptwise.evaluation.judges import JUDGES, LlmJudge
 from promptwise.evaluation.safety import InjectionEvaluator, PiiEvaluator, SecretsEvaluator
 
@@ -32,10 +33,9 @@ EVALUATOR_TYPES: dict[str, type[Evaluator]] = {
         Latency, Tokens, Cost, Classification,
         *JUDGES,
         PiiEvaluator, SecretsEvaluator, InjectionEvaluator,
-        PythonFunction,
+        PythonFunction, FlowEvaluator,
     )
 }
-EVALUATOR_TYPES["flow"] = None  # type: ignore[assignment]  # filled in below (needs the engine)
 
 # Names people reach for, from other tools: accepted and mapped to ours.
 TYPE_ALIASES = {
@@ -69,11 +69,9 @@ def build_evaluator(kind: str, name: str, threshold: float | None, options: dict
         if isinstance(options.get(key), str) and not Path(options[key]).is_absolute():
             options[key] = str(context.base_dir / options[key])
     cls = EVALUATOR_TYPES[kind]
-    if kind == "flow":
-        from promptwise.evaluation.flow_evaluator import FlowEvaluator
-
+    if cls is FlowEvaluator:
         return FlowEvaluator(name, threshold, options, runner=context.flow_runner)
-    if isinstance(cls, type) and issubclass(cls, LlmJudge):
+    if issubclass(cls, LlmJudge):
         for key in ("model", "connection"):
             if key not in options and context.judge_defaults.get(key):
                 options[key] = context.judge_defaults[key]
@@ -87,9 +85,10 @@ def describe_types() -> list[dict]:
     """For `promptwise eval --list` and editor completion."""
     rows = []
     for kind, cls in sorted(EVALUATOR_TYPES.items()):
-        if cls is None:
-            rows.append({"type": kind, "inputs": ["(the evaluation flow's inputs)"],
-                         "description": "a whole evaluation flow: `flow: path`, `output: score`"})
+        if cls in (PythonFunction, FlowEvaluator):
+            what = "the function's parameters" if cls is PythonFunction else "the evaluation flow's inputs"
+            rows.append({"type": kind, "inputs": [f"({what})"], "threshold": None, "higher_is_better": True,
+                         "options": list(cls.options_allowed), "description": cls.description})
             continue
         rows.append({"type": kind, "inputs": list(cls.required_inputs) + [f"{n}?" for n in cls.optional_inputs],
                      "threshold": cls.default_threshold, "higher_is_better": cls.higher_is_better,

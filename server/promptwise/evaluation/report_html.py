@@ -116,13 +116,13 @@ def scatter_svg(title: str, points: list[tuple[str, float, float]], x_label: str
              f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="11" text-anchor="middle">{_e(x_label)}</text>',
              f'<text x="12" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
              f'transform="rotate(-90 12 {top + plot_h / 2})">{_e(y_label)}</text>',
-             f'<text x="{left}" y="{height - 22}" font-size="10">{_e(fmt_number(x_low + pad_x, 6))}</text>',
+             f'<text x="{left}" y="{height - 22}" font-size="10">{_e(f"{x_low + pad_x:.3g}")}</text>',
              f'<text x="{left + plot_w}" y="{height - 22}" font-size="10" text-anchor="end">'
-             f'{_e(fmt_number(x_high - pad_x, 6))}</text>']
+             f'{_e(f"{x_high - pad_x:.3g}")}</text>']
     for index, (label, x, y) in enumerate(points):
         colour = PALETTE[index % len(PALETTE)]
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="6" fill="{colour}">'
-                     f'<title>{_e(label)}: cost {fmt_number(x, 6)}, {fmt_number(y)}</title></circle>')
+                     f'<title>{_e(label)}: cost {x:.3g}, {fmt_number(y)}</title></circle>')
         parts.append(f'<text x="{sx(x) + 8:.1f}" y="{sy(y) + 4:.1f}" font-size="10">{_e(fmt_number(y))}</text>')
     parts.append("</svg>")
     return "".join(parts)

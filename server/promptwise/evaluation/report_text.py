@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def fmt_number(value, digits: int = 3) -> str:
     if value is None:
@@ -19,11 +21,16 @@ def fmt_percent(value) -> str:
 
 
 def fmt_usd(value) -> str:
+    """Two significant figures below a dollar ($0.004, $0.0023, $0.000021), cents above."""
     if value is None:
         return "–"
     if value == 0:
         return "$0"
-    return f"${value:.4f}" if value >= 0.0001 else f"${value:.2e}"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    decimals = 1 - math.floor(math.log10(abs(value)))
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return f"${text}"
 
 
 def fmt_seconds(ms) -> str:
@@ -93,6 +100,8 @@ def render_evaluation(evaluation: str, run: str, evaluators: list[dict], metrics
             lines += ["", f"rows below threshold or not scored ({len(failing)}; first {min(worst, len(failing))}):"]
             for row, name, score in failing[:worst]:
                 what = f"error: {score.error}" if score.error else f"{fmt_number(score.value)} — {score.reason}"
+                if score.error and score.details.get("raw"):
+                    what += f" (answer: {str(score.details['raw'])[:60]!r})"
                 where = f"row {row.line}" + (f" (data line {row.data_line})" if row.data_line else "")
-                lines.append(f"  {where} {name}: {what[:160]}")
+                lines.append(f"  {where} {name}: {what[:220]}")
     return "\n".join(lines)

@@ -181,15 +181,18 @@ class EvalStore:
                                        " LIMIT ?", (data, limit)).fetchall()
         return [self._from_record(r) for r in records]
 
-    def scores(self, evaluation: str) -> list[RowScores]:
+    def scores(self, evaluation: str, *, details: bool = True) -> list[RowScores]:
+        """Row scores in line order. `details=False` skips the details JSON (raw judge answers,
+        findings): the editor's lenses do not need them and reading them is most of the cost."""
+        columns = "*" if details else "line, data_line, evaluator, value, passed, reason, error, cost, tokens"
         with self._lock:
-            records = self._db.execute("SELECT * FROM eval_scores WHERE evaluation=? ORDER BY line, rowid",
+            records = self._db.execute(f"SELECT {columns} FROM eval_scores WHERE evaluation=? ORDER BY line, rowid",
                                        (evaluation,)).fetchall()
         rows: dict[int, RowScores] = {}
         for r in records:
             row = rows.setdefault(r["line"], RowScores(r["line"], {}, r["data_line"]))
             row.scores[r["evaluator"]] = Score(
                 value=r["value"], passed=None if r["passed"] is None else bool(r["passed"]), reason=r["reason"] or "",
-                error=r["error"], details=json.loads(r["details"]) if r["details"] else {}, cost=r["cost"],
+                error=r["error"], details=json.loads(r["details"]) if details and r["details"] else {}, cost=r["cost"],
                 tokens=r["tokens"])
         return list(rows.values())

@@ -15,14 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptwise.evaluation.base import Evaluator, Score
+from promptwise.evaluation.base import EvaluationError, Evaluator, Score
 from promptwise.evaluation.config import EvalConfig, EvaluatorSpec
 from promptwise.evaluation.mapping import MissingValue, parse_reference, references_in, resolve_value
 from promptwise.evaluation.registry import BuildContext, build_evaluator
-
-
-class EvaluationError(Exception):
-    """The evaluation cannot start (bad mapping, missing column); nothing was called yet."""
 
 
 @dataclass
@@ -84,6 +80,14 @@ def build_evaluators(config: EvalConfig, context: BuildContext) -> list[tuple[Ev
             line = spec.range.start.line + 1
             problems.append(f"{config.path}:{line}: {error}")
             continue
+        transport = getattr(evaluator, "transport", None)
+        if transport is not None and hasattr(transport, "preflight"):
+            from promptwise.evaluation.judges import JudgeCallError
+
+            try:
+                transport.preflight(evaluator.model, evaluator.connection)
+            except JudgeCallError as error:
+                problems.append(f"{config.path}:{spec.range.start.line + 1}: `{spec.name}`: {error}")
         if spec.type in ("python", "flow"):
             missing = [n for n in evaluator.required_inputs if n not in spec.inputs]
             extra = [n for n in spec.inputs if n not in (*evaluator.required_inputs, *evaluator.optional_inputs)]
@@ -133,57 +137,80 @@ async def score_rows(
     *,
     concurrency: int = 8,
     on_row_done=None,
-) -> list[RowScores]:
-    semaphore = asyncio.Semaphore(max(1, concurrency))
+) -> tuple[list[RowScores], list[dict[str, dict | None]]]:
+    """Scores per row, and the inputs each evaluator saw (None where they could not be read).
 
-    async def one(spec: EvaluatorSpec, evaluator: Evaluator, row: EvalRow) -> Score:
-        run = row.run or {}
-        if run and run.get("status") == "failed":
-            return Score.failure(f"the flow failed on this row: {run.get('error') or 'no error recorded'}")
+    Computed evaluators run inline, row by row (they take microseconds); evaluators that call
+    a model are gathered and run `concurrency` at a time.
+    """
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+    scored = [RowScores(row.line, {}, row.data_line) for row in rows]
+    resolved: list[dict[str, dict | None]] = [{} for _ in rows]
+    pending: list[tuple[int, EvaluatorSpec, Evaluator, dict]] = []
+
+    async def guarded(evaluator: Evaluator, inputs: dict) -> Score:
         try:
-            inputs = {name: resolve_value(value, row.context) for name, value in spec.inputs.items()}
-        except MissingValue as error:
-            return Score.failure(str(error))
-        try:
-            if evaluator.calls_model:
-                async with semaphore:
-                    return await evaluator.ascore(inputs)
             return await evaluator.ascore(inputs)
         except Exception as error:  # an evaluator bug must not lose the other rows' scores
             return Score.failure(f"{type(error).__name__}: {error}")
 
-    async def row_scores(row: EvalRow) -> RowScores:
-        results = await asyncio.gather(*(one(spec, ev, row) for spec, ev in built))
-        scored = RowScores(row.line, {spec.name: score for (spec, _), score in zip(built, results)}, row.data_line)
-        if on_row_done is not None:
-            on_row_done(scored)
-        return scored
+    for index, row in enumerate(rows):
+        run = row.run or {}
+        for spec, evaluator in built:
+            if run and run.get("status") == "failed":
+                scored[index].scores[spec.name] = Score.failure(
+                    f"the flow failed on this row: {run.get('error') or 'no error recorded'}")
+                resolved[index][spec.name] = None
+                continue
+            try:
+                inputs = {name: resolve_value(value, row.context) for name, value in spec.inputs.items()}
+            except MissingValue as error:
+                scored[index].scores[spec.name] = Score.failure(str(error))
+                resolved[index][spec.name] = None
+                continue
+            resolved[index][spec.name] = inputs
+            if evaluator.calls_model:
+                pending.append((index, spec, evaluator, inputs))
+            else:
+                scored[index].scores[spec.name] = await guarded(evaluator, inputs)
 
-    return list(await asyncio.gather(*(row_scores(row) for row in rows)))
+    remaining = [sum(1 for spec, ev in built if ev.calls_model and spec.name not in scored[i].scores)
+                 for i in range(len(rows))]
+
+    async def call(index: int, spec: EvaluatorSpec, evaluator: Evaluator, inputs: dict) -> None:
+        async with semaphore:
+            scored[index].scores[spec.name] = await guarded(evaluator, inputs)
+        remaining[index] -= 1
+        if remaining[index] == 0 and on_row_done is not None:
+            on_row_done(scored[index])
+
+    if on_row_done is not None:
+        for index, count in enumerate(remaining):
+            if count == 0:
+                on_row_done(scored[index])
+    await asyncio.gather(*(call(*item) for item in pending))
+    # keep the evaluators' order in every row, whatever order the calls finished in
+    for row in scored:
+        row.scores = {spec.name: row.scores[spec.name] for spec, _ in built}
+    return scored, resolved
 
 
-def aggregate(built: list[tuple[EvaluatorSpec, Evaluator]], rows: list[EvalRow], scored: list[RowScores]) -> dict:
+def aggregate(built: list[tuple[EvaluatorSpec, Evaluator]], scored: list[RowScores],
+              resolved: list[dict[str, dict | None]]) -> dict:
     metrics: dict[str, dict] = {}
     for spec, evaluator in built:
-        pairs: list[tuple[dict, Score]] = []
-        for row, row_scores in zip(rows, scored):
-            score = row_scores.scores[spec.name]
-            inputs = {}
-            if score.error is None:
-                try:
-                    inputs = {n: resolve_value(v, row.context) for n, v in spec.inputs.items()}
-                except MissingValue:
-                    inputs = {}
-            pairs.append((inputs, score))
+        pairs: list[tuple[dict, Score]] = [(inputs.get(spec.name) or {}, row.scores[spec.name])
+                                           for row, inputs in zip(scored, resolved)]
         values = [s.value for _, s in pairs if s.error is None and s.value is not None]
         verdicts = [s.passed for _, s in pairs if s.passed is not None]
+        errors = sum(1 for _, s in pairs if s.error is not None)
         entry: dict[str, Any] = {
             "type": spec.type,
             "threshold": evaluator.threshold,
             "higher_is_better": evaluator.higher_is_better,
             "count": len(pairs),
             "scored": len(values),
-            "errors": sum(1 for _, s in pairs if s.error is not None),
+            "errors": errors,
             "mean": statistics.fmean(values) if values else None,
             "stdev": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
             "min": min(values) if values else None,
@@ -194,8 +221,8 @@ def aggregate(built: list[tuple[EvaluatorSpec, Evaluator]], rows: list[EvalRow],
             "failed": sum(1 for v in verdicts if not v),
             # Rows that could not be scored count against the pass rate: an evaluation that
             # errors on every row must not look perfect.
-            "pass_rate": (sum(1 for v in verdicts if v) / (len(verdicts) + sum(1 for _, s in pairs if s.error)))
-            if evaluator.threshold is not None and (verdicts or any(s.error for _, s in pairs)) else None,
+            "pass_rate": (sum(1 for v in verdicts if v) / (len(verdicts) + errors))
+            if evaluator.threshold is not None and (verdicts or errors) else None,
             "eval_cost": sum(s.cost for _, s in pairs),
             "eval_tokens": sum(s.tokens for _, s in pairs),
         }
@@ -243,8 +270,8 @@ async def evaluate_rows(
     """Check, then score every row and aggregate. Raises EvaluationError before any call."""
     built = built if built is not None else build_evaluators(config, context)
     check_columns(config, rows, data_name, run_outputs=run_outputs, has_run=has_run)
-    scored = await score_rows(built, rows, concurrency=concurrency, on_row_done=on_row_done)
-    metrics = aggregate(built, rows, scored)
+    scored, resolved = await score_rows(built, rows, concurrency=concurrency, on_row_done=on_row_done)
+    metrics = aggregate(built, scored, resolved)
     described = [{"name": spec.name, "type": spec.type, "threshold": ev.threshold,
                   "higher_is_better": ev.higher_is_better, "inputs": spec.inputs,
                   "outputs": sorted({r.column for v in spec.inputs.values() for r in references_in(v)

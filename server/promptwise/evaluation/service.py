@@ -43,12 +43,6 @@ class EvaluationOutcome:
                 "data": str(self.data) if self.data else None, **self.result.to_json()}
 
 
-def _engine_error_types() -> tuple[type[BaseException], ...]:
-    from promptwise.engine.errors import FlowError
-
-    return (FlowError,)
-
-
 def config_for(flow_path: Path | None, config_path: Path | None) -> EvalConfig:
     """The eval.yaml given, or the one beside the flow."""
     if config_path is None:
@@ -117,7 +111,7 @@ async def evaluate_run(
     *,
     workspace: WorkspaceConfig,
     config_path: Path | None = None,
-    concurrency: int = 8,
+    concurrency: int = 16,
     use_cache: bool = True,
     judge_transport: Any = None,
     on_row_done: Callable | None = None,
@@ -163,7 +157,7 @@ async def evaluate_flow(
     config_path: Path | None = None,
     variants: dict[str, str] | None = None,
     name: str | None = None,
-    concurrency: int = 8,
+    concurrency: int = 16,
     use_cache: bool = True,
     on_progress: Callable | None = None,
     on_start: Callable[[str], None] | None = None,
@@ -222,7 +216,7 @@ def _calls_model(kind: str) -> bool:
     from promptwise.evaluation.registry import EVALUATOR_TYPES
 
     cls = EVALUATOR_TYPES.get(kind)
-    return isinstance(cls, type) and issubclass(cls, LlmJudge)
+    return cls is not None and issubclass(cls, LlmJudge)
 
 
 async def _close(context: BuildContext, given_transport: Any) -> None:
@@ -249,4 +243,18 @@ async def _evaluate_and_store(config: EvalConfig, rows: list[EvalRow], *, worksp
     return EvaluationOutcome(name, run, flow, config.path, data_path, result)
 
 
-__all__ = ["EvaluationOutcome", "evaluate_run", "evaluate_flow", "EvaluationError", "EvalConfigError"]
+async def evaluate_for_editor(path: Path | str, *, data: Path | str | None = None, run: str | None = None,
+                              cancel=None, on_progress: Callable | None = None) -> dict:
+    """For the language server's `promptwise.evaluate` {uri, data?, run?}: evaluate the flow at
+    `path` (running it over `data`, or eval.yaml's data) or the stored `run`; returns
+    {run, evaluation, metrics, summary}. Raises EvaluationError / EvalConfigError / FlowError
+    with a message fit to show as is."""
+    if run:
+        outcome = await evaluate_run(run, workspace=load_workspace(Path(path)))
+    else:
+        outcome = await evaluate_flow(path, data, cancel=cancel, on_progress=on_progress)
+    return {"run": outcome.run, "evaluation": outcome.name, "metrics": outcome.result.metrics,
+            "summary": outcome.result.summary}
+
+
+__all__ = ["evaluate_for_editor", "EvaluationOutcome", "evaluate_run", "evaluate_flow", "EvaluationError", "EvalConfigError"]

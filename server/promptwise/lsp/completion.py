@@ -16,7 +16,7 @@ import re
 
 from lsprotocol import types
 
-from promptwise.documents.source import Position, Range
+from promptwise.documents.source import Range
 from promptwise.lsp.context import DocumentContext, client_range, document_context
 from promptwise.lsp.hover import LLM_PARAMETERS
 from promptwise.lsp.output_keys import returned_keys

@@ -13,7 +13,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from promptwise.documents.source import Range
-from promptwise.lsp.context import DocumentContext, document_context, location
+from promptwise.lsp.context import DocumentContext, document_context, location, model_of_path
 from promptwise.lsp.locate import target_at
 from promptwise.lsp.server import PromptwiseServer
 from promptwise.lsp.tools import node_source
@@ -29,6 +29,8 @@ async def definition(ls: PromptwiseServer, params: types.DefinitionParams) -> li
         found = await _flow_definition(ls, context)
     elif context.kind == "prompty":
         found = _prompty_definition(context)
+    elif context.kind == "flex_flow":
+        found = await _flex_definition(ls, context)
     else:
         found = []
     if not found:
@@ -76,6 +78,31 @@ async def _source_target(ls: PromptwiseServer, flow, node) -> list[tuple[Path, R
     if function is not None:
         return [(source.path, function.name_range)]
     return [(source.path, FILE_START)]
+
+
+async def entry_target(ls: PromptwiseServer, flex) -> tuple[Path, object | None] | None:
+    """A flex flow's entry module file and its function or class (None when not found)."""
+    module_file = await ls.run_cpu(flex.module_file)
+    if module_file is None:
+        return None
+    module = await model_of_path(ls, module_file)
+    found = None
+    if module is not None and flex.attribute and hasattr(module, "function"):
+        found = module.function(flex.attribute) or module.class_(flex.attribute)
+    return module_file, found
+
+
+async def _flex_definition(ls: PromptwiseServer, context: DocumentContext) -> list[tuple[Path, Range]]:
+    """`entry: module:function` goes to the function (or class) in the module's file."""
+    flex = context.model
+    entry = flex.entry_range
+    if entry is None or not (entry.start <= context.position <= entry.end):
+        return []
+    target = await entry_target(ls, flex)
+    if target is None:
+        return []
+    module_file, found = target
+    return [(module_file, found.name_range if found is not None else FILE_START)]
 
 
 def _prompty_definition(context: DocumentContext) -> list[tuple[Path, Range]]:

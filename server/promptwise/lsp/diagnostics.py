@@ -64,9 +64,27 @@ def diagnostics_for(ls: PromptwiseServer, uri: str) -> list[types.Diagnostic]:
 # ---- running the analysis ------------------------------------------------------------
 
 
+DATASET_SUFFIXES = (".jsonl", ".csv", ".json")
+EVAL_FILE_NAMES = ("eval.yaml", "eval.yml")
+
+
 def run_analysis(path: Path, text: str | None, overlay: dict[Path, str]) -> list[Problem]:
-    """Runs in the executor. Never raises: a failing analysis is logged and reports nothing."""
+    """Runs in the executor. Never raises: a failing analysis is logged and reports nothing.
+
+    Flows, prompts, templates and tools go to the analysis; an `eval.yaml` to the evaluation
+    file checks; a dataset gets the rows the latest evaluation scored under threshold."""
     try:
+        name = path.name.lower()
+        if name in EVAL_FILE_NAMES:
+            from promptwise.evaluation.editor import check_eval_file
+
+            return list(check_eval_file(path, text))
+        if name.endswith(DATASET_SUFFIXES):
+            if uris.is_unsaved(path):
+                return []
+            from promptwise.evaluation.editor import dataset_diagnostics
+
+            return list(dataset_diagnostics(path))
         from promptwise.analysis import analyze
 
         return list(analyze(path, text=text, overlay=overlay))
@@ -156,15 +174,20 @@ class DiagnosticsScheduler:
         """Analyse one document (open: `text`; closed: from disk) and deliver the result."""
         path = uris.uri_to_path(uri)
         overlay = self.ls.overlay()
+        started = time.perf_counter()
         problems = await self.ls.run_cpu(run_analysis, path, text, overlay)
+        logger.debug("analysed %s v%s: %d problems in %.1f ms", path.name, version, len(problems), (time.perf_counter() - started) * 1000)
         if text is not None and self.ls.version_of(uri) != version:
             return  # stale: the editor has moved on and another analysis is due
         changed = self.ls.problems.replace(uri, version, group_by_uri(problems))
         self.deliver(changed | ({uri} if text is not None else set()), pulled=uri)
         # Cross-file: the flows using this file may have gained or lost problems.
-        for dependent in await self.ls.run_cpu(find_dependents, path, overlay):
-            if dependent == path:
-                continue
+        dependents = [d for d in await self.ls.run_cpu(find_dependents, path, overlay) if d != path]
+        if dependents:
+            from promptwise.lsp.code_lens import refresh_code_lenses
+
+            refresh_code_lenses(self.ls)  # their cost lenses read this file too
+        for dependent in dependents:
             dependent_uri = uris.path_to_uri(dependent)
             if self.ls.open_document(dependent_uri) is not None:
                 self.request(dependent_uri)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import logging
+
 from lsprotocol import types
 
 from promptwise.documents.source import Range
@@ -15,6 +17,8 @@ from promptwise.lsp.locate import target_at
 from promptwise.lsp.references import feeding_inputs, variable_at
 from promptwise.lsp.server import PromptwiseServer
 from promptwise.lsp.tools import node_source
+
+logger = logging.getLogger("promptwise.lsp.hover")
 
 MAX_VALUE_CHARS = 80
 
@@ -43,7 +47,11 @@ async def _extra_hover(ls: PromptwiseServer, context: DocumentContext) -> str:
     """Sections other areas add to a hover (the cost breakdown), registered by feature."""
     parts = []
     for provider in ls.extensions.get("hover_providers", ()):
-        part = await provider(ls, context)
+        try:
+            part = await provider(ls, context)
+        except Exception:  # a failing section must not take the hover down
+            logger.exception("hover section %s failed", getattr(provider, "__name__", provider))
+            continue
         if part:
             parts.append(part)
     return "\n\n".join(parts)

@@ -81,13 +81,6 @@ def target_at(flow, position: Position) -> Target | None:
     return None
 
 
-def node_declaration(flow, name: str) -> Range | None:
-    node = flow.node(name)
-    if node is None:
-        return None
-    return node.name_range
-
-
 def node_occurrences(flow, name: str, include_declaration: bool = True) -> list[Range]:
     """Every place that names node `name`: its `name:` value, `${name...}` references
     anywhere in the flow, and its key under `node_variants:`."""

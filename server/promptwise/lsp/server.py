@@ -271,6 +271,9 @@ class PromptwiseServer(LanguageServer):
     # ---- lifecycle ---------------------------------------------------------------------
 
     def stop_background(self) -> None:
+        jobs = self.extensions.get("jobs")
+        if jobs is not None:
+            jobs.kill_all()  # runs in child processes must not outlive the server
         for task in list(self.background):
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)

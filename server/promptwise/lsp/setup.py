@@ -13,10 +13,21 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from lsprotocol import types
-
 from pygls.exceptions import JsonRpcException
 
-from promptwise.lsp import code_actions, completion, definition, diagnostics, hover, references, rename, symbols
+from promptwise.lsp import (
+    code_actions,
+    code_lens,
+    commands,
+    completion,
+    costs,
+    definition,
+    diagnostics,
+    hover,
+    references,
+    rename,
+    symbols,
+)
 from promptwise.lsp.server import PromptwiseServer, Settings
 
 logger = logging.getLogger("promptwise.lsp")
@@ -51,6 +62,7 @@ def create_server() -> PromptwiseServer:
     _register_diagnostics(server)
     _register_navigation(server)
     _register_editing(server)
+    _register_runs(server)
     return server
 
 
@@ -60,6 +72,12 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     async def initialize(ls: PromptwiseServer, params: types.InitializeParams) -> None:
         ls.settings = Settings.from_options(params.initialization_options)
         diagnostics.scheduler(ls).configure(params)
+        # Sections other features add to hovers (cost breakdown, evaluation's worst rows).
+        ls.extensions["hover_providers"] = [costs.cost_hover, code_lens.evaluation_hover]
+        try:
+            costs.register_cost_checker()  # PW7xx (context window, unknown model) in diagnostics
+        except Exception:
+            logger.exception("cost problems are not checked")
 
     @server.feature(types.INITIALIZED)
     @guarded("initialized")
@@ -138,3 +156,25 @@ def _register_editing(server: PromptwiseServer) -> None:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
     )(guarded("codeAction")(code_actions.code_actions))
+
+
+DOCUMENT_TOTALS = "promptwise/documentTotals"
+
+
+def _register_runs(server: PromptwiseServer) -> None:
+    """Code lenses (cost, run, evaluation), the status bar's totals, and the commands."""
+    server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(
+        guarded("codeLens", default=[])(code_lens.code_lenses)
+    )
+    server.feature(DOCUMENT_TOTALS)(guarded(DOCUMENT_TOTALS)(costs.document_totals))
+    for name, handler in (
+        (commands.RUN_FLOW, commands.run_flow),
+        (commands.BATCH_RUN, commands.batch_run),
+        (commands.EVALUATE, commands.evaluate),
+        (commands.ESTIMATE_COST, commands.estimate_cost),
+        (commands.COMPARE_RUNS, commands.compare_runs),
+        (commands.SHOW_RUN, commands.show_run),
+        (commands.CANCEL, commands.cancel),
+    ):
+        failure = {"status": "error", "error": f"{name} failed inside the server; see the Promptwise log"}
+        server.command(name)(guarded(name, default=failure)(handler))

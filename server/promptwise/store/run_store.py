@@ -197,6 +197,7 @@ class RunStore:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._db = connect(self.path, readonly=readonly)
+        self._output_files: dict = {}  # run name -> open outputs JSONL (appended as rows finish)
 
     @classmethod
     def for_workspace(cls, workspace, *, readonly: bool = False) -> "RunStore":
@@ -208,6 +209,8 @@ class RunStore:
         return (Path(state_dir) / DB_FILE).is_file()
 
     def close(self) -> None:
+        for run in list(self._output_files):
+            self._close_output(run)
         with self._lock:
             self._db.close()
 
@@ -283,8 +286,7 @@ class RunStore:
                      row.total_tokens, row.cached_tokens, row.cost, row.latency_ms, row.llm_calls,
                      row.cache_hits, time.time()),
                 )
-                db.execute("DELETE FROM node_results WHERE run=? AND line=?", (run, row.line))
-                self._insert_nodes(run, row.line, row.nodes)
+                self._insert_nodes(run, row.line, row.nodes)  # INSERT OR REPLACE: a redone row overwrites
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -303,12 +305,24 @@ class RunStore:
         )
 
     def _append_output(self, run: str, row: RowResult) -> None:
+        """Append to the run's outputs JSONL as rows finish (the store stays the truth: the file is
+        rewritten in line order when the run finishes or resumes)."""
         if row.status != "completed":
             return
-        path = self.outputs_path(run)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
+        with self._lock:
+            handle = self._output_files.get(run)
+            if handle is None:
+                path = self.outputs_path(run)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = self._output_files[run] = path.open("a", encoding="utf-8")
             handle.write(_dumps({"line_number": row.line, **(row.outputs or {})}) + "\n")
+            handle.flush()
+
+    def _close_output(self, run: str) -> None:
+        with self._lock:
+            handle = self._output_files.pop(run, None)
+        if handle is not None:
+            handle.close()
 
     def record_aggregation(self, run: str, nodes: list[NodeResult], metrics: dict | None) -> None:
         """Aggregation nodes (run once over all rows) are stored with line -1."""
@@ -332,6 +346,7 @@ class RunStore:
         self.rewrite_outputs(name)
 
     def rewrite_outputs(self, name: str) -> Path:
+        self._close_output(name)
         path = self.outputs_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".jsonl.tmp")
@@ -341,6 +356,21 @@ class RunStore:
                                         default=str) + "\n")
         os.replace(temporary, path)
         return path
+
+    def forget_failed_rows(self, name: str) -> int:
+        """Drop a run's failed rows (and their node results), so a resume does them again."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM node_results WHERE run=? AND line IN "
+                           "(SELECT line FROM rows WHERE run=? AND status='failed')", (name, name))
+                count = db.execute("DELETE FROM rows WHERE run=? AND status='failed'", (name,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return count
 
     def delete_run(self, name: str) -> bool:
         with self._lock:

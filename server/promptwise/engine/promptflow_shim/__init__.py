@@ -7,8 +7,10 @@ logging, connection and model-configuration classes, and a few type names.
 """
 
 from promptwise.engine.promptflow_shim.core import (  # noqa: F401
+    AsyncPrompty,
     AzureOpenAIModelConfiguration,
     OpenAIModelConfiguration,
+    Prompty,
     ToolProvider,
     log_metric,
     tool,

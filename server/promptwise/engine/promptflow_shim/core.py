@@ -54,3 +54,27 @@ class OpenAIModelConfiguration:
     organization: str | None = None
     connection: str | None = None
 
+
+
+class Prompty:
+    """`Prompty.load(source=..., model={...})(**inputs)`: runs through the Promptwise engine."""
+
+    def __init__(self, source: Any, model: Any = None, **kwargs: Any) -> None:
+        self.source = source
+        self.model = model
+
+    @classmethod
+    def load(cls, source: Any, model: Any = None, **kwargs: Any) -> "Prompty":
+        return cls(source, model, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from promptwise.engine.inline import call_prompty_sync
+
+        return call_prompty_sync(self.source, self.model, kwargs)
+
+
+class AsyncPrompty(Prompty):
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        from promptwise.engine.inline import call_prompty
+
+        return await call_prompty(self.source, self.model, kwargs)

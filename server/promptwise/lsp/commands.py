@@ -1,0 +1,177 @@
+"""workspace/executeCommand handlers. Each command takes ONE object argument.
+
+- `promptwise.runFlow` {uri, inputs?, variants?, workDoneToken?} -> {run, status, outputs, tokens, cost, latency_ms, error?}
+- `promptwise.batchRun` {uri, data, name?, concurrency?, variants?, workDoneToken?} -> {run, status, rows, failed, tokens, cost, ...}
+- `promptwise.evaluate` {uri, data?, run?, workDoneToken?} -> {run, metrics, ...}
+- `promptwise.estimateCost` {uri, data?} -> the JSON of `promptwise estimate --format json`
+- `promptwise.compareRuns` {runs: [names], uri?} -> the JSON of `promptwise compare --format json`
+- `promptwise.showRun` {run, uri?} -> the JSON of `promptwise runs show NAME --format json`
+- `promptwise.cancel` {token} -> {cancelled: bool}
+
+Failures are answered, not raised: `{status: "error", error: "what is wrong; what to do"}`.
+Runs read the files as saved; when the editor holds unsaved changes the answer says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+from promptwise.lsp import uris
+from promptwise.lsp.jobs import manager, run_cli
+from promptwise.lsp.server import PromptwiseServer
+
+RUN_FLOW = "promptwise.runFlow"
+BATCH_RUN = "promptwise.batchRun"
+EVALUATE = "promptwise.evaluate"
+ESTIMATE_COST = "promptwise.estimateCost"
+COMPARE_RUNS = "promptwise.compareRuns"
+SHOW_RUN = "promptwise.showRun"
+CANCEL = "promptwise.cancel"
+
+
+def _object(name: str, args: tuple) -> dict:
+    if len(args) == 1 and isinstance(args[0], dict):
+        return args[0]
+    raise JsonRpcInvalidParams(f"{name} takes one object argument, e.g. {{\"uri\": \"file:///.../flow.dag.yaml\"}}")
+
+
+def _target(ls: PromptwiseServer, name: str, arguments: dict) -> tuple[Path, str | None]:
+    """The flow or prompty path, and a note when the editor holds unsaved changes."""
+    uri = arguments.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise JsonRpcInvalidParams(f"{name} needs `uri`: the flow.dag.yaml, flow.flex.yaml or .prompty to use")
+    path = uris.uri_to_path(uri)
+    if uris.is_unsaved(path):
+        raise JsonRpcInvalidParams(f"{uri} is not saved yet; save it to a file, then run it")
+    note = None
+    document = ls.open_document(uri)
+    if document is not None:
+        try:
+            saved = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            saved = None
+        if saved is not None and saved != document.source:
+            note = f"{path.name} has unsaved changes; this used the saved file"
+    return path, note
+
+
+def _data_path(arguments: dict, flow: Path) -> str | None:
+    data = arguments.get("data")
+    if data is None or data == "":
+        return None
+    if not isinstance(data, str):
+        raise JsonRpcInvalidParams("`data` must be a path or a file URI of a .jsonl, .csv or .json file")
+    path = uris.uri_to_path(data) if "://" in data else Path(data)
+    if not path.is_absolute():
+        path = flow.parent / path
+    return str(path)
+
+
+def _with_note(result: dict, note: str | None) -> dict:
+    if note:
+        result["note"] = note
+    return result
+
+
+def _token(arguments: dict) -> str | None:
+    token = arguments.get("workDoneToken")
+    return str(token) if token not in (None, "") else None
+
+
+async def _after_run(ls: PromptwiseServer) -> None:
+    """New results in the run store: lenses and dataset diagnostics may change."""
+    from promptwise.lsp.code_lens import refresh_code_lenses
+    from promptwise.lsp.diagnostics import scheduler
+
+    refresh_code_lenses(ls)
+    diagnostics = scheduler(ls)
+    for uri in ls.open_uris():
+        if uri.lower().endswith((".jsonl", ".csv", ".json")):
+            diagnostics.request(uri)
+
+
+async def run_flow(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(RUN_FLOW, args)
+    path, note = _target(ls, RUN_FLOW, arguments)
+    job_args = {"path": str(path), "inputs": arguments.get("inputs"), "variants": arguments.get("variants")}
+    result = await manager(ls).start("run", job_args, f"Run {path.name}", _token(arguments))
+    await _after_run(ls)
+    return _with_note(result, note)
+
+
+async def batch_run(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(BATCH_RUN, args)
+    path, note = _target(ls, BATCH_RUN, arguments)
+    data = _data_path(arguments, path)
+    if data is None:
+        raise JsonRpcInvalidParams(f"{BATCH_RUN} needs `data`: the .jsonl, .csv or .json file to run on")
+    job_args = {
+        "path": str(path),
+        "data": data,
+        "name": arguments.get("name"),
+        "concurrency": arguments.get("concurrency"),
+        "variants": arguments.get("variants"),
+    }
+    result = await manager(ls).start("batch", job_args, f"Batch {path.name} on {Path(data).name}", _token(arguments))
+    await _after_run(ls)
+    return _with_note(result, note)
+
+
+async def evaluate(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(EVALUATE, args)
+    path, note = _target(ls, EVALUATE, arguments)
+    job_args = {"path": str(path), "data": _data_path(arguments, path), "run": arguments.get("run")}
+    result = await manager(ls).start("evaluate", job_args, f"Evaluate {path.name}", _token(arguments))
+    await _after_run(ls)
+    return _with_note(result, note)
+
+
+async def estimate_cost(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(ESTIMATE_COST, args)
+    path, note = _target(ls, ESTIMATE_COST, arguments)
+    command = ["estimate", str(path)]
+    data = _data_path(arguments, path)
+    if data is not None:
+        command += ["--data", data]
+    if ls.settings.catalog_file:
+        command += ["--catalog", ls.settings.catalog_file]
+    return _with_note(await run_cli(command, str(path.parent)), note)
+
+
+def _workspace_folder(ls: PromptwiseServer, arguments: dict) -> str:
+    uri = arguments.get("uri")
+    if isinstance(uri, str) and uri:
+        return str(uris.uri_to_path(uri).parent)
+    try:
+        return ls.workspace.root_path or "."
+    except RuntimeError:
+        return "."
+
+
+async def compare_runs(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(COMPARE_RUNS, args)
+    runs = arguments.get("runs")
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise JsonRpcInvalidParams(f"{COMPARE_RUNS} needs `runs`: a list of run names")
+    folder = _workspace_folder(ls, arguments)
+    return await run_cli(["compare", *runs, "--workspace", folder], folder)
+
+
+async def show_run(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(SHOW_RUN, args)
+    run = arguments.get("run")
+    if not isinstance(run, str) or not run:
+        raise JsonRpcInvalidParams(f"{SHOW_RUN} needs `run`: the run's name")
+    folder = _workspace_folder(ls, arguments)
+    return await run_cli(["runs", "show", run, "--workspace", folder], folder)
+
+
+async def cancel(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = _object(CANCEL, args)
+    token = arguments.get("token")
+    if token in (None, ""):
+        raise JsonRpcInvalidParams(f"{CANCEL} needs `token`: the work-done token of the command to cancel")
+    return {"cancelled": await manager(ls).cancel(str(token))}
