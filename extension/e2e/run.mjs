@@ -375,7 +375,12 @@ const steps = [
       const systemPython = "/usr/bin/python3";
       await waitForServerRunning(page);
       await setUserSetting(page, "promptwise.python", systemPython);
-      const toast = page.locator(".notification-toast", { hasText: "does not have the promptwise package" }).first();
+      // Wait for the toast about this interpreter: clearing the field on the way may briefly restart
+      // the server with the default interpreter and show a toast about that one first.
+      const toast = page
+        .locator(".notification-toast", { hasText: "does not have the promptwise package" })
+        .filter({ hasText: systemPython })
+        .first();
       await toast.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const message = (await toast.innerText()).replace(/\s+/g, " ");
       if (!message.includes(systemPython) || !message.includes("pip install")) throw new Error(`notification does not name the interpreter and the pip command: ${message}`);

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FLOWS = REPO / "flows"
-CORPUS = REPO / "tests" / "corpus"
 
 
 def load_tool_module(path: Path):

@@ -15,6 +15,10 @@ import jinja2
 import jinja2.meta
 import yaml
 
+REPO = Path(__file__).resolve().parents[2]
+FLOWS = REPO / "flows"
+CORPUS = REPO / "tests" / "corpus"
+
 REFERENCE = re.compile(r"\$\{([^}]*)\}")
 # Inputs of the built-in LLM tools that are request parameters, not template variables.
 LLM_PARAMETERS = frozenset(

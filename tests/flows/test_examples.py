@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FLOWS, REPO
+from flowfiles import CORPUS, FLOWS, REPO
 from flowfiles import (
     LLM_PARAMETERS,
     all_nodes,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FLOWS, REPO
+from flowfiles import FLOWS, REPO
 from flowfiles import read_jsonl
 from promptwise.devtools.fake_openai import FakeOpenAI
 
