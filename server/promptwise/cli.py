@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from promptwise import __version__
@@ -33,7 +34,12 @@ class UserError(Exception):
     """A problem the user can fix: printed as one clear line, never as a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or only for `command` when the caller knows it.
+
+    Registering one command imports only its module, so `promptwise check` does not pay for
+    importing the openai client, the engine and the language server it never uses.
+    """
     parser = argparse.ArgumentParser(
         prog="promptwise",
         description="Check, cost, run and evaluate Prompt flow and Prompty projects.",
@@ -41,19 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"promptwise {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"promptwise.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"promptwise.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(subparsers)
+    for name in (command,) if command else COMMAND_MODULES:
+        importlib.import_module(f"promptwise.commands.{name}").register(subparsers)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option), if known."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMAND_MODULES else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -72,3 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("promptwise: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`promptwise runs list | head`): not an error worth a traceback.
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
