@@ -21,8 +21,8 @@ export interface PageSecurity {
 
 const ROW_KEYS = ["rows", "results", "lines", "items", "runs", "nodes"];
 const MAX_ROWS = 500;
-/** Plumbing, not results: the work-done token the command ran under. */
-const HIDDEN_SUMMARY_KEYS = new Set(["token", "workDoneToken"]);
+/** Plumbing, not results: the work-done token the command ran under; row counts the rows section states. */
+const HIDDEN_SUMMARY_KEYS = new Set(["token", "workDoneToken", "rows_shown", "rows_truncated"]);
 /** Top-level objects shown by their own sections, not as generic tables. */
 const SECTION_SKIP = new Set(["metrics", "outputs", "error", "tokens", ...ROW_KEYS]);
 
@@ -69,7 +69,8 @@ export function renderResultsHtml(view: ResultView, security: PageSecurity): str
     }
     if (record.outputs !== undefined) body.push(section("Outputs", jsonBlock(record.outputs)));
     const rows = findRows(record);
-    if (rows) body.push(rowsSection(rows.key, rows.rows));
+    if (rows && isEvaluationRows(rows.rows)) body.push(evaluationRowsSection(rows.rows, record));
+    else if (rows) body.push(rowsSection(rows.key, rows.rows));
   }
   body.push(`<details class="raw"><summary>Raw JSON</summary>${jsonBlock(data)}</details>`);
 
@@ -276,6 +277,195 @@ export function barChart(values: Array<[string, number]>, className = "chart", s
   return `<svg class="${escapeHtml(className)}" role="img" width="${labelWidth + barWidth + 80}" height="${height}" viewBox="0 0 ${labelWidth + barWidth + 80} ${height}">${bars.join("")}</svg>`;
 }
 
+/** Evaluation rows carry `scores: {evaluator: {value, passed, reason, error}}`. */
+export function isEvaluationRows(rows: Array<Record<string, unknown>>): boolean {
+  return rows.some((row) => row.scores !== null && typeof row.scores === "object" && !Array.isArray(row.scores));
+}
+
+interface RowScore {
+  value?: unknown;
+  passed?: unknown;
+  reason?: unknown;
+  error?: unknown;
+  details?: unknown;
+}
+
+function scoresOf(row: Record<string, unknown>): Record<string, RowScore> {
+  const scores = row.scores;
+  return scores && typeof scores === "object" && !Array.isArray(scores) ? (scores as Record<string, RowScore>) : {};
+}
+
+/**
+ * A row fails when the server says so (`passed: false`), when the flow failed on it, or when
+ * one of its scores is below threshold or could not be computed.
+ */
+export function evaluationRowFailed(row: Record<string, unknown>): boolean {
+  if (row.passed === false || row.status === "failed" || row.error) return true;
+  return Object.values(scoresOf(row)).some((score) => score?.passed === false || Boolean(score?.error));
+}
+
+/** Evaluator names in the evaluation's order (`evaluators`), then any others the rows have. */
+function evaluatorNames(record: Record<string, unknown>, rows: Array<Record<string, unknown>>): string[] {
+  const names: string[] = [];
+  if (Array.isArray(record.evaluators)) {
+    for (const evaluator of record.evaluators) {
+      const name = (evaluator as { name?: unknown } | null)?.name;
+      if (typeof name === "string" && !names.includes(name)) names.push(name);
+    }
+  }
+  for (const row of rows) for (const name of Object.keys(scoresOf(row))) if (!names.includes(name)) names.push(name);
+  return names;
+}
+
+function evaluatorTypes(record: Record<string, unknown>): Map<string, string> {
+  const types = new Map<string, string>();
+  const metrics = record.metrics && typeof record.metrics === "object" ? (record.metrics as Record<string, { type?: unknown }>) : {};
+  for (const [name, metric] of Object.entries(metrics)) if (typeof metric?.type === "string") types.set(name, metric.type);
+  if (Array.isArray(record.evaluators)) {
+    for (const evaluator of record.evaluators as Array<{ name?: unknown; type?: unknown }>) {
+      if (typeof evaluator?.name === "string" && typeof evaluator.type === "string") types.set(evaluator.name, evaluator.type);
+    }
+  }
+  return types;
+}
+
+/** A score as text: latency in ms, cost in dollars, other scores as numbers. */
+function scoreText(value: unknown, type: string | undefined): string {
+  if (typeof value !== "number") return value === null || value === undefined ? "–" : truncate(String(value), 40);
+  if (type === "latency") return formatLatency(value);
+  if (type === "cost") return formatCost(value);
+  return formatMetric(value);
+}
+
+function verdictOf(score: RowScore | undefined): { css: string; mark: string; word: string } {
+  if (!score) return { css: "none", mark: "", word: "not scored" };
+  if (score.error) return { css: "error", mark: "⚠", word: "error" };
+  if (score.passed === true) return { css: "pass", mark: "✓", word: "pass" };
+  if (score.passed === false) return { css: "fail", mark: "✗", word: "fail" };
+  return { css: "none", mark: "", word: "no threshold" };
+}
+
+/** `question: What is… · language: en`: a one-line glimpse of an object for a table cell. */
+function glimpse(value: unknown, length = 90): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value !== "object") return truncate(String(value), length);
+  if (Array.isArray(value)) return truncate(JSON.stringify(value), length);
+  const parts = Object.entries(value as Record<string, unknown>).map(
+    ([key, inner]) => `${key}: ${typeof inner === "string" ? inner : JSON.stringify(inner)}`,
+  );
+  return truncate(parts.join(" · "), length);
+}
+
+/** Key/value table of an object (values as text, objects as JSON), for the drill-down. */
+function fieldTable(value: unknown): string {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return jsonBlock(value);
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (!entries.length) return `<p class="empty">none</p>`;
+  const rows = entries.map(([key, inner]) => {
+    const shown = typeof inner === "string" ? `<pre class="text">${escapeHtml(inner)}</pre>` : jsonBlock(inner);
+    return `<tr><th>${escapeHtml(key)}</th><td>${shown}</td></tr>`;
+  });
+  return `<table class="fields">${rows.join("")}</table>`;
+}
+
+function rowLabel(row: Record<string, unknown>, index: number): string {
+  const line = typeof row.line === "number" ? row.line : index;
+  return `row ${line}` + (typeof row.data_line === "number" ? ` (data line ${row.data_line})` : "");
+}
+
+/**
+ * The evaluation's rows: one table row per data row (row number, inputs, outputs, each
+ * evaluator's score and verdict with its reason), failed rows marked, and under each a
+ * `<details>` drill-down with the full inputs, outputs and every score's reason. Clicking the
+ * row opens its drill-down (the page's nonce'd script; `<details>` works without it too).
+ */
+function evaluationRowsSection(rows: Array<Record<string, unknown>>, record: Record<string, unknown>): string {
+  const shown = rows.slice(0, MAX_ROWS);
+  const names = evaluatorNames(record, shown);
+  const types = evaluatorTypes(record);
+  const total = typeof record.rows_total === "number" ? Math.max(record.rows_total, rows.length) : rows.length;
+  const failedCount = shown.filter(evaluationRowFailed).length;
+  const hasDataLine = shown.some((row) => typeof row.data_line === "number");
+  const head =
+    `<tr><th>row</th>${hasDataLine ? "<th>data line</th>" : ""}<th>inputs</th><th>outputs</th>` +
+    names.map((name) => `<th>${escapeHtml(name)}</th>`).join("") +
+    `<th>verdict</th></tr>`;
+  const columnCount = 4 + (hasDataLine ? 1 : 0) + names.length;
+  const body = shown.map((row, i) => {
+    const failed = evaluationRowFailed(row);
+    const scores = scoresOf(row);
+    const line = typeof row.line === "number" ? row.line : i;
+    const scoreCells = names
+      .map((name) => {
+        const score = scores[name];
+        const verdict = verdictOf(score);
+        const why = score ? textOf(score.error || score.reason || "") : "";
+        const text = `${verdict.mark ? `${verdict.mark} ` : ""}${scoreText(score?.value, types.get(name))}`;
+        return `<td class="score ${verdict.css}" title="${escapeHtml(`${name}: ${verdict.word}${why ? ` — ${why}` : ""}`)}">${escapeHtml(text)}${why ? `<div class="reason">${escapeHtml(truncate(why, 80))}</div>` : ""}</td>`;
+      })
+      .join("");
+    const rowVerdict = failed ? "✗ failed" : row.passed === true || Object.values(scores).some((s) => s?.passed === true) ? "✓ passed" : "–";
+    const cells =
+      `<td class="num">${escapeHtml(line)}</td>` +
+      (hasDataLine ? `<td class="num">${escapeHtml(row.data_line ?? "")}</td>` : "") +
+      `<td>${escapeHtml(glimpse(row.inputs))}</td>` +
+      `<td>${escapeHtml(row.status === "failed" ? `failed: ${glimpse(row.error)}` : glimpse(row.outputs))}</td>` +
+      scoreCells +
+      `<td class="verdict">${escapeHtml(rowVerdict)}</td>`;
+    return (
+      `<tr class="row eval-row${failed ? " failed" : ""}" data-row="${i}" tabindex="0" aria-label="${escapeHtml(rowLabel(row, i))}${failed ? ", failed" : ""}">${cells}</tr>` +
+      `<tr class="drill"><td colspan="${columnCount}">${rowDrillDown(row, i, names, types, failed)}</td></tr>`
+    );
+  });
+  const truncatedNote =
+    total > shown.length
+      ? `<p class="note truncated">Showing the first ${formatTokens(shown.length)} of ${formatTokens(total)} rows; all of them are in the run store (<code>promptwise runs export ${escapeHtml(record.run ?? "RUN")}</code>).</p>`
+      : "";
+  const controls =
+    `<div class="controls"><input id="row-filter" type="search" placeholder="Filter rows" aria-label="Filter rows">` +
+    `<label><input id="failed-only" type="checkbox"> only failed rows (${formatTokens(failedCount)})</label></div>`;
+  const title = total > shown.length ? `Rows (${formatTokens(shown.length)} of ${formatTokens(total)})` : `Rows (${formatTokens(shown.length)})`;
+  return section(
+    title,
+    truncatedNote + controls + `<table class="rows evaluation-rows"><thead>${head}</thead><tbody>${body.join("")}</tbody></table>`,
+  );
+}
+
+function rowDrillDown(row: Record<string, unknown>, index: number, names: string[], types: Map<string, string>, failed: boolean): string {
+  const scores = scoresOf(row);
+  const failing = names.filter((name) => ["fail", "error"].includes(verdictOf(scores[name]).css));
+  const summary = `${rowLabel(row, index)}: ${failed ? `failed${failing.length ? ` (${failing.join(", ")})` : row.status === "failed" ? " (the flow failed)" : ""}` : "details"}`;
+  const parts: string[] = [];
+  if (row.error) parts.push(`<h4>Run error</h4><pre class="error">${escapeHtml(textOf(row.error))}</pre>`);
+  parts.push(`<h4>Inputs</h4>${fieldTable(row.inputs ?? {})}`);
+  if (row.data && typeof row.data === "object" && Object.keys(row.data as object).length) {
+    parts.push(`<h4>Data columns</h4>${fieldTable(row.data)}`);
+  }
+  parts.push(`<h4>Outputs</h4>${row.outputs === null || row.outputs === undefined ? `<p class="empty">no outputs</p>` : fieldTable(row.outputs)}`);
+  const scoreRows = names.map((name) => {
+    const score = scores[name];
+    const verdict = verdictOf(score);
+    const why = score?.error ? `error: ${textOf(score.error)}` : textOf(score?.reason ?? "");
+    const details =
+      score?.details && typeof score.details === "object" && Object.keys(score.details as object).length
+        ? `<details class="score-details"><summary>details</summary>${jsonBlock(score.details)}</details>`
+        : "";
+    return (
+      `<tr class="${verdict.css}"><th>${escapeHtml(name)}</th><td class="num">${escapeHtml(scoreText(score?.value, types.get(name)))}</td>` +
+      `<td class="verdict ${verdict.css}">${escapeHtml(`${verdict.mark ? `${verdict.mark} ` : ""}${verdict.word}`)}</td><td>${escapeHtml(why)}${details}</td></tr>`
+    );
+  });
+  parts.push(
+    `<h4>Scores</h4><table class="scores"><thead><tr><th>evaluator</th><th>score</th><th>verdict</th><th>reason</th></tr></thead><tbody>${scoreRows.join("")}</tbody></table>`,
+  );
+  const figures = [
+    typeof row.latency_ms === "number" ? `latency ${formatLatency(row.latency_ms)}` : "",
+    typeof row.cost === "number" ? `cost ${formatCost(row.cost)}` : "",
+  ].filter(Boolean);
+  if (figures.length) parts.push(`<p class="figures">${escapeHtml(figures.join(" · "))}</p>`);
+  return `<details class="row-details" data-row="${index}"><summary>${escapeHtml(summary)}</summary><div class="drill-body">${parts.join("")}</div></details>`;
+}
+
 function rowsSection(key: string, rows: Array<Record<string, unknown>>): string {
   const shown = rows.slice(0, MAX_ROWS);
   const statusCounts = new Map<string, number>();
@@ -375,23 +565,52 @@ svg .bar.negative { fill: var(--vscode-charts-red); }
 svg text { fill: var(--vscode-foreground); font-size: 12px; font-family: var(--vscode-font-family); }
 input[type=search] { background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, transparent); padding: 3px 6px; margin: 6px 0; width: 240px; }
 details.raw { margin-top: 24px; }
+table.evaluation-rows tr.eval-row { cursor: pointer; }
+table.evaluation-rows tr.eval-row:focus { outline: 1px solid var(--vscode-focusBorder); }
+td.score .reason { color: var(--vscode-descriptionForeground); font-size: 0.9em; }
+td.score.fail, td.verdict.fail, td.score.error, td.verdict.error { color: var(--vscode-errorForeground); }
+td.score.pass, td.verdict.pass { color: var(--vscode-testing-iconPassed, var(--vscode-charts-green)); }
+tr.failed td.verdict { font-weight: 600; }
+tr.failed td:first-child { border-left: 3px solid var(--vscode-errorForeground); }
+.drill-body { padding: 4px 0 8px; }
+.drill-body h4 { margin: 8px 0 2px; font-size: 0.95em; }
+table.fields pre, table.scores pre { margin: 0; }
+pre.text { white-space: pre-wrap; }
+.controls { display: flex; gap: 16px; align-items: center; }
+p.note { color: var(--vscode-descriptionForeground); }
 h3 { font-size: 1em; font-weight: 600; margin: 16px 0 4px; }
 table.confusion td.diagonal { font-weight: 600; }
 `;
 
-// Filters the rows table; each data row is followed by its drill-down row, filtered with it.
+// Filters the rows table (text, and "only failed rows"); each data row is followed by its
+// drill-down row, filtered with it. Clicking a row (or Enter on it) opens its drill-down.
+// Listeners are attached here: the CSP allows no inline handlers.
 const SCRIPT = `
 (function () {
   const filter = document.getElementById("row-filter");
-  if (!filter) return;
-  filter.addEventListener("input", function () {
-    const needle = filter.value.toLowerCase();
+  const failedOnly = document.getElementById("failed-only");
+  function apply() {
+    const needle = filter ? filter.value.toLowerCase() : "";
+    const onlyFailed = failedOnly ? failedOnly.checked : false;
     document.querySelectorAll("table.rows tr.row").forEach(function (row) {
       const drill = row.nextElementSibling;
       const text = row.textContent.toLowerCase() + (drill ? drill.textContent.toLowerCase() : "");
-      const hidden = needle !== "" && text.indexOf(needle) === -1;
+      const hidden = (needle !== "" && text.indexOf(needle) === -1) || (onlyFailed && !row.classList.contains("failed"));
       row.hidden = hidden;
       if (drill) drill.hidden = hidden;
+    });
+  }
+  if (filter) filter.addEventListener("input", apply);
+  if (failedOnly) failedOnly.addEventListener("change", apply);
+  function toggle(row) {
+    const drill = row.nextElementSibling;
+    const details = drill ? drill.querySelector("details") : null;
+    if (details) details.open = !details.open;
+  }
+  document.querySelectorAll("table.evaluation-rows tr.eval-row").forEach(function (row) {
+    row.addEventListener("click", function () { toggle(row); });
+    row.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggle(row); }
     });
   });
 })();

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { barChart, contentSecurityPolicy, escapeHtml, findRows, flattenScalars, numericMetrics, renderResultsHtml } from "../src/resultsHtml";
+import {
+  barChart,
+  contentSecurityPolicy,
+  escapeHtml,
+  evaluationRowFailed,
+  findRows,
+  flattenScalars,
+  isEvaluationRows,
+  numericMetrics,
+  renderResultsHtml,
+} from "../src/resultsHtml";
 
 const security = { nonce: "abc123nonce", cspSource: "https://file+.vscode-resource.vscode-cdn.net" };
 
@@ -145,10 +155,126 @@ describe("evaluation page in promptwise eval's shape", () => {
     assert.match(html, /<tr><th>cost_per_row<\/th><td>\$0\.00040<\/td><\/tr>/);
   });
   it("rows show one column per evaluator and mark rows with a failed score", () => {
-    assert.ok(html.includes("<th>scores.category_match</th>"));
-    // line, then category_match's score, then the latency evaluator's milliseconds
-    assert.match(html, /<tr class="row failed" data-row="1"><td class="num">2<\/td><td>1<\/td><td>0<\/td><td>9 ms<\/td><\/tr>/);
-    assert.match(html, /<tr class="row" data-row="0">/);
+    assert.ok(html.includes("<th>outputs</th><th>category_match</th><th>triage_latency</th><th>verdict</th>"));
+    const failed = rowHtml(html, 1);
+    assert.match(failed, /^<tr class="row eval-row failed" data-row="1"/);
+    // row number, category_match's failing score with its reason, the latency evaluator's milliseconds
+    assert.match(failed, /<td class="num">1<\/td>/);
+    assert.match(failed, /<td class="score fail" title="category_match: fail — expected new">✗ 0<div class="reason">expected new<\/div><\/td>/);
+    assert.match(failed, /<td class="score pass" title="triage_latency: pass">✓ 9 ms<\/td>/);
+    assert.match(rowHtml(html, 0), /^<tr class="row eval-row" data-row="0"/);
+  });
+});
+
+/** The table row `data-row=index` of the rows table, without its drill-down row. */
+function rowHtml(html: string, index: number): string {
+  const start = html.indexOf(`<tr class="row eval-row`, html.indexOf(`data-row="${index}"`) - 40);
+  return html.slice(start, html.indexOf("</tr>", start) + 5);
+}
+
+describe("evaluation drill-down in the server's shape (promptwise.evaluate / promptwise.showRun)", () => {
+  const evaluators = [
+    { name: "correct", type: "exact_match", threshold: 1 },
+    { name: "fluent", type: "fluency", threshold: 4 },
+  ];
+  const row = (line: number, answer: string, correct: boolean, fluent: object, extra: object = {}) => ({
+    line,
+    data_line: line + 1,
+    status: "completed",
+    error: null,
+    passed: correct && (fluent as { passed?: boolean }).passed === true,
+    inputs: { question: `What is the capital of country ${line}?` },
+    data: { expected: "Paris" },
+    outputs: { answer },
+    latency_ms: 42,
+    cost: 0.00001,
+    scores: {
+      correct: { value: correct ? 1 : 0, passed: correct, reason: correct ? "" : `'${answer}' differs from 'Paris'`, error: null, details: {} },
+      fluent,
+    },
+    ...extra,
+  });
+  const data = {
+    run: "cities",
+    evaluation: "cities.eval1",
+    evaluators,
+    metrics: {
+      correct: { type: "exact_match", mean: 0.5, pass_rate: 0.5, passed: 1, failed: 1, threshold: 1 },
+      fluent: { type: "fluency", mean: 5, pass_rate: 0.5, passed: 1, failed: 0, threshold: 4, errors: 1 },
+    },
+    summary: { rows: 1200, latency_p95_ms: 50 },
+    rows: [
+      row(0, "Paris", true, { value: 5, passed: true, reason: "Fluent.", error: null, details: {} }),
+      row(1, "<b>Lyon</b>", false, { value: null, passed: null, reason: "", error: "unreadable judge answer", details: { raw: "I cannot rate this." } }),
+      {
+        ...row(2, "", false, { value: null, passed: null, reason: "", error: "the flow failed on this row: 429", details: {} }),
+        status: "failed",
+        error: "429 Too Many Requests",
+        outputs: null,
+      },
+    ],
+    rows_total: 1200,
+    rows_shown: 3,
+    rows_truncated: true,
+  };
+  const html = renderResultsHtml({ kind: "details", title: "Run cities", data }, security);
+
+  it("is recognised by its scores", () => {
+    assert.equal(isEvaluationRows(data.rows), true);
+    assert.equal(isEvaluationRows([{ line: 0, status: "completed" }]), false);
+  });
+  it("has the metrics table too", () => {
+    assert.match(html, /<tr><th>correct<\/th><td>exact_match<\/td><td class="num">0\.500<\/td><td class="num">50\.0%<\/td>/);
+  });
+  it("a table of rows: row number, data line, inputs, outputs, each evaluator, verdict", () => {
+    assert.ok(html.includes("<tr><th>row</th><th>data line</th><th>inputs</th><th>outputs</th><th>correct</th><th>fluent</th><th>verdict</th></tr>"));
+    const first = rowHtml(html, 0);
+    assert.match(first, /<td class="num">0<\/td><td class="num">1<\/td><td>question: What is the capital of country 0\?<\/td><td>answer: Paris<\/td>/);
+    assert.match(first, /<td class="verdict">✓ passed<\/td>/);
+  });
+  it("marks failed rows: a score below threshold, a score that could not be computed, a row the flow failed", () => {
+    assert.equal(evaluationRowFailed(data.rows[0]), false);
+    assert.equal(evaluationRowFailed(data.rows[1]), true);
+    assert.equal(evaluationRowFailed({ scores: { a: { value: null, error: "x" } } }), true);
+    assert.match(rowHtml(html, 1), /^<tr class="row eval-row failed"/);
+    assert.match(rowHtml(html, 1), /<td class="score error" title="fluent: error — unreadable judge answer">⚠ –/);
+    assert.match(rowHtml(html, 2), /<td>failed: 429 Too Many Requests<\/td>/);
+    assert.match(html, /only failed rows \(2\)/);
+  });
+  it("each row has a <details> drill-down with inputs, data columns, outputs and every score's reason", () => {
+    const drills = html.match(/<details class="row-details" data-row="\d+"><summary>[^<]*<\/summary>/g) ?? [];
+    assert.deepEqual(drills.map((d) => d.replace(/<[^>]+>/g, "")), [
+      "row 0 (data line 1): details",
+      "row 1 (data line 2): failed (correct, fluent)",
+      "row 2 (data line 3): failed (correct, fluent)",
+    ]);
+    const second = html.slice(html.indexOf('<details class="row-details" data-row="1">'), html.indexOf('<details class="row-details" data-row="2">'));
+    assert.ok(second.includes("<h4>Inputs</h4>") && second.includes("<h4>Data columns</h4>") && second.includes("<h4>Outputs</h4>"));
+    assert.ok(second.includes("<tr><th>expected</th><td><pre class=\"text\">Paris</pre></td></tr>"));
+    assert.match(second, /<tr class="fail"><th>correct<\/th><td class="num">0<\/td><td class="verdict fail">✗ fail<\/td><td>&#39;&lt;b&gt;Lyon&lt;\/b&gt;&#39; differs from &#39;Paris&#39;<\/td><\/tr>/);
+    assert.match(second, /<td class="verdict error">⚠ error<\/td><td>error: unreadable judge answer<details class="score-details"><summary>details<\/summary><pre class="json">[^<]*I cannot rate this\./);
+    assert.ok(!second.includes("<b>Lyon</b>"), "outputs are escaped");
+    const third = html.slice(html.indexOf('<details class="row-details" data-row="2">'));
+    assert.ok(third.includes('<h4>Run error</h4><pre class="error">429 Too Many Requests</pre>'));
+    assert.ok(third.includes('<p class="empty">no outputs</p>'));
+  });
+  it("says when the server sent only the first rows", () => {
+    assert.ok(html.includes("<h2>Rows (3 of 1,200)</h2>"));
+    assert.match(html, /Showing the first 3 of 1,200 rows; all of them are in the run store \(<code>promptwise runs export cities<\/code>\)/);
+    assert.ok(!html.includes("<th>rows_truncated</th>"), "the row counts are stated once, in the rows section");
+    const whole = renderResultsHtml({ kind: "evaluation", title: "e", data: { ...data, rows_total: 3, rows_truncated: false } }, security);
+    assert.ok(whole.includes("<h2>Rows (3)</h2>") && !whole.includes("Showing the first"));
+  });
+  it("rows open without inline handlers: the nonce'd script listens, <details> works without it", () => {
+    assert.doesNotMatch(html, /\son[a-z]+="/);
+    assert.match(html, /<script nonce="abc123nonce">[^]*addEventListener\("click"/);
+    assert.match(html, /<tr class="row eval-row[^"]*" data-row="0" tabindex="0"/);
+  });
+  it("shows at most 500 rows even when sent more", () => {
+    const many = Array.from({ length: 520 }, (_, i) => row(i, "Paris", true, { value: 5, passed: true, reason: "", error: null, details: {} }));
+    const page = renderResultsHtml({ kind: "evaluation", title: "e", data: { evaluators, rows: many } }, security);
+    assert.equal((page.match(/<details class="row-details"/g) ?? []).length, 500);
+    assert.ok(page.includes("<h2>Rows (500 of 520)</h2>"));
   });
 });
 

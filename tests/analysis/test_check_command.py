@@ -59,8 +59,11 @@ def test_warnings_only_exit_zero(tmp_path, capsys):
 
 
 def test_missing_path_is_an_error(tmp_path, capsys):
-    assert main(["check", str(tmp_path / "nope")]) == 1
-    assert "no such file or folder" in capsys.readouterr().out
+    missing = tmp_path / "nope"
+    assert main(["check", str(missing)]) == 2
+    captured = capsys.readouterr()
+    assert f"promptwise: error: {missing}: no such file or folder; check the path" in captured.err
+    assert "Traceback" not in captured.err
 
 
 def test_default_path_is_the_current_folder(flow_dir, capsys):
@@ -83,3 +86,70 @@ def test_a_file_of_another_kind_is_a_warning(tmp_path, capsys):
     assert main(["check", str(notes)]) == 0
     out = capsys.readouterr().out
     assert "PW100" in out and "not a kind of file" in out
+
+
+# ------------------------------------------------------------------ what `check` covers
+
+EVAL = "evaluators:\n  - name: exact\n    type: exact_matchh\n"
+GOOD_FLOW = "inputs:\n  q: {type: string}\noutputs:\n  a: {type: string, reference: '${inputs.q}'}\nnodes: []\n"
+
+
+@pytest.fixture
+def eval_project(tmp_path, monkeypatch):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "flow.dag.yaml").write_text(GOOD_FLOW)
+    (tmp_path / "proj" / "eval.yaml").write_text(EVAL)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_check_folder_includes_eval_yaml(eval_project, capsys):
+    assert main(["check", "proj"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("proj/eval.yaml:3:11: error PW802: unknown evaluator type `exact_matchh`")
+    assert "did you mean `exact_match`?" in line
+
+
+def test_check_eval_yaml_named_directly(eval_project, capsys):
+    assert main(["check", "proj/eval.yaml", "--format", "json"]) == 1
+    (item,) = json.loads(capsys.readouterr().out)
+    assert (item["path"], item["code"]) == ("proj/eval.yaml", "PW802")
+    assert item["range"] == {"start": {"line": 2, "character": 10}, "end": {"line": 2, "character": 22}}
+
+
+def test_folder_without_flows_warns_and_exits_2(tmp_path, capsys, monkeypatch):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("# notes\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "docs"]) == 2
+    captured = capsys.readouterr()
+    assert "promptwise: warning: no flow.dag.yaml, flow.flex.yaml or .prompty files under docs" in captured.err
+    assert captured.out == ""
+
+
+def test_empty_folder_next_to_a_good_one_still_exits_2(tmp_path, capsys, monkeypatch):
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "flow.dag.yaml").write_text(GOOD_FLOW)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "good", "empty"]) == 2
+    assert "under empty" in capsys.readouterr().err
+    assert main(["check", "good"]) == 0
+
+
+def test_workspace_settings_of_a_flow_are_checked(tmp_path, capsys, monkeypatch):
+    (tmp_path / "promptwise.yaml").write_text("defaults: {modle: gpt-4o}\n")
+    (tmp_path / "flows" / "a").mkdir(parents=True)
+    (tmp_path / "flows" / "a" / "flow.dag.yaml").write_text(GOOD_FLOW)
+    monkeypatch.chdir(tmp_path / "flows")
+    assert main(["check", "a"]) == 0  # a warning only
+    (line,) = capsys.readouterr().out.splitlines()
+    # outside the current folder, paths are shown in full
+    assert line.startswith(f"{tmp_path / 'promptwise.yaml'}:1:12: warning PW103: unknown key 'modle' in defaults")
+
+
+def test_settings_file_named_directly(tmp_path, capsys, monkeypatch):
+    (tmp_path / "promptwise.yaml").write_text("models:\n  m: {input_per_1m: '0.5'}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "promptwise.yaml"]) == 1
+    assert capsys.readouterr().out.startswith("promptwise.yaml:2:21: error PW104:")

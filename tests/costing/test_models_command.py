@@ -123,7 +123,7 @@ def test_import_under_an_empty_models_key(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     ('{"a": 1,\n  oops}', "prices.json:2: invalid JSON"),
-    ("[1, 2]", "prices.json:1: expected a JSON object of models"),
+    ("[1, 2]", "prices.json:1: the file is a JSON list; expected a JSON object of models"),
     ('{"x": {"mode": "embedding"}}', "no chat model with input and output prices matched"),
 ])
 def test_import_errors_name_the_file(tmp_path, capsys, content, message):

@@ -49,7 +49,7 @@ def test_data_formats(tmp_path, name, text, expected):
 
 @pytest.mark.parametrize("name, text, message", [
     ("d.jsonl", '{"a": 1}\n[1]\n', r"d.jsonl:2: expected a JSON object"),
-    ("d.csv", "a\n1,2\n", r"d.csv:2: more cells than header columns"),
+    ("d.csv", "a\n1,2\n", r"d.csv:2: 2 cells, more than the 1 header columns"),
     ("d.json", '{"a": 1}', r"must hold a list of objects"),
     ("missing.jsonl", None, r"data file not found"),
 ])

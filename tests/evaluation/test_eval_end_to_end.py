@@ -144,6 +144,49 @@ def test_unknown_run_output_is_an_error_before_any_call(flow_dir, fake_server, c
     assert fake_server.stats.requests == 0
 
 
+def test_missing_column_says_did_you_mean(flow_dir, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(flow_dir.parent)
+    (flow_dir / "eval.yaml").write_text(EVAL.replace("${data.expected}", "${data.expectd}"), encoding="utf-8")
+    assert main(["eval", str(flow_dir), "--data", str(flow_dir / "data.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "no column `expectd`; did you mean ${data.expected}? its columns are: expected, question" in err
+    assert "Traceback" not in err
+    assert fake_server.stats.requests == 0
+
+
+@pytest.mark.parametrize("typo, words", [
+    ("${data.expected_city}", ["no column `expected_city`", "did you mean ${data.expected}?",
+                               "its columns are: expected, question"]),
+    ("${run.outputs.answr}", ["the run has no output `answr`", "did you mean ${run.outputs.answer}?",
+                              "its outputs are: answer"]),
+])
+def test_missing_column_with_a_stored_run_is_an_error_before_any_call(flow_dir, fake_server, capsys, monkeypatch,
+                                                                     typo, words):
+    monkeypatch.chdir(flow_dir.parent)
+    assert main(["batch", str(flow_dir), "--data", str(flow_dir / "data.jsonl"), "--name", "stored1"]) == 0
+    capsys.readouterr()
+    original = "${data.expected}" if typo.startswith("${data") else "${run.outputs.answer}"
+    (flow_dir / "eval.yaml").write_text(EVAL.replace(original, typo), encoding="utf-8")
+    requests_before = fake_server.stats.requests
+    assert main(["eval", "--run", "stored1"]) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+    assert "eval.yaml:5" in err and "Traceback" not in err
+    assert fake_server.stats.requests - requests_before == 0  # not one judge call
+
+
+def test_unknown_run_says_did_you_mean(flow_dir, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(flow_dir.parent)
+    assert main(["batch", str(flow_dir), "--data", str(flow_dir / "data.jsonl"), "--name", "capitals1"]) == 0
+    capsys.readouterr()
+    before = fake_server.stats.requests
+    assert main(["eval", "--run", "capitals2"]) == 2
+    err = capsys.readouterr().err
+    assert "--run capitals2: no such run" in err and "did you mean `capitals1`? recent runs: capitals1" in err
+    assert fake_server.stats.requests == before
+
+
 def test_gate_on_unknown_metric_lists_metrics(flow_dir, capsys, monkeypatch):
     monkeypatch.chdir(flow_dir.parent)
     assert main(["eval", str(flow_dir), "--fail-under", "accuracy=0.9"]) == 2
@@ -222,3 +265,29 @@ def test_eval_a_prompty(workspace_dir, fake_server, capsys, monkeypatch):
     assert main(["eval", "--run", "p1", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"]["correct"]["passed"] == 1  # France; the other answers are echoes
+
+
+PROMPTY = ("---\nname: City\nmodel:\n  api: chat\n  configuration: {type: openai, model: gpt-4o-mini, connection: fake}\n"
+           "inputs:\n  question: {type: string}\n---\nsystem:\nAnswer with the city only.\nuser:\n{{question}}\n")
+
+
+def test_prompty_output_typo_is_an_error_before_the_run(workspace_dir, fake_server, capsys, monkeypatch):
+    # A prompty's answer is `output` (text): a mapping to any other output cannot be read, and
+    # running the prompt over the data first would spend calls for nothing.
+    monkeypatch.chdir(workspace_dir)
+    folder = workspace_dir / "city"
+    folder.mkdir()
+    (folder / "city.prompty").write_text(PROMPTY, encoding="utf-8")
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
+    (folder / "eval.yaml").write_text(
+        "evaluators:\n  - name: correct\n    type: contains\n"
+        "    inputs: {prediction: ${run.outputs.ouput}, reference: ${data.expected}}\n", encoding="utf-8")
+    assert main(["eval", str(folder / "city.prompty"), "--data", str(folder / "data.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "the run has no output `ouput`; did you mean ${run.outputs.output}? its outputs are: output" in err
+    assert fake_server.stats.requests == 0
+    (folder / "eval.yaml").write_text(
+        "evaluators:\n  - name: correct\n    type: contains\n"
+        "    inputs: {prediction: ${run.outputs.output}, reference: ${data.expected}}\n", encoding="utf-8")
+    assert main(["eval", str(folder / "city.prompty"), "--data", str(folder / "data.jsonl"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["correct"]["count"] == 4

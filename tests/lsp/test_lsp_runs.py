@@ -40,6 +40,7 @@ async def test_run_flow_returns_outputs_tokens_and_cost(run_client: LanguageClie
 
     shown = await _execute(run_client, "promptwise.showRun", {"run": result["run"], "uri": uri})
     assert shown["name"] == result["run"] and shown["status"] == "completed"
+    assert "evaluation" not in shown  # never evaluated: the run as `runs show` prints it
 
 
 async def test_batch_run_reports_progress_and_cancels(run_client: LanguageClient, run_workspace: Path, fake_llm: FakeOpenAI):
@@ -127,7 +128,30 @@ async def test_evaluation_shows_in_lenses_and_on_dataset_lines(run_client: Langu
     evaluation = [lens for lens in lenses if lens.command.command == "promptwise.showRun"]
     assert evaluation, [lens.command.title for lens in lenses]
     assert "pass 50%" in evaluation[0].command.title
-    assert list(evaluation[0].command.arguments) == [{"run": result["run"], "uri": flow_uri}]
+    assert list(evaluation[0].command.arguments) == [
+        {"run": result["run"], "evaluation": result["evaluation"], "uri": flow_uri}
+    ]
+    # the evaluate answer carries the rows for the results panel's drill-down
+    assert result["rows_total"] == 4 and result["rows_truncated"] is False
+    assert [row["passed"] for row in result["rows"]] == [True, False, True, False]
+    assert result["rows"][1]["inputs"]["log_text"] == "Timeout calling db01"
+    assert result["rows"][1]["data"] == {"expected": "network"}
+
+    # clicking the lens opens the evaluation: its metrics and per-row results, not the bare run
+    shown = await _execute(run_client, "promptwise.showRun", evaluation[0].command.arguments[0])
+    assert shown["name"] == result["run"] and shown["evaluation"] == result["evaluation"]
+    assert shown["metrics"]["category_match"]["pass_rate"] == 0.5
+    assert [e["name"] for e in shown["evaluators"]] == ["category_match"]
+    assert len(shown["rows"]) == 4 and shown["rows_shown"] == 4
+    failed = shown["rows"][1]
+    assert failed["passed"] is False and failed["outputs"] == {
+        "category": "echo: Timeout calling db01", "summary": "echo: Timeout calling db01",
+    }
+    assert failed["scores"]["category_match"]["passed"] is False
+    assert "network" in failed["scores"]["category_match"]["reason"]
+    # the extension forwards only the run name: the latest evaluation is found all the same
+    by_name = await _execute(run_client, "promptwise.showRun", {"run": result["run"]})
+    assert by_name["evaluation"] == result["evaluation"] and by_name["metrics"] == shown["metrics"]
 
     data_uri = open_document(run_client, run_workspace / "labelled.jsonl")
     published = await wait_for_publish(run_client, data_uri, version=1)

@@ -17,7 +17,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from promptwise.analysis.context import AnalysisContext, normalize
 from promptwise.analysis.graph import check_flow_graph
@@ -29,6 +29,7 @@ from promptwise.analysis.schema import (
     PROMPTY_SPEC,
     check_document_schema,
 )
+from promptwise.analysis.settings import check_settings_file, is_settings_file
 from promptwise.analysis.sources import check_flex_sources, check_flow_sources, check_prompty_files
 from promptwise.analysis.values import check_input_values
 from promptwise.documents.flex_flow import FlexFlow
@@ -50,6 +51,7 @@ COMPANION_MODULES = (
     "promptwise.analysis.tools",
     "promptwise.analysis.prompty_checks",
     "promptwise.analysis.secrets",
+    "promptwise.analysis.settings",
     "promptwise.costing.checker",
 )
 
@@ -231,6 +233,8 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
     key = normalize(path)
     if text is None:
         text = context.overlay.get(key)
+    if is_settings_file(path):  # promptwise.yaml / [tool.promptwise]: settings, not a document
+        return _dedupe(_run("settings", path, lambda: check_settings_file(path, text)))
     try:
         document = load_document(path, text)
     except Exception as error:  # load_document never raises by design; belt and braces
@@ -270,6 +274,15 @@ def is_checkable_file(path: Path) -> bool:
     return name in FLOW_DAG_NAMES or name in FLEX_FLOW_NAMES or name.endswith(".prompty")
 
 
+def walk_files(folder: Path) -> Iterator[Path]:
+    """Every file under `folder`, in a stable order, skipping virtual environments,
+    dependencies, VCS data and our own state."""
+    for current, dirs, files in os.walk(folder, onerror=lambda error: None):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            yield Path(current) / name
+
+
 def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     """Flow and prompty files under `paths` (files are taken as given), sorted, plus
     problems for paths that do not exist."""
@@ -278,7 +291,8 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            if document_kind(path) is None and path.suffix.lower() not in (".yaml", ".yml"):
+            known = document_kind(path) is not None or is_settings_file(path)
+            if not known and path.suffix.lower() not in (".yaml", ".yml"):
                 problems.append(
                     Problem(
                         path,
@@ -303,12 +317,7 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
                 )
             )
             continue
-        for folder, dirs, files in os.walk(path, onerror=lambda error: None):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
-            for name in sorted(files):
-                candidate = Path(folder) / name
-                if is_checkable_file(candidate):
-                    found.append(candidate)
+        found.extend(candidate for candidate in walk_files(path) if is_checkable_file(candidate))
     unique = list(dict.fromkeys(found))
     return unique, problems
 

@@ -28,7 +28,9 @@ TITLES: dict[str, str] = {
     "PW213": "Activate condition misuse",
     "PW214": "Flow output without a reference",
     "PW215": "Node variants not used",
+    "PW216": "Unknown connection",
     "PW301": "Referenced file missing",
+    "PW606": "Connection key not read from the environment",
 }
 
 

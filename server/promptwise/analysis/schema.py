@@ -48,6 +48,7 @@ class Spec:
     hint: str = ""  # what a missing required key's value looks like, e.g. "${inputs.x}"
     waived_by: str | None = None  # not required when the mapping sets this key to true
     fix_value: str | None = None  # a safe value a quick fix may insert when the key is missing
+    unknown_effect: str = "Prompt flow ignores it"  # what happens to an unknown key
 
 
 def spec(*kinds: str, **options) -> Spec:
@@ -479,7 +480,7 @@ def _check_mapping(
             if child is None:
                 if rule.open:
                     continue
-                _unknown_key(entry.key, key, known, what, rule.unknown_severity, context)
+                _unknown_key(entry.key, key, known, what, rule, context)
                 continue
             if child.required and isinstance(entry.value, YamlScalar) and entry.value.value is None:
                 context.add(
@@ -544,7 +545,8 @@ def _describe_where(where: str) -> str:
     return f"`{where}` " if where else ""
 
 
-def _unknown_key(key_node: YamlNode, key: str, known: dict, what: str, severity: Severity, context: SchemaContext) -> None:
+def _unknown_key(key_node: YamlNode, key: str, known: dict, what: str, rule: Spec, context: SchemaContext) -> None:
+    severity = rule.unknown_severity
     guess = suggest(key, known)
     if guess:
         context.add(
@@ -559,7 +561,7 @@ def _unknown_key(key_node: YamlNode, key: str, known: dict, what: str, severity:
         context.add(
             "PW103",
             key_node.range,
-            f"unknown key '{key}' in {what}; Prompt flow ignores it. Known keys: {listed}. "
+            f"unknown key '{key}' in {what}; {rule.unknown_effect}. Known keys: {listed}. "
             "Remove it or fix its spelling",
             severity,
         )

@@ -286,7 +286,7 @@ def scan_yaml(path: Path, text: str, root: YamlNode | None) -> list[Problem]:
                 fixes = (Fix(f"Move the value to ${{env:{name}}}", (edit,)),)
                 todo = f"write `${{env:{name}}}` here"
             else:
-                todo = "pass it in from the environment instead of writing it in the text"
+                todo = f"remove it from this text: where the key is needed, write `${{env:{name}}}`"
             problems.append(
                 Problem(
                     path,
@@ -430,7 +430,8 @@ def scan_text(path: Path, text: str, line_offset: int = 0) -> list[Problem]:
                     secret.code,
                     _message(
                         secret, key, name,
-                        "pass it in from the environment instead of writing it in the prompt",
+                        "remove it from this text: where a connection or prompty configuration "
+                        f"needs it, write `${{env:{name}}}` there",
                     ),  # fmt: skip
                 )
             )
@@ -462,7 +463,40 @@ def check_text(path: Path | str, text: str) -> list[Problem]:
 
 
 def check(document: Any, context: Any = None) -> list[Problem]:
-    """PW6xx problems of a loaded document (any kind promptwise reads)."""
+    """PW6xx problems of a loaded document (any kind promptwise reads) and, for a flow or
+    prompty, of every file it uses (templates, tool modules, `${file:...}` files): a key
+    pasted into a template leaks as surely as one in the flow, and `promptwise check`
+    only opens the flow files themselves."""
+    problems = document_secrets(document)
+    if context is not None and hasattr(document, "yaml"):
+        problems += _used_file_secrets(document, context)
+    return problems
+
+
+def _used_file_secrets(document: Any, context: Any) -> list[Problem]:
+    from promptwise.analysis.analyzer import referenced_files  # the analyzer imports us lazily
+    from promptwise.documents.load import read_text
+
+    problems: list[Problem] = []
+    own = Path(getattr(document, "path", ""))
+    for used in sorted(referenced_files(document)):
+        if used == own or not context.exists(used):
+            continue
+        loaded = context.load(used)
+        if loaded is not None:
+            if not hasattr(loaded, "yaml"):  # a flow's files are scanned with that flow
+                problems += document_secrets(loaded)
+            continue
+        text = context.text(used)
+        if text is None:
+            text, _ = read_text(used)  # size, binary and encoding limits of every read
+        if text is not None:  # data a prompty pulls in with ${file:...}: JSON, text
+            problems += check_text(used, text)
+    return problems
+
+
+def document_secrets(document: Any) -> list[Problem]:
+    """PW6xx problems of one loaded document, without the files it uses."""
     path = Path(getattr(document, "path", "<memory>"))
     text = getattr(document, "text", None)
     if not isinstance(text, str):

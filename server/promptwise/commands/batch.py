@@ -8,7 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.run import parse_pairs
+from promptwise.commands.run import parse_pairs, positive_int, positive_seconds
 from promptwise.engine.errors import FlowError
 
 
@@ -21,10 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
     parser.add_argument("--data", metavar="FILE", help=".jsonl, .csv or .json data file")
     parser.add_argument("--name", help="name of the run (default: generated and printed)")
-    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
+    parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
                         help="rows in flight at once (default 16)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
-    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120)")
     parser.add_argument("--column-mapping", nargs="+", metavar="INPUT=${data.COL}",
                         help="map inputs to data columns (${data.x}) or an earlier run (${run.outputs.x})")
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
     parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
     parser.add_argument("--resume", metavar="NAME", help="continue an interrupted run: each remaining row once")
-    parser.add_argument("--row-timeout", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--row-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="a row that takes longer fails and the run goes on (default 600)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="with --resume: also do the rows that failed again (e.g. after rate limits)")
@@ -43,6 +43,7 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from promptwise.engine.batch import DEFAULT_CONCURRENCY, DEFAULT_ROW_TIMEOUT, run_batch
+    from promptwise.engine.flow_environment import stdout_fd_to_stderr
     from promptwise.engine.progress import ProgressBar
     from promptwise.engine.providers import RetryPolicy
 
@@ -61,13 +62,15 @@ def handle(args: argparse.Namespace) -> int:
         print(f"run: {name}", file=sys.stderr, flush=True)
 
     try:
-        result = asyncio.run(run_batch(
-            args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
-            variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
-            concurrency=args.concurrency or DEFAULT_CONCURRENCY, use_cache=not args.no_cache, resume=args.resume,
-            retry_failed=args.retry_failed, row_timeout=args.row_timeout or DEFAULT_ROW_TIMEOUT,
-            workspace_path=args.flow, on_progress=bar, on_start=on_start,
-            init=parse_pairs(args.init, "--init") or None, retry=RetryPolicy(timeout=args.timeout)))
+        with stdout_fd_to_stderr():
+            result = asyncio.run(run_batch(
+                args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
+                variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
+                concurrency=args.concurrency or DEFAULT_CONCURRENCY, use_cache=not args.no_cache,
+                resume=args.resume, retry_failed=args.retry_failed,
+                row_timeout=args.row_timeout or DEFAULT_ROW_TIMEOUT, workspace_path=args.flow, on_progress=bar,
+                on_start=on_start, init=parse_pairs(args.init, "--init") or None,
+                retry=RetryPolicy(timeout=args.timeout)))
     except FlowError as error:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:

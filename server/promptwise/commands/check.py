@@ -1,7 +1,9 @@
 """`promptwise check [PATH ...] [--format text|json|sarif]`: the analysis on the command line.
 
-The same problems, with the same codes, as the editor shows. Exit status 1 when any
-problem is an error, else 0.
+The same problems, with the same codes, as the editor shows. Checks flows and prompty
+files with everything they use, the workspace settings (promptwise.yaml or
+[tool.promptwise]) and eval.yaml files. Exit status 2 when a path does not exist or a
+folder holds no flow or prompty file, else 1 when any problem is an error, else 0.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptwise import __version__
@@ -30,7 +33,9 @@ def register(subparsers) -> None:
         help="find mistakes in flows and prompts",
         description=(
             "Check flow.dag.yaml, flow.flex.yaml and .prompty files (and the templates and "
-            "tools they use) under the given paths. Exit status 1 if any error is found."
+            "tools they use), the workspace settings (promptwise.yaml or [tool.promptwise]) and "
+            "eval.yaml files under the given paths. Exit status 1 if any error is found, 2 if a "
+            "path does not exist or a folder holds no flow or prompty file."
         ),
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .)")
@@ -154,17 +159,105 @@ def summary(problems: list[Problem], file_count: int) -> str:
     return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} in {files}"
 
 
+EVAL_FILE_NAMES = ("eval.yaml", "eval.yml")
+NO_FLOWS = "no flow.dag.yaml, flow.flex.yaml or .prompty files under {folder}"
+
+
+@dataclass
+class Collected:
+    """What `check` looks at, found from the paths on the command line."""
+
+    flows: list[Path] = field(default_factory=list)  # flows and prompty files (and files named directly)
+    evals: list[Path] = field(default_factory=list)  # eval.yaml files
+    settings: list[Path] = field(default_factory=list)  # promptwise.yaml / pyproject.toml [tool.promptwise]
+    problems: list[Problem] = field(default_factory=list)  # about paths given directly
+    errors: list[str] = field(default_factory=list)  # paths that do not exist
+    warnings: list[str] = field(default_factory=list)  # folders with nothing to check
+
+    @property
+    def files(self) -> list[Path]:
+        return self.flows + self.evals + self.settings
+
+
+def collect(paths: list[str]) -> Collected:
+    """Sort the paths into flows, eval.yaml files and settings files. Each flow brings its
+    workspace's settings file along: the connections and models it runs with live there."""
+    from promptwise.analysis.analyzer import discover, is_checkable_file, walk_files
+    from promptwise.analysis.settings import is_settings_file, read_settings_file, settings_for
+
+    found = Collected()
+    seen: set[str] = set()
+
+    def add(bucket: list[Path], path: Path) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            bucket.append(path)
+
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            found.errors.append(f"{raw}: no such file or folder; check the path")
+            continue
+        if path.is_dir():
+            flows_before = len(found.flows)
+            for candidate in walk_files(path):
+                if is_checkable_file(candidate):
+                    add(found.flows, candidate)
+                elif candidate.name.lower() in EVAL_FILE_NAMES:
+                    add(found.evals, candidate)
+                elif is_settings_file(candidate) and read_settings_file(candidate) is not None:
+                    add(found.settings, candidate)
+            if len(found.flows) == flows_before:
+                found.warnings.append(NO_FLOWS.format(folder=raw))
+            continue
+        if path.name.lower() in EVAL_FILE_NAMES:
+            add(found.evals, path)
+        elif is_settings_file(path):
+            add(found.settings, path)
+        else:
+            files, problems = discover([path])
+            found.problems += problems
+            for file in files:
+                add(found.flows, file)
+    for flow in list(found.flows):
+        settings = settings_for(flow)
+        if settings is not None:
+            add(found.settings, settings.path)
+    return found
+
+
+def check_eval_files(paths: list[Path]) -> list[Problem]:
+    """PW8xx problems of eval.yaml files, from the evaluation area's own check."""
+    if not paths:
+        return []
+    try:
+        from promptwise.evaluation.editor import check_eval_file
+    except ImportError as error:  # a partial install: say so rather than pass silently
+        print(f"promptwise: warning: eval.yaml files not checked ({error})", file=sys.stderr)
+        return []
+    problems: list[Problem] = []
+    for path in paths:
+        problems += check_eval_file(path)
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
-    from promptwise.analysis.analyzer import analyze, discover
+    from promptwise.analysis.analyzer import analyze
     from promptwise.analysis.context import normalize
 
-    paths = args.paths or ["."]
-    files, problems = discover(paths)
-    for path in files:
+    found = collect(args.paths or ["."])
+    problems = list(found.problems)
+    for path in found.flows + found.settings:
         problems += analyze(path)
+    problems += check_eval_files(found.evals)
     # a template shared by two flows would otherwise be reported twice
     unique = list({(normalize(p.path), p.range, p.code, p.message): p for p in problems}.values())
     unique.sort(key=lambda p: (str(p.path), p.range.start, p.range.end, p.code))
+    for message in found.errors:
+        print(f"promptwise: error: {message}", file=sys.stderr)
+    for message in found.warnings:
+        print(f"promptwise: warning: {message}", file=sys.stderr)
     try:
         if args.format == "json":
             print(format_json(unique))
@@ -173,11 +266,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             if unique:
                 print(format_text(unique))
-            print(summary(unique, len(files)), file=sys.stderr)
+            print(summary(unique, len(found.files)), file=sys.stderr)
         sys.stdout.flush()
     except BrokenPipeError:  # `promptwise check | head`: the reader left; not an error of ours
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
+    if found.errors or found.warnings:
+        return 2  # a path to check was wrong or held nothing to check: never a silent success
     return 1 if any(p.severity is Severity.ERROR for p in unique) else 0

@@ -86,9 +86,12 @@ def run(args) -> int:
                                                     concurrency=args.concurrency, use_cache=not args.no_cache))
                 names.append(outcome.name)
         else:
+            if args.workspace is not None and not args.workspace.is_dir():
+                raise UserError(f"--workspace {args.workspace}: no such folder; pass the folder holding .promptwise/")
             workspace = load_workspace(args.workspace or Path.cwd())
         if len(names) < 2:
-            raise UserError("compare needs at least two runs: promptwise compare RUN RUN [...] "
+            got = f"got only `{names[0]}`" if names else "got none"
+            raise UserError(f"compare needs at least two runs, {got}: promptwise compare RUN RUN [...] "
                             "(or --variants NODE --flow FLOW)")
         comparison = compare(names, workspace)
     except (EvaluationError, EvalConfigError, FlowError, ConfigError) as error:

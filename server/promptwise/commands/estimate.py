@@ -1,5 +1,10 @@
-"""`promptwise estimate FLOW_OR_PROMPTY [--data FILE] [--variant NODE=ID] [--model M]`:
-the token and cost preflight to run before a batch or an evaluation."""
+"""`promptwise estimate FLOW_OR_PROMPTY [--data FILE] [--column-mapping ...] [--variant NODE=ID] [--model M]`:
+the token and cost preflight to run before a batch or an evaluation.
+
+Exit status: 0 when every prompt could be rendered; 1 when a template cannot be rendered
+(named by template file:line) or no data row can run (the report is still printed, the
+errors follow on stderr); 2 for a mistake in the request itself (missing file, empty data
+file, unknown --model, bad --column-mapping ...)."""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ def register(subparsers) -> None:
                         help="a flow.dag.yaml, its folder, or a .prompty file")
     parser.add_argument("--data", type=Path, default=None, metavar="FILE",
                         help="dataset (.jsonl, .json or .csv); default: the sample inputs")
+    parser.add_argument("--column-mapping", nargs="+", default=None, metavar="INPUT=${data.COL}",
+                        help="map flow inputs to data columns, as for `promptwise batch` (default: same names)")
     parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
                         help="use this variant for a node (repeatable)")
     parser.add_argument("--model", default=None, metavar="M", help="price every call as this model instead")
@@ -49,7 +56,8 @@ def run(args) -> int:
 
     try:
         report = estimate_target(args.target, data=args.data, variants=_variants(args.variant), model=args.model,
-                                 catalog_file=args.catalog, run_python=args.run_python)
+                                 catalog_file=args.catalog, run_python=args.run_python,
+                                 column_mapping=args.column_mapping)
     except EstimateError as error:
         raise UserError(str(error)) from None
     if args.format == "json":
@@ -59,11 +67,25 @@ def run(args) -> int:
         print_report(report)
     for skipped in report.skipped_rows:
         print(f"promptwise: warning: {skipped}; row skipped", file=sys.stderr)
-    return 0
+    errors = report.errors()
+    for error in errors:
+        print(f"promptwise: error: {error}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _optional_tokens(value) -> str:
     return "-" if value is None else format_tokens(value)
+
+
+# Rows listed in the text report per kind of problem; the JSON output lists them all.
+LISTED_ROWS = 10
+
+
+def _listed(label: str, entries: list[str]) -> None:
+    for entry in entries[:LISTED_ROWS]:
+        print(f"{label}: {entry}")
+    if len(entries) > LISTED_ROWS:
+        print(f"{label}: ... and {len(entries) - LISTED_ROWS} more (--format json lists them all)")
 
 
 def print_report(report: Preflight) -> None:
@@ -79,10 +101,15 @@ def print_report(report: Preflight) -> None:
             model += f" ({node.catalog_entry})"
         if not node.priced:
             model += " (not in catalog)"
-        rows.append((name, model, str(node.rows), format_tokens(node.input_tokens), format_tokens(node.output_bound),
+        output_bound = format_tokens(node.output_bound) + ("?" if node.output_bound_unknown else "")
+        # A node whose prompt never rendered has no figures: show that, never a $0.00.
+        upper = "not rendered" if node.render_errors and not node.rows else format_usd(node.cost_upper)
+        rows.append((name, model, str(node.rows), format_tokens(node.input_tokens), output_bound,
                      _optional_tokens(node.expected_output), format_usd(node.cost_expected) if node.cost_expected
-                     is not None else "-", format_usd(node.cost_upper)))
-    rows.append(("total", "", "", format_tokens(report.input_tokens), format_tokens(report.output_bound),
+                     is not None else "-", upper))
+    incomplete = any(node.render_errors for node in report.nodes)
+    rows.append(("total (incomplete)" if incomplete else "total", "", "", format_tokens(report.input_tokens),
+                 format_tokens(report.output_bound),
                  _optional_tokens(report.expected_output),
                  format_usd(report.cost_expected) if report.cost_expected is not None else "-",
                  format_usd(report.cost_upper)))
@@ -103,15 +130,32 @@ def print_report(report: Preflight) -> None:
             print(f"closest to the context window, {node.node}: {closest}")
         for problem in node.over_window:
             print(f"over the context window, {node.node}: {problem}")
-        for failure in node.failed:
-            print(f"not rendered, {node.node}: {failure}")
+        _listed(f"not rendered, {node.node}", node.failed)
         if node.unknown_inputs:
             hint = "" if report.ran_python else " (--run-python runs python nodes that precede the model calls)"
-            print(f"note, {node.node}: known only at run time, counted as empty (input is a lower bound): "
-                  + ", ".join(sorted(node.unknown_inputs)) + hint)
+            print(f"note, {node.node}: known only at run time, rendered as a placeholder (empty text; 0 where a "
+                  "number is formatted), so input is a lower bound: " + ", ".join(sorted(node.unknown_inputs)) + hint)
+        if node.bypassed_rows:
+            print(f"note, {node.node}: not run on {node.bypassed_rows} rows ({_condition(node)} there); "
+                  "those rows are not priced")
+        if node.conditional_rows:
+            print(f"upper bound, {node.node}: node runs only when {node.condition}; priced on all "
+                  f"{node.conditional_rows} rows, as that is known only at run time")
+        for reason in sorted(node.output_bound_unknown):
+            print(f"output bound unknown, {node.node}: {reason}; set max_tokens to a number "
+                  "('?' marks the stand-in bound)")
         for warning in sorted(node.warnings):
             print(f"warning, {node.node}: {warning}")
     for error in report.python_errors:
         print(f"python node failed: {error}")
+    if report.column_mapping:
+        print("column mapping: " + ", ".join(f"{name}={value}" for name, value in report.column_mapping.items()))
+    _listed("would fail in a run", report.failing_rows)
+    if report.failing_rows:
+        print(f"{len(report.failing_rows)} rows would fail in a run and are not priced")
     if report.skipped_rows:
         print(f"{len(report.skipped_rows)} malformed rows skipped (listed on stderr)")
+
+
+def _condition(node) -> str:
+    return f"its activate condition {node.activate} is false" if node.activate else "the nodes it reads from do not run"

@@ -108,10 +108,14 @@ def run_import(args) -> int:
         print(f"keep {name}: already set in {workspace.source}")
     print(f"{len(plan.added)} to add, {len(plan.kept)} already in the workspace, "
           f"{len(plan.same_as_catalog)} same as the catalog, {len(plan.skipped)} not chat models or unpriced")
+    if plan.skipped and (plan.added or plan.kept or plan.same_as_catalog):
+        print(f"not imported: {plan.skipped_summary()}")
     if not plan.added:
         if not plan.kept and not plan.same_as_catalog:
-            raise UserError(f"{args.file}: no chat model with input and output prices matched {args.only!r}; "
-                            "check the file is in LiteLLM's format and the --only pattern")
+            why = f" ({plan.skipped_summary()})" if plan.skipped else ""
+            raise UserError(f"{args.file}: no chat model with input and output prices matched {args.only!r}{why}; "
+                            "each entry needs input_cost_per_token, output_cost_per_token and max_input_tokens "
+                            "(LiteLLM's format); check the file and the --only pattern")
         return 0
     if args.dry_run:
         return 0

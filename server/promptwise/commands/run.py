@@ -11,6 +11,28 @@ from promptwise.cli import UserError
 from promptwise.engine.errors import FlowError
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items or []:
@@ -32,13 +54,14 @@ def register(subparsers) -> None:
     parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
     parser.add_argument("--name", help="name of the run (default: generated)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
-    parser.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from promptwise.engine.flow_environment import stdout_fd_to_stderr
     from promptwise.engine.providers import RetryPolicy
     from promptwise.engine.runner import run_flow
 
@@ -46,8 +69,10 @@ def handle(args: argparse.Namespace) -> int:
     variants = parse_pairs(args.variant, "--variant")
     init = parse_pairs(args.init, "--init") or None
     try:
-        result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name, use_cache=not args.no_cache,
-                                      init=init, retry=RetryPolicy(timeout=args.timeout)))
+        with stdout_fd_to_stderr():
+            result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name,
+                                          use_cache=not args.no_cache, init=init,
+                                          retry=RetryPolicy(timeout=args.timeout)))
     except FlowError as error:
         raise UserError(str(error)) from None
     if args.format == "json":

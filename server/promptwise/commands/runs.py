@@ -24,7 +24,10 @@ def register(subparsers) -> None:
     show = actions.add_parser("show", help="one run: status, totals, metrics, failed rows")
     show.add_argument("name")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    export = actions.add_parser("export", help="a run's rows as JSONL (default), JSON, CSV or text lines")
+    export = actions.add_parser("export", help="a run's rows as JSONL (default), JSON, CSV or text lines",
+                                description="A run's rows. In JSONL/JSON/CSV, `line` is the row's 0-based index "
+                                            "(Prompt flow's line_number); the text format shows 1-based row "
+                                            "numbers.")
     export.add_argument("name")
     export.add_argument("--format", choices=("jsonl", "json", "csv", "text"), default="jsonl")
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -54,11 +57,28 @@ def _cost(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
 
 
+def resume_hint(run) -> str | None:
+    """What to do about a run whose process died without finishing it."""
+    if run.status != "interrupted":
+        return None
+    if run.kind == "batch":
+        return f"resume with: promptwise batch --resume {run.name}"
+    return "its process ended before it finished; run it again"
+
+
+def status_text(run) -> str:
+    hint = resume_hint(run)
+    return f"{run.status} ({hint})" if hint else run.status
+
+
 def run_json(run) -> dict:
     """The JSON shape of one run (`runs show --format json`, the editor's showRun)."""
     data = run.as_dict()
     data["created"] = _when(run.created_at)
     data["finished"] = _when(run.finished_at)
+    hint = resume_hint(run)
+    if hint:
+        data["hint"] = hint
     return data
 
 
@@ -97,11 +117,15 @@ def _list(store, args) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'NAME':40} {'STATUS':10} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>9} {'COST':>10}  CREATED")
+    print(f"{'NAME':40} {'STATUS':11} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>9} {'COST':>10}  CREATED")
     for r in runs:
         rows = f"{r.rows_done}/{r.total_rows if r.total_rows is not None else '?'}"
-        print(f"{r.name:40} {r.status:10} {rows:>11} {r.rows_failed:>6} {r.total_tokens:>9} {_cost(r.cost):>10}  "
+        print(f"{r.name:40} {r.status:11} {rows:>11} {r.rows_failed:>6} {r.total_tokens:>9} {_cost(r.cost):>10}  "
               f"{_when(r.created_at)}")
+    for r in runs:
+        hint = resume_hint(r)
+        if hint:
+            print(f"{r.name}: interrupted ({hint})")
     return 0
 
 
@@ -109,7 +133,8 @@ def _show(store, run, args) -> int:
     failed = store.get_rows(run.name, status="failed")
     if args.format == "json":
         data = run_json(run)
-        data["failed_rows"] = [{"line": r.line, "error": r.error} for r in failed]
+        # `line`: the stored 0-based row index; `row`: the same row counted from 1, as messages say.
+        data["failed_rows"] = [{"line": r.line, "row": r.line + 1, "error": r.error} for r in failed]
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
         return 0
     p50 = f"{run.latency_p50_ms:.0f} ms" if run.latency_p50_ms is not None else "-"
@@ -117,7 +142,7 @@ def _show(store, run, args) -> int:
     lines = [
         f"run:        {run.name} ({run.kind})",
         f"flow:       {run.flow}",
-        f"status:     {run.status}" + (f" — {run.error}" if run.error else ""),
+        f"status:     {status_text(run)}" + (f" — {run.error}" if run.error else ""),
         f"created:    {_when(run.created_at)}   finished: {_when(run.finished_at)}",
     ]
     if run.data:
@@ -134,7 +159,10 @@ def _show(store, run, args) -> int:
     if run.metrics:
         lines.append("metrics:    " + json.dumps(run.metrics, ensure_ascii=False, default=str))
     for row in failed[:10]:
-        lines.append(f"  line {row.line}: {row.error}")
+        # Errors name their row already (`data.jsonl line 7: ...`); older runs' may not.
+        error = row.error or "failed"
+        lines.append(f"  {error}" if " line " in error.split(":", 1)[0] or error.startswith("row ")
+                     else f"  row {row.line + 1}: {error}")
     if len(failed) > 10:
         lines.append(f"  ... {len(failed) - 10} more failed rows (runs export {run.name})")
     print("\n".join(lines))
@@ -163,7 +191,7 @@ def _export(store, run, args) -> int:
         elif args.format == "text":
             for r in rows:
                 shown = r.error if r.status == "failed" else json.dumps(r.outputs, ensure_ascii=False, default=str)
-                handle.write(f"{r.line:>6}  {r.status:9}  {shown}\n")
+                handle.write(f"{r.line + 1:>6}  {r.status:9}  {shown}\n")
         else:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -15,12 +15,16 @@ Modules, one job each:
 
 Entry points other areas call (import from the modules; nothing is re-exported here, so
 importing `promptwise.costing` stays cheap and free of import cycles):
-  catalog.catalog_for(workspace, path=None) -> Catalog; Catalog.lookup(name, azure=False) -> ModelMatch | None
+  catalog.catalog_for(workspace, path=None) -> Catalog; Catalog.lookup(name, azure=False) -> ModelMatch | None;
+                             Catalog.suggest(name) -> list[str]   (did-you-mean over models and deployments)
   estimate.estimate_document(document, workspace, *, catalog=None, overlay=None, default_model=None,
                              variants=None) -> DocumentEstimate   (.items[i].lens_text/.hover_text/.range,
                              .lens_text/.range for the flow, .totals() for promptwise/documentTotals)
-  preflight.estimate_target(target, *, data=None, variants=None, model=None, catalog_file=None)
-                             -> Preflight   (.to_json() is `promptwise estimate --format json`)
+  preflight.estimate_target(target, *, data=None, variants=None, model=None, catalog_file=None,
+                            column_mapping=None)
+                             -> Preflight   (.to_json() is `promptwise estimate --format json`;
+                             .errors() non-empty -> the CLI exits 1)
   checker.check(document, context=None) -> list[Problem]; checker.register()
-  counting.count_text(text, encoding), counting.count_chat(messages, encoding, tools=, response_format=)
+  counting.count_text(text, encoding), counting.count_chat(messages, encoding, tools=, response_format=),
+  counting.chat_token_bound(...) (same arguments; an upper bound from UTF-8 bytes, no tokenizer)
 """

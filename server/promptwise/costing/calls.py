@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptwise.costing.catalog import FALLBACK_ENCODING, Catalog, ModelMatch
-from promptwise.costing.counting import ChatCount, count_chat
+from promptwise.costing.counting import ChatCount, chat_token_bound, count_chat
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class PlannedCall:
     tools: list[dict] | None = None
     response_format: Any = None
     azure: bool = False  # an Azure OpenAI connection: the name may be a deployment
+    # Set when max_tokens is given but is not a positive whole number (or has no value before
+    # a run): why, e.g. "max_tokens 'lots' is not a number". The output bound is then unknown.
+    max_tokens_problem: str | None = None
 
 
 @dataclass
@@ -32,10 +35,33 @@ class CallEstimate:
     requested_model: str | None
     match: ModelMatch | None
     encoding: str
-    count: ChatCount
+    call: PlannedCall
     output_bound: int
     output_bound_from: str  # "max_tokens" or "the model's max output" or "unknown model"
     warnings: list[str] = field(default_factory=list)
+    output_bound_known: bool = True  # False: max_tokens is not a number; the bound is a stand-in
+    _count: ChatCount | None = field(default=None, repr=False)
+
+    @property
+    def count(self) -> ChatCount:
+        """The exact count, made on first use: the checker often decides without it (see
+        `input_upper_bound`), and loading a tokenizer costs ~0.4 s."""
+        if self._count is None:
+            call = self.call
+            self._count = count_chat(call.messages, self.encoding, tools=call.tools,
+                                     response_format=call.response_format)
+        return self._count
+
+    @property
+    def counted(self) -> bool:
+        return self._count is not None
+
+    def input_upper_bound(self) -> int:
+        """Input tokens at most, without a tokenizer (the exact count once it is made)."""
+        if self._count is not None:
+            return self._count.total
+        call = self.call
+        return chat_token_bound(call.messages, self.encoding, tools=call.tools, response_format=call.response_format)
 
     @property
     def input_tokens(self) -> int:
@@ -60,7 +86,21 @@ class CallEstimate:
         return (self.input_tokens + self.output_bound) / self.match.model.context_window
 
 
+def not_in_catalog(name: str, catalog: Catalog) -> str:
+    """`model or deployment 'gpt-4o-mimi' is not in the model catalog (as of ...)`"""
+    return f"model or deployment {name!r} is not in the model catalog (as of {catalog.as_of})"
+
+
+def did_you_mean(name: str, catalog: Catalog) -> str:
+    """`; did you mean gpt-4o-mini or gpt-4.1-mini?` (catalog models and deployments close to
+    `name`), or '' when none is close."""
+    suggestions = catalog.suggest(name)
+    return f"; did you mean {' or '.join(suggestions)}?" if suggestions else ""
+
+
 def estimate_call(call: PlannedCall, catalog: Catalog, default_model: str | None = None) -> CallEstimate:
+    """The call's model entry, output bound and warnings. Input tokens are counted on first use
+    of `.count`/`.input_tokens` (exactly), or bounded by `.input_upper_bound()` without a tokenizer."""
     warnings: list[str] = []
     requested = call.model or default_model
     match = catalog.lookup(requested, azure=call.azure) if requested else None
@@ -68,9 +108,9 @@ def estimate_call(call: PlannedCall, catalog: Catalog, default_model: str | None
         encoding = FALLBACK_ENCODING
         if requested:
             warnings.append(
-                f"model {requested!r} is not in the model catalog (as of {catalog.as_of}): counted with "
-                f"{FALLBACK_ENCODING} and not priced; add it under `models:` in promptwise.yaml "
-                "or use a name from `promptwise models`")
+                f"{not_in_catalog(requested, catalog)}: counted with {FALLBACK_ENCODING} and not priced; "
+                "add it under `models:` in promptwise.yaml or use a name from `promptwise models`"
+                + did_you_mean(requested, catalog))
         else:
             warnings.append(f"no model is set: counted with {FALLBACK_ENCODING} and not priced; set `model` "
                             "on the node or `defaults.model` in promptwise.yaml")
@@ -82,24 +122,39 @@ def estimate_call(call: PlannedCall, catalog: Catalog, default_model: str | None
         if match.how.startswith("snapshot of"):
             warnings.append(f"{requested} is priced as its base model {match.model.name}; "
                             "add the snapshot under `models:` if its prices differ")
-    count = count_chat(call.messages, encoding, tools=call.tools, response_format=call.response_format)
+    known = call.max_tokens_problem is None
     if call.max_tokens is not None and call.max_tokens > 0:
         bound, bound_from = int(call.max_tokens), "max_tokens"
         if match is not None and bound > match.model.max_output:
             warnings.append(f"max_tokens {bound:,} is above {match.model.name}'s maximum output "
                             f"{match.model.max_output:,}; the API will refuse it")
+    elif not known:
+        # Not a number: the output bound is unknown. The model's own cap still bounds it.
+        if match is not None:
+            bound = match.model.max_output
+            bound_from = (f"unknown: {call.max_tokens_problem}; {match.model.name}'s maximum output "
+                          f"{bound:,} stands in")
+        else:
+            bound, bound_from = 0, f"unknown: {call.max_tokens_problem}, and the model is not in the catalog"
     elif match is not None:
         bound, bound_from = match.model.max_output, f"{match.model.name}'s maximum output (no max_tokens set)"
     else:
         bound, bound_from = 0, "unknown (no max_tokens and no catalog entry)"
-    return CallEstimate(requested, match, encoding, count, bound, bound_from, warnings)
+    return CallEstimate(requested, match, encoding, call, bound, bound_from, warnings, output_bound_known=known)
 
 
 def context_window_problem(estimate: CallEstimate) -> str | None:
-    """Why this call cannot fit the model's context window, or None when it fits."""
+    """Why this call cannot fit the model's context window, or None when it fits.
+
+    Decided first from the byte bound (no tokenizer): when even that fits, the exact count
+    cannot exceed the window. Only a close call is counted exactly."""
     if estimate.match is None:
         return None
     model = estimate.match.model
+    if not estimate.counted:
+        bound = estimate.input_upper_bound()
+        if bound + estimate.output_bound <= model.context_window and bound <= model.input_limit:
+            return None
     total = estimate.input_tokens + estimate.output_bound
     if model.max_input and estimate.input_tokens > model.max_input:
         return (f"the prompt is {estimate.input_tokens:,} tokens, above {model.name}'s input limit of "

@@ -24,6 +24,7 @@ the together_ai entry); and finally the same steps for a dated snapshot's base n
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -196,6 +197,25 @@ class Catalog:
             return self.models[suffix_matches[0]], f"provider entry {suffix_matches[0]}"
         return None
 
+    def suggest(self, name: str, limit: int = 3) -> list[str]:
+        """Catalog models and deployments whose names are close to `name` (for did-you-mean)."""
+        name = (name or "").strip()
+        if not name:
+            return []
+        # Compared lower-cased, whole and without a provider prefix, so `gpt-4o-mimi` finds
+        # `gpt-4o-mini` and `llama-3.3-70b-instruct` finds `groq/llama-3.3-70b-instruct`.
+        keys: dict[str, str] = {}
+        for full in list(self.models) + list(self.deployments):
+            keys.setdefault(full.lower(), full)
+        for full in list(self.models) + list(self.deployments):
+            keys.setdefault(full.rsplit("/", 1)[-1].lower(), full)
+        found: list[str] = []
+        for wanted in dict.fromkeys((name.lower(), name.rsplit("/", 1)[-1].lower())):
+            for close in difflib.get_close_matches(wanted, list(keys), n=limit, cutoff=0.75):
+                if keys[close] not in found:
+                    found.append(keys[close])
+        return found[:limit]
+
     def with_workspace(self, workspace: WorkspaceConfig) -> "Catalog":
         """This catalog with the workspace's `models` and `deployments` sections applied.
 
@@ -287,8 +307,25 @@ class _SettingsLines:
         return f"{self.source}:{line}" if line else str(self.source or name)
 
 
-def _entry_to_model(name: str, raw: dict, as_of: str) -> ModelInfo:
-    fields = _validate_fields(raw, str(CATALOG_PATH), name).model_dump(exclude_none=True)
+_REQUIRED_IN_CATALOG = ("tokenizer", "context_window", "max_output", "input_per_1m", "output_per_1m")
+_CATALOG_SHAPE = ('a model catalog is a JSON object {"as_of": "YYYY-MM-DD", "models": {NAME: {tokenizer, '
+                  'context_window, max_output, input_per_1m, output_per_1m, ...}}}')
+
+
+def _entry_line(text: str, name: str) -> int | None:
+    """1-based line where the catalog entry `name` starts (json keeps no positions)."""
+    index = text.find(json.dumps(name) + ":")
+    return text.count("\n", 0, index) + 1 if index >= 0 else None
+
+
+def _entry_to_model(name: str, raw: Any, as_of: str, path: Path = CATALOG_PATH, text: str = "") -> ModelInfo:
+    line = _entry_line(text, name)
+    where = f"{path}:{line}" if line else str(path)
+    fields = _validate_fields(raw, where, name).model_dump(exclude_none=True)
+    missing = [key for key in _REQUIRED_IN_CATALOG if key not in fields]
+    if missing:
+        raise ConfigError(f"{where}: model {name!r} has no {', '.join(missing)}; every catalog entry needs "
+                          f"{', '.join(_REQUIRED_IN_CATALOG)} (prices in US dollars per 1M tokens)")
     return ModelInfo(
         name=name, provider=fields.get("provider", "openai"), tokenizer=fields["tokenizer"],
         family=fields.get("family", "chat"), context_window=fields["context_window"],
@@ -299,22 +336,42 @@ def _entry_to_model(name: str, raw: dict, as_of: str) -> ModelInfo:
 
 @lru_cache(maxsize=4)
 def _load_catalog_file(path: str, mtime_ns: int) -> Catalog:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The catalog in `path`; ConfigError (file, line where known, what is wrong) otherwise."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the model catalog is not UTF-8 text; {_CATALOG_SHAPE}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}: the model catalog is not valid JSON ({error.msg} at column "
+                          f"{error.colno}); {_CATALOG_SHAPE}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the model catalog is a JSON {type(data).__name__}, not an object; "
+                          f"{_CATALOG_SHAPE}")
+    if not isinstance(data.get("models"), dict) or "as_of" not in data:
+        if "sample_spec" in data or any(isinstance(v, dict) and "input_cost_per_token" in v for v in data.values()):
+            raise ConfigError(f"{path}: this is a LiteLLM price file, not a Promptwise catalog; import it with "
+                              f"`promptwise models import {path}`")
+        wrong = "has no `as_of` date" if "as_of" not in data else (
+            "has no `models` object" if "models" not in data else
+            f"has `models` as a JSON {type(data['models']).__name__}, not an object of models by name")
+        raise ConfigError(f"{path}:1: the model catalog {wrong}; {_CATALOG_SHAPE}")
     as_of = str(data["as_of"])
-    models = {name: _entry_to_model(name, raw, as_of) for name, raw in data["models"].items()}
+    models = {str(name): _entry_to_model(str(name), raw, as_of, Path(path), text)
+              for name, raw in data["models"].items()}
     return Catalog(models, as_of, key=f"{path}@{mtime_ns}")
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """The shipped catalog (or the catalog file at `path`), read once per file version."""
+    """The shipped catalog (or the catalog file at `path`), read once per file version.
+    Raises ConfigError naming the file (and line) and what is wrong."""
     path = Path(path or CATALOG_PATH)
     try:
         return _load_catalog_file(str(path), path.stat().st_mtime_ns)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read the model catalog ({error.strerror})") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path}: not a Promptwise model catalog ({error}); "
-                          "expected {{\"as_of\": ..., \"models\": {{...}}}}") from None
+        raise ConfigError(f"{path}: cannot read the model catalog ({error.strerror}); "
+                          "check the path given with --catalog") from None
 
 
 def catalog_for(workspace: WorkspaceConfig | None, path: Path | None = None) -> Catalog:

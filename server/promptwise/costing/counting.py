@@ -99,9 +99,20 @@ def _content_text(content: Any, notes: list[str]) -> str:
     return str(content)
 
 
-def _message_value_tokens(key: str, value: Any, encode, notes: list[str]) -> int:
+def utf8_length(text: str) -> int:
+    """UTF-8 bytes of `text`: never fewer than its tokens under a byte-level BPE (each token
+    stands for at least one byte, and the tokens of a text spell out exactly its bytes)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _token_length(encoding: str):
+    encode = get_encoding(encoding).encode_ordinary
+    return lambda text: len(encode(text))
+
+
+def _message_value_tokens(key: str, value: Any, length, notes: list[str]) -> int:
     if key == "content":
-        return len(encode(_content_text(value, notes)))
+        return length(_content_text(value, notes))
     if key == "tool_calls" and isinstance(value, list):
         total = 0
         for call in value:
@@ -109,19 +120,20 @@ def _message_value_tokens(key: str, value: Any, encode, notes: list[str]) -> int
             for part in (call.get("id") if isinstance(call, Mapping) else None, function.get("name"),
                          function.get("arguments"), call.get("type") if isinstance(call, Mapping) else None):
                 if isinstance(part, str):
-                    total += len(encode(part))
+                    total += length(part)
         return total
     if isinstance(value, str):
-        return len(encode(value))
+        return length(value)
     if value is None:
         return 0
-    return len(encode(json.dumps(value, separators=(",", ":"), ensure_ascii=False)))
+    return length(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
 def count_messages(messages: Iterable[Mapping[str, Any]], encoding: str,
-                   notes: list[str] | None = None) -> tuple[list[MessageCount], int]:
-    """Per-message counts under the cookbook rule, and the total including reply priming."""
-    encode = get_encoding(encoding).encode_ordinary
+                   notes: list[str] | None = None, *, length=None) -> tuple[list[MessageCount], int]:
+    """Per-message counts under the cookbook rule, and the total including reply priming.
+    `length` (text -> tokens) defaults to the encoding's exact count."""
+    length = length or _token_length(encoding)
     notes = notes if notes is not None else []
     counted: list[MessageCount] = []
     total = 0
@@ -129,7 +141,7 @@ def count_messages(messages: Iterable[Mapping[str, Any]], encoding: str,
         tokens = TOKENS_PER_MESSAGE
         content_tokens = 0
         for key, value in message.items():
-            value_tokens = _message_value_tokens(key, value, encode, notes)
+            value_tokens = _message_value_tokens(key, value, length, notes)
             tokens += value_tokens
             if key == "content":
                 content_tokens = value_tokens
@@ -145,14 +157,14 @@ def _strip_final_period(text: str) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def _nested_schema_tokens(schema: Mapping[str, Any], encode) -> int:
+def _nested_schema_tokens(schema: Mapping[str, Any], length) -> int:
     nested = {key: schema[key] for key in ("properties", "items") if key in schema}
     if not nested:
         return 0
-    return len(encode(json.dumps(nested, separators=(",", ":"), ensure_ascii=False)))
+    return length(json.dumps(nested, separators=(",", ":"), ensure_ascii=False))
 
 
-def count_tools(tools: Iterable[Mapping[str, Any]] | None, encoding: str) -> int:
+def count_tools(tools: Iterable[Mapping[str, Any]] | None, encoding: str, *, length=None) -> int:
     """Tokens of tool/function definitions (cookbook `num_tokens_for_tools`, see above).
 
     Accepts both `tools` entries ({"type": "function", "function": {...}}) and legacy
@@ -160,14 +172,14 @@ def count_tools(tools: Iterable[Mapping[str, Any]] | None, encoding: str) -> int
     tools = list(tools or [])
     if not tools:
         return 0
-    encode = get_encoding(encoding).encode_ordinary
+    length = length or _token_length(encoding)
     total = 0
     for tool in tools:
         function = tool.get("function", tool) if isinstance(tool, Mapping) else {}
         total += FUNC_INIT.get(encoding, FUNC_INIT["o200k_base"])
         name = str(function.get("name", ""))
         description = _strip_final_period(str(function.get("description") or ""))
-        total += len(encode(f"{name}:{description}"))
+        total += length(f"{name}:{description}")
         parameters = function.get("parameters") or {}
         properties = parameters.get("properties") or {} if isinstance(parameters, Mapping) else {}
         if properties:
@@ -179,23 +191,23 @@ def count_tools(tools: Iterable[Mapping[str, Any]] | None, encoding: str) -> int
                 if isinstance(enum, list):
                     total += ENUM_INIT
                     for item in enum:
-                        total += ENUM_ITEM + len(encode(str(item)))
+                        total += ENUM_ITEM + length(str(item))
                 kind = spec.get("type", "")
                 if isinstance(kind, list):
                     kind = "|".join(map(str, kind))
                 description = _strip_final_period(str(spec.get("description") or ""))
-                total += len(encode(f"{key}:{kind}:{description}"))
-                total += _nested_schema_tokens(spec, encode)
+                total += length(f"{key}:{kind}:{description}")
+                total += _nested_schema_tokens(spec, length)
     return total + FUNC_END
 
 
-def count_response_format(response_format: Any, encoding: str) -> int:
+def count_response_format(response_format: Any, encoding: str, *, length=None) -> int:
     """Approximate tokens of a `response_format` JSON schema (compact JSON of json_schema)."""
     if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
         return 0
     schema = response_format.get("json_schema") or {}
-    return len(get_encoding(encoding).encode_ordinary(
-        json.dumps(schema, separators=(",", ":"), ensure_ascii=False)))
+    length = length or _token_length(encoding)
+    return length(json.dumps(schema, separators=(",", ":"), ensure_ascii=False))
 
 
 def count_chat(messages: Iterable[Mapping[str, Any]], encoding: str, *,
@@ -215,3 +227,15 @@ def count_chat(messages: Iterable[Mapping[str, Any]], encoding: str, *,
     return ChatCount(total=messages_total + tool_tokens + schema_tokens, messages=counted,
                      overhead=overhead, tools=tool_tokens, response_format=schema_tokens,
                      notes=notes)
+
+
+def chat_token_bound(messages: Iterable[Mapping[str, Any]], encoding: str, *,
+                     tools: Iterable[Mapping[str, Any]] | None = None, response_format: Any = None) -> int:
+    """An upper bound of `count_chat(...).total` that needs no tokenizer: the same rule with
+    every text's tokens replaced by its UTF-8 bytes (tokens never outnumber bytes under
+    o200k_base or cl100k_base, see `utf8_length`; tests/costing checks it). Deciding "fits
+    the context window" from this bound spares loading a tokenizer (~0.4 s) on most checks."""
+    messages = list(messages)
+    _, messages_total = count_messages(messages, encoding, [], length=utf8_length)
+    return (messages_total + count_tools(tools, encoding, length=utf8_length)
+            + count_response_format(response_format, encoding, length=utf8_length))

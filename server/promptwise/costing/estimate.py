@@ -10,7 +10,13 @@ catalog entry and date its figures came from, plus the flow's total and its prob
 - PW701 error: rendered prompt plus max output exceeds the model's context window;
 - PW702 warning: the model or deployment is not in the catalog;
 - PW703 warning: the model's tokenizer is not shipped, counts are approximate;
-- PW704 warning: max_tokens is above the model's maximum output.
+- PW704 warning: max_tokens is above the model's maximum output;
+- PW706 error: max_tokens is not a number (warning: it comes from a value unknown before a
+  run), so the output bound is unknown.
+
+The context-window problem (PW701) is decided without a tokenizer when the UTF-8 byte bound of
+the request (`counting.chat_token_bound`) plus max_tokens fits the window; only a close call
+is counted exactly. Lenses and hovers count exactly, on first use (`CallEstimate.count`).
 
 Prompts are rendered from sample inputs: flow input defaults (then the first row of a
 `data.jsonl` beside the flow for inputs with no default), or a prompty's `sample`/input
@@ -32,13 +38,14 @@ from promptwise.analysis.problem import Problem, Severity
 from promptwise.config import ConfigError, WorkspaceConfig
 from promptwise.costing.calls import (
     CallEstimate, PlannedCall, context_window_problem, estimate_call, format_tokens, format_usd, lens_text,
+    did_you_mean, not_in_catalog,
 )
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.flow_calls import (
-    NodeCall, UnknownValue, azure_connection_names, flow_input_values, is_llm_node, llm_nodes, node_call, normalize_overlay,
-    normalize_path,
+    NodeCall, UnknownValue, activate_condition, azure_connection_names, flow_input_values, is_llm_node, llm_nodes,
+    max_tokens_setting, node_call, node_runs, normalize_overlay, normalize_path, render_with_placeholders,
 )
-from promptwise.documents.render import RenderError, RoleSection, render_messages
+from promptwise.documents.render import RenderError, RoleSection
 from promptwise.documents.source import Range
 
 SAMPLE_DATA_FILES = ("data.jsonl",)
@@ -55,10 +62,20 @@ class PromptEstimate:
     estimate: CallEstimate | None  # None when the prompt could not be rendered
     error: str | None = None
     unknown_inputs: list[str] = field(default_factory=list)
-    sections: list[tuple[str, int, int]] = field(default_factory=list)  # (role, file line, tokens)
+    role_sections: list[RoleSection] = field(default_factory=list)  # the template's role lines
     observed_output: float | None = None  # mean completion tokens over stored runs
     model_range: Range | None = None  # where the model is named (for PW702)
     variant: str | None = None
+    max_tokens_range: Range | None = None  # where max_tokens is set (for PW706)
+    condition: str | None = None  # the node's `activate` condition: it may not run at all
+    _sections: list | None = field(default=None, repr=False)
+
+    @property
+    def sections(self) -> list[tuple[str, int, int]]:
+        """(role, template line, tokens) per role line; counts exactly on first use."""
+        if self._sections is None:
+            self._sections = _section_tokens(self.role_sections, self.estimate) if self.estimate else []
+        return self._sections
 
     @property
     def cost_per_call(self) -> float | None:
@@ -87,6 +104,10 @@ class PromptEstimate:
             return f"cost: prompt not rendered ({self.error})" if self.error else "cost: no prompt"
         text = lens_text(self.estimate.input_tokens, self.estimate.output_bound, self.cost_per_call,
                          approximate=True)
+        if not self.estimate.output_bound_known:
+            text += " (output bound unknown)"
+        if self.condition:
+            text += f" (only when {self.condition})"
         return text + (" (lower bound)" if self.unknown_inputs else "")
 
     @property
@@ -105,7 +126,8 @@ class PromptEstimate:
             "observedOutputTokens": self.observed_output,
             "costPerCall": self.cost_per_call, "expectedCostPerCall": self.expected_cost_per_call,
             "exactTokenizer": bool(estimate and estimate.match and estimate.match.model.exact_tokenizer),
-            "unknownInputs": self.unknown_inputs, "error": self.error,
+            "unknownInputs": self.unknown_inputs, "error": self.error, "activateCondition": self.condition,
+            "outputBoundKnown": bool(estimate and estimate.output_bound_known),
             "warnings": estimate.warnings if estimate else [],
             "lens": self.lens_text,
         }
@@ -210,8 +232,10 @@ def _hover(item: PromptEstimate) -> str:
                      f"per 1M tokens; context window {model.context_window:,} ({model.origin})"
                      + (f"; matched as {estimate.match.how}" if estimate.match.how != "exact" else ""))
     if item.unknown_inputs:
-        lines.append("Not known before a run (rendered empty, so input is a lower bound): "
-                     + ", ".join(item.unknown_inputs))
+        lines.append("Not known before a run (rendered as a placeholder: empty text, 0 where a number is "
+                     "formatted; so input is a lower bound): " + ", ".join(item.unknown_inputs))
+    if item.condition:
+        lines.append(f"Upper bound: the node runs only when {item.condition}")
     for warning in estimate.warnings + [f"Note: {note}" for note in count.notes]:
         lines.append(f"⚠ {warning}" if not warning.startswith("Note:") else warning)
     return "\n".join(lines)
@@ -245,9 +269,17 @@ def _problems(item: PromptEstimate, catalog: Catalog) -> list[Problem]:
     where = item.model_range or item.range
     if estimate.match is None and estimate.requested_model:
         problems.append(Problem(item.path, where, Severity.WARNING, "PW702",
-                                f"model or deployment {estimate.requested_model!r} is not in the model catalog "
-                                f"(as of {catalog.as_of}), so its cost is unknown; add it under `models:` (or "
-                                "`deployments:`) in promptwise.yaml, or use a name `promptwise models` lists"))
+                                f"{not_in_catalog(estimate.requested_model, catalog)}, so its cost is unknown; "
+                                "add it under `models:` (or `deployments:`) in promptwise.yaml, or use a name "
+                                "`promptwise models` lists" + did_you_mean(estimate.requested_model, catalog)))
+    problem = estimate.call.max_tokens_problem
+    if problem and item.max_tokens_range is not None:
+        unresolved = "has no value before a run" in problem
+        problems.append(Problem(
+            item.path, item.max_tokens_range, Severity.WARNING if unresolved else Severity.ERROR, "PW706",
+            (f"{item.node}: " if item.node else "") + f"{problem}, so the output bound (and cost) is unknown; "
+            + ("give the input a default number, or set max_tokens to a number" if unresolved
+               else "set max_tokens to a whole number of tokens, e.g. `max_tokens: 500`")))
     too_big = context_window_problem(estimate)
     if too_big:
         problems.append(Problem(item.path, item.range, Severity.ERROR, "PW701",
@@ -444,11 +476,12 @@ def _estimate_flow(flow: Any, workspace: WorkspaceConfig | None, catalog: Catalo
                               estimate=None, error=planned.error, unknown_inputs=planned.unknown_inputs,
                               observed_output=observed.get(planned.node),
                               model_range=model_input.value_range if model_input is not None else None,
-                              variant=variant)
+                              variant=variant, max_tokens_range=planned.max_tokens_range,
+                              role_sections=planned.sections)
+        if node_runs(flow, node, inputs) is not True:
+            item.condition = activate_condition(node) or "the nodes it reads from run"
         if planned.call is not None:
             item.estimate = estimate_call(planned.call, catalog, default_model)
-            # the template's role lines are in the template file, not the flow: name them by line there
-            item.sections = _section_tokens(planned.sections, item.estimate)
         items.append(item)
         problems += _problems(item, catalog)
     # The flow's lens sits on the first line of the file.
@@ -484,20 +517,20 @@ def prompty_call(prompty: Any, values: Mapping[str, Any]) -> tuple[PlannedCall |
         values.setdefault(name, UnknownValue(name=name))  # listed by prompty_missing_inputs
     try:
         # Prompty's runtime treats text before the first role line as a system message.
-        messages = render_messages(prompty.body, values, default_role="system")
+        messages = render_with_placeholders(prompty.body, values, default_role="system")
     except RenderError as error:
-        where = f"line {error.line + prompty.body_line + 1}: " if error.line is not None else ""
+        where = f"{prompty.path}:{error.line + prompty.body_line + 1}: " if error.line is not None else ""
         return None, where + error.message
     parameters = model.effective_parameters
     configuration_type = (model.configuration_type or model.provider or "").lower()
-    max_tokens = parameters.get("max_completion_tokens") or parameters.get("max_tokens")
+    max_tokens, max_tokens_problem = max_tokens_setting(parameters)
     tools = parameters.get("tools") or parameters.get("functions")
     return PlannedCall(
-        messages=messages, model=model.model_name,
-        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+        messages=messages, model=model.model_name, max_tokens=max_tokens,
         tools=tools if isinstance(tools, list) else None,
         response_format=parameters.get("response_format"),
         azure=configuration_type in ("azure_openai", "azure"),
+        max_tokens_problem=max_tokens_problem,
     ), None
 
 
@@ -518,9 +551,11 @@ def _estimate_prompty(prompty: Any, workspace: WorkspaceConfig | None, catalog: 
     samples = prompty_samples(prompty)
     item.unknown_inputs = prompty_missing_inputs(prompty, samples)
     call, item.error = prompty_call(prompty, samples)
+    item.role_sections = prompty.role_sections
     if call is not None:
         item.estimate = estimate_call(call, catalog, default_model)
-        item.sections = _section_tokens(prompty.role_sections, item.estimate)
+        # max_tokens of a prompty: PW506 (the prompty checks) already reports a literal of the
+        # wrong type, so PW706 is not repeated there; the estimate still says the bound is unknown.
         problems += _problems(item, catalog)
     return DocumentEstimate(prompty.path, [item], problems, catalog.as_of, default_model, range=lens_range)
 

@@ -53,13 +53,94 @@ def is_llm_node(node: FlowNode) -> bool:
 
 class UnknownValue(jinja2.ChainableUndefined):
     """Stands in for a value known only at run time (another node's output, an input with no
-    value). It renders as nothing and tolerates what templates do with real values (attributes,
-    indexing, `.items()`, loops, filters), so the rest of the prompt can still be counted."""
+    value): the placeholder the estimate renders, and says so. It renders as nothing and
+    tolerates what templates do with real values (attributes, indexing, `.items()`, loops,
+    filters, arithmetic, comparisons, number formatting such as `"%.2f" | format(x)` or
+    `"{:.1f}".format(x)`, which render it as 0), so the rest of the prompt can still be counted."""
 
     __slots__ = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> "UnknownValue":
         return self
+
+    def _stays_unknown(self, *args: Any, **kwargs: Any) -> "UnknownValue":
+        return self
+
+    # Arithmetic on an unknown value gives an unknown value (Undefined would raise).
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _stays_unknown
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _stays_unknown
+    __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = __round__ = _stays_unknown
+
+    def _unordered(self, other: Any) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _unordered
+
+    def __int__(self) -> int:
+        return 0
+
+    def __float__(self) -> float:
+        return 0.0
+
+    def __complex__(self) -> complex:
+        return 0j
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return ""
+        try:
+            return format("", spec)
+        except ValueError:  # a number format such as ".2f": the placeholder is 0
+            return format(0, spec)
+
+
+class EmptyText(str):
+    """The second placeholder for an unknown value: real (empty) text, for filters that need a
+    real value (`tojson` serializes it as ""), yet as tolerant as `UnknownValue` of attributes,
+    calls, indexing, arithmetic, comparisons and number formatting."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> "EmptyText":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "EmptyText":
+        return self
+
+    def __getitem__(self, key: Any) -> "EmptyText":
+        return self
+
+    def _stays_empty(self, *args: Any, **kwargs: Any) -> "EmptyText":
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _stays_empty
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _stays_empty
+    __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = __round__ = _stays_empty
+    __lt__ = __le__ = __gt__ = __ge__ = UnknownValue._unordered
+    __int__, __float__, __complex__ = UnknownValue.__int__, UnknownValue.__float__, UnknownValue.__complex__
+    __format__ = UnknownValue.__format__
+    __hash__ = str.__hash__
+
+
+def render_with_placeholders(text: str, variables: Mapping[str, Any], **options: Any) -> list[dict]:
+    """`render_messages`, with `UnknownValue` placeholders for values unknown before a run.
+
+    Some filters cannot take a placeholder object at all (`tojson` of an unknown node output):
+    then the unknown values are rendered again as `EmptyText`. A template that fails either
+    way raises the first RenderError (its line is in the template)."""
+    try:
+        return render_messages(text, dict(variables), **options)
+    except RenderError as first:
+        if not any(isinstance(value, UnknownValue) for value in variables.values()):
+            raise
+        as_text = {name: EmptyText() if isinstance(value, UnknownValue) else value
+                   for name, value in variables.items()}
+        try:
+            return render_messages(text, as_text, **options)
+        except RenderError:
+            raise first from None
 
 
 @dataclass
@@ -75,6 +156,14 @@ class NodeCall:
     unknown_inputs: list[str] = field(default_factory=list)  # "taxonomy (from load_taxonomy)"
     sections: list[RoleSection] = field(default_factory=list)
     variant: str | None = None
+    max_tokens_range: Range | None = None  # where max_tokens is set, for PW706
+
+    @property
+    def error_where(self) -> str:
+        """`ask.jinja2:4` (the template line of a render error), else the template or node."""
+        if self.template is not None:
+            return f"{self.template}:{self.error_line + 1}" if self.error_line is not None else str(self.template)
+        return self.node
 
 
 def llm_nodes(flow: FlowDag, variants: Mapping[str, str] | None = None) -> list[tuple[FlowNode, str | None]]:
@@ -108,9 +197,34 @@ def _positive_int(value: Any) -> int | None:
         return None
     if isinstance(value, int) and value > 0:
         return value
+    if isinstance(value, float) and value.is_integer() and value > 0:
+        return int(value)
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip()) or None
     return None
+
+
+def max_tokens_setting(parameters: Mapping[str, Any], texts: Mapping[str, str] | None = None
+                       ) -> tuple[int | None, str | None]:
+    """(max_tokens as a positive whole number, or None; why it is unusable, or None).
+
+    `max_completion_tokens` wins over `max_tokens`, as in the API. `texts` gives how a value was
+    written (e.g. `${inputs.n}`) for the message."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        if key not in parameters or parameters[key] is None:
+            continue
+        value = parameters[key]
+        number = _positive_int(value)
+        if number is not None:
+            return number, None
+        written = (texts or {}).get(key)
+        if isinstance(value, UnknownValue):
+            return None, f"{key} comes from {written or 'a value'} that has no value before a run"
+        shown = written if written is not None else repr(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None, f"{key} {shown} is not a positive whole number"
+        return None, f"{key} {shown} is not a number"
+    return None, None
 
 
 def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
@@ -151,22 +265,40 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
         return result
     result.sections = find_role_sections(text)
     try:
-        messages = render_messages(text, variables)
+        messages = render_with_placeholders(text, variables)
     except RenderError as error:
         result.error, result.error_line = error.message, error.line
         return result
     model = parameters.get("deployment_name") or parameters.get("model")
+    if isinstance(model, UnknownValue):
+        model = None
     tools = parameters.get("tools")
+    written = {key: _written(node.inputs[key]) for key in ("max_tokens", "max_completion_tokens")
+               if key in node.inputs}
+    max_tokens, max_tokens_problem = max_tokens_setting(parameters, written)
+    for key in ("max_completion_tokens", "max_tokens"):
+        if key in node.inputs:
+            result.max_tokens_range = node.inputs[key].value_range
+            break
     result.call = PlannedCall(
         messages=messages,
         model=str(model) if model else None,
-        max_tokens=_positive_int(parameters.get("max_completion_tokens") or parameters.get("max_tokens")),
+        max_tokens=max_tokens,
         tools=tools if isinstance(tools, list) else None,
         response_format=parameters.get("response_format"),
         azure=("deployment_name" in node.inputs or (node.provider or "").lower() in _AZURE_PROVIDERS
                or node.connection in azure_connections),
+        max_tokens_problem=max_tokens_problem,
     )
     return result
+
+
+def _written(node_input: Any) -> str:
+    """How a node input's value reads in the flow (`${inputs.n}`, `lots`)."""
+    if node_input.reference is not None:
+        return node_input.reference.text
+    value = node_input.value
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _follow(value: Any, path: tuple[str, ...], text: str) -> Any:
@@ -202,3 +334,69 @@ def azure_connection_names(connections: Mapping[str, Any]) -> frozenset[str]:
     """Names of the workspace's Azure OpenAI connections (their model names are deployments)."""
     return frozenset(name for name, spec in connections.items()
                      if isinstance(spec, Mapping) and str(spec.get("type", "")).lower() in ("azure_openai", "azure"))
+
+
+# ---------------------------------------------------------------- activate conditions
+
+def activate_condition(node: FlowNode) -> str | None:
+    """`${classify.output.category} is 'new'`: the node's `activate` condition, readably."""
+    activate = node.activate
+    if activate is None:
+        return None
+    when = activate.when.text if activate.when is not None else repr(activate.when_value)
+    return f"{when} is {activate.is_value!r}"
+
+
+def node_runs(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any],
+              node_outputs: Mapping[str, Any] | None = None) -> bool | None:
+    """Whether `node` runs for these (bound) flow inputs: True, False (bypassed by an
+    `activate` condition, its own or, as in the engine, all of its upstream nodes'), or None
+    when that depends on a node output not known before a run.
+
+    The engine's rule (promptwise.engine.dag `_is_bypassed`): a node with `activate` runs when
+    its `when` value equals `is` (and the node `when` reads was not bypassed); a node without
+    one is bypassed when every node it reads from was bypassed."""
+    by_name = {candidate.name: candidate for candidate in flow.nodes if candidate.name}
+    memo: dict[str, bool | None] = {}
+
+    def state(current: FlowNode, trail: frozenset[str]) -> bool | None:
+        key = current.name or ""
+        if key in memo:
+            return memo[key]
+        if key in trail:  # a cycle is the analysis' problem; say "unknown" here
+            return None
+        trail = trail | {key}
+        activate = current.activate
+        if activate is not None:
+            when = activate.when
+            if when is not None and when.is_node:
+                upstream = by_name.get(when.name)
+                upstream_state = state(upstream, trail) if upstream is not None else None
+                if upstream_state is False:
+                    result: bool | None = False
+                elif node_outputs is not None and when.name in node_outputs:
+                    try:
+                        result = _follow(node_outputs[when.name], when.path, when.text) == activate.is_value
+                    except Exception:  # the output lacks the key: the run would fail, not skip
+                        result = None
+                else:
+                    result = None
+            elif when is not None and when.is_flow_input:
+                # the engine reads a flow input whole, as here
+                result = inputs.get(when.name) == activate.is_value
+            else:
+                result = activate.when_value == activate.is_value
+        else:
+            upstream_states = [state(by_name[reference.name], trail) for reference in
+                               (node_input.reference for node_input in current.inputs.values())
+                               if reference is not None and reference.is_node and reference.name in by_name]
+            if not upstream_states or any(s is True for s in upstream_states):
+                result = True
+            elif all(s is False for s in upstream_states):
+                result = False
+            else:
+                result = None
+        memo[key] = result
+        return result
+
+    return state(node, frozenset())

@@ -50,6 +50,13 @@ class ImportPlan:
     kept: list[str] = field(default_factory=list)  # already set in the workspace
     same_as_catalog: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # not chat, or missing prices/limits
+    reasons: dict[str, str] = field(default_factory=dict)  # skipped name -> why
+
+    def skipped_summary(self, limit: int = 5) -> str:
+        """`gpt-x: no output_cost_per_token; y: ...` for the first few skipped entries."""
+        shown = [f"{name}: {self.reasons.get(name, 'skipped')}" for name in self.skipped[:limit]]
+        more = len(self.skipped) - limit
+        return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
 def read_litellm_file(path: Path) -> dict:
@@ -63,19 +70,43 @@ def read_litellm_file(path: Path) -> dict:
         raise ConfigError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); "
                           "expected LiteLLM's model_prices_and_context_window.json format") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a JSON object of models (LiteLLM format)")
+        raise ConfigError(f"{path}:1: the file is a JSON {type(data).__name__}; expected a JSON object of models by "
+                          "name, as in LiteLLM's model_prices_and_context_window.json")
+    if isinstance(data.get("models"), dict) and "as_of" in data:
+        raise ConfigError(f"{path}: this is a Promptwise model catalog, not a LiteLLM price file; use it with "
+                          f"`--catalog {path}` instead of importing it")
     return data
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def skip_reason(name: str, entry) -> str | None:
+    """Why a LiteLLM entry cannot be imported (what is missing or wrong), or None."""
+    if not isinstance(entry, dict):
+        return f"the entry is a JSON {type(entry).__name__}, not an object of prices and limits"
+    if entry.get("mode") not in _CHAT_MODES:
+        return f"mode {entry.get('mode')!r} is not a chat model"
+    problems = []
+    for key in ("input_cost_per_token", "output_cost_per_token"):
+        if key not in entry:
+            problems.append(f"no {key}")
+        elif not _is_number(entry[key]):
+            problems.append(f"{key} {entry[key]!r} is not a number")
+    if not any(_is_number(entry.get(key)) and entry.get(key) > 0 for key in ("max_input_tokens", "max_tokens")):
+        problems.append("no max_input_tokens or max_tokens (the context window)")
+    return "; ".join(problems) or None
 
 
 def convert_entry(name: str, entry: dict) -> dict | None:
     """Our `models:` fields for one LiteLLM entry, or None when it cannot be priced."""
-    if not isinstance(entry, dict) or entry.get("mode") not in _CHAT_MODES:
+    if skip_reason(name, entry) is not None:
         return None
     input_cost, output_cost = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
     context = entry.get("max_input_tokens") or entry.get("max_tokens")
     max_output = entry.get("max_output_tokens") or entry.get("max_tokens") or context
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-               for v in (input_cost, output_cost, context, max_output)):
+    if not all(_is_number(v) for v in (input_cost, output_cost, context, max_output)):
         return None
     fields = {
         "provider": str(entry.get("litellm_provider") or "openai_compatible"),
@@ -100,6 +131,7 @@ def plan_import(data: dict, workspace: WorkspaceConfig, catalog: Catalog, only: 
         fields = convert_entry(name, entry)
         if fields is None:
             plan.skipped.append(name)
+            plan.reasons[name] = skip_reason(name, entry) or "max_output_tokens is not a number"
         elif name in existing:
             plan.kept.append(name)
         elif _same_as_catalog(catalog, name, fields):

@@ -6,24 +6,36 @@ rendered as a run would render it and counted exactly; output is bounded by max_
 past runs (read through H4's run store). Per node and in total: rows, input tokens, output
 tokens (bound and expected), cost (expected and upper bound), and the rows that come closest
 to the context window. A malformed row is reported by file and line and skipped.
+
+Rows become flow inputs exactly as in a batch run: the engine's own column mapping
+(`promptwise.engine.data.map_row`, `--column-mapping` as for `promptwise batch`) and input
+binding (`promptwise.engine.values.bind_inputs`: declared types, defaults, required inputs);
+a row the run would reject is listed with its line and the engine's reason. A node whose
+`activate` condition reads only flow inputs is priced only on the rows where it runs; one
+whose condition depends on another node's output is priced on every row and marked as an
+upper bound. A template that cannot be rendered is an error (template file:line), not a $0.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
-from promptwise.costing.calls import CallEstimate, PlannedCall, context_window_problem, estimate_call
+from promptwise.costing.calls import CallEstimate, PlannedCall, context_window_problem, did_you_mean, estimate_call
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.dataset_rows import BadRow, DatasetError, Row, read_rows
 from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs, prompty_samples
-from promptwise.costing.flow_calls import azure_connection_names, flow_input_values, llm_nodes, node_call
+from promptwise.costing.flow_calls import (
+    activate_condition, azure_connection_names, flow_input_values, llm_nodes, node_call, node_runs,
+)
 
 CLOSEST_ROWS = 3
 MAX_PYTHON_ERRORS = 20
+_ENGINE_LINE_PREFIX = re.compile(r"^line \d+: ")
 
 
 @dataclass
@@ -59,7 +71,14 @@ class NodeTotals:
     output_price_per_token: float | None = None
     priced: bool = True
     max_input_tokens: int = 0
-    failed: list[str] = field(default_factory=list)  # "data.jsonl:4: why"
+    failed: list[str] = field(default_factory=list)  # "data.jsonl:4: ask.jinja2:3: why"
+    # template file:line and what is wrong -> rows it failed on (one entry per distinct error)
+    render_errors: dict[str, int] = field(default_factory=dict)
+    bypassed_rows: int = 0  # rows where the node's activate condition is known to be false
+    conditional_rows: int = 0  # rows priced although the node may not run (condition unknown)
+    condition: str | None = None  # when the node runs, where that could not be decided on some rows
+    activate: str | None = None  # the node's own `activate` condition, readably
+    output_bound_unknown: set[str] = field(default_factory=set)  # why max_tokens is unusable
     over_window: list[str] = field(default_factory=list)
     unknown_inputs: set[str] = field(default_factory=set)
     warnings: set[str] = field(default_factory=set)
@@ -85,6 +104,8 @@ class NodeTotals:
 
     def add(self, where: str, estimate: CallEstimate) -> None:
         self.rows += 1
+        if estimate.call.max_tokens_problem:
+            self.output_bound_unknown.add(estimate.call.max_tokens_problem)
         self.input_tokens += estimate.input_tokens
         self.output_bound += estimate.output_bound
         self.max_input_tokens = max(self.max_input_tokens, estimate.input_tokens)
@@ -112,7 +133,14 @@ class NodeTotals:
         return {
             "node": self.node, "variant": self.variant, "model": self.model, "catalogEntry": self.catalog_entry,
             "catalogOrigin": self.catalog_origin, "exactTokenizer": self.exact_tokenizer, "rows": self.rows,
-            "failedRows": self.failed, "inputTokens": self.input_tokens, "maxInputTokensPerRow": self.max_input_tokens,
+            "failedRows": self.failed, "renderErrors": [{"error": error, "rows": rows} for error, rows in
+                                                        self.render_errors.items()],
+            "bypassedRows": self.bypassed_rows,
+            "upperBound": ({"condition": self.condition, "rows": self.conditional_rows}
+                           if self.conditional_rows else None),
+            "outputBoundKnown": not self.output_bound_unknown,
+            "outputBoundUnknownBecause": sorted(self.output_bound_unknown),
+            "inputTokens": self.input_tokens, "maxInputTokensPerRow": self.max_input_tokens,
             "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output,
                              "observedMeanPerCall": self.observed_output},
             "cost": {"expected": self.cost_expected, "upperBound": self.cost_upper},
@@ -128,8 +156,10 @@ class Preflight:
     data: Path | None
     catalog_date: str
     nodes: list[NodeTotals]
-    rows: int = 0  # rows read (good ones)
+    rows: int = 0  # rows estimated (read, and accepted by the flow's inputs)
     skipped_rows: list[str] = field(default_factory=list)  # malformed rows: "file:line: why"
+    failing_rows: list[str] = field(default_factory=list)  # rows a run would reject: "file:line: why"
+    column_mapping: dict = field(default_factory=dict)
     ran_python: bool = False
     python_errors: list[str] = field(default_factory=list)  # "data.jsonl:3: node: why" (first few)
 
@@ -159,10 +189,25 @@ class Preflight:
     def cost_expected(self) -> float | None:
         return self._sum("cost_expected")
 
+    def errors(self) -> list[str]:
+        """What makes the estimate incomplete, so `promptwise estimate` exits non-zero: a
+        template that cannot be rendered (file:line, what is wrong), or no row that can run."""
+        found = []
+        for node in self.nodes:
+            for error, rows in node.render_errors.items():
+                hint = ("; --run-python renders the outputs of python nodes that precede it"
+                        if node.unknown_inputs and not self.ran_python and "syntax error" not in error else "")
+                found.append(f"{error} (node {node.node}, {rows} of {rows + node.rows} rows; not priced){hint}")
+        if self.data is not None and self.rows <= 0:
+            found.append(f"{self.data}: no row can run ({len(self.skipped_rows)} malformed, "
+                         f"{len(self.failing_rows)} rejected by the flow's inputs); fix the rows listed above")
+        return found
+
     def to_json(self) -> dict:
         return {
             "target": str(self.target), "data": str(self.data) if self.data else None,
             "catalogDate": self.catalog_date, "rows": self.rows, "skippedRows": self.skipped_rows,
+            "failingRows": self.failing_rows, "columnMapping": self.column_mapping, "errors": self.errors(),
             "ranPythonNodes": self.ran_python, "pythonNodeErrors": self.python_errors,
             "nodes": [node.to_json() for node in self.nodes],
             "total": {"inputTokens": self.input_tokens,
@@ -178,12 +223,13 @@ def _with_model(call: PlannedCall, model: str | None) -> PlannedCall:
 def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspace: WorkspaceConfig | None,
                   catalog: Catalog, data_path: Path | None = None, model: str | None = None,
                   variants: Mapping[str, str] | None = None, default_model: str | None = None,
-                  run_python: bool = False) -> Preflight:
+                  run_python: bool = False, column_mapping: Mapping[str, Any] | None = None) -> Preflight:
     """Estimate `document` (a FlowDag or Prompty) over `rows` (None: its sample inputs).
     `run_python`: run the flow's python nodes that precede every model call (see
-    `python_inputs`) so their outputs render into the prompts."""
+    `python_inputs`) so their outputs render into the prompts. `column_mapping`: as for a
+    batch run (input -> `${data.COLUMN}` or a literal)."""
     kind = getattr(document, "kind", None)
-    result = Preflight(Path(document.path), data_path, catalog.as_of, [])
+    result = Preflight(Path(document.path), data_path, catalog.as_of, [], column_mapping=dict(column_mapping or {}))
     # Past runs tell the expected output, unless the estimate prices another model.
     observed = observed_outputs(workspace, Path(document.path)) if not model else {}
     totals: dict[str, NodeTotals] = {}
@@ -204,37 +250,44 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
             runner = PythonNodeRunner.for_flow(document)
             result.ran_python = True
         for node, variant in chosen:  # keep the flow's node order in the report
-            node_totals(node.name or f"nodes[{node.index}]", variant, None)
+            node_totals(node.name or f"nodes[{node.index}]", variant, None).activate = activate_condition(node)
     else:
         node_totals(Path(document.path).stem, None, None)  # the engine's node name for a prompty run
 
-    for where, values in _inputs(document, rows, data_path, result):
+    for where, inputs in _inputs(document, rows, data_path, result):
         if kind == "flow_dag":
-            inputs = flow_input_values(document, values)
             node_outputs = None
             if runner is not None:
                 node_outputs, errors = runner.outputs_for(inputs)
                 if len(result.python_errors) < MAX_PYTHON_ERRORS:
                     result.python_errors += [f"{where}: {error}" for error in errors]
             for node, variant in chosen:
+                node_summary = totals[node.name or f"nodes[{node.index}]"]
+                runs = node_runs(document, node, inputs, node_outputs)
+                if runs is False:  # bypassed on this row, as the engine would
+                    node_summary.bypassed_rows += 1
+                    continue
+                if runs is None:
+                    node_summary.conditional_rows += 1
+                    node_summary.condition = activate_condition(node) or "the nodes it reads from run"
                 planned = node_call(document, node, inputs, azure_connections=azure, variant=variant,
                                     node_outputs=node_outputs)
-                node_summary = totals[planned.node]
                 node_summary.unknown_inputs.update(planned.unknown_inputs)
                 if planned.call is None:
-                    node_summary.failed.append(f"{where}: {planned.error}")
+                    error = f"{planned.error_where}: {planned.error}"
+                    node_summary.failed.append(f"{where}: {error}")
+                    node_summary.render_errors[error] = node_summary.render_errors.get(error, 0) + 1
                     continue
                 call = _with_model(planned.call, model)
                 node_summary.model = node_summary.model or call.model or default_model
                 node_summary.add(where, estimate_call(call, catalog, default_model))
         else:
-            merged = prompty_samples(document)
-            merged.update(values)
-            call, error = prompty_call(document, merged)
+            call, error = prompty_call(document, inputs)
             node_summary = next(iter(totals.values()))
-            node_summary.unknown_inputs.update(prompty_missing_inputs(document, merged))
+            node_summary.unknown_inputs.update(prompty_missing_inputs(document, inputs))
             if call is None:
                 node_summary.failed.append(f"{where}: {error}")
+                node_summary.render_errors[error] = node_summary.render_errors.get(error, 0) + 1
                 continue
             call = _with_model(call, model)
             node_summary.model = node_summary.model or call.model or default_model
@@ -245,17 +298,41 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
 
 def _inputs(document: Any, rows: Iterable[Row | BadRow] | None, data_path: Path | None,
             result: Preflight):
-    """(where, values) for each good row; bad rows are recorded in `result` and skipped."""
+    """(where, inputs) for each row a run would accept. Malformed rows and rows the run would
+    reject (a mapped column missing, a required input without value, a value of the wrong
+    type) are recorded in `result` and skipped."""
     if rows is None:
         result.rows = 1
-        yield "sample inputs", {}
+        if getattr(document, "kind", None) == "flow_dag":
+            yield "sample inputs", flow_input_values(document, None)
+        else:
+            yield "sample inputs", prompty_samples(document)
         return
+    from promptwise.engine.data import map_row
+    from promptwise.engine.errors import FlowError
+    from promptwise.engine.values import bind_inputs
+
+    declared = document.inputs
+    input_names = list(declared)
     for row in rows:
         if isinstance(row, BadRow):
             result.skipped_rows.append(row.describe(data_path or Path("data")))
             continue
+        where = row.where(data_path or Path("data"))
+        # The engine's own steps for one batch line (promptwise.engine.batch `one_row`).
+        try:
+            given = map_row(row.line, row.values, result.column_mapping, input_names or list(row.values), None)
+        except FlowError as error:
+            result.failing_rows.append(f"{where}: {_ENGINE_LINE_PREFIX.sub('', str(error))}")
+            continue
+        try:
+            inputs = bind_inputs(declared, given, where)
+        except FlowError as error:
+            message = str(error)  # a missing input names the row already; a wrong type does not
+            result.failing_rows.append(message if message.startswith(where) else f"{where}: {message}")
+            continue
         result.rows += 1
-        yield row.where(data_path or Path("data")), row.values
+        yield where, inputs
 
 
 class EstimateError(Exception):
@@ -279,7 +356,8 @@ def resolve_target(target: Path) -> Path:
 
 def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping[str, str] | None = None,
                     model: str | None = None, catalog_file: Path | None = None,
-                    default_model: str | None = None, run_python: bool = False) -> Preflight:
+                    default_model: str | None = None, run_python: bool = False,
+                    column_mapping: Mapping[str, Any] | list[str] | None = None) -> Preflight:
     """Everything `promptwise estimate` does, for any caller (the CLI, the editor's
     `promptwise.estimateCost` command): `estimate_target(...).to_json()` is the JSON output.
     Raises EstimateError for user mistakes (missing file, bad variant, unknown model, ...)."""
@@ -311,7 +389,9 @@ def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping
         raise EstimateError(str(error)) from None
     if model and catalog.lookup(model) is None:
         raise EstimateError(f"--model {model}: not in the model catalog (as of {catalog.as_of}); "
-                            "run `promptwise models` for the names, or add it under `models:` in promptwise.yaml")
+                            "run `promptwise models` for the names, or add it under `models:` in promptwise.yaml"
+                            + did_you_mean(model, catalog))
+    mapping = _column_mapping(column_mapping, data)
     if default_model is None:
         defaults = workspace.settings.get("defaults")
         default_model = defaults.get("model") if isinstance(defaults, dict) else None
@@ -320,6 +400,31 @@ def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping
         rows = list(read_rows(data_path)) if data_path else None
     except DatasetError as error:
         raise EstimateError(str(error)) from None
+    if rows is not None and not rows:
+        raise EstimateError(f"0 rows in {data_path}: nothing to estimate; add rows (one JSON object per line "
+                            "in .jsonl, objects in a .json array, or lines under a .csv header)")
     return run_preflight(document, rows, workspace=workspace, catalog=catalog, data_path=data_path,
                          model=model, variants=variants, default_model=default_model,
-                         run_python=run_python and kind == "flow_dag")
+                         run_python=run_python and kind == "flow_dag", column_mapping=mapping)
+
+
+def _column_mapping(items: Mapping[str, Any] | list[str] | None, data: Path | None) -> dict:
+    """A batch run's `--column-mapping`, parsed by the engine; only data columns and literals
+    (an estimate has no earlier run to read `${run.outputs.x}` from)."""
+    if not items:
+        return {}
+    from promptwise.engine.data import parse_mapping, uses_run
+    from promptwise.engine.errors import FlowError
+
+    try:
+        mapping = parse_mapping(items)
+    except FlowError as error:
+        raise EstimateError(str(error)) from None
+    if uses_run(mapping):
+        names = ", ".join(f"{name}={value}" for name, value in mapping.items()
+                          if isinstance(value, str) and value.startswith("${run."))
+        raise EstimateError(f"--column-mapping {names}: an estimate reads only the data file, not an earlier run; "
+                            "map the input to a data column (${data.COLUMN}) or a literal value")
+    if data is None:
+        raise EstimateError("--column-mapping maps data columns to inputs; pass the data file with --data FILE")
+    return mapping

@@ -128,6 +128,13 @@ class YamlMapping(YamlNode):
         # last entry per key: YAML loaders keep the last duplicate, and so do we
         self._by_key: dict[str, YamlEntry] = {}
 
+    def add(self, key: YamlNode, value: YamlNode) -> None:
+        """Append an entry (for trees built from other formats, e.g. TOML settings)."""
+        entry = YamlEntry(key, value)
+        self.entries.append(entry)
+        if isinstance(key, YamlScalar):
+            self._by_key[key.text] = entry
+
     def get(self, key: str) -> YamlNode | None:
         entry = self._by_key.get(key)
         return entry.value if entry is not None else None

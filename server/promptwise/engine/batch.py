@@ -17,18 +17,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from promptwise.engine.data import map_row, parse_mapping, read_rows, uses_run
+from promptwise.engine.data import DataRow, check_columns, map_row, parse_mapping, read_data, row_label, uses_run
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
 from promptwise.engine.runner import Session, generate_run_name, open_session, row_result
-from promptwise.store.run_store import RowResult, RunStore
+from promptwise.store.run_lock import RunBusy, RunLock
+from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_ROW_TIMEOUT = 600.0  # seconds per row, as Prompt flow's line timeout
@@ -104,22 +105,28 @@ class _Tally:
                              eta, self.retries, self.cache_hits, self.in_flight)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _source_rows(store: RunStore, name: str | None) -> dict[int, tuple[dict, dict]] | None:
     if not name:
         return None
     if store.get_run(name) is None:
         raise FlowError(f"--run {name}: no such run in {store.path}; see `promptwise runs list`")
     return {row.line: (row.inputs, row.outputs or {}) for row in store.get_rows(name, status="completed")}
+
+
+def _columns(rows: list[DataRow]) -> list[str]:
+    """Every column some row has, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row.values or {}:
+            seen.setdefault(str(key), None)
+    return list(seen)
+
+
+def _claim(state_dir: Path, name: str, action: str) -> RunLock:
+    try:
+        return RunLock(state_dir, name).acquire(action)
+    except RunBusy as error:
+        raise FlowError(str(error)) from None
 
 
 async def run_batch(
@@ -143,92 +150,132 @@ async def run_batch(
     init: dict | None = None,
     environ: dict | None = None,
 ) -> BatchResult:
-    """Run (or resume) a batch. Raises FlowError for problems found before rows start.
+    """Run (or resume) a batch. Raises FlowError for problems found before rows start (bad
+    mapping, unknown columns, no rows, a run another process holds ...).
 
     `on_start(run_name)` is called once the run is registered (so the name can be shown
     before the first row finishes).
+
+    Status: `completed` (every row has a result; some may have failed), `failed` (no row
+    completed, or the endpoint could not be reached: the rows not run stay resumable),
+    `canceled`.
     """
     if concurrency < 1:
         raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
-    if resume:
-        settings = _resume_settings(resume, path, workspace_path, retry_failed)
-        path, data = settings["flow"], settings["data"]
-        column_mapping, variants = settings["column_mapping"], settings["variants"]
-        source_run = settings["source_run"]
-        use_cache = settings["use_cache"] if use_cache else False
-        init = settings.get("init") or init
-    if path is None:
-        raise FlowError("no flow given; pass FLOW (a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
-    if data is None and not source_run:
-        raise FlowError("no data given; pass --data FILE (.jsonl or .csv), or --run NAME to run over an earlier run")
-    mapping = parse_mapping(column_mapping)
-    async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=concurrency,
-                            retry=retry, environ=environ) as session:
-        store = session.store
-        data_path = Path(data).resolve() if data is not None else None
-        source = _source_rows(store, source_run)
-        if mapping and uses_run(mapping) and source is None:
-            raise FlowError("--column-mapping reads ${run...}; pass the earlier run with --run NAME")
-        if data_path is not None:
-            rows = list(enumerate(read_rows(data_path)))
-        else:
-            rows = [(line, inputs) for line, (inputs, _) in sorted(source.items())]
-        executable = session.executable
-        input_names = list(executable.input_specs)
+    if row_timeout <= 0:
+        raise FlowError(f"--row-timeout must be more than 0 seconds (got {row_timeout:g})")
+    with ExitStack() as held:
         if resume:
-            run_name = resume
-            info = store.get_run(run_name)
-            if info.total_rows is not None and info.total_rows != len(rows):
-                raise FlowError(f"{data_path}: the data now has {len(rows)} rows, but run {run_name} was started with "
-                                f"{info.total_rows}; resume needs the same data (or start a new run)")
-            if retry_failed:
-                store.forget_failed_rows(run_name)
-            store.mark_running(run_name)
-            store.update_parameters(run_name, {"pid": os.getpid()})
-            store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
-        else:
-            run_name = name or generate_run_name(session.flow_path)
-            if store.run_exists(run_name):
-                raise FlowError(f"a run named {run_name!r} exists already; choose another --name, or continue it "
-                                f"with --resume {run_name}")
-            store.create_run(
-                run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
-                variants=getattr(executable, "variants", {}) or {},
-                parameters={"concurrency": concurrency, "cache": use_cache, "pid": os.getpid(),
-                            **({"init": init} if init else {})},
-                connection=executable.description, total_rows=len(rows), source_run=source_run)
-        if on_start is not None:
-            on_start(run_name)
-        done = store.done_lines(run_name)
+            settings = _resume_settings(resume, path, workspace_path, retry_failed, held)
+            path, data = settings["flow"], settings["data"]
+            column_mapping, variants = settings["column_mapping"], settings["variants"]
+            source_run = settings["source_run"]
+            use_cache = settings["use_cache"] if use_cache else False
+            init = settings.get("init") or init
+        if path is None:
+            raise FlowError("no flow given; pass FLOW (a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
+        if data is None and not source_run:
+            raise FlowError("no data given; pass --data FILE (.jsonl or .csv), or --run NAME to run over an earlier "
+                            "run")
+        mapping = parse_mapping(column_mapping)
+        async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=concurrency,
+                                retry=retry, environ=environ) as session:
+            return await _run_session(session, held, resume=resume, name=name, data=data, mapping=mapping,
+                                      source_run=source_run, concurrency=concurrency, use_cache=use_cache,
+                                      retry_failed=retry_failed, row_timeout=row_timeout, on_progress=on_progress,
+                                      on_start=on_start, cancel=cancel, init=init)
+
+
+async def _run_session(session: Session, held: ExitStack, *, resume, name, data, mapping, source_run, concurrency,
+                       use_cache, retry_failed, row_timeout, on_progress, on_start, cancel, init) -> BatchResult:
+    store = session.store
+    data_path = Path(data).resolve() if data is not None else None
+    source = _source_rows(store, source_run)
+    if mapping and uses_run(mapping) and source is None:
+        raise FlowError("--column-mapping reads ${run...}; pass the earlier run with --run NAME")
+    if data_path is not None:
+        rows = read_data(data_path)
+        data_name = data_path.name
+    else:
+        rows = [DataRow(line, None, inputs) for line, (inputs, _) in sorted(source.items())]
+        data_name = f"run {source_run}"
+    if not rows:
+        where = data_path if data_path is not None else f"--run {source_run}"
+        raise FlowError(f"{where}: 0 rows to run; add rows to the data file (one JSON object per line, or a CSV "
+                        f"header and rows)" if data_path is not None else f"{where}: 0 rows to run; the run has no "
+                        f"completed rows")
+    executable = session.executable
+    input_names = list(executable.input_specs)
+    readable = [row for row in rows if row.error is None]
+    if readable:
+        # Checked before any call: a misnamed column fails here, not silently on every row.
+        check_columns(mapping, _columns(readable), executable.input_specs, executable.accepts_any_input,
+                      data_name)
+    if resume:
+        run_name = resume
         info = store.get_run(run_name)
-        tally = _Tally(run_name, len(rows), len(done), info.rows_failed, info.total_tokens, info.cost_known)
-        session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
-        pending = [(line, row) for line, row in rows if line not in done]
-        cpu_started = time.process_time()
-        status, error = await _run_rows(session, run_name, pending, mapping, input_names, source, concurrency,
-                                        tally, on_progress, cancel, row_timeout)
-        cpu_seconds = time.process_time() - cpu_started
-        metrics = None
-        if status == "completed" and executable.has_aggregation:
-            metrics, error = await _aggregate(session, run_name)
-        store.finish_run(run_name, status, error)
-        if on_progress is not None:
-            on_progress(tally.snapshot())
-        final = store.get_run(run_name)
-        return BatchResult(
-            run=run_name, status=status, rows=len(rows), completed=final.rows_completed, failed=final.rows_failed,
-            tokens={"prompt": final.prompt_tokens, "completion": final.completion_tokens,
-                    "total": final.total_tokens},
-            cost=final.cost, elapsed=time.perf_counter() - tally.started, metrics=final.metrics or metrics,
-            outputs_path=final.outputs_path, error=error, cpu_seconds=cpu_seconds)
+        if info.total_rows is not None and info.total_rows != len(rows):
+            raise FlowError(f"{data_path}: the data now has {len(rows)} rows, but run {run_name} was started with "
+                            f"{info.total_rows}; resume needs the same data (or start a new run)")
+        if retry_failed:
+            store.forget_failed_rows(run_name)
+        store.mark_running(run_name)
+        store.update_parameters(run_name, owner_parameters())
+        store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
+    else:
+        run_name = name or generate_run_name(session.flow_path)
+        held.enter_context(_claim(session.workspace.state_dir, run_name, "run"))
+        if store.run_exists(run_name):
+            raise FlowError(f"a run named {run_name!r} exists already; choose another --name, or continue it "
+                            f"with --resume {run_name}")
+        store.create_run(
+            run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
+            variants=getattr(executable, "variants", {}) or {},
+            parameters={"concurrency": concurrency, "cache": use_cache, **owner_parameters(),
+                        **({"init": init} if init else {})},
+            connection=executable.description, total_rows=len(rows), source_run=source_run)
+    if on_start is not None:
+        on_start(run_name)
+    done = store.done_lines(run_name)
+    info = store.get_run(run_name)
+    tally = _Tally(run_name, len(rows), len(done), info.rows_failed, info.total_tokens, info.cost_known)
+    session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
+    pending = [row for row in rows if row.index not in done]
+    cpu_started = time.process_time()
+    status, error = await _run_rows(session, run_name, pending, mapping, input_names, source, concurrency,
+                                    tally, on_progress, cancel, row_timeout, data_path)
+    cpu_seconds = time.process_time() - cpu_started
+    metrics = None
+    final = store.get_run(run_name)
+    if status == "completed" and final.rows_completed == 0 and final.rows_failed:
+        first = store.get_rows(run_name, status="failed")[0]
+        status = "failed"
+        error = (f"all {final.rows_failed} rows failed; the first: {first.error}. Fix the cause, then redo them "
+                 f"with: promptwise batch --resume {run_name} --retry-failed")
+    if status == "completed" and executable.has_aggregation:
+        metrics, error = await _aggregate(session, run_name)
+    store.finish_run(run_name, status, error)
+    if on_progress is not None:
+        on_progress(tally.snapshot())
+    final = store.get_run(run_name)
+    return BatchResult(
+        run=run_name, status=status, rows=len(rows), completed=final.rows_completed, failed=final.rows_failed,
+        tokens={"prompt": final.prompt_tokens, "completion": final.completion_tokens,
+                "total": final.total_tokens},
+        cost=final.cost, elapsed=time.perf_counter() - tally.started, metrics=final.metrics or metrics,
+        outputs_path=final.outputs_path, error=error, cpu_seconds=cpu_seconds)
 
 
 def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | str | None,
-                     retry_failed: bool = False) -> dict:
-    """What a run was started with, read from the store of the workspace it lives in."""
-    from promptwise.config import load_workspace
+                     retry_failed: bool, held: ExitStack) -> dict:
+    """What a run was started with, read from the store of the workspace it lives in; the run's
+    lock is taken first (and kept in `held`), so two resumes cannot race on the same rows."""
+    from promptwise.config import ConfigError, load_workspace
 
-    workspace = load_workspace(Path(workspace_path or path or Path.cwd()))
+    try:
+        workspace = load_workspace(Path(workspace_path or path or Path.cwd()))
+    except ConfigError as error:
+        raise FlowError(str(error)) from None
     if not RunStore.exists_in(workspace.state_dir):
         raise FlowError(f"--resume {name}: no runs in {workspace.state_dir}; run from the workspace folder")
     with RunStore.for_workspace(workspace) as store:
@@ -237,9 +284,9 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
         raise FlowError(f"--resume {name}: no such run in {workspace.state_dir}; see `promptwise runs list`")
     if info.kind != "batch":
         raise FlowError(f"--resume {name}: only batch runs can be resumed")
-    pid = info.parameters.get("pid")
-    if info.status == "running" and pid and pid != os.getpid() and _process_alive(int(pid)):
-        raise FlowError(f"--resume {name}: the run is still running (process {pid}); wait for it or stop it first")
+    held.enter_context(_claim(workspace.state_dir, name, "resume"))
+    with RunStore.for_workspace(workspace) as store:
+        info = store.get_run(name)  # again, now that no other process can change it
     if info.status == "completed" and info.rows_done == info.total_rows and not (retry_failed and info.rows_failed):
         raise FlowError(f"--resume {name}: the run is already complete ({info.rows_done} rows, {info.rows_failed} "
                         f"failed)" + ("; add --retry-failed to do the failed rows again" if info.rows_failed else ""))
@@ -248,42 +295,75 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
             "init": info.parameters.get("init")}
 
 
-async def _run_rows(session: Session, run_name: str, pending: list[tuple[int, dict]], mapping: dict,
+# When this many rows in a row fail because the endpoint cannot be reached (and it never
+# answered), the run stops: every further row would fail the same way.
+FAIL_FAST_ROWS = 3
+
+
+async def _run_rows(session: Session, run_name: str, pending: list[DataRow], mapping: dict,
                     input_names: list[str], source, concurrency: int, tally: _Tally,
                     on_progress: ProgressCallback | None, cancel: asyncio.Event | None,
-                    row_timeout: float) -> tuple[str, str | None]:
+                    row_timeout: float, data_path: Path | None) -> tuple[str, str | None]:
     executable, context, store = session.executable, session.context, session.store
+    llm = context.llm
     queue = iter(pending)
+    # Rows that failed while no endpoint has answered: recorded once the endpoint proves up, or
+    # left unrecorded (so a resume does them) when the run stops because it is down.
+    held_back: list[RowResult] = []
+    unreachable = asyncio.Event()
+    fail_fast_rows = min(FAIL_FAST_ROWS, len(pending))
 
-    async def one_row(line: int, row: dict) -> None:
+    def label(row: DataRow) -> str:
+        return row_label(data_path, row)
+
+    def finish(result: RowResult) -> None:
+        if result.status == "failed" and not llm.endpoint_answered and llm.unreachable_calls:
+            held_back.append(result)
+            if len(held_back) >= fail_fast_rows:
+                unreachable.set()
+            return
+        for earlier in held_back:
+            store.record_row(run_name, earlier)
+            tally.add(earlier)
+        held_back.clear()
+        store.record_row(run_name, result)  # one transaction: the row and its node results
+        tally.add(result)
+
+    def failed(row: DataRow, inputs: dict, message: str, started: float) -> RowResult:
+        outcome = LineOutcome("failed", None, message, [], (time.perf_counter() - started) * 1000)
+        return row_result(row.index, inputs, outcome)
+
+    async def one_row(row: DataRow) -> None:
         started = time.perf_counter()
+        if row.error is not None:  # a malformed line of the data file: this row fails, the run goes on
+            finish(failed(row, {}, row.error, started))
+            return
         try:
-            given = map_row(line, row, mapping, input_names or list(row), source)
+            given = map_row(row.index, row.values, mapping, input_names or list(row.values), source)
             inputs = executable.bind(given)
         except FlowError as error:
-            outcome = LineOutcome("failed", None, f"line {line}: {error}", [], (time.perf_counter() - started) * 1000)
-            store.record_row(run_name, row_result(line, row, outcome))
-            tally.add(row_result(line, row, outcome))
+            finish(failed(row, row.values, f"{label(row)}: {error}", started))
             return
         try:
             outcome = await asyncio.wait_for(executable.run_line(inputs, context), row_timeout)
         except FlowError as error:  # e.g. a flex entry whose __init__ fails: this row fails, the run goes on
-            outcome = LineOutcome("failed", None, str(error), [], (time.perf_counter() - started) * 1000)
+            outcome = LineOutcome("failed", None, f"{label(row)}: {error}", [], (time.perf_counter() - started) * 1000)
         except asyncio.TimeoutError:
-            outcome = LineOutcome("failed", None, f"line {line}: timed out after {row_timeout:g} s (a tool or call "
+            outcome = LineOutcome("failed", None, f"{label(row)}: timed out after {row_timeout:g} s (a tool or call "
                                   f"did not finish); raise --row-timeout if rows are legitimately slow", [],
                                   (time.perf_counter() - started) * 1000)
-        result = row_result(line, inputs, outcome)
-        store.record_row(run_name, result)  # one transaction: the row and its node results
-        tally.add(result)
+        else:
+            if outcome.error:
+                outcome.error = f"{label(row)}: {outcome.error}"
+        finish(row_result(row.index, inputs, outcome))
 
     async def worker() -> None:
-        for line, row in queue:  # a shared iterator: each row is taken by exactly one worker
-            if cancel is not None and cancel.is_set():
+        for row in queue:  # a shared iterator: each row is taken by exactly one worker
+            if (cancel is not None and cancel.is_set()) or unreachable.is_set():
                 return
             tally.in_flight += 1
             try:
-                await one_row(line, row)
+                await one_row(row)
             finally:
                 tally.in_flight -= 1
             if on_progress is not None:
@@ -291,23 +371,31 @@ async def _run_rows(session: Session, run_name: str, pending: list[tuple[int, di
 
     workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, max(1, len(pending))))]
     everything = asyncio.gather(*workers)
-    watcher = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    stoppers = {asyncio.ensure_future(unreachable.wait())}
+    if cancel is not None:
+        stoppers.add(asyncio.ensure_future(cancel.wait()))
     try:
-        if watcher is not None:
-            await asyncio.wait({everything, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if cancel.is_set() and not everything.done():
-                everything.cancel()
-                await asyncio.gather(everything, return_exceptions=True)
-                return "canceled", "canceled; continue with --resume " + run_name
-        await everything
+        await asyncio.wait({everything, *stoppers}, return_when=asyncio.FIRST_COMPLETED)
+        if not everything.done():
+            everything.cancel()  # rows in flight are not recorded: a resume does them
+            await asyncio.gather(everything, return_exceptions=True)
+        else:
+            await everything
     except asyncio.CancelledError:
         everything.cancel()
         await asyncio.gather(everything, return_exceptions=True)
         store.finish_run(run_name, "canceled", "interrupted; continue with --resume " + run_name)
         raise
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        for stopper in stoppers:
+            stopper.cancel()
+    if unreachable.is_set():
+        return "failed", (f"{llm.last_unreachable}. Stopped after the first {len(held_back)} rows could not "
+                          f"connect; the rows not done stay pending: continue with: promptwise batch --resume "
+                          f"{run_name}")
+    for result in held_back:  # the run ended before the endpoint answered: these rows did fail
+        store.record_row(run_name, result)
+        tally.add(result)
     if cancel is not None and cancel.is_set():
         return "canceled", "canceled; continue with --resume " + run_name
     return "completed", None

@@ -66,18 +66,29 @@ class Connection:
     # `custom` connections (for Python tools taking a CustomConnection): name/value pairs
     secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     configs: tuple[tuple[str, str], ...] = ()
+    # Where it was defined (a settings file, a .prompty, or the environment variables), for messages
+    origin: str | None = field(default=None, compare=False)
 
     @property
     def is_azure(self) -> bool:
         return self.type == "azure_openai"
+
+    @property
+    def endpoint(self) -> str | None:
+        if self.type == "custom":
+            return None
+        return self.azure_endpoint if self.is_azure else (self.base_url or "https://api.openai.com/v1")
+
+    def label(self) -> str:
+        """`connection 'local' from /w/promptwise.yaml`: which connection, defined where."""
+        return f"connection '{self.name}'" + (f" from {self.origin}" if self.origin else "")
 
     def describe(self) -> dict:
         """Safe to store and show: no secret values."""
         return {
             "name": self.name,
             "type": self.type,
-            "endpoint": None if self.type == "custom" else
-            self.azure_endpoint if self.is_azure else (self.base_url or "https://api.openai.com/v1"),
+            "endpoint": self.endpoint,
             "api_version": self.api_version,
         }
 
@@ -106,13 +117,17 @@ def expand_env(value: str, where: str, environ: Mapping[str, str]) -> str:
     return _ENV_REF.sub(substitute, value)
 
 
-def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str] | None = None) -> Connection:
-    """Turn one connection definition (a mapping from settings or a prompty file) into a Connection."""
+def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str] | None = None,
+                 origin: str | None = None) -> Connection:
+    """Turn one connection definition (a mapping from settings or a prompty file) into a Connection.
+
+    `origin` says where it was defined, for messages (default: `where`)."""
     environ = os.environ if environ is None else environ
+    origin = origin or where
     if not isinstance(spec, Mapping):
         raise ConnectionConfigError(f"{where}: connection `{name}` must be a mapping of settings")
     if _normalise_type(spec.get("type") or "openai", f"{where}: connection `{name}`") == "custom":
-        return _custom(name, spec, where, environ)
+        return _custom(name, spec, where, environ, origin)
     unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name"})
     if unknown:
         raise ConnectionConfigError(
@@ -161,10 +176,10 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
                 f"e.g. http://127.0.0.1:11434/v1 for Ollama")
     if values.get("api_key"):
         register_secret(values["api_key"])
-    return Connection(name=name, type=kind, **values)
+    return Connection(name=name, type=kind, origin=origin, **values)
 
 
-def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str]) -> Connection:
+def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], origin: str) -> Connection:
     """`type: custom` with `secrets` (each `${env:NAME}`) and `configs` (plain values)."""
     unknown = sorted(set(spec) - {"type", "secrets", "configs", "name"})
     if unknown:
@@ -187,7 +202,7 @@ def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str]) ->
                 register_secret(value)
             values.append((str(key), value))
         pairs[section] = tuple(values)
-    return Connection(name=name, type="custom", secrets=pairs["secrets"], configs=pairs["configs"])
+    return Connection(name=name, type="custom", secrets=pairs["secrets"], configs=pairs["configs"], origin=origin)
 
 
 def default_connection(name: str, azure: bool, environ: Mapping[str, str] | None = None) -> Connection:
@@ -195,8 +210,10 @@ def default_connection(name: str, azure: bool, environ: Mapping[str, str] | None
     environ = os.environ if environ is None else environ
     where = "no connection configured"
     if azure:
-        return resolve_spec(name, {"type": "azure_openai"}, f"{where} (using AZURE_OPENAI_* variables)", environ)
-    return resolve_spec(name, {"type": "openai"}, f"{where} (using OPENAI_API_KEY/OPENAI_BASE_URL)", environ)
+        return resolve_spec(name, {"type": "azure_openai"}, f"{where} (using AZURE_OPENAI_* variables)", environ,
+                            "the environment (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY)")
+    return resolve_spec(name, {"type": "openai"}, f"{where} (using OPENAI_API_KEY/OPENAI_BASE_URL)", environ,
+                        "the environment (OPENAI_BASE_URL, OPENAI_API_KEY)")
 
 
 class ConnectionResolver:

@@ -33,6 +33,7 @@ from promptwise.engine.executable import (
     elapsed_ms,
     llm_node_result,
 )
+from promptwise.engine.flow_environment import Includes
 from promptwise.engine.llm import LlmService, chat_parameters
 from promptwise.engine.python_tools import PythonTool, call_tool, connection_parameter, load_tool, tool_connection
 from promptwise.engine.values import bind_inputs, walk
@@ -80,10 +81,12 @@ def _template_line(path: Path | None, error: RenderError) -> str:
 class DagExecutable(Executable):
     kind = "flow_dag"
 
-    def __init__(self, document: FlowDag, variants: dict[str, str] | None, llm: LlmService) -> None:
+    def __init__(self, document: FlowDag, variants: dict[str, str] | None, llm: LlmService,
+                 includes: Includes | None = None) -> None:
         self.document = document
         self.path = document.path
         self.folder = document.path.parent
+        self.includes = includes or Includes()
         self.input_specs = document.inputs
         self.variants = self._choose_variants(variants or {})
         self.nodes: dict[str, PreparedNode] = {}
@@ -156,7 +159,7 @@ class DagExecutable(Executable):
         if kind in ("llm", "prompt", "custom_llm"):
             if source is None or not source.path:
                 raise FlowError(f"{at}: {kind} node `{flow_node.name}` needs `source.path` naming its Jinja template")
-            prepared.template_path = (self.folder / source.path)
+            prepared.template_path = self.includes.find(self.folder, source.path)
             try:
                 prepared.template = prepared.template_path.read_text(encoding="utf-8")
             except OSError:
@@ -193,7 +196,7 @@ class DagExecutable(Executable):
             if (source.type or "code") != "code" or not source.path:
                 raise FlowError(f"{at}: package tool {source.tool!r} is not available without promptflow; "
                                 f"replace it with a python node whose `source.path` is your own code")
-            prepared.tool = load_tool(self.folder / source.path, None, at)
+            prepared.tool = load_tool(self.includes.find(self.folder, source.path), None, at)
             for input_name, node_input in flow_node.inputs.items():
                 if (node_input.reference is None and isinstance(node_input.value, str)
                         and connection_parameter(prepared.tool, input_name)):

@@ -3,15 +3,21 @@
 Column mapping values: `${data.COLUMN}` (a column of the data file), `${run.outputs.NAME}` /
 `${run.inputs.NAME}` (the same line of an earlier run, for chaining runs), or a literal.
 Flow inputs without a mapping take the data column of the same name, as in Prompt flow.
+
+Row numbers: a row's `index` is 0-based (what the run store keeps as `line`, and Prompt flow's
+`line_number`); messages shown to people name the 1-based line of the data file instead
+(`data.jsonl line 7`), which is where the row is when you open the file.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from promptwise.engine.errors import FlowError
 
@@ -19,8 +25,32 @@ _MAPPING = re.compile(r"^\$\{(data|run\.outputs|run\.inputs)\.([^}]+)\}$")
 MAX_CSV_FIELD = 64 * 1024 * 1024
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a data file; a malformed line is an error naming the file and line."""
+@dataclass
+class DataRow:
+    """One row of a data file: its values, or why it could not be read (a row that fails alone)."""
+
+    index: int  # 0-based position among the rows (the stored `line`)
+    file_line: int | None  # 1-based line in the data file where the row starts (None: not from a file)
+    values: dict | None
+    error: str | None = None  # set when the row is malformed; the batch records it as failed
+
+
+def row_label(source: Path | str | None, row: DataRow | int, file_line: int | None = None) -> str:
+    """How messages name a row: `data.jsonl line 7` (the file's line, 1-based), else `row 3`."""
+    if isinstance(row, DataRow):
+        index, file_line = row.index, row.file_line
+    else:
+        index = row
+    if source is not None and file_line is not None:
+        return f"{Path(source).name} line {file_line}"
+    return f"row {index + 1}"
+
+
+def read_data(path: Path) -> list[DataRow]:
+    """Every row of a data file; a malformed row is returned with its error, so one bad line does
+    not stop a run. A file that cannot be read at all is a FlowError."""
+    if path.is_dir():
+        raise FlowError(f"{path}: is a folder; pass a data file (.jsonl, .csv or .json) with --data")
     if not path.is_file():
         raise FlowError(f"{path}: data file not found; pass an existing .jsonl or .csv file with --data")
     suffix = path.suffix.lower()
@@ -28,37 +58,71 @@ def read_rows(path: Path) -> list[dict]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise FlowError(f"{path}: cannot read the data file ({error}); save it as UTF-8") from None
-    if suffix == ".csv" or suffix == ".tsv":
-        csv.field_size_limit(MAX_CSV_FIELD)
-        dialect = "excel-tab" if suffix == ".tsv" else "excel"
-        reader = csv.DictReader(text.splitlines(), dialect=dialect)
-        rows = []
-        for row in reader:
-            if None in row:
-                raise FlowError(f"{path}:{reader.line_num}: more cells than header columns; quote cells that "
-                                f"contain commas")
-            rows.append(dict(row))
-        return rows
+    if suffix in (".csv", ".tsv"):
+        return _read_csv(path, text, "excel-tab" if suffix == ".tsv" else "excel")
     if suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise FlowError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+            raise FlowError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); fix the file, or use JSONL "
+                            f"(one object per line)") from None
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
             raise FlowError(f"{path}: a .json data file must hold a list of objects; or use JSONL")
-        return data
-    rows = []
+        return [DataRow(index, None, item) for index, item in enumerate(data)]
+    rows: list[DataRow] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        index = len(rows)
         try:
-            row = json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise FlowError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno}); each line of a "
-                            f".jsonl file must be one JSON object") from None
-        if not isinstance(row, dict):
-            raise FlowError(f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}")
-        rows.append(row)
+            rows.append(DataRow(index, number, None, f"{path.name} line {number}: invalid JSON: {error.msg} at "
+                                                     f"column {error.colno}; each line must be one JSON object"))
+            continue
+        if not isinstance(value, dict):
+            rows.append(DataRow(index, number, None, f"{path.name} line {number}: expected a JSON object, got "
+                                                     f"{type(value).__name__}"))
+            continue
+        rows.append(DataRow(index, number, value))
+    return rows
+
+
+def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
+    csv.field_size_limit(MAX_CSV_FIELD)
+    reader = csv.reader(text.splitlines(), dialect=dialect)
+    rows: list[DataRow] = []
+    header: list[str] | None = None
+    previous_end = 0
+    try:
+        for cells in reader:
+            start, previous_end = previous_end + 1, reader.line_num  # a quoted cell may span lines
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            if header is None:
+                header = cells
+                continue
+            index = len(rows)
+            if len(cells) != len(header):
+                what = "more" if len(cells) > len(header) else "fewer"
+                rows.append(DataRow(index, start, None, f"{path.name} line {start}: {len(cells)} cells, {what} than "
+                                                        f"the {len(header)} header columns; quote cells that "
+                                                        f"contain the delimiter"))
+                continue
+            rows.append(DataRow(index, start, dict(zip(header, cells))))
+    except csv.Error as error:
+        raise FlowError(f"{path}:{reader.line_num}: unreadable CSV ({error}); fix the quoting") from None
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a data file, strictly: the first malformed row is an error naming file and line."""
+    rows = []
+    for row in read_data(path):
+        if row.error is not None:
+            detail = row.error.split(": ", 1)[1] if ": " in row.error else row.error
+            raise FlowError(f"{path}:{row.file_line}: {detail}")
+        rows.append(row.values)
     return rows
 
 
@@ -84,9 +148,66 @@ def uses_run(mapping: dict[str, Any]) -> bool:
     return any(isinstance(v, str) and v.startswith("${run.") for v in mapping.values())
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean `x`?` when a choice is close to `word`, else an empty string."""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): str(c) for c in choices}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(f"`{v}`" for v in values) or "none"
+
+
+def check_columns(mapping: dict[str, Any], columns: list[str], input_specs: dict[str, Any],
+                  accepts_any_input: bool, data_name: str) -> None:
+    """Before any call: every mapping names a flow input and a column the data has, and no flow
+    input is left to its default while a column with a near-identical name sits unused.
+
+    `columns` are the columns the data has (over all rows); `data_name` names the data in messages.
+    """
+    inputs = list(input_specs)
+    for name, value in mapping.items():
+        if name not in input_specs and not accepts_any_input:
+            raise FlowError(f"--column-mapping {name}={value}: the flow has no input `{name}`{did_you_mean(name, inputs)} "
+                            f"(inputs: {_names(inputs)})")
+        match = _MAPPING.match(value) if isinstance(value, str) else None
+        if match is not None and match.group(1) == "data" and match.group(2) not in columns:
+            column = match.group(2)
+            raise FlowError(f"--column-mapping {name}={value}: {data_name} has no column `{column}`"
+                            f"{did_you_mean(column, columns)} (columns: {_names(columns)})")
+    unused = [c for c in columns if c not in input_specs and c not in _mapped_columns(mapping)]
+    for name, spec in input_specs.items():
+        if name in mapping or name in columns:
+            continue
+        hint = did_you_mean(name, unused)
+        if hint:
+            column = hint.split("`")[1]
+            raise FlowError(f"{data_name} has no column `{name}` for the flow input `{name}`{hint} (columns: "
+                            f"{_names(columns)}); rename the column, or map it with --column-mapping "
+                            f"{name}=${{data.{column}}}")
+        if not getattr(spec, "has_default", False):
+            raise FlowError(f"flow input `{name}` has no value: {data_name} has no column `{name}` (columns: "
+                            f"{_names(columns)}) and the input has no default; add the column or map one with "
+                            f"--column-mapping {name}=${{data.COLUMN}}")
+
+
+def _mapped_columns(mapping: dict[str, Any]) -> set[str]:
+    found = set()
+    for value in mapping.values():
+        match = _MAPPING.match(value) if isinstance(value, str) else None
+        if match is not None and match.group(1) == "data":
+            found.add(match.group(2))
+    return found
+
+
 def map_row(line: int, row: dict, mapping: dict[str, Any], input_names: list[str],
             run_rows: dict[int, tuple[dict, dict]] | None) -> dict:
-    """One line's flow inputs from its data row (and the source run's row of the same line)."""
+    """One line's flow inputs from its data row (and the source run's row of the same line).
+
+    Errors do not name the row: the caller prefixes `data.jsonl line N: ` once."""
     inputs: dict[str, Any] = {}
     for name, value in mapping.items():
         match = _MAPPING.match(value) if isinstance(value, str) else None
@@ -96,18 +217,18 @@ def map_row(line: int, row: dict, mapping: dict[str, Any], input_names: list[str
         source, key = match.groups()
         if source == "data":
             if key not in row:
-                raise FlowError(f"line {line}: column {key!r} (mapped to input `{name}`) is not in the data; "
-                                f"columns: {', '.join(map(str, row)) or 'none'}")
+                raise FlowError(f"column {key!r} (mapped to input `{name}`) is missing in this row; "
+                                f"it has: {', '.join(map(str, row)) or 'none'}")
             inputs[name] = row[key]
         else:
             if run_rows is None:
                 raise FlowError(f"--column-mapping {name}={value} reads an earlier run; pass it with --run NAME")
             if line not in run_rows:
-                raise FlowError(f"line {line}: the source run has no completed result for this line")
+                raise FlowError("the source run has no completed result for this row")
             run_inputs, run_outputs = run_rows[line]
             values = run_outputs if source == "run.outputs" else run_inputs
             if key not in values:
-                raise FlowError(f"line {line}: the source run has no {source.split('.')[1][:-1]} {key!r}; "
+                raise FlowError(f"the source run has no {source.split('.')[1][:-1]} {key!r}; "
                                 f"it has {', '.join(values) or 'none'}")
             inputs[name] = values[key]
     for name in input_names:

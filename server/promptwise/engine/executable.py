@@ -57,6 +57,7 @@ class Executable:
     input_specs: dict[str, Any]  # name -> spec with type/default/has_default
     has_aggregation: bool = False
     description: dict | None = None  # the connection, as stored with the run
+    accepts_any_input: bool = False  # a flex entry taking **kwargs: inputs need not be declared
 
     @property
     def flow_id(self) -> str:
@@ -68,6 +69,20 @@ class Executable:
 
     def bind(self, given: dict) -> dict:
         raise NotImplementedError
+
+    def check_input_names(self, given: dict) -> None:
+        """Inputs given by name (`--inputs k=v`) must be inputs the flow declares."""
+        if self.accepts_any_input:
+            return
+        from promptwise.engine.data import did_you_mean
+        from promptwise.engine.errors import FlowError
+
+        declared = list(self.input_specs)
+        for name in given:
+            if name not in self.input_specs:
+                listed = ", ".join(f"`{n}`" for n in declared) or "none"
+                raise FlowError(f"{self.path}: the flow has no input `{name}`{did_you_mean(name, declared)} "
+                                f"(inputs: {listed})")
 
     async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
         raise NotImplementedError

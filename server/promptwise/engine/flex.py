@@ -14,6 +14,7 @@ from typing import Any
 from promptwise.documents.flex_flow import FlexFlow
 from promptwise.engine import inline
 from promptwise.engine.errors import FlowError, NodeError
+from promptwise.engine.flow_environment import Includes
 from promptwise.engine.executable import AggregationOutcome, Executable, LineOutcome, RunContext, elapsed_ms
 from promptwise.engine.inline import InlineRun
 from promptwise.engine.python_tools import PythonTool, _describe, call_tool, import_file
@@ -53,7 +54,7 @@ def _model_configuration(annotation: Any, value: Any) -> Any:
 class FlexExecutable(Executable):
     kind = "flex_flow"
 
-    def __init__(self, document: FlexFlow, init: dict | None = None) -> None:
+    def __init__(self, document: FlexFlow, init: dict | None = None, includes: Includes | None = None) -> None:
         self.document = document
         self.path = document.path
         self.input_specs = document.inputs
@@ -61,6 +62,8 @@ class FlexExecutable(Executable):
         if not document.entry_is_valid:
             raise FlowError(f"{at}: `entry` must be `module:function` or `module:Class` (got {document.entry!r})")
         module_file = document.module_file()
+        if module_file is None and includes is not None and document.module:
+            module_file = includes.module_file(document.module)  # the entry lives in an additional include
         if module_file is None:
             candidates = " or ".join(str(p) for p in document.module_candidates())
             raise FlowError(f"{at}: entry module {document.module!r} not found (looked for {candidates})")
@@ -81,6 +84,11 @@ class FlexExecutable(Executable):
         elif not callable(target):
             raise FlowError(f"{at}: {document.attribute} is not callable")
         self.description = None
+        try:
+            call = target.__call__ if self.is_class else target
+            self.accepts_any_input = _describe(call)[1]
+        except (TypeError, ValueError):  # a builtin without a signature: declared inputs only
+            self.accepts_any_input = False
 
     def bind(self, given: dict) -> dict:
         return bind_inputs(self.document.inputs, given, str(self.path))

@@ -75,6 +75,20 @@ class LlmService:
         self.default_model = default_model
         self.pool = ProviderPool(retry)
         self.on_retry = None  # set by the batch runner: (attempt, kind, delay) -> None
+        self.unreachable_calls = 0  # calls that failed because no endpoint could be reached
+        self.last_unreachable: str | None = None  # the message of the latest such failure
+
+    @property
+    def endpoint_answered(self) -> bool:
+        """Some endpoint of this run has answered a call (so it is up, whatever else fails)."""
+        return self.pool.answered()
+
+    def _failed(self, what: str, model: str, connection: Connection, error: ProviderError) -> NodeError:
+        if error.kind == "unreachable":  # the message names the endpoint and connection already
+            self.unreachable_calls += 1
+            self.last_unreachable = str(error)
+            return NodeError(f"{what} to {model} failed: {error}", error.kind)
+        return NodeError(f"{what} to {model} via connection `{connection.name}` failed: {error}", error.kind)
 
     def connection(self, name: str | None, *, azure_hint: bool, where: str) -> Connection:
         """Resolve a connection now (before any row runs): a missing variable stops the run here."""
@@ -111,8 +125,7 @@ class LlmService:
         try:
             result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry)
         except ProviderError as error:
-            raise NodeError(f"model call to {model} via connection `{connection.name}` failed: {error}",
-                            error.kind) from None
+            raise self._failed("model call", model, connection, error) from None
         if key is not None:
             self.cache.put(key, result.to_cache())
         return LlmCall(result, model, self.price(connection, model, result))
@@ -122,8 +135,7 @@ class LlmService:
         try:
             result = await self.pool.get(connection).embed(model, text, on_retry=self.on_retry)
         except ProviderError as error:
-            raise NodeError(f"embedding call to {model} via connection `{connection.name}` failed: {error}",
-                            error.kind) from None
+            raise self._failed("embedding call", model, connection, error) from None
         cost = None
         if self.catalog is not None:
             match = self.catalog.lookup(model, azure=connection.is_azure) or (

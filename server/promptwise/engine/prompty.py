@@ -37,6 +37,8 @@ class PromptyExecutable(Executable):
         self.override = model_override or {}
         self.path = document.path
         self.input_specs = document.inputs
+        # A prompty that declares no inputs takes whatever its template uses.
+        self.accepts_any_input = not document.inputs
         at = f"{self.path}:1"
         errors = [p for p in document.problems if p.severity.value == "error" and p.code in ("PW101", "PW104", "PW105")]
         if errors:

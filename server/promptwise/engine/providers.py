@@ -11,9 +11,11 @@ the Retry-After (adaptive back-off), not only the row that hit it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -103,7 +105,8 @@ class ChatResult:
 
 class ProviderError(Exception):
     """A call that failed for good. `kind` is one of: rate_limit, server_error, timeout,
-    connection, malformed, auth, bad_request, not_found, error."""
+    unreachable (could not connect at all), connection, malformed, auth, bad_request, not_found,
+    error."""
 
     def __init__(self, message: str, kind: str, status: int | None = None, attempts: int = 1) -> None:
         super().__init__(redact(message))
@@ -125,8 +128,36 @@ def _error_detail(error: openai.APIStatusError) -> str:
     return error.message
 
 
+def _unreachable_cause(error: BaseException) -> OSError | None:
+    """The OS error behind a failure to connect at all (refused, unknown host, unreachable network).
+
+    The SDK's aiohttp transport reports a refused connection as a *timeout* (`APITimeoutError`
+    caused by `ConnectTimeout("Cannot connect to host ...")`), so the cause chain decides."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError):
+            if isinstance(current, (ConnectionRefusedError, socket.gaierror)) or current.errno in _UNREACHABLE_ERRNOS:
+                return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+
+
 def classify(error: BaseException) -> tuple[str, int | None, bool, str]:
     """(kind, HTTP status, worth retrying, short description) for an exception from a call."""
+    unreachable = _unreachable_cause(error)
+    if unreachable is not None:
+        if isinstance(unreachable, ConnectionRefusedError) or unreachable.errno == errno.ECONNREFUSED:
+            reason = "connection refused"
+        elif isinstance(unreachable, socket.gaierror):
+            reason = f"unknown host ({unreachable.strerror})"
+        else:
+            reason = unreachable.strerror or type(unreachable).__name__
+        return "unreachable", None, True, reason
     if isinstance(error, openai.APITimeoutError):
         return "timeout", None, True, "the request timed out"
     if isinstance(error, openai.APIConnectionError):
@@ -179,6 +210,7 @@ class Provider:
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = 0.0  # time.monotonic() before which no call starts (after a 429)
+        self.answered = False  # the endpoint has answered at least once (any HTTP status)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -279,11 +311,21 @@ class Provider:
                 raise
             except Exception as error:  # classified below; nothing escapes unexplained
                 kind, status, retryable, description = classify(error)
+                if status is not None:
+                    self.answered = True
                 retry_after = _retry_after(error)
                 give_up = (not retryable or attempt >= self.retry.max_attempts
-                           or (retry_after is not None and retry_after > self.retry.max_retry_after))
+                           or (retry_after is not None and retry_after > self.retry.max_retry_after)
+                           # An endpoint that never answered is most likely down: say so in a second,
+                           # rather than after minutes of back-off.
+                           or (kind == "unreachable" and not self.answered and attempt >= 2))
                 if give_up:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    if kind == "unreachable":
+                        c = self.connection
+                        raise ProviderError(f"could not connect to {c.endpoint} ({c.label()}): {description}{tries}; "
+                                            f"start the server or fix the connection's endpoint", kind, None,
+                                            attempt) from None
                     raise ProviderError(f"{description}{tries}", kind, status, attempt) from None
                 delay = self.retry.backoff(attempt, retry_after)
                 if kind == "rate_limit":
@@ -293,6 +335,7 @@ class Provider:
                     on_retry(attempt, kind, delay)
                 await asyncio.sleep(delay)
                 continue
+            self.answered = True
             return response, (time.perf_counter() - started) * 1000, attempt
 
 
@@ -337,6 +380,9 @@ class ProviderPool:
         if provider is None:
             provider = self._providers[connection] = Provider(connection, self.retry)
         return provider
+
+    def answered(self) -> bool:
+        return any(provider.answered for provider in self._providers.values())
 
     async def aclose(self) -> None:
         for provider in self._providers.values():

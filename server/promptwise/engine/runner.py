@@ -11,7 +11,7 @@ import asyncio
 import secrets as random_names
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +23,15 @@ from promptwise.engine.cache import ResponseCache
 from promptwise.engine.connections import ConnectionConfigError, ConnectionResolver
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import Executable, LineOutcome, RunContext
+from promptwise.engine.flow_environment import (
+    environment_variables,
+    resolve_environment_variables,
+    resolve_includes,
+    user_output_to_stderr,
+)
 from promptwise.engine.llm import LlmService
 from promptwise.engine.providers import RetryPolicy
-from promptwise.store.run_store import RowResult, RunStore
+from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
 
 def resolve_flow_path(path: Path | str) -> Path:
@@ -46,8 +52,11 @@ def resolve_flow_path(path: Path | str) -> Path:
 
 
 def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None = None,
-                    init: dict | None = None) -> Executable:
-    """Read the flow with the shared document model and prepare it to run (or raise FlowError)."""
+                    init: dict | None = None, stack: ExitStack | None = None) -> Executable:
+    """Read the flow with the shared document model and prepare it to run (or raise FlowError).
+
+    The flow's `environment_variables` are set (until `stack` closes; they stay set when no
+    stack is given) before its code is imported, and its `additional_includes` are resolved."""
     from promptwise.engine.dag import DagExecutable
     from promptwise.engine.flex import FlexExecutable
     from promptwise.engine.prompty import PromptyExecutable
@@ -63,10 +72,15 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
         raise FlowError(f"{path}:{problem.range.start.line + 1}: {problem.message}")
     if variants and kind != "flow_dag":
         raise FlowError(f"{path}: --variant applies to flow.dag.yaml node variants only")
-    if kind == "flow_dag":
-        return DagExecutable(document, variants, llm)
-    if kind == "flex_flow":
-        return FlexExecutable(document, init)
+    if kind in ("flow_dag", "flex_flow"):
+        values = resolve_environment_variables(document.environment_variables, str(path), llm.resolver)
+        if values:
+            scope = environment_variables(values)
+            stack.enter_context(scope) if stack is not None else scope.__enter__()
+        includes = resolve_includes(document.additional_includes, path.parent, path)
+        if kind == "flow_dag":
+            return DagExecutable(document, variants, llm, includes)
+        return FlexExecutable(document, init, includes)
     if kind == "prompty":
         return PromptyExecutable(document, llm)
     raise FlowError(f"{path}: not a flow; run a flow.dag.yaml, flow.flex.yaml or .prompty file")
@@ -101,7 +115,21 @@ async def open_session(
     workspace: WorkspaceConfig | None = None,
     environ: dict | None = None,
 ) -> AsyncIterator[Session]:
-    """Everything a run needs, checked before any row runs; closed (clients, threads) on exit."""
+    """Everything a run needs, checked before any row runs; closed (clients, threads) on exit.
+
+    While the session is open, stdout is stderr (user code may print) and the flow's
+    environment variables are set."""
+    with ExitStack() as stack:
+        stack.enter_context(user_output_to_stderr())
+        async with _open_session(path, stack, variants=variants, init=init, use_cache=use_cache,
+                                 concurrency=concurrency, retry=retry, workspace=workspace,
+                                 environ=environ) as session:
+            yield session
+
+
+@asynccontextmanager
+async def _open_session(path: Path | str, stack: ExitStack, *, variants, init, use_cache, concurrency, retry,
+                        workspace, environ) -> AsyncIterator[Session]:
     flow_path = resolve_flow_path(path)
     try:
         workspace = workspace or load_workspace(flow_path)
@@ -125,7 +153,7 @@ async def open_session(
     executor = ThreadPoolExecutor(max_workers=max(4, min(64, concurrency)), thread_name_prefix="promptwise-tool")
     store = RunStore.for_workspace(workspace)
     try:
-        executable = load_executable(flow_path, llm, variants, init)
+        executable = load_executable(flow_path, llm, variants, init, stack)
         context = RunContext(llm, executor, workspace)
         prepare = getattr(executable, "prepare", None)
         if prepare is not None:
@@ -187,6 +215,7 @@ async def run_flow(
     async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=4, retry=retry,
                             environ=environ) as session:
         executable = session.executable
+        executable.check_input_names(inputs or {})  # a misspelt --inputs name is an error, not a silent default
         given = {**(executable.sample_inputs() if use_samples else {}), **(inputs or {})}
         bound = executable.bind(given)
         run_name = name or generate_run_name(session.flow_path)
@@ -194,7 +223,8 @@ async def run_flow(
         if store.run_exists(run_name):
             raise FlowError(f"a run named {run_name!r} exists already; choose another --name")
         store.create_run(run_name, executable.flow_id, kind="single", variants=getattr(executable, "variants", {}),
-                         parameters={"cache": use_cache}, connection=executable.description, total_rows=1)
+                         parameters={"cache": use_cache, **owner_parameters()}, connection=executable.description,
+                         total_rows=1)
         started = time.perf_counter()
         try:
             outcome = await executable.run_line(bound, session.context)

@@ -6,6 +6,7 @@ Entry points (imported lazily, so `import promptwise.evaluation` stays cheap for
     evaluate_run(run, *, workspace, config_path=None, ...) -> EvaluationOutcome                   (async)
     evaluate_for_editor(path, *, data=None, run=None, cancel=None) -> {run, evaluation, metrics, summary} (async)
     compare(names, workspace) -> Comparison            (.to_json() for `promptwise.compareRuns`)
+    evaluation_view(workspace, name, *, max_rows=500) -> dict | None   (metrics + bounded per-row results)
     latest_results_for(flow_path, workspace=None) -> list[LensItem]
     dataset_diagnostics(dataset_path, workspace=None) -> list[Problem]     (PW810/PW811, information)
     check_eval_file(path, text=None) -> list[Problem]                      (PW801-PW807 for eval.yaml)
@@ -20,6 +21,7 @@ _EXPORTS = {
     "EvalConfigError": "promptwise.evaluation.config",
     "compare": "promptwise.evaluation.compare",
     "Comparison": "promptwise.evaluation.compare",
+    "evaluation_view": "promptwise.evaluation.view",
     "latest_results_for": "promptwise.evaluation.editor",
     "dataset_diagnostics": "promptwise.evaluation.editor",
     "check_eval_file": "promptwise.evaluation.editor",

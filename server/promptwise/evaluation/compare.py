@@ -55,10 +55,13 @@ class MetricRow:
         return [None if base is None or v is None else v - base for v in self.values]
 
     def verdicts(self) -> list[str]:
-        """better / worse / same per column, against the first."""
+        """better / worse / same per column, against the first; n/a where a value is missing
+        (an evaluator one of the runs did not have)."""
         out = []
         for delta in self.deltas:
-            if delta is None or abs(delta) < 1e-12:
+            if delta is None:
+                out.append("n/a")
+            elif abs(delta) < 1e-12:
                 out.append("same")
             else:
                 out.append("better" if (delta > 0) == self.higher_is_better else "worse")
@@ -105,11 +108,31 @@ def _variants_of(workspace: WorkspaceConfig, run: str) -> dict:
     return dict(info.variants or {}) if info else {}
 
 
+def unknown_name_message(store: EvalStore, name: str) -> str:
+    """Why `name` cannot be compared, and what to do: evaluate it, or a near name."""
+    import difflib
+
+    runs, evaluated, evaluations = store.known_names()
+    if name in runs:
+        return (f"run `{name}` has no evaluation yet; evaluate it first with `promptwise eval --run {name}`, "
+                f"then compare")
+    candidates = list(dict.fromkeys([*evaluated, *evaluations, *runs]))
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(f'`{c}`' for c in close)}? " if close else ""
+    if evaluated:
+        shown = ", ".join(evaluated[:8]) + (f" (and {len(evaluated) - 8} more)" if len(evaluated) > 8 else "")
+        known = f"evaluated runs: {shown}"
+    elif runs:
+        known = "no run has been evaluated yet; evaluate one with `promptwise eval --run RUN`"
+    else:
+        known = "there are no runs yet; create them with `promptwise eval FLOW --data FILE`"
+    return f"no run or evaluation named `{name}`; {hint}{known}"
+
+
 def load_column(store: EvalStore, workspace: WorkspaceConfig, name: str) -> Column:
     record = store.get(name) or store.latest_for_run(name)
     if record is None:
-        raise EvaluationError(f"`{name}` is neither an evaluated run nor an evaluation; evaluate it first with "
-                              f"`promptwise eval --run {name}`")
+        raise EvaluationError(unknown_name_message(store, name))
     variants = _variants_of(workspace, record.run)
     label = record.run + (" [" + ", ".join(f"{k}={v}" for k, v in variants.items()) + "]" if variants else "")
     return Column(label, record.run, record.name, variants, record.data, record, store.scores(record.name))
@@ -117,13 +140,32 @@ def load_column(store: EvalStore, workspace: WorkspaceConfig, name: str) -> Colu
 
 def compare(names: list[str], workspace: WorkspaceConfig) -> Comparison:
     if len(names) < 2:
-        raise EvaluationError("compare needs at least two runs (or evaluations)")
+        got = f"got only `{names[0]}`" if names else "got none"
+        raise EvaluationError(f"compare needs at least two runs (or evaluations), {got}; "
+                              f"name another evaluated run to compare it with")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise EvaluationError(f"{', '.join(f'`{n}`' for n in repeated)} is named more than once; name each run once")
     from promptwise.store.run_store import RunStore
 
     if not RunStore.exists_in(workspace.state_dir):
-        raise EvaluationError(f"no runs in {workspace.state_dir}; run from the workspace folder")
+        raise EvaluationError(f"no runs in {workspace.state_dir}; compare from the workspace folder "
+                              f"(or pass --workspace DIR)")
     with EvalStore.for_workspace(workspace, readonly=True) as store:
-        columns = [load_column(store, workspace, name) for name in names]
+        problems, columns = [], []
+        for name in names:
+            try:
+                columns.append(load_column(store, workspace, name))
+            except EvaluationError as error:
+                problems.append(str(error))
+    if problems:
+        raise EvaluationError("\n".join(problems))
+    first_named: dict[str, str] = {}
+    for name, column in zip(names, columns):
+        earlier = first_named.setdefault(column.evaluation, name)
+        if earlier != name:
+            raise EvaluationError(f"`{earlier}` and `{name}` are the same evaluation ({column.evaluation}); "
+                                  f"name each run once")
     return compare_columns(columns)
 
 
@@ -156,11 +198,28 @@ def compare_columns(columns: list[Column]) -> Comparison:
     data = {c.data for c in columns}
     same_data = len(data) == 1 and None not in data
     notes = []
+    counts = [len(c.rows) for c in columns]
+    row_counts = ", ".join(f"{c.run}: {n}" for c, n in zip(columns, counts))
+    # An evaluator some runs lack cannot change verdict between them: say so once, not per row.
+    everywhere = []
+    for evaluator in evaluators:
+        has = [c.run for c in columns if any(e["name"] == evaluator["name"] for e in c.evaluation_record.evaluators)]
+        if len(has) == len(columns):
+            everywhere.append(evaluator["name"])
+        else:
+            notes.append(f"`{evaluator['name']}` was evaluated only in {', '.join(has)}; it shows – elsewhere and "
+                         f"its rows are not compared")
     changed: list[ChangedRow] = []
     if same_data:
-        changed = _changed_rows(columns, [e["name"] for e in evaluators])
+        if len(set(counts)) > 1:
+            common = len(set.intersection(*({row.line for row in c.rows} for c in columns)))
+            notes.append(f"the runs have different row counts ({row_counts}); rows are compared where every run "
+                         f"has them ({common})")
+        changed = _changed_rows(columns, everywhere)
     else:
-        notes.append("the runs used different data files; rows are not compared one by one")
+        files = ", ".join(f"{c.run}: {Path(c.data).name if c.data else 'no data file'}" for c in columns)
+        notes.append(f"the runs used different data files ({files}; rows {row_counts}); rows are not compared "
+                     f"one by one, only the figures above")
     return Comparison(columns, metrics, changed, same_data, notes)
 
 
@@ -170,7 +229,7 @@ def _number(value) -> float | None:
 
 def _changed_rows(columns: list[Column], evaluator_names: list[str]) -> list[ChangedRow]:
     by_line = [{row.line: row for row in column.rows} for column in columns]
-    lines = sorted(set().union(*(set(m) for m in by_line)))
+    lines = sorted(set.intersection(*(set(m) for m in by_line)))  # rows every run has
     changed = []
     for line in lines:
         for name in evaluator_names:
@@ -195,4 +254,8 @@ def variant_ids(flow: Path, node: str) -> list[str]:
     if node not in node_variants:
         names = ", ".join(node_variants) or "none"
         raise EvaluationError(f"{flow}: node `{node}` has no variants (nodes with variants: {names})")
-    return list(node_variants[node].variants)
+    variants = list(node_variants[node].variants)
+    if len(variants) < 2:
+        raise EvaluationError(f"{flow}: node `{node}` has only one variant ({', '.join(variants) or 'none'}); "
+                              f"add another under node_variants to compare them")
+    return variants

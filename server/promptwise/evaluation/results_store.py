@@ -181,13 +181,36 @@ class EvalStore:
                                        " LIMIT ?", (data, limit)).fetchall()
         return [self._from_record(r) for r in records]
 
-    def scores(self, evaluation: str, *, details: bool = True) -> list[RowScores]:
-        """Row scores in line order. `details=False` skips the details JSON (raw judge answers,
-        findings): the editor's lenses do not need them and reading them is most of the cost."""
-        columns = "*" if details else "line, data_line, evaluator, value, passed, reason, error, cost, tokens"
+    def row_count(self, evaluation: str) -> int:
         with self._lock:
-            records = self._db.execute(f"SELECT {columns} FROM eval_scores WHERE evaluation=? ORDER BY line, rowid",
-                                       (evaluation,)).fetchall()
+            if not self._has_tables():
+                return 0
+            return self._db.execute("SELECT COUNT(DISTINCT line) FROM eval_scores WHERE evaluation=?",
+                                    (evaluation,)).fetchone()[0]
+
+    def known_names(self) -> tuple[list[str], list[str], list[str]]:
+        """(every run, the runs that have an evaluation, every evaluation), for did-you-mean
+        messages; runs newest first."""
+        with self._lock:
+            runs = [r[0] for r in self._db.execute("SELECT name FROM runs ORDER BY created_at DESC")]
+            if not self._has_tables():
+                return runs, [], []
+            evaluations = self._db.execute("SELECT name, run FROM evaluations ORDER BY created_at DESC").fetchall()
+        evaluated = list(dict.fromkeys(r["run"] for r in evaluations))
+        return runs, evaluated, [r["name"] for r in evaluations]
+
+    def scores(self, evaluation: str, *, details: bool = True, first_rows: int | None = None) -> list[RowScores]:
+        """Row scores in line order. `details=False` skips the details JSON (raw judge answers,
+        findings): the editor's lenses do not need them and reading them is most of the cost.
+        `first_rows`: only the rows with the lowest lines (the results panel's bounded list)."""
+        columns = "*" if details else "line, data_line, evaluator, value, passed, reason, error, cost, tokens"
+        query, args = f"SELECT {columns} FROM eval_scores WHERE evaluation=?", [evaluation]
+        if first_rows is not None:
+            query += (" AND line IN (SELECT DISTINCT line FROM eval_scores WHERE evaluation=?"
+                      " ORDER BY line LIMIT ?)")
+            args += [evaluation, max(0, int(first_rows))]
+        with self._lock:
+            records = self._db.execute(query + " ORDER BY line, rowid", args).fetchall()
         rows: dict[int, RowScores] = {}
         for r in records:
             row = rows.setdefault(r["line"], RowScores(r["line"], {}, r["data_line"]))

@@ -118,7 +118,8 @@ def check_columns(config: EvalConfig, rows: list[EvalRow], data_name: str, *, ru
                 if reference.source == "data" and column is not None and rows and column not in columns:
                     problems.append(
                         f"{config.path}:{line}: `{spec.name}` maps {input_name} to ${{{reference.text}}}, but {data_name} "
-                        f"has no column `{column}`; its columns are: {', '.join(sorted(columns)) or '(none)'}")
+                        f"has no column `{column}`; {_did_you_mean(column, columns, 'data')}"
+                        f"its columns are: {', '.join(sorted(columns)) or '(none)'}")
                 elif reference.source.startswith("run") and not has_run:
                     problems.append(f"{config.path}:{line}: `{spec.name}` reads ${{{reference.text}}}, but there is "
                                     f"no run to read it from; evaluate a flow or pass --run")
@@ -126,9 +127,22 @@ def check_columns(config: EvalConfig, rows: list[EvalRow], data_name: str, *, ru
                       and column not in run_outputs):
                     problems.append(
                         f"{config.path}:{line}: `{spec.name}` maps {input_name} to ${{{reference.text}}}, but the "
-                        f"run has no output `{column}`; its outputs are: {', '.join(sorted(run_outputs)) or '(none)'}")
+                        f"run has no output `{column}`; {_did_you_mean(column, run_outputs, 'run.outputs')}"
+                        f"its outputs are: {', '.join(sorted(run_outputs)) or '(none)'}")
     if problems:
         raise EvaluationError("\n".join(problems))
+
+
+def _did_you_mean(name: str, choices: set[str], source: str) -> str:
+    """`did you mean ${data.expected}? ` for a near miss (a typo, a different case), else ''."""
+    import difflib
+
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = by_lower.get(name.lower())
+    if close is None:
+        matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+        close = by_lower[matches[0]] if matches else None
+    return f"did you mean ${{{source}.{close}}}? " if close else ""
 
 
 async def score_rows(

@@ -101,9 +101,31 @@ def flow_output_names(flow_path: Path) -> set[str] | None:
     except Exception:
         return None
     outputs = getattr(document, "outputs", None)
-    if getattr(document, "kind", None) == "flow_dag" and isinstance(outputs, dict):
+    kind = getattr(document, "kind", None)
+    if kind == "flow_dag" and isinstance(outputs, dict):
         return set(outputs)
+    if kind == "prompty":
+        return _prompty_output_names(document)
     return None
+
+
+def _prompty_output_names(document) -> set[str] | None:
+    """What the engine names a prompty's answer (`engine.prompty`): `output` for text; the
+    declared outputs for a JSON answer; None where the answer's keys are only known at run
+    time (the whole response, tool calls, JSON with no declared outputs)."""
+    try:
+        model = document.model
+        parameters = model.effective_parameters
+        response = (model.response or "first").lower()
+    except Exception:
+        return None
+    if response == "all" or parameters.get("tools"):
+        return None
+    response_format = parameters.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+        # the declared keys of a JSON answer; `output` when the answer is not JSON after all
+        return {*document.outputs, "output"} if isinstance(document.outputs, dict) and document.outputs else None
+    return {"output"}
 
 
 async def evaluate_run(
@@ -126,8 +148,13 @@ async def evaluate_run(
     with RunStore.for_workspace(workspace, readonly=True) as store:
         info = store.get_run(run)
         if info is None:
-            known = ", ".join(r.name for r in store.list_runs(limit=5))
-            raise EvaluationError(f"--run {run}: no such run in {workspace.state_dir}; recent runs: {known or 'none'}")
+            import difflib
+
+            names = [r.name for r in store.list_runs(limit=200)]
+            close = difflib.get_close_matches(run, names, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise EvaluationError(f"--run {run}: no such run in {workspace.state_dir}; {hint}"
+                                  f"recent runs: {', '.join(names[:5]) or 'none'}")
         records = store.get_rows(run)
     flow_path = Path(info.flow)
     config = config_for(flow_path, config_path)
@@ -244,17 +271,28 @@ async def _evaluate_and_store(config: EvalConfig, rows: list[EvalRow], *, worksp
 
 
 async def evaluate_for_editor(path: Path | str, *, data: Path | str | None = None, run: str | None = None,
-                              cancel=None, on_progress: Callable | None = None) -> dict:
+                              cancel=None, on_progress: Callable | None = None,
+                              on_start: Callable[[str], None] | None = None) -> dict:
     """For the language server's `promptwise.evaluate` {uri, data?, run?}: evaluate the flow at
-    `path` (running it over `data`, or eval.yaml's data) or the stored `run`; returns
-    {run, evaluation, metrics, summary}. Raises EvaluationError / EvalConfigError / FlowError
-    with a message fit to show as is."""
+    `path` (running it over `data`, or eval.yaml's data) or the stored `run`. Returns what
+    `promptwise eval --format json` prints (run, evaluation, evaluators, metrics, summary ...)
+    with the rows bounded for the results panel: the first `view.MAX_ROWS` rows with their
+    inputs, outputs and scores, and `rows_total` / `rows_truncated`. Raises EvaluationError /
+    EvalConfigError / FlowError with a message fit to show as is."""
+    from promptwise.evaluation.view import evaluation_view
+
+    workspace = load_workspace(Path(path))
     if run:
-        outcome = await evaluate_run(run, workspace=load_workspace(Path(path)))
+        outcome = await evaluate_run(run, workspace=workspace)
     else:
-        outcome = await evaluate_flow(path, data, cancel=cancel, on_progress=on_progress)
-    return {"run": outcome.run, "evaluation": outcome.name, "metrics": outcome.result.metrics,
-            "summary": outcome.result.summary}
+        outcome = await evaluate_flow(path, data, cancel=cancel, on_progress=on_progress, on_start=on_start)
+    result = outcome.to_json()
+    result.pop("rows", None)  # every row's full details: the bounded view below replaces them
+    view = evaluation_view(workspace, outcome.name)
+    if view is not None:
+        for key in ("rows", "rows_total", "rows_shown", "rows_truncated", "evaluated_at"):
+            result[key] = view[key]
+    return result
 
 
 __all__ = ["evaluate_for_editor", "EvaluationOutcome", "evaluate_run", "evaluate_flow", "EvaluationError", "EvalConfigError"]

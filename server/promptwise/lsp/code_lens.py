@@ -4,7 +4,8 @@
   (`promptwise.batchRun`) when a dataset sits beside it;
 - the cost lenses (issue 3, `promptwise.lsp.costs`);
 - the latest evaluation's figures over the flow, its evaluated nodes and variants (issue 5,
-  `promptwise.evaluation.editor`), each opening its run (`promptwise.showRun`).
+  `promptwise.evaluation.editor`), each opening that evaluation (`promptwise.showRun` with
+  the run and the evaluation: metrics table and per-row results).
 
 Lenses are recomputed on request; when something outside the document changes them (a
 template edit, a finished run) the client is asked to refresh.
@@ -87,7 +88,11 @@ async def _evaluation_lenses(ls: PromptwiseServer, context: DocumentContext) -> 
             types.CodeLens(
                 range=client_range(ls, context.path, item.range, context.lines),
                 command=types.Command(
-                    title=item.text, command=SHOW_RUN, arguments=[{"run": item.run, "uri": context.uri}]
+                    # the run and the evaluation the figures come from: showRun answers with its
+                    # metrics and rows, not with the bare batch run
+                    title=item.text,
+                    command=SHOW_RUN,
+                    arguments=[{"run": item.run, "evaluation": item.evaluation, "uri": context.uri}],
                 ),
             )
         )

@@ -5,7 +5,10 @@
 - `promptwise.evaluate` {uri, data?, run?, workDoneToken?} -> {run, metrics, ...}
 - `promptwise.estimateCost` {uri, data?} -> the JSON of `promptwise estimate --format json`
 - `promptwise.compareRuns` {runs: [names], uri?} -> the JSON of `promptwise compare --format json`
-- `promptwise.showRun` {run, uri?} -> the JSON of `promptwise runs show NAME --format json`
+- `promptwise.showRun` {run, evaluation?, uri?} -> the JSON of `promptwise runs show NAME --format json`;
+  for an evaluated run, with its (latest, or the named) evaluation: `metrics` per evaluator,
+  `evaluators`, `summary`, and `rows` (the first 500, with inputs, outputs and scores)
+- `promptwise.evaluate` answers with the same `rows` (and `rows_total`, `rows_truncated`)
 - `promptwise.cancel` {token} -> {cancelled: bool}
 
 Failures are answered, not raised: `{status: "error", error: "what is wrong; what to do"}`.
@@ -160,13 +163,33 @@ async def compare_runs(ls: PromptwiseServer, *args: Any) -> dict:
     return await run_cli(["compare", *runs, "--workspace", folder], folder)
 
 
+def _evaluation_of(folder: str, name: str) -> dict | None:
+    """In the executor: the evaluation `name`, or the latest of the run `name` (None if none)."""
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.evaluation.view import evaluation_view
+
+    try:
+        return evaluation_view(load_workspace(Path(folder)), name)
+    except ConfigError:
+        return None  # `runs show` below reports the broken settings
+
+
 async def show_run(ls: PromptwiseServer, *args: Any) -> dict:
+    """The run, and when it was evaluated, its evaluation: `metrics` are then the evaluators'
+    aggregates, and `rows` the first rows with inputs, outputs and every score, as the
+    results panel shows them. `evaluation` (optional) picks one evaluation of the run;
+    `run` may also name an evaluation (`RUN.evalN`)."""
     arguments = _object(SHOW_RUN, args)
     run = arguments.get("run")
     if not isinstance(run, str) or not run:
         raise JsonRpcInvalidParams(f"{SHOW_RUN} needs `run`: the run's name")
+    evaluation = arguments.get("evaluation")
     folder = _workspace_folder(ls, arguments)
-    return await run_cli(["runs", "show", run, "--workspace", folder], folder)
+    view = await ls.run_cpu(_evaluation_of, folder, evaluation if isinstance(evaluation, str) and evaluation else run)
+    shown = await run_cli(["runs", "show", view["run"] if view else run, "--workspace", folder], folder)
+    if view is None or shown.get("status") == "error":
+        return shown
+    return {**shown, **view, "run_metrics": shown.get("metrics")}
 
 
 async def cancel(ls: PromptwiseServer, *args: Any) -> dict:

@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 
@@ -67,22 +66,17 @@ async def _batch(args: dict, emit: Callable[[dict], None], cancel: asyncio.Event
 
 
 async def _evaluate(args: dict, emit: Callable[[dict], None], cancel: asyncio.Event) -> dict:
-    from promptwise.config import load_workspace
-    from promptwise.evaluation.service import evaluate_flow, evaluate_run
+    from promptwise.evaluation.service import evaluate_for_editor
 
-    if args.get("run"):
-        outcome = await evaluate_run(args["run"], workspace=load_workspace(Path(args["path"])))
-    else:
-        outcome = await evaluate_flow(
-            args["path"],
-            args.get("data"),
-            on_progress=lambda progress: emit({"progress": _as_dict(progress)}),
-            on_start=lambda name: emit({"started": name}),
-            cancel=cancel,
-        )
-    result = outcome.to_json()
-    result.pop("rows", None)  # per-row scores stay in the store; the editor reads them there
-    return result
+    # metrics, and the first rows with their inputs, outputs and scores for the drill-down
+    return await evaluate_for_editor(
+        args["path"],
+        data=args.get("data"),
+        run=args.get("run"),
+        cancel=cancel,
+        on_progress=lambda progress: emit({"progress": _as_dict(progress)}),
+        on_start=lambda name: emit({"started": name}),
+    )
 
 
 def _as_dict(value: Any) -> Any:

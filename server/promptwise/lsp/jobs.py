@@ -6,8 +6,11 @@ goes to the client as work-done progress (cancellable); cancelling, from the pro
 (`window/workDoneProgress/cancel`) or with `promptwise.cancel {token}`, asks the worker to
 stop (finished rows stay stored) and kills it if it does not within a grace period.
 
-The read-only commands (estimate, compare, show a run) run the CLI with `--format json` in a
-child process too, so their answer is exactly what the CLI prints.
+The worker runs in the interpreter the client chose (initializationOptions `python`) when
+that is another interpreter than the server's own: the user's tools import the packages of
+*their* environment. Otherwise, and for the read-only commands (estimate, compare, show a
+run: the CLI with `--format json` in a child process, so their answer is exactly what the
+CLI prints), the server's own interpreter. The server's log says which one runs jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +34,47 @@ logger = logging.getLogger("promptwise.lsp.jobs")
 
 CANCEL_GRACE_SECONDS = 5.0
 CLI_TIMEOUT_SECONDS = 300.0
+PROBE_TIMEOUT_SECONDS = 60.0  # a cold interpreter importing our package on a busy machine
+
+
+class InterpreterError(Exception):
+    """The chosen interpreter cannot run jobs; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    executable: str
+    chosen: bool  # True: the client's `python`, not the server's own interpreter
+    description: str  # for the log and for error messages
+
+
+def _same_interpreter(candidate: str, current: str) -> bool:
+    """`python3` and `python3.11` in one folder are one interpreter; a virtual environment's
+    `bin/python` is not the base interpreter it links to (its packages differ), so symlinks
+    count as the same only within one folder."""
+    if os.path.normcase(os.path.abspath(candidate)) == os.path.normcase(os.path.abspath(current)):
+        return True
+    same_folder = os.path.dirname(os.path.abspath(candidate)) == os.path.dirname(os.path.abspath(current))
+    return same_folder and os.path.realpath(candidate) == os.path.realpath(current)
+
+
+def job_interpreter(setting: str | None) -> Interpreter:
+    """The interpreter that runs flows for the server: the `python` option when it names
+    another interpreter than the server's, else the server's own (`sys.executable`)."""
+    own = Interpreter(sys.executable, False, f"{sys.executable} (the server's own interpreter)")
+    if not setting or not setting.strip():
+        return own
+    written = os.path.expanduser(setting.strip())
+    found = shutil.which(written)
+    if found is None:
+        raise InterpreterError(
+            f"the Python interpreter `{setting}` (the `python` setting) was not found or is not executable; "
+            f"set promptwise.python to an interpreter that has the promptwise package"
+        )
+    if _same_interpreter(found, sys.executable):
+        return own
+    found = os.path.abspath(found)
+    return Interpreter(found, True, f"{found} (the `python` setting; the server itself runs in {sys.executable})")
 
 
 @dataclass
@@ -65,6 +110,26 @@ class JobManager:
     def __init__(self, ls: PromptwiseServer) -> None:
         self.ls = ls
         self.jobs: dict[str, Job] = {}
+        self._checked: dict[str, str | None] = {}  # executable -> None (usable) or why not
+
+    def interpreter(self) -> Interpreter:
+        return job_interpreter(self.ls.settings.python)
+
+    async def _usable(self, interpreter: Interpreter) -> None:
+        """Check once that a chosen interpreter can import the worker; raise InterpreterError."""
+        if not interpreter.chosen:
+            return
+        if interpreter.executable not in self._checked:
+            self._checked[interpreter.executable] = await _probe(interpreter.executable)
+            if self._checked[interpreter.executable] is None:
+                logger.info("runs, batches and evaluations run in %s", interpreter.description)
+        problem = self._checked[interpreter.executable]
+        if problem is not None:
+            raise InterpreterError(
+                f"the Python interpreter {interpreter.executable} (the `python` setting) cannot run Promptwise "
+                f"jobs: {problem}; install the package into it ({interpreter.executable} -m pip install promptwise) "
+                f"or choose another interpreter in promptwise.python"
+            )
 
     def _progress_supported(self) -> bool:
         window = self.ls.client_capabilities.window if self.ls.client_capabilities else None
@@ -125,8 +190,15 @@ class JobManager:
         return result
 
     async def _run_worker(self, job: Job, request: dict, showing: bool) -> dict:
+        try:
+            interpreter = self.interpreter()
+            await self._usable(interpreter)
+        except InterpreterError as error:
+            logger.warning("job %s (%s) not started: %s", job.token, job.kind, error)
+            return {"run": None, "status": "error", "error": str(error)}
+        logger.debug("job %s (%s) runs in %s", job.token, job.kind, interpreter.executable)
         job.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "promptwise.lsp.job_worker",
+            interpreter.executable, "-m", "promptwise.lsp.job_worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -193,6 +265,30 @@ def _summary(result: dict) -> str:
     if result.get("error"):
         return f"{status}: {result['error']}"[:200]
     return f"{result.get('run') or ''} {status}".strip()
+
+
+async def _probe(executable: str) -> str | None:
+    """None when `executable -m promptwise.lsp.job_worker` can start, else why not."""
+    check = "import promptwise.lsp.job_worker"
+    try:
+        process = await asyncio.create_subprocess_exec(
+            executable, "-c", check,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    except OSError as error:
+        return f"it does not start ({error.strerror or error})"
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"`{check}` took longer than {PROBE_TIMEOUT_SECONDS:.0f} s"
+    if process.returncode == 0:
+        return None
+    lines = [line for line in stderr.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"`{check}` failed (exit {process.returncode})"
 
 
 def _folder_of(path: Any) -> str | None:

@@ -63,7 +63,29 @@ def create_server() -> PromptwiseServer:
     _register_navigation(server)
     _register_editing(server)
     _register_runs(server)
+    _tune_garbage_collector()
     return server
+
+
+def _tune_garbage_collector() -> None:
+    """After the start-up imports (the feature modules above import the analysis): freeze what
+    exists and collect less often, so full collections do not stall analyses while typing
+    (`promptwise.analysis.gc_tuning`)."""
+    try:
+        from promptwise.analysis.gc_tuning import tune_for_interactive_use
+
+        tune_for_interactive_use()
+    except Exception:  # a tuning, not a feature: the server runs without it
+        logger.exception("garbage collector not tuned")
+
+
+def _log_job_interpreter(ls: PromptwiseServer) -> None:
+    from promptwise.lsp.jobs import InterpreterError, job_interpreter
+
+    try:
+        logger.info("runs, batches and evaluations will run in %s", job_interpreter(ls.settings.python).description)
+    except InterpreterError as error:
+        logger.warning("runs, batches and evaluations cannot start: %s", error)
 
 
 def _register_lifecycle(server: PromptwiseServer) -> None:
@@ -71,6 +93,7 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     @guarded("initialize")
     async def initialize(ls: PromptwiseServer, params: types.InitializeParams) -> None:
         ls.settings = Settings.from_options(params.initialization_options)
+        _log_job_interpreter(ls)
         diagnostics.scheduler(ls).configure(params)
         # Sections other features add to hovers (cost breakdown, evaluation's worst rows).
         ls.extensions["hover_providers"] = [costs.cost_hover, code_lens.evaluation_hover]

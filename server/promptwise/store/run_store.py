@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import threading
 import time
@@ -126,6 +127,8 @@ class RunInfo:
     name: str
     flow: str
     kind: str
+    # running | completed | failed | canceled; `interrupted` when the store says running but the
+    # process that ran it (parameters pid + host) is gone
     status: str
     created_at: float
     finished_at: float | None
@@ -178,6 +181,30 @@ class NodeStats:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists, owned by someone else (or not a pid we can ask about)
+    return True
+
+
+def owner_parameters() -> dict:
+    """Who is running a run: stored with it, so readers can tell a live run from a killed one."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _owner_gone(parameters: dict) -> bool:
+    """The run's process is gone (killed, crashed): only decidable on the host that ran it."""
+    pid = parameters.get("pid")
+    host = parameters.get("host")
+    if not isinstance(pid, int) or (host and host != socket.gethostname()):
+        return False
+    return not process_alive(pid)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -380,11 +407,16 @@ class RunStore:
     # ----- reads -----
 
     def _run_from_row(self, record) -> RunInfo:
+        parameters = _loads(record["parameters"], {})
+        status = record["status"]
+        if status == "running" and _owner_gone(parameters):
+            # Killed (even with kill -9) before it could say so: show it as what it is.
+            status = "interrupted"
         return RunInfo(
-            name=record["name"], flow=record["flow"], kind=record["kind"], status=record["status"],
+            name=record["name"], flow=record["flow"], kind=record["kind"], status=status,
             created_at=record["created_at"], finished_at=record["finished_at"], data=record["data"],
             column_mapping=_loads(record["column_mapping"], {}), variants=_loads(record["variants"], {}),
-            parameters=_loads(record["parameters"], {}), connection=_loads(record["connection"]),
+            parameters=parameters, connection=_loads(record["connection"]),
             total_rows=record["total_rows"], error=record["error"], metrics=_loads(record["metrics"]),
             outputs_path=record["outputs_path"], source_run=record["source_run"],
         )

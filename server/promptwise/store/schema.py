@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS runs (
     name TEXT PRIMARY KEY,
     flow TEXT NOT NULL,            -- absolute path of the flow file or folder
     kind TEXT NOT NULL,            -- single | batch
-    status TEXT NOT NULL,          -- running | completed | failed | canceled
+    status TEXT NOT NULL,          -- running | completed | failed | canceled (readers show a running run
+                                   -- whose process is gone as `interrupted`)
     created_at REAL NOT NULL,
     finished_at REAL,
     data TEXT,                     -- the data file of a batch
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS rows (
     run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
-    line INTEGER NOT NULL,         -- 0-based index of the input row
+    line INTEGER NOT NULL,         -- 0-based index of the input row (messages show the 1-based file line)
     status TEXT NOT NULL,          -- completed | failed
     inputs TEXT NOT NULL,          -- JSON
     outputs TEXT,                  -- JSON
