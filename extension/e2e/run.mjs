@@ -473,22 +473,25 @@ const steps = [
     },
   },
   {
-    name: "the evaluation lens opens its run",
+    name: "the evaluation lens opens its evaluation, with a drill-down per row",
     waitsOn: "evaluation code lenses + promptwise.showRun (H5 + H7)",
     async run(page) {
       await runCommand(page, "View: Close All Editors");
       await openFile(page, "log-triage/flow.dag.yaml");
-      // The lens shows the latest evaluation's figures (`… pass 97% …`) and opens that run.
+      // The lens shows the latest evaluation's figures (`… pass 97% …`) and opens that evaluation.
       const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /pass \d+(\.\d)?%/ }).first();
       await lens.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const text = (await lens.innerText()).replace(/\s+/g, " ");
       await lens.click();
-      const frame = await frameWithSelector(page, "body[data-kind='details']", 30_000);
-      if (!frame) throw new Error(`clicking "${text}" opened no run details`);
+      const frame = await frameWithSelector(page, "body[data-kind='evaluation']", 30_000);
+      if (!frame) throw new Error(`clicking "${text}" opened no evaluation`);
       const title = await frame.locator("h1").innerText();
-      if (!/^Run log-triage_\d{8}_\d{6}_[0-9a-f]{4}/.test(title)) throw new Error(`run details titled "${title}"`);
+      if (!/^Evaluation log-triage_\d{8}_\d{6}_[0-9a-f]{4}\.eval\d+/.test(title)) throw new Error(`evaluation titled "${title}"`);
+      const drillDowns = await frame.locator("table.evaluation-rows details.row-details").count();
+      if (drillDowns < 1) throw new Error("the evaluation shows no per-row drill-down");
+      await page.screenshot({ path: path.join(results, "10-evaluation-panel.png") });
       assertNoCspViolations();
-      return `${text} -> ${title}`;
+      return `${text} -> ${title} (${drillDowns} rows with a drill-down)`;
     },
   },
 ];

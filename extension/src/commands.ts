@@ -23,8 +23,10 @@ import {
   nearestFirst,
   outcomeKind,
   parseInputs,
+  evaluationShown,
   runFlowArgs,
   ServerCommand,
+  showRunArgs,
   withWorkDoneToken,
   type BatchRunResult,
   type EvaluateResult,
@@ -168,8 +170,12 @@ class PromptwiseCommands {
     let run = typeof lens?.run === "string" ? lens.run : undefined;
     if (!run) run = (await this.pickRuns("Show which run?", false))?.[0];
     if (!run) return undefined;
-    const result = await this.call<unknown>(`Loading run ${run}`, ServerCommand.showRun, { run }, { cancellable: false });
-    if (result !== undefined) this.show("details", `Run ${run}`, result);
+    const result = await this.call<unknown>(`Loading run ${run}`, ServerCommand.showRun, showRunArgs(run, lens), { cancellable: false });
+    if (result === undefined) return result;
+    // An evaluated run comes back with its evaluation's metrics and rows: show the evaluation page.
+    const evaluation = evaluationShown(result);
+    if (evaluation) this.show("evaluation", `Evaluation ${evaluation}`, result);
+    else this.show("details", `Run ${run}`, result);
     return result;
   }
 

@@ -47,6 +47,9 @@ export interface CompareRunsArgs {
 }
 export interface ShowRunArgs {
   run: string;
+  /** An evaluation of the run (`RUN.evalN`); the server shows the latest one when absent. */
+  evaluation?: string;
+  uri?: string;
 }
 export interface CancelArgs {
   token: string;
@@ -136,6 +139,24 @@ export function evaluateArgs(uri: string, source: { data?: string; run?: string 
 
 export function estimateCostArgs(uri: string, data?: string): EstimateCostArgs {
   return data ? { uri, data } : { uri };
+}
+
+/**
+ * Show Run: the run's name, plus what an evaluation lens knows — which evaluation to show and
+ * the document it sits on (the server finds the run store from that document's workspace).
+ */
+export function showRunArgs(run: string, lens?: JsonObject): ShowRunArgs {
+  const args: ShowRunArgs = { run };
+  if (typeof lens?.evaluation === "string" && lens.evaluation !== "") args.evaluation = lens.evaluation;
+  if (typeof lens?.uri === "string" && lens.uri !== "") args.uri = lens.uri;
+  return args;
+}
+
+/** The evaluation a Show Run result holds (`RUN.evalN`), or undefined for a run never evaluated. */
+export function evaluationShown(result: unknown): string | undefined {
+  if (!result || typeof result !== "object" || Array.isArray(result)) return undefined;
+  const evaluation = (result as JsonObject).evaluation;
+  return typeof evaluation === "string" && evaluation !== "" ? evaluation : undefined;
 }
 
 /** Run names for Compare Runs, from picks and/or a comma- or space-separated text. */

@@ -11,7 +11,9 @@ import {
   nearestFirst,
   outcomeKind,
   parseInputs,
+  evaluationShown,
   runFlowArgs,
+  showRunArgs,
   withWorkDoneToken,
 } from "../src/protocol";
 
@@ -115,4 +117,22 @@ describe("work-done token and outcomes", () => {
   for (const [status, error, kind] of outcomes) {
     it(`${status ?? "no status"}${error ? " with error" : ""} -> ${kind}`, () => assert.equal(outcomeKind(status, error), kind));
   }
+});
+
+describe("show run", () => {
+  it("palette call sends only the run", () => {
+    assert.deepEqual(showRunArgs("run-7"), { run: "run-7" });
+  });
+  it("an evaluation lens forwards its evaluation and document", () => {
+    assert.deepEqual(showRunArgs("run-7", { run: "run-7", evaluation: "run-7.eval2", uri }), { run: "run-7", evaluation: "run-7.eval2", uri });
+  });
+  it("ignores empty or non-string lens fields", () => {
+    assert.deepEqual(showRunArgs("run-7", { run: "run-7", evaluation: "", uri: 3 }), { run: "run-7" });
+  });
+  it("recognises a result that holds an evaluation", () => {
+    assert.equal(evaluationShown({ run: "run-7", evaluation: "run-7.eval1", metrics: {} }), "run-7.eval1");
+    assert.equal(evaluationShown({ run: "run-7", evaluation: null }), undefined);
+    assert.equal(evaluationShown([]), undefined);
+    assert.equal(evaluationShown(undefined), undefined);
+  });
 });

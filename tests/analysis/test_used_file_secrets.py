@@ -125,3 +125,11 @@ def test_check_folder_reports_secrets_in_templates_tools_and_settings(project, c
         "promptwise.yaml:4:14 PW601",
         "tools/shape.py:3:71 PW604",
     ]
+
+
+def test_requirements_file_with_a_private_index_password_is_scanned(project):
+    flow = "inputs: {}\noutputs: {}\nnodes: []\nenvironment:\n  python_requirements_txt: requirements.txt\n"
+    requirements = "--extra-index-url https://build:Pa55w0rdXy@pkgs.example.org/simple\npromptflow>=1.10\nrequests==2.31\n"
+    _, problems = project.analyze("flow.dag.yaml", flow, {"requirements.txt": requirements})
+    (secret,) = [p for p in problems if p.code.startswith("PW6")]
+    assert (secret.path.name, secret.code, covered(requirements, secret.range)) == ("requirements.txt", "PW604", "Pa55w0rdXy")

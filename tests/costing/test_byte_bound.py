@@ -111,3 +111,18 @@ def checker_estimate(document) -> calls.CallEstimate:
     from promptwise.costing.estimate import estimate_document
 
     return estimate_document(document, load_workspace(document.path)).items[0].estimate
+
+
+def test_editor_estimates_arrive_counted_even_after_a_lazy_check(tmp_path, encodings_built):
+    # The language server computes estimates in its executor and reads lens texts on its event
+    # loop: the estimate it gets must already hold exact counts, even when the checker cached it.
+    from promptwise.config import load_workspace
+    from promptwise.costing.estimate import estimate_document
+
+    path = make_flow(tmp_path, FLOW)
+    document = load_document(path)
+    checker.check(document)
+    assert encodings_built == []
+    result = estimate_document(document, load_workspace(path))
+    assert all(item.estimate.counted for item in result.items)
+    assert encodings_built  # counted here, not later on the reader's thread

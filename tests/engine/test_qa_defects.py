@@ -180,6 +180,28 @@ def test_endpoint_down_fails_fast_with_one_clear_message_and_stays_resumable(tmp
     assert "run down: completed · 8/8 rows completed · 0 failed" in out
 
 
+async def test_endpoint_going_down_mid_run_stops_the_run_and_keeps_the_rest_resumable(workspace):
+    root = workspace(FLOW)
+    server = workspace.server
+    port = server.port
+
+    stopped = []
+
+    def stop_after_four(progress):
+        if progress.done >= 4 and not stopped:
+            stopped.append(True)
+            server.stop()  # the endpoint dies: connections are refused from now on
+
+    result = await run_batch(root / "flow", data_file(root, 20), name="outage", concurrency=2, use_cache=False,
+                             retry=FAST_RETRY, on_progress=stop_after_four)
+    assert result.status == "failed" and result.completed >= 4 and result.failed == 0
+    assert result.error.startswith(f"could not connect to http://127.0.0.1:{port}/v1 (connection 'local' from ")
+    with FakeOpenAI(port=port) as again:
+        resumed = await run_batch(resume="outage", workspace_path=root, use_cache=False)
+        assert again.stats.requests == 20 - result.completed  # each remaining row once
+    assert (resumed.status, resumed.completed, resumed.failed) == ("completed", 20, 0)
+
+
 async def test_a_batch_in_which_every_row_failed_is_failed_not_completed(workspace, capsys):
     root = workspace(FLOW)
     workspace.server.inject("server_error", count=None)

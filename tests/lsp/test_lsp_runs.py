@@ -157,3 +157,23 @@ async def test_evaluation_shows_in_lenses_and_on_dataset_lines(run_client: Langu
     published = await wait_for_publish(run_client, data_uri, version=1)
     assert sorted(d.range.start.line for d in published.diagnostics) == [1, 3]  # the rows that failed
     assert all(d.severity == types.DiagnosticSeverity.Information for d in published.diagnostics)
+
+
+async def test_evaluation_answer_larger_than_a_pipe_line_limit(run_client: LanguageClient, run_workspace: Path):
+    # The job worker answers with one JSON line holding every row shown in the results panel;
+    # 200 rows of long logs make it several hundred KB (asyncio's default line limit is 64 KiB).
+    log = "ERROR payment gateway timed out after 30 s while settling claim batch " * 8
+    (run_workspace / "long.jsonl").write_text(
+        "".join(f'{{"log_text": "{log}{index}", "language": "en", "expected": "x"}}\n' for index in range(200))
+    )
+    (run_workspace / "eval.yaml").write_text(
+        "evaluators:\n"
+        "  - name: category_match\n"
+        "    type: exact_match\n"
+        "    inputs: {prediction: ${run.outputs.category}, reference: ${data.expected}}\n"
+    )
+    flow_uri = (run_workspace / "flow.dag.yaml").as_uri()
+    result = await _execute(run_client, "promptwise.evaluate", {"uri": flow_uri, "data": "long.jsonl"})
+    assert result.get("status") != "error", result
+    assert result["rows_total"] == 200 and len(result["rows"]) == 200
+    assert result["rows"][199]["inputs"]["log_text"].endswith("199")

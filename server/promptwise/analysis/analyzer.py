@@ -332,8 +332,9 @@ def check_paths(paths: Iterable[Path | str]) -> list[Problem]:
 
 
 def referenced_files(document: Document) -> set[Path]:
-    """Files a document points at (templates, tools, entry modules, `${file:...}`),
-    normalized. Computed from the document alone, without running the analysis."""
+    """Files a document points at (templates, tools, entry modules, `${file:...}`, the
+    environment's requirements file), normalized. Computed from the document alone,
+    without running the analysis."""
     found: set[Path] = set()
     if isinstance(document, FlowDag):
         for node in document.all_nodes():
@@ -341,6 +342,10 @@ def referenced_files(document: Document) -> set[Path]:
                 found.add(normalize(document.folder / node.source.path))
     elif isinstance(document, FlexFlow):
         found.update(normalize(p) for p in document.module_candidates())
+    if isinstance(document, (FlowDag, FlexFlow)) and isinstance(document.environment, dict):
+        requirements = document.environment.get("python_requirements_txt")
+        if isinstance(requirements, str) and requirements.strip():
+            found.add(normalize(document.folder / requirements.strip()))
     if isinstance(document, (FlexFlow, Prompty)):
         for substitution in document.substitutions:
             if substitution.kind == "file" and substitution.name:

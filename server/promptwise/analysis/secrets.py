@@ -18,7 +18,8 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -379,7 +380,7 @@ def scan_python(path: Path, text: str) -> list[Problem]:
             span = Range.of(literal.start.line, at, literal.start.line, at + len(token))
         name = env_name(key, secret)
         fixes: tuple[Fix, ...] = ()
-        todo = "read it from the environment instead of writing it in the code"
+        todo = f'read it from the environment (`os.environ["{name}"]`) instead of writing it in the code'
         if movable(constant.value, secret):
             if import_edit is False:
                 import_edit = _import_os_edit(path, tree)
@@ -387,7 +388,10 @@ def scan_python(path: Path, text: str) -> list[Problem]:
             if isinstance(import_edit, TextEdit):
                 edits.insert(0, import_edit)
             fixes = (Fix(f'Read it from os.environ["{name}"]', tuple(edits)),)
-            todo = f'read it with `os.environ["{name}"]`'
+            todo = (
+                f'read it with `os.environ["{name}"]`, or give the tool a connection whose key is '
+                f"`${{env:{name}}}` in promptwise.yaml"
+            )
         problems.append(
             Problem(path, span, Severity.ERROR, secret.code, _message(secret, key, name, todo), fixes)
         )
@@ -485,7 +489,7 @@ def _used_file_secrets(document: Any, context: Any) -> list[Problem]:
         loaded = context.load(used)
         if loaded is not None:
             if not hasattr(loaded, "yaml"):  # a flow's files are scanned with that flow
-                problems += document_secrets(loaded)
+                problems += _cached_document_secrets(loaded)
             continue
         text = context.text(used)
         if text is None:
@@ -493,6 +497,27 @@ def _used_file_secrets(document: Any, context: Any) -> list[Problem]:
         if text is not None:  # data a prompty pulls in with ${file:...}: JSON, text
             problems += check_text(used, text)
     return problems
+
+
+# Loaded documents are shared and replaced when their file changes, so a document object
+# stands for one version of its file: its scan is kept rather than redone (an AST walk per
+# tool file) every time a flow that uses it is analyzed on a keystroke.
+_SCANNED: "OrderedDict[int, tuple[Any, list[Problem]]]" = OrderedDict()
+_SCANNED_LOCK = threading.Lock()
+
+
+def _cached_document_secrets(document: Any) -> list[Problem]:
+    with _SCANNED_LOCK:
+        entry = _SCANNED.get(id(document))
+        if entry is not None and entry[0] is document:
+            _SCANNED.move_to_end(id(document))
+            return list(entry[1])
+    problems = document_secrets(document)
+    with _SCANNED_LOCK:
+        _SCANNED[id(document)] = (document, problems)
+        while len(_SCANNED) > 1024:
+            _SCANNED.popitem(last=False)
+    return list(problems)
 
 
 def document_secrets(document: Any) -> list[Problem]:

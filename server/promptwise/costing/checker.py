@@ -3,7 +3,9 @@
 `check(document, context)` has the signature of the analysis' checkers, so it can be listed
 with the analysis' companion modules or registered with `register()` (which calls
 `promptwise.analysis.register_checker` once). It reuses `estimate_document`, so the problems
-and the lenses come from the same cached estimate.
+and the lenses come from the same cached estimate; the checker asks for it without exact
+counts, which are made only when a prompt's UTF-8 byte bound comes close to its model's
+context window (the lenses make them later, in the editor's executor).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def check(document, context=None) -> list[Problem]:
                     if template is not None:
                         dependencies.add(_normalized(template))
             dependencies.add(_normalized(workspace.source or workspace.root / SETTINGS_FILE))
-    return list(estimate_document(document, workspace, catalog=catalog, overlay=overlay).problems)
+    # exact=False: decide the context window from the byte bound where it settles it, so most
+    # checks never load a tokenizer (see counting.chat_token_bound).
+    return list(estimate_document(document, workspace, catalog=catalog, overlay=overlay, exact=False).problems)
 
 
 def _normalized(path: Path) -> Path:

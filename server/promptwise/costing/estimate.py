@@ -182,6 +182,14 @@ class DocumentEstimate:
             "text": (self.items[0].lens_text if len(self.items) == 1 else self.lens_text),
         }
 
+    def count_all(self) -> "DocumentEstimate":
+        """Make every exact count now (they are otherwise made on first use)."""
+        for item in self.items:
+            if item.estimate is not None:
+                item.estimate.count  # noqa: B018 - the property counts and keeps the result
+                item.sections  # noqa: B018
+        return self
+
     def to_json(self) -> dict:
         return {"path": str(self.path), "catalogDate": self.catalog_date, "totals": self.totals(),
                 "items": [item.to_json() for item in self.items],
@@ -372,9 +380,23 @@ def _fingerprint(*parts: Any) -> bytes:
 def estimate_document(document: Any, workspace: WorkspaceConfig | None = None, *,
                       catalog: Catalog | None = None, overlay: Mapping[Path, str] | None = None,
                       default_model: str | None = None, variants: Mapping[str, str] | None = None,
-                      ) -> DocumentEstimate:
+                      exact: bool = True) -> DocumentEstimate:
     """The cost estimate of one parsed document (see module docstring). Never raises for
-    bad user input: problems become PW7xx entries or item errors."""
+    bad user input: problems become PW7xx entries or item errors.
+
+    `exact=True` (lenses, hovers, totals) counts every prompt before returning, so callers
+    that run this in an executor never count on their event loop. The checker passes False:
+    its problems need a count only when the byte bound comes close to a context window."""
+    result = _estimate_document(document, workspace, catalog=catalog, overlay=overlay,
+                                default_model=default_model, variants=variants)
+    if exact:
+        result.count_all()
+    return result
+
+
+def _estimate_document(document: Any, workspace: WorkspaceConfig | None, *, catalog: Catalog | None,
+                       overlay: Mapping[Path, str] | None, default_model: str | None,
+                       variants: Mapping[str, str] | None) -> DocumentEstimate:
     kind = getattr(document, "kind", None)
     path = Path(getattr(document, "path", "."))
     if catalog is None:

@@ -21,7 +21,7 @@ _EXPORTS = {
     "run_batch": "promptwise.engine.batch",
     "FlowError": "promptwise.engine.errors",
     "FlowRunResult": "promptwise.engine.runner",
-    "resolve_flow_path": "promptwise.engine.runner",
+    "resolve_flow_path": "promptwise.engine.flow_path",
     "run_flow": "promptwise.engine.runner",
 }
 

@@ -295,8 +295,8 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
             "init": info.parameters.get("init")}
 
 
-# When this many rows in a row fail because the endpoint cannot be reached (and it never
-# answered), the run stops: every further row would fail the same way.
+# When this many rows in a row fail because the endpoint cannot be reached, the run stops:
+# every further row would fail the same way.
 FAIL_FAST_ROWS = 3
 
 
@@ -307,8 +307,8 @@ async def _run_rows(session: Session, run_name: str, pending: list[DataRow], map
     executable, context, store = session.executable, session.context, session.store
     llm = context.llm
     queue = iter(pending)
-    # Rows that failed while no endpoint has answered: recorded once the endpoint proves up, or
-    # left unrecorded (so a resume does them) when the run stops because it is down.
+    # Rows that failed because the endpoint could not be reached: recorded once a row gets
+    # through, or left unrecorded (so a resume does them) when the run stops because it is down.
     held_back: list[RowResult] = []
     unreachable = asyncio.Event()
     fail_fast_rows = min(FAIL_FAST_ROWS, len(pending))
@@ -316,8 +316,11 @@ async def _run_rows(session: Session, run_name: str, pending: list[DataRow], map
     def label(row: DataRow) -> str:
         return row_label(data_path, row)
 
-    def finish(result: RowResult) -> None:
-        if result.status == "failed" and not llm.endpoint_answered and llm.unreachable_calls:
+    def finish(result: RowResult, error_kind: str | None = None) -> None:
+        # Flex code sees a failed model call as an exception of its own, so its kind is lost:
+        # there, failing while no endpoint ever answered and some could not be reached decides.
+        unreachable_row = error_kind == "unreachable" or (not llm.endpoint_answered and llm.unreachable_calls > 0)
+        if result.status == "failed" and unreachable_row:
             held_back.append(result)
             if len(held_back) >= fail_fast_rows:
                 unreachable.set()
@@ -355,7 +358,7 @@ async def _run_rows(session: Session, run_name: str, pending: list[DataRow], map
         else:
             if outcome.error:
                 outcome.error = f"{label(row)}: {outcome.error}"
-        finish(row_result(row.index, inputs, outcome))
+        finish(row_result(row.index, inputs, outcome), outcome.error_kind)
 
     async def worker() -> None:
         for row in queue:  # a shared iterator: each row is taken by exactly one worker

@@ -356,6 +356,7 @@ class DagExecutable(Executable):
         results: dict[str, NodeResult] = {}
         done: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.line_nodes}
         failed: list[str] = []
+        kinds: dict[str, str] = {}
 
         async def run(name: str) -> None:
             prepared = self.nodes[name]
@@ -377,6 +378,7 @@ class DagExecutable(Executable):
                 results[name] = result
             except NodeError as error:
                 results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: {error}")
+                kinds[name] = error.kind
                 failed.append(name)
             except Exception as error:  # a bug of ours must fail the row, not the run
                 results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: internal error "
@@ -387,9 +389,10 @@ class DagExecutable(Executable):
 
         await asyncio.gather(*(run(name) for name in self.line_nodes))
         nodes = [results[name] for name in self.line_nodes]
-        errors = [r.error for r in nodes if r.status == "failed"]
+        errors = [r for r in nodes if r.status == "failed"]
         if errors:
-            return LineOutcome("failed", None, errors[0], nodes, elapsed_ms(started), outputs)
+            return LineOutcome("failed", None, errors[0].error, nodes, elapsed_ms(started), outputs,
+                               kinds.get(errors[0].node))
         try:
             flow_outputs = {name: self._output(output, inputs, outputs) for name, output in
                             self.document.outputs.items()}

@@ -30,6 +30,7 @@ class LineOutcome:
     nodes: list[NodeResult]
     latency_ms: float
     node_outputs: dict[str, Any] = field(default_factory=dict)  # for aggregation nodes
+    error_kind: str | None = None  # the failing call's kind (e.g. `unreachable`: the endpoint is down)
 
 
 @dataclass

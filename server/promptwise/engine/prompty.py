@@ -112,7 +112,7 @@ class PromptyExecutable(Executable):
             from promptwise.store.run_store import NodeResult
 
             node = NodeResult(name, "failed", error=str(error))
-            return LineOutcome("failed", None, str(error), [node], elapsed_ms(started))
+            return LineOutcome("failed", None, str(error), [node], elapsed_ms(started), error_kind=error.kind)
         output = self._output(call)
         node = llm_node_result(name, call, output)
         outputs = output if isinstance(output, dict) else {"output": output}

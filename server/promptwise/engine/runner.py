@@ -23,6 +23,7 @@ from promptwise.engine.cache import ResponseCache
 from promptwise.engine.connections import ConnectionConfigError, ConnectionResolver
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import Executable, LineOutcome, RunContext
+from promptwise.engine.flow_path import resolve_flow_path
 from promptwise.engine.flow_environment import (
     environment_variables,
     resolve_environment_variables,
@@ -32,23 +33,6 @@ from promptwise.engine.flow_environment import (
 from promptwise.engine.llm import LlmService
 from promptwise.engine.providers import RetryPolicy
 from promptwise.store.run_store import RowResult, RunStore, owner_parameters
-
-
-def resolve_flow_path(path: Path | str) -> Path:
-    """The flow file for a path: the file itself, or the flow file inside a folder."""
-    path = Path(path)
-    if path.is_dir():
-        for name in (*FLOW_DAG_NAMES, *FLEX_FLOW_NAMES):
-            if (path / name).is_file():
-                return path / name
-        prompts = sorted(path.glob("*.prompty"))
-        if len(prompts) == 1:
-            return prompts[0]
-        raise FlowError(f"{path}: no flow.dag.yaml, flow.flex.yaml or single .prompty file in this folder; "
-                        f"pass the flow file")
-    if not path.exists():
-        raise FlowError(f"{path}: no such file; pass a flow.dag.yaml, flow.flex.yaml or .prompty file")
-    return path
 
 
 def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None = None,

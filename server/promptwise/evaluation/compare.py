@@ -247,7 +247,7 @@ def variant_ids(flow: Path, node: str) -> list[str]:
     """The variants a flow defines for a node (for `compare --variants NODE`)."""
     import promptwise.documents  # noqa: F401
     from promptwise.documents import load_document
-    from promptwise.engine.runner import resolve_flow_path
+    from promptwise.engine.flow_path import resolve_flow_path
 
     document = load_document(resolve_flow_path(flow))
     node_variants = getattr(document, "node_variants", None) or {}

@@ -33,7 +33,7 @@ class EngineFlowRunner:
         import promptwise.documents  # noqa: F401
         from promptwise.documents import load_document
         from promptwise.engine.errors import FlowError
-        from promptwise.engine.runner import resolve_flow_path
+        from promptwise.engine.flow_path import resolve_flow_path
 
         try:
             document = load_document(resolve_flow_path(flow))

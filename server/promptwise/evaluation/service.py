@@ -95,7 +95,7 @@ def flow_output_names(flow_path: Path) -> set[str] | None:
     try:
         import promptwise.documents  # noqa: F401
         from promptwise.documents import load_document
-        from promptwise.engine.runner import resolve_flow_path
+        from promptwise.engine.flow_path import resolve_flow_path
 
         document = load_document(resolve_flow_path(flow_path))
     except Exception:

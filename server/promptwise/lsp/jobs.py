@@ -34,6 +34,7 @@ logger = logging.getLogger("promptwise.lsp.jobs")
 
 CANCEL_GRACE_SECONDS = 5.0
 CLI_TIMEOUT_SECONDS = 300.0
+WORKER_LINE_LIMIT_BYTES = 256 * 1024 * 1024
 PROBE_TIMEOUT_SECONDS = 60.0  # a cold interpreter importing our package on a busy machine
 
 
@@ -204,6 +205,9 @@ class JobManager:
             stderr=asyncio.subprocess.PIPE,
             cwd=_folder_of(request["args"].get("path")),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # The worker answers with one JSON line, which for an evaluation carries its rows
+            # (hundreds of KB): far above asyncio's default 64 KiB line limit.
+            limit=WORKER_LINE_LIMIT_BYTES,
         )  # fmt: skip
         job.process.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
         await job.process.stdin.drain()  # stdin stays open: closing it means "cancel"
