@@ -26,7 +26,7 @@ from promptwise.analysis.gc_tuning import tune_for_interactive_use  # noqa: E402
 from promptwise.documents import load  # noqa: E402
 from promptwise.documents.flow_dag import parse_flow_dag  # noqa: E402
 
-NODE_COUNT = 200
+from generated_flow import NODE_COUNT, chain_nodes, write_prompt  # noqa: E402  (beside this script)
 
 
 def generate_flow(folder: Path, count: int = NODE_COUNT) -> Path:
@@ -43,35 +43,8 @@ def generate_flow(folder: Path, count: int = NODE_COUNT) -> Path:
         "from promptflow.core import tool\n\n\n@tool\ndef step(text: str, previous: str = '', customer: str = '') -> str:\n"
         "    return text + previous + customer\n"
     )
-    (folder / "prompt.jinja2").write_text("system:\nYou help {{customer}}.\nuser:\n{{text}} {{previous}}\n")
-    used = set()
-    for i in range(count):
-        previous = f"${{n{i - 1}.output}}" if i else "${inputs.question}"
-        used.add(i - 1)
-        if i % 4 == 3:
-            lines += [
-                f"- name: n{i}",
-                "  type: llm",
-                "  source: {type: code, path: prompt.jinja2}",
-                "  connection: open_ai",
-                "  api: chat",
-                "  inputs:",
-                "    deployment_name: gpt-4o-mini",
-                "    text: ${inputs.question}",
-                f"    previous: {previous}",
-                "    customer: ${inputs.customer}",
-            ]
-        else:
-            lines += [
-                f"- name: n{i}",
-                "  type: python",
-                "  source:",
-                "    type: code",
-                "    path: tool.py",
-                "  inputs:",
-                "    text: ${inputs.question}",
-                f"    previous: {previous}",
-            ]
+    write_prompt(folder)
+    lines += chain_nodes(count, flow_style_llm_source=True)
     path = folder / "flow.dag.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

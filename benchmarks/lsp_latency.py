@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-NODE_COUNT = 200
+from generated_flow import NODE_COUNT, chain_nodes, write_prompt  # beside this script
+
 LOG_LEVEL = "WARNING"  # DEBUG shows the analysis time of every edit on stderr
 
 
@@ -29,7 +30,7 @@ def generate_flow(folder: Path, count: int = NODE_COUNT) -> Path:
         "from promptflow.core import tool\n\n\n@tool\n"
         "def step(text: str, previous: str = '') -> str:\n    return text + previous\n"
     )
-    (folder / "prompt.jinja2").write_text("system:\nYou help {{customer}}.\nuser:\n{{text}} {{previous}}\n")
+    write_prompt(folder)
     lines = [
         "inputs:",
         "  question:",
@@ -44,34 +45,7 @@ def generate_flow(folder: Path, count: int = NODE_COUNT) -> Path:
         f"    reference: ${{n{count - 1}.output}}",
         "nodes:",
     ]
-    for index in range(count):
-        previous = f"${{n{index - 1}.output}}" if index else "${inputs.question}"
-        if index % 4 == 3:
-            lines += [
-                f"- name: n{index}",
-                "  type: llm",
-                "  source:",
-                "    type: code",
-                "    path: prompt.jinja2",
-                "  connection: open_ai",
-                "  api: chat",
-                "  inputs:",
-                "    deployment_name: gpt-4o-mini",
-                "    text: ${inputs.question}",
-                f"    previous: {previous}",
-                "    customer: ${inputs.customer}",
-            ]
-        else:
-            lines += [
-                f"- name: n{index}",
-                "  type: python",
-                "  source:",
-                "    type: code",
-                "    path: tool.py",
-                "  inputs:",
-                "    text: ${inputs.question}",
-                f"    previous: {previous}",
-            ]
+    lines += chain_nodes(count, flow_style_llm_source=False)
     path = folder / "flow.dag.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -66,3 +66,16 @@ def test_mapping_literal_data_and_default_names():
     assert mapped == {"question": "hello", "lang": "en", "ctx": "c"}
     with pytest.raises(FlowError, match="pass it with --run NAME"):
         map_row(0, row, {"question": "${run.outputs.answer}"}, ["question"], None)
+
+
+def test_read_data_keeps_bad_rows_with_their_file_line(tmp_path):
+    from promptwise.engine.data import read_data, row_label
+
+    (tmp_path / "d.csv").write_text('q,a\n"two\nlines",x\n\nonly-one-cell\nfine,y\n')
+    rows = read_data(tmp_path / "d.csv")
+    assert [(r.index, r.file_line, r.values) for r in rows] == [
+        (0, 2, {"q": "two\nlines", "a": "x"}), (1, 5, None), (2, 6, {"q": "fine", "a": "y"})]
+    assert rows[1].error == "d.csv line 5: 1 cells, fewer than the 2 header columns; quote cells that contain the " \
+                            "delimiter"
+    assert row_label(tmp_path / "d.csv", rows[2]) == "d.csv line 6"
+    assert row_label(None, 4) == "row 5"

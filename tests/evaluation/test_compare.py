@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from promptwise.cli import main
-from test_eval_end_to_end import DATA, TEMPLATE
+
+from capitals_project import DATA, jsonl, write_capitals_flow
 
 VARIANT_FLOW = """\
 inputs:
@@ -54,13 +55,8 @@ evaluators:
 
 @pytest.fixture
 def variant_flow(workspace_dir: Path, fake_server) -> Path:
-    folder = workspace_dir / "capitals"
-    folder.mkdir()
-    (folder / "flow.dag.yaml").write_text(VARIANT_FLOW, encoding="utf-8")
-    (folder / "answer.jinja2").write_text(TEMPLATE, encoding="utf-8")
+    folder = write_capitals_flow(workspace_dir, VARIANT_FLOW, EVAL)
     (folder / "terse.jinja2").write_text("system:\nOne word.\nuser:\nTERSE {{question}}\n", encoding="utf-8")
-    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
-    (folder / "eval.yaml").write_text(EVAL, encoding="utf-8")
     fake_server.add_rule(r"RESPONSE: Madrid", '{"score": 5, "reason": "Fluent."}')
     fake_server.add_rule(r"RESPONSE:", '{"score": 4, "reason": "Fine."}')
     fake_server.add_rule(r"TERSE .*Spain", "Madrid")
@@ -172,7 +168,7 @@ def test_compare_runs_with_different_evaluators(variant_flow, capsys, monkeypatc
 def test_compare_runs_on_different_data_and_row_counts(variant_flow, capsys, monkeypatch):
     monkeypatch.chdir(variant_flow.parent)
     short = variant_flow / "short.jsonl"
-    short.write_text("".join(json.dumps(r) + "\n" for r in DATA[:2]), encoding="utf-8")
+    short.write_text(jsonl(DATA[:2]), encoding="utf-8")
     assert main(["eval", str(variant_flow), "--name", "full"]) == 0
     assert main(["eval", str(variant_flow), "--name", "half", "--data", str(short)]) == 0
     capsys.readouterr()

@@ -90,13 +90,18 @@ def test_function_config_errors(functions, reference, message):
         PythonFunction("f", options={"function": reference}, base_dir=functions)
 
 
-def test_function_and_flow_evaluators_in_an_evaluation(flow_dir, capsys, monkeypatch):  # noqa: F811
-    monkeypatch.chdir(flow_dir.parent)
-    (flow_dir / "my_evals.py").write_text(FUNCTIONS, encoding="utf-8")
+def _write_grader(flow_dir: Path) -> None:
+    """grader/: the evaluation flow the eval.yaml files below name with `flow: grader`."""
     grader = flow_dir / "grader"
     grader.mkdir()
     (grader / "flow.dag.yaml").write_text(EVAL_FLOW, encoding="utf-8")
     (grader / "grade.py").write_text(GRADE, encoding="utf-8")
+
+
+def test_function_and_flow_evaluators_in_an_evaluation(flow_dir, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(flow_dir.parent)
+    (flow_dir / "my_evals.py").write_text(FUNCTIONS, encoding="utf-8")
+    _write_grader(flow_dir)
     (flow_dir / "eval.yaml").write_text(
         "data: data.jsonl\n"
         "evaluators:\n"
@@ -120,10 +125,7 @@ def test_function_and_flow_evaluators_in_an_evaluation(flow_dir, capsys, monkeyp
 
 def test_flow_evaluator_input_mismatch_is_caught_before_running(flow_dir, fake_server, capsys, monkeypatch):  # noqa: F811
     monkeypatch.chdir(flow_dir.parent)
-    grader = flow_dir / "grader"
-    grader.mkdir()
-    (grader / "flow.dag.yaml").write_text(EVAL_FLOW, encoding="utf-8")
-    (grader / "grade.py").write_text(GRADE, encoding="utf-8")
+    _write_grader(flow_dir)
     (flow_dir / "eval.yaml").write_text(
         "data: data.jsonl\nevaluators:\n  - name: graded\n    type: flow\n    flow: grader\n"
         "    inputs: {answer: ${run.outputs.answer}}\n", encoding="utf-8")

@@ -13,6 +13,8 @@ from promptwise.cli import main
 from promptwise.config import load_workspace
 from promptwise.evaluation.results_store import EvalStore
 
+from capitals_project import write_capitals_flow, write_city_prompty
+
 FLOW = """\
 inputs:
   question: {type: string}
@@ -26,13 +28,6 @@ nodes:
   connection: fake
   api: chat
 """
-TEMPLATE = "system:\nAnswer with the city only.\nuser:\n{{question}}\n"
-DATA = [
-    {"question": "What is the capital of France?", "expected": "Paris"},
-    {"question": "What is the capital of Italy?", "expected": "Rome"},
-    {"question": "What is the capital of Spain?", "expected": "Madrid"},
-    {"question": "What is the capital of Japan?", "expected": "Tokyo"},
-]
 EVAL = """\
 data: data.jsonl
 evaluators:
@@ -56,12 +51,7 @@ evaluators:
 
 @pytest.fixture
 def flow_dir(workspace_dir: Path, fake_server) -> Path:
-    folder = workspace_dir / "capitals"
-    folder.mkdir()
-    (folder / "flow.dag.yaml").write_text(FLOW, encoding="utf-8")
-    (folder / "answer.jinja2").write_text(TEMPLATE, encoding="utf-8")
-    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
-    (folder / "eval.yaml").write_text(EVAL, encoding="utf-8")
+    folder = write_capitals_flow(workspace_dir, FLOW, EVAL)
     fake_server.add_rule(r"RESPONSE: Barcelona", '{"score": 2, "reason": "Wrong city, odd phrasing."}')
     fake_server.add_rule(r"RESPONSE: Tokyo", "I cannot rate this.")  # malformed judge answer
     fake_server.add_rule(r"RESPONSE:", '{"score": 5, "reason": "Fluent."}')
@@ -244,13 +234,7 @@ def test_rows_that_failed_in_the_run_are_recorded_not_scored(flow_dir, fake_serv
 
 def test_eval_a_prompty(workspace_dir, fake_server, capsys, monkeypatch):
     monkeypatch.chdir(workspace_dir)
-    folder = workspace_dir / "city"
-    folder.mkdir()
-    (folder / "city.prompty").write_text(
-        "---\nname: City\nmodel:\n  api: chat\n  configuration: {type: openai, model: gpt-4o-mini, connection: fake}\n"
-        "inputs:\n  question: {type: string}\n---\nsystem:\nAnswer with the city only.\nuser:\n{{question}}\n",
-        encoding="utf-8")
-    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
+    folder = write_city_prompty(workspace_dir)
     fake_server.add_rule(r"capital of France", "Paris")
     assert main(["batch", str(folder / "city.prompty"), "--data", str(folder / "data.jsonl"), "--name", "p1",
                  "--format", "json"]) == 0
@@ -267,18 +251,11 @@ def test_eval_a_prompty(workspace_dir, fake_server, capsys, monkeypatch):
     assert out["metrics"]["correct"]["passed"] == 1  # France; the other answers are echoes
 
 
-PROMPTY = ("---\nname: City\nmodel:\n  api: chat\n  configuration: {type: openai, model: gpt-4o-mini, connection: fake}\n"
-           "inputs:\n  question: {type: string}\n---\nsystem:\nAnswer with the city only.\nuser:\n{{question}}\n")
-
-
 def test_prompty_output_typo_is_an_error_before_the_run(workspace_dir, fake_server, capsys, monkeypatch):
     # A prompty's answer is `output` (text): a mapping to any other output cannot be read, and
     # running the prompt over the data first would spend calls for nothing.
     monkeypatch.chdir(workspace_dir)
-    folder = workspace_dir / "city"
-    folder.mkdir()
-    (folder / "city.prompty").write_text(PROMPTY, encoding="utf-8")
-    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in DATA), encoding="utf-8")
+    folder = write_city_prompty(workspace_dir)
     (folder / "eval.yaml").write_text(
         "evaluators:\n  - name: correct\n    type: contains\n"
         "    inputs: {prediction: ${run.outputs.ouput}, reference: ${data.expected}}\n", encoding="utf-8")

@@ -126,3 +126,33 @@ def test_reader_sees_rows_while_writer_writes(tmp_path):
     assert seen == sorted(seen)  # never a partial or shrinking view
     writer.close()
     reader.close()
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ("alive", "running"),  # this very process: a live run
+    ("dead", "interrupted"),  # killed (kill -9) before it could record its end
+    ("dead elsewhere", "running"),  # another host's process: cannot tell, so say what the store says
+    ("no owner", "running"),  # runs stored before owners were recorded
+])
+def test_running_run_whose_process_is_gone_reads_as_interrupted(store, parameters, expected):
+    import os
+    import socket
+
+    owner = {"alive": {"pid": os.getpid(), "host": socket.gethostname()},
+             "dead": {"pid": _dead_pid(), "host": socket.gethostname()},
+             "dead elsewhere": {"pid": _dead_pid(), "host": "some-other-host"},
+             "no owner": {}}[parameters]
+    store.create_run("r", "/w/flow", parameters=owner)
+    assert store.get_run("r").status == expected
+    assert store.list_runs()[0].status == expected
+    store.finish_run("r", "completed")
+    assert store.get_run("r").status == "completed"  # only running runs are checked

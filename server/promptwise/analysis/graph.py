@@ -33,6 +33,19 @@ class _Problems(list):
     def add(self, code, range_, message, severity=Severity.ERROR, fixes=()):
         self.append(Problem(self.path, range_, severity, code, message, tuple(f for f in fixes if f)))
 
+    def add_unknown_name(self, code, range_, wrong: str, guess: str | None, otherwise: str) -> None:
+        """A name that matches nothing: with a close `guess`, `wrong; did you mean 'guess'?`
+        and a fix that writes the guess at `range_`; without one, the message `otherwise`."""
+        if guess:
+            self.add(
+                code,
+                range_,
+                f"{wrong}; did you mean '{guess}'?",
+                fixes=[replace_fix(self.path, range_, guess, f"Change to '{guess}'")],
+            )
+        else:
+            self.add(code, range_, otherwise)
+
 
 def _where(where: str, owner) -> str:
     if where == "output":
@@ -90,23 +103,15 @@ def _check_output_path(
             key_range.start.line,
             key_range.start.character + len(reference.path[0]),
         )
-    guess = suggest(reference.path[0], keys)
     listed = ", ".join(keys) if keys else "none"
-    if guess:
-        problems.add(
-            "PW203",
-            key_range,
-            f"the output of node '{target.name}' has no key '{reference.path[0]}' (its tool "
-            f"returns {listed}); did you mean '{guess}'?",
-            fixes=[replace_fix(flow.path, key_range, guess, f"Change to '{guess}'")],
-        )
-    else:
-        problems.add(
-            "PW203",
-            key_range,
-            f"the output of node '{target.name}' has no key '{reference.path[0]}' (its tool "
-            f"returns {listed}); use one of those keys or return this one from the tool",
-        )
+    wrong = f"the output of node '{target.name}' has no key '{reference.path[0]}' (its tool returns {listed})"
+    problems.add_unknown_name(
+        "PW203",
+        key_range,
+        wrong,
+        suggest(reference.path[0], keys),
+        f"{wrong}; use one of those keys or return this one from the tool",
+    )
 
 
 def _check_reference(
@@ -126,23 +131,15 @@ def _check_reference(
                 f"`{reference.text}` names no input; write `${{inputs.<name>}}`",
             )
         elif reference.name not in flow.inputs:
-            guess = suggest(reference.name, flow.inputs)
-            if guess:
-                problems.add(
-                    "PW201",
-                    reference.name_range,
-                    f"{_where(where, owner)} reads flow input '{reference.name}', which is not "
-                    f"declared; did you mean '{guess}'?",
-                    fixes=[replace_fix(path, reference.name_range, guess, f"Change to '{guess}'")],
-                )
-            else:
-                declared = ", ".join(flow.inputs) or "none"
-                problems.add(
-                    "PW201",
-                    reference.name_range,
-                    f"{_where(where, owner)} reads flow input '{reference.name}', which is not "
-                    f"declared (declared: {declared}); add it under `inputs:` or fix the name",
-                )
+            wrong = f"{_where(where, owner)} reads flow input '{reference.name}', which is not declared"
+            declared = ", ".join(flow.inputs) or "none"
+            problems.add_unknown_name(
+                "PW201",
+                reference.name_range,
+                wrong,
+                suggest(reference.name, flow.inputs),
+                f"{wrong} (declared: {declared}); add it under `inputs:` or fix the name",
+            )
         return
     target = flow.node(reference.name)
     if target is None:
@@ -157,22 +154,14 @@ def _check_reference(
             )
             return
         names = [n.name for n in flow.nodes if n.name]
-        guess = suggest(reference.name, names)
-        if guess:
-            problems.add(
-                "PW202",
-                reference.name_range,
-                f"{_where(where, owner)} reads node '{reference.name}', which does not exist; "
-                f"did you mean '{guess}'?",
-                fixes=[replace_fix(path, reference.name_range, guess, f"Change to '{guess}'")],
-            )
-        else:
-            problems.add(
-                "PW202",
-                reference.name_range,
-                f"{_where(where, owner)} reads node '{reference.name}', which does not exist; "
-                "add that node or reference an existing one",
-            )
+        wrong = f"{_where(where, owner)} reads node '{reference.name}', which does not exist"
+        problems.add_unknown_name(
+            "PW202",
+            reference.name_range,
+            wrong,
+            suggest(reference.name, names),
+            f"{wrong}; add that node or reference an existing one",
+        )
         return
     if where != "output" and isinstance(owner, FlowNode) and reference.name == owner.name:
         problems.add(

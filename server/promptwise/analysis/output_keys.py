@@ -16,8 +16,9 @@ from promptwise.documents.python_tool import PythonToolFile, ToolFunction
 SCALAR_RETURNS = frozenset({"str", "int", "float", "bool", "bytes"})
 
 
-def _own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
-    """Return statements of the function itself, not of functions or classes inside it."""
+def own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
+    """Return statements of the function itself, not of functions or classes inside it
+    (in no particular order)."""
     found: list[ast.Return] = []
     stack: list[ast.AST] = list(function.body)
     while stack:
@@ -73,7 +74,7 @@ def _keys_from_source(text: str, function_name: str, line: int, returns: str | N
         fields = _typed_dict_fields(tree, returns.strip("'\""))
         if fields is not None:
             return tuple(fields)
-    statements = _own_returns(target)
+    statements = own_returns(target)
     if not statements:
         return None
     keys: list[str] = []

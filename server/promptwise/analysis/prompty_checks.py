@@ -191,6 +191,17 @@ def _scalar_text(mapping: YamlMapping, key: str) -> str | None:
     return None
 
 
+def _unknown_choice(path: Path, node: YamlNode, what: str, value: str, allowed: tuple[str, ...]) -> Problem:
+    """PW505 for a value outside a fixed set, with a fix to the closest allowed value."""
+    guess = suggest(value, allowed)
+    fixes = [Fix(f"Change to `{guess}`", (TextEdit(path, node.range, guess),))] if guess else []
+    return _problem(
+        path, node.range, "PW505",
+        f"unknown {what} `{value}`; use one of {', '.join(allowed)}" + (f" (did you mean `{guess}`?)" if guess else ""),
+        fixes,
+    )  # fmt: skip
+
+
 def _check_configuration(path: Path, configuration: YamlMapping, key_range: Range, checks_type: bool) -> list[Problem]:
     """`checks_type`: the schema does not already check the `type` value (Prompty spec shape)."""
     problems: list[Problem] = []
@@ -212,16 +223,7 @@ def _check_configuration(path: Path, configuration: YamlMapping, key_range: Rang
             ]
     elif config_type not in _CONFIG_TYPES:
         if checks_type and type_node is not None:
-            guess = suggest(config_type, _CONFIG_TYPES)
-            fixes = [Fix(f"Change to `{guess}`", (TextEdit(path, type_node.range, guess),))] if guess else []
-            problems.append(
-                _problem(
-                    path, type_node.range, "PW505",
-                    f"unknown model configuration type `{config_type}`; use one of "
-                    f"{', '.join(_CONFIG_TYPES)}" + (f" (did you mean `{guess}`?)" if guess else ""),
-                    fixes,
-                )  # fmt: skip
-            )
+            problems.append(_unknown_choice(path, type_node, "model configuration type", config_type, _CONFIG_TYPES))
         return problems
     has_connection = _scalar_text(configuration, "connection") is not None
     anchor = configuration.entry("type").key.range if configuration.entry("type") else key_range
@@ -349,16 +351,7 @@ def check_model(document: Prompty) -> list[Problem]:
             node = mapping.get(key)
             value = _scalar_text(mapping, key)
             if node is not None and value is not None and value not in allowed:
-                guess = suggest(value, allowed)
-                fixes = [Fix(f"Change to `{guess}`", (TextEdit(path, node.range, guess),))] if guess else []
-                problems.append(
-                    _problem(
-                        path, node.range, "PW505",
-                        f"unknown `model.{key}` `{value}`; use one of {', '.join(allowed)}"
-                        + (f" (did you mean `{guess}`?)" if guess else ""),
-                        fixes,
-                    )  # fmt: skip
-                )
+                problems.append(_unknown_choice(path, node, f"`model.{key}`", value, allowed))
     configuration_entry = mapping.entry("configuration")
     configuration = _mapping(configuration_entry.value) if configuration_entry else None
     if configuration is not None:

@@ -59,18 +59,25 @@ VALUE_TYPES = ("string", "int", "double", "bool", "list", "object", "dict", "ima
 NODE_TYPES = ("llm", "python", "prompt", "custom_llm")
 SOURCE_TYPES = ("code", "package", "package_with_prompt")
 
-FLOW_INPUT = spec(
-    MAP,
-    what="flow input",
-    keys={
-        "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string", fix_value="string"),
-        "default": spec(ANY),
-        "description": spec(STR),
-        "enum": spec(LIST),
-        "is_chat_input": spec(BOOL),
-        "is_chat_history": spec(BOOL),
-    },
-)
+
+def _flow_input_spec(value_types: tuple[str, ...], fix_value: str | None = None) -> Spec:
+    """A flow input of a DAG or a flex flow: they differ in the types they accept and in
+    whether a quick fix may fill in a missing type."""
+    return spec(
+        MAP,
+        what="flow input",
+        keys={
+            "type": spec(STR, required=True, one_of=value_types, hint="string", fix_value=fix_value),
+            "default": spec(ANY),
+            "description": spec(STR),
+            "enum": spec(LIST),
+            "is_chat_input": spec(BOOL),
+            "is_chat_history": spec(BOOL),
+        },
+    )
+
+
+FLOW_INPUT = _flow_input_spec(VALUE_TYPES, fix_value="string")
 
 FLOW_OUTPUT = spec(
     MAP,
@@ -187,21 +194,7 @@ FLEX_FLOW = spec(
         **_COMMON_FLOW_KEYS,
         "entry": spec(STR, required=True, hint="module:function"),
         "path": spec(STR),
-        "inputs": spec(
-            MAP,
-            values=spec(
-                MAP,
-                what="flow input",
-                keys={
-                    "type": spec(STR, required=True, one_of=FLEX_VALUE_TYPES, hint="string"),
-                    "default": spec(ANY),
-                    "description": spec(STR),
-                    "enum": spec(LIST),
-                    "is_chat_input": spec(BOOL),
-                    "is_chat_history": spec(BOOL),
-                },
-            ),
-        ),
+        "inputs": spec(MAP, values=_flow_input_spec(FLEX_VALUE_TYPES)),
         "outputs": spec(
             MAP,
             values=spec(
@@ -573,12 +566,13 @@ def check_document_schema(root: YamlNode | None, rule: Spec, path: Path, text: s
     return context.problems
 
 
-def known_keys(rule: Spec, yaml_path: list[str]) -> list[str]:
-    """Keys allowed at a path such as ['nodes', '*', 'source'] (for completion)."""
-    current: Spec | None = rule
+def spec_at(rule: Spec | None, yaml_path: list[str]) -> Spec | None:
+    """The spec of the value at a path such as ['nodes', '*', 'source'] (a list item or a
+    free-form mapping's value takes any name), or None where the schema says nothing."""
+    current = rule
     for part in yaml_path:
         if current is None:
-            return []
+            return None
         if current.keys is not None and part in current.keys:
             current = current.keys[part]
         elif current.values is not None:
@@ -586,5 +580,11 @@ def known_keys(rule: Spec, yaml_path: list[str]) -> list[str]:
         elif current.items is not None:
             current = current.items
         else:
-            return []
+            return None
+    return current
+
+
+def known_keys(rule: Spec, yaml_path: list[str]) -> list[str]:
+    """Keys allowed at a path such as ['nodes', '*', 'source'] (for completion)."""
+    current = spec_at(rule, yaml_path)
     return sorted(current.keys) if current is not None and current.keys else []

@@ -180,18 +180,23 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
     for name in provided:
         if name in used or name in pairs.values():
             continue
-        fix = None
-        if isinstance(inputs_mapping, YamlMapping):
-            fix = remove_entry_fix(document.path, inputs_mapping, name, document.text, f"Remove input `{name}`")
         problems.append(
-            _problem(
-                document.path, node.inputs[name].key_range, "PW404",
+            _unused_input(
+                document, inputs_mapping, name, node.inputs[name].key_range,
                 f"input `{name}` of node `{node.name}` is never used by template {shown}; "
                 f"read it with `{{{{ {name} }}}}` or remove the input",
-                [fix] if fix else [], Severity.WARNING,
             )  # fmt: skip
         )
     return problems
+
+
+def _unused_input(document: FlowDag | Prompty, inputs_node, name: str, range_: Range, message: str) -> Problem:
+    """PW404 (warning) for an input the template never reads, with a fix that removes its
+    entry when the inputs are written as a mapping."""
+    fix = None
+    if isinstance(inputs_node, YamlMapping):
+        fix = remove_entry_fix(document.path, inputs_node, name, document.text, f"Remove input `{name}`")
+    return _problem(document.path, range_, "PW404", message, [fix] if fix else [], Severity.WARNING)
 
 
 def _inputs_anchor(node: FlowNode) -> Range:
@@ -233,14 +238,10 @@ def check_prompty(document: Prompty) -> list[Problem]:
     for name, prompty_input in document.inputs.items():
         if name in used or name in pairs.values():
             continue
-        fix = None
-        if isinstance(inputs_node, YamlMapping):
-            fix = remove_entry_fix(document.path, inputs_node, name, document.text, f"Remove input `{name}`")
         problems.append(
-            _problem(
-                document.path, prompty_input.name_range, "PW404",
+            _unused_input(
+                document, inputs_node, name, prompty_input.name_range,
                 f"input `{name}` is never used in the prompt; read it with `{{{{ {name} }}}}` or remove it",
-                [fix] if fix else [], Severity.WARNING,
             )  # fmt: skip
         )
     return problems

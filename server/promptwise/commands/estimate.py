@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from promptwise.commands.options import parse_variants
 from promptwise.costing.calls import format_tokens, format_usd
 from promptwise.costing.preflight import EstimateError, Preflight, estimate_target
 
@@ -39,23 +40,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def _variants(pairs: list[str]) -> dict[str, str]:
-    from promptwise.cli import UserError
-
-    variants = {}
-    for pair in pairs:
-        node, sep, variant = pair.partition("=")
-        if not sep or not node or not variant:
-            raise UserError(f"--variant {pair!r}: write it as NODE=VARIANT_ID, e.g. --variant summarize=variant_1")
-        variants[node] = variant
-    return variants
-
-
 def run(args) -> int:
     from promptwise.cli import UserError
 
+    variants = parse_variants(args.variant, "summarize=variant_1")
     try:
-        report = estimate_target(args.target, data=args.data, variants=_variants(args.variant), model=args.model,
+        report = estimate_target(args.target, data=args.data, variants=variants, model=args.model,
                                  catalog_file=args.catalog, run_python=args.run_python,
                                  column_mapping=args.column_mapping)
     except EstimateError as error:

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from promptwise.commands.options import parse_variants
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -38,18 +40,6 @@ def register(subparsers) -> None:
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
     parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
     parser.set_defaults(handler=run)
-
-
-def _variants(pairs: list[str]) -> dict[str, str]:
-    from promptwise.cli import UserError
-
-    variants = {}
-    for pair in pairs:
-        node, sep, variant = pair.partition("=")
-        if not sep or not node or not variant:
-            raise UserError(f"--variant {pair!r}: write NODE=VARIANT_ID, e.g. --variant classify=variant_1")
-        variants[node] = variant
-    return variants
 
 
 def _progress(stream):
@@ -93,8 +83,9 @@ def run(args) -> int:
                                                concurrency=args.concurrency, use_cache=use_cache))
         else:
             progress = _progress(sys.stderr) if sys.stderr.isatty() else None
+            variants = parse_variants(args.variant, "classify=variant_1")
             outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
-                                                variants=_variants(args.variant), name=args.name,
+                                                variants=variants, name=args.name,
                                                 concurrency=args.concurrency, use_cache=use_cache,
                                                 on_progress=progress))
             if progress is not None:

@@ -159,3 +159,30 @@ def record_yaml_problems(document: YamlBackedDocument) -> None:
             f"duplicate key '{duplicate.key}' (also on line {duplicate.first.start.line + 1}); "
             "the later one wins: remove or rename one of them",
         )
+
+
+def top_level_mapping(document: YamlBackedDocument, not_a_mapping: str, empty: str) -> YamlMapping | None:
+    """The file's top-level mapping, after recording its YAML problems. When there is none,
+    says why: PW104 `not_a_mapping` (the top level is a list or a scalar) or PW105 `empty`
+    (nothing at all, and no syntax error to explain it)."""
+    record_yaml_problems(document)
+    root = document.root
+    if root is None:
+        if document.yaml.root is not None:
+            document.problem("PW104", document.yaml.root.range, not_a_mapping)
+        elif not document.yaml.errors:
+            document.problem("PW105", EMPTY_RANGE, empty)
+    return root
+
+
+def read_named_sections(root: YamlMapping, sections) -> None:
+    """For each (key, target, build): every `name: value` entry of the mapping under `key`
+    becomes `target[name] = build(name, key range, value)`; the first of duplicate names wins."""
+    for key, target, build in sections:
+        section = as_mapping(root.get(key))
+        if section is None:
+            continue
+        for entry in section.entries:
+            name = entry.key_text
+            if name is not None and name not in target:
+                target[name] = build(name, entry.key.range, entry.value)

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from promptwise.documents.common import (
-    EMPTY_RANGE,
     YamlBackedDocument,
-    as_mapping,
     plain,
-    record_yaml_problems,
+    read_named_sections,
     string,
     string_list,
+    top_level_mapping,
 )
 from promptwise.documents.flow_dag import FlowInput, FlowOutput, _flow_input, _flow_output
 from promptwise.documents.references import Substitution, collect_substitutions
@@ -65,18 +64,12 @@ class FlexFlow(YamlBackedDocument):
 def parse_flex_flow(text: str, path: Path | str = "flow.flex.yaml") -> FlexFlow:
     """Parse flow.flex.yaml text. Never raises; parse problems are in `.problems`."""
     document = FlexFlow(Path(path), text, parse_yaml(text))
-    record_yaml_problems(document)
-    root = document.root
+    root = top_level_mapping(
+        document,
+        "a flow.flex.yaml must be a mapping with an `entry`; rewrite the top level as `key: value` lines",
+        "the flow is empty; add `entry: module:function`",
+    )
     if root is None:
-        if document.yaml.root is not None:
-            document.problem(
-                "PW104",
-                document.yaml.root.range,
-                "a flow.flex.yaml must be a mapping with an `entry`; rewrite the top level "
-                "as `key: value` lines",
-            )
-        elif not document.yaml.errors:
-            document.problem("PW105", EMPTY_RANGE, "the flow is empty; add `entry: module:function`")
         return document
     entry_node = root.get("entry")
     document.entry = string(root, "entry")
@@ -97,18 +90,14 @@ def parse_flex_flow(text: str, path: Path | str = "flow.flex.yaml") -> FlexFlow:
             )
         else:
             document.module_range = document.attribute_range = entry_node.range
-    for key, target, build in (
-        ("inputs", document.inputs, _flow_input),
-        ("outputs", document.outputs, _flow_output),
-        ("init", document.init, _flow_input),
-    ):
-        section = as_mapping(root.get(key))
-        if section is None:
-            continue
-        for entry in section.entries:
-            name = entry.key_text
-            if name is not None and name not in target:
-                target[name] = build(name, entry.key.range, entry.value)
+    read_named_sections(
+        root,
+        (
+            ("inputs", document.inputs, _flow_input),
+            ("outputs", document.outputs, _flow_output),
+            ("init", document.init, _flow_input),
+        ),
+    )
     document.sample = plain(root, "sample")
     collect_substitutions(root, document.substitutions)
     environment = plain(root, "environment")

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from promptwise.documents.common import (
-    EMPTY_RANGE,
     Element,
     YamlBackedDocument,
     as_mapping,
     as_sequence,
     boolean,
     plain,
-    record_yaml_problems,
+    read_named_sections,
     string,
     string_list,
+    top_level_mapping,
 )
 from promptwise.documents.references import Reference, parse_reference
 from promptwise.documents.source import Range
@@ -322,36 +322,23 @@ def parse_flow_dag(text: str, path: Path | str = "flow.dag.yaml") -> FlowDag:
     """Parse flow.dag.yaml text. Never raises; problems found while parsing are in
     `.problems` (YAML syntax, duplicate keys, a top level that is not a mapping)."""
     document = FlowDag(Path(path), text, parse_yaml(text))
-    record_yaml_problems(document)
-    root = document.root
+    root = top_level_mapping(
+        document,
+        "a flow.dag.yaml must be a mapping with `inputs`, `outputs` and `nodes`; "
+        "rewrite the top level as `key: value` lines",
+        "the flow is empty; add `inputs`, `outputs` and `nodes`",
+    )
     if root is None:
-        if document.yaml.root is not None:
-            document.problem(
-                "PW104",
-                document.yaml.root.range,
-                "a flow.dag.yaml must be a mapping with `inputs`, `outputs` and `nodes`; "
-                "rewrite the top level as `key: value` lines",
-            )
-        elif not document.yaml.errors:
-            document.problem(
-                "PW105",
-                EMPTY_RANGE,
-                "the flow is empty; add `inputs`, `outputs` and `nodes`",
-            )
         return document
     budget = _Budget(MAX_NODES)
-    for key, target, build in (
-        ("inputs", document.inputs, _flow_input),
-        ("outputs", document.outputs, _flow_output),
-        ("node_variants", document.node_variants, lambda n, r, v: _node_variants(n, r, v, budget)),
-    ):
-        section = as_mapping(root.get(key))
-        if section is None:
-            continue
-        for entry in section.entries:
-            name = entry.key_text
-            if name is not None and name not in target:
-                target[name] = build(name, entry.key.range, entry.value)
+    read_named_sections(
+        root,
+        (
+            ("inputs", document.inputs, _flow_input),
+            ("outputs", document.outputs, _flow_output),
+            ("node_variants", document.node_variants, lambda n, r, v: _node_variants(n, r, v, budget)),
+        ),
+    )
     nodes_node = as_sequence(root.get("nodes"))
     if nodes_node is not None:
         for index, item in enumerate(nodes_node.items):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def read_data(path: Path) -> list[DataRow]:
 
 def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
     csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.reader(text.splitlines(), dialect=dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)  # keeps newlines inside quoted cells
     rows: list[DataRow] = []
     header: list[str] | None = None
     previous_end = 0

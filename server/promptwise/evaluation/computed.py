@@ -12,7 +12,7 @@ import re
 import string
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from promptwise.evaluation.base import Evaluator, EvaluatorConfigError, Score, as_text
 
@@ -287,37 +287,47 @@ def _number(value: Any, what: str) -> tuple[float | None, str | None]:
         return None, f"{what} is not a number: {value!r}"
 
 
-class Latency(Evaluator):
+class _RunFigure(Evaluator):
+    """A figure the run recorded for the row, read from `value` (lower is better; the
+    threshold is a maximum). Subclasses name the figure and say how to show it."""
+
+    required_inputs = ("value",)
+    higher_is_better = False
+    figure: ClassVar[str] = ""  # what messages call it, e.g. "token count"
+
+    def shown(self, value: float) -> str:
+        raise NotImplementedError
+
+    def score(self, inputs: dict) -> Score:
+        value, problem = _number(inputs["value"], self.figure)
+        return Score.failure(problem) if problem else self.judged(value, self.shown(value))
+
+
+class Latency(_RunFigure):
     kind = "latency"
     description = "the row's latency in milliseconds (lower is better; threshold is a maximum)"
-    required_inputs = ("value",)
     default_inputs = {"value": "${run.latency_ms}"}
-    higher_is_better = False
+    figure = "latency"
 
-    def score(self, inputs: dict) -> Score:
-        value, problem = _number(inputs["value"], "latency")
-        return Score.failure(problem) if problem else self.judged(value, f"{value / 1000:.2f} s")
+    def shown(self, value: float) -> str:
+        return f"{value / 1000:.2f} s"
 
 
-class Tokens(Evaluator):
+class Tokens(_RunFigure):
     kind = "tokens"
     description = "the row's total tokens (lower is better; threshold is a maximum)"
-    required_inputs = ("value",)
     default_inputs = {"value": "${run.tokens}"}
-    higher_is_better = False
+    figure = "token count"
 
-    def score(self, inputs: dict) -> Score:
-        value, problem = _number(inputs["value"], "token count")
-        return Score.failure(problem) if problem else self.judged(value, f"{value:.0f} tokens")
+    def shown(self, value: float) -> str:
+        return f"{value:.0f} tokens"
 
 
-class Cost(Evaluator):
+class Cost(_RunFigure):
     kind = "cost"
     description = "the row's cost in USD (lower is better; threshold is a maximum)"
-    required_inputs = ("value",)
     default_inputs = {"value": "${run.cost}"}
-    higher_is_better = False
+    figure = "cost"
 
-    def score(self, inputs: dict) -> Score:
-        value, problem = _number(inputs["value"], "cost")
-        return Score.failure(problem) if problem else self.judged(value, f"${value:.6f}")
+    def shown(self, value: float) -> str:
+        return f"${value:.6f}"

@@ -166,19 +166,19 @@ class EvalStore:
 
     def list_for_flow(self, flow: str, limit: int = 20) -> list[StoredEvaluation]:
         """Newest first."""
-        with self._lock:
-            if not self._has_tables():
-                return []
-            records = self._db.execute("SELECT * FROM evaluations WHERE flow=? ORDER BY created_at DESC, rowid DESC"
-                                       " LIMIT ?", (flow, limit)).fetchall()
-        return [self._from_record(r) for r in records]
+        return self._newest_where("flow", flow, limit)
 
     def list_for_data(self, data: str, limit: int = 20) -> list[StoredEvaluation]:
+        """Newest first."""
+        return self._newest_where("data", data, limit)
+
+    def _newest_where(self, column: str, value: str, limit: int) -> list[StoredEvaluation]:
+        # `column` is one of our own column names, never caller text: the value is a parameter.
         with self._lock:
             if not self._has_tables():
                 return []
-            records = self._db.execute("SELECT * FROM evaluations WHERE data=? ORDER BY created_at DESC, rowid DESC"
-                                       " LIMIT ?", (data, limit)).fetchall()
+            records = self._db.execute(f"SELECT * FROM evaluations WHERE {column}=?"
+                                       " ORDER BY created_at DESC, rowid DESC LIMIT ?", (value, limit)).fetchall()
         return [self._from_record(r) for r in records]
 
     def row_count(self, evaluation: str) -> int:

@@ -96,13 +96,21 @@ async def _after_run(ls: PromptwiseServer) -> None:
             diagnostics.request(uri)
 
 
+async def _start_job(
+    ls: PromptwiseServer, kind: str, job_args: dict, title: str, arguments: dict, note: str | None
+) -> dict:
+    """Run a job to its end (with the client's work-done token, if it sent one), then refresh
+    what its new results change; the answer carries the unsaved-changes note."""
+    result = await manager(ls).start(kind, job_args, title, _token(arguments))
+    await _after_run(ls)
+    return _with_note(result, note)
+
+
 async def run_flow(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = _object(RUN_FLOW, args)
     path, note = _target(ls, RUN_FLOW, arguments)
     job_args = {"path": str(path), "inputs": arguments.get("inputs"), "variants": arguments.get("variants")}
-    result = await manager(ls).start("run", job_args, f"Run {path.name}", _token(arguments))
-    await _after_run(ls)
-    return _with_note(result, note)
+    return await _start_job(ls, "run", job_args, f"Run {path.name}", arguments, note)
 
 
 async def batch_run(ls: PromptwiseServer, *args: Any) -> dict:
@@ -118,18 +126,14 @@ async def batch_run(ls: PromptwiseServer, *args: Any) -> dict:
         "concurrency": arguments.get("concurrency"),
         "variants": arguments.get("variants"),
     }
-    result = await manager(ls).start("batch", job_args, f"Batch {path.name} on {Path(data).name}", _token(arguments))
-    await _after_run(ls)
-    return _with_note(result, note)
+    return await _start_job(ls, "batch", job_args, f"Batch {path.name} on {Path(data).name}", arguments, note)
 
 
 async def evaluate(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = _object(EVALUATE, args)
     path, note = _target(ls, EVALUATE, arguments)
     job_args = {"path": str(path), "data": _data_path(arguments, path), "run": arguments.get("run")}
-    result = await manager(ls).start("evaluate", job_args, f"Evaluate {path.name}", _token(arguments))
-    await _after_run(ls)
-    return _with_note(result, note)
+    return await _start_job(ls, "evaluate", job_args, f"Evaluate {path.name}", arguments, note)
 
 
 async def estimate_cost(ls: PromptwiseServer, *args: Any) -> dict:

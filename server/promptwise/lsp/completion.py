@@ -157,22 +157,6 @@ def _schema_for(context: DocumentContext):
     return 0, None
 
 
-def _spec_at(rule, path: list[str]):
-    current = rule
-    for part in path:
-        if current is None:
-            return None
-        if current.keys is not None and part in current.keys:
-            current = current.keys[part]
-        elif current.values is not None:
-            current = current.values
-        elif current.items is not None:
-            current = current.items
-        else:
-            return None
-    return current
-
-
 def _siblings(context: DocumentContext, where: YamlPosition) -> set[str]:
     """Keys already written in the mapping the cursor is in (from the text, by indentation)."""
     lines = context.lines
@@ -206,7 +190,9 @@ def _siblings(context: DocumentContext, where: YamlPosition) -> set[str]:
 
 
 def _key_items(ls, context, rule, where: YamlPosition) -> list[types.CompletionItem]:
-    spec = _spec_at(rule, where.path)
+    from promptwise.analysis.schema import spec_at
+
+    spec = spec_at(rule, where.path)
     if spec is None or not spec.keys:
         return []
     present = _siblings(context, where)
@@ -230,7 +216,9 @@ def _key_items(ls, context, rule, where: YamlPosition) -> list[types.CompletionI
 
 
 def _value_items(ls, context, rule, where: YamlPosition) -> list[types.CompletionItem]:
-    spec = _spec_at(rule, where.path + [where.key or ""])
+    from promptwise.analysis.schema import spec_at
+
+    spec = spec_at(rule, where.path + [where.key or ""])
     if spec is None or not spec.one_of:
         return []
     return [

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 
+from promptwise.analysis.output_keys import own_returns
+
 
 def returned_keys(source: str, function_name: str, class_name: str | None = None) -> list[str]:
     try:
@@ -31,26 +33,11 @@ def returned_keys(source: str, function_name: str, class_name: str | None = None
     for key in _typed_dict_keys(tree, function.returns):
         if key not in keys:
             keys.append(key)
-    for node in _own_returns(function):
+    for node in sorted(own_returns(function), key=lambda n: (n.lineno, n.col_offset)):
         for key in _dict_keys(node.value):
             if key not in keys:
                 keys.append(key)
     return keys
-
-
-def _own_returns(function: ast.AST) -> list[ast.Return]:
-    """Return statements of this function, not of functions or classes nested in it."""
-    found: list[ast.Return] = []
-    stack = list(ast.iter_child_nodes(function))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.Return):
-            found.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    found.sort(key=lambda n: (n.lineno, n.col_offset))
-    return found
 
 
 def _dict_keys(value: ast.AST | None) -> list[str]:

@@ -44,25 +44,30 @@ def _renamable(context: DocumentContext) -> tuple[str, str, Range] | None:
     return None
 
 
-async def prepare_rename(ls: PromptwiseServer, params: types.PrepareRenameParams) -> types.PrepareRenameResult | None:
-    context = await document_context(ls, params.text_document.uri, params.position)
+async def _renamable_at(
+    ls: PromptwiseServer, uri: str, position: types.Position
+) -> tuple[DocumentContext, tuple[str, str, Range]] | None:
+    """The document's context and what is renamable at the position, or None."""
+    context = await document_context(ls, uri, position)
     if context is None:
         return None
     found = _renamable(context)
-    if found is None:
+    return (context, found) if found is not None else None
+
+
+async def prepare_rename(ls: PromptwiseServer, params: types.PrepareRenameParams) -> types.PrepareRenameResult | None:
+    at = await _renamable_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    _, name, range_ = found
+    context, (_, name, range_) = at
     return types.PrepareRenamePlaceholder(range=client_range(ls, context.path, range_, context.lines), placeholder=name)
 
 
 async def rename(ls: PromptwiseServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-    context = await document_context(ls, params.text_document.uri, params.position)
-    if context is None:
+    at = await _renamable_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    found = _renamable(context)
-    if found is None:
-        return None
-    kind, name, _ = found
+    context, (kind, name, _) = at
     new_name = params.new_name.strip()
     if not IDENTIFIER.match(new_name):
         raise JsonRpcInvalidParams(
