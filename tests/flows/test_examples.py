@@ -36,7 +36,10 @@ from flowfiles import (
 DAGS = dag_files(FLOWS, CORPUS)
 FLEXES = flex_files(CORPUS)
 PROMPTIES = prompty_files(FLOWS, CORPUS)
-DATASETS = sorted(list(FLOWS.rglob("*.jsonl")) + list(CORPUS.rglob("*.jsonl")))
+# Data files the projects ship; `.promptwise/` holds run outputs (the demo writes some there).
+DATASETS = sorted(
+    path for root in (FLOWS, CORPUS) for path in root.rglob("*.jsonl") if ".promptwise" not in path.parts
+)
 
 
 def _id(path: Path) -> str:

@@ -155,12 +155,10 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
                 node_todo = f"input `{guess}` looks like a misspelling of it: rename it"
             else:
                 todo = node_todo = f"add `{name}: ${{inputs.{name}}}` (or another value) under the node's inputs"
-        template_fixes = [_rename_uses_fix(template.path, template, name, guess)] if guess else []
         problems.append(
-            _problem(
-                template.path, variable.range, "PW403",
+            _not_provided(
+                template.path, template, variable, guess,
                 f"`{name}` is not provided by node `{node.name}` ({document.path.name}): {reason}; {todo}",
-                template_fixes,
             )  # fmt: skip
         )
         node_fixes = []
@@ -188,6 +186,13 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
             )  # fmt: skip
         )
     return problems
+
+
+def _not_provided(path: Path, template: JinjaTemplate, variable, guess: str | None, message: str) -> Problem:
+    """PW403 at a template variable no input provides; with a `guess` (a provided input it
+    looks like a misspelling of), a fix that renames the variable's uses to it."""
+    fixes = [_rename_uses_fix(path, template, variable.name, guess)] if guess else []
+    return _problem(path, variable.range, "PW403", message, fixes)
 
 
 def _unused_input(document: FlowDag | Prompty, inputs_node, name: str, range_: Range, message: str) -> Problem:
@@ -226,12 +231,10 @@ def check_prompty(document: Prompty) -> list[Problem]:
             f"did you mean `{guess}`?" if guess
             else "declare it under `inputs:` in the front matter" + ("" if has_inputs else " (add an `inputs:` section)")
         )  # fmt: skip
-        fixes = [_rename_uses_fix(document.path, template, name, guess)] if guess else []
         problems.append(
-            _problem(
-                document.path, variable.range, "PW403",
+            _not_provided(
+                document.path, template, variable, guess,
                 f"`{name}` is not an input of this prompt: it would render as empty text; {todo}",
-                fixes,
             )  # fmt: skip
         )
     inputs_node = document.root.get("inputs") if document.root is not None else None

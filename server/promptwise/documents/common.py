@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.documents.source import Range
@@ -175,7 +175,7 @@ def top_level_mapping(document: YamlBackedDocument, not_a_mapping: str, empty: s
     return root
 
 
-def read_named_sections(root: YamlMapping, sections) -> None:
+def read_named_sections(root: YamlMapping, sections: Iterable[tuple[str, dict, Callable]]) -> None:
     """For each (key, target, build): every `name: value` entry of the mapping under `key`
     becomes `target[name] = build(name, key range, value)`; the first of duplicate names wins."""
     for key, target, build in sections:
