@@ -156,3 +156,29 @@ def test_running_run_whose_process_is_gone_reads_as_interrupted(store, parameter
     assert store.list_runs()[0].status == expected
     store.finish_run("r", "completed")
     assert store.get_run("r").status == "completed"  # only running runs are checked
+
+
+def test_outputs_jsonl_has_each_finished_row_before_the_run_ends(store):
+    store.create_run("live", "/w/flow")
+    store.record_row("live", RowResult(3, "completed", {}, {"answer": "A", "line_number": 99, "n": [1, 2]}))
+    store.record_row("live", RowResult(4, "completed", {}, {}))
+    store.record_row("live", RowResult(5, "failed", {}, error="boom"))
+    lines = [json.loads(line) for line in store.outputs_path("live").read_text().splitlines()]
+    # as the rewrite at the end would write them: the row's own keys win, failed rows are left out
+    assert lines == [{"line_number": 99, "answer": "A", "n": [1, 2]}, {"line_number": 4}]
+    assert lines[0] == {"line_number": 3, **{"answer": "A", "line_number": 99, "n": [1, 2]}}
+
+
+def test_secret_with_json_escaped_characters_is_masked_in_stored_values(store, tmp_path):
+    secret = 'pw"quoted\\secret-4242'
+    register_secret(secret)
+    store.create_run("q", "/w/flow")
+    store.record_row("q", RowResult(0, "completed", {"q": f"use {secret}"}, {"echo": {"nested": [secret]}}))
+    store.finish_run("q", "completed")
+    stored = store.get_rows("q")[0]
+    assert stored.inputs == {"q": "use ***"} and stored.outputs == {"echo": {"nested": ["***"]}}
+    store.close()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data and json.dumps(secret)[1:-1].encode() not in data, path

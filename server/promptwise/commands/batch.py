@@ -8,7 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.run import parse_pairs, positive_int, positive_seconds
+from promptwise.commands.run import import_engine, parse_pairs, positive_int, positive_seconds
 from promptwise.engine.errors import FlowError
 
 
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", metavar="FILE", help=".jsonl, .csv or .json data file")
     parser.add_argument("--name", help="name of the run (default: generated and printed)")
     parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
-                        help="rows in flight at once (default 16)")
+                        help="rows in flight at once (default 32; fewer while the endpoint answers 429)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120)")
@@ -42,6 +42,7 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import_engine()
     from promptwise.engine.batch import DEFAULT_CONCURRENCY, DEFAULT_ROW_TIMEOUT, run_batch
     from promptwise.engine.flow_environment import stdout_fd_to_stderr
     from promptwise.engine.progress import ProgressBar

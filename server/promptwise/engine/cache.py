@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from promptwise.engine.secrets import redact_value
+from promptwise.engine.secrets import dumps_redacted
 
 CACHE_FILE = "cache.sqlite"
 
@@ -51,7 +51,7 @@ class ResponseCache:
         return json.loads(row[0])
 
     def put(self, key: str, response: dict) -> None:
-        text = json.dumps(redact_value(response), ensure_ascii=False, default=str)
+        text = dumps_redacted(response)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO responses(key, response, created_at) VALUES (?,?,?)",
                              (key, text, time.time()))

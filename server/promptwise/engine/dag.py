@@ -354,7 +354,9 @@ class DagExecutable(Executable):
         started = time.perf_counter()
         outputs: dict[str, Any] = {}
         results: dict[str, NodeResult] = {}
-        done: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.line_nodes}
+        # Events only where a node waits for another: a one-node flow needs none.
+        done: dict[str, asyncio.Event] = ({name: asyncio.Event() for name in self.line_nodes}
+                                          if len(self.line_nodes) > 1 else {})
         failed: list[str] = []
         kinds: dict[str, str] = {}
 
@@ -385,9 +387,13 @@ class DagExecutable(Executable):
                                                                   f"({type(error).__name__}: {error})")
                 failed.append(name)
             finally:
-                done[name].set()
+                if done:
+                    done[name].set()
 
-        await asyncio.gather(*(run(name) for name in self.line_nodes))
+        if len(self.line_nodes) == 1:
+            await run(self.line_nodes[0])  # in this task: gather would cost a task per row
+        else:
+            await asyncio.gather(*(run(name) for name in self.line_nodes))
         nodes = [results[name] for name in self.line_nodes]
         errors = [r for r in nodes if r.status == "failed"]
         if errors:

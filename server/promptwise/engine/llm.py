@@ -68,12 +68,14 @@ class LlmService:
         catalog=None,
         default_model: str | None = None,
         retry: RetryPolicy | None = None,
+        concurrency: int = 16,
     ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.catalog = catalog
         self.default_model = default_model
-        self.pool = ProviderPool(retry)
+        self.pool = ProviderPool(retry, concurrency)
+        self._prices: dict[tuple, Any] = {}  # (azure, model, reported model) -> catalog entry or None
         self.on_retry = None  # set by the batch runner: (attempt, kind, delay) -> None
         self.unreachable_calls = 0  # calls that failed because no endpoint could be reached
         self.last_unreachable: str | None = None  # the message of the latest such failure
@@ -107,12 +109,20 @@ class LlmService:
     def price(self, connection: Connection, model: str, result: ChatResult) -> float | None:
         if self.catalog is None:
             return None
-        for name in (model, result.model):
-            match = self.catalog.lookup(name, azure=connection.is_azure) if name else None
-            if match is not None:
-                return match.model.cost(result.usage.prompt_tokens, result.usage.completion_tokens,
-                                        result.usage.cached_tokens)
-        return None
+        key = (connection.is_azure, model, result.model)
+        if key in self._prices:  # a batch asks about the same model on every row
+            entry = self._prices[key]
+        else:
+            entry = None
+            for name in (model, result.model):
+                match = self.catalog.lookup(name, azure=connection.is_azure) if name else None
+                if match is not None:
+                    entry = match.model
+                    break
+            self._prices[key] = entry
+        if entry is None:
+            return None
+        return entry.cost(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.cached_tokens)
 
     async def chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
         key = None

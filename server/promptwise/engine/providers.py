@@ -4,8 +4,13 @@ One `Provider` per connection wraps an `AsyncOpenAI` or `AsyncAzureOpenAI` clien
 with `max_retries=0`: the policy lives here so that every attempt is visible (the progress
 bar, the store) and so that 429/5xx/connection errors back off exponentially with jitter,
 honouring `Retry-After`. A call that still fails raises `ProviderError`, whose message is
-redacted of secrets and says what happened. A 429 pauses every call on the connection for
-the Retry-After (adaptive back-off), not only the row that hit it.
+redacted of secrets and says what happened.
+
+Adaptive back-off, per connection: a 429 pauses every call on the connection for the
+Retry-After (not only the row that hit it), and an overload signal (429, 503, a timeout) halves
+how many calls may be in flight, which then grows back by one per round of successful calls
+(AIMD, as TCP does): a run started with more concurrency than the endpoint allows settles
+near what it does allow instead of hammering it with retries.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import json
 import logging
 import random
 import socket
+import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import httpx
 import openai
 
 from promptwise.engine.connections import Connection
@@ -177,9 +183,24 @@ def classify(error: BaseException) -> tuple[str, int | None, bool, str]:
         return "bad_request", status, False, f"request rejected (HTTP {status}): {detail}"
     if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
         return "malformed", None, True, f"the endpoint answered with malformed JSON ({error})"
-    if isinstance(error, (httpx.TransportError,)):
+    if _is_transport_error(error):
         return "connection", None, True, f"connection error ({type(error).__name__}: {error})"
     return "error", None, False, f"{type(error).__name__}: {error}"
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    """An error of the SDK's HTTP library (httpx2 for openai 3, httpx before). Only a library
+    that is imported can have raised one, so importing neither costs start-up time."""
+    for name in ("httpx2", "httpx"):
+        module = sys.modules.get(name)
+        if module is not None and isinstance(error, module.TransportError):
+            return True
+    return False
+
+
+def _is_overload(kind: str, status: int | None) -> bool:
+    """Failures that say the endpoint has more calls than it can take: fewer in flight helps."""
+    return kind in ("rate_limit", "timeout") or status == 503
 
 
 def _retry_after(error: BaseException) -> float | None:
@@ -201,16 +222,117 @@ def _retry_after(error: BaseException) -> float | None:
 RetryListener = Callable[[int, str, float], None]
 
 
+# Calls on one connection start at least this far apart (at most 1,000 a second, above any
+# hosted endpoint's rate limit). Why: an endpoint with steady latency answers calls that left
+# together together, and on Python 3.11 aiohttp sends a request one event-loop turn after it is
+# made, so the rows of such a bunch are processed first and all sent at the end, and come back
+# bunched again: every call then waits for the whole bunch's CPU (measured with
+# benchmarks/batch_speed.py at 32 in flight: ~13 ms per call, against ~4.5 ms once paced).
+MIN_CALL_SPACING = 0.001  # seconds
+
+
+class AdaptiveLimit:
+    """How many calls may be in flight on one connection, adapted AIMD-style.
+
+    Starts at `ceiling` (the run's concurrency). An overload signal halves the limit, once
+    per round trip: calls that were already on their way when it was cut and fail afterwards do
+    not cut again (32 rows hitting the same 429 wall are one signal, not 32). A round of
+    successful calls (as many as the limit) raises it by one, up to the ceiling. Calls beyond
+    the limit wait their turn in arrival order.
+    """
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = self.ceiling
+        self.in_flight = 0
+        self.lowest = self.ceiling  # the smallest limit reached (reported, and checked by tests)
+        self.cuts = 0
+        self._successes = 0  # since the limit last changed
+        self._waiters: deque[asyncio.Future] = deque()
+
+    @property
+    def allowed(self) -> int:
+        return self.limit
+
+    def try_acquire(self) -> bool:
+        """Take a slot without waiting if one is free (the common case: no awaits)."""
+        if self._waiters or self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # we were handed a turn we will not use: pass it on
+                else:
+                    self._waiters.remove(waiter)
+                raise
+            if self.in_flight < self.limit:
+                self.in_flight += 1
+                return
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        free = self.limit - self.in_flight
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def succeeded(self) -> None:
+        if self.limit >= self.ceiling:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self.limit += 1
+            self._wake()
+
+    def overloaded(self, cuts_seen: int) -> bool:
+        """Halve the limit, unless it was cut since the failing call set out (`cuts_seen`)."""
+        if cuts_seen != self.cuts:
+            return False
+        self.cuts += 1
+        self._successes = 0
+        self.limit = max(1, self.limit // 2)
+        self.lowest = min(self.lowest, self.limit)
+        return True
+
+
+# Connections per client: at least the run's concurrency (a smaller pool would silently cap
+# the calls in flight), all kept alive between calls.
+def _connection_limits(concurrency: int):
+    limits = type(openai.DEFAULT_CONNECTION_LIMITS)  # the Limits class of the SDK's HTTP library
+    size = max(concurrency, openai.DEFAULT_CONNECTION_LIMITS.max_connections or 0)
+    return limits(max_connections=size, max_keepalive_connections=max(concurrency, 1))
+
+
 class Provider:
     """Chat completions over one connection."""
 
-    def __init__(self, connection: Connection, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, connection: Connection, retry: RetryPolicy | None = None, concurrency: int = 16) -> None:
         self.connection = connection
         self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.limit = AdaptiveLimit(concurrency)
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = 0.0  # time.monotonic() before which no call starts (after a 429)
         self.answered = False  # the endpoint has answered at least once (any HTTP status)
+        self._next_start = 0.0  # time.monotonic() at which the next call may start (pacing)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -225,7 +347,8 @@ class Provider:
         c = self.connection
         # The SDK's aiohttp transport: same client API, about half the CPU per request of the
         # default httpx transport (measured with benchmarks/batch_speed.py).
-        http_client = openai.DefaultAioHttpClient(timeout=self.retry.timeout)
+        http_client = openai.DefaultAioHttpClient(timeout=self.retry.timeout,
+                                                  limits=_connection_limits(self.concurrency))
         if c.is_azure:
             return openai.AsyncAzureOpenAI(
                 azure_endpoint=c.azure_endpoint, api_key=c.api_key, api_version=c.api_version,
@@ -263,15 +386,22 @@ class Provider:
     ) -> ChatResult:
         """One chat completion, retried per the policy. Raises ProviderError when it fails for good."""
         request = {key: value for key, value in (params or {}).items() if value is not None}
-
         body = {"model": model, "messages": messages, **request}
+        # `client.post` (the SDK's raw-request API) instead of `chat.completions.create`: the typed
+        # call transforms params and builds pydantic models at ~2 ms CPU per request (measured),
+        # which made the client the bottleneck of a batch. Auth, Azure deployment routing, and
+        # errors (APIStatusError & co) are the SDK's either way. `cast_to=bytes` skips decoding
+        # the body to text first; json.loads reads bytes.
+        if self.connection.is_azure:
+            # The Azure client reads `model` from the body to route to /deployments/{model}/...
+            post = {"body": body}
+        else:
+            # Serialized once here, retries included: as `body`, the SDK would deep-copy the
+            # messages and encode them again on every attempt.
+            post = {"content": json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")}
 
         async def call():
-            # `client.post` (the SDK's raw-request API) instead of `chat.completions.create`: the typed
-            # call transforms params and builds pydantic models at ~2 ms CPU per request (measured),
-            # which made the client the bottleneck of a batch. Auth, Azure deployment routing, and
-            # errors (APIStatusError & co) are the SDK's either way.
-            return json.loads(await self.client.post("/chat/completions", body=body, cast_to=str))
+            return json.loads(await self.client.post("/chat/completions", cast_to=bytes, **post))
 
         response, latency_ms, attempts = await self._with_retries(call, on_retry)
         return _result(response, latency_ms, attempts)
@@ -280,7 +410,7 @@ class Provider:
         """Embeddings for one text (or several), retried per the policy."""
 
         async def call():
-            return json.loads(await self.client.post("/embeddings", body={"model": model, "input": text}, cast_to=str))
+            return json.loads(await self.client.post("/embeddings", body={"model": model, "input": text}, cast_to=bytes))
 
         response, latency_ms, attempts = await self._with_retries(call, on_retry)
         try:
@@ -301,42 +431,61 @@ class Provider:
 
     async def _with_retries(self, call, on_retry: RetryListener | None):
         attempt = 0
+        limit = self.limit
         while True:
             attempt += 1
-            await self._pause_for_rate_limit()
+            # Read before any waiting: a call that was already on its way when the limit was cut
+            # (waiting for the pause, a slot or its pacing turn) belongs to the bunch that was cut.
+            cuts_seen = limit.cuts
+            if self._paused_until:
+                await self._pause_for_rate_limit()
+            now = time.monotonic()
+            slot = max(now, self._next_start)  # pacing: see MIN_CALL_SPACING
+            self._next_start = slot + MIN_CALL_SPACING
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if not limit.try_acquire():
+                await limit.acquire()
             started = time.perf_counter()
             try:
                 response = await call()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # classified below; nothing escapes unexplained
-                kind, status, retryable, description = classify(error)
-                if status is not None:
-                    self.answered = True
-                retry_after = _retry_after(error)
-                give_up = (not retryable or attempt >= self.retry.max_attempts
-                           or (retry_after is not None and retry_after > self.retry.max_retry_after)
-                           # An endpoint that never answered is most likely down: say so in a second,
-                           # rather than after minutes of back-off.
-                           or (kind == "unreachable" and not self.answered and attempt >= 2))
-                if give_up:
-                    tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    if kind == "unreachable":
-                        c = self.connection
-                        raise ProviderError(f"could not connect to {c.endpoint} ({c.label()}): {description}{tries}; "
-                                            f"start the server or fix the connection's endpoint", kind, None,
-                                            attempt) from None
-                    raise ProviderError(f"{description}{tries}", kind, status, attempt) from None
-                delay = self.retry.backoff(attempt, retry_after)
-                if kind == "rate_limit":
-                    self._paused_until = max(self._paused_until, time.monotonic() + delay)
-                log.debug("attempt %d failed (%s); retrying in %.2fs", attempt, kind, delay)
-                if on_retry is not None:
-                    on_retry(attempt, kind, delay)
-                await asyncio.sleep(delay)
-                continue
-            self.answered = True
-            return response, (time.perf_counter() - started) * 1000, attempt
+            except Exception as caught:  # classified below; nothing escapes unexplained
+                error = caught
+            else:
+                limit.succeeded()
+                self.answered = True
+                return response, (time.perf_counter() - started) * 1000, attempt
+            finally:
+                limit.release()  # here, not after the back-off below: a waiting call holds no slot
+            kind, status, retryable, description = classify(error)
+            if _is_overload(kind, status) and limit.overloaded(cuts_seen):
+                log.debug("connection %s overloaded (%s): at most %d calls in flight now", self.connection.name,
+                          kind, limit.allowed)
+            if status is not None:
+                self.answered = True
+            retry_after = _retry_after(error)
+            give_up = (not retryable or attempt >= self.retry.max_attempts
+                       or (retry_after is not None and retry_after > self.retry.max_retry_after)
+                       # An endpoint that never answered is most likely down: say so in a second,
+                       # rather than after minutes of back-off.
+                       or (kind == "unreachable" and not self.answered and attempt >= 2))
+            if give_up:
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                if kind == "unreachable":
+                    c = self.connection
+                    raise ProviderError(f"could not connect to {c.endpoint} ({c.label()}): {description}{tries}; "
+                                        f"start the server or fix the connection's endpoint", kind, None,
+                                        attempt) from None
+                raise ProviderError(f"{description}{tries}", kind, status, attempt) from None
+            delay = self.retry.backoff(attempt, retry_after)
+            if kind == "rate_limit":
+                self._paused_until = max(self._paused_until, time.monotonic() + delay)
+            log.debug("attempt %d failed (%s); retrying in %.2fs", attempt, kind, delay)
+            if on_retry is not None:
+                on_retry(attempt, kind, delay)
+            await asyncio.sleep(delay)
 
 
 @dataclass
@@ -371,14 +520,15 @@ def _result(response: Any, latency_ms: float, attempts: int) -> ChatResult:
 class ProviderPool:
     """One Provider per connection for the life of a run (so HTTP connections are reused)."""
 
-    def __init__(self, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, retry: RetryPolicy | None = None, concurrency: int = 16) -> None:
         self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
         self._providers: dict[Connection, Provider] = {}
 
     def get(self, connection: Connection) -> Provider:
         provider = self._providers.get(connection)
         if provider is None:
-            provider = self._providers[connection] = Provider(connection, self.retry)
+            provider = self._providers[connection] = Provider(connection, self.retry, self.concurrency)
         return provider
 
     def answered(self) -> bool:

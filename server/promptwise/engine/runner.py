@@ -133,7 +133,8 @@ async def _open_session(path: Path | str, stack: ExitStack, *, variants, init, u
     defaults = workspace.settings.get("defaults") or {}
     default_model = defaults.get("model") if isinstance(defaults, dict) else None
     cache = ResponseCache(workspace.state_dir) if use_cache else None
-    llm = LlmService(resolver, cache=cache, catalog=catalog, default_model=default_model, retry=retry)
+    llm = LlmService(resolver, cache=cache, catalog=catalog, default_model=default_model, retry=retry,
+                     concurrency=concurrency)
     executor = ThreadPoolExecutor(max_workers=max(4, min(64, concurrency)), thread_name_prefix="promptwise-tool")
     store = RunStore.for_workspace(workspace)
     try:

@@ -7,11 +7,14 @@ for every log record (installed the first time a secret is registered).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+# Longest first (so a secret containing another is masked whole), each with its JSON-escaped form.
+_ordered: tuple[tuple[str, str], ...] = ()
 _filter_installed = False
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values ("x", "na") would mangle ordinary text and protect nothing
@@ -44,22 +47,40 @@ def _install_filter() -> None:
 def register_secret(value: str | None) -> None:
     if not value or len(value) < _MIN_LENGTH:
         return
+    global _ordered
     with _lock:
         _secrets.add(value)
+        _ordered = tuple((secret, json.dumps(secret, ensure_ascii=False)[1:-1])
+                         for secret in sorted(_secrets, key=len, reverse=True))
     _install_filter()
 
 
 def redact(text: str) -> str:
-    if not text or not _secrets:
+    if not text or not _ordered:
         return text
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret, _ in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
 
 
+def dumps_redacted(value) -> str:
+    """JSON text of `value` (ensure_ascii off, unknown types as str) with every secret masked.
+
+    The store writes several values per row: checking the finished text once for each secret
+    is much cheaper than walking every value, and in the usual case (no secret inside) that
+    is all it costs. If a secret's JSON form does occur, the value is walked and masked."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    for secret, escaped in _ordered:
+        if escaped in text:
+            return json.dumps(redact_value(value), ensure_ascii=False, default=str)
+    return text
+
+
 def redact_value(value):
     """Redact strings inside nested JSON-like data."""
+    if not _ordered:
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from promptwise.engine.secrets import redact, redact_value
+from promptwise.engine.secrets import dumps_redacted, redact
 from promptwise.store.schema import connect
 
 DB_FILE = "runs.sqlite"
@@ -28,7 +28,7 @@ RUNS_DIR = "runs"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(redact_value(value), ensure_ascii=False, default=str)
+    return dumps_redacted(value)
 
 
 def _loads(text: str | None, default: Any = None) -> Any:
@@ -298,7 +298,11 @@ class RunStore:
             self._db.execute("UPDATE runs SET parameters=? WHERE name=?", (_dumps(parameters), name))
 
     def record_row(self, run: str, row: RowResult) -> None:
-        """Store one finished row and its node results in a single transaction."""
+        """Store one finished row and its node results in a single transaction.
+
+        One commit per row is what lets a run killed with `kill -9` lose no finished row; in WAL
+        mode with synchronous=NORMAL a commit is an append to the log, without an fsync."""
+        outputs = _dumps(row.outputs) if row.outputs is not None else None
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -307,8 +311,7 @@ class RunStore:
                     "INSERT OR REPLACE INTO rows(run, line, status, inputs, outputs, error, prompt_tokens,"
                     " completion_tokens, total_tokens, cached_tokens, cost, latency_ms, llm_calls, cache_hits,"
                     " finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (run, row.line, row.status, _dumps(row.inputs),
-                     _dumps(row.outputs) if row.outputs is not None else None,
+                    (run, row.line, row.status, _dumps(row.inputs), outputs,
                      redact(row.error) if row.error else None, row.prompt_tokens, row.completion_tokens,
                      row.total_tokens, row.cached_tokens, row.cost, row.latency_ms, row.llm_calls,
                      row.cache_hits, time.time()),
@@ -318,7 +321,8 @@ class RunStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        self._append_output(run, row)
+        if row.status == "completed":
+            self._append_output(run, row.line, outputs)
 
     def _insert_nodes(self, run: str, line: int, nodes: Iterable[NodeResult]) -> None:
         self._db.executemany(
@@ -331,18 +335,19 @@ class RunStore:
              for n in nodes],
         )
 
-    def _append_output(self, run: str, row: RowResult) -> None:
+    def _append_output(self, run: str, line: int, outputs: str | None) -> None:
         """Append to the run's outputs JSONL as rows finish (the store stays the truth: the file is
-        rewritten in line order when the run finishes or resumes)."""
-        if row.status != "completed":
-            return
+        rewritten in line order when the run finishes or resumes). `outputs` is the row's outputs
+        as stored (JSON text of an object, or None)."""
+        fields = outputs[1:-1].strip() if outputs and outputs.startswith("{") else ""
+        text = f'{{"line_number": {line}' + (f", {fields}" if fields else "") + "}\n"
         with self._lock:
             handle = self._output_files.get(run)
             if handle is None:
                 path = self.outputs_path(run)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 handle = self._output_files[run] = path.open("a", encoding="utf-8")
-            handle.write(_dumps({"line_number": row.line, **(row.outputs or {})}) + "\n")
+            handle.write(text)
             handle.flush()
 
     def _close_output(self, run: str) -> None:
