@@ -93,7 +93,8 @@ def bench_judges(count: int, latency_ms: float, folder: Path) -> None:
             server.reset()
 
             async def go() -> float:
-                transport = EngineJudgeTransport(workspace, use_cache=False, retry=RetryPolicy(timeout=30))
+                transport = EngineJudgeTransport(workspace, use_cache=False, retry=RetryPolicy(timeout=30),
+                                                concurrency=concurrency)
                 try:
                     started = time.perf_counter()
                     result = await evaluate_rows(config, rows, BuildContext(folder, judge_transport=transport),

@@ -67,3 +67,10 @@ def test_closed_pipe_is_not_a_traceback():
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert "exit 141" in result.stderr
+
+
+def test_eval_and_compare_reject_a_concurrency_below_one(capsys):
+    assert main(["eval", "flows/log-triage", "--concurrency", "0"]) == 2
+    assert "--concurrency must be at least 1 (got 0)" in capsys.readouterr().err
+    assert main(["compare", "a", "b", "--concurrency", "-3"]) == 2
+    assert "--concurrency must be at least 1 (got -3)" in capsys.readouterr().err

@@ -155,3 +155,29 @@ async def test_malformed_http_body_and_dropped_connection_are_retried(fake_serve
     score = await Fluency("fluency", transport=transport).ascore({"response": "Fine text."})
     assert score.value == 3.0 and score.error is None
     assert fake_server.stats.requests == 3
+
+
+async def test_judge_calls_reach_the_evaluation_concurrency(fake_server, workspace):
+    # The engine's connection limit must follow --concurrency: a fixed default (16) there would
+    # silently cap an evaluation run with more rows in flight.
+    import asyncio
+
+    from promptwise.evaluation.config import parse_eval_config
+    from promptwise.evaluation.service import _build_context, _close
+
+    eval_yaml = workspace.root / "eval.yaml"
+    eval_yaml.write_text(
+        "evaluators:\n  - {name: fluent, type: fluency, inputs: {response: ${run.outputs.answer}}}\n", encoding="utf-8"
+    )
+    config, problems = parse_eval_config(eval_yaml)
+    assert not problems
+    fake_server.add_rule(None, '{"score": 5, "reason": "Fluent."}', latency=0.3)
+    context = _build_context(config, workspace, use_cache=False, judge_transport=None, retry=FAST_RETRY,
+                             concurrency=24)
+    try:
+        judge = Fluency("fluency", transport=context.judge_transport)
+        scores = await asyncio.gather(*(judge.ascore({"response": f"Text {i}."}) for i in range(24)))
+    finally:
+        await _close(context, None)
+    assert all(score.value == 5.0 for score in scores)
+    assert fake_server.stats.peak_in_flight == 24

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from promptwise.commands.options import concurrency_or_default
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--flow", type=Path, metavar="FLOW", help="the flow for --variants")
     parser.add_argument("--data", type=Path, metavar="FILE", help="data for --variants (default: eval.yaml's data)")
     parser.add_argument("--config", type=Path, metavar="EVAL_YAML", help="evaluation file for --variants")
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="rows / judge calls in flight (16)")
+    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
+                        help="rows / judge calls in flight (default: as `batch`, 32)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -75,6 +78,7 @@ def run(args) -> int:
 
     try:
         names = list(args.runs)
+        args.concurrency = concurrency_or_default(args.concurrency)
         if args.variants:
             if args.flow is None:
                 raise UserError("--variants NODE needs --flow FLOW (and --data FILE or eval.yaml's `data:`)")

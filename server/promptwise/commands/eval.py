@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import parse_variants
+from promptwise.commands.options import concurrency_or_default, parse_variants
 
 
 def register(subparsers) -> None:
@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("--name", metavar="NAME", help="name for the new run (with FLOW)")
     parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
                         help="run this variant of a node (repeatable)")
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="rows / judge calls in flight (16)")
+    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
+                        help="rows / judge calls in flight (default: as `batch`, 32)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     parser.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                         help="exit 1 when METRIC is below VALUE (repeatable), e.g. category_match.pass_rate=0.9")
@@ -69,8 +70,7 @@ def run(args) -> int:
         raise UserError("pass either FLOW --data FILE (run and evaluate) or --run RUN (evaluate a run), not both")
     if not args.run and args.flow is None:
         raise UserError("nothing to evaluate; pass FLOW (with --data or eval.yaml's `data:`) or --run RUN")
-    if args.concurrency < 1:
-        raise UserError(f"--concurrency must be at least 1 (got {args.concurrency})")
+    args.concurrency = concurrency_or_default(args.concurrency)
     try:
         gates = [parse_gate(g, "under") for g in args.fail_under] + [parse_gate(g, "over") for g in args.fail_over]
     except GateError as error:

@@ -13,7 +13,8 @@ from promptwise.evaluation.judges import JudgeCallError, JudgeReply
 
 
 class EngineJudgeTransport:
-    def __init__(self, workspace: WorkspaceConfig, *, use_cache: bool = True, retry=None, service=None) -> None:
+    def __init__(self, workspace: WorkspaceConfig, *, use_cache: bool = True, retry=None, service=None,
+                 concurrency: int = 16) -> None:
         from promptwise.costing.catalog import catalog_for
         from promptwise.engine.cache import ResponseCache
         from promptwise.engine.connections import ConnectionResolver
@@ -26,6 +27,7 @@ class EngineJudgeTransport:
             cache=ResponseCache(workspace.state_dir) if use_cache else None,
             catalog=catalog_for(workspace),
             retry=retry,
+            concurrency=concurrency,
         )
 
     def preflight(self, model: str, connection: str | None) -> None:

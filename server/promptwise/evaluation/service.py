@@ -223,12 +223,14 @@ async def evaluate_flow(
 
 
 def _build_context(config: EvalConfig, workspace: WorkspaceConfig, *, use_cache: bool, judge_transport: Any,
-                   retry=None) -> BuildContext:
+                   retry=None, concurrency: int = 16) -> BuildContext:
     transport = judge_transport
     if transport is None and any(_calls_model(spec.type) for spec in config.evaluators):
         from promptwise.evaluation.judge_transport import EngineJudgeTransport
 
-        transport = EngineJudgeTransport(workspace, use_cache=use_cache, retry=retry)
+        # The judge's connection admits as many calls as rows are evaluated at once; a smaller
+        # limit there would silently cap --concurrency.
+        transport = EngineJudgeTransport(workspace, use_cache=use_cache, retry=retry, concurrency=concurrency)
     flow_runner = None
     if any(spec.type == "flow" for spec in config.evaluators):
         from promptwise.evaluation.flow_evaluator import EngineFlowRunner
@@ -257,7 +259,8 @@ async def _evaluate_and_store(config: EvalConfig, rows: list[EvalRow], *, worksp
                               flow: str | None, data_path: Path | None, run_outputs: set[str] | None,
                               concurrency: int, use_cache: bool, judge_transport: Any, on_row_done, retry
                               ) -> EvaluationOutcome:
-    context = _build_context(config, workspace, use_cache=use_cache, judge_transport=judge_transport, retry=retry)
+    context = _build_context(config, workspace, use_cache=use_cache, judge_transport=judge_transport, retry=retry,
+                             concurrency=concurrency)
     try:
         result = await evaluate_rows(config, rows, context, data_name=str(data_path or "the run's inputs"),
                                      run_outputs=run_outputs, has_run=True, concurrency=concurrency,
