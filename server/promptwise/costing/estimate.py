@@ -43,7 +43,7 @@ from promptwise.costing.calls import (
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.flow_calls import (
     NodeCall, UnknownValue, activate_condition, azure_connection_names, flow_input_values, is_llm_node, llm_nodes,
-    max_tokens_setting, node_call, node_runs, normalize_overlay, normalize_path, render_with_placeholders,
+    max_tokens_setting, node_call, normalize_overlay, normalize_path, render_with_placeholders, run_states,
 )
 from promptwise.documents.render import RenderError, RoleSection
 from promptwise.documents.source import Range
@@ -489,6 +489,7 @@ def _estimate_flow(flow: Any, workspace: WorkspaceConfig | None, catalog: Catalo
     observed = observed_outputs(workspace, flow.path)
     items: list[PromptEstimate] = []
     problems: list[Problem] = []
+    node_state = run_states(flow, inputs)
     for node, variant in llm_nodes(flow, variants):
         planned: NodeCall = node_call(flow, node, inputs, azure_connections=azure, overlay=overlay, variant=variant)
         model_input = node.inputs.get("deployment_name") or node.inputs.get("model")
@@ -500,7 +501,7 @@ def _estimate_flow(flow: Any, workspace: WorkspaceConfig | None, catalog: Catalo
                               model_range=model_input.value_range if model_input is not None else None,
                               variant=variant, max_tokens_range=planned.max_tokens_range,
                               role_sections=planned.sections)
-        if node_runs(flow, node, inputs) is not True:
+        if node_state(node) is not True:
             item.condition = activate_condition(node) or "the nodes it reads from run"
         if planned.call is not None:
             item.estimate = estimate_call(planned.call, catalog, default_model)

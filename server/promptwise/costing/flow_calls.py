@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jinja2
 
@@ -351,52 +351,62 @@ def node_runs(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any],
               node_outputs: Mapping[str, Any] | None = None) -> bool | None:
     """Whether `node` runs for these (bound) flow inputs: True, False (bypassed by an
     `activate` condition, its own or, as in the engine, all of its upstream nodes'), or None
-    when that depends on a node output not known before a run.
+    when that depends on a node output not known before a run. For several nodes of one row,
+    `run_states` answers them all with one walk of the graph."""
+    return run_states(flow, inputs, node_outputs)(node)
+
+
+def run_states(flow: FlowDag, inputs: Mapping[str, Any],
+               node_outputs: Mapping[str, Any] | None = None) -> Callable[[FlowNode], bool | None]:
+    """`node_runs` for every node of one row: each node's state is worked out once and shared,
+    so asking for all nodes costs one pass over the graph, not one per node.
 
     The engine's rule (promptwise.engine.dag `_is_bypassed`): a node with `activate` runs when
     its `when` value equals `is` (and the node `when` reads was not bypassed); a node without
     one is bypassed when every node it reads from was bypassed."""
     by_name = {candidate.name: candidate for candidate in flow.nodes if candidate.name}
     memo: dict[str, bool | None] = {}
+    visiting: set[str] = set()  # the nodes on the current path, to stop at a cycle
 
-    def state(current: FlowNode, trail: frozenset[str]) -> bool | None:
+    def state(current: FlowNode) -> bool | None:
         key = current.name or ""
         if key in memo:
             return memo[key]
-        if key in trail:  # a cycle is the analysis' problem; say "unknown" here
+        if key in visiting:  # a cycle is the analysis' problem; say "unknown" here
             return None
-        trail = trail | {key}
+        visiting.add(key)
+        try:
+            result = _state_of(current)
+        finally:
+            visiting.discard(key)
+        memo[key] = result
+        return result
+
+    def _state_of(current: FlowNode) -> bool | None:
         activate = current.activate
         if activate is not None:
             when = activate.when
             if when is not None and when.is_node:
                 upstream = by_name.get(when.name)
-                upstream_state = state(upstream, trail) if upstream is not None else None
-                if upstream_state is False:
-                    result: bool | None = False
-                elif node_outputs is not None and when.name in node_outputs:
+                if upstream is not None and state(upstream) is False:
+                    return False
+                if node_outputs is not None and when.name in node_outputs:
                     try:
-                        result = _follow(node_outputs[when.name], when.path, when.text) == activate.is_value
+                        return _follow(node_outputs[when.name], when.path, when.text) == activate.is_value
                     except Exception:  # the output lacks the key: the run would fail, not skip
-                        result = None
-                else:
-                    result = None
-            elif when is not None and when.is_flow_input:
+                        return None
+                return None
+            if when is not None and when.is_flow_input:
                 # the engine reads a flow input whole, as here
-                result = inputs.get(when.name) == activate.is_value
-            else:
-                result = activate.when_value == activate.is_value
-        else:
-            upstream_states = [state(by_name[reference.name], trail) for reference in
-                               (node_input.reference for node_input in current.inputs.values())
-                               if reference is not None and reference.is_node and reference.name in by_name]
-            if not upstream_states or any(s is True for s in upstream_states):
-                result = True
-            elif all(s is False for s in upstream_states):
-                result = False
-            else:
-                result = None
-        memo[key] = result
-        return result
+                return inputs.get(when.name) == activate.is_value
+            return activate.when_value == activate.is_value
+        upstream_states = [state(by_name[reference.name]) for reference in
+                           (node_input.reference for node_input in current.inputs.values())
+                           if reference is not None and reference.is_node and reference.name in by_name]
+        if not upstream_states or any(s is True for s in upstream_states):
+            return True
+        if all(s is False for s in upstream_states):
+            return False
+        return None
 
-    return state(node, frozenset())
+    return state

@@ -30,7 +30,7 @@ from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.dataset_rows import BadRow, DatasetError, Row, read_rows
 from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs, prompty_samples
 from promptwise.costing.flow_calls import (
-    activate_condition, azure_connection_names, flow_input_values, llm_nodes, node_call, node_runs,
+    activate_condition, azure_connection_names, flow_input_values, llm_nodes, node_call, run_states,
 )
 
 CLOSEST_ROWS = 3
@@ -261,9 +261,10 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
                 node_outputs, errors = runner.outputs_for(inputs)
                 if len(result.python_errors) < MAX_PYTHON_ERRORS:
                     result.python_errors += [f"{where}: {error}" for error in errors]
+            node_state = run_states(document, inputs, node_outputs)
             for node, variant in chosen:
                 node_summary = totals[node.name or f"nodes[{node.index}]"]
-                runs = node_runs(document, node, inputs, node_outputs)
+                runs = node_state(node)
                 if runs is False:  # bypassed on this row, as the engine would
                     node_summary.bypassed_rows += 1
                     continue
