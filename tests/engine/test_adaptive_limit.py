@@ -11,6 +11,8 @@ from promptwise.engine.batch import DEFAULT_CONCURRENCY, run_batch
 from promptwise.engine.connections import resolve_spec
 from promptwise.engine.providers import AdaptiveLimit, Provider, RetryPolicy, _connection_limits
 
+from engine_flows import ONE_LLM_NODE_FLOW
+
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, timeout=5.0)
 
 
@@ -116,21 +118,7 @@ async def test_a_wave_of_429s_halves_the_calls_in_flight_once_and_all_calls_succ
 
 
 async def test_batch_keeps_the_default_concurrency_busy(workspace):
-    root = workspace({
-        "flow/flow.dag.yaml": """
-            inputs:
-              question: {type: string}
-            outputs:
-              answer: {reference: "${chat.output}"}
-            nodes:
-            - name: chat
-              type: llm
-              source: {type: code, path: chat.jinja2}
-              inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
-              api: chat
-        """,
-        "flow/chat.jinja2": "user:\n{{question}}\n",
-    })
+    root = workspace(ONE_LLM_NODE_FLOW)
     rows = DEFAULT_CONCURRENCY + 8
     data = root / "data.jsonl"
     data.write_text("".join(json.dumps({"question": f"q{i}"}) + "\n" for i in range(rows)))

@@ -20,23 +20,11 @@ from promptwise.engine.errors import FlowError
 from promptwise.engine.providers import RetryPolicy
 from promptwise.store import RunStore
 
+from engine_flows import ONE_LLM_NODE_FLOW
+
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, timeout=5)
 
-FLOW = {
-    "flow/flow.dag.yaml": """
-        inputs:
-          question: {type: string}
-        outputs:
-          answer: {reference: "${chat.output}"}
-        nodes:
-        - name: chat
-          type: llm
-          source: {type: code, path: chat.jinja2}
-          inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
-          api: chat
-    """,
-    "flow/chat.jinja2": "user:\n{{question}}\n",
-}
+FLOW = ONE_LLM_NODE_FLOW
 
 
 def data_file(root, count: int, name: str = "data.jsonl", text=lambda i: f"question {i}"):
