@@ -63,8 +63,47 @@ def _command_in(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_program = argv is None  # the console script / `python -m promptwise`, not a caller in-process
     if argv is None:
         argv = sys.argv[1:]
+    code = _run(argv)
+    if as_program and _command_in(argv) != "lsp":
+        _exit_past_stuck_threads(code)
+    return code
+
+
+# How long the end of a command waits for worker threads to wind down before leaving them.
+THREAD_GRACE_SECONDS = 0.5
+
+
+def _exit_past_stuck_threads(code: int) -> None:
+    """A python tool that never returns (a row timed out, or Ctrl-C) keeps its worker thread
+    busy, and the interpreter would wait for it at exit forever. Everything is saved by now:
+    give the threads a moment, then leave without them."""
+    import threading
+    import time
+
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    deadline = time.monotonic() + THREAD_GRACE_SECONDS
+    try:
+        for thread in others:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:  # a second Ctrl-C: the user will not wait either
+        code = 130
+    stuck = [t for t in others if t.is_alive()]
+    if not stuck:
+        return
+    print(f"promptwise: warning: {len(stuck)} tool call{'s' if len(stuck) != 1 else ''} still running (a python "
+          "tool that does not return); exiting without waiting for it", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -8,6 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
+from promptwise.commands.options import run_name
 from promptwise.commands.run import import_engine, parse_pairs, positive_int, positive_seconds
 from promptwise.engine.errors import FlowError
 
@@ -20,7 +21,7 @@ def register(subparsers) -> None:
                     ".promptwise/runs/NAME/outputs.jsonl.")
     parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
     parser.add_argument("--data", metavar="FILE", help=".jsonl, .csv or .json data file")
-    parser.add_argument("--name", help="name of the run (default: generated and printed)")
+    parser.add_argument("--name", type=run_name, help="name of the run (default: generated and printed)")
     parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
                         help="rows in flight at once (default 32; fewer while the endpoint answers 429)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import concurrency_or_default
+from promptwise.commands.options import RunTracker, concurrency_or_default
 
 
 def register(subparsers) -> None:
@@ -85,9 +85,18 @@ def run(args) -> int:
             workspace = load_workspace(args.flow)
             for variant in variant_ids(args.flow, args.variants):
                 print(f"running and evaluating {args.variants}={variant} ...", file=sys.stderr)
-                outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
-                                                    variants={args.variants: variant},
-                                                    concurrency=args.concurrency, use_cache=not args.no_cache))
+                tracker = RunTracker()
+                try:
+                    outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
+                                                        variants={args.variants: variant},
+                                                        concurrency=args.concurrency, use_cache=not args.no_cache,
+                                                        on_progress=tracker.on_progress, on_start=tracker.on_start))
+                except KeyboardInterrupt:
+                    print(tracker.interrupted_message(), file=sys.stderr)
+                    if names:
+                        print(f"promptwise: variants evaluated so far: {', '.join(names)}; compare them with "
+                              "`promptwise compare RUN RUN ...` once every variant is evaluated", file=sys.stderr)
+                    return 130
                 names.append(outcome.name)
         else:
             if args.workspace is not None and not args.workspace.is_dir():

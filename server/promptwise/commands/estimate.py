@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from promptwise.commands.options import parse_variants
@@ -44,12 +45,19 @@ def run(args) -> int:
     from promptwise.cli import UserError
 
     variants = parse_variants(args.variant, "summarize=variant_1")
-    try:
-        report = estimate_target(args.target, data=args.data, variants=variants, model=args.model,
-                                 catalog_file=args.catalog, run_python=args.run_python,
-                                 column_mapping=args.column_mapping)
-    except EstimateError as error:
-        raise UserError(str(error)) from None
+    with ExitStack() as user_code:
+        if args.run_python:
+            # The flow's python nodes may print: keep stdout for the report (`--format json` must parse).
+            from promptwise.engine.flow_environment import stdout_fd_to_stderr, user_output_to_stderr
+
+            user_code.enter_context(stdout_fd_to_stderr())
+            user_code.enter_context(user_output_to_stderr())
+        try:
+            report = estimate_target(args.target, data=args.data, variants=variants, model=args.model,
+                                     catalog_file=args.catalog, run_python=args.run_python,
+                                     column_mapping=args.column_mapping)
+        except EstimateError as error:
+            raise UserError(str(error)) from None
     if args.format == "json":
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import concurrency_or_default, parse_variants
+from promptwise.commands.options import RunTracker, concurrency_or_default, existing_folder, parse_variants, run_name
 
 
 def register(subparsers) -> None:
@@ -23,10 +23,10 @@ def register(subparsers) -> None:
                     "run with --run. Evaluators, column mapping and thresholds come from eval.yaml beside the flow.")
     parser.add_argument("flow", nargs="?", type=Path, metavar="FLOW",
                         help="a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
-    parser.add_argument("--data", type=Path, metavar="FILE", help="data to run the flow on (.jsonl or .csv)")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="data to run the flow on (.jsonl, .csv or .json)")
     parser.add_argument("--run", metavar="RUN", help="evaluate this stored run instead of running the flow")
     parser.add_argument("--config", type=Path, metavar="EVAL_YAML", help="the evaluation file (default: beside the flow)")
-    parser.add_argument("--name", metavar="NAME", help="name for the new run (with FLOW)")
+    parser.add_argument("--name", type=run_name, metavar="NAME", help="name for the new run (with FLOW)")
     parser.add_argument("--variant", action="append", default=[], metavar="NODE=ID",
                         help="run this variant of a node (repeatable)")
     parser.add_argument("--concurrency", type=int, default=None, metavar="N",
@@ -48,6 +48,28 @@ def _progress(stream):
         stream.write(f"\rrunning {progress.run}: {progress.done}/{progress.total} rows, {progress.failed} failed")
         stream.flush()
     return report
+
+
+def _warn_if_partial(run_name: str, args) -> None:
+    """An evaluation of a run that stopped part way covers only its finished rows: say so, as
+    its figures (and gates) would otherwise read as the whole data's."""
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.store import RunStore
+
+    try:
+        workspace = load_workspace(args.workspace or args.flow or Path.cwd())
+        if not RunStore.exists_in(workspace.state_dir):
+            return
+        with RunStore.for_workspace(workspace, readonly=True) as store:
+            info = store.get_run(run_name)
+    except (ConfigError, OSError):
+        return
+    if info is None or info.total_rows is None or info.rows_done >= info.total_rows:
+        return
+    then = ("evaluate it again when it ends" if info.status == "running" else
+            f"finish the run with `promptwise batch --resume {run_name}`, then `promptwise eval --run {run_name}`")
+    print(f"promptwise: warning: run {run_name} is {info.status} with {info.rows_done} of {info.total_rows} rows "
+          f"done; this evaluation covers those rows only ({then})", file=sys.stderr)
 
 
 def run(args) -> int:
@@ -78,20 +100,29 @@ def run(args) -> int:
     use_cache = not args.no_cache
     try:
         if args.run:
+            existing_folder("--workspace", args.workspace)
             workspace = load_workspace(args.workspace or (args.flow if args.flow else Path.cwd()))
             outcome = asyncio.run(evaluate_run(args.run, workspace=workspace, config_path=args.config,
                                                concurrency=args.concurrency, use_cache=use_cache))
         else:
             progress = _progress(sys.stderr) if sys.stderr.isatty() else None
+            tracker = RunTracker(progress)
             variants = parse_variants(args.variant, "classify=variant_1")
-            outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
-                                                variants=variants, name=args.name,
-                                                concurrency=args.concurrency, use_cache=use_cache,
-                                                on_progress=progress))
+            try:
+                outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
+                                                    variants=variants, name=args.name,
+                                                    concurrency=args.concurrency, use_cache=use_cache,
+                                                    on_progress=tracker.on_progress, on_start=tracker.on_start))
+            except KeyboardInterrupt:
+                if progress is not None:
+                    sys.stderr.write("\n")
+                print(tracker.interrupted_message(), file=sys.stderr)
+                return 130
             if progress is not None:
                 sys.stderr.write("\n")
     except (EvalConfigError, EvaluationError, FlowError, ConfigError) as error:
         raise UserError(str(error)) from None
+    _warn_if_partial(outcome.run, args)
     result = outcome.result
     try:
         outcomes = evaluate_gates(gates, result.metrics, result.summary)

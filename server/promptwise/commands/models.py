@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from promptwise.commands.options import existing_folder
 from promptwise.config import ConfigError, load_workspace
 from promptwise.costing.catalog import FALLBACK_ENCODING, catalog_for
 from promptwise.costing.litellm_import import apply_import, plan_import, read_litellm_file
@@ -52,6 +53,7 @@ def _common(parser) -> None:
 def _load(args):
     from promptwise.cli import UserError
 
+    existing_folder("--workspace", args.workspace)
     try:
         workspace = load_workspace(args.workspace or Path.cwd())
         return workspace, catalog_for(workspace, args.catalog)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 
 def parse_variants(pairs: list[str], example: str) -> dict[str, str]:
     """`--variant NODE=ID` options (repeatable) as {node: variant id}; a malformed one is a
@@ -28,3 +31,63 @@ def concurrency_or_default(value: int | None) -> int:
     if value < 1:
         raise UserError(f"--concurrency must be at least 1 (got {value})")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run_name(text: str) -> str:
+    """argparse type for `--name`: a run's name is also a folder under .promptwise/runs/, so a
+    name with a path separator or a leading dot would write outside it (`--name ../../x`)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a run name cannot be empty")
+    if "/" in text or "\\" in text or "\0" in text or text.startswith("."):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a run name is also a folder name under .promptwise/runs/; it cannot contain / or \\ or "
+            "start with '.'; use letters, digits, '-', '_' and '.'")
+    return text
+
+
+def existing_folder(option: str, path: Path | str | None) -> None:
+    """A `--workspace DIR` that does not exist is a mistake, not an empty workspace."""
+    from promptwise.cli import UserError
+
+    if path is not None and not Path(path).exists():
+        raise UserError(f"{option} {path}: no such folder; pass a folder inside the workspace (the one holding "
+                        "promptwise.yaml or .promptwise/)")
+
+
+class RunTracker:
+    """Follows the batch run that `eval` / `compare --variants` start, so that Ctrl-C can say
+    which run holds the finished rows and how to go on from there."""
+
+    def __init__(self, forward=None):
+        self.name: str | None = None
+        self.rows_left = True
+        self._forward = forward
+
+    def on_start(self, name: str) -> None:
+        self.name = name
+        self.rows_left = True
+
+    def on_progress(self, progress) -> None:
+        self.rows_left = progress.done < progress.total
+        if self._forward is not None:
+            self._forward(progress)
+
+    def interrupted_message(self) -> str:
+        if self.name is None:
+            return "promptwise: interrupted before a run started; nothing was stored"
+        if self.rows_left:
+            return (f"promptwise: interrupted; the finished rows of run {self.name} are saved. Continue with: "
+                    f"promptwise batch --resume {self.name}, then promptwise eval --run {self.name}")
+        return (f"promptwise: interrupted while evaluating run {self.name} (its rows are all saved). "
+                f"Evaluate it with: promptwise eval --run {self.name}")

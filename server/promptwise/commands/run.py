@@ -9,18 +9,8 @@ import json
 import sys
 
 from promptwise.cli import UserError
+from promptwise.commands.options import positive_int, run_name  # noqa: F401  (positive_int: batch imports it from here)
 from promptwise.engine.errors import FlowError
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def positive_seconds(text: str) -> float:
@@ -73,7 +63,7 @@ def register(subparsers) -> None:
     parser.add_argument("--inputs", nargs="+", metavar="NAME=VALUE", help="flow inputs")
     parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
     parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
-    parser.add_argument("--name", help="name of the run (default: generated)")
+    parser.add_argument("--name", type=run_name, help="name of the run (default: generated)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120)")

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
+from promptwise.commands.options import existing_folder, positive_int
 
 
 def register(subparsers) -> None:
@@ -19,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", help="runs, newest first")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N runs (default 50)")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     show = actions.add_parser("show", help="one run: status, totals, metrics, failed rows")
     show.add_argument("name")
@@ -40,6 +41,7 @@ def _open_store(workspace_path: str):
     from promptwise.config import ConfigError, load_workspace
     from promptwise.store import RunStore
 
+    existing_folder("--workspace", workspace_path)
     try:
         workspace = load_workspace(Path(workspace_path))
     except ConfigError as error:
@@ -126,6 +128,9 @@ def _list(store, args) -> int:
         hint = resume_hint(r)
         if hint:
             print(f"{r.name}: interrupted ({hint})")
+        elif r.status == "canceled" and r.kind == "batch" and r.rows_done < (r.total_rows or 0):
+            # stopped with Ctrl-C: as resumable as a run whose process died
+            print(f"{r.name}: canceled with rows left (resume with: promptwise batch --resume {r.name})")
     return 0
 
 
@@ -172,7 +177,11 @@ def _show(store, run, args) -> int:
 def _export(store, run, args) -> int:
     rows = store.get_rows(run.name)
     records = [row.as_dict() for row in rows]
-    handle = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        handle = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    except OSError as error:
+        raise UserError(f"--output {args.output}: cannot write the export ({error.strerror}); "
+                        "pass a file in an existing folder") from None
     try:
         if args.format == "json":
             json.dump({"run": run_json(run), "rows": records}, handle, indent=2, ensure_ascii=False, default=str)

@@ -57,7 +57,7 @@ def read_rows(path: Path) -> Iterator[Union[Row, BadRow]]:
             elif suffix == ".json":
                 yield from _json_array(path, handle.read())
             else:
-                yield from _csv(handle)
+                yield from _csv(handle, path)
         except UnicodeDecodeError:
             raise DatasetError(f"{path}: the data file is not UTF-8 text; save it as UTF-8") from None
 
@@ -93,13 +93,16 @@ def _json_array(path: Path, text: str) -> Iterator[Union[Row, BadRow]]:
             yield BadRow(index, f"must be a JSON object of input values, got {type(value).__name__}", is_item=True)
 
 
-def _csv(handle) -> Iterator[Union[Row, BadRow]]:
+def _csv(handle, path: Path) -> Iterator[Union[Row, BadRow]]:
+    from promptwise.engine.data import check_csv_header  # the batch reads the same files
+
     reader = csv.reader(handle)
     header = None
     for record in reader:
         line = reader.line_num
         if header is None:
             header = [name.strip() for name in record]
+            check_csv_header(header, f"{path}:{line}", DatasetError)
             continue
         if not any(cell.strip() for cell in record):
             continue

@@ -349,6 +349,13 @@ def resolve_target(target: Path) -> Path:
         prompties = sorted(target.glob("*.prompty"))
         if len(prompties) == 1:
             return prompties[0]
+        if prompties:
+            raise EstimateError(f"{target}: {len(prompties)} .prompty files here "
+                                f"({', '.join(p.name for p in prompties[:5])}{', ...' if len(prompties) > 5 else ''}) "
+                                "and no flow.dag.yaml; pass the .prompty file to estimate")
+        for name in ("flow.flex.yaml", "flow.flex.yml"):
+            if (target / name).is_file():
+                return target / name  # estimate_target says why a flex flow cannot be estimated
         raise EstimateError(f"{target}: no flow.dag.yaml here; pass a flow.dag.yaml or a .prompty file")
     if not target.exists():
         raise EstimateError(f"{target}: no such file; pass a flow.dag.yaml or a .prompty file")
@@ -393,6 +400,14 @@ def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping
                             "run `promptwise models` for the names, or add it under `models:` in promptwise.yaml"
                             + did_you_mean(model, catalog))
     mapping = _column_mapping(column_mapping, data)
+    declared = document.inputs if kind == "flow_dag" and isinstance(document.inputs, Mapping) else None
+    for name, value in mapping.items():
+        if declared is not None and name not in declared:
+            # As `promptwise batch` does: a mapping to no input is a typo, not something to ignore.
+            from promptwise.engine.data import did_you_mean as close_input
+
+            raise EstimateError(f"--column-mapping {name}={value}: the flow has no input `{name}`"
+                                f"{close_input(name, declared)} (inputs: {', '.join(f'`{n}`' for n in declared)})")
     if default_model is None:
         defaults = workspace.settings.get("defaults")
         default_model = defaults.get("model") if isinstance(defaults, dict) else None
@@ -404,6 +419,12 @@ def estimate_target(target: Path, *, data: Path | None = None, variants: Mapping
     if rows is not None and not rows:
         raise EstimateError(f"0 rows in {data_path}: nothing to estimate; add rows (one JSON object per line "
                             "in .jsonl, objects in a .json array, or lines under a .csv header)")
+    columns = list(dict.fromkeys(key for row in rows or () if isinstance(row, Row) for key in row.values))
+    if declared and columns and not mapping and not any(column in declared for column in columns):
+        # As `promptwise batch` refuses it: every row would run on the defaults alone.
+        raise EstimateError(f"{data_path}: none of its columns ({', '.join(f'`{c}`' for c in columns)}) is an input "
+                            f"of the flow ({', '.join(f'`{n}`' for n in declared)}), so every row would run on the "
+                            "defaults; rename the columns, or map them with --column-mapping INPUT=${data.COLUMN}")
     return run_preflight(document, rows, workspace=workspace, catalog=catalog, data_path=data_path,
                          model=model, variants=variants, default_model=default_model,
                          run_python=run_python and kind == "flow_dag", column_mapping=mapping)

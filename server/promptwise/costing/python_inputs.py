@@ -27,6 +27,7 @@ class PythonNodeRunner:
     load_errors: dict[str, str] = field(default_factory=dict)
     _tools: dict[str, Any] = field(default_factory=dict, repr=False)
     _instances: dict = field(default_factory=dict, repr=False)
+    _pool: Any = field(default=None, repr=False)  # the sync tools' worker thread
 
     @classmethod
     def for_flow(cls, flow: FlowDag) -> "PythonNodeRunner":
@@ -44,6 +45,15 @@ class PythonNodeRunner:
             except Exception as error:  # importing user code can raise anything
                 runner.load_errors[node.name] = f"{path}: cannot import the tool ({type(error).__name__}: {error})"
         return runner
+
+    def _executor(self):
+        """Our own worker thread for sync tools: asyncio.run's default executor is joined when the
+        run ends, so a tool that never returns would make Ctrl-C wait for it forever."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptwise-estimate-tool")
+        return self._pool
 
     def outputs_for(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The runnable nodes' outputs for one row, and errors ("node: why") for those that failed."""
@@ -76,7 +86,8 @@ class PythonNodeRunner:
                 errors.append(f"{node.name}: not run, its input from {missing} is unknown")
                 continue
             try:
-                outputs[node.name] = asyncio.run(call_tool(self._tools[node.name], kwargs, None, self._instances))
+                outputs[node.name] = asyncio.run(call_tool(self._tools[node.name], kwargs, self._executor(),
+                                                           self._instances))
             except Exception as error:  # a tool failing on one row must not stop the estimate
                 errors.append(f"{node.name}: {error}")
         return outputs, errors

@@ -290,6 +290,11 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
         raise FlowError(f"--resume {name}: no such run in {workspace.state_dir}; see `promptwise runs list`")
     if info.kind != "batch":
         raise FlowError(f"--resume {name}: only batch runs can be resumed")
+    given = _flow_named_by(path)
+    if given is not None and info.flow and given != Path(info.flow).resolve():
+        # A resume always continues the run's own flow: a different FLOW beside it is a mistake.
+        raise FlowError(f"--resume {name}: that run is of {info.flow}, not {path}; leave FLOW out to continue "
+                        f"it, or start a new run of {path} with --data")
     held.enter_context(_claim(workspace.state_dir, name, "resume"))
     with RunStore.for_workspace(workspace) as store:
         info = store.get_run(name)  # again, now that no other process can change it
@@ -299,6 +304,22 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
     return {"flow": info.flow, "data": info.data, "column_mapping": info.column_mapping, "variants": info.variants,
             "source_run": info.source_run, "use_cache": info.parameters.get("cache", True),
             "init": info.parameters.get("init")}
+
+
+def _flow_named_by(path: Path | str | None) -> Path | None:
+    """The flow file a FLOW argument names, if it surely names one: a file, or a folder with a
+    flow.dag.yaml / flow.flex.yaml. Any other folder may be the workspace, passed to find the run."""
+    if path is None:
+        return None
+    from promptwise.engine.flow_path import FLEX_FLOW_NAMES, FLOW_DAG_NAMES
+
+    path = Path(path)
+    if path.is_file():
+        return path.resolve()
+    for name in (*FLOW_DAG_NAMES, *FLEX_FLOW_NAMES) if path.is_dir() else ():
+        if (path / name).is_file():
+            return (path / name).resolve()
+    return None
 
 
 # When this many rows in a row fail because the endpoint cannot be reached, the run stops:

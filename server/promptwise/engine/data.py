@@ -102,6 +102,7 @@ def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
                 continue  # blank line
             if header is None:
                 header = cells
+                check_csv_header(header, f"{path}:{reader.line_num}", FlowError)
                 continue
             index = len(rows)
             if len(cells) != len(header):
@@ -114,6 +115,23 @@ def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
     except csv.Error as error:
         raise FlowError(f"{path}:{reader.line_num}: unreadable CSV ({error}); fix the quoting") from None
     return rows
+
+
+def check_csv_header(header: list[str], where: str, error: type[Exception]) -> None:
+    """Two columns of one name would silently keep only the last cell of each row; one column
+    whose name holds `;` or a tab is a file written with another delimiter."""
+    if len(header) == 1:
+        delimiter = next((d for d in (";", "\t", "|") if d in header[0]), None)
+        if delimiter is not None:
+            shown = "a tab" if delimiter == "\t" else f"'{delimiter}'"
+            raise error(f"{where}: the header is one column `{header[0]}`: the file looks separated by {shown}, "
+                        "but a .csv file is read with commas; save it with commas (or tabs as .tsv)")
+    seen: set[str] = set()
+    repeated = [name for name in header if name in seen or seen.add(name)]
+    if repeated:
+        names = ", ".join(f"`{name}`" for name in dict.fromkeys(repeated))
+        raise error(f"{where}: the CSV header names the column {names} more than once, so a row would keep only "
+                    "its last cell; give each column its own name")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -134,6 +152,10 @@ def parse_mapping(items: list[str] | dict | None) -> dict[str, str]:
     pairs = items.items() if isinstance(items, dict) else (_split(item) for item in items)
     mapping = {}
     for name, value in pairs:
+        if isinstance(value, str) and value.startswith("${") and not _MAPPING.match(value):
+            # Used as a literal, `${data.colum` would be every row's value: surely a typo.
+            raise FlowError(f"--column-mapping {name}={value}: not a reference Promptwise knows; write "
+                            "${data.COLUMN}, ${run.outputs.NAME} or ${run.inputs.NAME} (or a literal value)")
         mapping[str(name)] = value
     return mapping
 
@@ -193,6 +215,12 @@ def check_columns(mapping: dict[str, Any], columns: list[str], input_specs: dict
             raise FlowError(f"flow input `{name}` has no value: {data_name} has no column `{name}` (columns: "
                             f"{_names(columns)}) and the input has no default; add the column or map one with "
                             f"--column-mapping {name}=${{data.COLUMN}}")
+    if input_specs and columns and not mapping and not any(c in input_specs for c in columns):
+        # Every input has a default, so each row would run on the defaults alone: the data is
+        # surely not what was meant (another flow's file, a renamed header, a wrong delimiter).
+        raise FlowError(f"{data_name}: none of its columns ({_names(columns)}) is an input of the flow "
+                        f"({_names(inputs)}), so every row would run on the defaults; rename the columns, or map "
+                        f"them with --column-mapping INPUT=${{data.COLUMN}}")
 
 
 def _mapped_columns(mapping: dict[str, Any]) -> set[str]:

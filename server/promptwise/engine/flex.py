@@ -51,6 +51,24 @@ def _model_configuration(annotation: Any, value: Any) -> Any:
     return value
 
 
+
+def _check_given_init(document: FlexFlow, init: dict, is_class: bool, at: str) -> None:
+    """`--init NAME=VALUE` values: only a class entry takes them, only the names `init:` declares
+    (when it declares any), and every declared one without a default must be given."""
+    declared = dict(document.init or {})
+    if not is_class:
+        raise FlowError(f"{at}: --init {', '.join(init)}: the entry {document.entry} is a function, which takes no "
+                        "init values; pass its inputs with --inputs (or data columns) instead")
+    if declared:
+        unknown = [name for name in init if name not in declared]
+        if unknown:
+            raise FlowError(f"{at}: --init {unknown[0]}: the flow declares no init value `{unknown[0]}` "
+                            f"(init: {', '.join(f'`{n}`' for n in declared)})")
+    for name, spec in declared.items():
+        if name not in init and not getattr(spec, "has_default", False):
+            raise FlowError(f"{at}: init value `{name}` has no value and no default; pass it too with "
+                            f"--init {name}=... (giving --init replaces the flow's sample init)")
+
 class FlexExecutable(Executable):
     kind = "flex_flow"
 
@@ -72,6 +90,8 @@ class FlexExecutable(Executable):
         if target is None:
             raise FlowError(f"{at}: {module_file} defines no {document.attribute!r}; fix `entry`")
         self.module_file = module_file
+        if init:
+            _check_given_init(document, init, inspect.isclass(target), at)
         if init is None and isinstance(self._sample().get("init"), dict):
             init = self._sample()["init"]  # the file's own sample init, as `pf flow test` uses it
         self.init_values = bind_inputs(document.init, init or {}, str(self.path)) if document.init or init else {}

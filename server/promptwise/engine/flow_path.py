@@ -22,6 +22,10 @@ def resolve_flow_path(path: Path | str) -> Path:
         prompts = sorted(path.glob("*.prompty"))
         if len(prompts) == 1:
             return prompts[0]
+        if prompts:
+            names = ", ".join(p.name for p in prompts[:5]) + (", ..." if len(prompts) > 5 else "")
+            raise FlowError(f"{path}: {len(prompts)} .prompty files in this folder ({names}) and no flow.dag.yaml "
+                            "or flow.flex.yaml; pass the .prompty file to run")
         raise FlowError(f"{path}: no flow.dag.yaml, flow.flex.yaml or single .prompty file in this folder; "
                         f"pass the flow file")
     if not path.exists():

@@ -9,6 +9,7 @@ VALUE may end in `%` (`pass_rate=90%` is 0.9).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,9 @@ def parse_gate(text: str, direction: str) -> Gate:
         limit = float(value) * scale
     except ValueError:
         raise GateError(f"--fail-{direction} {text!r}: {value!r} is not a number") from None
+    if not math.isfinite(limit):
+        # nan never compares true and inf always does: such a gate would fail or pass on every run
+        raise GateError(f"--fail-{direction} {text!r}: the limit must be a finite number, e.g. 0.9 or 90%")
     return Gate(metric, limit, direction)
 
 

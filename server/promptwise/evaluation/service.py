@@ -100,6 +100,10 @@ def flow_output_names(flow_path: Path) -> set[str] | None:
         document = load_document(resolve_flow_path(flow_path))
     except Exception:
         return None
+    if any(getattr(problem.severity, "value", None) == "error" for problem in getattr(document, "problems", None) or ()):
+        # A flow that does not parse (YAML syntax, wrong shapes) declares no outputs we can trust:
+        # the run reports its real error, rather than every evaluator "missing" an output.
+        return None
     outputs = getattr(document, "outputs", None)
     kind = getattr(document, "kind", None)
     if kind == "flow_dag" and isinstance(outputs, dict):
@@ -156,6 +160,12 @@ async def evaluate_run(
             raise EvaluationError(f"--run {run}: no such run in {workspace.state_dir}; {hint}"
                                   f"recent runs: {', '.join(names[:5]) or 'none'}")
         records = store.get_rows(run)
+    if not any(record.status == "completed" for record in records):
+        # As evaluate_flow does: an evaluation of nothing would read as a (vacuous) result.
+        retry = " --retry-failed" if any(record.status == "failed" for record in records) else ""
+        left = "" if info.kind != "batch" else f"; finish it with `promptwise batch --resume {run}{retry}` first"
+        raise EvaluationError(f"--run {run}: the run has no completed rows ({info.status}, {len(records)} rows "
+                              f"done); nothing to evaluate{left}")
     flow_path = Path(info.flow)
     config = config_for(flow_path, config_path)
     data_path = Path(info.data) if info.data else None
@@ -200,8 +210,10 @@ async def evaluate_flow(
     data_path = Path(data) if data is not None else config.data
     if data_path is None:
         raise EvaluationError(f"{config.path}: no data to run on; pass --data FILE or set `data:` in eval.yaml")
+    if data_path.is_dir():
+        raise EvaluationError(f"{data_path}: is a folder; pass a data file (.jsonl, .csv or .json) with --data")
     if not data_path.is_file():
-        raise EvaluationError(f"{data_path}: data file not found; pass an existing .jsonl or .csv file")
+        raise EvaluationError(f"{data_path}: data file not found; pass an existing .jsonl, .csv or .json file")
     # Everything that can be checked is checked before the first call.
     workspace = load_workspace(flow_path)
     context = _build_context(config, workspace, use_cache=use_cache, judge_transport=judge_transport, retry=retry)

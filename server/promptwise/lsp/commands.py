@@ -73,6 +73,35 @@ def _data_path(arguments: dict, flow: Path) -> str | None:
     return str(path)
 
 
+def _run_name(name: str, key: str, value: Any, optional: bool = True) -> str | None:
+    """A run's name from the arguments. It becomes a folder under `.promptwise/runs/` and a
+    command-line argument of the CLI, so a `/`, `..` or a leading `-` would write elsewhere
+    or be read as an option."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise JsonRpcInvalidParams(f"{name} needs `{key}`: a run's name")
+    if (
+        not isinstance(value, str)
+        or value.startswith("-")
+        or value in (".", "..")
+        or any(char in "/\\" or not char.isprintable() for char in value)
+    ):
+        raise JsonRpcInvalidParams(
+            f"{name}: `{key}` must be a run's name (no `/`, `\\` or control characters, not `..`, not starting "
+            f"with `-`), got {value!r}; see `promptwise runs list`"
+        )
+    return value
+
+
+def _concurrency(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise JsonRpcInvalidParams(f"{BATCH_RUN}: `concurrency` must be a whole number of at least 1, got {value!r}")
+    return value
+
+
 def _with_note(result: dict, note: str | None) -> dict:
     if note:
         result["note"] = note
@@ -122,8 +151,8 @@ async def batch_run(ls: PromptwiseServer, *args: Any) -> dict:
     job_args = {
         "path": str(path),
         "data": data,
-        "name": arguments.get("name"),
-        "concurrency": arguments.get("concurrency"),
+        "name": _run_name(BATCH_RUN, "name", arguments.get("name")),
+        "concurrency": _concurrency(arguments.get("concurrency")),
         "variants": arguments.get("variants"),
     }
     return await _start_job(ls, "batch", job_args, f"Batch {path.name} on {Path(data).name}", arguments, note)
@@ -132,7 +161,8 @@ async def batch_run(ls: PromptwiseServer, *args: Any) -> dict:
 async def evaluate(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = _object(EVALUATE, args)
     path, note = _target(ls, EVALUATE, arguments)
-    job_args = {"path": str(path), "data": _data_path(arguments, path), "run": arguments.get("run")}
+    run = _run_name(EVALUATE, "run", arguments.get("run"))
+    job_args = {"path": str(path), "data": _data_path(arguments, path), "run": run}
     return await _start_job(ls, "evaluate", job_args, f"Evaluate {path.name}", arguments, note)
 
 
@@ -161,8 +191,9 @@ def _workspace_folder(ls: PromptwiseServer, arguments: dict) -> str:
 async def compare_runs(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = _object(COMPARE_RUNS, args)
     runs = arguments.get("runs")
-    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+    if not isinstance(runs, list) or not runs:
         raise JsonRpcInvalidParams(f"{COMPARE_RUNS} needs `runs`: a list of run names")
+    runs = [_run_name(COMPARE_RUNS, "runs", run, optional=False) for run in runs]
     folder = _workspace_folder(ls, arguments)
     return await run_cli(["compare", *runs, "--workspace", folder], folder)
 
@@ -184,12 +215,10 @@ async def show_run(ls: PromptwiseServer, *args: Any) -> dict:
     results panel shows them. `evaluation` (optional) picks one evaluation of the run;
     `run` may also name an evaluation (`RUN.evalN`)."""
     arguments = _object(SHOW_RUN, args)
-    run = arguments.get("run")
-    if not isinstance(run, str) or not run:
-        raise JsonRpcInvalidParams(f"{SHOW_RUN} needs `run`: the run's name")
-    evaluation = arguments.get("evaluation")
+    run = _run_name(SHOW_RUN, "run", arguments.get("run"), optional=False)
+    evaluation = _run_name(SHOW_RUN, "evaluation", arguments.get("evaluation"))
     folder = _workspace_folder(ls, arguments)
-    view = await ls.run_cpu(_evaluation_of, folder, evaluation if isinstance(evaluation, str) and evaluation else run)
+    view = await ls.run_cpu(_evaluation_of, folder, evaluation or run)
     shown = await run_cli(["runs", "show", view["run"] if view else run, "--workspace", folder], folder)
     if view is None or shown.get("status") == "error":
         return shown

@@ -33,6 +33,9 @@ from promptwise.lsp.server import PromptwiseServer
 logger = logging.getLogger("promptwise.lsp.jobs")
 
 CANCEL_GRACE_SECONDS = 5.0
+# At shutdown: editors kill a server that takes long to answer (VS Code after 2 s), so
+# workers get less time to store their finished rows and mark the run canceled.
+SHUTDOWN_GRACE_SECONDS = 1.5
 CLI_TIMEOUT_SECONDS = 300.0
 WORKER_LINE_LIMIT_BYTES = 256 * 1024 * 1024
 PROBE_TIMEOUT_SECONDS = 60.0  # a cold interpreter importing our package on a busy machine
@@ -87,7 +90,7 @@ class Job:
     run: str | None = None
     stderr_tail: list[str] = field(default_factory=list)
 
-    async def cancel(self) -> None:
+    async def cancel(self, grace: float = CANCEL_GRACE_SECONDS) -> None:
         """Ask the worker to stop; kill it if it has not within the grace period."""
         if self.cancelled:
             return
@@ -101,9 +104,9 @@ class Job:
         except (ConnectionError, RuntimeError):
             pass
         try:
-            await asyncio.wait_for(process.wait(), CANCEL_GRACE_SECONDS)
+            await asyncio.wait_for(process.wait(), grace)
         except asyncio.TimeoutError:
-            logger.warning("job %s did not stop within %.0f s; killing it", self.token, CANCEL_GRACE_SECONDS)
+            logger.warning("job %s did not stop within %.1f s; killing it", self.token, grace)
             process.kill()
 
 
@@ -156,6 +159,17 @@ class JobManager:
                 lambda f: f.cancelled() and loop.call_soon_threadsafe(lambda: self.ls.spawn(self.cancel(token), f"cancel {token}"))
             )
         return True
+
+    async def stop_all(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """At shutdown: cancel every job the way the user would (finished rows stay stored and
+        the run is marked canceled, so it can be resumed), killing workers that do not stop
+        within `grace`; then let the jobs' requests be answered."""
+        jobs = list(self.jobs.values())
+        await asyncio.gather(*(job.cancel(grace) for job in jobs), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.jobs and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     def kill_all(self) -> None:
         for job in self.jobs.values():

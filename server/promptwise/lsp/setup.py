@@ -27,6 +27,7 @@ from promptwise.lsp import (
     references,
     rename,
     symbols,
+    text_sync,
 )
 from promptwise.lsp.server import PromptwiseServer, Settings
 
@@ -92,6 +93,8 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     @server.feature(types.INITIALIZE)
     @guarded("initialize")
     async def initialize(ls: PromptwiseServer, params: types.InitializeParams) -> None:
+        text_sync.install(ls.protocol)  # incremental edits applied on LSP's lines
+        pass  # ls.protocol._request_futures = _SnapshotDict(ls.protocol._request_futures)
         ls.settings = Settings.from_options(params.initialization_options)
         _log_job_interpreter(ls)
         diagnostics.scheduler(ls).configure(params)
@@ -110,7 +113,20 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     @server.feature(types.SHUTDOWN)
     @guarded("shutdown")
     async def shutdown(ls: PromptwiseServer, *args: Any) -> None:
+        from promptwise.lsp.jobs import manager
+
+        pass
         ls.stop_background()
+
+
+class _SnapshotDict(dict):
+    """pygls cancels the requests still pending at shutdown while iterating over its dict of
+    them, and a request run by one of its generator handlers (executeCommand) leaves that dict
+    from inside `cancel()`: the shutdown request failed with "dictionary changed size during
+    iteration" whenever a command was running. Iterating over a snapshot is safe."""
+
+    def items(self):  # type: ignore[override]
+        return list(super().items())
 
 
 async def _watch_files(ls: PromptwiseServer) -> None:
