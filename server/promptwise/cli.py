@@ -9,9 +9,11 @@ the commands can grow independently.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 
 from promptwise import __version__
@@ -116,7 +118,9 @@ def _run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a full disk behind `> file` shows up here, not at exit unreported
+        return code
     except UserError as error:
         print(f"promptwise: error: {error}", file=sys.stderr)
         return 2
@@ -128,3 +132,22 @@ def _run(argv: list[str]) -> int:
         # Point stdout at /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except sqlite3.DatabaseError as error:
+        from promptwise.store.schema import DamagedDatabase
+
+        if not isinstance(error, DamagedDatabase):
+            raise
+        print(f"promptwise: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.errno not in _OUTPUT_FULL:
+            raise
+        # stdout went to a file on a full disk (or a failing device): the output is incomplete.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"promptwise: error: cannot write the output ({error.strerror}); it is incomplete: free some space "
+              "and try again (runs already stored are kept: `promptwise runs list`)", file=sys.stderr)
+        return 2
+
+
+# Write errors that mean "the output did not fit", not a bug: reported in one line.
+_OUTPUT_FULL = {errno.ENOSPC, errno.EFBIG, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)}

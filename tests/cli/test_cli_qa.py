@@ -5,7 +5,7 @@ only, and Ctrl-C says which run holds the finished rows and how to go on."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,8 +234,6 @@ def test_resume_with_another_flow_is_refused_not_silently_ignored(project, capsy
     assert main(["eval", "--run", "stalled", "--workspace", str(project)]) == 2
     assert ("--run stalled: the run has no completed rows (failed, 0 rows done); nothing to evaluate; finish it "
             "with `promptwise batch --resume stalled` first") in capsys.readouterr().err
-    import shutil
-
     shutil.copytree(project / "echo", project / "other")
     capsys.readouterr()
     assert main(["batch", str(project / "other"), "--resume", "stalled", "--no-progress"]) == 2
@@ -249,8 +247,7 @@ def test_resume_with_another_flow_is_refused_not_silently_ignored(project, capsy
 
 def test_a_folder_with_two_prompty_files_names_them(tmp_path, capsys):
     for name in ("a.prompty", "b.prompty"):
-        shutil_source = REPO / "flows" / "claim-summary.prompty"
-        (tmp_path / name).write_text(shutil_source.read_text(encoding="utf-8"), encoding="utf-8")
+        shutil.copy(REPO / "flows" / "claim-summary.prompty", tmp_path / name)
     assert main(["run", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "2 .prompty files in this folder (a.prompty, b.prompty)" in err and "pass the .prompty file" in err
@@ -411,3 +408,102 @@ def test_a_broken_reference_in_column_mapping_is_not_taken_as_a_literal(project,
                  "--column-mapping", f"text={value}"])
     assert code == 2
     assert f"--column-mapping text={value}: not a reference Promptwise knows" in capsys.readouterr().err
+
+
+def test_sarif_locations_are_uri_references_for_paths_with_spaces_and_unicode(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "sub dir" / "ü"
+    folder.mkdir(parents=True)
+    (folder / "bad flow.prompty").write_bytes(b"\xff\xfe\x00binary")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", ".", "--format", "sarif"]) == 1
+    sarif = json.loads(capsys.readouterr().out)
+    location = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location["uri"] == "sub%20dir/%C3%BC/bad%20flow.prompty"
+
+
+def test_resume_after_the_data_file_was_moved_says_to_put_it_back(project, capsys):
+    data = project / "data.jsonl"
+    assert main(["batch", str(project / "echo"), "--data", str(data), "--name", "moved", "--no-progress",
+                 "--no-cache"]) == 1  # unreachable endpoint: rows stay pending
+    data.rename(project / "elsewhere.jsonl")
+    capsys.readouterr()
+    assert main(["batch", str(project), "--resume", "moved", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume moved: the run's data file {data} is gone; put it back" in err
+
+
+def test_a_huge_runs_list_limit_means_all_not_a_traceback(project, capsys):
+    with FakeOpenAI() as server:
+        write_project(project, server.base_url)
+        assert main(["batch", str(project / "echo"), "--data", str(project / "data.jsonl"), "--name", "r1",
+                     "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--workspace", str(project), "list", "--limit", "99999999999999999999", "--format",
+                 "json"]) == 0
+    assert [run["name"] for run in json.loads(capsys.readouterr().out)] == ["r1"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full, a device that is always full")
+def test_a_full_disk_is_reported_not_a_traceback_nor_a_silent_success(project):
+    with FakeOpenAI() as server:
+        write_project(project, server.base_url)
+        assert main(["batch", str(project / "echo"), "--data", str(project / "data.jsonl"), "--name", "r1",
+                     "--no-progress"]) == 0
+    exported = promptwise("runs", "export", "r1", "--format", "csv", "-o", "/dev/full", cwd=project)
+    assert exported.returncode == 2
+    assert "--output /dev/full: cannot write the export (No space left on device)" in exported.stderr
+    for args in (["runs", "export", "r1"], ["runs", "list"], ["models"], ["estimate", "echo"]):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run([sys.executable, "-m", "promptwise", *args], cwd=project, stdout=full,
+                                    stderr=subprocess.PIPE, text=True, timeout=120)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "cannot write the output (No space left on device)" in result.stderr
+
+
+def test_json_outputs_stay_strict_json_when_a_tool_returns_nan(tmp_path):
+    (tmp_path / "flow.dag.yaml").write_text(textwrap.dedent("""
+        inputs:
+          x: {type: double, default: 1}
+        outputs:
+          v: {type: double, reference: '${calc.output}'}
+        nodes:
+        - name: calc
+          type: python
+          source: {type: code, path: calc.py}
+          inputs: {x: '${inputs.x}'}
+        """), encoding="utf-8")
+    (tmp_path / "calc.py").write_text("from promptflow.core import tool\n\n\n@tool\ndef calc(x: float) -> float:\n"
+                                      "    return float('nan')\n", encoding="utf-8")
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+    ran = promptwise("run", ".", "--name", "nan-run", "--format", "json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert strict(ran.stdout)["outputs"] == {"v": None}
+    exported = promptwise("runs", "export", "nan-run", cwd=tmp_path)
+    assert strict(exported.stdout.splitlines()[0])["outputs"] == {"v": None}
+    assert strict(promptwise("runs", "export", "nan-run", "--format", "json", cwd=tmp_path).stdout)["rows"]
+
+
+@pytest.mark.parametrize("damaged, argv, hint", [
+    ("runs.sqlite", ["runs", "list"], "the runs it held will not be listed"),
+    ("runs.sqlite", ["run", "echo"], "the runs it held will not be listed"),
+    ("cache.sqlite", ["run", "echo"], "it only holds cached model answers; or pass --no-cache"),
+])
+def test_a_damaged_database_under_promptwise_is_named_not_a_traceback(project, damaged, argv, hint):
+    state = project / ".promptwise"
+    state.mkdir()
+    (state / damaged).write_text("this is not a SQLite file, someone overwrote it\n", encoding="utf-8")
+    result = promptwise(*argv, cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{state / damaged}: not a readable SQLite database (file is not a database)" in result.stderr
+    assert hint in result.stderr
+
+
+def test_estimate_with_an_empty_model_name_is_a_usage_error(project, capsys):
+    # An empty --model used to fall back silently to each node's own model.
+    assert main(["estimate", str(project / "echo"), "--model", " "]) == 2
+    assert "--model is empty" in capsys.readouterr().err

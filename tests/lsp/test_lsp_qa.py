@@ -195,3 +195,37 @@ async def test_shutdown_while_a_batch_runs(unstopped_client: LanguageClient, run
     with sqlite3.connect(run_workspace / ".promptwise" / "runs.sqlite") as database:
         status = database.execute("select status from runs where name = 'at-shutdown'").fetchone()
     assert status == ("canceled",)
+
+
+# ---- closing a file the open flow uses -------------------------------------------------------
+
+
+async def test_closing_a_template_without_saving_rechecks_the_flow(client: LanguageClient, workspace: Path):
+    """Before: the flow kept the problems of the template's unsaved text after the editor
+    dropped it ("Don't save"), until the flow itself was edited."""
+    flow_uri = open_document(client, workspace / "flow.dag.yaml")
+    template = workspace / "classify.jinja2"
+    template_uri = open_document(client, template, template.read_text() + "{{ brand_new_var }}\n")
+    await wait_for_publish(client, flow_uri, where=lambda p: any("brand_new_var" in d.message for d in p.diagnostics))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=template_uri))
+    )
+    published = await wait_for_publish(client, flow_uri, where=lambda p: not p.diagnostics)
+    assert list(published.diagnostics) == []  # the saved template needs nothing the node lacks
+
+
+async def test_closing_a_never_saved_template_rechecks_the_flow(client: LanguageClient, workspace: Path):
+    """A template that exists only in the editor: once closed, the flow's node points to a
+    missing file, and the closed file keeps no diagnostics."""
+    path = workspace / "flow.dag.yaml"
+    flow_uri = open_document(client, path, path.read_text().replace("path: classify.jinja2", "path: fresh.jinja2"))
+    fresh = workspace / "fresh.jinja2"
+    fresh_uri = open_document(client, fresh, "system:\nSort logs.\nuser:\n{{ log }} {{ examples }}\n")
+    await wait_for_publish(client, flow_uri, where=lambda p: not p.diagnostics)
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=fresh_uri))
+    )
+    published = await wait_for_publish(client, flow_uri, where=lambda p: p.diagnostics)
+    assert [d.code for d in published.diagnostics] == ["PW301"]
+    assert "fresh.jinja2" in published.diagnostics[0].message
+    assert list(client.diagnostics[fresh_uri]) == []

@@ -8,7 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import run_name
+from promptwise.commands.options import json_text, run_name
 from promptwise.commands.run import import_engine, parse_pairs, positive_int, positive_seconds
 from promptwise.engine.errors import FlowError
 
@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.close()
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+        print(json_text(result.as_dict(), indent=2))
     else:
         cost = "cost unknown" if result.cost is None else f"${result.cost:.4f}"
         print(f"run {result.run}: {result.status} · {result.completed}/{result.rows} rows completed · "

@@ -14,6 +14,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from promptwise import __version__
 from promptwise.analysis.codes import title
@@ -77,6 +78,16 @@ def format_json(problems: list[Problem]) -> str:
     return json.dumps(items, indent=2, ensure_ascii=False)
 
 
+def sarif_uri(path: Path) -> str:
+    """SARIF's artifactLocation.uri is a URI reference: `sub dir/ü.prompty` must be written
+    `sub%20dir/%C3%BC.prompty`, or SARIF consumers reject or misplace the result. Relative to
+    the current folder when inside it; an absolute path becomes a file:// URI."""
+    shown = Path(display_path(path))
+    if shown.is_absolute():
+        return shown.as_uri()
+    return quote(shown.as_posix(), safe="/")
+
+
 def format_sarif(problems: list[Problem]) -> str:
     codes = sorted({problem.code for problem in problems})
     rules = [{"id": code, "shortDescription": {"text": title(code)}} for code in codes]
@@ -97,7 +108,7 @@ def format_sarif(problems: list[Problem]) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": Path(display_path(problem.path)).as_posix()},
+                        "artifactLocation": {"uri": sarif_uri(problem.path)},
                         "region": region,
                     }
                 }
@@ -109,7 +120,7 @@ def format_sarif(problems: list[Problem]) -> str:
                     "description": {"text": fix.title},
                     "artifactChanges": [
                         {
-                            "artifactLocation": {"uri": Path(display_path(edit.path)).as_posix()},
+                            "artifactLocation": {"uri": sarif_uri(edit.path)},
                             "replacements": [
                                 {
                                     "deletedRegion": {

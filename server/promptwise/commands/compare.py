@@ -8,11 +8,10 @@ Exit codes: 0 compared, 2 a usage or input error.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import RunTracker, concurrency_or_default
+from promptwise.commands.options import RunTracker, concurrency_or_default, json_text
 
 
 def register(subparsers) -> None:
@@ -115,8 +114,7 @@ def run(args) -> int:
         except OSError as error:
             raise UserError(f"{args.html}: cannot write the report ({error.strerror})") from None
     if args.format == "json":
-        json.dump(comparison.to_json(), sys.stdout, indent=2, ensure_ascii=False, default=str)
-        print()
+        print(json_text(comparison.to_json(), indent=2))
     else:
         print(format_comparison(comparison))
         if args.html:

@@ -45,6 +45,8 @@ def run(args) -> int:
     from promptwise.cli import UserError
 
     variants = parse_variants(args.variant, "summarize=variant_1")
+    if args.model is not None and not args.model.strip():
+        raise UserError("--model is empty; name a model of the catalog (`promptwise models`), or leave it out")
     with ExitStack() as user_code:
         if args.run_python:
             # The flow's python nodes may print: keep stdout for the report (`--format json` must parse).

@@ -9,11 +9,11 @@ Exit codes: 0 evaluated (and every gate met), 1 a gate failed, 2 a usage or inpu
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import RunTracker, concurrency_or_default, existing_folder, parse_variants, run_name
+from promptwise.commands.options import (RunTracker, concurrency_or_default, existing_folder, json_text, parse_variants,
+                                         run_name)
 
 
 def register(subparsers) -> None:
@@ -138,8 +138,7 @@ def run(args) -> int:
         data = outcome.to_json()
         data["gates"] = [{"metric": o.gate.metric, "direction": o.gate.direction, "limit": o.gate.limit,
                           "value": o.value, "passed": o.passed} for o in outcomes]
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-        print()
+        print(json_text(data, indent=2))
     else:
         print(render_evaluation(outcome.name, outcome.run, result.evaluators, result.metrics, result.summary,
                                 result.rows))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
 
 
@@ -91,3 +93,20 @@ class RunTracker:
                     f"promptwise batch --resume {self.name}, then promptwise eval --run {self.name}")
         return (f"promptwise: interrupted while evaluating run {self.name} (its rows are all saved). "
                 f"Evaluate it with: promptwise eval --run {self.name}")
+
+
+def strict_json(value):
+    """`value` with NaN and ±Infinity (which a tool may return) as null: json.dumps would write
+    them as bare NaN/Infinity, which JSON parsers other than Python's reject."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
+
+
+def json_text(value, *, indent: int | None = None) -> str:
+    """The JSON our `--format json` outputs print: strict (see strict_json), UTF-8 as is."""
+    return json.dumps(strict_json(value), indent=indent, ensure_ascii=False, default=str)

@@ -9,7 +9,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import positive_int, run_name  # noqa: F401  (positive_int: batch imports it from here)
+from promptwise.commands.options import json_text, positive_int, run_name  # noqa: F401  (positive_int: batch imports it from here)
 from promptwise.engine.errors import FlowError
 
 
@@ -88,7 +88,7 @@ def handle(args: argparse.Namespace) -> int:
     except FlowError as error:
         raise UserError(str(error)) from None
     if args.format == "json":
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
+        print(json_text(result.as_dict(), indent=2))
     else:
         if result.outputs is not None:
             for key, value in result.outputs.items():

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
-from promptwise.commands.options import existing_folder, positive_int
+from promptwise.commands.options import existing_folder, json_text, positive_int
 
 
 def register(subparsers) -> None:
@@ -111,10 +111,14 @@ def handle(args: argparse.Namespace) -> int:
             return 0
 
 
+# SQLite's LIMIT is a 64-bit integer: a larger --limit means "all of them".
+MAX_LISTED = 2**62
+
+
 def _list(store, args) -> int:
-    runs = store.list_runs(limit=args.limit)
+    runs = store.list_runs(limit=min(args.limit, MAX_LISTED))
     if args.format == "json":
-        print(json.dumps([run_json(r) for r in runs], indent=2, ensure_ascii=False, default=str))
+        print(json_text([run_json(r) for r in runs], indent=2))
         return 0
     if not runs:
         print("no runs yet")
@@ -140,7 +144,7 @@ def _show(store, run, args) -> int:
         data = run_json(run)
         # `line`: the stored 0-based row index; `row`: the same row counted from 1, as messages say.
         data["failed_rows"] = [{"line": r.line, "row": r.line + 1, "error": r.error} for r in failed]
-        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        print(json_text(data, indent=2))
         return 0
     p50 = f"{run.latency_p50_ms:.0f} ms" if run.latency_p50_ms is not None else "-"
     p95 = f"{run.latency_p95_ms:.0f} ms" if run.latency_p95_ms is not None else "-"
@@ -183,28 +187,42 @@ def _export(store, run, args) -> int:
         raise UserError(f"--output {args.output}: cannot write the export ({error.strerror}); "
                         "pass a file in an existing folder") from None
     try:
-        if args.format == "json":
-            json.dump({"run": run_json(run), "rows": records}, handle, indent=2, ensure_ascii=False, default=str)
-            handle.write("\n")
-        elif args.format == "csv":
-            input_keys = sorted({k for r in rows for k in r.inputs})
-            output_keys = sorted({k for r in rows for k in (r.outputs or {})})
-            writer = csv.writer(handle)
-            writer.writerow(["line", "status", *[f"inputs.{k}" for k in input_keys],
-                             *[f"outputs.{k}" for k in output_keys], "error", "total_tokens", "cost", "latency_ms"])
-            for r in rows:
-                cell = lambda v: v if isinstance(v, (str, int, float)) or v is None else json.dumps(v, default=str)
-                writer.writerow([r.line, r.status, *[cell(r.inputs.get(k)) for k in input_keys],
-                                 *[cell((r.outputs or {}).get(k)) for k in output_keys], r.error or "",
-                                 r.total_tokens, r.cost, r.latency_ms])
-        elif args.format == "text":
-            for r in rows:
-                shown = r.error if r.status == "failed" else json.dumps(r.outputs, ensure_ascii=False, default=str)
-                handle.write(f"{r.line + 1:>6}  {r.status:9}  {shown}\n")
-        else:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    finally:
+        _write_export(handle, run, rows, records, args)
         if args.output:
-            handle.close()
+            handle.close()  # the last buffer is written here: a full disk shows up now, not never
+    except OSError as error:
+        if not args.output or isinstance(error, BrokenPipeError):
+            raise
+        raise UserError(f"--output {args.output}: cannot write the export ({error.strerror}); the file is "
+                        "incomplete: free some space or pick another place, and export again") from None
+    finally:
+        if args.output and not handle.closed:
+            try:
+                handle.close()
+            except OSError:  # already reported above
+                pass
     return 0
+
+
+def _write_export(handle, run, rows, records, args) -> None:
+    if args.format == "json":
+        handle.write(json_text({"run": run_json(run), "rows": records}, indent=2))
+        handle.write("\n")
+    elif args.format == "csv":
+        input_keys = sorted({k for r in rows for k in r.inputs})
+        output_keys = sorted({k for r in rows for k in (r.outputs or {})})
+        writer = csv.writer(handle)
+        writer.writerow(["line", "status", *[f"inputs.{k}" for k in input_keys],
+                         *[f"outputs.{k}" for k in output_keys], "error", "total_tokens", "cost", "latency_ms"])
+        for r in rows:
+            cell = lambda v: v if isinstance(v, (str, int, float)) or v is None else json.dumps(v, default=str)
+            writer.writerow([r.line, r.status, *[cell(r.inputs.get(k)) for k in input_keys],
+                             *[cell((r.outputs or {}).get(k)) for k in output_keys], r.error or "",
+                             r.total_tokens, r.cost, r.latency_ms])
+    elif args.format == "text":
+        for r in rows:
+            shown = r.error if r.status == "failed" else json.dumps(r.outputs, ensure_ascii=False, default=str)
+            handle.write(f"{r.line + 1:>6}  {r.status:9}  {shown}\n")
+    else:
+        for record in records:
+            handle.write(json_text(record) + "\n")

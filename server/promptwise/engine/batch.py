@@ -301,6 +301,12 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
     if info.status == "completed" and info.rows_done == info.total_rows and not (retry_failed and info.rows_failed):
         raise FlowError(f"--resume {name}: the run is already complete ({info.rows_done} rows, {info.rows_failed} "
                         f"failed)" + ("; add --retry-failed to do the failed rows again" if info.rows_failed else ""))
+    if info.data and not Path(info.data).is_file():
+        # --data cannot be given with --resume: the run's own file must come back.
+        raise FlowError(f"--resume {name}: the run's data file {info.data} is gone; put it back (with the same rows) "
+                        "to resume, or start a new run with --data")
+    if info.flow and not Path(info.flow).exists():
+        raise FlowError(f"--resume {name}: the run's flow {info.flow} is gone; put it back to resume the run")
     return {"flow": info.flow, "data": info.data, "column_mapping": info.column_mapping, "variants": info.variants,
             "source_run": info.source_run, "use_cache": info.parameters.get("cache", True),
             "init": info.parameters.get("init")}

@@ -31,12 +31,20 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL,"
-            " created_at REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0)")
+        try:
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL,"
+                " created_at REAL NOT NULL, hits INTEGER NOT NULL DEFAULT 0)")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+                raise
+            from promptwise.store.schema import DamagedDatabase
+
+            raise DamagedDatabase(path, error, "it only holds cached model answers; or pass --no-cache") from None
         self.hits = 0
         self.misses = 0
 

@@ -252,8 +252,30 @@ async def did_save(ls: PromptwiseServer, params: types.DidSaveTextDocumentParams
 
 
 async def did_close(ls: PromptwiseServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.forget_model(params.text_document.uri)
-    scheduler(ls).closed(params.text_document.uri)
+    """The file's text is the disk's again (closing without saving drops the edits, and an
+    unsaved new file is gone): the flows that use it are re-checked against that."""
+    uri = params.text_document.uri
+    ls.forget_model(uri)
+    scheduler(ls).closed(uri)
+    path = uris.uri_to_path(uri)
+    if not uris.is_unsaved(path):
+        await _recheck_dependents(ls, path, ls.overlay(), skip_self=True)
+
+
+async def _recheck_dependents(
+    ls: PromptwiseServer, path: Path, overlay: dict[Path, str], skip_self: bool = False
+) -> None:
+    """Re-analyse the flows that use `path`: open ones at their next turn, closed ones that
+    have diagnostics shown now."""
+    diagnostics = scheduler(ls)
+    for dependent in await ls.run_cpu(find_dependents, path, overlay):
+        if skip_self and dependent == path:
+            continue
+        dependent_uri = uris.path_to_uri(dependent)
+        if ls.open_document(dependent_uri) is not None:
+            diagnostics.request(dependent_uri)
+        elif dependent_uri in ls.problems.sources():
+            await diagnostics.analyse_closed(dependent_uri)
 
 
 async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChangeWatchedFilesParams) -> None:
@@ -268,12 +290,7 @@ async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChange
         if change.type == types.FileChangeType.Deleted:
             diagnostics.deliver(ls.problems.forget(change.uri), pulled=None)
             await ls.run_cpu(forget_file, path)
-        for dependent in await ls.run_cpu(find_dependents, path, overlay):
-            dependent_uri = uris.path_to_uri(dependent)
-            if ls.open_document(dependent_uri) is not None:
-                diagnostics.request(dependent_uri)
-            elif dependent_uri in ls.problems.sources():
-                await diagnostics.analyse_closed(dependent_uri)
+        await _recheck_dependents(ls, path, overlay)
 
 
 async def pull(ls: PromptwiseServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:

@@ -94,7 +94,7 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     @guarded("initialize")
     async def initialize(ls: PromptwiseServer, params: types.InitializeParams) -> None:
         text_sync.install(ls.protocol)  # incremental edits applied on LSP's lines
-        pass  # ls.protocol._request_futures = _SnapshotDict(ls.protocol._request_futures)
+        ls.protocol._request_futures = _SnapshotDict(ls.protocol._request_futures)
         ls.settings = Settings.from_options(params.initialization_options)
         _log_job_interpreter(ls)
         diagnostics.scheduler(ls).configure(params)
@@ -115,7 +115,7 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
     async def shutdown(ls: PromptwiseServer, *args: Any) -> None:
         from promptwise.lsp.jobs import manager
 
-        pass
+        await manager(ls).stop_all()
         ls.stop_background()
 
 

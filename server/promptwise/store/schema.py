@@ -77,8 +77,26 @@ CREATE INDEX IF NOT EXISTS runs_by_flow ON runs(flow, created_at);
 """
 
 
+class DamagedDatabase(sqlite3.DatabaseError):
+    """A file of ours under .promptwise/ that SQLite cannot read: named, with what to do."""
+
+    def __init__(self, path: Path, error: Exception, what: str) -> None:
+        super().__init__(f"{path}: not a readable SQLite database ({error}); it is damaged or was overwritten: move "
+                         f"it aside and run again (Promptwise starts a new one; {what})")
+        self.path = path
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the store (creating it unless read-only) with the settings every user needs."""
+    try:
+        return _connect(path, readonly=readonly)
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            raise  # busy, not damaged
+        raise DamagedDatabase(path, error, "the runs it held will not be listed") from None
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
     else:
@@ -86,6 +104,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA busy_timeout = 30000")
+    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header: a damaged file fails here
     if not readonly:
         # WAL: readers never block the writer; NORMAL sync survives a killed process (not power loss).
         connection.execute("PRAGMA journal_mode = WAL")
