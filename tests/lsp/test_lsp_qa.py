@@ -1,13 +1,16 @@
 """Defects found by a QA pass that drove the server the way editors do, each pinned by a test:
 incremental edits in documents holding characters `str.splitlines` takes for line breaks,
-bursts of range edits across emoji and CJK text (UTF-16 columns), and commands called with
-arguments of the wrong shape."""
+bursts of range edits across emoji and CJK text (UTF-16 columns), commands called with
+arguments of the wrong shape, shutdown while a batch runs, closing a template the open flow
+uses, unsaved `untitled:` prompts, and folders deleted or restored on disk."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from lsp_support import RUN_CONFIG, TIMEOUT, initialize_params, open_document, span, wait_for_publish
+from lsp_support import RUN_CONFIG, TIMEOUT, WORKSPACES, initialize_params, open_document, span, wait_for_publish
+
+WORKSPACE_TEMPLATE = WORKSPACES / "triage" / "classify.jinja2"
 
 
 def _utf16(text: str) -> int:
@@ -229,3 +234,99 @@ async def test_closing_a_never_saved_template_rechecks_the_flow(client: Language
     assert [d.code for d in published.diagnostics] == ["PW301"]
     assert "fresh.jinja2" in published.diagnostics[0].message
     assert list(client.diagnostics[fresh_uri]) == []
+
+
+# ---- unsaved documents -------------------------------------------------------------------------
+
+
+async def test_untitled_prompty_is_checked_by_its_language(client: LanguageClient, workspace: Path):
+    """VS Code names every new unsaved file `untitled:Untitled-N`, whatever its language.
+    Before, such a prompt had no suffix, was not recognised, and got no diagnostics,
+    symbols or cost lens; now the language it was opened in says what it is."""
+    uri = "untitled:Untitled-1"
+    text = (workspace / "answer.prompty").read_text() + "\n{{ undefined_thing }}\n"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="prompty", version=1, text=text)
+        )
+    )
+    published = await wait_for_publish(client, uri, version=1)
+    line = text.split("\n").index("{{ undefined_thing }}")
+    assert [(d.code, d.range) for d in published.diagnostics] == [("PW403", span((line, 3), (line, 18)))]
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert "inputs" in [symbol.name for symbol in symbols]
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    titles = [lens.command.title for lens in lenses]
+    assert any("tokens in" in title for title in titles)
+    assert not any("Run" in title for title in titles)  # an unsaved prompt cannot be run
+
+
+# ---- files changed on disk --------------------------------------------------------------------
+
+
+async def test_deleting_a_folder_rechecks_flows_using_files_in_it(client: LanguageClient, workspace: Path):
+    """Deleting a folder is reported as one event for the folder, not one per file in it.
+    Before, the open flow went on showing no problem for a template that no longer existed."""
+    (workspace / "prompts").mkdir()
+    (workspace / "classify.jinja2").rename(workspace / "prompts" / "classify.jinja2")
+    path = workspace / "flow.dag.yaml"
+    path.write_text(path.read_text().replace("path: classify.jinja2", "path: prompts/classify.jinja2"))
+    uri = open_document(client, path)
+    published = await wait_for_publish(client, uri, version=1)
+    assert list(published.diagnostics) == []
+    shutil.rmtree(workspace / "prompts")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=(workspace / "prompts").as_uri(), type=types.FileChangeType.Deleted)]
+        )
+    )
+    published = await wait_for_publish(client, uri, where=lambda p: p.diagnostics)
+    assert [d.code for d in published.diagnostics] == ["PW301"]
+    assert "prompts/classify.jinja2" in published.diagnostics[0].message
+    # and the folder restored (a `git checkout`, an undo): one event for the folder again
+    (workspace / "prompts").mkdir()
+    shutil.copy(WORKSPACE_TEMPLATE, workspace / "prompts" / "classify.jinja2")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=(workspace / "prompts").as_uri(), type=types.FileChangeType.Created)]
+        )
+    )
+    published = await wait_for_publish(client, uri, where=lambda p: not p.diagnostics)
+    assert list(published.diagnostics) == []
+
+
+# ---- malformed requests -----------------------------------------------------------------------
+
+
+async def _raw_request(client: LanguageClient, method: str, params: dict):
+    """Send a request as plain JSON, past the client library's typed checks of its params."""
+    protocol = client.protocol
+    message_id = f"raw-{method}-{len(protocol._request_futures)}"
+    future: Future = Future()
+    protocol._request_futures[message_id] = future
+    protocol._send_data({"jsonrpc": "2.0", "id": message_id, "method": method, "params": params})
+    return await asyncio.wrap_future(future)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"textDocument": {"uri": "file:///x/flow.dag.yaml"}},  # no position
+        {"textDocument": {"uri": "file:///x/flow.dag.yaml"}, "position": {"line": "a", "character": 0}},
+        {"textDocument": {"uri": "file:///x/flow.dag.yaml"}, "position": {"line": -1, "character": -5}},
+    ],
+)
+async def test_a_request_with_malformed_params_gets_an_error(client: LanguageClient, workspace: Path, params: dict):
+    """Before: pygls logged "Unable to deserialize message" and never answered, so the
+    editor's request hung. Now: Invalid Params, and the server goes on answering."""
+    with pytest.raises(JsonRpcInvalidParams, match="invalid params for textDocument/hover"):
+        await asyncio.wait_for(_raw_request(client, types.TEXT_DOCUMENT_HOVER, params), TIMEOUT)
+    uri = open_document(client, workspace / "flow.dag.yaml")
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=24, character=10))
+    )
+    assert hover.contents.value.startswith("**classify** — llm node")

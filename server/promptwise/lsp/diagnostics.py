@@ -238,6 +238,7 @@ def scheduler(ls: PromptwiseServer) -> DiagnosticsScheduler:
 
 
 async def did_open(ls: PromptwiseServer, params: types.DidOpenTextDocumentParams) -> None:
+    uris.remember_language(params.text_document.uri, params.text_document.language_id)
     ls.forget_model(params.text_document.uri)
     scheduler(ls).request(params.text_document.uri)
 
@@ -282,15 +283,24 @@ async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChange
     """A file changed on disk (another tool, a git checkout): re-check what depends on it."""
     diagnostics = scheduler(ls)
     overlay = ls.overlay()
+    folder_changed = False
     for change in params.changes:
+        path = uris.uri_to_path(change.uri)
+        if not path.suffix:
+            # Most likely a folder: deleted, created or renamed, it comes as one event for
+            # the folder, not one per file in it, and any open flow may use a file in there.
+            folder_changed = folder_changed or change.type != types.FileChangeType.Changed
+            continue
         ls.forget_model(change.uri)
         if ls.open_document(change.uri) is not None:
             continue  # the editor's copy wins; didChange covers it
-        path = uris.uri_to_path(change.uri)
         if change.type == types.FileChangeType.Deleted:
             diagnostics.deliver(ls.problems.forget(change.uri), pulled=None)
             await ls.run_cpu(forget_file, path)
         await _recheck_dependents(ls, path, overlay)
+    if folder_changed:
+        for uri in ls.open_uris():
+            diagnostics.request(uri)
 
 
 async def pull(ls: PromptwiseServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:

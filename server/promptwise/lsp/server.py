@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import TextDocument
 
 from promptwise import __version__
@@ -130,11 +131,31 @@ class ProblemStore:
         return list(self._by_source)
 
 
+class PromptwiseProtocol(LanguageServerProtocol):
+    def structure_message(self, data: dict[str, Any]):
+        """A request whose params do not fit the method (a missing `position`, a string for a
+        line) gets an Invalid Params error. pygls only logged it and dropped the request, so
+        the client waited for an answer for ever."""
+        try:
+            return super().structure_message(data)
+        except Exception:
+            if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
+                self._send_response(
+                    data["id"],
+                    error=types.ResponseError(
+                        code=types.ErrorCodes.InvalidParams,
+                        message=f"invalid params for {data['method']}: they do not match the LSP specification",
+                    ),
+                )
+            raise
+
+
 class PromptwiseServer(LanguageServer):
     def __init__(self, cpu_workers: int = 1) -> None:
         super().__init__(
             "promptwise",
             __version__,
+            protocol_cls=PromptwiseProtocol,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
         )
         self.settings = Settings()

@@ -137,6 +137,10 @@ async def _watch_files(ls: PromptwiseServer) -> None:
         return
     options = types.DidChangeWatchedFilesRegistrationOptions(
         watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS]
+        # Deleting, creating or renaming a folder is reported for the folder only, which the
+        # globs above do not match: without this, flows using a template in a deleted folder
+        # were not re-checked.
+        + [types.FileSystemWatcher(glob_pattern="**/*", kind=types.WatchKind.Create | types.WatchKind.Delete)]
     )
     registration = types.Registration(
         id="promptwise-watched-files",

@@ -16,6 +16,18 @@ from pygls.uris import from_fs_path, to_fs_path
 UNSAVED_ROOT = Path("/.promptwise-unsaved")  # never created: nothing is read from it
 
 _unsaved: dict[Path, str] = {}
+_suffixes: dict[str, str] = {}  # unsaved URI -> the file suffix its language implies
+
+# An unsaved document's name (`untitled:Untitled-1`) says nothing of its kind; the language
+# the editor opened it in does. YAML is left out: it does not tell a flow from other YAML.
+LANGUAGE_SUFFIXES = {"prompty": ".prompty", "jinja": ".jinja2", "jinja2": ".jinja2", "python": ".py"}
+
+
+def remember_language(uri: str, language_id: str | None) -> None:
+    """Called when a document opens: an unsaved one gets the suffix of its language."""
+    suffix = LANGUAGE_SUFFIXES.get((language_id or "").lower())
+    if suffix and urlparse(uri).scheme not in ("file", ""):
+        _suffixes[uri] = suffix
 
 
 def normalize(path: str | os.PathLike) -> Path:
@@ -29,7 +41,11 @@ def uri_to_path(uri: str) -> Path:
         return normalize(fs_path)
     # untitled:Untitled-1, or a virtual file system: keep the name, which tells the kind
     name = unquote(urlparse(uri).path or uri).replace("\\", "/").strip("/") or "untitled"
-    path = UNSAVED_ROOT / name.replace("/", "_")
+    name = name.replace("/", "_")
+    suffix = _suffixes.get(uri)
+    if suffix and not name.lower().endswith(suffix):
+        name += suffix
+    path = UNSAVED_ROOT / name
     _unsaved[path] = uri
     return path
 
