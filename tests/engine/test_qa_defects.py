@@ -444,3 +444,19 @@ def test_bad_input_is_one_line_without_traceback(workspace, setup, args, message
     assert err.startswith("promptwise: error: ") and err.count("\n") == 1 and message in err
     assert workspace.server.stats.requests == (2 if args[:2] == ["batch", "--resume"] else 0)
 
+
+
+def test_missing_data_file_is_reported_before_a_missing_key(workspace, monkeypatch):
+    # Two mistakes at once: a mistyped --data and an unset key. The data file is named first,
+    # since fixing the key would only lead to the next error.
+    files = dict(FLOW)
+    files["promptwise.yaml"] = (
+        "defaults: {connection: keyed}\n"
+        "connections:\n  keyed: {type: openai_compatible, base_url: 'http://127.0.0.1:9/v1', "
+        "api_key: '${env:PW_TEST_UNSET_KEY}'}\n"
+    )
+    monkeypatch.delenv("PW_TEST_UNSET_KEY", raising=False)
+    root = workspace(files)
+    code, out, err = cli(root, "batch", "flow", "--data", "missing.jsonl", "--no-progress")
+    assert code == 2 and out == ""
+    assert "missing.jsonl: data file not found" in err and "PW_TEST_UNSET_KEY" not in err

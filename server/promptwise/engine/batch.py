@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from promptwise.engine.data import DataRow, check_columns, map_row, parse_mapping, read_data, row_label, uses_run
+from promptwise.engine.data import DataRow, check_columns, check_data_file, map_row, parse_mapping, read_data, row_label, uses_run
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
@@ -183,6 +183,8 @@ async def run_batch(
         if data is None and not source_run:
             raise FlowError("no data given; pass --data FILE (.jsonl or .csv), or --run NAME to run over an earlier "
                             "run")
+        if data is not None and not resume:
+            check_data_file(Path(data))
         mapping = parse_mapping(column_mapping)
         async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=concurrency,
                                 retry=retry, environ=environ) as session:

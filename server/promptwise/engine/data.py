@@ -47,13 +47,19 @@ def row_label(source: Path | str | None, row: DataRow | int, file_line: int | No
     return f"row {index + 1}"
 
 
-def read_data(path: Path) -> list[DataRow]:
-    """Every row of a data file; a malformed row is returned with its error, so one bad line does
-    not stop a run. A file that cannot be read at all is a FlowError."""
+def check_data_file(path: Path) -> None:
+    """FlowError unless `path` is an existing file (checked before connections, so the first
+    error a user sees about a mistyped --data is about the data)."""
     if path.is_dir():
         raise FlowError(f"{path}: is a folder; pass a data file (.jsonl, .csv or .json) with --data")
     if not path.is_file():
         raise FlowError(f"{path}: data file not found; pass an existing .jsonl or .csv file with --data")
+
+
+def read_data(path: Path) -> list[DataRow]:
+    """Every row of a data file; a malformed row is returned with its error, so one bad line does
+    not stop a run. A file that cannot be read at all is a FlowError."""
+    check_data_file(path)
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8-sig")
