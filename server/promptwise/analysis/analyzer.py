@@ -224,6 +224,10 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
     return unique
 
 
+# YAML syntax errors (the reader's PW101 family). Only they are reported while one exists.
+SYNTAX_CODES = frozenset({"PW101"})
+
+
 def analyze(path: Path | str, text: str | None = None, overlay: dict | None = None) -> list[Problem]:
     """All problems of one file (flow.dag.yaml, flow.flex.yaml, .prompty, or a template or
     tool file on its own). `text`: the editor's copy of this file; `overlay`: unsaved copies
@@ -247,6 +251,12 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
         if cached[1] == _fingerprint(previous, context.overlay):
             return list(cached[2])
     problems = read_problems(document)
+    syntax_errors = [problem for problem in problems if problem.code in SYNTAX_CODES]
+    if syntax_errors:
+        # The YAML reader stops at the error, so the document holds only what came before it:
+        # checking references or unused inputs would blame every node after the break.
+        # The syntax error alone says what to fix; the rest is checked once the file parses.
+        return _remember(key, document, context, _dedupe(syntax_errors))
     problems += _own_checks(document, context)
     for name, check in _companions():
         problems += _run(name, path, lambda check=check: check(document, context))
@@ -256,7 +266,11 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
             problems += _run(name, path, lambda r=registered: r.function(document, context))
         else:
             problems += _run(name, path, lambda r=registered: r.function(document))
-    result = _dedupe(problems)
+    return _remember(key, document, context, _dedupe(problems))
+
+
+def _remember(key: str, document, context: AnalysisContext, result: list[Problem]) -> list[Problem]:
+    """Cache `result` for this version of the document and of the files it read."""
     dependencies = set(context.dependencies) | _settings_files(key)
     dependencies.discard(key)
     fingerprint = _fingerprint(dependencies, context.overlay)
