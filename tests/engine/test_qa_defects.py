@@ -460,3 +460,16 @@ def test_missing_data_file_is_reported_before_a_missing_key(workspace, monkeypat
     code, out, err = cli(root, "batch", "flow", "--data", "missing.jsonl", "--no-progress")
     assert code == 2 and out == ""
     assert "missing.jsonl: data file not found" in err and "PW_TEST_UNSET_KEY" not in err
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", ".hidden", "tab\there"])
+async def test_engine_refuses_a_run_name_that_is_not_a_folder_name(workspace, name):
+    # The CLI's --name and the language server check this too; the engine is the last line
+    # for every other caller, since the name becomes .promptwise/runs/NAME/.
+    root = workspace(FLOW)
+    data_file(root, 2)
+    with pytest.raises(FlowError, match="a run's name is also a folder"):
+        await run_batch(root / "flow", root / "data.jsonl", name=name)
+    with pytest.raises(FlowError, match="a run's name is also a folder"):
+        await run_flow(root / "flow", {"question": "hi"}, name=name)
+    assert not (root / "outside").exists() and workspace.server.stats.requests == 0

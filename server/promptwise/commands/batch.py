@@ -8,8 +8,8 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import json_text, run_name
-from promptwise.commands.run import import_engine, parse_pairs, positive_int, positive_seconds
+from promptwise.commands.options import json_text, positive_int, run_name
+from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
 from promptwise.engine.errors import FlowError
 
 

@@ -49,12 +49,14 @@ def positive_int(text: str) -> int:
 def run_name(text: str) -> str:
     """argparse type for `--name`: a run's name is also a folder under .promptwise/runs/, so a
     name with a path separator or a leading dot would write outside it (`--name ../../x`)."""
+    from promptwise.run_names import RULE, is_safe_run_name
+
     if not text.strip():
         raise argparse.ArgumentTypeError("a run name cannot be empty")
-    if "/" in text or "\\" in text or "\0" in text or text.startswith("."):
+    if not is_safe_run_name(text):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: a run name is also a folder name under .promptwise/runs/; it cannot contain / or \\ or "
-            "start with '.'; use letters, digits, '-', '_' and '.'")
+            f"{text!r}: a run name is also a folder name under .promptwise/runs/ ({RULE}); use letters, digits, "
+            "'-', '_' and '.'")
     return text
 
 

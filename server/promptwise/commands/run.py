@@ -9,7 +9,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import json_text, positive_int, run_name  # noqa: F401  (positive_int: batch imports it from here)
+from promptwise.commands.options import json_text, run_name
 from promptwise.engine.errors import FlowError
 
 

@@ -27,7 +27,7 @@ from promptwise.engine.data import DataRow, check_columns, check_data_file, map_
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
-from promptwise.engine.runner import Session, generate_run_name, open_session, row_result
+from promptwise.engine.runner import Session, new_run_name, open_session, row_result
 from promptwise.store.run_lock import RunBusy, RunLock
 from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
@@ -231,7 +231,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         store.update_parameters(run_name, owner_parameters())
         store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
     else:
-        run_name = name or generate_run_name(session.flow_path)
+        run_name = new_run_name(name, session.flow_path)
         held.enter_context(_claim(session.workspace.state_dir, run_name, "run"))
         if store.run_exists(run_name):
             raise FlowError(f"a run named {run_name!r} exists already; choose another --name, or continue it "

@@ -70,6 +70,19 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
     raise FlowError(f"{path}: not a flow; run a flow.dag.yaml, flow.flex.yaml or .prompty file")
 
 
+def new_run_name(name: str | None, flow_path: Path) -> str:
+    """The name for a new run: `name` when given (FlowError if it could not be a folder under
+    .promptwise/runs/), else one generated from the flow."""
+    from promptwise.run_names import RULE, is_safe_run_name
+
+    if name is None or name == "":
+        return generate_run_name(flow_path)
+    if not is_safe_run_name(name):
+        raise FlowError(f"run name {name!r}: a run's name is also a folder under .promptwise/runs/ ({RULE}); "
+                        f"choose another --name")
+    return name
+
+
 def generate_run_name(flow_path: Path) -> str:
     base = flow_path.parent.name if flow_path.name.lower() in (*FLOW_DAG_NAMES, *FLEX_FLOW_NAMES) else flow_path.stem
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in base) or "run"
@@ -203,7 +216,7 @@ async def run_flow(
         executable.check_input_names(inputs or {})  # a misspelt --inputs name is an error, not a silent default
         given = {**(executable.sample_inputs() if use_samples else {}), **(inputs or {})}
         bound = executable.bind(given)
-        run_name = name or generate_run_name(session.flow_path)
+        run_name = new_run_name(name, session.flow_path)
         store = session.store
         if store.run_exists(run_name):
             raise FlowError(f"a run named {run_name!r} exists already; choose another --name")

@@ -25,6 +25,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from promptwise.lsp import uris
 from promptwise.lsp.jobs import manager, run_cli
 from promptwise.lsp.server import PromptwiseServer
+from promptwise.run_names import RULE, is_safe_run_name
 
 RUN_FLOW = "promptwise.runFlow"
 BATCH_RUN = "promptwise.batchRun"
@@ -81,15 +82,11 @@ def _run_name(name: str, key: str, value: Any, optional: bool = True) -> str | N
         if optional:
             return None
         raise JsonRpcInvalidParams(f"{name} needs `{key}`: a run's name")
-    if (
-        not isinstance(value, str)
-        or value.startswith("-")
-        or value in (".", "..")
-        or any(char in "/\\" or not char.isprintable() for char in value)
-    ):
+    # The name is also passed to the CLI as an argument: a leading `-` would read as an option.
+    if not isinstance(value, str) or value.startswith("-") or not is_safe_run_name(value):
         raise JsonRpcInvalidParams(
-            f"{name}: `{key}` must be a run's name (no `/`, `\\` or control characters, not `..`, not starting "
-            f"with `-`), got {value!r}; see `promptwise runs list`"
+            f"{name}: `{key}` must be a run's name ({RULE}, not starting with '-'), got {value!r}; "
+            f"see `promptwise runs list`"
         )
     return value
 
