@@ -13,8 +13,8 @@ start; rows that fail are recorded with their error and the run goes on.
 
 import importlib
 
-# Loaded on first use: `promptwise.store` imports `promptwise.engine.secrets`, and the openai
-# client should not be imported by everything that touches this package.
+# Loaded on first use: the openai client should not be imported by everything that touches
+# this package.
 _EXPORTS = {
     "BatchProgress": "promptwise.engine.batch",
     "BatchResult": "promptwise.engine.batch",

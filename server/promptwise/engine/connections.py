@@ -13,7 +13,7 @@ that the variables people already set: `OPENAI_API_KEY`/`OPENAI_BASE_URL`, or
 `AZURE_OPENAI_API_KEY`/`AZURE_OPENAI_ENDPOINT`/`OPENAI_API_VERSION` for Azure.
 
 Everything is resolved before a run starts, so a missing variable is one clear error up
-front. Resolved secret values are registered with `promptwise.engine.secrets`, which
+front. Resolved secret values are registered with `promptwise.redaction`, which
 redacts them from anything written to the store, logs or error messages.
 """
 
@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from promptwise.engine.secrets import register_secret
+from promptwise.redaction import register_secret
 
 CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible", "custom")
 _TYPE_ALIASES = {

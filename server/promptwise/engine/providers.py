@@ -30,7 +30,7 @@ from typing import Any, Callable
 import openai
 
 from promptwise.engine.connections import Connection
-from promptwise.engine.secrets import redact
+from promptwise.redaction import redact
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from promptwise.engine.secrets import dumps_redacted, redact
+from promptwise.redaction import dumps_redacted, redact
 from promptwise.store.schema import connect
 
 DB_FILE = "runs.sqlite"
