@@ -84,7 +84,7 @@ def summary(problems):
         pytest.param(PROMPTY.replace("api: chat", "api: completion").replace("system:\n", "").replace("user:\n", ""), [], id="completion-needs-no-roles"),
         # model configuration
         pytest.param(PROMPTY.replace("    azure_deployment: gpt-4o\n", ""), [("PW505", Range.of(5, 4, 5, 8), E)], id="azure-without-deployment"),
-        pytest.param(PROMPTY.replace("    azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}\n", ""), [("PW505", Range.of(5, 4, 5, 8), W)], id="azure-without-endpoint-warns"),
+        pytest.param(PROMPTY.replace("    azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}\n", ""), [("PW505", Range.of(5, 4, 5, 8), Severity.INFORMATION)], id="azure-without-endpoint-is-information"),
         pytest.param(PROMPTY.replace("    azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}\n", "    connection: my_aoai\n"), [], id="azure-endpoint-from-connection"),
         pytest.param(PROMPTY.replace("    type: azure_openai\n    azure_deployment: gpt-4o\n    azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}\n", "    type: openai\n    api_key: ${env:OPENAI_API_KEY}\n"), [("PW505", Range.of(5, 4, 5, 8), E)], id="openai-without-model"),
         pytest.param(PROMPTY.replace("    type: azure_openai\n", ""), [], id="type-inferred-from-keys"),

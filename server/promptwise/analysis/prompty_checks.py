@@ -9,7 +9,7 @@ Codes:
   PW505  a model configuration that cannot work: azure_openai without azure_deployment,
          openai without model, a configuration without a type, an unknown api or
          configuration type where the schema does not already check it; azure_openai
-         without azure_endpoint is a warning (runtimes fall back to AZURE_OPENAI_ENDPOINT)
+         without azure_endpoint is information (runtimes read AZURE_OPENAI_ENDPOINT)
   PW506  a model parameter of the wrong type or out of range (`max_tokens: "abc"`)
   PW507  sample keys that are not inputs (warning; did-you-mean fix renames the key)
 
@@ -237,15 +237,15 @@ def _check_configuration(path: Path, configuration: YamlMapping, key_range: Rang
                 )  # fmt: skip
             )
         if _scalar_text(configuration, "azure_endpoint") is None and not has_connection:
-            # a warning: runtimes fall back to AZURE_OPENAI_ENDPOINT (and promptwise to the
-            # workspace's default connection), so it works on some machines and not others
+            # information only: reading AZURE_OPENAI_ENDPOINT is the documented pattern of
+            # Prompt flow's and Prompty's runtimes (and promptwise falls back the same way)
             problems.append(
                 _problem(
                     path, anchor, "PW505",
-                    "this azure_openai configuration has no `azure_endpoint`, so it only works where "
-                    "AZURE_OPENAI_ENDPOINT is set; add `azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}` "
-                    "or a `connection`",
-                    severity=Severity.WARNING,
+                    "this azure_openai configuration has no `azure_endpoint`: it reads "
+                    "AZURE_OPENAI_ENDPOINT at run time; write `azure_endpoint: ${env:AZURE_OPENAI_ENDPOINT}` "
+                    "to say so in the file",
+                    severity=Severity.INFORMATION,
                 )  # fmt: skip
             )
     elif config_type == "openai" and _scalar_text(configuration, "model") is None and not has_connection:
@@ -366,7 +366,7 @@ def check_model(document: Prompty) -> list[Problem]:
 # ------------------------------------------------------------------ sample
 
 
-def _sample_keys(document: Prompty, context: Any) -> list[tuple[str, Range, Range | None]]:
+def sample_keys(document: Prompty, context: Any) -> list[tuple[str, Range, Range | None]]:
     """(key, range to report, key range for a rename fix or None) of the sample."""
     root = document.root
     node = root.get("sample") if root is not None else None
@@ -402,7 +402,7 @@ def check_sample(document: Prompty, context: Any = None) -> list[Problem]:
         return []  # no declared inputs: nothing to compare the sample with
     inputs = list(document.inputs)
     problems: list[Problem] = []
-    keys = _sample_keys(document, context)
+    keys = sample_keys(document, context)
     sample_names = {key for key, _, _ in keys}
     for key, range_, key_range in keys:
         if key in document.inputs:

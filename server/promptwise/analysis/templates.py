@@ -19,6 +19,7 @@ from typing import Any
 
 from promptwise.analysis.edits import remove_entry_fix
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
+from promptwise.analysis.prompty_checks import sample_keys
 from promptwise.analysis.schema import suggest
 from promptwise.analysis.tools import SourceFiles, ensure_context, relative
 from promptwise.documents.flow_dag import FlowDag, FlowNode
@@ -211,13 +212,25 @@ def _inputs_anchor(node: FlowNode) -> Range:
 # ------------------------------------------------------------------ prompty
 
 
-def check_prompty(document: Prompty) -> list[Problem]:
+def prompty_input_names(document: Prompty, context: Any = None) -> list[str] | None:
+    """The inputs a prompty's template receives, as Prompt flow resolves its signature: the
+    `inputs:` section, else the keys of `sample` (a mapping or a `${file:x.json}`); None when
+    there is neither, and the prompty passes whatever it is called with to the template."""
+    if document.declares_inputs or document.inputs:
+        return list(document.inputs)
+    keys = [key for key, _, _ in sample_keys(document, context)]
+    return keys or None
+
+
+def check_prompty(document: Prompty, context: Any = None) -> list[Problem]:
     template = document.template
     if template is None or document.template_format not in JINJA_FORMATS:
         return []  # mustache and other formats are not Jinja
     if template.syntax_error is not None:
         return syntax_problems(template, document.path)
-    provided = list(document.inputs)
+    provided = prompty_input_names(document, context)
+    if provided is None:
+        return []  # no inputs and no sample: every variable is whatever the caller passes
     used = template.variable_names
     pairs = _pairs(used, provided)
     problems: list[Problem] = []
@@ -239,8 +252,8 @@ def check_prompty(document: Prompty) -> list[Problem]:
         )
     inputs_node = document.root.get("inputs") if document.root is not None else None
     for name, prompty_input in document.inputs.items():
-        if name in used or name in pairs.values():
-            continue
+        if name in used or name in pairs.values() or prompty_input.from_sample:
+            continue  # a sample value the template does not read is harmless
         problems.append(
             _unused_input(
                 document, inputs_node, name, prompty_input.name_range,
@@ -258,7 +271,7 @@ def check(document: Any, context: Any = None) -> list[Problem]:
     if isinstance(document, JinjaTemplate):
         return syntax_problems(document)
     if isinstance(document, Prompty):
-        return check_prompty(document)
+        return check_prompty(document, ensure_context(document, context))
     if not isinstance(document, FlowDag):
         return []
     files = SourceFiles(ensure_context(document, context))

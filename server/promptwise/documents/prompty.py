@@ -46,6 +46,9 @@ class PromptyInput(Element):
     description: str | None = None
     sample: Any = None
     required: bool | None = None
+    # Taken from the front matter's `sample` because there is no `inputs:` section (Prompt
+    # flow's input signature is then the sample's keys).
+    from_sample: bool = False
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Prompty(YamlBackedDocument):
     inputs: dict[str, PromptyInput] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     sample: Any = None  # a mapping, or a string such as `${file:sample.json}`
+    declares_inputs: bool = False  # the front matter has an `inputs:` section
     template_format: str | None = None  # jinja2 (default) | mustache | ...
     substitutions: list[Substitution] = field(default_factory=list)
     template: JinjaTemplate | None = None  # the body, parsed; ranges in file lines
@@ -186,6 +190,19 @@ def _plain_value(node: YamlNode | None) -> Any:
         return None
 
 
+def _inputs_from_sample(document: Prompty, root: YamlMapping) -> None:
+    """No `inputs:` section: Prompt flow takes the input signature from a `sample` mapping
+    (a `${file:...}` sample is read by the analysis and the engine, which may read files)."""
+    sample = as_mapping(root.get("sample"))
+    if sample is None:
+        return
+    for entry in sample.entries:
+        name = entry.key_text
+        if name is not None and name not in document.inputs:
+            value = _plain_value(entry.value)
+            document.inputs[name] = PromptyInput(name, entry.key.range, sample=value, from_sample=True)
+
+
 def parse_prompty(text: str, path: Path | str = "prompt.prompty") -> Prompty:
     """Parse a .prompty file's text. Never raises; parse problems are in `.problems`."""
     path = Path(path)
@@ -248,6 +265,9 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
                 name = str(name_node.value)
                 if name not in document.inputs:
                     document.inputs[name] = _input(name, name_node.range, item)
+    document.declares_inputs = inputs_node is not None
+    if inputs_node is None:
+        _inputs_from_sample(document, root)
     outputs = plain(root, "outputs")
     if isinstance(outputs, dict):
         document.outputs = outputs

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from promptwise.documents.prompty import Prompty
+from promptwise.documents.prompty import Prompty, PromptyInput
+from promptwise.documents.source import Range
 from promptwise.documents.render import RenderError, render_messages
 from promptwise.engine.connections import Connection, ConnectionConfigError, resolve_spec
 from promptwise.engine.errors import FlowError, NodeError
@@ -36,9 +37,9 @@ class PromptyExecutable(Executable):
         self.document = document
         self.override = model_override or {}
         self.path = document.path
-        self.input_specs = document.inputs
-        # A prompty that declares no inputs takes whatever its template uses.
-        self.accepts_any_input = not document.inputs
+        self.input_specs = self._input_signature()
+        # A prompty with neither inputs nor a sample passes whatever it is given to its template.
+        self.accepts_any_input = not self.input_specs
         at = f"{self.path}:1"
         errors = [p for p in document.problems if p.severity.value == "error" and p.code in ("PW101", "PW104", "PW105")]
         if errors:
@@ -58,6 +59,16 @@ class PromptyExecutable(Executable):
         self.params = chat_parameters(parameters)
         self.response = (model.response or "first").lower()
         self.description = {"connections": [self.connection.describe()]}
+
+    def _input_signature(self) -> dict[str, PromptyInput]:
+        """Prompt flow's: the `inputs:` section, else the keys of `sample` (a mapping, read
+        with the document, or a JSON file read here)."""
+        document = self.document
+        if document.declares_inputs or document.inputs or not isinstance(document.sample, str):
+            return document.inputs
+        values = load_sample(self.path.parent, document.sample, str(self.path))
+        return {name: PromptyInput(name, Range.empty(0, 0), sample=value, from_sample=True)
+                for name, value in values.items()}
 
     def _configuration(self) -> dict:
         override = self.override.get("configuration")
@@ -91,7 +102,7 @@ class PromptyExecutable(Executable):
         return llm.connection(None, azure_hint=azure, where=where)
 
     def bind(self, given: dict) -> dict:
-        return bind_inputs(self.document.inputs, given, str(self.path))
+        return bind_inputs(self.input_specs, given, str(self.path))
 
     def sample_inputs(self) -> dict:
         values = self.document.sample_inputs()  # per-input samples and defaults, and a `sample` mapping

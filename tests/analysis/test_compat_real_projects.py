@@ -1,0 +1,114 @@
+"""Projects written the way Prompt flow and Prompty accept them: no false errors (issue 9
+part 2), and the mistakes Prompt flow refuses at run time are caught.
+
+Each case is a small project of our own making (files -> text), the file to check, and the
+problems expected as (code, severity) pairs; an empty list means the project checks clean
+apart from information-level notes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from promptwise.analysis import analyze
+from promptwise.analysis.problem import Severity
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFORMATION
+
+
+def _write(root, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+def _problems(root, files: dict[str, str], target: str, include_information: bool = False):
+    _write(root, files)
+    found = analyze(root / target)
+    return sorted(
+        (p.code, p.severity) for p in found
+        if include_information or p.severity in (Severity.ERROR, Severity.WARNING)
+    )
+
+
+def _front(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+CHAT_BODY = """
+system:
+You answer questions about trains.
+user:
+{{question}}
+"""
+
+PROMPTY_CASES = [
+    pytest.param(
+        {"a.prompty": _front("""
+            ---
+            model:
+              api: chat
+              configuration: {type: openai, model: gpt-4o-mini}
+            sample:
+              question: When does the last train leave?
+            ---""") + CHAT_BODY},
+        [], id="inputs-from-sample-mapping",
+    ),
+    pytest.param(
+        {"a.prompty": _front("""
+            ---
+            model:
+              api: chat
+              configuration: {type: openai, model: gpt-4o-mini}
+            sample: ${file:sample.json}
+            ---""") + CHAT_BODY,
+         "sample.json": '{"question": "Is there a dining car?"}'},
+        [], id="inputs-from-sample-file",
+    ),
+    pytest.param(
+        {"a.prompty": _front("""
+            ---
+            model:
+              api: chat
+              configuration: {type: openai, model: gpt-4o-mini}
+            sample:
+              questoin: typo in the sample
+            ---""") + CHAT_BODY},
+        [("PW403", E)], id="sample-keys-are-the-inputs-so-a-typo-is-still-caught",
+    ),
+    pytest.param(
+        {"a.prompty": _front("""
+            ---
+            model:
+              api: chat
+              configuration: {type: openai, model: gpt-4o-mini}
+            ---""") + CHAT_BODY},
+        [], id="neither-inputs-nor-sample-passes-inputs-through",
+    ),
+    pytest.param(
+        {"a.prompty": _front("""
+            ---
+            model:
+              api: chat
+              configuration:
+                type: azure_openai
+                azure_deployment: gpt-4o
+            inputs:
+              question: {type: string}
+            ---""") + CHAT_BODY},
+        [], id="azure-endpoint-from-environment-is-not-a-warning",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), PROMPTY_CASES)
+def test_prompty_projects(tmp_path, files, expected):
+    assert _problems(tmp_path, files, "a.prompty") == sorted(expected)
+
+
+def test_azure_endpoint_from_environment_is_information(tmp_path):
+    files = PROMPTY_CASES[-1].values[0]
+    assert _problems(tmp_path, files, "a.prompty", include_information=True) == [("PW505", I)]
