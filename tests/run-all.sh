@@ -1,16 +1,51 @@
 #!/usr/bin/env bash
 # The one command that runs every test: Python (unit + language server end to end) and the
 # VS Code extension (unit + end to end in real VS Code). Sets up what it needs; idempotent.
-set -euo pipefail
+# Every suite runs even when an earlier one fails; a summary at the end says which failed,
+# and the exit code is non-zero if any did.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
+setup_failed() {
+  echo "run-all: setup failed: $1" >&2
+  exit 1
+}
+
+# Python: a virtual environment in the checkout, with the exact versions of constraints.txt
+# (the lock) so that a new release of a dependency cannot change what the tests run against.
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  python3 -m venv .venv || setup_failed "python3 -m venv .venv"
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' \
+  || setup_failed "pip install -e '.[test]' with constraints.txt"
+export PROMPTWISE_E2E_PYTHON="$PWD/.venv/bin/python"
 
-echo "== Python tests"
-.venv/bin/python -m pytest -q -p no:cacheprovider tests
+results=()
+failures=0
+suite() {
+  local name=$1
+  shift
+  echo
+  echo "== $name"
+  local started=$SECONDS
+  "$@"
+  local status=$?
+  local took=$((SECONDS - started))
+  if [ "$status" -eq 0 ]; then
+    results+=("passed  $name (${took} s)")
+  else
+    results+=("FAILED  $name (exit $status, ${took} s)")
+    failures=$((failures + 1))
+  fi
+}
 
-echo "== Extension tests"
-bash extension/scripts/test-all.sh
+suite "python: unit and language server" .venv/bin/python -m pytest -q -p no:cacheprovider tests
+suite "extension: install, type-check, build, unit" bash extension/scripts/test-all.sh --no-e2e
+suite "extension: end to end in code-server" npm run --silent test:e2e
+
+echo
+echo "== summary"
+printf '%s\n' "${results[@]}"
+total=${#results[@]}
+echo "suites: $((total - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
