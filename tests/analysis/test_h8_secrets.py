@@ -60,7 +60,7 @@ TOKEN = "ghp_A1b2C3d4E5f6G7h8I9j0KLmnOPqrST"
     ],
 )
 def test_yaml_secrets(yaml_text, expected):
-    problems = check_text("flow.dag.yaml", yaml_text)
+    problems = check_text("config.yaml", yaml_text)
     assert [(p.code, p.range, p.fixes[0].edits[0].new_text) for p in problems] == expected
     for problem in problems:
         assert problem.severity.value == "error"
@@ -69,19 +69,19 @@ def test_yaml_secrets(yaml_text, expected):
 
 
 def test_key_inside_prose_is_reported_without_an_edit():
-    (problem,) = check_text("flow.dag.yaml", f"prompt: |\n  use {OPENAI} here\n")
+    (problem,) = check_text("config.yaml", f"prompt: |\n  use {OPENAI} here\n")
     assert (problem.code, problem.range, problem.fixes) == ("PW601", Range.of(0, 8, 2, 0), ())
     assert "OPENAI_API_KEY" in problem.message
 
 
 def test_fix_replaces_the_whole_scalar_including_quotes():
-    (problem,) = check_text("flow.dag.yaml", f'key: "{OPENAI}"\n')
+    (problem,) = check_text("config.yaml", f'key: "{OPENAI}"\n')
     (edit,) = problem.fixes[0].edits
     assert edit.range == Range.of(0, 5, 0, 51)
 
 
 def test_message_names_the_variable_and_says_what_to_do():
-    (problem,) = check_text("flow.dag.yaml", f"configuration:\n  type: azure_openai\n  api_key: {HEX}\n")
+    (problem,) = check_text("config.yaml", f"configuration:\n  type: azure_openai\n  api_key: {HEX}\n")
     assert "AZURE_OPENAI_API_KEY" in problem.message
     assert "${env:AZURE_OPENAI_API_KEY}" in problem.message
 
@@ -154,6 +154,26 @@ def test_flow_dag_document(tmp_path):
     (problem,) = check(load_document(path))
     assert (problem.code, problem.range) == ("PW601", Range.of(4, 18, 4, 62))
     assert problem.fixes[0].edits[0].new_text == "${env:OPENAI_API_KEY}"
+
+
+@pytest.mark.parametrize("name", ["flow.dag.yaml", "flow.flex.yaml"])
+@pytest.mark.parametrize(
+    "yaml_text",
+    [
+        pytest.param(f"nodes:\n- name: n\n  inputs:\n    api_key: {OPENAI}\n", id="node-input"),
+        pytest.param(f"node_variants:\n  n:\n    variants:\n      v:\n        node:\n          inputs:\n            key: {OPENAI}\n", id="variant-input"),
+        pytest.param(f"inputs:\n  key:\n    default: {OPENAI}\n", id="input-default"),
+        pytest.param(f"init:\n  api_key: {OPENAI}\n", id="flex-init"),
+    ],
+)
+def test_flow_keys_outside_environment_variables_get_no_env_reference(name, yaml_text):
+    """`${env:NAME}` in a flow is read only under `environment_variables`; elsewhere it is a
+    reference to a node `env` (PW202), so the fix must not write it there: the message says
+    how Prompt flow passes secrets (a connection, or environment_variables)."""
+    (problem,) = check_text(name, yaml_text)
+    assert problem.code == "PW601" and problem.fixes == ()
+    assert "write `${env:" not in problem.message
+    assert "connection" in problem.message and "OPENAI_API_KEY" in problem.message
 
 
 @pytest.mark.parametrize(

@@ -32,15 +32,25 @@ from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, Y
 
 # ------------------------------------------------------------------ what a secret looks like
 
+# Every pattern here must run in time linear in the text, because a pasted base64 or hex
+# blob can be one line of a megabyte. Two rules keep it so (tests/analysis/test_secret_scan_work.py):
+# - a match may start only at the beginning of a run of the characters its first part
+#   consumes (a look-behind): otherwise a run of n letters gives n start positions that each
+#   read to the end of the run, which is n**2 / 2 steps;
+# - what follows a run is consumed possessively (`*+`, `++`): the next part of the pattern
+#   can never match a character of that run, so giving characters back could never help.
 _OPENAI = re.compile(r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")
 _AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 # `AccountKey=...;` / `Password=...` inside a connection string
 _CONNECTION_SECRET = re.compile(
-    r"(?i)(?<![A-Za-z])(AccountKey|SharedAccessKey|Password|Pwd)\s*=\s*([^;'\"\s]+)"
+    r"(?i)(?<![A-Za-z])(AccountKey|SharedAccessKey|Password|Pwd)\s*+=\s*+([^;'\"\s]++)"
 )
-# `scheme://user:password@host`
-_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
+# `scheme://user:password@host`; the scheme is the run of scheme characters before `://`
+# from its first letter on (`1http://` -> `http`), as a leftmost search would find it.
+_URL_PASSWORD = re.compile(
+    r"(?<![A-Za-z0-9+.-])[0-9+.-]*+[A-Za-z][A-Za-z0-9+.-]*+://[^/\s:@]++:([^@\s/]++)@"
+)
 
 # Every pattern above needs one of these in the value.
 _MARKERS = ("sk-", "AKIA", "ASIA", "=", "://")
@@ -255,34 +265,59 @@ def _provider(mapping: YamlMapping) -> str | None:
     return None
 
 
+# Flow files read `${env:NAME}` only under `environment_variables`: anywhere else Prompt flow
+# (and we) take `${env:...}` for a reference to a node called `env` (PW202), so writing it
+# there would trade one problem for another.
+_FLOW_FILE_NAMES = frozenset({"flow.dag.yaml", "flow.dag.yml", "flow.flex.yaml", "flow.flex.yml"})
+
+
+def _flow_advice(top: str | None, name: str) -> str:
+    """What to do with a key in a flow file outside `environment_variables`, the Prompt flow way."""
+    if top in ("nodes", "node_variants", "init"):
+        return (
+            "pass it as Prompt flow does, through a connection: define one in promptwise.yaml "
+            f"(e.g. `type: custom` with `secrets: {{api_key: ${{env:{name}}}}}`), write the "
+            "connection's name here and type the tool's parameter as that connection "
+            f"(`CustomConnection`); or set {name} in the environment and read it in the tool "
+            f'with `os.environ["{name}"]`'
+        )
+    return (
+        f"remove it from the flow; where code needs it, add `{name}: ${{env:{name}}}` under "
+        "`environment_variables:` (or a connection's field, `${my_connection.api_key}`)"
+    )
+
+
 def scan_yaml(path: Path, text: str, root: YamlNode | None) -> list[Problem]:
     """Secrets in a parsed YAML tree (ranges are those of the tree, already in file lines)."""
     if root is None:
         return []
     lines = text.split("\n")
     problems: list[Problem] = []
-    # explicit stack: (node, key it is stored under, provider hint, parent key)
-    stack: list[tuple[YamlNode, str | None, str | None, str | None]] = [(root, None, None, None)]
+    flow_file = path.name.lower() in _FLOW_FILE_NAMES
+    # explicit stack: (node, key it is stored under, provider hint, parent key, top-level key)
+    stack: list[tuple[YamlNode, str | None, str | None, str | None, str | None]] = [(root, None, None, None, None)]
     seen: set[int] = set()
     while stack:
-        node, key, provider, parent = stack.pop()
+        node, key, provider, parent, top = stack.pop()
         if id(node) in seen:  # aliases share nodes
             continue
         seen.add(id(node))
         if isinstance(node, YamlMapping):
             hint = _provider(node) or provider
             for entry in reversed(node.entries):
-                stack.append((entry.value, entry.key_text, hint, key))
+                stack.append((entry.value, entry.key_text, hint, key, top if node is not root else entry.key_text))
         elif isinstance(node, YamlSequence):
             for item in reversed(node.items):
-                stack.append((item, key, provider, parent))
+                stack.append((item, key, provider, parent, top))
         elif isinstance(node, YamlScalar) and isinstance(node.value, str):
             secret = classify(node.value, key)
             if secret is None:
                 continue
             name = env_name(key, secret, provider, parent)
             fixes: tuple[Fix, ...] = ()
-            if movable(node.value, secret):
+            if flow_file and top != "environment_variables":
+                todo = _flow_advice(top, name)
+            elif movable(node.value, secret):
                 edit = TextEdit(path, node.range, f"${{env:{name}}}")
                 fixes = (Fix(f"Move the value to ${{env:{name}}}", (edit,)),)
                 todo = f"write `${{env:{name}}}` here"
@@ -401,8 +436,9 @@ def scan_python(path: Path, text: str) -> list[Problem]:
 # ------------------------------------------------------------------ plain text
 
 # `api_key: value`, `api_key = "value"`, `"api_key": "value"` on one line
+# (linear: the key starts at the first letter of its run of name characters, see the top)
 _ASSIGNMENT = re.compile(
-    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[:=]\s*["']?(?P<value>[^\s"',;}]+)"""
+    r"""(?<![A-Za-z0-9_.-])[0-9.-]*+(?P<key>[A-Za-z_][A-Za-z0-9_.-]*+)["']?\s*+[:=]\s*+["']?(?P<value>[^\s"',;}]++)"""
 )
 
 
