@@ -1,0 +1,351 @@
+"""The engine's spans, through the OpenTelemetry API only (the SDK is set up by
+`promptwise.tracing.configure`, a layer above).
+
+One span per flow execution (a run's row, a batch row, an evaluator flow, a served request's
+flow), per DAG node, per model call and per `@trace` user function. Spans started here join
+whatever span is current in the OTel context, so a caller's span (serving's request span) is
+their parent. Without a configured provider every call here is the API's no-op and costs
+next to nothing; attribute work that is not free (messages as JSON, content hashes) happens
+only for recording spans.
+
+Prompts, replies, inputs and outputs are captured only when `set_capture_content(True)`
+(tracing.configure does that from the `tracing.capture_content` setting; off until then, so
+nothing is sent to a provider someone else configured), with registered secrets redacted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from promptwise import span_attributes as A
+from promptwise.redaction import redact, redact_value
+
+_tracer = trace.get_tracer("promptwise.engine")
+_capture = False
+MAX_TEXT_CHARS = 32_000  # per message part / value: a trace keeps what a person reads, not megabytes
+
+
+def set_capture_content(on: bool) -> None:
+    global _capture
+    _capture = bool(on)
+
+
+def capture_content() -> bool:
+    return _capture
+
+
+# --- spans --------------------------------------------------------------------------------
+@contextmanager
+def span(name: str, kind: str, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
+    """A span of the given promptwise kind, current while the block runs. An exception leaving
+    the block marks it failed (error.type, redacted message) and goes on."""
+    attributes = {A.SPAN_KIND: kind, **attributes} if attributes else {A.SPAN_KIND: kind}
+    with _tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
+                                       set_status_on_exception=False) as current:
+        try:
+            yield current
+        except BaseException as error:
+            if current.is_recording():
+                fail(current, error)
+            raise
+
+
+def fail(current: Span, error: BaseException | str, error_type: str | None = None) -> None:
+    """Mark a span failed: error.type, status ERROR with the message (secrets redacted)."""
+    if isinstance(error, BaseException):
+        error_type = error_type or getattr(error, "kind", None) or type(error).__name__
+        message = str(error) or type(error).__name__
+    else:
+        message = error
+    current.set_attribute(A.ERROR_TYPE, error_type or "error")
+    current.set_status(Status(StatusCode.ERROR, redact(message)[:2000]))
+
+
+def flow_attributes(executable: Any) -> dict[str, Any]:
+    """The identity of a flow for its spans (name, path, content hash), computed once per
+    prepared flow."""
+    cached = getattr(executable, "_span_identity", None)
+    if cached is not None:
+        return cached
+    path = Path(executable.path)
+    folder_flow = path.name.lower().startswith("flow.")
+    identity = {A.FLOW_NAME: path.parent.name if folder_flow else path.stem, A.FLOW_PATH: str(path.resolve()),
+                A.NODE_TYPE: getattr(executable, "kind", None) or "flow"}
+    content_hash = _content_hash(path)
+    if content_hash:
+        identity[A.FLOW_CONTENT_HASH] = content_hash
+    try:
+        executable._span_identity = identity
+    except AttributeError:  # a slotted object: compute again next time
+        pass
+    return identity
+
+
+def _content_hash(path: Path) -> str | None:
+    try:
+        from promptwise.documents.content_hash import flow_content_hash
+    except ImportError:  # not in this build: the trace goes without it
+        return None
+    try:
+        return flow_content_hash(path)
+    except Exception:  # an unreadable file is the run's error to report, not the trace's
+        return None
+
+
+async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: str | None = None,
+                      row_index: int | None = None, kind: str = A.SPAN_KIND_FLOW):
+    """`executable.run_line(inputs, context)` inside a flow span that records the outcome."""
+    if not _tracer_records():
+        return await executable.run_line(inputs, context)
+    identity = flow_attributes(executable)
+    attributes = {A.GEN_AI_OPERATION_NAME: A.OPERATION_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: identity[A.FLOW_NAME],
+                  **identity}
+    if run_id is not None:
+        attributes[A.RUN_ID] = run_id
+    if row_index is not None:
+        attributes[A.ROW_INDEX] = row_index
+    variants = getattr(executable, "variants", None)
+    if variants:
+        attributes[A.VARIANT_ID] = ",".join(f"{node}={variant}" for node, variant in sorted(variants.items()))
+    with span(f"invoke_workflow {identity[A.FLOW_NAME]}", kind, attributes) as current:
+        set_content(current, A.FLOW_INPUTS, inputs)
+        outcome = await executable.run_line(inputs, context)
+        if outcome.status != "completed":
+            fail(current, outcome.error or "failed", outcome.error_kind or "flow_error")
+        else:
+            set_content(current, A.FLOW_OUTPUTS, outcome.outputs)
+        return outcome
+
+
+@contextmanager
+def node_span(name: str, node_type: str) -> Iterator[Span]:
+    attributes = {A.NODE_NAME: name, A.NODE_TYPE: node_type}
+    if node_type == "python":
+        attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
+        attributes[A.GEN_AI_TOOL_NAME] = name
+    with span(f"node {name}", A.SPAN_KIND_NODE, attributes) as current:
+        yield current
+
+
+def node_output(current: Span, output: Any) -> None:
+    set_content(current, A.FUNCTION_OUTPUT, output)
+
+
+@contextmanager
+def model_call_span(operation: str, model: str, connection: Any, messages: Any = None,
+                    params: dict | None = None) -> Iterator[Span]:
+    """A model call (chat or embeddings); `record_chat_result` fills in what came back."""
+    provider = "azure.ai.openai" if getattr(connection, "is_azure", False) else "openai"
+    attributes: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: operation, A.GEN_AI_PROVIDER_NAME: provider,
+                                  A.GEN_AI_REQUEST_MODEL: model}
+    name = getattr(connection, "name", None)
+    if name:
+        attributes[A.CONNECTION_NAME] = str(name)
+    if params:
+        for key, attribute in _REQUEST_PARAMETERS.items():
+            value = params.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attributes[attribute] = value
+    with span(f"{operation} {model}", A.SPAN_KIND_LLM, attributes) as current:
+        if messages is not None and _capture and current.is_recording():
+            current.set_attribute(A.GEN_AI_INPUT_MESSAGES, _json(input_messages(messages)))
+        yield current
+
+
+_REQUEST_PARAMETERS = {"max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS, "max_completion_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
+                       "temperature": A.GEN_AI_REQUEST_TEMPERATURE, "top_p": A.GEN_AI_REQUEST_TOP_P}
+
+
+def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
+    """Usage, model, finish reason, cost, attempts, cache hit and (with capture) the reply."""
+    if not current.is_recording():
+        return
+    usage = result.usage
+    values: dict[str, Any] = {
+        A.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens, A.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+        A.CACHE_HIT: bool(result.cached), A.ATTEMPTS: int(getattr(result, "attempts", 1) or 0),
+    }
+    if getattr(usage, "cached_tokens", 0):
+        values[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_tokens
+    if result.model:
+        values[A.GEN_AI_RESPONSE_MODEL] = result.model
+    finish_reason = getattr(result, "finish_reason", None)
+    if finish_reason:
+        values[A.GEN_AI_RESPONSE_FINISH_REASONS] = [finish_reason]
+    if cost is not None:
+        values[A.COST_USD] = float(cost)
+    current.set_attributes(values)
+    message = getattr(result, "message", None)
+    if message is not None and _capture:
+        current.set_attribute(A.GEN_AI_OUTPUT_MESSAGES, _json([output_message(message, finish_reason)]))
+
+
+def record_failed_call(current: Span, error: Any) -> None:
+    """A model call that failed for good: error.type is its kind (rate_limit, timeout, ...)."""
+    if not current.is_recording():
+        return
+    attempts = getattr(error, "attempts", None)
+    if attempts:
+        current.set_attribute(A.ATTEMPTS, int(attempts))
+    fail(current, error)
+
+
+def set_content(current: Span, attribute: str, value: Any) -> None:
+    """A content attribute (inputs, outputs) as JSON, only when capture is on."""
+    if _capture and current.is_recording() and value is not None:
+        current.set_attribute(attribute, _json(_clip(value)))
+
+
+# --- @trace for user functions --------------------------------------------------------------
+def trace_function(func: Callable) -> Callable:
+    """Wrap a user function (sync, async, generator) so each call is a `function` span with its
+    inputs and output (when capture is on)."""
+    if getattr(func, "__promptwise_traced__", False):
+        return func
+    qualified = f"{getattr(func, '__module__', '') or ''}.{getattr(func, '__qualname__', getattr(func, '__name__', 'function'))}".lstrip(".")
+    short = getattr(func, "__name__", "function")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        signature = None
+
+    def start(args, kwargs):
+        attributes = {A.FUNCTION_NAME: qualified}
+        return span(short, A.SPAN_KIND_FUNCTION, attributes)
+
+    def record_inputs(current, args, kwargs):
+        if _capture and current.is_recording():
+            set_content(current, A.FUNCTION_INPUTS, _bound(signature, args, kwargs))
+
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def async_traced(*args, **kwargs):
+            with start(args, kwargs) as current:
+                record_inputs(current, args, kwargs)
+                result = await func(*args, **kwargs)
+                set_content(current, A.FUNCTION_OUTPUT, result)
+                return result
+        wrapper = async_traced
+    elif inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def generator_traced(*args, **kwargs):
+            with start(args, kwargs) as current:
+                record_inputs(current, args, kwargs)
+                items = []
+                for item in func(*args, **kwargs):
+                    if len(items) < 1000:
+                        items.append(item)
+                    yield item
+                set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+        wrapper = generator_traced
+    else:
+        @functools.wraps(func)
+        def traced(*args, **kwargs):
+            with start(args, kwargs) as current:
+                record_inputs(current, args, kwargs)
+                result = func(*args, **kwargs)
+                set_content(current, A.FUNCTION_OUTPUT, result)
+                return result
+        wrapper = traced
+    wrapper.__promptwise_traced__ = True
+    return wrapper
+
+
+def _bound(signature, args, kwargs) -> dict:
+    if signature is None:
+        return {"args": list(args), **kwargs}
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        return {"args": list(args), **kwargs}
+    values = dict(bound.arguments)
+    values.pop("self", None)
+    values.pop("cls", None)
+    return values
+
+
+def _joined(items: list) -> Any:
+    return "".join(items) if items and all(isinstance(item, str) for item in items) else items
+
+
+# --- message shapes (OTel GenAI semantic conventions) ----------------------------------------
+def input_messages(messages: Any) -> list[dict]:
+    """OpenAI chat messages as the conventions' `gen_ai.input.messages` (role + parts)."""
+    if isinstance(messages, str):
+        return [{"role": "user", "parts": [_text_part(messages)]}]
+    shaped = []
+    for message in messages or []:
+        if not isinstance(message, dict):
+            shaped.append({"role": "user", "parts": [_text_part(str(message))]})
+            continue
+        role = str(message.get("role") or "user")
+        parts = _content_parts(message.get("content"))
+        for call in message.get("tool_calls") or []:
+            function = (call.get("function") or {}) if isinstance(call, dict) else {}
+            parts.append({"type": "tool_call", "id": call.get("id") if isinstance(call, dict) else None,
+                          "name": function.get("name"), "arguments": _clip(function.get("arguments"))})
+        if role == "tool":
+            parts = [{"type": "tool_call_response", "id": message.get("tool_call_id"),
+                      "response": _clip(message.get("content"))}]
+        shaped.append({"role": role, "parts": parts})
+    return shaped
+
+
+def output_message(message: dict, finish_reason: str | None) -> dict:
+    shaped = input_messages([{"role": "assistant", **message}])[0]
+    shaped["finish_reason"] = finish_reason or "stop"
+    return shaped
+
+
+def _content_parts(content: Any) -> list[dict]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [_text_part(content)]
+    parts = []
+    for part in content if isinstance(content, list) else [content]:
+        if isinstance(part, dict) and part.get("type") == "text":
+            parts.append(_text_part(part.get("text") or ""))
+        elif isinstance(part, dict) and part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+            if isinstance(url, str) and url.startswith("data:"):
+                parts.append({"type": "blob", "modality": "image", "content": f"[{len(url)} characters of data]"})
+            else:
+                parts.append({"type": "uri", "modality": "image", "uri": _clip(url)})
+        else:
+            parts.append(_text_part(json.dumps(part, ensure_ascii=False, default=str)))
+    return parts
+
+
+def _text_part(text: str) -> dict:
+    return {"type": "text", "content": _clip(text)}
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        return value[:MAX_TEXT_CHARS] + f"… [{len(value) - MAX_TEXT_CHARS} more characters]"
+    return value
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(redact_value(value), ensure_ascii=False, default=str)
+    if len(text) > 8 * MAX_TEXT_CHARS:
+        text = text[:8 * MAX_TEXT_CHARS] + "…"  # no longer valid JSON: readers show it as text
+    return redact(text)
+
+
+def _tracer_records() -> bool:
+    """Whether spans started now would be recorded (a configured SDK provider that samples)."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        return True
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))

@@ -1,0 +1,159 @@
+"""Tracing: every run, batch row, evaluation call and served request as an OpenTelemetry trace.
+
+    from promptwise import tracing
+    tracing.configure(workspace_root, service_name="promptwise-serve")   # once per process/workspace
+    tracer = tracing.get_tracer("promptwise.serving")                    # plain OTel API from here on
+    with tracer.start_as_current_span("POST /score") as span: ...        # the engine's spans nest below
+    tracing.shutdown(timeout_s=5.0)                                      # flush before exit
+
+The engine creates its spans with the OpenTelemetry API alone (engine/spans.py), so a caller's
+span (a served request) is their parent through the OTel context. `configure` installs the SDK
+TracerProvider once per process, with two processors behind a switch that later calls can
+replace: the local span store (`.promptwise/traces.sqlite`, tracing/processor.py) and, when
+OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, the SDK's OTLP/HTTP
+exporter in a BatchSpanProcessor (tracing/export.py). Both work in bounded background queues
+that drop and count rather than block. Attribute names: tracing/attributes.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_provider = None  # the SDK TracerProvider our processors hang from (set once per process)
+_pipeline = None  # _Pipeline: the switch in front of the current processors
+_configured_for: tuple | None = None  # (workspace root, settings, OTLP requested) of the current configuration
+_store_processor = None
+
+
+def configure(workspace_root: Path, *, service_name: str = "promptwise", settings: Any = None) -> bool:
+    """Turn tracing on for the workspace at `workspace_root` (its `tracing:` settings, or
+    `settings`: a TracingSettings or the section as a dict). Returns whether spans are recorded.
+
+    Safe to call again (another workspace, other settings): the previous processors are
+    flushed and replaced. `service_name` names the process in exported traces; the first
+    call in a process sets it. Raises ConfigError for a `tracing:` section that cannot be used."""
+    from promptwise.tracing.export import otlp_processor, otlp_requested
+    from promptwise.tracing.settings import parse_settings, tracing_settings
+
+    root = Path(workspace_root).resolve()
+    resolved = tracing_settings(root) if settings is None else parse_settings(settings)
+    global _configured_for, _store_processor
+    with _lock:
+        key = (root, resolved, otlp_requested())
+        if _configured_for == key and _pipeline is not None and _pipeline.active:
+            return True
+        _ensure_provider(service_name)
+        old = _pipeline.replace(())
+        _shutdown_processors(old, timeout_s=5.0)
+        _configured_for, _store_processor = None, None
+        _set_engine_capture(resolved.enabled and resolved.capture_content)
+        if not resolved.enabled:
+            return False
+        processors = []
+        store_processor = _make_store_processor(root, resolved)
+        if store_processor is not None:
+            processors.append(store_processor)
+        exporter = otlp_processor()
+        if exporter is not None:
+            processors.append(exporter)
+        _pipeline.replace(tuple(processors))
+        _configured_for, _store_processor = key, store_processor
+        return bool(processors)
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    """Write out every finished span (local store and OTLP) without stopping tracing."""
+    if _pipeline is None:
+        return True
+    return all(processor.force_flush(int(timeout_s * 1000)) for processor in _pipeline.processors)
+
+
+def shutdown(timeout_s: float = 5.0) -> None:
+    """Flush and stop the current processors; spans after this are not recorded (until the
+    next `configure`). Safe to call when tracing was never configured."""
+    global _configured_for, _store_processor
+    with _lock:
+        if _pipeline is None:
+            return
+        old = _pipeline.replace(())
+        _configured_for, _store_processor = None, None
+    _shutdown_processors(old, timeout_s=timeout_s)
+
+
+def is_enabled() -> bool:
+    return _pipeline is not None and _pipeline.active
+
+
+def dropped_spans() -> int:
+    """Spans dropped by the local store's queue since `configure` (the queue was full, or the
+    disk refused them). For /metrics."""
+    processor = _store_processor
+    return processor.dropped if processor is not None else 0
+
+
+def get_tracer(name: str = "promptwise"):
+    """An OpenTelemetry tracer; its spans go to the configured processors."""
+    from opentelemetry import trace
+
+    return trace.get_tracer(name)
+
+
+# --- internals ---------------------------------------------------------------------------
+def _ensure_provider(service_name: str) -> None:
+    """Install our TracerProvider as the global one (once). If the process already has an SDK
+    provider (the user's own OTel set-up), our processors join it instead."""
+    global _provider, _pipeline
+    if _pipeline is not None:
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from promptwise.tracing.pipeline import Pipeline, PipelineSampler
+
+    pipeline = Pipeline()
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        current.add_span_processor(pipeline)
+        _provider = current
+    else:
+        provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                                  sampler=PipelineSampler(pipeline), shutdown_on_exit=False)
+        provider.add_span_processor(pipeline)
+        trace.set_tracer_provider(provider)
+        _provider = provider
+    _pipeline = pipeline
+
+
+def _make_store_processor(root: Path, settings):
+    from promptwise.tracing.processor import StoreSpanProcessor
+    from promptwise.tracing.store import SpanStore
+
+    try:
+        store = SpanStore.for_workspace(root)
+    except Exception as error:  # a damaged or unwritable store: trace to OTLP only, say why
+        log.warning("tracing: spans will not be stored locally: %s", error)
+        return None
+    return StoreSpanProcessor(store, queue_size=settings.queue_size, retention_days=settings.retention_days,
+                              capture_content=settings.capture_content)
+
+
+def _shutdown_processors(processors, *, timeout_s: float) -> None:
+    for processor in processors:
+        try:
+            processor.force_flush(int(timeout_s * 1000))
+            processor.shutdown()
+        except Exception as error:  # an exporter that fails to stop must not stop the caller
+            log.warning("tracing: a span processor failed to shut down (%s: %s)", type(error).__name__, error)
+
+
+def _set_engine_capture(capture: bool) -> None:
+    from promptwise.engine import spans
+
+    spans.set_capture_content(capture)

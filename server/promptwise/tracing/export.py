@@ -1,0 +1,49 @@
+"""OTLP export through the OpenTelemetry SDK's own OTLP/HTTP exporter, when the standard
+environment variables ask for it.
+
+The exporter reads its endpoint, headers, timeout and compression from the standard
+OTEL_EXPORTER_OTLP_* variables itself; we only decide whether to build it, and hand it to
+the SDK's BatchSpanProcessor (a bounded queue that drops when full, off the request path).
+It ships in the `otlp` extra (it brings protobuf), so the core install stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+INSTALL_HINT = "pip install 'promptwise[otlp]'"
+
+
+def otlp_requested() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+
+
+def otlp_processor(queue_size: int = 2048) -> SpanProcessor | None:
+    """A BatchSpanProcessor with the SDK's OTLP/HTTP exporter, or None when no endpoint is set
+    (or the exporter is not installed: then a warning says which extra brings it)."""
+    if not otlp_requested():
+        return None
+    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip().lower()
+    if protocol != "http/protobuf":
+        log.warning("tracing: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported; Promptwise exports OTLP over "
+                    "http/protobuf (set the variable to http/protobuf and point the endpoint at port 4318)", protocol)
+        return None
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.warning("tracing: %s is set but the OTLP exporter is not installed; traces stay local. "
+                    "Install it with: %s", " or ".join(ENDPOINT_VARIABLES), INSTALL_HINT)
+        return None
+    return BatchSpanProcessor(OTLPSpanExporter(), max_queue_size=queue_size)

@@ -1,0 +1,357 @@
+"""The local span store: `<workspace>/.promptwise/traces.sqlite`, beside the run store.
+
+Two tables. `spans` holds every finished span (times in Unix nanoseconds, all attributes as
+JSON, plus the few columns that lists and charts filter or add up). `traces` holds one
+summary row per trace, kept up to date as its spans arrive (in any order): the root span's
+name, times and status, the flow / version / consumer / run it belongs to, and totals of
+tokens, cost, model calls and cache hits over its model-call spans. Monitoring reads the
+summary rows (indexed by time, flow, version, consumer and run) without touching the spans.
+
+A separate file from runs.sqlite so span writes never wait on the run store's writer; WAL,
+so `promptwise traces` and the editor read while a batch writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from promptwise import span_attributes as attrs
+from promptwise.config import STATE_DIR
+from promptwise.store.schema import DamagedDatabase
+
+DB_FILE = "traces.sqlite"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id TEXT NOT NULL,        -- 32 lowercase hex digits, as OTLP shows it
+    span_id TEXT NOT NULL,         -- 16 lowercase hex digits
+    parent_id TEXT,                -- NULL for the trace's root (or when the parent is in another process)
+    name TEXT NOT NULL,
+    kind TEXT,                     -- promptwise.span.kind: request | flow | node | llm | function | evaluation
+    start_ns INTEGER NOT NULL,     -- Unix epoch nanoseconds
+    end_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- ok | error | unset
+    error_type TEXT,               -- error.type
+    error_message TEXT,            -- the span status description (secrets redacted)
+    model TEXT,                    -- gen_ai.response.model, else gen_ai.request.model
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost_usd REAL,
+    attributes TEXT NOT NULL,      -- JSON object of every attribute
+    events TEXT,                   -- JSON list of {name, time_ns, attributes}
+    PRIMARY KEY (trace_id, span_id)
+);
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY,
+    root_span_id TEXT,
+    name TEXT,                     -- the root span's name
+    kind TEXT,                     -- the root span's kind
+    service TEXT,                  -- service.name of the process that wrote the root
+    flow TEXT,                     -- promptwise.flow.name
+    flow_path TEXT,
+    content_hash TEXT,             -- promptwise.flow.content_hash
+    version TEXT,                  -- promptwise.version.id
+    consumer TEXT,                 -- promptwise.consumer
+    run_id TEXT,                   -- promptwise.run.id
+    row_index INTEGER,             -- promptwise.row.index
+    start_ns INTEGER,              -- the root span's (the earliest span's until the root arrives)
+    end_ns INTEGER,
+    duration_ms REAL,
+    status TEXT,                   -- the root span's status
+    error_type TEXT,
+    span_count INTEGER NOT NULL DEFAULT 0,
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL                  -- NULL until a call with a known price arrives
+);
+CREATE INDEX IF NOT EXISTS traces_by_start ON traces(start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_flow ON traces(flow, start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_version ON traces(version, start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_consumer ON traces(consumer, start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_run ON traces(run_id, row_index);
+"""
+
+# Folds one span into its trace's summary row; the root span sets the trace's own fields.
+_UPSERT_TRACE = """
+INSERT INTO traces (trace_id, root_span_id, name, kind, service, flow, flow_path, content_hash, version,
+                    consumer, run_id, row_index, start_ns, end_ns, duration_ms, status, error_type,
+                    span_count, llm_calls, cache_hits, input_tokens, output_tokens, cost_usd)
+VALUES (:trace_id, :root_span_id, :name, :kind, :service, :flow, :flow_path, :content_hash, :version,
+        :consumer, :run_id, :row_index, :start_ns, :end_ns, :duration_ms, :status, :error_type,
+        1, :llm_calls, :cache_hits, :input_tokens, :output_tokens, :cost_usd)
+ON CONFLICT(trace_id) DO UPDATE SET
+    root_span_id = COALESCE(excluded.root_span_id, root_span_id),
+    name = COALESCE(excluded.name, name),
+    kind = COALESCE(excluded.kind, kind),
+    service = COALESCE(excluded.service, service),
+    flow = COALESCE(flow, excluded.flow),
+    flow_path = COALESCE(flow_path, excluded.flow_path),
+    content_hash = COALESCE(content_hash, excluded.content_hash),
+    version = COALESCE(version, excluded.version),
+    consumer = COALESCE(consumer, excluded.consumer),
+    run_id = COALESCE(run_id, excluded.run_id),
+    row_index = COALESCE(row_index, excluded.row_index),
+    start_ns = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.start_ns
+                    WHEN root_span_id IS NOT NULL THEN start_ns ELSE min(start_ns, excluded.start_ns) END,
+    end_ns = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.end_ns
+                  WHEN root_span_id IS NOT NULL THEN end_ns ELSE max(end_ns, excluded.end_ns) END,
+    duration_ms = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.duration_ms ELSE duration_ms END,
+    status = COALESCE(excluded.status, status),
+    error_type = COALESCE(excluded.error_type, error_type),
+    span_count = span_count + 1,
+    llm_calls = llm_calls + excluded.llm_calls,
+    cache_hits = cache_hits + excluded.cache_hits,
+    input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cost_usd = CASE WHEN excluded.cost_usd IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + excluded.cost_usd END
+"""
+
+_INSERT_SPAN = """
+INSERT OR REPLACE INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, end_ns, status, error_type,
+                              error_message, model, input_tokens, output_tokens, cost_usd, attributes, events)
+VALUES (:trace_id, :span_id, :parent_id, :name, :kind, :start_ns, :end_ns, :status, :error_type,
+        :error_message, :model, :input_tokens, :output_tokens, :cost_usd, :attributes, :events)
+"""
+
+# Summary fields copied from any span of the trace that carries them (first one wins).
+_TRACE_FIELDS = {
+    "flow": attrs.FLOW_NAME, "flow_path": attrs.FLOW_PATH, "content_hash": attrs.FLOW_CONTENT_HASH,
+    "version": attrs.VERSION_ID, "consumer": attrs.CONSUMER, "run_id": attrs.RUN_ID, "row_index": attrs.ROW_INDEX,
+}
+
+
+def store_path(workspace_root: Path) -> Path:
+    return Path(workspace_root) / STATE_DIR / DB_FILE
+
+
+@dataclass
+class SpanRecord:
+    """One finished span as the store keeps it: plain data, independent of the SDK."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    start_ns: int
+    end_ns: int
+    status: str = "unset"  # ok | error | unset
+    error_message: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
+    is_root: bool = False  # no parent, or a parent in another process
+    service: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        return self.attributes.get(attrs.SPAN_KIND)
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
+
+
+class SpanStore:
+    """Writes finished spans and reads traces back. One connection per store object; the
+    writer is the span processor's background thread, readers are commands and the editor."""
+
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self._connection = _connect(self.path, readonly=readonly)
+
+    @classmethod
+    def for_workspace(cls, workspace_root: Path, *, readonly: bool = False) -> "SpanStore":
+        return cls(store_path(workspace_root), readonly=readonly)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # --- writing ---------------------------------------------------------------------
+    def write(self, records: Iterable[SpanRecord]) -> int:
+        """Store finished spans in one transaction; returns how many."""
+        span_rows, trace_rows = [], []
+        for record in records:
+            span_rows.append(_span_row(record))
+            trace_rows.append(_trace_row(record))
+        if not span_rows:
+            return 0
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(_INSERT_SPAN, span_rows)
+            connection.executemany(_UPSERT_TRACE, trace_rows)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return len(span_rows)
+
+    def delete_older_than(self, days: float, *, now: float | None = None, chunk: int = 5000) -> int:
+        """Delete traces that started more than `days` ago (and their spans), in chunks so a
+        large purge never holds the writer lock for long. Returns the number of traces."""
+        cutoff = int(((now if now is not None else time.time()) - days * 86400) * 1e9)
+        deleted = 0
+        while True:
+            ids = [row[0] for row in self._connection.execute(
+                "SELECT trace_id FROM traces WHERE start_ns < ? LIMIT ?", (cutoff, chunk))]
+            if not ids:
+                return deleted
+            marks = ",".join("?" * len(ids))
+            self._connection.execute("BEGIN IMMEDIATE")
+            self._connection.execute(f"DELETE FROM spans WHERE trace_id IN ({marks})", ids)
+            self._connection.execute(f"DELETE FROM traces WHERE trace_id IN ({marks})", ids)
+            self._connection.execute("COMMIT")
+            deleted += len(ids)
+
+    def add_counter(self, name: str, amount: int) -> None:
+        """Add to a counter kept in `meta` (e.g. spans dropped because the queue was full)."""
+        self._connection.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)", (name, str(amount)))
+
+    def counter(self, name: str) -> int:
+        row = self._connection.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # --- reading ---------------------------------------------------------------------
+    def list_traces(self, *, run: str | None = None, flow: str | None = None, since_ns: int | None = None,
+                    until_ns: int | None = None, version: str | None = None, consumer: str | None = None,
+                    limit: int | None = 50) -> list[dict]:
+        """Trace summaries, newest first. `flow` matches the flow's name or its path."""
+        clauses, params = [], []
+        if run is not None:
+            clauses.append("run_id = ?")
+            params.append(run)
+        if flow is not None:
+            clauses.append("(flow = ? OR flow_path = ?)")
+            params += [flow, flow]
+        if version is not None:
+            clauses.append("version = ?")
+            params.append(version)
+        if consumer is not None:
+            clauses.append("consumer = ?")
+            params.append(consumer)
+        if since_ns is not None:
+            clauses.append("start_ns >= ?")
+            params.append(since_ns)
+        if until_ns is not None:
+            clauses.append("start_ns < ?")
+            params.append(until_ns)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM traces {where} ORDER BY start_ns DESC, trace_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [dict(row) for row in self._connection.execute(sql, params)]
+
+    def get_trace(self, trace_id: str) -> dict | None:
+        """A trace summary with its spans (each with attributes and events decoded), in start order.
+        `trace_id` may be a unique prefix of at least 6 hex digits."""
+        trace_id = trace_id.strip().lower()
+        rows = self._connection.execute(
+            "SELECT * FROM traces WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT 2",
+            (trace_id, trace_id + "g")).fetchall() if len(trace_id) >= 6 else []
+        if not rows or (len(rows) > 1 and rows[0]["trace_id"] != trace_id):
+            return None
+        summary = dict(rows[0])
+        spans = []
+        for row in self._connection.execute(
+                "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id", (summary["trace_id"],)):
+            span = dict(row)
+            span["attributes"] = json.loads(span["attributes"] or "{}")
+            span["events"] = json.loads(span["events"] or "[]")
+            spans.append(span)
+        summary["spans"] = spans
+        return summary
+
+    def ambiguous(self, prefix: str) -> bool:
+        prefix = prefix.strip().lower()
+        return len(self._connection.execute(
+            "SELECT trace_id FROM traces WHERE trace_id >= ? AND trace_id < ? LIMIT 2",
+            (prefix, prefix + "g")).fetchall()) > 1
+
+
+def _span_row(record: SpanRecord) -> dict:
+    a = record.attributes
+    return {
+        "trace_id": record.trace_id, "span_id": record.span_id, "parent_id": record.parent_id,
+        "name": record.name, "kind": record.kind, "start_ns": record.start_ns, "end_ns": record.end_ns,
+        "status": record.status, "error_type": _text(a.get(attrs.ERROR_TYPE)), "error_message": record.error_message,
+        "model": _text(a.get(attrs.GEN_AI_RESPONSE_MODEL) or a.get(attrs.GEN_AI_REQUEST_MODEL)),
+        "input_tokens": _int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)),
+        "output_tokens": _int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        "cost_usd": _float(a.get(attrs.COST_USD)),
+        "attributes": json.dumps(a, ensure_ascii=False, default=str),
+        "events": json.dumps(record.events, ensure_ascii=False, default=str) if record.events else None,
+    }
+
+
+def _trace_row(record: SpanRecord) -> dict:
+    a = record.attributes
+    is_llm = record.kind == attrs.SPAN_KIND_LLM
+    root = record.is_root
+    row = {
+        "trace_id": record.trace_id, "root_span_id": record.span_id if root else None,
+        "name": record.name if root else None, "kind": record.kind if root else None,
+        "service": record.service if root else None,
+        "start_ns": record.start_ns, "end_ns": record.end_ns,
+        "duration_ms": record.duration_ms if root else None,
+        "status": record.status if root else None,
+        "error_type": _text(a.get(attrs.ERROR_TYPE)) if root else None,
+        "llm_calls": 1 if is_llm else 0,
+        "cache_hits": 1 if is_llm and a.get(attrs.CACHE_HIT) else 0,
+        "input_tokens": (_int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) or 0) if is_llm else 0,
+        "output_tokens": (_int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0) if is_llm else 0,
+        "cost_usd": _float(a.get(attrs.COST_USD)) if is_llm else None,
+    }
+    for column, name in _TRACE_FIELDS.items():
+        value = a.get(name)
+        row[column] = _int(value) if column == "row_index" else _text(value)
+    return row
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    try:
+        if readonly:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a damaged file fails here
+        if not readonly:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.executescript(SCHEMA)
+            connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                               (str(SCHEMA_VERSION),))
+        return connection
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or readonly):
+            raise
+        raise DamagedDatabase(path, error, "the traces it held will not be listed") from None
