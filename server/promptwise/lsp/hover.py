@@ -114,6 +114,8 @@ async def _flow_hover(ls: PromptwiseServer, context: DocumentContext) -> tuple[s
         return await describe_node(ls, flow, node), target.range
     if target.kind in ("section", "path"):
         node = flow.node(target.name)
+        if node is None:  # `${nosuch.output}`: the diagnostics say so too (PW202)
+            return f"no node named `{target.name}` in this flow", target.range
         what = f"`{target.reference.text}`: the output of {node.type or ''} node **{target.name}**"
         source = await node_source(ls, flow, node) if node is not None else None
         if source is not None and source.function is not None and source.function.returns:

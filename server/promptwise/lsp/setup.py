@@ -13,7 +13,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
 from promptwise.lsp import (
     code_actions,
@@ -46,8 +46,11 @@ def guarded(name: str, default: Any = None) -> Callable:
         async def run(ls: PromptwiseServer, *args: Any) -> Any:
             try:
                 return await handler(ls, *args)
-            except (asyncio.CancelledError, JsonRpcException):
-                raise  # cancellation, and errors meant for the user (e.g. an invalid new name)
+            except asyncio.CancelledError:
+                raise
+            except JsonRpcException as error:  # meant for the user (e.g. an invalid new name)
+                logger.info("%s refused: %s", name, error)
+                raise
             except Exception:
                 logger.exception("%s failed", name)
                 return default
@@ -57,7 +60,18 @@ def guarded(name: str, default: Any = None) -> Callable:
     return wrap
 
 
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """pygls logs every error a handler raises with its traceback, at ERROR. Errors we raise
+    on purpose to answer the user (a rename to a taken name) are not failures: they are
+    logged once, at INFO, by `guarded`, and dropped here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, JsonRpcException) and not isinstance(error, JsonRpcInternalError))
+
+
 def create_server() -> PromptwiseServer:
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_UserErrorsWithoutTraceback())
     server = PromptwiseServer()
     _register_lifecycle(server)
     _register_diagnostics(server)
