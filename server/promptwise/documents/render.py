@@ -22,6 +22,17 @@ from typing import Any
 
 import jinja2
 
+from promptwise.documents.jinja_sandbox import (
+    ANALYSIS_LIMITS,
+    RUN_LIMITS,
+    BoundedSandbox,
+    RenderLimitError,
+    RenderLimits,
+    render_bounded,
+)
+
+__all__ = ["ANALYSIS_LIMITS", "RUN_LIMITS", "RenderLimits"]  # re-exported for callers that choose
+
 VALID_ROLES = ("system", "user", "assistant", "function", "tool")
 
 _ROLE_ALTERNATION = "|".join(VALID_ROLES)
@@ -62,7 +73,9 @@ class RoleSection:
 
 
 def _environment(strict: bool) -> jinja2.Environment:
-    return jinja2.Environment(
+    # Sandboxed and bounded (documents/jinja_sandbox.py): templates come from files anyone
+    # may have written, and the analysis renders them as soon as a file is opened.
+    return BoundedSandbox(
         trim_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
@@ -76,22 +89,43 @@ _ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
 @lru_cache(maxsize=256)
 def _compile(template_text: str, strict: bool) -> jinja2.Template:
     # Batch runs render the same template thousands of times; compile once.
-    return _ENVIRONMENTS[strict].from_string(template_text)
+    return _ENVIRONMENTS[strict].compile_bounded(template_text)
 
 
-def render_template(template_text: str, variables: dict[str, Any], strict: bool = False) -> str:
-    """Render Jinja2 text. `strict=True` makes an undefined variable an error instead of ''.
+def render_template(
+    template_text: str,
+    variables: dict[str, Any],
+    strict: bool = False,
+    limits: RenderLimits = ANALYSIS_LIMITS,
+) -> str:
+    """Render Jinja2 text in the bounded sandbox. `strict=True` makes an undefined variable an
+    error instead of ''. `limits`: the analysis's tight bound unless a run says RUN_LIMITS.
 
     Raises RenderError with the template line on syntax errors and on undefined variables
-    (strict) or other failures while rendering.
+    (strict), unsafe access, work past the bound, or other failures while rendering.
     """
     try:
         template = _compile(template_text, strict)
     except jinja2.TemplateSyntaxError as error:
         line = (error.lineno - 1) if error.lineno else None
         raise RenderError(f"Jinja syntax error: {error.message}", line) from None
+    except RenderLimitError as error:
+        raise RenderError(f"template cannot be rendered: {error}") from None
     try:
-        return template.render(**variables)
+        return render_bounded(template, variables, limits)
+    except RenderLimitError as error:
+        raise RenderError(f"template stopped: {error}", _error_line(error)) from None
+    except jinja2.exceptions.SecurityError as error:
+        raise RenderError(
+            f"template uses something the sandbox forbids ({error}); templates may read their "
+            "variables but not Python internals",
+            _error_line(error),
+        ) from None
+    except RecursionError as error:
+        raise RenderError(
+            "template recurses too deeply (a macro or recursive loop that calls itself without end)",
+            _error_line(error),
+        ) from None
     except jinja2.UndefinedError as error:
         raise RenderError(
             f"template uses an undefined variable: {error.message}; "
@@ -202,6 +236,7 @@ def render_messages(
     variables: dict[str, Any],
     strict: bool = False,
     default_role: str | None = None,
+    limits: RenderLimits = ANALYSIS_LIMITS,
 ) -> list[dict[str, Any]]:
     """Render a chat prompt template and split it into `[{"role", "content"}, ...]`.
 
@@ -213,7 +248,7 @@ def render_messages(
     _collect_role_words(variables, escapes)
     pairs = list(escapes.items())
     safe_variables = _replace(variables, pairs) if pairs else variables
-    text = render_template(template_text, safe_variables, strict=strict)
+    text = render_template(template_text, safe_variables, strict=strict, limits=limits)
     messages = parse_chat(text, default_role)
     if not messages:
         raise RenderError(

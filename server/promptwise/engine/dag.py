@@ -22,7 +22,8 @@ from typing import Any
 
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.references import Reference
-from promptwise.documents.render import RenderError, render_messages, render_template
+from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages, render_template
+from promptwise.engine import spans
 from promptwise.engine.connections import Connection
 from promptwise.engine.errors import FlowError, NodeError, where
 from promptwise.engine.executable import (
@@ -332,14 +333,14 @@ class DagExecutable(Executable):
         variables = {k: v for k, v in values.items() if k not in _LLM_SETTINGS}
         if prepared.kind == "prompt":
             try:
-                text = render_template(prepared.template, variables)
+                text = render_template(prepared.template, variables, limits=RUN_LIMITS)
             except RenderError as error:
                 raise NodeError(f"{_template_line(prepared.template_path, error)}{error.message}") from None
             return NodeResult(prepared.name, "completed", text, latency_ms=elapsed_ms(started))
         params = chat_parameters(variables)
         variables = {k: v for k, v in variables.items() if k not in params}
         try:
-            messages = render_messages(prepared.template, variables)
+            messages = render_messages(prepared.template, variables, limits=RUN_LIMITS)
         except RenderError as error:
             raise NodeError(f"{_template_line(prepared.template_path, error)}{error.message}") from None
         llm = context.llm
@@ -375,7 +376,9 @@ class DagExecutable(Executable):
                     results[name] = NodeResult(name, "skipped")
                     return
                 values = self._node_inputs(prepared, inputs, outputs)
-                result = await self._execute(prepared, values, context)
+                with spans.node_span(name, prepared.kind, values) as span:
+                    result = await self._execute(prepared, values, context)
+                    spans.node_output(span, result.output)
                 outputs[name] = result.output
                 results[name] = result
             except NodeError as error:
@@ -438,7 +441,9 @@ class DagExecutable(Executable):
                             column.append(None)
                     values[input_name] = column
             try:
-                result = await self._execute(prepared, values, context, metrics)
+                with spans.node_span(name, prepared.kind, values) as span:
+                    result = await self._execute(prepared, values, context, metrics)
+                    spans.node_output(span, result.output)
                 outputs[name] = result.output
             except NodeError as error:
                 result = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: {error}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from promptwise.documents.prompty import Prompty, PromptyInput
 from promptwise.documents.source import Range
-from promptwise.documents.render import RenderError, render_messages
+from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages
 from promptwise.engine.connections import Connection, ConnectionConfigError, resolve_spec
 from promptwise.engine.errors import FlowError, NodeError
 from promptwise.engine.executable import Executable, LineOutcome, RunContext, elapsed_ms, llm_node_result
@@ -114,7 +114,7 @@ class PromptyExecutable(Executable):
         name = self.path.stem
         try:
             try:
-                messages = render_messages(self.document.body, inputs, default_role="system")
+                messages = render_messages(self.document.body, inputs, default_role="system", limits=RUN_LIMITS)
             except RenderError as error:
                 line = self.document.body_line + (error.line or 0) + 1
                 raise NodeError(f"{self.path}:{line}: {error.message}") from None
