@@ -24,6 +24,7 @@ class InlineRun:
     loop: asyncio.AbstractEventLoop
     context: RunContext
     nodes: list[NodeResult] = field(default_factory=list)
+    folder: Path | None = None  # the flow's folder: Prompt flow runs flex code from there
 
 
 active: contextvars.ContextVar[InlineRun | None] = contextvars.ContextVar("promptwise_inline_run", default=None)
@@ -41,13 +42,19 @@ async def call_prompty(source: str | Path, model: Any, inputs: dict, run: Inline
     from promptwise.engine.prompty import PromptyExecutable
 
     run = run or _current()
-    path = Path(source).resolve()
+    path = Path(source)
+    if not path.is_absolute() and run.folder is not None and (run.folder / path).exists():
+        path = run.folder / path  # relative to the flow's folder, Prompt flow's working directory
+    path = path.resolve()
     key = ("inline-prompty", str(path), repr(model))
     executable = run.context.instances.get(key)
     if executable is None:
         document = load_document(path)
         if getattr(document, "kind", None) != "prompty":
             raise FlowError(f"{path}: Prompty.load needs a .prompty file")
+        from promptwise.engine.secrets import refuse_literal_secrets
+
+        refuse_literal_secrets(document, path)
         override = model if isinstance(model, dict) else ({"configuration": model} if model is not None else None)
         executable = PromptyExecutable(document, run.context.llm, override)
         run.context.instances[key] = executable

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator
 
 from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
 from promptwise.documents.load import FLEX_FLOW_NAMES, FLOW_DAG_NAMES, load_document
+from promptwise.engine import spans
 from promptwise.engine.cache import ResponseCache
 from promptwise.engine.connections import ConnectionConfigError, ConnectionResolver
 from promptwise.engine.errors import FlowError
@@ -32,6 +33,7 @@ from promptwise.engine.flow_environment import (
 )
 from promptwise.engine.llm import LlmService
 from promptwise.engine.providers import RetryPolicy
+from promptwise.engine.secrets import refuse_literal_secrets
 from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
 
@@ -54,6 +56,8 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
     if problems:
         problem = problems[0]
         raise FlowError(f"{path}:{problem.range.start.line + 1}: {problem.message}")
+    if kind in ("flow_dag", "flex_flow", "prompty"):
+        refuse_literal_secrets(document, path)
     if variants and kind != "flow_dag":
         raise FlowError(f"{path}: --variant applies to flow.dag.yaml node variants only")
     if kind in ("flow_dag", "flex_flow"):
@@ -225,7 +229,7 @@ async def run_flow(
                          total_rows=1)
         started = time.perf_counter()
         try:
-            outcome = await executable.run_line(bound, session.context)
+            outcome = await spans.traced_line(executable, bound, session.context, run_id=run_name, row_index=0)
             store.record_row(run_name, row_result(0, bound, outcome))
             metrics = None
             if executable.has_aggregation and outcome.status == "completed":
