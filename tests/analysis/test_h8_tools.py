@@ -206,7 +206,7 @@ def run_flex(tmp_path: Path, flex: str, code: str):
         ),
         pytest.param(
             FLEX.replace("init:\n  model: \n    type: string\n", ""), CLASS_ENTRY,
-            [("PW307", "flow.flex.yaml", Range.of(0, 17, 0, 26))], id="init-parameter-missing",
+            [], id="init-left-out-takes-the-class-signature",
         ),
         pytest.param(
             FLEX.replace("  question:\n    type: string\n", "  history:\n    type: list\n"), CLASS_ENTRY,

@@ -42,3 +42,63 @@ async def test_prompty_input_signature(workspace, front, files, given, sent):
     result = await run_flow(root / "p.prompty", given)
     assert result.status == "completed", result.error
     assert _user_text(workspace.server.requests[0]) == sent
+
+
+FLEX_CLASS = '''
+from promptflow.core import OpenAIModelConfiguration, Prompty
+
+
+class Chat:
+    def __init__(self, model_config: OpenAIModelConfiguration, greeting: str = "Hello"):
+        self.model_config = model_config
+        self.greeting = greeting
+
+    def __call__(self, question: str, times: int = 1) -> dict:
+        prompty = Prompty.load("chat.prompty", model={"configuration": self.model_config})
+        return {"answer": prompty(question=f"{self.greeting} {question} x{times * 2}")}
+'''
+
+
+@pytest.fixture
+def flex_without_signature(workspace, monkeypatch):
+    """A flex flow whose YAML declares neither `inputs` nor `init` (as Prompt flow's chat samples)."""
+    monkeypatch.setenv("TEST_FLEX_KEY", "sk-test-1234")
+    base_url = workspace.server.base_url
+    return workspace({
+        "flow.flex.yaml": f"""
+            entry: chat:Chat
+            sample:
+              init:
+                model_config: {{model: gpt-4o-mini, base_url: '{base_url}', api_key: '${{env:TEST_FLEX_KEY}}'}}
+              inputs:
+                question: from the sample
+        """,
+        "chat.py": FLEX_CLASS,
+        "chat.prompty": PROMPTY_HEAD + "inputs:\n  question: {type: string}\n" + PROMPTY_BODY,
+    })
+
+
+@pytest.mark.parametrize(
+    ("given", "init", "sent"),
+    [
+        pytest.param({}, None, "Hello from the sample x2", id="sample-inputs-and-init"),
+        pytest.param({"question": "given", "times": "3"}, None, "Hello given x6",
+                     id="inputs-typed-from-the-signature"),
+        pytest.param({"question": "q"}, {"model_config": {"model": "gpt-4o-mini", "base_url": "{base_url}",
+                                                          "api_key": "${env:TEST_FLEX_KEY}"}, "greeting": "Hi"},
+                     "Hi q x2", id="init-given-as-a-mapping"),
+    ],
+)
+async def test_flex_flow_signature_from_the_entry(flex_without_signature, workspace, given, init, sent):
+    if init:
+        init["model_config"]["base_url"] = workspace.server.base_url
+    result = await run_flow(flex_without_signature / "flow.flex.yaml", given, init=init)
+    assert result.status == "completed", result.error
+    assert _user_text(workspace.server.requests[0]) == sent
+
+
+async def test_flex_flow_misspelt_input_is_refused(flex_without_signature):
+    from promptwise.engine.errors import FlowError
+
+    with pytest.raises(FlowError, match="did you mean `question`"):
+        await run_flow(flex_without_signature / "flow.flex.yaml", {"questoin": "x"})

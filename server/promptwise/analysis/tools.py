@@ -349,7 +349,8 @@ def check_flex_flow(flow: FlexFlow, files: SourceFiles) -> list[Problem]:
             ]
         init_parameters = cls.init.parameters if cls.init is not None else ()
         init_kwargs = cls.init.accepts_kwargs if cls.init is not None else False
-        if flow.init or any(p.required for p in init_parameters):
+        if flow.root is not None and flow.root.get("init") is not None:
+            # `init` is optional in the YAML: without it the class's __init__ is the signature
             problems += _declared_against(
                 flow, "init", flow.init, init_parameters, init_kwargs, f"`{cls.name}.__init__` in {shown}"
             )

@@ -34,6 +34,51 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return pairs
 
 
+def parse_values(items: list[str] | None, option: str, *, json_values: bool = False) -> dict:
+    """`--inputs` / `--init` values as `pf flow test` takes them: NAME=VALUE pairs, or one JSON
+    object written inline, or one JSON file holding an object (`--init init.json`).
+    `json_values`: a VALUE written as a JSON object or list is parsed (init values such as
+    `model_config={"azure_deployment": ...}`)."""
+    items = items or []
+    if len(items) == 1 and (items[0].lstrip().startswith("{") or "=" not in items[0]):
+        return _json_object(items[0], option)
+    values: dict = parse_pairs(items, option)
+    if json_values:
+        for key, value in values.items():
+            if value.lstrip()[:1] in ("{", "["):
+                try:
+                    values[key] = json.loads(value)
+                except json.JSONDecodeError as error:
+                    raise UserError(f"{option} {key}=...: the value is not valid JSON ({error.msg} at "
+                                    f"character {error.pos + 1})") from None
+    return values
+
+
+def _json_object(item: str, option: str) -> dict:
+    """One JSON object, written inline or in a file."""
+    from pathlib import Path
+
+    text, where = item, f"{option} value"
+    if not item.lstrip().startswith("{"):
+        path = Path(item)
+        if not path.is_file():
+            raise UserError(f"{option} {item!r}: write NAME=VALUE, a JSON object, or the path of a JSON file "
+                            f"(no file {item!r} here)")
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"{option}: cannot read {path}: {error}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{option}: {where} is not valid JSON ({error.msg} at line {error.lineno}, "
+                        f"column {error.colno})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{option}: {where} must hold a JSON object of NAME: value pairs")
+    return value
+
+
 def import_engine() -> None:
     """Import the engine (the openai SDK is most of it) with the cyclic GC paused, then freeze
     what was imported: collections triggered by the SDK's thousands of classes cost ~0.1 s of
@@ -60,9 +105,12 @@ def register(subparsers) -> None:
         description="Run one row of a flow.dag.yaml, flow.flex.yaml or .prompty file and print its outputs. "
                     "Inputs not given take the flow's defaults/sample values.")
     parser.add_argument("flow", metavar="FLOW", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty file")
-    parser.add_argument("--inputs", nargs="+", metavar="NAME=VALUE", help="flow inputs")
+    parser.add_argument("--inputs", nargs="+", metavar="NAME=VALUE",
+                        help="flow inputs: NAME=VALUE pairs, a JSON object, or a JSON file")
     parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
-    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
+    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE",
+                        help="init values of a flex flow class entry: NAME=VALUE pairs (a VALUE may be JSON), "
+                             "a JSON object, or a JSON file such as init.json")
     parser.add_argument("--name", type=run_name, help="name of the run (default: generated)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
@@ -77,9 +125,9 @@ def handle(args: argparse.Namespace) -> int:
     from promptwise.engine.providers import RetryPolicy
     from promptwise.engine.runner import run_flow
 
-    inputs = parse_pairs(args.inputs, "--inputs")
+    inputs = parse_values(args.inputs, "--inputs")
     variants = parse_pairs(args.variant, "--variant")
-    init = parse_pairs(args.init, "--init") or None
+    init = parse_values(args.init, "--init", json_values=True) or None
     try:
         with stdout_fd_to_stderr():
             result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name,
@@ -96,9 +144,11 @@ def handle(args: argparse.Namespace) -> int:
                 print(f"{key}: {text}")
         if result.metrics:
             print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
-        cost = "cost unknown" if result.cost is None else f"${result.cost:.6f}"
-        print(f"run {result.run} · {result.status} · {result.tokens.get('total', 0)} tokens · {cost} · "
-              f"{result.latency_ms:.0f} ms", file=sys.stderr)
+        from promptwise.costing.calls import format_ms, format_tokens, format_usd
+
+        cost = "cost unknown" if result.cost is None else format_usd(result.cost)
+        print(f"run {result.run} · {result.status} · {format_tokens(result.tokens.get('total', 0))} tokens · {cost} · "
+              f"{format_ms(result.latency_ms)}", file=sys.stderr)
         if result.error:
             print(f"promptwise: error: {result.error}", file=sys.stderr)
     return 0 if result.status == "completed" else 1

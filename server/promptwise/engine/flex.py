@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 from promptwise.documents.flex_flow import FlexFlow
+from promptwise.documents.flow_dag import FlowInput
+from promptwise.documents.source import Range
 from promptwise.engine import inline
 from promptwise.engine.errors import FlowError, NodeError
 from promptwise.engine.flow_environment import Includes
@@ -50,6 +52,24 @@ def _model_configuration(annotation: Any, value: Any) -> Any:
             return value
     return value
 
+
+
+# Annotations of an entry's parameters, as the input types Prompt flow derives from them.
+_ANNOTATION_TYPES = {str: "string", int: "int", float: "double", bool: "bool", list: "list", dict: "object"}
+
+
+def _signature_inputs(parameters: dict[str, inspect.Parameter]) -> dict[str, FlowInput]:
+    """Inputs of an entry whose flow.flex.yaml declares none: its named parameters."""
+    specs: dict[str, FlowInput] = {}
+    for name, parameter in parameters.items():
+        if parameter.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            continue
+        annotation = parameter.annotation
+        kind = _ANNOTATION_TYPES.get(getattr(annotation, "__origin__", annotation))
+        has_default = parameter.default is not inspect.Parameter.empty
+        specs[name] = FlowInput(name, Range.empty(0, 0), type=kind,
+                                default=parameter.default if has_default else None, has_default=has_default)
+    return specs
 
 
 def _check_given_init(document: FlexFlow, init: dict, is_class: bool, at: str) -> None:
@@ -106,18 +126,21 @@ class FlexExecutable(Executable):
         self.description = None
         try:
             call = target.__call__ if self.is_class else target
-            self.accepts_any_input = _describe(call)[1]
+            parameters, self.accepts_any_input = _describe(call)
         except (TypeError, ValueError):  # a builtin without a signature: declared inputs only
-            self.accepts_any_input = False
+            parameters, self.accepts_any_input = {}, False
+        if document.root is None or document.root.get("inputs") is None:
+            # `inputs` is optional in the YAML: Prompt flow reads the entry's signature
+            self.input_specs = _signature_inputs(parameters)
 
     def bind(self, given: dict) -> dict:
-        return bind_inputs(self.document.inputs, given, str(self.path))
+        return bind_inputs(self.input_specs, given, str(self.path))
 
     def _sample(self) -> dict:
         return load_sample(self.path.parent, self.document.sample, str(self.path))
 
     def sample_inputs(self) -> dict:
-        values = {name: spec.default for name, spec in self.document.inputs.items() if spec.has_default}
+        values = {name: spec.default for name, spec in self.input_specs.items() if spec.has_default}
         sample = self._sample()
         values.update(sample["inputs"] if isinstance(sample.get("inputs"), dict) else
                       {k: v for k, v in sample.items() if k != "init"})
@@ -151,7 +174,7 @@ class FlexExecutable(Executable):
     async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
         started = time.perf_counter()
         name = self.document.attribute or "entry"
-        inline_run = InlineRun(asyncio.get_running_loop(), context)
+        inline_run = InlineRun(asyncio.get_running_loop(), context, folder=self.path.parent)
         token = inline.active.set(inline_run)  # model calls the entry makes are counted on this row
         try:
             tool = self._tool(context)
