@@ -59,6 +59,8 @@ RUN_ID = "promptwise.run.id"  # the run store's run name
 ROW_INDEX = "promptwise.row.index"  # 0-based index of a batch row
 NODE_NAME = "promptwise.node.name"
 NODE_TYPE = "promptwise.node.type"  # llm | python | prompt | custom_llm | prompty | flex
+NODE_INPUTS = "promptwise.node.inputs"  # JSON (content)
+NODE_OUTPUT = "promptwise.node.output"  # JSON (content)
 VARIANT_ID = "promptwise.variant.id"
 FUNCTION_NAME = "promptwise.function.name"  # module.qualname of a traced user function
 FUNCTION_INPUTS = "promptwise.function.inputs"  # JSON (content: dropped when capture is off)
@@ -81,4 +83,5 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 # Attributes that carry prompts, replies or user data: never set when capture is off.
 CONTENT_ATTRIBUTES = frozenset({
     GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, FUNCTION_INPUTS, FUNCTION_OUTPUT, FLOW_INPUTS, FLOW_OUTPUTS,
+    NODE_INPUTS, NODE_OUTPUT,
 })

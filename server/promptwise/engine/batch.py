@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from promptwise.engine import spans
 from promptwise.engine.data import DataRow, check_columns, check_data_file, map_row, parse_mapping, read_data, row_label, uses_run
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
@@ -390,7 +391,7 @@ async def _run_rows(session: Session, run_name: str, pending: list[DataRow], map
         try:
             # asyncio.timeout, not wait_for: no extra task (and event-loop turn) per row.
             async with asyncio.timeout(row_timeout):
-                outcome = await executable.run_line(inputs, context)
+                outcome = await spans.traced_line(executable, inputs, context, run_id=run_name, row_index=row.index)
         except FlowError as error:  # e.g. a flex entry whose __init__ fails: this row fails, the run goes on
             outcome = LineOutcome("failed", None, f"{label(row)}: {error}", [], (time.perf_counter() - started) * 1000)
         except TimeoutError:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from promptwise.engine import spans
 from promptwise.engine.cache import ResponseCache, request_key
 from promptwise.engine.connections import Connection, ConnectionConfigError, ConnectionResolver
 from promptwise.engine.errors import FlowError, NodeError
@@ -125,6 +126,12 @@ class LlmService:
         return entry.cost(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.cached_tokens)
 
     async def chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
+        with spans.model_call_span("chat", model, connection, messages, params) as span:
+            call = await self._chat(connection, model, messages, params)
+            spans.record_chat_result(span, call.result, call.cost)
+            return call
+
+    async def _chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
         key = None
         if self.cache is not None:
             key = request_key(connection.describe(), model, messages, params)
@@ -135,6 +142,7 @@ class LlmService:
         try:
             result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry)
         except ProviderError as error:
+            spans.record_failed_call(spans.current_span(), error)
             raise self._failed("model call", model, connection, error) from None
         if key is not None:
             self.cache.put(key, result.to_cache())
@@ -142,9 +150,16 @@ class LlmService:
 
     async def embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:
         """Embeddings (Prompt flow's embedding tool), with their cost."""
+        with spans.model_call_span("embeddings", model, connection) as span:
+            result, cost = await self._embed(connection, model, text)
+            spans.record_embedding_result(span, result, cost)
+            return result, cost
+
+    async def _embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:
         try:
             result = await self.pool.get(connection).embed(model, text, on_retry=self.on_retry)
         except ProviderError as error:
+            spans.record_failed_call(spans.current_span(), error)
             raise self._failed("embedding call", model, connection, error) from None
         cost = None
         if self.catalog is not None:

@@ -126,17 +126,19 @@ async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: st
 
 
 @contextmanager
-def node_span(name: str, node_type: str) -> Iterator[Span]:
+def node_span(name: str, node_type: str, inputs: dict | None = None) -> Iterator[Span]:
+    """A DAG node; its inputs (and, through `node_output`, its output) when capture is on."""
     attributes = {A.NODE_NAME: name, A.NODE_TYPE: node_type}
     if node_type == "python":
         attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
         attributes[A.GEN_AI_TOOL_NAME] = name
     with span(f"node {name}", A.SPAN_KIND_NODE, attributes) as current:
+        set_content(current, A.NODE_INPUTS, inputs)
         yield current
 
 
 def node_output(current: Span, output: Any) -> None:
-    set_content(current, A.FUNCTION_OUTPUT, output)
+    set_content(current, A.NODE_OUTPUT, output)
 
 
 @contextmanager
@@ -188,6 +190,22 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
         current.set_attribute(A.GEN_AI_OUTPUT_MESSAGES, _json([output_message(message, finish_reason)]))
 
 
+def record_embedding_result(current: Span, result: Any, cost: float | None) -> None:
+    if not current.is_recording():
+        return
+    values: dict[str, Any] = {A.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
+                              A.ATTEMPTS: int(getattr(result, "attempts", 1) or 0), A.CACHE_HIT: False}
+    if result.model:
+        values[A.GEN_AI_RESPONSE_MODEL] = result.model
+    if cost is not None:
+        values[A.COST_USD] = float(cost)
+    current.set_attributes(values)
+
+
+def current_span() -> Span:
+    return trace.get_current_span()
+
+
 def record_failed_call(current: Span, error: Any) -> None:
     """A model call that failed for good: error.type is its kind (rate_limit, timeout, ...)."""
     if not current.is_recording():
@@ -210,7 +228,7 @@ def trace_function(func: Callable) -> Callable:
     inputs and output (when capture is on)."""
     if getattr(func, "__promptwise_traced__", False):
         return func
-    qualified = f"{getattr(func, '__module__', '') or ''}.{getattr(func, '__qualname__', getattr(func, '__name__', 'function'))}".lstrip(".")
+    qualified = _qualified_name(func)
     short = getattr(func, "__name__", "function")
     try:
         signature = inspect.signature(func)
@@ -257,6 +275,16 @@ def trace_function(func: Callable) -> Callable:
         wrapper = traced
     wrapper.__promptwise_traced__ = True
     return wrapper
+
+
+def _qualified_name(func: Callable) -> str:
+    """module.qualname; for flow code (imported under a private module name) the file's stem."""
+    module = getattr(func, "__module__", None) or ""
+    code = getattr(func, "__code__", None)
+    if module.startswith("promptwise_user_") and code is not None:
+        module = Path(code.co_filename).stem
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "function")
+    return f"{module}.{name}" if module else name
 
 
 def _bound(signature, args, kwargs) -> dict:
@@ -336,10 +364,15 @@ def _clip(value: Any) -> Any:
 
 
 def _json(value: Any) -> str:
-    text = json.dumps(redact_value(value), ensure_ascii=False, default=str)
+    text = json.dumps(redact_value(value), ensure_ascii=False, default=_describe)
     if len(text) > 8 * MAX_TEXT_CHARS:
         text = text[:8 * MAX_TEXT_CHARS] + "…"  # no longer valid JSON: readers show it as text
     return redact(text)
+
+
+def _describe(value: Any) -> str:
+    """Objects JSON cannot show (connections, clients) by type only: their str() may hold a key."""
+    return f"<{type(value).__name__}>"
 
 
 def _tracer_records() -> bool:
