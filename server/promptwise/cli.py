@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "runs",
     "eval",
     "compare",
+    "serve",
     "lsp",
 )
 

@@ -24,6 +24,7 @@ from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.references import Reference
 from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages, render_template
 from promptwise.engine import spans
+from promptwise.engine import streaming
 from promptwise.engine.connections import Connection
 from promptwise.engine.errors import FlowError, NodeError, where
 from promptwise.engine.executable import (
@@ -346,6 +347,7 @@ class DagExecutable(Executable):
         llm = context.llm
         model = llm.model_name(prepared.connection, values.get("model"), values.get("deployment_name"),
                                prepared.where)
+        streaming.current_node.set(prepared.name)  # a served stream picks its node's call (engine/streaming.py)
         call = await llm.chat(prepared.connection, model, messages, params)
         message = call.result.message
         output = message if message.get("tool_calls") else message.get("content")

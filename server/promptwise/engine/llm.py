@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptwise.engine import spans
+from promptwise.engine import streaming
 from promptwise.engine.cache import ResponseCache, request_key
 from promptwise.engine.connections import Connection, ConnectionConfigError, ConnectionResolver
 from promptwise.engine.errors import FlowError, NodeError
@@ -139,8 +140,10 @@ class LlmService:
             if cached is not None:
                 # A cached answer costs nothing now; its tokens describe the answer.
                 return LlmCall(ChatResult.from_cache(cached), model, 0.0)
+        sink = streaming.sink_for_call()  # a caller is waiting for this reply as it is written
         try:
-            result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry)
+            result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry,
+                                                          on_delta=sink.emit if sink is not None else None)
         except ProviderError as error:
             spans.record_failed_call(spans.current_span(), error)
             raise self._failed("model call", model, connection, error) from None

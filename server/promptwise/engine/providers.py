@@ -26,6 +26,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
@@ -320,6 +321,18 @@ def _connection_limits(concurrency: int):
     return limits(max_connections=size, max_keepalive_connections=max(concurrency, 1))
 
 
+def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """An endpoint URL without its query string, and the query's parameters.
+
+    The SDK appends request paths to the base URL as text, so `...?subscription-key=K` would
+    end up in the middle of the path; given as `default_query`, the parameters go on every
+    request instead (API gateways take keys that way)."""
+    if not url or "?" not in url:
+        return url, None
+    parts = urlsplit(url)
+    return urlunsplit((*parts[:3], "", parts.fragment)), dict(parse_qsl(parts.query, keep_blank_values=True)) or None
+
+
 class Provider:
     """Chat completions over one connection."""
 
@@ -350,11 +363,13 @@ class Provider:
         http_client = openai.DefaultAioHttpClient(timeout=self.retry.timeout,
                                                   limits=_connection_limits(self.concurrency))
         if c.is_azure:
+            endpoint, query = _split_query(c.azure_endpoint)
             return openai.AsyncAzureOpenAI(
-                azure_endpoint=c.azure_endpoint, api_key=c.api_key, api_version=c.api_version,
+                azure_endpoint=endpoint, api_key=c.api_key, api_version=c.api_version, default_query=query,
                 max_retries=0, timeout=self.retry.timeout, http_client=http_client)
+        base_url, query = _split_query(c.base_url)
         return openai.AsyncOpenAI(
-            api_key=c.api_key or "unused", base_url=c.base_url, organization=c.organization,
+            api_key=c.api_key or "unused", base_url=base_url, organization=c.organization, default_query=query,
             max_retries=0, timeout=self.retry.timeout, http_client=http_client)
 
     async def aclose(self) -> None:
@@ -383,9 +398,17 @@ class Provider:
         messages: list[dict],
         params: dict[str, Any] | None = None,
         on_retry: RetryListener | None = None,
+        on_delta: Callable[[str], None] | None = None,
     ) -> ChatResult:
-        """One chat completion, retried per the policy. Raises ProviderError when it fails for good."""
+        """One chat completion, retried per the policy. Raises ProviderError when it fails for good.
+
+        With `on_delta`, the reply is requested as a stream and each piece of its text is passed
+        to `on_delta` as it arrives (engine/streaming.py); the result is the same whole reply."""
         request = {key: value for key, value in (params or {}).items() if value is not None}
+        if on_delta is not None:
+            response, latency_ms, attempts = await self._with_retries(
+                lambda: _streamed_chat(self.client, model, messages, request, on_delta), on_retry)
+            return _result(response, latency_ms, attempts)
         body = {"model": model, "messages": messages, **request}
         # `client.post` (the SDK's raw-request API) instead of `chat.completions.create`: the typed
         # call transforms params and builds pydantic models at ~2 ms CPU per request (measured),
@@ -515,6 +538,55 @@ def _result(response: Any, latency_ms: float, attempts: int) -> ChatResult:
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise ProviderError("the endpoint answered without a chat completion (no `choices[0].message`)",
                             "malformed", None, attempts) from None
+
+
+class StreamBroken(Exception):
+    """A streamed reply failed after some of it was passed on: retrying would repeat it."""
+
+
+async def _streamed_chat(client, model: str, messages: list[dict], request: dict, on_delta) -> dict:
+    """A streamed chat completion, its pieces passed to `on_delta`, gathered into the response
+    JSON a plain call returns (content, tool calls, finish reason, usage). Cancelling the caller
+    closes the stream's HTTP response, so the endpoint stops generating."""
+    stream = await client.chat.completions.create(model=model, messages=messages, stream=True,
+                                                  stream_options={"include_usage": True}, **request)
+    parts: list[str] = []
+    tool_calls: dict[int, dict] = {}
+    finish_reason = None
+    usage = None
+    model_name = ""
+    passed_on = 0
+    try:
+        async for chunk in stream:
+            model_name = chunk.model or model_name
+            if chunk.usage is not None:
+                usage = chunk.usage.model_dump()
+            for choice in chunk.choices[:1]:
+                finish_reason = choice.finish_reason or finish_reason
+                delta = choice.delta
+                if delta.content:
+                    parts.append(delta.content)
+                    passed_on += 1
+                    on_delta(delta.content)
+                for call in delta.tool_calls or ():
+                    merged = tool_calls.setdefault(call.index, {"id": None, "type": "function",
+                                                                "function": {"name": "", "arguments": ""}})
+                    merged["id"] = call.id or merged["id"]
+                    if call.function is not None:
+                        merged["function"]["name"] += call.function.name or ""
+                        merged["function"]["arguments"] += call.function.arguments or ""
+    except Exception as error:
+        if passed_on:
+            raise StreamBroken(f"the reply stream broke after {passed_on} pieces ({type(error).__name__}: "
+                               f"{error})") from None
+        raise
+    finally:
+        await stream.close()
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(parts) if parts or not tool_calls else None}
+    if tool_calls:
+        message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
+    return {"model": model_name, "choices": [{"message": message, "finish_reason": finish_reason}],
+            "usage": usage or {}}
 
 
 class ProviderPool:

@@ -1,0 +1,138 @@
+"""`promptwise serve FLOW [--host H] [--port P] [--workers N]`: a flow as a production HTTP endpoint.
+
+uvicorn + starlette (the `serve` extra): an ASGI server light enough to add well under a
+millisecond per request, streaming responses built in, and no pydantic of its own to clash with
+ours. The flow is loaded and its connections resolved before the server starts, so a flow that
+cannot serve is one clear error, not a server that answers 503.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+import tempfile
+
+from promptwise.cli import UserError
+from promptwise.commands.options import positive_int
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve a flow or prompt over HTTP",
+        description="Serve a flow.dag.yaml, flow.flex.yaml or .prompty file over HTTP: POST /score (Prompt flow's "
+                    "contract), POST /v1/chat/completions (OpenAI-compatible, chat flows), GET /health, /ready, "
+                    "/metrics, /openapi.json. Binds 127.0.0.1 unless told otherwise; any other address needs API "
+                    "keys in promptwise.yaml (serve.keys).")
+    parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--no-trace", action="store_true", help="do not trace requests")
+    parser.add_argument("--hash-key", action="store_true",
+                        help="read an API key from stdin and print the sha256 to put in serve.keys, then exit")
+    parser.set_defaults(handler=handle)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_extra() -> None:
+    missing = []
+    for module in ("uvicorn", "starlette", "prometheus_client"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise UserError(f"serving needs {', '.join(missing)}; install the serve extra: pip install 'promptwise[serve]'")
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.hash_key:
+        from promptwise.serving.settings import hash_key
+
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise UserError("--hash-key: give the key on stdin, e.g. `printenv MY_KEY | promptwise serve --hash-key`")
+        print(hash_key(key))
+        return 0
+    if not args.flow:
+        raise UserError("serve: give the flow to serve (a folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: a port is 0-65535")
+    _require_extra()
+    from promptwise.commands.run import import_engine
+
+    import_engine()
+    config = _config(args)
+    os.environ["PROMPTWISE_SERVE_CONFIG"] = json.dumps(config)
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; /metrics (any worker) adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="promptwise-metrics-")
+    import uvicorn
+
+    print(f"promptwise: serving {config['flow']} on http://{args.host}:{args.port} "
+          f"({args.workers} worker{'s' if args.workers != 1 else ''}; POST /score, GET /openapi.json)",
+          file=sys.stderr, flush=True)
+    settings = config["settings"]
+    uvicorn.run("promptwise.serving.app:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", access_log=False, lifespan="on",
+                # In-flight requests get their timeout to finish on SIGTERM before the workers stop.
+                timeout_graceful_shutdown=int(settings["timeout_seconds"]) + 5,
+                # A backstop under our own limit (which answers 503 with Retry-After first).
+                limit_concurrency=settings["max_concurrency"] * 2 + 32, server_header=False)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> dict:
+    """Check everything that can be checked before the server starts, and return the settings the
+    workers read (PROMPTWISE_SERVE_CONFIG: no secrets, only key hashes)."""
+    import asyncio
+    from dataclasses import asdict
+
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.engine.errors import FlowError
+    from promptwise.engine.flow_path import resolve_flow_path
+    from promptwise.serving.flow import ServedFlow
+    from promptwise.serving.settings import ServeConfigError, parse_serve_settings
+
+    try:
+        flow_path = resolve_flow_path(args.flow).resolve()
+        workspace = load_workspace(flow_path)
+    except (FlowError, ConfigError) as error:
+        raise UserError(str(error)) from None
+    where = str(workspace.source or workspace.root / "promptwise.yaml")
+    try:
+        settings = parse_serve_settings(workspace.settings.get("serve"), where)
+    except ServeConfigError as error:
+        raise UserError(str(error)) from None
+    if not is_loopback(args.host) and not settings.requires_keys:
+        raise UserError(f"--host {args.host} would serve the flow to the network without API keys; add keys under "
+                        f"`serve.keys` in {where} (`- consumer: NAME` with `key: ${{env:VAR}}` or `sha256: HEX`), or "
+                        f"bind 127.0.0.1")
+
+    async def preflight() -> None:
+        flow = ServedFlow(flow_path, timeout_seconds=settings.timeout_seconds)
+        try:
+            await flow.open()
+        finally:
+            await flow.close()
+
+    try:
+        asyncio.run(preflight())
+    except FlowError as error:
+        raise UserError(str(error)) from None
+    data = asdict(settings)
+    return {"flow": str(flow_path), "settings": data, "workers": args.workers,
+            "state_dir": str(workspace.state_dir), "trace": not args.no_trace}

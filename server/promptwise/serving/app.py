@@ -1,0 +1,483 @@
+"""The ASGI app of `promptwise serve`: routes, keys, limits, metering, logs and traces.
+
+    POST /score                 Prompt flow's serving contract (JSON in, JSON out; SSE when asked)
+    POST /v1/chat/completions   OpenAI-compatible, for chat flows (serving/chat.py)
+    GET  /health /ready /metrics /openapi.json (/swagger.json)
+
+Every flow request goes through `FlowRequest` (auth, rate limit, concurrency, body limit), runs
+the engine on the flow the router picks, and ends in `finish` (metrics, metering, access log,
+trace): one path, whatever the route or the response's shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import secrets
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from promptwise.serving.errors import ServeError, error_response, safe_message
+from promptwise.serving.flow import InputProblem, ServedFlow
+from promptwise.serving.limits import RateLimiter
+from promptwise.serving.metering import Meter
+from promptwise.serving.metrics import Metrics
+from promptwise.serving.routing import Choice, Router
+from promptwise.serving.settings import ServeSettings
+
+log = logging.getLogger("promptwise.serve")
+access_log = logging.getLogger("promptwise.serve.access")
+
+LOCAL_CONSUMER = "local"  # the consumer of requests when no keys are configured (loopback only)
+UPSTREAM_DOWN = ("unreachable", "connection", "rate_limit", "server_error")  # engine error kinds -> 503
+
+
+@dataclass
+class ServeConfig:
+    flow: Path
+    settings: ServeSettings
+    workers: int = 1
+    state_dir: Path | None = None  # where metering.sqlite goes (the workspace's .promptwise/)
+    trace: bool = True
+
+
+@dataclass
+class FlowRequest:
+    """One flow request from admission to its log line."""
+
+    route: str
+    request_id: str
+    consumer: str
+    choice: Choice
+    started: float
+    status: int = 200
+    error_kind: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    inputs: Any = None
+    streamed: bool = False
+    cancelled: bool = False
+    span: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+class ServingApp:
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.flow = ServedFlow(config.flow, timeout_seconds=config.settings.timeout_seconds)
+        self.router: Router | None = None
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(config.workers)
+        self.meter: Meter | None = None
+        self.in_flight = 0
+        self.ready_error: str | None = "starting"
+        self.tracer = _tracer() if config.trace else None
+        self._tracing_shutdown = None
+
+    # --- life cycle --------------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self, app):
+        self._tracing_shutdown = _configure_tracing(self.config) if self.config.trace else None
+        try:
+            await self.flow.open()
+            self.router = Router([self.flow])
+            self.ready_error = None
+        except Exception as error:  # noqa: BLE001 - reported on /ready and in the log, never a crash loop
+            from promptwise.engine.errors import FlowError
+
+            self.ready_error = str(error) if isinstance(error, FlowError) else f"{type(error).__name__}: {error}"
+            log.error("promptwise serve: the flow cannot serve: %s", self.ready_error)
+        state_dir = self.config.state_dir or (self.flow.session.workspace.state_dir if self.flow.session else None)
+        if state_dir is not None:
+            self.meter = Meter(state_dir / "metering.sqlite")
+            self.meter.start()
+        try:
+            yield
+        finally:
+            # uvicorn calls this after in-flight requests have finished (graceful drain).
+            self.ready_error = "shutting down"
+            if self.meter is not None:
+                await self.meter.close()
+            await self.flow.close()
+            if self._tracing_shutdown is not None:
+                try:
+                    self._tracing_shutdown()
+                except Exception as error:  # noqa: BLE001
+                    log.warning("promptwise serve: flushing traces failed: %s", error)
+
+    # --- admission ---------------------------------------------------------------------
+    def authenticate(self, request: Request) -> str:
+        if not self.settings.requires_keys:
+            return LOCAL_CONSUMER
+        presented = None
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            presented = authorization[7:].strip()
+        presented = presented or request.headers.get("api-key") or request.headers.get("x-api-key")
+        consumer = self.settings.consumer_for(presented)
+        if consumer is None:
+            raise ServeError("unauthorized", "missing or unknown API key; send it as `Authorization: Bearer KEY` "
+                                             "or an `api-key` header")
+        return consumer
+
+    def admit(self, request: Request, route: str) -> FlowRequest:
+        request_id = request.headers.get("x-request-id", "")
+        if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+            request_id = secrets.token_hex(8)
+        if self.router is None:
+            raise _Early(request_id, ServeError("unavailable", "the flow is not ready: " + (self.ready_error or ""),
+                                                retry_after=5))
+        try:
+            consumer = self.authenticate(request)
+        except ServeError as error:
+            raise _Early(request_id, error) from None
+        wait = self.limiter.admit(consumer, self.settings.limits_for(consumer))
+        if wait is not None:
+            self.metrics.requests.labels(route, self.flow.content_hash[:19], consumer, "429").inc()
+            raise _Early(request_id, ServeError("rate_limited", f"consumer `{consumer}` is over its rate limit; "
+                                                                f"retry after {math.ceil(wait)} s", retry_after=wait))
+        if self.in_flight >= self.settings.max_concurrency:
+            self.metrics.requests.labels(route, self.flow.content_hash[:19], consumer, "503").inc()
+            raise _Early(request_id, ServeError("unavailable", "the server is at its concurrency limit; retry shortly",
+                                                retry_after=1))
+        choice = self.router.pick(request.headers, consumer)
+        flow_request = FlowRequest(route, request_id, consumer, choice, time.perf_counter())
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        if self.tracer is not None:
+            flow_request.span = _start_span(self.tracer, flow_request, request.method)
+        return flow_request
+
+    async def read_json(self, request: Request, flow_request: FlowRequest, *, text_input: str | None = None) -> Any:
+        """The request body as JSON, within the size limit. A non-JSON body is the value of
+        `text_input` when the flow has exactly one input and the body is not declared JSON
+        (Prompt flow's rule)."""
+        limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ServeError("too_large", f"the request body is {int(length)} bytes; the limit is {limit} "
+                                          f"(serve.max_body_bytes)")
+        chunks, size = [], 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ServeError("too_large", f"the request body is over the limit of {limit} bytes "
+                                                  f"(serve.max_body_bytes)")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            flow_request.cancelled = True
+            raise ServeError("bad_request", "the client disconnected while sending the body") from None
+        body = b"".join(chunks)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            raise ServeError("bad_request", "the request body is not UTF-8 text") from None
+        except json.JSONDecodeError as error:
+            if text_input is not None and content_type not in ("application/json", "") and body:
+                try:
+                    return {text_input: body.decode("utf-8")}
+                except UnicodeDecodeError:
+                    raise ServeError("bad_request", "the request body is not UTF-8 text") from None
+            where = f"line {error.lineno}, column {error.colno}"
+            problem = "the body is empty" if not body.strip() else f"{error.msg} at {where}"
+            raise ServeError("bad_request", f"the request body is not valid JSON: {problem}") from None
+
+    def bind(self, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> dict:
+        try:
+            inputs = flow.bind(given)
+        except InputProblem as problem:
+            raise ServeError("invalid_input", str(problem)) from None
+        except Exception as error:  # noqa: BLE001 - the engine's own input checks (FlowError)
+            raise ServeError("invalid_input", safe_message(str(error), flow.path.parent)) from None
+        flow_request.inputs = inputs
+        return inputs
+
+    # --- running -----------------------------------------------------------------------
+    async def run(self, flow: ServedFlow, inputs: dict, flow_request: FlowRequest):
+        """The flow's outcome, or ServeError (timeout, endpoint down, a failing node)."""
+        try:
+            with _current(flow_request.span):  # the engine's spans nest under the request's
+                outcome = await asyncio.wait_for(flow.run(inputs), self.settings.timeout_seconds)
+        except asyncio.TimeoutError:
+            raise ServeError("timeout", f"the flow took longer than {self.settings.timeout_seconds:g} s "
+                                        f"(serve.timeout_seconds)") from None
+        self.count_usage(flow_request, outcome)
+        if outcome.status != "completed":
+            raise outcome_error(outcome, flow)
+        return outcome
+
+    def count_usage(self, flow_request: FlowRequest, outcome) -> None:
+        prompt = completion = 0
+        cost: float | None = None
+        for node in outcome.nodes:
+            prompt += node.prompt_tokens or 0
+            completion += node.completion_tokens or 0
+            if node.cost is not None:
+                cost = (cost or 0.0) + node.cost
+        flow_request.prompt_tokens += prompt
+        flow_request.completion_tokens += completion
+        if cost is not None:
+            flow_request.cost = (flow_request.cost or 0.0) + cost
+
+    # --- the end of every flow request ----------------------------------------------------
+    def finish(self, flow_request: FlowRequest) -> None:
+        self.in_flight -= 1
+        self.metrics.in_flight.dec()
+        elapsed = time.perf_counter() - flow_request.started
+        version = flow_request.choice.version[:19]
+        consumer, route = flow_request.consumer, flow_request.route
+        status = 499 if flow_request.cancelled else flow_request.status
+        self.metrics.requests.labels(route, version, consumer, str(status)).inc()
+        self.metrics.latency.labels(route, version, consumer).observe(elapsed)
+        if flow_request.prompt_tokens:
+            self.metrics.tokens.labels(version, consumer, "input").inc(flow_request.prompt_tokens)
+        if flow_request.completion_tokens:
+            self.metrics.tokens.labels(version, consumer, "output").inc(flow_request.completion_tokens)
+        if flow_request.cost:
+            self.metrics.cost.labels(version, consumer).inc(flow_request.cost)
+        failed = flow_request.error_kind is not None or status >= 400
+        if failed:
+            self.metrics.errors.labels(route, version, consumer, flow_request.error_kind or str(status)).inc()
+        total = flow_request.prompt_tokens + flow_request.completion_tokens
+        self.limiter.spent(consumer, total)
+        if self.meter is not None:
+            self.meter.record(consumer, flow_request.choice.version, prompt_tokens=flow_request.prompt_tokens,
+                              completion_tokens=flow_request.completion_tokens, cost=flow_request.cost,
+                              error=failed)
+        _end_span(flow_request, status)
+        if access_log.isEnabledFor(logging.INFO):
+            entry = {"ts": round(time.time(), 3), "id": flow_request.request_id, "route": route, "status": status,
+                     "ms": round(elapsed * 1000, 1), "consumer": consumer, "version": version,
+                     "tokens": total, "cost": flow_request.cost}
+            if flow_request.error_kind:
+                entry["error"] = flow_request.error_kind
+            if flow_request.streamed:
+                entry["streamed"] = True
+            if self.settings.log_inputs and flow_request.inputs is not None:
+                entry["inputs"] = flow_request.inputs
+            access_log.info(json.dumps(entry, ensure_ascii=False, default=str))
+
+    def fail(self, flow_request: FlowRequest, error: ServeError) -> Response:
+        flow_request.status = error.status
+        flow_request.error_kind = error.kind
+        if flow_request.span is not None:
+            _span_error(flow_request.span, error)
+        self.finish(flow_request)
+        return error_response(error, flow_request.request_id, self.headers(flow_request))
+
+    def headers(self, flow_request: FlowRequest) -> dict:
+        return {"x-request-id": flow_request.request_id, "x-promptwise-version": flow_request.choice.version[:19]}
+
+
+class _Early(Exception):
+    """Refused before the request was admitted (no slot taken): answered as is."""
+
+    def __init__(self, request_id: str, error: ServeError) -> None:
+        self.request_id = request_id
+        self.error = error
+
+
+def outcome_error(outcome, flow: ServedFlow) -> ServeError:
+    message = safe_message(outcome.error or "the flow failed", flow.path.parent)
+    kind = outcome.error_kind
+    if kind in UPSTREAM_DOWN:
+        return ServeError("unavailable", f"the model endpoint is unavailable: {message}", retry_after=5)
+    if kind == "timeout":
+        return ServeError("timeout", f"the model endpoint did not answer in time: {message}")
+    if kind in ("auth", "not_found", "malformed"):
+        return ServeError("upstream_error", message)
+    return ServeError("flow_error", message)
+
+
+# --- tracing (optional: the OpenTelemetry API is used when installed) ----------------------
+def _tracer():
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace.get_tracer("promptwise.serving")
+
+
+def _configure_tracing(config: ServeConfig):
+    """Start the tracing layer's provider (span store, OTLP export) when it is there; returns
+    the function that flushes and stops it."""
+    try:
+        from promptwise import tracing
+    except ImportError:
+        return None
+    configure = getattr(tracing, "configure", None)
+    shutdown = getattr(tracing, "shutdown", None)
+    if configure is None:
+        return None
+    try:
+        from promptwise.config import load_workspace
+
+        configure(load_workspace(config.flow).root, service_name="promptwise-serve")
+    except Exception as error:  # noqa: BLE001 - serving goes on without traces, and says so
+        log.warning("promptwise serve: tracing is off: %s", error)
+        return None
+    return (lambda: shutdown(5.0)) if shutdown is not None else None
+
+
+def _start_span(tracer, flow_request: FlowRequest, method: str):
+    from opentelemetry import trace
+
+    from promptwise.tracing import attributes as a
+
+    flow = flow_request.choice.flow
+    span = tracer.start_span(f"{method} {flow_request.route}", kind=trace.SpanKind.SERVER, attributes={
+        a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.HTTP_REQUEST_METHOD: method,
+        a.CONSUMER: flow_request.consumer, a.FLOW_CONTENT_HASH: flow.content_hash, a.VERSION_ID: flow_request.choice.version,
+        a.FLOW_NAME: flow.name, "promptwise.request.id": flow_request.request_id})
+    return span
+
+
+def _current(span):
+    """A context in which `span` is the current span (nothing when tracing is off)."""
+    if span is None:
+        return contextlib.nullcontext()
+    from opentelemetry import trace
+
+    return trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
+
+
+def _span_error(span, error: ServeError) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    from promptwise.tracing import attributes as a
+
+    span.set_attribute(a.ERROR_TYPE, error.kind)
+    span.set_status(Status(StatusCode.ERROR, error.message[:200]))
+
+
+def _end_span(flow_request: FlowRequest, status: int) -> None:
+    span = flow_request.span
+    if span is None:
+        return
+    from promptwise.tracing import attributes as a
+
+    span.set_attribute(a.HTTP_RESPONSE_STATUS_CODE, status)
+    span.set_attribute(a.STREAMED, flow_request.streamed)
+    if flow_request.cancelled:
+        span.set_attribute(a.CANCELLED, True)
+    if flow_request.prompt_tokens or flow_request.completion_tokens:
+        span.set_attribute(a.GEN_AI_USAGE_INPUT_TOKENS, flow_request.prompt_tokens)
+        span.set_attribute(a.GEN_AI_USAGE_OUTPUT_TOKENS, flow_request.completion_tokens)
+    if flow_request.cost is not None:
+        span.set_attribute(a.COST_USD, flow_request.cost)
+    span.end()
+
+
+# --- the Starlette application ----------------------------------------------------------
+def create_app(config: ServeConfig) -> Starlette:
+    from promptwise.serving import chat, score
+
+    serving = ServingApp(config)
+
+    async def health(request: Request) -> Response:
+        from promptwise import __version__
+
+        return JSONResponse({"status": "Healthy", "version": __version__})
+
+    async def ready(request: Request) -> Response:
+        if serving.ready_error is not None:
+            return JSONResponse({"status": "NotReady", "reason": serving.ready_error}, status_code=503,
+                                headers={"Retry-After": "5"})
+        return JSONResponse({"status": "Ready", "flow": serving.flow.name, "version": serving.flow.content_hash})
+
+    async def metrics(request: Request) -> Response:
+        try:
+            serving.authenticate(request)
+        except ServeError as error:
+            return error_response(error, secrets.token_hex(8))
+        body, media_type = serving.metrics.render()
+        return Response(body, media_type=media_type)
+
+    async def openapi(request: Request) -> Response:
+        if serving.router is None:
+            return error_response(ServeError("unavailable", "the flow is not ready", retry_after=5),
+                                  secrets.token_hex(8))
+        from promptwise.serving.openapi import openapi_document
+
+        return JSONResponse(openapi_document(serving.flow, requires_keys=serving.settings.requires_keys,
+                                             chat=serving.flow.chat_shape() is not None))
+
+    async def not_found(request: Request, exc: HTTPException) -> Response:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        message = (f"no route {request.method} {request.url.path}; the server answers POST /score, "
+                   f"POST /v1/chat/completions, GET /health, /ready, /metrics, /openapi.json")
+        return error_response(ServeError(kind, message if kind != "bad_request" else str(exc.detail)),
+                              secrets.token_hex(8))
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        error_id = secrets.token_hex(8)
+        log.error("promptwise serve: request %s failed", error_id, exc_info=exc)
+        return error_response(ServeError("internal", "internal error; the server log has the details under this "
+                                                     "id"), error_id)
+
+    routes = [
+        Route("/score", score.endpoint(serving), methods=["POST"]),
+        Route("/v1/chat/completions", chat.endpoint(serving), methods=["POST"]),
+        Route("/chat/completions", chat.endpoint(serving), methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/swagger.json", openapi, methods=["GET"]),  # Prompt flow's name for it
+    ]
+    middleware = []
+    if config.settings.cors_origins:
+        from starlette.middleware import Middleware
+        from starlette.middleware.cors import CORSMiddleware
+
+        middleware.append(Middleware(CORSMiddleware, allow_origins=config.settings.cors_origins,
+                                     allow_methods=["GET", "POST"],
+                                     allow_headers=["authorization", "api-key", "content-type", "x-request-id"]))
+    app = Starlette(routes=routes, middleware=middleware, lifespan=serving.lifespan,
+                    exception_handlers={HTTPException: not_found, Exception: internal})
+    app.state.serving = serving
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The factory uvicorn's workers call (`--workers N` starts processes that import it):
+    the configuration comes from PROMPTWISE_SERVE_CONFIG, set by `promptwise serve`."""
+    import os
+
+    from promptwise.serving.settings import Limits
+
+    raw = json.loads(os.environ["PROMPTWISE_SERVE_CONFIG"])
+    settings = ServeSettings(**{**raw["settings"], "limits": {k: Limits(**v) for k, v in raw["settings"]["limits"].items()}})
+    config = ServeConfig(Path(raw["flow"]), settings, workers=raw.get("workers", 1),
+                         state_dir=Path(raw["state_dir"]) if raw.get("state_dir") else None,
+                         trace=raw.get("trace", True))
+    _log_to_stderr()
+    return create_app(config)
+
+
+def _log_to_stderr() -> None:
+    """Access log lines (JSON) and server errors go to stderr; stdout stays clean."""
+    for logger, level in ((access_log, logging.INFO), (log, logging.INFO)):
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False

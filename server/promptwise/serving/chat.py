@@ -1,0 +1,195 @@
+"""`POST /v1/chat/completions`: a chat flow behind OpenAI's chat completions API.
+
+The last user message goes to the flow's chat input, the earlier user/assistant turns to its
+chat history in Prompt flow's shape (`[{"inputs": {question: ...}, "outputs": {answer: ...}}]`),
+other inputs take their defaults (or values from the body's non-standard `inputs` object), and
+the chat output comes back as the assistant's message. System messages are the flow's own
+business (its template) and are not passed on. With `stream: true` the reply comes as
+`chat.completion.chunk` events and `data: [DONE]`, as from OpenAI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from promptwise.serving.errors import KINDS, ServeError
+from promptwise.serving.streaming import TokenStream, stream_run
+
+# Our error kinds as OpenAI's error types, so OpenAI clients raise what they would for OpenAI.
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                 413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def openai_error(error: ServeError, request_id: str, headers: dict | None = None) -> Response:
+    headers = dict(headers or {})
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
+        headers["retry-after-ms"] = str(int(error.retry_after * 1000))
+    body = {"error": {"message": error.message, "type": _OPENAI_TYPES.get(error.status, "server_error"),
+                      "param": None, "code": KINDS[error.kind][1], "id": request_id}}
+    return Response(json.dumps(body, ensure_ascii=False), status_code=error.status, media_type="application/json",
+                    headers=headers)
+
+
+def _text(content: Any) -> str:
+    """A message's content as text (a list of parts keeps its text parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+    if content is None:
+        return ""
+    raise ServeError("invalid_input", "a message's `content` must be a string or a list of text parts")
+
+
+def flow_inputs(body: Any, shape) -> dict:
+    """The flow's inputs for an OpenAI request body (ServeError when it is not one)."""
+    if not isinstance(body, dict):
+        raise ServeError("invalid_input", "the body must be a JSON object with `messages`")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise ServeError("invalid_input", "`messages` must be a non-empty list of {role, content} objects")
+    turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+    if not turns or turns[-1].get("role") != "user":
+        raise ServeError("invalid_input", "the last message (other than system messages) must be a user message")
+    history: list[dict] = []
+    pending_user: str | None = None
+    for message in turns[:-1]:
+        if message["role"] == "user":
+            if pending_user is not None:  # two user turns in a row: the first gets an empty answer
+                history.append({"inputs": {shape.question: pending_user}, "outputs": {shape.answer: ""}})
+            pending_user = _text(message.get("content"))
+        else:
+            history.append({"inputs": {shape.question: pending_user or ""},
+                            "outputs": {shape.answer: _text(message.get("content"))}})
+            pending_user = None
+    if pending_user is not None:
+        history.append({"inputs": {shape.question: pending_user}, "outputs": {shape.answer: ""}})
+    extra = body.get("inputs") or {}
+    if not isinstance(extra, dict):
+        raise ServeError("invalid_input", "`inputs` (other flow inputs) must be an object")
+    inputs = {**extra, shape.question: _text(turns[-1].get("content"))}
+    if shape.history:
+        inputs[shape.history] = history
+    return inputs
+
+
+def _answer_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def endpoint(serving):
+    from promptwise.serving.app import _Early
+
+    async def chat_completions(request: Request) -> Response:
+        try:
+            flow_request = serving.admit(request, "/v1/chat/completions")
+        except _Early as early:
+            return openai_error(early.error, early.request_id)
+        flow = flow_request.choice.flow
+        try:
+            shape = flow.chat_shape()
+            if shape is None:
+                raise ServeError("not_found", f"the flow `{flow.name}` is not a chat flow (no chat input and chat "
+                                              f"output); call POST /score instead")
+            body = await serving.read_json(request, flow_request)
+            inputs = serving.bind(flow, flow_inputs(body, shape), flow_request)
+            stream = bool(body.get("stream"))
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if stream else False
+            if stream:
+                return _chunks(serving, flow, inputs, flow_request, shape, include_usage)
+            outcome = await serving.run(flow, inputs, flow_request)
+        except ServeError as error:
+            serving.fail(flow_request, error)
+            return openai_error(error, flow_request.request_id, serving.headers(flow_request))
+        except asyncio.CancelledError:
+            flow_request.cancelled = True
+            serving.finish(flow_request)
+            raise
+        except BaseException:
+            serving.finish(flow_request)
+            raise
+        answer = (outcome.outputs or {}).get(shape.answer)
+        from promptwise.serving.score import _is_stream, _join
+
+        if _is_stream(answer):
+            answer = await _join(answer)
+        serving.finish(flow_request)
+        completion = {
+            "id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion", "created": int(time.time()),
+            "model": flow.name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": _answer_text(answer)},
+                         "finish_reason": "stop", "logprobs": None}],
+            "usage": _usage(flow_request),
+        }
+        return Response(json.dumps(completion, ensure_ascii=False), media_type="application/json",
+                        headers=serving.headers(flow_request))
+
+    return chat_completions
+
+
+def _usage(flow_request) -> dict:
+    return {"prompt_tokens": flow_request.prompt_tokens, "completion_tokens": flow_request.completion_tokens,
+            "total_tokens": flow_request.prompt_tokens + flow_request.completion_tokens}
+
+
+def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: bool) -> Response:
+    from promptwise.serving.score import _chunks as items
+    from promptwise.serving.score import _is_stream
+
+    flow_request.streamed = True
+    created = int(time.time())
+    base = {"id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion.chunk", "created": created,
+            "model": flow.name}
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+        data = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        return f"data: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode("utf-8")
+
+    async def events():
+        sink = TokenStream(flow.stream_nodes(shape.answer))
+        sent_any = False
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            async for kind, value in stream_run(serving, flow, inputs, flow_request, sink):
+                if kind == "delta":
+                    sent_any = True
+                    yield chunk({"content": value})
+                    continue
+                answer = (value.outputs or {}).get(shape.answer)
+                if _is_stream(answer):
+                    async for piece in items(answer):
+                        yield chunk({"content": _answer_text(piece)})
+                elif not sent_any and answer is not None:
+                    yield chunk({"content": _answer_text(answer)})
+            yield chunk({}, "stop")
+            if include_usage:
+                data = {**base, "choices": [], "usage": _usage(flow_request)}
+                yield f"data: {json.dumps(data)}\n\n".encode("utf-8")
+        except ServeError as error:
+            flow_request.status = error.status
+            flow_request.error_kind = error.kind
+            body = {"error": {"message": error.message, "type": _OPENAI_TYPES.get(error.status, "server_error"),
+                              "code": KINDS[error.kind][1], "id": flow_request.request_id}}
+            yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode("utf-8")
+        except asyncio.CancelledError:
+            flow_request.cancelled = True
+            raise
+        except Exception as error:  # noqa: BLE001 - a user generator failing mid-stream
+            flow_request.status = 500
+            flow_request.error_kind = "flow_error"
+            body = {"error": {"message": f"the flow's output failed: {type(error).__name__}", "type": "server_error",
+                              "code": "FlowExecutionError", "id": flow_request.request_id}}
+            yield f"data: {json.dumps(body)}\n\n".encode("utf-8")
+        finally:
+            serving.finish(flow_request)
+        yield b"data: [DONE]\n\n"
+
+    headers = {**serving.headers(flow_request), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

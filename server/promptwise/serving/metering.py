@@ -1,0 +1,139 @@
+"""Per-consumer token and cost metering for chargeback, stored in `.promptwise/metering.sqlite`.
+
+Requests add to in-memory totals per (minute, consumer, flow version); a background flush
+writes them every few seconds (and once more at shutdown) as upserts, so the request path never
+waits on the disk. Several workers write the same file safely (WAL, increments in one
+transaction each).
+
+    SELECT consumer, SUM(total_tokens), SUM(cost_usd) FROM usage GROUP BY consumer;
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 2.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    minute INTEGER NOT NULL,        -- unix time of the minute's start (UTC)
+    consumer TEXT NOT NULL,
+    version TEXT NOT NULL,          -- the flow's content hash
+    requests INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    priced_requests INTEGER NOT NULL DEFAULT 0,   -- requests whose cost was known
+    PRIMARY KEY (minute, consumer, version)
+);
+"""
+
+_UPSERT = """
+INSERT INTO usage (minute, consumer, version, requests, errors, prompt_tokens, completion_tokens, total_tokens,
+                   cost_usd, priced_requests)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (minute, consumer, version) DO UPDATE SET
+    requests = requests + excluded.requests, errors = errors + excluded.errors,
+    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens,
+    total_tokens = total_tokens + excluded.total_tokens, cost_usd = cost_usd + excluded.cost_usd,
+    priced_requests = priced_requests + excluded.priced_requests
+"""
+
+
+@dataclass
+class _Totals:
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    priced: int = 0
+
+
+class Meter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pending: dict[tuple[int, str, str], _Totals] = {}
+        self._lock = threading.Lock()
+        self._task: asyncio.Task | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def record(self, consumer: str, version: str, *, prompt_tokens: int, completion_tokens: int,
+               cost: float | None, error: bool) -> None:
+        minute = int(time.time() // 60 * 60)
+        with self._lock:
+            totals = self._pending.setdefault((minute, consumer, version), _Totals())
+            totals.requests += 1
+            totals.errors += int(error)
+            totals.prompt_tokens += prompt_tokens
+            totals.completion_tokens += completion_tokens
+            if cost is not None:
+                totals.cost += cost
+                totals.priced += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        rows = [(minute, consumer, version, t.requests, t.errors, t.prompt_tokens, t.completion_tokens,
+                 t.prompt_tokens + t.completion_tokens, t.cost, t.priced)
+                for (minute, consumer, version), t in pending.items()]
+        try:
+            with self._connect() as db:
+                db.executemany(_UPSERT, rows)
+        except sqlite3.Error as error:  # keep serving; put the totals back for the next flush
+            log.warning("metering: could not write %s (%s); will retry", self.path, error)
+            with self._lock:
+                for key, t in pending.items():
+                    merged = self._pending.setdefault(key, _Totals())
+                    merged.requests += t.requests
+                    merged.errors += t.errors
+                    merged.prompt_tokens += t.prompt_tokens
+                    merged.completion_tokens += t.completion_tokens
+                    merged.cost += t.cost
+                    merged.priced += t.priced
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await asyncio.to_thread(self.flush)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await asyncio.to_thread(self.flush)
+
+
+def usage_by_consumer(path: Path) -> dict[str, dict]:
+    """Totals per consumer (for tests and reports)."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT consumer, SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), "
+                          "SUM(total_tokens), SUM(cost_usd) FROM usage GROUP BY consumer").fetchall()
+    return {r[0]: {"requests": r[1], "errors": r[2], "prompt_tokens": r[3], "completion_tokens": r[4],
+                   "total_tokens": r[5], "cost_usd": r[6]} for r in rows}

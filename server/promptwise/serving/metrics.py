@@ -1,0 +1,51 @@
+"""Prometheus metrics of the server, by flow version (content hash) and consumer.
+
+With several workers, `promptwise serve` points PROMETHEUS_MULTIPROC_DIR at a fresh folder
+before the workers start, so /metrics (answered by any one worker) adds up all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # the `_created` series double the output and no dashboard reads them
+
+# Latency buckets (seconds) around what flows take: a cached prompt to a slow multi-call flow.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("route", "version", "consumer")
+        self.requests = Counter("promptwise_requests", "Requests answered, by status code", (*labels, "status"),
+                                registry=self.registry)
+        self.latency = Histogram("promptwise_request_latency_seconds", "Time to answer a request",
+                                 labels, buckets=_BUCKETS, registry=self.registry)
+        self.tokens = Counter("promptwise_tokens", "Model tokens used", ("version", "consumer", "kind"),
+                              registry=self.registry)
+        self.cost = Counter("promptwise_cost_usd", "Model cost in US dollars (known prices only)",
+                            ("version", "consumer"), registry=self.registry)
+        self.errors = Counter("promptwise_errors", "Requests that failed, by kind", (*labels, "kind"),
+                              registry=self.registry)
+        self.in_flight = Gauge("promptwise_requests_in_flight", "Flow requests being answered",
+                               multiprocess_mode="livesum", registry=self.registry)
+
+    def render(self) -> tuple[bytes, str]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,73 @@
+"""The OpenAPI 3 document of a served flow, generated from its declared inputs and outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptwise.serving.flow import ServedFlow, json_type
+
+_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"}, "id": {"type": "string"}}}}}
+
+
+def _schema(declared: str | None, description: str | None = None, default: Any = None,
+            has_default: bool = False) -> dict:
+    schema: dict[str, Any] = {}
+    kind = json_type(declared)
+    if kind:
+        schema["type"] = kind
+    if description:
+        schema["description"] = str(description)
+    if has_default and default is not None:
+        schema["default"] = default
+    return schema
+
+
+def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> dict:
+    specs = flow.input_specs
+    inputs = {name: _schema(getattr(spec, "type", None), getattr(spec, "description", None),
+                            getattr(spec, "default", None), getattr(spec, "has_default", False))
+              for name, spec in specs.items()}
+    required = [name for name, spec in specs.items() if not getattr(spec, "has_default", False)]
+    request: dict[str, Any] = {"type": "object", "properties": inputs}
+    if required:
+        request["required"] = required
+    outputs = {name: _schema(declared) for name, declared in flow.output_types().items()}
+    errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+              for code, text in ((400, "malformed request body"), (401, "missing or unknown API key"),
+                                 (413, "request body too large"), (422, "inputs missing or of the wrong type"),
+                                 (429, "rate limit reached (see Retry-After)"),
+                                 (503, "busy or the model endpoint is down (see Retry-After)"),
+                                 (504, "the flow took longer than the timeout"))}
+    score = {
+        "summary": f"Run the {flow.name} flow",
+        "operationId": "score",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "responses": {"200": {"description": "the flow's outputs (text/event-stream when asked for and the "
+                                             "output streams)",
+                              "content": {"application/json": {"schema": {"type": "object", "properties": outputs}},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                      **errors},
+    }
+    paths: dict[str, Any] = {"/score": {"post": score}}
+    if chat:
+        paths["/v1/chat/completions"] = {"post": {
+            "summary": "OpenAI-compatible chat completions answered by the flow", "operationId": "chatCompletions",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["messages"],
+                "properties": {"messages": {"type": "array", "items": {"type": "object"}},
+                               "stream": {"type": "boolean"}, "model": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "a chat.completion (or chat.completion.chunk events)"}, **errors}}}
+    for route, text in (("/health", "liveness"), ("/ready", "the flow is loaded and its connections resolved")):
+        paths[route] = {"get": {"summary": text, "responses": {"200": {"description": "ok"}}}}
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": f"{flow.name} (Promptwise)", "version": flow.content_hash[:19] or "0"},
+        "paths": paths,
+    }
+    if requires_keys:
+        document["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                                      "apiKey": {"type": "apiKey", "in": "header",
+                                                                 "name": "api-key"}}}
+        document["security"] = [{"bearer": []}, {"apiKey": []}]
+    return document

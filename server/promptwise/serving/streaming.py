@@ -1,0 +1,55 @@
+"""Running a flow while its reply streams: the pieces of text as they come, then the outcome.
+
+Shared by /score (Prompt flow's events) and /v1/chat/completions (OpenAI's chunks). The row
+runs in its own task with a `TokenSink` set (engine/streaming.py); when the consumer of the
+events goes away (the client disconnected), the task is cancelled and with it the model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+from starlette.requests import Request
+
+from promptwise.engine import streaming
+from promptwise.engine.streaming import TokenSink as TokenStream  # noqa: F401 (the name the routes use)
+
+EVENT_STREAM = "text/event-stream"
+
+
+def wants_event_stream(request: Request) -> bool:
+    """Prompt flow's rule: events only when the client names text/event-stream explicitly."""
+    return EVENT_STREAM in request.headers.get("accept", "")
+
+
+async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIterator[tuple[str, object]]:
+    """Yields ("delta", text) while the model writes, then ("done", outcome). Raises ServeError as
+    `serving.run` does."""
+    token = streaming.active.set(sink)
+    try:
+        task = asyncio.create_task(serving.run(flow, inputs, flow_request))  # the task copies the sink
+    finally:
+        streaming.active.reset(token)
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(sink.queue.get())
+            try:
+                await asyncio.wait((getter, task), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                yield "delta", getter.result()
+        while not sink.queue.empty():
+            yield "delta", sink.queue.get_nowait()
+        if sink.first_token_at is not None and flow_request.span is not None:
+            from promptwise.tracing import attributes as a
+
+            flow_request.span.set_attribute(a.TIME_TO_FIRST_TOKEN_MS,
+                                            round((sink.first_token_at - flow_request.started) * 1000, 1))
+        yield "done", task.result()
+    finally:
+        if not task.done():
+            task.cancel()  # the client went away: stop the flow and its model call
+            await asyncio.gather(task, return_exceptions=True)

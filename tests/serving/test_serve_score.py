@@ -1,0 +1,211 @@
+"""POST /score and the server's other routes, through a real `promptwise serve` process and httpx,
+with the fake model behind it: Prompt flow's contract, streaming, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from promptwise.devtools.fake_openai import FakeOpenAI
+from serving_process import ServeProcess, write_workspace
+
+DAG_FLOW = {
+    "triage/flow.dag.yaml": """
+        inputs:
+          question: {type: string, is_chat_input: true}
+          chat_history: {type: list, default: [], is_chat_history: true}
+          times: {type: int, default: 2}
+          ratio: {type: double, default: 0.5}
+        outputs:
+          answer: {reference: "${chat.output}", is_chat_output: true}
+          length: {reference: "${measure.output}"}
+        nodes:
+        - name: chat
+          type: llm
+          source: {type: code, path: chat.jinja2}
+          inputs: {model: gpt-4o-mini, question: "${inputs.question}", max_tokens: 50}
+          connection: open_ai_connection
+          api: chat
+        - name: measure
+          type: python
+          source: {type: code, path: measure.py}
+          inputs: {text: "${chat.output}", times: "${inputs.times}"}
+    """,
+    "triage/chat.jinja2": "system:\nAnswer briefly.\nuser:\n{{question}}\n",
+    "triage/measure.py": """
+        from promptflow.core import tool
+
+        @tool
+        def measure(text: str, times: int) -> int:
+            return len(text) * times
+    """,
+}
+
+SERVE = """
+max_body_bytes: 4096
+timeout_seconds: 3
+"""
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeOpenAI(rules=[(r"capital of France", "Paris is the capital of France.")]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, fake):
+    root = write_workspace(tmp_path_factory.mktemp("serve-score"), fake.base_url, DAG_FLOW, SERVE)
+    process = ServeProcess(root / "triage")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        yield client
+
+
+def test_score_answers_the_flows_outputs_as_json(client, fake):
+    response = client.post("/score", json={"question": "What is the capital of France?"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"answer": "Paris is the capital of France.",
+                               "length": 2 * len("Paris is the capital of France.")}
+    assert len(response.headers["x-request-id"]) == 16
+    assert response.headers["x-promptwise-version"].startswith("sha256:")
+
+
+def test_score_keeps_a_callers_request_id(client):
+    response = client.post("/score", json={"question": "hi"}, headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_score_streams_server_sent_events_when_asked(client):
+    with client.stream("POST", "/score", json={"question": "What is the capital of France?"},
+                       headers={"Accept": "text/event-stream"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[len("data: "):]) for line in response.iter_lines() if line.startswith("data: ")]
+    pieces = [event["answer"] for event in events if "answer" in event]
+    assert "".join(pieces) == "Paris is the capital of France."
+    assert len(pieces) > 1  # streamed as the model wrote it, not in one piece
+    assert events[-1] == {"length": 2 * len("Paris is the capital of France.")}
+
+
+def test_malformed_json_is_400_naming_the_problem(client):
+    response = client.post("/score", content=b'{"question": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "UserError"
+    assert error["innerError"]["code"] == "BadRequest"
+    assert "not valid JSON" in error["message"] and "line 1, column 14" in error["message"]
+    assert len(error["id"]) == 16
+
+
+def test_a_json_body_that_is_not_an_object_is_422(client):
+    response = client.post("/score", json=["question"])
+    assert response.status_code == 422
+    assert "JSON object" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({}, ["`question`", "string", "missing"]),
+    ({"question": 42}, ["`question`", "string", "integer"]),
+    ({"question": "hi", "times": "two"}, ["`times`", "integer", "a string"]),
+    ({"question": "hi", "times": True}, ["`times`", "integer", "a boolean"]),
+    ({"question": "hi", "chat_history": {"a": 1}}, ["`chat_history`", "array", "an object"]),
+])
+def test_missing_or_mistyped_inputs_are_422_naming_the_input_and_type(client, body, words):
+    response = client.post("/score", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["innerError"]["code"] == "InputMismatch"
+    for word in words:
+        assert word in error["message"]
+
+
+def test_numbers_fit_their_declared_types(client):
+    response = client.post("/score", json={"question": "hi", "times": 3.0, "ratio": 1})
+    assert response.status_code == 200
+    assert response.json()["length"] == 3 * len("echo: hi")
+
+
+def test_unknown_route_is_404_json_and_wrong_method_405(client):
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json()["error"]["innerError"]["code"] == "NotFound"
+    response = client.get("/score")
+    assert response.status_code == 405
+    assert response.json()["error"]["innerError"]["code"] == "MethodNotAllowed"
+
+
+def test_a_body_over_the_limit_is_413(client):
+    response = client.post("/score", json={"question": "x" * 5000})
+    assert response.status_code == 413
+    assert "4096" in response.json()["error"]["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(client):
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = client.post("/score", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_health_ready_and_openapi(client):
+    assert client.get("/health").json()["status"] == "Healthy"
+    ready = client.get("/ready").json()
+    assert ready["status"] == "Ready" and ready["version"].startswith("sha256:")
+    document = client.get("/openapi.json").json()
+    schema = document["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["question"]
+    assert schema["properties"]["times"] == {"type": "integer", "default": 2}
+    assert schema["properties"]["chat_history"]["type"] == "array"
+    outputs = document["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(outputs["properties"]) == {"answer", "length"}
+    assert "/v1/chat/completions" in document["paths"]  # a chat flow
+    assert client.get("/swagger.json").json() == document  # Prompt flow's name for it
+
+
+def test_metrics_count_requests_tokens_and_errors_by_version_and_consumer(client):
+    client.post("/score", json={"question": "metrics please"})
+    client.post("/score", json={})
+    text = client.get("/metrics").text
+    version = client.get("/ready").json()["version"][:19]
+    assert f'promptwise_requests_total{{consumer="local",route="/score",status="200",version="{version}"}}' in text
+    assert 'status="422"' in text
+    assert 'promptwise_errors_total{consumer="local",kind="invalid_input"' in text
+    assert 'promptwise_tokens_total{consumer="local",kind="input"' in text
+    assert "promptwise_request_latency_seconds_bucket" in text
+
+
+def test_a_flow_slower_than_the_timeout_is_504(client, fake):
+    fake.inject("hang", count=1, match="never answers")
+    response = client.post("/score", json={"question": "this never answers"})
+    assert response.status_code == 504
+    assert "timeout_seconds" in response.json()["error"]["message"]
+    assert client.post("/score", json={"question": "still alive?"}).status_code == 200
+
+
+def test_a_failing_endpoint_is_503_with_retry_after(served, client, fake):
+    fake.inject("server_error", count=3, match="server trouble", status=503)
+    response = client.post("/score", json={"question": "server trouble"})
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    error = response.json()["error"]
+    assert error["code"] == "SystemError"
+    assert "Traceback" not in response.text
+    assert str(served.log.parent) not in response.text  # no server paths reach the caller
+
+
+def test_access_log_is_json_without_inputs(served, client):
+    client.post("/score", json={"question": "a secret question"})
+    entries = [entry for entry in served.access_log() if entry.get("route") == "/score"]
+    assert entries and all({"id", "status", "ms", "consumer", "version", "tokens"} <= set(entry) for entry in entries)
+    assert "a secret question" not in served.stderr()
