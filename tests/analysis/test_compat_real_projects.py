@@ -112,3 +112,41 @@ def test_prompty_projects(tmp_path, files, expected):
 def test_azure_endpoint_from_environment_is_information(tmp_path):
     files = PROMPTY_CASES[-1].values[0]
     assert _problems(tmp_path, files, "a.prompty", include_information=True) == [("PW505", I)]
+
+
+PROMPT_INPUT_FLOW = """
+inputs:
+  question: {type: string, default: Which platform?}
+outputs:
+  answer:
+    type: string
+    reference: ${answer.output}
+nodes:
+- name: build
+  type: prompt
+  source: {type: code, path: build.jinja2}
+  inputs:
+    question: ${inputs.question}
+- name: answer
+  type: llm
+  source: {type: code, path: unused.jinja2}
+  inputs:
+    deployment_name: gpt-4o
+    prompt: ${build.output}
+  connection: azure_open_ai_connection
+  api: chat
+"""
+
+DAG_CASES = [
+    pytest.param(
+        {"flow.dag.yaml": PROMPT_INPUT_FLOW,
+         "build.jinja2": "system:\nAnswer.\nuser:\n{{question}}\n",
+         "unused.jinja2": "system:\n{{something_else}}\n"},
+        [], id="llm-prompt-input-replaces-the-template-file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), DAG_CASES)
+def test_flow_projects(tmp_path, files, expected):
+    assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)

@@ -102,3 +102,36 @@ async def test_flex_flow_misspelt_input_is_refused(flex_without_signature):
 
     with pytest.raises(FlowError, match="did you mean `question`"):
         await run_flow(flex_without_signature / "flow.flex.yaml", {"questoin": "x"})
+
+
+async def test_llm_prompt_input_replaces_the_template_file(workspace):
+    root = workspace({
+        "flow.dag.yaml": """
+            inputs:
+              question: {type: string, default: Which platform?}
+            outputs:
+              answer:
+                type: string
+                reference: ${answer.output}
+            nodes:
+            - name: build
+              type: prompt
+              source: {type: code, path: build.jinja2}
+              inputs:
+                question: ${inputs.question}
+            - name: answer
+              type: llm
+              source: {type: code, path: unused.jinja2}
+              inputs:
+                model: gpt-4o-mini
+                prompt: ${build.output}
+                tone: kind
+              api: chat
+        """,
+        "build.jinja2": "system:\nBe {{ '{{tone}}' }}.\nuser:\n{{question}}\n",
+        "unused.jinja2": "system:\nThe template file, which must not be sent.\n",
+    })
+    result = await run_flow(root / "flow.dag.yaml", {})
+    assert result.status == "completed", result.error
+    messages = workspace.server.requests[0].body["messages"]
+    assert messages == [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Which platform?"}]

@@ -134,6 +134,8 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
                 f"({template.syntax_error.message.removeprefix('Jinja syntax error: ')}); fix the template",
             )  # fmt: skip
         ]
+    if node.type in ("llm", "custom_llm") and "prompt" in node.inputs:
+        return []  # the llm tool's `prompt` input replaces the template file: the file is not sent
     parameters = call_parameters(node)
     provided = [name for name in node.inputs if name not in parameters]
     used = template.variable_names

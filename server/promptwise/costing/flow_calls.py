@@ -259,7 +259,9 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
     if template is None:
         result.error = "the node has no `source.path` prompt template"
         return result
-    text = _read(template, overlay)
+    prompt = parameters.get("prompt") if node.type in ("llm", "custom_llm") else None
+    # the llm tool's `prompt` input replaces the template file (Prompt flow passes it over it)
+    text = prompt if isinstance(prompt, str) else _read(template, overlay)
     if text is None:
         result.error = f"cannot read the prompt template {template}"
         return result

@@ -338,12 +338,17 @@ class DagExecutable(Executable):
             except RenderError as error:
                 raise NodeError(f"{_template_line(prepared.template_path, error)}{error.message}") from None
             return NodeResult(prepared.name, "completed", text, latency_ms=elapsed_ms(started))
+        template, template_path = prepared.template, prepared.template_path
+        if "prompt" in variables:
+            # the llm tool's `prompt` parameter: an input of that name replaces the template file
+            template, template_path = str(variables.pop("prompt") or ""), None
         params = chat_parameters(variables)
         variables = {k: v for k, v in variables.items() if k not in params}
         try:
-            messages = render_messages(prepared.template, variables, limits=RUN_LIMITS)
+            messages = render_messages(template, variables, limits=RUN_LIMITS)
         except RenderError as error:
-            raise NodeError(f"{_template_line(prepared.template_path, error)}{error.message}") from None
+            where = _template_line(template_path, error) if template_path else f"{prepared.where}: input `prompt`: "
+            raise NodeError(f"{where}{error.message}") from None
         llm = context.llm
         model = llm.model_name(prepared.connection, values.get("model"), values.get("deployment_name"),
                                prepared.where)
