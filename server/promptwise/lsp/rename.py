@@ -13,9 +13,11 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from promptwise.documents.source import Range
+from promptwise.lsp import uris
 from promptwise.lsp.context import DocumentContext, client_range, document_context
 from promptwise.lsp.locate import input_occurrences, node_occurrences, target_at
 from promptwise.lsp.references import variable_at
+from promptwise.lsp.rename_feeds import feed_edits
 from promptwise.lsp.server import PromptwiseServer
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,4 +105,22 @@ async def rename(ls: PromptwiseServer, params: types.RenameParams) -> types.Work
         types.TextEdit(range=client_range(ls, context.path, range_, context.lines), new_text=new_name)
         for range_ in ranges
     ]
-    return types.WorkspaceEdit(changes={context.uri: edits})
+    changes = {context.uri: edits}
+    if kind == "input" and not uris.is_unsaved(context.path):
+        changes.update(await _feed_changes(ls, context.path, name, new_name))
+    return types.WorkspaceEdit(changes=changes)
+
+
+async def _feed_changes(ls: PromptwiseServer, flow_path, old: str, new: str) -> dict[str, list[types.TextEdit]]:
+    """Edits to the datasets and eval.yaml that feed the renamed input; what cannot be
+    rewritten is said in a warning (`rename_feeds`)."""
+    found = await ls.run_cpu(feed_edits, flow_path, old, new, ls.text_of)
+    for warning in found.warnings:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"Rename of `{old}`: {warning}"))
+    changes: dict[str, list[types.TextEdit]] = {}
+    for path, edits in found.edits.items():
+        lines = ls.lines_of(path)
+        changes[uris.path_to_uri(path)] = [
+            types.TextEdit(range=client_range(ls, path, range_, lines), new_text=text) for range_, text in edits
+        ]
+    return changes
