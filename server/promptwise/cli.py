@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "run",
     "batch",
     "runs",
+    "traces",
     "eval",
     "compare",
     "serve",

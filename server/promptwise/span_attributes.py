@@ -31,6 +31,8 @@ GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
 GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"  # content
 ERROR_TYPE = "error.type"  # the exception's class name, or an HTTP status code as text
 
 # Values of gen_ai.operation.name we use.
@@ -83,5 +85,5 @@ HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
 # Attributes that carry prompts, replies or user data: never set when capture is off.
 CONTENT_ATTRIBUTES = frozenset({
     GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, FUNCTION_INPUTS, FUNCTION_OUTPUT, FLOW_INPUTS, FLOW_OUTPUTS,
-    NODE_INPUTS, NODE_OUTPUT,
+    NODE_INPUTS, NODE_OUTPUT, GEN_AI_EVALUATION_EXPLANATION,
 })

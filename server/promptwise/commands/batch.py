@@ -46,6 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     import_engine()
     from promptwise.engine.batch import DEFAULT_CONCURRENCY, DEFAULT_ROW_TIMEOUT, run_batch
     from promptwise.engine.flow_environment import stdout_fd_to_stderr
+    from promptwise.tracing import traced
     from promptwise.engine.progress import ProgressBar
     from promptwise.engine.providers import RetryPolicy
 
@@ -64,7 +65,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"run: {name}", file=sys.stderr, flush=True)
 
     try:
-        with stdout_fd_to_stderr():
+        with stdout_fd_to_stderr(), traced(args.flow):
             result = asyncio.run(run_batch(
                 args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
                 variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,

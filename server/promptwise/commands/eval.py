@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
     parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run_traced)
 
 
 def _progress(stream):
@@ -70,6 +70,21 @@ def _warn_if_partial(run_name: str, args) -> None:
             f"finish the run with `promptwise batch --resume {run_name}`, then `promptwise eval --run {run_name}`")
     print(f"promptwise: warning: run {run_name} is {info.status} with {info.rows_done} of {info.total_rows} rows "
           f"done; this evaluation covers those rows only ({then})", file=sys.stderr)
+
+
+def run_traced(args) -> int:
+    """`run`, with the flow's rows and the evaluators' calls traced (`promptwise traces`)."""
+    if args.list:
+        return run(args)
+    from promptwise.cli import UserError
+    from promptwise.engine.errors import FlowError
+    from promptwise.tracing import traced
+
+    try:
+        with traced(args.flow or args.workspace):
+            return run(args)
+    except FlowError as error:  # a `tracing:` section that cannot be used
+        raise UserError(str(error)) from None
 
 
 def run(args) -> int:

@@ -122,6 +122,7 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     import_engine()
     from promptwise.engine.flow_environment import stdout_fd_to_stderr
+    from promptwise.tracing import traced
     from promptwise.engine.providers import RetryPolicy
     from promptwise.engine.runner import run_flow
 
@@ -129,7 +130,7 @@ def handle(args: argparse.Namespace) -> int:
     variants = parse_pairs(args.variant, "--variant")
     init = parse_values(args.init, "--init", json_values=True) or None
     try:
-        with stdout_fd_to_stderr():
+        with stdout_fd_to_stderr(), traced(args.flow):
             result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name,
                                           use_cache=not args.no_cache, init=init,
                                           retry=RetryPolicy(timeout=args.timeout)))

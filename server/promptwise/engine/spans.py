@@ -216,6 +216,33 @@ def record_failed_call(current: Span, error: Any) -> None:
     fail(current, error)
 
 
+@contextmanager
+def evaluation_span(evaluator: str, row_index: int | None, inputs: dict | None = None) -> Iterator[Span]:
+    """One evaluator (a judge, an evaluation flow, ...) applied to one row; its model calls nest below."""
+    attributes: dict[str, Any] = {A.EVALUATOR: evaluator, A.GEN_AI_EVALUATION_NAME: evaluator}
+    if row_index is not None:
+        attributes[A.ROW_INDEX] = row_index
+    with span(f"evaluate {evaluator}", A.SPAN_KIND_EVALUATION, attributes) as current:
+        set_content(current, A.FUNCTION_INPUTS, inputs)
+        yield current
+
+
+def record_score(current: Span, score: Any) -> None:
+    """The evaluator's score (value, pass/fail, reason) or why it could not be computed."""
+    if not current.is_recording():
+        return
+    if score.value is not None:
+        current.set_attribute(A.GEN_AI_EVALUATION_SCORE_VALUE, float(score.value))
+    if score.passed is not None:
+        current.set_attribute(A.GEN_AI_EVALUATION_SCORE_LABEL, "pass" if score.passed else "fail")
+    if score.cost:
+        current.set_attribute(A.COST_USD, float(score.cost))
+    if score.reason:
+        set_content(current, A.GEN_AI_EVALUATION_EXPLANATION, score.reason)
+    if score.error:
+        fail(current, score.error, "evaluation_error")
+
+
 def set_content(current: Span, attribute: str, value: Any) -> None:
     """A content attribute (inputs, outputs) as JSON, only when capture is on."""
     if _capture and current.is_recording() and value is not None:

@@ -56,11 +56,12 @@ class EngineFlowRunner:
     async def run(self, flow: Path, inputs: dict) -> tuple[dict | None, str | None, float]:
         """(outputs, error, cost) of one line."""
         from promptwise.engine.errors import FlowError
+        from promptwise.engine.spans import traced_line
 
         try:
             session = await self._session(flow)
             bound = session.executable.bind(inputs)
-            outcome = await session.executable.run_line(bound, session.context)
+            outcome = await traced_line(session.executable, bound, session.context)
         except FlowError as error:
             return None, str(error), 0.0
         cost = sum(n.cost or 0.0 for n in outcome.nodes)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptwise.engine import spans
 from promptwise.evaluation.base import EvaluationError, Evaluator, Score
 from promptwise.evaluation.config import EvalConfig, EvaluatorSpec
 from promptwise.evaluation.mapping import MissingValue, parse_reference, references_in, resolve_value
@@ -193,7 +194,9 @@ async def score_rows(
 
     async def call(index: int, spec: EvaluatorSpec, evaluator: Evaluator, inputs: dict) -> None:
         async with semaphore:
-            scored[index].scores[spec.name] = await guarded(evaluator, inputs)
+            with spans.evaluation_span(spec.name, rows[index].line, inputs) as span:
+                scored[index].scores[spec.name] = await guarded(evaluator, inputs)
+                spans.record_score(span, scored[index].scores[spec.name])
         remaining[index] -= 1
         if remaining[index] == 0 and on_row_done is not None:
             on_row_done(scored[index])

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,24 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
         _pipeline.replace(tuple(processors))
         _configured_for, _store_processor = key, store_processor
         return bool(processors)
+
+
+@contextmanager
+def traced(path: Path | str | None, *, service_name: str = "promptwise") -> Iterator[bool]:
+    """Tracing on, for the workspace that holds `path` (a flow; the current folder when None),
+    while the block runs; every span written out when it ends. For commands (`run`, `batch`,
+    `eval`): a `tracing:` section that cannot be used is a FlowError naming file and line."""
+    from promptwise.config import ConfigError, find_workspace_root
+    from promptwise.engine.errors import FlowError
+
+    try:
+        on = configure(find_workspace_root(Path(path) if path else Path.cwd()), service_name=service_name)
+    except ConfigError as error:
+        raise FlowError(str(error)) from None
+    try:
+        yield on
+    finally:
+        shutdown()
 
 
 def flush(timeout_s: float = 5.0) -> bool:

@@ -1,0 +1,270 @@
+"""`promptwise traces list | show`: read the workspace's span store (.promptwise/traces.sqlite).
+
+    promptwise traces list [--run NAME] [--flow FLOW] [--since WHEN] [--until WHEN] [--limit N] [--format json]
+    promptwise traces show TRACE_ID | --run NAME [--row N]  [--format json]
+
+WHEN is a date or time (2026-12-07, 2026-12-07T14:30, ...Z; local time unless it says a zone)
+or an age: 15m, 2h, 7d, 1w (that long ago).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+from promptwise.cli import UserError
+from promptwise.commands.options import existing_folder, json_text, positive_int
+from promptwise.costing.calls import format_tokens, format_usd
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_FLOW_FILES = ("flow.dag.yaml", "flow.dag.yml", "flow.flex.yaml", "flow.flex.yml")
+MESSAGE_CHARS = 160  # per message line in `traces show` text; --format json has everything
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("traces", help="list and show traces of runs, batch rows, evaluations and "
+                                                  "served requests",
+                                   description="Read the workspace's traces (.promptwise/traces.sqlite): a span "
+                                               "per flow, node, model call and @trace function.")
+    parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    listing = actions.add_parser("list", help="traces, newest first")
+    listing.add_argument("--run", metavar="NAME", help="only the traces of this run")
+    listing.add_argument("--flow", metavar="FLOW", help="only this flow (its name, file or folder)")
+    listing.add_argument("--since", metavar="WHEN", help="started at or after WHEN (a date/time, or an age: 2h, 7d)")
+    listing.add_argument("--until", metavar="WHEN", help="started before WHEN")
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N traces (default 50)")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    show = actions.add_parser("show", help="one trace: its span tree with timings, tokens, cost and messages")
+    show.add_argument("trace_id", nargs="?", metavar="TRACE_ID", help="a trace id (or a unique prefix of 6+ digits)")
+    show.add_argument("--run", metavar="NAME", help="the trace of this run's row (with --row for a batch)")
+    show.add_argument("--row", type=int, metavar="N", help="the row's 0-based index (with --run)")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    for sub in (listing, show):
+        sub.add_argument("--workspace", default=argparse.SUPPRESS, metavar="PATH", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=handle, parser=parser)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.action is None:
+        args.parser.print_help()
+        return 2
+    store = _open_store(args.workspace)
+    try:
+        if args.action == "list":
+            return _list(store, args)
+        return _show(store, args)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _open_store(workspace_path: str):
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.tracing.store import SpanStore, store_path
+
+    existing_folder("--workspace", workspace_path)
+    try:
+        workspace = load_workspace(Path(workspace_path))
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    if not store_path(workspace.root).is_file():
+        return None
+    return SpanStore.for_workspace(workspace.root, readonly=True)
+
+
+def _list(store, args) -> int:
+    from promptwise.tracing.view import summary_document
+
+    now = time.time()
+    since = parse_when(args.since, "--since", now)
+    until = parse_when(args.until, "--until", now)
+    if since is not None and until is not None and since >= until:
+        raise UserError(f"--since {args.since} is not before --until {args.until}; swap them")
+    rows = [] if store is None else store.list_traces(run=args.run, flow=_flow_filter(args.flow), since_ns=since,
+                                                      until_ns=until, limit=args.limit)
+    documents = [summary_document(row) for row in rows]
+    if args.format == "json":
+        print(json_text(documents, indent=2))
+        return 0
+    if not documents:
+        print("no traces" + (" match" if any((args.run, args.flow, args.since, args.until)) else
+                             " yet: `promptwise run`, `batch`, `eval` and `serve` record them"))
+        return 0
+    print(f"{'TRACE':<12} {'STARTED':<19} {'DURATION':>9} {'STATUS':<6} {'SPANS':>5} {'TOKENS':>7} "
+          f"{'COST':>10}  WHAT")
+    for document in documents:
+        totals = document["totals"]
+        print(f"{document['trace_id'][:12]:<12} {_local(document['start_ns']):<19} "
+              f"{_ms(document['duration_ms']):>9} {_status(document):<6} {totals['spans']:>5} "
+              f"{format_tokens(totals['input_tokens'] + totals['output_tokens']):>7} "
+              f"{_cost(totals['cost_usd'], totals['llm_calls']):>10}  {_what(document)}")
+    return 0
+
+
+def _show(store, args) -> int:
+    from promptwise.tracing.view import trace_document
+
+    if (args.trace_id is None) == (args.run is None):
+        raise UserError("pass a TRACE_ID (from `promptwise traces list`) or --run NAME [--row N]")
+    if args.row is not None and args.run is None:
+        raise UserError("--row goes with --run NAME")
+    if store is None:
+        raise UserError("no traces in this workspace yet: `promptwise run`, `batch`, `eval` and `serve` record them")
+    if args.trace_id is not None:
+        trace_id = args.trace_id.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{6,32}", trace_id):
+            raise UserError(f"{args.trace_id!r} is not a trace id: give the 32 hex digits `traces list` shows, or "
+                            f"a unique prefix of at least 6")
+        if store.ambiguous(trace_id):
+            raise UserError(f"several traces start with {trace_id}; give more digits")
+        trace = store.get_trace(trace_id)
+        if trace is None:
+            raise UserError(f"no trace {trace_id} in {store.path}; see `promptwise traces list`")
+    else:
+        rows = store.list_traces(run=args.run, limit=None)
+        if args.row is not None:
+            rows = [row for row in rows if row["row_index"] == args.row]
+        if not rows:
+            where = f" row {args.row}" if args.row is not None else ""
+            raise UserError(f"no trace of run {args.run!r}{where}; see `promptwise traces list --run {args.run}`")
+        if len(rows) > 1:
+            raise UserError(f"run {args.run!r} has {len(rows)} traces; pick one with --row N or a TRACE_ID from "
+                            f"`promptwise traces list --run {args.run}`")
+        trace = store.get_trace(rows[0]["trace_id"])
+    document = trace_document(trace)
+    if args.format == "json":
+        print(json_text(document, indent=2))
+        return 0
+    _print_trace(document)
+    return 0
+
+
+def _print_trace(document: dict) -> None:
+    totals = document["totals"]
+    print(f"trace {document['trace_id']}  {_what(document)}")
+    print(f"  started {_local(document['start_ns'])} · {_ms(document['duration_ms'])} · {_status(document)} · "
+          f"{totals['llm_calls']} model call{'s' if totals['llm_calls'] != 1 else ''} · "
+          f"{format_tokens(totals['input_tokens'])} in / {format_tokens(totals['output_tokens'])} out tokens · "
+          f"{_cost(totals['cost_usd'], totals['llm_calls'])}")
+    if document.get("content_hash"):
+        print(f"  flow content {document['content_hash']}")
+    print()
+    stack = [(root, "", True, True) for root in reversed(document["spans"])]
+    while stack:
+        span, prefix, last, top = stack.pop()
+        branch = "" if top else ("└─ " if last else "├─ ")
+        print(f"{prefix}{branch}{span['name']}  [{span['kind'] or 'span'}]  +{_ms(span['offset_ms'])}  "
+              f"{_ms(span['duration_ms'])}{_span_figures(span)}")
+        inner = prefix + ("" if top else ("   " if last else "│  "))
+        for line in _span_details(span):
+            print(f"{inner}{'│  ' if span['children'] else '   '}{line}")
+        children = span["children"]
+        for index in range(len(children) - 1, -1, -1):
+            stack.append((children[index], inner, index == len(children) - 1, False))
+
+
+def _span_figures(span: dict) -> str:
+    parts = []
+    if span["status"] == "error":
+        parts.append(f"error {span['error_type'] or ''}".rstrip())
+    if span["kind"] == "llm":
+        if span.get("model"):
+            parts.append(span["model"])
+        parts.append(f"{format_tokens(span['input_tokens'] or 0)}→{format_tokens(span['output_tokens'] or 0)} tok")
+        if span.get("cost_usd") is not None:
+            parts.append(format_usd(span["cost_usd"]))
+        if span.get("cache_hit"):
+            parts.append("cache hit")
+        if (span.get("attempts") or 0) > 1:
+            parts.append(f"{span['attempts']} attempts")
+    return ("  " + " · ".join(parts)) if parts else ""
+
+
+def _span_details(span: dict) -> list[str]:
+    from promptwise.tracing.view import message_text
+
+    lines = []
+    if span["status"] == "error" and span.get("error_message"):
+        lines.append(f"! {_one_line(span['error_message'])}")
+    content = span["content"]
+    for key, arrow in (("input_messages", ">"), ("output_messages", "<")):
+        for message in content.get(key) or [] if isinstance(content.get(key), list) else []:
+            if isinstance(message, dict):
+                lines.append(f"{arrow} {message.get('role', '?')}: {_one_line(message_text(message))}")
+    if span["kind"] in ("function", "flow", "evaluation") and "output" in content:
+        lines.append(f"= {_one_line(json.dumps(content['output'], ensure_ascii=False, default=str))}")
+    return lines
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…"
+
+
+def _what(document: dict) -> str:
+    parts = [document.get("name") or "?"]
+    if document.get("run_id"):
+        row = document.get("row_index")
+        parts.append(f"run {document['run_id']}" + (f" row {row}" if row is not None else ""))
+    if document.get("version"):
+        parts.append(f"version {document['version']}")
+    if document.get("consumer"):
+        parts.append(f"consumer {document['consumer']}")
+    return " · ".join(parts)
+
+
+def _status(document: dict) -> str:
+    return "error" if document.get("status") == "error" else "ok"
+
+
+def _cost(value: float | None, calls: int) -> str:
+    if value is None:
+        return "unknown" if calls else "-"
+    return format_usd(value)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _local(ns: int | None) -> str:
+    return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S") if ns else "-"
+
+
+def _flow_filter(flow: str | None) -> str | None:
+    """A flow's name as traces record it, or its flow file's absolute path when FLOW is a path."""
+    if flow is None:
+        return None
+    path = Path(flow)
+    if path.is_dir():
+        for name in _FLOW_FILES:
+            if (path / name).is_file():
+                return str((path / name).resolve())
+        return path.resolve().name
+    if path.is_file():
+        return str(path.resolve())
+    return flow
+
+
+def parse_when(text: str | None, option: str, now: float) -> int | None:
+    """Unix nanoseconds for a --since/--until value (a date/time or an age); UserError otherwise."""
+    if text is None:
+        return None
+    age = _AGE.match(text)
+    if age:
+        return int((now - float(age.group(1)) * _SECONDS[age.group(2).lower()]) * 1e9)
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+    except ValueError:
+        raise UserError(f"{option} {text!r}: give a date or time (2026-12-07, 2026-12-07T14:30, add Z for UTC) or "
+                        f"an age (15m, 2h, 7d, 1w)") from None
+    return int(moment.timestamp() * 1e9)  # a naive time is local time, as `traces list` shows it
