@@ -349,9 +349,17 @@ def _target_name(target: ast.expr) -> str | None:
     return None
 
 
+def _called_name(func: ast.expr) -> str | None:
+    """`log_metric` for `log_metric(...)` and `promptflow.log_metric(...)`."""
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
 def _named_strings(tree: ast.AST) -> Iterable[tuple[ast.Constant, str | None]]:
     """Every string constant with the name it is bound to, when it has one."""
     named: dict[int, str] = {}
+    metric_names: set[int] = set()  # ast.walk meets a call before its keywords
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
@@ -362,7 +370,10 @@ def _named_strings(tree: ast.AST) -> Iterable[tuple[ast.Constant, str | None]]:
             name = _target_name(node.target)
             if name:
                 named[id(node.value)] = name
-        elif isinstance(node, ast.keyword) and node.arg:
+        elif isinstance(node, ast.Call) and _called_name(node.func) == "log_metric":
+            # log_metric(key="gpt_relevance", value=...): `key` names a metric, not a credential
+            metric_names.update(id(k.value) for k in node.keywords if k.arg == "key")
+        elif isinstance(node, ast.keyword) and node.arg and id(node.value) not in metric_names:
             named[id(node.value)] = node.arg
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
