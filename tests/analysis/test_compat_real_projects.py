@@ -147,6 +147,74 @@ DAG_CASES = [
 ]
 
 
+
+def _python_flow(code_path: str, extra_nodes: str = "", includes: str = "") -> str:
+    return f"""
+inputs:
+  text: {{type: string, default: hello}}
+outputs:
+  out:
+    type: string
+    reference: ${{shape.output.label}}
+nodes:
+- name: shape
+  type: python
+  source: {{type: code, path: {code_path}}}
+  inputs:
+    text: ${{inputs.text}}
+{extra_nodes}{includes}"""
+
+
+SHAPE_TOOL = """
+from promptflow import tool
+
+
+@tool
+def shape(text: str) -> str:
+    result = {"label": text.upper()}
+    return result
+"""
+
+AGGREGATE = """
+- name: grade
+  type: python
+  source: {type: code, path: grade.py}
+  inputs:
+    labels: ${shape.output.label}
+  aggregation: true
+"""
+
+GRADE_TOOL = """
+from promptflow import log_metric, tool
+
+
+@tool
+def grade(labels: list):
+    for name in ("gpt_groundedness_score", "gpt_relevance_score"):
+        log_metric(key=name, value=1.0)
+    log_metric(key="gpt_coherence_pass_rate_value", value=0.5)
+"""
+
+DAG_CASES += [
+    pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py", includes="additional_includes:\n- ../shared/shape.py\n"),
+                  "shared/shape.py": SHAPE_TOOL},
+                 [], id="source-file-from-an-additional-include-file"),
+    pytest.param({"flow/flow.dag.yaml": _python_flow("tools/shape.py", includes="additional_includes:\n- ../lib/tools\n"),
+                  "lib/tools/shape.py": SHAPE_TOOL},
+                 [], id="source-file-from-an-additional-include-folder"),
+    pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py"), "flow/shape.py": SHAPE_TOOL},
+                 [], id="str-annotation-but-the-code-returns-a-dict"),
+    pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py"),
+                  "flow/shape.py": SHAPE_TOOL.replace("    result = {\"label\": text.upper()}\n    return result",
+                                                       "    return text.upper()")},
+                 [("PW203", E)], id="str-annotation-and-a-str-return-is-still-an-error"),
+    pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py", AGGREGATE), "flow/shape.py": SHAPE_TOOL,
+                  "flow/grade.py": GRADE_TOOL},
+                 [], id="log-metric-key-is-not-a-secret"),
+]
+
+
 @pytest.mark.parametrize(("files", "expected"), DAG_CASES)
 def test_flow_projects(tmp_path, files, expected):
-    assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)
+    target = "flow/flow.dag.yaml" if "flow/flow.dag.yaml" in files else "flow.dag.yaml"
+    assert _problems(tmp_path, files, target) == sorted(expected)

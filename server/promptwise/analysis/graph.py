@@ -18,6 +18,7 @@ from promptwise.analysis.edits import remove_entry_fix, replace_fix
 from promptwise.analysis.output_keys import known_output_keys, scalar_return
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.analysis.schema import suggest
+from promptwise.analysis.tools import node_source_path
 from promptwise.documents.common import as_mapping
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.python_tool import PythonToolFile, find_tool_function
@@ -61,7 +62,7 @@ def _tool_of(flow: FlowDag, node: FlowNode, context: AnalysisContext):
         return None
     if not node.source.path.endswith(".py") or (node.source.type or "code") != "code":
         return None
-    module = context.load(flow.folder / node.source.path)
+    module = context.load(node_source_path(flow, node.source.path, context))
     if not isinstance(module, PythonToolFile):
         return None
     lookup = find_tool_function(module, node.source.tool)
@@ -82,7 +83,7 @@ def _check_output_path(
     if tool is None:
         return
     module, function = tool
-    returns = scalar_return(function)
+    returns = scalar_return(module, function)
     if returns is not None:
         problems.add(
             "PW203",

@@ -93,6 +93,40 @@ def known_output_keys(module: PythonToolFile, function: ToolFunction) -> tuple[s
     return _keys_from_source(module.text, function.name, function.range.start.line, function.returns)
 
 
-def scalar_return(function: ToolFunction) -> str | None:
-    """`str`, `int` ... when the tool is annotated to return a plain scalar."""
-    return function.returns if function.returns in SCALAR_RETURNS else None
+def _is_mapping(node: ast.expr | None) -> bool:
+    return isinstance(node, (ast.Dict, ast.DictComp)) or (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict"
+    )
+
+
+@lru_cache(maxsize=256)
+def _returns_mapping(text: str, function_name: str, line: int) -> bool:
+    """Some `return` of the function gives a dict: a literal, `dict(...)`, a comprehension, or
+    a name the function assigns one of those to."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == function_name):
+            continue
+        mapping_names = {
+            target.id
+            for statement in ast.walk(node) if isinstance(statement, ast.Assign) and _is_mapping(statement.value)
+            for target in statement.targets if isinstance(target, ast.Name)
+        }
+        for statement in own_returns(node):
+            value = statement.value
+            if _is_mapping(value) or (isinstance(value, ast.Name) and value.id in mapping_names):
+                return True
+    return False
+
+
+def scalar_return(module: PythonToolFile, function: ToolFunction) -> str | None:
+    """`str`, `int` ... when the tool is annotated to return a plain scalar and its code does not
+    visibly return a dict (Python does not enforce the annotation; the code wins)."""
+    if function.returns not in SCALAR_RETURNS:
+        return None
+    if module.syntax_error is None and _returns_mapping(module.text, function.name, function.range.start.line):
+        return None
+    return function.returns

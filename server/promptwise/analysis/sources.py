@@ -16,6 +16,7 @@ from promptwise.analysis.context import AnalysisContext
 from promptwise.analysis.edits import replace_fix
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.analysis.schema import suggest
+from promptwise.analysis.tools import node_source_path
 from promptwise.documents.flex_flow import FlexFlow
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.prompty import Prompty
@@ -108,7 +109,7 @@ def _check_node_source(flow: FlowDag, node: FlowNode, context: AnalysisContext, 
             )
         )
     if source.path and source_type in ("code", "package_with_prompt"):
-        if not context.exists(flow.folder / source.path):
+        if not context.exists(node_source_path(flow, source.path, context)):
             problems.append(
                 _missing_file(
                     flow.path,

@@ -21,7 +21,7 @@ from promptwise.analysis.edits import remove_entry_fix
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.prompty_checks import sample_keys
 from promptwise.analysis.schema import suggest
-from promptwise.analysis.tools import SourceFiles, ensure_context, relative
+from promptwise.analysis.tools import SourceFiles, ensure_context, node_source_path, relative
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.jinja_template import JinjaTemplate
 from promptwise.documents.prompty import Prompty
@@ -108,7 +108,8 @@ def template_for_node(flow: FlowDag, node: FlowNode, context: Any = None) -> Jin
     template_file = _template_of(node) if node.type in TEMPLATE_NODE_TYPES else None
     if template_file is None:
         return None
-    template = SourceFiles(ensure_context(flow, context)).load(flow.folder / template_file)
+    context = ensure_context(flow, context)
+    template = SourceFiles(context).load(node_source_path(flow, template_file, context))
     return template if isinstance(template, JinjaTemplate) else None
 
 
@@ -121,7 +122,7 @@ def check_template_node(document: FlowDag, node: FlowNode, files: SourceFiles) -
     template_file = _template_of(node)
     if template_file is None:
         return []
-    template = files.load(document.folder / template_file)
+    template = files.load(node_source_path(document, template_file, files.context))
     if not isinstance(template, JinjaTemplate):
         return []  # missing (PW301 from the source checks), unreadable, or not a template
     shown = relative(template.path, document.folder)

@@ -58,6 +58,23 @@ class SourceFiles:
         return self._documents[path]
 
 
+def node_source_path(flow: FlowDag | FlexFlow, relative_path: str, context: AnalysisContext) -> Path:
+    """Where a `source.path` is read from, as Prompt flow finds it: in the flow's folder, else in
+    an `additional_includes` entry (a file or folder copied beside the flow under its own name:
+    `../shared/util.py` provides `util.py`, `../shared` provides `shared/...`)."""
+    local = flow.folder / relative_path
+    if context.exists(local):
+        return local
+    parts = Path(relative_path).parts
+    for include, _ in getattr(flow, "additional_includes", ()):
+        root = flow.folder / include
+        if parts and root.name == parts[0]:
+            candidate = root.joinpath(*parts[1:])
+            if context.exists(candidate):
+                return candidate
+    return local
+
+
 def relative(path: Path, folder: Path) -> str:
     """`path` as the flow writes it: relative to the flow's folder when inside it."""
     try:
@@ -248,7 +265,8 @@ def tool_for_node(flow: FlowDag, node: FlowNode, context: Any = None) -> ToolLoo
     source = node.source
     if node.type != "python" or source is None or not source.path or source.type not in (None, "code"):
         return None
-    module = SourceFiles(ensure_context(flow, context)).load(flow.folder / source.path)
+    context = ensure_context(flow, context)
+    module = SourceFiles(context).load(node_source_path(flow, source.path, context))
     if not isinstance(module, PythonToolFile):
         return None
     name = source.tool if source.tool and _IDENTIFIER.match(source.tool) else None
@@ -261,7 +279,7 @@ def check_python_node(document: FlowDag, node: FlowNode, files: SourceFiles) -> 
         return []  # an installed package's tool: nothing on disk to read
     if source is None or not source.path:
         return []  # reported by the source checks (PW105)
-    module = files.load(document.folder / source.path)
+    module = files.load(node_source_path(document, source.path, files.context))
     if not isinstance(module, PythonToolFile):
         return []  # missing (PW301 from the source checks) or unreadable (PW100)
     name = source.tool if source.tool and _IDENTIFIER.match(source.tool) else None
