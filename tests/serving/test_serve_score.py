@@ -4,6 +4,8 @@ with the fake model behind it: Prompt flow's contract, streaming, and every kind
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 
 import httpx
 import pytest
@@ -209,3 +211,26 @@ def test_access_log_is_json_without_inputs(served, client):
     entries = [entry for entry in served.access_log() if entry.get("route") == "/score"]
     assert entries and all({"id", "status", "ms", "consumer", "version", "tokens"} <= set(entry) for entry in entries)
     assert "a secret question" not in served.stderr()
+
+
+def test_every_request_is_traced_with_its_consumer_and_content_hash(served, client):
+    client.post("/score", json={"question": "trace me"}, headers={"x-request-id": "trace-me-1"})
+    version = client.get("/ready").json()["version"]
+    store = served.log.parent / ".promptwise" / "traces.sqlite"
+    deadline = time.monotonic() + 10
+    request = children = trace = None
+    while time.monotonic() < deadline:
+        if store.exists():
+            with sqlite3.connect(store) as db:
+                request = db.execute("SELECT trace_id, span_id, kind FROM spans WHERE attributes LIKE ?",
+                                     ('%"promptwise.request.id": "trace-me-1"%',)).fetchone()
+                if request:
+                    children = db.execute("SELECT kind FROM spans WHERE parent_id = ?", (request[1],)).fetchall()
+                    trace = db.execute("SELECT consumer, content_hash FROM traces WHERE trace_id = ?",
+                                       (request[0],)).fetchone()
+        if request and children and trace:
+            break
+        time.sleep(0.2)
+    assert request is not None and request[2] == "request"
+    assert ("flow",) in children  # the engine's flow span nests under the request's
+    assert trace == ("local", version)

@@ -8,8 +8,9 @@ What counts is every file that changes the flow's behaviour:
   except documentation, data sets, evaluation settings and state (tool sources, templates,
   prompty files, requirements.txt, ...), and every `additional_includes` entry (file or folder);
 - a .prompty: the file and the files its `${file:...}` references name;
-- the resolved model names the caller passes (`models`): a default model filled in from
-  promptwise.yaml changes what answers even when no flow file changes.
+- the resolved model names: the workspace's `defaults.model` (promptwise.yaml), which fills in
+  every model a flow leaves unset, so changing it changes what answers even when no flow file
+  changes (a caller that resolves models otherwise passes them as `models`).
 
 Stable across machines: relative paths (POSIX separators, sorted), text files with line
 endings normalised to `\\n`, and each file's path and length framed into the digest so two
@@ -56,6 +57,8 @@ def flow_content_hash(path: Path | str, *, models: Mapping[str, str] | None = No
         data = _normalised(files[name])
         digest.update(f"file {name} {len(data)}\n".encode("utf-8"))
         digest.update(data)
+    if models is None:
+        models = _workspace_models(flow)
     if models:
         text = json.dumps(dict(sorted(models.items())), sort_keys=True, ensure_ascii=False)
         digest.update(f"models {text}\n".encode("utf-8"))
@@ -125,3 +128,15 @@ def _prompty_references(flow: Path) -> list[Path]:
             if target.is_file():
                 found.append(target)
     return found
+
+
+def _workspace_models(flow: Path) -> dict[str, str]:
+    """The default model of the flow's workspace (promptwise.yaml `defaults.model`), if any."""
+    from promptwise.config import ConfigError, load_workspace
+
+    try:
+        defaults = load_workspace(flow).settings.get("defaults")
+    except (ConfigError, OSError):  # an unreadable settings file is the run's error to report
+        return {}
+    model = defaults.get("model") if isinstance(defaults, dict) else None
+    return {"default": str(model)} if model else {}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from promptwise.documents.content_hash import flow_content_hash
+from promptwise.engine import spans
 from promptwise.engine.executable import Executable, LineOutcome
 from promptwise.engine.providers import RetryPolicy
 from promptwise.engine.runner import Session, open_session
@@ -87,9 +88,8 @@ class ServedFlow:
             await stack.aclose()
             raise
         self._stack = stack
-        llm = self.session.context.llm
-        models = {"default": llm.default_model} if llm.default_model else None
-        self.content_hash = await asyncio.to_thread(flow_content_hash, self.session.flow_path, models=models)
+        # The same hash the engine's flow spans and the run store record.
+        self.content_hash = await asyncio.to_thread(flow_content_hash, self.session.flow_path)
 
     async def close(self) -> None:
         if self._stack is not None:
@@ -136,7 +136,8 @@ class ServedFlow:
         return self.executable.bind(dict(given))
 
     async def run(self, inputs: dict) -> LineOutcome:
-        return await self.executable.run_line(inputs, self.session.context)
+        """One row, as `promptwise run` runs it (in a flow span under the request's span)."""
+        return await spans.traced_line(self.executable, inputs, self.session.context)
 
     def stream_field(self) -> str | None:
         """The output that can stream to a client asking for events: a prompty's text reply, a DAG
