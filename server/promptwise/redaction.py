@@ -1,8 +1,16 @@
-"""Keep secret values out of the store, logs and error messages.
+"""Keep secret values out of the store, logs, error messages and reports.
 
-Every secret the engine resolves (API keys from `${env:NAME}`) is registered here; `redact`
-replaces them in any text before it is stored or shown, and a log record factory does the same
-for every log record (installed the first time a secret is registered).
+Every secret the engine resolves (API keys from `${env:NAME}`, credentials inside an endpoint
+URL) is registered here; `redact` replaces them in any text before it is stored or shown, and
+a log record factory does the same for every log record (installed the first time a secret is
+registered).
+
+A secret comes back in other shapes than the one registered: an endpoint that echoes a request
+URL shows it URL-encoded, one that echoes a Basic `Authorization` header shows it in base64, an
+HTML page escapes it. Each registered secret is therefore masked in those forms too. Credentials
+in URLs (`user:password@host`, `?subscription-key=...`, `&sig=...`) are masked by their shape
+as well, so a URL never seen at registration (an endpoint's redirect, a prompty's own
+`base_url`) does not carry one through.
 
 A bottom module (it imports nothing of ours): the engine registers secrets, and the store,
 evaluation and reports redact with it, without the store knowing the engine.
@@ -10,17 +18,33 @@ evaluation and reports redact with it, without the store knowing the engine.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import logging
+import re
 import threading
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-# Longest first (so a secret containing another is masked whole), each with its JSON-escaped form.
+# Every form to mask, longest first (so a secret containing another is masked whole), each with
+# its JSON-escaped form (what the store's JSON text holds).
 _ordered: tuple[tuple[str, str], ...] = ()
 _filter_installed = False
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values ("x", "na") would mangle ordinary text and protect nothing
+_MIN_ENCODED_LENGTH = 8  # an encoded fragment shorter than this would match ordinary text
+
+# Query parameters that carry a credential (Azure API Management, SAS tokens, function keys...).
+_CREDENTIAL_PARAMETERS = (
+    "subscription-key", "subscription_key", "api-key", "api_key", "apikey", "key", "code", "sig",
+    "signature", "token", "access_token", "id_token", "refresh_token", "password", "pwd", "secret",
+    "client_secret", "auth", "x-api-key",
+)  # fmt: skip
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@?#'\"<>]*):([^/\s@?#'\"<>]+)@")
+_URL_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:" + "|".join(re.escape(p) for p in _CREDENTIAL_PARAMETERS) + r")=)([^&#\s'\"<>\\]+)")
 
 
 def _install_filter() -> None:
@@ -47,24 +71,87 @@ def _install_filter() -> None:
     logging.setLogRecordFactory(redacting_factory)
 
 
+def _base64_cores(value: str) -> set[str]:
+    """The base64 text a secret always turns into, wherever it sits in the encoded bytes.
+
+    Base64 maps 3 bytes to 4 characters, so the characters a secret produces depend on its
+    offset (mod 3) in the encoded string (`apikey:SECRET` in a Basic header puts it at 7): for
+    each of the three offsets, the characters determined by the secret's bytes alone."""
+    raw = value.encode("utf-8")
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
+        head = (0, 2, 3)[offset]  # characters that mix in the bytes before the secret
+        tail = 1 if (offset + len(raw)) % 3 else 0  # the one that mixes in the bytes after it
+        core = encoded[head:len(encoded) - tail]
+        cores.update((core, core.replace("+", "-").replace("/", "_")))  # standard and URL-safe
+    return cores
+
+
+def encoded_forms(value: str) -> set[str]:
+    """`value` and the shapes it takes when echoed: URL-encoded (once and twice, `%20` and `+`
+    for spaces), HTML-escaped, and base64 (standard and URL-safe, at any offset)."""
+    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(quote(value, safe=""), safe=""),
+             html.escape(value, quote=True)}
+    forms = {form for form in forms if form == value or len(form) >= _MIN_ENCODED_LENGTH}
+    forms.update(core for core in _base64_cores(value) if len(core) >= _MIN_ENCODED_LENGTH)
+    return forms
+
+
 def register_secret(value: str | None) -> None:
     if not value or len(value) < _MIN_LENGTH:
         return
     global _ordered
     with _lock:
+        if value in _secrets:
+            return
         _secrets.add(value)
-        _ordered = tuple((secret, json.dumps(secret, ensure_ascii=False)[1:-1])
-                         for secret in sorted(_secrets, key=len, reverse=True))
+        forms = set().union(*(encoded_forms(secret) for secret in _secrets))
+        _ordered = tuple((form, json.dumps(form, ensure_ascii=False)[1:-1])
+                         for form in sorted(forms, key=len, reverse=True))
     _install_filter()
 
 
+def register_url_credentials(url: str | None) -> None:
+    """Register the credentials an endpoint URL carries: the password of `user:password@host`
+    and credential-like query parameters (`?subscription-key=...`), so every later echo of them
+    is masked, whatever shape the echo takes."""
+    if not url or ("@" not in url and "=" not in url):
+        return
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: the shape-based masking still applies
+        return
+    if password:
+        register_secret(unquote(password))
+        register_secret(password)
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if name.lower() in _CREDENTIAL_PARAMETERS:
+            register_secret(value)
+
+
+def redact_url_credentials(text: str) -> str:
+    """Mask credentials by their place in a URL: `user:***@host`, `?subscription-key=***`."""
+    if "@" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", text)
+    if "=" in text:
+        text = _URL_QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+def _has_url_credentials(text: str) -> bool:
+    return ("@" in text and _URL_USERINFO.search(text) is not None) or (
+        "=" in text and _URL_QUERY_SECRET.search(text) is not None)
+
+
 def redact(text: str) -> str:
-    if not text or not _ordered:
+    if not text:
         return text
     for secret, _ in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
-    return text
+    return redact_url_credentials(text)
 
 
 def dumps_redacted(value) -> str:
@@ -72,22 +159,20 @@ def dumps_redacted(value) -> str:
 
     The store writes several values per row: checking the finished text once for each secret
     is much cheaper than walking every value, and in the usual case (no secret inside) that
-    is all it costs. If a secret's JSON form does occur, the value is walked and masked."""
+    is all it costs. If a secret's JSON form (or a URL credential) does occur, the value is
+    walked and masked."""
     text = json.dumps(value, ensure_ascii=False, default=str)
-    for secret, escaped in _ordered:
-        if escaped in text:
-            return json.dumps(redact_value(value), ensure_ascii=False, default=str)
+    if _has_url_credentials(text) or any(escaped in text for _, escaped in _ordered):
+        return json.dumps(redact_value(value), ensure_ascii=False, default=str)
     return text
 
 
 def redact_value(value):
-    """Redact strings inside nested JSON-like data."""
-    if not _ordered:
-        return value
+    """Redact strings inside nested JSON-like data (keys included: a key can be a URL too)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: redact_value(item) for key, item in value.items()}
+        return {redact(key) if isinstance(key, str) else key: redact_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_value(item) for item in value]
     return value

@@ -3,10 +3,19 @@ credentials inside endpoint URLs and encoded echoes of a key never reach the sto
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+from urllib.parse import quote, quote_plus
+
 import pytest
 
 from promptwise.cli import main
+from promptwise.devtools.fake_openai import FakeOpenAI
+from promptwise.redaction import redact, register_secret, register_url_credentials
 from promptwise.store import RunStore
+
+from conftest import write
 
 LITERAL = "sk-proj-Abc123Def456Ghi789Jkl012Mno"  # looks real to the PW601 check
 
@@ -132,3 +141,113 @@ def test_a_key_as_env_reference_runs(workspace, monkeypatch, capsys):
     monkeypatch.chdir(root)
     assert main(["run", "flow", "--format", "json"]) == 0
     assert '"out": "hi"' in capsys.readouterr().out
+
+
+# ----- credentials in endpoint URLs and encoded echoes, end to end -----
+
+KEY = "pk/Live+Key=0123456789&zz"  # characters that URL-encoding and base64 both change
+SUBSCRIPTION = "SubKey0123456789abcdef"
+PASSWORD = "hunter2-Passw0rd"
+
+
+def forms(secret: str) -> dict[str, str]:
+    """The shapes an echo of `secret` takes: what must never be found anywhere."""
+    return {"raw": secret, "url-encoded": quote(secret, safe=""), "form-encoded": quote_plus(secret),
+            "basic auth": base64.b64encode(f"apikey:{secret}".encode()).decode().rstrip("=")[:-2],
+            "html": html.escape(secret)}
+
+
+def assert_clean(where: str, data: bytes | str) -> None:
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    for secret in (KEY, SUBSCRIPTION, PASSWORD):
+        for shape, form in forms(secret).items():
+            assert form not in text, f"{shape} form of a secret in {where}"
+
+
+ECHO_FLOW = """
+    inputs:
+      question: {type: string}
+    outputs:
+      answer: {type: string, reference: "${chat.output}"}
+    nodes:
+    - name: chat
+      type: llm
+      source: {type: code, path: chat.jinja2}
+      inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
+      connection: CONNECTION
+      api: chat
+"""
+
+
+def test_echoed_credentials_never_reach_the_store_outputs_or_reports(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PW_ECHO_KEY", KEY)
+    monkeypatch.setenv("PW_ECHO_SUBSCRIPTION", SUBSCRIPTION)
+    monkeypatch.setenv("PW_ECHO_PASSWORD", PASSWORD)
+    # `echoing` answers (its gateway takes the subscription key in the query) and echoes every
+    # credential in its replies; `refusing` wants another key and echoes them in its 401 errors.
+    with FakeOpenAI(api_key=SUBSCRIPTION, echo_credentials=True) as echoing, \
+            FakeOpenAI(api_key="another-key-entirely", echo_credentials=True) as refusing:
+        (tmp_path / "promptwise.yaml").write_text(
+            "connections:\n"
+            f"  echoing: {{type: openai_compatible, base_url: '{echoing.base_url}?subscription-key="
+            "${env:PW_ECHO_SUBSCRIPTION}', api_key: '${env:PW_ECHO_KEY}'}\n"
+            f"  refusing: {{type: openai_compatible, base_url: '{refusing.base_url}?subscription-key="
+            "${env:PW_ECHO_SUBSCRIPTION}', api_key: '${env:PW_ECHO_KEY}'}\n"
+            "  unreachable: {type: openai_compatible, base_url: 'http://bob:${env:PW_ECHO_PASSWORD}@127.0.0.1:9/v1',"
+            " api_key: '${env:PW_ECHO_KEY}'}\n")
+        for name in ("echoing", "refusing", "unreachable"):
+            write(tmp_path, {f"{name}/flow.dag.yaml": ECHO_FLOW.replace("CONNECTION", name),
+                             f"{name}/chat.jinja2": "user:\n{{question}}\n"})
+        (tmp_path / "data.jsonl").write_text('{"question": "one", "expected": "x"}\n'
+                                             '{"question": "two", "expected": "y"}\n')
+        (tmp_path / "eval.yaml").write_text(
+            "judge: {model: gpt-4o-mini, connection: echoing}\n"
+            "evaluators:\n"
+            "  - {name: match, type: exact_match, inputs: {prediction: ${run.outputs.answer}, "
+            "reference: ${data.expected}}, threshold: 1.0}\n"
+            "  - {name: fluent, type: fluency, inputs: {response: ${run.outputs.answer}}, threshold: 3}\n")
+        monkeypatch.chdir(tmp_path)
+        printed = []
+
+        def cli(*argv: str) -> int:
+            code = main(list(argv))
+            printed.append("".join(capsys.readouterr()))
+            return code
+
+        assert cli("run", "echoing", "--inputs", "question=hi", "--format", "json") == 0
+        assert "Received ***" in printed[-1]  # the echo came back, masked
+        assert cli("run", "refusing", "--inputs", "question=hi", "--format", "json") == 1
+        assert "authentication failed (HTTP 401)" in printed[-1] and "subscription-key=***" in printed[-1]
+        assert cli("run", "unreachable", "--inputs", "question=hi", "--format", "json") == 1
+        assert cli("batch", "echoing", "--data", "data.jsonl", "--name", "good", "--no-progress") == 0
+        assert cli("batch", "refusing", "--data", "data.jsonl", "--name", "bad", "--no-progress") == 1
+        assert echoing.stats.completed >= 3 and refusing.stats.requests >= 3
+        assert echoing.requests[0].path == "/v1/chat/completions"  # the query went on the request, not the path
+        for run in ("good", "bad"):
+            assert cli("runs", "show", run, "--format", "json") == 0
+            assert cli("runs", "export", run) == 0
+        assert cli("eval", "--run", "good", "--config", "eval.yaml", "--junit", "good.xml") == 0
+        assert cli("batch", "echoing", "--data", "data.jsonl", "--name", "again", "--no-progress", "--no-cache") == 0
+        assert cli("eval", "--run", "again", "--config", "eval.yaml", "--junit", "again.xml") == 0
+        assert cli("compare", "good", "again", "--html", "report.html") == 0
+    shown = json.loads(printed[printed.index(next(p for p in printed if '"name": "good"' in p))])
+    assert shown["connection"]["connections"][0]["endpoint"].endswith("?subscription-key=***")
+    junit = (tmp_path / "good.xml").read_text()
+    assert "raw answer:" in junit and "Received ***" in junit  # the judge's echo reached the file, masked
+    assert_clean("the printed output", "\n".join(printed))
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name != "promptwise.yaml":
+            assert_clean(str(path.relative_to(tmp_path)), path.read_bytes())
+
+
+def test_url_credentials_and_encodings_are_masked():
+    register_secret("zq/Secret+Value=42&x")
+    register_url_credentials("https://amy:Pa%24%24word99@example.net/v1?api-version=1&subscription-key=Sub%2FKey77x")
+    text = ("zq%2FSecret%2BValue%3D42%26x " + base64.b64encode(b"u:zq/Secret+Value=42&x").decode()
+            + " Pa$$word99 Sub/Key77x " + base64.b64encode(b"amy:Pa$$word99").decode()
+            + " https://ann:other-pass@h/x?a=1&sig=abcdef123&code=zzz9 zq&#x2F;")
+    masked = redact(text)
+    for leaked in ("Secret", "word99", "Key77", "other-pass", "abcdef123", "zzz9"):
+        assert leaked not in masked
+    assert "https://ann:***@h/x?a=1&sig=***&code=***" in masked
+    assert redact("a plain sentence about keys = values") == "a plain sentence about keys = values"

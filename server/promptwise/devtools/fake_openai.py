@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import re
 import sys
@@ -31,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -141,14 +143,22 @@ class FakeOpenAI:
         api_key: str | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
         record: bool = True,
+        echo_credentials: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.latency = latency
-        self.api_key = api_key  # when set, requests must carry it (Bearer or api-key header)
+        # When set, requests must carry it: a Bearer or api-key header, or a `subscription-key` /
+        # `api-key` query parameter (as API gateways accept).
+        self.api_key = api_key
+        # Echo the credentials a request carried (as given, URL-encoded, as a Basic header, and the
+        # request URL) in error messages and replies, as careless gateways and debugging proxies
+        # do: what redaction must catch.
+        self.echo_credentials = echo_credentials
         self.models = list(models)
         self.record = record
-        self.rules: list[Rule] = [Rule(_compile(p), r) for p, r in (rules or [])]
+        # (pattern, reply) or (pattern, reply, latency in seconds)
+        self.rules: list[Rule] = [Rule(_compile(rule[0]), *rule[1:]) for rule in (rules or [])]
         self.stats = Stats()
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
@@ -295,15 +305,26 @@ class FakeOpenAI:
 
     # ----- request handling -----
 
+    @staticmethod
+    def _credentials(request: web.Request) -> list[str]:
+        given = [request.headers.get("api-key"), request.headers.get("Authorization", "").removeprefix("Bearer "),
+                 request.query.get("subscription-key"), request.query.get("api-key")]
+        return [value for value in given if value]
+
+    def _echo(self, request: web.Request) -> str:
+        """What an echoing endpoint says about the credentials it received."""
+        if not self.echo_credentials:
+            return ""
+        echoed = [f"{key} (url-encoded {quote(key, safe='')}, as Basic auth "
+                  f"{base64.b64encode(f'apikey:{key}'.encode()).decode()})" for key in self._credentials(request)]
+        return f" Received {'; '.join(echoed) or 'no key'} at {request.url}."
+
     def _check_auth(self, request: web.Request) -> web.Response | None:
-        if self.api_key is None:
-            return None
-        given = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if given == self.api_key:
+        if self.api_key is None or self.api_key in self._credentials(request):
             return None
         return web.json_response(
-            {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                       "code": "invalid_api_key"}},
+            {"error": {"message": "Incorrect API key provided." + self._echo(request),
+                       "type": "invalid_request_error", "code": "invalid_api_key"}},
             status=401,
         )
 
@@ -424,7 +445,7 @@ class FakeOpenAI:
             latency = rule.latency if rule is not None and rule.latency is not None else self.latency
             if latency:
                 await asyncio.sleep(latency)
-            message, usage_override = self._reply(rule, body, text)
+            message, usage_override = self._reply(rule, body, text, self._echo(request))
             model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
             prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in body["messages"] if isinstance(m, dict)) + 3
             completion_tokens = count_tokens(message.get("content") or "")
@@ -456,12 +477,12 @@ class FakeOpenAI:
         finally:
             self._end(ok, fault_kind)
 
-    def _reply(self, rule: Rule | None, body: dict, text: str) -> tuple[dict, dict]:
+    def _reply(self, rule: Rule | None, body: dict, text: str, echo: str = "") -> tuple[dict, dict]:
         reply: Any = f"echo: {text}" if rule is None else rule.reply
         if callable(reply):
             reply = reply(body)
         if isinstance(reply, str):
-            return {"role": "assistant", "content": reply}, {}
+            return {"role": "assistant", "content": reply + echo}, {}
         reply = dict(reply)
         usage = reply.pop("usage", None) or {}
         message = {"role": "assistant", "content": None, **reply}
@@ -535,8 +556,9 @@ def _embed(text: str, dims: int) -> list[float]:
     return [v / norm for v in vector]
 
 
-def _load_rules(path: Path) -> list[tuple[str | None, str]]:
-    """A JSON or YAML list of {pattern, reply} objects."""
+def _load_rules(path: Path) -> list[tuple]:
+    """A JSON or YAML list of {pattern, reply} objects, each optionally with `latency_ms` (this
+    rule's delay instead of --latency-ms: a long answer can take longer, as with a real model)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
         import yaml
@@ -546,7 +568,8 @@ def _load_rules(path: Path) -> list[tuple[str | None, str]]:
         data = json.loads(text)
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of {{pattern, reply}} objects")
-    return [(item.get("pattern"), item["reply"]) for item in data]
+    return [(item.get("pattern"), item["reply"], item["latency_ms"] / 1000) if item.get("latency_ms") is not None
+            else (item.get("pattern"), item["reply"]) for item in data]
 
 
 def main(argv: list[str] | None = None) -> int:

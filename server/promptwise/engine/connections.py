@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from promptwise.redaction import register_secret
+from promptwise.redaction import redact_url_credentials, register_secret, register_url_credentials
 
 CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible", "custom")
 _TYPE_ALIASES = {
@@ -88,7 +88,7 @@ class Connection:
         return {
             "name": self.name,
             "type": self.type,
-            "endpoint": self.endpoint,
+            "endpoint": redact_url_credentials(self.endpoint) if self.endpoint else None,
             "api_version": self.api_version,
         }
 
@@ -176,6 +176,8 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
                 f"e.g. http://127.0.0.1:11434/v1 for Ollama")
     if values.get("api_key"):
         register_secret(values["api_key"])
+    for key in ("base_url", "azure_endpoint"):  # `?subscription-key=...`, `user:password@host`
+        register_url_credentials(values.get(key))
     return Connection(name=name, type=kind, origin=origin, **values)
 
 
@@ -200,6 +202,8 @@ def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], or
             value = expand_env(raw, f"{where}: connection `{name}`: `{section}.{key}`", environ)
             if section == "secrets":
                 register_secret(value)
+            else:
+                register_url_credentials(value)  # a config URL with a password in it
             values.append((str(key), value))
         pairs[section] = tuple(values)
     return Connection(name=name, type="custom", secrets=pairs["secrets"], configs=pairs["configs"], origin=origin)

@@ -33,7 +33,7 @@ from promptwise.engine.flow_environment import (
 )
 from promptwise.engine.llm import LlmService
 from promptwise.engine.providers import RetryPolicy
-from promptwise.engine.secrets import refuse_literal_secrets
+from promptwise.engine.secrets import redact, redact_value, refuse_literal_secrets
 from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
 
@@ -181,10 +181,16 @@ class FlowRunResult:
     nodes: list = field(default_factory=list)
     metrics: dict | None = None
 
+    def __post_init__(self) -> None:
+        # What is printed is what is stored: an endpoint that echoes a key (in any encoding)
+        # must not put it on the terminal or in a CI log either.
+        self.outputs, self.metrics = redact_value(self.outputs), redact_value(self.metrics)
+        self.error = redact(self.error) if self.error else self.error
+
     def as_dict(self) -> dict:
         data = {"run": self.run, "status": self.status, "outputs": self.outputs, "tokens": self.tokens,
                 "cost": self.cost, "latency_ms": round(self.latency_ms, 1),
-                "nodes": [n.as_dict() for n in self.nodes]}
+                "nodes": [redact_value(n.as_dict()) for n in self.nodes]}
         if self.metrics:
             data["metrics"] = self.metrics
         if self.error:

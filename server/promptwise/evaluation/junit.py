@@ -14,12 +14,15 @@ from pathlib import Path
 
 from promptwise.evaluation.base import Score
 from promptwise.evaluation.runner import RowScores
+from promptwise.redaction import redact
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _clean(text: object) -> str:
-    return _INVALID_XML.sub("\ufffd", str(text))
+    # Redacted here too: judge answers and errors can echo a key (in any encoding) that a
+    # JUnit file, uploaded as a CI artifact, must not carry.
+    return _INVALID_XML.sub("\ufffd", redact(str(text)))
 
 
 def _value(score: Score) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from promptwise.evaluation.compare import RUN_FIGURE_TYPES, Comparison
 from promptwise.evaluation.report_text import fmt_number
+from promptwise.redaction import redact
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 
@@ -29,7 +30,7 @@ th:first-child,td:first-child{text-align:left}thead th{background:#f3f4f6}
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(redact(str(text)), quote=True)  # reasons and errors can echo a key
 
 
 def _delta(value: float | None, verdict: str) -> str:
