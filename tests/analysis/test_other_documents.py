@@ -118,7 +118,7 @@ Tell me about {{topic}}.
         ("flow.dag.yaml", b"[" * 50_000, "PW101"),
         ("flow.dag.yaml", b"a:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 200)), "PW101"),
         ("flow.dag.yaml", b"- " * 30_000, "PW101"),
-        ("flow.dag.yaml", b"a: &a [*a, *a]\n", "PW103"),
+        ("flow.dag.yaml", b"a: &a [*a, *a]\n", "PW101"),
         ("flow.dag.yaml", b"inputs: \"\x01\"\n", "PW101"),
     ],
 )
@@ -139,7 +139,8 @@ def test_alias_expansion_is_bounded(tmp_path):
     path = tmp_path / "flow.dag.yaml"
     path.write_text("\n".join(lines) + "\n")
     problems = analyze(path)
-    assert "PW107" in {p.code for p in problems}
+    # refused while parsing, at the alias that passes the expansion bound (yaml_nodes.py)
+    assert any(p.code == "PW101" and "alias" in p.message for p in problems), problems
     assert "PW000" not in {p.code for p in problems}
 
 

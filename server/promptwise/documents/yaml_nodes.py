@@ -28,6 +28,10 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 MAX_DEPTH = 64  # far deeper than any flow; guards every recursive walk over the tree
 MAX_NODES = 2_000_000  # guards alias expansion ("billion laughs") in to_python
+# Aliases share nodes, so the tree is a graph that every walker (checks, references, secret
+# scan, to_python) expands. A file may expand by at most this many nodes through its aliases,
+# and aliases may not nest the tree deeper than MAX_DEPTH; anchors in real flows add dozens.
+MAX_ALIAS_EXPANSION = 100_000
 
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -243,6 +247,8 @@ class _Builder:
         self.errors: list[YamlError] = []
         self.duplicates: list[DuplicateKey] = []
         self.last = None  # end mark of the last event read
+        self.measured: dict[int, tuple[int, int]] = {}  # id(collection) -> expanded (size, depth)
+        self.expanded = 0  # nodes added by aliases so far
 
     def _add(self, node: YamlNode) -> None:
         """Attach a node to the open collection (used off the hot path)."""
@@ -348,6 +354,11 @@ class _Builder:
                 if target is None:  # the parser reports this itself, but be safe
                     start, end = event.start_mark, event.end_mark
                     target = YamlScalar((start.line, start.column, end.line, end.column), NULL_TAG, "", None)
+                elif type(target) is not YamlScalar:
+                    refusal = self._refuse_alias(event, target)
+                    if refusal is not None:
+                        self.errors.append(refusal)
+                        return
                 self._add(target)
             elif kind is DocumentStartEvent and self.roots:
                 self.errors.append(
@@ -360,6 +371,33 @@ class _Builder:
                 return
             self.last = event.end_mark
 
+    def _refuse_alias(self, event, target: YamlNode) -> YamlError | None:
+        """Why an alias to a collection may not be used, or None: a collection that contains
+        itself (an endless value), or aliases that expand the file past MAX_ALIAS_EXPANSION
+        nodes or nest it deeper than MAX_DEPTH (a "billion laughs" bomb)."""
+        where = _range(event.start_mark, event.end_mark)
+        if any(frame[0] is target for frame in self.stack):
+            return YamlError(
+                f"YAML alias *{event.anchor} refers to a collection that contains it, an endless "
+                "value; copy the values instead of the alias",
+                where,
+            )
+        size, depth = _measure(target, self.measured)
+        self.expanded += size
+        if self.expanded > MAX_ALIAS_EXPANSION:
+            return YamlError(
+                f"YAML aliases expand this file to more than {MAX_ALIAS_EXPANSION:,} values "
+                f"(at *{event.anchor}); use fewer nested aliases",
+                where,
+            )
+        if len(self.stack) + depth > self.max_depth:
+            return YamlError(
+                f"YAML alias *{event.anchor} nests the file deeper than {self.max_depth} levels; "
+                "use fewer nested aliases",
+                where,
+            )
+        return None
+
     def close_unfinished(self, end: Position) -> None:
         """After an error, give still-open collections an end so ranges stay sane."""
         while self.stack:
@@ -369,6 +407,36 @@ class _Builder:
                 self._add(YamlScalar(marks, NULL_TAG, "", None))
             node = self.stack.pop()[0]
             node.range = Range(node.range.start, max(node.range.start, end))
+
+
+def _measure(root: YamlNode, measured: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(nodes, depth) of a complete node expanded through its aliases, without expanding it:
+    an iterative post-order walk, memoised per collection, so a bomb costs its own size."""
+    pending: list[tuple[YamlNode, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if type(node) is YamlScalar or id(node) in measured:
+            continue
+        children = _children(node)
+        if children_done:
+            size, depth = 1, 1
+            for child in children:
+                child_size, child_depth = (1, 0) if type(child) is YamlScalar else measured[id(child)]
+                size += child_size
+                depth = max(depth, child_depth + 1)
+            measured[id(node)] = (min(size, MAX_NODES), depth)
+        else:
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if type(child) is not YamlScalar)
+    return (1, 0) if type(root) is YamlScalar else measured[id(root)]
+
+
+def _children(node: YamlNode) -> list[YamlNode]:
+    if type(node) is YamlSequence:
+        return node.items
+    if type(node) is YamlMapping:
+        return [part for entry in node.entries for part in (entry.key, entry.value)]
+    return []
 
 
 def parse_yaml(text: str, line_offset: int = 0, max_depth: int = MAX_DEPTH) -> YamlDocument:
