@@ -151,11 +151,18 @@ def context_window_problem(estimate: CallEstimate) -> str | None:
     if estimate.match is None:
         return None
     model = estimate.match.model
+    # Only a max_tokens the request sets is reserved: without one the API lets the answer use
+    # what the prompt leaves of the window (Prompt flow sends no max_tokens then), so the
+    # model's own output cap must not be added to the prompt here.
+    reserved = estimate.output_bound if estimate.call.max_tokens is not None and estimate.call.max_tokens > 0 else 0
     if not estimate.counted:
         bound = estimate.input_upper_bound()
-        if bound + estimate.output_bound <= model.context_window and bound <= model.input_limit:
+        if bound + reserved <= model.context_window and bound <= model.input_limit:
             return None
-    total = estimate.input_tokens + estimate.output_bound
+    total = estimate.input_tokens + reserved
+    if not reserved and total > model.context_window:
+        return (f"the prompt is {estimate.input_tokens:,} tokens, above {model.name}'s context window of "
+                f"{model.context_window:,} ({model.origin}); shorten the prompt or use a model with a larger window")
     if model.max_input and estimate.input_tokens > model.max_input:
         return (f"the prompt is {estimate.input_tokens:,} tokens, above {model.name}'s input limit of "
                 f"{model.max_input:,} ({model.origin}); shorten the prompt or use a model with a larger window")
