@@ -91,7 +91,9 @@ def test_eval_flow_end_to_end(flow_dir, fake_server, capsys, monkeypatch):
         assert stored.metrics["correct"]["mean"] == pytest.approx(0.75)
         rows = store.scores(stored.name)
         assert len(rows) == 4 and rows[2].scores["correct"].passed is False
-    assert sorted(p.name for p in (workspace.state_dir).glob("*.sqlite")) == ["cache.sqlite", "runs.sqlite"]
+    # evaluations live in the run store; traces have their own file (span writes never wait on runs)
+    assert sorted(p.name for p in (workspace.state_dir).glob("*.sqlite")) == ["cache.sqlite", "runs.sqlite",
+                                                                              "traces.sqlite"]
 
     # JUnit: one test case per row and evaluator, well-formed
     tree = ET.parse(junit)
