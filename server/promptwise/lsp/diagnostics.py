@@ -11,10 +11,13 @@ Cross-file: analysing a template or tool file also re-analyses the flows that us
 (`promptwise.analysis.dependents`), since the flow's problems (a variable the template now
 needs, a parameter the tool no longer takes) depend on it.
 
-Push or pull: a client that can pull diagnostics (LSP 3.17 `textDocument/diagnostic`) gets
-them only by pulling, with a `workspace/diagnostic/refresh` when another file's analysis
-changed them; other clients get `textDocument/publishDiagnostics`. Sending both would show
-every problem twice.
+Push or pull: a client that can pull diagnostics (LSP 3.17 `textDocument/diagnostic`) and
+can be told to pull again (`workspace.diagnostics.refreshSupport`) gets them only by pulling,
+with a `workspace/diagnostic/refresh` when another file's analysis changed them. Every other
+client gets `textDocument/publishDiagnostics`, including one that pulls but cannot be asked
+to re-pull (Neovim 0.11): it would keep showing a flow's problems from before its template
+changed. Such a client's pulls are answered with an empty report, since sending both would
+show every problem twice.
 """
 
 from __future__ import annotations
@@ -134,7 +137,10 @@ class DiagnosticsScheduler:
             workspace and workspace.diagnostics and workspace.diagnostics.refresh_support
         )
         mode = self.ls.settings.diagnostics_mode
-        self.pull_mode = can_pull if mode == "auto" else mode == "pull"
+        if mode == "auto":
+            self.pull_mode = can_pull and self.refresh_supported
+        else:
+            self.pull_mode = mode == "pull"
 
     @property
     def delay(self) -> float:
@@ -303,9 +309,19 @@ async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChange
             diagnostics.request(uri)
 
 
+# The result id of the empty reports a pushed-to client gets when it pulls anyway.
+PUSHED_RESULT_ID = "pushed"
+
+
 async def pull(ls: PromptwiseServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
     uri = params.text_document.uri
     diagnostics = scheduler(ls)
+    if not diagnostics.pull_mode:
+        # This client's diagnostics come by push (it cannot be told to re-pull when another
+        # file changes them); answering here too would show each problem twice.
+        if params.previous_result_id == PUSHED_RESULT_ID:
+            return types.UnchangedDocumentDiagnosticReport(result_id=PUSHED_RESULT_ID)
+        return types.FullDocumentDiagnosticReport(items=[], result_id=PUSHED_RESULT_ID)
     if ls.open_document(uri) is not None:
         if ls.problems.analysed_version(uri) != ls.version_of(uri):
             diagnostics.request(uri)
