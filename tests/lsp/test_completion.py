@@ -39,9 +39,23 @@ async def test_node_names_after_dollar_brace(client: LanguageClient, workspace: 
     text = path.read_text().replace("    limit: 3", "    limit: ${}")
     uri = open_document(client, path, text)
     items = await _complete(client, uri, types.Position(line=23, character=13))
-    # the node being edited (lookup) is not offered: it cannot read itself
-    assert _labels(items) == ["inputs", "classify", "summarize"]
-    assert items[1].detail == "llm node"
+    # neither the node being edited (lookup) nor the nodes that read it (classify, and
+    # summarize through classify): referring to them would close a cycle
+    assert _labels(items) == ["inputs"]
+
+
+async def test_node_names_offered_are_upstream_or_unrelated(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    language: ${inputs.language}", "    language: ${}")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "language: ${}", offset=len("language: ${")))
+    assert _labels(items) == ["inputs", "lookup", "classify"]
+    assert items[2].detail == "llm node"
+    # from classify: summarize reads classify, so only lookup
+    text = path.read_text().replace("    log: ${inputs.log_text}\n    examples", "    log: ${}\n    examples")
+    uri = open_document(client, path, text, version=2)
+    items = await _complete(client, uri, position_of(text, "log: ${}", offset=len("log: ${")))
+    assert _labels(items) == ["inputs", "lookup"]
 
 
 async def test_output_keys_of_a_python_tool(client: LanguageClient, workspace: Path):
@@ -123,3 +137,71 @@ async def test_values_of_a_fixed_choice_key(client: LanguageClient, workspace: P
         "package",
         "package_with_prompt",
     ]
+
+
+async def test_model_names_for_llm_node_inputs(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("    deployment_name: gpt-4o-mini\n    log: ${inputs.log_text}\n    examples",
+                                    "    deployment_name: gpt-4o-m\n    log: ${inputs.log_text}\n    examples")
+    text = text.replace("    deployment_name: gpt-4o-mini\n    log: ${inputs.log_text}\n    category", "    model: \n    log: ${inputs.log_text}\n    category")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "gpt-4o-m\n", offset=len("gpt-4o-m")))
+    labels = _labels(items)
+    assert "gpt-4o-mini" in labels and not any(label.startswith("azure/") for label in labels)
+    chosen = next(item for item in items if item.label == "gpt-4o-mini")
+    assert chosen.text_edit.range == span((30, 21), (30, 29))  # the partial name is replaced
+    assert "per 1M tokens" in chosen.detail
+    items = await _complete(client, uri, position_of(text, "    model: ", offset=len("    model: ")))
+    assert "gpt-4o-mini" in _labels(items)
+
+
+async def test_api_values_of_an_llm_node(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text().replace("  api: chat\n- name: summarize", "  api: \n- name: summarize")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "  api: \n", offset=len("  api: ")))
+    assert _labels(items) == ["chat", "completion"]
+
+
+async def test_prompty_models_and_api(client: LanguageClient, workspace: Path):
+    path = workspace / "answer.prompty"
+    text = path.read_text().replace("    model: gpt-4o-mini", "    model: gpt-4").replace("  api: chat", "  api: c")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "model: gpt-4\n", offset=len("model: gpt-4")))
+    assert {"gpt-4o", "gpt-4o-mini"} <= set(_labels(items))
+    items = await _complete(client, uri, position_of(text, "api: c", offset=len("api: c")))
+    assert _labels(items) == ["chat", "completion"]
+
+
+async def test_prompty_spec_model_id(client: LanguageClient, workspace: Path):
+    path = workspace / "spec.prompty"
+    text = "---\nname: x\nmodel:\n  id: \n  provider: openai\ninputs:\n  - name: q\n---\nuser: {{ q }}\n"
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "  id: ", offset=len("  id: ")))
+    assert "gpt-4o-mini" in _labels(items)
+
+
+async def test_jinja_variables_in_a_template(client: LanguageClient, workspace: Path):
+    path = workspace / "classify.jinja2"
+    text = path.read_text().replace("{{ log }}", "{{ lo }}\n{% if ex")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "{{ lo", offset=len("{{ lo")))
+    # the inputs of the node that uses the template (not its llm settings), then its own
+    assert _labels(items)[:2] == ["log", "examples"] and "deployment_name" not in _labels(items)
+    assert items[0].text_edit.range == span((9, 3), (9, 5))
+    items = await _complete(client, uri, position_of(text, "{% if ex", offset=len("{% if ex")))
+    assert "examples" in _labels(items)
+    # outside `{{ }}` nothing is offered
+    result = await client.text_document_completion_async(
+        types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=3))
+    )
+    assert result is None or not (result.items if isinstance(result, types.CompletionList) else result)
+
+
+async def test_jinja_variables_in_a_prompty_body(client: LanguageClient, workspace: Path):
+    path = workspace / "answer.prompty"
+    text = path.read_text().replace("{{ question }}", "{{ question }} {{ ")
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "}} {{ ", offset=len("}} {{ ")))
+    assert _labels(items) == ["question", "policy"]
+    assert items[0].detail == "input · string"

@@ -7,7 +7,13 @@
   its template uses (plus the LLM parameters for llm nodes), minus those already there;
 - any other key: the keys the schema allows there (from `promptwise.analysis.schema`),
   minus those already there; after `type:`, `api:` and other fixed-choice keys: the choices;
-- in a prompty's front matter the same from the prompty schema.
+- in a prompty's front matter the same from the prompty schema;
+- model names from the catalog (and the workspace's deployments) after a prompty's
+  `model.configuration.model` / `azure_deployment` / `model.id` and an llm node's `model` /
+  `deployment_name` input; `api:` values Prompt flow and Prompty accept;
+- inside `{{ }}` and `{% %}` of a template or a prompty's body: the variables the template can
+  be given (a prompty's inputs and sample, the inputs of the nodes that use a template);
+- never a `${node.output}` of a node downstream of the one being edited (a cycle).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ ItemKind = types.CompletionItemKind
 
 async def completion(ls: PromptwiseServer, params: types.CompletionParams) -> types.CompletionList | None:
     context = await document_context(ls, params.text_document.uri, params.position)
-    if context is None or context.kind not in ("flow_dag", "flex_flow", "prompty"):
+    if context is None or context.kind not in ("flow_dag", "flex_flow", "prompty", "jinja"):
         return None
     items = await _items(ls, context)
     if items is None:
@@ -50,13 +56,16 @@ async def _items(ls: PromptwiseServer, context: DocumentContext) -> list[types.C
         match = _REFERENCE_PREFIX.search(prefix)
         if match is not None:
             return await _reference_items(ls, context, match.group("inner"))
+    if context.kind == "jinja" or (context.kind == "prompty" and _in_prompty_body(context)):
+        match = _JINJA_PREFIX.search(prefix)
+        return await _jinja_items(ls, context, match.group("word")) if match is not None else None
     first_line, rule = _schema_for(context)
     if rule is None:
         return None
     if context.kind == "prompty":
         front = getattr(context.model, "front_matter_range", None)
         if front is None or not (front.start.line <= position.line <= front.end.line):
-            return None  # the body is a template, not YAML
+            return None
     where = yaml_position(context.lines, position.line, position.character, first_line)
     if where is None:
         return None
@@ -64,6 +73,9 @@ async def _items(ls: PromptwiseServer, context: DocumentContext) -> list[types.C
         return await _node_input_items(ls, context, where)
     if where.in_key:
         return _key_items(ls, context, rule, where)
+    special = await _special_value_items(ls, context, where)
+    if special is not None:
+        return special
     return _value_items(ls, context, rule, where)
 
 
@@ -87,10 +99,38 @@ def _item(ls, context, label: str, kind, start: int, detail: str | None = None, 
 
 
 def _current_node(flow, line: int):
-    for node in flow.nodes:
+    for node in flow.all_nodes():  # a variant's node too: its references are its node's
         if node.range.start.line <= line <= node.range.end.line:
             return node
     return None
+
+
+def _owner_name(node) -> str | None:
+    """The node name a node's references count for (a variant's is its node's)."""
+    return node.variant_of[0] if node.variant_of is not None else node.name
+
+
+def downstream_of(flow, name: str | None) -> set[str]:
+    """Names of the nodes that read `name`'s output, directly or through others (inputs and
+    `activate`): referring to one of them from `name` would close a cycle."""
+    if not name:
+        return set()
+    readers: dict[str, set[str]] = {}
+    for where, owner, reference in flow.references():
+        if where == "output" or not reference.is_node:
+            continue
+        reader = _owner_name(owner)
+        if reader:
+            readers.setdefault(reference.name, set()).add(reader)
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        for reader in readers.get(todo.pop(), ()):
+            if reader not in found:
+                found.add(reader)
+                todo.append(reader)
+    found.discard(name)
+    return found
 
 
 async def _reference_items(ls: PromptwiseServer, context: DocumentContext, inner: str) -> list[types.CompletionItem]:
@@ -99,9 +139,10 @@ async def _reference_items(ls: PromptwiseServer, context: DocumentContext, inner
     parts = inner.split(".")
     if len(parts) == 1:
         current = _current_node(flow, context.position.line)
+        excluded = downstream_of(flow, _owner_name(current)) if current is not None else set()
         items = [_item(ls, context, "inputs", ItemKind.Module, start, "flow inputs", sort="0")]
         for node in flow.nodes:
-            if node.name and node is not current:
+            if node.name and node is not current and node.name not in excluded:
                 items.append(_item(ls, context, node.name, ItemKind.Function, start, f"{node.type or ''} node".strip(), sort=f"1{node.index:05d}"))
         return items
     head = parts[0]
@@ -299,3 +340,129 @@ async def _node_input_items(ls: PromptwiseServer, context: DocumentContext, wher
                     _item(ls, context, name, ItemKind.Property, where.word_start, description, text=f"{name}: ", sort=f"1{name}")
                 )
     return items
+
+
+# ---- values with their own source: models, api --------------------------------------------
+
+# Prompt flow's llm node takes `api: chat | completion`; Prompty's `model.api` the same (its
+# newer spec also names embedding and image calls; Prompty 2 says `apiType: responses`).
+FLOW_API_VALUES = ("chat", "completion")
+PROMPTY_API_VALUES = ("chat", "completion")
+PROMPTY_SPEC_API_VALUES = ("chat", "completion", "embedding", "image", "responses")
+MODEL_KEYS_IN_PROMPTY = {("model", "configuration"): ("model", "azure_deployment"), ("model",): ("id",)}
+MODEL_INPUTS_OF_LLM_NODES = ("model", "deployment_name")
+
+
+async def _special_value_items(ls: PromptwiseServer, context: DocumentContext, where: YamlPosition):
+    """Items for a value whose choices are not in the schema, or None to use the schema's."""
+    path, key = tuple(where.path), where.key
+    if context.kind == "flow_dag":
+        if key == "api" and _is_node_item(where.path):
+            return _choices(ls, context, where, FLOW_API_VALUES)
+        if key in MODEL_INPUTS_OF_LLM_NODES and _is_node_inputs(where.path):
+            node = _node_at_item(context.model, where, context.position.line)
+            if node is not None and node.type in ("llm", "custom_llm"):
+                return await _model_items(ls, context, where, azure=key == "deployment_name")
+        return None
+    if context.kind == "prompty":
+        if path == ("model",) and key in ("api", "apiType"):
+            spec_shape = "spec" in str(getattr(context.model, "shape", "")).lower()
+            return _choices(ls, context, where, PROMPTY_SPEC_API_VALUES if spec_shape else PROMPTY_API_VALUES)
+        if key in MODEL_KEYS_IN_PROMPTY.get(path, ()):
+            return await _model_items(ls, context, where, azure=key == "azure_deployment")
+    return None
+
+
+def _is_node_item(path: list[str]) -> bool:
+    return (len(path) == 2 and path[0] == "nodes") or (
+        len(path) == 5 and path[0] == "node_variants" and path[2] == "variants" and path[4] == "node"
+    )
+
+
+def _choices(ls, context, where: YamlPosition, values) -> list[types.CompletionItem]:
+    return [_item(ls, context, value, ItemKind.EnumMember, where.word_start, sort=f"{i:03d}") for i, value in enumerate(values)]
+
+
+def _catalog_models(path, catalog_file: str | None) -> list[tuple[str, str]]:
+    """(name, detail) of the workspace's deployments then the catalog's models (executor)."""
+    from pathlib import Path as _Path
+
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.costing.catalog import catalog_for
+
+    try:
+        workspace = load_workspace(_Path(path))
+    except ConfigError:
+        workspace = None
+    try:
+        catalog = catalog_for(workspace, path=_Path(catalog_file) if catalog_file else None)
+    except Exception:  # an unreadable catalog file: the shipped one still names models
+        catalog = catalog_for(None)
+    found = [(name, f"deployment → {target}") for name, target in sorted(catalog.deployments.items())]
+    for name, model in sorted(catalog.models.items()):
+        found.append(
+            (name, f"{model.provider} · ${model.input_per_1m:g} in / ${model.output_per_1m:g} out per 1M tokens · "
+                   f"{model.context_window:,} context")
+        )
+    return found
+
+
+async def _model_items(ls: PromptwiseServer, context: DocumentContext, where: YamlPosition, azure: bool):
+    """Model names; for an Azure deployment, the catalog's azure/ entries without the prefix
+    (deployments are usually named after their model)."""
+    models = await ls.run_cpu(_catalog_models, context.path, ls.settings.catalog_file)
+    items, seen = [], set()
+    for index, (name, detail) in enumerate(models):
+        label = name.removeprefix("azure/") if azure else name
+        if label in seen or (not azure and name.startswith("azure/")):
+            continue
+        seen.add(label)
+        items.append(_item(ls, context, label, ItemKind.Value, where.word_start, detail, sort=f"{index:05d}"))
+    return items
+
+
+# ---- Jinja variables --------------------------------------------------------------------
+
+# the word being typed inside an unclosed `{{ ... ` or `{% ... ` on the cursor's line
+_JINJA_PREFIX = re.compile(r"\{[{%](?:(?![}%]\}).)*?(?<![\w.])(?P<word>\w*)$")
+
+
+def _in_prompty_body(context: DocumentContext) -> bool:
+    front = getattr(context.model, "front_matter_range", None)
+    body_line = getattr(context.model, "body_line", 0)
+    return context.position.line >= body_line and (front is None or context.position.line > front.end.line)
+
+
+async def _jinja_items(ls: PromptwiseServer, context: DocumentContext, word: str) -> list[types.CompletionItem]:
+    """The variables a template can be given, with where each comes from."""
+    from promptwise.lsp.diagnostics import find_dependents
+    from promptwise.lsp.locate import iter_nodes_using
+    from promptwise.lsp import uris
+    from promptwise.lsp.context import model_kind
+
+    names: dict[str, str] = {}
+    model = context.model
+    if context.kind == "prompty":
+        for name, declared in model.inputs.items():
+            names[name] = f"input{' · ' + declared.type if declared.type else ''}"
+        sample = model.sample if isinstance(model.sample, dict) else {}
+        for name in sample:
+            names.setdefault(str(name), "in `sample`")
+    else:
+        for flow_path in await ls.run_cpu(find_dependents, context.path, ls.overlay()):
+            flow = await ls.document_model(uris.path_to_uri(flow_path))
+            if model_kind(flow) != "flow_dag":
+                continue
+            for node in iter_nodes_using(flow, context.path):
+                for name in node.inputs:
+                    if node.type in ("llm", "custom_llm") and name in LLM_PARAMETERS:
+                        continue  # settings of the call, not template variables
+                    names.setdefault(name, f"input of node {node.name}")
+    template = model if context.kind == "jinja" else getattr(model, "template", None)
+    for variable in getattr(template, "variables", ()) or ():
+        names.setdefault(variable.name, "used in this template")
+    start = context.position.character - len(word)
+    return [
+        _item(ls, context, name, ItemKind.Variable, start, detail, sort=f"{index:04d}")
+        for index, (name, detail) in enumerate(names.items())
+    ]
