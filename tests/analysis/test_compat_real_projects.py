@@ -197,10 +197,10 @@ def grade(labels: list):
 
 DAG_CASES += [
     pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py", includes="additional_includes:\n- ../shared/shape.py\n"),
-                  "shared/shape.py": SHAPE_TOOL},
+                  "shared/shape.py": SHAPE_TOOL, ".git/HEAD": "ref: refs/heads/main\n"},
                  [], id="source-file-from-an-additional-include-file"),
     pytest.param({"flow/flow.dag.yaml": _python_flow("tools/shape.py", includes="additional_includes:\n- ../lib/tools\n"),
-                  "lib/tools/shape.py": SHAPE_TOOL},
+                  "lib/tools/shape.py": SHAPE_TOOL, ".git/HEAD": "ref: refs/heads/main\n"},
                  [], id="source-file-from-an-additional-include-folder"),
     pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py"), "flow/shape.py": SHAPE_TOOL},
                  [], id="str-annotation-but-the-code-returns-a-dict"),
@@ -218,3 +218,65 @@ DAG_CASES += [
 def test_flow_projects(tmp_path, files, expected):
     target = "flow/flow.dag.yaml" if "flow/flow.dag.yaml" in files else "flow.dag.yaml"
     assert _problems(tmp_path, files, target) == sorted(expected)
+
+
+FORMAT_CASES = [
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          id: gpt-4o
+          provider: openai
+          apiType: responses
+          connection: {kind: key, endpoint: '${env:OPENAI_BASE_URL}', apiKey: '${env:OPENAI_API_KEY}'}
+        inputs:
+          - name: question
+            kind: string
+        template: {format: jinja2, parser: prompty}
+        ---""") + CHAT_BODY}, "a.prompty", [], id="prompty2-responses-api"),
+    pytest.param({"a.prompty": "You write haiku about {{topic}}.\n"}, "a.prompty", [],
+                 id="prompty2-body-only"),
+    pytest.param({"flow.dag.yaml": _front("""
+        language: csharp
+        inputs:
+          question: {type: string}
+        outputs:
+          answer:
+            type: string
+            reference: ${answer.output}
+        nodes:
+        - name: answer
+          type: csharp
+          source: {type: package, tool: (Basic)Basic.Flow.HelloWorld}
+          inputs:
+            question: ${inputs.question}
+        """)}, "flow.dag.yaml", [], id="csharp-flow"),
+    pytest.param({"flow.dag.yaml": "entry: echo:echo\n", "echo.py": "def echo(text: str):\n    return text\n"},
+                 "flow.dag.yaml", [], id="entry-in-flow-dag-yaml-is-a-flex-flow"),
+    pytest.param({"flow.dag.yaml": "entry: echo:echo\n", "echo.py": "def eco(text: str):\n    return text\n"},
+                 "flow.dag.yaml", [("PW305", E)], id="entry-in-flow-dag-yaml-is-checked-as-flex"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        description: ${file:description.md}
+        model:
+          api: chat
+          configuration: {type: openai, model: gpt-4o-mini}
+          parameters:
+            response_format: ${file:format.json}
+        inputs:
+          question: {type: string}
+        sample: ${file:sample.json}
+        ---""") + CHAT_BODY,
+        "description.md": "Answers.", "format.json": '{"type": "json_object"}', "sample.json": '{"question": "q"}'},
+        "a.prompty", [], id="file-references-anywhere-in-front-matter"),
+]
+
+
+@pytest.mark.parametrize(("files", "target", "expected"), FORMAT_CASES)
+def test_formats_read_as_written(tmp_path, files, target, expected):
+    assert _problems(tmp_path, files, target) == sorted(expected)
+
+
+@pytest.mark.parametrize(("index", "code"), [(1, "PW105"), (2, "PW108")])
+def test_formats_we_do_not_run_are_information(tmp_path, index, code):
+    files, target, _ = FORMAT_CASES[index].values
+    assert _problems(tmp_path, files, target, include_information=True) == [(code, I)]

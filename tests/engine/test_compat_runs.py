@@ -135,3 +135,49 @@ async def test_llm_prompt_input_replaces_the_template_file(workspace):
     assert result.status == "completed", result.error
     messages = workspace.server.requests[0].body["messages"]
     assert messages == [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Which platform?"}]
+
+
+async def test_body_only_prompty_sends_one_system_message_with_inputs_passed_through(workspace):
+    root = workspace({"haiku.prompty": "You write haiku about {{topic}}.\n"})
+    result = await run_flow(root / "haiku.prompty", {"topic": "rain"})
+    assert result.status == "completed", result.error
+    assert workspace.server.requests[0].body["messages"] == [
+        {"role": "system", "content": "You write haiku about rain."}]
+
+
+async def test_file_reference_in_parameters_is_loaded(workspace):
+    front = ("inputs:\n  question: {type: string, default: hi}\n"
+             "---\nsystem:\nReply in JSON.\nuser:\n{{question}}\n")
+    head = PROMPTY_HEAD.replace("configuration: {type: openai, model: gpt-4o-mini}\n",
+                                "configuration: {type: openai, model: gpt-4o-mini}\n"
+                                "  parameters:\n    response_format: ${file:format.json}\n")
+    root = workspace({"p.prompty": head + front, "format.json": '{"type": "json_object"}'})
+    result = await run_flow(root / "p.prompty", {})
+    assert result.status == "completed", result.error
+    assert workspace.server.requests[0].body["response_format"] == {"type": "json_object"}
+
+
+async def test_entry_in_flow_dag_yaml_runs_as_a_flex_flow(workspace):
+    root = workspace({"flow.dag.yaml": "entry: echo:echo\n",
+                      "echo.py": "def echo(text: str) -> str:\n    return text.upper()\n"})
+    result = await run_flow(root / "flow.dag.yaml", {"text": "hey"})
+    assert result.status == "completed", result.error
+    assert result.outputs == {"output": "HEY"}
+
+
+@pytest.mark.parametrize(
+    ("files", "target", "words"),
+    [
+        pytest.param({"flow.dag.yaml": "language: csharp\ninputs: {}\noutputs: {}\nnodes: []\n"}, "flow.dag.yaml",
+                     "csharp flow; Promptwise runs Python flows only", id="csharp-flow"),
+        pytest.param({"p.prompty": "---\nmodel:\n  id: gpt-4o-mini\n  apiType: responses\n---\nsystem:\nhi\n"},
+                     "p.prompty", "apiType: responses", id="responses-api"),
+    ],
+)
+async def test_formats_not_run_say_so_before_any_call(workspace, files, target, words):
+    from promptwise.engine.errors import FlowError
+
+    root = workspace(files)
+    with pytest.raises(FlowError, match=words):
+        await run_flow(root / target, {})
+    assert workspace.server.stats.requests == 0

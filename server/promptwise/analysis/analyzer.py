@@ -261,6 +261,8 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
     for name, check in _companions():
         problems += _run(name, path, lambda check=check: check(document, context))
     for registered in list(_REGISTERED):
+    if isinstance(document, FlowDag) and not document.is_python:
+        return _remember(key, document, context, _dedupe(problems + [_not_python(document)]))
         name = getattr(registered.function, "__name__", "registered")
         if registered.wants_context:
             problems += _run(name, path, lambda r=registered: r.function(document, context))
@@ -273,6 +275,16 @@ def _remember(key: str, document, context: AnalysisContext, result: list[Problem
     """Cache `result` for this version of the document and of the files it read."""
     dependencies = set(context.dependencies) | _settings_files(key)
     dependencies.discard(key)
+def _not_python(flow: FlowDag) -> Problem:
+    """A C# (or other non-Python) flow: Prompt flow runs it with another executor; its nodes
+    name compiled tools we cannot read, so nothing else is checked rather than guessed."""
+    entry = flow.root.entry("language") if flow.root is not None else None
+    range_ = entry.key.range if entry is not None else Range.empty(0, 0)
+    return Problem(flow.path, range_, Severity.INFORMATION, "PW108",
+                   f"a {flow.language} flow: Promptwise checks and runs Python flows only, so this flow is "
+                   f"neither checked nor run here (Prompt flow runs it with its {flow.language} executor)")
+
+
     fingerprint = _fingerprint(dependencies, context.overlay)
     with _LOCK:  # the language server analyzes from several threads
         _DEPENDENCIES[key] = dependencies

@@ -13,6 +13,8 @@ TITLES: dict[str, str] = {
     "PW105": "Missing required key or value",
     "PW106": "Value not allowed",
     "PW107": "Too large to check completely",
+    "PW108": "Flow in a language Promptwise does not run (C#)",
+    "PW110": "File outside the project",
     "PW201": "Reference to an unknown flow input",
     "PW202": "Reference to an unknown node",
     "PW203": "Reference to an unknown output section or key",

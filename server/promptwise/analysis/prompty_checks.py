@@ -45,7 +45,7 @@ _JINJA_SILENT = re.compile(r"\{#.*?#\}|\{%.*?%\}", re.DOTALL)  # render to nothi
 
 _CONFIG_TYPES = ("azure_openai", "openai", "serverless", "azure_serverless")
 _API_TYPES = ("chat", "completion")
-_SPEC_API_TYPES = ("chat", "completion", "embedding", "image")
+_SPEC_API_TYPES = ("chat", "responses", "completion", "embedding", "image")  # responses: Prompty 2
 
 INT, NUMBER, BOOL, STRING, LIST, MAPPING = "int", "number", "bool", "string", "list", "mapping"
 # Request parameters with the type the API wants, and a range where the API enforces one.
@@ -130,6 +130,8 @@ def check_roles(document: Prompty) -> list[Problem]:
     if not sections and problems:
         return problems  # the mistyped role lines above are the one mistake; fixing them fixes this
     if not sections:
+        if not document.has_front_matter:
+            return problems  # a Prompty 2 body-only prompt: sent as one system message
         first = next((n for n, line in enumerate(lines) if line.strip()), None)
         if first is None:
             return problems  # an empty body: nothing to send, the schema/others say so

@@ -154,7 +154,12 @@ class FlowDag(YamlBackedDocument):
     environment: dict | None = None
     environment_variables: dict[str, Any] = field(default_factory=dict)
     additional_includes: list[tuple[str, Range]] = field(default_factory=list)
+    language: str = "python"  # `language: csharp`: a C# flow, which Prompt flow runs with its .NET executor
     _nodes_by_name: dict[str, FlowNode] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_python(self) -> bool:
+        return self.language.lower() in ("python", "")
 
     def node(self, name: str) -> FlowNode | None:
         """The first node of that name (duplicates are reported by the analysis)."""
@@ -353,6 +358,7 @@ def parse_flow_dag(text: str, path: Path | str = "flow.dag.yaml") -> FlowDag:
     variables = plain(root, "environment_variables")
     document.environment_variables = variables if isinstance(variables, dict) else {}
     document.additional_includes = string_list(root.get("additional_includes"))
+    document.language = string(root, "language") or "python"
     if budget.left < 0:
         document.problem(
             "PW107",

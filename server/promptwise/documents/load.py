@@ -137,6 +137,8 @@ def _parse(kind: str, path: Path, text: str) -> Document:
     if kind == "flex_flow":
         return parse_flex_flow(text, path)
     if kind == "prompty":
+        if _TOP_LEVEL_ENTRY.search(text) and not _TOP_LEVEL_NODES.search(text):
+            return parse_flex_flow(text, path)  # Prompt flow reads a flow.dag.yaml with `entry:` as a flex flow
         return parse_prompty(text, path)
     if kind == "jinja":
         return parse_jinja_template(text, path)

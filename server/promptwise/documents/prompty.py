@@ -18,6 +18,7 @@ from typing import Any
 
 from promptwise.documents.common import (
     EMPTY_RANGE,
+    Severity,
     Element,
     YamlBackedDocument,
     as_mapping,
@@ -209,12 +210,17 @@ def parse_prompty(text: str, path: Path | str = "prompt.prompty") -> Prompty:
     front, front_line, body_line = split_front_matter(text)
     document = Prompty(path, text)
     if front is None:
+        # Prompty 2 reads a body-only file (no settings: the default model, inputs passed
+        # through); Prompt flow refuses one, so say so without calling it an error.
         document.body, document.body_line = text, 0
+        document.shape = SHAPE_PROMPTY
         document.problem(
             "PW105",
             EMPTY_RANGE,
-            "no front matter: a .prompty file starts with a `---` line, its YAML settings "
-            "(model, inputs), a closing `---` line, then the prompt",
+            "no front matter: read as a Prompty 2 body-only prompt (the workspace's default model and "
+            "connection); Prompt flow needs a `---` line, YAML settings (model, inputs) and a closing "
+            "`---` line above the prompt",
+            Severity.INFORMATION,
         )
     else:
         document.has_front_matter = True

@@ -85,6 +85,9 @@ class DagExecutable(Executable):
 
     def __init__(self, document: FlowDag, variants: dict[str, str] | None, llm: LlmService,
                  includes: Includes | None = None) -> None:
+        if not document.is_python:
+            raise FlowError(f"{document.path}: this is a {document.language} flow; Promptwise runs Python flows "
+                            f"only (run it with Prompt flow's {document.language} executor)")
         self.document = document
         self.path = document.path
         self.folder = document.path.parent

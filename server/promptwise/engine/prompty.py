@@ -8,6 +8,7 @@ workspace default and the usual environment variables.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class PromptyExecutable(Executable):
         if (document.template_format or "jinja2").lower() not in ("jinja2", "jinja"):
             raise FlowError(f"{at}: template format {document.template_format!r} is not supported; use jinja2")
         model = document.model
+        if model.effective_api == "responses":
+            raise FlowError(f"{at}: `apiType: responses` (Prompty 2's Responses API) is checked but not run by "
+                            "Promptwise; write `apiType: chat` to run the prompt through chat completions")
         if model.effective_api != "chat":
             raise FlowError(f"{at}: `api: {model.effective_api}` is not supported; use `api: chat`")
         self.connection = self._connection(llm)
@@ -55,7 +59,8 @@ class PromptyExecutable(Executable):
         deployment = config.get("azure_deployment") or config.get("deployment_name")
         name = config.get("model") if self.override.get("configuration") else (model.id or config.get("model"))
         self.model = llm.model_name(self.connection, name, deployment, at)
-        parameters = {**model.effective_parameters, **(self.override.get("parameters") or {})}
+        parameters = resolve_file_references(
+            {**model.effective_parameters, **(self.override.get("parameters") or {})}, self.path)
         self.params = chat_parameters(parameters)
         self.response = (model.response or "first").lower()
         self.description = {"connections": [self.connection.describe()]}
@@ -73,7 +78,7 @@ class PromptyExecutable(Executable):
     def _configuration(self) -> dict:
         override = self.override.get("configuration")
         if override is None:
-            return self.document.model.configuration
+            return resolve_file_references(self.document.model.configuration, self.path)
         if not isinstance(override, dict):  # a model configuration object from promptflow.core
             override = {k: v for k, v in vars(override).items() if v is not None}
         if "type" not in override:
@@ -146,6 +151,36 @@ class PromptyExecutable(Executable):
                 return {key: parsed.get(key) for key in self.document.outputs}
             return parsed
         return content
+
+
+_FILE_REFERENCE = re.compile(r"^\$\{file:(.+)\}$")
+
+
+def resolve_file_references(value: Any, path: Path) -> Any:
+    """Front-matter values written `${file:x}` anywhere (a response_format schema, a sample):
+    the file's content as Prompt flow loads it (.json and .yaml parsed, other files as text),
+    relative to the prompty's folder."""
+    if isinstance(value, dict):
+        return {key: resolve_file_references(item, path) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_file_references(item, path) for item in value]
+    match = _FILE_REFERENCE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return value
+    target = path.parent / match.group(1).strip()
+    if not target.is_file():
+        raise FlowError(f"{path}: `${{file:{match.group(1)}}}` names no file ({target}); create it or fix the name")
+    import yaml
+
+    try:
+        text = target.read_text(encoding="utf-8")
+        if target.suffix.lower() == ".json":
+            return json.loads(text)
+        if target.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return text
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise FlowError(f"{path}: cannot read {target} for `${{file:...}}`: {error}") from None
 
 
 def prompty_path(path: Path) -> bool:

@@ -52,7 +52,8 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
     if kind == "unreadable":
         problem = document.problems[0]
         raise FlowError(f"{path}: {problem.message}")
-    problems = [p for p in getattr(document, "problems", []) if p.code in ("PW101", "PW104", "PW105")]
+    problems = [p for p in getattr(document, "problems", [])
+                if p.code in ("PW101", "PW104", "PW105") and p.severity.value == "error"]
     if problems:
         problem = problems[0]
         raise FlowError(f"{path}:{problem.range.start.line + 1}: {problem.message}")
