@@ -100,7 +100,10 @@ async def test_cache_answers_a_repeated_judgement(fake_server, transport):
     second = await Fluency("f", transport=transport).ascore({"response": "same text"})
     assert first.value == second.value == 4.0
     assert fake_server.stats.requests == 1
-    assert second.cost == 0.0
+    # The replayed answer is priced as the call it replays (evaluation cost must not depend on
+    # the cache), and the score says it came from the cache.
+    assert second.cost == first.cost > 0
+    assert second.details["cached_calls"] == 1 and "cached_calls" not in first.details
 
 
 async def test_a_copied_and_adapted_prompt(tmp_path, fake_server, transport):

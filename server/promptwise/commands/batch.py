@@ -10,6 +10,7 @@ import sys
 from promptwise.cli import UserError
 from promptwise.commands.options import json_text, positive_int, run_name
 from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
+from promptwise.costing.calls import format_tokens, format_usd
 from promptwise.engine.errors import FlowError
 
 
@@ -88,9 +89,10 @@ def handle(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json_text(result.as_dict(), indent=2))
     else:
-        cost = "cost unknown" if result.cost is None else f"${result.cost:.4f}"
+        cost = "cost unknown" if result.cost is None else format_usd(result.cost)
         print(f"run {result.run}: {result.status} · {result.completed}/{result.rows} rows completed · "
-              f"{result.failed} failed · {result.tokens['total']} tokens · {cost} · {result.elapsed:.1f} s")
+              f"{result.failed} failed · {format_tokens(result.tokens['total'])} tokens · {cost} · "
+              f"{result.elapsed:.1f} s")
         if result.metrics:
             print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
         print(f"outputs: {result.outputs_path}")

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def format_comparison(comparison) -> str:
-    from promptwise.evaluation.report_text import fmt_number
+    from promptwise.evaluation.report_text import fmt_figure
 
     columns = comparison.columns
     headers = ["metric", *(c.label for c in columns)]
@@ -43,10 +43,10 @@ def format_comparison(comparison) -> str:
     for metric in comparison.metrics:
         cells = [metric.metric]
         for i, (value, delta, verdict) in enumerate(zip(metric.values, metric.deltas, metric.verdicts())):
-            text = fmt_number(value)
+            text = fmt_figure(value, metric.unit)
             if i and delta is not None:
                 # words, not arrows: a lower latency is better, and an arrow down would read as worse
-                text += " (=)" if verdict == "same" else f" ({'+' if delta > 0 else ''}{fmt_number(delta)}, {verdict})"
+                text += " (=)" if verdict == "same" else f" ({fmt_figure(delta, metric.unit, signed=True)}, {verdict})"
             cells.append(text)
         rows.append(cells)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]

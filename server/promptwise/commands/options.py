@@ -8,6 +8,11 @@ import math
 from pathlib import Path
 
 
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """`1 model call`, `3 model calls`, `0 rows`."""
+    return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"
+
+
 def parse_variants(pairs: list[str], example: str) -> dict[str, str]:
     """`--variant NODE=ID` options (repeatable) as {node: variant id}; a malformed one is a
     UserError that shows how to write it, with `example` (e.g. "summarize=variant_1")."""
@@ -109,6 +114,34 @@ def strict_json(value):
     return value
 
 
+# Subtrees that may hold the user's own data (a flow's inputs and outputs, an aggregation node's
+# metrics): never rounded.
+USER_DATA_KEYS = frozenset({"inputs", "outputs", "output", "data", "details", "init", "metrics"})
+
+
+def tidy_figure(key: str, value):
+    """One of our figures without float noise (`342.59994400002824` ms, `0.014200000000000001` $):
+    milliseconds to 0.1, seconds to 0.001, dollars and other figures to 6 significant digits.
+    A value that is not a float is returned as is."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    if key.endswith("_ms") or key == "latency":
+        return round(value, 1)
+    if key in ("elapsed", "seconds") or key.endswith("_seconds"):
+        return round(value, 3)
+    return float(f"{value:.6g}")
+
+
+def tidy_figures(value, key: str = ""):
+    """`value` with every float that is ours (not under USER_DATA_KEYS) passed through tidy_figure."""
+    if isinstance(value, dict):
+        return {k: item if k in USER_DATA_KEYS else tidy_figures(item, str(k)) for k, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tidy_figures(item, key) for item in value]
+    return tidy_figure(key, value)
+
+
 def json_text(value, *, indent: int | None = None) -> str:
-    """The JSON our `--format json` outputs print: strict (see strict_json), UTF-8 as is."""
-    return json.dumps(strict_json(value), indent=indent, ensure_ascii=False, default=str)
+    """The JSON our `--format json` outputs print: strict (see strict_json), our figures without
+    float noise (see tidy_figures), UTF-8 as is."""
+    return json.dumps(strict_json(tidy_figures(value)), indent=indent, ensure_ascii=False, default=str)

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
-from promptwise.commands.options import existing_folder, json_text, positive_int
+from promptwise.commands.options import existing_folder, json_text, plural, positive_int, tidy_figure
+from promptwise.costing.calls import format_ms, format_tokens, format_usd
 
 
 def register(subparsers) -> None:
@@ -56,7 +57,7 @@ def _when(timestamp: float | None) -> str:
 
 
 def _cost(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
+    return "unknown" if value is None else format_usd(value)
 
 
 def resume_hint(run) -> str | None:
@@ -123,10 +124,10 @@ def _list(store, args) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'NAME':40} {'STATUS':11} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>9} {'COST':>10}  CREATED")
+    print(f"{'NAME':40} {'STATUS':11} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>11} {'COST':>10}  CREATED")
     for r in runs:
         rows = f"{r.rows_done}/{r.total_rows if r.total_rows is not None else '?'}"
-        print(f"{r.name:40} {r.status:11} {rows:>11} {r.rows_failed:>6} {r.total_tokens:>9} {_cost(r.cost):>10}  "
+        print(f"{r.name:40} {r.status:11} {rows:>11} {r.rows_failed:>6} {format_tokens(r.total_tokens):>11} {_cost(r.cost):>10}  "
               f"{_when(r.created_at)}")
     for r in runs:
         hint = resume_hint(r)
@@ -146,8 +147,7 @@ def _show(store, run, args) -> int:
         data["failed_rows"] = [{"line": r.line, "row": r.line + 1, "error": r.error} for r in failed]
         print(json_text(data, indent=2))
         return 0
-    p50 = f"{run.latency_p50_ms:.0f} ms" if run.latency_p50_ms is not None else "-"
-    p95 = f"{run.latency_p95_ms:.0f} ms" if run.latency_p95_ms is not None else "-"
+    p50, p95 = format_ms(run.latency_p50_ms), format_ms(run.latency_p95_ms)
     lines = [
         f"run:        {run.name} ({run.kind})",
         f"flow:       {run.flow}",
@@ -160,9 +160,11 @@ def _show(store, run, args) -> int:
         lines.append("variants:   " + ", ".join(f"{k}={v}" for k, v in run.variants.items()))
     lines += [
         f"rows:       {run.rows_done}/{run.total_rows} done, {run.rows_completed} completed, {run.rows_failed} failed",
-        f"tokens:     {run.total_tokens} ({run.prompt_tokens} prompt, {run.completion_tokens} completion)",
-        f"cost:       {_cost(run.cost)}" + (f" (known part ${run.cost_known:.4f})" if run.cost is None else ""),
-        f"latency:    p50 {p50}, p95 {p95} per row; {run.llm_calls} model calls, {run.cache_hits} from cache",
+        f"tokens:     {format_tokens(run.total_tokens)} ({format_tokens(run.prompt_tokens)} prompt, "
+        f"{format_tokens(run.completion_tokens)} completion)",
+        f"cost:       {_cost(run.cost)}" + (f" (known part {format_usd(run.cost_known)})" if run.cost is None else ""),
+        f"latency:    p50 {p50}, p95 {p95} per row; {plural(run.llm_calls, 'model call')}, "
+        f"{run.cache_hits} from the response cache",
         f"outputs:    {run.outputs_path}",
     ]
     if run.metrics:
@@ -218,7 +220,7 @@ def _write_export(handle, run, rows, records, args) -> None:
             cell = lambda v: v if isinstance(v, (str, int, float)) or v is None else json.dumps(v, default=str)
             writer.writerow([r.line, r.status, *[cell(r.inputs.get(k)) for k in input_keys],
                              *[cell((r.outputs or {}).get(k)) for k in output_keys], r.error or "",
-                             r.total_tokens, r.cost, r.latency_ms])
+                             r.total_tokens, tidy_figure("cost", r.cost), tidy_figure("latency_ms", r.latency_ms)])
     elif args.format == "text":
         for r in rows:
             shown = r.error if r.status == "failed" else json.dumps(r.outputs, ensure_ascii=False, default=str)

@@ -25,6 +25,9 @@ SUMMARY_FIGURES = (
     ("eval_cost_per_row", "evaluation cost per row ($)", False),
     ("tokens_per_row", "tokens per row", False),
 )
+# The unit a figure is shown in: "$", "ms" or "" (a plain number).
+SUMMARY_UNITS = {"latency_p50_ms": "ms", "latency_p95_ms": "ms", "cost_per_row": "$", "eval_cost_per_row": "$"}
+EVALUATOR_UNITS = {"latency": "ms", "cost": "$"}  # of the `mean` of these evaluator types
 RUN_FIGURE_TYPES = ("latency", "tokens", "cost")
 
 
@@ -39,6 +42,7 @@ class Column:
     data: str | None
     evaluation_record: StoredEvaluation
     rows: list[RowScores]
+    run_cache_hits: int = 0  # the run's model calls served from the response cache (from the run store)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class MetricRow:
     figure: str
     higher_is_better: bool
     values: list[float | None]
+    unit: str = ""  # "$", "ms" or ""
 
     @property
     def deltas(self) -> list[float | None]:
@@ -90,7 +95,7 @@ class Comparison:
         return {
             "runs": [{"label": c.label, "run": c.run, "evaluation": c.evaluation, "variants": c.variants,
                       "data": c.data} for c in self.columns],
-            "metrics": [{"metric": m.metric, "evaluator": m.evaluator, "figure": m.figure,
+            "metrics": [{"metric": m.metric, "evaluator": m.evaluator, "figure": m.figure, "unit": m.unit or None,
                          "higher_is_better": m.higher_is_better, "values": m.values, "deltas": m.deltas,
                          "verdicts": m.verdicts()} for m in self.metrics],
             "changed_rows": [{"line": c.line, "data_line": c.data_line, "evaluator": c.evaluator,
@@ -100,12 +105,11 @@ class Comparison:
         }
 
 
-def _variants_of(workspace: WorkspaceConfig, run: str) -> dict:
+def _run_info(workspace: WorkspaceConfig, run: str):
     from promptwise.store.run_store import RunStore
 
     with RunStore.for_workspace(workspace, readonly=True) as store:
-        info = store.get_run(run)
-    return dict(info.variants or {}) if info else {}
+        return store.get_run(run)
 
 
 def unknown_name_message(store: EvalStore, name: str) -> str:
@@ -133,9 +137,11 @@ def load_column(store: EvalStore, workspace: WorkspaceConfig, name: str) -> Colu
     record = store.get(name) or store.latest_for_run(name)
     if record is None:
         raise EvaluationError(unknown_name_message(store, name))
-    variants = _variants_of(workspace, record.run)
+    info = _run_info(workspace, record.run)
+    variants = dict(info.variants or {}) if info else {}
     label = record.run + (" [" + ", ".join(f"{k}={v}" for k, v in variants.items()) + "]" if variants else "")
-    return Column(label, record.run, record.name, variants, record.data, record, store.scores(record.name))
+    return Column(label, record.run, record.name, variants, record.data, record, store.scores(record.name),
+                  info.cache_hits if info else 0)
 
 
 def compare(names: list[str], workspace: WorkspaceConfig) -> Comparison:
@@ -190,14 +196,15 @@ def compare_columns(columns: list[Column]) -> Comparison:
                 figures.append((key, True))
         for figure, better_up in figures:
             values = [_number(c.evaluation_record.metrics.get(name, {}).get(figure)) for c in columns]
-            metrics.append(MetricRow(f"{name}.{figure}", name, figure, better_up, values))
+            unit = EVALUATOR_UNITS.get(evaluator.get("type"), "") if figure == "mean" else ""
+            metrics.append(MetricRow(f"{name}.{figure}", name, figure, better_up, values, unit))
     for key, _, better_up in SUMMARY_FIGURES:
         values = [_number(c.evaluation_record.summary.get(key)) for c in columns]
         if any(v is not None for v in values):
-            metrics.append(MetricRow(key, None, key, better_up, values))
+            metrics.append(MetricRow(key, None, key, better_up, values, SUMMARY_UNITS.get(key, "")))
     data = {c.data for c in columns}
     same_data = len(data) == 1 and None not in data
-    notes = []
+    notes = [note for note in map(cache_note, columns) if note]
     counts = [len(c.rows) for c in columns]
     row_counts = ", ".join(f"{c.run}: {n}" for c, n in zip(columns, counts))
     # An evaluator some runs lack cannot change verdict between them: say so once, not per row.
@@ -221,6 +228,27 @@ def compare_columns(columns: list[Column]) -> Comparison:
         notes.append(f"the runs used different data files ({files}; rows {row_counts}); rows are not compared "
                      f"one by one, only the figures above")
     return Comparison(columns, metrics, changed, same_data, notes)
+
+
+def cache_note(column: Column) -> str | None:
+    """Which of a run's figures came from the response cache, and how they are counted."""
+    summary = column.evaluation_record.summary
+    if "cache_hits" not in summary:  # evaluated before cached calls were counted at their original cost
+        if not column.run_cache_hits:
+            return None
+        return (f"`{column.run}`: {column.run_cache_hits} model calls came from the response cache and this "
+                f"evaluation counts them as free and instant; evaluate it again (`promptwise eval --run "
+                f"{column.run}`) to compare cost and latency as uncached")
+    flow_hits, judge_hits = summary.get("cache_hits") or 0, summary.get("eval_cache_hits") or 0
+    if not flow_hits and not judge_hits:
+        return None
+    parts = []
+    if flow_hits:
+        parts.append(f"{flow_hits} of {summary.get('llm_calls') or flow_hits} model calls")
+    if judge_hits:
+        parts.append(f"{judge_hits} judge call{'s' if judge_hits != 1 else ''}")
+    return (f"`{column.run}`: {' and '.join(parts)} came from the response cache; cost and latency count them "
+            f"as uncached (the original call's usage and latency)")
 
 
 def _number(value) -> float | None:

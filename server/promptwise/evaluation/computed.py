@@ -305,7 +305,8 @@ class _RunFigure(Evaluator):
 
 class Latency(_RunFigure):
     kind = "latency"
-    description = "the row's latency in milliseconds (lower is better; threshold is a maximum)"
+    description = ("the row's latency in milliseconds, a cached model call counted at its original latency (lower "
+                   "is better; threshold is a maximum)")
     default_inputs = {"value": "${run.latency_ms}"}
     figure = "latency"
 
@@ -325,9 +326,12 @@ class Tokens(_RunFigure):
 
 class Cost(_RunFigure):
     kind = "cost"
-    description = "the row's cost in USD (lower is better; threshold is a maximum)"
+    description = ("the row's cost in USD, a cached model call counted at its original price (lower is better; "
+                   "threshold is a maximum)")
     default_inputs = {"value": "${run.cost}"}
     figure = "cost"
 
     def shown(self, value: float) -> str:
-        return f"${value:.6f}"
+        from promptwise.costing.calls import format_usd
+
+        return format_usd(value)

@@ -3,7 +3,7 @@ retry policy (429/5xx with back-off, `Retry-After`), the response cache, and pri
 model catalog — the same path a flow's own LLM nodes take.
 
 Cost is returned per call so the evaluation reports it as evaluation cost, apart from what
-the flow itself spent.
+the flow itself spent; a call served from the cache is priced as the call it replays.
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ class EngineJudgeTransport:
         except (FlowError, NodeError) as error:
             raise JudgeCallError(str(error)) from None
         usage = call.result.usage
+        # A cached answer is priced as the call it replays: evaluation cost must not depend on the cache.
+        cost = self.service.price(resolved, request_model, call.result) if call.result.cached else call.cost
         return JudgeReply(text=call.result.text or "", prompt_tokens=usage.prompt_tokens,
-                          completion_tokens=usage.completion_tokens, cost=call.cost, cached=call.result.cached)
+                          completion_tokens=usage.completion_tokens, cost=cost, cached=call.result.cached)
 
     async def aclose(self) -> None:
         if self._owns_service:

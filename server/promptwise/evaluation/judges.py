@@ -147,6 +147,7 @@ class LlmJudge(Evaluator):
     def _combine(self, outcomes: list[tuple[JudgeReply | None, Any]]) -> Score:
         cost = sum((reply.cost or 0.0) for reply, _ in outcomes if reply is not None)
         tokens = sum(reply.prompt_tokens + reply.completion_tokens for reply, _ in outcomes if reply is not None)
+        cached = sum(1 for reply, _ in outcomes if reply is not None and reply.cached)
         good = [(reply, answer) for reply, answer in outcomes if reply is not None and not isinstance(answer, Exception)]
         failures = [(reply, answer) for reply, answer in outcomes if isinstance(answer, Exception)]
         failure_details = [{"error": str(answer), "raw": reply.text if reply is not None else None}
@@ -157,6 +158,8 @@ class LlmJudge(Evaluator):
             score = Score.failure(f"{kind}: {answer}", raw=reply.text if reply is not None else None,
                                   failures=failure_details, model=self.model)
             score.cost, score.tokens = cost, tokens
+            if cached:
+                score.details["cached_calls"] = cached
             return score
         values = [answer.score for _, answer in good]
         mean = statistics.fmean(values)
@@ -166,6 +169,8 @@ class LlmJudge(Evaluator):
                            min=min(values), max=max(values))
         if failure_details:
             details["failures"] = failure_details
+        if cached:
+            details["cached_calls"] = cached
         reason = good[0][1].reason
         if self.repeat > 1:
             reason = f"{reason} (mean of {len(values)} judgements, spread {min(values):g}-{max(values):g})"

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from promptwise.evaluation.compare import RUN_FIGURE_TYPES, Comparison
-from promptwise.evaluation.report_text import fmt_number
+from promptwise.evaluation.report_text import fmt_figure, fmt_number
 from promptwise.redaction import redact
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
@@ -33,11 +33,10 @@ def _e(text: object) -> str:
     return html.escape(redact(str(text)), quote=True)  # reasons and errors can echo a key
 
 
-def _delta(value: float | None, verdict: str) -> str:
+def _delta(value: float | None, verdict: str, unit: str = "") -> str:
     if value is None:
         return ""
-    sign = "+" if value > 0 else ""
-    return f' <span class="{verdict}">({sign}{fmt_number(value)})</span>'
+    return f' <span class="{verdict}">({fmt_figure(value, unit, signed=True)})</span>'
 
 
 def _bins(values: list[float]) -> list[tuple[float, float]]:
@@ -144,7 +143,7 @@ def render_html(comparison: Comparison, title: str = "Promptwise comparison") ->
     for metric in comparison.metrics:
         cells = []
         for i, (value, delta, verdict) in enumerate(zip(metric.values, metric.deltas, metric.verdicts())):
-            cells.append(f"<td>{_e(fmt_number(value))}{_delta(delta, verdict) if i else ''}</td>")
+            cells.append(f"<td>{_e(fmt_figure(value, metric.unit))}{_delta(delta, verdict, metric.unit) if i else ''}</td>")
         out.append(f"<tr><td>{_e(metric.metric)}</td>{''.join(cells)}</tr>")
     out.append("</tbody></table>")
     # charts

@@ -16,6 +16,24 @@ def fmt_number(value, digits: int = 3) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+# The unit of the values of these evaluator types (their mean, median and threshold).
+FIGURE_UNITS = {"latency": "ms", "cost": "$"}
+
+
+def fmt_figure(value, unit: str = "", *, signed: bool = False) -> str:
+    """A figure in its unit: `$0.00036`, `548 ms`, or a plain number; `signed` for deltas (+/-)."""
+    from promptwise.costing.calls import format_ms, format_usd
+
+    if value is None:
+        return "–"
+    if unit == "$":
+        return format_usd(value, signed=signed)
+    sign = "+" if signed and value > 0 else ""
+    if unit == "ms":
+        return sign + format_ms(value)
+    return sign + fmt_number(value)
+
+
 def fmt_percent(value) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
@@ -48,9 +66,12 @@ def metrics_table(evaluators: list[dict], metrics: dict) -> list[str]:
     for evaluator in evaluators:
         m = metrics.get(evaluator["name"], {})
         threshold = m.get("threshold")
-        comparison = ("≥ " if m.get("higher_is_better", True) else "≤ ") + fmt_number(threshold) if threshold is not None else "–"
-        rows.append([evaluator["name"], evaluator["type"], fmt_number(m.get("mean")), fmt_number(m.get("p50")),
-                     comparison, fmt_percent(m.get("pass_rate")), str(m.get("errors", 0))])
+        unit = FIGURE_UNITS.get(evaluator["type"], "")
+        comparison = (("≥ " if m.get("higher_is_better", True) else "≤ ") + fmt_figure(threshold, unit)
+                      if threshold is not None else "–")
+        rows.append([evaluator["name"], evaluator["type"], fmt_figure(m.get("mean"), unit),
+                     fmt_figure(m.get("p50"), unit), comparison, fmt_percent(m.get("pass_rate")),
+                     str(m.get("errors", 0))])
     return _table(["evaluator", "type", "mean", "median", "threshold", "pass", "errors"], rows)
 
 
@@ -77,6 +98,12 @@ def summary_line(summary: dict) -> str:
     parts.append(f"latency p50 {fmt_seconds(summary.get('latency_p50_ms'))}, p95 {fmt_seconds(summary.get('latency_p95_ms'))}")
     parts.append(f"flow cost {fmt_usd(summary.get('cost_per_row'))}/row")
     parts.append(f"evaluation cost {fmt_usd(summary.get('eval_cost'))}")
+    hits, judge_hits = summary.get("cache_hits") or 0, summary.get("eval_cache_hits") or 0
+    if hits or judge_hits:
+        cached = " and ".join(part for part in (
+            f"{hits} of {summary.get('llm_calls') or hits} model calls" if hits else "",
+            f"{judge_hits} judge call{'s' if judge_hits != 1 else ''}" if judge_hits else "") if part)
+        parts.append(f"{cached} from the response cache, counted at their original cost and latency")
     return " · ".join(parts)
 
 

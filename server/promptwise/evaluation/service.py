@@ -19,6 +19,7 @@ from promptwise.config import WorkspaceConfig, load_workspace
 from promptwise.evaluation.config import EvalConfig, EvalConfigError, find_eval_config, load_eval_config
 from promptwise.evaluation.registry import BuildContext
 from promptwise.evaluation.results_store import EvalStore
+from promptwise.evaluation.uncached import cache_summary, uncached_rows
 from promptwise.evaluation.runner import (
     EvalResult,
     EvalRow,
@@ -75,15 +76,20 @@ def read_data(path: Path) -> tuple[list[dict], list[int | None]]:
     return rows, lines
 
 
-def _run_context(record) -> dict:
+def _run_context(record, figures) -> dict:
+    # Cost and latency as if no call came from the response cache (see evaluation.uncached):
+    # a cached run must not pass a cost gate, or beat a variant, only because it was cached.
     return {
         "outputs": record.outputs if record.status == "completed" else None,
         "inputs": record.inputs,
-        "latency_ms": record.latency_ms,
+        "latency_ms": figures.latency_ms,
         "tokens": record.total_tokens,
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
-        "cost": record.cost,
+        "cost": figures.cost,
+        "charged_cost": record.cost,
+        "llm_calls": record.llm_calls,
+        "cache_hits": record.cache_hits,
         "status": record.status,
         "error": record.error,
         "line": record.line,
@@ -160,6 +166,7 @@ async def evaluate_run(
             raise EvaluationError(f"--run {run}: no such run in {workspace.state_dir}; {hint}"
                                   f"recent runs: {', '.join(names[:5]) or 'none'}")
         records = store.get_rows(run)
+        figures = uncached_rows(store, info, records, workspace)
     if not any(record.status == "completed" for record in records):
         # As evaluate_flow does: an evaluation of nothing would read as a (vacuous) result.
         retry = " --retry-failed" if any(record.status == "failed" for record in records) else ""
@@ -176,7 +183,7 @@ async def evaluate_run(
     for record in records:
         data = data_rows[record.line] if record.line < len(data_rows) else dict(record.inputs)
         data_line = data_lines[record.line] if record.line < len(data_lines) else None
-        rows.append(EvalRow(record.line, data, _run_context(record), data_line))
+        rows.append(EvalRow(record.line, data, _run_context(record, figures[record.line]), data_line))
     outputs = set()
     for record in records:
         if record.status == "completed" and record.outputs:
@@ -279,6 +286,7 @@ async def _evaluate_and_store(config: EvalConfig, rows: list[EvalRow], *, worksp
                                      on_row_done=on_row_done)
     finally:
         await _close(context, judge_transport)
+    result.summary.update(cache_summary(rows, result.rows))
     with EvalStore.for_workspace(workspace) as store:
         name = store.save(run, result, flow=flow, config=str(config.path.resolve()),
                           data=str(data_path.resolve()) if data_path else None)
