@@ -93,10 +93,22 @@ async def cost_hover(ls: PromptwiseServer, context: DocumentContext) -> str | No
         return None
     position = context.position
     for item in estimate.items:
-        anchor = item.range if item.node is not None else (item.model_range or item.range)
-        if anchor.start <= position <= anchor.end:
+        if item.node is not None:
+            anchors = [item.range]
+        else:
+            anchors = [item.model_range or item.range, *_prompty_model_anchors(context.model)]
+        if any(anchor.start <= position <= anchor.end for anchor in anchors):
             return item.hover_text
     return None
+
+
+def _prompty_model_anchors(prompty: Any) -> list:
+    """A prompty's `model:` key and its whole settings block: where one looks for the cost."""
+    root = getattr(prompty, "root", None)
+    entry = root.entry("model") if root is not None and hasattr(root, "entry") else None
+    if entry is None:
+        return []
+    return [entry.key.range, entry.value.range] if entry.value is not None else [entry.key.range]
 
 
 async def document_totals(ls: PromptwiseServer, params: Any) -> dict | None:

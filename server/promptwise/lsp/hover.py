@@ -91,6 +91,37 @@ async def describe_node(ls: PromptwiseServer, flow, node) -> str:
     return "\n\n".join(lines)
 
 
+VARIANT_SETTINGS = ("model", "deployment_name", "temperature", "max_tokens")
+
+
+def _variants_section(flow, name: str) -> str:
+    """The variants of node `name` (from `node_variants`), the default marked, each with what
+    tells it apart: its template or tool, its model and sampling settings."""
+    variants = flow.node_variants.get(name)
+    if variants is None or not variants.variants:
+        return ""
+    default = variants.default_variant_id
+    lines = []
+    for variant_id, variant in variants.variants.items():
+        label = f"- `{variant_id}`" + (" **(default)**" if variant_id == default else "")
+        details = []
+        node = variant.node
+        if node is not None and node.source is not None and node.source.path:
+            details.append(f"`{node.source.path}`")
+        if node is not None:
+            details += [f"{key} `{_short(node.inputs[key].value)}`" for key in VARIANT_SETTINGS if key in node.inputs]
+        if variant.description:
+            details.append(_short(variant.description))
+        lines.append(label + (": " + " · ".join(details) if details else ""))
+    if default is None:
+        heading = f"{len(variants.variants)} variants, no `default_variant_id`"
+    elif default not in variants.variants:
+        heading = f"{len(variants.variants)} variants; the default `{default}` is not one of them"
+    else:
+        heading = f"{len(variants.variants)} variants, default `{default}`"
+    return heading + ":\n" + "\n".join(lines)
+
+
 def _users_of_input(flow, name: str) -> list[str]:
     users = []
     for where, owner, reference in flow.references():
@@ -111,7 +142,14 @@ async def _flow_hover(ls: PromptwiseServer, context: DocumentContext) -> tuple[s
         node = flow.node(target.name)
         if node is None:
             return f"no node named `{target.name}` in this flow", target.range
-        return await describe_node(ls, flow, node), target.range
+        text = await describe_node(ls, flow, node)
+        variants = _variants_section(flow, target.name)
+        return "\n\n".join(part for part in (text, variants) if part), target.range
+    if target.kind == "variant":
+        variant_node = target.node
+        parts = [await describe_node(ls, flow, variant_node)] if variant_node is not None else []
+        parts.append(_variants_section(flow, target.name))
+        return "\n\n".join(part for part in parts if part), target.range
     if target.kind in ("section", "path"):
         node = flow.node(target.name)
         if node is None:  # `${nosuch.output}`: the diagnostics say so too (PW202)

@@ -27,6 +27,7 @@ class Target:
       'source'       a node's `source.path` value (node set)
       'node_input'   a key under a node's `inputs:` (node and name set)
       'variants'     a key under `node_variants:` (a node's name)
+      'variant'      a variant's id under `node_variants.<node>.variants` (name: the node's; node: the variant's)
     """
 
     kind: str
@@ -78,6 +79,9 @@ def target_at(flow, position: Position) -> Target | None:
     for variants in flow.node_variants.values():
         if _inside(variants.key_range, position):
             return Target("variants", variants.name, variants.key_range, flow.node(variants.name))
+        for variant in variants.variants.values():
+            if _inside(variant.key_range, position):
+                return Target("variant", variants.name, variant.key_range, variant.node)
     return None
 
 
