@@ -285,13 +285,35 @@ def _not_python(flow: FlowDag) -> Problem:
                    f"neither checked nor run here (Prompt flow runs it with its {flow.language} executor)")
 
 
+def _remember(key: str, document, context: AnalysisContext, result: list[Problem]) -> list[Problem]:
+    """Cache `result` for this version of the document and of the files it read."""
+    dependencies = set(context.dependencies) | _settings_files(key)
+    dependencies.discard(key)
     fingerprint = _fingerprint(dependencies, context.overlay)
     with _LOCK:  # the language server analyzes from several threads
         _DEPENDENCIES[key] = dependencies
+        previous = _RESULTS.get(key)
         _RESULTS[key] = (document, fingerprint, result)
         while len(_RESULTS) > 1024:
             _RESULTS.pop(next(iter(_RESULTS)))
+    if previous is not None and previous[0] is not document:
+        _release_version(previous[0], document)  # the version typed before this one
     return list(result)
+
+
+def _texts(document: object | None) -> set[str]:
+    """The texts of a document that rendering compiles: the file, a prompty's body."""
+    return {t for t in (getattr(document, "text", None), getattr(document, "body", None)) if isinstance(t, str)}
+
+
+def _release_version(old: object, new: object | None = None) -> None:
+    """Free the compiled templates of a document version no longer current (a large template
+    typed in would otherwise leave one compiled copy per keystroke until evicted)."""
+    from promptwise.documents.render import forget_compiled
+
+    stale = _texts(old) - _texts(new)
+    if stale:
+        forget_compiled(stale)
 
 
 def is_checkable_file(path: Path) -> bool:
@@ -401,9 +423,22 @@ def dependents(path: Path | str) -> list[Path]:
     return sorted(found)
 
 
-def forget(path: Path | str) -> None:
-    """Drop what we remember about a file (closed or deleted in the editor)."""
+def release(path: Path | str) -> None:
+    """Free what the analysis keeps of a file the editor closed: its last result and document,
+    the compiled templates and the secret scan of its text. What it learned about the files
+    the file uses stays, so that editing one of those still re-checks it."""
+    from promptwise.analysis import secrets
+
     key = normalize(path)
     with _LOCK:
-        _DEPENDENCIES.pop(key, None)
-        _RESULTS.pop(key, None)
+        cached = _RESULTS.pop(key, None)
+    if cached is not None:
+        _release_version(cached[0])
+    secrets.forget(key)
+
+
+def forget(path: Path | str) -> None:
+    """Drop all we remember about a file (deleted)."""
+    release(path)
+    with _LOCK:
+        _DEPENDENCIES.pop(normalize(path), None)

@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from promptwise.analysis.context import normalize
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.documents.python_tool import Utf8Columns, import_insert_line, parse_quietly
 from promptwise.documents.source import Range
@@ -548,23 +549,45 @@ def _used_file_secrets(document: Any, context: Any) -> list[Problem]:
 
 # Loaded documents are shared and replaced when their file changes, so a document object
 # stands for one version of its file: its scan is kept rather than redone (an AST walk per
-# tool file) every time a flow that uses it is analyzed on a keystroke.
-_SCANNED: "OrderedDict[int, tuple[Any, list[Problem]]]" = OrderedDict()
+# tool file) every time a flow that uses it is analyzed on a keystroke. One entry per path
+# (a newer version replaces the older), least recently used first, bounded by count and by
+# the total length of the texts the entries hold, so typing in a large file never piles up
+# versions; `forget` drops a file's entry when the editor closes it.
+_SCANNED: "OrderedDict[str, tuple[Any, list[Problem]]]" = OrderedDict()
 _SCANNED_LOCK = threading.Lock()
+SCANNED_MAX_ENTRIES = 1024
+SCANNED_MAX_CHARS = 8_000_000
+
+
+def _text_length(document: Any) -> int:
+    text = getattr(document, "text", None)
+    return len(text) if isinstance(text, str) else 0
 
 
 def _cached_document_secrets(document: Any) -> list[Problem]:
+    key = str(normalize(getattr(document, "path", "")))
     with _SCANNED_LOCK:
-        entry = _SCANNED.get(id(document))
+        entry = _SCANNED.get(key)
         if entry is not None and entry[0] is document:
-            _SCANNED.move_to_end(id(document))
+            _SCANNED.move_to_end(key)
             return list(entry[1])
     problems = document_secrets(document)
     with _SCANNED_LOCK:
-        _SCANNED[id(document)] = (document, problems)
-        while len(_SCANNED) > 1024:
-            _SCANNED.popitem(last=False)
+        _SCANNED[key] = (document, problems)
+        _SCANNED.move_to_end(key)
+        total = sum(_text_length(kept) for kept, _ in _SCANNED.values())
+        while len(_SCANNED) > 1 and (len(_SCANNED) > SCANNED_MAX_ENTRIES or total > SCANNED_MAX_CHARS):
+            _, (dropped, _) = _SCANNED.popitem(last=False)
+            total -= _text_length(dropped)
+        if total > SCANNED_MAX_CHARS:  # one file alone is over the budget: not kept
+            _SCANNED.clear()
     return list(problems)
+
+
+def forget(path: Path | str) -> None:
+    """Drop the kept scan of `path` (the editor closed it, or it was deleted)."""
+    with _SCANNED_LOCK:
+        _SCANNED.pop(str(normalize(path)), None)
 
 
 def document_secrets(document: Any) -> list[Problem]:

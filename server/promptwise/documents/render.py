@@ -15,10 +15,11 @@ Our own implementation; no promptflow import.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from typing import Any, Iterable
 
 import jinja2
 
@@ -86,10 +87,53 @@ def _environment(strict: bool) -> jinja2.Environment:
 _ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
 
 
-@lru_cache(maxsize=256)
+# Compiled templates by (text, strict). Batch runs render the same template thousands of
+# times, so each is compiled once; but the editor's analysis compiles every version of a
+# template typed, so the cache is bounded by count and by the total length of the texts it
+# holds (least recently used first), and `forget_compiled` drops the versions of a document
+# that is closed or replaced.
+COMPILED_MAX_ENTRIES = 256
+COMPILED_MAX_CHARS = 4_000_000
+_COMPILED: "OrderedDict[tuple[str, bool], jinja2.Template]" = OrderedDict()
+_COMPILED_CHARS = 0
+_COMPILED_LOCK = threading.Lock()
+
+
 def _compile(template_text: str, strict: bool) -> jinja2.Template:
-    # Batch runs render the same template thousands of times; compile once.
-    return _ENVIRONMENTS[strict].compile_bounded(template_text)
+    global _COMPILED_CHARS
+    key = (template_text, strict)
+    with _COMPILED_LOCK:
+        template = _COMPILED.get(key)
+        if template is not None:
+            _COMPILED.move_to_end(key)
+            return template
+    template = _ENVIRONMENTS[strict].compile_bounded(template_text)
+    if len(template_text) > COMPILED_MAX_CHARS:
+        return template  # larger than the whole budget: compiled for this use only
+    with _COMPILED_LOCK:
+        if key not in _COMPILED:
+            _COMPILED_CHARS += len(template_text)
+        _COMPILED[key] = template
+        while len(_COMPILED) > COMPILED_MAX_ENTRIES or _COMPILED_CHARS > COMPILED_MAX_CHARS:
+            (dropped, _), _ = _COMPILED.popitem(last=False)
+            _COMPILED_CHARS -= len(dropped)
+    return template
+
+
+def forget_compiled(texts: Iterable[str]) -> None:
+    """Drop the compiled templates of these texts (a closed or replaced document's)."""
+    global _COMPILED_CHARS
+    with _COMPILED_LOCK:
+        for text in texts:
+            for strict in (False, True):
+                if _COMPILED.pop((text, strict), None) is not None:
+                    _COMPILED_CHARS -= len(text)
+
+
+def compiled_cache_size() -> tuple[int, int]:
+    """(entries, characters) the compiled-template cache holds now."""
+    with _COMPILED_LOCK:
+        return len(_COMPILED), _COMPILED_CHARS
 
 
 def render_template(

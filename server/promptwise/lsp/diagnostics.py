@@ -108,6 +108,17 @@ def find_dependents(path: Path, overlay: dict[Path, str] | None = None) -> list[
         return []
 
 
+def release_file(path: Path) -> None:
+    """Free what the analysis keeps of a file the editor closed (its last result, compiled
+    templates and secret scan); a closed file is read from disk again when needed."""
+    try:
+        from promptwise.analysis.analyzer import release
+
+        release(path)
+    except Exception:
+        logger.exception("releasing %s failed", path)
+
+
 def forget_file(path: Path) -> None:
     """Drop what the analysis remembers about a deleted file."""
     try:
@@ -265,6 +276,7 @@ async def did_close(ls: PromptwiseServer, params: types.DidCloseTextDocumentPara
     ls.forget_model(uri)
     scheduler(ls).closed(uri)
     path = uris.uri_to_path(uri)
+    await ls.run_cpu(release_file, path)
     if not uris.is_unsaved(path):
         await _recheck_dependents(ls, path, ls.overlay(), skip_self=True)
 
