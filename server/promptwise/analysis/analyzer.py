@@ -257,12 +257,12 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
         # checking references or unused inputs would blame every node after the break.
         # The syntax error alone says what to fix; the rest is checked once the file parses.
         return _remember(key, document, context, _dedupe(syntax_errors))
+    if isinstance(document, FlowDag) and not document.is_python:
+        return _remember(key, document, context, _dedupe(problems + [_not_python(document)]))
     problems += _own_checks(document, context)
     for name, check in _companions():
         problems += _run(name, path, lambda check=check: check(document, context))
     for registered in list(_REGISTERED):
-    if isinstance(document, FlowDag) and not document.is_python:
-        return _remember(key, document, context, _dedupe(problems + [_not_python(document)]))
         name = getattr(registered.function, "__name__", "registered")
         if registered.wants_context:
             problems += _run(name, path, lambda r=registered: r.function(document, context))
@@ -271,10 +271,6 @@ def analyze(path: Path | str, text: str | None = None, overlay: dict | None = No
     return _remember(key, document, context, _dedupe(problems))
 
 
-def _remember(key: str, document, context: AnalysisContext, result: list[Problem]) -> list[Problem]:
-    """Cache `result` for this version of the document and of the files it read."""
-    dependencies = set(context.dependencies) | _settings_files(key)
-    dependencies.discard(key)
 def _not_python(flow: FlowDag) -> Problem:
     """A C# (or other non-Python) flow: Prompt flow runs it with another executor; its nodes
     name compiled tools we cannot read, so nothing else is checked rather than guessed."""
