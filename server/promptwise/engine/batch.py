@@ -21,10 +21,11 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from promptwise.engine import spans
-from promptwise.engine.data import DataRow, check_columns, check_data_file, map_row, parse_mapping, read_data, row_label, uses_run
+from promptwise.engine.data import (DataRow, check_columns, check_data_file, iter_data, map_row, parse_mapping, row_label,
+                                    survey_data, uses_run)
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
@@ -203,28 +204,36 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
     if mapping and uses_run(mapping) and source is None:
         raise FlowError("--column-mapping reads ${run...}; pass the earlier run with --run NAME")
     if data_path is not None:
-        rows = read_data(data_path)
+        # The file is read once here (count, columns, unreadable files) and streamed again by the
+        # rows: never held whole, so a file of millions of rows runs in bounded memory.
+        survey = survey_data(data_path)
+        total, readable, columns = survey.rows, survey.readable, survey.columns
         data_name = data_path.name
+
+        def all_rows() -> Iterator[DataRow]:
+            return iter_data(data_path)
     else:
-        rows = [DataRow(line, None, inputs) for line, (inputs, _) in sorted(source.items())]
+        source_rows = [DataRow(line, None, inputs) for line, (inputs, _) in sorted(source.items())]
+        total, readable, columns = len(source_rows), len(source_rows), _columns(source_rows)
         data_name = f"run {source_run}"
-    if not rows:
+
+        def all_rows() -> Iterator[DataRow]:
+            return iter(source_rows)
+    if not total:
         where = data_path if data_path is not None else f"--run {source_run}"
         raise FlowError(f"{where}: 0 rows to run; add rows to the data file (one JSON object per line, or a CSV "
                         f"header and rows)" if data_path is not None else f"{where}: 0 rows to run; the run has no "
                         f"completed rows")
     executable = session.executable
     input_names = list(executable.input_specs)
-    readable = [row for row in rows if row.error is None]
     if readable:
         # Checked before any call: a misnamed column fails here, not silently on every row.
-        check_columns(mapping, _columns(readable), executable.input_specs, executable.accepts_any_input,
-                      data_name)
+        check_columns(mapping, columns, executable.input_specs, executable.accepts_any_input, data_name)
     if resume:
         run_name = resume
         info = store.get_run(run_name)
-        if info.total_rows is not None and info.total_rows != len(rows):
-            raise FlowError(f"{data_path}: the data now has {len(rows)} rows, but run {run_name} was started with "
+        if info.total_rows is not None and info.total_rows != total:
+            raise FlowError(f"{data_path}: the data now has {total} rows, but run {run_name} was started with "
                             f"{info.total_rows}; resume needs the same data (or start a new run)")
         if retry_failed:
             store.forget_failed_rows(run_name)
@@ -242,17 +251,17 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
             variants=getattr(executable, "variants", {}) or {},
             parameters={"concurrency": concurrency, "cache": use_cache, **owner_parameters(),
                         **({"init": init} if init else {})},
-            connection=executable.description, total_rows=len(rows), source_run=source_run)
+            connection=executable.description, total_rows=total, source_run=source_run)
     if on_start is not None:
         on_start(run_name)
-    done = store.done_lines(run_name)
     info = store.get_run(run_name)
-    tally = _Tally(run_name, len(rows), len(done), info.rows_failed, info.total_tokens, info.cost_known)
+    tally = _Tally(run_name, total, info.rows_done, info.rows_failed, info.total_tokens, info.cost_known)
     session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
-    pending = [row for row in rows if row.index not in done]
+    pending = _not_done(all_rows(), store.iter_done_lines(run_name))
     cpu_started = time.process_time()
-    status, error = await _run_rows(session, run_name, pending, mapping, input_names, source, concurrency,
-                                    tally, on_progress, cancel, row_timeout, data_path)
+    status, error = await _run_rows(session, run_name, pending, total - info.rows_done, mapping, input_names,
+                                    source, concurrency, tally, on_progress, cancel, row_timeout, data_path)
+    pending.close()  # the data file, when the run stopped before its end
     cpu_seconds = time.process_time() - cpu_started
     metrics = None
     final = store.get_run(run_name)
@@ -268,11 +277,25 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         on_progress(tally.snapshot())
     final = store.get_run(run_name)
     return BatchResult(
-        run=run_name, status=status, rows=len(rows), completed=final.rows_completed, failed=final.rows_failed,
+        run=run_name, status=status, rows=total, completed=final.rows_completed, failed=final.rows_failed,
         tokens={"prompt": final.prompt_tokens, "completion": final.completion_tokens,
                 "total": final.total_tokens},
         cost=final.cost, elapsed=time.perf_counter() - tally.started, metrics=final.metrics or metrics,
         outputs_path=final.outputs_path, error=error, cpu_seconds=cpu_seconds)
+
+
+def _not_done(rows: Iterator[DataRow], done_lines: Iterator[int]) -> Iterator[DataRow]:
+    """The rows without a stored result: both come in ascending order, so the stored lines are
+    walked beside the data (resume skips stored rows without a set of every done line).
+
+    Lines stored while this runs are rows already handed out, behind both walks: they are
+    never mistaken for rows still to come."""
+    done = next(done_lines, None)
+    for row in rows:
+        while done is not None and done < row.index:
+            done = next(done_lines, None)
+        if done != row.index:
+            yield row
 
 
 def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | str | None,
@@ -341,18 +364,18 @@ START_SPACING = 0.001  # seconds
 MAX_RAMP = 0.1  # seconds
 
 
-async def _run_rows(session: Session, run_name: str, pending: list[DataRow], mapping: dict,
+async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow], pending_count: int, mapping: dict,
                     input_names: list[str], source, concurrency: int, tally: _Tally,
                     on_progress: ProgressCallback | None, cancel: asyncio.Event | None,
                     row_timeout: float, data_path: Path | None) -> tuple[str, str | None]:
     executable, context, store = session.executable, session.context, session.store
     llm = context.llm
-    queue = iter(pending)
+    queue = pending  # read as the workers take rows
     # Rows that failed because the endpoint could not be reached: recorded once a row gets
     # through, or left unrecorded (so a resume does them) when the run stops because it is down.
     held_back: list[RowResult] = []
     unreachable = asyncio.Event()
-    fail_fast_rows = min(FAIL_FAST_ROWS, len(pending))
+    fail_fast_rows = max(1, min(FAIL_FAST_ROWS, pending_count))
 
     def label(row: DataRow) -> str:
         return row_label(data_path, row)
@@ -419,7 +442,7 @@ async def _run_rows(session: Session, run_name: str, pending: list[DataRow], map
             if on_progress is not None:
                 on_progress(tally.snapshot())
 
-    workers = [asyncio.ensure_future(worker(index)) for index in range(min(concurrency, max(1, len(pending))))]
+    workers = [asyncio.ensure_future(worker(index)) for index in range(min(concurrency, max(1, pending_count)))]
     everything = asyncio.gather(*workers)
     stoppers = {asyncio.ensure_future(unreachable.wait())}
     if cancel is not None:

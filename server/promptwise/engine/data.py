@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, TextIO
 
 from promptwise.engine.errors import FlowError
 
@@ -57,50 +56,73 @@ def check_data_file(path: Path) -> None:
 
 
 def read_data(path: Path) -> list[DataRow]:
-    """Every row of a data file; a malformed row is returned with its error, so one bad line does
-    not stop a run. A file that cannot be read at all is a FlowError."""
+    """Every row of a data file in a list (for small files: evaluation, the editor). Batch runs
+    stream the file with `iter_data` instead."""
+    return list(iter_data(path))
+
+
+def iter_data(path: Path) -> Iterator[DataRow]:
+    """The rows of a data file one at a time, read as they are needed, so a file of any length
+    runs in bounded memory; a malformed row is yielded with its error, so one bad line does not
+    stop a run. A file that cannot be read at all is a FlowError (raised when it is met, so a
+    caller that must know before starting reads the file once first: `survey_data`).
+
+    A `.json` file is one JSON document and is read whole; JSONL and CSV stream."""
     check_data_file(path)
     suffix = path.suffix.lower()
+    if suffix == ".json":
+        yield from _read_json_list(path)
+        return
+    try:
+        with path.open(encoding="utf-8-sig", newline="" if suffix in (".csv", ".tsv") else None) as handle:
+            if suffix in (".csv", ".tsv"):
+                yield from _iter_csv(path, handle, "excel-tab" if suffix == ".tsv" else "excel")
+            else:
+                yield from _iter_jsonl(path, handle)
+    except (OSError, UnicodeDecodeError) as error:
+        raise FlowError(f"{path}: cannot read the data file ({error}); save it as UTF-8") from None
+
+
+def _read_json_list(path: Path) -> list[DataRow]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise FlowError(f"{path}: cannot read the data file ({error}); save it as UTF-8") from None
-    if suffix in (".csv", ".tsv"):
-        return _read_csv(path, text, "excel-tab" if suffix == ".tsv" else "excel")
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise FlowError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); fix the file, or use JSONL "
-                            f"(one object per line)") from None
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise FlowError(f"{path}: a .json data file must hold a list of objects; or use JSONL")
-        return [DataRow(index, None, item) for index, item in enumerate(data)]
-    rows: list[DataRow] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FlowError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); fix the file, or use JSONL "
+                        f"(one object per line)") from None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise FlowError(f"{path}: a .json data file must hold a list of objects; or use JSONL")
+    return [DataRow(index, None, item) for index, item in enumerate(data)]
+
+
+def _iter_jsonl(path: Path, handle: TextIO) -> Iterator[DataRow]:
+    index = 0
+    for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
-        index = len(rows)
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            rows.append(DataRow(index, number, None, f"{path.name} line {number}: invalid JSON: {error.msg} at "
-                                                     f"column {error.colno}; each line must be one JSON object"))
-            continue
-        if not isinstance(value, dict):
-            rows.append(DataRow(index, number, None, f"{path.name} line {number}: expected a JSON object, got "
-                                                     f"{type(value).__name__}"))
-            continue
-        rows.append(DataRow(index, number, value))
-    return rows
+            yield DataRow(index, number, None, f"{path.name} line {number}: invalid JSON: {error.msg} at "
+                                               f"column {error.colno}; each line must be one JSON object")
+        else:
+            if isinstance(value, dict):
+                yield DataRow(index, number, value)
+            else:
+                yield DataRow(index, number, None, f"{path.name} line {number}: expected a JSON object, got "
+                                                   f"{type(value).__name__}")
+        index += 1
 
 
-def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
+def _iter_csv(path: Path, handle: TextIO, dialect: str) -> Iterator[DataRow]:
     csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)  # keeps newlines inside quoted cells
-    rows: list[DataRow] = []
+    reader = csv.reader(handle, dialect=dialect)  # the file is opened with newline="": quoted newlines stay
     header: list[str] | None = None
     previous_end = 0
+    index = 0
     try:
         for cells in reader:
             start, previous_end = previous_end + 1, reader.line_num  # a quoted cell may span lines
@@ -110,17 +132,46 @@ def _read_csv(path: Path, text: str, dialect: str) -> list[DataRow]:
                 header = cells
                 check_csv_header(header, f"{path}:{reader.line_num}", FlowError)
                 continue
-            index = len(rows)
             if len(cells) != len(header):
                 what = "more" if len(cells) > len(header) else "fewer"
-                rows.append(DataRow(index, start, None, f"{path.name} line {start}: {len(cells)} cells, {what} than "
-                                                        f"the {len(header)} header columns; quote cells that "
-                                                        f"contain the delimiter"))
-                continue
-            rows.append(DataRow(index, start, dict(zip(header, cells))))
+                yield DataRow(index, start, None, f"{path.name} line {start}: {len(cells)} cells, {what} than "
+                                                  f"the {len(header)} header columns; quote cells that "
+                                                  f"contain the delimiter")
+            else:
+                yield DataRow(index, start, dict(zip(header, cells)))
+            index += 1
     except csv.Error as error:
         raise FlowError(f"{path}:{reader.line_num}: unreadable CSV ({error}); fix the quoting") from None
-    return rows
+
+
+# Column names kept by `survey_data`: a file whose rows bring more distinct keys than this is
+# not a table, and keeping every name would make the survey's memory grow with the file.
+MAX_SURVEY_COLUMNS = 10_000
+
+
+@dataclass
+class DataSurvey:
+    """What a batch must know before its first call, from one streaming pass over the file."""
+
+    rows: int  # rows, malformed ones included (each gets a result)
+    readable: int  # rows that parsed
+    columns: list[str]  # every column some readable row has, in first-seen order
+
+
+def survey_data(path: Path) -> DataSurvey:
+    """Count the rows of a data file and collect its columns, reading it once without keeping it:
+    a file that cannot be read fails here, before any call, and the count gives the progress
+    total and the check that a resumed run still has the same data."""
+    rows = readable = 0
+    columns: dict[str, None] = {}
+    for row in iter_data(path):
+        rows += 1
+        if row.values is not None:
+            readable += 1
+            if len(columns) < MAX_SURVEY_COLUMNS:
+                for key in row.values:
+                    columns.setdefault(str(key), None)
+    return DataSurvey(rows, readable, list(columns))
 
 
 def check_csv_header(header: list[str], where: str, error: type[Exception]) -> None:

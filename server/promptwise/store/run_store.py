@@ -383,9 +383,8 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".jsonl.tmp")
         with temporary.open("w", encoding="utf-8") as handle:
-            for row in self.get_rows(name, status="completed"):
-                handle.write(json.dumps({"line_number": row.line, **(row.outputs or {})}, ensure_ascii=False,
-                                        default=str) + "\n")
+            for line, outputs in self.iter_outputs(name):
+                handle.write(json.dumps({"line_number": line, **outputs}, ensure_ascii=False, default=str) + "\n")
         os.replace(temporary, path)
         return path
 
@@ -488,14 +487,36 @@ class RunStore:
                           r["cost"], r["latency_ms"], r["llm_calls"], r["cache_hits"]) for r in records]
 
     def iter_outputs(self, name: str) -> Iterator[tuple[int, dict]]:
-        """(line, outputs) of the completed rows, for `${run.outputs.x}` mappings and evaluation."""
-        for row in self.get_rows(name, status="completed"):
-            yield row.line, row.outputs or {}
+        """(line, outputs) of the completed rows, for `${run.outputs.x}` mappings and evaluation;
+        read a chunk at a time, so a run of millions of rows is never all in memory."""
+        for records in self._chunks(name, "line, outputs", "AND status='completed'"):
+            for record in records:
+                yield record["line"], _loads(record["outputs"]) or {}
 
     def done_lines(self, name: str) -> set[int]:
         """Lines that have a stored result (completed or failed): a resumed run skips them."""
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT line FROM rows WHERE run=?", (name,))}
+
+    def iter_done_lines(self, name: str, chunk: int = 10_000) -> Iterator[int]:
+        """The lines `done_lines` holds, in ascending order, `chunk` at a time (a resumed batch
+        walks them beside its data file instead of holding a set of millions)."""
+        for records in self._chunks(name, "line", size=chunk):
+            for record in records:
+                yield record["line"]
+
+    def _chunks(self, name: str, columns: str, condition: str = "", size: int = 10_000) -> Iterator[list]:
+        """Rows of a run in line order, `size` at a time; each chunk is its own query (from the
+        last line seen), so no statement stays open while the run goes on writing."""
+        after = -1
+        while True:
+            with self._lock:
+                records = self._db.execute(f"SELECT {columns} FROM rows WHERE run=? AND line>? {condition} "
+                                           "ORDER BY line LIMIT ?", (name, after, size)).fetchall()
+            if not records:
+                return
+            yield records
+            after = records[-1]["line"]
 
     def get_node_results(self, name: str, line: int | None = None) -> list[NodeResult]:
         query, args = "SELECT * FROM node_results WHERE run=?", [name]
