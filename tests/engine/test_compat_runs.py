@@ -181,3 +181,65 @@ async def test_formats_not_run_say_so_before_any_call(workspace, files, target, 
     with pytest.raises(FlowError, match=words):
         await run_flow(root / target, {})
     assert workspace.server.stats.requests == 0
+
+
+PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # a PNG header is enough
+
+
+@pytest.mark.parametrize(
+    ("image_value", "url_start"),
+    [
+        pytest.param({"data:image/png;path": "logo.png"}, "data:image/png;base64,iVBORw0K", id="path-form"),
+        pytest.param({"data:image/png;url": "https://example.com/a.png"}, "https://example.com/a.png", id="url-form"),
+        pytest.param("logo.png", "data:image/png;base64,iVBORw0K", id="declared-image-path"),
+    ],
+)
+async def test_dag_image_inputs_are_sent_as_image_parts(workspace, image_value, url_start):
+    root = workspace({
+        "flow.dag.yaml": """
+            inputs:
+              picture: {type: image}
+              question: {type: string, default: What is this?}
+            outputs:
+              answer:
+                type: string
+                reference: ${look.output}
+            nodes:
+            - name: look
+              type: llm
+              source: {type: code, path: look.jinja2}
+              inputs:
+                model: gpt-4o-mini
+                picture: ${inputs.picture}
+                question: ${inputs.question}
+                detail: low
+              api: chat
+        """,
+        "look.jinja2": "system:\nDescribe images.\nuser:\n{{question}}\n![image]({{picture}})\n",
+    })
+    (root / "logo.png").write_bytes(PIXEL)
+    result = await run_flow(root / "flow.dag.yaml", {"picture": image_value})
+    assert result.status == "completed", result.error
+    user = workspace.server.requests[0].body["messages"][1]
+    assert user["role"] == "user"
+    text, image = user["content"]
+    assert text == {"type": "text", "text": "What is this?"}
+    assert image["type"] == "image_url" and image["image_url"]["detail"] == "low"
+    assert image["image_url"]["url"].startswith(url_start)
+
+
+async def test_prompty_image_text_form_is_sent_as_an_image_part(workspace):
+    root = workspace({"p.prompty": PROMPTY_HEAD + "inputs:\n  photo: {type: string}\n---\n"
+                                   "system:\nDescribe.\nuser:\n![image]({{photo}})\n"})
+    (root / "logo.png").write_bytes(PIXEL)
+    result = await run_flow(root / "p.prompty", {"photo": "data:image/png;path: logo.png"})
+    assert result.status == "completed", result.error
+    (part,) = workspace.server.requests[0].body["messages"][1]["content"]
+    assert part["image_url"]["url"].startswith("data:image/png;base64,") and part["image_url"]["detail"] == "auto"
+
+
+async def test_text_that_is_not_an_image_stays_text(workspace):
+    root = workspace({"p.prompty": PROMPTY_HEAD + "inputs:\n  question: {type: string}\n" + PROMPTY_BODY})
+    result = await run_flow(root / "p.prompty", {"question": "logo.png"})
+    assert result.status == "completed", result.error
+    assert _user_text(workspace.server.requests[0]) == "logo.png"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from promptwise.documents.files import UnreadableFile, read_user_text
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.references import Reference
 from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages, render_template
@@ -36,6 +37,7 @@ from promptwise.engine.executable import (
     llm_node_result,
 )
 from promptwise.engine.flow_environment import Includes
+from promptwise.engine.images import ImageSlots, image_variables, place_images_on_own_lines
 from promptwise.engine.llm import LlmService, chat_parameters
 from promptwise.engine.python_tools import PythonTool, call_tool, connection_parameter, load_tool, tool_connection
 from promptwise.engine.values import bind_inputs, walk
@@ -166,9 +168,10 @@ class DagExecutable(Executable):
                 raise FlowError(f"{at}: {kind} node `{flow_node.name}` needs `source.path` naming its Jinja template")
             prepared.template_path = self.includes.find(self.folder, source.path)
             try:
-                prepared.template = prepared.template_path.read_text(encoding="utf-8")
-            except OSError:
-                raise FlowError(f"{at}: template {prepared.template_path} cannot be read; create it or fix "
+                prepared.template = read_user_text(prepared.template_path)  # regular files, bounded
+            except (OSError, UnicodeDecodeError) as error:
+                why = f" ({error})" if isinstance(error, UnreadableFile) else ""
+                raise FlowError(f"{at}: template {prepared.template_path} cannot be read{why}; create it or fix "
                                 f"`source.path`") from None
             if kind == "custom_llm":
                 tool_name = (source.tool or "").lower()
@@ -347,8 +350,12 @@ class DagExecutable(Executable):
             template, template_path = str(variables.pop("prompt") or ""), None
         params = chat_parameters(variables)
         variables = {k: v for k, v in variables.items() if k not in params}
+        detail = str(variables.pop("detail", None) or "auto")  # the vision tool's image detail
+        images = ImageSlots()
+        variables = images.swap(variables, self.folder, image_variables(template) | self._image_inputs(prepared))
         try:
-            messages = render_messages(template, variables, limits=RUN_LIMITS)
+            messages = images.attach(render_messages(place_images_on_own_lines(template), variables,
+                                                     limits=RUN_LIMITS), detail)
         except RenderError as error:
             where = _template_line(template_path, error) if template_path else f"{prepared.where}: input `prompt`: "
             raise NodeError(f"{where}{error.message}") from None
@@ -360,6 +367,17 @@ class DagExecutable(Executable):
         message = call.result.message
         output = message if message.get("tool_calls") else message.get("content")
         return llm_node_result(prepared.name, call, output)
+
+    def _image_inputs(self, prepared: PreparedNode) -> set[str]:
+        """Node inputs fed by flow inputs declared `type: image`."""
+        names = set()
+        for name, node_input in prepared.node.inputs.items():
+            reference = node_input.reference
+            if reference is not None and reference.is_flow_input and not reference.path:
+                spec = self.document.inputs.get(reference.name)
+                if spec is not None and (spec.type or "").lower() == "image":
+                    names.add(name)
+        return names
 
     async def run_line(self, inputs: dict, context: RunContext) -> LineOutcome:
         started = time.perf_counter()

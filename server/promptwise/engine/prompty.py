@@ -18,6 +18,7 @@ from promptwise.documents.source import Range
 from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages
 from promptwise.engine.connections import Connection, ConnectionConfigError, resolve_spec
 from promptwise.engine.errors import FlowError, NodeError
+from promptwise.engine.images import ImageSlots, image_variables, place_images_on_own_lines
 from promptwise.engine.executable import Executable, LineOutcome, RunContext, elapsed_ms, llm_node_result
 from promptwise.engine.llm import LlmService, chat_parameters
 from promptwise.engine.values import bind_inputs, load_sample
@@ -119,7 +120,12 @@ class PromptyExecutable(Executable):
         name = self.path.stem
         try:
             try:
-                messages = render_messages(self.document.body, inputs, default_role="system", limits=RUN_LIMITS)
+                images = ImageSlots()
+                declared = image_variables(self.document.body) | {
+                    name for name, spec in self.input_specs.items() if (spec.type or "").lower() == "image"}
+                variables = images.swap(inputs, self.path.parent, declared)
+                messages = images.attach(render_messages(place_images_on_own_lines(self.document.body), variables,
+                                                         default_role="system", limits=RUN_LIMITS))
             except RenderError as error:
                 line = self.document.body_line + (error.line or 0) + 1
                 raise NodeError(f"{self.path}:{line}: {error.message}") from None
