@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,12 @@ def test_demo_runs_every_step_offline(tmp_path):
     assert "total" in out and "log-triage" in out  # the estimate table
     assert "ok: category_match.pass_rate" in out  # the CI gate passed
     assert "rows that changed verdict" in out  # the variant comparison
+    # The two variants answer differently: the comparison shows verdicts and costs that move.
+    changed = re.search(r"rows that changed verdict: (\d+)", out)
+    assert changed and int(changed.group(1)) > 0, out[-3000:]
+    assert re.search(r"view_relevance: fail → pass", out)
+    assert re.search(r"^cost_per_row\s+\$[\d.]+\s+\$[\d.]+ \(\+\$[\d.]+, worse\)", out, re.M)
+    assert "$0.0000 " not in out  # costs with significant digits
     report = flows / ".promptwise" / "analyst_view-variants.html"
     assert report.is_file() and "<table" in report.read_text()
     assert out.count("completed") >= 3  # three stored runs listed

@@ -121,15 +121,17 @@ USER_DATA_KEYS = frozenset({"inputs", "outputs", "output", "data", "details", "i
 
 def tidy_figure(key: str, value):
     """One of our figures without float noise (`342.59994400002824` ms, `0.014200000000000001` $):
-    milliseconds to 0.1, seconds to 0.001, dollars and other figures to 6 significant digits.
-    A value that is not a float is returned as is."""
+    milliseconds to 0.1, seconds to 0.001, dollars and per-row figures to 6 significant digits.
+    Any other value (timestamps, scores, not a float) is returned as is."""
     if not isinstance(value, float) or not math.isfinite(value):
         return value
     if key.endswith("_ms") or key == "latency":
         return round(value, 1)
     if key in ("elapsed", "seconds") or key.endswith("_seconds"):
         return round(value, 3)
-    return float(f"{value:.6g}")
+    if "cost" in key or key.endswith("_per_row") or key in ("values", "deltas"):
+        return float(f"{value:.6g}")
+    return value  # timestamps, scores, anything else: as is
 
 
 def tidy_figures(value, key: str = ""):

@@ -1,0 +1,160 @@
+"""What a new user hit on the command line (issue 9 part 4), each pinned by a test: cached calls
+counted at their original cost, figures with units, warnings before any call, and errors that
+say which row, which file and what to do. Model calls go through the real openai client to the
+fake server."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from promptwise.cli import main
+from promptwise.devtools.fake_openai import FakeOpenAI
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+def write_project(root: Path, base_url: str) -> Path:
+    """A workspace with one flow (one model node), six data rows and an eval.yaml with a judge,
+    a cost and a latency evaluator."""
+    return write_files(root, {
+        "promptwise.yaml": f"""
+            defaults: {{model: gpt-4o-mini, connection: local}}
+            connections:
+              local: {{type: openai_compatible, base_url: '{base_url}'}}
+            """,
+        "qa/flow.dag.yaml": """
+            inputs:
+              question: {type: string, default: What is the capital of France?}
+            outputs:
+              answer: {type: string, reference: '${chat.output}'}
+            nodes:
+            - name: chat
+              type: llm
+              source: {type: code, path: chat.jinja2}
+              inputs: {deployment_name: gpt-4o-mini, question: '${inputs.question}'}
+              connection: local
+              api: chat
+            """,
+        "qa/chat.jinja2": "system:\nAnswer briefly.\nuser:\n{{question}}\n",
+        "qa/eval.yaml": """
+            evaluators:
+              - name: same
+                type: exact_match
+                inputs: {prediction: '${run.outputs.answer}', reference: '${data.expected}'}
+                threshold: 1
+              - name: fluent
+                type: fluency
+                inputs: {response: '${run.outputs.answer}'}
+              - {name: cost, type: cost}
+              - {name: latency, type: latency}
+            """,
+        "data.jsonl": "".join(json.dumps({"question": f"question {i}?", "expected": "Paris"}) + "\n"
+                              for i in range(6)),
+    })
+
+
+@pytest.fixture
+def served():
+    with FakeOpenAI(rules=[("score", '{"score": 4, "reason": "fine"}'), (None, "Paris")], latency=0.02) as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path, served) -> Path:
+    return write_project(tmp_path / "ws", served.base_url)
+
+
+def evaluate(project: Path, name: str, capsys) -> dict:
+    code = main(["eval", str(project / "qa"), "--data", str(project / "data.jsonl"), "--name", name,
+                 "--format", "json"])
+    assert code == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+# ---- compare: cached calls counted at their original cost and latency ----
+
+def test_a_cached_run_compares_at_the_cost_and_latency_of_the_calls_it_replays(project, served, capsys):
+    first = evaluate(project, "first", capsys)
+    calls = served.stats.requests
+    second = evaluate(project, "second", capsys)
+    assert served.stats.requests == calls  # every flow and judge call of the second run came from the cache
+    assert second["summary"]["cache_hits"] == 6 and second["summary"]["llm_calls"] == 6
+    assert second["summary"]["eval_cache_hits"] == 6
+    # Priced as the calls it replays: the same cost per row and evaluation cost, not $0.
+    assert second["summary"]["cost_per_row"] == first["summary"]["cost_per_row"] > 0
+    assert second["summary"]["eval_cost"] == first["summary"]["eval_cost"] > 0
+    # The original call's latency is added back: no faster than the answers it replays.
+    with_cache = main(["runs", "--workspace", str(project), "show", "second", "--format", "json"])
+    assert with_cache == 0
+    stored = json.loads(capsys.readouterr().out)
+    assert second["summary"]["latency_p50_ms"] > stored["latency_p50_ms"]
+
+    assert main(["compare", "first", "second", "--workspace", str(project), "--format", "json"]) == 0
+    comparison = json.loads(capsys.readouterr().out)
+    figures = {m["metric"]: m for m in comparison["metrics"]}
+    assert figures["cost_per_row"]["verdicts"] == ["same", "same"]
+    assert figures["cost.mean"]["verdicts"] == ["same", "same"]
+    assert figures["eval_cost_per_row"]["verdicts"] == ["same", "same"]
+    assert figures["cost_per_row"]["unit"] == "$" and figures["latency_p50_ms"]["unit"] == "ms"
+    assert any(note.startswith("`second`: 6 of 6 model calls and 6 judge calls came from the response cache")
+               for note in comparison["notes"])
+
+    assert main(["compare", "first", "second", "--workspace", str(project)]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"^cost_per_row\s+\$0\.\d+\s+\$0\.\d+ \(=\)", text, re.M), text
+    assert re.search(r"^latency_p50_ms\s+[\d,.]+ ms\s+[\d,.]+ ms \(", text, re.M), text
+    assert "came from the response cache; cost and latency count them as uncached" in text
+
+
+# ---- figures: units and significant digits, no float noise ----
+
+def test_costs_print_with_significant_digits_and_json_without_float_noise(project, capsys):
+    assert main(["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--name", "b1",
+                 "--no-progress"]) == 0
+    summary = capsys.readouterr().out
+    assert "$0.0000 " not in summary and re.search(r" · \$0\.0000[1-9]\d? · ", summary), summary
+    assert main(["runs", "--workspace", str(project), "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "$0.0000 " not in listed and re.search(r"b1 .* \$0\.0000[1-9]\d?  ", listed), listed
+    assert main(["runs", "--workspace", str(project), "show", "b1"]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"cost:\s+\$0\.0000[1-9]", shown) and re.search(r"latency:\s+p50 [\d.,]+ ms", shown)
+    assert "6 model calls, 0 from the response cache" in shown
+    for argv in (["runs", "--workspace", str(project), "show", "b1", "--format", "json"],
+                 ["runs", "--workspace", str(project), "export", "b1", "--format", "json"]):
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert '"created_at": 17' in text  # timestamps are kept whole
+        figures = "\n".join(line for line in text.splitlines() if "_at\"" not in line)
+        # no figure written with more than 6 significant digits (342.59994400002824, 0.0142000000001)
+        assert not re.search(r"\d\.\d{7,}|\d{7,}\.\d", figures.replace("e-", "")), figures
+    assert main(["runs", "--workspace", str(project), "export", "b1", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    latency_cells = [row.rsplit(",", 1)[1] for row in rows]
+    assert all(len(cell.split(".")[1]) <= 1 for cell in latency_cells if "." in cell), latency_cells
+
+
+def test_format_helpers():
+    from promptwise.commands.options import plural, tidy_figures
+    from promptwise.costing.calls import format_ms, format_usd
+
+    assert [format_usd(v) for v in (0.0000421, 0.0072, 0.0777, 2.5, 0)] == [
+        "$0.000042", "$0.0072", "$0.078", "$2.50", "$0.00"]
+    assert format_usd(-0.00028) == "-$0.00028" and format_usd(0.0038, signed=True) == "+$0.0038"
+    assert [format_ms(v) for v in (4.25, 342.599944, 12480.2, None)] == ["4.2 ms", "343 ms", "12,480 ms", "-"]
+    assert plural(1, "model call") == "1 model call" and plural(3, "model call") == "3 model calls"
+    tidied = tidy_figures({"latency_ms": 342.59994400002824, "cost": 0.014200000000000001,
+                           "outputs": {"cost": 0.014200000000000001}, "total_tokens": 12})
+    assert tidied == {"latency_ms": 342.6, "cost": 0.0142, "outputs": {"cost": 0.014200000000000001},
+                      "total_tokens": 12}
