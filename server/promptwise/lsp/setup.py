@@ -23,7 +23,9 @@ from promptwise.lsp import (
     costs,
     definition,
     diagnostics,
+    folding,
     hover,
+    links,
     references,
     rename,
     symbols,
@@ -200,6 +202,10 @@ def _register_navigation(server: PromptwiseServer) -> None:
     server.feature(types.TEXT_DOCUMENT_DEFINITION)(guarded("definition")(definition.definition))
     server.feature(types.TEXT_DOCUMENT_REFERENCES)(guarded("references")(references.references))
     server.feature(types.TEXT_DOCUMENT_HOVER)(guarded("hover")(hover.hover))
+    server.feature(types.TEXT_DOCUMENT_DOCUMENT_LINK, types.DocumentLinkOptions(resolve_provider=False))(
+        guarded("documentLink")(links.document_links)
+    )
+    server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)(guarded("foldingRange")(folding.folding_ranges))
     server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=completion.TRIGGER_CHARACTERS),

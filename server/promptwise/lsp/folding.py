@@ -1,0 +1,143 @@
+"""Folding ranges: YAML blocks (a flow's `nodes`, each node, its `inputs`, `node_variants`
+... any mapping or list over several lines), a prompty's front matter and its role sections,
+and Jinja blocks (`{% for %}`...`{% endfor %}`, `if`, `macro`, ..., and `{# #}` comments)."""
+
+from __future__ import annotations
+
+import re
+
+from lsprotocol import types
+
+from promptwise.documents.yaml_nodes import YamlMapping, YamlSequence
+from promptwise.lsp.context import document_context
+from promptwise.lsp.server import PromptwiseServer
+
+# Jinja tags that open a block closed by `end<name>`
+_BLOCK_TAGS = frozenset({"for", "if", "macro", "call", "filter", "block", "raw", "with", "autoescape", "trans"})
+_TAG = re.compile(r"\{%[-+]?\s*(\w+)(?P<rest>.*?)[-+]?%\}|\{#.*?#\}", re.DOTALL)
+MAX_RANGES = 5000  # enough for any file a person folds; bounds the answer for huge ones
+
+
+def _yaml_ranges(root, lines: list[str]) -> list[tuple[int, int, str | None]]:
+    """(start, end) of every mapping entry or list item spanning lines, from a YAML tree."""
+    found: list[tuple[int, int, str | None]] = []
+    last_line = max(len(lines) - 1, 0)
+    stack = [root] if root is not None else []
+    seen: set[int] = set()
+    while stack and len(found) < MAX_RANGES:
+        node = stack.pop()
+        if id(node) in seen:  # aliases share nodes
+            continue
+        seen.add(id(node))
+        if isinstance(node, YamlMapping):
+            for entry in node.entries:
+                value = entry.value
+                if value is None:
+                    continue
+                start, end = entry.key.range.start.line, _end_line(value.range, lines)
+                if end > start:
+                    found.append((start, min(end, last_line), None))
+                stack.append(value)
+        elif isinstance(node, YamlSequence):
+            for item in node.items:
+                start, end = item.range.start.line, _end_line(item.range, lines)
+                if end > start and isinstance(item, (YamlMapping, YamlSequence)):
+                    found.append((start, min(end, last_line), None))
+                stack.append(item)
+    return found
+
+
+def _end_line(range_, lines: list[str]) -> int:
+    """The last line with text of a block: YAML's block ranges end where the next token
+    starts (the next key's line), after any blank or comment lines."""
+    start, end = range_.start.line, range_.end
+    line = end.line
+    if line < len(lines) and lines[line][: end.character].strip():
+        return line
+    line -= 1
+    while line > start and line < len(lines) and (not lines[line].strip() or lines[line].lstrip().startswith("#")):
+        line -= 1
+    return max(line, start)
+
+
+def jinja_ranges(text: str, first_line: int = 0) -> list[tuple[int, int, str | None]]:
+    """Blocks and multi-line comments of a Jinja text (lines offset by `first_line`)."""
+    found: list[tuple[int, int, str | None]] = []
+    open_blocks: list[tuple[str, int]] = []
+    line_starts = [0]
+    for index, char in enumerate(text):
+        if char == "\n":
+            line_starts.append(index + 1)
+
+    def line_of(offset: int) -> int:
+        low, high = 0, len(line_starts) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if line_starts[middle] <= offset:
+                low = middle
+            else:
+                high = middle - 1
+        return low + first_line
+
+    for match in _TAG.finditer(text):
+        if len(found) >= MAX_RANGES:
+            break
+        name = match.group(1)
+        start = line_of(match.start())
+        if name is None:  # a comment
+            end = line_of(match.end())
+            if end > start:
+                found.append((start, end, types.FoldingRangeKind.Comment))
+            continue
+        if name in _BLOCK_TAGS or (name == "set" and "=" not in match.group("rest")):
+            open_blocks.append((name, start))
+        elif name.startswith("end"):
+            opened = name[3:]
+            while open_blocks:
+                block, block_start = open_blocks.pop()
+                if block == opened:
+                    end = line_of(match.start())
+                    # fold the body, keeping the closing tag's line visible
+                    if end - 1 > block_start:
+                        found.append((block_start, end - 1, None))
+                    break
+    return found
+
+
+def _role_ranges(prompty) -> list[tuple[int, int, str | None]]:
+    return [
+        (section.line, section.content_end_line, None)
+        for section in getattr(prompty, "role_sections", ()) or ()
+        if section.content_end_line > section.line
+    ]
+
+
+def folding_ranges_of(model, kind: str, lines: list[str]) -> list[tuple[int, int, str | None]]:
+    last = max(len(lines) - 1, 0)
+    yaml_document = getattr(model, "yaml", None)
+    root = getattr(yaml_document, "root", None)
+    found: list[tuple[int, int, str | None]] = []
+    if kind in ("flow_dag", "flex_flow"):
+        found = _yaml_ranges(root, lines)
+    elif kind == "prompty":
+        front = getattr(model, "front_matter_range", None)
+        body_line = getattr(model, "body_line", 0)
+        if front is not None:
+            # from the opening `---` to the closing one (the line before the body)
+            closing = body_line - 1 if body_line > front.start.line else front.end.line
+            found.append((max(front.start.line - 1, 0), min(closing, last), types.FoldingRangeKind.Region))
+        found += _yaml_ranges(root, lines)
+        found += _role_ranges(model)
+        found += jinja_ranges(getattr(model, "body", "") or "", body_line)
+    elif kind == "jinja":
+        found = jinja_ranges(getattr(model, "text", "") or "")
+    unique = sorted(set(found), key=lambda r: (r[0], -r[1]))
+    return unique[:MAX_RANGES]
+
+
+async def folding_ranges(ls: PromptwiseServer, params: types.FoldingRangeParams) -> list[types.FoldingRange] | None:
+    context = await document_context(ls, params.text_document.uri)
+    if context is None or context.kind not in ("flow_dag", "flex_flow", "prompty", "jinja"):
+        return None
+    found = await ls.run_cpu(folding_ranges_of, context.model, context.kind, context.lines)
+    return [types.FoldingRange(start_line=start, end_line=end, kind=kind) for start, end, kind in found] or None
