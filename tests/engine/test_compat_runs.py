@@ -243,3 +243,59 @@ async def test_text_that_is_not_an_image_stays_text(workspace):
     result = await run_flow(root / "p.prompty", {"question": "logo.png"})
     assert result.status == "completed", result.error
     assert _user_text(workspace.server.requests[0]) == "logo.png"
+
+
+SHIM_TOOL = '''
+from promptflow.connections import CustomConnection, OpenAIConnection
+from promptflow.contracts.multimedia import Image
+from promptflow.core import tool
+from promptflow.core._flow import Prompty
+from promptflow.tools.common import render_jinja_template
+
+
+@tool
+def use_shim(search: CustomConnection, model: OpenAIConnection, query: str) -> dict:
+    as_dict = dict(search)
+    return {
+        "endpoint": search["endpoint"],
+        "keys": sorted(as_dict),
+        "model_url": model["base_url"],
+        "model_fields": "base_url" in dict(model) and model.get("missing", 1) == 1,
+        "rendered": render_jinja_template("Q: {{ q }}", q=query),
+        "image": Image(b"abc", mime_type="image/png").to_base64(with_type=True),
+        "prompty": Prompty.__name__,
+    }
+'''
+
+
+async def test_promptflow_stand_in_covers_what_real_flows_import(workspace, monkeypatch):
+    monkeypatch.setenv("PW_COMPAT_SEARCH_KEY", "search-secret-1234")
+    root = workspace({
+        "flow/flow.dag.yaml": """
+            inputs:
+              query: {type: string, default: trains}
+            outputs:
+              result:
+                type: object
+                reference: ${use_shim.output}
+            nodes:
+            - name: use_shim
+              type: python
+              source: {type: code, path: shim_tool.py}
+              inputs:
+                search: compat_search
+                model: local
+                query: ${inputs.query}
+        """,
+        "flow/shim_tool.py": SHIM_TOOL,
+    })
+    settings = root / "promptwise.yaml"
+    settings.write_text(settings.read_text() + "  compat_search: {type: custom, secrets: {api_key: "
+                        "'${env:PW_COMPAT_SEARCH_KEY}'}, configs: {endpoint: 'https://search.example'}}\n")
+    result = await run_flow(root / "flow", {})
+    assert result.status == "completed", result.error
+    output = result.outputs["result"]
+    assert output["endpoint"] == "https://search.example" and output["keys"] == ["api_key", "endpoint"]
+    assert output["rendered"] == "Q: trains" and output["prompty"] == "Prompty"
+    assert output["image"] == "data:image/png;base64,YWJj" and output["model_fields"] is True
+    assert output["model_url"] == workspace.server.base_url

@@ -23,6 +23,9 @@ _ALIASES = {
     "promptflow._core.tool_meta": "core",
     "promptflow._core.metric_logger": "core",
     "promptflow.tools": "core",
+    "promptflow.tools.common": "tools_common",
+    "promptflow.core._flow": "core",
+    "promptflow.contracts.multimedia": "contracts.multimedia",
     "promptflow.client": "core",
     "promptflow.connections": "connections",
     "promptflow.entities": "entities",
@@ -64,7 +67,8 @@ class _ShimFinder(importlib.abc.MetaPathFinder):
             target_name = f"{SHIM_PACKAGE}.{_ALIASES[fullname]}"
         else:
             return None  # not something the shim provides: a normal ImportError follows
-        is_package = fullname in ("promptflow", "promptflow._core", "promptflow.contracts")
+        is_package = fullname in ("promptflow", "promptflow._core", "promptflow.contracts", "promptflow.core",
+                                  "promptflow.tools")
         return importlib.machinery.ModuleSpec(fullname, _ShimLoader(target_name), is_package=is_package)
 
 
