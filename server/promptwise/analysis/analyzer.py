@@ -30,6 +30,7 @@ from promptwise.analysis.schema import (
     check_document_schema,
 )
 from promptwise.analysis.settings import check_settings_file, is_settings_file
+from promptwise.analysis.outside_paths import check_paths_leaving_project
 from promptwise.analysis.sources import check_flex_sources, check_flow_sources, check_prompty_files
 from promptwise.analysis.values import check_input_values
 from promptwise.documents.flex_flow import FlexFlow
@@ -154,6 +155,7 @@ def _own_checks(document: Document, context: AnalysisContext) -> list[Problem]:
         problems += _run("values", path, lambda: check_input_values(document.inputs, path))
         problems += _run("graph", path, lambda: check_flow_graph(document, context))
         problems += _run("sources", path, lambda: check_flow_sources(document, context))
+        problems += _run("paths", path, lambda: check_paths_leaving_project(document, context))
         return problems
     if isinstance(document, FlexFlow):
         problems = []
@@ -166,6 +168,7 @@ def _own_checks(document: Document, context: AnalysisContext) -> list[Problem]:
             + check_input_values(document.init, path, "init parameter"),
         )
         problems += _run("sources", path, lambda: check_flex_sources(document, context))
+        problems += _run("paths", path, lambda: check_paths_leaving_project(document, context))
         return problems
     if isinstance(document, Prompty):
         problems = []
@@ -173,6 +176,7 @@ def _own_checks(document: Document, context: AnalysisContext) -> list[Problem]:
             rule = PROMPTY_SPEC if document.shape == SHAPE_PROMPTY else PROMPTY_PROMPTFLOW
             problems += _run("schema", path, lambda: check_document_schema(document.root, rule, path, document.text))
         problems += _run("files", path, lambda: check_prompty_files(document, context))
+        problems += _run("paths", path, lambda: check_paths_leaving_project(document, context))
         return problems
     return []
 

@@ -30,6 +30,7 @@ from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.schema import suggest
 from promptwise.analysis.tools import ensure_context
 from promptwise.documents.prompty import SHAPE_PROMPTY, Prompty
+from promptwise.documents.files import read_user_text
 from promptwise.documents.render import ROLE_LIKE_LINE, VALID_ROLES
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, YamlSequence
@@ -384,7 +385,7 @@ def sample_keys(document: Prompty, context: Any) -> list[tuple[str, Range, Range
     text = context.text(sample_path) if context is not None else None
     if text is None:
         try:
-            text = sample_path.read_text(encoding="utf-8")
+            text = read_user_text(sample_path)  # regular files only, bounded in size
         except (OSError, UnicodeDecodeError):
             return []  # a missing file is PW301 (sources)
     if context is not None:

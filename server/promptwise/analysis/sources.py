@@ -17,6 +17,7 @@ from promptwise.analysis.edits import replace_fix
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.analysis.schema import suggest
 from promptwise.analysis.tools import node_source_path
+from promptwise.documents.files import why_not_regular
 from promptwise.documents.flex_flow import FlexFlow
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.prompty import Prompty
@@ -42,6 +43,9 @@ def _missing_file(
     what: str,
     severity: Severity = Severity.ERROR,
 ) -> Problem:
+    refused = why_not_regular(folder / relative)  # /dev/zero, a FIFO, a NUL in the path ...
+    if refused is not None:
+        return Problem(path, value_range, severity, "PW301", f"{what} '{relative}' is not read: {refused}")
     guess = suggest(relative, _sibling_names(folder, relative))
     if guess and guess != relative:
         return Problem(

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 import jinja2
 
 from promptwise.costing.calls import PlannedCall
+from promptwise.documents.files import read_user_text
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.render import RenderError, RoleSection, find_role_sections, render_messages
 from promptwise.documents.source import Range
@@ -327,7 +328,7 @@ def _read(path: Path, overlay: Mapping[Path, str] | None) -> str | None:
         if text is not None:
             return text
     try:
-        return path.read_text(encoding="utf-8")
+        return read_user_text(path)  # regular files only, bounded: not /dev/zero or a FIFO
     except (OSError, UnicodeDecodeError):
         return None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 from jinja2 import meta, nodes
 
+from promptwise.documents.files import read_user_bytes
 from promptwise.documents.source import Position, Range
 
 _environment = jinja2.Environment()  # the same defaults Prompt flow parses with
@@ -272,5 +273,5 @@ def load_jinja_template(path: Path | str, text: str | None = None) -> JinjaTempl
     when the file cannot be read; the caller reports that as a problem."""
     path = Path(path)
     if text is None:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = read_user_bytes(path).decode("utf-8", errors="replace")  # regular, bounded
     return parse_jinja_template(text, path)

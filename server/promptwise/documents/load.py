@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Union
 
 from promptwise.analysis.problem import Problem, Severity
+from promptwise.documents.files import UnreadableFile, check_path, read_user_bytes
 from promptwise.documents.flex_flow import FlexFlow, parse_flex_flow
 from promptwise.documents.flow_dag import FlowDag, parse_flow_dag
 from promptwise.documents.jinja_template import JinjaTemplate, parse_jinja_template
@@ -89,6 +90,7 @@ def read_text(path: Path) -> tuple[str | None, Problem | None]:
     """A file's text, or None and a PW100 problem saying why it cannot be checked.
     Invalid UTF-8 is decoded with replacement characters plus a problem at the first bad byte."""
     try:
+        check_path(path)
         if path.is_dir():
             return None, _unreadable(path, "this is a folder, not a file; pass a file or let "
                                      "`promptwise check` search the folder").problems[0]
@@ -99,7 +101,9 @@ def read_text(path: Path) -> tuple[str | None, Problem | None]:
                 f"file is too large to check ({size / 1_048_576:.1f} MB, limit "
                 f"{MAX_FILE_BYTES // 1_048_576} MB); keep data out of flow and prompt files",
             ).problems[0]
-        raw = path.read_bytes()
+        raw = read_user_bytes(path, MAX_FILE_BYTES)  # regular files only: not /dev/zero, a FIFO
+    except UnreadableFile as error:
+        return None, _unreadable(path, f"not read: {error}").problems[0]
     except OSError as error:
         reason = error.strerror or type(error).__name__
         return None, _unreadable(path, f"cannot read the file ({reason}); check that it exists "
@@ -133,12 +137,12 @@ def decode(path: Path, raw: bytes) -> tuple[str | None, Problem | None]:
 
 def _parse(kind: str, path: Path, text: str) -> Document:
     if kind == "flow_dag":
+        if _TOP_LEVEL_ENTRY.search(text) and not _TOP_LEVEL_NODES.search(text):
+            return parse_flex_flow(text, path)  # Prompt flow reads a flow.dag.yaml with `entry:` as a flex flow
         return parse_flow_dag(text, path)
     if kind == "flex_flow":
         return parse_flex_flow(text, path)
     if kind == "prompty":
-        if _TOP_LEVEL_ENTRY.search(text) and not _TOP_LEVEL_NODES.search(text):
-            return parse_flex_flow(text, path)  # Prompt flow reads a flow.dag.yaml with `entry:` as a flex flow
         return parse_prompty(text, path)
     if kind == "jinja":
         return parse_jinja_template(text, path)
@@ -187,7 +191,7 @@ def load_document(path: Path | str, text: str | None = None) -> Document | None:
     try:
         stat = os.stat(path)
         key = ("file", str(path), stat.st_mtime_ns, stat.st_size)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path (read_text says so)
         key = None
     if key is not None:
         cached = _cached(key)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from promptwise.documents.files import read_user_bytes
 from promptwise.documents.source import Position, Range
 
 # Modules whose `tool` decorator marks a Prompt flow tool (promptflow.core is the current
@@ -484,6 +485,6 @@ def load_python_tool(path: Path | str, text: str | None = None) -> PythonToolFil
     """Read a tool file from disk (or `text`, the editor's unsaved copy)."""
     path = Path(path)
     if text is None:
-        raw = path.read_bytes()
+        raw = read_user_bytes(path)  # regular files only, bounded in size
         text = raw.decode("utf-8", errors="replace")
     return parse_python_tool(text, path)

@@ -87,6 +87,8 @@ def load_sample(folder, sample: Any, where: str) -> dict:
     """A flow's `sample`: a mapping, or a JSON file named as `${file:x.json}` or plainly `x.json`."""
     from pathlib import Path
 
+    from promptwise.documents.files import read_user_text
+
     if isinstance(sample, dict):
         return sample
     if not isinstance(sample, str) or not sample.strip():
@@ -96,8 +98,8 @@ def load_sample(folder, sample: Any, where: str) -> dict:
         name = name[len("${file:"):-1]
     path = Path(folder) / name
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        loaded = json.loads(read_user_text(path))  # regular files only, bounded in size
+    except (OSError, ValueError) as error:  # ValueError: JSON, UTF-8
         raise FlowError(f"{where}: sample file {path} cannot be read ({error}); fix `sample`") from None
     if not isinstance(loaded, dict):
         raise FlowError(f"{where}: sample file {path} must hold a JSON object of input values")

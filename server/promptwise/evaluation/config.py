@@ -26,6 +26,7 @@ from typing import Any
 
 from promptwise.documents.source import Range  # before analysis: documents/__init__ imports analysis
 from promptwise.analysis.problem import Problem, Severity  # noqa: E402,I001
+from promptwise.documents.files import read_user_text
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlSequence, parse_yaml, to_python
 from promptwise.evaluation.base import EvaluationError, Evaluator, canonical_inputs
 from promptwise.evaluation.mapping import MappingError, references_in
@@ -109,7 +110,7 @@ def parse_eval_config(path: Path, text: str | None = None) -> tuple[EvalConfig, 
     config = EvalConfig(path=path, data=None, evaluators=[])
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_user_text(path)  # regular files only, bounded in size
         except (OSError, UnicodeDecodeError) as error:
             problem(Range.empty(), "PW801", f"cannot read the evaluation file ({error}); check the path")
             return config, problems
