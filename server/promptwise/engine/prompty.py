@@ -176,16 +176,21 @@ def resolve_file_references(value: Any, path: Path) -> Any:
     target = path.parent / match.group(1).strip()
     if not target.is_file():
         raise FlowError(f"{path}: `${{file:{match.group(1)}}}` names no file ({target}); create it or fix the name")
-    import yaml
+    from promptwise.documents.files import read_user_text
+    from promptwise.documents.yaml_nodes import parse_yaml, to_python
 
     try:
-        text = target.read_text(encoding="utf-8")
+        text = read_user_text(target)  # regular files only, bounded in size
         if target.suffix.lower() == ".json":
             return json.loads(text)
         if target.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            document = parse_yaml(text)  # refuses alias bombs, as every YAML we read
+            if document.errors:
+                error = document.errors[0]
+                raise ValueError(f"line {error.range.start.line + 1}: {error.message}")
+            return to_python(document.root)
         return text
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         raise FlowError(f"{path}: cannot read {target} for `${{file:...}}`: {error}") from None
 
 
