@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from promptwise.documents.files import read_user_text
 from promptwise.documents.yaml_nodes import NULL_TAG, STR_TAG, YamlMapping, YamlScalar, YamlSequence, parse_yaml
 
 SETTINGS_FILE = "promptwise.yaml"
@@ -59,7 +60,7 @@ def _kind(value: object) -> str:
 
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        tool = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool")
+        tool = tomllib.loads(read_user_text(pyproject)).get("tool")
         return isinstance(tool, dict) and "promptwise" in tool
     except Exception:  # an unreadable pyproject.toml simply does not mark a workspace
         return False
@@ -82,7 +83,7 @@ def read_settings_yaml(settings_file: Path) -> tuple[dict, dict[str, int]]:
     (file:line:column, what is wrong, what to do) for a file that cannot be used; never
     anything else, whatever the file holds."""
     try:
-        text = settings_file.read_text(encoding="utf-8")
+        text = read_user_text(settings_file)  # regular files only, bounded in size
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"{settings_file}:1: the file is not valid UTF-8 (byte offset {error.start}); save it as UTF-8"
@@ -159,7 +160,7 @@ def read_tool_table(pyproject: Path) -> dict | None:
     """The `[tool.promptwise]` table of a pyproject.toml (None when it has none). Raises
     ConfigError naming the file and line for a file that cannot be read."""
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_user_text(pyproject))
     except tomllib.TOMLDecodeError as error:
         found = _TOML_POSITION.search(str(error))
         where = f"{pyproject}:{found.group(1)}:{found.group(2)}" if found else str(pyproject)
