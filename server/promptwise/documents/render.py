@@ -240,9 +240,10 @@ def parse_chat(chat_text: str, default_role: str | None = None) -> list[dict[str
     if before.strip() and default_role:
         leading.append({"role": default_role, "content": before.strip()})
     elif before.strip():
-        first_line = before.strip().splitlines()[0][:60]
+        # The text itself is not quoted: the template may be any file (`source.path:
+        # /etc/passwd`), and errors are printed, stored and shown in reports.
         raise RenderError(
-            f"text before the first role line ({first_line!r}); start the prompt with a role "
+            "text before the first role line; start the prompt with a role "
             "line such as `system:` or `user:` on its own line",
             0,
         )
