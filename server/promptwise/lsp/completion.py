@@ -39,7 +39,7 @@ ItemKind = types.CompletionItemKind
 
 
 async def completion(ls: PromptwiseServer, params: types.CompletionParams) -> types.CompletionList | None:
-    context = await document_context(ls, params.text_document.uri, params.position)
+    context = await document_context(ls, params.text_document.uri, params.position, latest=True)
     if context is None or context.kind not in ("flow_dag", "flex_flow", "prompty", "jinja"):
         return None
     items = await _items(ls, context)

@@ -47,13 +47,19 @@ def model_kind(model: Any) -> str:
 
 
 async def document_context(
-    ls: PromptwiseServer, uri: str, position: types.Position | None = None
+    ls: PromptwiseServer, uri: str, position: types.Position | None = None, latest: bool = False
 ) -> DocumentContext | None:
-    model = await ls.document_model(uri)
+    """`latest=True` (hover, completion): answer from the last parsed version of the document
+    rather than wait for the running analysis; the lines are the editor's current text, so
+    what was just typed at the cursor counts."""
+    model = await ls.document_model(uri, latest=latest)
     if model is None:
         return None
     path = uris.uri_to_path(uri)
     text = getattr(model, "text", None)
+    current = ls.open_document(uri) if latest else None
+    if current is not None:
+        text = current.source
     lines = split_lines(text) if isinstance(text, str) else ls.lines_of(path)
     point = from_client_position(lines, position, ls.encoding) if position is not None else Position(0, 0)
     return DocumentContext(uri, path, model, lines, point)

@@ -96,6 +96,19 @@ def run_analysis(path: Path, text: str | None, overlay: dict[Path, str]) -> list
         return []
 
 
+def run_analysis_with_model(path: Path, text: str, overlay: dict[Path, str]) -> tuple[list[Problem], object]:
+    """`run_analysis` of an open document, plus the document model it parsed (taken from
+    the reader's cache, so not parsed twice), which hover and completion then answer from."""
+    problems = run_analysis(path, text, overlay)
+    try:
+        from promptwise.documents import load_document
+
+        return problems, load_document(path, text)
+    except Exception:
+        logger.exception("reading %s into a document model failed", path)
+        return problems, None
+
+
 def find_dependents(path: Path, overlay: dict[Path, str] | None = None) -> list[Path]:
     """Flows and prompty files that use `path` (a template, tool or data file): those whose
     last analysis read it, and those next to it that name it. Runs in the executor."""
@@ -192,7 +205,11 @@ class DiagnosticsScheduler:
         path = uris.uri_to_path(uri)
         overlay = self.ls.overlay()
         started = time.perf_counter()
-        problems = await self.ls.run_cpu(run_analysis, path, text, overlay)
+        if text is None:
+            problems = await self.ls.run_cpu(run_analysis, path, text, overlay)
+        else:
+            problems, model = await self.ls.run_cpu(run_analysis_with_model, path, text, overlay)
+            self.ls.remember_model(uri, version, model)
         logger.debug("analysed %s v%s: %d problems in %.1f ms", path.name, version, len(problems), (time.perf_counter() - started) * 1000)
         if text is not None and self.ls.version_of(uri) != version:
             return  # stale: the editor has moved on and another analysis is due

@@ -24,7 +24,7 @@ MAX_VALUE_CHARS = 80
 
 
 async def hover(ls: PromptwiseServer, params: types.HoverParams) -> types.Hover | None:
-    context = await document_context(ls, params.text_document.uri, params.position)
+    context = await document_context(ls, params.text_document.uri, params.position, latest=True)
     if context is None:
         return None
     found: tuple[str, Range] | None = None

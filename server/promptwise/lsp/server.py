@@ -261,10 +261,19 @@ class PromptwiseServer(LanguageServer):
 
     # ---- document models ---------------------------------------------------------------
 
-    async def document_model(self, uri: str) -> Any:
+    async def document_model(self, uri: str, latest: bool = False) -> Any:
         """The parsed document (`promptwise.documents.load_document`) for `uri`'s current
-        text, cached per version (or per modification time for files not open)."""
+        text, cached per version (or per modification time for files not open).
+
+        `latest=True` (hover, completion): when the current version of an open document has
+        not been parsed yet, answer with the last version parsed instead of waiting; parsing
+        it would queue behind the analysis running in our executor (the analysis stores the
+        model of each version it reads, see `remember_model`)."""
         path = uris.uri_to_path(uri)
+        if latest and self.open_document(uri) is not None:
+            cached = self.models.get(uri)
+            if cached is not None and cached[0][0] == "v":
+                return cached[1]
         document = self.open_document(uri)
         if document is not None:
             stamp: Any = ("v", document.version)
@@ -285,6 +294,16 @@ class PromptwiseServer(LanguageServer):
         if model is not None:
             self.models[uri] = (stamp, model)
         return model
+
+    def remember_model(self, uri: str, version: int | None, model: Any) -> None:
+        """Keep the model the analysis parsed for `version` of an open document, unless a
+        newer version's model is already kept."""
+        if model is None or version is None:
+            return
+        cached = self.models.get(uri)
+        if cached is not None and cached[0][0] == "v" and cached[0][1] >= version:
+            return
+        self.models[uri] = (("v", version), model)
 
     def forget_model(self, uri: str) -> None:
         self.models.pop(uri, None)
