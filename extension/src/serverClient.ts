@@ -304,19 +304,22 @@ export class PromptwiseServer implements vscode.Disposable {
   }
 }
 
-/** Settings the server reads at start (team PLAN.md): python, defaultModel, catalogFile. */
+/**
+ * Settings the server reads at start (team PLAN.md): python, defaultModel, catalogFile; and
+ * resultMessages: false, since our panels show results (other editors get window/showMessage).
+ */
 function initializationOptions(
   config: vscode.WorkspaceConfiguration,
   workspaceFolder: string | undefined,
   python: string,
-): { python: string; defaultModel: string | null; catalogFile: string | null } {
+): { python: string; defaultModel: string | null; catalogFile: string | null; resultMessages: boolean } {
   const catalog = config.get<string>("catalogFile")?.trim();
   const catalogFile = catalog
     ? path.isAbsolute(catalog) || !workspaceFolder
       ? catalog
       : path.join(workspaceFolder, catalog)
     : null;
-  return { python, defaultModel: config.get<string>("defaultModel")?.trim() || null, catalogFile };
+  return { python, defaultModel: config.get<string>("defaultModel")?.trim() || null, catalogFile, resultMessages: false };
 }
 
 function describeSource(source: InterpreterChoice["source"]): string {

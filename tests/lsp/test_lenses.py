@@ -37,9 +37,10 @@ async def test_flow_lenses(client: LanguageClient, workspace: Path):
     assert await _lenses(client, uri) == [
         (top, "▶ Run", "promptwise.runFlow"),
         (top, "Batch on data.jsonl", "promptwise.batchRun"),
-        (top, expected.lens_text, ""),
-        (span((24, 8), (24, 16)), expected.items[0].lens_text, ""),  # classify
-        (span((35, 8), (35, 17)), expected.items[1].lens_text, ""),  # summarize
+        # the figures estimate the document when clicked, in any editor (a server command)
+        (top, expected.lens_text, "promptwise.estimateCost"),
+        (span((24, 8), (24, 16)), expected.items[0].lens_text, "promptwise.estimateCost"),  # classify
+        (span((35, 8), (35, 17)), expected.items[1].lens_text, "promptwise.estimateCost"),  # summarize
     ]
     assert expected.items[0].lens_text.startswith("≈ 42 tokens in · ≤ 16,384 out · $")
 
@@ -95,4 +96,4 @@ async def test_prompty_lenses(client: LanguageClient, workspace: Path):
     expected = _estimate(path)
     lenses = await _lenses(client, uri)
     assert lenses[0][1:] == ("▶ Run", "promptwise.runFlow")
-    assert (span((0, 0), (0, 0)), expected.items[0].lens_text, "") in lenses
+    assert (span((0, 0), (0, 0)), expected.items[0].lens_text, "promptwise.estimateCost") in lenses

@@ -22,7 +22,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from promptwise.lsp import uris
+from promptwise.lsp import announce, uris
 from promptwise.lsp.jobs import manager, run_cli
 from promptwise.lsp.server import PromptwiseServer
 from promptwise.run_names import RULE, is_safe_run_name
@@ -129,6 +129,7 @@ async def _start_job(
     what its new results change; the answer carries the unsaved-changes note."""
     result = await manager(ls).start(kind, job_args, title, _token(arguments))
     await _after_run(ls)
+    await announce.announce_job(ls, kind, Path(job_args["path"]), result)
     return _with_note(result, note)
 
 
@@ -172,7 +173,9 @@ async def estimate_cost(ls: PromptwiseServer, *args: Any) -> dict:
         command += ["--data", data]
     if ls.settings.catalog_file:
         command += ["--catalog", ls.settings.catalog_file]
-    return _with_note(await run_cli(command, str(path.parent)), note)
+    result = await run_cli(command, str(path.parent))
+    announce.show(ls, announce.describe_estimate(path, result))
+    return _with_note(result, note)
 
 
 def _workspace_folder(ls: PromptwiseServer, arguments: dict) -> str:
@@ -218,8 +221,16 @@ async def show_run(ls: PromptwiseServer, *args: Any) -> dict:
     view = await ls.run_cpu(_evaluation_of, folder, evaluation or run)
     shown = await run_cli(["runs", "show", view["run"] if view else run, "--workspace", folder], folder)
     if view is None or shown.get("status") == "error":
-        return shown
-    return {**shown, **view, "run_metrics": shown.get("metrics")}
+        answer = shown
+    else:
+        answer = {**shown, **view, "run_metrics": shown.get("metrics")}
+    written, uri = answer.get("flow"), arguments.get("uri")
+    if isinstance(written, str) and written:
+        flow = Path(written)
+    else:
+        flow = uris.uri_to_path(uri) if isinstance(uri, str) and uri else Path(folder)
+    await announce.announce_job(ls, "evaluate" if view else "run", flow, {**answer, "run": answer.get("name") or answer.get("run") or run})
+    return answer
 
 
 async def cancel(ls: PromptwiseServer, *args: Any) -> dict:

@@ -73,15 +73,19 @@ async def lenses(ls: PromptwiseServer, uri: str, lines: list[str]) -> list[types
     path = uris.uri_to_path(uri)
     found: list[types.CodeLens] = []
     if len(estimate.items) > 1 or estimate.items[0].node is not None:
-        found.append(_lens(client_range(ls, path, estimate.range, lines), estimate.lens_text))
+        found.append(_lens(client_range(ls, path, estimate.range, lines), estimate.lens_text, uri))
     for item in estimate.items:
-        found.append(_lens(client_range(ls, path, item.range, lines), item.lens_text))
+        found.append(_lens(client_range(ls, path, item.range, lines), item.lens_text, uri))
     return found
 
 
-def _lens(range_: types.Range, title: str) -> types.CodeLens:
-    # A lens with no command id is shown as a label: the figures are the point, not a click.
-    return types.CodeLens(range=range_, command=types.Command(title=title, command=""))
+def _lens(range_: types.Range, title: str, uri: str) -> types.CodeLens:
+    # Clicking the figures estimates the whole document (`promptwise.estimateCost`, a server
+    # command): a panel in VS Code, a message in any other editor. An empty command id was
+    # a label in VS Code but an error in editors that run every lens (Neovim).
+    from promptwise.lsp.commands import ESTIMATE_COST
+
+    return types.CodeLens(range=range_, command=types.Command(title=title, command=ESTIMATE_COST, arguments=[{"uri": uri}]))
 
 
 async def cost_hover(ls: PromptwiseServer, context: DocumentContext) -> str | None:

@@ -16,6 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
 from promptwise.lsp import (
+    announce,
     code_actions,
     code_lens,
     commands,
@@ -112,6 +113,7 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
         text_sync.install(ls.protocol)  # incremental edits applied on LSP's lines
         ls.protocol._request_futures = _SnapshotDict(ls.protocol._request_futures)
         ls.settings = Settings.from_options(params.initialization_options)
+        announce.configure(ls, params.initialization_options)  # results as window/showMessage
         _log_job_interpreter(ls)
         diagnostics.scheduler(ls).configure(params)
         # Sections other features add to hovers (cost breakdown, evaluation's worst rows).
