@@ -1,0 +1,303 @@
+"""Serving speed: the log-triage flow behind `promptwise serve`, 64 concurrent clients, a local
+endpoint that answers every model call in 50 ms; side by side with `pf flow serve` when given.
+
+    .venv/bin/python benchmarks/serve_speed.py [--requests 2000] [--clients 64] [--latency-ms 50]
+        [--workers 1] [--rate 200] [--pf /tmp/pfvenv/bin/pf]
+
+Three processes: the fake OpenAI-compatible endpoint, the server, and this script (the load,
+with aiohttp). For each server it prints:
+- closed loop (`--clients` each send their next request when the last is answered, `--requests`
+  in all): requests/s, p50/p99 latency, serving overhead = latency minus the time the endpoint
+  spent (model calls per request x latency; the endpoint counts the calls), CPU time of the
+  server process(es) per request, and their resident memory after the run;
+- open loop at `--rate` requests/s for 10 s (arrivals on schedule, whatever the answers do):
+  p50/p99 latency and overhead at that rate.
+
+Prompt flow runs only with `--pf PATH` (its `pf` command, installed in a separate virtual
+environment: it is not a dependency of this project); its connection `open_ai_connection` is
+created there pointing at the same endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOW = ROOT / "flows" / "log-triage"
+BODY = {"log_text": "2026-03-04T10:22:31.877Z ERROR claims-intake-svc [corr=5d0e7b42] Call to policy-admin GET "
+                    "/policies/MTR-30-558190/coverage failed after 3 retries: java.net.SocketTimeoutException: Read "
+                    "timed out (30000 ms)", "system_name": "claims-intake", "audience": "claims operations managers"}
+
+CLASSIFICATION = ('{"category": "integration_failure", "proposed_category": null, "confidence": 0.88, '
+                  '"evidence": "call between systems failed"}')
+SUMMARY = ("Claims intake could not check a policy's coverage because the policy system did not answer in time; "
+           "the claim was saved and flagged for a manual check.")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited ({process.returncode}) before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer in {seconds:.0f} s")
+
+
+def fake_stats(base_url: str) -> dict:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_fake/stats") as response:
+        return json.load(response)
+
+
+def tree_pids(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn workers, Prompt flow's executor processes)."""
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            queue.extend(int(child) for child in children)
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for current in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for current in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+async def closed_loop(url: str, total: int, clients: int) -> tuple[list[float], int, float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    failures = 0
+    remaining = total
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        async def client() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                async with session.post(url, json=BODY) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return latencies, failures, time.perf_counter() - started
+
+
+async def open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    import aiohttp
+
+    latencies: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        async def one() -> None:
+            nonlocal failures
+            started = time.perf_counter()
+            try:
+                async with session.post(url, json=BODY) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+            except aiohttp.ClientError:
+                failures += 1
+            latencies.append(time.perf_counter() - started)
+
+        tasks = []
+        start = time.perf_counter()
+        for index in range(int(rate * seconds)):
+            delay = start + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
+    import resource
+
+    # Warm up (imports, connections), then measure.
+    asyncio.run(closed_loop(score_url, args.clients, args.clients))
+    calls_before = fake_stats(base_url)["requests"]
+    cpu_before, endpoint_before = cpu_seconds(pid), cpu_seconds(args.fake_pid)
+    client_before = resource.getrusage(resource.RUSAGE_SELF)
+    latencies, failures, wall = asyncio.run(closed_loop(score_url, args.requests, args.clients))
+    cpu = cpu_seconds(pid) - cpu_before
+    endpoint_cpu = cpu_seconds(args.fake_pid) - endpoint_before
+    client_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
+    calls = fake_stats(base_url)["requests"] - calls_before
+    endpoint_ms = calls / args.requests * args.latency_ms
+    result = {
+        "server": name, "requests": args.requests, "failures": failures, "wall_s": round(wall, 2),
+        "requests_per_s": round(args.requests / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "model_calls_per_request": round(calls / args.requests, 2),
+        "overhead_p50_ms": round(percentile(latencies, 50) * 1000 - endpoint_ms, 1),
+        "overhead_p99_ms": round(percentile(latencies, 99) * 1000 - endpoint_ms, 1),
+        "cpu_ms_per_request": round(cpu / args.requests * 1000, 2), "rss_mb": round(rss_mb(pid), 1),
+        # Where the rest of the machine's CPU went: the fake endpoint and this load generator.
+        "endpoint_cpu_ms_per_request": round(endpoint_cpu / args.requests * 1000, 2),
+        "client_cpu_ms_per_request": round(client_cpu / args.requests * 1000, 2),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    if args.rate:
+        paced, paced_failures = asyncio.run(open_loop(score_url, args.rate, 10.0))
+        result.update({
+            f"at_{args.rate:g}_rps_p50_ms": round(percentile(paced, 50) * 1000, 1),
+            f"at_{args.rate:g}_rps_p99_ms": round(percentile(paced, 99) * 1000, 1),
+            f"at_{args.rate:g}_rps_overhead_p99_ms": round(percentile(paced, 99) * 1000 - endpoint_ms, 1),
+            f"at_{args.rate:g}_rps_failures": paced_failures,
+        })
+    return result
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_promptwise(workspace: Path, base_url: str, args) -> dict:
+    port = free_port()
+    env = {**os.environ, "PROMPTWISE_BASE_URL": base_url, "OPENAI_API_KEY": "unused"}
+    command = [sys.executable, "-m", "promptwise", "serve", str(workspace / "log-triage"), "--port", str(port),
+               "--workers", str(args.workers)]
+    if args.no_trace:
+        command.append("--no-trace")
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ready", server)
+        label = f"promptwise serve ({args.workers} worker{'s' if args.workers > 1 else ''}" + \
+                (", no trace)" if args.no_trace else ")")
+        return measure(label, f"http://127.0.0.1:{port}/score", server.pid, base_url, args)
+    finally:
+        stop(server)
+
+
+def run_prompt_flow(pf: Path, workspace: Path, base_url: str, args) -> dict:
+    home = workspace / "pf-home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "PF_DISABLE_TRACING": "true", "PROMPTFLOW_DISABLE_TRACING": "true",
+           "PF_SERVICE_SKIP_UPDATE": "true"}
+    connection = workspace / "connection.yaml"
+    connection.write_text("$schema: https://azuremlschemas.azureedge.net/promptflow/latest/OpenAIConnection.schema.json\n"
+                          "name: open_ai_connection\ntype: open_ai\napi_key: unused\n"
+                          f"base_url: {base_url}\n", encoding="utf-8")
+    subprocess.run([str(pf), "config", "set", "telemetry.enabled=false"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([str(pf), "connection", "create", "--file", str(connection)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
+    log = ROOT / "benchmarks" / ".pf-serve.log" if args.keep_pf_log else workspace / "pf-serve.log"
+    server = subprocess.Popen([str(pf), "flow", "serve", "--source", str(workspace / "log-triage"), "--port", str(port),
+                               "--host", "127.0.0.1", "--skip-open-browser"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(log, "wb"))
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", server)
+        return measure("pf flow serve (Prompt flow)", f"http://127.0.0.1:{port}/score", server.pid, base_url, args)
+    finally:
+        stop(server)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=200.0, help="open-loop arrivals per second (0: skip)")
+    parser.add_argument("--no-trace", action="store_true", help="serve without tracing")
+    parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
+    parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="serve-speed-") as folder:
+        workspace = Path(folder)
+        shutil.copytree(FLOW, workspace / "log-triage")
+        shutil.copy(ROOT / "flows" / "promptwise.yaml", workspace / "promptwise.yaml")
+        (workspace / ".git").mkdir()  # the workspace root: its .promptwise/ (traces, metering) stays here
+        # Two cheap rules (the demo's rules file runs long regexes over every prompt: the fake
+        # endpoint, not the server, would then be what is measured).
+        rules = workspace / "rules.json"
+        rules.write_text(json.dumps([{"pattern": "^Source system:", "reply": CLASSIFICATION},
+                                     {"pattern": None, "reply": SUMMARY}]), encoding="utf-8")
+        fake = subprocess.Popen([sys.executable, "-m", "promptwise.devtools.fake_openai", "--port", "0",
+                                 "--latency-ms", str(args.latency_ms), "--rules", str(rules)],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            base_url = fake.stdout.readline().strip()
+            args.fake_pid = fake.pid
+            results = [run_promptwise(workspace, base_url, args)]
+            if args.pf:
+                results.append(run_prompt_flow(args.pf, workspace, base_url, args))
+        finally:
+            stop(fake)
+    print(f"log-triage flow, endpoint latency {args.latency_ms:g} ms per model call, {args.clients} clients, "
+          f"{args.requests} requests (closed loop); open loop at {args.rate:g} requests/s for 10 s")
+    for result in results:
+        print(json.dumps(result))
+    if len(results) == 2 and results[1]["requests_per_s"]:
+        print(f"throughput ratio promptwise / Prompt flow: {results[0]['requests_per_s'] / results[1]['requests_per_s']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
