@@ -280,3 +280,56 @@ def test_formats_read_as_written(tmp_path, files, target, expected):
 def test_formats_we_do_not_run_are_information(tmp_path, index, code):
     files, target, _ = FORMAT_CASES[index].values
     assert _problems(tmp_path, files, target, include_information=True) == [(code, I)]
+
+
+def _llm_flow(node_extra: str = "  connection: azure_open_ai_connection\n  api: chat\n", source: str = "") -> str:
+    return _front("""
+        inputs:
+          question: {type: string, default: hi}
+        outputs:
+          answer:
+            type: string
+            reference: ${answer.output}
+        nodes:
+        - name: answer
+          type: llm
+          source: {type: code, path: answer.jinja2}
+          inputs:
+            deployment_name: gpt-4o
+            question: ${inputs.question}
+        """) + node_extra + source
+
+
+ANSWER = "system:\nAnswer.\nuser:\n{{question}}\n"
+PACKAGE_NODE = _front("""
+    - name: search
+      type: python
+      source: {type: package, tool: TOOL}
+      inputs:
+        query: ${inputs.question}
+    """)
+
+CATCH_CASES = [
+    pytest.param({"flow.dag.yaml": _llm_flow(), "answer.jinja2": ANSWER}, [], id="valid-llm-node"),
+    pytest.param({"flow.dag.yaml": _llm_flow("  connection: azure_open_ai_connection\n  api: chta\n"),
+                  "answer.jinja2": ANSWER}, [("PW106", E)], id="invalid-api-value"),
+    pytest.param({"flow.dag.yaml": _llm_flow("  api: chat\n"), "answer.jinja2": ANSWER}, [("PW217", E)],
+                 id="llm-node-without-connection"),
+    pytest.param({"flow.dag.yaml": _llm_flow("  api: chat\n"), "answer.jinja2": ANSWER,
+                  "promptwise.yaml": "defaults: {connection: local}\nconnections:\n  local: {type: openai, api_key: '${env:K}'}\n"},
+                 [("PW217", W)], id="llm-node-without-connection-uses-the-workspace-default"),
+    pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "promptflow.tools.serpapy.SerpAPI.search")),
+                  "answer.jinja2": ANSWER}, [("PW207", W), ("PW308", E)], id="unknown-promptflow-package-tool"),
+    pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "promptflow.tools.serpapi.SerpAPI.search")),
+                  "answer.jinja2": ANSWER}, [("PW207", W)], id="known-promptflow-package-tool"),
+    pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "my_company_tools.search.search")),
+                  "answer.jinja2": ANSWER}, [("PW207", W)], id="another-package-may-be-installed-where-it-runs"),
+    pytest.param({"flow.dag.yaml": _llm_flow(), "answer.jinja2": ANSWER, "flow.flex.yaml": "entry: echo:echo\n",
+                  "echo.py": "def echo(text: str):\n    return text\n"},
+                 [("PW109", E)], id="two-flow-files-in-one-folder"),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), CATCH_CASES)
+def test_check_catches_what_prompt_flow_refuses(tmp_path, files, expected):
+    assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)

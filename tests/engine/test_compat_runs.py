@@ -299,3 +299,12 @@ async def test_promptflow_stand_in_covers_what_real_flows_import(workspace, monk
     assert output["rendered"] == "Q: trains" and output["prompty"] == "Prompty"
     assert output["image"] == "data:image/png;base64,YWJj" and output["model_fields"] is True
     assert output["model_url"] == workspace.server.base_url
+
+
+async def test_folder_with_two_flow_files_is_refused(workspace):
+    from promptwise.engine.errors import FlowError
+
+    root = workspace({"two/flow.dag.yaml": "inputs: {}\noutputs: {}\nnodes: []\n",
+                      "two/flow.flex.yaml": "entry: echo:echo\n", "two/echo.py": "def echo():\n    return 1\n"})
+    with pytest.raises(FlowError, match="flow.dag.yaml and flow.flex.yaml are both here"):
+        await run_flow(root / "two", {})

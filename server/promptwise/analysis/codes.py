@@ -14,6 +14,7 @@ TITLES: dict[str, str] = {
     "PW106": "Value not allowed",
     "PW107": "Too large to check completely",
     "PW108": "Flow in a language Promptwise does not run (C#)",
+    "PW109": "Two flow files in one folder",
     "PW110": "File outside the project",
     "PW201": "Reference to an unknown flow input",
     "PW202": "Reference to an unknown node",
@@ -31,6 +32,7 @@ TITLES: dict[str, str] = {
     "PW214": "Flow output without a reference",
     "PW215": "Node variants not used",
     "PW216": "Unknown connection",
+    "PW217": "llm node without a connection",
     "PW301": "Referenced file missing",
     "PW606": "Connection key not read from the environment",
 }

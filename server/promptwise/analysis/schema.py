@@ -111,7 +111,7 @@ def _node_spec(name_required: bool) -> Spec:
             ),
             "inputs": spec(MAP, open=True),
             "connection": spec(STR),
-            "api": spec(STR),
+            "api": spec(STR, one_of=("chat", "completion")),  # the llm tool's two APIs
             "provider": spec(STR),
             "module": spec(STR),
             "tool": spec(STR),

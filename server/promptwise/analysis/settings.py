@@ -106,6 +106,8 @@ CONNECTION = spec(
         "azure_deployment": spec(STR),
         "azure_deployment_name": spec(STR),
         "organization": spec(STR),
+        "auth": spec(STR),  # `entra`: Microsoft Entra ID tokens (azure_openai), no api_key
+        "auth_mode": spec(STR),  # Prompt flow's spelling: `meid_token`
         "model": spec(STR),
         "name": spec(STR),
         "secrets": spec(MAP, open=True),  # type: custom
@@ -479,16 +481,39 @@ def check(document: Any, context: Any = None) -> list[Problem]:
     if not isinstance(document, (FlowDag, Prompty)):
         return []
     settings = settings_for(document.path, context)
+    problems = _llm_nodes_without_connection(document, settings) if isinstance(document, FlowDag) else []
     if settings is None:
-        return []
+        return problems
     defined = settings.connection_names()
     if defined is None:  # no `connections:` in the workspace: Prompt flow's own store decides
-        return []
-    problems = []
+        return problems
     for name, range_ in _connection_uses(document):
         if name in defined or name in PROMPTFLOW_CONNECTION_NAMES:
             continue
         problems.append(_unknown_connection(document.path, name, range_, defined, settings))
+    return problems
+
+
+def _llm_nodes_without_connection(flow: FlowDag, settings: SettingsFile | None) -> list[Problem]:
+    """PW217: an llm node with no `connection`, which Prompt flow refuses to run. An error,
+    unless the workspace names a default connection (Promptwise runs it with that): then a
+    warning, since the flow still fails under Prompt flow."""
+    default = settings.default_connection() if settings is not None else None
+    problems = []
+    for node in flow.all_nodes():
+        if node.type != "llm" or node.connection or "connection" in node.inputs or node.mapping is None:
+            continue
+        where = node.name_range
+        if default:
+            problems.append(Problem(
+                flow.path, where, Severity.WARNING, "PW217",
+                f"llm node '{node.name}' names no `connection`: Promptwise uses the default connection '{default}', "
+                f"but Prompt flow refuses the node; add `connection: <name>`"))
+        else:
+            problems.append(Problem(
+                flow.path, where, Severity.ERROR, "PW217",
+                f"llm node '{node.name}' names no `connection`, so Prompt flow cannot call a model for it; add "
+                f"`connection: <name>` (a Prompt flow connection, or one under `connections` in promptwise.yaml)"))
     return problems
 
 

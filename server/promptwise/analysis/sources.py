@@ -112,6 +112,10 @@ def _check_node_source(flow: FlowDag, node: FlowNode, context: AnalysisContext, 
                 "`tool: package.module.function`",
             )
         )
+    if source.tool and source_type in ("package", "package_with_prompt"):
+        problem = _unknown_package_tool(flow, node, source.tool)
+        if problem is not None:
+            problems.append(problem)
     if source.path and source_type in ("code", "package_with_prompt"):
         if not context.exists(node_source_path(flow, source.path, context)):
             problems.append(
@@ -123,6 +127,43 @@ def _check_node_source(flow: FlowDag, node: FlowNode, context: AnalysisContext, 
                     f"{label}: source file",
                 )
             )
+
+
+# Modules of Prompt flow's own package tools (promptflow-tools); a tool named under
+# `promptflow.tools.` elsewhere does not exist, and Prompt flow refuses the node.
+PROMPTFLOW_TOOL_MODULES = (
+    "aoai", "aoai_gpt4v", "azure_content_safety", "azure_detect", "azure_language_detector",
+    "azure_translator", "embedding", "llm", "llm_vision", "open_model_llm", "open_source_llm", "openai",
+    "openai_gpt4v", "serpapi", "template_rendering", "whisper",
+)  # fmt: skip
+
+
+def _unknown_package_tool(flow: FlowDag, node: FlowNode, tool: str) -> Problem | None:
+    """PW308: a `promptflow.tools.*` package tool that Prompt flow does not have."""
+    range_ = node.source.value_range("tool") or node.name_range
+    label = f"node '{node.name}'" if node.name else f"node #{node.index + 1}"
+    parts = tool.split(".")
+    if parts[:2] == ["promptflow", "tools"]:
+        module = parts[2] if len(parts) > 2 else ""
+        if module in PROMPTFLOW_TOOL_MODULES:
+            return None
+        guess = suggest(module, PROMPTFLOW_TOOL_MODULES)
+        hint = f"did you mean `promptflow.tools.{guess}`?" if guess else (
+            "Prompt flow's tools live in promptflow.tools." + ", promptflow.tools.".join(PROMPTFLOW_TOOL_MODULES[:6]) + " ...")
+        return Problem(flow.path, range_, Severity.ERROR, "PW308",
+                       f"{label}: package tool `{tool}` is not one of Prompt flow's tools, so Prompt flow refuses "
+                       f"the node; {hint}")
+    return None  # another package's tool: it may be installed where the flow runs, not here
+
+
+def _two_flow_files(document: FlowDag | FlexFlow, context: AnalysisContext) -> list[Problem]:
+    """PW109: flow.dag.yaml and flow.flex.yaml side by side: Prompt flow refuses the folder."""
+    other = "flow.flex.yaml" if document.path.name.lower() == "flow.dag.yaml" else "flow.dag.yaml"
+    if document.path.name.lower() not in ("flow.dag.yaml", "flow.flex.yaml") or not context.exists(document.folder / other):
+        return []
+    return [Problem(document.path, Range.empty(0, 0), Severity.ERROR, "PW109",
+                    f"{document.path.name} and {other} are both in {document.folder.name or '.'}/: Prompt flow refuses "
+                    f"to run the folder (it cannot tell which is the flow); remove one or move it to its own folder")]
 
 
 def _check_includes(document, context: AnalysisContext, problems: list[Problem]) -> None:
@@ -151,6 +192,7 @@ def check_flow_sources(flow: FlowDag, context: AnalysisContext) -> list[Problem]
     for node in flow.all_nodes():
         _check_node_source(flow, node, context, problems)
     _check_includes(flow, context, problems)
+    problems += _two_flow_files(flow, context)
     return problems
 
 
@@ -183,6 +225,7 @@ def check_flex_sources(flow: FlexFlow, context: AnalysisContext) -> list[Problem
                 )
             )
     _check_includes(flow, context, problems)
+    problems += _two_flow_files(flow, context)
     problems += check_file_substitutions(flow, context)
     return problems
 

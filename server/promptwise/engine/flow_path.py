@@ -16,6 +16,10 @@ def resolve_flow_path(path: Path | str) -> Path:
     """The flow file for a path: the file itself, or the flow file inside a folder."""
     path = Path(path)
     if path.is_dir():
+        found = [name for name in (*FLOW_DAG_NAMES, *FLEX_FLOW_NAMES) if (path / name).is_file()]
+        if len(found) > 1:
+            raise FlowError(f"{path}: {' and '.join(found)} are both here, as Prompt flow refuses too; pass the flow "
+                            f"file to run, or remove one")
         for name in (*FLOW_DAG_NAMES, *FLEX_FLOW_NAMES):
             if (path / name).is_file():
                 return path / name
