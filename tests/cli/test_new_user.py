@@ -158,3 +158,97 @@ def test_format_helpers():
                            "outputs": {"cost": 0.014200000000000001}, "total_tokens": 12})
     assert tidied == {"latency_ms": 342.6, "cost": 0.0142, "outputs": {"cost": 0.014200000000000001},
                       "total_tokens": 12}
+
+
+# ---- run refuses undefined template variables (as check reports them) ----
+
+def test_run_refuses_an_undefined_template_variable_with_checks_message(project, served, capsys):
+    (project / "qa" / "chat.jinja2").write_text("system:\nAnswer briefly.\nuser:\n{{question}} {{ qestion }}\n",
+                                                encoding="utf-8")
+    assert main(["check", str(project / "qa")]) == 1
+    checked = capsys.readouterr().out.strip()
+    assert "PW403" in checked and "qestion" in checked
+    requests = served.stats.requests
+    for argv in (["run", str(project / "qa")],
+                 ["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--no-progress"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "not run: 1 template variable would render as empty text" in err
+        # the same line `check` prints for it (path, line, column, code, message)
+        assert next(line for line in checked.splitlines() if "chat.jinja2" in line) in err
+        assert "--allow-undefined" in err
+    assert served.stats.requests == requests  # refused before any call
+    assert main(["run", str(project / "qa"), "--allow-undefined"]) == 0
+    assert served.stats.requests == requests + 1
+
+
+def test_only_the_variant_that_runs_is_checked_for_undefined_variables(project, served, capsys):
+    write_files(project, {
+        "v/flow.dag.yaml": """
+            inputs:
+              question: {type: string, default: hi}
+            outputs:
+              answer: {type: string, reference: '${chat.output}'}
+            nodes:
+            - name: chat
+              use_variants: true
+            node_variants:
+              chat:
+                default_variant_id: good
+                variants:
+                  good:
+                    node: {type: llm, source: {type: code, path: good.jinja2}, connection: local, api: chat,
+                           inputs: {deployment_name: gpt-4o-mini, question: '${inputs.question}'}}
+                  broken:
+                    node: {type: llm, source: {type: code, path: broken.jinja2}, connection: local, api: chat,
+                           inputs: {deployment_name: gpt-4o-mini, question: '${inputs.question}'}}
+            """,
+        "v/good.jinja2": "user:\n{{question}}\n",
+        "v/broken.jinja2": "user:\n{{question}} {{missing}}\n",
+    })
+    assert main(["run", str(project / "v")]) == 0
+    capsys.readouterr()
+    assert main(["run", str(project / "v"), "--variant", "chat=broken"]) == 2
+    assert "broken.jinja2:2:" in capsys.readouterr().err
+
+
+# ---- batch: reasons on screen, warnings before any call, resume keeps the run's settings ----
+
+def test_a_batch_with_a_malformed_row_says_which_row_and_why(project, capsys):
+    data = project / "bad.jsonl"
+    data.write_text('{"question": "a?", "expected": "Paris"}\n{"question": "b?"\n{"question": "c?"}\n',
+                    encoding="utf-8")
+    assert main(["batch", str(project / "qa"), "--data", str(data), "--name", "bad", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "promptwise: error: 1 row failed:" in err
+    assert "bad.jsonl line 2: invalid JSON" in err
+    assert "promptwise runs show bad" in err
+
+
+def test_a_column_that_feeds_no_input_is_warned_about_before_any_call(project, served, capsys):
+    data = project / "query.jsonl"
+    write_files(project, {"qa/flow.dag.yaml": (project / "qa" / "flow.dag.yaml").read_text().replace(
+        "inputs:\n", "inputs:\n  style: {type: string, default: plain}\n", 1)})
+    data.write_text('{"query": "What is the capital of Italy?", "style": "terse"}\n', encoding="utf-8")
+    assert main(["batch", str(project / "qa"), "--data", str(data), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    warning = ("promptwise: warning: query.jsonl has no column `question`, so the flow input `question` takes its "
+               "default on every row; unused columns: `query`; did you mean --column-mapping "
+               "question=${data.query}?")
+    assert warning in err
+    assert err.index(warning) < err.index("run: ")  # before the run starts
+
+
+def test_resume_keeps_the_runs_concurrency_and_timeouts(tmp_path, capsys):
+    project = write_project(tmp_path / "ws", "http://127.0.0.1:9/v1")  # nothing listens: the run stalls
+    assert main(["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--name", "slow",
+                 "--concurrency", "2", "--row-timeout", "30", "--timeout", "9", "--no-progress", "--no-cache"]) == 1
+    capsys.readouterr()
+    with FakeOpenAI(latency=0.05) as server:
+        write_project(project, server.base_url)
+        assert main(["batch", "--resume", "slow", str(project), "--no-progress"]) == 0
+        assert 1 <= server.stats.peak_in_flight <= 2
+    capsys.readouterr()
+    assert main(["runs", "--workspace", str(project), "show", "slow", "--format", "json"]) == 0
+    parameters = json.loads(capsys.readouterr().out)["parameters"]
+    assert (parameters["concurrency"], parameters["row_timeout"], parameters["timeout"]) == (2, 30.0, 9.0)

@@ -9,6 +9,7 @@ import sys
 
 from promptwise.cli import UserError
 from promptwise.commands.options import json_text, positive_int, run_name
+from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
 from promptwise.costing.calls import format_tokens, format_usd
 from promptwise.engine.errors import FlowError
@@ -24,10 +25,12 @@ def register(subparsers) -> None:
     parser.add_argument("--data", metavar="FILE", help=".jsonl, .csv or .json data file")
     parser.add_argument("--name", type=run_name, help="name of the run (default: generated and printed)")
     parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
-                        help="rows in flight at once (default 32; fewer while the endpoint answers 429)")
+                        help="rows in flight at once (default 32, or with --resume the run's own; fewer while the "
+                             "endpoint answers 429)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
-    parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
-                        help="per model call; a call that times out is retried, then the row fails (default 120)")
+    parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
+                        help="per model call; a call that times out is retried, then the row fails (default 120; "
+                             "with --resume, the run's own)")
     parser.add_argument("--column-mapping", nargs="+", metavar="INPUT=${data.COL}",
                         help="map inputs to data columns (${data.x}) or an earlier run (${run.outputs.x})")
     parser.add_argument("--run", dest="source_run", metavar="NAME", help="earlier run read by ${run.outputs.x}")
@@ -39,13 +42,14 @@ def register(subparsers) -> None:
     parser.add_argument("--retry-failed", action="store_true",
                         help="with --resume: also do the rows that failed again (e.g. after rate limits)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     import_engine()
-    from promptwise.engine.batch import DEFAULT_CONCURRENCY, DEFAULT_ROW_TIMEOUT, run_batch
+    from promptwise.engine.batch import run_batch
     from promptwise.engine.flow_environment import stdout_fd_to_stderr
     from promptwise.tracing import traced
     from promptwise.engine.progress import ProgressBar
@@ -58,6 +62,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError("--retry-failed goes with --resume NAME")
     if not args.resume and not args.flow:
         raise UserError("pass FLOW and --data FILE, or --resume NAME")
+    if not args.resume:
+        refuse_undefined_variables(args.flow, parse_pairs(args.variant, "--variant"), args.allow_undefined)
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     started_name: list[str] = []
 
@@ -70,11 +76,12 @@ def handle(args: argparse.Namespace) -> int:
             result = asyncio.run(run_batch(
                 args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
                 variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
-                concurrency=args.concurrency or DEFAULT_CONCURRENCY, use_cache=not args.no_cache,
+                concurrency=args.concurrency, use_cache=not args.no_cache,  # None: the default, or the run's own
                 resume=args.resume, retry_failed=args.retry_failed,
-                row_timeout=args.row_timeout or DEFAULT_ROW_TIMEOUT, workspace_path=args.flow, on_progress=bar,
-                on_start=on_start, init=parse_pairs(args.init, "--init") or None,
-                retry=RetryPolicy(timeout=args.timeout)))
+                row_timeout=args.row_timeout, workspace_path=args.flow, on_progress=bar,
+                on_start=on_start, on_warning=lambda message: print(f"promptwise: warning: {message}",
+                                                                     file=sys.stderr, flush=True), init=parse_pairs(args.init, "--init") or None,
+                retry=RetryPolicy(timeout=args.timeout) if args.timeout else None))
     except FlowError as error:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:
@@ -96,6 +103,38 @@ def handle(args: argparse.Namespace) -> int:
         if result.metrics:
             print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
         print(f"outputs: {result.outputs_path}")
-        if result.error:
+    if result.error:
+        if args.format != "json":
             print(f"promptwise: error: {result.error}", file=sys.stderr)
+    elif result.failed:
+        _report_failed_rows(result, args.flow)
     return 0 if result.status == "completed" and not result.failed else 1
+
+
+# Failed rows named on stderr after a batch; `runs show` / `runs export` have them all.
+SHOWN_FAILURES = 5
+
+
+def _report_failed_rows(result, flow) -> None:
+    """Exit status 1 needs its reason on screen: which rows failed, and why."""
+    from pathlib import Path
+
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.store import RunStore
+
+    try:
+        with RunStore.for_workspace(load_workspace(Path(flow or ".")), readonly=True) as store:
+            failed = store.get_rows(result.run, status="failed")
+    except (ConfigError, OSError):
+        failed = []
+    count = result.failed
+    print(f"promptwise: error: {count} row{'s' if count != 1 else ''} failed:", file=sys.stderr)
+    for row in failed[:SHOWN_FAILURES]:
+        error = row.error or "failed"
+        # Errors name their row already (`data.jsonl line 7: ...`); say it where they do not.
+        named = " line " in error.split(":", 1)[0] or error.startswith("row ")
+        print(f"  {error}" if named else f"  row {row.line + 1}: {error}", file=sys.stderr)
+    if count > min(len(failed), SHOWN_FAILURES):
+        print(f"  ... and {count - min(len(failed), SHOWN_FAILURES)} more", file=sys.stderr)
+    print(f"  (all of them: promptwise runs show {result.run}; once fixed, redo them with: promptwise batch "
+          f"--resume {result.run} --retry-failed)", file=sys.stderr)

@@ -9,6 +9,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
+from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.options import json_text, run_name
 from promptwise.engine.errors import FlowError
 
@@ -115,6 +116,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120)")
+    parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
 
@@ -129,6 +131,7 @@ def handle(args: argparse.Namespace) -> int:
     inputs = parse_values(args.inputs, "--inputs")
     variants = parse_pairs(args.variant, "--variant")
     init = parse_values(args.init, "--init", json_values=True) or None
+    refuse_undefined_variables(args.flow, variants, args.allow_undefined)
     try:
         with stdout_fd_to_stderr(), traced(args.flow):
             result = asyncio.run(run_flow(args.flow, inputs, variants, name=args.name,

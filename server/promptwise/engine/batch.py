@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from promptwise.engine import spans
-from promptwise.engine.data import (DataRow, check_columns, check_data_file, iter_data, map_row, parse_mapping, row_label,
-                                    survey_data, uses_run)
+from promptwise.engine.data import (DataRow, check_columns, check_data_file, defaulted_input_warnings, iter_data,
+                                    map_row, parse_mapping, row_label, survey_data, uses_run)
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
@@ -145,14 +145,15 @@ async def run_batch(
     column_mapping: dict | list[str] | None = None,
     variants: dict[str, str] | None = None,
     source_run: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     use_cache: bool = True,
     resume: str | None = None,
     retry_failed: bool = False,
-    row_timeout: float = DEFAULT_ROW_TIMEOUT,
+    row_timeout: float | None = None,
     workspace_path: Path | str | None = None,
     on_progress: ProgressCallback | None = None,
     on_start: Callable[[str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     cancel: asyncio.Event | None = None,
     retry: RetryPolicy | None = None,
     init: dict | None = None,
@@ -162,15 +163,19 @@ async def run_batch(
     mapping, unknown columns, no rows, a run another process holds ...).
 
     `on_start(run_name)` is called once the run is registered (so the name can be shown
-    before the first row finishes).
+    before the first row finishes); `on_warning(message)` for what is found before any call but
+    does not stop the run (an input left to its default beside an unused column).
 
     Status: `completed` (every row has a result; some may have failed), `failed` (no row
     completed, or the endpoint could not be reached: the rows not run stay resumable),
     `canceled`.
+
+    `concurrency`, `row_timeout` and `retry` left as None take the defaults, or on a resume
+    the run's own settings.
     """
-    if concurrency < 1:
+    if concurrency is not None and concurrency < 1:
         raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
-    if row_timeout <= 0:
+    if row_timeout is not None and row_timeout <= 0:
         raise FlowError(f"--row-timeout must be more than 0 seconds (got {row_timeout:g})")
     with ExitStack() as held:
         if resume:
@@ -180,6 +185,14 @@ async def run_batch(
             source_run = settings["source_run"]
             use_cache = settings["use_cache"] if use_cache else False
             init = settings.get("init") or init
+            # A resume continues the run as it was started, unless this call says otherwise.
+            stored = settings["parameters"]
+            concurrency = concurrency or stored.get("concurrency")
+            row_timeout = row_timeout or stored.get("row_timeout")
+            if retry is None and stored.get("timeout"):
+                retry = RetryPolicy(timeout=stored["timeout"])
+        concurrency = concurrency or DEFAULT_CONCURRENCY
+        row_timeout = row_timeout or DEFAULT_ROW_TIMEOUT
         if path is None:
             raise FlowError("no flow given; pass FLOW (a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
         if data is None and not source_run:
@@ -193,11 +206,12 @@ async def run_batch(
             return await _run_session(session, held, resume=resume, name=name, data=data, mapping=mapping,
                                       source_run=source_run, concurrency=concurrency, use_cache=use_cache,
                                       retry_failed=retry_failed, row_timeout=row_timeout, on_progress=on_progress,
-                                      on_start=on_start, cancel=cancel, init=init)
+                                      on_start=on_start, on_warning=on_warning, cancel=cancel, init=init)
 
 
 async def _run_session(session: Session, held: ExitStack, *, resume, name, data, mapping, source_run, concurrency,
-                       use_cache, retry_failed, row_timeout, on_progress, on_start, cancel, init) -> BatchResult:
+                       use_cache, retry_failed, row_timeout, on_progress, on_start, on_warning, cancel, init
+                       ) -> BatchResult:
     store = session.store
     data_path = Path(data).resolve() if data is not None else None
     source = _source_rows(store, source_run)
@@ -229,6 +243,9 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
     if readable:
         # Checked before any call: a misnamed column fails here, not silently on every row.
         check_columns(mapping, columns, executable.input_specs, executable.accepts_any_input, data_name)
+        if on_warning is not None and not resume:
+            for warning in defaulted_input_warnings(mapping, columns, executable.input_specs, data_name):
+                on_warning(warning)
     if resume:
         run_name = resume
         info = store.get_run(run_name)
@@ -238,7 +255,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         if retry_failed:
             store.forget_failed_rows(run_name)
         store.mark_running(run_name)
-        store.update_parameters(run_name, owner_parameters())
+        store.update_parameters(run_name, {**owner_parameters(), **_settings(concurrency, row_timeout, session)})
         store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
     else:
         run_name = new_run_name(name, session.flow_path)
@@ -249,7 +266,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         store.create_run(
             run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
             variants=getattr(executable, "variants", {}) or {},
-            parameters={"concurrency": concurrency, "cache": use_cache, **owner_parameters(),
+            parameters={"cache": use_cache, **_settings(concurrency, row_timeout, session), **owner_parameters(),
                         **({"init": init} if init else {})},
             connection=executable.description, total_rows=total, source_run=source_run)
     if on_start is not None:
@@ -335,7 +352,14 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
         raise FlowError(f"--resume {name}: the run's flow {info.flow} is gone; put it back to resume the run")
     return {"flow": info.flow, "data": info.data, "column_mapping": info.column_mapping, "variants": info.variants,
             "source_run": info.source_run, "use_cache": info.parameters.get("cache", True),
-            "init": info.parameters.get("init")}
+            "init": info.parameters.get("init"), "parameters": info.parameters}
+
+
+def _settings(concurrency: int, row_timeout: float, session: Session) -> dict:
+    """The settings stored with a run, which a resume keeps."""
+    retry = getattr(session.context.llm.pool, "retry", None)
+    return {"concurrency": concurrency, "row_timeout": row_timeout,
+            **({"timeout": retry.timeout} if retry is not None else {})}
 
 
 def _flow_named_by(path: Path | str | None) -> Path | None:

@@ -280,6 +280,26 @@ def check_columns(mapping: dict[str, Any], columns: list[str], input_specs: dict
                         f"them with --column-mapping INPUT=${{data.COLUMN}}")
 
 
+def defaulted_input_warnings(mapping: dict[str, Any], columns: list[str], input_specs: dict[str, Any],
+                             data_name: str) -> list[str]:
+    """Flow inputs that will take their default on every row while a data column is left unused
+    (`query` beside an input `question`): likely a misnamed column, worth a word before any call.
+    check_columns has refused the near-identical names already; these are the rest."""
+    unused = [c for c in columns if c not in input_specs and c not in _mapped_columns(mapping)]
+    defaulted = [name for name in input_specs if name not in mapping and name not in columns]
+    if not unused or not defaulted:
+        return []
+    warnings = []
+    for name in defaulted:
+        # the closest unused column, else the only one: the mapping to suggest
+        guess = (difflib.get_close_matches(name, unused, n=1, cutoff=0.3) or (unused if len(unused) == 1 else [None]))[0]
+        hint = (f"; did you mean --column-mapping {name}=${{data.{guess}}}?" if guess else
+                f"; map one with --column-mapping {name}=${{data.COLUMN}}")
+        warnings.append(f"{data_name} has no column `{name}`, so the flow input `{name}` takes its default on every "
+                        f"row; unused columns: {_names(unused)}{hint}")
+    return warnings
+
+
 def _mapped_columns(mapping: dict[str, Any]) -> set[str]:
     found = set()
     for value in mapping.values():
