@@ -15,7 +15,8 @@ from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.redaction import redact, register_secret, register_url_credentials
 from promptwise.store import RunStore
 
-from conftest import write
+from engine_flows import write_files as write
+
 
 LITERAL = "sk-proj-Abc123Def456Ghi789Jkl012Mno"  # looks real to the PW601 check
 

@@ -144,6 +144,7 @@ class FakeOpenAI:
         models: tuple[str, ...] = DEFAULT_MODELS,
         record: bool = True,
         echo_credentials: bool = False,
+        identity_header: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -155,6 +156,11 @@ class FakeOpenAI:
         # request URL) in error messages and replies, as careless gateways and debugging proxies
         # do: what redaction must catch.
         self.echo_credentials = echo_credentials
+        # A stand-in for a managed identity endpoint (App Service's contract, which azure-identity's
+        # ManagedIdentityCredential calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set): it
+        # hands out `api_key` as the bearer token to callers that send this header value.
+        self.identity_header = identity_header
+        self.identity_requests: list[dict[str, str]] = []  # the query of each token request
         self.models = list(models)
         self.record = record
         # (pattern, reply) or (pattern, reply, latency in seconds)
@@ -220,6 +226,11 @@ class FakeOpenAI:
         return f"{self.origin}/v1"
 
     @property
+    def identity_endpoint(self) -> str:
+        """For IDENTITY_ENDPOINT (with IDENTITY_HEADER = `identity_header`)."""
+        return f"{self.origin}/_fake/identity"
+
+    @property
     def azure_endpoint(self) -> str:
         """For `AzureOpenAI(azure_endpoint=...)` and AZURE_OPENAI_ENDPOINT."""
         return self.origin
@@ -235,6 +246,7 @@ class FakeOpenAI:
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/openai/models", self._models)
+        app.router.add_get("/_fake/identity", self._identity)
         app.router.add_get("/_fake/stats", self._stats_handler)
         app.router.add_post("/_fake/reset", self._reset_handler)
         return app
@@ -537,6 +549,16 @@ class FakeOpenAI:
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in self.models]})
+
+    async def _identity(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.identity_requests.append(dict(request.query))
+        if self.identity_header is None or request.headers.get("X-IDENTITY-HEADER") != self.identity_header:
+            return web.json_response({"statusCode": 400, "message": "No managed identity for this request."},
+                                     status=400)
+        return web.json_response({"access_token": self.api_key or "fake-entra-token", "token_type": "Bearer",
+                                  "expires_on": str(int(time.time()) + 3600),
+                                  "resource": request.query.get("resource", "")})
 
     async def _stats_handler(self, request: web.Request) -> web.Response:
         with self._lock:

@@ -6,6 +6,10 @@ A workspace's `promptwise.yaml` may define connections:
       local:  {type: openai_compatible, base_url: http://127.0.0.1:11434/v1}
       azure:  {type: azure_openai, azure_endpoint: "${env:AZURE_OPENAI_ENDPOINT}",
                api_key: "${env:AZURE_OPENAI_API_KEY}", api_version: 2024-06-01}
+      keyless: {type: azure_openai, azure_endpoint: "${env:AZURE_OPENAI_ENDPOINT}", auth: entra}
+
+`auth: entra` (Prompt flow: `auth_mode: meid_token`) signs in with Microsoft Entra ID instead of
+a key (engine/entra.py; needs `pip install 'promptwise[azure]'`).
 
 Where a flow names a connection that is not defined (Prompt flow flows say
 `connection: open_ai_connection`), the workspace's `defaults.connection` is used, and failing
@@ -63,6 +67,7 @@ class Connection:
     api_version: str | None = None
     azure_deployment: str | None = None
     organization: str | None = None
+    auth: str = "key"  # "entra": Microsoft Entra ID tokens instead of a key (azure_openai only)
     # `custom` connections (for Python tools taking a CustomConnection): name/value pairs
     secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     configs: tuple[tuple[str, str], ...] = ()
@@ -85,12 +90,15 @@ class Connection:
 
     def describe(self) -> dict:
         """Safe to store and show: no secret values."""
-        return {
+        described = {
             "name": self.name,
             "type": self.type,
             "endpoint": redact_url_credentials(self.endpoint) if self.endpoint else None,
             "api_version": self.api_version,
         }
+        if self.auth != "key":
+            described["auth"] = self.auth
+        return described
 
 
 def _normalise_type(value: object, where: str) -> str:
@@ -128,7 +136,7 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
         raise ConnectionConfigError(f"{where}: connection `{name}` must be a mapping of settings")
     if _normalise_type(spec.get("type") or "openai", f"{where}: connection `{name}`") == "custom":
         return _custom(name, spec, where, environ, origin)
-    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name"})
+    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", *_AUTH_KEYS})
     if unknown:
         raise ConnectionConfigError(
             f"{where}: connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
@@ -150,18 +158,22 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
         values[key] = expand_env(raw, f"{where}: connection `{name}`: `{key}`", environ)
     kind = _normalise_type(spec.get("type") or ("azure_openai" if values.get("azure_endpoint") else "openai"),
                            f"{where}: connection `{name}`")
+    auth = _auth(spec, kind, values, f"{where}: connection `{name}`")
+    if auth != "key":
+        values["auth"] = auth
     if kind == "azure_openai":
         values.setdefault("azure_endpoint", environ.get("AZURE_OPENAI_ENDPOINT"))
-        values.setdefault("api_key", environ.get("AZURE_OPENAI_API_KEY"))
+        if auth == "key":
+            values.setdefault("api_key", environ.get("AZURE_OPENAI_API_KEY"))
         values.setdefault("api_version", environ.get("OPENAI_API_VERSION") or DEFAULT_AZURE_API_VERSION)
         if not values.get("azure_endpoint"):
             raise ConnectionConfigError(
                 f"{where}: connection `{name}` (azure_openai) has no endpoint; set `azure_endpoint` "
                 f"or export AZURE_OPENAI_ENDPOINT")
-        if not values.get("api_key"):
+        if auth == "key" and not values.get("api_key"):
             raise ConnectionConfigError(
                 f"{where}: connection `{name}` (azure_openai) has no key; set `api_key: ${{env:NAME}}` "
-                f"or export AZURE_OPENAI_API_KEY")
+                f"or export AZURE_OPENAI_API_KEY, or use Entra ID with `auth: entra`")
     elif kind == "openai":
         values.setdefault("api_key", environ.get("OPENAI_API_KEY"))
         values.setdefault("base_url", environ.get("OPENAI_BASE_URL"))
@@ -179,6 +191,39 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     for key in ("base_url", "azure_endpoint"):  # `?subscription-key=...`, `user:password@host`
         register_url_credentials(values.get(key))
     return Connection(name=name, type=kind, origin=origin, **values)
+
+
+# `auth: entra` (ours) and `auth_mode: meid_token` (Prompt flow's): Microsoft Entra ID tokens.
+_AUTH_KEYS = ("auth", "auth_mode")
+_AUTH_VALUES = {"key": "key", "api_key": "key", "entra": "entra", "entra_id": "entra", "meid_token": "entra",
+                "aad": "entra", "aad_token": "entra"}
+
+
+def _auth(spec: Mapping, kind: str, values: Mapping, where: str) -> str:
+    """"key" or "entra", checked: Entra ID is for azure_openai connections, takes no key, and needs
+    the azure extra (said now, before a run starts, rather than on the first call)."""
+    given = [(key, spec[key]) for key in _AUTH_KEYS if spec.get(key) is not None]
+    if not given:
+        return "key"
+    key, raw = given[0]
+    auth = _AUTH_VALUES.get(str(raw).strip().lower())
+    if auth is None:
+        raise ConnectionConfigError(f"{where}: `{key}: {raw}` is not an authentication Promptwise knows; write "
+                                    f"`auth: entra` (Microsoft Entra ID) or `auth: key` (api_key)")
+    if auth == "entra":
+        if kind != "azure_openai":
+            raise ConnectionConfigError(f"{where}: `{key}: {raw}` (Entra ID) applies to azure_openai connections; "
+                                        f"set `type: azure_openai`, or give this one an api_key")
+        if values.get("api_key"):
+            raise ConnectionConfigError(f"{where}: `{key}: {raw}` signs in with Entra ID, so `api_key` is not used; "
+                                        f"remove one of the two")
+        from promptwise.engine.entra import require_azure_identity
+
+        try:
+            require_azure_identity(where)
+        except ImportError as error:
+            raise ConnectionConfigError(str(error)) from None
+    return auth
 
 
 def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], origin: str) -> Connection:

@@ -156,6 +156,9 @@ _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH
 
 def classify(error: BaseException) -> tuple[str, int | None, bool, str]:
     """(kind, HTTP status, worth retrying, short description) for an exception from a call."""
+    entra = sys.modules.get("promptwise.engine.entra")  # imported only where a connection uses Entra ID
+    if entra is not None and isinstance(error, entra.CredentialError):
+        return "auth", None, False, str(error)
     unreachable = _unreachable_cause(error)
     if unreachable is not None:
         if isinstance(unreachable, ConnectionRefusedError) or unreachable.errno == errno.ECONNREFUSED:
@@ -342,6 +345,7 @@ class Provider:
         self.concurrency = concurrency
         self.limit = AdaptiveLimit(concurrency)
         self._client: openai.AsyncOpenAI | None = None
+        self._tokens = None  # EntraTokens of the client, for `auth: entra` connections
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = 0.0  # time.monotonic() before which no call starts (after a 429)
         self.answered = False  # the endpoint has answered at least once (any HTTP status)
@@ -364,8 +368,14 @@ class Provider:
                                                   limits=_connection_limits(self.concurrency))
         if c.is_azure:
             endpoint, query = _split_query(c.azure_endpoint)
+            auth: dict[str, Any] = {"api_key": c.api_key}
+            if c.auth == "entra":
+                from promptwise.engine.entra import EntraTokens
+
+                self._tokens = EntraTokens(c.label())
+                auth = {"azure_ad_token_provider": self._tokens}
             return openai.AsyncAzureOpenAI(
-                azure_endpoint=endpoint, api_key=c.api_key, api_version=c.api_version, default_query=query,
+                azure_endpoint=endpoint, api_version=c.api_version, default_query=query, **auth,
                 max_retries=0, timeout=self.retry.timeout, http_client=http_client)
         base_url, query = _split_query(c.base_url)
         return openai.AsyncOpenAI(
@@ -376,9 +386,11 @@ class Provider:
         if self._client is not None:
             try:
                 await self._client.close()
+                if self._tokens is not None:
+                    await self._tokens.aclose()
             except RuntimeError:  # its loop is gone already
                 pass
-            self._client = None
+            self._client = self._tokens = None
 
     def model_for(self, model: str | None, deployment: str | None) -> str:
         """What goes in the request's `model`: the deployment on Azure, else the model."""

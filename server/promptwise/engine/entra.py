@@ -1,0 +1,88 @@
+"""Keyless Azure OpenAI: Microsoft Entra ID tokens for connections with `auth: entra`
+(Prompt flow writes `auth_mode: meid_token`).
+
+Tokens come from azure-identity's `DefaultAzureCredential` (environment service principal,
+workload identity, managed identity, Azure CLI / PowerShell / Developer CLI sign-in), through
+`get_bearer_token_provider`, the callable the `openai` client takes as `azure_ad_token_provider`;
+the credential caches and refreshes tokens. azure-identity is an optional extra
+(`pip install 'promptwise[azure]'`), imported only when such a connection is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from promptwise.redaction import redact, register_secret
+
+# The audience of Azure OpenAI (and Azure AI services) tokens.
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+INSTALL_HINT = "pip install 'promptwise[azure]'"
+
+
+class CredentialError(Exception):
+    """No Entra ID credential gave a token: the message names what was tried (redacted)."""
+
+
+def require_azure_identity(what: str) -> None:
+    """Raise ImportError with the install command unless azure-identity can be imported."""
+    try:
+        import azure.identity.aio  # noqa: F401
+    except ImportError:
+        raise ImportError(f"{what} uses Entra ID (auth: entra), which needs the azure-identity package: "
+                          f"{INSTALL_HINT}") from None
+
+
+class EntraTokens:
+    """An `azure_ad_token_provider` for one client: bearer tokens from DefaultAzureCredential.
+
+    Finding no credential at all is remembered, so the rows of a batch fail at once with the
+    same message instead of each walking the whole chain again (which probes endpoints)."""
+
+    def __init__(self, label: str) -> None:
+        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
+
+        # azure-identity logs each failed look-up as a warning; our error says it all, once.
+        quiet = logging.getLogger("azure.identity")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.ERROR)
+        self.label = label
+        self.credential = DefaultAzureCredential()
+        self._provider = get_bearer_token_provider(self.credential, COGNITIVE_SERVICES_SCOPE)
+        self._failure: CredentialError | None = None
+        # One look-up at a time: the rows that start together would otherwise each walk the
+        # chain before the first learns there is no credential. Once a token is cached the
+        # look-up returns at once, so waiting here costs nothing.
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> str:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        async with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                token = await self._provider()
+            except ClientAuthenticationError as error:  # CredentialUnavailableError is one too
+                self._failure = CredentialError(no_credential_message(self.label, str(error)))
+                raise self._failure from None
+        register_secret(token)  # a bearer token is a key for an hour: never stored or shown
+        return token
+
+    async def aclose(self) -> None:
+        await self.credential.close()
+
+
+def no_credential_message(label: str, detail: str) -> str:
+    """What was tried, one credential per clause, from azure-identity's report."""
+    tried = []
+    for line in detail.splitlines():
+        name, sep, reason = line.strip().partition(": ")
+        if line.startswith(("\t", " ")) and sep and name.endswith("Credential"):
+            reason = reason.removeprefix(name).removeprefix("(None)").strip()  # "XCredential authentication ..."
+            tried.append(f"{name} ({reason.split('. ')[0].rstrip('.')})")
+    what = "; ".join(tried) if tried else detail.strip().splitlines()[0] if detail.strip() else "no detail"
+    return redact(
+        f"{label} uses Entra ID (auth: entra), but no credential gave a token; tried: {what}. Sign in with "
+        "`az login`, set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or a workload identity), or run "
+        "where a managed identity is assigned; or give the connection `api_key: ${env:NAME}` instead")
