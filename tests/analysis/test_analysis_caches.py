@@ -70,3 +70,44 @@ def test_secret_scans_are_bounded_by_total_length(tmp_path: Path, monkeypatch):
         secrets._cached_document_secrets(document)
     total = sum(len(document.text) for document, _ in secrets._SCANNED.values())
     assert 0 < total <= 30_000
+
+
+KEY = "sk-proj-Ab3dEf9hIjK1mNoPqRsTuVwXyZ0123456789"  # not a real key
+
+
+def _flow(nodes: int, key_node: int, extra_line: bool = False) -> str:
+    lines = ["inputs:", "  question: {type: string}", "nodes:"]
+    for index in range(nodes):
+        if extra_line and index == 1:
+            lines.append("# a comment that moves every later node down a line")
+        lines += [f"- name: n{index}", "  type: python", "  source: {type: code, path: tool.py}", "  inputs:"]
+        lines.append(f"    api_key: {KEY}" if index == key_node else "    text: ${inputs.question}")
+    return "\n".join(lines) + "\n"
+
+
+def _scan(text: str, tmp_path: Path, fresh: bool):
+    from promptwise.documents.yaml_nodes import parse_yaml
+
+    if fresh:
+        secrets._ITEM_SCANS.clear()
+    found = secrets.scan_yaml(tmp_path / "flow.dag.yaml", text, parse_yaml(text).root)
+    return [(p.code, p.range, p.message) for p in found]
+
+
+def test_node_scans_kept_between_edits_give_what_a_fresh_scan_gives(tmp_path: Path):
+    """Each node's scan is reused while its text and place are unchanged; edits elsewhere,
+    edits of the node itself and edits that move it all give a fresh scan's answer."""
+    versions = [
+        _flow(8, key_node=5),
+        _flow(8, key_node=5).replace("- name: n2", "- name: n2b"),  # another node edited
+        _flow(8, key_node=6),  # the key moves to another node
+        _flow(8, key_node=6, extra_line=True),  # every later node moves down a line
+        _flow(8, key_node=6).replace("  type: python\n", "  type: python\n  # moved\n", 1),
+    ]
+    for text in versions:
+        incremental = _scan(text, tmp_path, fresh=False)
+        assert incremental == _scan(text, tmp_path, fresh=True)
+        assert [code for code, _, _ in incremental] == ["PW601"]
+    assert secrets._ITEM_SCANS  # the node scans were kept
+    secrets.forget(tmp_path / "flow.dag.yaml")
+    assert not any(key[0] == str(tmp_path / "flow.dag.yaml") for key in secrets._ITEM_SCANS)

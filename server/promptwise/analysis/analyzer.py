@@ -385,9 +385,13 @@ def referenced_files(document: Document) -> set[Path]:
     without running the analysis."""
     found: set[Path] = set()
     if isinstance(document, FlowDag):
-        for node in document.all_nodes():
-            if node.source is not None and node.source.path:
-                found.add(normalize(document.folder / node.source.path))
+        # many nodes share a few files: join and normalize each distinct path once
+        named = {
+            node.source.path
+            for node in document.all_nodes()
+            if node.source is not None and isinstance(node.source.path, str) and node.source.path
+        }
+        found.update(normalize(document.folder / name) for name in named)
     elif isinstance(document, FlexFlow):
         found.update(normalize(p) for p in document.module_candidates())
     if isinstance(document, (FlowDag, FlexFlow)) and isinstance(document.environment, dict):

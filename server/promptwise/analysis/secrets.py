@@ -16,6 +16,7 @@ never flagged. Reading is static: YAML through our node tree, Python through `as
 from __future__ import annotations
 
 import ast
+import hashlib
 import math
 import re
 import threading
@@ -293,48 +294,94 @@ def scan_yaml(path: Path, text: str, root: YamlNode | None) -> list[Problem]:
     if root is None:
         return []
     lines = text.split("\n")
-    problems: list[Problem] = []
     flow_file = path.name.lower() in _FLOW_FILE_NAMES
-    # explicit stack: (node, key it is stored under, provider hint, parent key, top-level key)
-    stack: list[tuple[YamlNode, str | None, str | None, str | None, str | None]] = [(root, None, None, None, None)]
+    return _walk(path, lines, root, root, (None, None, None, None), flow_file, memo=True)
+
+
+def _walk(
+    path: Path, lines: list[str], root: YamlNode, start: YamlNode,
+    names: tuple[str | None, str | None, str | None, str | None], flow_file: bool, memo: bool,
+) -> list[Problem]:  # fmt: skip
+    problems: list[Problem] = []
+    # explicit stack: (node, (key it is stored under, provider hint, parent key, top-level
+    # key), whether it is a list item whose scan may come from the cache)
+    stack: list[tuple[YamlNode, tuple, bool]] = [(start, names, False)]
     seen: set[int] = set()
     while stack:
-        node, key, provider, parent, top = stack.pop()
+        node, (key, provider, parent, top), cached = stack.pop()
+        if cached:
+            problems += _scan_item(path, lines, root, node, (key, provider, parent, top), flow_file)
+            continue
         if id(node) in seen:  # aliases share nodes
             continue
         seen.add(id(node))
         if isinstance(node, YamlMapping):
             hint = _provider(node) or provider
             for entry in reversed(node.entries):
-                stack.append((entry.value, entry.key_text, hint, key, top if node is not root else entry.key_text))
+                stack.append((entry.value, (entry.key_text, hint, key, top if node is not root else entry.key_text), False))
         elif isinstance(node, YamlSequence):
             for item in reversed(node.items):
-                stack.append((item, key, provider, parent, top))
+                stack.append((item, (key, provider, parent, top), memo and isinstance(item, YamlMapping)))
         elif isinstance(node, YamlScalar) and isinstance(node.value, str):
-            secret = classify(node.value, key)
-            if secret is None:
-                continue
-            name = env_name(key, secret, provider, parent)
-            fixes: tuple[Fix, ...] = ()
-            if flow_file and top != "environment_variables":
-                todo = _flow_advice(top, name)
-            elif movable(node.value, secret):
-                edit = TextEdit(path, node.range, f"${{env:{name}}}")
-                fixes = (Fix(f"Move the value to ${{env:{name}}}", (edit,)),)
-                todo = f"write `${{env:{name}}}` here"
-            else:
-                todo = f"remove it from this text: where the key is needed, write `${{env:{name}}}`"
-            problems.append(
-                Problem(
-                    path,
-                    _scalar_span(node, lines, secret),
-                    Severity.ERROR,
-                    secret.code,
-                    _message(secret, key, name, todo),
-                    fixes,
-                )
-            )
+            problem = _scalar_problem(path, lines, node, key, provider, parent, top, flow_file)
+            if problem is not None:
+                problems.append(problem)
     return problems
+
+
+def _scalar_problem(
+    path: Path, lines: list[str], node: YamlScalar, key: str | None, provider: str | None,
+    parent: str | None, top: str | None, flow_file: bool,
+) -> Problem | None:  # fmt: skip
+    secret = classify(node.value, key)
+    if secret is None:
+        return None
+    name = env_name(key, secret, provider, parent)
+    fixes: tuple[Fix, ...] = ()
+    if flow_file and top != "environment_variables":
+        todo = _flow_advice(top, name)
+    elif movable(node.value, secret):
+        edit = TextEdit(path, node.range, f"${{env:{name}}}")
+        fixes = (Fix(f"Move the value to ${{env:{name}}}", (edit,)),)
+        todo = f"write `${{env:{name}}}` here"
+    else:
+        todo = f"remove it from this text: where the key is needed, write `${{env:{name}}}`"
+    return Problem(
+        path, _scalar_span(node, lines, secret), Severity.ERROR, secret.code,
+        _message(secret, key, name, todo), fixes,
+    )  # fmt: skip
+
+
+# Incremental: a flow's 200 nodes are list items, and an edit changes one of them. The scan
+# of a list item is kept under its exact text and place (file, start and end line and
+# column), so an unchanged node is not walked again; an edit that moves a node to other
+# lines scans it afresh. Items with YAML anchors or aliases are always walked, since their
+# values may come from elsewhere in the file.
+_ITEM_SCANS: "OrderedDict[tuple, list[Problem]]" = OrderedDict()
+_ITEM_SCANS_LOCK = threading.Lock()
+ITEM_SCANS_MAX = 4096
+
+
+def _scan_item(
+    path: Path, lines: list[str], root: YamlNode, item: YamlNode, names: tuple, flow_file: bool
+) -> list[Problem]:
+    start_line, start_column, end_line, end_column = item.range.start.line, item.range.start.character, item.range.end.line, item.range.end.character
+    source = "\n".join(lines[start_line : end_line + 1])
+    if "&" in source or "*" in source:
+        return _walk(path, lines, root, item, names, flow_file, memo=False)
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    key = (str(path), start_line, start_column, end_line, end_column, digest, names, flow_file)
+    with _ITEM_SCANS_LOCK:
+        found = _ITEM_SCANS.get(key)
+        if found is not None:
+            _ITEM_SCANS.move_to_end(key)
+            return list(found)
+    found = _walk(path, lines, root, item, names, flow_file, memo=False)
+    with _ITEM_SCANS_LOCK:
+        _ITEM_SCANS[key] = found
+        while len(_ITEM_SCANS) > ITEM_SCANS_MAX:
+            _ITEM_SCANS.popitem(last=False)
+    return list(found)
 
 
 # ------------------------------------------------------------------ Python
@@ -585,9 +632,12 @@ def _cached_document_secrets(document: Any) -> list[Problem]:
 
 
 def forget(path: Path | str) -> None:
-    """Drop the kept scan of `path` (the editor closed it, or it was deleted)."""
+    """Drop the kept scans of `path` (the editor closed it, or it was deleted)."""
     with _SCANNED_LOCK:
         _SCANNED.pop(str(normalize(path)), None)
+    with _ITEM_SCANS_LOCK:
+        for key in [key for key in _ITEM_SCANS if key[0] == str(path) or key[0] == str(normalize(path))]:
+            del _ITEM_SCANS[key]
 
 
 def document_secrets(document: Any) -> list[Problem]:
