@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from promptwise.engine.runner import run_flow
@@ -18,6 +20,14 @@ Answer briefly.
 user:
 {{question}}
 """
+
+
+def _write(root, files: dict[str, str]):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
 
 
 def _user_text(request) -> str:
@@ -308,3 +318,57 @@ async def test_folder_with_two_flow_files_is_refused(workspace):
                       "two/flow.flex.yaml": "entry: echo:echo\n", "two/echo.py": "def echo():\n    return 1\n"})
     with pytest.raises(FlowError, match="flow.dag.yaml and flow.flex.yaml are both here"):
         await run_flow(root / "two", {})
+
+
+LLM_FLOW = """
+inputs:
+  question: {type: string, default: Which platform?}
+outputs:
+  answer:
+    type: string
+    reference: ${answer.output}
+nodes:
+- name: answer
+  type: llm
+  source: {type: code, path: answer.jinja2}
+  inputs:
+    deployment_name: gpt-4o
+    question: ${inputs.question}
+  connection: CONNECTION
+  api: chat
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "path"),
+    [
+        pytest.param({"OPENAI_API_KEY": "sk-fallback-123456", "OPENAI_BASE_URL": "BASE"}, "/v1/chat/completions",
+                     id="only-openai-variables-set"),
+        pytest.param({"AZURE_OPENAI_API_KEY": "azure-key-123456", "AZURE_OPENAI_ENDPOINT": "AZURE",
+                      "OPENAI_API_VERSION": "2024-06-01"}, "/openai/deployments/gpt-4o/chat/completions",
+                     id="only-azure-variables-set"),
+    ],
+)
+async def test_undefined_connection_falls_back_to_the_variables_that_are_set(tmp_path, fake_server, variables, path):
+    root = _write(tmp_path, {"flow/flow.dag.yaml": LLM_FLOW.replace("CONNECTION", "azure_open_ai_connection"),
+                            "flow/answer.jinja2": "system:\nAnswer.\nuser:\n{{question}}\n",
+                            "promptwise.yaml": "connections: {}\n"})
+    environ = {key: value.replace("BASE", fake_server.base_url).replace("AZURE", fake_server.azure_endpoint)
+               for key, value in variables.items()}
+    result = await run_flow(root / "flow", {}, environ=environ)
+    assert result.status == "completed", result.error
+    assert fake_server.requests[0].path == path
+
+
+async def test_connection_one_typo_from_a_defined_one_is_an_error(tmp_path, fake_server):
+    from promptwise.engine.errors import FlowError
+
+    root = _write(tmp_path, {
+        "flow/flow.dag.yaml": LLM_FLOW.replace("CONNECTION", "team_opnai"),
+        "flow/answer.jinja2": "system:\nAnswer.\nuser:\n{{question}}\n",
+        "promptwise.yaml": f"defaults: {{connection: team_openai}}\nconnections:\n"
+                           f"  team_openai: {{type: openai_compatible, base_url: '{fake_server.base_url}'}}\n",
+    })
+    with pytest.raises(FlowError, match="did you mean `team_openai`"):
+        await run_flow(root / "flow", {})
+    assert fake_server.stats.requests == 0

@@ -255,14 +255,47 @@ def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], or
 
 
 def default_connection(name: str, azure: bool, environ: Mapping[str, str] | None = None) -> Connection:
-    """A connection from the variables the openai client itself reads."""
+    """A connection from the variables the openai client itself reads. `azure` (the node looks
+    like Azure: it has `deployment_name`) picks the Azure variables, unless only the OpenAI ones
+    are set; without the hint, the Azure ones are used when only they are set."""
     environ = os.environ if environ is None else environ
+    has_openai = bool(environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"))
+    has_azure = bool(environ.get("AZURE_OPENAI_ENDPOINT"))
+    if azure and has_openai and not has_azure:
+        azure = False
+    elif not azure and has_azure and not has_openai:
+        azure = True
     where = "no connection configured"
     if azure:
         return resolve_spec(name, {"type": "azure_openai"}, f"{where} (using AZURE_OPENAI_* variables)", environ,
                             "the environment (AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY)")
     return resolve_spec(name, {"type": "openai"}, f"{where} (using OPENAI_API_KEY/OPENAI_BASE_URL)", environ,
                         "the environment (OPENAI_BASE_URL, OPENAI_API_KEY)")
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def _one_typo_from(name: str, defined: Mapping) -> str | None:
+    """A defined connection `name` is a typo of (one or two letters off, or a different case);
+    None for names that merely look alike (`azure_open_ai_connection` vs `open_ai_connection`)."""
+    limit = 1 if len(name) < 8 else 2
+    for candidate in defined:
+        candidate = str(candidate)
+        if candidate.lower() == name.lower() or (
+                abs(len(candidate) - len(name)) <= limit and _edit_distance(name, candidate, limit) <= limit):
+            return candidate
+    return None
 
 
 class ConnectionResolver:
@@ -296,6 +329,11 @@ class ConnectionResolver:
             return self._cache[key]
         if name and name in self.specs:
             connection = resolve_spec(name, self.specs[name], self.source, self.environ)
+        elif name and (typo_of := _one_typo_from(name, self.specs)):
+            # `check` says did-you-mean (PW216); a run must not quietly use another endpoint
+            raise ConnectionConfigError(
+                f"connection `{name}` is not defined in {self.source}; did you mean `{typo_of}`? Fix the name, "
+                f"or define `{name}` under `connections`")
         elif self.default_name:
             if self.default_name not in self.specs:
                 raise ConnectionConfigError(
