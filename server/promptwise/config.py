@@ -1,8 +1,8 @@
 """The workspace and its settings file.
 
-A workspace is the nearest folder, from a flow upwards, that holds `promptwise.yaml`,
-a `pyproject.toml` with a `[tool.promptwise]` table, a `.promptwise/` folder or `.git`;
-failing that, the flow's own folder. Settings come from `promptwise.yaml` (preferred) or
+A workspace is the nearest folder, from a flow upwards (to the repository's root), that holds
+`promptwise.yaml` or a `pyproject.toml` with a `[tool.promptwise]` table; without settings, the
+nearest with a `.promptwise/` folder or `.git`; failing that, the flow's own folder. Settings come from `promptwise.yaml` (preferred) or
 `[tool.promptwise]`. Each area validates its own section (`models`, `deployments`,
 `connections`, `defaults`, ...) with its own pydantic model; this module only finds and
 reads the file, and reports a bad one as a `ConfigError` naming the file and line.
@@ -67,13 +67,23 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 
 def find_workspace_root(path: Path) -> Path:
+    """The nearest folder with settings (promptwise.yaml or [tool.promptwise]), looking up to
+    the repository's root; else the nearest with a run store (`.promptwise/`) or `.git`; else
+    the flow's own folder. Settings come first: a run store left by an earlier run (in a flow's
+    folder, say) must not hide a promptwise.yaml added higher up."""
     start = path.resolve()
     if start.is_file() or not start.exists():
         start = start.parent
-    for folder in (start, *start.parents):
-        if (folder / SETTINGS_FILE).is_file() or (folder / STATE_DIR).is_dir() or (folder / ".git").exists():
+    folders = (start, *start.parents)
+    for folder in folders:
+        if (folder / SETTINGS_FILE).is_file():
             return folder
         if (folder / "pyproject.toml").is_file() and _has_tool_table(folder / "pyproject.toml"):
+            return folder
+        if (folder / ".git").exists():
+            break  # settings above the repository are not the project's
+    for folder in folders:
+        if (folder / STATE_DIR).is_dir() or (folder / ".git").exists():
             return folder
     return start
 
