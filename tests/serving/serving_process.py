@@ -64,7 +64,8 @@ class ServeProcess:
             time.sleep(0.1)
 
     def stderr(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def access_log(self) -> list[dict]:

@@ -234,3 +234,9 @@ def test_every_request_is_traced_with_its_consumer_and_content_hash(served, clie
     assert request is not None and request[2] == "request"
     assert ("flow",) in children  # the engine's flow span nests under the request's
     assert trace == ("local", version)
+
+
+def test_no_cors_headers_unless_configured(client):
+    response = client.options("/score", headers={"Origin": "https://portal.example",
+                                                 "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in response.headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 
 import pytest
 
@@ -123,3 +124,20 @@ def test_rate_limits_are_shared_out_between_workers():
     limiter = RateLimiter(workers=2)
     limits = Limits(requests_per_minute=4)
     assert [limiter.admit("a", limits, now=0.0) is None for _ in range(3)] == [True, True, False]
+
+
+def test_serve_without_the_extra_says_which_pip_install(monkeypatch, capsys, tmp_path):
+    from promptwise.cli import main
+
+    (tmp_path / "a.prompty").write_text("---\nmodel: {api: chat}\n---\nuser:\nhi\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the serve extra were not installed
+    assert main(["serve", str(tmp_path / "a.prompty")]) == 2
+    assert "pip install 'promptwise[serve]'" in capsys.readouterr().err
+
+
+def test_serve_names_a_missing_flow(capsys, tmp_path):
+    from promptwise.cli import main
+
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "no such file" in err and "Traceback" not in err

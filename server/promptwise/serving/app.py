@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import secrets
 import sys
 import time
@@ -265,7 +266,7 @@ class ServingApp:
         if access_log.isEnabledFor(logging.INFO):
             entry = {"ts": round(time.time(), 3), "id": flow_request.request_id, "route": route, "status": status,
                      "ms": round(elapsed * 1000, 1), "consumer": consumer, "version": version,
-                     "tokens": total, "cost": flow_request.cost}
+                     "tokens": total, "cost": flow_request.cost, "worker": os.getpid()}
             if flow_request.error_kind:
                 entry["error"] = flow_request.error_kind
             if flow_request.streamed:
@@ -459,8 +460,6 @@ def create_app(config: ServeConfig) -> Starlette:
 def app_from_environment() -> Starlette:
     """The factory uvicorn's workers call (`--workers N` starts processes that import it):
     the configuration comes from PROMPTWISE_SERVE_CONFIG, set by `promptwise serve`."""
-    import os
-
     from promptwise.serving.settings import Limits
 
     raw = json.loads(os.environ["PROMPTWISE_SERVE_CONFIG"])

@@ -1,0 +1,45 @@
+"""`promptwise serve --workers 2`: two processes answer, and /metrics adds them up."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from promptwise.devtools.fake_openai import FakeOpenAI
+from serving_process import ServeProcess, write_workspace
+
+FLOW = {
+    "echo.prompty": """
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, connection: local}
+        inputs:
+          question: {type: string}
+        ---
+        user:
+        {{question}}
+    """,
+}
+
+
+def test_two_workers_answer_and_metrics_count_both(tmp_path):
+    with FakeOpenAI(latency=0.2) as fake:
+        root = write_workspace(tmp_path, fake.base_url, FLOW)
+        process = ServeProcess(root / "echo.prompty", args=("--workers", "2"))
+        try:
+            def ask(index: int) -> dict:  # a connection of its own: either worker may accept it
+                return httpx.post(process.url + "/score", json={"question": f"q{index}"}, timeout=30).json()
+
+            with ThreadPoolExecutor(10) as pool:
+                answers = list(pool.map(ask, range(20)))
+            assert answers == [{"output": f"echo: q{index}"} for index in range(20)]
+            text = httpx.get(process.url + "/metrics", timeout=30).text
+        finally:
+            assert process.stop() in (0, -15)
+    counted = re.search(r'promptwise_requests_total\{[^}]*status="200"[^}]*\} (\d+)', text)
+    assert counted and int(counted.group(1)) == 20  # whichever worker answered /metrics
+    workers = {entry["worker"] for entry in process.access_log() if "worker" in entry}
+    assert len(workers) == 2
