@@ -66,7 +66,7 @@ def write_project(root: Path, base_url: str) -> Path:
 
 @pytest.fixture
 def served():
-    with FakeOpenAI(rules=[("score", '{"score": 4, "reason": "fine"}'), (None, "Paris")], latency=0.02) as server:
+    with FakeOpenAI(rules=[("^RESPONSE: ", '{"score": 4, "reason": "fine"}'), (None, "Paris")], latency=0.02) as server:
         yield server
 
 
@@ -252,3 +252,58 @@ def test_resume_keeps_the_runs_concurrency_and_timeouts(tmp_path, capsys):
     assert main(["runs", "--workspace", str(project), "show", "slow", "--format", "json"]) == 0
     parameters = json.loads(capsys.readouterr().out)["parameters"]
     assert (parameters["concurrency"], parameters["row_timeout"], parameters["timeout"]) == (2, 30.0, 9.0)
+
+
+# ---- eval: gates checked first, a judge that scored nothing fails, stored evaluations shown again ----
+
+@pytest.mark.parametrize("gate, hint", [
+    ("--fail-under=same.pass_rte=0.9", "did you mean `same.pass_rate`?"),
+    ("--fail-under=sme.pass_rate=0.9", "did you mean `same.pass_rate`?"),
+    ("--fail-over=latency_p59_ms=100", "did you mean `latency_p95_ms`?"),
+])
+def test_a_gate_naming_no_metric_is_refused_before_anything_runs(project, served, capsys, gate, hint):
+    assert main(["eval", str(project / "qa"), "--data", str(project / "data.jsonl"), gate]) == 2
+    err = capsys.readouterr().err
+    assert hint in err and "nothing was run" in err
+    assert served.stats.requests == 0
+    assert not (project / ".promptwise" / "runs").exists()
+
+
+def test_gates_on_known_figures_still_run(project, capsys):
+    code = main(["eval", str(project / "qa"), "--data", str(project / "data.jsonl"),
+                 "--fail-under", "same.pass_rate=0.5", "--fail-over", "cost.mean=1", "--fail-over", "latency_p95_ms=1e9"])
+    assert code == 0, capsys.readouterr().err
+    assert "ok: same.pass_rate = 1" in capsys.readouterr().out
+
+
+def test_eval_fails_when_a_judge_scored_no_row(tmp_path, capsys):
+    with FakeOpenAI(rules=[(None, "Paris")]) as server:  # the judge gets "Paris": never a score
+        project = write_project(tmp_path / "ws", server.base_url)
+        assert main(["eval", str(project / "qa"), "--data", str(project / "data.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "promptwise: error: evaluator `fluent` could not score any of the 6 rows; the first error: " in err
+
+
+def test_a_stored_evaluation_can_be_shown_again_and_runs_show_names_it(project, served, capsys):
+    printed = evaluate(project, "shown", capsys)
+    requests = served.stats.requests
+    for name in ("shown", printed["evaluation"]):  # the run (its latest evaluation) or the evaluation
+        assert main(["eval", "--show", name, "--workspace", str(project), "--format", "json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["evaluation"] == printed["evaluation"]
+        assert again["metrics"]["same"]["pass_rate"] == printed["metrics"]["same"]["pass_rate"] == 1.0
+        assert len(again["rows"]) == 6
+    assert main(["eval", "--show", "shown", "--workspace", str(project)]) == 0
+    assert f"evaluation {printed['evaluation']} of run shown" in capsys.readouterr().out
+    assert served.stats.requests == requests  # showing runs nothing
+    assert main(["eval", "--show", "shwn", "--workspace", str(project)]) == 2
+    assert "did you mean `shown`?" in capsys.readouterr().err
+
+    assert main(["runs", "--workspace", str(project), "show", "shown"]) == 0
+    text = capsys.readouterr().out
+    assert f"evaluation: {printed['evaluation']} (" in text and "same pass 100%" in text
+    assert f"promptwise eval --show {printed['evaluation']}" in text
+    assert main(["runs", "--workspace", str(project), "show", "shown", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["evaluations"][0]["name"] == printed["evaluation"]
+    assert shown["evaluations"][0]["metrics"]["same"]["pass_rate"] == 1.0

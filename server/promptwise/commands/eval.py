@@ -3,7 +3,8 @@ evaluates a stored run. Both with the eval.yaml beside the flow (or `--config FI
 CI gates: `--fail-under METRIC=VALUE` / `--fail-over METRIC=VALUE` (exit 1 when one is not
 met) and `--junit FILE`.
 
-Exit codes: 0 evaluated (and every gate met), 1 a gate failed, 2 a usage or input error.
+Exit codes: 0 evaluated (and every gate met), 1 a gate failed or an evaluator could not score any
+row, 2 a usage or input error.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
     parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
+    parser.add_argument("--show", metavar="NAME",
+                        help="show a stored evaluation again (RUN.evalN, or a run: its latest evaluation); runs "
+                             "nothing")
     parser.set_defaults(handler=run_traced)
 
 
@@ -87,6 +91,70 @@ def run_traced(args) -> int:
         raise UserError(str(error)) from None
 
 
+def _show(args) -> int:
+    """`eval --show NAME`: print a stored evaluation as `eval` printed it, without running anything."""
+    from promptwise.cli import UserError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.evaluation.compare import unknown_name_message
+    from promptwise.evaluation.report_text import render_evaluation
+    from promptwise.evaluation.results_store import EvalStore
+    from promptwise.evaluation.runner import EvalResult
+    from promptwise.store import RunStore
+
+    existing_folder("--workspace", args.workspace)
+    try:
+        workspace = load_workspace(args.workspace or args.flow or Path.cwd())
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    if not RunStore.exists_in(workspace.state_dir):
+        raise UserError(f"--show {args.show}: no runs in {workspace.state_dir}; run from the workspace folder "
+                        "(or pass --workspace DIR)")
+    with EvalStore.for_workspace(workspace, readonly=True) as store:
+        record = store.get(args.show) or store.latest_for_run(args.show)
+        if record is None:
+            raise UserError(f"--show: {unknown_name_message(store, args.show)}")
+        rows = store.scores(record.name)
+    if args.format == "json":
+        data = record.to_json()
+        data["evaluation"] = data.pop("name")
+        data["rows"] = EvalResult(record.evaluators, rows, record.metrics, record.summary).to_json()["rows"]
+        print(json_text(data, indent=2))
+    else:
+        print(render_evaluation(record.name, record.run, record.evaluators, record.metrics, record.summary, rows))
+    return 0
+
+
+def _check_gates_first(gates, args) -> None:
+    """A gate that names no metric is refused before the run and the judges cost anything."""
+    from promptwise.cli import UserError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.evaluation.config import EvalConfigError
+    from promptwise.evaluation.gates import GateError, check_gate_names
+    from promptwise.evaluation.runner import EvaluationError
+    from promptwise.evaluation.service import config_for
+
+    flow = args.flow
+    try:
+        if args.run and args.config is None:
+            from promptwise.store import RunStore
+
+            workspace = load_workspace(args.workspace or args.flow or Path.cwd())
+            if not RunStore.exists_in(workspace.state_dir):
+                return
+            with RunStore.for_workspace(workspace, readonly=True) as store:
+                info = store.get_run(args.run)
+            if info is None:
+                return
+            flow = Path(info.flow)
+        config = config_for(flow, args.config)
+    except (EvaluationError, EvalConfigError, ConfigError, OSError):
+        return  # the evaluation itself reports these, with their context
+    try:
+        check_gate_names(gates, [spec.name for spec in config.evaluators])
+    except GateError as error:
+        raise UserError(f"{error}; nothing was run") from None
+
+
 def run(args) -> int:
     from promptwise.cli import UserError
     from promptwise.config import ConfigError, load_workspace
@@ -103,6 +171,8 @@ def run(args) -> int:
         for item in describe_types():
             print(f"{item['type']:<18} inputs: {', '.join(item['inputs'])}\n{'':<18} {item['description']}")
         return 0
+    if args.show:
+        return _show(args)
     if args.run and args.flow and args.data:
         raise UserError("pass either FLOW --data FILE (run and evaluate) or --run RUN (evaluate a run), not both")
     if not args.run and args.flow is None:
@@ -113,6 +183,8 @@ def run(args) -> int:
     except GateError as error:
         raise UserError(str(error)) from None
     use_cache = not args.no_cache
+    if gates:
+        _check_gates_first(gates, args)
     try:
         if args.run:
             existing_folder("--workspace", args.workspace)
@@ -163,4 +235,22 @@ def run(args) -> int:
                 print(gate_outcome.describe())
         if args.junit:
             print(f"\nJUnit XML: {args.junit}")
-    return 0 if all(o.passed for o in outcomes) else 1
+    unscored = _evaluators_that_scored_nothing(result)
+    for message in unscored:
+        print(f"promptwise: error: {message}", file=sys.stderr)
+    return 0 if all(o.passed for o in outcomes) and not unscored else 1
+
+
+def _evaluators_that_scored_nothing(result) -> list[str]:
+    """An evaluator that failed on every row (a judge whose endpoint refused every call) measured
+    nothing: the evaluation must not pass as if it had."""
+    messages = []
+    for evaluator in result.evaluators:
+        figures = result.metrics.get(evaluator["name"], {})
+        count, errors = figures.get("count") or 0, figures.get("errors") or 0
+        if count and errors >= count:
+            first = next((row.scores[evaluator["name"]].error for row in result.rows
+                          if evaluator["name"] in row.scores and row.scores[evaluator["name"]].error), None)
+            messages.append(f"evaluator `{evaluator['name']}` could not score any of the {count} rows"
+                            + (f"; the first error: {first}" if first else ""))
+    return messages

@@ -139,10 +139,36 @@ def _list(store, args) -> int:
     return 0
 
 
+def _evaluations(store, run) -> list:
+    """The run's stored evaluations, newest first (none when it was never evaluated)."""
+    from promptwise.evaluation.results_store import EvalStore
+
+    with EvalStore(store.state_dir, readonly=True) as evaluations:
+        return evaluations.list_for_run(run.name)
+
+
+def _headline(evaluation) -> str:
+    """`category_match pass 97%, fluency mean 4.2`: each evaluator's pass rate, or its mean."""
+    from promptwise.evaluation.report_text import fmt_number
+
+    parts = []
+    for evaluator in evaluation.evaluators:
+        figures = evaluation.metrics.get(evaluator["name"], {})
+        if figures.get("pass_rate") is not None:
+            parts.append(f"{evaluator['name']} pass {figures['pass_rate'] * 100:.0f}%")
+        elif figures.get("mean") is not None:
+            parts.append(f"{evaluator['name']} mean {fmt_number(figures['mean'])}")
+    return ", ".join(parts) or "no scores"
+
+
 def _show(store, run, args) -> int:
     failed = store.get_rows(run.name, status="failed")
+    evaluations = _evaluations(store, run)
     if args.format == "json":
         data = run_json(run)
+        # `metrics` are the flow's own (aggregation nodes); the evaluations' are under `evaluations`.
+        data["evaluations"] = [{"name": e.name, "created": _when(e.created_at), "metrics": e.metrics,
+                                "summary": e.summary} for e in evaluations]
         # `line`: the stored 0-based row index; `row`: the same row counted from 1, as messages say.
         data["failed_rows"] = [{"line": r.line, "row": r.line + 1, "error": r.error} for r in failed]
         print(json_text(data, indent=2))
@@ -169,6 +195,12 @@ def _show(store, run, args) -> int:
     ]
     if run.metrics:
         lines.append("metrics:    " + json.dumps(run.metrics, ensure_ascii=False, default=str))
+    for evaluation in evaluations[:3]:
+        lines.append(f"evaluation: {evaluation.name} ({_when(evaluation.created_at)}): {_headline(evaluation)}")
+    if evaluations:
+        lines.append(f"            show one with: promptwise eval --show {evaluations[0].name}")
+    else:
+        lines.append(f"evaluation: none (evaluate it with: promptwise eval --run {run.name})")
     for row in failed[:10]:
         # Errors name their row already (`data.jsonl line 7: ...`); older runs' may not.
         error = row.error or "failed"

@@ -58,6 +58,43 @@ def parse_gate(text: str, direction: str) -> Gate:
     return Gate(metric, limit, direction)
 
 
+# What every evaluation has, known before it runs: run-level figures, and each evaluator's figures.
+SUMMARY_FIGURES = ("rows", "rows_failed_in_run", "latency_p50_ms", "latency_p95_ms", "cost", "cost_per_row",
+                   "tokens_per_row", "eval_cost", "eval_cost_per_row", "eval_tokens", "llm_calls", "cache_hits",
+                   "eval_cache_hits")
+EVALUATOR_FIGURES = ("mean", "stdev", "min", "max", "p50", "p95", "count", "scored", "errors", "passed", "failed",
+                     "pass_rate", "threshold", "eval_cost", "eval_tokens")
+# Figures some evaluator types add (classification, BLEU, repeated judges): accepted before the run,
+# looked up after it.
+EXTRA_FIGURES = ("accuracy", "macro_f1", "per_class", "corpus_bleu", "judge_spread_mean", "judge_spread_max")
+
+
+def check_gate_names(gates: list[Gate], evaluator_names: list[str]) -> None:
+    """Before anything runs: every gate names a run-level figure or an evaluator of eval.yaml
+    (and not a near miss of a figure evaluators have). Raises GateError with a did-you-mean."""
+    import difflib
+
+    for gate in gates:
+        head, _, figure = gate.metric.partition(".")
+        if gate.metric in SUMMARY_FIGURES or (head in evaluator_names and not figure):
+            continue
+        if head in evaluator_names:
+            first = figure.split(".", 1)[0]
+            if first in EVALUATOR_FIGURES or first in EXTRA_FIGURES:
+                continue
+            close = difflib.get_close_matches(first, EVALUATOR_FIGURES + EXTRA_FIGURES, n=1, cutoff=0.6)
+            if not close:
+                continue  # a custom evaluator's own figure, perhaps: looked up after the run
+            raise GateError(f"--fail-{gate.direction} {gate.metric}: `{first}` is not a figure of an evaluator; did "
+                            f"you mean `{head}.{close[0]}`? figures: {', '.join(EVALUATOR_FIGURES)}")
+        candidates = [*evaluator_names, *(f"{name}.{f}" for name in evaluator_names for f in ("mean", "pass_rate")),
+                      *SUMMARY_FIGURES]
+        close = difflib.get_close_matches(gate.metric, candidates, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        raise GateError(f"--fail-{gate.direction} names `{gate.metric}`, which is no evaluator of eval.yaml and no "
+                        f"run figure; {hint}metrics: {', '.join(candidates)}")
+
+
 def metric_names(metrics: dict, summary: dict) -> list[str]:
     names = []
     for evaluator, figures in metrics.items():

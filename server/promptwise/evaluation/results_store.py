@@ -168,6 +168,10 @@ class EvalStore:
         """Newest first."""
         return self._newest_where("flow", flow, limit)
 
+    def list_for_run(self, run: str, limit: int = 20) -> list[StoredEvaluation]:
+        """Newest first."""
+        return self._newest_where("run", run, limit)
+
     def list_for_data(self, data: str, limit: int = 20) -> list[StoredEvaluation]:
         """Newest first."""
         return self._newest_where("data", data, limit)
