@@ -173,8 +173,9 @@ async def main(edits: int) -> None:
                 timings = []
                 for edit in range(10):
                     version += 1
-                    change = {"range": {"start": {"line": line, "character": 13}, "end": {"line": line, "character": 14}}, "text": "x"}
+                    change = {"range": {"start": {"line": line, "character": 13}, "end": {"line": line, "character": 13}}, "text": "y"}
                     client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]})
+                    await asyncio.sleep(0.01)  # the analysis of the edit has started
                     sent = time.perf_counter()
                     await client.request(method, {"textDocument": {"uri": uri}, "position": position})
                     timings.append(time.perf_counter() - sent)

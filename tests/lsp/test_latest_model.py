@@ -84,3 +84,32 @@ async def test_the_analysis_model_replaces_older_ones_only(tmp_path: Path):
         assert await ls.document_model(uri) is new  # the current version: no parse needed
     finally:
         ls.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def test_a_prompt_request_does_not_queue_behind_the_analysis_worker(tmp_path: Path):
+    ls, uri = _server(tmp_path)
+    try:
+        async def hover_like():
+            await document_context(ls, uri, types.Position(line=0, character=0), latest=True)
+            return await ls.run_cpu(lambda: "estimated")
+
+        async def analysis_like():
+            return await ls.run_cpu(lambda: "analysed")
+
+        await ls.document_model(uri)
+
+        async def body():
+            prompt = asyncio.ensure_future(hover_like())
+            queued = asyncio.ensure_future(analysis_like())
+            answer = await asyncio.wait_for(prompt, 30)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            return answer, queued, queued.done()
+
+        answer, queued, queued_done_while_busy = await _while_the_executor_is_busy(ls, body)
+        assert answer == "estimated"
+        assert not queued_done_while_busy  # plain work waits for the analysis worker
+        assert await asyncio.wait_for(queued, 30) == "analysed"  # it ran once the worker was free
+    finally:
+        ls.executor.shutdown(wait=False, cancel_futures=True)
+        ls.prompt_executor.shutdown(wait=False, cancel_futures=True)

@@ -51,7 +51,10 @@ async def document_context(
 ) -> DocumentContext | None:
     """`latest=True` (hover, completion): answer from the last parsed version of the document
     rather than wait for the running analysis; the lines are the editor's current text, so
-    what was just typed at the cursor counts."""
+    what was just typed at the cursor counts; the request's own CPU work does not queue
+    behind analyses either (`answer_promptly`)."""
+    if latest:
+        ls.answer_promptly()
     model = await ls.document_model(uri, latest=latest)
     if model is None:
         return None

@@ -10,6 +10,7 @@ runs on the event loop or in pygls's thread pool (which also reads stdin).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,9 @@ from promptwise.lsp.positions import UTF16, split_lines
 logger = logging.getLogger("promptwise.lsp")
 
 T = TypeVar("T")
+
+# Set in the task of a request that must not queue behind analyses (see answer_promptly).
+_PROMPT_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("promptwise_prompt_request", default=False)
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files are not read for positions or models
 
@@ -161,10 +165,14 @@ class PromptwiseServer(LanguageServer):
         self.settings = Settings()
         self.problems = ProblemStore()
         # Our own pool: pygls's thread pool also runs the stdin reader, and a busy pool
-        # there would stop the server from reading messages at all. One worker: the
-        # analysis keeps module-level caches that are not made for concurrent use, and
-        # with the GIL a second thread would not make CPU work finish sooner.
+        # there would stop the server from reading messages at all. One worker for analyses:
+        # with the GIL a second thread would not make CPU work finish sooner, and analyses
+        # of one file must not overtake each other.
         self.executor = ThreadPoolExecutor(max_workers=cpu_workers, thread_name_prefix="promptwise-cpu")
+        # A second worker for the short CPU work of requests a person waits for (hover,
+        # completion: a cost estimate from cache, a catalog look-up), so that it does not
+        # queue behind an analysis of a large flow in the first. See `answer_promptly`.
+        self.prompt_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptwise-prompt")
         self.background: set[asyncio.Task] = set()
         self.models: dict[str, tuple[Any, Any]] = {}  # uri -> (version or mtime, document model)
         self.extensions: dict[str, Any] = {}  # per-feature state, keyed by feature name
@@ -239,9 +247,18 @@ class PromptwiseServer(LanguageServer):
     # ---- work off the loop -------------------------------------------------------------
 
     async def run_cpu(self, function: Callable[..., T], *args: Any) -> T:
-        """Run CPU-bound work in our executor and await it without blocking the loop."""
+        """Run CPU-bound work in our executor and await it without blocking the loop (in the
+        second worker for a request marked with `answer_promptly`)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, function, *args)
+        executor = self.prompt_executor if _PROMPT_REQUEST.get() else self.executor
+        return await loop.run_in_executor(executor, function, *args)
+
+    @staticmethod
+    def answer_promptly() -> None:
+        """Mark the request being handled (hover, completion) as one that must not wait for
+        analyses: its `run_cpu` work goes to the second worker. pygls runs each request in
+        its own task, which has its own copy of the context, so the mark ends with it."""
+        _PROMPT_REQUEST.set(True)
 
     def spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task:
         """Start a background task, keep it referenced, and log it if it fails."""
@@ -317,6 +334,7 @@ class PromptwiseServer(LanguageServer):
         for task in list(self.background):
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.prompt_executor.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
         self.stop_background()
