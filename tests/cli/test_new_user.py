@@ -307,3 +307,37 @@ def test_a_stored_evaluation_can_be_shown_again_and_runs_show_names_it(project, 
     shown = json.loads(capsys.readouterr().out)
     assert shown["evaluations"][0]["name"] == printed["evaluation"]
     assert shown["evaluations"][0]["metrics"]["same"]["pass_rate"] == 1.0
+
+
+# ---- estimate: the exact input cost apart from the bound; no advice to use options it lacks ----
+
+def test_estimate_prints_the_input_cost_apart_from_the_bound(project, capsys):
+    assert main(["estimate", str(project / "qa"), "--data", str(project / "data.jsonl"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    node = report["nodes"][0]
+    from promptwise.costing.catalog import load_catalog
+
+    price = load_catalog().lookup("gpt-4o-mini").model
+    assert node["cost"]["input"] == pytest.approx(node["inputTokens"] * price.input_per_1m / 1e6)
+    assert report["total"]["cost"]["input"] == pytest.approx(node["cost"]["input"])
+    assert 0 < report["total"]["cost"]["input"] < report["total"]["cost"]["upperBound"]
+    assert main(["estimate", str(project / "qa"), "--data", str(project / "data.jsonl")]) == 0
+    text = capsys.readouterr().out
+    assert "input cost" in text.splitlines()[1]  # a column of the table
+    assert re.search(r"^input cost \$[\d.]+ is exact \(the prompts' tokens counted\); the bound \$[\d.]+ adds", text,
+                     re.M), text
+
+
+def test_estimate_does_not_suggest_inputs_it_does_not_accept(project, capsys):
+    flow = (project / "qa" / "flow.dag.yaml")
+    flow.write_text(flow.read_text().replace("{type: string, default: What is the capital of France?}",
+                                             "{type: string}\n  style: {type: string, default: plain}"),
+                    encoding="utf-8")
+    data = project / "other.jsonl"
+    data.write_text('{"style": "x"}\n', encoding="utf-8")
+    assert main(["estimate", str(project / "qa"), "--data", str(data)]) == 1
+    captured = capsys.readouterr()
+    assert "--inputs" not in captured.out + captured.err
+    assert "input `question` has no value and no default; pass it (a `question` column in the data, or " \
+           "--column-mapping question=${data.COLUMN})" in captured.out
+    assert "1 row would fail in a run" in captured.out

@@ -79,7 +79,7 @@ def test_text_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"prices from the model catalog as of {CATALOG['as_of']}" in out
     assert "classify" in out and "summarise" in out and "total" in out
-    assert "1 malformed rows skipped" in out
+    assert "1 malformed row skipped" in out
     assert "known only at run time" in out and "details (from classify)" in out
 
 

@@ -13,7 +13,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from promptwise.commands.options import parse_variants
+from promptwise.commands.options import parse_variants, plural
 from promptwise.costing.calls import format_tokens, format_usd
 from promptwise.costing.preflight import EstimateError, Preflight, estimate_target
 
@@ -92,7 +92,7 @@ def print_report(report: Preflight) -> None:
     source = f"{report.data} ({report.rows} rows)" if report.data else "the sample inputs"
     print(f"Estimate for {report.target} over {source}; prices from the model catalog as of {report.catalog_date}")
     header = ("node", "model (catalog entry)", "rows", "input tokens", "output ≤", "output expected",
-              "cost expected", "cost ≤")
+              "input cost", "cost expected", "cost ≤")
     rows = [header]
     for node in report.nodes:
         name = node.node + (f" [{node.variant}]" if node.variant else "")
@@ -104,13 +104,17 @@ def print_report(report: Preflight) -> None:
         output_bound = format_tokens(node.output_bound) + ("?" if node.output_bound_unknown else "")
         # A node whose prompt never rendered has no figures: show that, never a $0.00.
         upper = "not rendered" if node.render_errors and not node.rows else format_usd(node.cost_upper)
+        rendered = not (node.render_errors and not node.rows)
+        input_cost = format_usd(node.known_input_cost) if rendered and node.priced else "-"
         rows.append((name, model, str(node.rows), format_tokens(node.input_tokens), output_bound,
-                     _optional_tokens(node.expected_output), format_usd(node.cost_expected) if node.cost_expected
+                     _optional_tokens(node.expected_output), input_cost,
+                     format_usd(node.cost_expected) if node.cost_expected
                      is not None else "-", upper))
     incomplete = any(node.render_errors for node in report.nodes)
     rows.append(("total (incomplete)" if incomplete else "total", "", "", format_tokens(report.input_tokens),
                  format_tokens(report.output_bound),
                  _optional_tokens(report.expected_output),
+                 format_usd(report.input_cost) if report.input_cost is not None else "-",
                  format_usd(report.cost_expected) if report.cost_expected is not None else "-",
                  format_usd(report.cost_upper)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -118,6 +122,11 @@ def print_report(report: Preflight) -> None:
     for row in rows:
         print("  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    if report.input_cost is not None and report.rows:
+        exact = ("a lower bound (some prompt values are known only at run time, see below)"
+                 if any(node.unknown_inputs for node in report.nodes) else "exact (the prompts' tokens counted)")
+        print(f"input cost {format_usd(report.input_cost)} is {exact}; the bound {format_usd(report.cost_upper)} "
+              f"adds every call's max output")
     if report.expected_output is None:
         print("output expected: '-' until runs of this flow are stored; the bound is max_tokens")
     origins = sorted({n.catalog_origin for n in report.nodes if n.catalog_origin})
@@ -152,9 +161,9 @@ def print_report(report: Preflight) -> None:
         print("column mapping: " + ", ".join(f"{name}={value}" for name, value in report.column_mapping.items()))
     _listed("would fail in a run", report.failing_rows)
     if report.failing_rows:
-        print(f"{len(report.failing_rows)} rows would fail in a run and are not priced")
+        print(f"{plural(len(report.failing_rows), 'row')} would fail in a run and are not priced")
     if report.skipped_rows:
-        print(f"{len(report.skipped_rows)} malformed rows skipped (listed on stderr)")
+        print(f"{plural(len(report.skipped_rows), 'malformed row')} skipped (listed on stderr)")
 
 
 def _condition(node) -> str:

@@ -93,6 +93,10 @@ class NodeTotals:
         return self.input_cost + self.output_bound_cost if self.priced else None
 
     @property
+    def known_input_cost(self) -> float | None:
+        return self.input_cost if self.priced else None
+
+    @property
     def cost_expected(self) -> float | None:
         if not self.priced or self.expected_output is None or self.output_price_per_token is None:
             return None
@@ -143,7 +147,7 @@ class NodeTotals:
             "inputTokens": self.input_tokens, "maxInputTokensPerRow": self.max_input_tokens,
             "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output,
                              "observedMeanPerCall": self.observed_output},
-            "cost": {"expected": self.cost_expected, "upperBound": self.cost_upper},
+            "cost": {"input": self.known_input_cost, "expected": self.cost_expected, "upperBound": self.cost_upper},
             "closestToContextWindow": [row.to_json() for row in self.closest],
             "overContextWindow": self.over_window,
             "unknownInputs": sorted(self.unknown_inputs), "warnings": sorted(self.warnings),
@@ -186,6 +190,11 @@ class Preflight:
         return self._sum("cost_upper")
 
     @property
+    def input_cost(self) -> float | None:
+        """What the prompts cost, exactly (tokens counted, catalog prices): the known part of the bound."""
+        return self._sum("known_input_cost")
+
+    @property
     def cost_expected(self) -> float | None:
         return self._sum("cost_expected")
 
@@ -212,7 +221,8 @@ class Preflight:
             "nodes": [node.to_json() for node in self.nodes],
             "total": {"inputTokens": self.input_tokens,
                       "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output},
-                      "cost": {"expected": self.cost_expected, "upperBound": self.cost_upper}},
+                      "cost": {"input": self.input_cost, "expected": self.cost_expected,
+                               "upperBound": self.cost_upper}},
         }
 
 
@@ -327,7 +337,9 @@ def _inputs(document: Any, rows: Iterable[Row | BadRow] | None, data_path: Path 
             result.failing_rows.append(f"{where}: {_ENGINE_LINE_PREFIX.sub('', str(error))}")
             continue
         try:
-            inputs = bind_inputs(declared, given, where)
+            # estimate reads values from --data only (it has no --inputs)
+            inputs = bind_inputs(declared, given, where, ways_to_pass="a `{name}` column in the data, or "
+                                 "--column-mapping {name}=${{data.COLUMN}}")
         except FlowError as error:
             message = str(error)  # a missing input names the row already; a wrong type does not
             result.failing_rows.append(message if message.startswith(where) else f"{where}: {message}")

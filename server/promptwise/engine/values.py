@@ -42,7 +42,8 @@ def coerce(value: Any, declared: str | None, name: str) -> Any:
     return value
 
 
-def bind_inputs(declared: Mapping[str, Any], given: Mapping[str, Any], where: str) -> dict[str, Any]:
+def bind_inputs(declared: Mapping[str, Any], given: Mapping[str, Any], where: str, *,
+                ways_to_pass: str = "--inputs {name}=... or a `{name}` column in the data") -> dict[str, Any]:
     """The inputs a row runs with: given values (coerced), then declared defaults.
 
     `declared` maps name -> an object with `type`, `default`, `has_default` (FlowInput or
@@ -58,7 +59,7 @@ def bind_inputs(declared: Mapping[str, Any], given: Mapping[str, Any], where: st
             bound[name] = spec.default
         else:
             raise FlowError(f"{where}: input `{name}` has no value and no default; pass it "
-                            f"(--inputs {name}=... or a `{name}` column in the data)")
+                            f"({ways_to_pass.format(name=name)})")
     for name, value in given.items():
         bound.setdefault(name, value)
     return bound
