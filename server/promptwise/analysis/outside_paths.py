@@ -90,8 +90,11 @@ def _named_paths(document) -> list[tuple[str, Range, str]]:
 def check_paths_leaving_project(document: FlowDag | FlexFlow | Prompty, context: AnalysisContext) -> list[Problem]:
     problems: list[Problem] = []
     folder = document.folder
+    reasons: dict[str, str | None] = {}  # most nodes of a flow share a few files: one realpath each
     for written, range_, what in _named_paths(document):
-        reason = why_outside(written, folder)
+        if written not in reasons:
+            reasons[written] = why_outside(written, folder)
+        reason = reasons[written]
         if reason is not None:
             problems.append(_problem(document.path, written, range_, what, reason))
     return problems
