@@ -271,6 +271,47 @@ FORMAT_CASES = [
 ]
 
 
+FORMAT_CASES += [
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          configuration: ${file:configuration.json}
+          parameters:
+            max_tokens: 128
+            tools: ${file:tools.json}
+        sample: ${file:sample.json}
+        ---""") + CHAT_BODY,
+        "configuration.json": '{"type": "azure_openai", "azure_deployment": "gpt-4o", "connection": "c"}',
+        "tools.json": "[]", "sample.json": '{"question": "q"}'},
+        "a.prompty", [], id="whole-sections-as-file-references"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          configuration:
+            type: azure_open_ai
+            azure_deployment: gpt-4o
+            connection: azure_open_ai_connection
+        inputs:
+          question: {type: string}
+        ---""") + CHAT_BODY},
+        "a.prompty", [("PW505", W)], id="configuration-type-beside-a-connection-is-ignored-so-a-warning"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          configuration:
+            type: azure_openai
+            azure_deployment: ${env:MY_DEPLOYMENT}
+            azure_endpoint: ${env:MY_ENDPOINT}
+        inputs:
+          question: {type: string}
+        ---""") + CHAT_BODY},
+        "a.prompty", [], id="deployment-from-the-environment-is-not-a-catalog-miss"),
+]
+
+
 @pytest.mark.parametrize(("files", "target", "expected"), FORMAT_CASES)
 def test_formats_read_as_written(tmp_path, files, target, expected):
     assert _problems(tmp_path, files, target) == sorted(expected)

@@ -372,3 +372,14 @@ async def test_connection_one_typo_from_a_defined_one_is_an_error(tmp_path, fake
     with pytest.raises(FlowError, match="did you mean `team_openai`"):
         await run_flow(root / "flow", {})
     assert fake_server.stats.requests == 0
+
+
+async def test_configuration_written_as_a_file_reference_is_loaded(workspace):
+    root = workspace({
+        "p.prompty": "---\nmodel:\n  api: chat\n  configuration: ${file:configuration.json}\n"
+                     "inputs:\n  question: {type: string, default: hi}\n" + PROMPTY_BODY,
+        "configuration.json": '{"type": "openai", "model": "gpt-4o-mini", "connection": "local"}',
+    })
+    result = await run_flow(root / "p.prompty", {})
+    assert result.status == "completed", result.error
+    assert workspace.server.requests[0].body["model"] == "gpt-4o-mini"

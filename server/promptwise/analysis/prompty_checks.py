@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +206,10 @@ def _unknown_choice(path: Path, node: YamlNode, what: str, value: str, allowed: 
     )  # fmt: skip
 
 
-def _check_configuration(path: Path, configuration: YamlMapping, key_range: Range, checks_type: bool) -> list[Problem]:
-    """`checks_type`: the schema does not already check the `type` value (Prompty spec shape)."""
+def _check_configuration(path: Path, configuration: YamlMapping, key_range: Range,
+                         model_connection: bool = False) -> list[Problem]:
+    """`model_connection`: the model names a `connection` beside its configuration (early
+    Prompt flow prompty files), which supplies the endpoint and key."""
     problems: list[Problem] = []
     type_node = configuration.get("type")
     config_type = _scalar_text(configuration, "type")
@@ -225,10 +228,15 @@ def _check_configuration(path: Path, configuration: YamlMapping, key_range: Rang
                 )  # fmt: skip
             ]
     elif config_type not in _CONFIG_TYPES:
-        if checks_type and type_node is not None:
-            problems.append(_unknown_choice(path, type_node, "model configuration type", config_type, _CONFIG_TYPES))
+        if type_node is not None:
+            problem = _unknown_choice(path, type_node, "model configuration type", config_type, _CONFIG_TYPES)
+            if _scalar_text(configuration, "connection") is not None or model_connection:
+                # Prompt flow takes the type from the named connection and ignores this one
+                problem = replace(problem, severity=Severity.WARNING,
+                                  message=problem.message + "; Prompt flow ignores it here, as `connection` is given")
+            problems.append(problem)
         return problems
-    has_connection = _scalar_text(configuration, "connection") is not None
+    has_connection = _scalar_text(configuration, "connection") is not None or model_connection
     anchor = configuration.entry("type").key.range if configuration.entry("type") else key_range
     if config_type == "azure_openai":
         if _scalar_text(configuration, "azure_deployment") is None:
@@ -358,7 +366,8 @@ def check_model(document: Prompty) -> list[Problem]:
     configuration_entry = mapping.entry("configuration")
     configuration = _mapping(configuration_entry.value) if configuration_entry else None
     if configuration is not None:
-        problems += _check_configuration(path, configuration, configuration_entry.key.range, spec_shape)
+        model_connection = _scalar_text(mapping, "connection") is not None
+        problems += _check_configuration(path, configuration, configuration_entry.key.range, model_connection)
     for section in ("parameters", "options"):
         parameters = _mapping(mapping.get(section))
         if parameters is not None:

@@ -10,6 +10,7 @@ also use it for key completion (`known_keys`).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,7 +266,9 @@ PROMPTY_PROMPTFLOW = spec(
                     what="model configuration",
                     unknown_severity=Severity.WARNING,
                     keys={
-                        "type": spec(STR, one_of=("azure_openai", "openai", "serverless", "azure_serverless")),
+                        # allowed values are checked by analysis/prompty_checks (a `type` beside a
+                        # `connection` is ignored by Prompt flow, so there it is only a warning)
+                        "type": spec(STR),
                         "azure_deployment": spec(STR),
                         "azure_endpoint": spec(STR),
                         "api_version": spec(STR),
@@ -350,6 +353,9 @@ class SchemaContext:
         self.problems.append(Problem(self.path, range_, severity, code, message, tuple(f for f in fixes if f)))
 
 
+FILE_REFERENCE = re.compile(r"^\$\{file:[^}]+\}$")
+
+
 def _kind_ok(node: YamlNode, kinds: tuple[str, ...]) -> bool:
     if ANY in kinds:
         return True
@@ -367,7 +373,9 @@ def _kind_ok(node: YamlNode, kinds: tuple[str, ...]) -> bool:
     if isinstance(value, float):
         return bool({NUMBER, STR} & set(kinds))
     if isinstance(value, str):
-        return STR in kinds
+        # `${file:x.json}` stands for the file's content, whatever it holds (Prompt flow and
+        # Prompty resolve the reference anywhere in a prompty's or flex flow's settings)
+        return STR in kinds or bool(FILE_REFERENCE.match(value.strip()))
     return STR in kinds  # dates and the like read as text
 
 
@@ -414,7 +422,8 @@ def check_node(
             f"{_quote(where)} must be {_want(rule.kinds)}, not {describe(node)}; change the value",
         )
         return
-    if rule.one_of and isinstance(node, YamlScalar) and node.value is not None:
+    if (rule.one_of and isinstance(node, YamlScalar) and node.value is not None
+            and not FILE_REFERENCE.match(str(node.value).strip())):
         text = str(node.value)
         if text not in rule.one_of:
             guess = suggest(text, rule.one_of)

@@ -275,7 +275,8 @@ def _problems(item: PromptEstimate, catalog: Catalog) -> list[Problem]:
         return []
     problems = []
     where = item.model_range or item.range
-    if estimate.match is None and estimate.requested_model:
+    # a `${env:NAME}` model is named only at run time: nothing to look up in the catalog yet
+    if estimate.match is None and estimate.requested_model and "${" not in estimate.requested_model:
         problems.append(Problem(item.path, where, Severity.WARNING, "PW702",
                                 f"{not_in_catalog(estimate.requested_model, catalog)}, so its cost is unknown; "
                                 "add it under `models:` (or `deployments:`) in promptwise.yaml, or use a name "

@@ -68,6 +68,9 @@ class PromptyModel(Element):
     api_type: str | None = None
     connection: Any = None
     options: dict = field(default_factory=dict)
+    # `configuration: ${file:config.json}` and the like: sections written as a file reference,
+    # which the engine loads (section -> the reference as written)
+    file_sections: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str | None:
@@ -144,11 +147,15 @@ def _model(node: YamlNode | None) -> PromptyModel:
     if isinstance(node, YamlScalar) and isinstance(node.value, str):
         return PromptyModel(id=node.value)  # `model: gpt-4o` shorthand of the Prompty spec
     mapping = as_mapping(node)
-    configuration = plain(mapping, "configuration")
-    configuration = configuration if isinstance(configuration, dict) else {}
+    raw_configuration = plain(mapping, "configuration")
+    configuration = raw_configuration if isinstance(raw_configuration, dict) else {}
     parameters = plain(mapping, "parameters")
     options = plain(mapping, "options")
+    file_sections = {name: value for name, value in
+                     (("configuration", raw_configuration), ("parameters", parameters), ("options", options))
+                     if isinstance(value, str) and value.strip().startswith("${file:")}
     return PromptyModel(
+        file_sections=file_sections,
         api=string(mapping, "api"),
         configuration=configuration,
         configuration_type=str(configuration["type"]) if configuration.get("type") else None,

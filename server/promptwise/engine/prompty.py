@@ -60,8 +60,12 @@ class PromptyExecutable(Executable):
         deployment = config.get("azure_deployment") or config.get("deployment_name")
         name = config.get("model") if self.override.get("configuration") else (model.id or config.get("model"))
         self.model = llm.model_name(self.connection, name, deployment, at)
+        from_files = {}
+        for section in ("options", "parameters"):  # written as `${file:...}`: the file's mapping
+            loaded = resolve_file_references(model.file_sections.get(section), self.path)
+            from_files.update(loaded if isinstance(loaded, dict) else {})
         parameters = resolve_file_references(
-            {**model.effective_parameters, **(self.override.get("parameters") or {})}, self.path)
+            {**from_files, **model.effective_parameters, **(self.override.get("parameters") or {})}, self.path)
         self.params = chat_parameters(parameters)
         self.response = (model.response or "first").lower()
         self.description = {"connections": [self.connection.describe()]}
@@ -79,7 +83,10 @@ class PromptyExecutable(Executable):
     def _configuration(self) -> dict:
         override = self.override.get("configuration")
         if override is None:
-            return resolve_file_references(self.document.model.configuration, self.path)
+            model = self.document.model
+            configuration = model.file_sections.get("configuration") or model.configuration
+            configuration = resolve_file_references(configuration, self.path)
+            return configuration if isinstance(configuration, dict) else {}
         if not isinstance(override, dict):  # a model configuration object from promptflow.core
             override = {k: v for k, v in vars(override).items() if v is not None}
         if "type" not in override:
