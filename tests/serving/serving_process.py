@@ -13,6 +13,21 @@ from pathlib import Path
 
 import httpx
 
+# A prompty that answers with the model's reply to one string input (the fake server echoes it).
+ECHO_PROMPTY = {
+    "echo.prompty": """
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, connection: local}
+        inputs:
+          question: {type: string}
+        ---
+        user:
+        {{question}}
+    """,
+}
+
 
 def free_port() -> int:
     with socket.socket() as sock:

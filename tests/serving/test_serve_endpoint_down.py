@@ -8,21 +8,9 @@ import time
 import httpx
 import pytest
 
-from serving_process import ServeProcess, free_port, write_workspace
+from serving_process import ECHO_PROMPTY, ServeProcess, free_port, write_workspace
 
-FLOW = {
-    "echo.prompty": """
-        ---
-        model:
-          api: chat
-          configuration: {type: openai, connection: local}
-        inputs:
-          question: {type: string}
-        ---
-        user:
-        {{question}}
-    """,
-}
+FLOW = ECHO_PROMPTY
 
 SERVE = """
 cors: {allow_origins: ["https://portal.example"]}

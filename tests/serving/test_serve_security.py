@@ -14,22 +14,9 @@ import pytest
 
 from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.serving.metering import usage_by_consumer
-from serving_process import ServeProcess, write_workspace
+from serving_process import ECHO_PROMPTY, ServeProcess, write_workspace
 
-FLOW = {
-    "echo.prompty": """
-        ---
-        name: echo
-        model:
-          api: chat
-          configuration: {type: openai, connection: local}
-        inputs:
-          question: {type: string}
-        ---
-        user:
-        {{question}}
-    """,
-}
+FLOW = ECHO_PROMPTY
 
 PORTAL_KEY = "portal-key-0123456789"
 BATCH_KEY = "batch-key-9876543210"
@@ -72,6 +59,8 @@ def test_a_request_without_a_known_key_is_401(served):
     assert response.status_code == 401
     assert httpx.get(served.url + "/metrics").status_code == 401
     assert httpx.get(served.url + "/health").status_code == 200  # probes need no key
+    refused = [entry for entry in served.access_log() if entry.get("status") == 401]
+    assert refused and refused[-1]["consumer"] == "unknown" and refused[-1]["error"] == "unauthorized"
 
 
 def test_keys_name_their_consumer(served):

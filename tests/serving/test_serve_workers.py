@@ -8,21 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from promptwise.devtools.fake_openai import FakeOpenAI
-from serving_process import ServeProcess, write_workspace
+from serving_process import ECHO_PROMPTY, ServeProcess, write_workspace
 
-FLOW = {
-    "echo.prompty": """
-        ---
-        model:
-          api: chat
-          configuration: {type: openai, connection: local}
-        inputs:
-          question: {type: string}
-        ---
-        user:
-        {{question}}
-    """,
-}
+FLOW = ECHO_PROMPTY
 
 
 def test_two_workers_answer_and_metrics_count_both(tmp_path):

@@ -121,6 +121,40 @@ class ServingApp:
                 except Exception as error:  # noqa: BLE001
                     log.warning("promptwise serve: flushing traces failed: %s", error)
 
+    # --- one path for every flow request ----------------------------------------------------
+    async def respond(self, request: Request, route: str, answer, refuse=error_response) -> Response:
+        """Admit the request, then `await answer(flow_request)` for its Response. `answer` finishes
+        the request itself once it has answered (a stream finishes when it ends); a ServeError it
+        raises is answered by `refuse` (the route's error shape), and any other end finishes it."""
+        try:
+            flow_request = self.admit(request, route)
+        except _Early as early:
+            self.refused(route, early)
+            return refuse(early.error, early.request_id)
+        try:
+            return await answer(flow_request)
+        except ServeError as error:
+            self.fail(flow_request, error)
+            return refuse(error, flow_request.request_id, self.headers(flow_request))
+        except asyncio.CancelledError:
+            flow_request.cancelled = True
+            self.finish(flow_request)
+            raise
+        except BaseException:
+            self.finish(flow_request)
+            raise
+
+    def refused(self, route: str, early: "_Early") -> None:
+        """Requests turned away before they ran (401, 429, 503): counted and logged too."""
+        version = self.flow.content_hash[:19]
+        status = early.error.status
+        self.metrics.requests.labels(route, version, early.consumer, str(status)).inc()
+        self.metrics.errors.labels(route, version, early.consumer, early.error.kind).inc()
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({"ts": round(time.time(), 3), "id": early.request_id, "route": route,
+                                        "status": status, "consumer": early.consumer, "version": version,
+                                        "error": early.error.kind, "worker": os.getpid()}))
+
     # --- admission ---------------------------------------------------------------------
     def authenticate(self, request: Request) -> str:
         if not self.settings.requires_keys:
@@ -142,20 +176,20 @@ class ServingApp:
             request_id = secrets.token_hex(8)
         if self.router is None:
             raise _Early(request_id, ServeError("unavailable", "the flow is not ready: " + (self.ready_error or ""),
-                                                retry_after=5))
+                                                retry_after=5), "unknown")
         try:
             consumer = self.authenticate(request)
         except ServeError as error:
-            raise _Early(request_id, error) from None
+            raise _Early(request_id, error, "unknown") from None
+        # Back-pressure before the rate limit: a request turned away as busy uses none of the quota.
+        if self.in_flight >= self.settings.max_concurrency:
+            raise _Early(request_id, ServeError("unavailable", "the server is at its concurrency limit; retry shortly",
+                                                retry_after=1), consumer)
         wait = self.limiter.admit(consumer, self.settings.limits_for(consumer))
         if wait is not None:
-            self.metrics.requests.labels(route, self.flow.content_hash[:19], consumer, "429").inc()
             raise _Early(request_id, ServeError("rate_limited", f"consumer `{consumer}` is over its rate limit; "
-                                                                f"retry after {math.ceil(wait)} s", retry_after=wait))
-        if self.in_flight >= self.settings.max_concurrency:
-            self.metrics.requests.labels(route, self.flow.content_hash[:19], consumer, "503").inc()
-            raise _Early(request_id, ServeError("unavailable", "the server is at its concurrency limit; retry shortly",
-                                                retry_after=1))
+                                                                f"retry after {math.ceil(wait)} s", retry_after=wait),
+                         consumer)
         choice = self.router.pick(request.headers, consumer)
         flow_request = FlowRequest(route, request_id, consumer, choice, time.perf_counter())
         self.in_flight += 1
@@ -275,13 +309,12 @@ class ServingApp:
                 entry["inputs"] = flow_request.inputs
             access_log.info(json.dumps(entry, ensure_ascii=False, default=str))
 
-    def fail(self, flow_request: FlowRequest, error: ServeError) -> Response:
+    def fail(self, flow_request: FlowRequest, error: ServeError) -> None:
         flow_request.status = error.status
         flow_request.error_kind = error.kind
         if flow_request.span is not None:
             _span_error(flow_request.span, error)
         self.finish(flow_request)
-        return error_response(error, flow_request.request_id, self.headers(flow_request))
 
     def headers(self, flow_request: FlowRequest) -> dict:
         return {"x-request-id": flow_request.request_id, "x-promptwise-version": flow_request.choice.version[:19]}
@@ -290,9 +323,10 @@ class ServingApp:
 class _Early(Exception):
     """Refused before the request was admitted (no slot taken): answered as is."""
 
-    def __init__(self, request_id: str, error: ServeError) -> None:
+    def __init__(self, request_id: str, error: ServeError, consumer: str) -> None:
         self.request_id = request_id
         self.error = error
+        self.consumer = consumer
 
 
 def outcome_error(outcome, flow: ServedFlow) -> ServeError:

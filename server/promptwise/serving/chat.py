@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from promptwise.serving.errors import KINDS, ServeError
-from promptwise.serving.streaming import TokenStream, stream_run
+from promptwise.serving.streaming import TokenStream, is_stream, items, join, stream_run
 
 # Our error kinds as OpenAI's error types, so OpenAI clients raise what they would for OpenAI.
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -85,53 +85,38 @@ def _answer_text(value: Any) -> str:
 
 
 def endpoint(serving):
-    from promptwise.serving.app import _Early
-
     async def chat_completions(request: Request) -> Response:
-        try:
-            flow_request = serving.admit(request, "/v1/chat/completions")
-        except _Early as early:
-            return openai_error(early.error, early.request_id)
-        flow = flow_request.choice.flow
-        try:
-            shape = flow.chat_shape()
-            if shape is None:
-                raise ServeError("not_found", f"the flow `{flow.name}` is not a chat flow (no chat input and chat "
-                                              f"output); call POST /score instead")
-            body = await serving.read_json(request, flow_request)
-            inputs = serving.bind(flow, flow_inputs(body, shape), flow_request)
-            stream = bool(body.get("stream"))
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if stream else False
-            if stream:
-                return _chunks(serving, flow, inputs, flow_request, shape, include_usage)
-            outcome = await serving.run(flow, inputs, flow_request)
-        except ServeError as error:
-            serving.fail(flow_request, error)
-            return openai_error(error, flow_request.request_id, serving.headers(flow_request))
-        except asyncio.CancelledError:
-            flow_request.cancelled = True
-            serving.finish(flow_request)
-            raise
-        except BaseException:
-            serving.finish(flow_request)
-            raise
-        answer = (outcome.outputs or {}).get(shape.answer)
-        from promptwise.serving.score import _is_stream, _join
-
-        if _is_stream(answer):
-            answer = await _join(answer)
-        serving.finish(flow_request)
-        completion = {
-            "id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion", "created": int(time.time()),
-            "model": flow.name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": _answer_text(answer)},
-                         "finish_reason": "stop", "logprobs": None}],
-            "usage": _usage(flow_request),
-        }
-        return Response(json.dumps(completion, ensure_ascii=False), media_type="application/json",
-                        headers=serving.headers(flow_request))
+        return await serving.respond(request, "/v1/chat/completions",
+                                     lambda flow_request: _answer(serving, request, flow_request), refuse=openai_error)
 
     return chat_completions
+
+
+async def _answer(serving, request: Request, flow_request) -> Response:
+    flow = flow_request.choice.flow
+    shape = flow.chat_shape()
+    if shape is None:
+        raise ServeError("not_found", f"the flow `{flow.name}` is not a chat flow (no chat input and chat output); "
+                                      f"call POST /score instead")
+    body = await serving.read_json(request, flow_request)
+    inputs = serving.bind(flow, flow_inputs(body, shape), flow_request)
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return _chunks(serving, flow, inputs, flow_request, shape, include_usage)
+    outcome = await serving.run(flow, inputs, flow_request)
+    answer = (outcome.outputs or {}).get(shape.answer)
+    if is_stream(answer):
+        answer = await join(answer)
+    serving.finish(flow_request)
+    completion = {
+        "id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion", "created": int(time.time()),
+        "model": flow.name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": _answer_text(answer)},
+                     "finish_reason": "stop", "logprobs": None}],
+        "usage": _usage(flow_request),
+    }
+    return Response(json.dumps(completion, ensure_ascii=False), media_type="application/json",
+                    headers=serving.headers(flow_request))
 
 
 def _usage(flow_request) -> dict:
@@ -140,9 +125,6 @@ def _usage(flow_request) -> dict:
 
 
 def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: bool) -> Response:
-    from promptwise.serving.score import _chunks as items
-    from promptwise.serving.score import _is_stream
-
     flow_request.streamed = True
     created = int(time.time())
     base = {"id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion.chunk", "created": created,
@@ -163,7 +145,7 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
                     yield chunk({"content": value})
                     continue
                 answer = (value.outputs or {}).get(shape.answer)
-                if _is_stream(answer):
+                if is_stream(answer):
                     async for piece in items(answer):
                         yield chunk({"content": _answer_text(piece)})
                 elif not sent_any and answer is not None:

@@ -11,81 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from promptwise.serving.errors import ServeError, error_body, safe_message
-from promptwise.serving.streaming import TokenStream, stream_run, wants_event_stream
+from promptwise.serving.streaming import TokenStream, is_stream, items, join, stream_run, wants_event_stream
 
 
 def endpoint(serving):
-    from promptwise.serving.app import _Early
-    from promptwise.serving.errors import error_response
-
     async def score(request: Request) -> Response:
-        try:
-            flow_request = serving.admit(request, "/score")
-        except _Early as early:
-            return error_response(early.error, early.request_id)
-        flow = flow_request.choice.flow
-        try:
-            single = next(iter(flow.input_specs)) if len(flow.input_specs) == 1 else None
-            given = await serving.read_json(request, flow_request, text_input=single)
-            inputs = serving.bind(flow, given, flow_request)
-            stream_field = flow.stream_field() if wants_event_stream(request) else None
-            if stream_field is not None:
-                return _event_stream(serving, flow, inputs, flow_request, stream_field)
-            outcome = await serving.run(flow, inputs, flow_request)
-        except ServeError as error:
-            return serving.fail(flow_request, error)
-        except asyncio.CancelledError:
-            flow_request.cancelled = True
-            serving.finish(flow_request)
-            raise
-        except BaseException:
-            serving.finish(flow_request)
-            raise
-        outputs = outcome.outputs or {}
-        stream_fields = [k for k, v in outputs.items() if _is_stream(v)]
-        if stream_fields:  # a generator output, and the client did not ask for events: join it
-            try:
-                outputs = {**outputs, **{k: await _join(outputs[k]) for k in stream_fields}}
-            except Exception as error:  # noqa: BLE001 - the user's generator failed
-                return serving.fail(flow_request, ServeError("flow_error", safe_message(
-                    f"output `{stream_fields[0]}`: {type(error).__name__}: {error}", flow.path.parent)))
-        serving.finish(flow_request)
-        body = json.dumps(outputs, ensure_ascii=False, default=str)
-        return Response(body, media_type="application/json", headers=serving.headers(flow_request))
+        return await serving.respond(request, "/score", lambda flow_request: _answer(serving, request, flow_request))
 
     return score
 
 
-def _is_stream(value: Any) -> bool:
-    return isinstance(value, (Iterator, AsyncIterator)) and not isinstance(value, (str, bytes, dict, list))
-
-
-async def _join(value) -> str:
-    parts = []
-    async for chunk in _chunks(value):
-        parts.append(chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False, default=str))
-    return "".join(parts)
-
-
-async def _chunks(value):
-    """The items of a sync or async iterator; a sync one is read in a thread (user code may block)."""
-    if isinstance(value, AsyncIterator):
-        async for item in value:
-            yield item
-        return
-    done = object()
-    while True:
-        item = await asyncio.to_thread(next, value, done)
-        if item is done:
-            return
-        yield item
+async def _answer(serving, request: Request, flow_request) -> Response:
+    flow = flow_request.choice.flow
+    single = next(iter(flow.input_specs)) if len(flow.input_specs) == 1 else None
+    given = await serving.read_json(request, flow_request, text_input=single)
+    inputs = serving.bind(flow, given, flow_request)
+    stream_field = flow.stream_field() if wants_event_stream(request) else None
+    if stream_field is not None:
+        return _event_stream(serving, flow, inputs, flow_request, stream_field)
+    outcome = await serving.run(flow, inputs, flow_request)
+    outputs = outcome.outputs or {}
+    stream_fields = [k for k, v in outputs.items() if is_stream(v)]
+    if stream_fields:  # a generator output, and the client did not ask for events: join it
+        try:
+            outputs = {**outputs, **{k: await join(outputs[k]) for k in stream_fields}}
+        except Exception as error:  # noqa: BLE001 - the user's generator failed
+            raise ServeError("flow_error", safe_message(f"output `{stream_fields[0]}`: {type(error).__name__}: "
+                                                        f"{error}", flow.path.parent)) from None
+    serving.finish(flow_request)
+    body = json.dumps(outputs, ensure_ascii=False, default=str)
+    return Response(body, media_type="application/json", headers=serving.headers(flow_request))
 
 
 def _event(data: dict) -> bytes:
@@ -107,8 +67,8 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str) -> Resp
                 outcome = value  # the finished row
                 outputs = dict(outcome.outputs or {})
                 streamed = outputs.pop(field, None)
-                if _is_stream(streamed):  # a generator output: stream its items now
-                    async for chunk in _chunks(streamed):
+                if is_stream(streamed):  # a generator output: stream its items now
+                    async for chunk in items(streamed):
                         yield _event({field: chunk})
                 elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
                     yield _event({field: streamed})

@@ -8,7 +8,9 @@ events goes away (the client disconnected), the task is cancelled and with it th
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from starlette.requests import Request
 
@@ -53,3 +55,28 @@ async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIt
         if not task.done():
             task.cancel()  # the client went away: stop the flow and its model call
             await asyncio.gather(task, return_exceptions=True)
+
+
+def is_stream(value: Any) -> bool:
+    return isinstance(value, (Iterator, AsyncIterator)) and not isinstance(value, (str, bytes, dict, list))
+
+
+async def join(value) -> str:
+    parts = []
+    async for chunk in items(value):
+        parts.append(chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=False, default=str))
+    return "".join(parts)
+
+
+async def items(value):
+    """The items of a sync or async iterator; a sync one is read in a thread (user code may block)."""
+    if isinstance(value, AsyncIterator):
+        async for item in value:
+            yield item
+        return
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, value, done)
+        if item is done:
+            return
+        yield item
