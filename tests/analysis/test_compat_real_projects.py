@@ -360,7 +360,7 @@ CATCH_CASES = [
                   "promptwise.yaml": "defaults: {connection: local}\nconnections:\n  local: {type: openai, api_key: '${env:K}'}\n"},
                  [("PW217", W)], id="llm-node-without-connection-uses-the-workspace-default"),
     pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "promptflow.tools.serpapy.SerpAPI.search")),
-                  "answer.jinja2": ANSWER}, [("PW207", W), ("PW308", E)], id="unknown-promptflow-package-tool"),
+                  "answer.jinja2": ANSWER}, [("PW207", W), ("PW309", E)], id="unknown-promptflow-package-tool"),
     pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "promptflow.tools.serpapi.SerpAPI.search")),
                   "answer.jinja2": ANSWER}, [("PW207", W)], id="known-promptflow-package-tool"),
     pytest.param({"flow.dag.yaml": _llm_flow(source=PACKAGE_NODE.replace("TOOL", "my_company_tools.search.search")),

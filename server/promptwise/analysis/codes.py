@@ -33,6 +33,7 @@ TITLES: dict[str, str] = {
     "PW215": "Node variants not used",
     "PW216": "Unknown connection",
     "PW217": "llm node without a connection",
+    "PW309": "Unknown Prompt flow package tool",
     "PW301": "Referenced file missing",
     "PW606": "Connection key not read from the environment",
 }

@@ -5,6 +5,8 @@ PW301 a node's source file, a flex flow's entry module, an additional include, t
 PW105 (shared with the schema) a node without `source`, a code source without `path`,
       a package source without `tool`
 PW106 (shared) a flex `entry` not of the form `module:function`
+PW109 flow.dag.yaml and flow.flex.yaml in one folder (Prompt flow refuses the folder)
+PW309 a package tool under `promptflow.tools.` that Prompt flow does not have
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ PROMPTFLOW_TOOL_MODULES = (
 
 
 def _unknown_package_tool(flow: FlowDag, node: FlowNode, tool: str) -> Problem | None:
-    """PW308: a `promptflow.tools.*` package tool that Prompt flow does not have."""
+    """PW309: a `promptflow.tools.*` package tool that Prompt flow does not have."""
     range_ = node.source.value_range("tool") or node.name_range
     label = f"node '{node.name}'" if node.name else f"node #{node.index + 1}"
     parts = tool.split(".")
@@ -150,7 +152,7 @@ def _unknown_package_tool(flow: FlowDag, node: FlowNode, tool: str) -> Problem |
         guess = suggest(module, PROMPTFLOW_TOOL_MODULES)
         hint = f"did you mean `promptflow.tools.{guess}`?" if guess else (
             "Prompt flow's tools live in promptflow.tools." + ", promptflow.tools.".join(PROMPTFLOW_TOOL_MODULES[:6]) + " ...")
-        return Problem(flow.path, range_, Severity.ERROR, "PW308",
+        return Problem(flow.path, range_, Severity.ERROR, "PW309",
                        f"{label}: package tool `{tool}` is not one of Prompt flow's tools, so Prompt flow refuses "
                        f"the node; {hint}")
     return None  # another package's tool: it may be installed where the flow runs, not here
