@@ -28,7 +28,16 @@ FLOW_EDITS = [
     ("  connection: open_ai_connection\n  api: chat\n- name: summarize",
      "  conection: open_ai_connection\n  api: chat\n- name: summarize"),  # an unknown key
 ]
-FLOW_TAIL = f"environment_variables:\n  OPENAI_API_KEY: {KEY}\n"  # a key where ${{env:}} is read
+FLOW_TAIL = (
+    # a key in a python node whose tool takes it: it moves to a connection
+    "- name: search\n  type: python\n  source:\n    type: code\n    path: search.py\n"
+    f"  inputs:\n    query: ${{inputs.log_text}}\n    api_key: {KEY}\n"
+    f"environment_variables:\n  OPENAI_API_KEY: {KEY}\n"  # a key where ${{env:}} is read
+)
+SEARCH_TOOL = (
+    "from promptflow.core import tool\n\n\n@tool\ndef search(query: str, api_key: str) -> str:\n"
+    '    return f"{query} {len(api_key)}"\n'
+)
 TOOL_EDIT = ("@tool\n", f'TOKEN = "{KEY}"\n\n\n@tool\n')
 PROMPTY = """---
 name: Policy answer
@@ -68,6 +77,7 @@ def _break(root: Path) -> list[Path]:
     flow.write_text(text + FLOW_TAIL)
     tool = root / "lookup.py"
     tool.write_text(tool.read_text().replace(*TOOL_EDIT))
+    (root / "search.py").write_text(SEARCH_TOOL)
     (root / "answer.prompty").write_text(PROMPTY)
     (root / "promptwise.yaml").write_text(SETTINGS)
     return [flow, tool, root / "answer.prompty", root / "promptwise.yaml"]
@@ -89,7 +99,7 @@ def _apply(text: str, edits: list[types.TextEdit]) -> str:
     return text
 
 
-CHECKED = ("flow.dag.yaml", "lookup.py", "classify.jinja2", "summarize.jinja2", "answer.prompty", "promptwise.yaml")
+CHECKED = ("flow.dag.yaml", "lookup.py", "search.py", "classify.jinja2", "summarize.jinja2", "answer.prompty", "promptwise.yaml")
 
 
 def _problems(root: Path) -> Counter:
@@ -120,7 +130,8 @@ async def test_every_quick_fix_leaves_no_new_problem(client: LanguageClient, wor
         offered += [(path.name, action) for action in actions or []]
     # the broken files carry fixable problems in each file kind
     assert {name for name, _ in offered} >= {"flow.dag.yaml", "lookup.py", "answer.prompty", "promptwise.yaml"}
-    assert len(offered) >= 8
+    assert len(offered) >= 9
+    assert any(action.title.startswith("Pass it through connection `search_connection`") for _, action in offered)
     for index, (name, action) in enumerate(offered):
         copy = tmp_path / f"fix{index}"
         shutil.copytree(pristine, copy)

@@ -567,6 +567,10 @@ def check(document: Any, context: Any = None) -> list[Problem]:
     pasted into a template leaks as surely as one in the flow, and `promptwise check`
     only opens the flow files themselves."""
     problems = document_secrets(document)
+    if getattr(document, "kind", None) == "flow_dag":  # a key in a python node: via a connection
+        from promptwise.analysis.secret_fixes import with_connection_fixes
+
+        problems = with_connection_fixes(document, problems, context)
     if context is not None and hasattr(document, "yaml"):
         problems += _used_file_secrets(document, context)
     return problems
