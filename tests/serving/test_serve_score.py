@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from promptwise.devtools.fake_openai import FakeOpenAI
-from serving_process import ServeProcess, write_workspace
+from serving_process import ECHO_PROMPTY, ServeProcess, write_workspace
 
 DAG_FLOW = {
     "triage/flow.dag.yaml": """
@@ -240,3 +240,17 @@ def test_no_cors_headers_unless_configured(client):
     response = client.options("/score", headers={"Origin": "https://portal.example",
                                                  "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_a_single_input_flow_takes_a_plain_text_body(tmp_path_factory, fake):
+    """Prompt flow's rule: a body that is not JSON is the value of a flow's only input."""
+    root = write_workspace(tmp_path_factory.mktemp("serve-text"), fake.base_url, ECHO_PROMPTY)
+    process = ServeProcess(root / "echo.prompty")
+    try:
+        response = httpx.post(process.url + "/score", content="plain words", headers={"content-type": "text/plain"})
+        assert response.json() == {"output": "echo: plain words"}
+        declared_json = httpx.post(process.url + "/score", content="plain words",
+                                   headers={"content-type": "application/json"})
+        assert declared_json.status_code == 400
+    finally:
+        process.stop()

@@ -198,10 +198,11 @@ class ServingApp:
             flow_request.span = _start_span(self.tracer, flow_request, request.method)
         return flow_request
 
-    async def read_json(self, request: Request, flow_request: FlowRequest, *, text_input: str | None = None) -> Any:
+    async def read_json(self, request: Request, flow_request: FlowRequest, *, text_input: str | None = None,
+                        empty: Any = None) -> Any:
         """The request body as JSON, within the size limit. A non-JSON body is the value of
-        `text_input` when the flow has exactly one input and the body is not declared JSON
-        (Prompt flow's rule)."""
+        `text_input` when the flow has exactly one input and the body is not declared JSON, and an
+        empty body is `empty` when given (a flow without inputs): Prompt flow's rules."""
         limit = self.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -219,6 +220,8 @@ class ServingApp:
             flow_request.cancelled = True
             raise ServeError("bad_request", "the client disconnected while sending the body") from None
         body = b"".join(chunks)
+        if empty is not None and not body.strip():
+            return empty
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             return json.loads(body)

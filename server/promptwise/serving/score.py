@@ -29,7 +29,8 @@ def endpoint(serving):
 async def _answer(serving, request: Request, flow_request) -> Response:
     flow = flow_request.choice.flow
     single = next(iter(flow.input_specs)) if len(flow.input_specs) == 1 else None
-    given = await serving.read_json(request, flow_request, text_input=single)
+    given = await serving.read_json(request, flow_request, text_input=single,
+                                    empty=None if flow.input_specs else {})
     inputs = serving.bind(flow, given, flow_request)
     stream_field = flow.stream_field() if wants_event_stream(request) else None
     if stream_field is not None:
