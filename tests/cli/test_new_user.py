@@ -341,3 +341,75 @@ def test_estimate_does_not_suggest_inputs_it_does_not_accept(project, capsys):
     assert "input `question` has no value and no default; pass it (a `question` column in the data, or " \
            "--column-mapping question=${data.COLUMN})" in captured.out
     assert "1 row would fail in a run" in captured.out
+
+
+# ---- python tools: a missing package is warned about by check; -v shows a tool's stack ----
+
+TOOL_FLOW = """
+    inputs:
+      x: {type: string, default: a}
+    outputs:
+      y: {type: string, reference: '${t.output}'}
+    nodes:
+    - name: t
+      type: python
+      source: {type: code, path: tool.py}
+      inputs: {x: '${inputs.x}'}
+    """
+
+
+def test_check_warns_about_a_tool_that_imports_a_package_that_is_not_installed(tmp_path, capsys):
+    write_files(tmp_path, {
+        "flow.dag.yaml": TOOL_FLOW,
+        "helper.py": "def lookup(x):\n    return x\n",
+        "tool.py": """
+            import json, os.path
+            import nosuchpackage_xyz
+            from helper import lookup
+            from promptflow.core import tool
+            try:
+                import optional_not_installed_abc
+            except ImportError:
+                optional_not_installed_abc = None
+
+
+            @tool
+            def f(x: str) -> str:
+                return lookup(x)
+            """,
+    })
+    assert main(["check", str(tmp_path), "--format", "json"]) == 0  # a warning: the exit status stays 0
+    problems = json.loads(capsys.readouterr().out)
+    assert [(p["code"], p["severity"], p["range"]["start"]["line"]) for p in problems] == [("PW308", "warning", 1)]
+    assert "`nosuchpackage_xyz` is not installed" in problems[0]["message"]
+
+
+def test_a_tool_error_shows_its_stack_with_verbose(tmp_path):
+    import subprocess
+    import sys
+
+    write_files(tmp_path, {
+        "flow.dag.yaml": TOOL_FLOW,
+        "tool.py": """
+            from promptflow.core import tool
+
+
+            def helper(x):
+                return {}[x]
+
+
+            @tool
+            def f(x: str) -> str:
+                return helper(x)
+            """,
+    })
+    quiet = subprocess.run([sys.executable, "-m", "promptwise", "run", str(tmp_path)], capture_output=True, text=True,
+                           timeout=120)
+    assert quiet.returncode == 1 and "KeyError: 'a'" in quiet.stderr and "Traceback" not in quiet.stderr
+    verbose = subprocess.run([sys.executable, "-m", "promptwise", "-v", "run", str(tmp_path)], capture_output=True,
+                             text=True, timeout=120)
+    assert verbose.returncode == 1
+    stack = verbose.stderr[verbose.stderr.index("Traceback (most recent call last):"):]
+    assert f'File "{tmp_path / "tool.py"}", line 10, in f' in stack
+    assert f'File "{tmp_path / "tool.py"}", line 5, in helper' in stack
+    assert "promptwise/engine" not in stack.split("KeyError")[0]  # from the user's code on

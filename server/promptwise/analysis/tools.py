@@ -8,6 +8,7 @@ Codes:
   PW305  the function named by the node (`source.tool`) is not in the file
   PW306  a node input the tool function does not accept (did-you-mean; fix renames the key)
   PW307  a required parameter of the tool function that the node does not supply
+  PW308  the tool file imports a package that is not installed (warning: the run would fail)
 
 The same codes apply to a flow.flex.yaml's entry: the entry function or class missing
 (PW305), its file's syntax error (PW302), `inputs` / `init` keys the function or class's
@@ -31,7 +32,7 @@ from promptwise.documents.python_tool import (
     ToolLookup,
     find_tool_function,
 )
-from promptwise.documents.source import Range
+from promptwise.documents.source import Position, Range
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$")
 
@@ -135,16 +136,71 @@ def _add_tool_decorator_fix(module: PythonToolFile) -> Fix | None:
 
 
 def check_tool_file(module: PythonToolFile) -> list[Problem]:
-    """Problems of a tool file on its own: its syntax error (PW302)."""
+    """Problems of a tool file on its own: its syntax error (PW302), or imports of packages
+    that are not installed (PW308)."""
     error = module.syntax_error
     if error is None:
-        return []
+        return missing_imports(module)
     return [
         _problem(
             module.path, error.range, "PW302",
             f"{error.message}; fix the code here (Prompt flow cannot load this tool file)",
         )  # fmt: skip
     ]
+
+
+# Provided by Promptwise's stand-in when not installed: never reported missing.
+_PROVIDED = frozenset({"promptflow", "promptflow_tools"})
+
+
+def missing_imports(module: PythonToolFile) -> list[Problem]:
+    """PW308 at each module-level import of a package this Python environment cannot find.
+    Looked up with importlib's finders, which locate a package without running it; a module
+    beside the tool file (Prompt flow puts the flow folder on sys.path) counts as found, and
+    an import inside `try:` (an optional dependency) is not looked at."""
+    import ast
+    import importlib.util
+    import sys
+
+    try:
+        tree = ast.parse(module.text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    problems = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            names = [alias.name for alias in statement.names]
+        elif isinstance(statement, ast.ImportFrom) and not statement.level and statement.module:
+            names = [statement.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".", 1)[0]
+            if top in _PROVIDED or top in sys.stdlib_module_names or _beside(module.path, top):
+                continue
+            try:
+                found = importlib.util.find_spec(top) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                where = Range(Position(statement.lineno - 1, statement.col_offset),
+                              Position((statement.end_lineno or statement.lineno) - 1,
+                                       statement.end_col_offset or statement.col_offset))
+                problems.append(_problem(
+                    module.path, where, "PW308",
+                    f"`{top}` is not installed in the Python environment Promptwise runs with ({sys.executable}): "
+                    f"the tool would fail to import; install it there (e.g. pip install {top}), or add it to the "
+                    "flow's requirements", severity=Severity.WARNING))
+    return problems
+
+
+def _beside(tool_path: Path, name: str) -> bool:
+    """A module of the project: beside the tool, or in a folder above it (the flow's folder is
+    on sys.path when it runs, and a tool may sit in a subfolder)."""
+    for folder in list(tool_path.parents)[:4]:
+        if (folder / f"{name}.py").is_file() or (folder / name).is_dir():
+            return True
+    return False
 
 
 def _lookup_problems(
@@ -286,7 +342,8 @@ def check_python_node(document: FlowDag, node: FlowNode, files: SourceFiles) -> 
     lookup = find_tool_function(module, name)
     if lookup.error is not None:
         return _lookup_problems(document, node, module, name, lookup)
-    return _signature_problems(document, node, module, lookup)
+    # Reported in the tool file when the flow is checked: `check FLOW` does not check .py files on their own.
+    return missing_imports(module) + _signature_problems(document, node, module, lookup)
 
 
 def _declared_against(

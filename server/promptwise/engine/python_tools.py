@@ -14,6 +14,7 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import logging
 import sys
 import threading
 import traceback
@@ -27,6 +28,7 @@ from promptwise.documents.python_tool import find_tool_function, load_python_too
 from promptwise.engine import shim
 from promptwise.engine.errors import FlowError, NodeError
 
+log = logging.getLogger(__name__)
 _modules: dict[tuple[str, int], ModuleType] = {}
 _import_lock = threading.Lock()
 
@@ -40,6 +42,17 @@ def _user_location(error: BaseException, files: set[str]) -> str:
     if not found and isinstance(error, SyntaxError) and error.filename:
         found = f" ({error.filename}:{error.lineno})"
     return found
+
+
+def _stack(error: BaseException, folder: Path) -> str:
+    """The traceback from the first frame in the user's folder on (the engine's, asyncio's and
+    importlib's frames above it say nothing to them)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    inside = str(folder.resolve())
+    first_user = next((i for i, frame in enumerate(frames) if frame.filename.startswith(inside)), 0)
+    shown = traceback.format_list(frames[first_user:])
+    return "Traceback (most recent call last):\n" + "".join(shown) + "".join(
+        traceback.format_exception_only(type(error), error))
 
 
 def import_file(path: Path, module_name: str | None = None) -> ModuleType:
@@ -71,6 +84,7 @@ def import_file(path: Path, module_name: str | None = None) -> ModuleType:
             if isinstance(error, KeyboardInterrupt):
                 raise
             location = _user_location(error, {str(path)})
+            log.debug("%s: importing failed:\n%s", path, _stack(error, path.parent))  # `promptwise -v` shows the stack
             hint = ""
             if isinstance(error, ModuleNotFoundError):
                 hint = f"; install {error.name!r} in this Python environment"
@@ -177,6 +191,7 @@ async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor
         raise
     except Exception as error:  # the user's code failed: a row-level error, never a crash
         location = _user_location(error, {str(tool.path.resolve()), str(tool.path)})
+        log.debug("%s: the tool raised:\n%s", tool.path, _stack(error, tool.path.parent))  # `promptwise -v` shows the stack
         raise NodeError(f"{type(error).__name__}: {error}{location}", "python") from None
 
 
