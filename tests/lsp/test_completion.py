@@ -205,3 +205,18 @@ async def test_jinja_variables_in_a_prompty_body(client: LanguageClient, workspa
     items = await _complete(client, uri, position_of(text, "}} {{ ", offset=len("}} {{ ")))
     assert _labels(items) == ["question", "policy"]
     assert items[0].detail == "input · string"
+
+
+async def test_a_variant_is_not_offered_its_own_node_or_readers(client: LanguageClient, workspace: Path):
+    path = workspace / "flow.dag.yaml"
+    text = path.read_text()
+    start, end = text.index("- name: classify"), text.index("- name: summarize")
+    text = (
+        text[:start] + "- name: classify\n  use_variants: true\n" + text[end:]
+        + "node_variants:\n  classify:\n    default_variant_id: v0\n    variants:\n      v0:\n        node:\n"
+        + "          type: llm\n          source: {type: code, path: classify.jinja2}\n"
+        + "          inputs:\n            log: ${}\n"
+    )
+    uri = open_document(client, path, text)
+    items = await _complete(client, uri, position_of(text, "log: ${}", offset=len("log: ${")))
+    assert _labels(items) == ["inputs", "lookup"]  # not classify itself, not summarize (reads classify)

@@ -104,3 +104,16 @@ async def test_rename_in_the_editor_edits_data_and_eval(client: LanguageClient, 
     assert {e.new_text for e in edit.changes[(workspace / "eval.yaml").as_uri()]} == {"log"}
     (message,) = client.messages  # sent before the answer
     assert message.type == types.MessageType.Warning and "big.jsonl" in message.message
+
+
+def test_a_prompty_renames_only_its_own_dataset(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    prompty = folder / "answer.prompty"
+    prompty.write_text("---\ninputs:\n  question: {type: string}\n---\nuser: {{ question }}\n")
+    (folder / "answer.data.jsonl").write_text('{"question": "a"}\n')
+    (folder / "other.data.jsonl").write_text('{"question": "b"}\n')  # another prompt's data
+    (folder / "eval.yml").write_text("data: answer.data.jsonl\nevaluators:\n  - {name: q, type: contains, inputs: {text: ${data.question}}}\n")
+    found = feed_edits(prompty, "question", "query", _read)
+    assert {path.name for path in found.edits} == {"answer.data.jsonl", "eval.yml"}
+    assert _apply(_read(folder / "eval.yml"), found.edits[folder / "eval.yml"]).count("${data.query}") == 1

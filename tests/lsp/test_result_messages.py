@@ -80,3 +80,19 @@ async def test_the_extension_turns_messages_off(quiet_client: LanguageClient, ru
     run = await _execute(quiet_client, "promptwise.runFlow", {"uri": uri})
     assert run["status"] == "completed", run
     assert quiet_client.messages == []
+
+
+async def test_evaluate_says_its_metrics(run_client: LanguageClient, run_workspace: Path, fake_llm: FakeOpenAI):
+    (run_workspace / "eval.yaml").write_text(
+        "data: data.jsonl\n"
+        "evaluators:\n"
+        "  - name: speed\n    type: latency\n    threshold: 600000\n"
+        "  - name: echoed\n    type: regex_match\n    inputs: {prediction: ${run.outputs.category}}\n    pattern: echo\n"
+    )
+    uri = (run_workspace / "flow.dag.yaml").as_uri()
+    result = await _execute(run_client, "promptwise.evaluate", {"uri": uri})
+    assert result.get("metrics"), result
+    message = run_client.messages[-1]
+    assert message.message.startswith(f"Promptwise: Evaluation of flow.dag.yaml ({result['run']}) completed"), message.message
+    assert "metrics: speed " in message.message and "echoed " in message.message
+    assert "results: " in message.message

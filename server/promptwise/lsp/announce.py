@@ -90,7 +90,7 @@ def results_file(flow: Path, result: dict) -> Path | None:
 def describe(kind: str, flow: Path, result: dict, results: Path | None) -> tuple[types.MessageType, str]:
     """The message for a finished command: (type, text)."""
     label = {"run": "Run", "batch": "Batch", "evaluate": "Evaluation"}.get(kind, kind)
-    status = str(result.get("status") or "done")
+    status = str(result.get("status") or "completed")
     run = result.get("run")
     head = f"Promptwise: {label} of {flow.name}" + (f" ({run})" if run else "") + f" {status}"
     if result.get("error") or status in ("error", "failed"):

@@ -139,7 +139,8 @@ async def _reference_items(ls: PromptwiseServer, context: DocumentContext, inner
     parts = inner.split(".")
     if len(parts) == 1:
         current = _current_node(flow, context.position.line)
-        excluded = downstream_of(flow, _owner_name(current)) if current is not None else set()
+        # itself (a variant's node is its node), and whatever reads it: both close a cycle
+        excluded = downstream_of(flow, _owner_name(current)) | {_owner_name(current)} if current is not None else set()
         items = [_item(ls, context, "inputs", ItemKind.Module, start, "flow inputs", sort="0")]
         for node in flow.nodes:
             if node.name and node is not current and node.name not in excluded:

@@ -106,7 +106,7 @@ async def rename(ls: PromptwiseServer, params: types.RenameParams) -> types.Work
         for range_ in ranges
     ]
     changes = {context.uri: edits}
-    if kind == "input" and not uris.is_unsaved(context.path):
+    if kind in ("input", "prompty_input") and not uris.is_unsaved(context.path):
         changes.update(await _feed_changes(ls, context.path, name, new_name))
     return types.WorkspaceEdit(changes=changes)
 

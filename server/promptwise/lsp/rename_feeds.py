@@ -5,7 +5,8 @@ inputs by name), unless `eval.yaml`'s `column_mapping` maps `x` to another colum
 `x` becomes `y`:
 
 - each dataset next to the flow (the `data:` file of its `eval.yaml`, and the `.jsonl` /
-  `.csv` files in the flow folder) that has a column `x` gets it renamed to `y`, and
+  `.csv` files in the flow folder; for a prompty, `<name>.data.jsonl`) that has a column `x`
+  gets it renamed to `y`, and
   `${data.x}` in that folder's `eval.yaml` becomes `${data.y}`;
 - `${run.inputs.x}` in `eval.yaml` becomes `${run.inputs.y}`, and a `column_mapping` key `x`
   becomes `y` (the column it names keeps feeding the input, so the data is left alone);
@@ -28,7 +29,7 @@ from typing import Callable
 
 from promptwise.documents.source import Range
 
-EVAL_FILE = "eval.yaml"
+EVAL_FILES = ("eval.yaml", "eval.yml")  # as the evaluation finds them
 DATA_SUFFIXES = (".jsonl", ".csv")
 # Larger datasets are not rewritten through the editor (one edit per row would make a
 # response of tens of megabytes): the user is told to rename the column with a tool.
@@ -148,17 +149,28 @@ def _csv_edits(path: Path, text: str, old: str, new: str, result: FeedEdits) -> 
     result.add(path, Range.of(0, 0, 0, len(header)), buffer.getvalue())
 
 
+def _datasets(flow_path: Path) -> list[Path]:
+    """The datasets beside a flow: every JSONL/CSV file of a flow's own folder; for a prompty
+    (which shares its folder with others) only `<name>.data.jsonl` / `.csv`."""
+    folder = flow_path.parent
+    if flow_path.suffix.lower() == ".prompty":
+        candidates = [folder / f"{flow_path.stem}.data{suffix}" for suffix in DATA_SUFFIXES]
+        return [p for p in candidates if p.is_file()]
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+
+
 def feed_edits(flow_path: Path, old: str, new: str, read: Callable[[Path], str | None]) -> FeedEdits:
-    """The edits that keep the flow's datasets and eval.yaml feeding input `old` as `new`."""
+    """The edits that keep the datasets and eval.yaml beside a flow or prompty feeding its
+    input `old` as `new`."""
     result = FeedEdits()
     folder = flow_path.parent
-    eval_path = folder / EVAL_FILE
+    eval_path = next((folder / name for name in EVAL_FILES if (folder / name).is_file()), folder / EVAL_FILES[0])
     eval_text = read(eval_path) if eval_path.is_file() else None
     mapped = False
     eval_data: Path | None = None
-    datasets: list[Path] = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
-    ) if folder.is_dir() else []
+    datasets = _datasets(flow_path)
     if eval_text is not None:
         for range_ in _eval_references(eval_text, "run.inputs", old):
             result.add(eval_path, range_, new)
