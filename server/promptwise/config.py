@@ -134,6 +134,7 @@ def read_settings_yaml(settings_file: Path) -> tuple[dict, dict[str, int]]:
         ) from None
     if data is None:
         data = {}
+    data = _text_keys(data)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{settings_file}:1:1: settings must be a mapping of sections (defaults, models, deployments, "
@@ -145,6 +146,18 @@ def read_settings_yaml(settings_file: Path) -> tuple[dict, dict[str, int]]:
             if entry.key_text is not None:
                 lines.setdefault(entry.key_text, entry.key.range.start.line + 1)
     return data, lines
+
+
+def _text_keys(value, depth: int = 0):
+    """Every mapping key as text: YAML reads `1:` or `true:` as a number or a boolean, and
+    names of connections, models and settings are text everywhere they are used."""
+    if depth > 64:  # parse_yaml already refused deeper files
+        return value
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else str(key): _text_keys(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(item, depth + 1) for item in value]
+    return value
 
 
 def _unreadable_value(root) -> tuple[int, int]:

@@ -192,7 +192,7 @@ def _fingerprint(dependencies: Iterable[Path], overlay: dict[Path, str]) -> tupl
         try:
             stat = os.stat(dependency)
             parts.append((dependency, stat.st_mtime_ns, stat.st_size))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in a path a document names
             parts.append((dependency, None))
     return tuple(parts)
 

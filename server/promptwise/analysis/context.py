@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from promptwise.documents.files import is_regular_file
 from promptwise.documents.load import Document, load_document
 
 
@@ -45,7 +46,7 @@ class AnalysisContext:
         known = self._exists.get(key)
         if known is None:
             self.dependencies.add(key)
-            known = self._exists[key] = key in self.overlay or key.is_file()
+            known = self._exists[key] = key in self.overlay or is_regular_file(key)
         return known
 
     def load(self, path: Path | str) -> Document | None:

@@ -156,7 +156,7 @@ class Catalog:
 
     def lookup(self, name: str, *, azure: bool = False) -> ModelMatch | None:
         """The catalog entry for a model or deployment name, or None (see module docstring)."""
-        name = (name or "").strip()
+        name = name.strip() if isinstance(name, str) else ""  # `model: 3.5` is no model name
         if not name:
             return None
         target = self.deployments.get(name)
@@ -199,7 +199,7 @@ class Catalog:
 
     def suggest(self, name: str, limit: int = 3) -> list[str]:
         """Catalog models and deployments whose names are close to `name` (for did-you-mean)."""
-        name = (name or "").strip()
+        name = name.strip() if isinstance(name, str) else ""
         if not name:
             return []
         # Compared lower-cased, whole and without a provider prefix, so `gpt-4o-mimi` finds

@@ -201,7 +201,10 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer() and value > 0:
         return int(value)
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip()) or None
+        try:
+            return int(value.strip()) or None
+        except ValueError:  # more than 4,300 digits, or digits int() does not take ('²')
+            return None
     return None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 MAX_READ_BYTES = 10 * 1024 * 1024  # a prompt, template, sample or settings file is far smaller
 MAX_PATH_BYTES = 4096  # PATH_MAX on Linux; longer paths are refused before the system call
+MAX_NAME_BYTES = 255  # NAME_MAX: the longest file or folder name
 
 
 class UnreadableFile(OSError):
@@ -56,8 +57,20 @@ def check_path(path: str | os.PathLike) -> None:
     text = os.fspath(path)
     if "\x00" in text:
         raise UnreadableFile(path, "the path contains a NUL character; remove it")
-    if len(text.encode("utf-8", errors="surrogateescape")) > MAX_PATH_BYTES:
+    encoded = text.encode("utf-8", errors="surrogateescape")
+    if len(encoded) > MAX_PATH_BYTES:
         raise UnreadableFile(path, f"the path is longer than {MAX_PATH_BYTES:,} bytes; shorten it")
+    if any(len(name) > MAX_NAME_BYTES for name in encoded.split(b"/")):
+        raise UnreadableFile(path, f"a name in the path is longer than {MAX_NAME_BYTES} bytes; shorten it")
+
+
+def usable_path(path: str | os.PathLike) -> bool:
+    """False for a path no system call should see (see check_path)."""
+    try:
+        check_path(path)
+    except UnreadableFile:
+        return False
+    return True
 
 
 def read_user_bytes(path: str | os.PathLike, max_bytes: int = MAX_READ_BYTES) -> bytes:

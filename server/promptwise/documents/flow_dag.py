@@ -23,6 +23,7 @@ from promptwise.documents.common import (
     string_list,
     top_level_mapping,
 )
+from promptwise.documents.files import usable_path
 from promptwise.documents.references import Reference, parse_reference
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import YamlNode, YamlScalar, parse_yaml, to_python
@@ -82,8 +83,9 @@ class NodeSource(Element):
     tool: str | None = None
 
     def resolve(self, folder: Path) -> Path | None:
-        """The source file on disk, relative to the flow's folder."""
-        return (folder / self.path) if self.path else None
+        """The source file on disk, relative to the flow's folder; None for a path no file
+        can have (a NUL, longer than PATH_MAX): the analysis reports those at the path."""
+        return (folder / self.path) if self.path and usable_path(self.path) else None
 
 
 @dataclass

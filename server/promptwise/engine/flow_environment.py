@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from promptwise.documents.files import usable_path
 from promptwise.engine.connections import ConnectionConfigError, ConnectionResolver, expand_env
 from promptwise.engine.errors import FlowError
 from promptwise.engine.secrets import register_secret
@@ -178,8 +179,8 @@ class Includes:
     def find(self, folder: Path, relative: str) -> Path:
         """A `source.path`: in the flow folder if it is there, else inside an include."""
         local = folder / relative
-        if local.exists() or not self.items:
-            return local
+        if not usable_path(relative) or local.exists() or not self.items:
+            return local  # an unusable path (NUL, too long) is refused when the file is read
         parts = Path(relative).parts
         if not parts:
             return local
