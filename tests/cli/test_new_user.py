@@ -413,3 +413,36 @@ def test_a_tool_error_shows_its_stack_with_verbose(tmp_path):
     assert f'File "{tmp_path / "tool.py"}", line 10, in f' in stack
     assert f'File "{tmp_path / "tool.py"}", line 5, in helper' in stack
     assert "promptwise/engine" not in stack.split("KeyError")[0]  # from the user's code on
+
+
+# ---- where things are: paths from where the user stands, where the runs were looked for ----
+
+def test_check_of_a_missing_path_does_not_claim_it_checked_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "promptwise: error: nosuch: no such file or folder" in err
+    assert "no problems" not in err and "0 files" not in err
+
+
+def test_runs_list_says_where_it_looked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "list"]) == 0
+    assert capsys.readouterr().out.startswith(f"no runs yet in {Path('.promptwise', 'runs.sqlite')} (")
+    assert main(["runs", "show", "r1"]) == 2
+    assert f"no {Path('.promptwise', 'runs.sqlite')}" in capsys.readouterr().err
+
+
+def test_estimate_and_check_write_paths_from_the_current_folder(project, capsys, monkeypatch):
+    (project / "qa" / "chat.jinja2").write_text("system:\nx\nuser:\n{{question}} {{ nope }}\n", encoding="utf-8")
+    monkeypatch.chdir(project)
+    assert main(["estimate", "qa", "--data", "data.jsonl"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Estimate for {Path('qa', 'flow.dag.yaml')} over data.jsonl (6 rows)")
+    assert str(project) not in out
+    (project / "sub").mkdir()
+    monkeypatch.chdir(project / "sub")
+    assert main(["check", "../qa"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    # outside the current folder: every file written the same way (absolute), never ../ for one and / for another
+    assert lines and all(line.startswith(str(project / "qa")) for line in lines), lines

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from promptwise import __version__
 from promptwise.analysis.codes import title
 from promptwise.analysis.problem import Problem, Severity
+from promptwise.commands.options import display_path
 
 _SARIF_LEVELS = {
     Severity.ERROR: "error",
@@ -47,15 +48,6 @@ def register(subparsers) -> None:
         help="text lines (default), a JSON list (0-based ranges, as LSP) or SARIF 2.1.0",
     )
     parser.set_defaults(handler=run)
-
-
-def display_path(path: Path) -> str:
-    """Relative to the current folder when inside it, as users typed it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if relative.startswith("..") else relative
 
 
 def format_text(problems: list[Problem]) -> str:
@@ -277,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             if unique:
                 print(format_text(unique))
-            print(summary(unique, len(found.files)), file=sys.stderr)
+            if found.files or not found.errors:  # `check nosuch` checked nothing: the error says so
+                print(summary(unique, len(found.files)), file=sys.stderr)
         sys.stdout.flush()
     except BrokenPipeError:  # `promptwise check | head`: the reader left; not an error of ours
         try:

@@ -8,9 +8,10 @@ file, unknown --model, bad --column-mapping ...)."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stdout
 from pathlib import Path
 
 from promptwise.commands.options import parse_variants, plural
@@ -60,17 +61,41 @@ def run(args) -> int:
                                      column_mapping=args.column_mapping)
         except EstimateError as error:
             raise UserError(str(error)) from None
+    here = _where_the_user_stands(report)
     if args.format == "json":
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_report(report)
+        text = io.StringIO()
+        with redirect_stdout(text):
+            print_report(report)
+        sys.stdout.write(here(text.getvalue()))
     for skipped in report.skipped_rows:
-        print(f"promptwise: warning: {skipped}; row skipped", file=sys.stderr)
+        print(here(f"promptwise: warning: {skipped}; row skipped"), file=sys.stderr)
     errors = report.errors()
     for error in errors:
-        print(f"promptwise: error: {error}", file=sys.stderr)
+        print(here(f"promptwise: error: {error}"), file=sys.stderr)
     return 1 if errors else 0
+
+
+def _where_the_user_stands(report: Preflight):
+    """The report names files by absolute path (`/home/me/proj/flows/qa/data.jsonl:4`): in
+    text for the terminal, write them from the current folder, as the user typed them."""
+    import os
+
+    from promptwise.commands.options import display_path
+
+    prefixes = {}
+    for path in (report.data, Path(report.target).parent if report.target else None):
+        if path is not None and Path(path).is_absolute():
+            prefixes[str(path)] = display_path(path)
+
+    def here(text: str) -> str:
+        for absolute in sorted(prefixes, key=len, reverse=True):  # the data file before its folder
+            shown = prefixes[absolute]
+            text = text.replace(absolute + os.sep, ("" if shown == "." else shown + os.sep)).replace(absolute, shown)
+        return text
+    return here
 
 
 def _optional_tokens(value) -> str:

@@ -8,6 +8,18 @@ import math
 from pathlib import Path
 
 
+def display_path(path: Path | str) -> str:
+    """Relative to the current folder when inside it, else absolute: the same file always
+    written the same way (never `../f/flow.dag.yaml` beside `/abs/f/chat.jinja2`)."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return os.path.abspath(path) if relative.startswith("..") else relative
+
+
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     """`1 model call`, `3 model calls`, `0 rows`."""
     return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"

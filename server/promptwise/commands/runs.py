@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
-from promptwise.commands.options import existing_folder, json_text, plural, positive_int, tidy_figure
+from promptwise.commands.options import display_path, existing_folder, json_text, plural, positive_int, tidy_figure
 from promptwise.costing.calls import format_ms, format_tokens, format_usd
 
 
@@ -48,8 +48,8 @@ def _open_store(workspace_path: str):
     except ConfigError as error:
         raise UserError(str(error)) from None
     if not RunStore.exists_in(workspace.state_dir):
-        return None
-    return RunStore.for_workspace(workspace, readonly=True)
+        return None, workspace.state_dir
+    return RunStore.for_workspace(workspace, readonly=True), workspace.state_dir
 
 
 def _when(timestamp: float | None) -> str:
@@ -89,12 +89,15 @@ def handle(args: argparse.Namespace) -> int:
     if not args.action:
         args.parser.print_help(sys.stderr)
         return 2
-    store = _open_store(args.workspace)
+    store, state_dir = _open_store(args.workspace)
+    where = display_path(state_dir / "runs.sqlite")
     if store is None:
         if args.action == "list":
-            print("[]" if args.format == "json" else "no runs yet (run `promptwise batch` or `promptwise run`)")
+            print("[]" if args.format == "json" else f"no runs yet in {where} (run `promptwise batch` or `promptwise "
+                                                     "run`, or pass --workspace DIR for another workspace)")
             return 0
-        raise UserError(f"no runs in this workspace ({args.workspace}); run `promptwise runs list` in the workspace")
+        raise UserError(f"no runs in this workspace (no {where}); run `promptwise runs list` in the workspace, or "
+                        "pass --workspace DIR")
     with store:
         try:
             if args.action == "list":
@@ -122,7 +125,7 @@ def _list(store, args) -> int:
         print(json_text([run_json(r) for r in runs], indent=2))
         return 0
     if not runs:
-        print("no runs yet")
+        print(f"no runs yet in {display_path(store.path)}")
         return 0
     print(f"{'NAME':40} {'STATUS':11} {'ROWS':>11} {'FAILED':>6} {'TOKENS':>11} {'COST':>10}  CREATED")
     for r in runs:
