@@ -386,19 +386,9 @@ def _choices(ls, context, where: YamlPosition, values) -> list[types.CompletionI
 
 def _catalog_models(path, catalog_file: str | None) -> list[tuple[str, str]]:
     """(name, detail) of the workspace's deployments then the catalog's models (executor)."""
-    from pathlib import Path as _Path
+    from promptwise.lsp.costs import workspace_catalog
 
-    from promptwise.config import ConfigError, load_workspace
-    from promptwise.costing.catalog import catalog_for
-
-    try:
-        workspace = load_workspace(_Path(path))
-    except ConfigError:
-        workspace = None
-    try:
-        catalog = catalog_for(workspace, path=_Path(catalog_file) if catalog_file else None)
-    except Exception:  # an unreadable catalog file: the shipped one still names models
-        catalog = catalog_for(None)
+    _, catalog = workspace_catalog(path, catalog_file)
     found = [(name, f"deployment → {target}") for name, target in sorted(catalog.deployments.items())]
     for name, model in sorted(catalog.models.items()):
         found.append(

@@ -36,14 +36,13 @@ def register_cost_checker() -> None:
     checker.register()
 
 
-def _estimate(model: Any, overlay: dict[Path, str], default_model: str | None, catalog_file: str | None):
-    """Runs in the executor."""
+def workspace_catalog(path: Path, catalog_file: str | None):
+    """(workspace settings or None, the catalog with its overrides) for a document (executor)."""
     from promptwise.config import ConfigError, load_workspace
     from promptwise.costing.catalog import catalog_for
-    from promptwise.costing.estimate import estimate_document
 
     try:
-        workspace = load_workspace(Path(model.path))
+        workspace = load_workspace(Path(path))
     except ConfigError:
         workspace = None  # the settings file's own problem is reported by the analysis
     try:
@@ -51,6 +50,14 @@ def _estimate(model: Any, overlay: dict[Path, str], default_model: str | None, c
     except Exception:  # an unreadable catalog file: fall back to the shipped one
         logger.exception("cannot read the catalog file %s; using the shipped catalog", catalog_file)
         catalog = catalog_for(workspace)
+    return workspace, catalog
+
+
+def _estimate(model: Any, overlay: dict[Path, str], default_model: str | None, catalog_file: str | None):
+    """Runs in the executor."""
+    from promptwise.costing.estimate import estimate_document
+
+    workspace, catalog = workspace_catalog(Path(model.path), catalog_file)
     return estimate_document(model, workspace, catalog=catalog, overlay=overlay, default_model=default_model)
 
 
