@@ -8,6 +8,7 @@ apart from information-level notes.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -373,4 +374,54 @@ CATCH_CASES = [
 
 @pytest.mark.parametrize(("files", "expected"), CATCH_CASES)
 def test_check_catches_what_prompt_flow_refuses(tmp_path, files, expected):
+    assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)
+
+
+VARIANT_TOOL = """
+from promptflow import tool
+
+
+@tool
+def get_val(key, conn: str = "x"):
+    return {"value": str(key)}
+"""
+
+VARIANTS_FLOW = _front("""
+    inputs:
+      key: {type: object}
+    outputs:
+      output:
+        type: string
+        reference: ${print_val.output.value}
+    nodes:
+    - name: print_val
+      use_variants: true
+      type: python
+      source: {type: code, path: print_val.py}
+    node_variants:
+      print_val:
+        default_variant_id: variant1
+        variants:
+          variant1:
+            node:
+              type: python
+              source: {type: code, path: print_val.py}
+              inputs:
+                key: ${inputs.key}
+    """)
+
+LENIENT_CASES = [
+    pytest.param({"flow.dag.yaml": VARIANTS_FLOW, "print_val.py": VARIANT_TOOL}, [],
+                 id="use-variants-node-is-checked-with-the-variant-inputs"),
+    pytest.param({"flow.dag.yaml": re.sub(r"\n +inputs:\n +key: \$\{inputs.key\}", "", VARIANTS_FLOW),
+                  "print_val.py": VARIANT_TOOL}, [("PW206", W), ("PW307", E)],
+                 id="the-variant-itself-missing-an-input-is-still-an-error"),
+    pytest.param({"flow.dag.yaml": VARIANTS_FLOW.replace("path: print_val.py}", "path: print_val.py, package: x.y}", 1),
+                  "print_val.py": VARIANT_TOOL}, [("PW103", W)],
+                 id="unknown-key-is-a-warning-as-prompt-flow-ignores-it"),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), LENIENT_CASES)
+def test_warnings_in_prompt_flow_are_not_errors_here(tmp_path, files, expected):
     assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)

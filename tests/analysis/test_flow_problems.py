@@ -48,8 +48,8 @@ def test_base_flow_is_clean(project):
 
 # (id, old -> new replacements, code, severity, 0-based line, covered token, fix result or None)
 CASES = [
-    ("unknown-key", [("  inputs:\n    x: ${first", "  inputz:\n    x: ${first")], "PW103", "error", 20, "inputz", "inputs"),
-    ("unknown-top-key", [("outputs:", "output:")], "PW103", "error", 3, "output", "outputs"),
+    ("unknown-key", [("  inputs:\n    x: ${first", "  inputz:\n    x: ${first")], "PW103", "warning", 20, "inputz", "inputs"),
+    ("unknown-top-key", [("outputs:", "output:")], "PW103", "warning", 3, "output", "outputs"),
     ("wrong-type-bool", [("  type: python\n  source:\n    type: code\n    path: second.py", "  type: python\n  aggregation: 'yes'\n  source:\n    type: code\n    path: second.py")], "PW104", "error", 17, "'yes'", None),
     ("wrong-type-map", [("  inputs:\n    x: ${inputs.question}", "  inputs: [a]")], "PW104", "error", 13, "[a]", None),
     ("missing-type", [("  question:\n    type: string", "  question:\n    description: q")], "PW105", "error", 1, "question", None),

@@ -61,12 +61,18 @@ NODE_TYPES = ("llm", "python", "prompt", "custom_llm")
 SOURCE_TYPES = ("code", "package", "package_with_prompt")
 
 
+# Prompt flow ignores keys of a flow it does not know (its validation lists them as warnings),
+# so an unknown key is a warning here too; our own settings file keeps them errors.
+UNKNOWN_IN_FLOWS = Severity.WARNING
+
+
 def _flow_input_spec(value_types: tuple[str, ...], fix_value: str | None = None) -> Spec:
     """A flow input of a DAG or a flex flow: they differ in the types they accept and in
     whether a quick fix may fill in a missing type."""
     return spec(
         MAP,
         what="flow input",
+        unknown_severity=UNKNOWN_IN_FLOWS,
         keys={
             "type": spec(STR, required=True, one_of=value_types, hint="string", fix_value=fix_value),
             "default": spec(ANY),
@@ -83,6 +89,7 @@ FLOW_INPUT = _flow_input_spec(VALUE_TYPES, fix_value="string")
 FLOW_OUTPUT = spec(
     MAP,
     what="flow output",
+    unknown_severity=UNKNOWN_IN_FLOWS,
     keys={
         "type": spec(STR, required=True, one_of=VALUE_TYPES, hint="string", fix_value="string"),
         "reference": spec(STR, required=True, hint="${node_name.output}"),
@@ -97,6 +104,7 @@ def _node_spec(name_required: bool) -> Spec:
     return spec(
         MAP,
         what="node",
+        unknown_severity=UNKNOWN_IN_FLOWS,
         keys={
             "name": spec(STR, required=name_required, hint="my_node"),
             # a node with `use_variants: true` takes its type and source from its variants
@@ -104,6 +112,7 @@ def _node_spec(name_required: bool) -> Spec:
             "source": spec(
                 MAP,
                 what="node source",
+                unknown_severity=UNKNOWN_IN_FLOWS,
                 keys={
                     "type": spec(STR, one_of=SOURCE_TYPES),
                     "path": spec(STR),
@@ -124,6 +133,7 @@ def _node_spec(name_required: bool) -> Spec:
             "activate": spec(
                 MAP,
                 what="activate condition",
+                unknown_severity=UNKNOWN_IN_FLOWS,
                 keys={
                     "when": spec(ANY, required=True, hint="${node_name.output}"),
                     "is": spec(ANY, required=True, hint="true"),
@@ -139,6 +149,7 @@ VARIANT_NODE = _node_spec(name_required=False)
 NODE_VARIANTS = spec(
     MAP,
     what="node variants",
+    unknown_severity=UNKNOWN_IN_FLOWS,
     keys={
         "default_variant_id": spec(STR, required=True, hint="variant_0"),
         "variants": spec(
@@ -147,6 +158,7 @@ NODE_VARIANTS = spec(
             values=spec(
                 MAP,
                 what="variant",
+                unknown_severity=UNKNOWN_IN_FLOWS,
                 keys={"node": VARIANT_NODE, "description": spec(STR)},
             ),
         ),
@@ -166,6 +178,7 @@ _COMMON_FLOW_KEYS = {
         MAP,
         open=True,
         what="environment",
+        unknown_severity=UNKNOWN_IN_FLOWS,
         keys={"python_requirements_txt": spec(STR), "image": spec(STR)},
     ),
     "environment_variables": spec(MAP, open=True),
@@ -175,6 +188,7 @@ _COMMON_FLOW_KEYS = {
 FLOW_DAG = spec(
     MAP,
     what="flow",
+    unknown_severity=UNKNOWN_IN_FLOWS,
     keys={
         **_COMMON_FLOW_KEYS,
         "inputs": spec(MAP, values=FLOW_INPUT),
@@ -191,6 +205,7 @@ FLEX_VALUE_TYPES = ("string", "int", "double", "bool", "list", "object")
 FLEX_FLOW = spec(
     MAP,
     what="flex flow",
+    unknown_severity=UNKNOWN_IN_FLOWS,
     keys={
         **_COMMON_FLOW_KEYS,
         "entry": spec(STR, required=True, hint="module:function"),
@@ -201,6 +216,7 @@ FLEX_FLOW = spec(
             values=spec(
                 MAP,
                 what="flow output",
+                unknown_severity=UNKNOWN_IN_FLOWS,
                 keys={
                     "type": spec(STR, required=True, one_of=FLEX_VALUE_TYPES, hint="string"),
                     "description": spec(STR),

@@ -21,7 +21,7 @@ from promptwise.analysis.edits import remove_entry_fix
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.prompty_checks import sample_keys
 from promptwise.analysis.schema import suggest
-from promptwise.analysis.tools import SourceFiles, ensure_context, node_source_path, relative
+from promptwise.analysis.tools import SourceFiles, ensure_context, node_source_path, relative, replaced_by_variants
 from promptwise.documents.flow_dag import FlowDag, FlowNode
 from promptwise.documents.jinja_template import JinjaTemplate
 from promptwise.documents.prompty import Prompty
@@ -280,6 +280,6 @@ def check(document: Any, context: Any = None) -> list[Problem]:
     files = SourceFiles(ensure_context(document, context))
     problems: list[Problem] = []
     for node in document.all_nodes():
-        if node.type in TEMPLATE_NODE_TYPES:
+        if node.type in TEMPLATE_NODE_TYPES and not replaced_by_variants(document, node):
             problems.extend(check_template_node(document, node, files))
     return problems

@@ -460,6 +460,12 @@ def check(document: Any, context: Any = None) -> list[Problem]:
     files = SourceFiles(ensure_context(document, context))
     problems: list[Problem] = []
     for node in document.all_nodes():
-        if node.type == "python":
+        if node.type == "python" and not replaced_by_variants(document, node):
             problems.extend(check_python_node(document, node, files))
     return problems
+
+
+def replaced_by_variants(flow: FlowDag, node: FlowNode) -> bool:
+    """A `use_variants: true` node runs as one of its variants (with the variant's inputs and
+    source), so what the node itself says is not checked as if it ran."""
+    return bool(node.use_variants and node.variant_of is None and node.name in flow.node_variants)
