@@ -182,3 +182,22 @@ def test_secret_with_json_escaped_characters_is_masked_in_stored_values(store, t
         if path.is_file():
             data = path.read_bytes()
             assert secret.encode() not in data and json.dumps(secret)[1:-1].encode() not in data, path
+
+
+@pytest.mark.parametrize("latencies", [[], [42.0], [10.0, 30.0], [float(v) for v in (7, 1, 9, 3, 3, 12, 250, 5, 8)]])
+def test_latency_percentiles_match_statistics_quantiles(store, latencies):
+    import statistics
+
+    store.create_run("r", "/w/flow", total_rows=len(latencies) + 1)
+    for line, latency in enumerate(latencies):
+        store.record_row("r", RowResult(line, "completed", {}, {}, latency_ms=latency))
+    store.record_row("r", RowResult(len(latencies), "failed", {}, error="x", latency_ms=10_000.0))  # not counted
+    run = store.get_run("r")
+    if not latencies:
+        assert (run.latency_p50_ms, run.latency_p95_ms) == (None, None)
+    elif len(latencies) == 1:
+        assert run.latency_p50_ms == run.latency_p95_ms == latencies[0]
+    else:
+        expected = statistics.quantiles(latencies, n=100, method="inclusive")
+        assert run.latency_p50_ms == pytest.approx(expected[49])
+        assert run.latency_p95_ms == pytest.approx(expected[94])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -205,14 +204,6 @@ def _owner_gone(parameters: dict) -> bool:
     if not isinstance(pid, int) or (host and host != socket.gethostname()):
         return False
     return not process_alive(pid)
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 class RunStore:
@@ -436,9 +427,7 @@ class RunStore:
                 "SELECT SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(total_tokens) AS t,"
                 " SUM(cost) AS cost, SUM(cost IS NULL AND model IS NOT NULL) AS unknown"
                 " FROM node_results WHERE run=? AND line=-1", (run.name,)).fetchone()
-            latencies = [r[0] for r in self._db.execute(
-                "SELECT latency_ms FROM rows WHERE run=? AND status='completed' AND latency_ms IS NOT NULL",
-                (run.name,))]
+            run.latency_p50_ms, run.latency_p95_ms = self._latency_percentiles(run.name, (50, 95))
         run.rows_completed = totals["ok"] or 0
         run.rows_failed = totals["failed"] or 0
         run.prompt_tokens = (totals["p"] or 0) + (aggregation["p"] or 0)
@@ -448,9 +437,26 @@ class RunStore:
         run.cost = None if (totals["unknown"] or aggregation["unknown"]) else run.cost_known
         run.cache_hits = totals["hits"] or 0
         run.llm_calls = totals["calls"] or 0
-        run.latency_p50_ms = _percentile(latencies, 50)
-        run.latency_p95_ms = _percentile(latencies, 95)
         return run
+
+    _LATENCIES = "FROM rows WHERE run=? AND status='completed' AND latency_ms IS NOT NULL"
+
+    def _latency_percentiles(self, name: str, percents: tuple[int, ...]) -> list[float | None]:
+        """Percentiles of the completed rows' latency (statistics.quantiles' inclusive method),
+        each from the two order statistics around it, read by SQLite (caller holds the lock): a
+        run of millions of rows is never loaded into a list to be sorted."""
+        count = self._db.execute(f"SELECT COUNT(*) {self._LATENCIES}", (name,)).fetchone()[0]
+        found: list[float | None] = []
+        for percent in percents:
+            if count == 0:
+                found.append(None)
+                continue
+            below, weight = divmod(percent * (count - 1), 100)
+            pair = [r[0] for r in self._db.execute(f"SELECT latency_ms {self._LATENCIES} ORDER BY latency_ms "
+                                                   "LIMIT 2 OFFSET ?", (name, below))]
+            found.append(pair[0] if len(pair) == 1 or weight == 0 else
+                         (pair[0] * (100 - weight) + pair[1] * weight) / 100)
+        return found
 
     def get_run(self, name: str) -> RunInfo | None:
         with self._lock:
