@@ -1,6 +1,7 @@
 """The Neovim configuration of the README works: headless Neovim (0.7, Debian's `neovim`
 package) loads `editors/neovim/promptwise.lua`, opens a flow with a mistake, and receives the
-server's diagnostic for it; hover and code lenses answer too.
+server's diagnostic for it; hover and code lenses answer too, and running the cost lens's
+command brings its result as a message.
 
 Needs the `nvim` executable (apt package `neovim`); skipped only where it is not installed.
 """
@@ -42,8 +43,19 @@ local ok, failure = pcall(function()
   end
   local lenses = vim.lsp.buf_request_sync(0, "textDocument/codeLens", { textDocument = { uri = vim.uri_from_bufnr(0) } }, 30000)
   result.lenses = {}
+  local estimate
   for _, answer in pairs(lenses or {}) do
-    for _, lens in ipairs(answer.result or {}) do table.insert(result.lenses, lens.command.command) end
+    for _, lens in ipairs(answer.result or {}) do
+      table.insert(result.lenses, lens.command.command)
+      if lens.command.command == "promptwise.estimateCost" then estimate = lens.command end
+    end
+  end
+  -- run the cost lens's command as Neovim does, and catch the message it leads to
+  result.messages = {}
+  vim.lsp.handlers["window/showMessage"] = function(_, params) table.insert(result.messages, params.message) end
+  if estimate then
+    vim.lsp.buf_request_sync(0, "workspace/executeCommand", estimate, 60000)
+    vim.wait(10000, function() return #result.messages > 0 end, 50)
   end
 end)
 result.error = (not ok) and tostring(failure) or nil
@@ -87,3 +99,5 @@ def test_neovim_config_gets_diagnostics_hover_and_lenses(tmp_path: Path):
     assert {"code": "PW201", "line": typo_line} in [{"code": d["code"], "line": d["line"]} for d in result["diagnostics"]]
     assert any(value.startswith("**classify** — llm node") for value in result["hover"]), result["hover"]
     assert "promptwise.runFlow" in result["lenses"] and "promptwise.estimateCost" in result["lenses"]
+    # the lens's result reaches Neovim as a message
+    assert any(m.startswith("Promptwise: estimate of flow.dag.yaml:") for m in result["messages"]), result["messages"]
