@@ -38,6 +38,19 @@ async def test_flow_links_to_node_sources(client: LanguageClient, workspace: Pat
     assert links[0].range.end.character - links[0].range.start.character == len("lookup.py")
 
 
+async def test_flex_flow_links_to_its_entry_module(client: LanguageClient, tmp_path: Path):
+    from lsp_support import copy_workspace
+
+    root = copy_workspace("flex", tmp_path)
+    path = root / "flow.flex.yaml"
+    uri = open_document(client, path)
+    (link,) = await _links(client, uri)
+    assert link.target == (root / "triage" / "app.py").as_uri()
+    text = path.read_text()
+    assert link.range.start == position_of(text, "triage.app")
+    assert link.range.end.character - link.range.start.character == len("triage.app")
+
+
 async def test_prompty_links_to_file_substitutions(client: LanguageClient, workspace: Path):
     (workspace / "sample.json").write_text('{"question": "Is it covered?"}\n')
     path = workspace / "answer.prompty"

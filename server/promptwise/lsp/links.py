@@ -1,5 +1,5 @@
-"""Document links: a flow node's `source.path` (and `additional_includes` entries) and a
-prompty's `${file:...}`, each to the file it names when that file exists (a missing file
+"""Document links: a flow node's `source.path` (and `additional_includes` entries), a flex
+flow's `entry` module and a prompty's `${file:...}`, each to the file it names when that file exists (a missing file
 is a diagnostic, not a link)."""
 
 from __future__ import annotations
@@ -36,6 +36,14 @@ def _flow_links(flow) -> list[tuple[object, Path, str]]:
     return found
 
 
+def _flex_links(flow) -> list[tuple[object, Path, str]]:
+    """The module of `entry: package.module:function`."""
+    target = _existing(flow.module_file()) if flow.module else None
+    if target is None or flow.module_range is None:
+        return []
+    return [(flow.module_range, target, f"open {target.name}")]
+
+
 def _prompty_links(prompty) -> list[tuple[object, Path, str]]:
     folder = Path(prompty.path).parent
     found = []
@@ -54,6 +62,8 @@ async def document_links(ls: PromptwiseServer, params: types.DocumentLinkParams)
         return None
     if context.kind == "flow_dag":
         found = await ls.run_cpu(_flow_links, context.model)
+    elif context.kind == "flex_flow":
+        found = await ls.run_cpu(_flex_links, context.model)
     elif context.kind == "prompty":
         found = await ls.run_cpu(_prompty_links, context.model)
     else:
