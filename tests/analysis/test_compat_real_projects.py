@@ -425,3 +425,48 @@ LENIENT_CASES = [
 @pytest.mark.parametrize(("files", "expected"), LENIENT_CASES)
 def test_warnings_in_prompt_flow_are_not_errors_here(tmp_path, files, expected):
     assert _problems(tmp_path, files, "flow.dag.yaml") == sorted(expected)
+
+
+PROMPTY2_SCHEMA = _front("""
+    ---
+    name: basic-prompt
+    model:
+      id: gpt-4o-mini
+      provider: openai
+      apiType: chat
+    inputSchema:
+      properties:
+        - name: firstName
+          kind: string
+          default: Jane
+        - name: question
+          kind: string
+    template:
+      format:
+        kind: FORMAT
+      parser:
+        kind: prompty
+    ---
+    system:
+    You help {{firstName}}.
+    user:
+    {{questoin}}
+    """)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(PROMPTY2_SCHEMA.replace("FORMAT", "jinja2"), [("PW403", E)],
+                     id="prompty2-input-schema-declares-the-inputs"),
+        pytest.param(PROMPTY2_SCHEMA.replace("FORMAT", "mustache"), [],
+                     id="prompty2-template-format-kind-is-read"),
+        pytest.param(PROMPTY2_SCHEMA.replace("FORMAT", "jinja2").replace(
+            "inputSchema:\n  properties:\n    - name: firstName\n      kind: string\n      default: Jane\n"
+            "    - name: question\n      kind: string\n", "inputSchema: ${file:schema.json}\n"), [],
+                     id="prompty2-input-schema-from-a-file-passes-inputs-through"),
+    ],
+)
+def test_prompty2_schema(tmp_path, text, expected):
+    found = _problems(tmp_path, {"a.prompty": text, "schema.json": "{}"}, "a.prompty")
+    assert [p for p in found if p[0] != "PW404"] == expected

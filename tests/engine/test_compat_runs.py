@@ -383,3 +383,34 @@ async def test_configuration_written_as_a_file_reference_is_loaded(workspace):
     result = await run_flow(root / "p.prompty", {})
     assert result.status == "completed", result.error
     assert workspace.server.requests[0].body["model"] == "gpt-4o-mini"
+
+
+async def test_prompty2_input_schema_defaults_and_key_connection(workspace, monkeypatch):
+    monkeypatch.setenv("PW_COMPAT_P2_BASE", workspace.server.base_url)
+    monkeypatch.setenv("PW_COMPAT_P2_KEY", "sk-compat-p2-123456")
+    root = workspace({"p.prompty": """
+        ---
+        model:
+          id: gpt-4o-mini
+          provider: openai
+          apiType: chat
+          connection: {kind: key, endpoint: '${env:PW_COMPAT_P2_BASE}', apiKey: '${env:PW_COMPAT_P2_KEY}'}
+        inputSchema:
+          properties:
+            - name: question
+              kind: string
+              default: From the schema?
+        template:
+          format: {kind: jinja2}
+          parser: {kind: prompty}
+        ---
+        system:
+        Answer.
+        user:
+        {{question}}
+    """})
+    result = await run_flow(root / "p.prompty", {})
+    assert result.status == "completed", result.error
+    request = workspace.server.requests[0]
+    assert _user_text(request) == "From the schema?"
+    assert request.headers["Authorization"] == "Bearer sk-compat-p2-123456"

@@ -347,6 +347,9 @@ PROMPTY_SPEC = spec(
             items=spec(MAP, open=True, what="prompty input", keys={"name": spec(STR, required=True, hint="question")}),
         ),
         "outputs": spec(LIST, MAP),
+        # Prompty 2: `inputSchema: {properties: [{name, kind, default}]}`, same for outputs
+        "inputSchema": spec(MAP, open=True),
+        "outputSchema": spec(MAP, open=True),
         "sample": spec(MAP, STR),
         "template": spec(STR, MAP),
         "tools": spec(LIST),

@@ -259,11 +259,15 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
     model_node = root.get("model")
     document.model = _model(model_node)
     inputs_node = root.get("inputs")
+    input_schema = as_mapping(root.get("inputSchema"))
+    if inputs_node is None and input_schema is not None:
+        # Prompty 2: `inputSchema: {properties: [{name, kind, default, description}]}`
+        inputs_node = input_schema.get("properties")
     model_mapping = as_mapping(model_node)
     is_new_shape = as_sequence(inputs_node) is not None
     if model_mapping is not None and any(k in model_mapping for k in ("id", "provider", "apiType", "options")):
         is_new_shape = True
-    if isinstance(model_node, YamlScalar) or as_mapping(root.get("template")) is not None:
+    if isinstance(model_node, YamlScalar) or as_mapping(root.get("template")) is not None or "inputSchema" in root:
         is_new_shape = True
     document.shape = SHAPE_PROMPTY if is_new_shape else SHAPE_PROMPTFLOW
     if as_mapping(inputs_node) is not None:
@@ -278,7 +282,8 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
                 name = str(name_node.value)
                 if name not in document.inputs:
                     document.inputs[name] = _input(name, name_node.range, item)
-    document.declares_inputs = inputs_node is not None
+    # an `inputSchema: ${file:...}` is not read here: its inputs pass through, unchecked
+    document.declares_inputs = inputs_node is not None or input_schema is not None
     if inputs_node is None:
         _inputs_from_sample(document, root)
     outputs = plain(root, "outputs")
@@ -293,5 +298,7 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
     if isinstance(template, YamlScalar):
         document.template_format = string(root, "template")
     elif as_mapping(template) is not None:
-        document.template_format = string(template, "format") or string(template, "type")
+        template_kind = as_mapping(template.get("format"))  # Prompty 2: `format: {kind: jinja2}`
+        document.template_format = (string(template, "format") or string(template, "type")
+                                    or (string(template_kind, "kind") if template_kind is not None else None))
     collect_substitutions(root, document.substitutions)

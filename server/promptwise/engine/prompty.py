@@ -25,7 +25,7 @@ from promptwise.engine.values import bind_inputs, load_sample
 
 _ENDPOINT_KEYS = ("azure_endpoint", "base_url", "api_key", "endpoint")
 _CONFIG_TO_SPEC = {"type": "type", "azure_endpoint": "azure_endpoint", "endpoint": "azure_endpoint",
-                   "api_key": "api_key", "key": "api_key", "api_version": "api_version", "base_url": "base_url",
+                   "api_key": "api_key", "key": "api_key", "apiKey": "api_key", "api_version": "api_version", "base_url": "base_url",
                    "organization": "organization"}
 _AZURE_TYPES = ("azure_openai", "azure", "azureopenai")
 
@@ -108,6 +108,8 @@ class PromptyExecutable(Executable):
             spec["type"] = "azure_openai" if azure else spec.get("type", "openai")
             if spec["type"] not in ("azure_openai", "openai", "openai_compatible"):
                 spec["type"] = "openai"
+            if spec["type"] != "azure_openai" and "azure_endpoint" in spec and "base_url" not in spec:
+                spec["base_url"] = spec.pop("azure_endpoint")  # Prompty's `endpoint` of an OpenAI connection
             try:
                 return resolve_spec(self.path.name, spec, str(self.path), llm.resolver.environ)
             except ConnectionConfigError as error:
