@@ -170,7 +170,8 @@ def test_run_refuses_an_undefined_template_variable_with_checks_message(project,
     assert "PW403" in checked and "qestion" in checked
     requests = served.stats.requests
     for argv in (["run", str(project / "qa")],
-                 ["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--no-progress"]):
+                 ["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--no-progress"],
+                 ["eval", str(project / "qa"), "--data", str(project / "data.jsonl")]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "not run: 1 template variable would render as empty text" in err

@@ -8,7 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import json_text, positive_int, run_name
+from promptwise.commands.options import json_text, plural, positive_int, run_name
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
 from promptwise.costing.calls import format_tokens, format_usd
@@ -97,7 +97,7 @@ def handle(args: argparse.Namespace) -> int:
         print(json_text(result.as_dict(), indent=2))
     else:
         cost = "cost unknown" if result.cost is None else format_usd(result.cost)
-        print(f"run {result.run}: {result.status} · {result.completed}/{result.rows} rows completed · "
+        print(f"run {result.run}: {result.status} · {result.completed}/{plural(result.rows, 'row')} completed · "
               f"{result.failed} failed · {format_tokens(result.tokens['total'])} tokens · {cost} · "
               f"{result.elapsed:.1f} s")
         if result.metrics:

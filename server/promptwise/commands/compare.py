@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from promptwise.commands.options import RunTracker, concurrency_or_default, json_text
+from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 
 
 def register(subparsers) -> None:
@@ -28,6 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, default=None, metavar="N",
                         help="rows / judge calls in flight (default: as `batch`, 32)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
+    parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding the runs (default: here)")
@@ -82,7 +84,10 @@ def run(args) -> int:
             if args.flow is None:
                 raise UserError("--variants NODE needs --flow FLOW (and --data FILE or eval.yaml's `data:`)")
             workspace = load_workspace(args.flow)
-            for variant in variant_ids(args.flow, args.variants):
+            variants = variant_ids(args.flow, args.variants)
+            for variant in variants:  # every variant checked before the first one runs
+                refuse_undefined_variables(args.flow, {args.variants: variant}, args.allow_undefined)
+            for variant in variants:
                 print(f"running and evaluating {args.variants}={variant} ...", file=sys.stderr)
                 tracker = RunTracker()
                 try:

@@ -114,7 +114,7 @@ def _listed(label: str, entries: list[str]) -> None:
 
 
 def print_report(report: Preflight) -> None:
-    source = f"{report.data} ({report.rows} rows)" if report.data else "the sample inputs"
+    source = f"{report.data} ({plural(report.rows, 'row')})" if report.data else "the sample inputs"
     print(f"Estimate for {report.target} over {source}; prices from the model catalog as of {report.catalog_date}")
     header = ("node", "model (catalog entry)", "rows", "input tokens", "output ≤", "output expected",
               "input cost", "cost expected", "cost ≤")
@@ -170,11 +170,11 @@ def print_report(report: Preflight) -> None:
             print(f"note, {node.node}: known only at run time, rendered as a placeholder (empty text; 0 where a "
                   "number is formatted), so input is a lower bound: " + ", ".join(sorted(node.unknown_inputs)) + hint)
         if node.bypassed_rows:
-            print(f"note, {node.node}: not run on {node.bypassed_rows} rows ({_condition(node)} there); "
+            print(f"note, {node.node}: not run on {plural(node.bypassed_rows, 'row')} ({_condition(node)} there); "
                   "those rows are not priced")
         if node.conditional_rows:
             print(f"upper bound, {node.node}: node runs only when {node.condition}; priced on all "
-                  f"{node.conditional_rows} rows, as that is known only at run time")
+                  f"{plural(node.conditional_rows, 'row')}, as that is known only at run time")
         for reason in sorted(node.output_bound_unknown):
             print(f"output bound unknown, {node.node}: {reason}; set max_tokens to a number "
                   "('?' marks the stand-in bound)")

@@ -13,8 +13,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.options import (RunTracker, concurrency_or_default, existing_folder, json_text, parse_variants,
-                                         run_name)
+                                         plural, run_name)
 
 
 def register(subparsers) -> None:
@@ -40,6 +41,7 @@ def register(subparsers) -> None:
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML: one test case per row and evaluator")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
+    parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
     parser.add_argument("--show", metavar="NAME",
                         help="show a stored evaluation again (RUN.evalN, or a run: its latest evaluation); runs "
@@ -195,6 +197,7 @@ def run(args) -> int:
             progress = _progress(sys.stderr) if sys.stderr.isatty() else None
             tracker = RunTracker(progress)
             variants = parse_variants(args.variant, "classify=variant_1")
+            refuse_undefined_variables(args.flow, variants, args.allow_undefined)
             try:
                 outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
                                                     variants=variants, name=args.name,
@@ -251,6 +254,6 @@ def _evaluators_that_scored_nothing(result) -> list[str]:
         if count and errors >= count:
             first = next((row.scores[evaluator["name"]].error for row in result.rows
                           if evaluator["name"] in row.scores and row.scores[evaluator["name"]].error), None)
-            messages.append(f"evaluator `{evaluator['name']}` could not score any of the {count} rows"
+            messages.append(f"evaluator `{evaluator['name']}` could not score any of the {plural(count, 'row')}"
                             + (f"; the first error: {first}" if first else ""))
     return messages

@@ -210,7 +210,7 @@ def _show(store, run, args) -> int:
         lines.append(f"  {error}" if " line " in error.split(":", 1)[0] or error.startswith("row ")
                      else f"  row {row.line + 1}: {error}")
     if len(failed) > 10:
-        lines.append(f"  ... {len(failed) - 10} more failed rows (runs export {run.name})")
+        lines.append(f"  ... {plural(len(failed) - 10, 'more failed row')} (runs export {run.name})")
     print("\n".join(lines))
     return 0
 
