@@ -11,6 +11,11 @@ server), CPU time per row, peak memory, and the comparison with the concurrency 
 The batch runs as an installed command would: Python may cache bytecode (an inherited
 PYTHONDONTWRITEBYTECODE is dropped for it, and the engine is imported once beforehand so the
 cache exists), since `pip install` compiles it too. The default --concurrency is the CLI's.
+
+Tracing: `--tracing on` (the default, as users run it: spans for every row, node and model call
+with prompts and replies, written to .promptwise/traces.sqlite), `off` (`tracing: {enabled:
+false}` in promptwise.yaml), or `both`: off and on alternately `--repeat` times each, printing
+the median of each and the overhead of tracing on rows/s and on CPU time per row.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=None, help="default: the CLI's default")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--tracing", choices=("on", "off", "both"), default="on")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each setting with --tracing both")
     args = parser.parse_args()
     if args.concurrency is None:
         from promptwise.engine.batch import DEFAULT_CONCURRENCY
@@ -66,36 +73,95 @@ def main() -> int:
         origin = base_url.removesuffix("/v1")
         with tempfile.TemporaryDirectory(prefix="promptwise-bench-") as folder:
             root = Path(folder)
-            (root / "promptwise.yaml").write_text(
-                f"connections:\n  local: {{type: openai_compatible, base_url: '{base_url}'}}\n")
             (root / "flow").mkdir()
             (root / "flow" / "flow.dag.yaml").write_text(FLOW)
             (root / "flow" / "chat.jinja2").write_text(TEMPLATE)
             with (root / "data.jsonl").open("w") as data:
                 for index in range(args.rows):
                     data.write(json.dumps({"question": f"What is fact number {index} about the sea?"}) + "\n")
-
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the warm-up's share, subtracted below
-            started = time.perf_counter()
-            batch = subprocess.run(
-                [sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl", "--name", "bench",
-                 "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json"],
-                cwd=root, capture_output=True, text=True, env=environment)
-            process_wall = time.perf_counter() - started
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the batch process (the server still runs)
-            if batch.returncode != 0:
-                print(batch.stdout, batch.stderr, file=sys.stderr)
-                return 1
-            result = json.loads(batch.stdout)
-            stats = json.load(urllib.request.urlopen(f"{origin}/_fake/stats"))
+            if args.tracing != "both":
+                figures = _run_batch(root, base_url, origin, args, environment, args.tracing == "on", "bench")
+                if figures is None:
+                    return 1
+            else:
+                runs: dict[bool, list[dict]] = {False: [], True: []}
+                for attempt in range(args.repeat):
+                    for tracing in (False, True):
+                        figures = _run_batch(root, base_url, origin, args, environment, tracing,
+                                             f"bench-{attempt}-{'on' if tracing else 'off'}")
+                        if figures is None:
+                            return 1
+                        runs[tracing].append(figures)
     finally:
         server.terminate()
         server.wait(timeout=10)
+    if args.tracing == "both":
+        _print_overhead(runs, args)
+        return 0
+    _print_figures(figures, args)
+    return 0
 
+
+def _run_batch(root: Path, base_url: str, origin: str, args, environment: dict, tracing: bool, name: str) -> dict | None:
+    (root / "promptwise.yaml").write_text(
+        f"connections:\n  local: {{type: openai_compatible, base_url: '{base_url}'}}\n"
+        f"tracing: {{enabled: {'true' if tracing else 'false'}}}\n")
+    urllib.request.urlopen(urllib.request.Request(f"{origin}/_fake/reset", method="POST")).read()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # earlier processes' share, subtracted below
+    started = time.perf_counter()
+    batch = subprocess.run(
+        [sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl", "--name", name,
+         "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json"],
+        cwd=root, capture_output=True, text=True, env=environment)
+    process_wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the batch process (the server still runs)
+    if batch.returncode != 0:
+        print(batch.stdout, batch.stderr, file=sys.stderr)
+        return None
+    result = json.loads(batch.stdout)
+    stats = json.load(urllib.request.urlopen(f"{origin}/_fake/stats"))
+    spans = _stored_spans(root, name) if tracing else 0
+    return {"result": result, "stats": stats, "process_wall": process_wall, "spans": spans,
+            "cpu": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
+            "maxrss": usage.ru_maxrss}
+
+
+def _stored_spans(root: Path, run: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(root / ".promptwise" / "traces.sqlite") as db:
+        return db.execute("SELECT coalesce(sum(span_count), 0) FROM traces WHERE run_id = ?", (run,)).fetchone()[0]
+
+
+def _print_overhead(runs: dict[bool, list[dict]], args) -> None:
+    import statistics
+
+    def median(tracing: bool, figure) -> float:
+        return statistics.median(figure(run) for run in runs[tracing])
+
+    rows = args.rows
+    throughput = {t: median(t, lambda run: rows / run["result"]["elapsed"]) for t in (False, True)}
+    cpu_row = {t: median(t, lambda run: run["result"]["cpu_seconds"] / rows * 1000) for t in (False, True)}
+    wall = {t: median(t, lambda run: run["process_wall"]) for t in (False, True)}
+    print(f"rows: {rows}, endpoint latency {args.latency_ms:.0f} ms, concurrency {args.concurrency}; "
+          f"median of {args.repeat} runs each, alternating off/on")
+    for tracing in (False, True):
+        label = "tracing on " if tracing else "tracing off"
+        each = ", ".join(f"{rows / run['result']['elapsed']:.0f}" for run in runs[tracing])
+        print(f"{label}:  {throughput[tracing]:.0f} rows/s (runs: {each}), CPU {cpu_row[tracing]:.2f} ms per row, "
+              f"process wall {wall[tracing]:.2f} s"
+              + (f", {runs[True][-1]['spans']} spans stored per run" if tracing else ""))
+    print(f"overhead:     {(1 - throughput[True] / throughput[False]) * 100:+.1f}% rows/s, "
+          f"{(cpu_row[True] / cpu_row[False] - 1) * 100:+.1f}% CPU per row "
+          f"({cpu_row[True] - cpu_row[False]:+.2f} ms)")
+
+
+def _print_figures(figures: dict, args) -> None:
+    result, stats, process_wall, usage_cpu = figures["result"], figures["stats"], figures["process_wall"], figures["cpu"]
     rows = args.rows
     batch_wall = result["elapsed"]
     bound = rows / args.concurrency * args.latency_ms / 1000
-    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    cpu = usage_cpu
     prompt_flow = PROMPT_FLOW_SECONDS_FOR_1000 * rows / 1000
     print(f"rows:                 {rows} ({result['completed']} completed, {result['failed']} failed)")
     print(f"endpoint latency:     {args.latency_ms:.0f} ms, concurrency {args.concurrency}")
@@ -107,8 +173,8 @@ def main() -> int:
     print(f"peak in flight:       {stats['peak_in_flight']} requests (server count; {stats['requests']} requests)")
     print(f"CPU time:             {result['cpu_seconds'] / rows * 1000:.2f} ms per row while rows ran; "
           f"{cpu:.2f} s for the whole process (start-up and imports included)")
-    print(f"peak memory:          {usage.ru_maxrss / 1024:.0f} MB (max RSS of the batch process)")
-    return 0
+    print(f"peak memory:          {figures['maxrss'] / 1024:.0f} MB (max RSS of the batch process)")
+    print(f"tracing:              {args.tracing}" + (f" ({figures['spans']} spans stored)" if figures["spans"] else ""))
 
 
 if __name__ == "__main__":

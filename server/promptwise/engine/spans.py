@@ -18,11 +18,10 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from promptwise import span_attributes as A
@@ -30,6 +29,7 @@ from promptwise.redaction import redact, redact_value
 
 _tracer = trace.get_tracer("promptwise.engine")
 _capture = False
+_enabled: bool | None = None  # set by tracing.configure/shutdown; None: whatever provider the process has
 MAX_TEXT_CHARS = 32_000  # per message part / value: a trace keeps what a person reads, not megabytes
 
 
@@ -38,24 +38,46 @@ def set_capture_content(on: bool) -> None:
     _capture = bool(on)
 
 
+def set_enabled(on: bool | None) -> None:
+    """Promptwise's tracing is on (True) or off (False): lets flow spans skip their set-up work
+    when nothing records them."""
+    global _enabled
+    _enabled = on
+
+
 def capture_content() -> bool:
     return _capture
 
 
 # --- spans --------------------------------------------------------------------------------
-@contextmanager
-def span(name: str, kind: str, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
-    """A span of the given promptwise kind, current while the block runs. An exception leaving
-    the block marks it failed (error.type, redacted message) and goes on."""
-    attributes = {A.SPAN_KIND: kind, **attributes} if attributes else {A.SPAN_KIND: kind}
-    with _tracer.start_as_current_span(name, attributes=attributes, record_exception=False,
-                                       set_status_on_exception=False) as current:
-        try:
-            yield current
-        except BaseException as error:
-            if current.is_recording():
-                fail(current, error)
-            raise
+class span:
+    """A span of the given promptwise kind, current while the `with` block runs (`as` gives the
+    OTel span). An exception leaving the block marks it failed (error.type, redacted message)
+    and goes on. A class, not a generator context manager: this runs several times per row."""
+
+    __slots__ = ("span", "_token")
+
+    def __init__(self, name: str, kind: str, attributes: dict[str, Any] | None = None) -> None:
+        self._token = None
+        if _enabled is False:  # Promptwise tracing is off: not even a no-op span
+            self.span = trace.INVALID_SPAN
+            return
+        attributes = {A.SPAN_KIND: kind, **attributes} if attributes else {A.SPAN_KIND: kind}
+        self.span = _tracer.start_span(name, attributes=attributes, record_exception=False,
+                                       set_status_on_exception=False)
+
+    def __enter__(self) -> Span:
+        if self.span.is_recording():
+            self._token = context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if self._token is not None:
+            if error is not None:
+                fail(self.span, error)
+            context.detach(self._token)
+            self.span.end()
+        return False
 
 
 def fail(current: Span, error: BaseException | str, error_type: str | None = None) -> None:
@@ -125,25 +147,26 @@ async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: st
         return outcome
 
 
-@contextmanager
-def node_span(name: str, node_type: str, inputs: dict | None = None) -> Iterator[Span]:
-    """A DAG node; its inputs (and, through `node_output`, its output) when capture is on."""
+def node_span(name: str, node_type: str, inputs: dict | None = None) -> span:
+    """A DAG node; its inputs (and, through `node_output`, its output) when capture is on. An llm
+    node's model-call span below it shows the rendered messages and the reply instead."""
     attributes = {A.NODE_NAME: name, A.NODE_TYPE: node_type}
     if node_type == "python":
         attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
         attributes[A.GEN_AI_TOOL_NAME] = name
-    with span(f"node {name}", A.SPAN_KIND_NODE, attributes) as current:
-        set_content(current, A.NODE_INPUTS, inputs)
-        yield current
+    scope = span(f"node {name}", A.SPAN_KIND_NODE, attributes)
+    if node_type != "llm":
+        set_content(scope.span, A.NODE_INPUTS, inputs)
+    return scope
 
 
 def node_output(current: Span, output: Any) -> None:
-    set_content(current, A.NODE_OUTPUT, output)
+    if current.is_recording() and current.attributes.get(A.NODE_TYPE) != "llm":
+        set_content(current, A.NODE_OUTPUT, output)
 
 
-@contextmanager
 def model_call_span(operation: str, model: str, connection: Any, messages: Any = None,
-                    params: dict | None = None) -> Iterator[Span]:
+                    params: dict | None = None) -> span:
     """A model call (chat or embeddings); `record_chat_result` fills in what came back."""
     provider = "azure.ai.openai" if getattr(connection, "is_azure", False) else "openai"
     attributes: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: operation, A.GEN_AI_PROVIDER_NAME: provider,
@@ -156,10 +179,10 @@ def model_call_span(operation: str, model: str, connection: Any, messages: Any =
             value = params.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 attributes[attribute] = value
-    with span(f"{operation} {model}", A.SPAN_KIND_LLM, attributes) as current:
-        if messages is not None and _capture and current.is_recording():
-            current.set_attribute(A.GEN_AI_INPUT_MESSAGES, _json(input_messages(messages)))
-        yield current
+    scope = span(f"{operation} {model}", A.SPAN_KIND_LLM, attributes)
+    if messages is not None and _capture and scope.span.is_recording():
+        scope.span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _json(input_messages(messages)))
+    return scope
 
 
 _REQUEST_PARAMETERS = {"max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS, "max_completion_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
@@ -216,15 +239,14 @@ def record_failed_call(current: Span, error: Any) -> None:
     fail(current, error)
 
 
-@contextmanager
-def evaluation_span(evaluator: str, row_index: int | None, inputs: dict | None = None) -> Iterator[Span]:
+def evaluation_span(evaluator: str, row_index: int | None, inputs: dict | None = None) -> span:
     """One evaluator (a judge, an evaluation flow, ...) applied to one row; its model calls nest below."""
     attributes: dict[str, Any] = {A.EVALUATOR: evaluator, A.GEN_AI_EVALUATION_NAME: evaluator}
     if row_index is not None:
         attributes[A.ROW_INDEX] = row_index
-    with span(f"evaluate {evaluator}", A.SPAN_KIND_EVALUATION, attributes) as current:
-        set_content(current, A.FUNCTION_INPUTS, inputs)
-        yield current
+    scope = span(f"evaluate {evaluator}", A.SPAN_KIND_EVALUATION, attributes)
+    set_content(scope.span, A.FUNCTION_INPUTS, inputs)
+    return scope
 
 
 def record_score(current: Span, score: Any) -> None:
@@ -391,7 +413,12 @@ def _clip(value: Any) -> Any:
 
 
 def _json(value: Any) -> str:
-    text = json.dumps(redact_value(value), ensure_ascii=False, default=_describe)
+    """JSON text with every registered secret masked. The finished text is checked (cheap);
+    only text where a secret holding `"`, `\\` or a control character could hide behind JSON's
+    escapes is encoded again from masked values (a line break alone does not trigger it)."""
+    text = json.dumps(value, ensure_ascii=False, default=_describe)
+    if '\\"' in text or "\\\\" in text or "\\u" in text:
+        text = json.dumps(redact_value(value), ensure_ascii=False, default=_describe)
     if len(text) > 8 * MAX_TEXT_CHARS:
         text = text[:8 * MAX_TEXT_CHARS] + "…"  # no longer valid JSON: readers show it as text
     return redact(text)
@@ -404,8 +431,9 @@ def _describe(value: Any) -> str:
 
 def _tracer_records() -> bool:
     """Whether spans started now would be recorded (a configured SDK provider that samples)."""
-    current = trace.get_current_span()
-    if current.is_recording():
+    if trace.get_current_span().is_recording():
         return True
+    if _enabled is not None:
+        return _enabled
     provider = trace.get_tracer_provider()
     return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))

@@ -53,7 +53,7 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
         old = _pipeline.replace(())
         _shutdown_processors(old, timeout_s=5.0)
         _configured_for, _store_processor = None, None
-        _set_engine_capture(resolved.enabled and resolved.capture_content)
+        _set_engine_switches(False, False)
         if not resolved.enabled:
             return False
         processors = []
@@ -65,6 +65,7 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
             processors.append(exporter)
         _pipeline.replace(tuple(processors))
         _configured_for, _store_processor = key, store_processor
+        _set_engine_switches(bool(processors), resolved.capture_content)
         return bool(processors)
 
 
@@ -90,7 +91,8 @@ def flush(timeout_s: float = 5.0) -> bool:
     """Write out every finished span (local store and OTLP) without stopping tracing."""
     if _pipeline is None:
         return True
-    return all(processor.force_flush(int(timeout_s * 1000)) for processor in _pipeline.processors)
+    return all(_within(timeout_s, lambda p=processor: p.force_flush(int(timeout_s * 1000)))
+               for processor in _pipeline.processors)
 
 
 def shutdown(timeout_s: float = 5.0) -> None:
@@ -102,6 +104,7 @@ def shutdown(timeout_s: float = 5.0) -> None:
             return
         old = _pipeline.replace(())
         _configured_for, _store_processor = None, None
+        _set_engine_switches(False, False)
     _shutdown_processors(old, timeout_s=timeout_s)
 
 
@@ -164,15 +167,35 @@ def _make_store_processor(root: Path, settings):
 
 
 def _shutdown_processors(processors, *, timeout_s: float) -> None:
+    """Flush and stop each processor, within `timeout_s` in all: the SDK's batch processor
+    ignores flush timeouts and retries a collector that is down for its export timeout, and a
+    command must not hang at exit for a collector."""
     for processor in processors:
+        if not _within(timeout_s, processor.shutdown):
+            log.warning("tracing: spans not exported within %g s (is the OTLP collector down?); giving up on them",
+                        timeout_s)
+
+
+def _within(timeout_s: float, call) -> bool:
+    """Run `call` in a daemon thread for at most `timeout_s`; whether it finished (and did not raise)."""
+    outcome: list[bool] = []
+
+    def run() -> None:
         try:
-            processor.force_flush(int(timeout_s * 1000))
-            processor.shutdown()
+            call()
+            outcome.append(True)
         except Exception as error:  # an exporter that fails to stop must not stop the caller
-            log.warning("tracing: a span processor failed to shut down (%s: %s)", type(error).__name__, error)
+            log.warning("tracing: a span processor failed (%s: %s)", type(error).__name__, error)
+            outcome.append(False)
+
+    thread = threading.Thread(target=run, name="promptwise-tracing-flush", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(outcome) and outcome[0]
 
 
-def _set_engine_capture(capture: bool) -> None:
+def _set_engine_switches(enabled: bool, capture: bool) -> None:
     from promptwise.engine import spans
 
-    spans.set_capture_content(capture)
+    spans.set_enabled(enabled)
+    spans.set_capture_content(enabled and capture)

@@ -1,20 +1,22 @@
 """A span processor that writes finished spans into the local span store, off the request path.
 
-`on_end` only appends the span to a bounded queue (never blocks: when the queue is full the
-span is dropped and counted); one background thread turns spans into records, redacts any
-registered secret, and writes them in batches, one transaction per batch.
+`on_end` only appends the span to a bounded buffer (never blocks, takes no lock: when the
+buffer is full the span is dropped and counted). One background thread wakes every
+FLUSH_INTERVAL_S (or when a batch is full, or on flush), turns the spans into records,
+redacts any registered secret, and writes them in batches, one transaction per batch: a
+span costs the request path one deque append.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+from opentelemetry.trace import StatusCode
 
 from promptwise import span_attributes as attrs
 from promptwise.redaction import redact, redact_value
@@ -22,11 +24,10 @@ from promptwise.tracing.store import SpanRecord, SpanStore
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 512
+BATCH_SIZE = 1024
 FLUSH_INTERVAL_S = 0.5
 RETENTION_CHECK_S = 3600.0
 DROPPED_COUNTER = "dropped_spans"
-_STOP = object()
 
 
 class StoreSpanProcessor(SpanProcessor):
@@ -35,14 +36,17 @@ class StoreSpanProcessor(SpanProcessor):
         self.store = store
         self.capture_content = capture_content
         self.retention_days = retention_days
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self._buffer: collections.deque = collections.deque()  # appends and pops are thread-safe
+        self._wake = threading.Event()
+        self._idle = threading.Condition()  # notified after each write, for force_flush
+        self._busy = False  # the writer holds spans taken from the buffer
+        self._drop_lock = threading.Lock()  # only on the (rare) dropping path
         self._dropped = 0  # since start; also added to the store's `dropped_spans` counter
         self._unsaved_drops = 0
         self._written = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pending = 0  # spans queued or being written
         self._closed = False
+        self._stopping = False
         self._thread = threading.Thread(target=self._work, name="promptwise-span-store", daemon=True)
         self._thread.start()
 
@@ -53,40 +57,46 @@ class StoreSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if self._closed:
             return
-        with self._lock:
-            self._pending += 1
-        try:
-            self._queue.put_nowait(span)
-        except queue.Full:
-            with self._lock:
-                self._pending -= 1
-                self._dropped += 1
-                self._unsaved_drops += 1
-                first = self._dropped == 1
-            if first:
-                log.warning("tracing: the span store queue is full (%d spans); further spans are dropped and "
-                            "counted", self._queue.maxsize)
+        buffer = self._buffer
+        if len(buffer) >= self.queue_size:
+            self._drop(1)
+            return
+        buffer.append(span)
+        if len(buffer) >= BATCH_SIZE:
+            self._wake.set()
+
+    def _drop(self, count: int) -> None:
+        with self._drop_lock:
+            self._dropped += count
+            self._unsaved_drops += count
+            first = self._dropped == count
+        if first:
+            log.warning("tracing: the span store cannot keep up (%d spans waiting); further spans are dropped and "
+                        "counted", self.queue_size)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         deadline = time.monotonic() + timeout_millis / 1000
         with self._idle:
-            while self._pending:
+            while self._buffer or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
+                self._wake.set()
                 self._idle.wait(min(left, 0.05))
         return True
 
     def shutdown(self, timeout_millis: int = 5_000) -> None:
-        """Write what is queued (up to the timeout), then stop the writer thread."""
+        """Write what is waiting (up to the timeout), then stop the writer thread."""
         if self._closed:
             return
         self.force_flush(timeout_millis)
         self._closed = True
-        self._queue.put(_STOP)
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout=1.0)
         if self._thread.is_alive():
-            log.warning("tracing: the span store writer did not stop in time; %d spans not written", self._pending)
+            log.warning("tracing: the span store writer did not stop in time; %d spans not written",
+                        len(self._buffer))
         else:
             self.store.close()
 
@@ -101,46 +111,41 @@ class StoreSpanProcessor(SpanProcessor):
 
     # --- the background writer -------------------------------------------------------
     def _work(self) -> None:
-        next_purge = time.monotonic()  # the first batch of the session purges old traces
-        stopping = False
-        while not stopping:
-            try:
-                first = self._queue.get(timeout=FLUSH_INTERVAL_S)
-            except queue.Empty:
-                first = None
-            batch = [] if first is None or first is _STOP else [first]
-            stopping = first is _STOP
-            while len(batch) < BATCH_SIZE and not stopping:
+        next_purge = time.monotonic()  # the first round of the session purges old traces
+        while True:
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
+            while self._buffer:
+                with self._idle:
+                    self._busy = True
+                batch = []
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if batch:
+                    while len(batch) < BATCH_SIZE:
+                        batch.append(self._buffer.popleft())
+                except IndexError:
+                    pass
                 self._write(batch)
             if self.retention_days and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + RETENTION_CHECK_S
                 self._purge()
+            if self._stopping:
+                return
 
     def _write(self, batch: list[ReadableSpan]) -> None:
         try:
             records = [to_record(span, capture_content=self.capture_content) for span in batch]
             self._written += self.store.write(records)
-            with self._lock:
+            with self._drop_lock:
                 drops, self._unsaved_drops = self._unsaved_drops, 0
             if drops:
                 self.store.add_counter(DROPPED_COUNTER, drops)
         except Exception as error:  # a full disk or a damaged file: count, say so once, keep serving
-            with self._lock:
-                self._dropped += len(batch)
+            self._drop(len(batch))
             log.warning("tracing: could not store %d spans in %s (%s: %s)", len(batch), self.store.path,
                         type(error).__name__, redact(str(error)))
         finally:
             with self._idle:
-                self._pending -= len(batch)
+                self._busy = False
                 self._idle.notify_all()
 
     def _purge(self) -> None:
@@ -152,37 +157,36 @@ class StoreSpanProcessor(SpanProcessor):
             log.warning("tracing: could not delete old traces (%s: %s)", type(error).__name__, error)
 
 
+_STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
+
+
 def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord:
     """The store's record of a finished SDK span: ids as hex, secrets redacted, content
     attributes dropped when capture is off (whatever the instrumentation set)."""
     context = span.context
     parent = span.parent
-    attributes = _attributes(span.attributes, capture_content)
     status = span.status
-    code = {StatusCode.OK: "ok", StatusCode.ERROR: "error"}.get(status.status_code, "unset")
-    events = [{"name": event.name, "time_ns": event.timestamp,
-               "attributes": _attributes(event.attributes, capture_content)} for event in span.events]
-    resource = span.resource.attributes if span.resource is not None else {}
+    events = span.events
+    resource = span.resource
+    service = resource.attributes.get("service.name") if resource is not None else None
     return SpanRecord(
-        trace_id=format_trace_id(context.trace_id), span_id=format_span_id(context.span_id),
-        parent_id=format_span_id(parent.span_id) if parent is not None else None,
+        trace_id=format(context.trace_id, "032x"), span_id=format(context.span_id, "016x"),
+        parent_id=format(parent.span_id, "016x") if parent is not None else None,
         name=redact(span.name), start_ns=span.start_time or 0, end_ns=span.end_time or span.start_time or 0,
-        status=code, error_message=redact(status.description) if status.description else None,
-        attributes=attributes, events=events, is_root=parent is None or parent.is_remote,
-        service=str(resource.get("service.name")) if resource.get("service.name") else None,
+        status=_STATUS.get(status.status_code, "unset"),
+        error_message=redact(status.description) if status.description else None,
+        attributes=_attributes(span.attributes, capture_content),
+        events=[{"name": event.name, "time_ns": event.timestamp,
+                 "attributes": _attributes(event.attributes, capture_content)} for event in events] if events else [],
+        is_root=parent is None or parent.is_remote, service=str(service) if service else None,
     )
 
 
 def _attributes(raw: Any, capture_content: bool) -> dict[str, Any]:
     if not raw:
         return {}
-    result = {}
-    for key, value in raw.items():
-        if not capture_content and key in attrs.CONTENT_ATTRIBUTES:
-            continue
-        if isinstance(value, str):
-            value = redact(value)
-        elif isinstance(value, tuple):
-            value = redact_value(list(value))
-        result[key] = value
-    return result
+    if capture_content:
+        values = dict(raw)
+    else:
+        values = {key: value for key, value in raw.items() if key not in attrs.CONTENT_ATTRIBUTES}
+    return redact_value(values)  # the same dict back when no secret is registered

@@ -90,7 +90,7 @@ INSERT INTO traces (trace_id, root_span_id, name, kind, service, flow, flow_path
                     span_count, llm_calls, cache_hits, input_tokens, output_tokens, cost_usd)
 VALUES (:trace_id, :root_span_id, :name, :kind, :service, :flow, :flow_path, :content_hash, :version,
         :consumer, :run_id, :row_index, :start_ns, :end_ns, :duration_ms, :status, :error_type,
-        1, :llm_calls, :cache_hits, :input_tokens, :output_tokens, :cost_usd)
+        :span_count, :llm_calls, :cache_hits, :input_tokens, :output_tokens, :cost_usd)
 ON CONFLICT(trace_id) DO UPDATE SET
     root_span_id = COALESCE(excluded.root_span_id, root_span_id),
     name = COALESCE(excluded.name, name),
@@ -110,7 +110,7 @@ ON CONFLICT(trace_id) DO UPDATE SET
     duration_ms = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.duration_ms ELSE duration_ms END,
     status = COALESCE(excluded.status, status),
     error_type = COALESCE(excluded.error_type, error_type),
-    span_count = span_count + 1,
+    span_count = span_count + excluded.span_count,
     llm_calls = llm_calls + excluded.llm_calls,
     cache_hits = cache_hits + excluded.cache_hits,
     input_tokens = input_tokens + excluded.input_tokens,
@@ -121,8 +121,7 @@ ON CONFLICT(trace_id) DO UPDATE SET
 _INSERT_SPAN = """
 INSERT OR REPLACE INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, end_ns, status, error_type,
                               error_message, model, input_tokens, output_tokens, cost_usd, attributes, events)
-VALUES (:trace_id, :span_id, :parent_id, :name, :kind, :start_ns, :end_ns, :status, :error_type,
-        :error_message, :model, :input_tokens, :output_tokens, :cost_usd, :attributes, :events)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # Summary fields copied from any span of the trace that carries them (first one wins).
@@ -181,10 +180,12 @@ class SpanStore:
     # --- writing ---------------------------------------------------------------------
     def write(self, records: Iterable[SpanRecord]) -> int:
         """Store finished spans in one transaction; returns how many."""
-        span_rows, trace_rows = [], []
+        span_rows = []
+        summaries: dict[str, dict] = {}  # one upsert per trace and batch, not one per span
         for record in records:
             span_rows.append(_span_row(record))
-            trace_rows.append(_trace_row(record))
+            _summarize(record, summaries)
+        trace_rows = list(summaries.values())
         if not span_rows:
             return 0
         connection = self._connection
@@ -283,43 +284,53 @@ class SpanStore:
             (prefix, prefix + "g")).fetchall()) > 1
 
 
-def _span_row(record: SpanRecord) -> dict:
-    a = record.attributes
-    return {
-        "trace_id": record.trace_id, "span_id": record.span_id, "parent_id": record.parent_id,
-        "name": record.name, "kind": record.kind, "start_ns": record.start_ns, "end_ns": record.end_ns,
-        "status": record.status, "error_type": _text(a.get(attrs.ERROR_TYPE)), "error_message": record.error_message,
-        "model": _text(a.get(attrs.GEN_AI_RESPONSE_MODEL) or a.get(attrs.GEN_AI_REQUEST_MODEL)),
-        "input_tokens": _int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)),
-        "output_tokens": _int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)),
-        "cost_usd": _float(a.get(attrs.COST_USD)),
-        "attributes": json.dumps(a, ensure_ascii=False, default=str),
-        "events": json.dumps(record.events, ensure_ascii=False, default=str) if record.events else None,
-    }
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
-def _trace_row(record: SpanRecord) -> dict:
+def _span_row(record: SpanRecord) -> tuple:
     a = record.attributes
-    is_llm = record.kind == attrs.SPAN_KIND_LLM
-    root = record.is_root
-    row = {
-        "trace_id": record.trace_id, "root_span_id": record.span_id if root else None,
-        "name": record.name if root else None, "kind": record.kind if root else None,
-        "service": record.service if root else None,
-        "start_ns": record.start_ns, "end_ns": record.end_ns,
-        "duration_ms": record.duration_ms if root else None,
-        "status": record.status if root else None,
-        "error_type": _text(a.get(attrs.ERROR_TYPE)) if root else None,
-        "llm_calls": 1 if is_llm else 0,
-        "cache_hits": 1 if is_llm and a.get(attrs.CACHE_HIT) else 0,
-        "input_tokens": (_int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) or 0) if is_llm else 0,
-        "output_tokens": (_int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0) if is_llm else 0,
-        "cost_usd": _float(a.get(attrs.COST_USD)) if is_llm else None,
-    }
+    return (record.trace_id, record.span_id, record.parent_id, record.name, a.get(attrs.SPAN_KIND), record.start_ns,
+            record.end_ns, record.status, _text(a.get(attrs.ERROR_TYPE)), record.error_message,
+            _text(a.get(attrs.GEN_AI_RESPONSE_MODEL) or a.get(attrs.GEN_AI_REQUEST_MODEL)),
+            _int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)), _int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)),
+            _float(a.get(attrs.COST_USD)), _encode(a), _encode(record.events) if record.events else None)
+
+
+def _summarize(record: SpanRecord, summaries: dict[str, dict]) -> None:
+    """Fold one span into its trace's summary row for this batch (the upsert then folds the
+    row into what is stored, the same way): the root sets the trace's own fields, model-call
+    spans add their tokens, cost and cache hit, the first span naming a flow, run, version
+    or consumer names the trace's."""
+    summary = summaries.get(record.trace_id)
+    if summary is None:
+        summary = summaries[record.trace_id] = {
+            "trace_id": record.trace_id, "root_span_id": None, "name": None, "kind": None, "service": None,
+            "start_ns": record.start_ns, "end_ns": record.end_ns, "duration_ms": None, "status": None,
+            "error_type": None, "span_count": 0, "llm_calls": 0, "cache_hits": 0, "input_tokens": 0,
+            "output_tokens": 0, "cost_usd": None, **dict.fromkeys(_TRACE_FIELDS)}
+    elif summary["root_span_id"] is None:
+        summary["start_ns"] = min(summary["start_ns"], record.start_ns)
+        summary["end_ns"] = max(summary["end_ns"], record.end_ns)
+    a = record.attributes
+    summary["span_count"] += 1
+    kind = a.get(attrs.SPAN_KIND)
+    if record.is_root:
+        summary.update(root_span_id=record.span_id, name=record.name, kind=kind, service=record.service,
+                       start_ns=record.start_ns, end_ns=record.end_ns, duration_ms=record.duration_ms,
+                       status=record.status, error_type=_text(a.get(attrs.ERROR_TYPE)))
+    if kind == attrs.SPAN_KIND_LLM:
+        summary["llm_calls"] += 1
+        summary["cache_hits"] += 1 if a.get(attrs.CACHE_HIT) else 0
+        summary["input_tokens"] += _int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) or 0
+        summary["output_tokens"] += _int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) or 0
+        cost = _float(a.get(attrs.COST_USD))
+        if cost is not None:
+            summary["cost_usd"] = (summary["cost_usd"] or 0.0) + cost
     for column, name in _TRACE_FIELDS.items():
-        value = a.get(name)
-        row[column] = _int(value) if column == "row_index" else _text(value)
-    return row
+        if summary[column] is None:
+            value = a.get(name)
+            if value is not None:
+                summary[column] = _int(value) if column == "row_index" else str(value)
 
 
 def _text(value: Any) -> str | None:
