@@ -5,22 +5,28 @@ Prints figures; asserts nothing. Run: .venv/bin/python benchmarks/secret_scan_sp
 - `scan_text` on one line of 10k / 20k / 40k / 80k letters (the series of issue 9, where the
   quadratic scanner took 4 / 17 / 89 / 353 s): the time per character must stay flat;
 - `scan_text` on 1 MB of base64 and of hex, as one line and wrapped at 76 characters;
-- the whole analysis (`analyze`, every checker) of a .prompty whose body holds such a MB.
+- the whole analysis (`analyze`, every checker) of a .prompty whose body holds such a MB;
+- the memory the analysis keeps after 60 versions of a 200 KB prompty are typed, and after the
+  editor closes it (the compiled-template and secret-scan caches are bounded and freed).
 """
 
 from __future__ import annotations
 
 import base64
+import gc
 import random
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
 
 from promptwise.analysis import analyze  # noqa: E402
+from promptwise.analysis.analyzer import release  # noqa: E402
+from promptwise.costing.estimate import forget_document  # noqa: E402
 from promptwise.analysis.secrets import scan_text  # noqa: E402
 
 MB = 1_000_000
@@ -72,5 +78,26 @@ def main() -> None:
                 print(f"  {kind:<7} {layout:<14} {seconds * 1000:8.1f} ms   problems: {', '.join(codes) or 'none'}")
 
 
+def memory_kept_while_typing(folder: Path, versions: int = 60) -> None:
+    path = folder / "large.prompty"
+    body = "Answer from the policy text below.\n" * 5_500  # ~200 KB
+    gc.collect()
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    for version in range(versions):
+        analyze(path, PROMPTY_HEAD + body + f"(edit {version})\nuser:\n{{{{question}}}}\n")
+    gc.collect()
+    typed = tracemalloc.get_traced_memory()[0] - baseline
+    release(path)  # what the language server does when the editor closes it
+    forget_document(path)
+    gc.collect()
+    closed = tracemalloc.get_traced_memory()[0] - baseline
+    tracemalloc.stop()
+    print(f"memory kept by the analysis, {versions} versions of a {len(body) // 1000} KB prompty typed: "
+          f"{typed / 1e6:.1f} MB; after closing it: {closed / 1e6:.1f} MB")
+
+
 if __name__ == "__main__":
     main()
+    with tempfile.TemporaryDirectory() as temp:
+        memory_kept_while_typing(Path(temp))

@@ -366,8 +366,13 @@ def _flow_keys(flow_path: Path) -> list[str]:
 # ---------------------------------------------------------------- the estimate
 
 _cache_lock = threading.Lock()
-_cache: "OrderedDict[tuple, DocumentEstimate]" = OrderedDict()
+# (document path, fingerprint) -> estimate. An estimate holds the rendered prompts, so a large
+# prompt typed in the editor would keep one rendered copy per version: a few versions per
+# document are kept (lenses, hover and the checker share them), and `forget_document` drops
+# a closed document's.
+_cache: "OrderedDict[tuple[str, bytes], DocumentEstimate]" = OrderedDict()
 _CACHE_SIZE = 64
+_VERSIONS_PER_DOCUMENT = 4
 
 
 def _fingerprint(*parts: Any) -> bytes:
@@ -413,9 +418,10 @@ def _estimate_document(document: Any, workspace: WorkspaceConfig | None, *, cata
 
     overlay = normalize_overlay(overlay)
     templates = _template_texts(document, overlay) if kind == "flow_dag" else ()
-    key = _fingerprint(kind, str(path), getattr(document, "text", ""), templates, catalog.key,
-                       catalog.as_of, json.dumps(settings, sort_keys=True, default=str), default_model,
-                       sorted((variants or {}).items()), _observed_key(workspace), _sample_files_key(document))
+    key = (str(path), _fingerprint(kind, str(path), getattr(document, "text", ""), templates, catalog.key,
+                                   catalog.as_of, json.dumps(settings, sort_keys=True, default=str), default_model,
+                                   sorted((variants or {}).items()), _observed_key(workspace),
+                                   _sample_files_key(document)))
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
@@ -427,9 +433,19 @@ def _estimate_document(document: Any, workspace: WorkspaceConfig | None, *, cata
         result = _estimate_prompty(document, workspace, catalog, default_model)
     with _cache_lock:
         _cache[key] = result
+        same_document = [other for other in _cache if other[0] == key[0]]
+        for older in same_document[:-_VERSIONS_PER_DOCUMENT]:
+            del _cache[older]
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def forget_document(path: Path | str) -> None:
+    """Drop the estimates kept for a document (the editor closed it)."""
+    with _cache_lock:
+        for key in [key for key in _cache if key[0] == str(Path(path))]:
+            del _cache[key]
 
 
 def _sample_files_key(document: Any) -> tuple:

@@ -126,8 +126,10 @@ def release_file(path: Path) -> None:
     templates and secret scan); a closed file is read from disk again when needed."""
     try:
         from promptwise.analysis.analyzer import release
+        from promptwise.costing.estimate import forget_document
 
         release(path)
+        forget_document(path)  # its cost estimates hold its rendered prompts
     except Exception:
         logger.exception("releasing %s failed", path)
 
