@@ -16,6 +16,7 @@ Tracing: `--tracing on` (the default, as users run it: spans for every row, node
 with prompts and replies, written to .promptwise/traces.sqlite), `off` (`tracing: {enabled:
 false}` in promptwise.yaml), or `both`: off and on alternately `--repeat` times each, printing
 the median of each and the overhead of tracing on rows/s and on CPU time per row.
+`--no-capture` traces without prompts, replies and values (`tracing.capture_content: false`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--tracing", choices=("on", "off", "both"), default="on")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each setting with --tracing both")
+    parser.add_argument("--no-capture", action="store_true", help="tracing without prompts, replies and values "
+                                                                  "(tracing.capture_content: false)")
     args = parser.parse_args()
     if args.concurrency is None:
         from promptwise.engine.batch import DEFAULT_CONCURRENCY
@@ -105,7 +108,8 @@ def main() -> int:
 def _run_batch(root: Path, base_url: str, origin: str, args, environment: dict, tracing: bool, name: str) -> dict | None:
     (root / "promptwise.yaml").write_text(
         f"connections:\n  local: {{type: openai_compatible, base_url: '{base_url}'}}\n"
-        f"tracing: {{enabled: {'true' if tracing else 'false'}}}\n")
+        f"tracing: {{enabled: {'true' if tracing else 'false'}, "
+        f"capture_content: {'false' if args.no_capture else 'true'}}}\n")
     urllib.request.urlopen(urllib.request.Request(f"{origin}/_fake/reset", method="POST")).read()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # earlier processes' share, subtracted below
     started = time.perf_counter()
@@ -144,7 +148,8 @@ def _print_overhead(runs: dict[bool, list[dict]], args) -> None:
     cpu_row = {t: median(t, lambda run: run["result"]["cpu_seconds"] / rows * 1000) for t in (False, True)}
     wall = {t: median(t, lambda run: run["process_wall"]) for t in (False, True)}
     print(f"rows: {rows}, endpoint latency {args.latency_ms:.0f} ms, concurrency {args.concurrency}; "
-          f"median of {args.repeat} runs each, alternating off/on")
+          f"median of {args.repeat} runs each, alternating off/on; content capture "
+          f"{'off' if args.no_capture else 'on'}")
     for tracing in (False, True):
         label = "tracing on " if tracing else "tracing off"
         each = ", ".join(f"{rows / run['result']['elapsed']:.0f}" for run in runs[tracing])

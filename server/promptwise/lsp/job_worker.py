@@ -121,8 +121,14 @@ async def _serve(request: dict, emit: Callable[[dict], None]) -> None:
     if job is None:
         emit({"error": f"unknown job kind {kind!r}; one of {', '.join(JOBS)}"})
         return
+    args = request.get("args") or {}
     try:
-        emit({"result": await job(request.get("args") or {}, emit, cancel)})
+        from promptwise.tracing import traced
+
+        # traced like `promptwise run`/`batch`/`eval`: the editor's trace view reads these
+        path = args.get("path") if isinstance(args, dict) and isinstance(args.get("path"), str) else None
+        with traced(path, service_name="promptwise-editor"):
+            emit({"result": await job(args, emit, cancel)})
     except _user_error_types() as error:
         emit({"error": str(error) or type(error).__name__})
     except Exception as error:  # report, never a traceback on the protocol channel
