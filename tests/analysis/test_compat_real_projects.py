@@ -203,6 +203,10 @@ DAG_CASES += [
     pytest.param({"flow/flow.dag.yaml": _python_flow("tools/shape.py", includes="additional_includes:\n- ../lib/tools\n"),
                   "lib/tools/shape.py": SHAPE_TOOL, ".git/HEAD": "ref: refs/heads/main\n"},
                  [], id="source-file-from-an-additional-include-folder"),
+    pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py", includes="additional_includes:\n- ../env/requirements\n"
+                                                     "environment:\n  python_requirements_txt: requirements\n"),
+                  "flow/shape.py": SHAPE_TOOL, "env/requirements": "requests\n", ".git/HEAD": "ref: refs/heads/main\n"},
+                 [], id="requirements-file-from-an-additional-include"),
     pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py"), "flow/shape.py": SHAPE_TOOL},
                  [], id="str-annotation-but-the-code-returns-a-dict"),
     pytest.param({"flow/flow.dag.yaml": _python_flow("shape.py"),

@@ -179,7 +179,7 @@ def _check_includes(document, context: AnalysisContext, problems: list[Problem])
     environment = document.root.get("environment") if document.root is not None else None
     requirements = getattr(environment, "get", lambda key: None)("python_requirements_txt")
     value = getattr(requirements, "value", None)
-    if isinstance(value, str) and value and not context.exists(document.folder / value):
+    if isinstance(value, str) and value and not context.exists(node_source_path(document, value, context)):
         problems.append(
             _missing_file(
                 document.path, document.folder, value, requirements.range, "requirements file", Severity.WARNING
