@@ -204,3 +204,13 @@ def test_settings_default_and_bad_values_name_the_file_and_line(tmp_path):
         with pytest.raises(ConfigError) as raised:
             tracing_settings(tmp_path)
         assert f"promptwise.yaml:2" in str(raised.value) and field in str(raised.value)
+
+
+def test_content_json_masks_secrets_even_behind_json_escapes():
+    from promptwise.engine.spans import _json
+
+    register_secret('pa"ss\\word-unit-7')
+    register_secret("plain-unit-secret-8")
+    text = _json({"prompt": 'say pa"ss\\word-unit-7 and plain-unit-secret-8\nthen stop'})
+    assert "word-unit-7" not in text and "plain-unit-secret-8" not in text
+    assert json.loads(text) == {"prompt": "say *** and ***\nthen stop"}

@@ -245,3 +245,21 @@ def test_the_cli_records_and_shows_traces(traced_workspace, capsys, monkeypatch)
     assert main(["traces", "list", "--since", "next week"]) == 2
     assert "--since" in capsys.readouterr().err
     assert main(["traces", "show", "zz"]) == 2
+
+
+def test_bad_settings_and_a_damaged_store_are_clear_errors_not_tracebacks(traced_workspace, capsys, monkeypatch,
+                                                                          caplog):
+    root = traced_workspace(FLOW, settings="tracing:\n  retention_days: -3\n")
+    monkeypatch.chdir(root)
+    assert main(["run", "capitals", "--inputs", "question=hi"]) == 2
+    error = capsys.readouterr().err
+    assert "promptwise.yaml:4" in error and "tracing.retention_days" in error
+
+    root = traced_workspace(FLOW)
+    store_path(root).parent.mkdir(exist_ok=True)
+    store_path(root).write_bytes(b"not a database at all" * 100)
+    assert main(["traces", "list"]) == 2
+    assert "traces.sqlite" in capsys.readouterr().err
+    # a run still runs: its spans just cannot be stored locally (and the log says why)
+    assert main(["run", "capitals", "--inputs", "question=capital of France"]) == 0
+    assert "spans will not be stored locally" in caplog.text and "traces.sqlite" in caplog.text

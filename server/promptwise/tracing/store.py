@@ -363,6 +363,6 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
                                (str(SCHEMA_VERSION),))
         return connection
     except sqlite3.DatabaseError as error:
-        if isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or readonly):
-            raise
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            raise  # busy, not damaged
         raise DamagedDatabase(path, error, "the traces it held will not be listed") from None
