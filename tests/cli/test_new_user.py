@@ -447,3 +447,24 @@ def test_estimate_and_check_write_paths_from_the_current_folder(project, capsys,
     lines = capsys.readouterr().out.splitlines()
     # outside the current folder: every file written the same way (absolute), never ../ for one and / for another
     assert lines and all(line.startswith(str(project / "qa")) for line in lines), lines
+
+
+# ---- a prompty whose `---` lines are incomplete: one problem for one cause ----
+
+@pytest.mark.parametrize("text, missing", [
+    ("name: x\nmodel:\n  api: chat\n---\nuser:\nhello {{ name }}\n", "no opening"),
+    ("---\nname: x\nmodel:\n  api: chat\nuser:\nhello {{ name }}\n", "no closing"),
+    ("name: x\nmodel:\n  api: chat\nuser:\nhello\n", "neither its opening nor its closing"),
+])
+def test_a_prompty_missing_a_front_matter_line_gets_one_problem(tmp_path, capsys, text, missing):
+    (tmp_path / "p.prompty").write_text(text, encoding="utf-8")
+    assert main(["check", str(tmp_path / "p.prompty"), "--format", "json"]) == 1
+    problems = json.loads(capsys.readouterr().out)
+    assert [(p["code"], p["severity"]) for p in problems] == [("PW105", "error")], problems
+    assert f"the front matter has {missing} `---` line" in problems[0]["message"]
+
+
+def test_a_body_only_prompty_is_still_read_as_prompty_2(tmp_path, capsys):
+    (tmp_path / "p.prompty").write_text("user:\nhello\n", encoding="utf-8")
+    assert main(["check", str(tmp_path / "p.prompty"), "--format", "json"]) == 0
+    assert [p["severity"] for p in json.loads(capsys.readouterr().out)] == ["information"]

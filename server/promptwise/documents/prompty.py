@@ -12,6 +12,7 @@ Values may hold `${env:NAME}` / `${file:path}` substitutions, collected with the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,34 @@ def split_front_matter(text: str) -> tuple[str | None, int, int]:
     return None, 0, 0
 
 
+# Keys that open a prompty's front matter: a file starting with one has settings, whatever its `---` lines say.
+_FRONT_MATTER_KEY = re.compile(r"^(name|description|model|inputs|outputs|sample|authors|version|metadata|tags|"
+                               r"template|id)\s*:")
+_ROLE_LINE = re.compile(r"^\s*#?\s*(system|user|assistant|developer|function|tool)\s*:\s*$", re.IGNORECASE)
+
+
+def front_matter_missing_a_line(text: str) -> tuple[str, int, int, str] | None:
+    """A front matter whose `---` lines are incomplete (no opening line, no closing line, or
+    neither): (front matter text, its first line, body's first line, which line is missing).
+    One cause deserves one problem, not a warning for every settings line read as prompt text."""
+    lines = text.split("\n")
+    first = 0
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    if first >= len(lines):
+        return None
+    opened = lines[first].rstrip() == "---"
+    start = first + 1 if opened else first
+    if start >= len(lines) or not _FRONT_MATTER_KEY.match(lines[start]):
+        return None
+    for number in range(start + 1, len(lines)):
+        if lines[number].rstrip() == "---":  # closed, so the opening line is what is missing
+            return None if opened else ("\n".join(lines[start:number]), start, number + 1, "opening")
+        if _ROLE_LINE.match(lines[number]):  # the prompt starts here: the settings were never closed
+            return "\n".join(lines[start:number]), start, number, "closing" if opened else "both"
+    return None
+
+
 def _model(node: YamlNode | None) -> PromptyModel:
     if isinstance(node, YamlScalar) and isinstance(node.value, str):
         return PromptyModel(id=node.value)  # `model: gpt-4o` shorthand of the Prompty spec
@@ -216,6 +245,16 @@ def parse_prompty(text: str, path: Path | str = "prompt.prompty") -> Prompty:
     path = Path(path)
     front, front_line, body_line = split_front_matter(text)
     document = Prompty(path, text)
+    incomplete = front_matter_missing_a_line(text) if front is None else None
+    if incomplete is not None:  # read as meant, with one problem for the missing line(s)
+        front, front_line, body_line, missing = incomplete
+        what = "neither its opening nor its closing" if missing == "both" else f"no {missing}"
+        document.problem(
+            "PW105",
+            Range.of(front_line, 0, front_line, len(text.split("\n")[front_line])),
+            f"the front matter has {what} `---` line: Prompt flow reads the whole file as the prompt; put a line "
+            f"`---` above the settings and another between them and the prompt",
+        )
     if front is None:
         # Prompty 2 reads a body-only file (no settings: the default model, inputs passed
         # through); Prompt flow refuses one, so say so without calling it an error.
