@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -115,7 +116,7 @@ def test_sigterm_drains_in_flight_requests_and_stores_the_metering(root, fake):
 
     def call():
         result["response"] = httpx.post(process.url + "/score", json={"question": "slow drain"},
-                                        headers={"api-key": PORTAL_KEY}, timeout=30)
+                                        headers={"api-key": PORTAL_KEY, "x-request-id": "drain-1"}, timeout=30)
 
     thread = threading.Thread(target=call)
     thread.start()
@@ -126,6 +127,10 @@ def test_sigterm_drains_in_flight_requests_and_stores_the_metering(root, fake):
     assert result["response"].status_code == 200
     assert result["response"].json() == {"output": "slowly answered"}
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down cleanly
+    with sqlite3.connect(root / ".promptwise" / "traces.sqlite") as db:  # traces flushed before exit
+        drained = db.execute("SELECT COUNT(*) FROM spans WHERE kind = 'request' AND attributes LIKE ?",
+                             ('%"promptwise.request.id": "drain-1"%',)).fetchone()
+    assert drained[0] == 1
     usage = usage_by_consumer(root / ".promptwise" / "metering.sqlite")
     assert usage["portal"]["requests"] >= 1
     assert usage["portal"]["total_tokens"] == usage["portal"]["prompt_tokens"] + usage["portal"]["completion_tokens"] > 0

@@ -21,7 +21,7 @@ import secrets
 import sys
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class FlowRequest:
     streamed: bool = False
     cancelled: bool = False
     span: Any = None
-    extra: dict = field(default_factory=dict)
+    finished: bool = False
 
 
 class ServingApp:
@@ -243,7 +243,7 @@ class ServingApp:
         except InputProblem as problem:
             raise ServeError("invalid_input", str(problem)) from None
         except Exception as error:  # noqa: BLE001 - the engine's own input checks (FlowError)
-            raise ServeError("invalid_input", safe_message(str(error), flow.path.parent)) from None
+            raise ServeError("invalid_input", safe_message(str(error), *flow.folders)) from None
         flow_request.inputs = inputs
         return inputs
 
@@ -276,6 +276,9 @@ class ServingApp:
 
     # --- the end of every flow request ----------------------------------------------------
     def finish(self, flow_request: FlowRequest) -> None:
+        if flow_request.finished:  # a stream's generator and its response both make sure
+            return
+        flow_request.finished = True
         self.in_flight -= 1
         self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - flow_request.started
@@ -333,7 +336,7 @@ class _Early(Exception):
 
 
 def outcome_error(outcome, flow: ServedFlow) -> ServeError:
-    message = safe_message(outcome.error or "the flow failed", flow.path.parent)
+    message = safe_message(outcome.error or "the flow failed", *flow.folders)
     kind = outcome.error_kind
     if kind in UPSTREAM_DOWN:
         return ServeError("unavailable", f"the model endpoint is unavailable: {message}", retry_after=5)

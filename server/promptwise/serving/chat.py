@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from promptwise.serving.errors import KINDS, ServeError
-from promptwise.serving.streaming import TokenStream, is_stream, items, join, stream_run
+from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run
 
 # Our error kinds as OpenAI's error types, so OpenAI clients raise what they would for OpenAI.
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -173,5 +173,4 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
             serving.finish(flow_request)
         yield b"data: [DONE]\n\n"
 
-    headers = {**serving.headers(flow_request), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(events(), serving, flow_request, serving.headers(flow_request))

@@ -60,10 +60,11 @@ def error_response(error: ServeError, request_id: str, headers: dict | None = No
     return Response(body, status_code=error.status, media_type="application/json", headers=headers)
 
 
-def safe_message(message: str, flow_folder: Path) -> str:
-    """An engine error as a caller may see it: file names relative to the flow (no server paths),
-    one line, bounded. The engine already redacts secrets from its messages."""
-    folder = str(flow_folder.resolve())
-    text = message.replace(folder + "/", "").replace(folder, ".")
+def safe_message(message: str, *folders: Path) -> str:
+    """An engine error as a caller may see it: paths under the flow's folder or workspace made
+    relative (no server layout leaks), one line, bounded. The engine already redacts secrets."""
+    text = message
+    for folder in sorted({str(Path(f).resolve()) for f in folders}, key=len, reverse=True):
+        text = text.replace(folder + "/", "").replace(folder, ".")
     text = " ".join(text.split())
     return text if len(text) <= 600 else text[:597] + "..."

@@ -97,6 +97,13 @@ class ServedFlow:
             self._stack = None
 
     @property
+    def folders(self) -> tuple[Path, ...]:
+        """Server paths an error message must not show: the flow's folder and its workspace."""
+        if self.session is None:
+            return (self.path.parent,)
+        return (self.session.flow_path.parent, self.session.workspace.root)
+
+    @property
     def executable(self) -> Executable:
         return self.session.executable
 

@@ -13,10 +13,10 @@ import asyncio
 import json
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from promptwise.serving.errors import ServeError, error_body, safe_message
-from promptwise.serving.streaming import TokenStream, is_stream, items, join, stream_run, wants_event_stream
+from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run, wants_event_stream
 
 
 def endpoint(serving):
@@ -43,7 +43,7 @@ async def _answer(serving, request: Request, flow_request) -> Response:
             outputs = {**outputs, **{k: await join(outputs[k]) for k in stream_fields}}
         except Exception as error:  # noqa: BLE001 - the user's generator failed
             raise ServeError("flow_error", safe_message(f"output `{stream_fields[0]}`: {type(error).__name__}: "
-                                                        f"{error}", flow.path.parent)) from None
+                                                        f"{error}", *flow.folders)) from None
     serving.finish(flow_request)
     body = json.dumps(outputs, ensure_ascii=False, default=str)
     return Response(body, media_type="application/json", headers=serving.headers(flow_request))
@@ -85,10 +85,9 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str) -> Resp
         except Exception as error:  # noqa: BLE001 - a user generator failing mid-stream
             flow_request.status = 500
             flow_request.error_kind = "flow_error"
-            message = safe_message(f"output `{field}`: {type(error).__name__}: {error}", flow.path.parent)
+            message = safe_message(f"output `{field}`: {type(error).__name__}: {error}", *flow.folders)
             yield _event(error_body("flow_error", message, flow_request.request_id))
         finally:
             serving.finish(flow_request)
 
-    headers = {**serving.headers(flow_request), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(events(), serving, flow_request, serving.headers(flow_request))

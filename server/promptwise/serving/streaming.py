@@ -13,11 +13,31 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 from promptwise.engine import streaming
 from promptwise.engine.streaming import TokenSink as TokenStream  # noqa: F401 (the name the routes use)
 
 EVENT_STREAM = "text/event-stream"
+
+
+class EventStream(StreamingResponse):
+    """A streamed answer that finishes its request however it ends: a client that leaves before
+    the first event means the events' generator never starts, so its own `finally` cannot."""
+
+    def __init__(self, events, serving, flow_request, headers: dict) -> None:
+        super().__init__(events, media_type=EVENT_STREAM,
+                         headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._serving = serving
+        self._flow_request = flow_request
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._flow_request.finished:
+                self._flow_request.cancelled = True
+                self._serving.finish(self._flow_request)
 
 
 def wants_event_stream(request: Request) -> bool:
