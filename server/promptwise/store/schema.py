@@ -86,17 +86,20 @@ class DamagedDatabase(sqlite3.DatabaseError):
         self.path = path
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the store (creating it unless read-only) with the settings every user needs."""
+def connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA, version: int = SCHEMA_VERSION,
+            what: str = "the runs it held will not be listed") -> sqlite3.Connection:
+    """Open the store (creating it unless read-only) with the settings every user needs. The
+    span store (tracing/store.py) opens its own file the same way, with its own `schema`."""
     try:
-        return _connect(path, readonly=readonly)
+        return _connect(path, readonly=readonly, schema=schema, version=version)
     except sqlite3.DatabaseError as error:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             raise  # busy, not damaged
-        raise DamagedDatabase(path, error, "the runs it held will not be listed") from None
+        raise DamagedDatabase(path, error, what) from None
 
 
-def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+def _connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA,
+             version: int = SCHEMA_VERSION) -> sqlite3.Connection:
     if readonly:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
     else:
@@ -110,6 +113,6 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
-        connection.executescript(SCHEMA)
-        connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        connection.executescript(schema)
+        connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(version),))
     return connection

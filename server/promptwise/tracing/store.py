@@ -14,7 +14,6 @@ so `promptwise traces` and the editor read while a batch writes.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Iterable
 
 from promptwise import span_attributes as attrs
 from promptwise.config import STATE_DIR
-from promptwise.store.schema import DamagedDatabase
+from promptwise.store.schema import connect
 
 DB_FILE = "traces.sqlite"
 SCHEMA_VERSION = 1
@@ -168,7 +167,8 @@ class SpanStore:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
-        self._connection = _connect(self.path, readonly=readonly)
+        self._connection = connect(self.path, readonly=readonly, schema=SCHEMA, version=SCHEMA_VERSION,
+                                   what="the traces it held will not be listed")
 
     @classmethod
     def for_workspace(cls, workspace_root: Path, *, readonly: bool = False) -> "SpanStore":
@@ -231,25 +231,13 @@ class SpanStore:
                     until_ns: int | None = None, version: str | None = None, consumer: str | None = None,
                     limit: int | None = 50) -> list[dict]:
         """Trace summaries, newest first. `flow` matches the flow's name or its path."""
-        clauses, params = [], []
-        if run is not None:
-            clauses.append("run_id = ?")
-            params.append(run)
+        conditions = (("run_id = ?", run), ("version = ?", version), ("consumer = ?", consumer),
+                      ("start_ns >= ?", since_ns), ("start_ns < ?", until_ns))
+        clauses = [clause for clause, value in conditions if value is not None]
+        params: list = [value for _, value in conditions if value is not None]
         if flow is not None:
             clauses.append("(flow = ? OR flow_path = ?)")
             params += [flow, flow]
-        if version is not None:
-            clauses.append("version = ?")
-            params.append(version)
-        if consumer is not None:
-            clauses.append("consumer = ?")
-            params.append(consumer)
-        if since_ns is not None:
-            clauses.append("start_ns >= ?")
-            params.append(since_ns)
-        if until_ns is not None:
-            clauses.append("start_ns < ?")
-            params.append(until_ns)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM traces {where} ORDER BY start_ns DESC, trace_id"
         if limit is not None:
@@ -343,26 +331,3 @@ def _int(value: Any) -> int | None:
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
-    try:
-        if readonly:
-            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA busy_timeout = 30000")
-        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a damaged file fails here
-        if not readonly:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.executescript(SCHEMA)
-            connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                               (str(SCHEMA_VERSION),))
-        return connection
-    except sqlite3.DatabaseError as error:
-        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            raise  # busy, not damaged
-        raise DamagedDatabase(path, error, "the traces it held will not be listed") from None
