@@ -26,7 +26,7 @@ def test_percentile_edges():
 
 
 @pytest.mark.parametrize("value, text", [
-    (0.004, "$0.004"), (0.0023, "$0.0023"), (2.3, "$2.30"), (0.000021, "$0.000021"), (0, "$0"), (None, "–")])
+    (0.004, "$0.0040"), (0.0023, "$0.0023"), (2.3, "$2.30"), (0.000021, "$0.000021"), (0, "$0.00"), (None, "–")])
 def test_fmt_usd(value, text):
     assert fmt_usd(value) == text
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 
 def fmt_number(value, digits: int = 3) -> str:
@@ -39,16 +38,10 @@ def fmt_percent(value) -> str:
 
 
 def fmt_usd(value) -> str:
-    """Two significant figures below a dollar ($0.004, $0.0023, $0.000021), cents above."""
-    if value is None:
-        return "–"
-    if value == 0:
-        return "$0"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    decimals = 1 - math.floor(math.log10(abs(value)))
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return f"${text}"
+    """Dollars as every report writes them (costing.calls.format_usd); `–` when unknown."""
+    from promptwise.costing.calls import format_usd
+
+    return "–" if value is None else format_usd(value)
 
 
 def fmt_seconds(ms) -> str:
