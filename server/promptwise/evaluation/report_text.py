@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def fmt_number(value, digits: int = 3) -> str:
     if value is None:
         return "–"
