@@ -414,3 +414,15 @@ async def test_prompty2_input_schema_defaults_and_key_connection(workspace, monk
     request = workspace.server.requests[0]
     assert _user_text(request) == "From the schema?"
     assert request.headers["Authorization"] == "Bearer sk-compat-p2-123456"
+
+
+async def test_flex_sample_inputs_from_a_file_reference(workspace):
+    root = workspace({
+        "flow.flex.yaml": "entry: echo:Echo\nsample:\n  inputs: ${file:inputs.json}\n  init: {prefix: 'got '}\n",
+        "inputs.json": '{"text": "from the file"}',
+        "echo.py": "class Echo:\n    def __init__(self, prefix: str):\n        self.prefix = prefix\n\n"
+                   "    def __call__(self, text: str) -> str:\n        return self.prefix + text\n",
+    })
+    result = await run_flow(root / "flow.flex.yaml", {})
+    assert result.status == "completed", result.error
+    assert result.outputs == {"output": "got from the file"}

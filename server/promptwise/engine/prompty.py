@@ -8,7 +8,6 @@ workspace default and the usual environment variables.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from promptwise.engine.errors import FlowError, NodeError
 from promptwise.engine.images import ImageSlots, image_variables, place_images_on_own_lines
 from promptwise.engine.executable import Executable, LineOutcome, RunContext, elapsed_ms, llm_node_result
 from promptwise.engine.llm import LlmService, chat_parameters
-from promptwise.engine.values import bind_inputs, load_sample
+from promptwise.engine.values import bind_inputs, load_sample, resolve_file_references
 
 _ENDPOINT_KEYS = ("azure_endpoint", "base_url", "api_key", "endpoint")
 _CONFIG_TO_SPEC = {"type": "type", "azure_endpoint": "azure_endpoint", "endpoint": "azure_endpoint",
@@ -62,10 +61,10 @@ class PromptyExecutable(Executable):
         self.model = llm.model_name(self.connection, name, deployment, at)
         from_files = {}
         for section in ("options", "parameters"):  # written as `${file:...}`: the file's mapping
-            loaded = resolve_file_references(model.file_sections.get(section), self.path)
+            loaded = resolve_file_references(model.file_sections.get(section), self.path.parent, str(self.path))
             from_files.update(loaded if isinstance(loaded, dict) else {})
         parameters = resolve_file_references(
-            {**from_files, **model.effective_parameters, **(self.override.get("parameters") or {})}, self.path)
+            {**from_files, **model.effective_parameters, **(self.override.get("parameters") or {})}, self.path.parent, str(self.path))
         self.params = chat_parameters(parameters)
         self.response = (model.response or "first").lower()
         self.description = {"connections": [self.connection.describe()]}
@@ -85,7 +84,7 @@ class PromptyExecutable(Executable):
         if override is None:
             model = self.document.model
             configuration = model.file_sections.get("configuration") or model.configuration
-            configuration = resolve_file_references(configuration, self.path)
+            configuration = resolve_file_references(configuration, self.path.parent, str(self.path))
             return configuration if isinstance(configuration, dict) else {}
         if not isinstance(override, dict):  # a model configuration object from promptflow.core
             override = {k: v for k, v in vars(override).items() if v is not None}
@@ -166,41 +165,6 @@ class PromptyExecutable(Executable):
                 return {key: parsed.get(key) for key in self.document.outputs}
             return parsed
         return content
-
-
-_FILE_REFERENCE = re.compile(r"^\$\{file:(.+)\}$")
-
-
-def resolve_file_references(value: Any, path: Path) -> Any:
-    """Front-matter values written `${file:x}` anywhere (a response_format schema, a sample):
-    the file's content as Prompt flow loads it (.json and .yaml parsed, other files as text),
-    relative to the prompty's folder."""
-    if isinstance(value, dict):
-        return {key: resolve_file_references(item, path) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_file_references(item, path) for item in value]
-    match = _FILE_REFERENCE.match(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        return value
-    target = path.parent / match.group(1).strip()
-    if not target.is_file():
-        raise FlowError(f"{path}: `${{file:{match.group(1)}}}` names no file ({target}); create it or fix the name")
-    from promptwise.documents.files import read_user_text
-    from promptwise.documents.yaml_nodes import parse_yaml, to_python
-
-    try:
-        text = read_user_text(target)  # regular files only, bounded in size
-        if target.suffix.lower() == ".json":
-            return json.loads(text)
-        if target.suffix.lower() in (".yaml", ".yml"):
-            document = parse_yaml(text)  # refuses alias bombs, as every YAML we read
-            if document.errors:
-                error = document.errors[0]
-                raise ValueError(f"line {error.range.start.line + 1}: {error.message}")
-            return to_python(document.root)
-        return text
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise FlowError(f"{path}: cannot read {target} for `${{file:...}}`: {error}") from None
 
 
 def prompty_path(path: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 
 from promptwise.engine.errors import FlowError, NodeError
@@ -84,14 +85,48 @@ def walk(value: Any, path: tuple[str, ...], text: str) -> Any:
     return value
 
 
+_FILE_REFERENCE = re.compile(r"^\$\{file:(.+)\}$")
+
+
+def resolve_file_references(value: Any, folder, where: str) -> Any:
+    """Values written `${file:x}` anywhere in a prompty's front matter or a flow's sample (a
+    response_format schema, `sample: {inputs: ${file:inputs.json}}`): the file's content as
+    Prompt flow loads it (.json and .yaml parsed, other files as text), relative to `folder`."""
+    from pathlib import Path
+
+    import yaml
+
+    from promptwise.documents.files import read_user_text
+
+    if isinstance(value, dict):
+        return {key: resolve_file_references(item, folder, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_file_references(item, folder, where) for item in value]
+    match = _FILE_REFERENCE.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return value
+    target = Path(folder) / match.group(1).strip()
+    try:
+        text = read_user_text(target)  # regular files only, bounded in size
+        if target.suffix.lower() == ".json":
+            return json.loads(text)
+        if target.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return text
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: JSON, UTF-8
+        raise FlowError(f"{where}: `${{file:{match.group(1)}}}` cannot be read ({error}); "
+                        f"create {target} or fix the name") from None
+
+
 def load_sample(folder, sample: Any, where: str) -> dict:
-    """A flow's `sample`: a mapping, or a JSON file named as `${file:x.json}` or plainly `x.json`."""
+    """A flow's `sample`: a mapping (whose values may be `${file:...}` references), or a JSON
+    file named as `${file:x.json}` or plainly `x.json`."""
     from pathlib import Path
 
     from promptwise.documents.files import read_user_text
 
     if isinstance(sample, dict):
-        return sample
+        return resolve_file_references(sample, folder, where)
     if not isinstance(sample, str) or not sample.strip():
         return {}
     name = sample.strip()
