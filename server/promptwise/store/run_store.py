@@ -511,7 +511,7 @@ class RunStore:
             for record in records:
                 yield record["line"]
 
-    def _chunks(self, name: str, columns: str, condition: str = "", size: int = 10_000) -> Iterator[list]:
+    def _chunks(self, name: str, columns: str, condition: str = "", size: int = 1_000) -> Iterator[list]:
         """Rows of a run in line order, `size` at a time; each chunk is its own query (from the
         last line seen), so no statement stays open while the run goes on writing."""
         after = -1
