@@ -22,9 +22,10 @@ def progress(done: int, total: int = 200, **changes) -> BatchProgress:
 def test_progress_line_shows_done_failed_rate_tokens_cost_eta():
     line = describe(progress(100))
     assert line.startswith("[############------------] 100/200")
-    for part in ("2 failed", "20.0 rows/s", "41k tokens", "$0.0123", "3 retries", "ETA 5s"):
+    for part in ("2 failed", "20.0 rows/s", "41k tokens", "$0.012", "3 retries", "ETA 5s"):
         assert part in line
     assert "in 5s" in describe(progress(200))
+    assert "$0.000042" in describe(progress(100, cost=0.0000421))  # never $0.0000 for a cost that is not zero
 
 
 def test_non_terminal_output_prints_every_tenth():

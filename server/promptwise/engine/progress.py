@@ -10,6 +10,7 @@ import sys
 import time
 from typing import TextIO
 
+from promptwise.costing.calls import format_usd
 from promptwise.engine.batch import BatchProgress
 
 
@@ -40,7 +41,7 @@ def describe(progress: BatchProgress, width: int = 24) -> str:
     bar = "#" * filled + "-" * (width - filled)
     parts = [f"[{bar}] {progress.done}/{progress.total}", f"{progress.failed} failed",
              f"{progress.rows_per_second:.1f} rows/s", f"{_tokens(progress.tokens)} tokens",
-             f"${progress.cost:.4f}"]
+             format_usd(progress.cost)]
     if progress.retries:
         parts.append(f"{progress.retries} retries")
     if progress.cache_hits:

@@ -271,7 +271,9 @@ class JobManager:
         if progress.get("tokens"):
             parts.append(f"{progress['tokens']:,} tokens")
         if progress.get("cost") is not None:
-            parts.append(f"${progress['cost']:.4f}")
+            from promptwise.costing.calls import format_usd
+
+            parts.append(format_usd(progress["cost"]))
         self.ls.work_done_progress.report(
             job.token,
             types.WorkDoneProgressReport(message=" · ".join(p for p in parts if p), percentage=percentage),
