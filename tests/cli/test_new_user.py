@@ -131,6 +131,9 @@ def test_costs_print_with_significant_digits_and_json_without_float_noise(projec
     shown = capsys.readouterr().out
     assert re.search(r"cost:\s+\$0\.0000[1-9]", shown) and re.search(r"latency:\s+p50 [\d.,]+ ms", shown)
     assert "6 model calls, 0 from the response cache" in shown
+    assert main(["batch", str(project / "qa"), "--data", str(project / "data.jsonl"), "--name", "b2",
+                 "--no-progress"]) == 0
+    assert " · $0.00 (6 of 6 model calls from the response cache) · " in capsys.readouterr().out
     for argv in (["runs", "--workspace", str(project), "show", "b1", "--format", "json"],
                  ["runs", "--workspace", str(project), "export", "b1", "--format", "json"]):
         assert main(argv) == 0

@@ -95,8 +95,12 @@ def handle(args: argparse.Namespace) -> int:
         bar.close()
     if args.format == "json":
         print(json_text(result.as_dict(), indent=2))
-    else:
+    info, failed = _stored(result, args.flow)
+    if args.format != "json":
         cost = "cost unknown" if result.cost is None else format_usd(result.cost)
+        if info is not None and info.cache_hits:
+            # a cached answer is not charged: say so, or a cheap run reads as a cheap flow
+            cost += f" ({info.cache_hits} of {plural(info.llm_calls, 'model call')} from the response cache)"
         print(f"run {result.run}: {result.status} · {result.completed}/{plural(result.rows, 'row')} completed · "
               f"{result.failed} failed · {format_tokens(result.tokens['total'])} tokens · {cost} · "
               f"{result.elapsed:.1f} s")
@@ -107,16 +111,12 @@ def handle(args: argparse.Namespace) -> int:
         if args.format != "json":
             print(f"promptwise: error: {result.error}", file=sys.stderr)
     elif result.failed:
-        _report_failed_rows(result, args.flow)
+        _report_failed_rows(result, failed)
     return 0 if result.status == "completed" and not result.failed else 1
 
 
-# Failed rows named on stderr after a batch; `runs show` / `runs export` have them all.
-SHOWN_FAILURES = 5
-
-
-def _report_failed_rows(result, flow) -> None:
-    """Exit status 1 needs its reason on screen: which rows failed, and why."""
+def _stored(result, flow):
+    """(the run as stored, its failed rows) after a batch; (None, []) when the store cannot be read."""
     from pathlib import Path
 
     from promptwise.config import ConfigError, load_workspace
@@ -124,9 +124,17 @@ def _report_failed_rows(result, flow) -> None:
 
     try:
         with RunStore.for_workspace(load_workspace(Path(flow or ".")), readonly=True) as store:
-            failed = store.get_rows(result.run, status="failed")
+            return store.get_run(result.run), store.get_rows(result.run, status="failed") if result.failed else []
     except (ConfigError, OSError):
-        failed = []
+        return None, []
+
+
+# Failed rows named on stderr after a batch; `runs show` / `runs export` have them all.
+SHOWN_FAILURES = 5
+
+
+def _report_failed_rows(result, failed) -> None:
+    """Exit status 1 needs its reason on screen: which rows failed, and why."""
     count = result.failed
     print(f"promptwise: error: {count} row{'s' if count != 1 else ''} failed:", file=sys.stderr)
     for row in failed[:SHOWN_FAILURES]:
