@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
+
+from promptwise.lsp.completion import jinja_word
 
 from lsp_support import open_document, position_of, span
 
@@ -220,3 +223,22 @@ async def test_a_variant_is_not_offered_its_own_node_or_readers(client: Language
     uri = open_document(client, path, text)
     items = await _complete(client, uri, position_of(text, "log: ${}", offset=len("log: ${")))
     assert _labels(items) == ["inputs", "lookup"]  # not classify itself, not summarize (reads classify)
+
+
+@pytest.mark.parametrize(
+    "prefix, word",
+    [
+        ("{{ lo", "lo"),
+        ("{{", ""),
+        ("x {{ a }} {{ b", "b"),
+        ("{% if ex", "ex"),
+        ("{{ a }} lo", None),  # closed
+        ("{{ item.na", None),  # an attribute
+        ("plain text", None),
+        ("{{" * 16000 + ".", None),  # linear: a backtracking regex took 40 s here
+        ("{{ a " * 8000 + ".", None),
+    ],
+    ids=["open", "empty", "second", "statement", "closed", "attribute", "none", "braces", "many"],
+)
+def test_jinja_word(prefix, word):
+    assert jinja_word(prefix) == word

@@ -115,3 +115,9 @@ def test_jinja_ranges_nest_and_skip_inline_tags():
         (12, 17, None),
         (13, 16, None),
     ]
+
+
+def test_jinja_ranges_of_unclosed_tags_are_none():
+    # a scan that never revisits text (a regex took 70 s on this)
+    assert jinja_ranges("{% a " * 20000) == [] and jinja_ranges("{# " * 20000) == []
+    assert jinja_ranges("{% if x %}\n{# note\n#}\n{% endif") == [(1, 2, types.FoldingRangeKind.Comment)]

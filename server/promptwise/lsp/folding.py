@@ -4,7 +4,7 @@ and Jinja blocks (`{% for %}`...`{% endfor %}`, `if`, `macro`, ..., and `{# #}` 
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_right
 
 from lsprotocol import types
 
@@ -14,7 +14,6 @@ from promptwise.lsp.server import PromptwiseServer
 
 # Jinja tags that open a block closed by `end<name>`
 _BLOCK_TAGS = frozenset({"for", "if", "macro", "call", "filter", "block", "raw", "with", "autoescape", "trans"})
-_TAG = re.compile(r"\{%[-+]?\s*(\w+)(?P<rest>.*?)[-+]?%\}|\{#.*?#\}", re.DOTALL)
 MAX_RANGES = 5000  # enough for any file a person folds; bounds the answer for huge ones
 
 
@@ -60,6 +59,33 @@ def _end_line(range_, lines: list[str]) -> int:
     return max(line, start)
 
 
+def _tags(text: str):
+    """(kind, name, rest, start, end) of each `{% name rest %}` ("block") and `{# #}`
+    ("comment"), in order. A scan with `str.find` that never revisits text: linear even in
+    a template full of unclosed tags (a regex took 70 s on 20,000 of them)."""
+    position = 0
+    next_block, next_comment = text.find("{%"), text.find("{#")
+    while True:
+        if 0 <= next_block < position:
+            next_block = text.find("{%", position)
+        if 0 <= next_comment < position:
+            next_comment = text.find("{#", position)
+        starts = [i for i in (next_block, next_comment) if i >= 0]
+        if not starts:
+            return
+        start = min(starts)
+        kind, closer = ("block", "%}") if start == next_block else ("comment", "#}")
+        end = text.find(closer, start + 2)
+        if end < 0:
+            return  # nothing closes it, so nothing after it is closed either
+        inner = text[start + 2 : end].strip("-+ \t\r\n")
+        length = 0
+        while length < len(inner) and (inner[length].isalnum() or inner[length] == "_"):
+            length += 1
+        yield kind, inner[:length], inner[length:], start, end + 2
+        position = end + 2
+
+
 def jinja_ranges(text: str, first_line: int = 0) -> list[tuple[int, int, str | None]]:
     """Blocks and multi-line comments of a Jinja text (lines offset by `first_line`)."""
     found: list[tuple[int, int, str | None]] = []
@@ -70,33 +96,25 @@ def jinja_ranges(text: str, first_line: int = 0) -> list[tuple[int, int, str | N
             line_starts.append(index + 1)
 
     def line_of(offset: int) -> int:
-        low, high = 0, len(line_starts) - 1
-        while low < high:
-            middle = (low + high + 1) // 2
-            if line_starts[middle] <= offset:
-                low = middle
-            else:
-                high = middle - 1
-        return low + first_line
+        return bisect_right(line_starts, offset) - 1 + first_line
 
-    for match in _TAG.finditer(text):
+    for kind, name, rest, start_offset, end_offset in _tags(text):
         if len(found) >= MAX_RANGES:
             break
-        name = match.group(1)
-        start = line_of(match.start())
-        if name is None:  # a comment
-            end = line_of(match.end())
+        start = line_of(start_offset)
+        if kind == "comment":
+            end = line_of(end_offset - 1)
             if end > start:
                 found.append((start, end, types.FoldingRangeKind.Comment))
             continue
-        if name in _BLOCK_TAGS or (name == "set" and "=" not in match.group("rest")):
+        if name in _BLOCK_TAGS or (name == "set" and "=" not in rest):
             open_blocks.append((name, start))
         elif name.startswith("end"):
             opened = name[3:]
             while open_blocks:
                 block, block_start = open_blocks.pop()
                 if block == opened:
-                    end = line_of(match.start())
+                    end = line_of(start_offset)
                     # fold the body, keeping the closing tag's line visible
                     if end - 1 > block_start:
                         found.append((block_start, end - 1, None))

@@ -75,8 +75,12 @@ def _mapping_key(text: str, name: str) -> Range | None:
 
 
 def _eval_data(text: str) -> str | None:
-    match = re.search(r"(?m)^data:\s*['\"]?([^'\"#\n]+?)['\"]?\s*(?:#.*)?$", text)
-    return match.group(1).strip() if match else None
+    """The top-level `data:` file name, read from its line (plain or quoted, comment after)."""
+    for line in text.split("\n"):
+        if line.startswith("data:"):
+            value = line[len("data:") :].split(" #", 1)[0].strip().strip("'\"").strip()
+            return value or None
+    return None
 
 
 def _json_top_keys(line: str) -> list[tuple[str, int, int]]:
