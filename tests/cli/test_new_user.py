@@ -471,3 +471,11 @@ def test_a_body_only_prompty_is_still_read_as_prompty_2(tmp_path, capsys):
     (tmp_path / "p.prompty").write_text("user:\nhello\n", encoding="utf-8")
     assert main(["check", str(tmp_path / "p.prompty"), "--format", "json"]) == 0
     assert [p["severity"] for p in json.loads(capsys.readouterr().out)] == ["information"]
+
+
+def test_run_says_when_its_answer_came_from_the_cache(project, capsys):
+    assert main(["run", str(project / "qa")]) == 0
+    first = capsys.readouterr().err
+    assert "from the response cache" not in first and re.search(r" · \$0\.0000\d+ · [\d.]+ ms", first), first
+    assert main(["run", str(project / "qa")]) == 0
+    assert " · $0.00 (1 of 1 model call from the response cache) · " in capsys.readouterr().err

@@ -10,7 +10,7 @@ import sys
 
 from promptwise.cli import UserError
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
-from promptwise.commands.options import json_text, run_name
+from promptwise.commands.options import json_text, plural, run_name
 from promptwise.engine.errors import FlowError
 
 
@@ -151,6 +151,10 @@ def handle(args: argparse.Namespace) -> int:
         from promptwise.costing.calls import format_ms, format_tokens, format_usd
 
         cost = "cost unknown" if result.cost is None else format_usd(result.cost)
+        calls = [node for node in result.nodes if getattr(node, "model", None)]
+        cached = sum(1 for node in calls if node.cache_hit)
+        if cached:  # a cached answer is not charged and comes back at once: say so
+            cost += f" ({cached} of {plural(len(calls), 'model call')} from the response cache)"
         print(f"run {result.run} · {result.status} · {format_tokens(result.tokens.get('total', 0))} tokens · {cost} · "
               f"{format_ms(result.latency_ms)}", file=sys.stderr)
         if result.error:
