@@ -91,9 +91,10 @@ def jinja_ranges(text: str, first_line: int = 0) -> list[tuple[int, int, str | N
     found: list[tuple[int, int, str | None]] = []
     open_blocks: list[tuple[str, int]] = []
     line_starts = [0]
-    for index, char in enumerate(text):
-        if char == "\n":
-            line_starts.append(index + 1)
+    index = text.find("\n")
+    while index >= 0:
+        line_starts.append(index + 1)
+        index = text.find("\n", index + 1)
 
     def line_of(offset: int) -> int:
         return bisect_right(line_starts, offset) - 1 + first_line
