@@ -474,3 +474,57 @@ PROMPTY2_SCHEMA = _front("""
 def test_prompty2_schema(tmp_path, text, expected):
     found = _problems(tmp_path, {"a.prompty": text, "schema.json": "{}"}, "a.prompty")
     assert [p for p in found if p[0] != "PW404"] == expected
+
+
+PROMPTY1_CASES = [
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          connection: {azure_deployment: gpt-4o}
+        inputs: ${file:values.json}
+        ---
+        system:
+        Help {{customer.firstName}}.
+        user:
+        {{question}}
+        """), "values.json": '{"customer": {"firstName": "Ann"}, "question": "q"}'},
+        [], id="prompty1-inputs-from-a-values-file"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          connection: {azure_deployment: gpt-4o}
+        inputs: ${file:values.json}
+        ---
+        system:
+        Help.
+        user:
+        {{questoin}}
+        """), "values.json": '{"question": "q"}'},
+        [("PW403", E)], id="prompty1-values-file-keys-still-catch-a-typo"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: embedding
+          connection: {type: azure, azure_deployment: text-embedding-3-small}
+        inputs:
+          text: embedding text
+        ---
+        {{text}}""")}, [], id="prompty1-embedding-api-has-no-roles"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, model: gpt-4o-mini}
+        inputs:
+          question:
+            type: string
+            internal: true
+        ---""") + CHAT_BODY}, [("PW103", W)], id="unknown-input-key-is-a-warning"),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), PROMPTY1_CASES)
+def test_prompty1_files(tmp_path, files, expected):
+    assert _problems(tmp_path, files, "a.prompty") == sorted(expected)

@@ -426,3 +426,11 @@ async def test_flex_sample_inputs_from_a_file_reference(workspace):
     result = await run_flow(root / "flow.flex.yaml", {})
     assert result.status == "completed", result.error
     assert result.outputs == {"output": "got from the file"}
+
+
+async def test_prompty1_inputs_from_a_values_file(workspace):
+    root = workspace({"p.prompty": PROMPTY_HEAD + "inputs: ${file:values.json}\n" + PROMPTY_BODY,
+                      "values.json": '{"question": "From the values file?"}'})
+    result = await run_flow(root / "p.prompty", {})
+    assert result.status == "completed", result.error
+    assert _user_text(workspace.server.requests[0]) == "From the values file?"

@@ -101,8 +101,8 @@ def _meant_role(word: str) -> str | None:
 
 
 def check_roles(document: Prompty) -> list[Problem]:
-    if document.model.effective_api == "completion":
-        return []  # a completion prompt is plain text
+    if document.model.effective_api in ("completion", "embedding", "image"):
+        return []  # plain text sent as one prompt or input, not chat messages
     lenient = document.shape == SHAPE_PROMPTY
     structural = Severity.WARNING if lenient else Severity.ERROR
     path = document.path
@@ -378,10 +378,11 @@ def check_model(document: Prompty) -> list[Problem]:
 # ------------------------------------------------------------------ sample
 
 
-def sample_keys(document: Prompty, context: Any) -> list[tuple[str, Range, Range | None]]:
-    """(key, range to report, key range for a rename fix or None) of the sample."""
+def sample_keys(document: Prompty, context: Any, section: str = "sample") -> list[tuple[str, Range, Range | None]]:
+    """(key, range to report, key range for a rename fix or None) of the sample (or of another
+    `section` holding values, such as Prompty 1's `inputs: ${file:values.json}`)."""
     root = document.root
-    node = root.get("sample") if root is not None else None
+    node = root.get(section) if root is not None else None
     if isinstance(node, YamlMapping):
         return [(e.key_text, e.key.range, e.key.range) for e in node.entries if e.key_text is not None]
     file_substitution = next(

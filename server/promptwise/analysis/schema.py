@@ -244,6 +244,7 @@ FLEX_FLOW = spec(
 PROMPTY_INPUT = spec(
     MAP,
     what="prompty input",
+    unknown_severity=Severity.WARNING,  # runtimes ignore keys they do not know
     keys={
         "type": spec(STR),
         "default": spec(ANY),
@@ -276,7 +277,8 @@ PROMPTY_PROMPTFLOW = spec(
             what="model",
             unknown_severity=Severity.WARNING,
             keys={
-                "api": spec(STR, one_of=("chat", "completion")),
+                # Prompt flow runs chat and completion; Prompty 1 files also use embedding, image
+                "api": spec(STR, one_of=("chat", "completion", "embedding", "image")),
                 "configuration": spec(
                     MAP,
                     what="model configuration",
@@ -303,7 +305,8 @@ PROMPTY_PROMPTFLOW = spec(
                 "connection": spec(STR, MAP),
             },
         ),
-        "inputs": spec(MAP, values=spec(MAP, STR, NUMBER, BOOL, LIST, keys=PROMPTY_INPUT.keys, what="prompty input")),
+        "inputs": spec(MAP, values=spec(MAP, STR, NUMBER, BOOL, LIST, keys=PROMPTY_INPUT.keys, what="prompty input",
+                                    unknown_severity=PROMPTY_INPUT.unknown_severity)),
         "outputs": spec(MAP, open=True),
         "sample": spec(MAP, STR),
         "template": spec(STR, MAP),

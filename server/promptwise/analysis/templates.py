@@ -221,7 +221,8 @@ def prompty_input_names(document: Prompty, context: Any = None) -> list[str] | N
     there is neither, and the prompty passes whatever it is called with to the template."""
     if document.declares_inputs or document.inputs:
         return list(document.inputs)
-    keys = [key for key, _, _ in sample_keys(document, context)]
+    section = "inputs" if document.inputs_file else "sample"  # Prompty 1: `inputs: ${file:values.json}`
+    keys = [key for key, _, _ in sample_keys(document, context, section)]
     return keys or None
 
 

@@ -110,6 +110,7 @@ class Prompty(YamlBackedDocument):
     outputs: dict[str, Any] = field(default_factory=dict)
     sample: Any = None  # a mapping, or a string such as `${file:sample.json}`
     declares_inputs: bool = False  # the front matter has an `inputs:` section
+    inputs_file: str | None = None  # `inputs: ${file:values.json}` as written
     template_format: str | None = None  # jinja2 (default) | mustache | ...
     substitutions: list[Substitution] = field(default_factory=list)
     template: JinjaTemplate | None = None  # the body, parsed; ranges in file lines
@@ -321,7 +322,11 @@ def _read_front_matter(document: Prompty, root: YamlMapping) -> None:
                 name = str(name_node.value)
                 if name not in document.inputs:
                     document.inputs[name] = _input(name, name_node.range, item)
-    # an `inputSchema: ${file:...}` is not read here: its inputs pass through, unchecked
+    # `inputs: ${file:values.json}` (Prompty 1: the file's keys are the inputs, its values
+    # their samples) and `inputSchema: ${file:...}` are files, read by the analysis and engine
+    if isinstance(inputs_node, YamlScalar) and isinstance(inputs_node.value, str):
+        document.inputs_file = inputs_node.value.strip()
+        inputs_node = None
     document.declares_inputs = inputs_node is not None or input_schema is not None
     if inputs_node is None:
         _inputs_from_sample(document, root)

@@ -73,9 +73,10 @@ class PromptyExecutable(Executable):
         """Prompt flow's: the `inputs:` section, else the keys of `sample` (a mapping, read
         with the document, or a JSON file read here)."""
         document = self.document
-        if document.declares_inputs or document.inputs or not isinstance(document.sample, str):
+        values_file = document.inputs_file or document.sample  # Prompty 1: `inputs: ${file:values.json}`
+        if document.declares_inputs or document.inputs or not isinstance(values_file, str):
             return document.inputs
-        values = load_sample(self.path.parent, document.sample, str(self.path))
+        values = load_sample(self.path.parent, values_file, str(self.path))
         return {name: PromptyInput(name, Range.empty(0, 0), sample=value, from_sample=True)
                 for name, value in values.items()}
 
@@ -120,6 +121,8 @@ class PromptyExecutable(Executable):
 
     def sample_inputs(self) -> dict:
         values = self.document.sample_inputs()  # per-input samples and defaults, and a `sample` mapping
+        values.update({name: spec.sample for name, spec in self.input_specs.items()
+                       if spec.from_sample and name not in values})  # read from a values file
         values.update(load_sample(self.path.parent, self.document.sample, str(self.path)))
         return values
 
