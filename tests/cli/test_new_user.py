@@ -233,14 +233,17 @@ def test_a_column_that_feeds_no_input_is_warned_about_before_any_call(project, s
     data = project / "query.jsonl"
     write_files(project, {"qa/flow.dag.yaml": (project / "qa" / "flow.dag.yaml").read_text().replace(
         "inputs:\n", "inputs:\n  style: {type: string, default: plain}\n", 1)})
-    data.write_text('{"query": "What is the capital of Italy?", "style": "terse"}\n', encoding="utf-8")
+    data.write_text('{"query": "What is the capital of Italy?", "style": "terse", "expected": "Rome"}\n',
+                    encoding="utf-8")
     assert main(["batch", str(project / "qa"), "--data", str(data), "--no-progress"]) == 0
     err = capsys.readouterr().err
     warning = ("promptwise: warning: query.jsonl has no column `question`, so the flow input `question` takes its "
-               "default on every row; unused columns: `query`; did you mean --column-mapping "
+               "default on every row; columns that feed no input: `query`, `expected`; did you mean --column-mapping "
                "question=${data.query}?")
     assert warning in err
     assert err.index(warning) < err.index("run: ")  # before the run starts
+    main(["eval", str(project / "qa"), "--data", str(data)])
+    assert warning in capsys.readouterr().err  # eval runs the same batch, with the same warning
 
 
 def test_resume_keeps_the_runs_concurrency_and_timeouts(tmp_path, capsys):

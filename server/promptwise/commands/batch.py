@@ -8,7 +8,7 @@ import json
 import sys
 
 from promptwise.cli import UserError
-from promptwise.commands.options import json_text, plural, positive_int, run_name
+from promptwise.commands.options import json_text, plural, positive_int, run_name, warn
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
 from promptwise.costing.calls import format_tokens, format_usd
@@ -79,8 +79,7 @@ def handle(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency, use_cache=not args.no_cache,  # None: the default, or the run's own
                 resume=args.resume, retry_failed=args.retry_failed,
                 row_timeout=args.row_timeout, workspace_path=args.flow, on_progress=bar,
-                on_start=on_start, on_warning=lambda message: print(f"promptwise: warning: {message}",
-                                                                     file=sys.stderr, flush=True), init=parse_pairs(args.init, "--init") or None,
+                on_start=on_start, on_warning=warn, init=parse_pairs(args.init, "--init") or None,
                 retry=RetryPolicy(timeout=args.timeout) if args.timeout else None))
     except FlowError as error:
         raise UserError(str(error)) from None

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import RunTracker, concurrency_or_default, json_text
+from promptwise.commands.options import RunTracker, concurrency_or_default, json_text, warn
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 
 
@@ -94,7 +94,8 @@ def run(args) -> int:
                     outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
                                                         variants={args.variants: variant},
                                                         concurrency=args.concurrency, use_cache=not args.no_cache,
-                                                        on_progress=tracker.on_progress, on_start=tracker.on_start))
+                                                        on_progress=tracker.on_progress, on_start=tracker.on_start,
+                                                        on_warning=warn))
                 except KeyboardInterrupt:
                     print(tracker.interrupted_message(), file=sys.stderr)
                     if names:

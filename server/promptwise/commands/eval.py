@@ -15,7 +15,7 @@ from pathlib import Path
 
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.options import (RunTracker, concurrency_or_default, existing_folder, json_text, parse_variants,
-                                         plural, run_name)
+                                         plural, run_name, warn)
 
 
 def register(subparsers) -> None:
@@ -202,7 +202,8 @@ def run(args) -> int:
                 outcome = asyncio.run(evaluate_flow(args.flow, args.data, config_path=args.config,
                                                     variants=variants, name=args.name,
                                                     concurrency=args.concurrency, use_cache=use_cache,
-                                                    on_progress=tracker.on_progress, on_start=tracker.on_start))
+                                                    on_progress=tracker.on_progress, on_start=tracker.on_start,
+                                                    on_warning=warn))
             except KeyboardInterrupt:
                 if progress is not None:
                     sys.stderr.write("\n")

@@ -25,6 +25,13 @@ def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else (plural_form or noun + 's')}"
 
 
+def warn(message: str) -> None:
+    """A warning found before any call (on_warning of a batch): on stderr, at once."""
+    import sys
+
+    print(f"promptwise: warning: {message}", file=sys.stderr, flush=True)
+
+
 def parse_variants(pairs: list[str], example: str) -> dict[str, str]:
     """`--variant NODE=ID` options (repeatable) as {node: variant id}; a malformed one is a
     UserError that shows how to write it, with `example` (e.g. "summarize=variant_1")."""

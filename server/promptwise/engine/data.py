@@ -296,7 +296,7 @@ def defaulted_input_warnings(mapping: dict[str, Any], columns: list[str], input_
         hint = (f"; did you mean --column-mapping {name}=${{data.{guess}}}?" if guess else
                 f"; map one with --column-mapping {name}=${{data.COLUMN}}")
         warnings.append(f"{data_name} has no column `{name}`, so the flow input `{name}` takes its default on every "
-                        f"row; unused columns: {_names(unused)}{hint}")
+                        f"row; columns that feed no input: {_names(unused)}{hint}")
     return warnings
 
 
