@@ -522,6 +522,22 @@ PROMPTY1_CASES = [
             type: string
             internal: true
         ---""") + CHAT_BODY}, [("PW103", W)], id="unknown-input-key-is-a-warning"),
+    pytest.param({"a.prompty": _front("""
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, model: gpt-4o-mini}
+        inputs:
+          name: {type: string, default: Ann}
+        sample:
+          name: Ann
+          question: Only in the sample?
+        ---
+        system:
+        Help {{name}}.
+        user:
+        {{question}}
+        """)}, [("PW403", W), ("PW507", W)], id="variable-only-in-the-sample-is-a-warning"),
 ]
 
 

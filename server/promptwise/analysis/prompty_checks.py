@@ -426,7 +426,7 @@ def check_sample(document: Prompty, context: Any = None) -> list[Problem]:
         problems.append(
             _problem(
                 document.path, range_, "PW507",
-                f"sample value `{key}` is not an input of this prompt, so the prompt never sees it; {hint}",
+                f"sample value `{key}` is not an input of this prompt, so Prompt flow never passes it to the prompt; {hint}",
                 fixes, Severity.WARNING,
             )  # fmt: skip
         )

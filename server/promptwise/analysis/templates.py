@@ -239,9 +239,19 @@ def check_prompty(document: Prompty, context: Any = None) -> list[Problem]:
     pairs = _pairs(used, provided)
     problems: list[Problem] = []
     has_inputs = document.root is not None and "inputs" in document.root
+    # Prompty's runtime merges `sample` into the inputs (so does `promptwise run`); Prompt flow
+    # passes declared inputs only. A variable only the sample gives is a warning, not an error.
+    sampled = {key for key, _, _ in sample_keys(document, context)} if document.declares_inputs else set()
     for variable in template.variables:
         name = variable.name
         if name in provided:
+            continue
+        if name in sampled:
+            problems.append(_problem(
+                document.path, variable.range, "PW403",
+                f"`{name}` comes only from `sample`: Prompty and promptwise pass it, but Prompt flow passes "
+                f"declared inputs only and renders it as empty text; declare `{name}` under `inputs:`",
+                severity=Severity.WARNING))
             continue
         guess = pairs.get(name)
         todo = (
