@@ -110,8 +110,19 @@ def _json_top_keys(line: str) -> list[tuple[str, int, int]]:
     return keys
 
 
+def _key_spans(line: str, name: str, token: str) -> list[tuple[int, int]]:
+    """Where the top-level key `name` is written on a JSONL line whose object has it. When its
+    usual spelling (`token`) occurs once, that is it (the quick path); otherwise the line is
+    scanned."""
+    first = line.find(token)
+    if first >= 0 and line.find(token, first + 1) < 0 and line[first + len(token) :].lstrip().startswith(":"):
+        return [(first, first + len(token))]
+    return [(start, end) for key, start, end in _json_top_keys(line) if key == name]
+
+
 def _jsonl_edits(path: Path, text: str, old: str, new: str, result: FeedEdits) -> None:
     pending: list[tuple[Range, str]] = []
+    token, replacement = json.dumps(old, ensure_ascii=False), json.dumps(new, ensure_ascii=False)
     for number, line in enumerate(text.split("\n")):
         if not line.strip():
             continue
@@ -127,9 +138,8 @@ def _jsonl_edits(path: Path, text: str, old: str, new: str, result: FeedEdits) -
             result.warnings.append(f"{path.name} already has a column `{new}` (line {number + 1}); column `{old}` "
                                    "was left as it is: merge them by hand")
             return
-        for key, start, end in _json_top_keys(line):
-            if key == old:
-                pending.append((Range.of(number, start, number, end), json.dumps(new, ensure_ascii=False)))
+        for start, end in _key_spans(line, old, token):
+            pending.append((Range.of(number, start, number, end), replacement))
     for range_, replacement in pending:
         result.add(path, range_, replacement)
 
