@@ -227,12 +227,14 @@ def test_echoed_credentials_never_reach_the_store_outputs_or_reports(tmp_path, m
         for run in ("good", "bad"):
             assert cli("runs", "show", run, "--format", "json") == 0
             assert cli("runs", "export", run) == 0
-        assert cli("eval", "--run", "good", "--config", "eval.yaml", "--junit", "good.xml") == 0
+        # the judge is an echo, so it scores no row: eval may say so with exit code 1
+        assert cli("eval", "--run", "good", "--config", "eval.yaml", "--junit", "good.xml") in (0, 1), printed[-1]
         assert cli("batch", "echoing", "--data", "data.jsonl", "--name", "again", "--no-progress", "--no-cache") == 0
-        assert cli("eval", "--run", "again", "--config", "eval.yaml", "--junit", "again.xml") == 0
+        assert cli("eval", "--run", "again", "--config", "eval.yaml", "--junit", "again.xml") in (0, 1)
         assert cli("compare", "good", "again", "--html", "report.html") == 0
     shown = json.loads(printed[printed.index(next(p for p in printed if '"name": "good"' in p))])
     assert shown["connection"]["connections"][0]["endpoint"].endswith("?subscription-key=***")
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "again.xml").is_file()
     junit = (tmp_path / "good.xml").read_text()
     assert "raw answer:" in junit and "Received ***" in junit  # the judge's echo reached the file, masked
     assert_clean("the printed output", "\n".join(printed))
