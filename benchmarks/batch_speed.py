@@ -153,8 +153,9 @@ def _print_overhead(runs: dict[bool, list[dict]], args) -> None:
     for tracing in (False, True):
         label = "tracing on " if tracing else "tracing off"
         each = ", ".join(f"{rows / run['result']['elapsed']:.0f}" for run in runs[tracing])
+        peak = max(run["stats"]["peak_in_flight"] for run in runs[tracing])
         print(f"{label}:  {throughput[tracing]:.0f} rows/s (runs: {each}), CPU {cpu_row[tracing]:.2f} ms per row, "
-              f"process wall {wall[tracing]:.2f} s"
+              f"process wall {wall[tracing]:.2f} s, peak in flight {peak}"
               + (f", {runs[True][-1]['spans']} spans stored per run" if tracing else ""))
     print(f"overhead:     {(1 - throughput[True] / throughput[False]) * 100:+.1f}% rows/s, "
           f"{(cpu_row[True] / cpu_row[False] - 1) * 100:+.1f}% CPU per row "
