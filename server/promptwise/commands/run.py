@@ -66,8 +66,10 @@ def _json_object(item: str, option: str) -> dict:
             raise UserError(f"{option} {item!r}: write NAME=VALUE, a JSON object, or the path of a JSON file "
                             f"(no file {item!r} here)")
         where = str(path)
+        from promptwise.documents.files import read_user_text
+
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_user_text(path)  # regular files only, bounded in size
         except (OSError, UnicodeDecodeError) as error:
             raise UserError(f"{option}: cannot read {path}: {error}") from None
     try:
