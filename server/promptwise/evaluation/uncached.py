@@ -29,13 +29,17 @@ def uncached_rows(store, run, records, workspace) -> dict[int, RowFigures]:
     azure = "azure" in str((run.connection or {}).get("type") or "").lower()
     extra_cost: dict[int, float | None] = {}
     extra_ms: dict[int, float] = {}
+    entries: dict[str | None, object] = {}  # model -> catalog entry (or None): one lookup per model
     cached = [(r.line, node) for r in records if r.cache_hits for node in store.get_node_results(run.name, r.line)]
     for line, node in cached:
         if not node.cache_hit:
             continue
         extra_ms[line] = extra_ms.get(line, 0.0) + (node.latency_ms or 0.0)
-        price = call_price(catalog, node.model, node.prompt_tokens, node.completion_tokens, node.cached_tokens,
-                           azure=azure)
+        if node.model not in entries:
+            match = catalog.lookup(node.model, azure=azure) if node.model else None
+            entries[node.model] = match.model if match is not None else None
+        entry = entries[node.model]
+        price = None if entry is None else entry.cost(node.prompt_tokens, node.completion_tokens, node.cached_tokens)
         known = extra_cost.get(line, 0.0)
         extra_cost[line] = None if price is None or known is None else known + price
     figures = {}
@@ -45,15 +49,6 @@ def uncached_rows(store, run, records, workspace) -> dict[int, RowFigures]:
         latency = None if record.latency_ms is None else record.latency_ms + extra_ms.get(record.line, 0.0)
         figures[record.line] = RowFigures(cost, latency, record.cache_hits)
     return figures
-
-
-def call_price(catalog, model: str | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
-               *, azure: bool = False) -> float | None:
-    """What one call costs at catalog prices (None when the model is not in the catalog)."""
-    match = catalog.lookup(model, azure=azure) if model else None
-    if match is None:
-        return None
-    return match.model.cost(prompt_tokens, completion_tokens, cached_tokens)
 
 
 def cache_summary(rows, scored) -> dict:
