@@ -10,7 +10,7 @@ import sys
 from promptwise.cli import UserError
 from promptwise.commands.options import json_text, plural, positive_int, run_name, warn
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
-from promptwise.commands.run import import_engine, parse_pairs, positive_seconds
+from promptwise.commands.run import import_engine, parse_pairs, parse_values, positive_seconds
 from promptwise.costing.calls import format_tokens, format_usd
 from promptwise.engine.errors import FlowError
 
@@ -35,7 +35,9 @@ def register(subparsers) -> None:
                         help="map inputs to data columns (${data.x}) or an earlier run (${run.outputs.x})")
     parser.add_argument("--run", dest="source_run", metavar="NAME", help="earlier run read by ${run.outputs.x}")
     parser.add_argument("--variant", action="append", metavar="NODE=ID", help="node variant to use (repeatable)")
-    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE", help="init values of a flex flow class entry")
+    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE",
+                        help="init values of a flex flow class entry: NAME=VALUE pairs, a JSON object, or a JSON "
+                             "file such as init.json")
     parser.add_argument("--resume", metavar="NAME", help="continue an interrupted run: each remaining row once")
     parser.add_argument("--row-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="a row that takes longer fails and the run goes on (default 600)")
@@ -79,7 +81,7 @@ def handle(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency, use_cache=not args.no_cache,  # None: the default, or the run's own
                 resume=args.resume, retry_failed=args.retry_failed,
                 row_timeout=args.row_timeout, workspace_path=args.flow, on_progress=bar,
-                on_start=on_start, on_warning=warn, init=parse_pairs(args.init, "--init") or None,
+                on_start=on_start, on_warning=warn, init=parse_values(args.init, "--init", json_values=True) or None,
                 retry=RetryPolicy(timeout=args.timeout) if args.timeout else None))
     except FlowError as error:
         raise UserError(str(error)) from None
