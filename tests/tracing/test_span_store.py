@@ -214,3 +214,24 @@ def test_content_json_masks_secrets_even_behind_json_escapes():
     text = _json({"prompt": 'say pa"ss\\word-unit-7 and plain-unit-secret-8\nthen stop'})
     assert "word-unit-7" not in text and "plain-unit-secret-8" not in text
     assert json.loads(text) == {"prompt": "say *** and ***\nthen stop"}
+
+
+def test_values_that_cannot_be_shown_never_fail_the_traced_code(tmp_path):
+    from promptwise.engine import spans
+
+    processor = StoreSpanProcessor(SpanStore(tmp_path / "traces.sqlite"))
+    tracer = _provider_with(processor).get_tracer("test")
+    circular: dict = {}
+    circular["self"] = circular
+    spans.set_capture_content(True)
+    try:
+        with tracer.start_as_current_span("node") as current:
+            spans.set_content(current, A.NODE_INPUTS, circular)  # json cannot encode it
+            spans.record_score(current, type("Score", (), {"value": "high", "passed": None, "cost": 0,
+                                                           "reason": "", "error": None})())
+    finally:
+        spans.set_capture_content(False)
+    processor.shutdown()
+    [trace] = SpanStore(tmp_path / "traces.sqlite").list_traces()
+    [span] = SpanStore(tmp_path / "traces.sqlite").get_trace(trace["trace_id"])["spans"]
+    assert A.NODE_INPUTS not in span["attributes"] and span["status"] != "error"

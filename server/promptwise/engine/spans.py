@@ -18,19 +18,37 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from opentelemetry import context, trace
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from promptwise import span_attributes as A
 from promptwise.redaction import redact, redact_value
 
+log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("promptwise.engine")
 _capture = False
 _enabled: bool | None = None  # set by tracing.configure/shutdown; None: whatever provider the process has
 MAX_TEXT_CHARS = 32_000  # per message part / value: a trace keeps what a person reads, not megabytes
+
+
+def _never_raises(function: Callable) -> Callable:
+    """Tracing must never fail a run: a value that cannot be shown (a circular structure, a
+    score that is no number) costs its attribute, nothing else."""
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - see above
+            log.debug("tracing: %s skipped (%s: %s)", function.__name__, type(error).__name__, error)
+            return None
+
+    return guarded
 
 
 def set_capture_content(on: bool) -> None:
@@ -68,18 +86,19 @@ class span:
 
     def __enter__(self) -> Span:
         if self.span.is_recording():
-            self._token = context.attach(trace.set_span_in_context(self.span))
+            self._token = otel_context.attach(trace.set_span_in_context(self.span))
         return self.span
 
     def __exit__(self, kind, error, traceback) -> bool:
         if self._token is not None:
             if error is not None:
                 fail(self.span, error)
-            context.detach(self._token)
+            otel_context.detach(self._token)
             self.span.end()
         return False
 
 
+@_never_raises
 def fail(current: Span, error: BaseException | str, error_type: str | None = None) -> None:
     """Mark a span failed: error.type, status ERROR with the message (secrets redacted)."""
     if isinstance(error, BaseException):
@@ -160,6 +179,7 @@ def node_span(name: str, node_type: str, inputs: dict | None = None) -> span:
     return scope
 
 
+@_never_raises
 def node_output(current: Span, output: Any) -> None:
     if current.is_recording() and current.attributes.get(A.NODE_TYPE) != "llm":
         set_content(current, A.NODE_OUTPUT, output)
@@ -189,6 +209,7 @@ _REQUEST_PARAMETERS = {"max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS, "max_completio
                        "temperature": A.GEN_AI_REQUEST_TEMPERATURE, "top_p": A.GEN_AI_REQUEST_TOP_P}
 
 
+@_never_raises
 def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
     """Usage, model, finish reason, cost, attempts, cache hit and (with capture) the reply."""
     if not current.is_recording():
@@ -213,6 +234,7 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
         current.set_attribute(A.GEN_AI_OUTPUT_MESSAGES, _json([output_message(message, finish_reason)]))
 
 
+@_never_raises
 def record_embedding_result(current: Span, result: Any, cost: float | None) -> None:
     if not current.is_recording():
         return
@@ -229,6 +251,7 @@ def current_span() -> Span:
     return trace.get_current_span()
 
 
+@_never_raises
 def record_failed_call(current: Span, error: Any) -> None:
     """A model call that failed for good: error.type is its kind (rate_limit, timeout, ...)."""
     if not current.is_recording():
@@ -249,6 +272,7 @@ def evaluation_span(evaluator: str, row_index: int | None, inputs: dict | None =
     return scope
 
 
+@_never_raises
 def record_score(current: Span, score: Any) -> None:
     """The evaluator's score (value, pass/fail, reason) or why it could not be computed."""
     if not current.is_recording():
@@ -265,6 +289,7 @@ def record_score(current: Span, score: Any) -> None:
         fail(current, score.error, "evaluation_error")
 
 
+@_never_raises
 def set_content(current: Span, attribute: str, value: Any) -> None:
     """A content attribute (inputs, outputs) as JSON, only when capture is on."""
     if _capture and current.is_recording() and value is not None:
