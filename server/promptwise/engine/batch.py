@@ -21,11 +21,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Iterator
 
 from promptwise.engine import spans
-from promptwise.engine.data import (DataRow, check_columns, check_data_file, defaulted_input_warnings, iter_data,
-                                    map_row, parse_mapping, row_label, survey_data, uses_run)
+from promptwise.engine.data import (MAX_SURVEY_COLUMNS, DataRow, check_columns, check_data_file, defaulted_input_warnings,
+                                    iter_data, map_row, parse_mapping, row_label, survey_data, uses_run)
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
@@ -113,20 +114,41 @@ class _Tally:
                              eta, self.retries, self.cache_hits, self.in_flight)
 
 
-def _source_rows(store: RunStore, name: str | None) -> dict[int, tuple[dict, dict]] | None:
+class _SourceRun(Mapping):
+    """An earlier run's completed rows, line -> (inputs, outputs), read from the store as rows ask
+    for them (`--run NAME`, `${run.outputs.x}`): a run of millions of rows is never all in memory."""
+
+    def __init__(self, store: RunStore, name: str) -> None:
+        self.store, self.name = store, name
+
+    def __getitem__(self, line: int) -> tuple[dict, dict]:
+        found = self.store.completed_row(self.name, line)
+        if found is None:
+            raise KeyError(line)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return (line for line, _, _ in self.store.iter_completed(self.name))
+
+    def __len__(self) -> int:
+        return self.store.get_run(self.name).rows_completed
+
+
+def _source_rows(store: RunStore, name: str | None) -> _SourceRun | None:
     if not name:
         return None
     if store.get_run(name) is None:
         raise FlowError(f"--run {name}: no such run in {store.path}; see `promptwise runs list`")
-    return {row.line: (row.inputs, row.outputs or {}) for row in store.get_rows(name, status="completed")}
+    return _SourceRun(store, name)
 
 
-def _columns(rows: list[DataRow]) -> list[str]:
-    """Every column some row has, in first-seen order."""
+def _columns(rows: Iterable[DataRow]) -> list[str]:
+    """Every column some row has, in first-seen order (at most MAX_SURVEY_COLUMNS)."""
     seen: dict[str, None] = {}
     for row in rows:
-        for key in row.values or {}:
-            seen.setdefault(str(key), None)
+        if len(seen) < MAX_SURVEY_COLUMNS:
+            for key in row.values or {}:
+                seen.setdefault(str(key), None)
     return list(seen)
 
 
@@ -227,12 +249,12 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         def all_rows() -> Iterator[DataRow]:
             return iter_data(data_path)
     else:
-        source_rows = [DataRow(line, None, inputs) for line, (inputs, _) in sorted(source.items())]
-        total, readable, columns = len(source_rows), len(source_rows), _columns(source_rows)
-        data_name = f"run {source_run}"
-
         def all_rows() -> Iterator[DataRow]:
-            return iter(source_rows)
+            return (DataRow(line, None, inputs) for line, inputs, _ in store.iter_completed(source_run))
+
+        total = readable = len(source)
+        columns = _columns(all_rows())  # one pass over the run's inputs, as over a data file
+        data_name = f"run {source_run}"
     if not total:
         where = data_path if data_path is not None else f"--run {source_run}"
         raise FlowError(f"{where}: 0 rows to run; add rows to the data file (one JSON object per line, or a CSV "

@@ -499,6 +499,19 @@ class RunStore:
             for record in records:
                 yield record["line"], _loads(record["outputs"]) or {}
 
+    def iter_completed(self, name: str) -> Iterator[tuple[int, dict, dict]]:
+        """(line, inputs, outputs) of the completed rows in line order, a chunk at a time."""
+        for records in self._chunks(name, "line, inputs, outputs", "AND status='completed'"):
+            for record in records:
+                yield record["line"], _loads(record["inputs"], {}), _loads(record["outputs"]) or {}
+
+    def completed_row(self, name: str, line: int) -> tuple[dict, dict] | None:
+        """(inputs, outputs) of one completed row, or None."""
+        with self._lock:
+            record = self._db.execute("SELECT inputs, outputs FROM rows WHERE run=? AND line=? AND status='completed'",
+                                      (name, line)).fetchone()
+        return None if record is None else (_loads(record["inputs"], {}), _loads(record["outputs"]) or {})
+
     def done_lines(self, name: str) -> set[int]:
         """Lines that have a stored result (completed or failed): a resumed run skips them."""
         with self._lock:
