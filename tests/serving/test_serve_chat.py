@@ -46,8 +46,12 @@ FLEX_FLOW = {
           text: {type: string}
     """,
     "words/words.py": """
+        import sys
+
         def spell(text: str):
             for word in text.split():
+                if word == "exit":
+                    sys.exit(1)
                 yield word + " "
     """,
 }
@@ -179,3 +183,12 @@ def test_a_flow_that_is_not_a_chat_flow_is_404_on_chat_completions(served_flex):
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="words", messages=[{"role": "user", "content": "hi"}])
     assert "not a chat flow" in caught.value.body["message"]
+
+
+def test_a_generator_calling_sys_exit_ends_its_stream_with_an_error_event(served_flex):
+    with httpx.stream("POST", served_flex.url + "/score", json={"text": "one exit two"},
+                      headers={"Accept": "text/event-stream"}, timeout=30) as response:
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+    assert events[0] == {"output": "one "}
+    assert "sys.exit(1)" in events[-1]["error"]["message"]
+    assert httpx.get(served_flex.url + "/health").status_code == 200

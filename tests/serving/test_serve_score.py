@@ -37,10 +37,16 @@ DAG_FLOW = {
     """,
     "triage/chat.jinja2": "system:\nAnswer briefly.\nuser:\n{{question}}\n",
     "triage/measure.py": """
+        import sys
+
         from promptflow.core import tool
 
         @tool
-        def measure(text: str, times: int) -> int:
+        def measure(text: str, times: int) -> float:
+            if text.endswith("exit please"):
+                sys.exit(2)  # user code asking the process to stop: fails the request only
+            if text.endswith("not a number"):
+                return float("nan")
             return len(text) * times
     """,
 }
@@ -254,3 +260,17 @@ def test_a_single_input_flow_takes_a_plain_text_body(tmp_path_factory, fake):
         assert declared_json.status_code == 400
     finally:
         process.stop()
+
+
+def test_user_code_calling_sys_exit_fails_the_request_not_the_server(client):
+    response = client.post("/score", json={"question": "exit please"})
+    assert response.status_code == 400
+    assert "sys.exit(2)" in response.json()["error"]["message"]
+    assert client.get("/health").status_code == 200
+    assert client.post("/score", json={"question": "and now?"}).status_code == 200
+
+
+def test_outputs_that_are_not_json_numbers_are_null(client):
+    response = client.post("/score", json={"question": "not a number"})
+    assert response.status_code == 200
+    assert response.json()["length"] is None  # NaN is not JSON: strict clients could not read it

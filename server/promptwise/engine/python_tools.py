@@ -158,6 +158,31 @@ def load_tool(path: Path, name: str | None, where: str) -> PythonTool:
     return PythonTool(path, function, parameters, accepts_kwargs)
 
 
+class ToolExit(Exception):
+    """User code raised SystemExit or KeyboardInterrupt: that fails its row, not the process.
+    (Left as they are, asyncio re-raises both out of the event loop: a served flow calling
+    sys.exit() would stop the server, a batch row would end the batch.)"""
+
+
+def exit_text(error: BaseException) -> str:
+    return f"the code called sys.exit({error.code!r})" if isinstance(error, SystemExit) else "the code raised KeyboardInterrupt"
+
+
+def _guarded(function, kwargs: dict) -> Any:
+    """Runs in the tool thread."""
+    try:
+        return function(**kwargs)
+    except (SystemExit, KeyboardInterrupt) as error:
+        raise ToolExit(exit_text(error)) from None
+
+
+async def _guarded_async(coroutine) -> Any:
+    try:
+        return await coroutine
+    except (SystemExit, KeyboardInterrupt) as error:
+        raise ToolExit(exit_text(error)) from None
+
+
 async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor | None,
                     instance_cache: dict | None = None, metrics: dict | None = None) -> Any:
     """Call a tool with keyword arguments; its exceptions become NodeError naming file and line."""
@@ -181,10 +206,10 @@ async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor
     context.run(metrics_var.set, metrics)
     try:
         if tool.is_async:
-            task = asyncio.get_running_loop().create_task(function(**call_kwargs), context=context)
+            task = asyncio.get_running_loop().create_task(_guarded_async(function(**call_kwargs)), context=context)
             return await task
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, functools.partial(context.run, function, **call_kwargs))
+        return await loop.run_in_executor(executor, functools.partial(context.run, _guarded, function, call_kwargs))
     except asyncio.CancelledError:
         raise
     except NodeError:

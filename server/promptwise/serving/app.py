@@ -256,6 +256,7 @@ class ServingApp:
         except asyncio.TimeoutError:
             raise ServeError("timeout", f"the flow took longer than {self.settings.timeout_seconds:g} s "
                                         f"(serve.timeout_seconds)") from None
+
         self.count_usage(flow_request, outcome)
         if outcome.status != "completed":
             raise outcome_error(outcome, flow)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from promptwise.serving.errors import KINDS, ServeError
-from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run
+from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run, to_json
 
 # Our error kinds as OpenAI's error types, so OpenAI clients raise what they would for OpenAI.
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -81,7 +81,7 @@ def flow_inputs(body: Any, shape) -> dict:
 
 
 def _answer_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return value if isinstance(value, str) else to_json(value)
 
 
 def endpoint(serving):

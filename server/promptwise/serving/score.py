@@ -10,13 +10,21 @@ A failure after the stream has started is a last event `data: {"error": {...}}`.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from promptwise.serving.errors import ServeError, error_body, safe_message
-from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run, wants_event_stream
+from promptwise.serving.streaming import (
+    EventStream,
+    TokenStream,
+    is_stream,
+    items,
+    join,
+    stream_run,
+    to_json,
+    wants_event_stream,
+)
 
 
 def endpoint(serving):
@@ -45,12 +53,11 @@ async def _answer(serving, request: Request, flow_request) -> Response:
             raise ServeError("flow_error", safe_message(f"output `{stream_fields[0]}`: {type(error).__name__}: "
                                                         f"{error}", *flow.folders)) from None
     serving.finish(flow_request)
-    body = json.dumps(outputs, ensure_ascii=False, default=str)
-    return Response(body, media_type="application/json", headers=serving.headers(flow_request))
+    return Response(to_json(outputs), media_type="application/json", headers=serving.headers(flow_request))
 
 
 def _event(data: dict) -> bytes:
-    return f"data: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode("utf-8")
+    return f"data: {to_json(data)}\n\n".encode("utf-8")
 
 
 def _event_stream(serving, flow, inputs: dict, flow_request, field: str) -> Response:

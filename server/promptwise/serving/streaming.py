@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -96,7 +97,36 @@ async def items(value):
         return
     done = object()
     while True:
-        item = await asyncio.to_thread(next, value, done)
+        item = await asyncio.to_thread(_next, value, done)
         if item is done:
             return
         yield item
+
+
+def _next(iterator, done):
+    """`next` in a thread; a generator's sys.exit() fails its stream, not the server (asyncio would
+    re-raise SystemExit out of the event loop)."""
+    from promptwise.engine.python_tools import ToolExit, exit_text
+
+    try:
+        return next(iterator, done)
+    except (SystemExit, KeyboardInterrupt) as error:
+        raise ToolExit(exit_text(error)) from None
+
+
+def to_json(value: Any) -> str:
+    """JSON text of a flow's outputs; NaN and infinities (not JSON) become null."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
