@@ -48,7 +48,7 @@ async def code_lenses(ls: PromptwiseServer, params: types.CodeLensParams) -> lis
                     ),
                 )
             )
-    for part in (_cost_lenses, _evaluation_lenses):
+    for part in (_cost_lenses, _evaluation_lenses, _trace_lenses):
         try:
             found += await part(ls, context)
         except Exception:  # one kind of lens failing must not hide the others
@@ -66,6 +66,12 @@ def dataset_beside(path: Path) -> Path | None:
 
 async def _cost_lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.CodeLens]:
     return await costs.lenses(ls, context.uri, context.lines)
+
+
+async def _trace_lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.CodeLens]:
+    from promptwise.lsp import traces  # "last run: 1.2 s · 812 tok" from the flow's latest trace
+
+    return await traces.lenses(ls, context)
 
 
 def _latest_results(path: Path) -> list:

@@ -31,6 +31,7 @@ from promptwise.lsp import (
     rename,
     symbols,
     text_sync,
+    traces,
 )
 from promptwise.lsp.server import PromptwiseServer, Settings
 
@@ -243,3 +244,5 @@ def _register_runs(server: PromptwiseServer) -> None:
     ):
         failure = {"status": "error", "error": f"{name} failed inside the server; see the Promptwise log"}
         server.command(name)(guarded(name, default=failure)(handler))
+    failure = {"status": "error", "error": f"{traces.SHOW_TRACE} failed inside the server; see the Promptwise log"}
+    server.command(traces.SHOW_TRACE)(guarded(traces.SHOW_TRACE, default=failure)(traces.show_trace))

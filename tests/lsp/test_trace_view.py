@@ -1,0 +1,81 @@
+"""The editor's trace view and "last run" lenses (issue 10): a run from the editor is traced,
+`promptwise.showTrace` answers with the same document as `promptwise traces show --format json`
+(found by trace id, by run, or as the flow's latest), and code lenses over the flow and its
+nodes show the latest trace's time and tokens; through the real engine against the fake model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from promptwise.devtools.fake_openai import FakeOpenAI
+
+from lsp_support import TIMEOUT, open_document
+
+
+async def _execute(client: LanguageClient, command: str, argument: dict):
+    return await asyncio.wait_for(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command=command, arguments=[argument])),
+        TIMEOUT * 3,
+    )
+
+
+def _walk(spans: list[dict]):
+    stack = list(spans)
+    while stack:
+        span = stack.pop()
+        yield span
+        stack.extend(span["children"])
+
+
+async def test_a_run_has_a_trace_with_node_and_model_call_spans(run_client: LanguageClient, run_workspace: Path,
+                                                               fake_llm: FakeOpenAI):
+    uri = (run_workspace / "flow.dag.yaml").as_uri()
+    run = await _execute(run_client, "promptwise.runFlow", {"uri": uri, "inputs": {"log_text": "Disk quota exceeded"}})
+    assert run["status"] == "completed", run
+
+    trace = await _execute(run_client, "promptwise.showTrace", {"run": run["run"], "uri": uri})
+    assert trace.get("status") != "error", trace
+    assert trace["run_id"] == run["run"]
+    spans = list(_walk(trace["spans"]))
+    nodes = {span["attributes"].get("promptwise.node.name") for span in spans if span["kind"] == "node"}
+    assert nodes == {"lookup", "classify", "summarize"}
+    calls = [span for span in spans if span["kind"] == "llm"]
+    assert len(calls) == 2
+    for call in calls:
+        assert call["input_tokens"] > 0 and call["output_tokens"] > 0
+        assert call["content"]["input_messages"][-1]["role"] == "user"
+        assert "Disk quota exceeded" in str(call["content"]["output_messages"])  # the fake model echoes
+    assert trace["totals"]["llm_calls"] == 2
+
+    # the same trace by its id (a prefix too), and as the flow's latest
+    by_id = await _execute(run_client, "promptwise.showTrace", {"trace_id": trace["trace_id"][:10]})
+    latest = await _execute(run_client, "promptwise.showTrace", {"uri": uri})
+    assert by_id["trace_id"] == latest["trace_id"] == trace["trace_id"]
+
+    # lenses: the flow's last run at the top, and one over each node that ran
+    open_document(run_client, run_workspace / "flow.dag.yaml")
+    lenses = await asyncio.wait_for(
+        run_client.text_document_code_lens_async(types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))),
+        TIMEOUT,
+    )
+    traced = [lens for lens in lenses if lens.command and lens.command.command == "promptwise.showTrace"]
+    lines = (run_workspace / "flow.dag.yaml").read_text().splitlines()
+    by_line = {lines[lens.range.start.line].strip(): lens for lens in traced}
+    assert set(by_line) >= {"- name: lookup", "- name: classify", "- name: summarize"}
+    classify = by_line["- name: classify"]
+    assert classify.command.title.startswith("last run: ") and " tok" in classify.command.title
+    assert classify.command.arguments[0]["trace_id"] == trace["trace_id"]
+    assert "tok" not in by_line["- name: lookup"].command.title  # a python node calls no model
+    assert any(lens.range.start.line == 0 for lens in traced)
+
+
+async def test_show_trace_errors_are_answered(run_client: LanguageClient, run_workspace: Path):
+    uri = (run_workspace / "flow.dag.yaml").as_uri()
+    nothing = await _execute(run_client, "promptwise.showTrace", {"uri": uri})
+    assert nothing["status"] == "error" and "no trace" in nothing["error"]
+    unknown = await _execute(run_client, "promptwise.showTrace", {"run": "never-ran", "uri": uri})
+    assert unknown["status"] == "error"
