@@ -4,6 +4,7 @@ with the fake model behind it: Prompt flow's contract, streaming, and every kind
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import time
 
@@ -52,7 +53,7 @@ DAG_FLOW = {
 }
 
 SERVE = """
-max_body_bytes: 4096
+max_body_bytes: 8192
 timeout_seconds: 3
 """
 
@@ -152,9 +153,9 @@ def test_unknown_route_is_404_json_and_wrong_method_405(client):
 
 
 def test_a_body_over_the_limit_is_413(client):
-    response = client.post("/score", json={"question": "x" * 5000})
+    response = client.post("/score", json={"question": "x" * 9000})
     assert response.status_code == 413
-    assert "4096" in response.json()["error"]["message"]
+    assert "8192" in response.json()["error"]["message"]
 
 
 def test_a_chunked_body_over_the_limit_is_413(client):
@@ -274,3 +275,25 @@ def test_outputs_that_are_not_json_numbers_are_null(client):
     response = client.post("/score", json={"question": "not a number"})
     assert response.status_code == 200
     assert response.json()["length"] is None  # NaN is not JSON: strict clients could not read it
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"[" * 4000 + b"]" * 4000, ["nests JSON too deeply"]),
+    (b'{"question": ' + b"9" * 5000 + b"}", ["not usable JSON"]),
+    (b'{"question": "\xff"}', ["not UTF-8"]),
+])
+def test_hostile_json_is_400_not_a_crash(client, body, words):
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    for word in words:
+        assert word in response.json()["error"]["message"]
+
+
+def test_a_body_that_never_finishes_is_408(served):
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"question\": ")
+        sock.settimeout(20)
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408")
+    assert "RequestTimeout" in answer

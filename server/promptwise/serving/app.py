@@ -42,6 +42,7 @@ from promptwise.serving.settings import ServeSettings
 log = logging.getLogger("promptwise.serve")
 access_log = logging.getLogger("promptwise.serve.access")
 
+BODY_SECONDS = 30.0  # at most this long to receive a request body
 LOCAL_CONSUMER = "local"  # the consumer of requests when no keys are configured (loopback only)
 UPSTREAM_DOWN = ("unreachable", "connection", "rate_limit", "server_error")  # engine error kinds -> 503
 
@@ -209,16 +210,21 @@ class ServingApp:
             raise ServeError("too_large", f"the request body is {int(length)} bytes; the limit is {limit} "
                                           f"(serve.max_body_bytes)")
         chunks, size = [], 0
+        # A client that sends its body slowly must not hold a slot for ever.
+        seconds = min(BODY_SECONDS, self.settings.timeout_seconds)
         try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise ServeError("too_large", f"the request body is over the limit of {limit} bytes "
-                                                  f"(serve.max_body_bytes)")
-                chunks.append(chunk)
+            async with asyncio.timeout(seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ServeError("too_large", f"the request body is over the limit of {limit} bytes "
+                                                      f"(serve.max_body_bytes)")
+                    chunks.append(chunk)
         except ClientDisconnect:
             flow_request.cancelled = True
             raise ServeError("bad_request", "the client disconnected while sending the body") from None
+        except TimeoutError:
+            raise ServeError("request_timeout", f"the request body did not arrive within {seconds:g} s") from None
         body = b"".join(chunks)
         if empty is not None and not body.strip():
             return empty
@@ -236,6 +242,10 @@ class ServingApp:
             where = f"line {error.lineno}, column {error.colno}"
             problem = "the body is empty" if not body.strip() else f"{error.msg} at {where}"
             raise ServeError("bad_request", f"the request body is not valid JSON: {problem}") from None
+        except RecursionError:
+            raise ServeError("bad_request", "the request body nests JSON too deeply") from None
+        except ValueError as error:  # e.g. an integer of more digits than Python converts
+            raise ServeError("bad_request", f"the request body is not usable JSON: {error}") from None
 
     def bind(self, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> dict:
         try:

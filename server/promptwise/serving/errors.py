@@ -22,6 +22,7 @@ KINDS = {
     "not_found": (404, "NotFound"),
     "method_not_allowed": (405, "MethodNotAllowed"),
     "not_acceptable": (406, "NotAcceptable"),
+    "request_timeout": (408, "RequestTimeout"),
     "too_large": (413, "PayloadTooLarge"),
     "unsupported_media": (415, "UnsupportedMediaType"),
     "invalid_input": (422, "InputMismatch"),
