@@ -17,6 +17,7 @@ The same codes apply to a flow.flex.yaml's entry: the entry function or class mi
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -158,15 +159,37 @@ def missing_imports(module: PythonToolFile) -> list[Problem]:
     Looked up with importlib's finders, which locate a package without running it; a module
     beside the tool file (Prompt flow puts the flow folder on sys.path) counts as found, and
     an import inside `try:` (an optional dependency) is not looked at."""
-    import ast
     import importlib.util
     import sys
 
-    try:
-        tree = ast.parse(module.text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
     problems = []
+    for top, where in _top_level_imports(module.text):
+        if top in _PROVIDED or top in sys.stdlib_module_names or _beside(module.path, top):
+            continue
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            problems.append(_problem(
+                module.path, where, "PW308",
+                f"`{top}` is not installed in the Python environment Promptwise runs with ({sys.executable}): "
+                f"the tool would fail to import; install it there (e.g. pip install {top}), or add it to the "
+                "flow's requirements", severity=Severity.WARNING))
+    return problems
+
+
+@functools.lru_cache(maxsize=16)  # keyed by whole texts: kept small
+def _top_level_imports(text: str) -> tuple[tuple[str, Range], ...]:
+    """(top-level package, statement range) of each module-level import; parsed once per text
+    (every python node of a flow may use the same tool file)."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ()
+    found = []
     for statement in tree.body:
         if isinstance(statement, ast.Import):
             names = [alias.name for alias in statement.names]
@@ -174,24 +197,11 @@ def missing_imports(module: PythonToolFile) -> list[Problem]:
             names = [statement.module]
         else:
             continue
-        for name in names:
-            top = name.split(".", 1)[0]
-            if top in _PROVIDED or top in sys.stdlib_module_names or _beside(module.path, top):
-                continue
-            try:
-                found = importlib.util.find_spec(top) is not None
-            except (ImportError, ValueError):
-                found = False
-            if not found:
-                where = Range(Position(statement.lineno - 1, statement.col_offset),
-                              Position((statement.end_lineno or statement.lineno) - 1,
-                                       statement.end_col_offset or statement.col_offset))
-                problems.append(_problem(
-                    module.path, where, "PW308",
-                    f"`{top}` is not installed in the Python environment Promptwise runs with ({sys.executable}): "
-                    f"the tool would fail to import; install it there (e.g. pip install {top}), or add it to the "
-                    "flow's requirements", severity=Severity.WARNING))
-    return problems
+        where = Range(Position(statement.lineno - 1, statement.col_offset),
+                      Position((statement.end_lineno or statement.lineno) - 1,
+                               statement.end_col_offset or statement.col_offset))
+        found.extend((name.split(".", 1)[0], where) for name in names)
+    return tuple(found)
 
 
 def _beside(tool_path: Path, name: str) -> bool:
