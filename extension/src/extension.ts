@@ -3,8 +3,10 @@ import * as vscode from "vscode";
 import { registerCommands } from "./commands";
 import { onActivePythonInterpreterChanged } from "./pythonExtension";
 import { ResultsPanel } from "./resultsPanel";
+import { registerServeCommands, ServeSession } from "./serveSession";
 import { PromptwiseServer } from "./serverClient";
 import { PromptwiseStatusBar } from "./statusBar";
+import { registerTraceCommands, TracePanel } from "./tracePanel";
 
 /** Settings the server is started with; changing one restarts it. */
 const RESTART_SETTINGS = ["promptwise.python", "promptwise.defaultModel", "promptwise.catalogFile"];
@@ -18,6 +20,12 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(log, server, panel, new PromptwiseStatusBar(server));
   // Commands first and synchronously, so a palette command that activated us finds its handler.
   registerCommands(context, server, panel);
+  // The trace view and "Serve Flow Locally" (issue 10); the served process dies with us.
+  const traces = new TracePanel(server);
+  const serving = new ServeSession(server);
+  context.subscriptions.push(traces, serving);
+  registerTraceCommands(context, traces);
+  registerServeCommands(context, serving);
 
   const running = server;
   context.subscriptions.push(
