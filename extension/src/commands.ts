@@ -92,7 +92,8 @@ class PromptwiseCommands {
     if (!result) return undefined;
     this.remember(result.run, target, "run");
     this.show("run", `Run ${result.run ?? ""} · ${name}`, result);
-    notifyOutcome(result.status, result.error, runSummary(result));
+    // The run's trace (issue 10): one click from the notification, as from the results page.
+    notifyOutcome(result.status, result.error, runSummary(result), result.run ? { label: "Show Trace", command: "promptwise.showTrace", arg: { run: [result.run], uri: target.toString() } } : undefined);
     return result;
   }
 
@@ -363,10 +364,12 @@ class PromptwiseCommands {
 }
 
 /** Information for a finished command, a warning when cancelled, an error when it failed. */
-function notifyOutcome(status: string | undefined, error: unknown, summary: string): void {
+function notifyOutcome(status: string | undefined, error: unknown, summary: string, action?: { label: string; command: string; arg: object }): void {
   const kind = outcomeKind(status, error);
   const show = kind === "ok" ? vscode.window.showInformationMessage : kind === "cancelled" ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
-  void show(`Promptwise: ${summary}`);
+  void show(`Promptwise: ${summary}`, ...(action ? [action.label] : [])).then((pick) => {
+    if (action && pick === action.label) void vscode.commands.executeCommand(action.command, action.arg);
+  });
 }
 
 function errorText(error: unknown): string {

@@ -55,6 +55,8 @@ export function renderResultsHtml(view: ResultView, security: PageSecurity): str
   } else {
     const record = data as Record<string, unknown>;
     body.push(summarySection(record));
+    const traced = tracedRun(view.kind, record);
+    if (traced) body.push(`<p><button class="show-trace">Show trace</button></p>`);
     if (record.error) body.push(section("Error", `<pre class="error">${escapeHtml(textOf(record.error))}</pre>`));
     const evaluators = evaluatorMetrics(record.metrics);
     if (evaluators.length) {
@@ -83,11 +85,39 @@ export function renderResultsHtml(view: ResultView, security: PageSecurity): str
 <title>${escapeHtml(view.title)}</title>
 <style nonce="${escapeHtml(security.nonce)}">${STYLE}</style>
 </head>
-<body data-kind="${escapeHtml(view.kind)}">
+<body data-kind="${escapeHtml(view.kind)}"${traceRunsAttribute(view.kind, data)}>
 ${body.join("\n")}
 <script nonce="${escapeHtml(security.nonce)}">${SCRIPT}</script>
 </body>
 </html>`;
+}
+
+/**
+ * The runs whose traces the page's "Show trace" buttons open (the trace view, issue 10): the
+ * run itself, and for an evaluation the evaluated run first (its rows ran the flow), then the
+ * evaluation. Estimates and comparisons have none.
+ */
+export function tracedRun(kind: ResultKind, record: Record<string, unknown>): string[] | undefined {
+  if (kind === "estimate" || kind === "comparison") return undefined;
+  const names = [record.run, record.name, record.evaluation].filter((name): name is string => typeof name === "string" && name !== "");
+  return names.length ? [...new Set(names)] : undefined;
+}
+
+function traceRunsAttribute(kind: ResultKind, data: unknown): string {
+  if (!data || typeof data !== "object" || Array.isArray(data)) return "";
+  const runs = tracedRun(kind, data as Record<string, unknown>);
+  return runs ? ` data-trace-runs="${escapeHtml(JSON.stringify(runs))}"` : "";
+}
+
+/** A row's 0-based index in its run (`line`, else `index`, else its place in the list). */
+function rowIndex(row: Record<string, unknown>, fallback: number): number {
+  if (typeof row.line === "number") return row.line;
+  if (typeof row.index === "number") return row.index;
+  return fallback;
+}
+
+function traceButton(row: Record<string, unknown>, fallback: number): string {
+  return `<p><button class="show-trace" data-row="${escapeHtml(rowIndex(row, fallback))}">Show this row's trace</button></p>`;
 }
 
 /** One evaluator's aggregate, as `promptwise eval --format json` reports it. */
@@ -463,6 +493,7 @@ function rowDrillDown(row: Record<string, unknown>, index: number, names: string
     typeof row.cost === "number" ? `cost ${formatCost(row.cost)}` : "",
   ].filter(Boolean);
   if (figures.length) parts.push(`<p class="figures">${escapeHtml(figures.join(" · "))}</p>`);
+  parts.push(traceButton(row, index));
   return `<details class="row-details" data-row="${index}"><summary>${escapeHtml(summary)}</summary><div class="drill-body">${parts.join("")}</div></details>`;
 }
 
@@ -481,7 +512,7 @@ function rowsSection(key: string, rows: Array<Record<string, unknown>>): string 
     const failed = row.error || row.status === "failed" || scores.some((score) => score?.passed === false) ? " failed" : "";
     return (
       `<tr class="row${failed}" data-row="${i}"><td class="num">${i + 1}</td>${cells}</tr>` +
-      `<tr class="drill"><td colspan="${columns.length + 1}"><details><summary>row ${i + 1} details</summary>${jsonBlock(row)}</details></td></tr>`
+      `<tr class="drill"><td colspan="${columns.length + 1}"><details><summary>row ${i + 1} details</summary>${traceButton(row, i)}${jsonBlock(row)}</details></td></tr>`
     );
   });
   const chart = statusCounts.size ? barChart([...statusCounts.entries()], "chart status") : "";
@@ -607,6 +638,16 @@ const SCRIPT = `
     const details = drill ? drill.querySelector("details") : null;
     if (details) details.open = !details.open;
   }
+  // "Show trace" buttons ask the extension to open the trace view (the run's, or a row's).
+  const vscode = typeof acquireVsCodeApi === "function" ? acquireVsCodeApi() : undefined;
+  const runs = JSON.parse(document.body.getAttribute("data-trace-runs") || "null");
+  document.querySelectorAll("button.show-trace").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      event.stopPropagation();
+      const row = button.getAttribute("data-row");
+      if (vscode && runs) vscode.postMessage({ type: "showTrace", run: runs, row: row === null ? undefined : Number(row) });
+    });
+  });
   document.querySelectorAll("table.evaluation-rows tr.eval-row").forEach(function (row) {
     row.addEventListener("click", function () { toggle(row); });
     row.addEventListener("keydown", function (event) {

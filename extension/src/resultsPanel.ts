@@ -14,6 +14,12 @@ export class ResultsPanel implements vscode.Disposable {
         localResourceRoots: [],
       });
       this.panel.onDidDispose(() => (this.panel = undefined));
+      // "Show trace" on a run, a batch row or an evaluation row opens the trace view.
+      this.panel.webview.onDidReceiveMessage((message: { type?: string; run?: unknown; row?: unknown }) => {
+        if (message?.type === "showTrace" && Array.isArray(message.run)) {
+          void vscode.commands.executeCommand("promptwise.showTrace", { run: message.run, ...(typeof message.row === "number" ? { row: message.row } : {}) });
+        }
+      });
     }
     this.panel.title = view.title;
     const nonce = randomBytes(16).toString("base64");
