@@ -171,6 +171,7 @@ def test_health_ready_and_openapi(client):
     assert client.get("/health").json()["status"] == "Healthy"
     ready = client.get("/ready").json()
     assert ready["status"] == "Ready" and ready["version"].startswith("sha256:")
+    assert client.get("/version").json()["build_info"] == ready["version"]
     document = client.get("/openapi.json").json()
     schema = document["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["question"]

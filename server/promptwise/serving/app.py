@@ -448,6 +448,11 @@ def create_app(config: ServeConfig) -> Starlette:
 
         return JSONResponse({"status": "Healthy", "version": __version__})
 
+    async def version(request: Request) -> Response:
+        from promptwise import __version__
+
+        return JSONResponse({"status": "Healthy", "version": __version__, "build_info": serving.flow.content_hash})
+
     async def ready(request: Request) -> Response:
         if serving.ready_error is not None:
             return JSONResponse({"status": "NotReady", "reason": serving.ready_error}, status_code=503,
@@ -489,6 +494,7 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/v1/chat/completions", chat.endpoint(serving), methods=["POST"]),
         Route("/chat/completions", chat.endpoint(serving), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),  # Prompt flow's route: also names the flow's version
         Route("/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
