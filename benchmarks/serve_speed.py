@@ -11,7 +11,9 @@ with aiohttp). For each server it prints:
   spent (model calls per request x latency; the endpoint counts the calls), CPU time of the
   server process(es) per request, and their resident memory after the run;
 - open loop at `--rate` requests/s for 10 s (arrivals on schedule, whatever the answers do):
-  p50/p99 latency and overhead at that rate.
+  p50/p99 latency and overhead at that rate;
+- for promptwise, the serving layer alone: latency minus the flow's run time, which the server
+  reports in a `Server-Timing: flow;dur=MS` header (HTTP, admission, queueing for the CPU).
 
 Prompt flow runs only with `--pf PATH` (its `pf` command, installed in a separate virtual
 environment: it is not a dependency of this project); its connection `open_ai_connection` is
@@ -109,7 +111,15 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-async def closed_loop(url: str, total: int, clients: int) -> tuple[list[float], int, float]:
+def flow_seconds(response) -> float | None:
+    """The flow's own run time from `Server-Timing: flow;dur=MS` (promptwise serve sends it)."""
+    timing = response.headers.get("server-timing", "")
+    if timing.startswith("flow;dur="):
+        return float(timing.removeprefix("flow;dur=")) / 1000
+    return None
+
+
+async def closed_loop(url: str, total: int, clients: int, serving: list | None = None) -> tuple[list[float], int, float]:
     import aiohttp
 
     latencies: list[float] = []
@@ -126,14 +136,18 @@ async def closed_loop(url: str, total: int, clients: int) -> tuple[list[float], 
                     await response.read()
                     if response.status != 200:
                         failures += 1
-                latencies.append(time.perf_counter() - started)
+                latency = time.perf_counter() - started
+                latencies.append(latency)
+                flow = flow_seconds(response)
+                if serving is not None and flow is not None:
+                    serving.append(latency - flow)
 
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         return latencies, failures, time.perf_counter() - started
 
 
-async def open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+async def open_loop(url: str, rate: float, seconds: float, serving: list) -> tuple[list[float], int]:
     import aiohttp
 
     latencies: list[float] = []
@@ -148,6 +162,9 @@ async def open_loop(url: str, rate: float, seconds: float) -> tuple[list[float],
                     await response.read()
                     if response.status != 200:
                         failures += 1
+                    flow = flow_seconds(response)
+                    if flow is not None:
+                        serving.append(time.perf_counter() - started - flow)
             except aiohttp.ClientError:
                 failures += 1
             latencies.append(time.perf_counter() - started)
@@ -176,7 +193,8 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
     calls_before = fake_stats(base_url)["requests"]
     cpu_before, endpoint_before = cpu_seconds(pid), cpu_seconds(args.fake_pid)
     client_before = resource.getrusage(resource.RUSAGE_SELF)
-    latencies, failures, wall = asyncio.run(closed_loop(score_url, args.requests, args.clients))
+    serving: list[float] = []
+    latencies, failures, wall = asyncio.run(closed_loop(score_url, args.requests, args.clients, serving))
     cpu = cpu_seconds(pid) - cpu_before
     endpoint_cpu = cpu_seconds(args.fake_pid) - endpoint_before
     client_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -196,14 +214,20 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
         "client_cpu_ms_per_request": round(client_cpu / args.requests * 1000, 2),
         "load_average": round(os.getloadavg()[0], 1),
     }
+    if serving:  # latency minus the flow's own run time (Server-Timing): HTTP, admission, queueing
+        result["serving_only_p50_ms"] = round(percentile(serving, 50) * 1000, 2)
+        result["serving_only_p99_ms"] = round(percentile(serving, 99) * 1000, 2)
     if args.rate:
-        paced, paced_failures = asyncio.run(open_loop(score_url, args.rate, 10.0))
+        serving = []
+        paced, paced_failures = asyncio.run(open_loop(score_url, args.rate, 10.0, serving))
         result.update({
             f"at_{args.rate:g}_rps_p50_ms": round(percentile(paced, 50) * 1000, 1),
             f"at_{args.rate:g}_rps_p99_ms": round(percentile(paced, 99) * 1000, 1),
             f"at_{args.rate:g}_rps_overhead_p99_ms": round(percentile(paced, 99) * 1000 - endpoint_ms, 1),
             f"at_{args.rate:g}_rps_failures": paced_failures,
         })
+        if serving:
+            result[f"at_{args.rate:g}_rps_serving_only_p99_ms"] = round(percentile(serving, 99) * 1000, 2)
     return result
 
 

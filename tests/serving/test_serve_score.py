@@ -298,3 +298,9 @@ def test_a_body_that_never_finishes_is_408(served):
         answer = sock.recv(65536).decode()
     assert answer.startswith("HTTP/1.1 408")
     assert "RequestTimeout" in answer
+
+
+def test_the_flows_run_time_is_in_server_timing(client):
+    response = client.post("/score", json={"question": "how long?"})
+    name, _, duration = response.headers["server-timing"].partition(";dur=")
+    assert name == "flow" and float(duration) > 0

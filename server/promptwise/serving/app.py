@@ -75,6 +75,7 @@ class FlowRequest:
     cancelled: bool = False
     span: Any = None
     finished: bool = False
+    flow_ms: float | None = None  # how long the engine ran the flow (the Server-Timing header)
 
 
 class ServingApp:
@@ -260,9 +261,11 @@ class ServingApp:
     # --- running -----------------------------------------------------------------------
     async def run(self, flow: ServedFlow, inputs: dict, flow_request: FlowRequest):
         """The flow's outcome, or ServeError (timeout, endpoint down, a failing node)."""
+        started = time.perf_counter()
         try:
             with _current(flow_request.span):  # the engine's spans nest under the request's
                 outcome = await asyncio.wait_for(flow.run(inputs), self.settings.timeout_seconds)
+            flow_request.flow_ms = (time.perf_counter() - started) * 1000
         except asyncio.TimeoutError:
             raise ServeError("timeout", f"the flow took longer than {self.settings.timeout_seconds:g} s "
                                         f"(serve.timeout_seconds)") from None
@@ -334,7 +337,10 @@ class ServingApp:
         self.finish(flow_request)
 
     def headers(self, flow_request: FlowRequest) -> dict:
-        return {"x-request-id": flow_request.request_id, "x-promptwise-version": flow_request.choice.version[:19]}
+        headers = {"x-request-id": flow_request.request_id, "x-promptwise-version": flow_request.choice.version[:19]}
+        if flow_request.flow_ms is not None:  # the rest of the latency is the server's own (and the network's)
+            headers["server-timing"] = f"flow;dur={flow_request.flow_ms:.1f}"
+        return headers
 
 
 class _Early(Exception):
