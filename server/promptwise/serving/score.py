@@ -4,7 +4,10 @@ JSON object of inputs in, JSON object of outputs out (200). With `Accept: text/e
 and an output that streams, Server-Sent Events as Prompt flow sends them: `data: {...}\\n\\n`
 events, each a JSON object whose keys are output names; the streamed output arrives as one
 event per chunk (`{"answer": "Hel"}`, `{"answer": "lo"}`) and the other outputs in one event.
-A failure after the stream has started is a last event `data: {"error": {...}}`.
+That event comes last (Prompt flow sends it first): here the reply streams while the flow still
+runs, so its other outputs are known only at the end; clients that merge the events' objects, as
+Prompt flow's do, see the same result. A failure after the stream has started is a last event
+`data: {"error": {...}}`.
 """
 
 from __future__ import annotations
