@@ -494,6 +494,69 @@ const steps = [
       return `${text} -> ${title} (${drillDowns} rows with a drill-down)`;
     },
   },
+  {
+    name: "a run's trace view shows its spans, and the node lenses its last run",
+    waitsOn: "promptwise.showTrace + trace lenses (T tracing + X1 trace view)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Run Flow");
+      const sample = page.locator(".quick-input-list .monaco-list-row", { hasText: "Run with the sample inputs" }).first();
+      await sample.waitFor({ state: "visible" });
+      await page.keyboard.press("Enter");
+      const notification = page.locator(".notification-toast", { hasText: /Promptwise: Run \S+ (completed|succeeded)/ }).first();
+      await notification.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      await notification.locator(".monaco-button", { hasText: "Show Trace" }).click();
+      const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row", 20_000);
+      if (!frame) throw new Error("Show Trace opened no trace view");
+      const names = (await frame.locator("tr.span-row td.name").allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
+      const calls = frame.locator("tr.span-row", { has: frame.locator("rect.kind-llm") });
+      const callCount = await calls.count();
+      if (!names.some((n) => /^flow /i.test(n)) || !names.some((n) => /^node .*classify/i.test(n)) || callCount < 1) {
+        throw new Error(`the waterfall lacks the flow, the classify node or a model call: ${names.join(" | ")}`);
+      }
+      const callRow = (await calls.first().innerText()).replace(/\s+/g, " ");
+      if (!/\d+→\d+/.test(callRow)) throw new Error(`the model call's row shows no tokens: ${callRow}`);
+      // Its details: the messages sent and the reply.
+      await calls.first().click();
+      const opened = frame.locator("details[open] .span-body").first();
+      await opened.locator("h4", { hasText: "Reply" }).waitFor({ state: "visible" });
+      await page.screenshot({ path: path.join(results, "11a-trace-view.png") });
+      // The lens over the classify node: "last run: … · … tok".
+      const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /^last run: .* tok/ }).first();
+      await lens.waitFor({ state: "visible", timeout: 20_000 });
+      assertNoCspViolations();
+      return `${names.length} spans (${callCount} model calls): ${callRow} | lens "${(await lens.innerText()).trim()}"`;
+    },
+  },
+  {
+    name: "Serve Flow Locally answers in the request panel, links the trace, and stops",
+    waitsOn: "promptwise serve (S serving) + X1 serve session",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Serve Flow Locally");
+      const item = page.locator(".statusbar-item", { hasText: /127\.0\.0\.1:\d+/ }).first();
+      await item.waitFor({ state: "visible", timeout: 30_000 });
+      const url = (await item.innerText()).trim();
+      const frame = await frameWithSelector(page, "body[data-kind='serve'] #inputs", 10_000);
+      if (!frame) throw new Error("no request panel opened");
+      await frame.locator("#inputs").fill(JSON.stringify({ log_text: "Disk full on /var/lib/postgresql" }));
+      await frame.locator("#send").click();
+      await frame.locator("#state", { hasText: /HTTP \d+/ }).waitFor({ state: "visible", timeout: 30_000 });
+      const state = (await frame.locator("#state").innerText()).trim();
+      const answer = await frame.locator("#answer").innerText();
+      if (!state.startsWith("HTTP 200") || !/What happened|"category"/.test(answer)) throw new Error(`request panel: ${state}: ${answer.slice(0, 200)}`);
+      await page.screenshot({ path: path.join(results, "12a-serve-panel.png") });
+      await frame.locator("#trace").click();
+      const traceFrame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row td.name:has-text('POST /score')", 20_000);
+      if (!traceFrame) throw new Error("the request's trace did not open");
+      await item.click(); // stops serving
+      await item.waitFor({ state: "hidden", timeout: 15_000 });
+      assertNoCspViolations();
+      return `${url}: ${state}, ${answer.length} chars streamed; trace opened; stopped`;
+    },
+  },
 ];
 
 // ---- main -----------------------------------------------------------------------------------
