@@ -49,7 +49,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Check, cost, run and evaluate Prompt flow and Prompty projects.",
     )
     parser.add_argument("--version", action="version", version=f"promptwise {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log debug details to stderr (with a python tool's stack when it fails)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in (command,) if command else COMMAND_MODULES:
         importlib.import_module(f"promptwise.commands.{name}").register(subparsers)
