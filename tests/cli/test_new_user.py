@@ -413,6 +413,7 @@ def test_a_tool_error_shows_its_stack_with_verbose(tmp_path):
     quiet = subprocess.run([sys.executable, "-m", "promptwise", "run", str(tmp_path)], capture_output=True, text=True,
                            timeout=120)
     assert quiet.returncode == 1 and "KeyError: 'a'" in quiet.stderr and "Traceback" not in quiet.stderr
+    assert "`promptwise -v run ...` shows the tool's stack" in quiet.stderr
     verbose = subprocess.run([sys.executable, "-m", "promptwise", "-v", "run", str(tmp_path)], capture_output=True,
                              text=True, timeout=120)
     assert verbose.returncode == 1

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import re
 import sys
 
 from promptwise.cli import UserError
@@ -161,4 +162,10 @@ def handle(args: argparse.Namespace) -> int:
               f"{format_ms(result.latency_ms)}", file=sys.stderr)
         if result.error:
             print(f"promptwise: error: {result.error}", file=sys.stderr)
+            if PYTHON_ERROR.search(result.error) and not getattr(args, "verbose", False):
+                print("promptwise: `promptwise -v run ...` shows the tool's stack", file=sys.stderr)
     return 0 if result.status == "completed" else 1
+
+
+# How a python tool's error ends: `KeyError: 'a' (/path/tool.py:4)`.
+PYTHON_ERROR = re.compile(r"\.py:\d+\)$")
