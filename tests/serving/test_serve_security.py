@@ -36,7 +36,7 @@ max_concurrency: 2
 @pytest.fixture(scope="module")
 def fake():
     with FakeOpenAI() as server:
-        server.add_rule("slow", "slowly answered", latency=1.5)
+        server.add_rule("slow", "slowly answered", latency=3.0)
         yield server
 
 
@@ -101,7 +101,7 @@ def test_requests_beyond_the_concurrency_limit_get_503_with_retry_after(served):
     threads = [threading.Thread(target=call) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)  # both are in flight now (max_concurrency: 2)
+    wait_in_flight(served.url, 2)  # both are in flight now (max_concurrency: 2)
     busy = httpx.post(served.url + "/score", json={"question": "hi"}, headers={"api-key": PORTAL_KEY})
     for thread in threads:
         thread.join()
@@ -120,7 +120,7 @@ def test_sigterm_drains_in_flight_requests_and_stores_the_metering(root, fake):
 
     thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(0.5)
+    wait_in_flight(process.url, 1)
     process.terminate()  # SIGTERM while the request waits for the model
     thread.join()
     code = process.stop()
@@ -134,6 +134,18 @@ def test_sigterm_drains_in_flight_requests_and_stores_the_metering(root, fake):
     usage = usage_by_consumer(root / ".promptwise" / "metering.sqlite")
     assert usage["portal"]["requests"] >= 1
     assert usage["portal"]["total_tokens"] == usage["portal"]["prompt_tokens"] + usage["portal"]["completion_tokens"] > 0
+
+
+def wait_in_flight(url: str, count: int) -> None:
+    """Until the server says `count` flow requests are in flight (its /metrics gauge)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text = httpx.get(url + "/metrics", headers={"api-key": PORTAL_KEY}).text
+        gauge = [line for line in text.splitlines() if line.startswith("promptwise_requests_in_flight ")]
+        if gauge and float(gauge[0].split()[1]) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{count} requests never were in flight")
 
 
 def _serve(*args: str, env: dict | None = None, cwd=None, stdin: str | None = None) -> subprocess.CompletedProcess:
