@@ -11,6 +11,13 @@ setup_failed() {
   exit 1
 }
 
+# System tools the tests drive: Neovim (a second LSP client, tests/lsp/test_neovim.py).
+if ! command -v nvim >/dev/null 2>&1; then
+  echo "== apt-get install neovim"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null; } \
+    || setup_failed "apt-get install neovim (needed by tests/lsp/test_neovim.py)"
+fi
+
 # Python: a virtual environment in the checkout, with the exact versions of constraints.txt
 # (the lock) so that a new release of a dependency cannot change what the tests run against.
 if [ ! -x .venv/bin/python ]; then
