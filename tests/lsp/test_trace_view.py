@@ -79,3 +79,35 @@ async def test_show_trace_errors_are_answered(run_client: LanguageClient, run_wo
     assert nothing["status"] == "error" and "no trace" in nothing["error"]
     unknown = await _execute(run_client, "promptwise.showTrace", {"run": "never-ran", "uri": uri})
     assert unknown["status"] == "error"
+
+
+async def test_replay_a_model_call_with_the_edited_template_and_another_model(
+        run_client: LanguageClient, run_workspace: Path, fake_llm: FakeOpenAI):
+    uri = (run_workspace / "flow.dag.yaml").as_uri()
+    run = await _execute(run_client, "promptwise.runFlow", {"uri": uri, "inputs": {"log_text": "Disk quota exceeded"}})
+    trace = await _execute(run_client, "promptwise.showTrace", {"run": run["run"], "uri": uri})
+    classify = next(span for span in _walk(trace["spans"])
+                    if span["kind"] == "node" and span["attributes"]["promptwise.node.name"] == "classify")
+    call = classify["children"][0]
+    template = run_workspace / "classify.jinja2"
+    template.write_text(template.read_text() + "\nAnswer with REPLAYED-MARKER only.\n")
+    requests_before = fake_llm.stats.requests
+
+    replay = await _execute(run_client, "promptwise.replayCall",
+                            {"trace_id": trace["trace_id"], "span_id": call["span_id"], "model": "gpt-4o", "uri": uri})
+    assert replay["status"] == "ok", replay
+    assert fake_llm.stats.requests == requests_before + 1  # that one call, not the flow
+    assert replay["node"] == "classify"
+    assert replay["original"]["model"] == "gpt-4o-mini" and replay["replay"]["model"] == "gpt-4o"
+    assert "REPLAYED-MARKER" in str(replay["replay"]["messages"])
+    assert "REPLAYED-MARKER" not in str(replay["original"]["messages"])
+    assert "Disk quota exceeded" in str(replay["replay"]["messages"])  # rendered with the recorded inputs
+    assert replay["replay"]["reply"] and replay["replay"]["input_tokens"] > replay["original"]["input_tokens"] - 1
+    # the replay is a trace of its own, not a run of the flow: the flow's latest trace is still the run's
+    assert replay["trace_id"] != trace["trace_id"]
+    latest = await _execute(run_client, "promptwise.showTrace", {"uri": uri})
+    assert latest["trace_id"] == trace["trace_id"]
+
+    not_a_call = await _execute(run_client, "promptwise.replayCall",
+                                {"trace_id": trace["trace_id"], "span_id": classify["span_id"]})
+    assert not_a_call["status"] == "error" and "not a model call" in not_a_call["error"]

@@ -87,7 +87,13 @@ def _as_dict(value: Any) -> Any:
     return value
 
 
-JOBS = {"run": _run, "batch": _batch, "evaluate": _evaluate}
+async def _replay(args: dict, emit: Callable[[dict], None], cancel: asyncio.Event) -> dict:
+    from promptwise.lsp.replay_job import replay  # one recorded model call, again (the trace view)
+
+    return await replay(args, emit, cancel)
+
+
+JOBS = {"run": _run, "batch": _batch, "evaluate": _evaluate, "replay": _replay}
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:

@@ -29,6 +29,7 @@ from promptwise.lsp import (
     links,
     references,
     rename,
+    replay,
     symbols,
     text_sync,
     traces,
@@ -246,3 +247,5 @@ def _register_runs(server: PromptwiseServer) -> None:
         server.command(name)(guarded(name, default=failure)(handler))
     failure = {"status": "error", "error": f"{traces.SHOW_TRACE} failed inside the server; see the Promptwise log"}
     server.command(traces.SHOW_TRACE)(guarded(traces.SHOW_TRACE, default=failure)(traces.show_trace))
+    failure = {"status": "error", "error": f"{replay.REPLAY_CALL} failed inside the server; see the Promptwise log"}
+    server.command(replay.REPLAY_CALL)(guarded(replay.REPLAY_CALL, default=failure)(replay.replay_call))
