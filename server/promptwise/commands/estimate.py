@@ -147,7 +147,7 @@ def print_report(report: Preflight) -> None:
     for row in rows:
         print("  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
-    if report.input_cost is not None and report.rows:
+    if report.input_cost is not None and report.rows and not incomplete:
         exact = ("a lower bound (some prompt values are known only at run time, see below)"
                  if any(node.unknown_inputs for node in report.nodes) else "exact (the prompts' tokens counted)")
         print(f"input cost {format_usd(report.input_cost)} is {exact}; the bound {format_usd(report.cost_upper)} "
