@@ -290,7 +290,8 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
             variants=getattr(executable, "variants", {}) or {},
             parameters={"cache": use_cache, **_settings(concurrency, row_timeout, session), **owner_parameters(),
                         **({"init": init} if init else {})},
-            connection=executable.description, total_rows=total, source_run=source_run)
+            connection=executable.description, total_rows=total, source_run=source_run,
+            content_hash=spans.content_hash_of(executable))
     if on_start is not None:
         on_start(run_name)
     info = store.get_run(run_name)

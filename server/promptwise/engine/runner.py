@@ -233,7 +233,7 @@ async def run_flow(
             raise FlowError(f"a run named {run_name!r} exists already; choose another --name")
         store.create_run(run_name, executable.flow_id, kind="single", variants=getattr(executable, "variants", {}),
                          parameters={"cache": use_cache, **owner_parameters()}, connection=executable.description,
-                         total_rows=1)
+                         total_rows=1, content_hash=spans.content_hash_of(executable))
         started = time.perf_counter()
         try:
             outcome = await spans.traced_line(executable, bound, session.context, run_id=run_name, row_index=0)

@@ -130,6 +130,12 @@ def flow_attributes(executable: Any) -> dict[str, Any]:
     return identity
 
 
+def content_hash_of(executable: Any) -> str | None:
+    """The flow's content hash as its spans carry it (computed once per prepared flow): runs
+    store the same value, so a packaged version finds its runs and its traces by one key."""
+    return flow_attributes(executable).get(A.FLOW_CONTENT_HASH)
+
+
 def _content_hash(path: Path) -> str | None:
     try:
         from promptwise.documents.content_hash import flow_content_hash

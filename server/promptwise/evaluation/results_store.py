@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     created_at REAL NOT NULL,
     evaluators TEXT NOT NULL,  -- JSON list: name, type, threshold, higher_is_better, inputs, outputs
     metrics TEXT NOT NULL,     -- JSON: evaluator -> aggregates
-    summary TEXT NOT NULL      -- JSON: rows, latency p50/p95, cost per row, evaluation cost
+    summary TEXT NOT NULL,     -- JSON: rows, latency p50/p95, cost per row, evaluation cost
+    content_hash TEXT          -- the evaluated run's flow content hash (lineage of packaged versions)
 );
 CREATE TABLE IF NOT EXISTS eval_scores (
     evaluation TEXT NOT NULL REFERENCES evaluations(name) ON DELETE CASCADE,
@@ -60,11 +61,12 @@ class StoredEvaluation:
     evaluators: list[dict]
     metrics: dict
     summary: dict
+    content_hash: str | None = None  # the evaluated flow's content; None for evaluations stored before it
 
     def to_json(self) -> dict:
         return {"name": self.name, "run": self.run, "flow": self.flow, "config": self.config, "data": self.data,
                 "created_at": self.created_at, "evaluators": self.evaluators, "metrics": self.metrics,
-                "summary": self.summary}
+                "summary": self.summary, "content_hash": self.content_hash}
 
 
 def _redacted(value: Any) -> str:
@@ -88,7 +90,11 @@ class EvalStore:
         self._lock = threading.RLock()
         self._db = connect(self.path, readonly=readonly)
         if not readonly:
+            from promptwise.store.schema import add_column
+
             self._db.executescript(EVAL_SCHEMA)
+            add_column(self._db, "evaluations", "content_hash", "TEXT")  # stores made before lineage
+            self._db.execute("CREATE INDEX IF NOT EXISTS evaluations_by_content ON evaluations(content_hash, created_at)")
         self.readonly = readonly
 
     @classmethod
@@ -125,10 +131,10 @@ class EvalStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(
-                    "INSERT INTO evaluations(name, run, flow, config, data, created_at, evaluators, metrics, summary)"
-                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO evaluations(name, run, flow, config, data, created_at, evaluators, metrics, summary,"
+                    " content_hash) VALUES (?,?,?,?,?,?,?,?,?,(SELECT content_hash FROM runs WHERE name=?))",
                     (name, run, flow, config, data, time.time(), _redacted(result.evaluators),
-                     _redacted(result.metrics), _redacted(result.summary)))
+                     _redacted(result.metrics), _redacted(result.summary), run))
                 db.executemany(
                     "INSERT INTO eval_scores(evaluation, line, data_line, evaluator, value, passed, reason, error,"
                     " details, cost, tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -147,7 +153,8 @@ class EvalStore:
     def _from_record(self, record) -> StoredEvaluation:
         return StoredEvaluation(record["name"], record["run"], record["flow"], record["config"], record["data"],
                                 record["created_at"], json.loads(record["evaluators"]),
-                                json.loads(record["metrics"]), json.loads(record["summary"]))
+                                json.loads(record["metrics"]), json.loads(record["summary"]),
+                                record["content_hash"] if "content_hash" in record.keys() else None)
 
     def get(self, name: str) -> StoredEvaluation | None:
         with self._lock:
@@ -171,6 +178,16 @@ class EvalStore:
     def list_for_run(self, run: str, limit: int = 20) -> list[StoredEvaluation]:
         """Newest first."""
         return self._newest_where("run", run, limit)
+
+    def list_for_content(self, content_hash: str, limit: int = 20) -> list[StoredEvaluation]:
+        """Newest first: the evaluations of runs of exactly this flow content (a version's evidence)."""
+        with self._lock:
+            if not self._has_tables():
+                return []
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(evaluations)")}
+        if "content_hash" not in columns:  # a store of before lineage, opened read-only
+            return []
+        return self._newest_where("content_hash", content_hash, limit)
 
     def list_for_data(self, data: str, limit: int = 20) -> list[StoredEvaluation]:
         """Newest first."""

@@ -141,6 +141,7 @@ class RunInfo:
     metrics: dict | None
     outputs_path: str | None
     source_run: str | None
+    content_hash: str | None = None  # what ran (documents.content_hash); None for runs stored before it
     # Totals over stored rows
     rows_completed: int = 0
     rows_failed: int = 0
@@ -259,16 +260,17 @@ class RunStore:
         connection: dict | None = None,
         total_rows: int | None = None,
         source_run: str | None = None,
+        content_hash: str | None = None,
     ) -> None:
         """Register a new run (status `running`). Fails if the name is taken."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO runs(name, flow, kind, status, created_at, data, column_mapping, variants, parameters,"
-                " connection, total_rows, outputs_path, source_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " connection, total_rows, outputs_path, source_run, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (name, str(flow), kind, "running", time.time(), str(data) if data else None,
                  _dumps(column_mapping or {}), _dumps(variants or {}), _dumps(parameters or {}),
                  _dumps(connection) if connection else None, total_rows, str(self.outputs_path(name)),
-                 source_run),
+                 source_run, content_hash),
             )
         self.run_dir(name).mkdir(parents=True, exist_ok=True)
 
@@ -414,6 +416,8 @@ class RunStore:
             parameters=parameters, connection=_loads(record["connection"]),
             total_rows=record["total_rows"], error=record["error"], metrics=_loads(record["metrics"]),
             outputs_path=record["outputs_path"], source_run=record["source_run"],
+            # a store of before lineage opened read-only has no such column
+            content_hash=record["content_hash"] if "content_hash" in record.keys() else None,
         )
 
     def _add_totals(self, run: RunInfo) -> RunInfo:
@@ -463,18 +467,28 @@ class RunStore:
             record = self._db.execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
         return self._add_totals(self._run_from_row(record)) if record else None
 
-    def list_runs(self, *, flow: str | Path | None = None, limit: int | None = None) -> list[RunInfo]:
-        """Newest first, with totals."""
+    def list_runs(self, *, flow: str | Path | None = None, limit: int | None = None,
+                  content_hash: str | None = None) -> list[RunInfo]:
+        """Newest first, with totals; `content_hash`: only the runs of that exact flow content."""
         query, args = "SELECT * FROM runs", []
         if flow is not None:
             query += " WHERE flow=?"
             args.append(str(flow))
+        if content_hash is not None:
+            if "content_hash" not in self._run_columns():
+                return []
+            query += (" AND" if args else " WHERE") + " content_hash=?"
+            args.append(content_hash)
         query += " ORDER BY created_at DESC"
         if limit:
             query += f" LIMIT {int(limit)}"
         with self._lock:
             records = self._db.execute(query, args).fetchall()
         return [self._add_totals(self._run_from_row(r)) for r in records]
+
+    def _run_columns(self) -> set[str]:
+        with self._lock:
+            return {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
 
     def latest_run(self, flow: str | Path | None = None) -> RunInfo | None:
         runs = self.list_runs(flow=flow, limit=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.content_hash (lineage of packaged versions)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     metrics TEXT,                  -- JSON: outputs of aggregation nodes
     outputs_path TEXT,             -- the run's outputs JSONL file
-    source_run TEXT                -- the run whose outputs fed this one (${run.outputs.x})
+    source_run TEXT,               -- the run whose outputs fed this one (${run.outputs.x})
+    content_hash TEXT              -- documents.content_hash.flow_content_hash of what ran (lineage)
 );
 CREATE TABLE IF NOT EXISTS rows (
     run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
@@ -115,4 +116,27 @@ def _connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA,
         connection.execute("PRAGMA foreign_keys = ON")
         connection.executescript(schema)
         connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(version),))
+        if schema is SCHEMA:
+            _migrate(connection)
     return connection
+
+
+def add_column(connection: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Add `column` to a store made by an older Promptwise (CREATE TABLE IF NOT EXISTS leaves an
+    existing table as it was). Two processes may race here: the loser's duplicate is harmless."""
+    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+    if column in columns:
+        return
+    try:
+        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except sqlite3.OperationalError as error:
+        if "duplicate column" not in str(error):
+            raise
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Version 1 -> 2: runs record the content hash of the flow they ran."""
+    add_column(connection, "runs", "content_hash", "TEXT")
+    connection.execute("CREATE INDEX IF NOT EXISTS runs_by_content ON runs(content_hash, created_at)")
+    connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+                       (str(SCHEMA_VERSION), SCHEMA_VERSION))
