@@ -530,6 +530,30 @@ const steps = [
     },
   },
   {
+    name: "the trace view replays a model call with the current prompt, side by side",
+    waitsOn: "promptwise.replayCall (X1 replay through the engine)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Show Trace…"); // the flow's latest trace (the run of the step before)
+      const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row rect.kind-llm", 20_000);
+      if (!frame) throw new Error("Show Trace opened no trace with a model call");
+      await frame.locator("tr.span-row", { has: frame.locator("rect.kind-llm") }).first().click();
+      await frame.locator("details[open] button.replay").first().click();
+      const same = page.locator(".quick-input-list .monaco-list-row", { hasText: "Same model, current prompt" }).first();
+      await same.waitFor({ state: "visible" });
+      await same.click();
+      const replay = await frameWithSelector(page, "body[data-kind='replay'] section.call", 30_000);
+      if (!replay) throw new Error("no replay page opened");
+      const headings = await replay.locator("section.call h2").allInnerTexts();
+      const replies = await replay.locator("pre.reply").allInnerTexts();
+      if (headings.join("|") !== "Recorded|Replayed" || replies.length !== 2 || !replies[1].trim()) throw new Error(`replay page: ${headings.join("|")}, replies ${JSON.stringify(replies).slice(0, 200)}`);
+      await page.screenshot({ path: path.join(results, "11b-replay.png") });
+      assertNoCspViolations();
+      return (await replay.locator(".summary").innerText()).trim();
+    },
+  },
+  {
     name: "Serve Flow Locally answers in the request panel, links the trace, and stops",
     waitsOn: "promptwise serve (S serving) + X1 serve session",
     async run(page) {
