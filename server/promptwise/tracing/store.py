@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS traces (
 );
 CREATE INDEX IF NOT EXISTS traces_by_start ON traces(start_ns);
 CREATE INDEX IF NOT EXISTS traces_by_flow ON traces(flow, start_ns);
+CREATE INDEX IF NOT EXISTS traces_by_flow_path ON traces(flow_path, start_ns);
 CREATE INDEX IF NOT EXISTS traces_by_version ON traces(version, start_ns);
 CREATE INDEX IF NOT EXISTS traces_by_consumer ON traces(consumer, start_ns);
 CREATE INDEX IF NOT EXISTS traces_by_run ON traces(run_id, row_index);
@@ -230,14 +231,15 @@ class SpanStore:
     def list_traces(self, *, run: str | None = None, flow: str | None = None, since_ns: int | None = None,
                     until_ns: int | None = None, version: str | None = None, consumer: str | None = None,
                     limit: int | None = 50) -> list[dict]:
-        """Trace summaries, newest first. `flow` matches the flow's name or its path."""
+        """Trace summaries, newest first. `flow` is the flow's name, or the absolute path of its
+        flow file (flow.dag.yaml, flow.flex.yaml, x.prompty) as its spans record it."""
         conditions = (("run_id = ?", run), ("version = ?", version), ("consumer = ?", consumer),
                       ("start_ns >= ?", since_ns), ("start_ns < ?", until_ns))
         clauses = [clause for clause, value in conditions if value is not None]
         params: list = [value for _, value in conditions if value is not None]
-        if flow is not None:
-            clauses.append("(flow = ? OR flow_path = ?)")
-            params += [flow, flow]
+        if flow is not None:  # one indexed column: a path names the flow file, anything else its name
+            clauses.append("flow_path = ?" if "/" in flow or "\\" in flow else "flow = ?")
+            params.append(flow)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM traces {where} ORDER BY start_ns DESC, trace_id"
         if limit is not None:
