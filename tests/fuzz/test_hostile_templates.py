@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from conftest import assert_no_internal_error, run_cli
+from fuzz_support import assert_no_internal_error, run_cli
 from lsp_support import CONFIG, initialize_params, open_document, shutdown, wait_for_publish
 from promptwise.devtools.fake_openai import FakeOpenAI
 

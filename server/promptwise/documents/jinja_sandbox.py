@@ -205,21 +205,26 @@ def _bounded_filter(name: str, original: Any) -> Any:
     passes_first = hasattr(original, "jinja_pass_arg")  # pass_context / eval_context / environment
 
     def check(*all_args: Any, **kwargs: Any) -> Any:
-        value, *args = all_args[1:] if passes_first else all_args
+        first = all_args[:1] if passes_first else ()
+        value, *args = all_args[len(first):]
         if name == "format" and isinstance(value, str):
             _check_printf(value, kwargs or tuple(args))
         elif name == "replace" and len(args) >= 2:
             _check_replace(str(value), str(args[0]), str(args[1]))
+        elif name == "join":  # the separator repeats once per item
+            value = value if isinstance(value, str) else list(value)
+            separator = args[0] if args else kwargs.get("d", "")
+            _too_big("a joined value", len(str(separator)) * len(value))
         else:  # the width, count or indent is the first argument, or given by name
             _check_ints(f"a value (filter {name})", args[:1] + list(kwargs.values()))
-        return original(*all_args, **kwargs)
+        return original(*first, value, *args, **kwargs)
 
     if passes_first:
         check.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
     return check
 
 
-_BOUNDED_FILTERS = ("center", "indent", "batch", "slice", "wordwrap", "format", "tojson", "replace")
+_BOUNDED_FILTERS = ("center", "indent", "batch", "slice", "wordwrap", "format", "tojson", "replace", "join")
 
 
 class _CountLoopsAndJoins(NodeTransformer):

@@ -18,9 +18,13 @@ import jinja2
 from jinja2 import meta, nodes
 
 from promptwise.documents.files import read_user_bytes
+from promptwise.documents.jinja_sandbox import BoundedSandbox
 from promptwise.documents.source import Position, Range
 
-_environment = jinja2.Environment()  # the same defaults Prompt flow parses with
+# Prompt flow's defaults, in the bounded sandbox: `meta.find_undeclared_variables` runs Jinja's
+# code generator, which folds constant expressions, and a plain Environment would compute
+# `{{ '%0999999999d' % 1 }}` or `{{ 10 ** 10 ** 10 }}` while merely listing variables.
+_environment = BoundedSandbox()
 _newline = re.compile(r"\r\n|\r|\n")
 
 
