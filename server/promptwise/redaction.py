@@ -101,15 +101,28 @@ def encoded_forms(value: str) -> set[str]:
 def register_secret(value: str | None) -> None:
     if not value or len(value) < _MIN_LENGTH:
         return
-    global _ordered
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
-        forms = set().union(*(encoded_forms(secret) for secret in _secrets))
-        _ordered = tuple((form, json.dumps(form, ensure_ascii=False)[1:-1])
-                         for form in sorted(forms, key=len, reverse=True))
+        _reorder()
     _install_filter()
+
+
+def forget_secret(value: str | None) -> None:
+    """Stop masking a secret that is no longer valid (an expired bearer token, replaced by a new
+    one), so a long run does not scan every row for every token it ever had."""
+    with _lock:
+        if value in _secrets:
+            _secrets.discard(value)
+            _reorder()
+
+
+def _reorder() -> None:  # under _lock
+    global _ordered
+    forms = set().union(*(encoded_forms(secret) for secret in _secrets))
+    _ordered = tuple((form, json.dumps(form, ensure_ascii=False)[1:-1])
+                     for form in sorted(forms, key=len, reverse=True))
 
 
 def register_url_credentials(url: str | None) -> None:

@@ -254,3 +254,13 @@ def test_url_credentials_and_encodings_are_masked():
         assert leaked not in masked
     assert "https://ann:***@h/x?a=1&sig=***&code=***" in masked
     assert redact("a plain sentence about keys = values") == "a plain sentence about keys = values"
+
+
+def test_a_forgotten_secret_is_no_longer_scanned_for():
+    from promptwise.redaction import forget_secret
+
+    register_secret("expired-token-0123456789")
+    register_secret("current-token-9876543210")
+    assert redact("expired-token-0123456789 current-token-9876543210") == "*** ***"
+    forget_secret("expired-token-0123456789")  # an Entra token past its hour
+    assert redact("expired-token-0123456789 current-token-9876543210") == "expired-token-0123456789 ***"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from promptwise.redaction import redact, register_secret
+from promptwise.redaction import forget_secret, redact, register_secret
 
 # The audience of Azure OpenAI (and Azure AI services) tokens.
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -50,6 +50,7 @@ class EntraTokens:
         self.credential = DefaultAzureCredential()
         self._provider = get_bearer_token_provider(self.credential, COGNITIVE_SERVICES_SCOPE)
         self._failure: CredentialError | None = None
+        self._tokens: list[str] = []  # the tokens handed out that may still be valid
         # One look-up at a time: the rows that start together would otherwise each walk the
         # chain before the first learns there is no credential. Once a token is cached the
         # look-up returns at once, so waiting here costs nothing.
@@ -66,7 +67,11 @@ class EntraTokens:
             except ClientAuthenticationError as error:  # CredentialUnavailableError is one too
                 self._failure = CredentialError(no_credential_message(self.label, str(error)))
                 raise self._failure from None
-        register_secret(token)  # a bearer token is a key for an hour: never stored or shown
+        if token not in self._tokens:  # a bearer token is a key for an hour: never stored or shown
+            register_secret(token)
+            self._tokens.append(token)
+            if len(self._tokens) > 2:  # the current and the one before (refreshed early, still valid)
+                forget_secret(self._tokens.pop(0))
         return token
 
     async def aclose(self) -> None:
