@@ -30,6 +30,11 @@ COMMAND_MODULES = (
     "eval",
     "compare",
     "serve",
+    "package",
+    "versions",
+    "deploy",
+    "audit",
+    "monitor",
     "lsp",
 )
 
@@ -108,7 +113,21 @@ def _exit_past_stuck_threads(code: int) -> None:
     os._exit(code)
 
 
+def _asks_version(argv: list[str]) -> bool:
+    """`promptwise --version` (options only before it): answered without building a parser."""
+    for word in argv:
+        if word == "--version":
+            return True
+        if word == "--" or not word.startswith("-"):
+            return False
+    return False
+
+
 def _run(argv: list[str]) -> int:
+    if _asks_version(argv):
+        # The answer argparse would give, for a fraction of the start-up (no command modules).
+        print(f"promptwise {__version__}")
+        return 0
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(

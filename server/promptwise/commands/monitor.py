@@ -1,0 +1,174 @@
+"""`promptwise monitor [FLOW]`: what served traffic and batch runs did, from the span store.
+
+    promptwise monitor [FLOW] [--since 24h] [--until WHEN] [--by version|consumer|day|flow]
+                       [--consumer NAME] [--version ID] [--format text|json|html] [--out FILE]
+    promptwise monitor [FLOW] --drift [--baseline DATA.jsonl] [--since 24h]
+    promptwise monitor --check            evaluate promptwise.yaml `alerts:`; exit 1 when one fires
+
+Requests, error rate, latency p50/p95/p99, time to first token (streams), tokens, cost and
+cache hits per flow and version, consumer or UTC day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from promptwise.cli import UserError
+from promptwise.commands.options import display_path, existing_folder, json_text
+from promptwise.costing.calls import format_tokens, format_usd
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "monitor", help="requests, errors, latency, tokens and cost of served traffic and batches; drift; alerts",
+        description="Figures over the workspace's traces (.promptwise/traces.sqlite) per flow and version, "
+                    "consumer or day; input/output drift against the evaluation data; alert rules.")
+    parser.add_argument("flow", nargs="?", metavar="FLOW", help="only this flow (its name, file or folder)")
+    parser.add_argument("--since", default="24h", metavar="WHEN",
+                        help="started at or after WHEN: an age (15m, 24h, 7d) or a date/time (default 24h)")
+    parser.add_argument("--until", metavar="WHEN", help="started before WHEN")
+    parser.add_argument("--by", choices=("version", "consumer", "day", "flow"), default="version",
+                        help="group per flow by this (default: version)")
+    parser.add_argument("--consumer", metavar="NAME", help="only this consumer's requests")
+    parser.add_argument("--version", dest="flow_version", metavar="ID",
+                        help="only this version (id, or the first 12 digits of the content hash)")
+    parser.add_argument("--format", choices=("text", "json", "html"), default="text")
+    parser.add_argument("--out", metavar="FILE", help="write the report to FILE (required for --format html)")
+    parser.add_argument("--drift", action="store_true", help="input and output drift against a baseline")
+    parser.add_argument("--baseline", metavar="DATA", help="a JSONL file of inputs to compare with (default: the "
+                                                           "flow's evaluation data from eval.yaml)")
+    parser.add_argument("--check", action="store_true",
+                        help="evaluate the alert rules of promptwise.yaml; exit 1 when any fires")
+    parser.add_argument("--no-deliver", action="store_true", help="with --check: do not call the webhooks")
+    parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
+    parser.set_defaults(handler=handle, parser=parser)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from promptwise.commands.traces import parse_when
+    from promptwise.config import ConfigError, load_workspace
+
+    if args.format == "html" and not args.out:
+        raise UserError("--format html writes a page: give --out FILE (e.g. --out monitor.html)")
+    existing_folder("--workspace", args.workspace)
+    try:
+        workspace = load_workspace(Path(args.workspace))
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    now = time.time()
+    since = parse_when(args.since, "--since", now)
+    until = parse_when(args.until, "--until", now)
+    if since is not None and until is not None and since >= until:
+        raise UserError(f"--since {args.since} is not before --until {args.until}; swap them")
+    flow_name, flow_path = _flow(args.flow)
+    if args.check:
+        from promptwise.commands.monitor_check import check
+
+        return check(workspace, args, now=now)
+    from promptwise.monitoring.aggregates import Selection, figures, totals
+    from promptwise.monitoring.source import open_traces
+
+    connection = open_traces(workspace.root)
+    selection = Selection(since_ns=since, until_ns=until, flow=flow_name, version=args.flow_version,
+                          consumer=args.consumer)
+    try:
+        groups = [] if connection is None else figures(connection, selection, by=args.by)
+        drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
+    finally:
+        if connection is not None:
+            connection.close()
+    window = {"since": args.since, "until": args.until, "since_ns": since, "until_ns": until}
+    document = {"window": window, "by": args.by, "flow": flow_name, "totals": totals(groups),
+                "groups": [group.document() for group in groups]}
+    if drift is not None:
+        document["drift"] = drift
+    if args.format == "json":
+        _emit(json_text(document, indent=2), args.out)
+    elif args.format == "html":
+        from promptwise.monitoring.report_html import render_page
+
+        _emit(render_page(document), args.out)
+    else:
+        _emit(_text(document, traced=connection is not None), args.out)
+    return 0
+
+
+def _flow(flow: str | None) -> tuple[str | None, Path | None]:
+    """The flow's name as traces record it (its folder's or file's name) and its path if it is one."""
+    if flow is None:
+        return None, None
+    path = Path(flow)
+    if path.exists():
+        resolved = path.resolve()
+        name = resolved.name if resolved.is_dir() else (
+            resolved.parent.name if resolved.name.startswith("flow.") else resolved.stem)
+        return name, resolved
+    return flow, None
+
+
+def _drift(connection, args, flow_name, flow_path, selection) -> dict:
+    from promptwise.monitoring.drift import DriftError, drift_report
+
+    if flow_name is None:
+        raise UserError("--drift compares one flow's traffic with its baseline: name the FLOW")
+    try:
+        return drift_report(connection, selection, flow_path=flow_path,
+                            baseline=Path(args.baseline) if args.baseline else None).document()
+    except DriftError as error:
+        raise UserError(str(error)) from None
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out is None:
+        print(text)
+        return
+    try:
+        Path(out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
+    print(f"wrote {display_path(out)}")
+
+
+def _ms(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _text(document: dict, *, traced: bool) -> str:
+    groups = document["groups"]
+    window = document["window"]
+    span = f"since {window['since']}" + (f" until {window['until']}" if window["until"] else "")
+    if not groups:
+        if not traced:
+            return "no traces yet: `promptwise serve`, `run`, `batch` and `eval` record them"
+        return f"no traffic {span}" + (f" for flow {document['flow']}" if document["flow"] else "")
+    by = document["by"]
+    lines = [f"traffic {span}, per flow and {by}", ""]
+    header = (f"{'FLOW':<20} {by.upper():<14} {'REQUESTS':>8} {'ERRORS':>7} {'P50':>8} {'P95':>8} {'P99':>8} "
+              f"{'TTFT P95':>8} {'TOKENS':>8} {'COST':>10} {'CACHE':>6}")
+    lines.append(header)
+    for group in groups:
+        ttft = group["time_to_first_token_ms"].get("p95") if group["streams"] else None
+        lines.append(
+            f"{group['flow'][:20]:<20} {group['key'][:14]:<14} {group['requests']:>8,} "
+            f"{group['error_rate'] * 100:>6.1f}% {_ms(group['latency_ms'].get('p50')):>8} "
+            f"{_ms(group['latency_ms'].get('p95')):>8} {_ms(group['latency_ms'].get('p99')):>8} {_ms(ttft):>8} "
+            f"{format_tokens(group['input_tokens'] + group['output_tokens']):>8} "
+            f"{_cost(group['cost_usd']):>10} {group['cache_hit_rate'] * 100:>5.0f}%")
+    total = document["totals"]
+    lines += ["", f"total: {total['requests']:,} requests, {total['error_rate'] * 100:.1f}% errors, "
+                  f"{format_tokens(total['input_tokens'])} input + {format_tokens(total['output_tokens'])} output "
+                  f"tokens, {_cost(total['cost_usd'])}, {total['cache_hits']:,} of {total['llm_calls']:,} model calls "
+                  f"from the cache"]
+    if document.get("drift"):
+        from promptwise.monitoring.drift import drift_text
+
+        lines += ["", drift_text(document["drift"])]
+    return "\n".join(lines)
+
+
+def _cost(value) -> str:
+    return "-" if value is None else format_usd(value)

@@ -1,0 +1,221 @@
+"""Figures per flow and version / consumer / day, computed in SQLite over the span store.
+
+Everything reads the `traces` summary table (one row per trace, kept by tracing/store.py), so
+a million served requests are a million rows, not millions of spans. Only traces whose root
+is a served request or a flow execution count as traffic (a batch row is a flow trace);
+evaluator calls and stray @trace functions do not.
+
+One scan answers everything: sums per flow, group and whole millisecond of latency, which
+is also the latency histogram. Percentiles are read from it by nearest rank (the value at
+rank ceil(q * n)), exact to the millisecond, so no latency list is sorted or loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import asdict, dataclass, field
+
+from promptwise import span_attributes as attrs
+
+GROUPINGS = ("version", "consumer", "day", "flow")
+PERCENTILES = (0.5, 0.95, 0.99)
+
+# Root kinds that are traffic: a served request, or one execution of a flow (run, batch row).
+TRAFFIC_KINDS = (attrs.SPAN_KIND_REQUEST, attrs.SPAN_KIND_FLOW)
+
+_GROUP_KEY = {  # {p} is the traces table's prefix in a join
+    # A version is the deployed version id when serving names one, else the flow's content hash.
+    "version": "COALESCE({p}version, substr({p}content_hash, 1, 12), '(unknown)')",
+    # Batch runs have no consumer: they are shown as such, apart from unnamed served callers.
+    "consumer": "COALESCE({p}consumer, CASE WHEN {p}run_id IS NOT NULL THEN '(batch)' ELSE '(anonymous)' END)",
+    "day": "date({p}start_ns / 1000000000, 'unixepoch')",  # UTC days
+    "flow": "'(all)'",
+}
+
+# Indexes the monitor's filters need beyond the store's own (time, flow, version, consumer).
+# Kept here, created on first use by a writer; a read-only opener simply goes without.
+MONITOR_INDEXES = (
+    # Time to first token lives only on streamed request spans: a small partial index finds them.
+    "CREATE INDEX IF NOT EXISTS spans_time_to_first_token ON spans(trace_id, "
+    f"json_extract(attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"')) "
+    f"WHERE kind = '{attrs.SPAN_KIND_REQUEST}' AND "
+    f"json_extract(attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"') IS NOT NULL",
+)
+_TTFT = f"json_extract(s.attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"')"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which traffic: a flow (its name as traces record it), a time window, optional filters."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+    flow: str | None = None
+    version: str | None = None
+    consumer: str | None = None
+
+    def where(self, table: str = "") -> tuple[str, list]:
+        p = f"{table}." if table else ""
+        clauses = [f"{p}kind IN ({', '.join('?' * len(TRAFFIC_KINDS))})"]
+        params: list = list(TRAFFIC_KINDS)
+        for clause, value in ((f"{p}start_ns >= ?", self.since_ns), (f"{p}start_ns < ?", self.until_ns),
+                              (f"{p}flow = ?", self.flow), (f"{p}consumer = ?", self.consumer)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        if self.version is not None:
+            clauses.append(f"(COALESCE({p}version, substr({p}content_hash, 1, 12)) = ?)")
+            params.append(self.version)
+        return " AND ".join(clauses), params
+
+
+@dataclass
+class GroupFigures:
+    flow: str
+    key: str  # the version, consumer or day (or "(all)")
+    requests: int = 0
+    errors: int = 0
+    latency_ms: dict[str, float | None] = field(default_factory=dict)  # p50/p95/p99
+    time_to_first_token_ms: dict[str, float | None] = field(default_factory=dict)  # streams only
+    streams: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    llm_calls: int = 0
+    cache_hits: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cache_hits / self.llm_calls if self.llm_calls else 0.0
+
+    def document(self) -> dict:
+        document = asdict(self)
+        document["error_rate"] = round(self.error_rate, 6)
+        document["cache_hit_rate"] = round(self.cache_hit_rate, 6)
+        return document
+
+
+def ensure_indexes(connection: sqlite3.Connection) -> None:
+    """Create the monitor's indexes on a writable connection (once; cheap when they exist)."""
+    for statement in MONITOR_INDEXES:
+        connection.execute(statement)
+
+
+def figures(connection: sqlite3.Connection, selection: Selection, by: str = "version") -> list[GroupFigures]:
+    """One GroupFigures per (flow, group key), ordered by flow then key."""
+    if by not in GROUPINGS:
+        raise ValueError(f"unknown grouping {by!r}")
+    key = _GROUP_KEY[by].format(p="")
+    where, params = selection.where()
+    # One pass: the sums per (flow, key, whole millisecond of latency). The millisecond rows are
+    # the latency histogram the percentiles are read from, exact to the millisecond, so no
+    # latency list is ever sorted or loaded. A whole-window scan beats the time index (whose
+    # every hit is a lookup in the table); a narrow window or one flow uses the indexes.
+    hint = "NOT INDEXED" if _mostly_everything(connection, selection) else ""
+    rows = connection.execute(
+        f"SELECT COALESCE(flow, '(unnamed)') AS flow, {key} AS key, CAST(duration_ms AS INTEGER) AS ms, "
+        f"count(*) AS requests, sum(status = 'error') AS errors, sum(input_tokens) AS input_tokens, "
+        f"sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(llm_calls) AS llm_calls, "
+        f"sum(cache_hits) AS cache_hits, min(start_ns) AS first_ns, max(start_ns) AS last_ns "
+        f"FROM traces {hint} WHERE {where} GROUP BY 1, 2, 3", params)
+    groups: dict[tuple[str, str], GroupFigures] = {}
+    histograms: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for row in rows:
+        group = groups.get((row["flow"], row["key"]))
+        if group is None:
+            group = groups[(row["flow"], row["key"])] = GroupFigures(
+                flow=row["flow"], key=row["key"], first_ns=row["first_ns"], last_ns=row["last_ns"],
+                latency_ms=dict.fromkeys(_names()), time_to_first_token_ms=dict.fromkeys(_names()))
+            histograms[(row["flow"], row["key"])] = []
+        group.requests += row["requests"]
+        group.errors += row["errors"] or 0
+        group.input_tokens += row["input_tokens"] or 0
+        group.output_tokens += row["output_tokens"] or 0
+        group.llm_calls += row["llm_calls"] or 0
+        group.cache_hits += row["cache_hits"] or 0
+        if row["cost_usd"] is not None:
+            group.cost_usd = (group.cost_usd or 0.0) + row["cost_usd"]
+        group.first_ns = min(group.first_ns, row["first_ns"])
+        group.last_ns = max(group.last_ns, row["last_ns"])
+        if row["ms"] is not None:
+            histograms[(row["flow"], row["key"])].append((row["ms"], row["requests"]))
+    for name, histogram in histograms.items():
+        groups[name].latency_ms = percentiles(histogram)
+    twhere, tparams = selection.where("t")
+    rows = connection.execute(
+        f"SELECT COALESCE(t.flow, '(unnamed)') AS flow, {_GROUP_KEY[by].format(p='t.')} AS key, "
+        f"CAST({_TTFT} AS INTEGER) AS ms, count(*) AS n FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
+        f"WHERE s.kind = '{attrs.SPAN_KIND_REQUEST}' AND {_TTFT} IS NOT NULL AND {twhere} GROUP BY 1, 2, 3", tparams)
+    streams: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for row in rows:
+        streams.setdefault((row["flow"], row["key"]), []).append((row["ms"], row["n"]))
+    for name, histogram in streams.items():
+        if name in groups:
+            groups[name].time_to_first_token_ms = percentiles(histogram)
+            groups[name].streams = sum(count for _, count in histogram)
+    return [groups[name] for name in sorted(groups)]
+
+
+def _mostly_everything(connection: sqlite3.Connection, selection: Selection) -> bool:
+    """Whether the selection covers most of the store (then a plain scan is the fastest way)."""
+    if selection.flow is not None or selection.version is not None or selection.consumer is not None:
+        return False
+    if selection.since_ns is None and selection.until_ns is None:
+        return True
+    first, last = connection.execute("SELECT min(start_ns), max(start_ns) FROM traces").fetchone()
+    if first is None or last <= first:
+        return True
+    since = max(selection.since_ns or first, first)
+    until = min(selection.until_ns or last, last)
+    return (until - since) / (last - first) > 0.25
+
+
+def _names() -> list[str]:
+    return [f"p{round(q * 100)}" for q in PERCENTILES]
+
+
+def percentiles(histogram: list[tuple[int, int]]) -> dict[str, float | None]:
+    """Nearest-rank percentiles (the value at rank ceil(q * n)) from (value, count) pairs."""
+    histogram = sorted(histogram)
+    total = sum(count for _, count in histogram)
+    result: dict[str, float | None] = dict.fromkeys(_names())
+    if not total:
+        return result
+    wanted = [(name, max(1, math.ceil(q * total))) for q, name in zip(PERCENTILES, _names())]
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        while wanted and wanted[0][1] <= seen:
+            result[wanted.pop(0)[0]] = float(value)
+        if not wanted:
+            break
+    return result
+
+
+def totals(groups: list[GroupFigures]) -> dict:
+    """Sums over all groups (percentiles do not add up, so they are left out)."""
+    requests = sum(g.requests for g in groups)
+    errors = sum(g.errors for g in groups)
+    costs = [g.cost_usd for g in groups if g.cost_usd is not None]
+    return {"requests": requests, "errors": errors, "error_rate": round(errors / requests, 6) if requests else 0.0,
+            "input_tokens": sum(g.input_tokens for g in groups), "output_tokens": sum(g.output_tokens for g in groups),
+            "cost_usd": sum(costs) if costs else None, "llm_calls": sum(g.llm_calls for g in groups),
+            "cache_hits": sum(g.cache_hits for g in groups)}
+
+
+def example_traces(connection: sqlite3.Connection, selection: Selection, *, errors_only: bool = False,
+                   slowest: bool = False, limit: int = 3) -> list[str]:
+    """A few trace ids to look at: the latest errors, or the slowest requests, of the selection."""
+    where, params = selection.where()
+    if errors_only:
+        where += " AND status = 'error'"
+    order = "duration_ms DESC" if slowest else "start_ns DESC"
+    return [row[0] for row in connection.execute(
+        f"SELECT trace_id FROM traces WHERE {where} ORDER BY {order} LIMIT ?", [*params, limit])]
