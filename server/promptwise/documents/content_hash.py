@@ -36,6 +36,23 @@ _MAX_FILES = 5000  # a flow folder that holds more is not a flow folder: stop, d
 
 def flow_content_hash(path: Path | str, *, models: Mapping[str, str] | None = None) -> str:
     """`sha256:<hex>` over the behaviour files of the flow at `path` (file or folder)."""
+    flow, files = behaviour_files(path)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = _normalised(files[name])
+        digest.update(f"file {name} {len(data)}\n".encode("utf-8"))
+        digest.update(data)
+    if models is None:
+        models = _workspace_models(flow)
+    if models:
+        text = json.dumps(dict(sorted(models.items())), sort_keys=True, ensure_ascii=False)
+        digest.update(f"models {text}\n".encode("utf-8"))
+    return "sha256:" + digest.hexdigest()
+
+
+def behaviour_files(path: Path | str) -> tuple[Path, dict[str, Path]]:
+    """(the flow file, {name in the hash: file}) for the flow at `path`: what the hash covers,
+    and what a packaged version's snapshot copies (deploy/registry.py)."""
     flow = _flow_file(Path(path))
     folder = flow.parent
     files: dict[str, Path] = {}
@@ -52,17 +69,7 @@ def flow_content_hash(path: Path | str, *, models: Mapping[str, str] | None = No
                     files["include:" + include.name + "/" + file.relative_to(include).as_posix()] = file
             elif include.is_file():
                 files["include:" + include.name] = include
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        data = _normalised(files[name])
-        digest.update(f"file {name} {len(data)}\n".encode("utf-8"))
-        digest.update(data)
-    if models is None:
-        models = _workspace_models(flow)
-    if models:
-        text = json.dumps(dict(sorted(models.items())), sort_keys=True, ensure_ascii=False)
-        digest.update(f"models {text}\n".encode("utf-8"))
-    return "sha256:" + digest.hexdigest()
+    return flow, files
 
 
 def _flow_file(path: Path) -> Path:

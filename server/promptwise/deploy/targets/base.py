@@ -97,12 +97,17 @@ class Target(ABC):
     name: ClassVar[str]
     extra: ClassVar[str | None] = None        # the pip extra that brings `modules`
     modules: ClassVar[tuple[str, ...]] = ()   # importable names the target needs to apply
+    cloud: ClassVar[bool] = False             # lands in a region: checked against deploy.allowed_regions
 
     def require(self) -> None:
         """MissingExtra (naming the pip install) unless the target's SDK is importable."""
         missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
         if missing:
             raise MissingExtra(self.name, missing, self.extra or self.name)
+
+    def precheck(self, settings: dict[str, Any]) -> None:
+        """DeployError when `apply` cannot work from here (no engine, no credentials, no cluster):
+        called before rendering, so the user learns it before waiting for anything."""
 
     def region(self, settings: dict[str, Any]) -> str | None:
         """The region a deployment with these settings lands in (checked against

@@ -1,0 +1,297 @@
+"""The registry of packaged flow versions: immutable, numbered per name, each with a snapshot.
+
+`promptwise package` stores a version: the flow's content hash (documents/content_hash.py, the
+same value runs, evaluations and traces record, so the version finds its evidence), a name, a
+number (v1, v2... per name; packaging content that is already registered returns that version),
+who and when, and a snapshot of every behaviour file laid out as in the workspace (the flow, its
+templates and tools, additional includes, the workspace settings), so the version can be served
+or deployed later even after the workspace has changed.
+
+Where: `registry.sqlite` and `versions/<name>/v<N>/` under the workspace's `.promptwise/` by
+default; a folder shared by a team with `registry: {path: DIR}` in promptwise.yaml (relative to
+that file). Versions cannot be changed or deleted: SQLite triggers refuse UPDATE and DELETE, and
+snapshot files are written read-only; `materialize` checks a snapshot still hashes to its version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptwise.deploy.errors import DeployError
+from promptwise.deploy.targets.base import VersionRef
+
+REGISTRY_FILE = "registry.sqlite"
+SNAPSHOTS_DIR = "versions"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")  # also a valid image name, Kubernetes label and file name
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT PRIMARY KEY,           -- "<name>:v<number>"
+    name TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,    -- documents.content_hash.flow_content_hash
+    created_at REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    source TEXT NOT NULL,          -- the flow path it was packaged from
+    flow TEXT NOT NULL,            -- the flow's path inside the snapshot (POSIX)
+    snapshot TEXT NOT NULL,        -- the snapshot folder, relative to the registry folder
+    files TEXT NOT NULL,           -- JSON: snapshot path -> sha256 of its bytes
+    UNIQUE (name, number),
+    UNIQUE (name, content_hash)
+);
+CREATE TRIGGER IF NOT EXISTS versions_no_update BEFORE UPDATE ON versions
+BEGIN SELECT RAISE(ABORT, 'versions are immutable: package a new version instead'); END;
+CREATE TRIGGER IF NOT EXISTS versions_no_delete BEFORE DELETE ON versions
+BEGIN SELECT RAISE(ABORT, 'versions are immutable: they are never deleted'); END;
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    who TEXT NOT NULL,             -- OS user, and git user.email when set
+    action TEXT NOT NULL,          -- package | deploy | promote | rollback | rollout
+    name TEXT,                     -- the flow's registered name
+    from_version TEXT,
+    to_version TEXT,
+    target TEXT,                   -- docker | kubernetes | azureml | serve ...
+    outcome TEXT NOT NULL,         -- ok | refused | failed
+    details TEXT                   -- JSON (never a secret)
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    name: str
+    number: int
+    content_hash: str
+    created_at: float
+    created_by: str
+    source: str
+    flow: str
+    snapshot: Path
+    files: dict
+
+    def ref(self) -> VersionRef:
+        return VersionRef(self.id, self.name, self.number, self.content_hash, self.snapshot, self.flow)
+
+    def to_json(self) -> dict:
+        return {"version": self.id, "name": self.name, "number": self.number, "content_hash": self.content_hash,
+                "created_at": self.created_at, "created_by": self.created_by, "source": self.source,
+                "flow": self.flow, "snapshot": str(self.snapshot), "files": sorted(self.files)}
+
+
+def registry_root(workspace) -> Path:
+    """The registry folder of a `WorkspaceConfig`: `registry.path` (relative to the settings file)
+    or the workspace's `.promptwise/`."""
+    section = workspace.section("registry")
+    raw = section.get("path")
+    if raw in (None, ""):
+        return workspace.state_dir
+    if not isinstance(raw, str):
+        raise DeployError(f"{workspace.source}: `registry.path` must be a folder path (text), not {raw!r}")
+    base = workspace.source.parent if workspace.source else workspace.root
+    return (base / os.path.expanduser(raw)).resolve()
+
+
+def default_name(flow_file: Path) -> str:
+    """The flow folder's name (a .prompty's stem), made a valid version name."""
+    raw = flow_file.parent.name if flow_file.name.lower().startswith("flow.") else flow_file.stem
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")[:63]
+    return name or "flow"
+
+
+def open_database(root: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    from promptwise.store.schema import connect
+
+    path = root / REGISTRY_FILE
+    if readonly and not path.is_file():
+        raise DeployError(f"{root}: no registry here yet; package a flow first (promptwise package FLOW)")
+    return connect(path, readonly=readonly, schema=SCHEMA, version=1,
+                   what="the versions and audit entries it held will not be listed")
+
+
+class Registry:
+    def __init__(self, root: Path, *, readonly: bool = False) -> None:
+        self.root = Path(root)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._db = open_database(self.root, readonly=readonly)
+
+    @classmethod
+    def for_workspace(cls, workspace, *, readonly: bool = False) -> "Registry":
+        return cls(registry_root(workspace), readonly=readonly)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Registry":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def database(self) -> sqlite3.Connection:
+        """The registry's connection, for the audit log that lives beside the versions."""
+        return self._db
+
+    # ----- writes -----
+
+    def package(self, flow_path: Path, workspace, *, name: str | None = None, who: str) -> tuple[Version, bool]:
+        """Register the flow at `flow_path` (in `workspace`); returns (version, created). The same
+        content under the same name returns the existing version (created False)."""
+        from promptwise.documents.content_hash import behaviour_files, flow_content_hash
+
+        flow_file, files = behaviour_files(flow_path)
+        name = name or default_name(flow_file)
+        if not _NAME.match(name):
+            raise DeployError(f"--name {name!r}: a version name is 1-63 lowercase letters, digits, '.', '_' or '-', "
+                              f"starting with a letter or digit")
+        content_hash = flow_content_hash(flow_path)
+        existing = self._find(name=name, content_hash=content_hash)
+        if existing is not None:
+            return existing, False
+        root = Path(workspace.root).resolve()
+        layout = {_inside(file, root, flow_file): file for file in files.values()}
+        if workspace.source is not None:
+            layout[_inside(Path(workspace.source), root, flow_file)] = Path(workspace.source)
+        snapshot_flow = _inside(flow_file, root, flow_file)
+        staging = self.root / SNAPSHOTS_DIR / f".staging-{secrets.token_hex(6)}"
+        try:
+            digests = _copy(layout, staging, has_settings=workspace.source is not None)
+            copied = staging / snapshot_flow
+            flow_entry = snapshot_flow if flow_file.name.lower().endswith(".prompty") else str(Path(snapshot_flow).parent.as_posix())
+            if flow_content_hash(copied) != content_hash:  # the snapshot must run what was hashed
+                raise DeployError(f"{flow_file}: the snapshot does not hash as the flow does (a file changed while "
+                                  f"packaging?); package again")
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    raced = self._find(name=name, content_hash=content_hash)
+                    if raced is not None:  # another process packaged the same content meanwhile
+                        self._db.execute("ROLLBACK")
+                        return raced, False
+                    number = self._db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE name=?",
+                                              (name,)).fetchone()[0]
+                    final = self.root / SNAPSHOTS_DIR / name / f"v{number}"
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    if final.exists():  # left by a crash between rename and commit: never ours to trust
+                        shutil.rmtree(final)
+                    os.replace(staging, final)
+                    self._db.execute(
+                        "INSERT INTO versions(id, name, number, content_hash, created_at, created_by, source, flow,"
+                        " snapshot, files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (f"{name}:v{number}", name, number, content_hash, time.time(), who, str(flow_path),
+                         flow_entry, final.relative_to(self.root).as_posix(), json.dumps(digests, sort_keys=True)))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return self.get(f"{name}:v{number}"), True
+
+    # ----- reads -----
+
+    def _from_record(self, record) -> Version:
+        return Version(record["id"], record["name"], record["number"], record["content_hash"], record["created_at"],
+                       record["created_by"], record["source"], record["flow"], self.root / record["snapshot"],
+                       json.loads(record["files"]))
+
+    def _find(self, *, name: str, content_hash: str) -> Version | None:
+        with self._lock:
+            record = self._db.execute("SELECT * FROM versions WHERE name=? AND content_hash=?",
+                                      (name, content_hash)).fetchone()
+        return self._from_record(record) if record else None
+
+    def list(self, name: str | None = None) -> list[Version]:
+        """Newest first."""
+        query, args = "SELECT * FROM versions", []
+        if name:
+            query, args = query + " WHERE name=?", [name]
+        with self._lock:
+            records = self._db.execute(query + " ORDER BY created_at DESC, number DESC", args).fetchall()
+        return [self._from_record(r) for r in records]
+
+    def get(self, ref: str) -> Version:
+        """A version by id (`name:v3`), by name (its newest version, also `name:latest`), or by a
+        content hash prefix (`sha256:3f2a...`, at least 8 hex digits). DeployError when none
+        matches, with the ids that are close."""
+        ref = ref.strip()
+        with self._lock:
+            if ref.startswith("sha256:") and len(ref) >= 15:
+                records = self._db.execute("SELECT * FROM versions WHERE content_hash LIKE ? ORDER BY created_at DESC",
+                                           (ref.replace("%", "").replace("_", "") + "%",)).fetchall()
+            else:
+                name, _, tag = ref.partition(":")
+                if tag in ("", "latest"):
+                    records = self._db.execute("SELECT * FROM versions WHERE name=? ORDER BY number DESC LIMIT 1",
+                                               (name,)).fetchall()
+                else:
+                    records = self._db.execute("SELECT * FROM versions WHERE id=?", (ref,)).fetchall()
+            known = [r[0] for r in self._db.execute("SELECT id FROM versions ORDER BY created_at DESC")]
+        if not records:
+            close = difflib.get_close_matches(ref, known, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else (
+                f"; known versions: {', '.join(known[:8])}" if known else "; none is packaged yet (promptwise package FLOW)")
+            raise DeployError(f"no version {ref!r} in the registry {self.root}{hint}")
+        names = {r["name"] for r in records}
+        if len(names) > 1:
+            raise DeployError(f"{ref!r} matches versions of {', '.join(sorted(names))}: name one as NAME:vN")
+        return self._from_record(records[0])
+
+    def materialize(self, ref: str) -> Path:
+        """The flow path (folder or .prompty) inside the version's snapshot, checked to still hash
+        as the version: a snapshot edited by hand is refused rather than served."""
+        from promptwise.documents.content_hash import flow_content_hash
+
+        version = self.get(ref)
+        flow = version.snapshot / version.flow
+        if not flow.exists():
+            raise DeployError(f"{version.id}: its snapshot {version.snapshot} is missing; the registry folder was "
+                              f"moved or cleaned")
+        if flow_content_hash(flow) != version.content_hash:
+            raise DeployError(f"{version.id}: its snapshot {version.snapshot} was modified after packaging; "
+                              f"versions are immutable (package the changed flow as a new version)")
+        return flow
+
+
+def _inside(file: Path, root: Path, flow_file: Path) -> str:
+    try:
+        return file.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise DeployError(f"{flow_file}: it uses {file}, which is outside the workspace {root}; a version holds "
+                          f"only workspace files (move it into the workspace)") from None
+
+
+def _copy(layout: dict[str, Path], staging: Path, *, has_settings: bool) -> dict[str, str]:
+    """Copy every file to its place under `staging`, read-only; returns path -> sha256."""
+    digests = {}
+    for relative, source in sorted(layout.items()):
+        data = source.read_bytes()
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(0o444)
+        digests[relative] = hashlib.sha256(data).hexdigest()
+    if not has_settings:  # the snapshot is a workspace of its own: settings discovery stops here
+        (staging / "promptwise.yaml").write_text("{}\n", encoding="utf-8")
+        digests["promptwise.yaml"] = hashlib.sha256(b"{}\n").hexdigest()
+    return digests
