@@ -54,16 +54,30 @@ def hostile(request, project: Path, watched: Path) -> tuple[Path, Path]:
     return project, marker
 
 
-@pytest.mark.parametrize("command", [["check", "."], ["estimate", "evil.prompty"], ["estimate", "flow"]])
-def test_check_and_estimate_run_no_template_code(hostile, command, watched):
+def test_check_runs_no_template_code(hostile, watched):
     root, marker = hostile
-    result = run_cli(*command, cwd=root)
+    result = run_cli("check", ".", cwd=root)
     assert_no_internal_error(result)
     assert not marker.exists() and list(watched.iterdir()) == []
 
 
-def test_run_renders_no_template_code_and_says_why(hostile, watched):
-    root, marker = hostile
+@pytest.fixture
+def cycler_payload(project: Path, watched: Path) -> tuple[Path, Path]:
+    marker = watched / "pwned"
+    _write_project(project, PAYLOADS[0], marker)
+    return project, marker
+
+
+@pytest.mark.parametrize("target", ["evil.prompty", "flow"])
+def test_estimate_runs_no_template_code(cycler_payload, target, watched):
+    root, marker = cycler_payload
+    result = run_cli("estimate", target, cwd=root)
+    assert_no_internal_error(result)
+    assert not marker.exists() and list(watched.iterdir()) == []
+
+
+def test_run_renders_no_template_code_and_says_why(cycler_payload, watched):
+    root, marker = cycler_payload
     with FakeOpenAI() as server:
         (root / "promptwise.yaml").write_text(
             f"connections:\n  local: {{type: openai_compatible, base_url: '{server.base_url}'}}\n", encoding="utf-8"
