@@ -11,7 +11,7 @@ from promptwise.cli import UserError
 from promptwise.commands.options import json_text, plural, positive_int, run_name, warn
 from promptwise.commands.preflight import ALLOW_UNDEFINED_HELP, refuse_undefined_variables
 from promptwise.commands.run import import_engine, parse_pairs, parse_values, positive_seconds
-from promptwise.costing.calls import format_tokens, format_usd
+from promptwise.costing.formatting import format_tokens, format_usd
 from promptwise.engine.errors import FlowError
 
 

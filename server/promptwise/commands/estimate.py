@@ -15,8 +15,11 @@ from contextlib import ExitStack, redirect_stdout
 from pathlib import Path
 
 from promptwise.commands.options import parse_variants, plural
-from promptwise.costing.calls import format_tokens, format_usd
-from promptwise.costing.preflight import EstimateError, Preflight, estimate_target
+from promptwise.costing.formatting import format_tokens, format_usd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from promptwise.costing.preflight import Preflight
 
 
 def register(subparsers) -> None:
@@ -44,6 +47,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from promptwise.cli import UserError
+    from promptwise.costing.preflight import EstimateError, estimate_target  # the catalog, Jinja2: not for --help
 
     variants = parse_variants(args.variant, "summarize=variant_1")
     if args.model is not None and not args.model.strip():

@@ -11,9 +11,6 @@ import sys
 from pathlib import Path
 
 from promptwise.commands.options import existing_folder
-from promptwise.config import ConfigError, load_workspace
-from promptwise.costing.catalog import FALLBACK_ENCODING, catalog_for
-from promptwise.costing.litellm_import import apply_import, plan_import, read_litellm_file
 
 
 def register(subparsers) -> None:
@@ -51,7 +48,10 @@ def _common(parser) -> None:
 
 
 def _load(args):
+    # Imported here, not at the top: --help should not load the catalog (pydantic, tiktoken).
     from promptwise.cli import UserError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.costing.catalog import catalog_for
 
     existing_folder("--workspace", args.workspace)
     try:
@@ -66,6 +66,8 @@ def _price(value: float | None) -> str:
 
 
 def run_list(args) -> int:
+    from promptwise.costing.catalog import FALLBACK_ENCODING
+
     workspace, catalog = _load(args)
     models = sorted(catalog.models.values(), key=lambda m: (m.provider != "openai", m.provider, m.name))
     if args.format == "json":
@@ -95,6 +97,8 @@ def run_list(args) -> int:
 
 def run_import(args) -> int:
     from promptwise.cli import UserError
+    from promptwise.config import ConfigError
+    from promptwise.costing.litellm_import import apply_import, plan_import, read_litellm_file
 
     workspace, catalog = _load(args)
     try:

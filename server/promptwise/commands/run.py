@@ -151,7 +151,7 @@ def handle(args: argparse.Namespace) -> int:
                 print(f"{key}: {text}")
         if result.metrics:
             print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
-        from promptwise.costing.calls import format_ms, format_tokens, format_usd
+        from promptwise.costing.formatting import format_ms, format_tokens, format_usd
 
         cost = "cost unknown" if result.cost is None else format_usd(result.cost)
         calls = [node for node in result.nodes if getattr(node, "model", None)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptwise.cli import UserError
 from promptwise.commands.options import existing_folder, json_text, positive_int
-from promptwise.costing.calls import format_tokens, format_usd
+from promptwise.costing.formatting import format_tokens, format_usd
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -9,12 +9,13 @@ Promptwise shows the same numbers the same way.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from promptwise.costing.catalog import FALLBACK_ENCODING, Catalog, ModelMatch
 from promptwise.costing.counting import ChatCount, chat_token_bound, count_chat
+# Re-exported: callers that already import the catalog use them from here.
+from promptwise.costing.formatting import format_ms, format_tokens, format_usd  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -171,34 +172,6 @@ def context_window_problem(estimate: CallEstimate) -> str | None:
                 f"{estimate.output_bound_from}) is {total:,} tokens, above {model.name}'s context window of "
                 f"{model.context_window:,} ({model.origin}); shorten the prompt or lower max_tokens")
     return None
-
-
-# ---- formatting shared by lenses, hovers and the CLI ----
-
-def format_tokens(count: float) -> str:
-    return f"{round(count):,}"
-
-
-def format_usd(amount: float | None, *, signed: bool = False) -> str:
-    """Dollars readably: two decimals from $0.10 up, two significant digits below (never
-    `$0.0000` for a cost that is not zero). `signed` writes a + before a positive amount (deltas)."""
-    if amount is None:
-        return "unpriced"
-    sign = "-" if amount < 0 else ("+" if signed and amount > 0 else "")
-    amount = abs(amount)
-    if amount == 0:
-        return "$0.00"
-    if amount >= 0.1:
-        return f"{sign}${amount:,.2f}"
-    digits = max(2, 1 - math.floor(math.log10(amount)))
-    return f"{sign}${amount:.{digits}f}"
-
-
-def format_ms(ms: float | None) -> str:
-    """A duration in milliseconds: `4.2 ms`, `342 ms`, `12,480 ms`; `-` when unknown."""
-    if ms is None:
-        return "-"
-    return f"{ms:.1f} ms" if abs(ms) < 10 else f"{ms:,.0f} ms"
 
 
 def lens_text(input_tokens: float, output_bound: float, cost_per_call: float | None, approximate: bool = True) -> str:

@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any, Callable, Union
 from urllib.parse import quote
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ImportError:  # aiohttp is the `demo` extra: not a runtime dependency of Promptwise
+    web = None
+
+DEMO_INSTALL_HINT = "pip install 'promptwise[demo]'"
+MISSING_AIOHTTP = f"the local scripted model needs aiohttp, which the core install leaves out; install it with: {DEMO_INSTALL_HINT}"
 
 # A reply is text, or a dict of message fields (`content`, `tool_calls`, ...) optionally with
 # `usage` to override the computed numbers. A callable receives the request body.
@@ -146,6 +152,8 @@ class FakeOpenAI:
         echo_credentials: bool = False,
         identity_header: str | None = None,
     ) -> None:
+        if web is None:
+            raise ImportError(MISSING_AIOHTTP)
         self.host = host
         self.port = port
         self.latency = latency
@@ -605,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=Path, help="JSON/YAML list of {pattern, reply} (regex on last user message)")
     parser.add_argument("--api-key", help="require this key on every request")
     args = parser.parse_args(argv)
+    if web is None:
+        print(f"fake_openai: error: {MISSING_AIOHTTP}", file=sys.stderr)
+        return 2
     try:
         rules = _load_rules(args.rules) if args.rules else None
     except (OSError, ValueError, KeyError) as error:

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TextIO
 
-from promptwise.costing.calls import format_usd
+from promptwise.costing.formatting import format_usd
 from promptwise.engine.batch import BatchProgress
 
 

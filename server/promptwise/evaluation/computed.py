@@ -7,6 +7,7 @@ the SQuAD evaluation script's normalisation (lower case, no punctuation, no arti
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import string
@@ -220,11 +221,32 @@ class TokenF1(Evaluator):
         return self.judged(value, f"token F1 {value:.3f}")
 
 
+# sacrebleu and rouge-score come with the `metrics` extra (they bring numpy, nltk, lxml...).
+METRICS_INSTALL_HINT = "pip install 'promptwise[metrics]'"
+
+
+def _require_library(evaluator: Evaluator, module: str, package: str) -> None:
+    """Say which extra brings the library an overlap metric calls, when it is missing. Only
+    looks for it (importing sacrebleu costs 0.2 s the editor's eval.yaml checks need not pay)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise EvaluatorConfigError(
+            f"evaluator `{evaluator.name}` ({evaluator.kind}) needs {package}, which the core install leaves out; "
+            f"install it with: {METRICS_INSTALL_HINT}") from None
+
+
 class Bleu(Evaluator):
     kind = "bleu"
     description = "sacrebleu sentence BLEU (0-100, 13a tokenizer, exp smoothing); the run also gets corpus BLEU"
     required_inputs = ("prediction", "reference")
     options_allowed = ("tokenize", "lowercase")
+
+    def __init__(self, name: str, threshold: float | None = None, options: dict | None = None) -> None:
+        super().__init__(name, threshold, options)
+        _require_library(self, "sacrebleu", "sacrebleu")
 
     def _kwargs(self) -> dict:
         return {"tokenize": self.options.get("tokenize", "13a"), "lowercase": bool(self.options.get("lowercase", False))}
@@ -257,6 +279,7 @@ class RougeL(Evaluator):
 
     def __init__(self, name: str, threshold: float | None = None, options: dict | None = None) -> None:
         super().__init__(name, threshold, options)
+        _require_library(self, "rouge_score", "rouge-score")
         from rouge_score import rouge_scorer
 
         self._measure = self.options.get("measure", "fmeasure")
@@ -332,6 +355,6 @@ class Cost(_RunFigure):
     figure = "cost"
 
     def shown(self, value: float) -> str:
-        from promptwise.costing.calls import format_usd
+        from promptwise.costing.formatting import format_usd
 
         return format_usd(value)

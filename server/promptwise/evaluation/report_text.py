@@ -20,7 +20,7 @@ FIGURE_UNITS = {"latency": "ms", "cost": "$"}
 
 def fmt_figure(value, unit: str = "", *, signed: bool = False) -> str:
     """A figure in its unit: `$0.00036`, `548 ms`, or a plain number; `signed` for deltas (+/-)."""
-    from promptwise.costing.calls import format_ms, format_usd
+    from promptwise.costing.formatting import format_ms, format_usd
 
     if value is None:
         return "–"
@@ -38,7 +38,7 @@ def fmt_percent(value) -> str:
 
 def fmt_usd(value) -> str:
     """Dollars as every report writes them (costing.calls.format_usd); `–` when unknown."""
-    from promptwise.costing.calls import format_usd
+    from promptwise.costing.formatting import format_usd
 
     return "–" if value is None else format_usd(value)
 

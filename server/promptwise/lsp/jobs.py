@@ -271,7 +271,7 @@ class JobManager:
         if progress.get("tokens"):
             parts.append(f"{progress['tokens']:,} tokens")
         if progress.get("cost") is not None:
-            from promptwise.costing.calls import format_usd
+            from promptwise.costing.formatting import format_usd
 
             parts.append(format_usd(progress["cost"]))
         self.ls.work_done_progress.report(

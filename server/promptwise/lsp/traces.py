@@ -134,7 +134,7 @@ async def show_trace(ls: PromptwiseServer, *args: Any) -> dict:
 
 def lens_title(duration_ms: float | None, tokens: int, cost: float | None) -> str:
     """"last run: 1.2 s · 812 tok · $0.0004" (the cost only when known)."""
-    from promptwise.costing.calls import format_tokens, format_usd
+    from promptwise.costing.formatting import format_tokens, format_usd
 
     if duration_ms is None:
         when = "-"

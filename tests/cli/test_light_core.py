@@ -1,0 +1,163 @@
+"""The light core: what a command imports, and what a feature says when its extra is missing.
+
+Each case runs in a fresh interpreter, so `sys.modules` shows what that command really loaded.
+A missing extra is simulated the way pip would leave it: a finder in front of `sys.meta_path`
+that refuses to import the extra's modules (our own code runs unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BLOCKER = """
+import sys
+
+class _NotInstalled:
+    '''Refuses the modules of an extra that is "not installed".'''
+    blocked = {blocked!r}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.blocked or name in self.blocked:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
+def run_python(code: str, *, blocked: tuple[str, ...] = (), cwd: Path | None = None,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    program = BLOCKER.format(blocked=set(blocked)) + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                          cwd=cwd or ROOT, env={**os.environ, **(env or {})})
+
+
+def loaded_after(command: list[str], modules: tuple[str, ...]) -> tuple[int, list[str], str]:
+    """Run `promptwise COMMAND` in-process in a fresh interpreter; (exit code, heavy modules loaded, stdout)."""
+    result = run_python(f"""
+        import json, sys
+        from promptwise.cli import main
+        try:
+            code = main({command!r})
+        except SystemExit as done:  # --help: argparse exits once it has printed
+            code = done.code
+        print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)), file=sys.stderr)
+        sys.exit(code)
+    """)
+    return result.returncode, json.loads(result.stderr.strip().splitlines()[-1]), result.stdout
+
+
+HEAVY = ("openai", "pygls", "jinja2", "yaml", "tiktoken", "pydantic", "httpx", "opentelemetry")
+
+
+def test_version_imports_none_of_the_heavy_libraries():
+    code, loaded, out = loaded_after(["--version"], HEAVY)
+    assert (code, out.strip()) == (0, "promptwise 0.1.0")
+    assert loaded == []
+
+
+def test_help_lists_every_command_without_loading_the_model_stack():
+    from promptwise.cli import COMMAND_MODULES
+
+    code, loaded, out = loaded_after(["--help"], HEAVY)
+    assert code == 0
+    assert all(name in out for name in COMMAND_MODULES)
+    assert loaded == []
+
+
+def test_check_of_a_flow_does_not_import_the_model_client():
+    code, loaded, out = loaded_after(["check", str(ROOT / "flows" / "log-triage")], ("openai", "pygls", "httpx"))
+    assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
+    assert loaded == []
+
+
+# ----- features whose extra is not installed -----
+
+
+def test_bleu_without_the_metrics_extra_names_the_pip_install(tmp_path):
+    (tmp_path / "eval.yaml").write_text(
+        "evaluators:\n"
+        "  - {name: overlap, type: bleu, inputs: {prediction: '${run.outputs.answer}', reference: '${data.answer}'}}\n"
+        "  - {name: longest, type: rouge_l, inputs: {prediction: '${run.outputs.answer}', reference: '${data.answer}'}}\n",
+        encoding="utf-8")
+    result = run_python(f"""
+        from pathlib import Path
+        from promptwise.evaluation.config import load_eval_config
+        from promptwise.evaluation.registry import BuildContext
+        from promptwise.evaluation.runner import build_evaluators
+        path = Path({str(tmp_path / "eval.yaml")!r})
+        try:
+            build_evaluators(load_eval_config(path), BuildContext(base_dir=path.parent))
+        except Exception as error:
+            print(type(error).__name__, error)
+    """, blocked=("sacrebleu", "rouge_score"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "promptwise[metrics]" in line]
+    assert any("eval.yaml:2" in line and "`overlap` (bleu)" in line and "sacrebleu" in line for line in lines), result.stdout
+    assert any("eval.yaml:3" in line and "`longest` (rouge_l)" in line and "rouge-score" in line for line in lines), \
+        result.stdout
+
+
+def test_bleu_with_the_metrics_extra_scores():
+    from promptwise.evaluation.computed import Bleu
+
+    assert Bleu("b").score({"prediction": "the cat sat", "reference": "the cat sat"}).value == pytest.approx(100.0)
+
+
+def test_the_fake_model_without_aiohttp_says_install_the_demo_extra():
+    result = run_python("""
+        import sys
+        from promptwise.devtools.fake_openai import main
+        sys.exit(main(["--port", "0"]))
+    """, blocked=("aiohttp",))
+    assert result.returncode == 2
+    assert "pip install 'promptwise[demo]'" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""  # no base URL printed: nothing listens
+
+
+def test_otlp_endpoint_without_the_exporter_warns_and_keeps_traces_local():
+    result = run_python("""
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from promptwise.tracing.export import otlp_processor
+        print("processor:", otlp_processor())
+    """, blocked=("opentelemetry.exporter",),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "false"})
+    assert result.returncode == 0, result.stderr
+    assert "processor: None" in result.stdout
+    assert "pip install 'promptwise[otlp]'" in result.stderr
+
+
+def test_serve_without_uvicorn_names_the_serve_extra(tmp_path):
+    (tmp_path / "a.prompty").write_text("---\nmodel: {api: chat}\n---\nuser:\nhi\n", encoding="utf-8")
+    result = run_python(f"""
+        import sys
+        from promptwise.cli import main
+        sys.exit(main(["serve", {str(tmp_path / "a.prompty")!r}]))
+    """, blocked=("uvicorn", "starlette"))
+    assert result.returncode == 2
+    assert "pip install 'promptwise[serve]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_test_extra_brings_every_other_extra():
+    """tests/run-all.sh installs '.[test]': it must bring what every extra's tests need."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    brought = set()
+    for requirement in extras["test"]:
+        if requirement.startswith("promptwise["):
+            brought |= set(requirement[len("promptwise["):requirement.index("]")].split(","))
+    assert brought == set(extras) - {"test"}
+    runtime = " ".join(project["dependencies"]).lower()
+    assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity"))
