@@ -12,6 +12,7 @@ cache hits per flow and version, consumer or UTC day.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -64,9 +65,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--since {args.since} is not before --until {args.until}; swap them")
     flow_name, flow_path = _flow(args.flow)
     if args.check:
-        from promptwise.commands.monitor_check import check
-
-        return check(workspace, args, now=now)
+        return _check(workspace, args)
     from promptwise.monitoring.aggregates import Selection, figures, totals
     from promptwise.monitoring.source import open_traces
 
@@ -172,3 +171,70 @@ def _text(document: dict, *, traced: bool) -> str:
 
 def _cost(value) -> str:
     return "-" if value is None else format_usd(value)
+
+
+def _check(workspace, args) -> int:
+    """Evaluate the alert rules; print each; post firing ones to their webhook; 1 when any fires."""
+    from promptwise.monitoring.alerts import AlertRuleError, evaluate, read_rules
+    from promptwise.monitoring.source import open_traces
+    from promptwise.monitoring.webhook import WebhookSender, payload
+
+    try:
+        rules, default_hook = read_rules(workspace.settings, workspace.source)
+    except AlertRuleError as error:
+        raise UserError(str(error)) from None
+    if not rules:
+        where = display_path(workspace.source) if workspace.source else "promptwise.yaml"
+        print(f"no alert rules: add an `alerts:` list to {where} (name, flow, metric, above/below, window)")
+        return 0
+    connection = open_traces(workspace.root)
+    try:
+        results = evaluate(connection, rules, drift_score=_drift_score(connection, workspace, args))
+    finally:
+        if connection is not None:
+            connection.close()
+    firing = [result for result in results if result.firing]
+    if args.format == "json":
+        _emit(json_text({"firing": len(firing), "alerts": [r.document() for r in results]}, indent=2), args.out)
+    else:
+        _emit("\n".join(result.message() for result in results), args.out)
+    if firing and not args.no_deliver:
+        sender = None
+        by_hook: dict[str, list[str]] = {}
+        for result in firing:
+            hook = result.rule.webhook or default_hook
+            if hook:
+                by_hook.setdefault(hook, []).append(result.message().removeprefix("FIRING  "))
+        for hook, lines in by_hook.items():
+            sender = sender or WebhookSender()
+            sender.send(hook, payload(f"Promptwise: {len(lines)} alert{'s' if len(lines) > 1 else ''} firing", lines))
+        if sender is not None:
+            sender.flush(timeout_s=30.0)
+            for problem in sender.failed:
+                print(f"warning: {problem}", file=sys.stderr)
+    return 1 if firing else 0
+
+
+def _drift_score(connection, workspace, args):
+    """The drift metric for a rule: the largest PSI of its flow against its eval data."""
+    from promptwise.monitoring.drift import DriftError, drift_report
+
+    def score(rule, selection):
+        if connection is None or rule.flow is None:
+            return None
+        flow_path = _find_flow(workspace.root, rule.flow)
+        try:
+            return drift_report(connection, selection, flow_path=flow_path, baseline=None).score
+        except DriftError as error:
+            print(f"warning: rule {rule.name}: {error}", file=sys.stderr)
+            return None
+
+    return score
+
+
+def _find_flow(root: Path, name: str) -> Path | None:
+    """The folder of the flow traces call `name` (a folder of that name holding a flow, or a path)."""
+    for candidate in (root / name, root / "flows" / name):  # no tree walk: workspaces hold .venv/ and more
+        if candidate.exists():
+            return candidate
+    return None

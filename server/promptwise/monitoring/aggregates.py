@@ -55,10 +55,10 @@ class Selection:
     version: str | None = None
     consumer: str | None = None
 
-    def where(self, table: str = "") -> tuple[str, list]:
+    def where(self, table: str = "", *, traffic_only: bool = True) -> tuple[str, list]:
         p = f"{table}." if table else ""
-        clauses = [f"{p}kind IN ({', '.join('?' * len(TRAFFIC_KINDS))})"]
-        params: list = list(TRAFFIC_KINDS)
+        clauses = [f"{p}kind IN ({', '.join('?' * len(TRAFFIC_KINDS))})"] if traffic_only else ["1"]
+        params: list = list(TRAFFIC_KINDS) if traffic_only else []
         for clause, value in ((f"{p}start_ns >= ?", self.since_ns), (f"{p}start_ns < ?", self.until_ns),
                               (f"{p}flow = ?", self.flow), (f"{p}consumer = ?", self.consumer)):
             if value is not None:

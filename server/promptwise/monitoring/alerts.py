@@ -1,0 +1,314 @@
+"""Alert rules: `alerts:` in promptwise.yaml, checked against the span store.
+
+    alerts_webhook: ${env:ALERTS_URL}     # optional: where firing alerts are posted
+    alerts:
+      - name: slow-triage
+        flow: log-triage                  # optional: every flow when left out
+        metric: latency_p95_ms            # see METRICS; evaluator.NAME for an evaluator's mean score
+        above: 2000                       # or below:
+        window: 15m                       # 90s, 15m, 1h, 1d ...
+        consumer: billing                 # optional
+        webhook: ${env:TEAM_URL}          # optional, instead of alerts_webhook
+
+Rules are validated with their file and line (unknown metric with did-you-mean, malformed
+threshold or window); each check says what crossed which threshold, since when (the oldest of
+the consecutive earlier windows in which it already fired) and example trace ids.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from promptwise import span_attributes as attrs
+from promptwise.monitoring.aggregates import GroupFigures, Selection, example_traces, figures
+from promptwise.monitoring.windows import parse_duration
+
+METRICS = {
+    "latency_p50_ms": "median latency (ms)",
+    "latency_p95_ms": "95th percentile latency (ms)",
+    "latency_p99_ms": "99th percentile latency (ms)",
+    "time_to_first_token_p95_ms": "95th percentile time to first token of streams (ms)",
+    "error_rate": "share of requests that failed (0 to 1)",
+    "requests": "requests in the window",
+    "cost_usd": "cost in the window (USD)",
+    "cost_per_day_usd": "cost in the window scaled to a day (USD)",
+    "drift_score": "largest PSI of the flow's input/output drift checks",
+}
+EVALUATOR_PREFIX = "evaluator."
+_ENV = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+_KEYS = {"name", "flow", "metric", "above", "below", "window", "consumer", "webhook"}
+LOOKBACK_WINDOWS = 12  # how far back "since when" looks, in windows
+
+
+class AlertRuleError(Exception):
+    """Rules that cannot be used: every problem with its file and line."""
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    metric: str
+    threshold: float
+    above: bool  # fires when the value is above the threshold (else below)
+    window_s: float
+    window: str  # as written
+    flow: str | None = None
+    consumer: str | None = None
+    webhook: str | None = None  # the env variable holding the URL
+    where: str = ""  # file:line of the rule
+
+    def crossed(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value > self.threshold if self.above else value < self.threshold
+
+
+@dataclass
+class AlertResult:
+    rule: AlertRule
+    value: float | None
+    firing: bool
+    since_ns: int | None = None  # start of the oldest consecutive window that fired
+    traces: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def message(self) -> str:
+        rule = self.rule
+        scope = f"flow {rule.flow}" if rule.flow else "all flows"
+        if rule.consumer:
+            scope += f", consumer {rule.consumer}"
+        value = "no data" if self.value is None else _figure(rule.metric, self.value)
+        if not self.firing:
+            return f"ok      {rule.name}: {rule.metric} {value} ({scope}, last {rule.window})"
+        since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.since_ns / 1e9)) if self.since_ns else "?"
+        text = (f"FIRING  {rule.name}: {rule.metric} {value} is {'above' if rule.above else 'below'} "
+                f"{_figure(rule.metric, rule.threshold)} ({scope}, last {rule.window}, {self.requests} requests) "
+                f"since {since}")
+        if self.traces:
+            text += f"; traces: {', '.join(self.traces)} (promptwise traces show ID)"
+        return text
+
+    def document(self) -> dict:
+        return {"rule": self.rule.name, "metric": self.rule.metric, "value": self.value,
+                "threshold": self.rule.threshold, "direction": "above" if self.rule.above else "below",
+                "window": self.rule.window, "flow": self.rule.flow, "consumer": self.rule.consumer,
+                "firing": self.firing, "since_ns": self.since_ns, "requests": self.requests,
+                "example_traces": self.traces}
+
+
+def _figure(metric: str, value: float) -> str:
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric.endswith("_usd"):
+        return f"${value:,.4f}"
+    if metric == "requests":
+        return f"{value:,.0f}"
+    return f"{value:,.3g}" if metric.startswith(EVALUATOR_PREFIX) or metric == "drift_score" else f"{value:,.0f}"
+
+
+# --- reading rules -----------------------------------------------------------------------
+def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], str | None]:
+    """The rules and the default webhook (an env variable name) of a workspace's settings.
+    Raises AlertRuleError naming every bad rule's file and line."""
+    lines = _rule_lines(source)
+    where = lambda index, key=None: _where(source, lines, index, key)  # noqa: E731
+    problems: list[str] = []
+    default_hook = _webhook(settings.get("alerts_webhook"), f"{_where(source, lines, None, 'alerts_webhook')}",
+                            "alerts_webhook", problems)
+    raw = settings.get("alerts")
+    if raw is None:
+        _raise(problems)
+        return [], default_hook
+    if not isinstance(raw, list):
+        raise AlertRuleError(f"{where(None)}: `alerts` must be a list of rules (`- name: ...` items)")
+    rules, names = [], set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(f"{where(index)}: an alert rule is a mapping (name, metric, above/below, window)")
+            continue
+        for key in sorted(set(item) - _KEYS):
+            hint = difflib.get_close_matches(str(key), sorted(_KEYS), n=1)
+            problems.append(f"{where(index, key)}: unknown key `{key}` in alert rule"
+                            + (f"; did you mean `{hint[0]}`?" if hint else f" (known: {', '.join(sorted(_KEYS))})"))
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where(index)}: the rule needs a `name:` (text)")
+            name = f"rule {index + 1}"
+        elif name in names:
+            problems.append(f"{where(index, 'name')}: a second rule named {name!r}; names must be unique")
+        names.add(name)
+        metric = item.get("metric")
+        if not isinstance(metric, str) or not metric:
+            problems.append(f"{where(index)}: rule {name!r} needs a `metric:` ({', '.join(METRICS)}, or "
+                            f"{EVALUATOR_PREFIX}NAME)")
+        elif metric not in METRICS and not (metric.startswith(EVALUATOR_PREFIX) and len(metric) > len(EVALUATOR_PREFIX)):
+            hint = difflib.get_close_matches(metric, list(METRICS), n=1)
+            problems.append(f"{where(index, 'metric')}: unknown metric {metric!r} in rule {name!r}"
+                            + (f"; did you mean `{hint[0]}`?" if hint else
+                               f"; use one of {', '.join(METRICS)}, or {EVALUATOR_PREFIX}NAME for an evaluator"))
+        directions = [key for key in ("above", "below") if key in item]
+        threshold = None
+        if len(directions) != 1:
+            problems.append(f"{where(index)}: rule {name!r} needs exactly one of `above:` or `below:` (a number)")
+        else:
+            value = item[directions[0]]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                problems.append(f"{where(index, directions[0])}: `{directions[0]}: {value!r}` in rule {name!r} is not a "
+                                f"number; write e.g. `{directions[0]}: 2000` (no units: the metric names them)")
+            else:
+                threshold = float(value)
+        window = item.get("window", "15m")
+        seconds = parse_duration(window)
+        if seconds is None:
+            problems.append(f"{where(index, 'window')}: `window: {window!r}` in rule {name!r} is not a duration; "
+                            f"write e.g. 15m, 1h or 1d")
+        for key in ("flow", "consumer"):
+            if key in item and not isinstance(item[key], str):
+                problems.append(f"{where(index, key)}: `{key}:` in rule {name!r} must be a name (text)")
+        hook = _webhook(item.get("webhook"), where(index, "webhook"), "webhook", problems)
+        if threshold is not None and seconds is not None and isinstance(metric, str):
+            rules.append(AlertRule(name=name, metric=metric, threshold=threshold, above=directions[0] == "above",
+                                   window_s=seconds, window=str(window), flow=_text(item.get("flow")),
+                                   consumer=_text(item.get("consumer")), webhook=hook, where=where(index)))
+    _raise(problems)
+    return rules, default_hook
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise AlertRuleError("\n".join(problems))
+
+
+def _webhook(value, where: str, key: str, problems: list[str]) -> str | None:
+    """The env variable a webhook URL comes from: URLs carry their secret, so only ${env:NAME}."""
+    if value is None:
+        return None
+    match = _ENV.match(value) if isinstance(value, str) else None
+    if match is None:
+        problems.append(f"{where}: `{key}` must name an environment variable, `${{env:ALERTS_URL}}`: webhook URLs "
+                        f"hold their secret and are never written in settings")
+        return None
+    return match.group(1)
+
+
+def _rule_lines(source: Path | None) -> dict:
+    """Line numbers in a promptwise.yaml: ('alerts', None) the section, (index, key) a rule's key."""
+    lines: dict = {}
+    if source is None or source.suffix not in (".yaml", ".yml"):
+        return lines
+    from promptwise.documents.files import read_user_text
+    from promptwise.documents.yaml_nodes import YamlMapping, YamlSequence, parse_yaml
+
+    try:
+        root = parse_yaml(read_user_text(source)).root
+    except (OSError, UnicodeDecodeError):
+        return lines
+    if not isinstance(root, YamlMapping):
+        return lines
+    for entry in root:
+        if entry.key_text in ("alerts", "alerts_webhook"):
+            lines[(None, entry.key_text)] = entry.key.range.start.line + 1
+    section = root.get("alerts")
+    if isinstance(section, YamlSequence):
+        for index, item in enumerate(section):
+            lines[(index, None)] = item.range.start.line + 1
+            if isinstance(item, YamlMapping):
+                for entry in item:
+                    if entry.key_text is not None:
+                        lines[(index, entry.key_text)] = entry.key.range.start.line + 1
+    return lines
+
+
+def _where(source: Path | None, lines: dict, index: int | None, key: str | None) -> str:
+    line = lines.get((index, key)) or lines.get((index, None)) or lines.get((None, key or "alerts"))
+    return f"{source}:{line}" if source and line else str(source or "settings")
+
+
+# --- evaluating rules --------------------------------------------------------------------
+def evaluate(connection: sqlite3.Connection | None, rules: list[AlertRule], *, now_ns: int | None = None,
+             drift_score=None) -> list[AlertResult]:
+    """Check every rule over its window ending now. `drift_score(rule, selection)` computes the
+    drift metric (it needs the flow's baseline); without it drift rules report no data."""
+    now_ns = now_ns or time.time_ns()
+    results = []
+    for rule in rules:
+        window_ns = int(rule.window_s * 1e9)
+        selection = Selection(since_ns=now_ns - window_ns, until_ns=now_ns, flow=rule.flow, consumer=rule.consumer)
+        value, requests = _value(connection, rule, selection, drift_score)
+        result = AlertResult(rule, value, rule.crossed(value), requests=requests)
+        if result.firing and connection is not None:
+            result.since_ns = selection.since_ns
+            for step in range(1, LOOKBACK_WINDOWS):
+                earlier = replace(selection, since_ns=selection.since_ns - step * window_ns,
+                                  until_ns=selection.until_ns - step * window_ns)
+                if not rule.crossed(_value(connection, rule, earlier, drift_score)[0]):
+                    break
+                result.since_ns = earlier.since_ns
+            result.traces = example_traces(connection, selection, errors_only=rule.metric == "error_rate",
+                                           slowest=rule.metric.startswith(("latency", "time_to_first")))
+        results.append(result)
+    return results
+
+
+def _value(connection, rule: AlertRule, selection: Selection, drift_score) -> tuple[float | None, int]:
+    if connection is None:
+        return (0.0, 0) if rule.metric == "requests" else (None, 0)
+    if rule.metric == "drift_score":
+        return (drift_score(rule, selection) if drift_score else None), 0
+    if rule.metric.startswith(EVALUATOR_PREFIX):
+        return _evaluator_mean(connection, rule.metric[len(EVALUATOR_PREFIX):], selection)
+    groups = figures(connection, selection, by="flow")
+    group = _merge(groups)
+    if rule.metric == "requests":
+        return float(group.requests), group.requests
+    if not group.requests:
+        return None, 0
+    metric = rule.metric
+    if metric.startswith("latency_p"):
+        value = group.latency_ms.get(metric.removeprefix("latency_").removesuffix("_ms"))
+    elif metric == "time_to_first_token_p95_ms":
+        value = group.time_to_first_token_ms.get("p95")
+    elif metric == "error_rate":
+        value = group.error_rate
+    elif metric == "cost_usd":
+        value = group.cost_usd or 0.0
+    else:  # cost_per_day_usd
+        value = (group.cost_usd or 0.0) * 86400 / rule.window_s
+    return value, group.requests
+
+
+def _merge(groups: list[GroupFigures]) -> GroupFigures:
+    """One flow's figures as they are; several flows' summed (percentiles then from the worst)."""
+    if len(groups) == 1:
+        return groups[0]
+    merged = GroupFigures(flow="(all)", key="(all)", latency_ms={}, time_to_first_token_ms={})
+    for group in groups:
+        merged.requests += group.requests
+        merged.errors += group.errors
+        if group.cost_usd is not None:
+            merged.cost_usd = (merged.cost_usd or 0.0) + group.cost_usd
+        for figures_of, into in ((group.latency_ms, merged.latency_ms),
+                                 (group.time_to_first_token_ms, merged.time_to_first_token_ms)):
+            for name, value in figures_of.items():
+                if value is not None:
+                    into[name] = max(into.get(name) or 0.0, value)
+    return merged
+
+
+def _evaluator_mean(connection: sqlite3.Connection, evaluator: str, selection: Selection) -> tuple[float | None, int]:
+    """Mean score of an evaluator's spans in traces of the selection (online or batch evaluations)."""
+    where, params = selection.where("t", traffic_only=False)  # evaluations are traces of their own
+    row = connection.execute(
+        f"SELECT avg(json_extract(s.attributes, '$.\"{attrs.GEN_AI_EVALUATION_SCORE_VALUE}\"')), count(*) "
+        f"FROM spans s JOIN traces t ON t.trace_id = s.trace_id WHERE s.kind = '{attrs.SPAN_KIND_EVALUATION}' "
+        f"AND json_extract(s.attributes, '$.\"{attrs.EVALUATOR}\"') = ? AND {where}", [evaluator, *params]).fetchone()
+    return (row[0], row[1]) if row and row[1] else (None, 0)
