@@ -263,3 +263,35 @@ def test_bad_settings_and_a_damaged_store_are_clear_errors_not_tracebacks(traced
     # a run still runs: its spans just cannot be stored locally (and the log says why)
     assert main(["run", "capitals", "--inputs", "question=capital of France"]) == 0
     assert "spans will not be stored locally" in caplog.text and "traces.sqlite" in caplog.text
+
+
+def test_aggregation_nodes_are_one_trace_of_the_run(traced_workspace):
+    flow = {**FLOW, "capitals/flow.dag.yaml": FLOW["capitals/flow.dag.yaml"] + """
+        - name: count
+          type: python
+          source: {type: code, path: count.py}
+          inputs: {answers: "${shout.output}"}
+          aggregation: true
+    """, "capitals/count.py": """
+        from promptflow.core import tool
+
+
+        @tool
+        def count(answers: list) -> dict:
+            return {"answers": len(answers)}
+    """, "rows.jsonl": '{"question": "capital of France"}\n{"question": "hello"}\n'}
+    root = traced_workspace(flow)
+    assert tracing.configure(root)
+    try:
+        batch = asyncio.run(run_batch(root / "capitals", root / "rows.jsonl", use_cache=False, retry=NO_RETRY_WAIT))
+    finally:
+        tracing.shutdown()
+    assert batch.status == "completed"
+    traces = traces_of(root, run=batch.run)
+    aggregate = [t for t in traces if t["row_index"] is None]
+    assert len(traces) == 3 and len(aggregate) == 1
+    assert aggregate[0]["name"] == "aggregate capitals" and aggregate[0]["flow"] == "capitals"
+    spans = spans_of(root, aggregate[0]["trace_id"])
+    node = next(s for s in spans if s["name"] == "node count")
+    assert node["parent_id"] == aggregate[0]["root_span_id"]
+    assert json.loads(node["attributes"][A.NODE_OUTPUT]) == {"answers": 2}

@@ -311,7 +311,8 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         error = (f"all {final.rows_failed} rows failed; the first: {first.error}. Fix the cause, then redo them "
                  f"with: promptwise batch --resume {run_name} --retry-failed")
     if status == "completed" and executable.has_aggregation:
-        metrics, error = await _aggregate(session, run_name)
+        with spans.aggregation_span(executable, run_name):
+            metrics, error = await _aggregate(session, run_name)
     store.finish_run(run_name, status, error)
     if on_progress is not None:
         on_progress(tally.snapshot())

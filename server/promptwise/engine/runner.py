@@ -240,7 +240,8 @@ async def run_flow(
             store.record_row(run_name, row_result(0, bound, outcome))
             metrics = None
             if executable.has_aggregation and outcome.status == "completed":
-                aggregation = await executable.run_aggregation([(bound, outcome.node_outputs)], session.context)
+                with spans.aggregation_span(executable, run_name):
+                    aggregation = await executable.run_aggregation([(bound, outcome.node_outputs)], session.context)
                 store.record_aggregation(run_name, aggregation.nodes, aggregation.metrics)
                 metrics = aggregation.metrics
         except asyncio.CancelledError:

@@ -172,6 +172,16 @@ async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: st
         return outcome
 
 
+def aggregation_span(executable: Any, run_id: str | None) -> span:
+    """The aggregation nodes of a run, which run once after all rows: a trace of their own,
+    `aggregate <flow>`, carrying the flow and the run (its node spans nest below)."""
+    identity = flow_attributes(executable) if _tracer_records() else {}
+    attributes = {A.GEN_AI_OPERATION_NAME: A.OPERATION_INVOKE_WORKFLOW, **identity}
+    if run_id is not None:
+        attributes[A.RUN_ID] = run_id
+    return span(f"aggregate {identity.get(A.FLOW_NAME, 'flow')}", A.SPAN_KIND_FLOW, attributes)
+
+
 def node_span(name: str, node_type: str, inputs: dict | None = None) -> span:
     """A DAG node; its inputs (and, through `node_output`, its output) when capture is on. An llm
     node's model-call span below it shows the rendered messages and the reply instead."""
