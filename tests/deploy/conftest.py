@@ -15,8 +15,8 @@ FLOW = {
         inputs:
           question: {type: string, default: "What is the capital of France?"}
         outputs:
-          answer: {reference: "${chat.output}"}
-          length: {reference: "${measure.output}"}
+          answer: {type: string, reference: "${chat.output}"}
+          length: {type: int, reference: "${measure.output}"}
         nodes:
         - name: chat
           type: llm

@@ -1,0 +1,125 @@
+"""The registry: immutable numbered versions with snapshots, governance before packaging, the
+append-only audit log, and the registry in a shared folder by setting."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from promptwise.deploy import audit
+from promptwise.deploy.errors import DeployError
+from promptwise.deploy.governance import check_region
+from promptwise.deploy.registry import Registry
+from promptwise.deploy.service import open_context, package
+from promptwise.documents.content_hash import flow_content_hash
+
+
+def _package(root, flow="triage", name=None):
+    context = open_context(root / flow)
+    try:
+        return package(context, root / flow, name)
+    finally:
+        context.close()
+
+
+def test_versions_are_numbered_per_name_and_unchanged_content_returns_the_existing_version(workspace):
+    first, created = _package(workspace)
+    assert (first.id, first.number, created) == ("triage:v1", 1, True)
+    assert first.content_hash == flow_content_hash(workspace / "triage")
+    again, created = _package(workspace)
+    assert (again.id, created) == ("triage:v1", False)
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    second, created = _package(workspace)
+    assert (second.id, created) == ("triage:v2", True)
+    other, _ = _package(workspace, name="triage-eu")
+    assert other.id == "triage-eu:v1"
+    # Documentation and data are not behaviour: neither hashed nor snapshotted; settings are.
+    assert sorted(first.files) == ["promptwise.yaml", "triage/chat.jinja2", "triage/flow.dag.yaml",
+                                   "triage/measure.py"]
+
+
+def test_a_snapshot_outlives_edits_and_a_tampered_snapshot_is_refused(workspace):
+    version, _ = _package(workspace)
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nSomething else.\n")
+    with Registry(workspace / ".promptwise") as registry:
+        flow = registry.materialize("triage:v1")
+        assert flow == version.snapshot / "triage"
+        assert (flow / "chat.jinja2").read_text() == "system:\nAnswer briefly.\nuser:\n{{question}}\n"
+        assert flow_content_hash(flow) == version.content_hash
+        template = flow / "chat.jinja2"
+        assert not os.access(template, os.W_OK) or os.geteuid() == 0  # written read-only (root ignores modes)
+        template.chmod(0o644)
+        template.write_text("system:\nTampered.\n")
+        with pytest.raises(DeployError, match="modified after packaging"):
+            registry.materialize("triage:v1")
+
+
+def test_versions_and_the_audit_log_refuse_update_and_delete(workspace):
+    _package(workspace)
+    with Registry(workspace / ".promptwise") as registry:
+        db = registry.database
+        for statement in ("UPDATE versions SET content_hash='x'", "DELETE FROM versions",
+                          "UPDATE audit SET who='someone else'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError):
+                db.execute(statement)
+        entries = audit.entries(db)
+    assert [(e.action, e.to_version, e.outcome) for e in entries] == [("package", "triage:v1", "ok")]
+    assert entries[0].who
+
+
+def test_version_lookup_by_id_name_and_hash_prefix_and_did_you_mean(workspace):
+    version, _ = _package(workspace)
+    with Registry(workspace / ".promptwise") as registry:
+        assert registry.get("triage").id == "triage:v1"
+        assert registry.get("triage:latest").id == "triage:v1"
+        assert registry.get(version.content_hash[:15]).id == "triage:v1"
+        with pytest.raises(DeployError, match="did you mean triage:v1"):
+            registry.get("triag:v1")
+        with pytest.raises(DeployError, match="no version 'triage:v9'"):
+            registry.get("triage:v9")
+
+
+def test_packaging_refuses_a_literal_secret_and_a_check_error_and_audits_the_refusal(workspace):
+    tool = workspace / "triage" / "measure.py"
+    tool.write_text(tool.read_text() + '\nAPI_KEY = "sk-proj-' + "Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5" + '"\n')
+    with pytest.raises(DeployError) as refused:
+        _package(workspace)
+    assert "literal secret" in str(refused.value) and "measure.py:7" in str(refused.value)
+    assert "sk-proj" not in str(refused.value)
+    tool.write_text(tool.read_text().split("\nAPI_KEY")[0] + "\n")
+    flow = workspace / "triage" / "flow.dag.yaml"
+    flow.write_text(flow.read_text().replace('answer: {type: string, reference: "${chat.output}"}',
+                                            'answer: {type: string, reference: "${nosuch.output}"}'))
+    with pytest.raises(DeployError, match="check` finds errors") as failing:
+        _package(workspace)
+    assert "flow.dag.yaml:" in str(failing.value)
+    with Registry(workspace / ".promptwise") as registry:
+        assert registry.list() == []
+        assert [e.outcome for e in audit.entries(registry.database)] == ["refused", "refused"]
+
+
+def test_a_registry_in_a_shared_folder_by_setting_and_files_outside_the_workspace_refused(workspace, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("team-registry")
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + f"registry: {{path: '{shared}'}}\n")
+    version, _ = _package(workspace)
+    assert (shared / "registry.sqlite").is_file()
+    assert version.snapshot.parent.parent == shared / "versions"
+    assert not (workspace / ".promptwise" / "registry.sqlite").exists()
+    # A bad name is refused before anything is written.
+    with pytest.raises(DeployError, match="lowercase"):
+        _package(workspace, name="Bad Name!")
+
+
+def test_region_allow_list():
+    policy = {"allowed_regions": ["westeurope", "northeurope"]}
+    check_region("azureml", "WestEurope", policy, "promptwise.yaml")
+    check_region("azureml", "eastus", {}, "promptwise.yaml")  # no policy: any region
+    with pytest.raises(DeployError, match="'eastus' is not allowed"):
+        check_region("azureml", "eastus", policy, "promptwise.yaml")
+    with pytest.raises(DeployError, match="does not name its region"):
+        check_region("kubernetes", None, policy, "promptwise.yaml")
+    with pytest.raises(DeployError, match="must be a list"):
+        check_region("azureml", "eastus", {"allowed_regions": "westeurope"}, "promptwise.yaml")
