@@ -1,0 +1,127 @@
+"""package / versions / deploy / audit through the CLI: JSON ids, evidence from runs and
+evaluations of the same content, diffs with metric deltas, and bad input refused before anything
+changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from promptwise.cli import main
+from promptwise.deploy.targets import TARGETS
+from promptwise.deploy.targets.base import Artefacts, Target
+from promptwise.engine.batch import run_batch
+from promptwise.evaluation.results_store import EvalStore
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _evaluate(workspace, run_name, category_match, cost_per_row, p95_ms):
+    """A batch of the flow as it is now, and a stored evaluation of it."""
+    asyncio.run(run_batch(workspace / "triage", workspace / "triage" / "data.jsonl", name=run_name))
+    result = SimpleNamespace(evaluators=[], rows=[], metrics={"category_match": {"mean": category_match}},
+                             summary={"rows": 2, "cost_per_row": cost_per_row, "latency_p95_ms": p95_ms})
+    with EvalStore(workspace / ".promptwise") as store:
+        store.save(run_name, result, flow=str(workspace / "triage"), config=None, data=None)
+
+
+def test_package_json_versions_show_and_diff_carry_the_evidence(workspace, capsys):
+    code, out, _ = cli(capsys, "package", "triage", "--format", "json")
+    assert code == 0 and json.loads(out)["version"] == "triage:v1" and json.loads(out)["created"] is True
+    _evaluate(workspace, "first", 0.91, 0.0004, 1100.0)
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    code, out, _ = cli(capsys, "package", "triage", "--format", "json")
+    assert json.loads(out)["version"] == "triage:v2"
+    _evaluate(workspace, "second", 0.97, 0.0003, 900.0)
+
+    code, out, _ = cli(capsys, "versions", "show", "triage:v1")
+    assert code == 0
+    assert out.splitlines()[0].startswith("triage v1 (")
+    assert "evaluated by run first, category_match 0.91, $0.00040/row, p95 1.1 s" in out.splitlines()[0]
+    code, out, _ = cli(capsys, "versions", "show", "triage:v2", "--format", "json")
+    shown = json.loads(out)
+    assert [e["run"] for e in shown["evidence"]["evaluations"]] == ["second"]
+    assert [r["run"] for r in shown["evidence"]["runs"]] == ["second"]
+
+    code, out, _ = cli(capsys, "versions", "list")
+    assert code == 0 and out.index("triage:v2") < out.index("triage:v1")
+
+    code, out, _ = cli(capsys, "versions", "diff", "triage:v1", "triage:v2")
+    assert code == 0
+    assert "--- triage:v1/triage/chat.jinja2" in out and "+++ triage:v2/triage/chat.jinja2" in out
+    assert "-Answer briefly." in out and "+Answer in one word." in out
+    assert "flow.dag.yaml" not in out  # unchanged files are not listed
+    code, out, _ = cli(capsys, "versions", "diff", "triage:v1", "triage:v2", "--format", "json")
+    metrics = json.loads(out)["metrics"]
+    assert metrics["category_match"]["delta"] == pytest.approx(0.06)
+    assert metrics["latency_p95_ms"]["delta"] == pytest.approx(-200.0)
+
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    entries = json.loads(out)
+    assert [(e["action"], e["from_version"], e["to_version"]) for e in entries] == [
+        ("package", None, "triage:v1"), ("package", "triage:v1", "triage:v2")]
+
+
+def test_bad_input_is_one_clear_error_before_anything_changes(workspace, capsys, monkeypatch):
+    out_dir = workspace / "context"
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "dokcer", "--out", str(out_dir))
+    assert code == 2 and "unknown target 'dokcer'" in err and "did you mean 'docker'" in err
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "docker", "--version", "triage:v7", "--out", str(out_dir))
+    assert code == 2 and "no version 'triage:v7'" in err
+    code, _, err = cli(capsys, "versions", "show", "nosuch:v1")
+    assert code == 2 and "no version 'nosuch:v1'" in err
+    assert not out_dir.exists()
+    # A target whose SDK is missing names the pip install, before packaging or rendering.
+    monkeypatch.setattr("promptwise.deploy.targets.docker.DockerTarget.modules", ("promptwise_no_such_sdk",))
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "docker")
+    assert code == 2 and "pip install 'promptwise[docker]'" in err and "promptwise_no_such_sdk" in err
+    code, out, _ = cli(capsys, "versions", "list", "--format", "json")
+    assert json.loads(out) == []  # nothing was packaged by the refused deploys
+
+
+def test_docker_without_an_engine_says_so_and_leaves_the_audit_trail(workspace, capsys, monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("empty-path")))  # neither docker nor podman
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "docker")
+    assert code == 2 and "neither docker nor podman is installed" in err and "--out DIR" in err
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    entries = json.loads(out)
+    assert [(e["action"], e["outcome"], e["target"]) for e in entries] == [
+        ("package", "ok", None), ("deploy", "refused", "docker")]
+    assert entries[1]["to_version"] == "triage:v1" and "docker nor podman" in entries[1]["details"]["reason"]
+
+
+class _CloudStandIn(Target):
+    """A cloud target that records whether it was ever asked to render or apply."""
+
+    name = "standin"
+    cloud = True
+    calls: list[str] = []
+
+    def region(self, settings):
+        return settings.get("region")
+
+    def render(self, request):
+        self.calls.append("render")
+        return Artefacts({"x.yaml": "kind: x\n"})
+
+    def apply(self, request, artefacts, progress):
+        self.calls.append("apply")
+        raise AssertionError("never reached")
+
+
+def test_a_region_outside_the_allow_list_is_refused_before_the_target_is_called(workspace, capsys, monkeypatch):
+    monkeypatch.setitem(TARGETS, "standin", f"{__name__}:_CloudStandIn")
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + "deploy:\n  allowed_regions: [westeurope]\n  standin: {region: eastus}\n")
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "standin")
+    assert code == 2 and "region 'eastus' is not allowed" in err
+    assert _CloudStandIn.calls == []
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    assert [(e["action"], e["outcome"]) for e in json.loads(out)][-1] == ("deploy", "refused")
