@@ -6,7 +6,7 @@ runs monitoring.drift.compare_inputs on each (real o200k_base token counts) and 
 scenario, the share of windows at warn-or-worse and at alert (default thresholds PSI 0.1 /
 0.25). Unshifted windows measure the false-alarm rate; shifted ones the detection rate.
 
-    python benchmarks/drift_false_alarms.py [--trials 300] [--baseline 300] [--window 500]
+    python benchmarks/drift_false_alarms.py [--trials 100] [--baseline 300] [--window 500]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ SCENARIOS = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--baseline", type=int, default=300, help="rows in the baseline (evaluation data)")
     parser.add_argument("--window", type=int, default=500, help="requests in each live window")
     args = parser.parse_args()

@@ -173,3 +173,38 @@ def test_a_receiver_that_is_down_never_blocks_the_sender(monkeypatch):
     assert sender.flush(timeout_s=10)
     assert sender.delivered == 0 and sender.failed and all("token" not in f for f in sender.failed)
     assert "127.0.0.1" in sender.failed[0]
+
+
+def test_the_server_loop_posts_when_an_alert_starts_firing_and_logs_when_it_clears(
+        request_spans, workspace, receiver, monkeypatch, caplog):
+    from promptwise.monitoring.background import AlertLoop
+
+    root, write = workspace
+    hook = receiver()
+    monkeypatch.setenv("TEAM_HOOK", hook.url)
+    (root / "promptwise.yaml").write_text(
+        "alerts:\n  - {name: errors, flow: triage, metric: error_rate, above: 0.2, window: 1h, "
+        "webhook: '${env:TEAM_HOOK}'}\n")
+    write([request_spans(flow="triage", status="error") for _ in range(3)])
+    settings = load_workspace(root)
+    loop = AlertLoop(root, settings.settings, settings.source, interval_s=3600)
+    assert loop.start()
+    [result] = loop.check_once()
+    assert result.firing and loop.firing == {"errors"}
+    loop.check_once()  # still firing: not posted again
+    assert loop._sender.flush(timeout_s=10) and len(hook.bodies) == 1
+    assert "errors" in hook.bodies[0]["text"]
+    write([request_spans(flow="triage") for _ in range(30)])
+    with caplog.at_level("WARNING", logger="promptwise.monitoring"):
+        [result] = loop.check_once()
+    assert not result.firing and loop.firing == set() and "cleared" in caplog.text
+    loop.stop()
+
+
+def test_the_server_loop_stays_off_for_bad_rules(tmp_path, caplog):
+    from promptwise.monitoring.background import AlertLoop
+
+    workspace = settings_file(tmp_path, "alerts:\n  - {name: x, metric: nope, above: 1}\n")
+    with caplog.at_level("ERROR", logger="promptwise.monitoring"):
+        assert not AlertLoop(tmp_path, workspace.settings, workspace.source).start()
+    assert "promptwise.yaml:2" in caplog.text

@@ -109,9 +109,12 @@ class ServingApp:
         if state_dir is not None:
             self.meter = Meter(state_dir / "metering.sqlite")
             self.meter.start()
+        alerts = _alert_loop(self.flow) if self.config.trace else None  # monitoring/: off the request path
         try:
             yield
         finally:
+            if alerts is not None:
+                alerts.stop()
             # uvicorn calls this after in-flight requests have finished (graceful drain).
             self.ready_error = "shutting down"
             if self.meter is not None:
@@ -444,6 +447,17 @@ def _end_span(flow_request: FlowRequest, status: int) -> None:
 
 
 # --- the Starlette application ----------------------------------------------------------
+def _alert_loop(flow: ServedFlow):
+    """The workspace's `alerts:` checked every minute in a background thread (None without rules)."""
+    workspace = flow.session.workspace if flow.session else None
+    if workspace is None or not workspace.settings.get("alerts"):
+        return None
+    from promptwise.monitoring.background import AlertLoop
+
+    loop = AlertLoop(workspace.root, workspace.settings, workspace.source)
+    return loop if loop.start() else None
+
+
 def create_app(config: ServeConfig) -> Starlette:
     from promptwise.serving import chat, score
 
