@@ -3,9 +3,9 @@
 `load_document(path, text=None)` picks the kind by file name and returns a FlowDag,
 FlexFlow, Prompty, JinjaTemplate, PythonToolFile, UnreadableDocument, or None.
 
-Names are imported lazily (PEP 562): `promptwise.analysis.problem` imports
-`promptwise.documents.source`, and the document modules import problems, so an eager import
-here would be circular.
+Names are imported lazily (PEP 562), so importing one document module does not parse-load
+them all. Plain shared types (ranges, problems) come from `promptwise.common`, below this
+layer: documents/ never imports analysis/ or anything above it.
 """
 
 _LOAD_NAMES = ("Document", "UnreadableDocument", "document_kind", "load_document")

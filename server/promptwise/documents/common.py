@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from promptwise.analysis.problem import Problem, Severity
+from promptwise.common.problems import Problem, Severity
 from promptwise.documents.source import Range
 from promptwise.documents.yaml_nodes import (
     YamlDocument,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from promptwise.analysis.problem import Problem, Severity
+from promptwise.common.problems import Problem, Severity
 from promptwise.documents.files import UnreadableFile, check_path, read_user_bytes
 from promptwise.documents.flex_flow import FlexFlow, parse_flex_flow
 from promptwise.documents.flow_dag import FlowDag, parse_flow_dag
