@@ -461,7 +461,7 @@ def _sample_files_key(document: Any) -> tuple:
         try:
             stat = (folder / name).stat()
             key.append((name, stat.st_mtime_ns, stat.st_size))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the sample's path
             key.append((name, None))
     return tuple(key)
 

@@ -75,13 +75,13 @@ class PromptyModel(Element):
 
     @property
     def model_name(self) -> str | None:
-        """The model or deployment the prompt calls, whichever the file names."""
-        return (
-            self.id
-            or self.configuration.get("azure_deployment")
-            or self.configuration.get("model")
-            or self.configuration.get("deployment_name")
-        )
+        """The model or deployment the prompt calls, whichever the file names (text only:
+        a number such as `model: 3.5` names no model)."""
+        for name in (self.id, self.configuration.get("azure_deployment"), self.configuration.get("model"),
+                     self.configuration.get("deployment_name")):
+            if isinstance(name, str) and name:
+                return name
+        return None
 
     @property
     def effective_api(self) -> str:
