@@ -11,6 +11,7 @@ import type { PromptwiseServer } from "./serverClient";
 
 export const SHOW_TRACE = "promptwise.showTrace";
 export const REPLAY_CALL = "promptwise.replayCall";
+const REPLAY_MODELS = "promptwise.replayModels";
 
 export class TracePanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -88,7 +89,7 @@ export class TracePanel implements vscode.Disposable {
       );
       if (!pick) return undefined;
       if (pick.model === "?") {
-        model = await vscode.window.showInputBox({ prompt: "Model to call instead (for example gpt-4o)" });
+        model = await this.pickModel();
         if (!model) return undefined;
       }
     }
@@ -120,6 +121,19 @@ export class TracePanel implements vscode.Disposable {
     this.replayPanel.webview.html = renderReplayHtml(result, { nonce, cspSource: this.replayPanel.webview.cspSource });
     this.replayPanel.reveal(undefined, true);
     return result;
+  }
+
+  /** A chat model from the workspace's deployments and the catalog, or one typed in. */
+  private async pickModel(): Promise<string | undefined> {
+    const models = await this.server
+      .executeCommand<Array<{ name: string; detail?: string }>>(REPLAY_MODELS, this.flowUri ? { uri: this.flowUri } : {})
+      .catch(() => []);
+    const other = { label: "$(edit) Another name…", description: "a deployment or model the catalog does not list" };
+    const items = [...(Array.isArray(models) ? models : []).map((m) => ({ label: m.name, description: m.detail })), other];
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: "Replay the call with which model?", matchOnDescription: true });
+    if (!pick) return undefined;
+    if (pick !== other) return pick.label;
+    return (await vscode.window.showInputBox({ prompt: "Model or deployment to call instead (for example gpt-4o)" }))?.trim() || undefined;
   }
 
   dispose(): void {

@@ -75,6 +75,10 @@ async def test_a_run_has_a_trace_with_node_and_model_call_spans(run_client: Lang
 
 async def test_show_trace_errors_are_answered(run_client: LanguageClient, run_workspace: Path):
     uri = (run_workspace / "flow.dag.yaml").as_uri()
+    models = await _execute(run_client, "promptwise.replayModels", {"uri": uri})
+    names = [model["name"] for model in models]
+    assert "gpt-4o-mini" in names and "gpt-4o" in names  # the catalog's chat models, to replay a call with
+    assert not any("embedding" in name for name in names)
     nothing = await _execute(run_client, "promptwise.showTrace", {"uri": uri})
     assert nothing["status"] == "error" and "no trace" in nothing["error"]
     unknown = await _execute(run_client, "promptwise.showTrace", {"run": "never-ran", "uri": uri})

@@ -24,6 +24,7 @@ from promptwise.lsp.replay_job import recorded_outputs, recorded_reply
 from promptwise.lsp.server import PromptwiseServer
 
 REPLAY_CALL = "promptwise.replayCall"
+REPLAY_MODELS = "promptwise.replayModels"  # {uri?} -> [{name, detail}]: the chat models a replay can pick
 STORED_WAIT_SECONDS = 3.0  # the worker flushes its spans before it exits; a margin for slow disks
 
 
@@ -116,3 +117,21 @@ async def replay_call(ls: PromptwiseServer, *args: Any) -> dict:
         return {"status": "error", "error": f"the replay's trace {result['trace_id']} has no model call"}
     return {"status": "ok", "span_id": arguments["span_id"], "node": job["node"], "template": what,
             "trace_id": result["trace_id"], "original": original, "replay": side(call)}
+
+
+def chat_models(path: Path, catalog_file: str | None) -> list[dict]:
+    """In the executor: the workspace's deployments, then the catalog's chat models, with prices."""
+    from promptwise.lsp.costs import workspace_catalog
+
+    _, catalog = workspace_catalog(path, catalog_file)
+    found = [{"name": name, "detail": f"deployment of {target}"} for name, target in sorted(catalog.deployments.items())]
+    found += [{"name": name, "detail": f"{model.provider} · ${model.input_per_1m:g} in / ${model.output_per_1m:g} out "
+                                       f"per 1M tokens"}
+              for name, model in sorted(catalog.models.items()) if model.family == "chat"]
+    return found
+
+
+async def replay_models(ls: PromptwiseServer, *args: Any) -> list[dict]:
+    arguments = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+    root = traces._root_of(ls, arguments)
+    return await ls.run_cpu(chat_models, root, ls.settings.catalog_file)

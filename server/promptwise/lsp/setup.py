@@ -249,3 +249,4 @@ def _register_runs(server: PromptwiseServer) -> None:
     server.command(traces.SHOW_TRACE)(guarded(traces.SHOW_TRACE, default=failure)(traces.show_trace))
     failure = {"status": "error", "error": f"{replay.REPLAY_CALL} failed inside the server; see the Promptwise log"}
     server.command(replay.REPLAY_CALL)(guarded(replay.REPLAY_CALL, default=failure)(replay.replay_call))
+    server.command(replay.REPLAY_MODELS)(guarded(replay.REPLAY_MODELS, default=[])(replay.replay_models))
