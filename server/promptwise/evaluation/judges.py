@@ -108,11 +108,11 @@ class LlmJudge(Evaluator):
             self.optional_inputs = tuple(n for n in self.prompt.input_names if n in self.prompt.defaults)
 
     def messages_for(self, inputs: dict) -> list[dict]:
-        from promptwise.documents.render import RenderError, render_messages
+        from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages
 
         variables = {**self.prompt.defaults, **{k: as_text(v) for k, v in inputs.items()}}
         try:
-            return render_messages(self.prompt.template, variables)
+            return render_messages(self.prompt.template, variables, limits=RUN_LIMITS)  # sandboxed, bounded
         except RenderError as error:
             raise EvaluatorConfigError(f"{self.prompt.path}: {error.message}") from None
 
