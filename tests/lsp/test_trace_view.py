@@ -115,3 +115,27 @@ async def test_replay_a_model_call_with_the_edited_template_and_another_model(
     not_a_call = await _execute(run_client, "promptwise.replayCall",
                                 {"trace_id": trace["trace_id"], "span_id": classify["span_id"]})
     assert not_a_call["status"] == "error" and "not a model call" in not_a_call["error"]
+
+
+async def test_a_batch_row_and_a_prompty_call(run_client: LanguageClient, run_workspace: Path, fake_llm: FakeOpenAI):
+    uri = (run_workspace / "flow.dag.yaml").as_uri()
+    batch = await _execute(run_client, "promptwise.batchRun", {"uri": uri, "data": "data.jsonl", "concurrency": 8})
+    assert batch["status"] == "completed", batch
+    # a results row's drill-down: the run (then, for an evaluation, the evaluation) and the row's index
+    row = await _execute(run_client, "promptwise.showTrace", {"run": ["no-such-evaluation", batch["run"]], "row": 3})
+    assert row["run_id"] == batch["run"] and row["row_index"] == 3
+    assert "#3" in str(row["spans"][0]["content"]["inputs"])  # data.jsonl's fourth row
+
+    # a prompty's one call, replayed with another model: the prompty's own model is replaced
+    prompty = run_workspace / "answer.prompty"
+    run = await _execute(run_client, "promptwise.runFlow", {"uri": prompty.as_uri()})
+    assert run["status"] == "completed", run
+    trace = await _execute(run_client, "promptwise.showTrace", {"run": run["run"]})
+    call = next(span for span in _walk(trace["spans"]) if span["kind"] == "llm")
+    prompty.write_text(prompty.read_text().replace("in two sentences", "in one sentence"))
+    replay = await _execute(run_client, "promptwise.replayCall",
+                            {"trace_id": trace["trace_id"], "span_id": call["span_id"], "model": "gpt-4o"})
+    assert replay["status"] == "ok", replay
+    assert replay["node"] is None and replay["replay"]["model"] == "gpt-4o"
+    assert "in one sentence" in str(replay["replay"]["messages"]) and "in two sentences" in str(replay["original"]["messages"])
+    assert "burst pipe" in str(replay["replay"]["messages"])  # the recorded (sample) inputs
