@@ -25,32 +25,48 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLING = ("pip", "setuptools", "_distutils_hack", "pkg_resources", "distutils-precedence.pth")
 
 
-def tree_bytes(path: Path) -> int:
-    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() or p.is_symlink())
+def file_sizes(entry: Path):
+    """(bytes, bytes on disk in whole blocks as `du` counts them, is bytecode) of each file under entry."""
+    for path in (entry.rglob("*") if entry.is_dir() else [entry]):
+        if path.is_file() and not path.is_symlink():
+            stat = path.lstat()
+            yield stat.st_size, stat.st_blocks * 512, path.suffix == ".pyc"
 
 
 def site_packages(venv: Path) -> Path:
     return next((venv / "lib").glob("python*/site-packages"))
 
 
-def measure(source: Path, extras: str, workdir: Path) -> tuple[int, int]:
-    """(bytes, distributions) of site-packages after `pip install source[extras]`."""
+def measure(source: Path, extras: str, workdir: Path) -> dict:
+    """Sizes and distribution count of site-packages after `pip install source[extras]`."""
     venv = workdir / f"venv-{extras or 'core'}"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     target = f"{source}[{extras}]" if extras else str(source)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-c", str(ROOT / "constraints.txt"), target], check=True)
-    packages = site_packages(venv)
-    total = 0
-    distributions = 0
-    for entry in packages.iterdir():
+    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              "-c", str(ROOT / "constraints.txt"), target], capture_output=True, text=True)
+    if install.returncode != 0:
+        sys.exit(f"pip install {target} failed:\n{install.stdout}{install.stderr}")
+    figures = {"bytes": 0, "disk": 0, "bytecode": 0, "distributions": 0}
+    for entry in site_packages(venv).iterdir():
         name = entry.name
         if name.endswith(".dist-info"):
-            distributions += not name.startswith(("pip-", "setuptools-"))
+            figures["distributions"] += not name.startswith(("pip-", "setuptools-"))
         if name.split("-")[0] in TOOLING or name in TOOLING:
             continue
-        total += tree_bytes(entry) if entry.is_dir() else entry.lstat().st_size
-    return total, distributions
+        for size, disk, bytecode in file_sizes(entry):
+            figures["bytes"] += size
+            figures["disk"] += disk
+            figures["bytecode"] += size if bytecode else 0
+    return figures
+
+
+def line(label: str, figures: dict, core: dict | None = None) -> str:
+    mb = 1e6
+    text = (f"  {label:<18} {figures['bytes'] / mb:6.1f} MB ({figures['bytecode'] / mb:4.1f} MB of it .pyc)  "
+            f"du {figures['disk'] / mb:6.1f} MB  {figures['distributions']:3d} distributions")
+    if core:
+        text += f"  (+{(figures['bytes'] - core['bytes']) / mb:.1f} MB)"
+    return text
 
 
 def main() -> int:
@@ -66,13 +82,12 @@ def main() -> int:
             source.mkdir()
             archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.ref], check=True, capture_output=True)
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
-        print(f"install size of {args.ref or 'the working tree'} (site-packages without pip/setuptools)")
-        core, count = measure(source, "", workdir)
-        print(f"  core                 {core / 1e6:7.1f} MB  {count:3d} distributions")
+        print(f"install size of {args.ref or 'the working tree'}: site-packages without pip/setuptools; "
+              "file sizes (with the .pyc pip compiles), and `du` (whole disk blocks)")
+        core = measure(source, "", workdir)
+        print(line("core", core), flush=True)
         for extra in args.extras:
-            size, n = measure(source, extra, workdir)
-            print(f"  core + [{extra}]{' ' * max(1, 12 - len(extra))}{size / 1e6:7.1f} MB  {n:3d} distributions"
-                  f"  (+{(size - core) / 1e6:.1f} MB)")
+            print(line(f"core + [{extra}]", measure(source, extra, workdir), core), flush=True)
     return 0
 
 

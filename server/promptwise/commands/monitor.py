@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptwise.cli import UserError
 from promptwise.commands.options import display_path, existing_folder, json_text
-from promptwise.costing.calls import format_tokens, format_usd
+from promptwise.costing.formatting import format_tokens, format_usd
 
 
 def register(subparsers) -> None:

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptwise.engine import spans
 from promptwise.evaluation.base import EvaluationError, Evaluator, Score
 from promptwise.evaluation.config import EvalConfig, EvaluatorSpec
 from promptwise.evaluation.mapping import MissingValue, parse_reference, references_in, resolve_value
@@ -158,6 +157,9 @@ async def score_rows(
     Computed evaluators run inline, row by row (they take microseconds); evaluators that call
     a model are gathered and run `concurrency` at a time.
     """
+    # Imported here: `check` reads eval.yaml through this module and should not load the tracer.
+    from promptwise.engine import spans
+
     semaphore = asyncio.Semaphore(max(1, concurrency))
     scored = [RowScores(row.line, {}, row.data_line) for row in rows]
     resolved: list[dict[str, dict | None]] = [{} for _ in rows]
