@@ -51,6 +51,8 @@ def handle(args: argparse.Namespace) -> int:
     from promptwise.commands.traces import parse_when
     from promptwise.config import ConfigError, load_workspace
 
+    if args.check and args.format == "html":
+        raise UserError("--check prints alerts as text or JSON (--format json); the HTML page is for figures")
     if args.format == "html" and not args.out:
         raise UserError("--format html writes a page: give --out FILE (e.g. --out monitor.html)")
     existing_folder("--workspace", args.workspace)
