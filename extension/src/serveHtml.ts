@@ -67,6 +67,22 @@ export function applyEvent(shown: string, event: string): string {
   return `${shown}${shown ? "\n" : ""}${JSON.stringify(record, null, 2)}`;
 }
 
+/**
+ * Inputs to start the request panel with, from the served flow's OpenAPI document: each input
+ * of POST /score with its default, or an empty value of its type. "{}" when the document has none.
+ */
+export function exampleInputs(openapi: unknown): string {
+  const schema = (openapi as { paths?: Record<string, any> } | undefined)?.paths?.["/score"]?.post?.requestBody?.content?.["application/json"]?.schema;
+  const properties = schema && typeof schema === "object" ? (schema as { properties?: Record<string, { type?: string; default?: unknown }> }).properties : undefined;
+  if (!properties || typeof properties !== "object") return "{}";
+  const empty: Record<string, unknown> = { string: "", number: 0, integer: 0, boolean: false, array: [], object: {} };
+  const example: Record<string, unknown> = {};
+  for (const [name, property] of Object.entries(properties)) {
+    example[name] = property && "default" in property ? property.default : empty[property?.type ?? "string"] ?? "";
+  }
+  return JSON.stringify(example, null, 2);
+}
+
 const SCRIPT = `
 (function () {
   const vscode = acquireVsCodeApi();

@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { isFlowFile, lensArguments } from "./protocol";
-import { applyEvent, parseSseEvents, renderServeHtml } from "./serveHtml";
+import { applyEvent, exampleInputs, parseSseEvents, renderServeHtml } from "./serveHtml";
 import type { PromptwiseServer } from "./serverClient";
 
 export const SERVE_FLOW = "promptwise.serveFlow";
@@ -112,7 +112,7 @@ export class ServeSession implements vscode.Disposable {
     this.status.text = `$(radio-tower) ${HOST}:${port}`;
     this.status.tooltip = `Promptwise is serving ${vscode.workspace.asRelativePath(flow)} at ${url} (POST /score). Click to stop.`;
     this.status.show();
-    this.showPanel();
+    this.showPanel(await this.exampleInputs(url));
     return url;
   }
 
@@ -163,9 +163,21 @@ export class ServeSession implements vscode.Disposable {
     return { status: response.status, text, requestId: response.headers.get("x-request-id") ?? requestId, ms: Date.now() - started };
   }
 
-  private showPanel(): void {
+  /** The flow's inputs with their defaults, from the server's OpenAPI document ("{}" if it has none). */
+  private async exampleInputs(url: string): Promise<string> {
+    try {
+      const response = await fetch(`${url}/openapi.json`, { signal: AbortSignal.timeout(5_000) });
+      return response.ok ? exampleInputs(await response.json()) : "{}";
+    } catch {
+      return "{}";
+    }
+  }
+
+  private showPanel(inputs: string): void {
     const served = this.served!;
-    const flowName = path.basename(served.flow.fsPath);
+    // A flow.dag.yaml is known by its folder's name, as its traces name it.
+    const file = path.basename(served.flow.fsPath);
+    const flowName = /^flow\.(dag|flex)\.ya?ml$/i.test(file) ? path.basename(path.dirname(served.flow.fsPath)) : file;
     this.panel = vscode.window.createWebviewPanel("promptwise.serve", `Serving ${flowName}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
       enableScripts: true,
       localResourceRoots: [],
@@ -188,7 +200,7 @@ export class ServeSession implements vscode.Disposable {
       }
     });
     const nonce = randomBytes(16).toString("base64");
-    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs: "{}" }, { nonce, cspSource: panel.webview.cspSource });
+    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs }, { nonce, cspSource: panel.webview.cspSource });
   }
 
   private target(arg: unknown): vscode.Uri | undefined {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyEvent, parseSseEvents, renderServeHtml } from "../src/serveHtml";
+import { applyEvent, exampleInputs, parseSseEvents, renderServeHtml } from "../src/serveHtml";
 import { renderResultsHtml, tracedRun } from "../src/resultsHtml";
 
 const security = { nonce: "n0nce", cspSource: "https://file+.vscode-resource.vscode-cdn.net" };
@@ -20,6 +20,12 @@ describe("server-sent events", () => {
 });
 
 describe("request panel", () => {
+  it("starts from the flow's inputs with their defaults", () => {
+    const openapi = { paths: { "/score": { post: { requestBody: { content: { "application/json": { schema: { properties: { log_text: { type: "string" }, limit: { type: "integer", default: 3 }, tags: { type: "array" } } } } } } } } } };
+    assert.deepEqual(JSON.parse(exampleInputs(openapi)), { log_text: "", limit: 3, tags: [] });
+    assert.equal(exampleInputs({}), "{}");
+    assert.equal(exampleInputs(undefined), "{}");
+  });
   it("has the strict CSP (no network from the page) and escapes its values", () => {
     const html = renderServeHtml({ url: "http://127.0.0.1:5050", flowName: "<flow>", inputs: '{"q": "</textarea>"}' }, security);
     assert.doesNotMatch(html, /connect-src/);
