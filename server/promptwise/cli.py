@@ -8,12 +8,8 @@ the commands can grow independently.
 
 from __future__ import annotations
 
-import argparse
 import errno
-import importlib
-import logging
 import os
-import sqlite3
 import sys
 
 from promptwise import __version__
@@ -49,6 +45,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Registering one command imports only its module, so `promptwise check` does not pay for
     importing the openai client, the engine and the language server it never uses.
     """
+    import argparse  # here, not at the top: `--version` answers without it
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="promptwise",
         description="Check, cost, run and evaluate Prompt flow and Prompty projects.",
@@ -128,6 +127,9 @@ def _run(argv: list[str]) -> int:
         # The answer argparse would give, for a fraction of the start-up (no command modules).
         print(f"promptwise {__version__}")
         return 0
+    import logging
+    import sqlite3
+
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
@@ -50,6 +49,8 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: --help need not load asyncio (and ssl)
+
     import_engine()
     from promptwise.engine.batch import run_batch
     from promptwise.engine.flow_environment import stdout_fd_to_stderr

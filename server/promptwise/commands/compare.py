@@ -7,7 +7,6 @@ Exit codes: 0 compared, 2 a usage or input error.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -68,6 +67,8 @@ def format_comparison(comparison) -> str:
 
 
 def run(args) -> int:
+    import asyncio  # here, not at the top: --help need not load asyncio (and ssl)
+
     from promptwise.cli import UserError
     from promptwise.config import ConfigError, load_workspace
     from promptwise.engine.errors import FlowError

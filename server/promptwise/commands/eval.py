@@ -9,7 +9,6 @@ row, 2 a usage or input error.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -158,6 +157,8 @@ def _check_gates_first(gates, args) -> None:
 
 
 def run(args) -> int:
+    import asyncio  # here, not at the top: --help need not load asyncio (and ssl)
+
     from promptwise.cli import UserError
     from promptwise.config import ConfigError, load_workspace
     from promptwise.engine.errors import FlowError
