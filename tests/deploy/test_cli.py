@@ -125,3 +125,70 @@ def test_a_region_outside_the_allow_list_is_refused_before_the_target_is_called(
     assert _CloudStandIn.calls == []
     code, out, _ = cli(capsys, "audit", "--format", "json")
     assert [(e["action"], e["outcome"]) for e in json.loads(out)][-1] == ("deploy", "refused")
+
+
+def _fake_wheel(folder):
+    """A wheel whose metadata asks for what the served app needs (deploy.docker.wheel)."""
+    import zipfile
+
+    wheel = folder / "promptwise-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("promptwise-0.1.0.dist-info/METADATA",
+                         "Metadata-Version: 2.1\nName: promptwise\nVersion: 0.1.0\nRequires-Dist: openai>=1.60\n"
+                         "Requires-Dist: uvicorn>=0.30; extra == \"serve\"\n"
+                         "Requires-Dist: sacrebleu>=2.4; extra == \"metrics\"\n")
+    return wheel
+
+
+def test_deploying_an_older_version_is_audited_as_a_rollback(workspace, capsys, tmp_path_factory):
+    wheel = _fake_wheel(tmp_path_factory.mktemp("wheel"))
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + f"deploy:\n  docker: {{wheel: '{wheel}', image: triage-eu}}\n")
+    assert cli(capsys, "deploy", "triage", "--target", "docker", "--out", str(workspace / "one"))[0] == 0
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    assert cli(capsys, "deploy", "triage", "--target", "docker", "--out", str(workspace / "two"))[0] == 0
+    code, out, _ = cli(capsys, "deploy", "triage", "--target", "docker", "--version", "v1", "--out",
+                       str(workspace / "three"), "--format", "json")
+    assert code == 0 and json.loads(out)["version"] == "triage:v1"
+    pins = (workspace / "one" / "requirements.txt").read_text()
+    assert "uvicorn==" in pins and "openai==" in pins and "sacrebleu" not in pins
+    assert (workspace / "three" / "app" / "triage" / "chat.jinja2").read_text().startswith("system:\nAnswer briefly.")
+    code, out, _ = cli(capsys, "audit", "--format", "json", "--name", "triage")
+    steps = [(e["action"], e["from_version"], e["to_version"], e["outcome"]) for e in json.loads(out)]
+    assert steps == [("package", None, "triage:v1", "ok"), ("deploy", None, "triage:v1", "written"),
+                     ("package", "triage:v1", "triage:v2", "ok"), ("deploy", None, "triage:v2", "written")] + [
+                     ("deploy", None, "triage:v1", "written")]
+    code, out, _ = cli(capsys, "audit")
+    assert code == 0 and "deploy on docker triage:v1  [written]" in out
+
+
+class _AppliedStandIn(Target):
+    """A local target whose apply succeeds, so deployments count (and can be rolled back)."""
+
+    name = "applied"
+
+    def render(self, request):
+        return Artefacts({"version.txt": request.version.id})
+
+    def apply(self, request, artefacts, progress):
+        from promptwise.deploy.targets.base import Outcome
+
+        return Outcome(self.name, request.version.id, f"applied {request.version.id}", {"weight": request.weight})
+
+
+def test_an_applied_older_version_is_a_rollback_from_the_one_before(workspace, capsys, monkeypatch):
+    monkeypatch.setitem(TARGETS, "applied", f"{__name__}:_AppliedStandIn")
+    assert cli(capsys, "deploy", "triage", "--target", "applied")[0] == 0
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    assert cli(capsys, "deploy", "triage", "--target", "applied")[0] == 0
+    code, out, _ = cli(capsys, "deploy", "triage", "--target", "applied", "--version", "triage:v1", "--format", "json")
+    assert code == 0 and json.loads(out)["action"] == "rollback"
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    deploys = [(e["action"], e["from_version"], e["to_version"]) for e in json.loads(out) if e["target"] == "applied"]
+    assert deploys == [("deploy", None, "triage:v1"), ("deploy", "triage:v1", "triage:v2"),
+                       ("rollback", "triage:v2", "triage:v1")]
+
+
+def test_audit_before_anything_was_packaged(workspace, capsys):
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    assert code == 0 and json.loads(out) == []

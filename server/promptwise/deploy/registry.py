@@ -159,6 +159,9 @@ class Registry:
         from promptwise.documents.content_hash import behaviour_files, flow_content_hash
 
         flow_file, files = behaviour_files(flow_path)
+        if not flow_file.name.lower().endswith(".prompty") and _within(self.root, flow_file.parent):
+            raise DeployError(f"the registry folder {self.root} is inside the flow folder {flow_file.parent}: every "
+                              f"version would copy the ones before it; set registry.path outside the flow")
         name = name or default_name(flow_file)
         if not _NAME.match(name):
             raise DeployError(f"--name {name!r}: a version name is 1-63 lowercase letters, digits, '.', '_' or '-', "
@@ -271,6 +274,15 @@ class Registry:
             raise DeployError(f"{version.id}: its snapshot {version.snapshot} was modified after packaging; "
                               f"versions are immutable (package the changed flow as a new version)")
         return flow
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """`path` is in `folder` where the content hash walks (hidden folders such as .promptwise/ are not)."""
+    try:
+        parts = path.resolve().relative_to(folder.resolve()).parts
+    except ValueError:
+        return False
+    return not any(part.startswith(".") for part in parts)
 
 
 def _inside(file: Path, root: Path, flow_file: Path) -> str:

@@ -215,6 +215,8 @@ def deploy(context: Context, flow: Path | None, target_name: str, *, version_ref
     else:
         raise DeployError("deploy: give the flow to deploy, or --version NAME:vN")
     previous = _last_deployed(context, version.name, target.name)
+    # Deploying an older version of the same name over a newer one is a rollback, and is logged so.
+    action = "rollback" if previous and _number(previous) > version.number else "deploy"
     record = dict(who=context.who, name=version.name, from_version=previous, to_version=version.id,
                   target=target.name)
     try:
@@ -228,28 +230,33 @@ def deploy(context: Context, flow: Path | None, target_name: str, *, version_ref
         request = DeployRequest(version.ref(), settings, previous=previous)
         artefacts = target.render(request)
     except DeployError as error:
-        audit.record(context.registry.database, "deploy", outcome="refused",
+        audit.record(context.registry.database, action, outcome="refused",
                      details={"reason": _reason(error)}, **record)
         raise
     if out is not None:
         written = artefacts.write(out)
-        audit.record(context.registry.database, "deploy", outcome="written", details={"out": str(out)}, **record)
+        audit.record(context.registry.database, action, outcome="written", details={"out": str(out)}, **record)
         return {"version": version.id, "target": target.name, "out": str(out), "files": len(written),
                 "applied": False}
     try:
         outcome = target.apply(request, artefacts, progress)
     except DeployError as error:
-        audit.record(context.registry.database, "deploy", outcome="failed",
+        audit.record(context.registry.database, action, outcome="failed",
                      details={"reason": _reason(error)}, **record)
         raise
-    audit.record(context.registry.database, "deploy", outcome="ok", details=outcome.details, **record)
-    return {"version": version.id, "target": target.name, "applied": True, "summary": outcome.summary,
+    audit.record(context.registry.database, action, outcome="ok", details=outcome.details, **record)
+    return {"version": version.id, "target": target.name, "applied": True, "action": action, "summary": outcome.summary,
             **outcome.details}
 
 
 def _reason(error: Exception) -> str:
     """The refusal for the audit log: one line, bounded."""
     return " ".join(str(error).split())[:500]
+
+
+def _number(version_id: str) -> int:
+    tag = version_id.rpartition(":v")[2]
+    return int(tag) if tag.isdigit() else 0
 
 
 def _last_deployed(context: Context, name: str, target: str) -> str | None:
