@@ -7,14 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
 from fuzz_support import build_project, run_cli, settle_check
-from lsp_support import CONFIG, initialize_params, open_document, replace_text, shutdown, wait_for_publish
+from lsp_support import open_document, replace_text, wait_for_publish
 from strategies import (
     MARKER, eval_files, flows, mutated, prompties, settings_files, templates, wellformed_flows, wellformed_prompties,
 )
@@ -65,23 +63,16 @@ EDITS = _collect(st.one_of(
 
 
 @pytest.fixture
-def editor_project(tmp_path: Path, watched: Path) -> Path:
+def lsp_workspace(tmp_path: Path, watched: Path) -> Path:
     return build_project(tmp_path / "project", {"flow.dag.yaml": ORDINARY, "t.jinja2": "system:\nhi\n"}, watched)
 
 
-@pytest_lsp.fixture(config=CONFIG)
-async def client(lsp_client: LanguageClient, editor_project: Path):
-    await lsp_client.initialize_session(initialize_params(editor_project))
-    yield
-    await shutdown(lsp_client)
-
-
 @pytest.mark.timeout(180)
-async def test_editing_generated_files_in_the_language_server(client, editor_project, watched):
+async def test_editing_generated_files_in_the_language_server(client, lsp_workspace, watched):
     uris: dict[str, tuple[str, int]] = {}
     for name, text in EDITS:
         text = text.replace(MARKER, str(watched / "created-by-template"))
-        path = editor_project / name
+        path = lsp_workspace / name
         if name not in uris:
             uris[name] = (open_document(client, path, text), 1)
         else:

@@ -10,13 +10,11 @@ import resource
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
 from fuzz_support import CLI_ADDRESS_SPACE, assert_no_internal_error, run_cli, settle_check
 from hostile_projects import PROJECTS
-from lsp_support import CONFIG, initialize_params, open_document, shutdown, wait_for_publish
+from lsp_support import open_document, wait_for_publish
 
 
 def _write(root: Path) -> Path:
@@ -65,11 +63,9 @@ def test_estimate_of_hostile_projects_ends_without_internal_error(hostile_root, 
     assert_no_internal_error(result)
 
 
-@pytest_lsp.fixture(config=CONFIG)
-async def client(lsp_client: LanguageClient, hostile_root: Path):
-    await lsp_client.initialize_session(initialize_params(hostile_root))
-    yield
-    await shutdown(lsp_client)
+@pytest.fixture
+def lsp_workspace(hostile_root: Path) -> Path:
+    return hostile_root
 
 
 @pytest.mark.timeout(180)

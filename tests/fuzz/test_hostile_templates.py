@@ -7,12 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
 from fuzz_support import assert_no_internal_error, run_cli
-from lsp_support import CONFIG, initialize_params, open_document, shutdown, wait_for_publish
+from lsp_support import open_document, wait_for_publish
 from promptwise.devtools.fake_openai import FakeOpenAI
 
 PAYLOADS = [
@@ -92,22 +90,15 @@ def test_run_renders_no_template_code_and_says_why(cycler_payload, watched):
 
 
 @pytest.fixture
-def hostile_workspace(project: Path, watched: Path) -> Path:
+def lsp_workspace(project: Path, watched: Path) -> Path:
     _write_project(project, PAYLOADS[0], watched / "pwned")
     return project
 
 
-@pytest_lsp.fixture(config=CONFIG)
-async def client(lsp_client: LanguageClient, hostile_workspace: Path):
-    await lsp_client.initialize_session(initialize_params(hostile_workspace))
-    yield
-    await shutdown(lsp_client)
-
-
 @pytest.mark.timeout(120)
-async def test_opening_the_files_in_the_editor_runs_no_template_code(client, hostile_workspace, watched):
-    for path in (hostile_workspace / "evil.prompty", hostile_workspace / "flow" / "flow.dag.yaml",
-                 hostile_workspace / "flow" / "ask.jinja2"):
+async def test_opening_the_files_in_the_editor_runs_no_template_code(client, lsp_workspace, watched):
+    for path in (lsp_workspace / "evil.prompty", lsp_workspace / "flow" / "flow.dag.yaml",
+                 lsp_workspace / "flow" / "ask.jinja2"):
         uri = open_document(client, path)
         published = await wait_for_publish(client, uri)
         assert not any(d.code == "PW000" for d in published.diagnostics)
