@@ -131,6 +131,8 @@ SETTINGS = spec(
         "models": spec(MAP, values=MODEL),
         "deployments": spec(MAP, values=spec(STR, what="deployment")),
         "connections": spec(MAP, values=CONNECTION),
+        # PW707's window: warn about models retiring within this many days (costing/retirement.py)
+        "retirement": spec(MAP, what="retirement", keys={"window_days": spec(INT, STR)}),
     },
 )
 

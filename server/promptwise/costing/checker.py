@@ -11,6 +11,7 @@ context window (the lenses make them later, in the editor's executor).
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 from promptwise.analysis.problem import Problem, Severity
@@ -18,6 +19,7 @@ from promptwise.config import SETTINGS_FILE, ConfigError, load_workspace
 from promptwise.costing.catalog import catalog_for
 from promptwise.costing.estimate import estimate_document
 from promptwise.costing.flow_calls import is_llm_node
+from promptwise.costing.retirement import retirement_problems, window_days
 from promptwise.documents.source import Range
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ _registered = False
 
 
 def check(document, context=None) -> list[Problem]:
-    """Cost problems of a flow.dag.yaml or .prompty (PW701-PW704); [] for other documents."""
+    """Cost problems of a flow.dag.yaml or .prompty (PW701-PW707); [] for other documents."""
     kind = getattr(document, "kind", None)
     if kind not in ("flow_dag", "prompty"):
         return []
@@ -50,7 +52,18 @@ def check(document, context=None) -> list[Problem]:
             dependencies.add(_normalized(workspace.source or workspace.root / SETTINGS_FILE))
     # exact=False: decide the context window from the byte bound where it settles it, so most
     # checks never load a tokenizer (see counting.chat_token_bound).
-    return list(estimate_document(document, workspace, catalog=catalog, overlay=overlay, exact=False).problems)
+    estimate = estimate_document(document, workspace, catalog=catalog, overlay=overlay, exact=False)
+    return list(estimate.problems) + _retirement_problems(document, workspace, catalog, estimate, path)
+
+
+def _retirement_problems(document, workspace, catalog, estimate, path: Path) -> list[Problem]:
+    """PW707: models retired or retiring within the window (see costing/retirement.py)."""
+    try:
+        window = window_days(workspace)
+    except ConfigError as error:
+        return [Problem(path, Range.empty(0, 0), Severity.WARNING, "PW705", f"retirement not checked: {error}")]
+    return retirement_problems(estimate, getattr(document, "text", None), today=date.today(), window=window,
+                               deployments=catalog.deployments)
 
 
 def _normalized(path: Path) -> Path:
