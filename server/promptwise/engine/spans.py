@@ -80,9 +80,12 @@ class span:
         if _enabled is False:  # Promptwise tracing is off: not even a no-op span
             self.span = trace.INVALID_SPAN
             return
-        attributes = {A.SPAN_KIND: kind, **attributes} if attributes else {A.SPAN_KIND: kind}
-        self.span = _tracer.start_span(name, attributes=attributes, record_exception=False,
-                                       set_status_on_exception=False)
+        self.span = _tracer.start_span(name, record_exception=False, set_status_on_exception=False)
+        if attributes:
+            attributes[A.SPAN_KIND] = kind  # the callers' dicts are built for this span alone
+            _set_attributes(self.span, attributes)
+        else:
+            _set_attributes(self.span, {A.SPAN_KIND: kind})
 
     def __enter__(self) -> Span:
         if self.span.is_recording():
@@ -217,7 +220,7 @@ def model_call_span(operation: str, model: str, connection: Any, messages: Any =
                 attributes[attribute] = value
     scope = span(f"{operation} {model}", A.SPAN_KIND_LLM, attributes)
     if messages is not None and _capture and scope.span.is_recording():
-        scope.span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _json(input_messages(messages)))
+        _set_attributes(scope.span, {A.GEN_AI_INPUT_MESSAGES: _json(input_messages(messages))})
     return scope
 
 
@@ -241,13 +244,13 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
         values[A.GEN_AI_RESPONSE_MODEL] = result.model
     finish_reason = getattr(result, "finish_reason", None)
     if finish_reason:
-        values[A.GEN_AI_RESPONSE_FINISH_REASONS] = [finish_reason]
+        values[A.GEN_AI_RESPONSE_FINISH_REASONS] = (str(finish_reason),)
     if cost is not None:
         values[A.COST_USD] = float(cost)
-    current.set_attributes(values)
+    _set_attributes(current, values)
     message = getattr(result, "message", None)
     if message is not None and _capture:
-        current.set_attribute(A.GEN_AI_OUTPUT_MESSAGES, _json([output_message(message, finish_reason)]))
+        _set_attributes(current, {A.GEN_AI_OUTPUT_MESSAGES: _json([output_message(message, finish_reason)])})
 
 
 @_never_raises
@@ -260,7 +263,7 @@ def record_embedding_result(current: Span, result: Any, cost: float | None) -> N
         values[A.GEN_AI_RESPONSE_MODEL] = result.model
     if cost is not None:
         values[A.COST_USD] = float(cost)
-    current.set_attributes(values)
+    _set_attributes(current, values)
 
 
 def current_span() -> Span:
@@ -309,7 +312,7 @@ def record_score(current: Span, score: Any) -> None:
 def set_content(current: Span, attribute: str, value: Any) -> None:
     """A content attribute (inputs, outputs) as JSON, only when capture is on."""
     if _capture and current.is_recording() and value is not None:
-        current.set_attribute(attribute, _json(_clip(value)))
+        _set_attributes(current, {attribute: _json(_clip(value))})
 
 
 # --- @trace for user functions --------------------------------------------------------------
@@ -468,6 +471,25 @@ def _json(value: Any) -> str:
 def _describe(value: Any) -> str:
     """Objects JSON cannot show (connections, clients) by type only: their str() may hold a key."""
     return f"<{type(value).__name__}>"
+
+
+def _set_attributes(current: Span, values: dict[str, Any]) -> None:
+    """Attributes this module built itself, on a span that is still running.
+
+    Every value here is already what OTel accepts (str, bool, int, float, or a tuple of str; no
+    None), so the SDK's per-value validation, which costs more than the rest of starting a span
+    (measured: benchmarks/README.md, "Tracing overhead"), is skipped: they go straight into the
+    SDK span's attribute dict. Only when that dict looks as the SDK's BoundedAttributes does and
+    no span limit applies (no value length limit, room under the count limit); otherwise, and
+    for any other span type, through `set_attributes` with its checks."""
+    bounded = getattr(current, "_attributes", None)
+    target = getattr(bounded, "_dict", None)
+    if (type(target) is dict and getattr(bounded, "_immutable", True) is False
+            and getattr(bounded, "max_value_len", 0) is None and None not in values.values()
+            and (bounded.maxlen is None or len(target) + len(values) <= bounded.maxlen)):
+        target.update(values)
+    else:
+        current.set_attributes(values)
 
 
 def _tracer_records() -> bool:

@@ -422,10 +422,13 @@ def _current(span):
 def _span_error(span, error: ServeError) -> None:
     from opentelemetry.trace import Status, StatusCode
 
+    from promptwise.redaction import redact
     from promptwise.tracing import attributes as a
 
     span.set_attribute(a.ERROR_TYPE, error.kind)
-    span.set_status(Status(StatusCode.ERROR, error.message[:200]))
+    # Redacted before it reaches the span: the OTLP exporter sends it as is (the local store
+    # redacts again); redacted first, then cut, so no half of a secret survives the cut.
+    span.set_status(Status(StatusCode.ERROR, redact(error.message)[:200]))
 
 
 def _end_span(flow_request: FlowRequest, status: int) -> None:

@@ -169,15 +169,21 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord
     events = span.events
     resource = span.resource
     service = resource.attributes.get("service.name") if resource is not None else None
+    name, description = span.name, status.description
+    attributes = _attributes(span.attributes, capture_content)
+    if _needs_redaction(name, description, attributes):  # rare: the checks once per span, not once per value
+        name, attributes = redact(name), redact_value(attributes)
+        description = redact(description) if description else description
     return SpanRecord(
         trace_id=format(context.trace_id, "032x"), span_id=format(context.span_id, "016x"),
         parent_id=format(parent.span_id, "016x") if parent is not None else None,
-        name=redact(span.name), start_ns=span.start_time or 0, end_ns=span.end_time or span.start_time or 0,
+        name=name, start_ns=span.start_time or 0, end_ns=span.end_time or span.start_time or 0,
         status=_STATUS.get(status.status_code, "unset"),
-        error_message=redact(status.description) if status.description else None,
-        attributes=_attributes(span.attributes, capture_content),
+        error_message=description or None,
+        attributes=attributes,
         events=[{"name": event.name, "time_ns": event.timestamp,
-                 "attributes": _attributes(event.attributes, capture_content)} for event in events] if events else [],
+                 "attributes": redact_value(_attributes(event.attributes, capture_content))}
+                for event in events] if events else [],
         is_root=parent is None or parent.is_remote, service=str(service) if service else None,
     )
 
@@ -186,7 +192,21 @@ def _attributes(raw: Any, capture_content: bool) -> dict[str, Any]:
     if not raw:
         return {}
     if capture_content:
-        values = dict(raw)
-    else:
-        values = {key: value for key, value in raw.items() if key not in attrs.CONTENT_ATTRIBUTES}
-    return redact_value(values)  # the same dict back when no secret is registered
+        return dict(raw)
+    return {key: value for key, value in raw.items() if key not in attrs.CONTENT_ATTRIBUTES}
+
+
+def _needs_redaction(name: str, description: str | None, attributes: dict[str, Any]) -> bool:
+    """Whether any text of the span (name, status message, attribute names and string values)
+    holds a registered secret or a URL credential. All of it joined with line breaks and
+    checked once: whatever `redact` finds in one piece it finds in the joined text (no pattern
+    is anchored or crosses a line break), and a false alarm only costs the full walk."""
+    pieces = [name, description or ""]
+    pieces += attributes
+    for value in attributes.values():
+        if isinstance(value, str):
+            pieces.append(value)
+        elif isinstance(value, (tuple, list)):
+            pieces += [item for item in value if isinstance(item, str)]
+    text = "\n".join(pieces)
+    return redact(text) != text

@@ -1,0 +1,90 @@
+"""The cheaper paths that keep tracing's cost on a batch low (benchmarks/README.md, "Tracing
+overhead") record exactly what the checked paths recorded: the engine's own attributes skip the
+SDK's per-value checks only where no span limit applies, and the store checks a span's text
+for secrets once instead of value by value, finding the same secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from promptwise import span_attributes as A
+from promptwise.engine import spans
+from promptwise.redaction import register_secret
+from promptwise.tracing.processor import StoreSpanProcessor
+from promptwise.tracing.store import SpanStore
+
+
+def _exported(limits: SpanLimits | None = None, processor=None):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=limits) if limits else TracerProvider()
+    provider.add_span_processor(processor or SimpleSpanProcessor(exporter))
+    return provider.get_tracer("test"), exporter
+
+
+def test_engine_attributes_arrive_as_set_and_limits_still_apply():
+    values = {A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", A.GEN_AI_USAGE_INPUT_TOKENS: 12, A.CACHE_HIT: False,
+              A.COST_USD: 0.25, A.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",)}
+    tracer, exporter = _exported()
+    with tracer.start_as_current_span("call") as current:
+        spans._set_attributes(current, dict(values))
+        spans._set_attributes(current, {A.NODE_NAME: "chat"})
+    [span] = exporter.get_finished_spans()
+    assert dict(span.attributes) == {**values, A.NODE_NAME: "chat"}
+
+    # A value length limit (OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT) goes through the SDK's checks.
+    tracer, exporter = _exported(SpanLimits(max_span_attribute_length=4))
+    with tracer.start_as_current_span("call") as current:
+        spans._set_attributes(current, {A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", A.GEN_AI_USAGE_INPUT_TOKENS: 12})
+    [span] = exporter.get_finished_spans()
+    assert dict(span.attributes) == {A.GEN_AI_REQUEST_MODEL: "gpt-", A.GEN_AI_USAGE_INPUT_TOKENS: 12}
+
+    # So does a count limit the new attributes would pass: the oldest are dropped and counted.
+    tracer, exporter = _exported(SpanLimits(max_span_attributes=2))
+    with tracer.start_as_current_span("call") as current:
+        spans._set_attributes(current, {"a.one": 1, "a.two": 2, "a.three": 3})
+    [span] = exporter.get_finished_spans()
+    assert dict(span.attributes) == {"a.two": 2, "a.three": 3} and span.dropped_attributes == 1
+
+
+def test_the_store_finds_secrets_in_the_status_events_and_url_credentials(tmp_path: Path):
+    register_secret("sk-overhead-secret-77")
+    store_file = tmp_path / "traces.sqlite"
+    processor = StoreSpanProcessor(SpanStore(store_file))
+    tracer, _ = _exported(processor=processor)
+    with tracer.start_as_current_span("clean name") as current:
+        current.set_attribute("endpoint", "https://user:hunter22@example.com/v1?api-key=abc123")
+        current.set_attribute("plain", "nothing to hide")
+        current.add_event("retry", {"detail": "sent sk-overhead-secret-77"})
+        current.set_status(StatusCode.ERROR, "provider said: bad key sk-overhead-secret-77")
+    with tracer.start_as_current_span("second") as current:  # a clean span stays as it was
+        current.set_attribute("plain", "a=b and c@d")
+    processor.shutdown()
+    text = b"".join(path.read_bytes() for path in tmp_path.glob("traces.sqlite*"))
+    assert b"sk-overhead-secret-77" not in text and b"hunter22" not in text and b"abc123" not in text
+    reader = SpanStore(store_file)
+    by_name = {trace["name"]: reader.get_trace(trace["trace_id"])["spans"][0] for trace in reader.list_traces()}
+    first = by_name["clean name"]
+    assert first["error_message"] == "provider said: bad key ***"
+    assert first["attributes"]["endpoint"] == "https://user:***@example.com/v1?api-key=***"
+    assert first["attributes"]["plain"] == "nothing to hide"
+    assert first["events"][0]["attributes"] == {"detail": "sent ***"}
+    assert by_name["second"]["attributes"]["plain"] == "a=b and c@d"
+
+
+def test_a_served_request_error_reaches_the_exporter_redacted():
+    from promptwise.serving.app import _span_error
+    from promptwise.serving.errors import ServeError
+
+    register_secret("sk-serving-secret-91")
+    tracer, exporter = _exported()
+    with tracer.start_as_current_span("POST /score") as current:
+        _span_error(current, ServeError("flow_error", "the model refused key sk-serving-secret-91"))
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert "sk-serving-secret-91" not in span.status.description and "***" in span.status.description
+    assert span.attributes[A.ERROR_TYPE] == "flow_error"
