@@ -74,8 +74,9 @@ def test_help_lists_every_command_without_loading_the_model_stack():
     assert loaded == []
 
 
-def test_check_of_a_flow_does_not_import_the_model_client():
-    code, loaded, out = loaded_after(["check", str(ROOT / "flows" / "log-triage")], ("openai", "pygls", "httpx"))
+def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer():
+    code, loaded, out = loaded_after(["check", str(ROOT / "flows" / "log-triage")],
+                                     ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry"))
     assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
     assert loaded == []
 

@@ -8,7 +8,6 @@ failure with the exception's message; the evaluation goes on.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -120,4 +119,6 @@ class PythonFunction(Evaluator):
         return score_from_result(self, result)
 
     def score(self, inputs: dict) -> Score:
+        import asyncio  # here, not at the top: `check` builds evaluators without loading asyncio
+
         return asyncio.run(self.ascore(inputs))

@@ -9,7 +9,6 @@ evaluation cost. The output named by `output` (default `score`) is the score, `r
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ class EngineFlowRunner:
     """Opens one engine session per evaluation flow, on first use; closed by `aclose`."""
 
     def __init__(self, *, use_cache: bool = True, retry=None) -> None:
+        import asyncio  # here, not at the top: `check` builds evaluators without loading asyncio
+
         self.use_cache = use_cache
         self.retry = retry
         self._stack = AsyncExitStack()

@@ -12,7 +12,6 @@ be read is recorded as a failure carrying the raw text.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +129,8 @@ class LlmJudge(Evaluator):
             calls = [self._ask(messages, {**params, "seed": i}) for i in range(self.repeat)]
         else:
             calls = [self._ask(messages, params)]
+        import asyncio  # here, not at the top: `check` builds evaluators without loading asyncio
+
         outcomes = await asyncio.gather(*calls)
         return self._combine(outcomes)
 

@@ -8,7 +8,6 @@ functions, evaluation flows) run concurrently under one bound.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import statistics
 import time
@@ -157,7 +156,10 @@ async def score_rows(
     Computed evaluators run inline, row by row (they take microseconds); evaluators that call
     a model are gathered and run `concurrency` at a time.
     """
-    # Imported here: `check` reads eval.yaml through this module and should not load the tracer.
+    # Imported here: `check` reads eval.yaml through this module and should not load the
+    # tracer or asyncio (and ssl) to do it.
+    import asyncio
+
     from promptwise.engine import spans
 
     semaphore = asyncio.Semaphore(max(1, concurrency))
