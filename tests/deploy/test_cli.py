@@ -192,3 +192,10 @@ def test_an_applied_older_version_is_a_rollback_from_the_one_before(workspace, c
 def test_audit_before_anything_was_packaged(workspace, capsys):
     code, out, _ = cli(capsys, "audit", "--format", "json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_versions_list_before_anything_was_packaged_is_empty_and_show_says_what_to_do(workspace, capsys):
+    code, out, _ = cli(capsys, "versions", "list", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = cli(capsys, "versions", "show", "triage:v1")
+    assert code == 2 and "promptwise package FLOW" in err

@@ -25,13 +25,12 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from promptwise.deploy import audit
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.registry import REGISTRY_FILE
     from promptwise.deploy.service import open_context
 
     try:
         context = open_context(args.workspace, readonly=True)
     except DeployError as error:
-        if REGISTRY_FILE in str(error) or "no registry" in str(error):
+        if "no registry here yet" in str(error):
             print("[]" if args.format == "json" else "no audit entries yet (nothing was packaged or deployed)")
             return 0
         raise UserError(str(error)) from None

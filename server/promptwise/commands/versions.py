@@ -46,6 +46,9 @@ def handle(args: argparse.Namespace) -> int:
     try:
         context = open_context(args.workspace, readonly=True)
     except DeployError as error:
+        if args.action == "list" and "no registry here yet" in str(error):  # nothing packaged: an empty list
+            print("[]" if args.format == "json" else f"no versions yet ({error})")
+            return 0
         raise UserError(str(error)) from None
     try:
         return {"list": _list, "show": _show, "diff": _diff}[args.action](context, args)
