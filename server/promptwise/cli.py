@@ -16,9 +16,11 @@ from promptwise import __version__
 
 # Order is the order `promptwise --help` lists them in.
 COMMAND_MODULES = (
+    "init",
     "check",
     "estimate",
     "models",
+    "connections",
     "run",
     "batch",
     "runs",
