@@ -199,3 +199,52 @@ def test_versions_list_before_anything_was_packaged_is_empty_and_show_says_what_
     assert code == 0 and json.loads(out) == []
     code, _, err = cli(capsys, "versions", "show", "triage:v1")
     assert code == 2 and "promptwise package FLOW" in err
+
+
+STAND_IN_ENGINE = """#!{python}
+# A stand-in for the docker CLI (there is no container engine here): records each call and the
+# build context it was given; `push` fails when PUSH_FAILS is set.
+import json, os, sys
+from pathlib import Path
+log = Path(os.environ["ENGINE_LOG"])
+entry = {{"args": sys.argv[1:]}}
+if sys.argv[1:2] == ["build"]:
+    entry["files"] = sorted(p.relative_to(sys.argv[-1]).as_posix() for p in Path(sys.argv[-1]).rglob("*") if p.is_file())
+with log.open("a") as f:
+    f.write(json.dumps(entry) + "\\n")
+if sys.argv[1:2] == ["push"] and os.environ.get("PUSH_FAILS"):
+    print("denied: requested access to the resource is denied (token=ghp_" + "Zq8Lm2Xv9Rt4Kp7Wn3Hs6Bd1Fy5Gc0Ju8Ea2" + ")",
+          file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(workspace, capsys, monkeypatch,
+                                                                           tmp_path_factory):
+    import sys
+
+    bin_dir = tmp_path_factory.mktemp("bin")
+    engine = bin_dir / "docker"
+    engine.write_text(STAND_IN_ENGINE.format(python=sys.executable))
+    engine.chmod(0o755)
+    log = bin_dir / "calls.jsonl"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("ENGINE_LOG", str(log))
+    wheel = _fake_wheel(tmp_path_factory.mktemp("wheel"))
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + f"deploy:\n  docker: {{wheel: '{wheel}', registry: ghcr.io/acme}}\n")
+    code, out, _ = cli(capsys, "deploy", "triage", "--target", "docker", "--format", "json")
+    assert code == 0 and json.loads(out)["image"] == "ghcr.io/acme/triage:v1" and json.loads(out)["pushed"] is True
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["args"][0] for c in calls] == ["info", "build", "push"]
+    assert calls[1]["args"][:3] == ["build", "--tag", "ghcr.io/acme/triage:v1"]
+    assert {"Dockerfile", "requirements.txt", "app/VERSION.json", "app/triage/flow.dag.yaml"} <= set(calls[1]["files"])
+    assert calls[2]["args"] == ["push", "ghcr.io/acme/triage:v1"]
+
+    (workspace / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    monkeypatch.setenv("PUSH_FAILS", "1")
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "docker")
+    assert code == 2 and "docker push failed" in err and "requested access" in err and "Zq8Lm2Xv9Rt4" not in err
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    deploys = [(e["from_version"], e["to_version"], e["outcome"]) for e in json.loads(out) if e["action"] == "deploy"]
+    assert deploys == [(None, "triage:v1", "ok"), ("triage:v1", "triage:v2", "failed")]

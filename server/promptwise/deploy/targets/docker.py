@@ -72,11 +72,13 @@ class DockerTarget(Target):
 
     # ----- apply -----
 
+    _engine: str | None = None  # found by precheck (one `info` call), used by apply
+
     def precheck(self, settings: dict[str, Any]) -> None:
-        engine()
+        self._engine = engine()
 
     def apply(self, request: DeployRequest, artefacts: Artefacts, progress: Progress) -> Outcome:
-        tool = engine()
+        tool = self._engine or engine()
         settings = _settings(request.settings)
         image = image_name(request, settings)
         with tempfile.TemporaryDirectory(prefix="promptwise-docker-") as folder:
@@ -301,12 +303,27 @@ def engine() -> str:
                       "built; start one, or write the build context with --out DIR and build it elsewhere")
 
 
-def _call(command: list[str], step: str) -> None:
+def scrub(text: str) -> str:
+    """A platform's message with known secrets and anything key-shaped (the secret scanner's
+    patterns: tokens, keys, credentials in URLs) masked, for errors and the audit log."""
+    from pathlib import PurePath
+
+    from promptwise.analysis.secrets import scan_text
     from promptwise.redaction import redact
 
+    lines = redact(text).split("\n")
+    for problem in sorted(scan_text(PurePath("output"), "\n".join(lines)), key=lambda p: -p.range.start.character):
+        start, end = problem.range.start, problem.range.end
+        if start.line == end.line < len(lines):
+            line = lines[start.line]
+            lines[start.line] = line[:start.character] + "***" + line[end.character:]
+    return "\n".join(lines)
+
+
+def _call(command: list[str], step: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        tail = redact((result.stderr or result.stdout).strip())[-1500:]
+        tail = scrub((result.stderr or result.stdout).strip()[-1500:])
         raise DeployError(f"{Path(command[0]).name} {step} failed (exit {result.returncode}); nothing was "
                           f"changed where the previous image runs:\n{tail}")
 
