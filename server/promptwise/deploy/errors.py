@@ -15,3 +15,21 @@ class MissingExtra(DeployError):
         super().__init__(f"the {target} target needs {', '.join(modules)}; install it with: "
                          f"pip install 'promptwise[{extra}]'")
         self.extra = extra
+
+
+def scrub(text: str) -> str:
+    """A platform's message (an engine's stderr, a cloud API's error) with known secrets and
+    anything key-shaped (the secret scanner's patterns: tokens, keys, credentials in URLs)
+    masked: every target passes what its platform says through this before raising."""
+    from pathlib import PurePath
+
+    from promptwise.analysis.secrets import scan_text
+    from promptwise.redaction import redact
+
+    lines = redact(text).split("\n")
+    for problem in sorted(scan_text(PurePath("output"), "\n".join(lines)), key=lambda p: -p.range.start.character):
+        start, end = problem.range.start, problem.range.end
+        if start.line == end.line < len(lines):
+            line = lines[start.line]
+            lines[start.line] = line[:start.character] + "***" + line[end.character:]
+    return "\n".join(lines)

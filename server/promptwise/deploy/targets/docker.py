@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from promptwise.deploy.errors import DeployError
+from promptwise.deploy.errors import DeployError, scrub
 from promptwise.deploy.targets.base import Artefacts, DeployRequest, Outcome, Progress, Status, Target
 
 API_KEY_ENV = "PROMPTWISE_API_KEY"
@@ -301,23 +301,6 @@ def engine() -> str:
         problems.append(f"{Path(tool).name} info: {message[-1] if message else 'exit ' + str(result.returncode)}")
     raise DeployError("no container engine answers here (" + "; ".join(problems) + "), so the image cannot be "
                       "built; start one, or write the build context with --out DIR and build it elsewhere")
-
-
-def scrub(text: str) -> str:
-    """A platform's message with known secrets and anything key-shaped (the secret scanner's
-    patterns: tokens, keys, credentials in URLs) masked, for errors and the audit log."""
-    from pathlib import PurePath
-
-    from promptwise.analysis.secrets import scan_text
-    from promptwise.redaction import redact
-
-    lines = redact(text).split("\n")
-    for problem in sorted(scan_text(PurePath("output"), "\n".join(lines)), key=lambda p: -p.range.start.character):
-        start, end = problem.range.start, problem.range.end
-        if start.line == end.line < len(lines):
-            line = lines[start.line]
-            lines[start.line] = line[:start.character] + "***" + line[end.character:]
-    return "\n".join(lines)
 
 
 def _call(command: list[str], step: str) -> None:
