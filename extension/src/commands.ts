@@ -34,6 +34,8 @@ import {
   type RunFlowResult,
 } from "./protocol";
 import { ResultsPanel } from "./resultsPanel";
+import { initFailure, initProjectArgs, NEW_PROJECT, PROJECT_TEMPLATES } from "./projectTemplates";
+import { runProcess } from "./interpreter";
 import type { ResultKind } from "./resultsHtml";
 import type { PromptwiseServer } from "./serverClient";
 
@@ -68,6 +70,38 @@ export function registerCommands(context: vscode.ExtensionContext, server: Promp
   register(ServerCommand.showRun, (arg) => commands.showRun(arg));
   register(ClientCommand.restartServer, () => server.restart());
   register(ClientCommand.showLog, () => server.log.show());
+  register(NEW_PROJECT, () => newProject(server));
+}
+
+/** "New Promptwise Project…": pick a template and a folder, run `promptwise init` there, open it. */
+async function newProject(server: PromptwiseServer): Promise<void> {
+  const picked = await vscode.window.showQuickPick(
+    PROJECT_TEMPLATES.map((t) => ({ label: t.label, detail: t.detail, id: t.id })),
+    { title: "New Promptwise Project", placeHolder: "Start from which template?" },
+  );
+  if (!picked) return;
+  const folders = await vscode.window.showOpenDialog({
+    canSelectFolders: true, canSelectFiles: false, canSelectMany: false,
+    openLabel: "Create Project Here", title: "An empty folder for the new project",
+  });
+  const folder = folders?.[0];
+  if (!folder) return;
+  const python = server.interpreter?.command ?? "python3";
+  server.log.info(`New project: ${python} ${initProjectArgs(folder.fsPath, picked.id).join(" ")}`);
+  const outcome = await runProcess(python, initProjectArgs(folder.fsPath, picked.id), { cwd: folder.fsPath });
+  if (outcome.exitCode !== 0) {
+    void vscode.window.showErrorMessage(`Promptwise: could not create the project: ${initFailure(outcome.stderr, outcome.spawnError)}`);
+    return;
+  }
+  const open = await vscode.window.showInformationMessage(
+    `Promptwise: created a ${picked.label} project in ${folder.fsPath}. Its README.md says how to run it on the local scripted model.`,
+    "Open Folder", "Add to Workspace",
+  );
+  if (open === "Open Folder") {
+    await vscode.commands.executeCommand("vscode.openFolder", folder);
+  } else if (open === "Add to Workspace") {
+    vscode.workspace.updateWorkspaceFolders(vscode.workspace.workspaceFolders?.length ?? 0, 0, { uri: folder });
+  }
 }
 
 class PromptwiseCommands {
