@@ -123,3 +123,23 @@ def test_region_allow_list():
         check_region("kubernetes", None, policy, "promptwise.yaml")
     with pytest.raises(DeployError, match="must be a list"):
         check_region("azureml", "eastus", {"allowed_regions": "westeurope"}, "promptwise.yaml")
+
+
+def test_two_processes_packaging_the_same_content_get_one_version(workspace):
+    import json
+    import subprocess
+    import sys
+
+    processes = [subprocess.Popen([sys.executable, "-m", "promptwise", "package", "triage", "--format", "json"],
+                                  cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results.append(json.loads(out))
+    assert {r["version"] for r in results} == {"triage:v1"}
+    assert sorted(r["created"] for r in results) == [False, False, True]
+    with Registry(workspace / ".promptwise") as registry:
+        assert [v.id for v in registry.list()] == ["triage:v1"]
+    assert not list((workspace / ".promptwise" / "versions").glob(".staging-*"))
