@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 
 from promptwise import span_attributes as A
@@ -477,17 +478,16 @@ def _set_attributes(current: Span, values: dict[str, Any]) -> None:
     """Attributes this module built itself, on a span that is still running.
 
     Every value here is already what OTel accepts (str, bool, int, float, or a tuple of str; no
-    None), so the SDK's per-value validation, which costs more than the rest of starting a span
-    (measured: benchmarks/README.md, "Tracing overhead"), is skipped: they go straight into the
-    SDK span's attribute dict. Only when that dict looks as the SDK's BoundedAttributes does and
-    no span limit applies (no value length limit, room under the count limit); otherwise, and
-    for any other span type, through `set_attributes` with its checks."""
+    None), so the SDK's per-value validation (a third of what the engine's spans cost a batch
+    row: benchmarks/README.md, "Tracing overhead") is skipped: they go straight into the SDK
+    span's attribute dict. Only on the SDK's own attribute type, while the span runs, and when no
+    span limit applies (no value length limit, room under the count limit); otherwise through
+    `set_attributes` with its checks. Engine spans are set by the task that runs them alone."""
     bounded = getattr(current, "_attributes", None)
-    target = getattr(bounded, "_dict", None)
-    if (type(target) is dict and getattr(bounded, "_immutable", True) is False
-            and getattr(bounded, "max_value_len", 0) is None and None not in values.values()
-            and (bounded.maxlen is None or len(target) + len(values) <= bounded.maxlen)):
-        target.update(values)
+    if (type(bounded) is BoundedAttributes and bounded._immutable is False and bounded.max_value_len is None
+            and (bounded.maxlen is None or len(bounded._dict) + len(values) <= bounded.maxlen)
+            and None not in values.values()):
+        bounded._dict.update(values)
     else:
         current.set_attributes(values)
 
