@@ -143,3 +143,41 @@ def test_two_processes_packaging_the_same_content_get_one_version(workspace):
     with Registry(workspace / ".promptwise") as registry:
         assert [v.id for v in registry.list()] == ["triage:v1"]
     assert not list((workspace / ".promptwise" / "versions").glob(".staging-*"))
+
+
+def test_a_prompty_and_a_flow_with_additional_includes_snapshot_as_laid_out_in_the_workspace(workspace):
+    import textwrap
+
+    for name, text in {
+        "prompts/answer.prompty": """
+            ---
+            name: answer
+            model:
+              api: chat
+              configuration: {type: openai, connection: local}
+            inputs:
+              question: {type: string}
+            sample: ${file:sample.json}
+            ---
+            system:
+            Answer briefly.
+            user:
+            {{question}}
+        """,
+        "prompts/sample.json": '{"question": "What is the capital of France?"}\n',
+        "shared/helpers.py": "def shout(text):\n    return text.upper()\n",
+    }.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_text(textwrap.dedent(text).lstrip("\n"))
+    flow = workspace / "triage" / "flow.dag.yaml"
+    flow.write_text(flow.read_text() + "additional_includes:\n- ../shared/helpers.py\n")
+    prompty, _ = _package(workspace, flow="prompts/answer.prompty")
+    assert prompty.id == "answer:v1" and prompty.flow == "prompts/answer.prompty"
+    assert "prompts/sample.json" in prompty.files
+    included, _ = _package(workspace)
+    assert "shared/helpers.py" in included.files
+    with Registry(workspace / ".promptwise") as registry:
+        for version in (prompty, included):
+            path = registry.materialize(version.id)
+            assert flow_content_hash(path) == version.content_hash
+        assert registry.materialize("answer:v1").name == "answer.prompty"
