@@ -162,3 +162,39 @@ def test_the_test_extra_brings_every_other_extra():
     assert brought == set(extras) - {"test"}
     runtime = " ".join(project["dependencies"]).lower()
     assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity"))
+
+
+def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):
+    """aiohttp (the `fast` extra) only speeds model calls up: without it the SDK's default
+    HTTP client calls the model, through the real openai client to a real local server."""
+    from promptwise.devtools.fake_openai import FakeOpenAI
+
+    (tmp_path / "flow").mkdir()
+    (tmp_path / "flow" / "flow.dag.yaml").write_text(textwrap.dedent("""\
+        inputs:
+          question: {type: string, default: capital of France?}
+        outputs:
+          answer: {type: string, reference: "${chat.output}"}
+        nodes:
+        - name: chat
+          type: llm
+          source: {type: code, path: chat.jinja2}
+          inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
+          connection: local
+          api: chat
+        """), encoding="utf-8")
+    (tmp_path / "flow" / "chat.jinja2").write_text("user:\n{{question}}\n", encoding="utf-8")
+    with FakeOpenAI(rules=[(r"capital of France", "Paris")]) as server:
+        (tmp_path / "promptwise.yaml").write_text(
+            f"connections:\n  local: {{type: openai_compatible, base_url: '{server.base_url}'}}\n", encoding="utf-8")
+        result = run_python("""
+            import sys
+            from promptwise.cli import main
+            code = main(["run", "flow", "--format", "json", "--no-cache"])
+            print("aiohttp loaded:", "aiohttp" in sys.modules, file=sys.stderr)
+            sys.exit(code)
+        """, blocked=("aiohttp",), cwd=tmp_path)
+        assert server.stats.requests == 1
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"]["answer"] == "Paris"
+    assert "aiohttp loaded: False" in result.stderr
