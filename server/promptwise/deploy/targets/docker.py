@@ -22,6 +22,7 @@ name), `registry` (push to it, e.g. ghcr.io/acme), `port` (8080), `base` (python
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -264,9 +265,12 @@ def _wheel(configured: Any) -> Path:
                 shutil.copy2(source / name, copy / name)
         shutil.copytree(source / "server" / "promptwise", copy / "server" / "promptwise",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        # pip fetches the build backend (setuptools, wheel) as pyproject.toml's build-system asks
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
-                                 str(target), str(copy)], capture_output=True, text=True, timeout=300)
+        # With setuptools and wheel here (the docker extra) nothing is downloaded; otherwise pip
+        # fetches the build backend that pyproject.toml's build-system names.
+        local = all(importlib.util.find_spec(name) is not None for name in ("setuptools", "wheel"))
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                                 *(["--no-build-isolation"] if local else []), "--wheel-dir", str(target), str(copy)],
+                                capture_output=True, text=True, timeout=300)
     wheels = sorted(target.glob("promptwise-*.whl"))
     if result.returncode != 0 or not wheels:
         raise DeployError(f"building the promptwise wheel from {source} failed: "
