@@ -75,3 +75,13 @@ def test_a_store_made_before_lineage_gains_the_columns_and_keeps_its_runs(tmp_pa
     columns = {row[1] for row in check.execute("PRAGMA table_info(evaluations)")}
     assert "content_hash" in columns
     check.close()
+
+
+def test_a_new_store_has_the_lineage_column_and_its_index(tmp_path):
+    with RunStore(tmp_path / ".promptwise"):
+        pass
+    check = sqlite3.connect(tmp_path / ".promptwise" / "runs.sqlite")
+    indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "runs_by_content" in indexes
+    assert check.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    check.close()

@@ -135,7 +135,11 @@ def add_column(connection: sqlite3.Connection, table: str, column: str, declarat
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
-    """Version 1 -> 2: runs record the content hash of the flow they ran."""
+    """Version 1 -> 2: runs record the content hash of the flow they ran. A store already at the
+    current version costs one read here, no write."""
+    done = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'runs_by_content'")
+    if done.fetchone() is not None:  # made by this version, or migrated already
+        return
     add_column(connection, "runs", "content_hash", "TEXT")
     connection.execute("CREATE INDEX IF NOT EXISTS runs_by_content ON runs(content_hash, created_at)")
     connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
