@@ -47,7 +47,8 @@ def _missing_file(
 ) -> Problem:
     refused = why_not_regular(folder / relative)  # /dev/zero, a FIFO, a NUL in the path ...
     if refused is not None:
-        return Problem(path, value_range, severity, "PW301", f"{what} '{relative}' is not read: {refused}")
+        shown = relative.replace("\0", "\\0")[:200]  # no raw NUL, no 5,000-character path in a message
+        return Problem(path, value_range, severity, "PW301", f"{what} '{shown}' is not read: {refused}")
     guess = suggest(relative, _sibling_names(folder, relative))
     if guess and guess != relative:
         return Problem(
