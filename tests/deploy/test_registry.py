@@ -181,3 +181,13 @@ def test_a_prompty_and_a_flow_with_additional_includes_snapshot_as_laid_out_in_t
             path = registry.materialize(version.id)
             assert flow_content_hash(path) == version.content_hash
         assert registry.materialize("answer:v1").name == "answer.prompty"
+
+
+def test_version_slugs_are_dns_labels_that_keep_the_number():
+    from pathlib import Path
+
+    from promptwise.deploy.targets.base import VersionRef
+
+    assert VersionRef("log_triage.eu:v7", "log_triage.eu", 7, "sha256:x", Path("."), "f").slug == "log-triage-eu-v7"
+    long = VersionRef("a" * 63 + ":v12", "a" * 63, 12, "sha256:x", Path("."), "f").slug
+    assert len(long) == 63 and long.endswith("-v12")

@@ -40,6 +40,14 @@ class VersionRef:
         """`v7`: an image tag, a deployment name suffix."""
         return f"v{self.number}"
 
+    @property
+    def slug(self) -> str:
+        """`log-triage-v7`: a DNS-1123 label (Kubernetes and Azure ML names): lowercase letters,
+        digits and '-', at most 63, the version number always kept."""
+        suffix = f"-v{self.number}"
+        base = "".join(c if c.isalnum() else "-" for c in self.name.lower()).strip("-")
+        return base[:63 - len(suffix)].rstrip("-") + suffix
+
 
 @dataclass
 class DeployRequest:
