@@ -50,6 +50,17 @@ nodes:
 
 TEMPLATE = "system:\nYou answer in one short sentence.\nuser:\n{{question}}\n"
 
+# `python -c WITHOUT_AIOHTTP batch ...`: promptwise's CLI with aiohttp refused, as if not installed.
+WITHOUT_AIOHTTP = """
+import runpy, sys
+class NoAiohttp:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "aiohttp":
+            raise ModuleNotFoundError("No module named 'aiohttp'", name=name)
+sys.meta_path.insert(0, NoAiohttp())
+runpy.run_module("promptwise", run_name="__main__", alter_sys=True)
+"""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -58,6 +69,9 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--tracing", choices=("on", "off", "both"), default="on")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each setting with --tracing both")
+    parser.add_argument("--without-aiohttp", action="store_true",
+                        help="the batch as the core install runs it: aiohttp not importable, so the openai client "
+                             "uses its default HTTP transport instead of aiohttp (the `fast` extra)")
     parser.add_argument("--no-capture", action="store_true", help="tracing without prompts, replies and values "
                                                                   "(tracing.capture_content: false)")
     args = parser.parse_args()
@@ -113,8 +127,9 @@ def _run_batch(root: Path, base_url: str, origin: str, args, environment: dict, 
     urllib.request.urlopen(urllib.request.Request(f"{origin}/_fake/reset", method="POST")).read()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # earlier processes' share, subtracted below
     started = time.perf_counter()
+    launcher = ["-c", WITHOUT_AIOHTTP] if args.without_aiohttp else ["-m", "promptwise"]
     batch = subprocess.run(
-        [sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl", "--name", name,
+        [sys.executable, *launcher, "batch", "flow", "--data", "data.jsonl", "--name", name,
          "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json"],
         cwd=root, capture_output=True, text=True, env=environment)
     process_wall = time.perf_counter() - started
@@ -181,6 +196,7 @@ def _print_figures(figures: dict, args) -> None:
           f"{cpu:.2f} s for the whole process (start-up and imports included)")
     print(f"peak memory:          {figures['maxrss'] / 1024:.0f} MB (max RSS of the batch process)")
     print(f"tracing:              {args.tracing}" + (f" ({figures['spans']} spans stored)" if figures["spans"] else ""))
+    print(f"HTTP transport:       {'the SDK default (no aiohttp, the core install)' if args.without_aiohttp else 'aiohttp (the fast extra)'}")
 
 
 if __name__ == "__main__":
