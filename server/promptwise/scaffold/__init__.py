@@ -15,6 +15,9 @@ from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 COMMON = "common"
+# Python tool files are stored as `*.py.tmpl`: inside the package they are data, not modules
+# (nothing may import them, and they import promptflow, which the package does not need).
+STORED_SUFFIX = ".tmpl"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def _files(template: str) -> dict[str, bytes]:
     for folder in (TEMPLATES_DIR / COMMON, TEMPLATES_DIR / template):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
-                files[path.relative_to(folder).as_posix()] = path.read_bytes()
+                files[path.relative_to(folder).as_posix().removesuffix(STORED_SUFFIX)] = path.read_bytes()
     about = TEMPLATES[template]
     readme = string.Template(files["README.md"].decode("utf-8"))
     files["README.md"] = readme.substitute(title=about.title, about=about.about, target=about.target,
