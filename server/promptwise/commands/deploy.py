@@ -20,7 +20,9 @@ def register(subparsers) -> None:
         "deploy", help="deploy a packaged version (docker build context, image, ...)",
         description="Deploy a flow's version to a target. --out DIR writes the artefacts only.")
     parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
-    parser.add_argument("--target", required=True, metavar="T", help="where to deploy: docker")
+    from promptwise.deploy.targets import target_names  # names only: no target module is imported
+
+    parser.add_argument("--target", required=True, metavar="T", help=f"where to deploy: {', '.join(target_names())}")
     parser.add_argument("--version", metavar="V", help="NAME:vN, vN (of FLOW's name) or NAME (its newest); "
                                                        "default: package FLOW now")
     parser.add_argument("--out", metavar="DIR", help="write the artefacts into DIR and stop")
