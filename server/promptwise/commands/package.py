@@ -37,6 +37,10 @@ def handle(args: argparse.Namespace) -> int:
             context.close()
     except DeployError as error:
         raise UserError(str(error)) from None
+    except (OSError, ValueError) as error:  # an unreadable flow file, a folder of too many files
+        where = getattr(error, "filename", None)
+        raise UserError(f"{where + ': ' if where else ''}{getattr(error, 'strerror', None) or error}; nothing was "
+                        f"packaged or deployed") from None
     if args.format == "json":
         print(json.dumps({**version.to_json(), "created": created}, indent=2))
     else:
