@@ -76,7 +76,7 @@ def test_help_lists_every_command_without_loading_the_model_stack():
 
 def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer():
     code, loaded, out = loaded_after(["check", str(ROOT / "flows" / "log-triage")],
-                                     ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry"))
+                                     ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry", "pydantic"))
     assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
     assert loaded == []
 
@@ -198,3 +198,29 @@ def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outputs"]["answer"] == "Paris"
     assert "aiohttp loaded: False" in result.stderr
+
+
+def test_the_shipped_catalog_reads_without_pydantic_exactly_as_pydantic_reads_it():
+    """Start-up reads the shipped catalog's plain entries without pydantic (_plain_fields); every
+    entry must take that path, and give what the pydantic model gives."""
+    from promptwise.costing.catalog import CATALOG_PATH, _fields_model, _plain_fields
+
+    entries = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))["models"]
+    assert len(entries) > 10
+    for name, raw in entries.items():
+        assert _plain_fields(raw) == _fields_model().model_validate(raw).model_dump(exclude_none=True), name
+
+
+@pytest.mark.parametrize("raw", [
+    {"context_window": "128000"},  # text to coerce: pydantic's job
+    {"context_window": 0},  # out of range: pydantic's message
+    {"input_per_1m": -1},
+    {"input_per_1m": float("inf")},
+    {"max_output": True},
+    {"tokenizer": 5},
+    {"retired": "2026-01-01"},  # unknown field: pydantic names the allowed ones
+])
+def test_entries_that_are_not_plainly_right_go_to_pydantic(raw):
+    from promptwise.costing.catalog import _plain_fields
+
+    assert _plain_fields(raw) is None

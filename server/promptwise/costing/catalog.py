@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptwise.config import ConfigError, WorkspaceConfig
 from promptwise.costing.tokenizers import SHIPPED_ENCODINGS
@@ -114,21 +114,57 @@ class ModelMatch:
         return f"{self.model.name} ({self.model.origin})"
 
 
-class _ModelFields(BaseModel):
-    """One entry of the shipped catalog or of a workspace `models:` section."""
+@lru_cache(maxsize=1)
+def _fields_model():
+    """The pydantic model of a catalog entry, built on first use, so that a start-up reading only
+    the shipped catalog (`check`, the language server) does not import pydantic (_plain_fields)."""
+    from pydantic import BaseModel, ConfigDict, Field
 
-    model_config = ConfigDict(extra="forbid")
+    class _ModelFields(BaseModel):
+        """One entry of the shipped catalog or of a workspace `models:` section."""
 
-    provider: str | None = None
-    family: str | None = None
-    tokenizer: str | None = None
-    context_window: int | None = Field(default=None, gt=0)
-    max_input: int | None = Field(default=None, gt=0)
-    max_output: int | None = Field(default=None, gt=0)
-    input_per_1m: float | None = Field(default=None, ge=0)
-    cached_input_per_1m: float | None = Field(default=None, ge=0)
-    output_per_1m: float | None = Field(default=None, ge=0)
-    source: str | None = None
+        model_config = ConfigDict(extra="forbid")
+
+        provider: str | None = None
+        family: str | None = None
+        tokenizer: str | None = None
+        context_window: int | None = Field(default=None, gt=0)
+        max_input: int | None = Field(default=None, gt=0)
+        max_output: int | None = Field(default=None, gt=0)
+        input_per_1m: float | None = Field(default=None, ge=0)
+        cached_input_per_1m: float | None = Field(default=None, ge=0)
+        output_per_1m: float | None = Field(default=None, ge=0)
+        source: str | None = None
+
+    return _ModelFields
+
+
+# The fields of _ModelFields by kind, for _plain_fields (keep the two in step).
+_TEXT_FIELDS = ("provider", "family", "tokenizer", "source")
+_COUNT_FIELDS = ("context_window", "max_input", "max_output")  # > 0
+_PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m")  # >= 0
+
+
+def _plain_fields(raw: Any) -> dict | None:
+    """An entry's fields as _fields_model() would give them (model_dump, no None), read without
+    pydantic when every field is plainly right, as in the shipped catalog; None when anything
+    needs pydantic (a value to coerce, or a mistake to explain)."""
+    if not isinstance(raw, dict):
+        return None
+    fields = {}
+    for key, value in raw.items():
+        if key in _TEXT_FIELDS and (value is None or type(value) is str):
+            pass
+        elif key in _COUNT_FIELDS and (value is None or (type(value) is int and value > 0)):
+            pass
+        elif key in _PRICE_FIELDS and (value is None or (type(value) in (int, float) and math.isfinite(value)
+                                                          and value >= 0)):
+            value = None if value is None else float(value)
+        else:
+            return None
+        if value is not None:
+            fields[key] = value
+    return fields
 
 
 _REQUIRED_FOR_NEW = ("context_window", "max_output", "input_per_1m", "output_per_1m")
@@ -269,15 +305,18 @@ class Catalog:
         return catalog
 
 
-def _validate_fields(raw: Any, where: str, label: str) -> _ModelFields:
+def _validate_fields(raw: Any, where: str, label: str):
+    from pydantic import ValidationError
+
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: `{label}` must be a mapping of fields (input_per_1m, output_per_1m, ...)")
+    model = _fields_model()
     try:
-        return _ModelFields.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         field_name = ".".join(str(part) for part in first["loc"]) or label
-        allowed = ", ".join(_ModelFields.model_fields)
+        allowed = ", ".join(model.model_fields)
         hint = f"allowed fields: {allowed}" if first["type"] == "extra_forbidden" else "fix the value"
         raise ConfigError(f"{where}: `{label}.{field_name}`: {first['msg']}; {hint}") from None
 
@@ -321,7 +360,9 @@ def _entry_line(text: str, name: str) -> int | None:
 def _entry_to_model(name: str, raw: Any, as_of: str, path: Path = CATALOG_PATH, text: str = "") -> ModelInfo:
     line = _entry_line(text, name)
     where = f"{path}:{line}" if line else str(path)
-    fields = _validate_fields(raw, where, name).model_dump(exclude_none=True)
+    fields = _plain_fields(raw)
+    if fields is None:
+        fields = _validate_fields(raw, where, name).model_dump(exclude_none=True)
     missing = [key for key in _REQUIRED_IN_CATALOG if key not in fields]
     if missing:
         raise ConfigError(f"{where}: model {name!r} has no {', '.join(missing)}; every catalog entry needs "
