@@ -9,7 +9,6 @@ the error (redacted), with the latency.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -153,6 +152,8 @@ async def _test_one(connection, model: str, timeout: float) -> tuple[bool, float
 
 
 def run_test(args) -> int:
+    import asyncio  # here: `promptwise --help` imports this module and need not load asyncio
+
     from promptwise.engine.connections import ConnectionResolver
     from promptwise.redaction import redact
 
