@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -108,3 +109,30 @@ def test_bad_window_setting_is_a_config_error(tmp_path):
 def test_current_model_gets_nothing(tmp_path):
     _, problems = _flow_problems(tmp_path, "gpt-4.1", date(2025, 9, 1))
     assert problems == []
+
+
+def test_check_json_carries_it_for_ci(tmp_path, capsys):
+    """o1-mini retired on 2025-10-27: retired whatever day this runs, so the clock does not matter."""
+    from promptwise.cli import main
+
+    (tmp_path / "promptwise.yaml").write_text("defaults: {model: gpt-4o-mini}\n", encoding="utf-8")
+    (tmp_path / "ask.prompty").write_text(
+        "---\nname: Ask\nmodel:\n  api: chat\n  configuration:\n    type: openai\n    model: o1-mini\n"
+        "sample:\n  question: hi\n---\nuser:\n{{question}}\n", encoding="utf-8")
+    clear_cache()
+    main(["check", str(tmp_path), "--format", "json"])
+    problems = [p for p in json.loads(capsys.readouterr().out) if p["code"] == "PW707"]
+    assert len(problems) == 1
+    assert problems[0]["severity"] == "warning" and problems[0]["range"]["start"]["line"] == 6
+    assert "was retired on 2025-10-27" in problems[0]["message"] and "o4-mini" in problems[0]["message"]
+
+
+def test_azure_deployment_gets_the_warning_without_a_fix(tmp_path):
+    settings = ("defaults: {model: gpt-4o-mini}\ndeployments:\n  prod-chat: gpt-35-turbo-0613\n"
+                "connections:\n  local:\n    type: azure_openai\n    azure_endpoint: https://example.openai.azure.com\n"
+                "    api_key: ${env:AZURE_OPENAI_API_KEY}\n    api_version: 2024-10-21\n")
+    _, problems = _flow_problems(tmp_path, "prod-chat", date(2026, 1, 1), settings)
+    (problem,) = problems
+    assert "prod-chat (gpt-35-turbo-0613) was retired on 2025-02-13" in problem.message
+    assert "redeploy it with gpt-4o-mini" in problem.message
+    assert problem.fixes == ()
