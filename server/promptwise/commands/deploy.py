@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.service import deploy, open_context, resolve_flow
+    from promptwise.deploy.service import deploy, describe, open_context, resolve_flow
 
     def progress(line: str) -> None:
         print(f"promptwise: {line}", file=sys.stderr, flush=True)
@@ -51,12 +51,8 @@ def handle(args: argparse.Namespace) -> int:
             result = deploy(context, flow, args.target, version_ref=args.version, out=out, progress=progress)
         finally:
             context.close()
-    except DeployError as error:
-        raise UserError(str(error)) from None
-    except (OSError, ValueError) as error:  # an unreadable flow file, a folder of too many files
-        where = getattr(error, "filename", None)
-        raise UserError(f"{where + ': ' if where else ''}{getattr(error, 'strerror', None) or error}; nothing was "
-                        f"packaged or deployed") from None
+    except (DeployError, OSError, ValueError) as error:
+        raise UserError(describe(error)) from None
     if args.format == "json":
         print(json.dumps(result, indent=2))
     elif result["applied"]:

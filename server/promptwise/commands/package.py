@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.service import open_context, package, resolve_flow
+    from promptwise.deploy.service import describe, open_context, package, resolve_flow
 
     try:
         flow = resolve_flow(args.path)
@@ -35,12 +35,8 @@ def handle(args: argparse.Namespace) -> int:
             version, created = package(context, flow, args.name)
         finally:
             context.close()
-    except DeployError as error:
-        raise UserError(str(error)) from None
-    except (OSError, ValueError) as error:  # an unreadable flow file, a folder of too many files
-        where = getattr(error, "filename", None)
-        raise UserError(f"{where + ': ' if where else ''}{getattr(error, 'strerror', None) or error}; nothing was "
-                        f"packaged or deployed") from None
+    except (DeployError, OSError, ValueError) as error:
+        raise UserError(describe(error)) from None
     if args.format == "json":
         print(json.dumps({**version.to_json(), "created": created}, indent=2))
     else:

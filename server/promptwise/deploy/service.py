@@ -40,6 +40,15 @@ def open_context(path: Path | str, *, readonly: bool = False) -> Context:
     return Context(workspace, Registry.for_workspace(workspace, readonly=readonly), audit.actor(workspace.root))
 
 
+def describe(error: Exception) -> str:
+    """One line for the user: a DeployError as it is; an unreadable flow file (OSError) or a
+    folder of too many files (ValueError) with its path, before anything was stored."""
+    if isinstance(error, DeployError):
+        return str(error)
+    where = getattr(error, "filename", None)
+    return f"{where + ': ' if where else ''}{getattr(error, 'strerror', None) or error}; nothing was packaged or deployed"
+
+
 def resolve_flow(path: Path | str) -> Path:
     from promptwise.engine.errors import FlowError
     from promptwise.engine.flow_path import resolve_flow_path
