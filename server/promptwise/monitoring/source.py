@@ -24,8 +24,7 @@ def open_traces(workspace_root: Path) -> sqlite3.Connection | None:
     except sqlite3.OperationalError:
         connection = connect(path, readonly=True, schema=SCHEMA, version=SCHEMA_VERSION,
                              what="no figures can be computed")
-    # The monitor's GROUP BY sorts every row of the window: let SQLite's sorter use a second
-    # core and keep its runs in memory rather than in temporary files.
-    connection.execute("PRAGMA threads = 2")
+    # The monitor's GROUP BY sorts every row of the window: keep the sorter's runs in memory
+    # rather than in temporary files.
     connection.execute("PRAGMA temp_store = MEMORY")
     return connection
