@@ -29,6 +29,10 @@ def register(subparsers) -> None:
                         help="rows / judge calls in flight (default: as `batch`, 32)")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
     parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
+    from promptwise.commands.model_compare import add_arguments as add_model_arguments
+
+    add_model_arguments(parser, with_models_help="run and evaluate --flow once per model (comma-separated), the "
+                                                 "model replaced in every llm node, and compare them in one table")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding the runs (default: here)")
@@ -81,6 +85,15 @@ def run(args) -> int:
     try:
         names = list(args.runs)
         args.concurrency = concurrency_or_default(args.concurrency)
+        if args.models is not None:
+            if args.flow is None or names or args.variants:
+                raise UserError("--models needs --flow FLOW (and --data FILE or eval.yaml's `data:`), without RUN "
+                                "names or --variants")
+            from promptwise.commands.model_compare import run_models
+
+            return run_models(args, args.flow)
+        if args.node is not None:
+            raise UserError("--node NAME chooses the llm node whose model --models replaces; pass --models too")
         if args.variants:
             if args.flow is None:
                 raise UserError("--variants NODE needs --flow FLOW (and --data FILE or eval.yaml's `data:`)")

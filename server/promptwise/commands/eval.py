@@ -42,6 +42,10 @@ def register(subparsers) -> None:
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding --run (default: here)")
     parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--list", action="store_true", help="list the evaluator types and exit")
+    from promptwise.commands.model_compare import add_arguments as add_model_arguments
+
+    add_model_arguments(parser, with_models_help="run and evaluate FLOW once per model (comma-separated), the model "
+                                                 "replaced in every llm node, and compare them in one table")
     parser.add_argument("--show", metavar="NAME",
                         help="show a stored evaluation again (RUN.evalN, or a run: its latest evaluation); runs "
                              "nothing")
@@ -181,6 +185,14 @@ def run(args) -> int:
     if not args.run and args.flow is None:
         raise UserError("nothing to evaluate; pass FLOW (with --data or eval.yaml's `data:`) or --run RUN")
     args.concurrency = concurrency_or_default(args.concurrency)
+    if args.models is not None:
+        if args.run or args.flow is None:
+            raise UserError("--models runs FLOW once per model; pass FLOW (not --run)")
+        from promptwise.commands.model_compare import run_models
+
+        return run_models(args, args.flow)
+    if args.node is not None:
+        raise UserError("--node NAME chooses the llm node whose model --models replaces; pass --models too")
     try:
         gates = [parse_gate(g, "under") for g in args.fail_under] + [parse_gate(g, "over") for g in args.fail_over]
     except GateError as error:

@@ -59,13 +59,17 @@ def count_tokens(text: str) -> int:
 
 @dataclass
 class Rule:
-    """When `pattern` matches the last user message, answer with `reply` after `latency`."""
+    """When `pattern` matches the last user message (and the request names `model`, when set),
+    answer with `reply` after `latency`."""
 
     pattern: re.Pattern | None
     reply: Reply
     latency: float | None = None
+    model: str | None = None
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, model: str | None = None) -> bool:
+        if self.model is not None and self.model != model:
+            return False
         return self.pattern is None or bool(self.pattern.search(text))
 
 
@@ -184,10 +188,12 @@ class FakeOpenAI:
 
     # ----- configuration (safe from any thread) -----
 
-    def add_rule(self, pattern: str | re.Pattern | None, reply: Reply, latency: float | None = None) -> None:
-        """Rules are tried in order; the first whose pattern matches the last user message wins."""
+    def add_rule(self, pattern: str | re.Pattern | None, reply: Reply, latency: float | None = None, *,
+                 model: str | None = None) -> None:
+        """Rules are tried in order; the first whose pattern matches the last user message (and
+        whose `model`, if given, is the model or Azure deployment requested) wins."""
         with self._lock:
-            self.rules.append(Rule(_compile(pattern), reply, latency))
+            self.rules.append(Rule(_compile(pattern), reply, latency, model))
 
     def inject(
         self,
@@ -357,10 +363,10 @@ class FakeOpenAI:
                     return fault
         return None
 
-    def _pick_rule(self, text: str) -> Rule | None:
+    def _pick_rule(self, text: str, model: str | None = None) -> Rule | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(text):
+                if rule.matches(text, model):
                     return rule
         return None
 
@@ -461,12 +467,12 @@ class FakeOpenAI:
                 if record is not None:
                     record.fault = fault.kind
                 return await self._apply_fault(request, fault)
-            rule = self._pick_rule(text)
+            model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
+            rule = self._pick_rule(text, model)
             latency = rule.latency if rule is not None and rule.latency is not None else self.latency
             if latency:
                 await asyncio.sleep(latency)
             message, usage_override = self._reply(rule, body, text, self._echo(request))
-            model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
             prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in body["messages"] if isinstance(m, dict)) + 3
             completion_tokens = count_tokens(message.get("content") or "")
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}

@@ -180,6 +180,7 @@ async def run_batch(
     retry: RetryPolicy | None = None,
     init: dict | None = None,
     environ: dict | None = None,
+    models: dict[str, str] | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. Raises FlowError for problems found before rows start (bad
     mapping, unknown columns, no rows, a run another process holds ...).
@@ -213,6 +214,7 @@ async def run_batch(
             row_timeout = row_timeout or stored.get("row_timeout")
             if retry is None and stored.get("timeout"):
                 retry = RetryPolicy(timeout=stored["timeout"])
+            models = models or stored.get("models")  # a run of another model resumes with that model
         concurrency = concurrency or DEFAULT_CONCURRENCY
         row_timeout = row_timeout or DEFAULT_ROW_TIMEOUT
         if path is None:
@@ -224,16 +226,17 @@ async def run_batch(
             check_data_file(Path(data))
         mapping = parse_mapping(column_mapping)
         async with open_session(path, variants=variants, init=init, use_cache=use_cache, concurrency=concurrency,
-                                retry=retry, environ=environ) as session:
+                                retry=retry, environ=environ, models=models) as session:
             return await _run_session(session, held, resume=resume, name=name, data=data, mapping=mapping,
                                       source_run=source_run, concurrency=concurrency, use_cache=use_cache,
                                       retry_failed=retry_failed, row_timeout=row_timeout, on_progress=on_progress,
-                                      on_start=on_start, on_warning=on_warning, cancel=cancel, init=init)
+                                      on_start=on_start, on_warning=on_warning, cancel=cancel, init=init,
+                                      models=models)
 
 
 async def _run_session(session: Session, held: ExitStack, *, resume, name, data, mapping, source_run, concurrency,
-                       use_cache, retry_failed, row_timeout, on_progress, on_start, on_warning, cancel, init
-                       ) -> BatchResult:
+                       use_cache, retry_failed, row_timeout, on_progress, on_start, on_warning, cancel, init,
+                       models=None) -> BatchResult:
     store = session.store
     data_path = Path(data).resolve() if data is not None else None
     source = _source_rows(store, source_run)
@@ -289,7 +292,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
             run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
             variants=getattr(executable, "variants", {}) or {},
             parameters={"cache": use_cache, **_settings(concurrency, row_timeout, session), **owner_parameters(),
-                        **({"init": init} if init else {})},
+                        **({"init": init} if init else {}), **({"models": models} if models else {})},
             connection=executable.description, total_rows=total, source_run=source_run,
             content_hash=spans.content_hash_of(executable))
     if on_start is not None:

@@ -86,7 +86,9 @@ class DagExecutable(Executable):
     kind = "flow_dag"
 
     def __init__(self, document: FlowDag, variants: dict[str, str] | None, llm: LlmService,
-                 includes: Includes | None = None) -> None:
+                 includes: Includes | None = None, models: dict[str, str] | None = None) -> None:
+        """`models`: node name (or `*`, every llm node) -> the model (or Azure deployment) it calls
+        instead of its own: how `eval --models` compares models on the same flow."""
         if not document.is_python:
             raise FlowError(f"{document.path}: this is a {document.language} flow; Promptwise runs Python flows "
                             f"only (run it with Prompt flow's {document.language} executor)")
@@ -96,9 +98,11 @@ class DagExecutable(Executable):
         self.includes = includes or Includes()
         self.input_specs = document.inputs
         self.variants = self._choose_variants(variants or {})
+        self.models = dict(models or {})
         self.nodes: dict[str, PreparedNode] = {}
         for flow_node in document.nodes:
             self._prepare(self._variant_node(flow_node), llm)
+        self._check_model_overrides()
         self._check_references()
         self.order = self._topological_order()
         self.line_nodes = [n for n in self.order if not self.nodes[n].node.aggregation]
@@ -111,6 +115,26 @@ class DagExecutable(Executable):
 
     def _where(self, range_) -> str:
         return where(self.path, range_)
+
+    def _check_model_overrides(self) -> None:
+        llm_nodes = [name for name, prepared in self.nodes.items() if prepared.kind == "llm"]
+        for name in self.models:
+            if name != "*" and name not in llm_nodes:
+                raise FlowError(f"{self.path}: --node {name}: no llm node of that name (llm nodes: "
+                                f"{', '.join(llm_nodes) or 'none'})")
+        if self.models and not llm_nodes:
+            raise FlowError(f"{self.path}: the flow has no llm node whose model could be replaced")
+
+    def _with_model(self, prepared: PreparedNode, values: dict) -> dict:
+        """The node's inputs with its model replaced when `models` says so (an Azure node names
+        the deployment: the deployment is taken to carry the model's name)."""
+        model = self.models.get(prepared.name) or self.models.get("*")
+        if model is None or prepared.kind != "llm":
+            return values
+        replaced = {**values, "model": model}
+        if "deployment_name" in prepared.node.inputs:
+            replaced["deployment_name"] = model
+        return replaced
 
     def _choose_variants(self, requested: dict[str, str]) -> dict[str, str]:
         chosen: dict[str, str] = {}
@@ -186,6 +210,7 @@ class DagExecutable(Executable):
                 connection_at = self._where(flow_node.key_range("connection") or flow_node.name_range)
                 prepared.connection = llm.connection(flow_node.connection or values.get("connection"),
                                                      azure_hint=azure, where=connection_at)
+                values = self._with_model(prepared, values)
                 if not any(flow_node.inputs.get(k) is not None and flow_node.inputs[k].reference is not None
                            for k in ("model", "deployment_name")):
                     llm.model_name(prepared.connection, values.get("model"), values.get("deployment_name"), at)
@@ -321,7 +346,7 @@ class DagExecutable(Executable):
                 value = None
             values[name] = value
         values.update(prepared.connection_inputs)
-        return values
+        return self._with_model(prepared, values)
 
     async def _execute(self, prepared: PreparedNode, values: dict, context: RunContext,
                        metrics: dict | None = None) -> NodeResult:

@@ -32,9 +32,11 @@ _AZURE_TYPES = ("azure_openai", "azure", "azureopenai")
 class PromptyExecutable(Executable):
     kind = "prompty"
 
-    def __init__(self, document: Prompty, llm: LlmService, model_override: dict | None = None) -> None:
+    def __init__(self, document: Prompty, llm: LlmService, model_override: dict | None = None,
+                 model_name: str | None = None) -> None:
         """`model_override`: `Prompty.load(..., model={...})` from flex code: `configuration` and
-        `parameters` replace the file's own."""
+        `parameters` replace the file's own. `model_name`: the model (or Azure deployment) to call
+        instead of the file's (`eval --models`)."""
         self.document = document
         self.override = model_override or {}
         self.path = document.path
@@ -58,6 +60,8 @@ class PromptyExecutable(Executable):
         config = self._configuration()
         deployment = config.get("azure_deployment") or config.get("deployment_name")
         name = config.get("model") if self.override.get("configuration") else (model.id or config.get("model"))
+        if model_name:
+            name, deployment = model_name, (model_name if deployment else None)
         self.model = llm.model_name(self.connection, name, deployment, at)
         from_files = {}
         for section in ("options", "parameters"):  # written as `${file:...}`: the file's mapping

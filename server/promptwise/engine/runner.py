@@ -38,7 +38,8 @@ from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
 
 def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None = None,
-                    init: dict | None = None, stack: ExitStack | None = None) -> Executable:
+                    init: dict | None = None, stack: ExitStack | None = None,
+                    models: dict[str, str] | None = None) -> Executable:
     """Read the flow with the shared document model and prepare it to run (or raise FlowError).
 
     The flow's `environment_variables` are set (until `stack` closes; they stay set when no
@@ -61,6 +62,11 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
         refuse_literal_secrets(document, path)
     if variants and kind != "flow_dag":
         raise FlowError(f"{path}: --variant applies to flow.dag.yaml node variants only")
+    if models and kind not in ("flow_dag", "prompty"):
+        raise FlowError(f"{path}: --models applies to flow.dag.yaml llm nodes and .prompty files (a flex flow "
+                        "chooses its models in its own code)")
+    if models and kind == "prompty" and set(models) != {"*"}:
+        raise FlowError(f"{path}: --node applies to flow.dag.yaml llm nodes; a .prompty has one model")
     if kind in ("flow_dag", "flex_flow"):
         values = resolve_environment_variables(document.environment_variables, str(path), llm.resolver)
         if values:
@@ -68,10 +74,10 @@ def load_executable(path: Path, llm: LlmService, variants: dict[str, str] | None
             stack.enter_context(scope) if stack is not None else scope.__enter__()
         includes = resolve_includes(document.additional_includes, path.parent, path)
         if kind == "flow_dag":
-            return DagExecutable(document, variants, llm, includes)
+            return DagExecutable(document, variants, llm, includes, models)
         return FlexExecutable(document, init, includes)
     if kind == "prompty":
-        return PromptyExecutable(document, llm)
+        return PromptyExecutable(document, llm, model_name=(models or {}).get("*"))
     raise FlowError(f"{path}: not a flow; run a flow.dag.yaml, flow.flex.yaml or .prompty file")
 
 
@@ -116,6 +122,7 @@ async def open_session(
     retry: RetryPolicy | None = None,
     workspace: WorkspaceConfig | None = None,
     environ: dict | None = None,
+    models: dict[str, str] | None = None,
 ) -> AsyncIterator[Session]:
     """Everything a run needs, checked before any row runs; closed (clients, threads) on exit.
 
@@ -125,13 +132,13 @@ async def open_session(
         stack.enter_context(user_output_to_stderr())
         async with _open_session(path, stack, variants=variants, init=init, use_cache=use_cache,
                                  concurrency=concurrency, retry=retry, workspace=workspace,
-                                 environ=environ) as session:
+                                 environ=environ, models=models) as session:
             yield session
 
 
 @asynccontextmanager
 async def _open_session(path: Path | str, stack: ExitStack, *, variants, init, use_cache, concurrency, retry,
-                        workspace, environ) -> AsyncIterator[Session]:
+                        workspace, environ, models=None) -> AsyncIterator[Session]:
     flow_path = resolve_flow_path(path)
     try:
         workspace = workspace or load_workspace(flow_path)
@@ -156,7 +163,7 @@ async def _open_session(path: Path | str, stack: ExitStack, *, variants, init, u
     executor = ThreadPoolExecutor(max_workers=max(4, min(64, concurrency)), thread_name_prefix="promptwise-tool")
     store = RunStore.for_workspace(workspace)
     try:
-        executable = load_executable(flow_path, llm, variants, init, stack)
+        executable = load_executable(flow_path, llm, variants, init, stack, models)
         context = RunContext(llm, executor, workspace)
         prepare = getattr(executable, "prepare", None)
         if prepare is not None:

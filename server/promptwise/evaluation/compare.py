@@ -139,7 +139,9 @@ def load_column(store: EvalStore, workspace: WorkspaceConfig, name: str) -> Colu
         raise EvaluationError(unknown_name_message(store, name))
     info = _run_info(workspace, record.run)
     variants = dict(info.variants or {}) if info else {}
-    label = record.run + (" [" + ", ".join(f"{k}={v}" for k, v in variants.items()) + "]" if variants else "")
+    models = (info.parameters or {}).get("models") if info else None  # `eval --models`: node (or *) -> model
+    shown = {**variants, **{("model" if node == "*" else f"{node}.model"): m for node, m in (models or {}).items()}}
+    label = record.run + (" [" + ", ".join(f"{k}={v}" for k, v in shown.items()) + "]" if shown else "")
     return Column(label, record.run, record.name, variants, record.data, record, store.scores(record.name),
                   info.cache_hits if info else 0)
 

@@ -209,9 +209,11 @@ async def evaluate_flow(
     retry=None,
     cancel=None,
     on_warning: Callable[[str], None] | None = None,
+    models: dict[str, str] | None = None,
 ) -> EvaluationOutcome:
     """Run the flow over the data (eval.yaml's `data:` unless given), then evaluate the run.
-    `on_warning` hears what the batch finds before any call (see run_batch)."""
+    `on_warning` hears what the batch finds before any call (see run_batch); `models` replaces
+    llm nodes' models (node name or `*` -> model)."""
     from promptwise.engine.batch import run_batch
 
     flow_path = Path(flow)
@@ -235,7 +237,7 @@ async def evaluate_flow(
         await _close(context, judge_transport)
     batch = await run_batch(flow_path, data_path, name=name, variants=variants, concurrency=max(concurrency, 1),
                             use_cache=use_cache, on_progress=on_progress, on_start=on_start, retry=retry,
-                            cancel=cancel, on_warning=on_warning)
+                            cancel=cancel, on_warning=on_warning, models=models)
     if batch.status != "completed" and batch.completed == 0:
         raise EvaluationError(f"run {batch.run} {batch.status} with no completed rows ({batch.error or 'see the run'}); "
                               f"nothing to evaluate")

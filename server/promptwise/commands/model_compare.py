@@ -1,0 +1,203 @@
+"""`promptwise eval FLOW --models A,B,...` (and `compare --models A,B --flow FLOW`): the same flow and
+evaluation run once per model, the model substituted in every llm node (or `--node NAME`), then
+one table — quality, cost per row, latency, errors — and the cheapest model within `--margin` of
+the best.
+
+Every model is checked against the catalog and priced before the first call; each model's run is
+a normal stored run (its `models` parameter says what was replaced), so `runs show` and
+`compare RUN RUN` read it as any other.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptwise.commands.options import RunTracker, json_text, warn
+
+DEFAULT_MARGIN = 0.02
+
+
+def add_arguments(parser, *, with_models_help: str) -> None:
+    parser.add_argument("--models", metavar="M1,M2,...", help=with_models_help)
+    parser.add_argument("--node", metavar="NAME",
+                        help="with --models: replace the model of this llm node only (default: every llm node)")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="X",
+                        help="with --models: recommend the cheapest model whose primary metric is within X of the "
+                             f"best (default {DEFAULT_MARGIN})")
+
+
+def parse_models(text: str) -> list[str]:
+    from promptwise.cli import UserError
+
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if len(models) < 2:
+        raise UserError(f"--models {text!r}: name at least two models, separated by commas "
+                        "(e.g. --models gpt-4o-mini,gpt-4.1-mini)")
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    if repeated:
+        raise UserError(f"--models: {', '.join(repeated)} named more than once; name each model once")
+    return models
+
+
+@dataclass
+class ModelResult:
+    model: str
+    run: str
+    evaluation: str
+    figures: dict  # metric name -> value (the evaluators' main figures)
+    primary: float | None
+    cost_per_row: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    rows_failed: int
+    eval_errors: int
+    estimate_expected: float | None
+    estimate_upper: float | None
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "run": self.run, "evaluation": self.evaluation, "metrics": self.figures,
+                "primary": self.primary, "cost_per_row": self.cost_per_row, "latency_p50_ms": self.latency_p50_ms,
+                "latency_p95_ms": self.latency_p95_ms, "rows_failed": self.rows_failed,
+                "eval_errors": self.eval_errors,
+                "estimate": {"cost_expected": self.estimate_expected, "cost_upper": self.estimate_upper}}
+
+
+def main_figure(evaluator: dict, metrics: dict) -> tuple[str, bool]:
+    """The figure that says how good an evaluator found the runs, and whether higher is better:
+    the pass rate when it has a threshold, its accuracy (classification), else its mean."""
+    if evaluator.get("threshold") is not None and "pass_rate" in metrics:
+        return "pass_rate", True
+    if "accuracy" in metrics:
+        return "accuracy", True
+    return "mean", bool(evaluator.get("higher_is_better", True))
+
+
+def recommend(results: list[ModelResult], higher_is_better: bool, margin: float) -> tuple[str | None, str]:
+    """The cheapest model whose primary figure is within `margin` of the best, and why."""
+    scored = [r for r in results if r.primary is not None]
+    if not scored:
+        return None, "no model has a primary metric to compare (every row failed, or no evaluator scored)"
+    best = max(r.primary for r in scored) if higher_is_better else min(r.primary for r in scored)
+    close = [r for r in scored if abs(r.primary - best) <= margin + 1e-12]
+    # A model without a known price cannot be called the cheapest: priced models first.
+    close.sort(key=lambda r: (r.cost_per_row is None, r.cost_per_row or 0.0, r.model))
+    chosen = close[0]
+    others = [r.model for r in close[1:]]
+    reason = (f"the cheapest of the models within {margin:g} of the best primary metric ({best:.4g})"
+              + (f"; also within the margin: {', '.join(others)}" if others else ""))
+    return chosen.model, reason
+
+
+def run_models(args, flow: Path) -> int:
+    """Estimate every model, run and evaluate the flow with each, print one table."""
+    import asyncio
+
+    from promptwise.cli import UserError
+    from promptwise.commands.preflight import refuse_undefined_variables
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.costing.preflight import EstimateError, estimate_target
+    from promptwise.engine.errors import FlowError
+    from promptwise.evaluation.compare import compare
+    from promptwise.evaluation.config import EvalConfigError
+    from promptwise.evaluation.runner import EvaluationError
+    from promptwise.evaluation.service import config_for, evaluate_flow
+    from promptwise.store import RunStore
+
+    models = parse_models(args.models)
+    if args.margin < 0:
+        raise UserError(f"--margin {args.margin:g}: must be 0 or more")
+    target = args.node or "*"
+    try:
+        config = config_for(flow, args.config)
+        data = args.data if args.data is not None else config.data
+        if data is None:
+            raise UserError(f"{config.path}: no data to run on; pass --data FILE or set `data:` in eval.yaml")
+        # Every model named, priced and refused (with a did-you-mean) before the first call.
+        estimates = {}
+        problems = []
+        for model in models:
+            try:
+                estimates[model] = estimate_target(flow, data=data, model=model)
+            except EstimateError as error:
+                problems.append(str(error))
+        if problems:
+            raise UserError("\n".join(problems) + "\nnothing was run")
+        refuse_undefined_variables(flow, {}, args.allow_undefined)
+        out = sys.stderr if args.format == "json" else sys.stdout
+        scope = f"node `{args.node}`" if args.node else "every llm node"
+        print(f"Estimate over {data} with the model replaced in {scope}"
+              + (" (priced as if every model call used it)" if args.node else "") + ":", file=out)
+        for model, report in estimates.items():
+            expected = "-" if report.cost_expected is None else f"${report.cost_expected:.4f}"
+            upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
+            print(f"  {model:<24} expected {expected}, at most {upper}", file=out)
+        names = []
+        for model in models:
+            print(f"running and evaluating with {model} ...", file=sys.stderr)
+            tracker = RunTracker()
+            try:
+                outcome = asyncio.run(evaluate_flow(flow, data, config_path=args.config, models={target: model},
+                                                    concurrency=args.concurrency, use_cache=not args.no_cache,
+                                                    on_progress=tracker.on_progress, on_start=tracker.on_start,
+                                                    on_warning=warn))
+            except KeyboardInterrupt:
+                print(tracker.interrupted_message(), file=sys.stderr)
+                return 130
+            names.append(outcome.name)
+        workspace = load_workspace(flow)
+        comparison = compare(names, workspace)
+        with RunStore.for_workspace(workspace, readonly=True) as store:
+            failed = {c.run: (store.get_run(c.run).rows_failed if store.get_run(c.run) else 0)
+                      for c in comparison.columns}
+    except (EvalConfigError, EvaluationError, FlowError, ConfigError) as error:
+        raise UserError(str(error)) from None
+    evaluators = comparison.columns[0].evaluation_record.evaluators
+    first_metrics = comparison.columns[0].evaluation_record.metrics
+    figures = [(e["name"], *main_figure(e, first_metrics.get(e["name"], {}))) for e in evaluators]
+    primary_name, primary_higher = (f"{figures[0][0]}.{figures[0][1]}", figures[0][2]) if figures else (None, True)
+    results = []
+    for model, column in zip(models, comparison.columns):
+        record = column.evaluation_record
+        values = {f"{name}.{figure}": _number(record.metrics.get(name, {}).get(figure)) for name, figure, _ in figures}
+        errors = sum(int(record.metrics.get(name, {}).get("errors") or 0) for name, _, _ in figures)
+        report = estimates[model]
+        results.append(ModelResult(model, column.run, column.evaluation, values,
+                                   values.get(primary_name) if primary_name else None,
+                                   _number(record.summary.get("cost_per_row")),
+                                   _number(record.summary.get("latency_p50_ms")),
+                                   _number(record.summary.get("latency_p95_ms")),
+                                   failed.get(column.run, 0), errors, report.cost_expected, report.cost_upper))
+    chosen, reason = recommend(results, primary_higher, args.margin)
+    if args.format == "json":
+        print(json_text({"node": args.node, "primary_metric": primary_name, "higher_is_better": primary_higher,
+                         "margin": args.margin, "models": [r.to_json() for r in results],
+                         "recommendation": {"model": chosen, "reason": reason}}, indent=2))
+    else:
+        print()
+        print(format_table(results, [f"{n}.{f}" for n, f, _ in figures]))
+        print()
+        print(f"recommended: {chosen} ({reason})" if chosen else f"no recommendation: {reason}")
+        print("compare the runs row by row: promptwise compare " + " ".join(r.run for r in results))
+    return 0
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def format_table(results: list[ModelResult], metric_names: list[str]) -> str:
+    from promptwise.evaluation.report_text import fmt_figure
+
+    headers = ["model", *metric_names, "cost/row", "p50 ms", "p95 ms", "rows failed", "eval errors", "run"]
+    rows = []
+    for r in results:
+        rows.append([r.model, *(fmt_figure(r.figures.get(m), "") for m in metric_names),
+                     fmt_figure(r.cost_per_row, "$"), fmt_figure(r.latency_p50_ms, "ms"),
+                     fmt_figure(r.latency_p95_ms, "ms"), str(r.rows_failed), str(r.eval_errors), r.run])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in rows]
+    return "\n".join(lines)
