@@ -11,7 +11,7 @@ import pytest
 
 from promptwise.cli import main
 
-from capitals_project import DATA, PROMPTY, jsonl, write_capitals_flow
+from capitals_project import DATA, write_capitals_flow, write_city_prompty
 
 FLOW = """\
 inputs:
@@ -77,6 +77,8 @@ def test_models_table_metrics_and_recommendation(model_flow, fake_server, capsys
     assert main(["compare", *runs, "--format", "json"]) == 0
     compared = _json(capsys)
     assert [r["label"].split(" [")[1] for r in compared["runs"]] == ["model=gpt-4o-mini]", "model=gpt-4.1-mini]"]
+    assert main(["runs", "show", runs[1]]) == 0
+    assert "models:     gpt-4.1-mini" in capsys.readouterr().out
 
 
 def test_wider_margin_recommends_the_cheaper_model_and_compare_alias(model_flow, capsys, monkeypatch):
@@ -111,10 +113,7 @@ def test_usage_errors(model_flow, fake_server, capsys, monkeypatch, argv, expect
 
 
 def test_prompty_model_replaced(workspace_dir, fake_server, capsys, monkeypatch):
-    folder = workspace_dir / "city"
-    folder.mkdir()
-    (folder / "city.prompty").write_text(PROMPTY, encoding="utf-8")
-    (folder / "data.jsonl").write_text(jsonl(DATA), encoding="utf-8")
+    folder = write_city_prompty(workspace_dir)
     (folder / "eval.yaml").write_text(EVAL.replace("data: data.jsonl\n", "").replace("run.outputs.answer", "run.outputs.output"),
                                       encoding="utf-8")
     fake_server.add_rule("France", "Paris", model="gpt-4.1-mini")

@@ -190,7 +190,7 @@ def _number(value) -> float | None:
 def format_table(results: list[ModelResult], metric_names: list[str]) -> str:
     from promptwise.evaluation.report_text import fmt_figure
 
-    headers = ["model", *metric_names, "cost/row", "p50 ms", "p95 ms", "rows failed", "eval errors", "run"]
+    headers = ["model", *metric_names, "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", "run"]
     rows = []
     for r in results:
         rows.append([r.model, *(fmt_figure(r.figures.get(m), "") for m in metric_names),

@@ -187,6 +187,9 @@ def _show(store, run, args) -> int:
         lines.append(f"data:       {run.data}")
     if run.variants:
         lines.append("variants:   " + ", ".join(f"{k}={v}" for k, v in run.variants.items()))
+    models = (run.parameters or {}).get("models")  # `eval --models`: node (or * for every llm node) -> model
+    if models:
+        lines.append("models:     " + ", ".join(m if node == "*" else f"{node}={m}" for node, m in models.items()))
     lines += [
         f"rows:       {run.rows_done}/{run.total_rows} done, {run.rows_completed} completed, {run.rows_failed} failed",
         f"tokens:     {format_tokens(run.total_tokens)} ({format_tokens(run.prompt_tokens)} prompt, "
