@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "deploy",
     "audit",
     "monitor",
+    "finetune",
     "lsp",
 )
 

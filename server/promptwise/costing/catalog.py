@@ -58,6 +58,7 @@ class ModelInfo:
     output_per_1m: float
     cached_input_per_1m: float | None = None  # None: no cached-input discount
     max_input: int | None = None  # a separate cap on input alone, where the provider has one
+    finetune_training_per_1m: float | None = None  # fine-tuning training price per 1M tokens, where published
     family: str = "chat"
     origin: str = ""  # e.g. "catalog 2026-11-21" or "promptwise.yaml:12"
     source: str = ""  # where the catalog took the figures from
@@ -134,6 +135,7 @@ def _fields_model():
         input_per_1m: float | None = Field(default=None, ge=0)
         cached_input_per_1m: float | None = Field(default=None, ge=0)
         output_per_1m: float | None = Field(default=None, ge=0)
+        finetune_training_per_1m: float | None = Field(default=None, ge=0)
         source: str | None = None
 
     return _ModelFields
@@ -142,7 +144,7 @@ def _fields_model():
 # The fields of _ModelFields by kind, for _plain_fields (keep the two in step).
 _TEXT_FIELDS = ("provider", "family", "tokenizer", "source")
 _COUNT_FIELDS = ("context_window", "max_input", "max_output")  # > 0
-_PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m")  # >= 0
+_PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m", "finetune_training_per_1m")  # >= 0
 
 
 def _plain_fields(raw: Any) -> dict | None:
@@ -372,7 +374,8 @@ def _entry_to_model(name: str, raw: Any, as_of: str, path: Path = CATALOG_PATH, 
         family=fields.get("family", "chat"), context_window=fields["context_window"],
         max_output=fields["max_output"], max_input=fields.get("max_input"),
         input_per_1m=fields["input_per_1m"], cached_input_per_1m=fields.get("cached_input_per_1m"),
-        output_per_1m=fields["output_per_1m"], origin=f"catalog {as_of}", source=fields.get("source", ""))
+        output_per_1m=fields["output_per_1m"], finetune_training_per_1m=fields.get("finetune_training_per_1m"),
+        origin=f"catalog {as_of}", source=fields.get("source", ""))
 
 
 @lru_cache(maxsize=4)
