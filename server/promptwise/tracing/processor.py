@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
@@ -191,6 +192,8 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord
 def _attributes(raw: Any, capture_content: bool) -> dict[str, Any]:
     if not raw:
         return {}
+    if type(raw) is BoundedAttributes:  # a finished SDK span's: copying its own dict is ~8x faster
+        raw = raw._dict                 # than walking the Mapping (measured: benchmarks/README.md)
     if capture_content:
         return dict(raw)
     return {key: value for key, value in raw.items() if key not in attrs.CONTENT_ATTRIBUTES}
