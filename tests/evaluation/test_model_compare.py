@@ -125,3 +125,15 @@ def test_prompty_model_replaced(workspace_dir, fake_server, capsys, monkeypatch)
     by_model = {m["model"]: m["primary"] for m in _json(capsys)["models"]}
     assert by_model == {"gpt-4o-mini": 0.25, "gpt-4.1-mini": 0.5}
     assert {r.body["model"] for r in fake_server.requests} == {"gpt-4o-mini", "gpt-4.1-mini"}
+
+
+def test_a_model_the_endpoint_refuses_is_reported_and_the_others_compared(model_flow, fake_server, capsys,
+                                                                          monkeypatch):
+    monkeypatch.chdir(model_flow.parent)
+    fake_server.inject("server_error", count=None, status=400, model="gpt-4.1-mini")
+    assert main(["eval", str(model_flow), "--models", "gpt-4.1-mini,gpt-4o-mini", "--format", "json"]) == 1
+    data = _json(capsys)
+    refused, served = data["models"]
+    assert refused["model"] == "gpt-4.1-mini" and refused["run"] is None and refused["error"]
+    assert served["primary"] == 0.75 and served["error"] is None
+    assert data["recommendation"]["model"] == "gpt-4o-mini"

@@ -6,6 +6,9 @@ the best.
 Every model is checked against the catalog and priced before the first call; each model's run is
 a normal stored run (its `models` parameter says what was replaced), so `runs show` and
 `compare RUN RUN` read it as any other.
+
+Exit codes: 0 every model evaluated; 1 a model could not be run or evaluated (the others are still
+compared, the reason printed); 2 a usage error or a model the catalog does not know (nothing run).
 """
 
 from __future__ import annotations
@@ -44,23 +47,24 @@ def parse_models(text: str) -> list[str]:
 @dataclass
 class ModelResult:
     model: str
-    run: str
-    evaluation: str
+    run: str | None  # None: the model could not be run or evaluated (`error` says why)
+    evaluation: str | None
     figures: dict  # metric name -> value (the evaluators' main figures)
     primary: float | None
     cost_per_row: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
-    rows_failed: int
-    eval_errors: int
+    rows_failed: int | None
+    eval_errors: int | None
     estimate_expected: float | None
     estimate_upper: float | None
+    error: str | None = None
 
     def to_json(self) -> dict:
         return {"model": self.model, "run": self.run, "evaluation": self.evaluation, "metrics": self.figures,
                 "primary": self.primary, "cost_per_row": self.cost_per_row, "latency_p50_ms": self.latency_p50_ms,
                 "latency_p95_ms": self.latency_p95_ms, "rows_failed": self.rows_failed,
-                "eval_errors": self.eval_errors,
+                "eval_errors": self.eval_errors, "error": self.error,
                 "estimate": {"cost_expected": self.estimate_expected, "cost_upper": self.estimate_upper}}
 
 
@@ -99,8 +103,9 @@ def run_models(args, flow: Path) -> int:
     from promptwise.config import ConfigError, load_workspace
     from promptwise.costing.preflight import EstimateError, estimate_target
     from promptwise.engine.errors import FlowError
-    from promptwise.evaluation.compare import compare
+    from promptwise.evaluation.compare import load_column
     from promptwise.evaluation.config import EvalConfigError
+    from promptwise.evaluation.results_store import EvalStore
     from promptwise.evaluation.runner import EvaluationError
     from promptwise.evaluation.service import config_for, evaluate_flow
     from promptwise.store import RunStore
@@ -133,7 +138,9 @@ def run_models(args, flow: Path) -> int:
             expected = "-" if report.cost_expected is None else f"${report.cost_expected:.4f}"
             upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
             print(f"  {model:<24} expected {expected}, at most {upper}", file=out)
-        names = []
+        runs: dict[str, str] = {}  # model -> its evaluated run
+        evaluations: dict[str, str] = {}  # model -> its evaluation (RUN.evalN)
+        failures: dict[str, str] = {}  # model -> why it has no evaluation
         for model in models:
             print(f"running and evaluating with {model} ...", file=sys.stderr)
             tracker = RunTracker()
@@ -144,31 +151,45 @@ def run_models(args, flow: Path) -> int:
                                                     on_warning=warn))
             except KeyboardInterrupt:
                 print(tracker.interrupted_message(), file=sys.stderr)
+                if runs:
+                    print("promptwise: models evaluated so far: " + ", ".join(f"{m} ({r})" for m, r in runs.items()),
+                          file=sys.stderr)
                 return 130
-            names.append(outcome.name)
+            except (EvaluationError, FlowError) as error:
+                # One model the endpoint does not serve must not cost the others' results.
+                failures[model] = str(error)
+                print(f"promptwise: error: {model}: {error}", file=sys.stderr)
+                continue
+            runs[model], evaluations[model] = outcome.run, outcome.name
+        if not runs:
+            raise UserError("\n".join(dict.fromkeys(failures.values())))
         workspace = load_workspace(flow)
-        comparison = compare(names, workspace)
+        with EvalStore.for_workspace(workspace, readonly=True) as store:
+            columns = {model: load_column(store, workspace, name) for model, name in evaluations.items()}
         with RunStore.for_workspace(workspace, readonly=True) as store:
-            failed = {c.run: (store.get_run(c.run).rows_failed if store.get_run(c.run) else 0)
-                      for c in comparison.columns}
+            failed = {model: store.get_run(name).rows_failed for model, name in runs.items()}
     except (EvalConfigError, EvaluationError, FlowError, ConfigError) as error:
         raise UserError(str(error)) from None
-    evaluators = comparison.columns[0].evaluation_record.evaluators
-    first_metrics = comparison.columns[0].evaluation_record.metrics
-    figures = [(e["name"], *main_figure(e, first_metrics.get(e["name"], {}))) for e in evaluators]
+    first = next(iter(columns.values())).evaluation_record
+    figures = [(e["name"], *main_figure(e, first.metrics.get(e["name"], {}))) for e in first.evaluators]
     primary_name, primary_higher = (f"{figures[0][0]}.{figures[0][1]}", figures[0][2]) if figures else (None, True)
     results = []
-    for model, column in zip(models, comparison.columns):
+    for model in models:
+        report = estimates[model]
+        if model in failures:
+            results.append(ModelResult(model, None, None, {}, None, None, None, None, None, None,
+                                       report.cost_expected, report.cost_upper, failures[model]))
+            continue
+        column = columns[model]
         record = column.evaluation_record
         values = {f"{name}.{figure}": _number(record.metrics.get(name, {}).get(figure)) for name, figure, _ in figures}
         errors = sum(int(record.metrics.get(name, {}).get("errors") or 0) for name, _, _ in figures)
-        report = estimates[model]
         results.append(ModelResult(model, column.run, column.evaluation, values,
                                    values.get(primary_name) if primary_name else None,
                                    _number(record.summary.get("cost_per_row")),
                                    _number(record.summary.get("latency_p50_ms")),
                                    _number(record.summary.get("latency_p95_ms")),
-                                   failed.get(column.run, 0), errors, report.cost_expected, report.cost_upper))
+                                   failed[model], errors, report.cost_expected, report.cost_upper))
     chosen, reason = recommend(results, primary_higher, args.margin)
     if args.format == "json":
         print(json_text({"node": args.node, "primary_metric": primary_name, "higher_is_better": primary_higher,
@@ -177,14 +198,21 @@ def run_models(args, flow: Path) -> int:
     else:
         print()
         print(format_table(results, [f"{n}.{f}" for n, f, _ in figures]))
+        for model, why in failures.items():
+            print(f"{model}: not evaluated: {why}")
         print()
         print(f"recommended: {chosen} ({reason})" if chosen else f"no recommendation: {reason}")
-        print("compare the runs row by row: promptwise compare " + " ".join(r.run for r in results))
-    return 0
+        if len(runs) > 1:
+            print("compare the runs row by row: promptwise compare " + " ".join(runs.values()))
+    return 1 if failures else 0
 
 
 def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(value: int | None) -> str:
+    return "–" if value is None else str(value)
 
 
 def format_table(results: list[ModelResult], metric_names: list[str]) -> str:
@@ -195,7 +223,8 @@ def format_table(results: list[ModelResult], metric_names: list[str]) -> str:
     for r in results:
         rows.append([r.model, *(fmt_figure(r.figures.get(m), "") for m in metric_names),
                      fmt_figure(r.cost_per_row, "$"), fmt_figure(r.latency_p50_ms, "ms"),
-                     fmt_figure(r.latency_p95_ms, "ms"), str(r.rows_failed), str(r.eval_errors), r.run])
+                     fmt_figure(r.latency_p95_ms, "ms"), _count(r.rows_failed), _count(r.eval_errors),
+                     r.run or "not evaluated (below)"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip(),
              "  ".join("-" * w for w in widths)]

@@ -82,8 +82,11 @@ class Fault:
     retry_after: float | None = None
     pattern: re.Pattern | None = None
     status: int = 500
+    model: str | None = None  # only requests for this model (or Azure deployment)
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, model: str | None = None) -> bool:
+        if self.model is not None and self.model != model:
+            return False
         return self.pattern is None or bool(self.pattern.search(text))
 
 
@@ -185,6 +188,10 @@ class FakeOpenAI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
+        # Files and fine-tuning jobs (`finetune submit|status`): a separate stand-in, see fake_finetune.
+        from promptwise.devtools.fake_finetune import FineTuningStandIn
+
+        self.fine_tuning = FineTuningStandIn(self._check_auth)
 
     # ----- configuration (safe from any thread) -----
 
@@ -203,8 +210,10 @@ class FakeOpenAI:
         retry_after: float | None = None,
         match: str | re.Pattern | None = None,
         status: int = 500,
+        model: str | None = None,
     ) -> None:
-        """Make the next `count` requests (matching `match`, if given) fail with `kind`.
+        """Make the next `count` requests (matching `match` and asking for `model`, if given)
+        fail with `kind`.
 
         kinds: rate_limit (429, `Retry-After` when given), server_error (`status`, 500 by
         default), malformed (200 with a truncated JSON body), drop (connection closed without
@@ -214,7 +223,7 @@ class FakeOpenAI:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self._faults.append(Fault(kind, count, retry_after, _compile(match), status))
+            self._faults.append(Fault(kind, count, retry_after, _compile(match), status, model))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -263,6 +272,7 @@ class FakeOpenAI:
         app.router.add_get("/_fake/identity", self._identity)
         app.router.add_get("/_fake/stats", self._stats_handler)
         app.router.add_post("/_fake/reset", self._reset_handler)
+        self.fine_tuning.add_routes(app)
         return app
 
     async def start_async(self) -> None:
@@ -354,10 +364,10 @@ class FakeOpenAI:
             status=401,
         )
 
-    def _take_fault(self, text: str) -> Fault | None:
+    def _take_fault(self, text: str, model: str | None = None) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(text) and (fault.remaining is None or fault.remaining > 0):
+                if fault.matches(text, model) and (fault.remaining is None or fault.remaining > 0):
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     return fault
@@ -461,13 +471,13 @@ class FakeOpenAI:
                     {"error": {"message": "'messages' is a required property", "type": "invalid_request_error"}},
                     status=400)
             text = _last_user_text(body)
-            fault = self._take_fault(text)
+            model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
+            fault = self._take_fault(text, model)
             if fault is not None:
                 fault_kind = fault.kind
                 if record is not None:
                     record.fault = fault.kind
                 return await self._apply_fault(request, fault)
-            model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
             rule = self._pick_rule(text, model)
             latency = rule.latency if rule is not None and rule.latency is not None else self.latency
             if latency:
