@@ -36,6 +36,16 @@ import {
 import { ResultsPanel } from "./resultsPanel";
 import { initFailure, initProjectArgs, NEW_PROJECT, PROJECT_TEMPLATES } from "./projectTemplates";
 import { runProcess } from "./interpreter";
+import {
+  COMPARE_MODELS,
+  compareModelsArgs,
+  compareModelsFailure,
+  DEFAULT_MODELS,
+  evaluatedRuns,
+  modelComparisonSummary,
+  parseModelComparison,
+  parseModels,
+} from "./compareModels";
 import type { ResultKind } from "./resultsHtml";
 import type { PromptwiseServer } from "./serverClient";
 
@@ -71,6 +81,7 @@ export function registerCommands(context: vscode.ExtensionContext, server: Promp
   register(ClientCommand.restartServer, () => server.restart());
   register(ClientCommand.showLog, () => server.log.show());
   register(NEW_PROJECT, () => newProject(server));
+  register(COMPARE_MODELS, (arg) => commands.compareModels(arg));
 }
 
 /** "New Promptwise Project…": pick a template and a folder, run `promptwise init` there, open it. */
@@ -198,6 +209,50 @@ class PromptwiseCommands {
     const result = await this.call<unknown>(`Comparing ${args.runs.join(", ")}`, ServerCommand.compareRuns, args, { cancellable: false });
     if (result !== undefined) this.show("comparison", `Comparison · ${args.runs.join(" vs ")}`, result);
     return result;
+  }
+
+  /**
+   * "Compare Models…": `promptwise eval FLOW --models A,B --format json` with the server's
+   * interpreter (each model's run is a normal stored run), then the runs in the results page.
+   */
+  async compareModels(arg: unknown): Promise<unknown> {
+    const target = await this.targetFlow(arg, "Compare models on which flow or prompt?");
+    if (!target) return undefined;
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage("Promptwise: Compare Models would run this workspace's code, and the workspace is not trusted. Trust it (Workspaces: Manage Workspace Trust) to run flows.");
+      return undefined;
+    }
+    const typed = await vscode.window.showInputBox({
+      title: "Compare Models", prompt: "Models to run the flow and its eval.yaml with (two or more, comma-separated)",
+      value: DEFAULT_MODELS,
+      validateInput: (text) => { const parsed = parseModels(text); return "error" in parsed ? parsed.error : undefined; },
+    });
+    if (typed === undefined) return undefined;
+    const parsed = parseModels(typed);
+    if ("error" in parsed) return undefined;
+    const data = await this.pickDataset(target, "Compare the models over which dataset?", { allowNone: "The data eval.yaml names" });
+    if (data === undefined) return undefined;
+    const python = this.server.interpreter?.command ?? "python3";
+    const args = compareModelsArgs(target.fsPath, parsed.models, data || undefined);
+    const cwd = vscode.workspace.getWorkspaceFolder(target)?.uri.fsPath ?? path.dirname(target.fsPath);
+    this.server.log.info(`Compare models: ${python} ${args.join(" ")}`);
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Promptwise: comparing ${parsed.models.join(", ")} on ${path.basename(target.fsPath)}` },
+      () => runProcess(python, args, { cwd, timeoutMs: 6 * 60 * 60 * 1000 }),
+    );
+    if (outcome.stderr.trim()) this.server.log.info(outcome.stderr.trim());
+    const comparison = parseModelComparison(outcome.stdout);
+    if (!comparison) {
+      void vscode.window.showErrorMessage(`Promptwise: could not compare the models: ${compareModelsFailure(outcome.stderr, outcome.spawnError)}`, "Show Log")
+        .then((pick) => { if (pick) this.server.log.show(); });
+      return undefined;
+    }
+    const runs = evaluatedRuns(comparison);
+    for (const run of runs) this.remember(run, target, "evaluation");
+    if (runs.length >= 2) await this.compareRuns({ runs });
+    else if (runs.length === 1) await this.showRun({ run: runs[0] });
+    void vscode.window.showInformationMessage(`Promptwise: ${modelComparisonSummary(comparison)}`);
+    return comparison;
   }
 
   async showRun(arg: unknown): Promise<unknown> {
