@@ -104,6 +104,7 @@ def test_unknown_model_refused_before_any_request(model_flow, fake_server, capsy
     (["--models", "gpt-4o-mini,gpt-4o-mini"], "named more than once"),
     (["--models", "gpt-4o-mini,gpt-4.1-mini", "--node", "nope"], "--node nope: no llm node of that name"),
     (["--node", "answer"], "pass --models too"),
+    (["--models", "gpt-4o-mini,gpt-4.1-mini", "--fail-under", "correct.pass_rate=0.9"], "cannot be used with --models"),
 ])
 def test_usage_errors(model_flow, fake_server, capsys, monkeypatch, argv, expected):
     monkeypatch.chdir(model_flow.parent)

@@ -188,9 +188,15 @@ def run(args) -> int:
     if args.models is not None:
         if args.run or args.flow is None:
             raise UserError("--models runs FLOW once per model; pass FLOW (not --run)")
+        unsupported = [option for option, given in (("--name", args.name), ("--fail-under", args.fail_under),
+                                                    ("--fail-over", args.fail_over), ("--junit", args.junit))
+                       if given]
+        if unsupported:
+            raise UserError(f"{', '.join(unsupported)} cannot be used with --models (one run per model); gate or "
+                            "export one model's run with `promptwise eval --run RUN`")
         from promptwise.commands.model_compare import run_models
 
-        return run_models(args, args.flow)
+        return run_models(args, args.flow, parse_variants(args.variant, "classify=variant_1"))
     if args.node is not None:
         raise UserError("--node NAME chooses the llm node whose model --models replaces; pass --models too")
     try:

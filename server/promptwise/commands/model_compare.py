@@ -94,8 +94,8 @@ def recommend(results: list[ModelResult], higher_is_better: bool, margin: float)
     return chosen.model, reason
 
 
-def run_models(args, flow: Path) -> int:
-    """Estimate every model, run and evaluate the flow with each, print one table."""
+def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
+    """Estimate every model, run and evaluate the flow (with `variants`) with each, print one table."""
     import asyncio
 
     from promptwise.cli import UserError
@@ -124,12 +124,12 @@ def run_models(args, flow: Path) -> int:
         problems = []
         for model in models:
             try:
-                estimates[model] = estimate_target(flow, data=data, model=model)
+                estimates[model] = estimate_target(flow, data=data, model=model, variants=variants)
             except EstimateError as error:
                 problems.append(str(error))
         if problems:
             raise UserError("\n".join(problems) + "\nnothing was run")
-        refuse_undefined_variables(flow, {}, args.allow_undefined)
+        refuse_undefined_variables(flow, variants or {}, args.allow_undefined)
         out = sys.stderr if args.format == "json" else sys.stdout
         scope = f"node `{args.node}`" if args.node else "every llm node"
         print(f"Estimate over {data} with the model replaced in {scope}"
@@ -145,7 +145,7 @@ def run_models(args, flow: Path) -> int:
             print(f"running and evaluating with {model} ...", file=sys.stderr)
             tracker = RunTracker()
             try:
-                outcome = asyncio.run(evaluate_flow(flow, data, config_path=args.config, models={target: model},
+                outcome = asyncio.run(evaluate_flow(flow, data, config_path=args.config, models={target: model}, variants=variants,
                                                     concurrency=args.concurrency, use_cache=not args.no_cache,
                                                     on_progress=tracker.on_progress, on_start=tracker.on_start,
                                                     on_warning=warn))
