@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "serve",
     "package",
     "versions",
+    "rollout",
     "deploy",
     "audit",
     "monitor",

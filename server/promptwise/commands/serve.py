@@ -122,6 +122,14 @@ def _config(args: argparse.Namespace) -> dict:
                         f"`serve.keys` in {where} (`- consumer: NAME` with `key: ${{env:VAR}}` or `sha256: HEX`), or "
                         f"bind 127.0.0.1")
 
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.rollout import served_state
+
+    try:  # a flow with a rollout (promptwise rollout set) serves its packaged versions
+        rollout = served_state(flow_path, workspace)
+    except DeployError as error:
+        raise UserError(f"{error}; nothing is served (fix it with promptwise rollout set or rollback)") from None
+
     async def preflight() -> None:
         flow = ServedFlow(flow_path, timeout_seconds=settings.timeout_seconds)
         try:
@@ -129,10 +137,14 @@ def _config(args: argparse.Namespace) -> dict:
         finally:
             await flow.close()
 
-    try:
-        asyncio.run(preflight())
-    except FlowError as error:
-        raise UserError(str(error)) from None
+    if rollout is None:
+        try:
+            asyncio.run(preflight())
+        except FlowError as error:
+            raise UserError(str(error)) from None
     data = asdict(settings)
-    return {"flow": str(flow_path), "settings": data, "workers": args.workers,
-            "state_dir": str(workspace.state_dir), "trace": not args.no_trace}
+    config = {"flow": str(flow_path), "settings": data, "workers": args.workers,
+              "state_dir": str(workspace.state_dir), "trace": not args.no_trace}
+    if rollout is not None:
+        config["rollout_state"], config["registry_root"] = str(rollout[0]), str(rollout[1])
+    return config

@@ -36,7 +36,7 @@ from promptwise.serving.flow import InputProblem, ServedFlow
 from promptwise.serving.limits import RateLimiter
 from promptwise.serving.metering import Meter
 from promptwise.serving.metrics import Metrics
-from promptwise.serving.routing import Choice, Router
+from promptwise.serving.routing import Choice, Router, label
 from promptwise.serving.settings import ServeSettings
 
 log = logging.getLogger("promptwise.serve")
@@ -54,6 +54,8 @@ class ServeConfig:
     workers: int = 1
     state_dir: Path | None = None  # where metering.sqlite goes (the workspace's .promptwise/)
     trace: bool = True
+    rollout_state: Path | None = None  # a rollout's state file (deploy/rollout.py): serve its versions
+    registry_root: Path | None = None
 
 
 @dataclass
@@ -91,14 +93,19 @@ class ServingApp:
         self.ready_error: str | None = "starting"
         self.tracer = _tracer() if config.trace else None
         self._tracing_shutdown = None
+        self.rollout = None  # serving/rollout.py RolloutWatcher when a rollout is served
+        self._shadows: set[asyncio.Task] = set()
 
     # --- life cycle --------------------------------------------------------------------
     @asynccontextmanager
     async def lifespan(self, app):
         self._tracing_shutdown = _configure_tracing(self.config) if self.config.trace else None
         try:
-            await self.flow.open()
-            self.router = Router([self.flow])
+            if self.config.rollout_state is not None:
+                await self._open_rollout()
+            else:
+                await self.flow.open()
+                self.router = Router([self.flow])
             self.ready_error = None
         except Exception as error:  # noqa: BLE001 - reported on /ready and in the log, never a crash loop
             from promptwise.engine.errors import FlowError
@@ -119,12 +126,62 @@ class ServingApp:
             self.ready_error = "shutting down"
             if self.meter is not None:
                 await self.meter.close()
+            for task in list(self._shadows):
+                task.cancel()
+            if self.rollout is not None:
+                await self.rollout.close()
             await self.flow.close()
             if self._tracing_shutdown is not None:
                 try:
                     self._tracing_shutdown()
                 except Exception as error:  # noqa: BLE001
                     log.warning("promptwise serve: flushing traces failed: %s", error)
+
+    async def _open_rollout(self) -> None:
+        from promptwise.serving.rollout import RolloutWatcher
+
+        watcher = RolloutWatcher(self.config.rollout_state, self.config.registry_root,
+                                 self.settings.timeout_seconds)
+        self.rollout = watcher
+        table = await watcher.load()
+        self.router = watcher.router = Router([], table)
+        self.flow = self.router.primary  # openapi, /ready and the workspace come from the heaviest version
+
+    def shadow(self, flow_request: FlowRequest, given: Any) -> None:
+        """Run the request on its shadow versions in the background: traced with their version
+        id and `promptwise.shadow`, the answer recorded on the span, never returned."""
+        for version, flow in flow_request.choice.shadow:
+            task = asyncio.get_running_loop().create_task(self._run_shadow(version, flow, given, flow_request))
+            self._shadows.add(task)
+            task.add_done_callback(self._shadows.discard)
+
+    async def _run_shadow(self, version: str, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> None:
+        span = None
+        if self.tracer is not None:
+            from opentelemetry import context, trace
+
+            from promptwise.tracing import attributes as a
+
+            # A trace of its own (an empty parent context): the shadow's row in `traces` carries its version.
+            span = self.tracer.start_span(f"shadow {flow_request.route}", context=context.Context(),
+                                          kind=trace.SpanKind.INTERNAL, attributes={
+                a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.CONSUMER: flow_request.consumer,
+                a.FLOW_CONTENT_HASH: flow.content_hash, a.VERSION_ID: version, a.FLOW_NAME: flow.name,
+                a.SHADOW: True, "promptwise.request.id": flow_request.request_id})
+        try:
+            with _current(span):
+                outcome = await asyncio.wait_for(flow.run(flow.bind(given)), self.settings.timeout_seconds)
+            if span is not None:
+                span.set_attribute("promptwise.shadow.status", outcome.status)
+                span.set_attribute("promptwise.shadow.output", json.dumps(outcome.outputs, default=str)[:4000])
+        except Exception as error:  # noqa: BLE001 - a failing shadow never touches the answer
+            if span is not None:
+                from promptwise.tracing import attributes as a
+
+                span.set_attribute(a.ERROR_TYPE, type(error).__name__)
+        finally:
+            if span is not None:
+                span.end()
 
     # --- one path for every flow request ----------------------------------------------------
     async def respond(self, request: Request, route: str, answer, refuse=error_response) -> Response:
@@ -151,7 +208,7 @@ class ServingApp:
 
     def refused(self, route: str, early: "_Early") -> None:
         """Requests turned away before they ran (401, 429, 503): counted and logged too."""
-        version = self.flow.content_hash[:19]
+        version = label(self.router.primary.content_hash if self.router else self.flow.content_hash)
         status = early.error.status
         self.metrics.requests.labels(route, version, early.consumer, str(status)).inc()
         self.metrics.errors.labels(route, version, early.consumer, early.error.kind).inc()
@@ -195,6 +252,8 @@ class ServingApp:
             raise _Early(request_id, ServeError("rate_limited", f"consumer `{consumer}` is over its rate limit; "
                                                                 f"retry after {math.ceil(wait)} s", retry_after=wait),
                          consumer)
+        if self.rollout is not None:
+            self.rollout.poll()
         choice = self.router.pick(request.headers, consumer)
         flow_request = FlowRequest(route, request_id, consumer, choice, time.perf_counter())
         self.in_flight += 1
@@ -259,6 +318,8 @@ class ServingApp:
         except Exception as error:  # noqa: BLE001 - the engine's own input checks (FlowError)
             raise ServeError("invalid_input", safe_message(str(error), *flow.folders)) from None
         flow_request.inputs = inputs
+        if flow_request.choice.shadow:
+            self.shadow(flow_request, given)
         return inputs
 
     # --- running -----------------------------------------------------------------------
@@ -299,7 +360,7 @@ class ServingApp:
         self.in_flight -= 1
         self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - flow_request.started
-        version = flow_request.choice.version[:19]
+        version = label(flow_request.choice.version)
         consumer, route = flow_request.consumer, flow_request.route
         status = 499 if flow_request.cancelled else flow_request.status
         self.metrics.requests.labels(route, version, consumer, str(status)).inc()
@@ -340,7 +401,7 @@ class ServingApp:
         self.finish(flow_request)
 
     def headers(self, flow_request: FlowRequest) -> dict:
-        headers = {"x-request-id": flow_request.request_id, "x-promptwise-version": flow_request.choice.version[:19]}
+        headers = {"x-request-id": flow_request.request_id, "x-promptwise-version": label(flow_request.choice.version)}
         if flow_request.flow_ms is not None:  # the rest of the latency is the server's own (and the network's)
             headers["server-timing"] = f"flow;dur={flow_request.flow_ms:.1f}"
         return headers
@@ -546,7 +607,9 @@ def app_from_environment() -> Starlette:
     settings = ServeSettings(**{**raw["settings"], "limits": {k: Limits(**v) for k, v in raw["settings"]["limits"].items()}})
     config = ServeConfig(Path(raw["flow"]), settings, workers=raw.get("workers", 1),
                          state_dir=Path(raw["state_dir"]) if raw.get("state_dir") else None,
-                         trace=raw.get("trace", True))
+                         trace=raw.get("trace", True),
+                         rollout_state=Path(raw["rollout_state"]) if raw.get("rollout_state") else None,
+                         registry_root=Path(raw["registry_root"]) if raw.get("registry_root") else None)
     _log_to_stderr()
     return create_app(config)
 

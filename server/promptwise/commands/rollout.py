@@ -1,0 +1,198 @@
+"""`promptwise rollout set|promote|rollback|status FLOW`: which packaged versions `promptwise
+serve FLOW` answers with, changed on a running server without a restart (it watches the state).
+
+    promptwise rollout set FLOW triage:v1=95 triage:v2=5 [--sticky-key x-user-id] [--shadow triage:v3=10]
+    promptwise rollout promote FLOW triage:v2 [--require category_match>=0.95]
+    promptwise rollout rollback FLOW
+    promptwise rollout status FLOW [--format json]
+
+FLOW is the flow path (its registered name is the rollout's). VERSION is NAME:vN, or vN of the
+flow's name. Every version is checked before anything changes; every change is audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from promptwise.cli import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("rollout", help="weights, promotion and rollback of a served flow's versions",
+                                   description="Set the traffic weights of a flow's packaged versions (canary, "
+                                               "sticky A/B, shadow), promote one to 100%% behind evaluation gates, "
+                                               "or roll back; a running `promptwise serve FLOW` follows within a "
+                                               "second, without a restart.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    setting = actions.add_parser("set", help="VERSION=WEIGHT ... (whole percents adding up to 100)")
+    setting.add_argument("flow", metavar="FLOW")
+    setting.add_argument("weights", nargs="+", metavar="VERSION=WEIGHT")
+    setting.add_argument("--sticky-key", metavar="HEADER",
+                         help="a request header (e.g. x-user-id): the same value always gets the same version")
+    setting.add_argument("--shadow", metavar="VERSION=SHARE",
+                         help="also run SHARE%% of requests on VERSION in the background; never returned")
+    promote = actions.add_parser("promote", help="send 100%% to VERSION (behind --require gates)")
+    promote.add_argument("flow", metavar="FLOW")
+    promote.add_argument("version", metavar="VERSION")
+    promote.add_argument("--require", action="append", default=[], metavar="METRIC>=VALUE",
+                         help="refuse unless the version's newest evaluation meets it (repeatable)")
+    rollback = actions.add_parser("rollback", help="back to the previous rollout state")
+    rollback.add_argument("flow", metavar="FLOW")
+    status = actions.add_parser("status", help="the current weights, sticky key and shadow")
+    status.add_argument("flow", metavar="FLOW")
+    for sub in (setting, promote, rollback, status):
+        sub.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=handle, parser=parser)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.action is None:
+        args.parser.print_help()
+        return 2
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.service import open_context, resolve_flow
+
+    try:
+        flow = resolve_flow(args.flow)
+        context = open_context(flow, readonly=args.action == "status")
+    except DeployError as error:
+        raise UserError(str(error)) from None
+    try:
+        return {"set": _set, "promote": _promote, "rollback": _rollback, "status": _status}[args.action](
+            context, flow, args)
+    except DeployError as error:
+        raise UserError(str(error)) from None
+    finally:
+        context.close()
+
+
+def _state_file(context, flow):
+    from promptwise.deploy.registry import registry_root
+    from promptwise.deploy.rollout import flow_name, state_path
+
+    name = flow_name(flow)
+    return name, state_path(registry_root(context.workspace), name)
+
+
+def _version_id(context, flow, ref: str, name: str) -> str:
+    """The registry id of `ref`, which must be a version of this flow (DeployError otherwise)."""
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.service import version_for
+
+    version = version_for(context, ref, flow)
+    if version.name != name:
+        raise DeployError(f"{version.id} is a version of {version.name!r}, not of this flow ({name!r})")
+    return version.id
+
+
+def _audit(context, action: str, name: str, before, after, outcome: str = "ok", **details) -> None:
+    from promptwise.deploy import audit
+
+    def main(state):
+        return max(state["weights"], key=state["weights"].get) if state else None
+
+    audit.record(context.registry.database, action, who=context.who, name=name, from_version=main(before),
+                 to_version=main(after), target="serve", outcome=outcome,
+                 details={"from": before, "to": after, **details})
+
+
+def _set(context, flow, args) -> int:
+    from promptwise.deploy import rollout
+    from promptwise.deploy.errors import DeployError
+
+    name, path = _state_file(context, flow)
+    given = rollout.parse_weights(args.weights)
+    weights = {_version_id(context, flow, ref, name): weight for ref, weight in given.items()}
+    if len(weights) != len(given):
+        raise DeployError("a version is given twice (under two names); give each once")
+    state: dict = {"weights": weights}
+    if args.sticky_key:
+        state["sticky_key"] = args.sticky_key.strip().lower()
+    if args.shadow:
+        ref, sep, share = args.shadow.rpartition("=")
+        if not sep:
+            ref, share = args.shadow, "100"
+        try:
+            share_value = float(share)
+        except ValueError:
+            share_value = -1.0
+        state["shadow"] = {"version": _version_id(context, flow, ref, name), "share": share_value}
+    rollout.check_state(state, f"rollout of {name}")
+    before = rollout.replace_current(path, state)
+    _audit(context, "rollout", name, before, state)
+    _print(args, name, state, "set")
+    return 0
+
+
+def _promote(context, flow, args) -> int:
+    from promptwise.deploy import rollout
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.service import evidence
+
+    name, path = _state_file(context, flow)
+    version_id = _version_id(context, flow, args.version, name)
+    requirements = [rollout.parse_requirement(text) for text in args.require]
+    current = rollout.read(path)["current"]
+    if requirements:
+        version = context.registry.get(version_id)
+        evaluations = evidence(version, context.workspace.state_dir)["evaluations"]
+        problems = []
+        for metric, op, threshold in requirements:
+            value = next((e["metrics"][metric] for e in evaluations if metric in e["metrics"]), None)
+            if value is None:
+                problems.append(f"{metric}: no evaluation of {version_id}'s content measured it "
+                                f"(promptwise eval on this version's flow first)")
+            elif not rollout.meets(value, op, threshold):
+                problems.append(f"{metric} is {value:g}, the gate is {op}{threshold:g}")
+        if problems:
+            _audit(context, "promote", name, current, {"weights": {version_id: 100}}, outcome="refused",
+                   reasons=problems)
+            raise DeployError(f"promote {version_id} refused; nothing changed: " + "; ".join(problems))
+    state = {"weights": {version_id: 100}}
+    if current and current.get("sticky_key"):
+        state["sticky_key"] = current["sticky_key"]
+    before = rollout.replace_current(path, state)
+    _audit(context, "promote", name, before, state, require=args.require)
+    _print(args, name, state, "promoted")
+    return 0
+
+
+def _rollback(context, flow, args) -> int:
+    from promptwise.deploy import rollout
+
+    name, path = _state_file(context, flow)
+    left, restored = rollout.roll_back(path)
+    _audit(context, "rollback", name, left, restored)
+    _print(args, name, restored, "rolled back to")
+    return 0
+
+
+def _status(context, flow, args) -> int:
+    from promptwise.deploy import rollout
+
+    name, path = _state_file(context, flow)
+    data = rollout.read(path)
+    if args.format == "json":
+        print(json.dumps({"flow": name, "state_file": str(path), "current": data["current"],
+                          "history": len(data["history"])}, indent=2))
+        return 0
+    if data["current"] is None:
+        print(f"{name}: no rollout (promptwise serve serves the working flow); "
+              f"promptwise rollout set FLOW {name}:vN=100")
+        return 0
+    _print(args, name, data["current"], "now")
+    return 0
+
+
+def _print(args, name: str, state: dict, what: str) -> None:
+    if args.format == "json":
+        print(json.dumps({"flow": name, **state}, indent=2))
+        return
+    line = ", ".join(f"{v} {w}%" for v, w in state["weights"].items())
+    extra = ""
+    if state.get("sticky_key"):
+        extra += f"; sticky by {state['sticky_key']}"
+    if state.get("shadow"):
+        extra += f"; shadow {state['shadow']['version']} on {state['shadow'].get('share', 100):g}% of requests"
+    print(f"{name}: {what} {line}{extra}")

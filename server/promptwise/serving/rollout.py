@@ -1,0 +1,95 @@
+"""Serving a flow's rollout: each version loaded from its registry snapshot, the state file
+watched, and a changed state swapped into the router without a restart.
+
+The request path only compares the state file's mtime, at most once a second; a change loads
+the new versions in a background task (flows already open are reused: versions are immutable)
+and then swaps the router's table in one assignment. A state that cannot be served (a version
+missing, weights wrong) is logged and the previous table keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from promptwise.serving.flow import ServedFlow
+from promptwise.serving.routing import Router, Table
+
+log = logging.getLogger("promptwise.serve")
+CHECK_SECONDS = 1.0
+
+
+class RolloutWatcher:
+    def __init__(self, state_file: Path, registry_root: Path, timeout_seconds: float) -> None:
+        self.state_file = state_file
+        self.registry_root = registry_root
+        self.timeout_seconds = timeout_seconds
+        self.flows: dict[str, ServedFlow] = {}  # version id -> open flow (kept until shutdown)
+        self.mtime: float | None = None
+        self.checked = 0.0
+        self.loading: asyncio.Task | None = None
+        self.router: Router | None = None
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.state_file.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    async def load(self) -> Table:
+        """The current state as a table (DeployError / FlowError when it cannot serve)."""
+        from promptwise.deploy import rollout
+        from promptwise.deploy.errors import DeployError
+        from promptwise.deploy.registry import Registry
+
+        mtime = self._mtime()
+        state = rollout.read(self.state_file)["current"]
+        if state is None:
+            raise DeployError(f"{self.state_file}: no current rollout")
+        rollout.check_state(state, str(self.state_file))
+        wanted = list(state["weights"])
+        shadow = state.get("shadow")
+        if shadow:
+            wanted.append(shadow["version"])
+        with Registry(self.registry_root, readonly=True) as registry:
+            paths = {v: registry.materialize(v) for v in wanted if v not in self.flows}
+        for version, path in paths.items():
+            flow = ServedFlow(path, timeout_seconds=self.timeout_seconds)
+            await flow.open()
+            self.flows[version] = flow
+        entries = tuple((v, self.flows[v], w) for v, w in state["weights"].items())
+        # The heaviest version first: it is the "primary" (openapi, /ready) of the rollout.
+        entries = tuple(sorted(entries, key=lambda e: -e[2]))
+        table = Table(entries, state.get("sticky_key"),
+                      (shadow["version"], self.flows[shadow["version"]], float(shadow.get("share", 100)))
+                      if shadow else None)
+        self.mtime = mtime
+        return table
+
+    def poll(self) -> None:
+        """On the request path: at most one stat a second; a change reloads in the background."""
+        now = time.monotonic()
+        if now - self.checked < CHECK_SECONDS or (self.loading is not None and not self.loading.done()):
+            return
+        self.checked = now
+        if self._mtime() != self.mtime:
+            self.loading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        try:
+            table = await self.load()
+        except Exception as error:  # noqa: BLE001 - the previous table keeps serving
+            self.mtime = self._mtime()  # do not retry the same broken state every second
+            log.error("promptwise serve: the rollout %s was not applied: %s", self.state_file, error)
+            return
+        if self.router is not None:
+            self.router.swap(table)
+        log.info("promptwise serve: rollout now %s", ", ".join(f"{v}={w}" for v, _, w in table.entries))
+
+    async def close(self) -> None:
+        if self.loading is not None and not self.loading.done():
+            self.loading.cancel()
+        for flow in self.flows.values():
+            await flow.close()
