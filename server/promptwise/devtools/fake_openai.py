@@ -192,10 +192,6 @@ class FakeOpenAI:
         from promptwise.devtools.fake_finetune import FineTuningStandIn
 
         self.fine_tuning = FineTuningStandIn(self._check_auth)
-        # Files and fine-tuning jobs (`finetune submit|status`): a separate stand-in, see fake_finetune.
-        from promptwise.devtools.fake_finetune import FineTuningStandIn
-
-        self.fine_tuning = FineTuningStandIn(self._check_auth)
 
     # ----- configuration (safe from any thread) -----
 
@@ -276,7 +272,6 @@ class FakeOpenAI:
         app.router.add_get("/_fake/identity", self._identity)
         app.router.add_get("/_fake/stats", self._stats_handler)
         app.router.add_post("/_fake/reset", self._reset_handler)
-        self.fine_tuning.add_routes(app)
         self.fine_tuning.add_routes(app)
         return app
 
