@@ -1,0 +1,88 @@
+"""A real `promptwise serve FLOW` process serving a rollout of packaged versions: the weights
+changed while it runs (no restart), sticky keys, a shadow that is recorded but never returned,
+and rollback. Each version's prompt names it, so the fake model's echo says which one answered."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+import pytest
+from conftest import WORDS, cli
+
+from serving_process import ServeProcess
+
+
+@pytest.fixture(scope="module")
+def server(packaged, capsys_module):
+    assert cli(capsys_module, "rollout", "set", str(packaged / "triage"), "triage:v1=100")[0] == 0
+    process = ServeProcess(packaged / "triage")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def capsys_module():
+    """The CLI's output swallowed (the server fixture is module-scoped; capsys is not)."""
+    class Quiet:
+        def readouterr(self):
+            return "", ""
+    return Quiet()
+
+
+def ask(server, headers=None) -> tuple[str, str]:
+    response = httpx.post(server.url + "/score", json={"question": "hello"}, headers=headers or {}, timeout=30)
+    assert response.status_code == 200, response.text
+    version = response.headers["x-promptwise-version"]
+    assert WORDS[version] in response.json()["answer"]  # the answer came from the version the header names
+    return version, response.json()["answer"]
+
+
+def change(server, capsys, *argv) -> None:
+    """Run a rollout command and wait (bounded) until the running server has applied it."""
+    applied = server.stderr().count("rollout now")
+    assert cli(capsys, "rollout", *argv)[0] == 0
+    deadline = time.monotonic() + 20
+    while server.stderr().count("rollout now") == applied:
+        assert time.monotonic() < deadline, f"the server did not apply the rollout:\n{server.stderr()}"
+        ask(server)  # requests drive the check (at most one stat a second)
+        time.sleep(0.2)
+
+
+def test_weights_change_without_a_restart_and_rollback_is_instant(server, packaged, capsys):
+    flow = str(packaged / "triage")
+    pid = server.process.pid
+    assert {ask(server)[0] for _ in range(10)} == {"triage:v1"}
+    change(server, capsys, "set", flow, "triage:v1=50", "triage:v2=50")
+    seen = [ask(server)[0] for _ in range(40)]
+    assert set(seen) == {"triage:v1", "triage:v2"}
+    change(server, capsys, "rollback", flow)
+    assert {ask(server)[0] for _ in range(10)} == {"triage:v1"}
+    assert server.process.pid == pid and server.process.poll() is None  # the same process throughout
+
+
+def test_a_sticky_key_always_gets_the_same_version(server, packaged, capsys):
+    change(server, capsys, "set", str(packaged / "triage"), "triage:v1=50", "triage:v2=50", "--sticky-key", "x-user-id")
+    for user in ("ana", "bo", "chen", "dee"):
+        assert len({ask(server, {"x-user-id": user})[0] for _ in range(6)}) == 1
+    assert len({ask(server, {"x-user-id": f"user-{i}"})[0] for i in range(30)}) == 2
+
+
+def test_a_shadow_is_recorded_with_its_version_and_never_returned(server, packaged, capsys):
+    change(server, capsys, "set", str(packaged / "triage"), "triage:v1=100", "--shadow", "triage:v3=100")
+    for _ in range(5):
+        version, answer = ask(server)
+        assert version == "triage:v1" and "GAMMA" not in answer
+    deadline = time.monotonic() + 30  # the span store writes in the background
+    while True:
+        with sqlite3.connect(packaged / ".promptwise" / "traces.sqlite") as db:
+            shadows = db.execute("SELECT trace_id FROM traces WHERE version = 'triage:v3'").fetchall()
+            answers = db.execute("SELECT COUNT(*) FROM spans WHERE attributes LIKE '%echo: GAMMA hello%'").fetchone()[0]
+        if shadows and answers:
+            break
+        assert time.monotonic() < deadline, "no shadow trace of triage:v3 was recorded"
+        time.sleep(0.3)
+    with sqlite3.connect(packaged / ".promptwise" / "traces.sqlite") as db:
+        served = db.execute("SELECT COUNT(*) FROM traces WHERE version = 'triage:v1'").fetchone()[0]
+    assert served >= 5
