@@ -138,3 +138,20 @@ def test_a_model_the_endpoint_refuses_is_reported_and_the_others_compared(model_
     assert refused["model"] == "gpt-4.1-mini" and refused["run"] is None and refused["error"]
     assert served["primary"] == 0.75 and served["error"] is None
     assert data["recommendation"]["model"] == "gpt-4o-mini"
+
+
+def test_fake_server_rules_file_answers_per_model(tmp_path):
+    import openai
+
+    from promptwise.devtools.fake_openai import FakeOpenAI, _load_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- {pattern: capital, reply: Kyoto, model: gpt-4o-mini}\n- {pattern: capital, reply: Tokyo}\n",
+                     encoding="utf-8")
+    with FakeOpenAI(rules=_load_rules(rules)) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+        answers = {model: client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "capital of Japan?"}]).choices[0].message.content
+                   for model in ("gpt-4o-mini", "gpt-4.1-mini")}
+        client.close()
+    assert answers == {"gpt-4o-mini": "Kyoto", "gpt-4.1-mini": "Tokyo"}

@@ -604,7 +604,8 @@ def _embed(text: str, dims: int) -> list[float]:
 
 def _load_rules(path: Path) -> list[tuple]:
     """A JSON or YAML list of {pattern, reply} objects, each optionally with `latency_ms` (this
-    rule's delay instead of --latency-ms: a long answer can take longer, as with a real model)."""
+    rule's delay instead of --latency-ms: a long answer can take longer, as with a real model) and
+    `model` (the rule answers requests for that model only: models compared on the same data)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
         import yaml
@@ -614,8 +615,9 @@ def _load_rules(path: Path) -> list[tuple]:
         data = json.loads(text)
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of {{pattern, reply}} objects")
-    return [(item.get("pattern"), item["reply"], item["latency_ms"] / 1000) if item.get("latency_ms") is not None
-            else (item.get("pattern"), item["reply"]) for item in data]
+    return [(item.get("pattern"), item["reply"],
+             item["latency_ms"] / 1000 if item.get("latency_ms") is not None else None, item.get("model"))
+            for item in data]
 
 
 def main(argv: list[str] | None = None) -> int:
