@@ -123,3 +123,18 @@ def test_cli_json_and_exit_code(tmp_path, capsys):
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["finetune", "check", str(tmp_path / "nope.jsonl"), "--model", "gpt-4o-mini"]) != 0
     assert "nope.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_workspace_models_section_sets_a_training_price(tmp_path, capsys, monkeypatch):
+    (tmp_path / "promptwise.yaml").write_text(
+        "models:\n  azure/gpt-4o-mini: {finetune_training_per_1m: 3.3}\n"
+        "  my-llama: {tokenizer: llama3, context_window: 8192, max_output: 1024, input_per_1m: 0.1, "
+        "output_per_1m: 0.2, finetune_training_per_1m: 1.0}\n", encoding="utf-8")
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, GOOD)
+    monkeypatch.chdir(tmp_path)
+    for model, price in (("azure/gpt-4o-mini", 3.3), ("my-llama", 1.0)):
+        assert main(["finetune", "check", "train.jsonl", "--model", model, "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["training_price_per_1m"] == price
+        assert report["cost_total"] == pytest.approx(report["training"]["tokens"] * 3 * price / 1e6)

@@ -17,6 +17,8 @@ def register(subparsers) -> None:
     check = actions.add_parser("check", help="validate a JSONL training file and estimate the training cost")
     _data_options(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--workspace", type=Path, default=None, metavar="DIR",
+                       help="workspace folder, for its `models:` prices (default: found from the current folder)")
     check.set_defaults(handler=run_check)
 
     submit = actions.add_parser("submit", help="check, upload and start a fine-tuning job")
@@ -69,14 +71,18 @@ def _money(value: float | None) -> str:
 
 def _check(args):
     from promptwise.cli import UserError
-    from promptwise.config import ConfigError
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.costing.catalog import catalog_for
     from promptwise.finetune.data import DEFAULT_EPOCHS, check
 
     for option, path in (("DATA", args.data), ("--validation", args.validation)):
         if path is not None and not path.is_file():
             raise UserError(f"{path}: no such file (given as {option}); pass a JSONL file of chat examples")
     try:
-        return check(args.data, args.model, validation=args.validation, epochs=args.epochs or DEFAULT_EPOCHS)
+        # The workspace's `models:` section may set a price (Azure's differ by region) or a new model.
+        catalog = catalog_for(load_workspace(args.workspace or Path.cwd()))
+        return check(args.data, args.model, validation=args.validation, epochs=args.epochs or DEFAULT_EPOCHS,
+                     catalog=catalog)
     except ConfigError as error:
         raise UserError(str(error)) from None
 

@@ -97,6 +97,7 @@ class ModelInfo:
             "context_window": self.context_window, "max_input": self.max_input,
             "max_output": self.max_output, "input_per_1m": self.input_per_1m,
             "cached_input_per_1m": self.cached_input_per_1m, "output_per_1m": self.output_per_1m,
+            "finetune_training_per_1m": self.finetune_training_per_1m,
             "origin": self.origin, "source": self.source,
         }
 
@@ -287,7 +288,8 @@ class Catalog:
                 context_window=values["context_window"], max_output=values["max_output"],
                 max_input=values.get("max_input"), input_per_1m=values["input_per_1m"],
                 cached_input_per_1m=values.get("cached_input_per_1m"),
-                output_per_1m=values["output_per_1m"], origin=origin, source="workspace settings")
+                output_per_1m=values["output_per_1m"], finetune_training_per_1m=values.get("finetune_training_per_1m"),
+                origin=origin, source="workspace settings")
         deployments = dict(self.deployments)
         for deployment, model in deployments_section.items():
             if not isinstance(model, str) or not model.strip():
