@@ -70,6 +70,9 @@ async def replay(args: dict, emit: Callable[[dict], None], cancel) -> dict:
         with tracer.start_as_current_span(f"replay {node or path.name}", attributes={
                 A.SPAN_KIND: REPLAY_KIND, "promptwise.replay.of": str(args.get("of") or "")}) as root:
             trace_id = format(root.get_span_context().trace_id, "032x")
+            if node is None and getattr(executable, "kind", None) != "prompty":
+                raise ReplayError(f"{path.name} is a {getattr(executable, 'kind', 'flex')} flow: a call made inside its "
+                                  f"code cannot be re-run alone; replay calls of DAG flows' llm nodes and of prompty files")
             if node is None:  # a prompty: the whole run is its one model call
                 if model:
                     executable.model = model
