@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from promptwise.commands.options import positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -40,7 +42,7 @@ def _data_options(parser) -> None:
     parser.add_argument("data", type=Path, help="training data, one chat example per line (JSONL)")
     parser.add_argument("--model", required=True, help="the base model to fine-tune, e.g. gpt-4o-mini-2024-07-18")
     parser.add_argument("--validation", type=Path, default=None, metavar="FILE", help="validation data (JSONL)")
-    parser.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="training epochs (default 3 for the estimate; the service's choice on submit)")
 
 
@@ -49,18 +51,6 @@ def _connection_options(parser) -> None:
                         help="connection from promptwise.yaml (default: defaults.connection or the environment)")
     parser.add_argument("--workspace", type=Path, default=None, metavar="DIR",
                         help="workspace folder (default: found from the current folder)")
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _money(value: float | None) -> str:
