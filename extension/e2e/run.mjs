@@ -478,6 +478,9 @@ const steps = [
     async run(page) {
       await runCommand(page, "View: Close All Editors");
       await openFile(page, "log-triage/flow.dag.yaml");
+      // The editor may reopen the file where an earlier step left it (line ~19): the flow's
+      // evaluation lens sits above line 1, so bring the top into view first.
+      await page.keyboard.press("Control+Home");
       // The lens shows the latest evaluation's figures (`… pass 97% …`) and opens that evaluation.
       const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /pass \d+(\.\d)?%/ }).first();
       await lens.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
