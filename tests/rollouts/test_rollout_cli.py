@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from types import SimpleNamespace
 
 from conftest import cli, state
@@ -91,3 +92,34 @@ def test_router_weights_and_sticky_keys():
     assert bucket("user-1") == bucket("user-1") and 0 <= bucket("user-1") < 100
     only = Router([], Table((("a", flows["a"], 0), ("b", flows["b"], 100))))
     assert {only.pick({}, "local").version for _ in range(200)} == {"b"}
+
+
+def _traces(root, version, durations, errors=0):
+    """Served requests of `version` as the trace store holds them (one `traces` row each)."""
+    from promptwise.tracing.store import SpanStore, store_path
+
+    SpanStore(store_path(root)).close()  # the store's own schema
+    now = time.time_ns()
+    with sqlite3.connect(store_path(root)) as db:
+        for i, ms in enumerate(durations):
+            db.execute("INSERT INTO traces(trace_id, kind, version, start_ns, duration_ms, status) "
+                       "VALUES (?, 'request', ?, ?, ?, ?)",
+                       (f"{version}-{i}-{now}", version, now - i * 1000, ms, "error" if i < errors else "ok"))
+
+
+def test_promote_live_gate_compares_the_candidate_with_the_stable_version_on_traces(packaged, capsys):
+    flow = str(packaged / "triage")
+    assert cli(capsys, "rollout", "set", flow, "triage:v1=80", "triage:v2=10", "triage:v3=10")[0] == 0
+    code, _, err = cli(capsys, "rollout", "promote", flow, "triage:v2", "--live")
+    assert code != 0 and "0 live requests" in err
+    _traces(packaged, "triage:v1", [100.0] * 40)
+    _traces(packaged, "triage:v2", [100.0] * 20 + [300.0] * 10)
+    _traces(packaged, "triage:v3", [105.0] * 30, errors=2)
+    code, _, err = cli(capsys, "rollout", "promote", flow, "triage:v2", "--live")
+    assert code != 0 and "p95 300 ms is over triage:v1's 100 ms" in err
+    code, _, err = cli(capsys, "rollout", "promote", flow, "triage:v3", "--live")
+    assert code != 0 and "error rate 6.7% is over triage:v1's 0.0%" in err
+    assert state(packaged)["weights"] == {"triage:v1": 80, "triage:v2": 10, "triage:v3": 10}
+    code, _, _ = cli(capsys, "rollout", "promote", flow, "triage:v3", "--live", "--error-margin", "0.1")
+    assert code == 0 and state(packaged) == {"weights": {"triage:v3": 100}}
+    assert _audit(packaged)[-1] == ("promote", "triage:v1", "triage:v3", "ok")

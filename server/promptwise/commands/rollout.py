@@ -37,6 +37,17 @@ def register(subparsers) -> None:
     promote.add_argument("version", metavar="VERSION")
     promote.add_argument("--require", action="append", default=[], metavar="METRIC>=VALUE",
                          help="refuse unless the version's newest evaluation meets it (repeatable)")
+    promote.add_argument("--live", action="store_true",
+                         help="also refuse when the version's live error rate or p95 latency (from the traces) is "
+                              "worse than the stable version's by more than the margins")
+    promote.add_argument("--error-margin", type=float, default=0.01, metavar="RATE",
+                         help="live gate: allowed error-rate increase, absolute (default 0.01 = 1 point)")
+    promote.add_argument("--latency-margin", type=float, default=0.2, metavar="FRACTION",
+                         help="live gate: allowed p95 increase, relative (default 0.2 = 20%%)")
+    promote.add_argument("--min-requests", type=int, default=20, metavar="N",
+                         help="live gate: the candidate's live requests needed to judge it (default 20)")
+    promote.add_argument("--window-hours", type=float, default=24.0, metavar="H",
+                         help="live gate: the traces of the last H hours (default 24)")
     rollback = actions.add_parser("rollback", help="back to the previous rollout state")
     rollback.add_argument("flow", metavar="FLOW")
     status = actions.add_parser("status", help="the current weights, sticky key and shadow")
@@ -128,34 +139,60 @@ def _set(context, flow, args) -> int:
 def _promote(context, flow, args) -> int:
     from promptwise.deploy import rollout
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.service import evidence
 
     name, path = _state_file(context, flow)
     version_id = _version_id(context, flow, args.version, name)
     requirements = [rollout.parse_requirement(text) for text in args.require]
     current = rollout.read(path)["current"]
-    if requirements:
-        version = context.registry.get(version_id)
-        evaluations = evidence(version, context.workspace.state_dir)["evaluations"]
-        problems = []
-        for metric, op, threshold in requirements:
-            value = next((e["metrics"][metric] for e in evaluations if metric in e["metrics"]), None)
-            if value is None:
-                problems.append(f"{metric}: no evaluation of {version_id}'s content measured it "
-                                f"(promptwise eval on this version's flow first)")
-            elif not rollout.meets(value, op, threshold):
-                problems.append(f"{metric} is {value:g}, the gate is {op}{threshold:g}")
-        if problems:
-            _audit(context, "promote", name, current, {"weights": {version_id: 100}}, outcome="refused",
-                   reasons=problems)
-            raise DeployError(f"promote {version_id} refused; nothing changed: " + "; ".join(problems))
-    state = {"weights": {version_id: 100}}
+    problems = _evaluation_gate(context, version_id, requirements) if requirements else []
+    live = None
+    if args.live:
+        live, stable = _live_gate(context, version_id, current, args)
+        problems += stable
+    target = {"weights": {version_id: 100}}
+    if problems:
+        _audit(context, "promote", name, current, target, outcome="refused", reasons=problems, live=live)
+        raise DeployError(f"promote {version_id} refused; nothing changed: " + "; ".join(problems))
     if current and current.get("sticky_key"):
-        state["sticky_key"] = current["sticky_key"]
-    before = rollout.replace_current(path, state)
-    _audit(context, "promote", name, before, state, require=args.require)
-    _print(args, name, state, "promoted")
+        target["sticky_key"] = current["sticky_key"]
+    before = rollout.replace_current(path, target)
+    _audit(context, "promote", name, before, target, require=args.require, live=live)
+    _print(args, name, target, "promoted")
     return 0
+
+
+def _evaluation_gate(context, version_id: str, requirements) -> list[str]:
+    """Why the version's evaluations (of exactly its content, newest first) miss the thresholds."""
+    from promptwise.deploy import rollout
+    from promptwise.deploy.service import evidence
+
+    evaluations = evidence(context.registry.get(version_id), context.workspace.state_dir)["evaluations"]
+    problems = []
+    for metric, op, threshold in requirements:
+        value = next((e["metrics"][metric] for e in evaluations if metric in e["metrics"]), None)
+        if value is None:
+            problems.append(f"{metric}: no evaluation of {version_id}'s content measured it "
+                            f"(promptwise eval on this version's flow first)")
+        elif not rollout.meets(value, op, threshold):
+            problems.append(f"{metric} is {value:g}, the gate is {op}{threshold:g}")
+    return problems
+
+
+def _live_gate(context, version_id: str, current, args) -> tuple[dict, list[str]]:
+    """The candidate against the stable version (the heaviest other one) on live traces."""
+    import time
+
+    from promptwise.deploy import rollout
+
+    others = sorted(((w, v) for v, w in (current or {}).get("weights", {}).items() if v != version_id), reverse=True)
+    if not others:
+        return {}, [f"the live gate needs a stable version serving beside {version_id} (rollout set first)"]
+    stable = others[0][1]
+    since = time.time_ns() - int(args.window_hours * 3600e9)
+    figures = rollout.live_figures(context.workspace.root, [version_id, stable], since)
+    return figures, rollout.live_problems(figures[version_id], figures[stable], error_margin=args.error_margin,
+                                          latency_margin=args.latency_margin, min_requests=args.min_requests,
+                                          names=(version_id, stable))
 
 
 def _rollback(context, flow, args) -> int:

@@ -160,3 +160,52 @@ def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
         for version in list(state["weights"]) + ([state["shadow"]["version"]] if state.get("shadow") else []):
             registry.materialize(version)
     return path, root
+
+
+def live_figures(workspace_root: Path, versions: list[str], since_ns: int) -> dict[str, dict]:
+    """Served requests per version since `since_ns` from the trace store's `traces` rows
+    (shadow requests included: they are the candidate's own runs): requests, errors,
+    error_rate and p95_ms (nearest rank). Versions without traffic get requests 0."""
+    import sqlite3
+
+    from promptwise.tracing.store import store_path
+
+    figures = {v: {"requests": 0, "errors": 0, "error_rate": None, "p95_ms": None} for v in versions}
+    path = store_path(workspace_root)
+    if not path.is_file():
+        return figures
+    db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        for version in versions:
+            where = "kind = 'request' AND version = ? AND start_ns >= ? AND duration_ms IS NOT NULL"
+            count, errors = db.execute(f"SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0) FROM traces WHERE {where}",
+                                       (version, since_ns)).fetchone()
+            if not count:
+                continue
+            rank = max(0, -(-95 * count // 100) - 1)  # nearest rank: ceil(0.95 n), 0-based
+            p95 = db.execute(f"SELECT duration_ms FROM traces WHERE {where} ORDER BY duration_ms LIMIT 1 OFFSET ?",
+                             (version, since_ns, rank)).fetchone()[0]
+            figures[version] = {"requests": count, "errors": int(errors), "error_rate": errors / count, "p95_ms": p95}
+    except sqlite3.Error as error:
+        raise DeployError(f"{path}: the trace store cannot be read for the live gate ({error})") from None
+    finally:
+        db.close()
+    return figures
+
+
+def live_problems(candidate: dict, stable: dict, *, error_margin: float, latency_margin: float,
+                  min_requests: int, names: tuple[str, str]) -> list[str]:
+    """Why the candidate's live figures are worse than the stable version's beyond the margins."""
+    cand, stab = names
+    if candidate["requests"] < min_requests:
+        return [f"{cand} has {candidate['requests']} live requests; the live gate needs at least {min_requests} "
+                f"(--min-requests)"]
+    problems = []
+    if stable["requests"]:
+        if candidate["error_rate"] > stable["error_rate"] + error_margin:
+            problems.append(f"{cand}'s live error rate {candidate['error_rate']:.1%} is over {stab}'s "
+                            f"{stable['error_rate']:.1%} by more than {error_margin:.1%}")
+        if candidate["p95_ms"] > stable["p95_ms"] * (1 + latency_margin):
+            problems.append(f"{cand}'s live p95 {candidate['p95_ms']:.0f} ms is over {stab}'s "
+                            f"{stable['p95_ms']:.0f} ms by more than {latency_margin:.0%}")
+    return problems

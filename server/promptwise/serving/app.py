@@ -208,7 +208,7 @@ class ServingApp:
 
     def refused(self, route: str, early: "_Early") -> None:
         """Requests turned away before they ran (401, 429, 503): counted and logged too."""
-        version = label(self.router.primary.content_hash if self.router else self.flow.content_hash)
+        version = label(self.router.primary_version if self.router else self.flow.content_hash)
         status = early.error.status
         self.metrics.requests.labels(route, version, early.consumer, str(status)).inc()
         self.metrics.errors.labels(route, version, early.consumer, early.error.kind).inc()

@@ -27,16 +27,18 @@ class RolloutWatcher:
         self.registry_root = registry_root
         self.timeout_seconds = timeout_seconds
         self.flows: dict[str, ServedFlow] = {}  # version id -> open flow (kept until shutdown)
-        self.mtime: float | None = None
+        self.mtime: tuple[int, int] | None = None
         self.checked = 0.0
         self.loading: asyncio.Task | None = None
         self.router: Router | None = None
 
-    def _mtime(self) -> float | None:
+    def _mtime(self) -> tuple[int, int] | None:
+        """The state file's identity: each atomic write is a new inode, even within one mtime tick."""
         try:
-            return self.state_file.stat().st_mtime_ns
+            stat = self.state_file.stat()
         except OSError:
             return None
+        return stat.st_ino, stat.st_mtime_ns
 
     async def load(self) -> Table:
         """The current state as a table (DeployError / FlowError when it cannot serve)."""

@@ -61,6 +61,10 @@ class Router:
     def primary(self) -> ServedFlow:
         return self.table.entries[0][1] if self.table is not None else self.flows[0]
 
+    @property
+    def primary_version(self) -> str:
+        return self.table.entries[0][0] if self.table is not None else self.flows[0].content_hash
+
     def swap(self, table: Table) -> None:
         self.table = table  # one assignment: a request sees the old table or the new one
 
