@@ -4,6 +4,7 @@ and rollback. Each version's prompt names it, so the fake model's echo says whic
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -85,4 +86,8 @@ def test_a_shadow_is_recorded_with_its_version_and_never_returned(server, packag
         time.sleep(0.3)
     with sqlite3.connect(packaged / ".promptwise" / "traces.sqlite") as db:
         served = db.execute("SELECT COUNT(*) FROM traces WHERE version = 'triage:v1'").fetchone()[0]
+        root = db.execute("SELECT s.attributes FROM traces t JOIN spans s ON s.trace_id = t.trace_id "
+                          "AND s.span_id = t.root_span_id WHERE t.version = 'triage:v3' LIMIT 1").fetchone()[0]
     assert served >= 5
+    attributes = json.loads(root)
+    assert attributes["promptwise.shadow"] is True and "echo: GAMMA hello" in attributes["promptwise.flow.outputs"]

@@ -156,11 +156,11 @@ class ServingApp:
             task.add_done_callback(self._shadows.discard)
 
     async def _run_shadow(self, version: str, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> None:
+        from promptwise.tracing import attributes as a
+
         span = None
         if self.tracer is not None:
             from opentelemetry import context, trace
-
-            from promptwise.tracing import attributes as a
 
             # A trace of its own (an empty parent context): the shadow's row in `traces` carries its version.
             span = self.tracer.start_span(f"shadow {flow_request.route}", context=context.Context(),
@@ -172,13 +172,16 @@ class ServingApp:
             with _current(span):
                 outcome = await asyncio.wait_for(flow.run(flow.bind(given)), self.settings.timeout_seconds)
             if span is not None:
-                span.set_attribute("promptwise.shadow.status", outcome.status)
-                span.set_attribute("promptwise.shadow.output", json.dumps(outcome.outputs, default=str)[:4000])
+                from promptwise.engine import spans as engine_spans
+
+                if outcome.status != "completed":
+                    _span_error(span, ServeError("flow_error", outcome.error or "the flow failed"))
+                elif engine_spans.capture_content():  # the answer is content: kept only where prompts are
+                    span.set_attribute(a.FLOW_OUTPUTS, json.dumps(outcome.outputs, default=str)[:4000])
         except Exception as error:  # noqa: BLE001 - a failing shadow never touches the answer
             if span is not None:
-                from promptwise.tracing import attributes as a
-
-                span.set_attribute(a.ERROR_TYPE, type(error).__name__)
+                kind = "timeout" if isinstance(error, asyncio.TimeoutError) else "invalid_input"
+                _span_error(span, ServeError(kind, f"{type(error).__name__}: {error}"))
         finally:
             if span is not None:
                 span.end()
