@@ -127,9 +127,11 @@ async def _start_job(
 ) -> dict:
     """Run a job to its end (with the client's work-done token, if it sent one), then refresh
     what its new results change; the answer carries the unsaved-changes note."""
-    result = await manager(ls).start(kind, job_args, title, _token(arguments))
-    await _after_run(ls)
-    await announce.announce_job(ls, kind, Path(job_args["path"]), result)
+    jobs = manager(ls)
+    with jobs.answering_request():  # shutdown waits for this answer (JobManager.stop_all)
+        result = await jobs.start(kind, job_args, title, _token(arguments))
+        await _after_run(ls)
+        await announce.announce_job(ls, kind, Path(job_args["path"]), result)
     return _with_note(result, note)
 
 

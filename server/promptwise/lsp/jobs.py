@@ -16,6 +16,7 @@ CLI prints), the server's own interpreter. The server's log says which one runs 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from lsprotocol import types
 
@@ -114,6 +115,10 @@ class JobManager:
     def __init__(self, ls: PromptwiseServer) -> None:
         self.ls = ls
         self.jobs: dict[str, Job] = {}
+        # The command requests answering with a job's result: after the job ends they still
+        # refresh lenses and announce the result (awaiting our executor), and shutdown must
+        # wait for that too, or pygls cancels them and the executor is shut under them.
+        self.answering: set[asyncio.Task] = set()
         self._checked: dict[str, str | None] = {}  # executable -> None (usable) or why not
 
     def interpreter(self) -> Interpreter:
@@ -170,6 +175,23 @@ class JobManager:
         deadline = loop.time() + grace
         while self.jobs and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        answering = [task for task in self.answering if task is not asyncio.current_task()]
+        if answering:
+            await asyncio.wait(answering, timeout=max(deadline - loop.time(), grace / 2))
+
+    @contextlib.contextmanager
+    def answering_request(self) -> Iterator[None]:
+        """Mark the current task as a request answering with a job's result, until it has
+        done everything after the job (see `stop_all`)."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self.answering.add(task)
+        try:
+            yield
+        finally:
+            self.answering.discard(task)
 
     def kill_all(self) -> None:
         for job in self.jobs.values():
