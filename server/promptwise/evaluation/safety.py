@@ -69,6 +69,43 @@ def iban_valid(iban: str) -> bool:
     return int(numeric) % 97 == 1
 
 
+# National identifiers, each only in a shape its issuer's rules allow (checked below): a US SSN
+# with dashes (no area 000/666/9xx, group 00 or serial 0000), a UK National Insurance number
+# (the prefixes HMRC never issues left out), a French NIR (its key is 97 - number mod 97) and a
+# Dutch BSN (the 11-proof).
+_SSN = re.compile(r"(?<![\w-])(\d{3})-(\d{2})-(\d{4})(?![\w-])")
+_NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+_NIR = re.compile(r"(?<![\w])([12]) ?(\d{2}) ?(\d{2}) ?(\d{2}|2[AB]) ?(\d{3}) ?(\d{3}) ?(\d{2})(?![\w])")
+_BSN = re.compile(r"(?<![\w.-])\d{4}\.?\d{2}\.?\d{3}(?![\w-]|\.\d)")
+# Person names only after a word that announces one ("Name:", "Dear ..."): a capitalised word
+# alone is as often a product or a place.
+_NAME = re.compile(r"(?:\b(?:[Nn]ame|[Ff]ull name|[Pp]atient|[Cc]ustomer|[Cc]ontact)\s*:\s*|\bDear\s+)"
+                   r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?"
+                   r"([A-Z][a-z\u00c0-\u017f'\u2019-]+(?:[ \t]+[A-Z][a-z\u00c0-\u017f'\u2019-]+){0,3})")
+ALL_PII_KINDS = ("email", "phone", "card", "iban", "ssn", "nino", "nir", "bsn", "name")
+
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
+
+
+def nir_valid(match: re.Match) -> bool:
+    sex, year, month, department, commune, order, key = match.groups()
+    if not (1 <= int(month) <= 12 or 20 <= int(month) <= 42 or 50 <= int(month) <= 99):
+        return False
+    # Corsica's 2A and 2B count as 19 and 18 in the key (INSEE's rule).
+    number = sex + year + month + {"2A": "19", "2B": "18"}.get(department, department) + commune + order
+    return 97 - int(number) % 97 == int(key)
+
+
+def bsn_valid(text: str) -> bool:
+    digits = [int(ch) for ch in text if ch.isdigit()]
+    if len(digits) != 9 or not any(digits):
+        return False
+    total = sum(digit * weight for digit, weight in zip(digits[:8], range(9, 1, -1))) - digits[8]
+    return total % 11 == 0
+
+
 def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iban")) -> list[Finding]:
     findings: list[Finding] = []
     taken: list[tuple[int, int]] = []
@@ -92,6 +129,27 @@ def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iba
             digits = re.sub(r"\D", "", match.group())
             if free(*match.span()) and 13 <= len(digits) <= 19 and luhn_valid(digits):
                 add("card", match)
+    if "ssn" in kinds:
+        for match in _SSN.finditer(text):
+            if free(*match.span()) and ssn_valid(*match.groups()):
+                add("ssn", match)
+    if "nino" in kinds:
+        for match in _NINO.finditer(text):
+            if free(*match.span()):
+                add("nino", match)
+    if "nir" in kinds:
+        for match in _NIR.finditer(text):
+            if free(*match.span()) and nir_valid(match):
+                add("nir", match)
+    if "bsn" in kinds:
+        for match in _BSN.finditer(text):
+            if free(*match.span()) and bsn_valid(match.group()):
+                add("bsn", match)
+    if "name" in kinds:
+        for match in _NAME.finditer(text):
+            if free(*match.span(1)):
+                findings.append(Finding("name", match.start(1), match.end(1), match.group(1)))
+                taken.append(match.span(1))
     if "phone" in kinds:
         for match in _PHONE.finditer(text):
             candidate = match.group()

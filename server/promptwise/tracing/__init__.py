@@ -57,10 +57,11 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
         if not resolved.enabled:
             return False
         processors = []
-        store_processor = _make_store_processor(root, resolved)
+        pii = _pii_policy(resolved)
+        store_processor = _make_store_processor(root, resolved, pii)
         if store_processor is not None:
             processors.append(store_processor)
-        exporter = otlp_processor()
+        exporter = otlp_processor(pii=pii)
         if exporter is not None:
             processors.append(exporter)
         _pipeline.replace(tuple(processors))
@@ -153,7 +154,19 @@ def _ensure_provider(service_name: str) -> None:
     _pipeline = pipeline
 
 
-def _make_store_processor(root: Path, settings):
+def _pii_policy(settings):
+    """The settings' PII policy; a hash key that went missing since the settings were read is
+    a ConfigError (content is never stored or exported unprocessed)."""
+    from promptwise.config import ConfigError
+    from promptwise.tracing.pii import PiiKeyError, policy_from_settings
+
+    try:
+        return policy_from_settings(settings)
+    except PiiKeyError as error:
+        raise ConfigError(f"tracing settings: {error}") from None
+
+
+def _make_store_processor(root: Path, settings, pii=None):
     from promptwise.tracing.processor import StoreSpanProcessor
     from promptwise.tracing.store import SpanStore
 
@@ -163,7 +176,7 @@ def _make_store_processor(root: Path, settings):
         log.warning("tracing: spans will not be stored locally: %s", error)
         return None
     return StoreSpanProcessor(store, queue_size=settings.queue_size, retention_days=settings.retention_days,
-                              capture_content=settings.capture_content)
+                              capture_content=settings.capture_content, pii=pii)
 
 
 def _shutdown_processors(processors, *, timeout_s: float) -> None:

@@ -28,9 +28,10 @@ def otlp_requested() -> bool:
     return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
-def otlp_processor(queue_size: int = 2048) -> SpanProcessor | None:
+def otlp_processor(queue_size: int = 2048, pii=None) -> SpanProcessor | None:
     """A BatchSpanProcessor with the SDK's OTLP/HTTP exporter, or None when no endpoint is set
-    (or the exporter is not installed: then a warning says which extra brings it)."""
+    (or the exporter is not installed: then a warning says which extra brings it). With a `pii`
+    policy (tracing/pii.py) every span's content goes through it in the exporter's thread."""
     if not otlp_requested():
         return None
     protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -46,4 +47,10 @@ def otlp_processor(queue_size: int = 2048) -> SpanProcessor | None:
         log.warning("tracing: %s is set but the OTLP exporter is not installed; traces stay local. "
                     "Install it with: %s", " or ".join(ENDPOINT_VARIABLES), INSTALL_HINT)
         return None
-    return BatchSpanProcessor(OTLPSpanExporter(), max_queue_size=queue_size)
+    exporter = OTLPSpanExporter()
+    if pii is not None:
+        from promptwise.span_attributes import CONTENT_ATTRIBUTES
+        from promptwise.tracing.pii import GoverningExporter
+
+        exporter = GoverningExporter(exporter, pii, CONTENT_ATTRIBUTES)
+    return BatchSpanProcessor(exporter, max_queue_size=queue_size)

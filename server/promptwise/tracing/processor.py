@@ -33,9 +33,10 @@ DROPPED_COUNTER = "dropped_spans"
 
 class StoreSpanProcessor(SpanProcessor):
     def __init__(self, store: SpanStore, *, queue_size: int = 10_000, retention_days: float | None = None,
-                 capture_content: bool = True):
+                 capture_content: bool = True, pii=None):
         self.store = store
         self.capture_content = capture_content
+        self.pii = pii  # a tracing.pii.PiiPolicy: personal data handled before storing (None: kept)
         self.retention_days = retention_days
         self.queue_size = queue_size
         self._buffer: collections.deque = collections.deque()  # appends and pops are thread-safe
@@ -134,7 +135,7 @@ class StoreSpanProcessor(SpanProcessor):
 
     def _write(self, batch: list[ReadableSpan]) -> None:
         try:
-            records = [to_record(span, capture_content=self.capture_content) for span in batch]
+            records = [to_record(span, capture_content=self.capture_content, pii=self.pii) for span in batch]
             self._written += self.store.write(records)
             with self._drop_lock:
                 drops, self._unsaved_drops = self._unsaved_drops, 0
@@ -161,9 +162,10 @@ class StoreSpanProcessor(SpanProcessor):
 _STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
 
 
-def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord:
+def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None) -> SpanRecord:
     """The store's record of a finished SDK span: ids as hex, secrets redacted, content
-    attributes dropped when capture is off (whatever the instrumentation set)."""
+    attributes dropped when capture is off (whatever the instrumentation set), personal data
+    in content, events and status handled by the `pii` policy (tracing/pii.py)."""
     context = span.context
     parent = span.parent
     status = span.status
@@ -175,6 +177,9 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord
     if _needs_redaction(name, description, attributes):  # rare: the checks once per span, not once per value
         name, attributes = redact(name), redact_value(attributes)
         description = redact(description) if description else description
+    if pii is not None:
+        attributes = pii.attributes(attributes, attrs.CONTENT_ATTRIBUTES)
+        description = pii.text(description) if description else description
     return SpanRecord(
         trace_id=format(context.trace_id, "032x"), span_id=format(context.span_id, "016x"),
         parent_id=format(parent.span_id, "016x") if parent is not None else None,
@@ -183,7 +188,7 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True) -> SpanRecord
         error_message=description or None,
         attributes=attributes,
         events=[{"name": event.name, "time_ns": event.timestamp,
-                 "attributes": redact_value(_attributes(event.attributes, capture_content))}
+                 "attributes": _event_attributes(event.attributes, capture_content, pii)}
                 for event in events] if events else [],
         is_root=parent is None or parent.is_remote, service=str(service) if service else None,
     )
@@ -197,6 +202,11 @@ def _attributes(raw: Any, capture_content: bool) -> dict[str, Any]:
     if capture_content:
         return dict(raw)
     return {key: value for key, value in raw.items() if key not in attrs.CONTENT_ATTRIBUTES}
+
+
+def _event_attributes(raw: Any, capture_content: bool, pii) -> dict[str, Any]:
+    values = redact_value(_attributes(raw, capture_content))
+    return pii.attributes(values) if pii is not None else values
 
 
 def _needs_redaction(name: str, description: str | None, attributes: dict[str, Any]) -> bool:

@@ -5,6 +5,8 @@
       capture_content: true    # keep prompts as sent, replies as received, inputs and outputs
       retention_days: 30       # spans older than this are deleted from the local store
       queue_size: 10000        # spans waiting to be stored; beyond it they are dropped and counted
+      pii: redact              # personal data in stored/exported content: redact | hash | drop (tracing/pii.py)
+      pii_key: ${env:NAME}     # hash only: the HMAC key
 
 OTLP export is switched on by the standard OTEL_EXPORTER_OTLP_ENDPOINT /
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT environment variables, not here: the same settings file
@@ -14,7 +16,7 @@ then works on a laptop and in a deployment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -30,6 +32,8 @@ class TracingSettings(BaseModel):
     capture_content: bool = True
     retention_days: float = Field(default=30.0, gt=0)
     queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    pii: Literal["redact", "hash", "drop"] = "redact"
+    pii_key: str | None = None
 
 
 def tracing_settings(workspace: WorkspaceConfig | Path) -> TracingSettings:
@@ -51,7 +55,7 @@ def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None) -> Tracin
         raise ConfigError(f"{where}: `{SECTION}` must be a mapping (enabled, capture_content, retention_days, "
                           "queue_size)")
     try:
-        return TracingSettings.model_validate(raw)
+        settings = TracingSettings.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         field_name = ".".join(str(part) for part in first["loc"]) or SECTION
@@ -60,6 +64,14 @@ def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None) -> Tracin
         else:
             hint = "fix the value"
         raise ConfigError(f"{where}: `{SECTION}.{field_name}`: {first['msg']}; {hint}") from None
+    if settings.pii == "hash":  # the key must be usable now, not at the first span
+        from promptwise.tracing.pii import PiiKeyError, resolve_key
+
+        try:
+            resolve_key(settings.pii_key)
+        except PiiKeyError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return settings
 
 
 def _where(workspace: WorkspaceConfig | None) -> str:
