@@ -91,3 +91,23 @@ def test_a_shadow_is_recorded_with_its_version_and_never_returned(server, packag
     assert served >= 5
     attributes = json.loads(root)
     assert attributes["promptwise.shadow"] is True and "echo: GAMMA hello" in attributes["promptwise.flow.outputs"]
+
+
+def test_rollout_compare_shows_live_figures_and_the_shadows_agreement(server, packaged, capsys):
+    change(server, capsys, "set", str(packaged / "triage"), "triage:v2=100", "--shadow", "triage:v3=100")
+    for _ in range(4):
+        assert ask(server)[0] == "triage:v2"
+    deadline = time.monotonic() + 30
+    while True:
+        code, out, err = cli(capsys, "rollout", "compare", str(packaged / "triage"), "--format", "json")
+        assert code == 0, err
+        rows = {row["version"]: row for row in json.loads(out)["versions"]}
+        if rows["triage:v3"]["agreement"]["compared"] >= 4:
+            break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.3)
+    assert rows["triage:v2"]["weight"] == 100 and rows["triage:v2"]["requests"] >= 4
+    assert rows["triage:v3"]["shadow"] is True and rows["triage:v3"]["agreement"]["same"] == 0  # BETA vs GAMMA
+    assert rows["triage:v2"]["error_rate"] == 0.0 and rows["triage:v2"]["p95_ms"] >= rows["triage:v2"]["p50_ms"]
+    code, out, _ = cli(capsys, "rollout", "compare", str(packaged / "triage"))
+    assert code == 0 and "triage:v3" in out and "shadow" in out and "same answers" in out

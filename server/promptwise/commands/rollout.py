@@ -52,7 +52,12 @@ def register(subparsers) -> None:
     rollback.add_argument("flow", metavar="FLOW")
     status = actions.add_parser("status", help="the current weights, sticky key and shadow")
     status.add_argument("flow", metavar="FLOW")
-    for sub in (setting, promote, rollback, status):
+    compare = actions.add_parser("compare", help="the rollout's versions (and shadow) on live traffic: requests, "
+                                                 "errors, p50/p95, cost, agreement of the shadow's answers")
+    compare.add_argument("flow", metavar="FLOW")
+    compare.add_argument("--window-hours", type=float, default=24.0, metavar="H",
+                         help="the traces of the last H hours (default 24)")
+    for sub in (setting, promote, rollback, status, compare):
         sub.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle, parser=parser)
 
@@ -70,7 +75,8 @@ def handle(args: argparse.Namespace) -> int:
     except DeployError as error:
         raise UserError(str(error)) from None
     try:
-        return {"set": _set, "promote": _promote, "rollback": _rollback, "status": _status}[args.action](
+        return {"set": _set, "promote": _promote, "rollback": _rollback, "status": _status,
+                "compare": compare_live}[args.action](
             context, flow, args)
     except DeployError as error:
         raise UserError(str(error)) from None
@@ -219,6 +225,45 @@ def _status(context, flow, args) -> int:
               f"promptwise rollout set FLOW {name}:vN=100")
         return 0
     _print(args, name, data["current"], "now")
+    return 0
+
+
+def compare_live(context, flow, args) -> int:
+    """The current rollout's versions side by side on their live traces (`compare --live` too)."""
+    import time
+
+    from promptwise.deploy import rollout
+    from promptwise.deploy.errors import DeployError
+
+    name, path = _state_file(context, flow)
+    current = rollout.read(path)["current"]
+    if current is None:
+        raise DeployError(f"{name} has no rollout to compare (promptwise rollout set FLOW V1=90 V2=10)")
+    shadow = (current.get("shadow") or {}).get("version")
+    versions = list(current["weights"]) + ([shadow] if shadow and shadow not in current["weights"] else [])
+    since = time.time_ns() - int(args.window_hours * 3600e9)
+    figures = rollout.live_figures(context.workspace.root, versions, since, shadow=shadow)
+    if args.format == "json":
+        print(json.dumps({"flow": name, "window_hours": args.window_hours, "versions": [
+            {"version": v, "weight": current["weights"].get(v, 0), "shadow": v == shadow, **figures[v]}
+            for v in versions]}, indent=2))
+        return 0
+    print(f"{name}: live traffic of the last {args.window_hours:g} h")
+    print(f"{'version':<24} {'weight':>6} {'requests':>8} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'$/request':>10}"
+          f"  agreement")
+    for v in versions:
+        f = figures[v]
+        weight = "shadow" if v == shadow else f"{current['weights'][v]}%"
+
+        def cell(value, spec):
+            return "-" if value is None else format(value, spec)
+
+        agreement = f.get("agreement")
+        agrees = "" if not agreement else (
+            f"{agreement['same']}/{agreement['compared']} same answers" if agreement["compared"]
+            else "no answers recorded (tracing.capture_content off?)")
+        print(f"{v:<24} {weight:>6} {f['requests']:>8} {cell(f['error_rate'], '.1%'):>7} {cell(f['p50_ms'], '.0f'):>8} "
+              f"{cell(f['p95_ms'], '.0f'):>8} {cell(f['cost_per_request'], '.5f'):>10}  {agrees}")
     return 0
 
 

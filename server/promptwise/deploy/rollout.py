@@ -162,15 +162,18 @@ def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
     return path, root
 
 
-def live_figures(workspace_root: Path, versions: list[str], since_ns: int) -> dict[str, dict]:
+def live_figures(workspace_root: Path, versions: list[str], since_ns: int,
+                 shadow: str | None = None) -> dict[str, dict]:
     """Served requests per version since `since_ns` from the trace store's `traces` rows
     (shadow requests included: they are the candidate's own runs): requests, errors,
-    error_rate and p95_ms (nearest rank). Versions without traffic get requests 0."""
+    error_rate, p50_ms / p95_ms (nearest rank), cost_per_request; for the `shadow` version also
+    `agreement` with the answers returned to the same requests. No traffic: requests 0."""
     import sqlite3
 
     from promptwise.tracing.store import store_path
 
-    figures = {v: {"requests": 0, "errors": 0, "error_rate": None, "p95_ms": None} for v in versions}
+    figures = {v: {"requests": 0, "errors": 0, "error_rate": None, "p50_ms": None, "p95_ms": None,
+                   "cost_per_request": None} for v in versions}
     path = store_path(workspace_root)
     if not path.is_file():
         return figures
@@ -182,15 +185,56 @@ def live_figures(workspace_root: Path, versions: list[str], since_ns: int) -> di
                                        (version, since_ns)).fetchone()
             if not count:
                 continue
-            rank = max(0, -(-95 * count // 100) - 1)  # nearest rank: ceil(0.95 n), 0-based
-            p95 = db.execute(f"SELECT duration_ms FROM traces WHERE {where} ORDER BY duration_ms LIMIT 1 OFFSET ?",
-                             (version, since_ns, rank)).fetchone()[0]
-            figures[version] = {"requests": count, "errors": int(errors), "error_rate": errors / count, "p95_ms": p95}
+            def percentile(q: int) -> float:
+                rank = max(0, -(-q * count // 100) - 1)  # nearest rank: ceil(q n / 100), 0-based
+                return db.execute(f"SELECT duration_ms FROM traces WHERE {where} ORDER BY duration_ms "
+                                  f"LIMIT 1 OFFSET ?", (version, since_ns, rank)).fetchone()[0]
+
+            cost = db.execute(f"SELECT AVG(cost_usd) FROM traces WHERE {where} AND cost_usd IS NOT NULL",
+                              (version, since_ns)).fetchone()[0]
+            figures[version] = {"requests": count, "errors": int(errors), "error_rate": errors / count,
+                                "p50_ms": percentile(50), "p95_ms": percentile(95), "cost_per_request": cost}
+        if shadow is not None:
+            figures[shadow]["agreement"] = _agreement(db, shadow, since_ns)
     except sqlite3.Error as error:
         raise DeployError(f"{path}: the trace store cannot be read for the live gate ({error})") from None
     finally:
         db.close()
     return figures
+
+
+_OUTPUTS = "$.\"promptwise.flow.outputs\""
+_REQUEST = "$.\"promptwise.request.id\""
+
+
+def _agreement(db, shadow: str, since_ns: int, limit: int = 1000) -> dict:
+    """How often the shadow's answer equals the answer returned to the same request (by request
+    id; the newest `limit` shadow requests whose flow outputs were recorded: content capture on)."""
+    answers = f"""SELECT json_extract(r.attributes, '{_REQUEST}'), json_extract(f.attributes, '{_OUTPUTS}')
+        FROM traces t JOIN spans r ON r.trace_id = t.trace_id AND r.span_id = t.root_span_id
+        JOIN spans f ON f.trace_id = t.trace_id AND f.parent_id IS NOT NULL
+             AND json_extract(f.attributes, '{_OUTPUTS}') IS NOT NULL
+        WHERE t.kind = 'request' AND t.start_ns >= ?"""
+    shadowed: dict[str, str] = {}
+    for request_id, output in db.execute(answers + " AND t.version = ? ORDER BY t.start_ns DESC LIMIT ?",
+                                         (since_ns, shadow, limit)):
+        shadowed.setdefault(request_id, output)
+    served: dict[str, str] = {}
+    if shadowed:
+        query = answers + f" AND t.version != ? AND json_extract(r.attributes, '{_REQUEST}') IN " \
+                          "(SELECT value FROM json_each(?))"
+        for request_id, output in db.execute(query, (since_ns, shadow, json.dumps(list(shadowed)))):
+            served.setdefault(request_id, output)
+    pairs = [(_answer(served[r]), _answer(shadowed[r])) for r in shadowed if r in served]
+    same = sum(first == second for first, second in pairs)
+    return {"compared": len(pairs), "same": same, "rate": same / len(pairs) if pairs else None}
+
+
+def _answer(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def live_problems(candidate: dict, stable: dict, *, error_margin: float, latency_margin: float,
