@@ -111,3 +111,7 @@ def test_rollout_compare_shows_live_figures_and_the_shadows_agreement(server, pa
     assert rows["triage:v2"]["error_rate"] == 0.0 and rows["triage:v2"]["p95_ms"] >= rows["triage:v2"]["p50_ms"]
     code, out, _ = cli(capsys, "rollout", "compare", str(packaged / "triage"))
     assert code == 0 and "triage:v3" in out and "shadow" in out and "same answers" in out
+    code, out, _ = cli(capsys, "compare", "--live", "--flow", str(packaged / "triage"), "--format", "json")
+    assert code == 0 and {row["version"] for row in json.loads(out)["versions"]} == {"triage:v2", "triage:v3"}
+    code, _, err = cli(capsys, "compare", "--live")
+    assert code != 0 and "--flow FLOW" in err

@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help="the workspace holding the runs (default: here)")
+    parser.add_argument("--live", action="store_true",
+                        help="compare the versions of --flow's rollout (and its shadow) on live traffic, from the "
+                             "traces: as `promptwise rollout compare FLOW`")
     parser.set_defaults(handler=run)
 
 
@@ -71,6 +74,10 @@ def format_comparison(comparison) -> str:
 
 
 def run(args) -> int:
+    if args.live:  # the rollout's versions on live traces (commands/rollout.py)
+        from promptwise.commands.rollout import live_comparison
+
+        return live_comparison(args.flow or (Path(args.runs[0]) if len(args.runs) == 1 else None), args.format)
     import asyncio  # here, not at the top: --help need not load asyncio (and ssl)
 
     from promptwise.cli import UserError

@@ -228,6 +228,14 @@ def _status(context, flow, args) -> int:
     return 0
 
 
+def live_comparison(flow_path, output_format: str, window_hours: float = 24.0) -> int:
+    """`promptwise compare --live --flow FLOW`."""
+    if flow_path is None:
+        raise UserError("compare --live: name the flow: promptwise compare --live --flow FLOW")
+    return handle(argparse.Namespace(action="compare", flow=str(flow_path), format=output_format,
+                                     window_hours=window_hours, parser=None))
+
+
 def compare_live(context, flow, args) -> int:
     """The current rollout's versions side by side on their live traces (`compare --live` too)."""
     import time
