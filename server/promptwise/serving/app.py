@@ -78,6 +78,7 @@ class FlowRequest:
     span: Any = None
     finished: bool = False
     flow_ms: float | None = None  # how long the engine ran the flow (the Server-Timing header)
+    outputs: Any = None  # the flow's outputs, for online evaluation
 
 
 class ServingApp:
@@ -95,6 +96,7 @@ class ServingApp:
         self._tracing_shutdown = None
         self.rollout = None  # serving/rollout.py RolloutWatcher when a rollout is served
         self._shadows: set[asyncio.Task] = set()
+        self.online = None  # monitoring/online_eval.py: scores a sample of finished requests off the request path
 
     # --- life cycle --------------------------------------------------------------------
     @asynccontextmanager
@@ -117,11 +119,14 @@ class ServingApp:
             self.meter = Meter(state_dir / "metering.sqlite")
             self.meter.start()
         alerts = _alert_loop(self.flow) if self.config.trace else None  # monitoring/: off the request path
+        self.online = _online_evaluation(self.flow)
         try:
             yield
         finally:
             if alerts is not None:
                 alerts.stop()
+            if self.online is not None:
+                self.online.stop()
             # uvicorn calls this after in-flight requests have finished (graceful drain).
             self.ready_error = "shutting down"
             if self.meter is not None:
@@ -340,6 +345,7 @@ class ServingApp:
         self.count_usage(flow_request, outcome)
         if outcome.status != "completed":
             raise outcome_error(outcome, flow)
+        flow_request.outputs = outcome.outputs
         return outcome
 
     def count_usage(self, flow_request: FlowRequest, outcome) -> None:
@@ -383,6 +389,8 @@ class ServingApp:
             self.meter.record(consumer, flow_request.choice.version, prompt_tokens=flow_request.prompt_tokens,
                               completion_tokens=flow_request.completion_tokens, cost=flow_request.cost,
                               error=failed)
+        if self.online is not None and not failed and flow_request.outputs is not None:
+            self.online.offer(_finished(flow_request))
         _end_span(flow_request, status)
         if access_log.isEnabledFor(logging.INFO):
             entry = {"ts": round(time.time(), 3), "id": flow_request.request_id, "route": route, "status": status,
@@ -523,6 +531,31 @@ def _alert_loop(flow: ServedFlow):
 
     loop = AlertLoop(workspace.root, workspace.settings, workspace.source)
     return loop if loop.start() else None
+
+
+def _online_evaluation(flow: ServedFlow):
+    """The workspace's `monitoring.online_eval`, started (None when not configured; a section
+    that cannot be used is logged and scoring stays off: serving never stops for monitoring)."""
+    workspace = flow.session.workspace if flow.session else None
+    monitoring = workspace.settings.get("monitoring") if workspace is not None else None
+    if not isinstance(monitoring, dict) or not monitoring.get("online_eval"):
+        return None
+    from promptwise.monitoring.online_eval import start_for_workspace
+
+    try:
+        return start_for_workspace(workspace)
+    except Exception as error:  # noqa: BLE001 - a ConfigError names the file; anything else is logged too
+        log.error("promptwise serve: online evaluation is off: %s", error)
+        return None
+
+
+def _finished(flow_request: FlowRequest):
+    from promptwise.monitoring.online_eval import Finished
+
+    span = flow_request.span
+    trace_id = format(span.get_span_context().trace_id, "032x") if span is not None else None
+    return Finished(flow_request.inputs, flow_request.outputs, trace_id, flow_request.choice.version,
+                    flow_request.consumer, time.time_ns())
 
 
 def create_app(config: ServeConfig) -> Starlette:

@@ -1,0 +1,289 @@
+"""Online evaluation: evaluators scoring a sample of live requests, off the request path.
+
+    monitoring:
+      online_eval:
+        evaluators: [pii, secrets, prompt_injection, json_valid]   # built-in kinds, or
+                    # {name: polite, type: coherence, model: gpt-4o-mini}  (eval.yaml's entry shape)
+        sample_rate: 0.1      # share of finished requests scored
+        queue_size: 1000      # requests waiting; beyond it they are dropped and counted
+
+The server `offer`s each finished request (inputs, outputs, trace id, version, consumer): a
+random draw and one `put_nowait` on a bounded queue, nothing more, and a full queue drops the
+request and counts it. One daemon thread takes requests from the queue and runs the
+evaluators in its own event loop: computed and safety evaluators in-process, LLM judges through
+the engine's normal path (evaluation/judge_transport.py) one call at a time, so they never
+compete with served traffic for more than one connection. A judge that fails is a score with
+an error; nothing reaches the request. Scores go to a `scores` table in the trace store
+(.promptwise/traces.sqlite) keyed by trace id, with the version and the evaluator's name;
+rows older than `tracing.retention_days` are deleted like the traces.
+
+What an evaluator reads: its `text`/`prediction` is the request's output (its one output's
+value when there is one, else all outputs as JSON), except prompt_injection, which reads the
+inputs (an injection attempt arrives in them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import random
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptwise.config import ConfigError
+
+log = logging.getLogger("promptwise.monitoring")
+
+SECTION = "online_eval"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    trace_id TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    version TEXT,
+    consumer TEXT,
+    evaluator TEXT NOT NULL,
+    value REAL,
+    passed INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS scores_by_version ON scores(version, evaluator, time_ns);
+CREATE INDEX IF NOT EXISTS scores_by_trace ON scores(trace_id);
+"""
+RETENTION_CHECK_S = 3600.0
+
+
+@dataclass
+class Finished:
+    """One finished request, as the server hands it over."""
+
+    inputs: Any
+    outputs: Any
+    trace_id: str | None
+    version: str | None
+    consumer: str | None
+    time_ns: int
+
+
+@dataclass(frozen=True)
+class OnlineSettings:
+    evaluators: tuple
+    sample_rate: float
+    queue_size: int
+
+
+def read_settings(settings: dict, source: Path | None = None) -> OnlineSettings | None:
+    """`monitoring.online_eval` of the workspace settings; None when absent. ConfigError (with
+    the settings file) for a section that cannot be used."""
+    section = ((settings or {}).get("monitoring") or {}).get(SECTION) if isinstance(settings, dict) else None
+    if section is None:
+        return None
+    where = f"{source}: `monitoring.{SECTION}`" if source else f"`monitoring.{SECTION}`"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping (evaluators, sample_rate, queue_size)")
+    unknown = sorted(set(section) - {"evaluators", "sample_rate", "queue_size"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {', '.join(unknown)}; allowed: evaluators, sample_rate, queue_size")
+    evaluators = section.get("evaluators") or []
+    if not isinstance(evaluators, list) or not evaluators:
+        raise ConfigError(f"{where}.evaluators must be a non-empty list of evaluator kinds or eval.yaml entries")
+    rate = section.get("sample_rate", 0.1)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+        raise ConfigError(f"{where}.sample_rate must be a number above 0 and at most 1 (got {rate!r})")
+    size = section.get("queue_size", 1000)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1_000_000:
+        raise ConfigError(f"{where}.queue_size must be a whole number from 1 to 1000000 (got {size!r})")
+    return OnlineSettings(tuple(evaluators), float(rate), size)
+
+
+def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, where: str = "monitoring.online_eval"):
+    """Evaluator objects for `entries` (a kind name, or a mapping in eval.yaml's shape)."""
+    from promptwise.evaluation.base import EvaluatorConfigError
+    from promptwise.evaluation.registry import EVALUATOR_TYPES, BuildContext, build_evaluator, resolve_type
+
+    built = []
+    for number, entry in enumerate(entries, start=1):
+        if isinstance(entry, str):
+            entry = {"name": entry, "type": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("type", entry.get("name")), str):
+            raise ConfigError(f"{where}.evaluators[{number}]: give a kind name or a mapping with `type`")
+        options = dict(entry)
+        name = str(options.pop("name", None) or options.get("type"))
+        kind_name = options.pop("type", name)
+        threshold = options.pop("threshold", None)
+        kind = resolve_type(kind_name)
+        if kind is None:
+            raise ConfigError(f"{where}.evaluators[{number}]: unknown evaluator `{kind_name}`; known: "
+                              + ", ".join(sorted(EVALUATOR_TYPES)))
+        try:
+            built.append(build_evaluator(kind, name, threshold, options,
+                                         BuildContext(base_dir=workspace_root, judge_transport=judge_transport)))
+        except (EvaluatorConfigError, ValueError, TypeError) as error:
+            raise ConfigError(f"{where}.evaluators[{number}] ({name}): {error}") from None
+    return built
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def evaluator_inputs(evaluator, item: Finished) -> dict:
+    """What the evaluator reads from a live request (no reference exists online)."""
+    subject = item.inputs if evaluator.kind == "prompt_injection" else item.outputs
+    text = _text(subject)
+    inputs = {"text": text, "prediction": text, "answer": text, "response": text,
+              "question": _text(item.inputs), "query": _text(item.inputs)}
+    return {name: inputs[name] for name in (*evaluator.required_inputs, *evaluator.optional_inputs) if name in inputs}
+
+
+class OnlineEvaluation:
+    def __init__(self, store_path: Path, evaluators: list, *, sample_rate: float = 0.1, queue_size: int = 1000,
+                 retention_days: float | None = None, judge_transport=None, random_draw=random.random) -> None:
+        self.store_path = Path(store_path)
+        self.evaluators = evaluators
+        self.sample_rate = sample_rate
+        self.retention_days = retention_days
+        self.judge_transport = judge_transport
+        self._draw = random_draw
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.dropped = 0  # requests the full queue turned away
+        self.scored = 0  # requests scored and stored
+        self.failed = 0  # evaluator runs that raised (stored as errors)
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+
+    # --- the request path: one draw and one put_nowait -------------------------------------
+    def offer(self, item: Finished) -> bool:
+        if self.sample_rate < 1.0 and self._draw() >= self.sample_rate:
+            return False
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("online evaluation cannot keep up (%d requests waiting); further requests are not "
+                            "scored and are counted", self._queue.maxsize)
+            return False
+        self._idle.clear()
+        return True
+
+    # --- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="promptwise-online-eval", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            pass
+        self._thread.join(timeout_s)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Whether everything offered so far was scored within `timeout_s` (tests, shutdown)."""
+        return self._idle.wait(timeout_s)
+
+    # --- the worker ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        connection = None
+        next_purge = 0.0
+        try:
+            connection = self._connect()
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                try:
+                    rows = loop.run_until_complete(self._score(item))
+                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    connection.commit()
+                    self.scored += 1
+                    if self.retention_days and time.monotonic() >= next_purge:
+                        next_purge = time.monotonic() + RETENTION_CHECK_S
+                        cutoff = time.time_ns() - int(self.retention_days * 86400e9)
+                        connection.execute("DELETE FROM scores WHERE time_ns < ?", (cutoff,))
+                        connection.commit()
+                except Exception as error:  # noqa: BLE001 - a locked or full disk: logged, the next request goes on
+                    log.warning("online evaluation: could not store scores (%s: %s)", type(error).__name__, error)
+                finally:
+                    if self._queue.empty():
+                        self._idle.set()
+        except Exception as error:  # noqa: BLE001 - the store cannot be opened: scoring is off, serving is not
+            log.error("online evaluation is off: cannot open %s (%s)", self.store_path, error)
+            self._idle.set()
+        finally:
+            if connection is not None:
+                connection.close()
+            if self.judge_transport is not None and hasattr(self.judge_transport, "aclose"):
+                try:
+                    loop.run_until_complete(self.judge_transport.aclose())
+                except Exception:  # noqa: BLE001 - closing at exit
+                    pass
+            loop.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.store_path, timeout=10.0)
+        connection.executescript(_SCHEMA)
+        connection.commit()
+        return connection
+
+    async def _score(self, item: Finished) -> list[tuple]:
+        from promptwise.redaction import redact
+
+        rows = []
+        for evaluator in self.evaluators:
+            try:
+                score = await evaluator.ascore(evaluator_inputs(evaluator, item))
+                value, passed, error = score.value, score.passed, score.error
+            except Exception as failure:  # noqa: BLE001 - a judge's endpoint down, a bug: an error row
+                self.failed += 1
+                value, passed, error = None, None, f"{type(failure).__name__}: {redact(str(failure))}"[:500]
+            rows.append((item.trace_id or "", item.time_ns, item.version, item.consumer, evaluator.name, value,
+                         None if passed is None else int(bool(passed)), error))
+        return rows
+
+
+def start_for_workspace(workspace) -> OnlineEvaluation | None:
+    """The workspace's online evaluation, started (None when not configured). Raises ConfigError."""
+    settings = read_settings(workspace.settings, workspace.source)
+    if settings is None:
+        return None
+    from promptwise.tracing.settings import tracing_settings
+    from promptwise.tracing.store import store_path
+
+    transport = None
+    evaluators = build_evaluators(settings.evaluators, workspace.root)
+    if any(evaluator.calls_model for evaluator in evaluators):  # judges call through the engine
+        from promptwise.evaluation.judge_transport import EngineJudgeTransport
+
+        transport = EngineJudgeTransport(workspace)
+        evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport)
+    online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
+                              queue_size=settings.queue_size,
+                              retention_days=tracing_settings(workspace).retention_days, judge_transport=transport)
+    online.start()
+    return online
+
+
+def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None) -> list[dict]:
+    """Mean online score, rows and errors per (version, evaluator), for `promptwise monitor`."""
+    try:
+        rows = connection.execute(
+            "SELECT version, evaluator, AVG(value), COUNT(*), SUM(error IS NOT NULL), AVG(passed) FROM scores "
+            "WHERE time_ns >= ? GROUP BY version, evaluator ORDER BY version, evaluator", (since_ns or 0,)).fetchall()
+    except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
+        return []
+    return [{"version": version, "evaluator": evaluator, "mean": mean, "rows": count, "errors": errors,
+             "pass_rate": pass_rate} for version, evaluator, mean, count, errors, pass_rate in rows]
