@@ -123,3 +123,17 @@ def test_promote_live_gate_compares_the_candidate_with_the_stable_version_on_tra
     code, _, _ = cli(capsys, "rollout", "promote", flow, "triage:v3", "--live", "--error-margin", "0.1")
     assert code == 0 and state(packaged) == {"weights": {"triage:v3": 100}}
     assert _audit(packaged)[-1] == ("promote", "triage:v1", "triage:v3", "ok")
+
+
+def test_serve_refuses_a_rollout_it_cannot_serve_before_starting(packaged, capsys):
+    path = packaged / ".promptwise" / "rollouts" / "triage.json"
+    kept = path.read_text()
+    try:
+        path.write_text(json.dumps({"current": {"weights": {"triage:v1": 70}}, "history": []}))
+        code, _, err = cli(capsys, "serve", str(packaged / "triage"), "--port", "0")
+        assert code != 0 and "add up to 70, not 100" in err and "nothing is served" in err
+        path.write_text("{not json")
+        code, _, err = cli(capsys, "serve", str(packaged / "triage"), "--port", "0")
+        assert code != 0 and str(path) in err and "unreadable" in err
+    finally:
+        path.write_text(kept)

@@ -115,3 +115,29 @@ def test_rollout_compare_shows_live_figures_and_the_shadows_agreement(server, pa
     assert code == 0 and {row["version"] for row in json.loads(out)["versions"]} == {"triage:v2", "triage:v3"}
     code, _, err = cli(capsys, "compare", "--live")
     assert code != 0 and "--flow FLOW" in err
+
+
+def test_an_in_flight_request_finishes_on_the_version_it_started_on(server, packaged, fake, capsys):
+    import threading
+
+    def slow_echo(body):
+        return "echo: " + str(body["messages"][-1]["content"])
+
+    fake.add_rule(r"slowly", slow_echo, 3.0)
+    change(server, capsys, "set", str(packaged / "triage"), "triage:v1=100")
+    result = {}
+
+    def slow_request():
+        response = httpx.post(server.url + "/score", json={"question": "slowly"}, timeout=30)
+        result.update(version=response.headers["x-promptwise-version"], answer=response.json()["answer"])
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not any("slowly" in json.dumps(r.body) for r in list(fake.requests)):  # it reached the model: running
+        assert time.monotonic() < deadline, "the slow request never reached the model"
+        time.sleep(0.05)
+    change(server, capsys, "set", str(packaged / "triage"), "triage:v2=100")
+    assert ask(server)[0] == "triage:v2"
+    thread.join(timeout=30)
+    assert result == {"version": "triage:v1", "answer": "echo: ALPHA slowly"}
