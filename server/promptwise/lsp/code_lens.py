@@ -48,7 +48,7 @@ async def code_lenses(ls: PromptwiseServer, params: types.CodeLensParams) -> lis
                     ),
                 )
             )
-    for part in (_cost_lenses, _evaluation_lenses, _trace_lenses):
+    for part in (_cost_lenses, _evaluation_lenses, _trace_lenses, _live_lenses):
         try:
             found += await part(ls, context)
         except Exception:  # one kind of lens failing must not hide the others
@@ -72,6 +72,12 @@ async def _trace_lenses(ls: PromptwiseServer, context: DocumentContext) -> list[
     from promptwise.lsp import traces  # "last run: 1.2 s · 812 tok" from the flow's latest trace
 
     return await traces.lenses(ls, context)
+
+
+async def _live_lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.CodeLens]:
+    from promptwise.lsp import monitor_lenses  # "live v7: p95 1.1 s · 0.4% errors · $3.20/day", where it runs
+
+    return await monitor_lenses.lenses(ls, context)
 
 
 def _latest_results(path: Path) -> list:

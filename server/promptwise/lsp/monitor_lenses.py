@@ -1,0 +1,174 @@
+"""The live lenses over a flow file (issue 11 part 4, issue 12 part 6):
+
+- "live v7: p95 1.1 s · 0.4% errors · $3.20/day": the live version's served/batch traffic of
+  the last 24 h, from the monitoring aggregates (the same figures as `promptwise monitor`);
+  shown only when that traffic exists. It opens a trace of that version (the latest error when
+  there are errors, else the slowest request).
+- "v7 live in docker, kubernetes · v6 in azureml · serve: v7 95% · v8 5%": where each version
+  runs, from the audit log (last successful deploy / promote / rollback per target) and the
+  flow's rollout state.
+
+Which version is "live": the rollout's heaviest version, else the last one deployed anywhere,
+else the version with the most recent traffic. Everything is read in the executor, read-only,
+and a missing or damaged store or registry means no lens, never a failed request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types
+
+from promptwise.lsp import uris
+from promptwise.lsp.context import DocumentContext
+from promptwise.lsp.server import PromptwiseServer
+
+logger = logging.getLogger("promptwise.lsp.monitor_lenses")
+
+WINDOW_SECONDS = 24 * 3600
+SHOW_TRACE = "promptwise.showTrace"
+TOP = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
+
+
+@dataclass(frozen=True)
+class LiveLens:
+    title: str
+    trace_id: str | None = None  # what clicking opens; None: a plain label
+
+
+def traces_flow_name(path: Path) -> str:
+    """The flow's name as traces record it: its folder's name for flow.* files, else the stem."""
+    return path.parent.name if path.name.lower().startswith("flow.") else path.stem
+
+
+def short(version: str) -> str:
+    """`triage:v7` -> `v7`; a content hash prefix stays as it is."""
+    return version.rpartition(":")[2] or version
+
+
+def seconds_text(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def figures_title(version: str, group, *, weight: int | None = None) -> str:
+    """"live v7: p95 1.1 s · 0.4% errors · $3.20/day" (the window is one day, so its cost is per day)."""
+    from promptwise.costing.formatting import format_usd
+
+    label = f"live {short(version)}" + (f" ({weight}%)" if weight is not None else "")
+    parts = [f"p95 {seconds_text(group.latency_ms.get('p95'))}", f"{group.error_rate * 100:.1f}% errors"]
+    if group.cost_usd is not None:
+        parts.append(f"{format_usd(group.cost_usd)}/day")
+    return f"{label}: " + " · ".join(parts)
+
+
+def where_title(deployed: dict[str, str], weights: dict[str, int]) -> str | None:
+    """"v7 live in docker, kubernetes · v6 in azureml · serve: v7 95% · v8 5%"."""
+    by_version: dict[str, list[str]] = {}
+    for target, version in sorted(deployed.items()):
+        by_version.setdefault(version, []).append(target)
+    parts = []
+    for index, (version, targets) in enumerate(sorted(by_version.items(), key=lambda item: -_number(item[0]))):
+        parts.append(f"{short(version)} {'live in' if index == 0 else 'in'} {', '.join(targets)}")
+    if weights:
+        parts.append("serve: " + " · ".join(f"{short(v)} {w}%" for v, w in
+                                            sorted(weights.items(), key=lambda item: -item[1])))
+    return " · ".join(parts) or None
+
+
+def _number(version: str) -> int:
+    tag = version.rpartition(":v")[2]
+    return int(tag) if tag.isdigit() else 0
+
+
+def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """(target -> version last deployed there successfully, rollout weights) of the flow at `path`.
+    Empty when the workspace has no registry or the flow was never deployed."""
+    from promptwise.config import find_workspace_root, load_workspace
+    from promptwise.deploy import audit, rollout
+    from promptwise.deploy.registry import REGISTRY_FILE, open_database, registry_root
+
+    workspace = load_workspace(find_workspace_root(path))
+    root = registry_root(workspace)
+    name = rollout.flow_name(path)
+    deployed: dict[str, str] = {}
+    if (root / REGISTRY_FILE).is_file():
+        database = open_database(root, readonly=True)
+        try:
+            for entry in audit.entries(database, name=name):
+                if (entry.outcome == "ok" and entry.target and entry.to_version
+                        and entry.action in ("deploy", "promote", "rollback")):
+                    deployed[entry.target] = entry.to_version
+        finally:
+            database.close()
+    current = rollout.read(rollout.state_path(root, name))["current"] or {}
+    weights = {str(v): w for v, w in (current.get("weights") or {}).items() if isinstance(w, int) and w > 0}
+    return deployed, weights
+
+
+def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
+    """In the executor: the live lenses of the flow at `path` (see the module's docstring)."""
+    from promptwise.config import find_workspace_root
+    from promptwise.monitoring.aggregates import Selection, example_traces, figures
+    from promptwise.monitoring.source import open_traces
+
+    try:
+        deployed, weights = deployment_state(path)
+    except Exception:  # an unreadable settings file, registry or rollout state: figures still help
+        logger.debug("no deployment state for %s", path, exc_info=True)
+        deployed, weights = {}, {}
+    found: list[LiveLens] = []
+    where = where_title(deployed, weights)
+    if where:
+        found.append(LiveLens(where))
+    now_ns = now_ns or time.time_ns()
+    connection = open_traces(find_workspace_root(path))
+    if connection is None:
+        return found
+    try:
+        selection = Selection(since_ns=now_ns - WINDOW_SECONDS * 10**9, flow=traces_flow_name(path))
+        groups = {group.key: group for group in figures(connection, selection, by="version") if group.requests}
+        if weights:
+            live = sorted(weights, key=lambda v: -weights[v])
+        elif deployed:
+            live = [max(deployed.values(), key=_number)]
+        else:  # never deployed: the version that answered last
+            live = [max(groups.values(), key=lambda g: g.last_ns).key] if groups else []
+        for version in live:
+            group = groups.get(version)
+            if group is None:
+                continue
+            chosen = Selection(since_ns=selection.since_ns, flow=selection.flow, version=version)
+            example = example_traces(connection, chosen, errors_only=bool(group.errors), slowest=not group.errors,
+                                     limit=1)
+            weight = weights.get(version) if len(weights) > 1 else None
+            found.append(LiveLens(figures_title(version, group, weight=weight), example[0] if example else None))
+    finally:
+        connection.close()
+    return found
+
+
+def _safe_live_lenses(path: Path) -> list[LiveLens]:
+    try:
+        return live_lenses(path)
+    except Exception:  # a damaged or locked store: no lens, never a failed request
+        logger.warning("live lenses failed for %s", path, exc_info=True)
+        return []
+
+
+async def lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.CodeLens]:
+    if context.kind not in ("flow_dag", "flex_flow", "prompty") or uris.is_unsaved(context.path):
+        return []
+    found = []
+    for lens in await ls.run_cpu(_safe_live_lenses, context.path):
+        # A lens whose command id is empty is a plain label in VS Code.
+        command = types.Command(title=lens.title, command="")
+        if lens.trace_id:
+            command = types.Command(title=lens.title, command=SHOW_TRACE,
+                                    arguments=[{"trace_id": lens.trace_id, "uri": context.uri}])
+        found.append(types.CodeLens(range=TOP, command=command))
+    return found
