@@ -27,6 +27,7 @@ from promptwise.lsp import (
     folding,
     hover,
     links,
+    operate,
     references,
     rename,
     replay,
@@ -250,3 +251,5 @@ def _register_runs(server: PromptwiseServer) -> None:
     failure = {"status": "error", "error": f"{replay.REPLAY_CALL} failed inside the server; see the Promptwise log"}
     server.command(replay.REPLAY_CALL)(guarded(replay.REPLAY_CALL, default=failure)(replay.replay_call))
     server.command(replay.REPLAY_MODELS)(guarded(replay.REPLAY_MODELS, default=[])(replay.replay_models))
+    failure = {"status": "error", "error": f"{operate.MONITOR_VIEW} failed inside the server; see the Promptwise log"}
+    server.command(operate.MONITOR_VIEW)(guarded(operate.MONITOR_VIEW, default=failure)(operate.show_monitor))

@@ -1,0 +1,62 @@
+"""The editor's Monitor view data (lsp/operate.py `promptwise.monitorView`): the monitor's own
+HTML page per version and per version and day, and the alert rules evaluated now with the
+offending trace; over a real span store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from promptwise.lsp.operate import MonitorError, monitor_view
+
+FLOW = "inputs: {q: {type: string}}\noutputs: {a: {type: string, reference: '${inputs.q}'}}\nnodes: []\n"
+RULES = ("alerts:\n"
+         "  - {name: triage-errors, flow: triage, metric: error_rate, above: 0.2, window: 1h}\n"
+         "  - {name: slow, flow: triage, metric: latency_p95_ms, above: 5000, window: 1h}\n")
+
+
+@pytest.fixture
+def flow(workspace) -> tuple[Path, callable]:
+    root, write = workspace
+    (root / "promptwise.yaml").write_text(RULES, encoding="utf-8")
+    (root / "triage").mkdir()
+    path = root / "triage" / "flow.dag.yaml"
+    path.write_text(FLOW, encoding="utf-8")
+    return path, write
+
+
+def test_figures_per_version_and_day_and_the_firing_alert(flow, request_spans):
+    path, write = flow
+    root = path.parent.parent
+    write([request_spans(version="triage:v1", duration_ms=200, age_s=600),
+           request_spans(version="triage:v2", duration_ms=900, age_s=60, status="error"),
+           request_spans(version="triage:v2", duration_ms=700, age_s=30),
+           request_spans(flow="other", version="other:v1", duration_ms=5, age_s=30)])
+    view = monitor_view(root, path, "24h")
+    assert view["status"] == "ok" and view["flow"] == "triage"
+    assert view["totals"]["requests"] == 3  # the other flow is not counted
+    html = view["html"]
+    assert "default-src 'none'" in html and "<script" not in html
+    assert "triage:v1" in html and "triage:v2" in html and "other:v1" not in html
+    assert "Per version, per day" in html
+    assert re.search(r"triage triage:v2 · \d{4}-\d{2}-\d{2}", html)  # a day bar of version v2
+    alerts = {alert["rule"]: alert for alert in view["alerts"]}
+    assert alerts["triage-errors"]["firing"] and alerts["triage-errors"]["trace_id"]
+    assert alerts["triage-errors"]["message"].startswith("FIRING")
+    assert not alerts["slow"]["firing"] and alerts["slow"]["trace_id"] is None
+
+
+def test_all_flows_without_a_uri_and_no_traces_yet(flow):
+    path, _ = flow
+    view = monitor_view(path.parent.parent, None, "1h")
+    assert view["flow"] is None and view["totals"]["requests"] == 0
+    assert "No traffic in this window." in view["html"]
+    assert [alert["firing"] for alert in view["alerts"]] == [False, False]
+
+
+def test_a_bad_window_is_refused(flow):
+    path, _ = flow
+    with pytest.raises(MonitorError, match="24h"):
+        monitor_view(path.parent.parent, path, "yesterday")
