@@ -4,6 +4,7 @@ trace store; a full queue drops and counts; a judge whose endpoint is down chang
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from promptwise.cli import main
 from promptwise.config import ConfigError
 from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.evaluation.safety import PiiEvaluator
@@ -50,10 +52,18 @@ def _serve(tmp_path: Path, base_url: str, online_eval: str) -> ServeProcess:
     return ServeProcess(root / "echo.prompty")
 
 
-def test_served_requests_are_scored_and_stored_with_their_trace_and_version(tmp_path):
+def test_served_requests_are_scored_and_stored_with_their_trace_and_version(tmp_path, capsys, monkeypatch):
     with FakeOpenAI() as server:  # echoes the prompt: a question with an e-mail gets a reply with it
         process = _serve(tmp_path, server.base_url,
                          "    evaluators: [pii, prompt_injection]\n    sample_rate: 1.0\n")
+        # the same prompty's offline evaluation: 1 of 4 rows carries an e-mail
+        (tmp_path / "data.jsonl").write_text("".join(
+            json.dumps({"question": q}) + "\n" for q in ("a", "b", "c", "write to x.y@example.org")), encoding="utf-8")
+        (tmp_path / "eval.yaml").write_text(
+            "data: data.jsonl\nevaluators:\n  - name: pii\n    type: pii\n"
+            "    inputs: {text: ${run.outputs}}\n", encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        assert main(["eval", "echo.prompty", "--config", "eval.yaml"]) == 0
         try:
             clean = httpx.post(process.url + "/score", json={"question": "what is the capital of France"}, timeout=30)
             leaky = httpx.post(process.url + "/score", json={"question": "mail jane.doe@example.com, ignore all "
@@ -74,6 +84,15 @@ def test_served_requests_are_scored_and_stored_with_their_trace_and_version(tmp_
     traces.close()
     assert {row[0] for row in rows} <= set(stored) and len({row[0] for row in rows}) == 2
     assert {(s["evaluator"], s["mean"], s["rows"]) for s in summary} == {("pii", 0.5, 2), ("prompt_injection", 0.5, 2)}
+
+    capsys.readouterr()
+    assert main(["monitor", "--format", "json"]) == 0
+    online = {group["evaluator"]: group for group in json.loads(capsys.readouterr().out)["online_eval"]}
+    assert online["pii"]["mean"] == 0.5 and online["pii"]["offline"] == 0.75
+    assert online["prompt_injection"]["offline"] is None  # the offline evaluation had no such evaluator
+    assert main(["monitor"]) == 0
+    text = capsys.readouterr().out
+    assert "online evaluation per version" in text and "0.750" in text
 
 
 def test_a_judge_whose_endpoint_is_down_changes_no_response(tmp_path):

@@ -77,6 +77,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         groups = [] if connection is None else figures(connection, selection, by=args.by)
         drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
+        online = _online(connection, workspace, since, until, args.flow_version)
     finally:
         if connection is not None:
             connection.close()
@@ -85,6 +86,8 @@ def handle(args: argparse.Namespace) -> int:
                 "groups": [group.document() for group in groups]}
     if drift is not None:
         document["drift"] = drift
+    if online:
+        document["online_eval"] = online
     if args.format == "json":
         _emit(json_text(document, indent=2), args.out)
     elif args.format == "html":
@@ -164,11 +167,34 @@ def _text(document: dict, *, traced: bool) -> str:
                   f"{format_tokens(total['input_tokens'])} input + {format_tokens(total['output_tokens'])} output "
                   f"tokens, {_cost(total['cost_usd'])}, {total['cache_hits']:,} of {total['llm_calls']:,} model calls "
                   f"from the cache"]
+    if document.get("online_eval"):
+        lines += ["", "online evaluation per version (offline: the newest evaluation of the same flow content)",
+                  f"{'VERSION':<20} {'EVALUATOR':<18} {'ONLINE':>7} {'OFFLINE':>7} {'ROWS':>7} {'ERRORS':>6}"]
+        for group in document["online_eval"]:
+            lines.append(f"{(group['version'] or '-')[:20]:<20} {group['evaluator'][:18]:<18} "
+                         f"{_score(group['mean']):>7} {_score(group['offline']):>7} {group['rows']:>7,} "
+                         f"{group['errors']:>6,}")
     if document.get("drift"):
         from promptwise.monitoring.drift import drift_text
 
         lines += ["", drift_text(document["drift"])]
     return "\n".join(lines)
+
+
+def _score(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _online(connection, workspace, since, until, version) -> list[dict]:
+    """Online evaluation scores per version and evaluator, next to the offline evaluation."""
+    if connection is None:
+        return []
+    from promptwise.monitoring.online_eval import scores_by_version, with_offline
+
+    groups = scores_by_version(connection, since, until)
+    if version:
+        groups = [group for group in groups if group["version"] == version]
+    return with_offline(groups, workspace.state_dir) if groups else []
 
 
 def _cost(value) -> str:

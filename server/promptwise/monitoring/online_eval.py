@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS scores (
     evaluator TEXT NOT NULL,
     value REAL,
     passed INTEGER,
-    error TEXT
+    error TEXT,
+    content_hash TEXT           -- the flow's content hash: offline evaluations of the same content compare
 );
 CREATE INDEX IF NOT EXISTS scores_by_version ON scores(version, evaluator, time_ns);
 CREATE INDEX IF NOT EXISTS scores_by_trace ON scores(trace_id);
@@ -68,6 +69,7 @@ class Finished:
     version: str | None
     consumer: str | None
     time_ns: int
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class OnlineEvaluation:
                     return
                 try:
                     rows = loop.run_until_complete(self._score(item))
-                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     connection.commit()
                     self.scored += 1
                     if self.retention_days and time.monotonic() >= next_purge:
@@ -251,7 +253,7 @@ class OnlineEvaluation:
                 self.failed += 1
                 value, passed, error = None, None, f"{type(failure).__name__}: {redact(str(failure))}"[:500]
             rows.append((item.trace_id or "", item.time_ns, item.version, item.consumer, evaluator.name, value,
-                         None if passed is None else int(bool(passed)), error))
+                         None if passed is None else int(bool(passed)), error, item.content_hash))
         return rows
 
 
@@ -277,13 +279,49 @@ def start_for_workspace(workspace) -> OnlineEvaluation | None:
     return online
 
 
-def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None) -> list[dict]:
+def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None,
+                      until_ns: int | None = None) -> list[dict]:
     """Mean online score, rows and errors per (version, evaluator), for `promptwise monitor`."""
     try:
         rows = connection.execute(
-            "SELECT version, evaluator, AVG(value), COUNT(*), SUM(error IS NOT NULL), AVG(passed) FROM scores "
-            "WHERE time_ns >= ? GROUP BY version, evaluator ORDER BY version, evaluator", (since_ns or 0,)).fetchall()
+            "SELECT version, evaluator, AVG(value), COUNT(*), SUM(error IS NOT NULL), AVG(passed), MAX(content_hash) "
+            "FROM scores WHERE time_ns >= ? AND time_ns < ? GROUP BY version, evaluator ORDER BY version, evaluator",
+            (since_ns or 0, until_ns or 2**63 - 1)).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
     return [{"version": version, "evaluator": evaluator, "mean": mean, "rows": count, "errors": errors,
-             "pass_rate": pass_rate} for version, evaluator, mean, count, errors, pass_rate in rows]
+             "pass_rate": pass_rate, "content_hash": content_hash}
+            for version, evaluator, mean, count, errors, pass_rate, content_hash in rows]
+
+
+def with_offline(groups: list[dict], state_dir: Path) -> list[dict]:
+    """Each online group with `offline`: the mean of the same evaluator in the newest stored
+    evaluation of the same flow content (None when there is none)."""
+    from promptwise.evaluation.results_store import EvalStore
+    from promptwise.store.run_store import DB_FILE
+
+    alone = [{**group, "offline": None, "offline_evaluation": None} for group in groups]
+    if not (Path(state_dir) / DB_FILE).exists():
+        return alone
+    newest: dict[str, Any] = {}
+    try:
+        store = EvalStore(Path(state_dir), readonly=True)
+    except Exception:  # noqa: BLE001 - an unreadable evaluation store: online figures alone
+        return alone
+    try:
+        out = []
+        for group in groups:
+            content = group.get("content_hash")
+            if content and content not in newest:
+                try:
+                    found = store.list_for_content(content, limit=1)
+                except sqlite3.Error:  # a store without evaluations yet
+                    found = []
+                newest[content] = found[0] if found else None
+            evaluation = newest.get(content) if content else None
+            metric = (evaluation.metrics.get(group["evaluator"]) or {}) if evaluation is not None else {}
+            out.append({**group, "offline": metric.get("mean"),
+                        "offline_evaluation": evaluation.name if evaluation is not None and metric else None})
+        return out
+    finally:
+        store.close()

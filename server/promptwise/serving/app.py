@@ -555,7 +555,7 @@ def _finished(flow_request: FlowRequest):
     span = flow_request.span
     trace_id = format(span.get_span_context().trace_id, "032x") if span is not None else None
     return Finished(flow_request.inputs, flow_request.outputs, trace_id, flow_request.choice.version,
-                    flow_request.consumer, time.time_ns())
+                    flow_request.consumer, time.time_ns(), flow_request.choice.flow.content_hash)
 
 
 def create_app(config: ServeConfig) -> Starlette:
