@@ -96,6 +96,7 @@ class ServingApp:
         self._tracing_shutdown = None
         self.rollout = None  # serving/rollout.py RolloutWatcher when a rollout is served
         self._shadows: set[asyncio.Task] = set()
+        self.shadows_dropped = 0
         self.online = None  # monitoring/online_eval.py: scores a sample of finished requests off the request path
 
     # --- life cycle --------------------------------------------------------------------
@@ -156,6 +157,12 @@ class ServingApp:
         """Run the request on its shadow versions in the background: traced with their version
         id and `promptwise.shadow`, the answer recorded on the span, never returned."""
         for version, flow in flow_request.choice.shadow:
+            if len(self._shadows) >= self.settings.max_concurrency:  # bounded: shed shadows, never the answer
+                self.shadows_dropped += 1
+                if self.shadows_dropped in (1, 100, 10_000):
+                    log.warning("promptwise serve: %d shadow requests dropped (the server is at its shadow "
+                                "limit, serve.max_concurrency)", self.shadows_dropped)
+                continue
             task = asyncio.get_running_loop().create_task(self._run_shadow(version, flow, given, flow_request))
             self._shadows.add(task)
             task.add_done_callback(self._shadows.discard)
