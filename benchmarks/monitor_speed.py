@@ -101,9 +101,10 @@ def main() -> int:
             print(f"generated {args.requests:,} traces ({2 * args.requests:,} spans) in {seconds:.1f} s")
         size = (workspace / ".promptwise" / "traces.sqlite").stat().st_size
         print(f"store: {size / 1e6:.0f} MB")
-        # The first run creates the monitor's own index; time it apart from the steady state.
+        # The first run creates the monitor's own index and rolls up every settled hour once;
+        # time it apart from the steady state (later runs add only newly settled hours).
         first, _ = timed(["monitor", "--since", "30d"], workspace)
-        print(f"first monitor (creates the monitor's index): {first:.2f} s")
+        print(f"first monitor (creates the monitor's index and the hourly rollups): {first:.2f} s")
         for argv in (["monitor", "--since", "30d"], ["monitor", "--since", "30d", "--by", "consumer"],
                      ["monitor", "--since", "30d", "--by", "day"], ["monitor", "log-triage", "--since", "24h"],
                      ["monitor", "--since", "30d", "--format", "json"]):
@@ -111,13 +112,26 @@ def main() -> int:
             best = min(seconds for seconds, _ in runs)
             print(f"promptwise {' '.join(argv):<48} best of 3: {best:.2f} s (exit {runs[0][1]})")
         from promptwise.monitoring.aggregates import Selection, figures
-        from promptwise.tracing.store import SpanStore as Store
+        from promptwise.monitoring.source import open_traces
 
-        store = Store.for_workspace(workspace, readonly=True)
-        started = time.perf_counter()
-        groups = figures(store._connection, Selection(), by="version")
-        print(f"query alone (all traffic, by version, {len(groups)} groups): {time.perf_counter() - started:.2f} s")
-        store.close()
+        connection = open_traces(workspace)
+        results = {}
+        for label, exact in (("exact, every row", True), ("rollups + exact edges", False)):
+            started = time.perf_counter()
+            results[exact] = {(g.flow, g.key): g for g in figures(connection, Selection(), by="version", exact=exact)}
+            print(f"query alone (all traffic, by version, {label}, {len(results[exact])} groups): "
+                  f"{time.perf_counter() - started:.2f} s")
+        worst = 0.0
+        for name, group in results[True].items():
+            rolled = results[False][name]
+            assert (rolled.requests, rolled.errors, rolled.cache_hits) == (group.requests, group.errors, group.cache_hits)
+            for figure in ("latency_ms", "time_to_first_token_ms"):
+                for p, exact_value in getattr(group, figure).items():
+                    if exact_value:
+                        worst = max(worst, abs(getattr(rolled, figure)[p] - exact_value) / exact_value)
+        print(f"largest relative percentile difference, rollups vs exact: {worst * 100:.3f} % "
+              f"(bound {next(iter(results[False].values())).percentile_error * 100:.3f} %)")
+        connection.close()
     finally:
         if not args.keep:
             shutil.rmtree(workspace, ignore_errors=True)

@@ -8,12 +8,19 @@ evaluator calls and stray @trace functions do not.
 One scan answers everything: sums per flow, group and whole millisecond of latency, which
 is also the latency histogram. Percentiles are read from it by nearest rank (the value at
 rank ceil(q * n)), exact to the millisecond, so no latency list is sorted or loaded.
+
+A window holding EXACT_BELOW requests or more is read mostly from the hourly rollups
+(rollups.py): its whole settled hours from them, its edges and recent hours exactly. Sums are
+then still exact; percentiles are within rollups.RELATIVE_ERROR (under 1 %) of the exact ones,
+and each group says so in `percentile_error`. `exact=True` always reads every row.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
+import time
 from dataclasses import asdict, dataclass, field
 
 from promptwise import span_attributes as attrs
@@ -24,7 +31,7 @@ PERCENTILES = (0.5, 0.95, 0.99)
 # Root kinds that are traffic: a served request, or one execution of a flow (run, batch row).
 TRAFFIC_KINDS = (attrs.SPAN_KIND_REQUEST, attrs.SPAN_KIND_FLOW)
 
-_GROUP_KEY = {  # {p} is the traces table's prefix in a join
+GROUP_KEY = {  # {p} is the traces table's prefix in a join
     # A version is the deployed version id when serving names one, else the flow's content hash.
     "version": "COALESCE({p}version, substr({p}content_hash, 1, 12), '(unknown)')",
     # Batch runs have no consumer: they are shown as such, apart from unnamed served callers.
@@ -43,7 +50,7 @@ MONITOR_INDEXES = (
     f"json_extract(attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"') IS NOT NULL",
 )
 _MS_SLOTS = 1 << 24  # latencies in whole ms; longer than 4.6 hours counted as 4.6 hours
-_TTFT = f"json_extract(s.attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"')"
+TTFT = f"json_extract(s.attributes, '$.\"{attrs.TIME_TO_FIRST_TOKEN_MS}\"')"
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class GroupFigures:
     cache_hits: int = 0
     first_ns: int | None = None
     last_ns: int | None = None
+    percentile_error: float = 0.0  # the most a percentile may differ from the exact one (relative)
 
     @property
     def error_rate(self) -> float:
@@ -109,11 +117,116 @@ def ensure_indexes(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
-def figures(connection: sqlite3.Connection, selection: Selection, by: str = "version") -> list[GroupFigures]:
+EXACT_BELOW = 50_000  # windows with fewer requests are always read exactly
+
+
+def figures(connection: sqlite3.Connection, selection: Selection, by: str = "version", *,
+            exact: bool = False, now_ns: int | None = None) -> list[GroupFigures]:
     """One GroupFigures per (flow, group key), ordered by flow then key."""
     if by not in GROUPINGS:
         raise ValueError(f"unknown grouping {by!r}")
-    key = _GROUP_KEY[by].format(p="")
+    if not exact:
+        from promptwise.monitoring import rollups
+
+        built_until = rollups.refresh(connection, now_ns if now_ns is not None else time.time_ns())
+        if built_until is not None:
+            first = rollups.hour_ceil(selection.since_ns) if selection.since_ns is not None else 0
+            last = min(built_until, rollups.hour_floor(selection.until_ns)
+                       if selection.until_ns is not None else built_until)
+            if first < last and _rolled_requests(connection, selection, first, last) >= EXACT_BELOW:
+                return _from_rollups(connection, selection, by, first, last)
+    groups, latency, ttft = _exact(connection, selection, by)
+    for name, histogram in latency.items():
+        groups[name].latency_ms = percentiles(histogram)
+    for name, histogram in ttft.items():
+        groups[name].time_to_first_token_ms = percentiles(histogram)
+    return [groups[name] for name in sorted(groups)]
+
+
+def _rolled_filters(selection: Selection, first: int, last: int) -> tuple[str, list]:
+    clauses, params = ["hour_ns >= ?", "hour_ns < ?"], [first, last]
+    for column, wanted in (("flow", selection.flow), ("version", selection.version), ("consumer", selection.consumer)):
+        if wanted is not None:
+            clauses.append(f"{column} = ?")
+            params.append(wanted)
+    return " AND ".join(clauses), params
+
+
+def _rolled_requests(connection: sqlite3.Connection, selection: Selection, first: int, last: int) -> int:
+    where, params = _rolled_filters(selection, first, last)
+    return connection.execute(f"SELECT COALESCE(sum(requests), 0) FROM monitor_rollups WHERE {where}",
+                              params).fetchone()[0]
+
+
+def _from_rollups(connection: sqlite3.Connection, selection: Selection, by: str, first: int,
+                  last: int) -> list[GroupFigures]:
+    """Whole hours [first, last) from the rollups; the rest of the window exactly from `traces`."""
+    from promptwise.monitoring import rollups
+
+    edges = [Selection(selection.since_ns, first, selection.flow, selection.version, selection.consumer),
+             Selection(last, selection.until_ns, selection.flow, selection.version, selection.consumer)]
+    groups: dict[tuple[str, str], GroupFigures] = {}
+    latency: dict[tuple[str, str], dict[int, int]] = {}
+    ttft: dict[tuple[str, str], dict[int, int]] = {}
+
+    def fold(target: dict, name, histogram) -> None:
+        buckets = target.setdefault(name, {})
+        for b, count in histogram:
+            buckets[b] = buckets.get(b, 0) + count
+
+    for edge in edges:
+        if edge.since_ns is not None and edge.until_ns is not None and edge.since_ns >= edge.until_ns:
+            continue
+        part, part_latency, part_ttft = _exact(connection, edge, by)
+        for name, group in part.items():
+            _add(groups, group)
+        for name, histogram in part_latency.items():
+            fold(latency, name, ((rollups.bucket(ms), n) for ms, n in histogram))
+        for name, histogram in part_ttft.items():
+            fold(ttft, name, ((rollups.bucket(ms), n) for ms, n in histogram))
+    where, params = _rolled_filters(selection, first, last)
+    key = {"version": "version", "consumer": "consumer", "flow": "'(all)'",
+           "day": "date(hour_ns / 1000000000, 'unixepoch')"}[by]
+    for row in connection.execute(f"SELECT flow, {key} AS key, * FROM monitor_rollups WHERE {where}", params):
+        name = (row["flow"], row["key"])
+        _add(groups, GroupFigures(
+            flow=name[0], key=name[1], requests=row["requests"], errors=row["errors"], streams=row["streams"],
+            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost_usd"],
+            llm_calls=row["llm_calls"], cache_hits=row["cache_hits"], first_ns=row["first_ns"], last_ns=row["last_ns"]))
+        fold(latency, name, ((int(b), n) for b, n in json.loads(row["latency"]).items()))
+        fold(ttft, name, ((int(b), n) for b, n in json.loads(row["ttft"]).items()))
+    for name, group in groups.items():
+        group.percentile_error = round(rollups.RELATIVE_ERROR, 5)
+        group.latency_ms = _bucket_percentiles(latency.get(name, {}))
+        group.time_to_first_token_ms = _bucket_percentiles(ttft.get(name, {}))
+    return [groups[name] for name in sorted(groups)]
+
+
+def _bucket_percentiles(buckets: dict[int, int]) -> dict[str, float | None]:
+    from promptwise.monitoring import rollups
+
+    result = percentiles(list(buckets.items()))
+    return {name: None if b is None else round(rollups.value(int(b)), 3) for name, b in result.items()}
+
+
+def _add(groups: dict[tuple[str, str], GroupFigures], part: GroupFigures) -> None:
+    """Add one part's sums into the group of the same (flow, key)."""
+    group = groups.get((part.flow, part.key))
+    if group is None:
+        groups[(part.flow, part.key)] = part
+        return
+    for name in ("requests", "errors", "streams", "input_tokens", "output_tokens", "llm_calls", "cache_hits"):
+        setattr(group, name, getattr(group, name) + getattr(part, name))
+    if part.cost_usd is not None:
+        group.cost_usd = (group.cost_usd or 0.0) + part.cost_usd
+    group.first_ns = min(group.first_ns, part.first_ns)
+    group.last_ns = max(group.last_ns, part.last_ns)
+
+
+def _exact(connection: sqlite3.Connection, selection: Selection, by: str):
+    """Every row of the selection: the groups' sums, and their latency and time-to-first-token
+    histograms as (whole ms, count) pairs."""
+    key = GROUP_KEY[by].format(p="")
     where, params = selection.where()
     # One pass: the sums per (flow, key, whole millisecond of latency). The millisecond rows are
     # the latency histogram the percentiles are read from, exact to the millisecond, so no
@@ -126,7 +239,7 @@ def figures(connection: sqlite3.Connection, selection: Selection, by: str = "ver
     names = connection.execute(
         f"SELECT DISTINCT COALESCE(flow, '(unnamed)'), {key} FROM traces {hint} WHERE {where}", params).fetchall()
     if not names:
-        return []
+        return {}, {}, {}
     flows = sorted({name[0] for name in names})
     keys = sorted({name[1] for name in names})
     flow_number = "CASE COALESCE(flow, '(unnamed)') " + " ".join("WHEN ? THEN " + str(i) for i in range(len(flows)))
@@ -161,21 +274,18 @@ def figures(connection: sqlite3.Connection, selection: Selection, by: str = "ver
         group.last_ns = max(group.last_ns, row["last_ns"])
         if ms != _MS_SLOTS - 1:  # the last slot holds traces without a duration
             histograms[name].append((ms, row["requests"]))
-    for name, histogram in histograms.items():
-        groups[name].latency_ms = percentiles(histogram)
     twhere, tparams = selection.where("t")
     rows = connection.execute(
-        f"SELECT COALESCE(t.flow, '(unnamed)') AS flow, {_GROUP_KEY[by].format(p='t.')} AS key, "
-        f"CAST({_TTFT} AS INTEGER) AS ms, count(*) AS n FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
-        f"WHERE s.kind = '{attrs.SPAN_KIND_REQUEST}' AND {_TTFT} IS NOT NULL AND {twhere} GROUP BY 1, 2, 3", tparams)
+        f"SELECT COALESCE(t.flow, '(unnamed)') AS flow, {GROUP_KEY[by].format(p='t.')} AS key, "
+        f"CAST({TTFT} AS INTEGER) AS ms, count(*) AS n FROM spans s JOIN traces t ON t.trace_id = s.trace_id "
+        f"WHERE s.kind = '{attrs.SPAN_KIND_REQUEST}' AND {TTFT} IS NOT NULL AND {twhere} GROUP BY 1, 2, 3", tparams)
     streams: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for row in rows:
         streams.setdefault((row["flow"], row["key"]), []).append((row["ms"], row["n"]))
+    streams = {name: histogram for name, histogram in streams.items() if name in groups}
     for name, histogram in streams.items():
-        if name in groups:
-            groups[name].time_to_first_token_ms = percentiles(histogram)
-            groups[name].streams = sum(count for _, count in histogram)
-    return [groups[name] for name in sorted(groups)]
+        groups[name].streams = sum(count for _, count in histogram)
+    return groups, histograms, streams
 
 
 def _mostly_everything(connection: sqlite3.Connection, selection: Selection) -> bool:
