@@ -1,6 +1,7 @@
 // Entry point: wires the server, the commands, the status bar and the results panel.
 import * as vscode from "vscode";
 import { registerCommands } from "./commands";
+import { MonitorPanel, registerMonitorCommands } from "./monitorPanel";
 import { onActivePythonInterpreterChanged } from "./pythonExtension";
 import { ResultsPanel } from "./resultsPanel";
 import { registerServeCommands, ServeSession } from "./serveSession";
@@ -26,6 +27,10 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(traces, serving);
   registerTraceCommands(context, traces);
   registerServeCommands(context, serving);
+  // The Monitor view (issue 12): figures per version, drift, alerts that open their trace.
+  const monitor = new MonitorPanel(server);
+  context.subscriptions.push(monitor);
+  registerMonitorCommands(context, monitor);
 
   const running = server;
   context.subscriptions.push(

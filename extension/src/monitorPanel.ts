@@ -1,0 +1,76 @@
+// The Monitor view (issue 12 part 6): `promptwise.showMonitor` asks the server for the monitor
+// page of a flow (or of the workspace) and shows it in a webview with scripts off and a strict
+// CSP; the alert rules that fire become notifications whose "Open Trace" shows the offending
+// trace (promptwise.showTrace).
+import * as vscode from "vscode";
+import { isFlowFile, lensArguments } from "./protocol";
+import { alertText, firingAlerts, safeMonitorHtml, type MonitorAnswer } from "./monitorView";
+import type { PromptwiseServer } from "./serverClient";
+
+export const SHOW_MONITOR = "promptwise.showMonitor";
+const MONITOR_VIEW = "promptwise.monitorView";
+const SINCE_CHOICES = ["1h", "24h", "7d", "30d"];
+
+export class MonitorPanel implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+
+  constructor(private readonly server: PromptwiseServer) {}
+
+  /** `arg`: a flow's Uri or {uri, since?}; none: the active flow file, else the whole workspace. */
+  async show(arg: unknown): Promise<MonitorAnswer | undefined> {
+    const lens = lensArguments(arg);
+    let uri = arg instanceof vscode.Uri ? arg.toString() : typeof lens?.uri === "string" ? lens.uri : undefined;
+    if (!uri) {
+      const active = vscode.window.activeTextEditor?.document;
+      if (active && isFlowFile(active.uri.fsPath)) uri = active.uri.toString();
+    }
+    const since = typeof lens?.since === "string" && SINCE_CHOICES.includes(lens.since) ? lens.since : "24h";
+    let answer: MonitorAnswer | undefined;
+    try {
+      answer = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: "Promptwise: computing the monitor" },
+        () => this.server.executeCommand<MonitorAnswer>(MONITOR_VIEW, uri ? { uri, since } : { since }),
+      );
+    } catch (error) {
+      this.server.log.error(`${MONITOR_VIEW}: ${String(error)}`);
+      void vscode.window.showErrorMessage(`Promptwise: the monitor could not be computed: ${String((error as Error)?.message ?? error)}`);
+      return undefined;
+    }
+    if (!answer || answer.status !== "ok" || typeof answer.html !== "string") {
+      void vscode.window.showWarningMessage(`Promptwise: ${answer?.error ?? "the server returned no monitor page"}`);
+      return answer;
+    }
+    const title = `Monitor · ${answer.flow ?? "all flows"} · ${answer.since ?? since}`;
+    if (!this.panel) {
+      this.panel = vscode.window.createWebviewPanel("promptwise.monitor", title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+        enableScripts: false,
+        localResourceRoots: [],
+      });
+      this.panel.onDidDispose(() => (this.panel = undefined));
+    }
+    this.panel.title = title;
+    this.panel.webview.html = safeMonitorHtml(answer.html);
+    this.panel.reveal(undefined, true);
+    this.notify(answer, uri);
+    return answer;
+  }
+
+  private notify(answer: MonitorAnswer, uri: string | undefined): void {
+    for (const alert of firingAlerts(answer.alerts)) {
+      const actions = alert.trace_id ? ["Open Trace"] : [];
+      void vscode.window.showWarningMessage(`Promptwise alert: ${alertText(alert)}`, ...actions).then((choice) => {
+        if (choice === "Open Trace" && alert.trace_id) {
+          void vscode.commands.executeCommand("promptwise.showTrace", { trace_id: alert.trace_id, ...(uri ? { uri } : {}) });
+        }
+      });
+    }
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+  }
+}
+
+export function registerMonitorCommands(context: vscode.ExtensionContext, panel: MonitorPanel): void {
+  context.subscriptions.push(vscode.commands.registerCommand(SHOW_MONITOR, (arg) => panel.show(arg)));
+}
