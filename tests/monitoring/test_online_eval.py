@@ -140,3 +140,22 @@ def test_sampling_draws_per_request(tmp_path):
 def test_bad_settings_are_clear_errors(section, message):
     with pytest.raises(ConfigError, match=message):
         read_settings({"monitoring": {"online_eval": section}}, Path("promptwise.yaml"))
+
+
+def test_trace_retention_deletes_old_scores_too(tmp_path):
+    from promptwise.tracing.store import SpanStore
+
+    (tmp_path / "promptwise.yaml").write_text("{}\n", encoding="utf-8")
+    store = SpanStore.for_workspace(tmp_path)  # creates the trace store the scores go into
+    online = OnlineEvaluation(store.path, [PiiEvaluator("pii")], sample_rate=1.0, queue_size=10)
+    online.start()
+    old = time.time_ns() - int(40 * 86400e9)
+    for trace, when in (("old", old), ("new", time.time_ns())):
+        online.offer(Finished({}, {"a": "y"}, trace, "v1", None, when))
+    assert online.wait_idle(30)
+    online.stop()
+    store.delete_older_than(30)
+    store.close()
+    connection = sqlite3.connect(tmp_path / ".promptwise" / "traces.sqlite")
+    assert [trace for (trace,) in connection.execute("SELECT trace_id FROM scores")] == ["new"]
+    connection.close()

@@ -166,15 +166,15 @@ class OnlineEvaluation:
     def offer(self, item: Finished) -> bool:
         if self.sample_rate < 1.0 and self._draw() >= self.sample_rate:
             return False
+        self._idle.clear()  # before the put: the worker may finish the item before this line returns
         try:
             self._queue.put_nowait(item)
-        except queue.Full:
+        except queue.Full:  # (the queue is not empty, so the worker sets idle again)
             self.dropped += 1
             if self.dropped == 1:
                 log.warning("online evaluation cannot keep up (%d requests waiting); further requests are not "
                             "scored and are counted", self._queue.maxsize)
             return False
-        self._idle.clear()
         return True
 
     # --- life cycle -------------------------------------------------------------------------

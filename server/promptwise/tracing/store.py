@@ -14,6 +14,7 @@ so `promptwise traces` and the editor read while a batch writes.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,7 @@ class SpanStore:
             ids = [row[0] for row in self._connection.execute(
                 "SELECT trace_id FROM traces WHERE start_ns < ? LIMIT ?", (cutoff, chunk))]
             if not ids:
+                self._delete_old_scores(cutoff)
                 return deleted
             marks = ",".join("?" * len(ids))
             self._connection.execute("BEGIN IMMEDIATE")
@@ -216,6 +218,13 @@ class SpanStore:
             self._connection.execute(f"DELETE FROM traces WHERE trace_id IN ({marks})", ids)
             self._connection.execute("COMMIT")
             deleted += len(ids)
+
+    def _delete_old_scores(self, cutoff: int) -> None:
+        """Online evaluation's scores (monitoring/online_eval.py) live in this file: same retention."""
+        try:
+            self._connection.execute("DELETE FROM scores WHERE time_ns < ?", (cutoff,))
+        except sqlite3.OperationalError:  # no scores table: online evaluation never ran here
+            pass
 
     def add_counter(self, name: str, amount: int) -> None:
         """Add to a counter kept in `meta` (e.g. spans dropped because the queue was full)."""
