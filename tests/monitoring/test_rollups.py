@@ -124,3 +124,15 @@ def test_small_windows_and_exact_requests_read_every_row(request_spans, workspac
     assert all(g.percentile_error == 0.0 for g in figures(connection, Selection(), exact=True, now_ns=NOW))
     assert all(g.percentile_error > 0.0 for g in figures(connection, Selection(), now_ns=NOW))
     connection.close()
+
+
+def test_cli_says_when_percentiles_come_from_rollups_and_exact_reads_every_row(request_spans, workspace, capsys):
+    from promptwise.cli import main
+
+    root, write = workspace
+    write(traffic(request_spans, 200, oldest_s=10 * HOUR, newest_s=2 * HOUR, seed=6))
+    assert main(["monitor", "--workspace", str(root), "--since", "3000d"]) == 0
+    assert "percentiles from hourly rollups: within 1.0%" in capsys.readouterr().out
+    assert main(["monitor", "--workspace", str(root), "--since", "3000d", "--exact"]) == 0
+    text = capsys.readouterr().out
+    assert "200 requests" in text and "rollups" not in text

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     parser.add_argument("--consumer", metavar="NAME", help="only this consumer's requests")
     parser.add_argument("--version", dest="flow_version", metavar="ID",
                         help="only this version (id, or the first 12 digits of the content hash)")
+    parser.add_argument("--exact", action="store_true",
+                        help="exact percentiles from every request (by default a window of 50,000 requests or more "
+                             "reads hourly rollups: percentiles within 1 %%, sums exact)")
     parser.add_argument("--format", choices=("text", "json", "html"), default="text")
     parser.add_argument("--out", metavar="FILE", help="write the report to FILE (required for --format html)")
     parser.add_argument("--drift", action="store_true", help="input and output drift against a baseline")
@@ -75,7 +78,7 @@ def handle(args: argparse.Namespace) -> int:
     selection = Selection(since_ns=since, until_ns=until, flow=flow_name, version=args.flow_version,
                           consumer=args.consumer)
     try:
-        groups = [] if connection is None else figures(connection, selection, by=args.by)
+        groups = [] if connection is None else figures(connection, selection, by=args.by, exact=args.exact)
         drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
         online = _online(connection, workspace, since, until, args.flow_version)
     finally:
@@ -167,6 +170,10 @@ def _text(document: dict, *, traced: bool) -> str:
                   f"{format_tokens(total['input_tokens'])} input + {format_tokens(total['output_tokens'])} output "
                   f"tokens, {_cost(total['cost_usd'])}, {total['cache_hits']:,} of {total['llm_calls']:,} model calls "
                   f"from the cache"]
+    error = max(group.get("percentile_error", 0.0) for group in groups)
+    if error:
+        lines.append(f"percentiles from hourly rollups: within {error * 100:.1f}% of the exact values (--exact reads "
+                     f"every request)")
     if document.get("online_eval"):
         lines += ["", "online evaluation per version (offline: the newest evaluation of the same flow content)",
                   f"{'VERSION':<20} {'EVALUATOR':<18} {'ONLINE':>7} {'OFFLINE':>7} {'ROWS':>7} {'ERRORS':>6}"]
