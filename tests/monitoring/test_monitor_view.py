@@ -60,3 +60,35 @@ def test_a_bad_window_is_refused(flow):
     path, _ = flow
     with pytest.raises(MonitorError, match="24h"):
         monitor_view(path.parent.parent, path, "yesterday")
+
+
+def test_the_deployments_of_the_workspace(flow, request_spans):
+    from promptwise.deploy import audit, rollout
+    from promptwise.deploy.service import open_context, package
+    from promptwise.lsp.operate import deployments
+
+    path, write = flow
+    root = path.parent.parent
+    assert deployments(root)["flows"] == []  # nothing packaged yet
+    context = open_context(root)
+    try:
+        first, _ = package(context, path.parent)
+        path.write_text(FLOW.replace("string}}\nout", "string, default: hi}}\nout"), encoding="utf-8")
+        second, _ = package(context, path.parent)
+        audit.record(context.registry.database, "deploy", who="t", name="triage", to_version=first.id, target="docker")
+        audit.record(context.registry.database, "deploy", who="t", name="triage", to_version=second.id,
+                     target="kubernetes", outcome="failed")
+        context.registry.database.commit()
+    finally:
+        context.close()
+    rollout.replace_current(rollout.state_path(root / ".promptwise", "triage"),
+                            {"weights": {first.id: 80, second.id: 20}})
+    write([request_spans(version=second.id, duration_ms=400)])
+    [listed] = deployments(root)["flows"]
+    assert listed["name"] == "triage" and listed["source"] == str(path.parent)
+    newest, oldest = listed["versions"]
+    assert (newest["version"], oldest["version"]) == (second.id, first.id) == ("triage:v2", "triage:v1")
+    assert oldest["targets"] == ["docker"] and newest["targets"] == []  # the failed deploy does not count
+    assert (oldest["weight"], newest["weight"]) == (80, 20)
+    assert newest["live"]["requests"] == 1 and newest["live"]["p95_ms"] == 400
+    assert oldest["live"] is None and oldest["metrics"] == {}

@@ -126,3 +126,93 @@ async def show_monitor(ls: PromptwiseServer, *args: Any) -> dict:
         return await ls.run_cpu(monitor_view, root, flow_path, str(since))
     except MonitorError as error:
         return {"status": "error", "error": str(error)}
+
+
+# --- the Deployments view --------------------------------------------------------------------
+
+DEPLOYMENTS = "promptwise.deployments"
+
+
+def deployments(root: Path, now: float | None = None) -> dict:
+    """In the executor: every registered flow of the workspace at `root`, newest version first,
+    each version with where it runs (audit log), its rollout weight, its live figures of the last
+    24 h (monitoring aggregates) and its latest evaluation's headline metrics.
+
+    {status: "ok", flows: [{name, source, versions: [{version, number, created_at, created_by,
+     targets: [..], weight, live: {requests, p95_ms, error_rate, cost_usd} | None, metrics: {..},
+     evaluation}]}]}"""
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.deploy import audit, rollout
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.registry import REGISTRY_FILE, Registry, registry_root
+    from promptwise.deploy.service import evidence
+    from promptwise.monitoring.aggregates import Selection, figures
+    from promptwise.monitoring.source import open_traces
+
+    try:
+        workspace = load_workspace(root)
+        registry_folder = registry_root(workspace)
+    except (ConfigError, DeployError) as error:
+        raise MonitorError(str(error)) from None
+    if not (registry_folder / REGISTRY_FILE).is_file():
+        return {"status": "ok", "flows": [], "registry": str(registry_folder)}
+    now = now or time.time()
+    live: dict[str, dict] = {}
+    connection = open_traces(workspace.root)
+    if connection is not None:
+        try:
+            for group in figures(connection, Selection(since_ns=int((now - 86400) * 1e9)), by="version"):
+                live[group.key] = {"requests": group.requests, "p95_ms": group.latency_ms.get("p95"),
+                                   "error_rate": round(group.error_rate, 6), "cost_usd": group.cost_usd}
+        finally:
+            connection.close()
+    flows: dict[str, dict] = {}
+    with Registry(registry_folder, readonly=True) as registry:
+        versions = registry.list()
+        for name in dict.fromkeys(version.name for version in versions):
+            targets: dict[str, str] = {}
+            for entry in audit.entries(registry.database, name=name):
+                if entry.outcome == "ok" and entry.target and entry.to_version and entry.action in (
+                        "deploy", "promote", "rollback"):
+                    targets[entry.target] = entry.to_version
+            try:
+                weights = (rollout.read(rollout.state_path(registry_folder, name))["current"] or {}).get("weights") or {}
+            except DeployError:  # a damaged state: the view still lists the versions
+                weights = {}
+            flows[name] = {"name": name, "targets": targets, "weights": weights, "versions": []}
+        for version in versions:
+            flow = flows[version.name]
+            flow.setdefault("source", version.source)  # the newest version's flow path: the CLI's FLOW
+            try:
+                found = evidence(version, workspace.state_dir, limit=1)["evaluations"]
+            except Exception:  # an unreadable run store: no metrics, the rest still shows
+                found = []
+            flow["versions"].append({
+                "version": version.id, "number": version.number, "created_at": version.created_at,
+                "created_by": version.created_by,
+                "targets": sorted(t for t, v in flow["targets"].items() if v == version.id),
+                "weight": flow["weights"].get(version.id),
+                "live": live.get(version.id),
+                "metrics": found[0]["metrics"] if found else {},
+                "evaluation": found[0]["evaluation"] if found else None,
+            })
+    return {"status": "ok", "registry": str(registry_folder),
+            "flows": [{key: flow[key] for key in ("name", "source", "versions")} for flow in flows.values()]}
+
+
+async def list_deployments(ls: PromptwiseServer, *args: Any) -> dict:
+    from promptwise.config import find_workspace_root
+
+    arguments = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+    uri = arguments.get("uri")
+    if isinstance(uri, str) and uri:
+        start = uris.uri_to_path(uri)
+    else:
+        try:
+            start = Path(ls.workspace.root_path or ".")
+        except RuntimeError:
+            start = Path(".")
+    try:
+        return await ls.run_cpu(deployments, find_workspace_root(start))
+    except MonitorError as error:
+        return {"status": "error", "error": str(error)}
