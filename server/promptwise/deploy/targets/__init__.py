@@ -11,6 +11,7 @@ from promptwise.deploy.targets.base import Target
 # name -> "module:Class"; a target's module imports its SDK lazily, so loading the class is cheap.
 TARGETS = {
     "docker": "promptwise.deploy.targets.docker:DockerTarget",
+    "kubernetes": "promptwise.deploy.targets.kubernetes:KubernetesTarget",
 }
 
 
