@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         flow = resolve_flow(args.flow)
-        context = open_context(flow, readonly=args.action == "status")
+        context = open_context(flow, readonly=args.action in ("status", "compare"))
     except DeployError as error:
         raise UserError(str(error)) from None
     try:
