@@ -1,6 +1,7 @@
 // Entry point: wires the server, the commands, the status bar and the results panel.
 import * as vscode from "vscode";
 import { registerCommands } from "./commands";
+import { DeploymentsView, registerDeploymentCommands } from "./deployView";
 import { MonitorPanel, registerMonitorCommands } from "./monitorPanel";
 import { onActivePythonInterpreterChanged } from "./pythonExtension";
 import { ResultsPanel } from "./resultsPanel";
@@ -31,6 +32,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const monitor = new MonitorPanel(server);
   context.subscriptions.push(monitor);
   registerMonitorCommands(context, monitor);
+  // The Deployments view (issue 11): versions, where they run, weights; promote, shift, roll back, deploy.
+  const deployments = new DeploymentsView(server);
+  context.subscriptions.push(deployments);
+  registerDeploymentCommands(context, deployments);
 
   const running = server;
   context.subscriptions.push(
