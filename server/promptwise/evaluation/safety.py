@@ -83,6 +83,12 @@ _NAME = re.compile(r"(?:\b(?:[Nn]ame|[Ff]ull name|[Pp]atient|[Cc]ustomer|[Cc]ont
                    r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?"
                    r"([A-Z][a-z\u00c0-\u017f'\u2019-]+(?:[ \t]+[A-Z][a-z\u00c0-\u017f'\u2019-]+){0,3})")
 ALL_PII_KINDS = ("email", "phone", "card", "iban", "ssn", "nino", "nir", "bsn", "name")
+# Cheap gates, so text without the telltale signs costs one scan instead of one per detector:
+# every number-like kind (phones, cards, IBANs, national ids) holds a run of 8+ digits and
+# separators; e-mails hold "@"; names follow one of the cue words.
+_NUMERIC_RUN = re.compile(r"\d[\d \t.()/-]{6,}\d")
+_NUMERIC_KINDS = ("phone", "card", "iban", "ssn", "nino", "nir", "bsn")
+_NAME_CUES = ("ame", "Dear", "atient", "ustomer", "ontact")
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
@@ -116,6 +122,13 @@ def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iba
     def add(kind: str, match: re.Match) -> None:
         findings.append(Finding(kind, match.start(), match.end(), match.group()))
         taken.append((match.start(), match.end()))
+
+    if "@" not in text:
+        kinds = tuple(kind for kind in kinds if kind != "email")
+    if not any(cue in text for cue in _NAME_CUES):
+        kinds = tuple(kind for kind in kinds if kind != "name")
+    if any(kind in _NUMERIC_KINDS for kind in kinds) and _NUMERIC_RUN.search(text) is None:
+        kinds = tuple(kind for kind in kinds if kind not in _NUMERIC_KINDS)
 
     if "email" in kinds:
         for match in _EMAIL.finditer(text):

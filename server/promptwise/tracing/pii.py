@@ -84,6 +84,10 @@ class PiiPolicy:
             except ValueError:
                 parsed = None
             if isinstance(parsed, (dict, list)):
+                # One scan over all its strings first (joined by NUL, which no detector crosses):
+                # most messages hold nothing, and then nothing is walked or re-encoded.
+                if not find_pii("\x00".join(_strings(parsed)), self.kinds):
+                    return text
                 governed = self.value(parsed)
                 return text if governed == parsed else json.dumps(governed, ensure_ascii=False)
         findings = find_pii(text, self.kinds)
@@ -103,7 +107,7 @@ class PiiPolicy:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {key: self.value(item) for key, item in value.items()}
+            return {(self.text(key) if isinstance(key, str) else key): self.value(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
             governed = [self.value(item) for item in value]
             return tuple(governed) if isinstance(value, tuple) else governed
@@ -113,6 +117,16 @@ class PiiPolicy:
         """Attributes with the values of `names` (all when None) processed."""
         return {key: (self.value(value) if names is None or key in names else value)
                 for key, value in attributes.items()}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (*_strings(key), *_strings(item))]
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def policy_from_settings(settings) -> PiiPolicy:
