@@ -12,6 +12,7 @@ from promptwise.deploy.targets.base import Target
 TARGETS = {
     "docker": "promptwise.deploy.targets.docker:DockerTarget",
     "kubernetes": "promptwise.deploy.targets.kubernetes:KubernetesTarget",
+    "azureml": "promptwise.deploy.targets.azureml:AzureMLTarget",
 }
 
 

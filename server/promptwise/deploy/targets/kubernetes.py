@@ -32,6 +32,7 @@ import re
 from typing import Any
 
 from promptwise.deploy.errors import DeployError, scrub
+from promptwise.deploy.targets import traffic
 from promptwise.deploy.targets.base import Artefacts, DeployRequest, Outcome, Progress, Status, Target
 from promptwise.deploy.targets.docker import API_KEY_ENV, DEFAULT_PORT, USER_ID, image_name
 
@@ -41,7 +42,6 @@ KNOWN = {"namespace", "image", "registry", "port", "replicas", "max_replicas", "
          "secret", "keys", "gateway", "gateway_namespace", "hostnames", "traffic", "mirror", "mirror_percent",
          "region", "kubeconfig", "context"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-VERSION_ID = re.compile(r"^(?P<name>.+):v(?P<number>[0-9]+)$")
 
 
 class KubernetesTarget(Target):
@@ -233,55 +233,16 @@ def _settings(raw: Any) -> dict[str, Any]:
         if value is not None and (not isinstance(value, dict) or set(value) - {"cpu", "memory"}):
             raise DeployError(f"`deploy.kubernetes.{key}` must map cpu and/or memory to quantities, e.g. "
                               f"{{cpu: 250m, memory: 512Mi}}")
-    percent = raw.get("mirror_percent")
-    if percent is not None and (not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100):
-        raise DeployError(f"`deploy.kubernetes.mirror_percent` {percent!r}: a whole percent 0-100")
     return raw
 
 
 def _traffic(request: DeployRequest, settings: dict[str, Any]) -> dict[str, int]:
-    """version id -> percent: `traffic` as set (it must add up to 100 and include the version
-    being deployed, of this flow), else this version 100 (or request.weight with the previous)."""
-    version = request.version
-    raw = settings.get("traffic")
-    if raw is None:
-        if request.weight is not None and request.previous and request.weight < 100:
-            return {request.previous: 100 - request.weight, version.id: request.weight}
-        return {version.id: 100}
-    if not isinstance(raw, dict) or not raw:
-        raise DeployError("`deploy.kubernetes.traffic` must map versions to percents, e.g. "
-                          f"{{{version.name}:v1: 90, {version.id}: 10}}")
-    weights = {}
-    for ref, weight in raw.items():
-        ref = str(ref)
-        _check_version_id(ref, version.name, "traffic")
-        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
-            raise DeployError(f"`deploy.kubernetes.traffic`: the weight of {ref} must be a whole percent 0-100, "
-                              f"not {weight!r}")
-        weights[ref] = weight
-    total = sum(weights.values())
-    if total != 100:
-        raise DeployError(f"`deploy.kubernetes.traffic`: the weights add up to {total}, not 100 "
-                          f"({', '.join(f'{v}={w}' for v, w in weights.items())}); nothing was changed")
-    if version.id not in weights:
-        raise DeployError(f"`deploy.kubernetes.traffic` does not name {version.id}, the version being deployed")
-    if settings.get("mirror"):
-        _check_version_id(str(settings["mirror"]), version.name, "mirror")
-    return weights
-
-
-def _check_version_id(ref: str, name: str, setting: str) -> None:
-    match = VERSION_ID.match(ref)
-    if match is None or match["name"] != name:
-        raise DeployError(f"`deploy.kubernetes.{setting}`: {ref!r} is not a version of {name} (write {name}:vN)")
+    traffic.mirror(request, settings, "kubernetes")  # a bad mirror is refused with the split
+    return traffic.weights(request, settings, "kubernetes")
 
 
 def _other_versions(request: DeployRequest, settings: dict[str, Any]) -> list[str]:
-    others = [v for v in _traffic(request, settings) if v != request.version.id]
-    mirror = settings.get("mirror")
-    if mirror and mirror != request.version.id and mirror not in others:
-        others.append(str(mirror))
-    return others
+    return traffic.others(request, settings, "kubernetes")
 
 
 def _slug(name: str) -> str:
@@ -290,7 +251,7 @@ def _slug(name: str) -> str:
 
 
 def _service_name(version_id: str) -> str:
-    match = VERSION_ID.match(version_id)
+    match = traffic.VERSION_ID.match(version_id)
     name, number = (match["name"], match["number"]) if match else (version_id, "0")
     suffix = f"-v{number}"
     return _slug(name)[:63 - len(suffix)].rstrip("-") + suffix
