@@ -6,7 +6,7 @@
   there are errors, else the slowest request).
 - "v7 live in docker, kubernetes · v6 in azureml · serve: v7 95% · v8 5%": where each version
   runs, from the audit log (last successful deploy / promote / rollback per target) and the
-  flow's rollout state.
+  flow's rollout state; it opens the Monitor view of the flow.
 
 Which version is "live": the rollout's heaviest version, else the last one deployed anywhere,
 else the version with the most recent traffic. Everything is read in the executor, read-only,
@@ -30,13 +30,14 @@ logger = logging.getLogger("promptwise.lsp.monitor_lenses")
 
 WINDOW_SECONDS = 24 * 3600
 SHOW_TRACE = "promptwise.showTrace"
+SHOW_MONITOR = "promptwise.showMonitor"  # the extension's Monitor view
 TOP = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
 
 
 @dataclass(frozen=True)
 class LiveLens:
     title: str
-    trace_id: str | None = None  # what clicking opens; None: a plain label
+    trace_id: str | None = None  # the trace clicking opens; None: the Monitor view opens
 
 
 def traces_flow_name(path: Path) -> str:
@@ -165,8 +166,8 @@ async def lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.C
         return []
     found = []
     for lens in await ls.run_cpu(_safe_live_lenses, context.path):
-        # A lens whose command id is empty is a plain label in VS Code.
-        command = types.Command(title=lens.title, command="")
+        # Where it runs opens the Monitor view (a client command) for this flow.
+        command = types.Command(title=lens.title, command=SHOW_MONITOR, arguments=[{"uri": context.uri}])
         if lens.trace_id:
             command = types.Command(title=lens.title, command=SHOW_TRACE,
                                     arguments=[{"trace_id": lens.trace_id, "uri": context.uri}])
