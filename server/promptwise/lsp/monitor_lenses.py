@@ -153,12 +153,24 @@ def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
     return found
 
 
+# Lenses are asked for on every edit, and a day of traffic can be a million rows: the figures
+# are kept for a short while per flow (they describe a 24 h window; seconds of delay are fine).
+CACHE_SECONDS = 30.0
+_cache: dict[Path, tuple[float, list[LiveLens]]] = {}
+
+
 def _safe_live_lenses(path: Path) -> list[LiveLens]:
+    now = time.monotonic()
+    cached = _cache.get(path)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
     try:
-        return live_lenses(path)
+        found = live_lenses(path)
     except Exception:  # a damaged or locked store: no lens, never a failed request
         logger.warning("live lenses failed for %s", path, exc_info=True)
-        return []
+        found = []
+    _cache[path] = (now, found)
+    return found
 
 
 async def lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.CodeLens]:

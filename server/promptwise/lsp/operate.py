@@ -102,25 +102,33 @@ def _alerts(connection, workspace) -> list[dict]:
             for result in evaluate(connection, rules)]
 
 
-async def show_monitor(ls: PromptwiseServer, *args: Any) -> dict:
+def _flow_path(arguments: dict) -> Path | None:
+    """The flow the arguments' `uri` names; None for none or an unsaved document."""
+    uri = arguments.get("uri")
+    path = uris.uri_to_path(uri) if isinstance(uri, str) and uri else None
+    return None if path is None or uris.is_unsaved(path) else path
+
+
+def _workspace_root(ls: PromptwiseServer, flow_path: Path | None) -> Path:
+    """The flow's workspace, else the editor's folder's."""
     from promptwise.config import find_workspace_root
 
+    if flow_path is not None:
+        return find_workspace_root(flow_path)
+    try:
+        folder = ls.workspace.root_path
+    except RuntimeError:
+        folder = None
+    return find_workspace_root(Path(folder or "."))
+
+
+async def show_monitor(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = args[0] if len(args) == 1 and isinstance(args[0], dict) else None
     if arguments is None and args:
         raise JsonRpcInvalidParams(f"{MONITOR_VIEW} takes one object argument, e.g. {{\"uri\": \"file:///...\"}}")
     arguments = arguments or {}
-    uri = arguments.get("uri")
-    flow_path = uris.uri_to_path(uri) if isinstance(uri, str) and uri else None
-    if flow_path is not None and uris.is_unsaved(flow_path):
-        flow_path = None
-    if flow_path is not None:
-        root = find_workspace_root(flow_path)
-    else:
-        try:
-            folder = ls.workspace.root_path
-        except RuntimeError:
-            folder = None
-        root = find_workspace_root(Path(folder or "."))
+    flow_path = _flow_path(arguments)
+    root = _workspace_root(ls, flow_path)
     since = arguments.get("since") or DEFAULT_SINCE
     try:
         return await ls.run_cpu(monitor_view, root, flow_path, str(since))
@@ -201,18 +209,8 @@ def deployments(root: Path, now: float | None = None) -> dict:
 
 
 async def list_deployments(ls: PromptwiseServer, *args: Any) -> dict:
-    from promptwise.config import find_workspace_root
-
     arguments = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
-    uri = arguments.get("uri")
-    if isinstance(uri, str) and uri:
-        start = uris.uri_to_path(uri)
-    else:
-        try:
-            start = Path(ls.workspace.root_path or ".")
-        except RuntimeError:
-            start = Path(".")
     try:
-        return await ls.run_cpu(deployments, find_workspace_root(start))
+        return await ls.run_cpu(deployments, _workspace_root(ls, _flow_path(arguments)))
     except MonitorError as error:
         return {"status": "error", "error": str(error)}
