@@ -154,22 +154,41 @@ def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
 
 
 # Lenses are asked for on every edit, and a day of traffic can be a million rows: the figures
-# are kept for a short while per flow (they describe a 24 h window; seconds of delay are fine).
+# are kept per flow for a short while, or until the span store is written (a new run or request).
 CACHE_SECONDS = 30.0
-_cache: dict[Path, tuple[float, list[LiveLens]]] = {}
+_cache: dict[Path, tuple[float, tuple, list[LiveLens]]] = {}
+
+
+def _store_stamp(path: Path) -> tuple:
+    """The span store's files' modification times (SQLite in WAL mode writes the -wal file)."""
+    from promptwise.config import find_workspace_root
+    from promptwise.tracing.store import store_path
+
+    store = store_path(find_workspace_root(path))
+    stamp = []
+    for file in (store, store.with_name(store.name + "-wal")):
+        try:
+            stamp.append(file.stat().st_mtime_ns)
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
 
 
 def _safe_live_lenses(path: Path) -> list[LiveLens]:
     now = time.monotonic()
+    try:
+        stamp = _store_stamp(path)
+    except Exception:
+        stamp = ()
     cached = _cache.get(path)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
+    if cached is not None and now - cached[0] < CACHE_SECONDS and cached[1] == stamp:
+        return cached[2]
     try:
         found = live_lenses(path)
     except Exception:  # a damaged or locked store: no lens, never a failed request
         logger.warning("live lenses failed for %s", path, exc_info=True)
         found = []
-    _cache[path] = (now, found)
+    _cache[path] = (now, stamp, found)
     return found
 
 
