@@ -122,3 +122,25 @@ def test_hash_tokens_depend_on_the_key_and_normalise_the_value():
     assert one.text("card 4111 1111 1111 1111") == one.text("card 4111-1111-1111-1111")
     assert one.text("mail jane@x.org") != other.text("mail jane@x.org")
     assert PiiPolicy("drop").text("plain text 42") == "plain text 42"
+
+
+def test_status_messages_and_events_are_processed_too():
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import SpanContext, Status, StatusCode
+
+    from promptwise.tracing.pii import governed_span
+    from promptwise.tracing.processor import to_record
+
+    span = ReadableSpan(
+        name="node ask", context=SpanContext(1, 2, False),
+        attributes={A.NODE_INPUTS: json.dumps({"q": f"mail {EMAIL}"}), A.NODE_NAME: "ask"},
+        events=[Event("exception", {"exception.message": f"no account for {EMAIL}"}, 5)],
+        status=Status(StatusCode.ERROR, f"failed for {EMAIL}"), start_time=1, end_time=2)
+    policy = PiiPolicy("redact")
+    record = to_record(span, pii=policy)
+    exported = governed_span(span, policy, A.CONTENT_ATTRIBUTES)
+    for text in (json.dumps(record.attributes), json.dumps(record.events), record.error_message,
+                 json.dumps(dict(exported.attributes)), exported.status.description,
+                 json.dumps([dict(event.attributes) for event in exported.events])):
+        assert EMAIL not in text and "[EMAIL]" in text
+    assert record.attributes[A.NODE_NAME] == "ask"
