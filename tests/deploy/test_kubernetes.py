@@ -212,7 +212,7 @@ def _check_http_route(route: dict, weights: dict[str, int], mirror: str | None =
 
 # ----- apply through the kubernetes client -----
 
-def test_apply_creates_then_shifts_traffic_and_mirrors_through_the_client(cluster, workspace, capsys):
+def test_apply_creates_then_adds_a_shadow_version_through_the_client(cluster, workspace, capsys):
     _settings(workspace, {"namespace": "prod"})
     code, out, err = cli(capsys, "deploy", "triage", "--target", "kubernetes", "--format", "json")
     assert code == 0, err
@@ -224,17 +224,24 @@ def test_apply_creates_then_shifts_traffic_and_mirrors_through_the_client(cluste
     kubernetes_validate.validate({k: v for k, v in received.items() if k != "status"}, KUBE_VERSION)
     assert cluster.route_weights() == {"triage-v1": 100}
 
-    _new_version(workspace)  # v2 as a 10% canary, v3... no: v2 canary, then v1 shadowed
-    _settings(workspace, {"namespace": "prod", "traffic": {"triage:v1": 90, "triage:v2": 10}, "mirror": "triage:v1"})
+    _new_version(workspace)  # v2 in shadow: no share of answers, a copy of half the requests
+    _settings(workspace, {"namespace": "prod", "traffic": {"triage:v1": 100, "triage:v2": 0}, "mirror": "triage:v2",
+                          "mirror_percent": 50})
     cluster.writes.clear()
     code, out, err = cli(capsys, "deploy", "triage", "--target", "kubernetes", "--format", "json")
     assert code == 0, err
-    assert cluster.route_weights() == {"triage-v1": 90, "triage-v2": 10}
+    assert cluster.route_weights() == {"triage-v1": 100, "triage-v2": 0}
     route = cluster.objects[("httproutes", "prod", "triage")]
-    _check_http_route(route, {"triage-v1": 90, "triage-v2": 10}, mirror="triage-v1")
+    _check_http_route(route, {"triage-v1": 100, "triage-v2": 0}, mirror="triage-v2")
+    assert route["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] == 50
     assert cluster.kinds()["Deployment"] == ["triage-v1", "triage-v2"]  # v1 still serving
     assert ("PUT", "httproutes", "triage") in cluster.writes and ("PUT", "services", "triage") in cluster.writes
     assert cluster.writes[-1] == ("PUT", "httproutes", "triage")  # the traffic shift is the last write
+    from promptwise.deploy.targets.kubernetes import KubernetesTarget
+
+    status = KubernetesTarget().status("triage", {"namespace": "prod"})
+    assert (status.state, status.versions) == ("running", {"triage:v1": 100, "triage:v2": 0})
+    assert KubernetesTarget().status("triage", {"namespace": "staging"}).state == "not deployed"
 
 
 def test_a_refused_apply_gives_the_api_message_redacted_and_leaves_the_previous_route(cluster, workspace, capsys):

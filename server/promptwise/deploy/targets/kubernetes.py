@@ -103,7 +103,8 @@ class KubernetesTarget(Target):
         versions = {}
         for rule in route.get("spec", {}).get("rules", []):
             for ref in rule.get("backendRefs", []):
-                versions[ref["name"]] = ref.get("weight", 1)
+                number = ref["name"].rpartition("-v")[2]  # the version's Service: <name>-v<N>
+                versions[f"{name}:v{number}" if number.isdigit() else ref["name"]] = ref.get("weight", 1)
         return Status(self.name, name, "running", versions, {"namespace": namespace})
 
 
