@@ -18,6 +18,7 @@ The same codes apply to a flow.flex.yaml's entry: the entry function or class mi
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,28 @@ class SourceFiles:
     def __init__(self, context: AnalysisContext):
         self.context = context
         self._documents: dict[Path, Any] = {}
+        self._sources: dict[tuple[Path, str], Path] = {}
+        self._lookups: dict[tuple[Path, str | None], ToolLookup] = {}
 
     def load(self, path: Path) -> Any:
         if path not in self._documents:
             found = self.context.exists(path)
             self._documents[path] = self.context.load(path) if found else None
         return self._documents[path]
+
+    def source_path(self, flow: FlowDag | FlexFlow, relative_path: str) -> Path:
+        """`node_source_path`, once per `source.path` of the check."""
+        key = (flow.folder, relative_path)
+        if key not in self._sources:
+            self._sources[key] = node_source_path(flow, relative_path, self.context)
+        return self._sources[key]
+
+    def tool_function(self, module: PythonToolFile, name: str | None) -> ToolLookup:
+        """`find_tool_function`, once per tool of the check (many nodes share one)."""
+        key = (module.path, name)
+        if key not in self._lookups:
+            self._lookups[key] = find_tool_function(module, name)
+        return self._lookups[key]
 
 
 def node_source_path(flow: FlowDag | FlexFlow, relative_path: str, context: AnalysisContext) -> Path:
@@ -79,6 +96,13 @@ def node_source_path(flow: FlowDag | FlexFlow, relative_path: str, context: Anal
 
 def relative(path: Path, folder: Path) -> str:
     """`path` as the flow writes it: relative to the flow's folder when inside it."""
+    # relative paths depend on the current folder, so it is part of the cache key
+    cwd = "" if os.path.isabs(path) and os.path.isabs(folder) else os.getcwd()
+    return _relative(Path(path), Path(folder), cwd)
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(path: Path, folder: Path, cwd: str) -> str:
     try:
         return normalize(path).relative_to(normalize(folder)).as_posix()
     except ValueError:
@@ -345,11 +369,11 @@ def check_python_node(document: FlowDag, node: FlowNode, files: SourceFiles) -> 
         return []  # an installed package's tool: nothing on disk to read
     if source is None or not source.path:
         return []  # reported by the source checks (PW105)
-    module = files.load(node_source_path(document, source.path, files.context))
+    module = files.load(files.source_path(document, source.path))
     if not isinstance(module, PythonToolFile):
         return []  # missing (PW301 from the source checks) or unreadable (PW100)
     name = source.tool if source.tool and _IDENTIFIER.match(source.tool) else None
-    lookup = find_tool_function(module, name)
+    lookup = files.tool_function(module, name)
     if lookup.error is not None:
         return _lookup_problems(document, node, module, name, lookup)
     # Reported in the tool file when the flow is checked: `check FLOW` does not check .py files on their own.

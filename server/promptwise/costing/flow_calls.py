@@ -271,7 +271,7 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
         return result
     result.sections = find_role_sections(text)
     try:
-        messages = render_with_placeholders(text, variables)
+        messages = _render_remembered(text, variables)
     except RenderError as error:
         result.error, result.error_line = error.message, error.line
         return result
@@ -297,6 +297,43 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
         max_tokens_problem=max_tokens_problem,
     )
     return result
+
+
+# Renders and template files remembered across nodes and edits: a flow's llm nodes often
+# share one template and the same inputs, and an edit of the flow changes neither; rendering
+# each node again on every keystroke was most of the cost checker's time. Bounded: cleared
+# when full (the entries of one flow are few).
+_MEMO_LIMIT = 512
+_RENDERED: dict[tuple, list[dict]] = {}
+_FILES: dict[tuple, str] = {}
+
+
+def _value_key(value: Any) -> Any:
+    """A hashable stand-in for a template variable, or a _NO_KEY when it has none."""
+    if isinstance(value, UnknownValue):
+        return ("unknown", value._undefined_name)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (type(value).__name__, value)
+    return _NO_KEY
+
+
+_NO_KEY = object()
+
+
+def _render_remembered(text: str, variables: Mapping[str, Any]) -> list[dict]:
+    """`render_with_placeholders`, remembered by (template text, variables) when every
+    variable is a plain value (a dict or list from a row is rendered each time)."""
+    keys = tuple((name, _value_key(value)) for name, value in variables.items())
+    if any(key is _NO_KEY for _, key in keys):
+        return render_with_placeholders(text, variables)
+    memo_key = (text, keys)
+    messages = _RENDERED.get(memo_key)
+    if messages is None:
+        messages = render_with_placeholders(text, variables)
+        if len(_RENDERED) >= _MEMO_LIMIT:
+            _RENDERED.clear()
+        _RENDERED[memo_key] = messages
+    return [dict(message) for message in messages]  # callers get their own dicts
 
 
 def _written(node_input: Any) -> str:
@@ -331,8 +368,16 @@ def _read(path: Path, overlay: Mapping[Path, str] | None) -> str | None:
         if text is not None:
             return text
     try:
-        return read_user_text(path)  # regular files only, bounded: not /dev/zero or a FIFO
-    except (OSError, UnicodeDecodeError):
+        stat = os.stat(path)
+        stamp = (os.fspath(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        text = _FILES.get(stamp)
+        if text is None:
+            text = read_user_text(path)  # regular files only, bounded: not /dev/zero or a FIFO
+            if len(_FILES) >= _MEMO_LIMIT:
+                _FILES.clear()
+            _FILES[stamp] = text
+        return text
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
 
 
