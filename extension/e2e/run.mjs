@@ -584,6 +584,32 @@ const steps = [
       return `${url}: ${state}, ${answer.length} chars streamed; trace opened; stopped`;
     },
   },
+  {
+    name: "Show Monitor opens the monitor page; a traced flow has its live lens",
+    waitsOn: "promptwise.monitorView + live lenses (X2 monitor view)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await runCommand(page, "Promptwise: Show Monitor");
+      const frame = await frameWithSelector(page, "h1:has-text('Promptwise monitor: log-triage')", 20_000);
+      if (!frame) throw new Error("Show Monitor opened no monitor page");
+      const rows = await frame.locator("table tr").count();
+      const charts = await frame.locator("svg[role='img']").count();
+      await page.screenshot({ path: path.join(results, "13a-monitor-view.png") });
+      if (rows <= 1) {
+        // Run alone: no traffic yet, and the page says so.
+        await frame.locator("p", { hasText: "No traffic in this window." }).waitFor({ state: "visible" });
+        assertNoCspViolations();
+        return "no traffic yet: the page says so";
+      }
+      if (charts < 4) throw new Error(`the monitor page has ${charts} charts, expected latency, cost, errors, requests`);
+      // Earlier steps ran the flow: its live lens ("live <version>: p95 … · …% errors").
+      const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /^live \S+: p95 / }).first();
+      await lens.waitFor({ state: "visible", timeout: 20_000 });
+      assertNoCspViolations();
+      return `${rows - 1} version rows, ${charts} charts | lens "${(await lens.innerText()).trim()}"`;
+    },
+  },
 ];
 
 // ---- main -----------------------------------------------------------------------------------
