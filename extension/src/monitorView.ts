@@ -21,6 +21,8 @@ export interface MonitorAnswer {
 /** The page loads nothing and runs nothing: only inline styles and data: images. */
 export const MONITOR_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
+const PAPER = "<style>html,body{background:#fff;color:#222}</style>";
+
 const CSP_META = /<meta\s+http-equiv=["']Content-Security-Policy["'][^>]*>/gi;
 
 /**
@@ -29,7 +31,9 @@ const CSP_META = /<meta\s+http-equiv=["']Content-Security-Policy["'][^>]*>/gi;
  * it anyway under this CSP, but the webview also runs with scripts off).
  */
 export function safeMonitorHtml(html: string): string {
-  const meta = `<meta http-equiv="Content-Security-Policy" content="${MONITOR_CSP}">`;
+  // The page is drawn dark on light (its SVG text has no theme colours): keep it on paper in a
+  // dark theme too.
+  const meta = `<meta http-equiv="Content-Security-Policy" content="${MONITOR_CSP}">${PAPER}`;
   let page = html.replace(CSP_META, "").replace(/<script\b[\s\S]*?<\/script\s*>/gi, "");
   if (/<head[^>]*>/i.test(page)) page = page.replace(/<head([^>]*)>/i, `<head$1>${meta}`);
   else page = `<!DOCTYPE html><html><head>${meta}</head><body>${page}</body></html>`;

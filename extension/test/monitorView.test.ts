@@ -12,6 +12,7 @@ describe("safeMonitorHtml", () => {
     assert.equal(html.match(/Content-Security-Policy/g)?.length, 1);
     assert.ok(html.includes(`<head><meta http-equiv="Content-Security-Policy" content="${MONITOR_CSP}">`));
     assert.ok(!html.includes("default-src *"));
+    assert.ok(html.includes("<style>html,body{background:#fff;color:#222}</style>"));
     assert.ok(!/<script/i.test(html));
     assert.ok(html.includes(`<svg role="img"></svg>`));
   });
