@@ -114,7 +114,8 @@ def test_a_judge_whose_endpoint_is_down_changes_no_response(tmp_path):
 
 
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
-    online = OnlineEvaluation(tmp_path / "traces.sqlite", [PiiEvaluator("pii")], sample_rate=1.0, queue_size=2)
+    online = OnlineEvaluation(tmp_path / "traces.sqlite", [PiiEvaluator("pii")], sample_rate=1.0, queue_size=2,
+                              concurrency=2)
     item = Finished({"q": "x"}, {"a": "y"}, "ab" * 16, "v1", "local", time.time_ns())
     offered = [online.offer(item) for _ in range(5)]  # the worker is not started: nothing drains
     assert offered == [True, True, False, False, False] and online.dropped == 3
@@ -136,6 +137,7 @@ def test_sampling_draws_per_request(tmp_path):
     ({"evaluators": ["pii"], "sample_rate": 0}, "sample_rate"),
     ({"evaluators": ["pii"], "queue_size": "big"}, "queue_size"),
     ({"evaluators": ["pii"], "rate": 1}, "unknown setting rate"),
+    ({"evaluators": ["pii"], "concurrency": 0}, "concurrency"),
 ])
 def test_bad_settings_are_clear_errors(section, message):
     with pytest.raises(ConfigError, match=message):

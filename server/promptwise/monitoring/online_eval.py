@@ -6,13 +6,14 @@
                     # {name: polite, type: coherence, model: gpt-4o-mini}  (eval.yaml's entry shape)
         sample_rate: 0.1      # share of finished requests scored
         queue_size: 1000      # requests waiting; beyond it they are dropped and counted
+        concurrency: 4        # requests scored at once: at most this many judge calls in flight
 
 The server `offer`s each finished request (inputs, outputs, trace id, version, consumer): a
 random draw and one `put_nowait` on a bounded queue, nothing more, and a full queue drops the
 request and counts it. One daemon thread takes requests from the queue and runs the
 evaluators in its own event loop: computed and safety evaluators in-process, LLM judges through
-the engine's normal path (evaluation/judge_transport.py) one call at a time, so they never
-compete with served traffic for more than one connection. A judge that fails is a score with
+the engine's normal path (evaluation/judge_transport.py), at most `concurrency` calls in flight,
+so they never compete with served traffic for more than that. A judge that fails is a score with
 an error; nothing reaches the request. Scores go to a `scores` table in the trace store
 (.promptwise/traces.sqlite) keyed by trace id, with the version and the evaluator's name;
 rows older than `tracing.retention_days` are deleted like the traces.
@@ -77,6 +78,7 @@ class OnlineSettings:
     evaluators: tuple
     sample_rate: float
     queue_size: int
+    concurrency: int = 4
 
 
 def read_settings(settings: dict, source: Path | None = None) -> OnlineSettings | None:
@@ -88,9 +90,10 @@ def read_settings(settings: dict, source: Path | None = None) -> OnlineSettings 
     where = f"{source}: `monitoring.{SECTION}`" if source else f"`monitoring.{SECTION}`"
     if not isinstance(section, dict):
         raise ConfigError(f"{where} must be a mapping (evaluators, sample_rate, queue_size)")
-    unknown = sorted(set(section) - {"evaluators", "sample_rate", "queue_size"})
+    unknown = sorted(set(section) - {"evaluators", "sample_rate", "queue_size", "concurrency"})
     if unknown:
-        raise ConfigError(f"{where}: unknown setting {', '.join(unknown)}; allowed: evaluators, sample_rate, queue_size")
+        raise ConfigError(f"{where}: unknown setting {', '.join(unknown)}; allowed: evaluators, sample_rate, "
+                          "queue_size, concurrency")
     evaluators = section.get("evaluators") or []
     if not isinstance(evaluators, list) or not evaluators:
         raise ConfigError(f"{where}.evaluators must be a non-empty list of evaluator kinds or eval.yaml entries")
@@ -100,7 +103,10 @@ def read_settings(settings: dict, source: Path | None = None) -> OnlineSettings 
     size = section.get("queue_size", 1000)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1_000_000:
         raise ConfigError(f"{where}.queue_size must be a whole number from 1 to 1000000 (got {size!r})")
-    return OnlineSettings(tuple(evaluators), float(rate), size)
+    concurrency = section.get("concurrency", 4)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
+        raise ConfigError(f"{where}.concurrency must be a whole number from 1 to 64 (got {concurrency!r})")
+    return OnlineSettings(tuple(evaluators), float(rate), size, concurrency)
 
 
 def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, where: str = "monitoring.online_eval"):
@@ -147,12 +153,14 @@ def evaluator_inputs(evaluator, item: Finished) -> dict:
 
 class OnlineEvaluation:
     def __init__(self, store_path: Path, evaluators: list, *, sample_rate: float = 0.1, queue_size: int = 1000,
-                 retention_days: float | None = None, judge_transport=None, random_draw=random.random) -> None:
+                 retention_days: float | None = None, judge_transport=None, random_draw=random.random,
+                 concurrency: int = 4) -> None:
         self.store_path = Path(store_path)
         self.evaluators = evaluators
         self.sample_rate = sample_rate
         self.retention_days = retention_days
         self.judge_transport = judge_transport
+        self.concurrency = concurrency  # requests scored at once (the cap on judge calls in flight)
         self._draw = random_draw
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.dropped = 0  # requests the full queue turned away
@@ -203,14 +211,15 @@ class OnlineEvaluation:
         try:
             connection = self._connect()
             while True:
-                item = self._queue.get()
-                if item is None:
-                    return
+                items, stop = self._take()
                 try:
-                    rows = loop.run_until_complete(self._score(item))
-                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    # Up to `concurrency` requests scored at once: each runs its evaluators one
+                    # after the other, so at most that many judge calls are in flight.
+                    scored = loop.run_until_complete(self._score_all(items))
+                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                           [row for rows in scored for row in rows])
                     connection.commit()
-                    self.scored += 1
+                    self.scored += len(items)
                     if self.retention_days and time.monotonic() >= next_purge:
                         next_purge = time.monotonic() + RETENTION_CHECK_S
                         cutoff = time.time_ns() - int(self.retention_days * 86400e9)
@@ -221,6 +230,8 @@ class OnlineEvaluation:
                 finally:
                     if self._queue.empty():
                         self._idle.set()
+                if stop:
+                    return
         except Exception as error:  # noqa: BLE001 - the store cannot be opened: scoring is off, serving is not
             log.error("online evaluation is off: cannot open %s (%s)", self.store_path, error)
             self._idle.set()
@@ -234,12 +245,29 @@ class OnlineEvaluation:
                     pass
             loop.close()
 
+    def _take(self) -> tuple[list[Finished], bool]:
+        """The next requests to score (waiting for the first, up to `concurrency`), and whether
+        the stop mark came."""
+        items: list[Finished] = []
+        while len(items) < self.concurrency:
+            try:
+                item = self._queue.get() if not items else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return items, True
+            items.append(item)
+        return items, False
+
     def _connect(self) -> sqlite3.Connection:
         self.store_path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.store_path, timeout=10.0)
         connection.executescript(_SCHEMA)
         connection.commit()
         return connection
+
+    async def _score_all(self, items: list[Finished]) -> list[list[tuple]]:
+        return await asyncio.gather(*(self._score(item) for item in items))
 
     async def _score(self, item: Finished) -> list[tuple]:
         from promptwise.redaction import redact
@@ -273,7 +301,7 @@ def start_for_workspace(workspace) -> OnlineEvaluation | None:
         transport = EngineJudgeTransport(workspace)
         evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport)
     online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
-                              queue_size=settings.queue_size,
+                              queue_size=settings.queue_size, concurrency=settings.concurrency,
                               retention_days=tracing_settings(workspace).retention_days, judge_transport=transport)
     online.start()
     return online
