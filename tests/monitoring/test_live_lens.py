@@ -89,3 +89,11 @@ def test_a_damaged_rollout_state_still_gives_the_figures(flow, request_spans):
 ])
 def test_where_title(deployed, weights, title):
     assert where_title(deployed, weights) == title
+
+
+@pytest.mark.parametrize(("version", "label"), [("triage:v7", "v7"), ("sha256:b6a58", "sha256:b6a58"),
+                                                ("my.flow:v12", "v12"), ("(unknown)", "(unknown)")])
+def test_short_version_labels(version, label):
+    from promptwise.lsp.monitor_lenses import short
+
+    assert short(version) == label

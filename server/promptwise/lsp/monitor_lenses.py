@@ -46,8 +46,9 @@ def traces_flow_name(path: Path) -> str:
 
 
 def short(version: str) -> str:
-    """`triage:v7` -> `v7`; a content hash prefix stays as it is."""
-    return version.rpartition(":")[2] or version
+    """`triage:v7` -> `v7`; anything else (a content hash prefix `sha256:b6a58`) stays as it is."""
+    name, _, tag = version.rpartition(":")
+    return tag if name and tag[:1] == "v" and tag[1:].isdigit() else version
 
 
 def seconds_text(ms: float | None) -> str:
