@@ -136,3 +136,19 @@ def test_cli_says_when_percentiles_come_from_rollups_and_exact_reads_every_row(r
     assert main(["monitor", "--workspace", str(root), "--since", "3000d", "--exact"]) == 0
     text = capsys.readouterr().out
     assert "200 requests" in text and "rollups" not in text
+
+
+def test_a_read_only_store_uses_current_rollups_and_reads_exactly_when_hours_are_missing(request_spans, workspace):
+    from promptwise.store.schema import connect
+    from promptwise.tracing.store import SCHEMA, SCHEMA_VERSION, store_path
+
+    root, write = workspace
+    write(traffic(request_spans, 300, oldest_s=10 * HOUR, newest_s=10, seed=7))
+    writable = open_traces(root)
+    figures(writable, Selection(), now_ns=NOW)  # builds the rollups up to NOW's settled hour
+    writable.close()
+    readonly = connect(store_path(root), readonly=True, schema=SCHEMA, version=SCHEMA_VERSION)
+    assert all(g.percentile_error > 0.0 for g in figures(readonly, Selection(), now_ns=NOW))
+    later = NOW + int(3 * HOUR * 1e9)  # hours to add, but the store cannot be written
+    assert all(g.percentile_error == 0.0 for g in figures(readonly, Selection(), now_ns=later))
+    readonly.close()

@@ -91,9 +91,13 @@ def refresh(connection: sqlite3.Connection, now_ns: int) -> int | None:
                 _build(connection, until, target)
                 until = target
             built_from = first
-        connection.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                               "value = excluded.value", ((_FROM, str(built_from)), (_UNTIL, str(until))))
+        if (built_from, until) != (int(meta.get(_FROM, 0)), int(meta.get(_UNTIL, 0))):
+            connection.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                                   "value = excluded.value", ((_FROM, str(built_from)), (_UNTIL, str(until))))
         connection.execute("COMMIT")
+    except sqlite3.OperationalError:  # a read-only store with hours to add: read it exactly
+        connection.execute("ROLLBACK")
+        return None
     except BaseException:
         connection.execute("ROLLBACK")
         raise
