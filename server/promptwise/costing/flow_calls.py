@@ -269,7 +269,7 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
     if text is None:
         result.error = f"cannot read the prompt template {template}"
         return result
-    result.sections = find_role_sections(text)
+    result.sections = _role_sections(text)
     try:
         messages = _render_remembered(text, variables)
     except RenderError as error:
@@ -306,6 +306,18 @@ def node_call(flow: FlowDag, node: FlowNode, inputs: Mapping[str, Any], *,
 _MEMO_LIMIT = 512
 _RENDERED: dict[tuple, list[dict]] = {}
 _FILES: dict[tuple, str] = {}
+_SECTIONS: dict[str, list[RoleSection]] = {}
+
+
+def _role_sections(text: str) -> list[RoleSection]:
+    """`find_role_sections`, remembered by template text (sections are frozen)."""
+    sections = _SECTIONS.get(text)
+    if sections is None:
+        sections = find_role_sections(text)
+        if len(_SECTIONS) >= _MEMO_LIMIT:
+            _SECTIONS.clear()
+        _SECTIONS[text] = sections
+    return list(sections)
 
 
 def _value_key(value: Any) -> Any:

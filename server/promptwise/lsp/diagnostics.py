@@ -151,6 +151,10 @@ class DiagnosticsScheduler:
         self.ls = ls
         self._workers: dict[str, asyncio.Task] = {}
         self._last_start: dict[str, float] = {}
+        # Documents whose files on disk changed while their analysis ran: their version is
+        # the same, so the worker would not see it needs another pass (a folder deleted
+        # and restored in quick succession kept the deleted folder's problems).
+        self._again: set[str] = set()
         self.pull_mode = False
         self.refresh_supported = False
 
@@ -172,10 +176,13 @@ class DiagnosticsScheduler:
     def delay(self) -> float:
         return self.ls.settings.diagnostics_delay_ms / 1000
 
-    def request(self, uri: str) -> asyncio.Task:
-        """Make sure `uri` gets analysed at its latest version; returns the worker."""
+    def request(self, uri: str, disk_changed: bool = False) -> asyncio.Task:
+        """Make sure `uri` gets analysed at its latest version (and, `disk_changed`, with
+        the files on disk as they are now); returns the worker."""
         worker = self._workers.get(uri)
         if worker is not None and not worker.done():
+            if disk_changed:
+                self._again.add(uri)
             return worker  # it re-checks the version when it finishes
         worker = self.ls.spawn(self._work(uri), f"diagnostics {uri}")
         self._workers[uri] = worker
@@ -197,9 +204,10 @@ class DiagnosticsScheduler:
                 return  # closed meanwhile
             version = document.version
             self._last_start[uri] = time.monotonic()
+            self._again.discard(uri)
             await self.analyse(uri, version, document.source)
             current = self.ls.open_document(uri)
-            if current is None or current.version == version:
+            if current is None or (current.version == version and uri not in self._again):
                 return
 
     async def analyse(self, uri: str, version: int | None, text: str | None) -> None:
@@ -242,6 +250,7 @@ class DiagnosticsScheduler:
         if worker is not None and not worker.done():
             worker.cancel()
         self._last_start.pop(uri, None)
+        self._again.discard(uri)
         changed = self.ls.problems.forget(uri)
         self.deliver(changed | {uri}, pulled=None)
 
@@ -311,7 +320,7 @@ async def _recheck_dependents(
             continue
         dependent_uri = uris.path_to_uri(dependent)
         if ls.open_document(dependent_uri) is not None:
-            diagnostics.request(dependent_uri)
+            diagnostics.request(dependent_uri, disk_changed=True)
         elif dependent_uri in ls.problems.sources():
             await diagnostics.analyse_closed(dependent_uri)
 
@@ -337,7 +346,7 @@ async def did_change_watched_files(ls: PromptwiseServer, params: types.DidChange
         await _recheck_dependents(ls, path, overlay)
     if folder_changed:
         for uri in ls.open_uris():
-            diagnostics.request(uri)
+            diagnostics.request(uri, disk_changed=True)
 
 
 # The result id of the empty reports a pushed-to client gets when it pulls anyway.
