@@ -77,7 +77,8 @@ def _check(args):
         raise UserError(str(error)) from None
 
 
-def print_check(result, out=sys.stdout) -> None:
+def print_check(result, out=None) -> None:
+    out = out or sys.stdout  # looked up now: a default bound at import would outlive a redirected stdout
     for problem in result.problems:
         print(problem, file=out)
     model = result.model if result.model_known else f"{result.model} (not in the catalog: limits and price default)"

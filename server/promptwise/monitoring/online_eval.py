@@ -206,6 +206,9 @@ class OnlineEvaluation:
     # --- the worker ---------------------------------------------------------------------------
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        # This thread's own loop, also for code that asks for "the current loop" (under some
+        # event-loop policies a thread without one set raises instead of creating one).
+        asyncio.set_event_loop(loop)
         connection = None
         next_purge = 0.0
         try:
