@@ -101,7 +101,9 @@ def test_region_version_workspace_and_extra_are_checked_before_any_call(workspac
     assert code == 2 and "no version 'triage:v5'" in err
     assert not (workspace / "o").exists()
     _settings(workspace, {"location": "westeurope"}, extra="  allowed_regions: [westeurope]\n")
-    if __import__("importlib.util").util.find_spec("azure.ai.ml") is not None:
+    from promptwise.deploy.targets.base import _importable
+
+    if _importable("azure.ai.ml"):
         code, _, err = cli(capsys, "deploy", "triage", "--target", "azureml")
         assert code == 2 and "needs subscription_id, resource_group, workspace" in err
     code, out, _ = cli(capsys, "audit", "--format", "json")

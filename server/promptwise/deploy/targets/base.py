@@ -109,7 +109,7 @@ class Target(ABC):
 
     def require(self) -> None:
         """MissingExtra (naming the pip install) unless the target's SDK is importable."""
-        missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
+        missing = [m for m in self.modules if not _importable(m)]
         if missing:
             raise MissingExtra(self.name, missing, self.extra or self.name)
 
@@ -138,3 +138,13 @@ class Target(ABC):
         """Serve `to_version` again. The default re-applies its rendered artefacts."""
         request = DeployRequest(to_version, settings)
         return self.apply(request, self.render(request), progress)
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` can be imported, without importing it. A dotted name whose parent
+    package is absent (`azure.ai.ml` where only `azure.identity` is installed) makes find_spec
+    raise instead of answering None."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
