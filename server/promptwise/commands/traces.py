@@ -20,8 +20,6 @@ from promptwise.cli import UserError
 from promptwise.commands.options import existing_folder, json_text, positive_int
 from promptwise.costing.formatting import format_tokens, format_usd
 
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
-_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _FLOW_FILES = ("flow.dag.yaml", "flow.dag.yml", "flow.flex.yaml", "flow.flex.yml")
 MESSAGE_CHARS = 160  # per message line in `traces show` text; --format json has everything
 
@@ -258,9 +256,11 @@ def parse_when(text: str | None, option: str, now: float) -> int | None:
     """Unix nanoseconds for a --since/--until value (a date/time or an age); UserError otherwise."""
     if text is None:
         return None
-    age = _AGE.match(text)
-    if age:
-        return int((now - float(age.group(1)) * _SECONDS[age.group(2).lower()]) * 1e9)
+    from promptwise.monitoring.windows import duration_seconds  # the one grammar for ages and windows
+
+    age = duration_seconds(text)
+    if age is not None:
+        return int((now - age) * 1e9)
     value = text.strip()
     try:
         moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
