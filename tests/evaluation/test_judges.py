@@ -174,7 +174,9 @@ async def test_judge_calls_reach_the_evaluation_concurrency(fake_server, workspa
     )
     config, problems = parse_eval_config(eval_yaml)
     assert not problems
-    fake_server.add_rule(None, '{"score": 5, "reason": "Fluent."}', latency=0.3)
+    # Each answer takes long enough for all 24 calls to be under way at once even on a loaded
+    # machine (at 0.3 s, a slow client start saw the first answers return before the last left).
+    fake_server.add_rule(None, '{"score": 5, "reason": "Fluent."}', latency=1.5)
     context = _build_context(config, workspace, use_cache=False, judge_transport=None, retry=FAST_RETRY,
                              concurrency=24)
     try:
