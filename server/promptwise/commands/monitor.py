@@ -4,6 +4,7 @@
                        [--consumer NAME] [--version ID] [--format text|json|html] [--out FILE]
     promptwise monitor [FLOW] --drift [--baseline DATA.jsonl] [--since 24h]
     promptwise monitor --check            evaluate promptwise.yaml `alerts:`; exit 1 when one fires
+    promptwise monitor --grafana-dashboard > dashboard.json   the Grafana dashboard for serve's /metrics
 
 Requests, error rate, latency p50/p95/p99, time to first token (streams), tokens, cost and
 cache hits per flow and version, consumer or UTC day.
@@ -46,6 +47,9 @@ def register(subparsers) -> None:
     parser.add_argument("--check", action="store_true",
                         help="evaluate the alert rules of promptwise.yaml; exit 1 when any fires")
     parser.add_argument("--no-deliver", action="store_true", help="with --check: do not call the webhooks")
+    parser.add_argument("--grafana-dashboard", action="store_true",
+                        help="print the Grafana dashboard (JSON) for `promptwise serve`'s /metrics and exit; "
+                             "import it in Grafana with a Prometheus data source that scrapes /metrics")
     parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
     parser.set_defaults(handler=handle, parser=parser)
 
@@ -54,6 +58,11 @@ def handle(args: argparse.Namespace) -> int:
     from promptwise.commands.traces import parse_when
     from promptwise.config import ConfigError, load_workspace
 
+    if args.grafana_dashboard:
+        from promptwise.monitoring.dashboards import grafana_dashboard_text
+
+        _emit(grafana_dashboard_text().rstrip("\n"), args.out)
+        return 0
     if args.check and args.format == "html":
         raise UserError("--check prints alerts as text or JSON (--format json); the HTML page is for figures")
     if args.format == "html" and not args.out:
