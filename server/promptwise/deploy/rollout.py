@@ -156,7 +156,7 @@ def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
     if state is None:
         return None
     check_state(state, str(path))
-    with Registry(root, readonly=True) as registry:
+    with Registry.for_workspace(workspace, readonly=True) as registry:
         for version in list(state["weights"]) + ([state["shadow"]["version"]] if state.get("shadow") else []):
             registry.materialize(version)
     return path, root
@@ -215,6 +215,8 @@ def _agreement(db, shadow: str, since_ns: int, limit: int = 1000) -> dict:
         JOIN spans f ON f.trace_id = t.trace_id AND f.parent_id IS NOT NULL
              AND json_extract(f.attributes, '{_OUTPUTS}') IS NOT NULL
         WHERE t.kind = 'request' AND t.start_ns >= ?"""
+    from promptwise.store.encryption import is_sealed
+
     shadowed: dict[str, str] = {}
     for request_id, output in db.execute(answers + " AND t.version = ? ORDER BY t.start_ns DESC LIMIT ?",
                                          (since_ns, shadow, limit)):
@@ -225,9 +227,25 @@ def _agreement(db, shadow: str, since_ns: int, limit: int = 1000) -> dict:
                           "(SELECT value FROM json_each(?))"
         for request_id, output in db.execute(query, (since_ns, shadow, json.dumps(list(shadowed)))):
             served.setdefault(request_id, output)
+    if any(map(is_sealed, (*shadowed.values(), *served.values()))):  # tracing.encrypt: outputs sealed in the store
+        shadowed, served = _opened_outputs(db, shadowed), _opened_outputs(db, served)
     pairs = [(_answer(served[r]), _answer(shadowed[r])) for r in shadowed if r in served]
     same = sum(first == second for first, second in pairs)
     return {"compared": len(pairs), "same": same, "rate": same / len(pairs) if pairs else None}
+
+
+def _opened_outputs(db, outputs: dict[str, str]) -> dict[str, str]:
+    """Sealed flow outputs opened with the workspace's key; without it, a DeployError saying what to
+    set (placeholders must not be compared as answers)."""
+    from promptwise.span_attributes import FLOW_OUTPUTS
+    from promptwise.tracing.settings import connection_keyring
+
+    keyring = connection_keyring(db)
+    opened = {request: keyring.open(text, FLOW_OUTPUTS) for request, text in outputs.items()}
+    if keyring.unreadable:
+        raise DeployError(f"the answers in the trace store are encrypted and cannot be compared: "
+                          f"{keyring.missing()}")
+    return opened
 
 
 def _answer(text: str):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from promptwise import span_attributes as attrs
+from promptwise.store.encryption import is_sealed
 
 PSI_WARN = 0.1
 PSI_ALERT = 0.25
@@ -278,6 +279,7 @@ def traffic(connection: sqlite3.Connection, selection, limit: int = TRAFFIC_SAMP
     where, params = selection.where("t")
     inputs, outputs = [], []
     seen: set[str] = set()
+    keyring = None
     for row in connection.execute(
             f"SELECT s.trace_id, json_extract(s.attributes, '$.\"{attrs.FLOW_INPUTS}\"') AS inputs, "
             f"json_extract(s.attributes, '$.\"{attrs.FLOW_OUTPUTS}\"') AS outputs "
@@ -286,7 +288,14 @@ def traffic(connection: sqlite3.Connection, selection, limit: int = TRAFFIC_SAMP
         if row["trace_id"] in seen or len(seen) >= limit:
             continue
         seen.add(row["trace_id"])
-        for text, into in ((row["inputs"], inputs), (row["outputs"], outputs)):
+        for text, into, name in ((row["inputs"], inputs, attrs.FLOW_INPUTS),
+                                 (row["outputs"], outputs, attrs.FLOW_OUTPUTS)):
+            if is_sealed(text):  # tracing.encrypt: opened with the workspace's key (without it: skipped)
+                if keyring is None:
+                    from promptwise.tracing.settings import connection_keyring
+
+                    keyring = connection_keyring(connection)
+                text = keyring.open(text, name)
             value = _decode(text)
             if isinstance(value, dict):
                 into.append(value)

@@ -58,7 +58,8 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
             return False
         processors = []
         pii = _pii_policy(resolved)
-        store_processor = _make_store_processor(root, resolved, pii)
+        keyring = _store_keyring(resolved)
+        store_processor = _make_store_processor(root, resolved, pii, keyring)
         if store_processor is not None:
             processors.append(store_processor)
         exporter = otlp_processor(pii=pii)
@@ -166,12 +167,26 @@ def _pii_policy(settings):
         raise ConfigError(f"tracing settings: {error}") from None
 
 
-def _make_store_processor(root: Path, settings, pii=None):
+def _store_keyring(settings):
+    """The keyring that seals stored content (`tracing.encrypt`), or None when encryption is off;
+    a key that cannot be used is a ConfigError (content is never stored in the clear instead)."""
+    if settings.encrypt is None:
+        return None
+    from promptwise.config import ConfigError
+    from promptwise.store.encryption import StoreKeyError, keyring_from_settings
+
+    try:
+        return keyring_from_settings(settings.encrypt, strict=True)
+    except StoreKeyError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _make_store_processor(root: Path, settings, pii=None, keyring=None):
     from promptwise.tracing.processor import StoreSpanProcessor
     from promptwise.tracing.store import SpanStore
 
     try:
-        store = SpanStore.for_workspace(root)
+        store = SpanStore.for_workspace(root, keyring=keyring)
     except Exception as error:  # a damaged or unwritable store: trace to OTLP only, say why
         log.warning("tracing: spans will not be stored locally: %s", error)
         return None

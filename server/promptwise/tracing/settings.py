@@ -7,6 +7,10 @@
       queue_size: 10000        # spans waiting to be stored; beyond it they are dropped and counted
       pii: redact              # personal data in stored/exported content: redact | hash | drop (tracing/pii.py)
       pii_key: ${env:NAME}     # hash only: the HMAC key
+      encrypt:                 # optional: content in the local store encrypted at rest (store/encryption.py)
+        key: ${env:PROMPTWISE_STORE_KEY}
+        previous_keys:         # optional: older keys, still read until `promptwise traces rekey`
+          - ${env:PROMPTWISE_STORE_KEY_OLD}
 
 OTLP export is switched on by the standard OTEL_EXPORTER_OTLP_ENDPOINT /
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT environment variables, not here: the same settings file
@@ -25,6 +29,13 @@ from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
 SECTION = "tracing"
 
 
+class EncryptSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    previous_keys: tuple[str, ...] = ()
+
+
 class TracingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,6 +45,7 @@ class TracingSettings(BaseModel):
     queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
     pii: Literal["redact", "hash", "drop"] = "redact"
     pii_key: str | None = None
+    encrypt: EncryptSettings | None = None
 
 
 def tracing_settings(workspace: WorkspaceConfig | Path) -> TracingSettings:
@@ -71,7 +83,49 @@ def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None) -> Tracin
             resolve_key(settings.pii_key)
         except PiiKeyError as error:
             raise ConfigError(f"{where}: {error}") from None
+    if settings.encrypt is not None:  # a literal key is refused at once; an unset variable only by writers
+        from promptwise.store.encryption import PREVIOUS_SETTING, SETTING, StoreKeyError, env_reference
+
+        try:
+            env_reference(settings.encrypt.key, SETTING)
+            for number, reference in enumerate(settings.encrypt.previous_keys):
+                env_reference(reference, f"{PREVIOUS_SETTING}[{number}]")
+        except StoreKeyError as error:
+            raise ConfigError(f"{where}: {error}") from None
     return settings
+
+
+def store_keyring(workspace: WorkspaceConfig | Path, *, strict: bool = False):
+    """The keyring of the workspace's trace store (store/encryption.py). Writers pass strict=True:
+    encryption asked for but a key unusable is a ConfigError naming the setting. Readers get a
+    keyring that opens what it can and says what to set for the rest (also when the settings
+    file itself cannot be read)."""
+    from promptwise.store.encryption import Keyring, StoreKeyError, keyring_from_settings
+
+    if not isinstance(workspace, WorkspaceConfig):
+        try:
+            workspace = load_workspace(workspace)
+        except ConfigError as error:
+            if strict:
+                raise
+            return Keyring(problem=str(error))
+    try:
+        settings = tracing_settings(workspace)
+    except ConfigError as error:
+        if strict:
+            raise
+        return Keyring(problem=str(error))
+    try:
+        return keyring_from_settings(settings.encrypt, where=_where(workspace), strict=strict)
+    except StoreKeyError as error:
+        raise ConfigError(str(error)) from None
+
+
+def connection_keyring(connection):
+    """The reading keyring of the workspace whose trace store an SQLite `connection` has open
+    (for readers that query the store with SQL and open sealed values themselves)."""
+    path = next((row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"), "")
+    return store_keyring(Path(path).parent.parent) if path else store_keyring(Path.cwd())
 
 
 def _where(workspace: WorkspaceConfig | None) -> str:

@@ -9,6 +9,10 @@ summary rows (indexed by time, flow, version, consumer and run) without touching
 
 A separate file from runs.sqlite so span writes never wait on the run store's writer; WAL,
 so `promptwise traces` and the editor read while a batch writes.
+
+With `tracing.encrypt` (store/encryption.py) a keyring seals the content a span carries (content
+attributes inside the attributes JSON, the events, the error message) as it is written, and
+opens it in `get_trace`; every other column stays plain for SQL.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Iterable
 
 from promptwise import span_attributes as attrs
 from promptwise.config import STATE_DIR
+from promptwise.store.encryption import sealed_key_id
 from promptwise.store.schema import connect
 
 DB_FILE = "traces.sqlite"
@@ -166,15 +171,16 @@ class SpanStore:
     """Writes finished spans and reads traces back. One connection per store object; the
     writer is the span processor's background thread, readers are commands and the editor."""
 
-    def __init__(self, path: Path, *, readonly: bool = False):
+    def __init__(self, path: Path, *, readonly: bool = False, keyring=None):
         self.path = Path(path)
         self.readonly = readonly
+        self.keyring = keyring  # store.encryption.Keyring: seals content when writing, opens it when reading
         self._connection = connect(self.path, readonly=readonly, schema=SCHEMA, version=SCHEMA_VERSION,
                                    what="the traces it held will not be listed")
 
     @classmethod
-    def for_workspace(cls, workspace_root: Path, *, readonly: bool = False) -> "SpanStore":
-        return cls(store_path(workspace_root), readonly=readonly)
+    def for_workspace(cls, workspace_root: Path, *, readonly: bool = False, keyring=None) -> "SpanStore":
+        return cls(store_path(workspace_root), readonly=readonly, keyring=keyring)
 
     def close(self) -> None:
         self._connection.close()
@@ -184,8 +190,9 @@ class SpanStore:
         """Store finished spans in one transaction; returns how many."""
         span_rows = []
         summaries: dict[str, dict] = {}  # one upsert per trace and batch, not one per span
+        keyring = self.keyring if self.keyring is not None and self.keyring.sealing else None
         for record in records:
-            span_rows.append(_span_row(record))
+            span_rows.append(_span_row(record, keyring))
             _summarize(record, summaries)
         trace_rows = list(summaries.values())
         if not span_rows:
@@ -225,6 +232,60 @@ class SpanStore:
             self._connection.execute("DELETE FROM scores WHERE time_ns < ?", (cutoff,))
         except sqlite3.OperationalError:  # no scores table: online evaluation never ran here
             pass
+
+    def reseal(self, chunk: int = 2000) -> dict[str, int]:
+        """Seal every span's content under the keyring's current key: values sealed under a previous
+        key are opened and sealed again, plain ones (written before `tracing.encrypt` was set) are
+        sealed. Values no key here opens are left as they are and counted. Then the file is
+        rewritten (VACUUM, WAL truncated), so no page keeps the old bytes. For `traces rekey`."""
+        keyring = self.keyring
+        if keyring is None or not keyring.sealing:
+            raise ValueError("resealing needs the current key (tracing.encrypt.key)")
+        counts = {"spans": 0, "resealed": 0, "unreadable": 0}
+        connection = self._connection
+        last = 0
+        while True:
+            rows = connection.execute("SELECT rowid, attributes, events, error_message FROM spans WHERE rowid > ? "
+                                      "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            updates = []
+            for rowid, attributes, events, error_message in rows:
+                counts["spans"] += 1
+                values = {name: value for name, value in json.loads(attributes or "{}").items()
+                          if name in attrs.CONTENT_ATTRIBUTES}
+                values["events"] = json.loads(events) if events else None
+                values["error_message"] = error_message
+                changed = {}
+                for name, value in values.items():
+                    if value is None or sealed_key_id(value) == keyring.current.id:
+                        continue
+                    before = keyring.unreadable
+                    plain = keyring.open(value, name)
+                    if keyring.unreadable != before:
+                        counts["unreadable"] += 1
+                        continue
+                    changed[name] = keyring.seal(plain, name)
+                if changed:
+                    counts["resealed"] += len(changed)
+                    stored = json.loads(attributes or "{}")
+                    stored.update((name, value) for name, value in changed.items() if name in attrs.CONTENT_ATTRIBUTES)
+                    updates.append((_encode(stored), _encode(changed["events"]) if "events" in changed else events,
+                                    changed.get("error_message", error_message), rowid))
+            if updates:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.executemany(
+                        "UPDATE spans SET attributes = ?, events = ?, error_message = ? WHERE rowid = ?", updates)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts
 
     def add_counter(self, name: str, amount: int) -> None:
         """Add to a counter kept in `meta` (e.g. spans dropped because the queue was full)."""
@@ -266,15 +327,25 @@ class SpanStore:
         if not rows or (len(rows) > 1 and rows[0]["trace_id"] != trace_id):
             return None
         summary = dict(rows[0])
+        keyring = self.reading_keyring()
         spans = []
         for row in self._connection.execute(
                 "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id", (summary["trace_id"],)):
             span = dict(row)
             span["attributes"] = json.loads(span["attributes"] or "{}")
             span["events"] = json.loads(span["events"] or "[]")
-            spans.append(span)
+            spans.append(_opened(span, keyring))
         summary["spans"] = spans
         return summary
+
+    def reading_keyring(self):
+        """The keyring content is opened with: the one given, else the workspace's (settings and
+        environment as they are now; placeholders say what to set when a key is missing)."""
+        if self.keyring is None:
+            from promptwise.tracing.settings import store_keyring
+
+            self.keyring = store_keyring(self.path.parent.parent)  # the workspace that holds .promptwise/
+        return self.keyring
 
     def ambiguous(self, prefix: str) -> bool:
         prefix = prefix.strip().lower()
@@ -286,13 +357,27 @@ class SpanStore:
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
-def _span_row(record: SpanRecord) -> tuple:
+def _span_row(record: SpanRecord, keyring=None) -> tuple:
     a = record.attributes
+    stored, events, error_message = a, record.events, record.error_message
+    if keyring is not None:  # content sealed; the columns below read from the plain attributes
+        stored = keyring.seal_fields(a, attrs.CONTENT_ATTRIBUTES)
+        events = keyring.seal(events, "events") if events else events
+        error_message = keyring.seal(error_message, "error_message")
     return (record.trace_id, record.span_id, record.parent_id, record.name, a.get(attrs.SPAN_KIND), record.start_ns,
-            record.end_ns, record.status, _text(a.get(attrs.ERROR_TYPE)), record.error_message,
+            record.end_ns, record.status, _text(a.get(attrs.ERROR_TYPE)), error_message,
             _text(a.get(attrs.GEN_AI_RESPONSE_MODEL) or a.get(attrs.GEN_AI_REQUEST_MODEL)),
             _int(a.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)), _int(a.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)),
-            _float(a.get(attrs.COST_USD)), _encode(a), _encode(record.events) if record.events else None)
+            _float(a.get(attrs.COST_USD)), _encode(stored), _encode(events) if events else None)
+
+
+def _opened(span: dict, keyring) -> dict:
+    """A span row read back with its sealed content opened (placeholders where no key opens it)."""
+    span["attributes"] = keyring.open_fields(span["attributes"])
+    events = keyring.open(span["events"], "events")
+    span["events"] = events if isinstance(events, list) else [{"name": "encrypted", "attributes": {"events": events}}]
+    span["error_message"] = keyring.open(span["error_message"], "error_message")
+    return span
 
 
 def _summarize(record: SpanRecord, summaries: dict[str, dict]) -> None:
