@@ -43,15 +43,10 @@ def register(subparsers) -> None:
 
 
 def _workspace(args):
-    from promptwise.cli import UserError
-    from promptwise.commands.options import existing_folder
-    from promptwise.config import ConfigError, load_workspace
+    from promptwise.commands.options import existing_folder, workspace_or_error
 
     existing_folder("--workspace", getattr(args, "workspace", None))
-    try:
-        return load_workspace(getattr(args, "workspace", None) or Path.cwd())
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    return workspace_or_error(getattr(args, "workspace", None) or Path.cwd())
 
 
 def _env_names(value) -> list[str]:

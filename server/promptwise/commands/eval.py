@@ -99,7 +99,7 @@ def run_traced(args) -> int:
 def _show(args) -> int:
     """`eval --show NAME`: print a stored evaluation as `eval` printed it, without running anything."""
     from promptwise.cli import UserError
-    from promptwise.config import ConfigError, load_workspace
+    from promptwise.commands.options import workspace_or_error
     from promptwise.evaluation.compare import unknown_name_message
     from promptwise.evaluation.report_text import render_evaluation
     from promptwise.evaluation.results_store import EvalStore
@@ -107,10 +107,7 @@ def _show(args) -> int:
     from promptwise.store import RunStore
 
     existing_folder("--workspace", args.workspace)
-    try:
-        workspace = load_workspace(args.workspace or args.flow or Path.cwd())
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    workspace = workspace_or_error(args.workspace or args.flow or Path.cwd())
     if not RunStore.exists_in(workspace.state_dir):
         raise UserError(f"--show {args.show}: no runs in {workspace.state_dir}; run from the workspace folder "
                         "(or pass --workspace DIR)")

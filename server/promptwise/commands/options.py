@@ -84,6 +84,18 @@ def run_name(text: str) -> str:
     return text
 
 
+def workspace_or_error(path: Path | str):
+    """The workspace at `path`, or a UserError carrying the configuration's own message (file,
+    line, what to do) — the same answer from every command that reads promptwise.yaml."""
+    from promptwise.cli import UserError  # promptwise.cli imports the command modules
+    from promptwise.config import ConfigError, load_workspace
+
+    try:
+        return load_workspace(Path(path))
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+
+
 def existing_folder(option: str, path: Path | str | None) -> None:
     """A `--workspace DIR` that does not exist is a mistake, not an empty workspace."""
     from promptwise.cli import UserError

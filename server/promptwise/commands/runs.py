@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
-from promptwise.commands.options import display_path, existing_folder, json_text, plural, positive_int, tidy_figure
+from promptwise.commands.options import display_path, existing_folder, workspace_or_error, json_text, plural, positive_int, tidy_figure
 from promptwise.costing.formatting import format_ms, format_tokens, format_usd
 
 
@@ -39,14 +39,10 @@ def register(subparsers) -> None:
 
 
 def _open_store(workspace_path: str):
-    from promptwise.config import ConfigError, load_workspace
     from promptwise.store import RunStore
 
     existing_folder("--workspace", workspace_path)
-    try:
-        workspace = load_workspace(Path(workspace_path))
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    workspace = workspace_or_error(workspace_path)
     if not RunStore.exists_in(workspace.state_dir):
         return None, workspace.state_dir
     return RunStore.for_workspace(workspace, readonly=True), workspace.state_dir

@@ -2,6 +2,7 @@
 
     promptwise traces list [--run NAME] [--flow FLOW] [--since WHEN] [--until WHEN] [--limit N] [--format json]
     promptwise traces show TRACE_ID | --run NAME [--row N]  [--format json]
+    promptwise traces rekey     (tracing.encrypt: seal all stored content under the current key)
 
 WHEN is a date or time (2026-12-07, 2026-12-07T14:30, ...Z; local time unless it says a zone)
 or an age: 15m, 2h, 7d, 1w (that long ago).
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from promptwise.cli import UserError
-from promptwise.commands.options import existing_folder, json_text, positive_int
+from promptwise.commands.options import existing_folder, json_text, positive_int, workspace_or_error
 from promptwise.costing.formatting import format_tokens, format_usd
 
 _FLOW_FILES = ("flow.dag.yaml", "flow.dag.yml", "flow.flex.yaml", "flow.flex.yml")
@@ -43,7 +45,9 @@ def register(subparsers) -> None:
     show.add_argument("--run", metavar="NAME", help="the trace of this run's row (with --row for a batch)")
     show.add_argument("--row", type=int, metavar="N", help="the row's 0-based index (with --run)")
     show.add_argument("--format", choices=("text", "json"), default="text")
-    for sub in (listing, show):
+    rekey = actions.add_parser("rekey", help="seal every stored prompt, reply, input and output under the current "
+                                             "tracing.encrypt.key (after a key change, or encryption switched on)")
+    for sub in (listing, show, rekey):
         sub.add_argument("--workspace", default=argparse.SUPPRESS, metavar="PATH", help=argparse.SUPPRESS)
     parser.set_defaults(handler=handle, parser=parser)
 
@@ -52,6 +56,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.action is None:
         args.parser.print_help()
         return 2
+    if args.action == "rekey":
+        return _rekey(args.workspace)
     store = _open_store(args.workspace)
     try:
         if args.action == "list":
@@ -63,14 +69,10 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _open_store(workspace_path: str):
-    from promptwise.config import ConfigError, load_workspace
     from promptwise.tracing.store import SpanStore, store_path
 
     existing_folder("--workspace", workspace_path)
-    try:
-        workspace = load_workspace(Path(workspace_path))
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    workspace = workspace_or_error(workspace_path)
     if not store_path(workspace.root).is_file():
         return None
     return SpanStore.for_workspace(workspace.root, readonly=True)
@@ -138,8 +140,43 @@ def _show(store, args) -> int:
     document = trace_document(trace)
     if args.format == "json":
         print(json_text(document, indent=2))
+    else:
+        _print_trace(document)
+    if store.keyring is not None and store.keyring.unreadable:
+        print(f"note: {store.keyring.unreadable} encrypted value(s) of this trace are not shown: "
+              f"{store.keyring.missing()}", file=sys.stderr)
+    return 0
+
+
+def _rekey(workspace_path: str) -> int:
+    """Reseal the store's content under the current key (tracing/store.py SpanStore.reseal)."""
+    from promptwise.config import ConfigError
+    from promptwise.tracing.settings import store_keyring, tracing_settings
+    from promptwise.tracing.store import SpanStore, store_path
+
+    existing_folder("--workspace", workspace_path)
+    workspace = workspace_or_error(workspace_path)
+    try:
+        if tracing_settings(workspace).encrypt is None:
+            raise UserError(f"{workspace.source or workspace.root}: no `tracing.encrypt.key` in the settings: set it "
+                            "to ${env:NAME} (the variable holding a random key of 32+ characters), then rekey")
+        keyring = store_keyring(workspace, strict=True)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+    if not store_path(workspace.root).is_file():
+        print("no traces in this workspace yet: nothing to seal")
         return 0
-    _print_trace(document)
+    store = SpanStore.for_workspace(workspace.root, keyring=keyring)
+    try:
+        counts = store.reseal()
+    finally:
+        store.close()
+    print(f"{counts['resealed']} value(s) resealed under key {keyring.current.id} in {counts['spans']} span(s) of "
+          f"{store.path}; the file was rewritten (no page keeps the old bytes)")
+    if counts["unreadable"]:
+        print(f"{counts['unreadable']} value(s) left as they were: no key opens them ({keyring.missing()})",
+              file=sys.stderr)
+        return 1
     return 0
 
 
