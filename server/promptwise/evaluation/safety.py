@@ -77,18 +77,33 @@ _SSN = re.compile(r"(?<![\w-])(\d{3})-(\d{2})-(\d{4})(?![\w-])")
 _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _NIR = re.compile(r"(?<![\w])([12]) ?(\d{2}) ?(\d{2}) ?(\d{2}|2[AB]) ?(\d{3}) ?(\d{3}) ?(\d{2})(?![\w])")
 _BSN = re.compile(r"(?<![\w.-])\d{4}\.?\d{2}\.?\d{3}(?![\w-]|\.\d)")
-# Person names only after a word that announces one ("Name:", "Dear ..."): a capitalised word
-# alone is as often a product or a place.
-_NAME = re.compile(r"(?:\b(?:[Nn]ame|[Ff]ull name|[Pp]atient|[Cc]ustomer|[Cc]ontact)\s*:\s*|\bDear\s+)"
-                   r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?"
-                   r"([A-Z][a-z\u00c0-\u017f'\u2019-]+(?:[ \t]+[A-Z][a-z\u00c0-\u017f'\u2019-]+){0,3})")
-ALL_PII_KINDS = ("email", "phone", "card", "iban", "ssn", "nino", "nir", "bsn", "name")
+# A Spanish DNI (8 digits) or NIE (X, Y or Z and 7 digits) with its control letter (the number
+# mod 23 picks it), and a Finnish HETU (birth date, century sign, individual number, control
+# character: the 9 digits mod 31 pick it). Both carry a check that random text rarely passes.
+_DNI = re.compile(r"(?<![\w-])([XYZ]?)(\d{7,8})-?([A-HJ-NP-TV-Z])(?![\w-])")
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_HETU = re.compile(r"(?<![\w-])([0-3]\d)([01]\d)(\d{2})([-+A-FU-Y])(\d{3})([0-9A-Y])(?![\w-])")
+_HETU_CHECKS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+# Person names only where something announces one: a field ("Name:", "Full name:", "Surname:",
+# "Patient:", "Customer:", "Contact:", "Attn:"), a salutation ("Dear ..."), "my name is ...", or a
+# title (Mr, Mrs, Ms, Miss, Dr, Prof) before capitalised words. A capitalised word alone is as
+# often a product or a place, so names written without such a cue are not found (a known limit:
+# this is pattern matching, not a trained recogniser), and "Dr Pepper" is (a harmless excess).
+_NAME = re.compile(r"(?:\b(?:[Nn]ame|[Ff]ull name|[Ff]irst name|[Ll]ast name|[Ss]urname|[Pp]atient|[Cc]ustomer"
+                   r"|[Cc]ontact|[Aa]ttn)\s*:\s*(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?|\bDear\s+"
+                   r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?|\b[Mm]y name is\s+|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)"
+                   r"({word}(?:[ \t]+{word}){{0,3}})".format(
+                       # Jane, García, O'Neill, McDonald, Jean-Luc: each piece after the first starts with a
+                       # capital or a separator, so the pattern never backtracks over a long word
+                       word=r"[A-Z](?:['\u2019]?[A-Z])?[a-z\u00c0-\u017f]+(?:[-'\u2019]?[A-Z][a-z\u00c0-\u017f]+"
+                            r"|[-'\u2019][a-z\u00c0-\u017f]+)*"))
+ALL_PII_KINDS = ("email", "phone", "card", "iban", "ssn", "nino", "nir", "bsn", "dni", "hetu", "name")
 # Cheap gates, so text without the telltale signs costs one scan instead of one per detector:
-# every number-like kind (phones, cards, IBANs, national ids) holds a run of 8+ digits and
-# separators; e-mails hold "@"; names follow one of the cue words.
-_NUMERIC_RUN = re.compile(r"\d[\d \t.()/-]{6,}\d")
-_NUMERIC_KINDS = ("phone", "card", "iban", "ssn", "nino", "nir", "bsn")
-_NAME_CUES = ("ame", "Dear", "atient", "ustomer", "ontact")
+# every number-like kind (phones, cards, IBANs, national ids) holds a run of 6+ digits and
+# separators (a compact NINO or a HETU has just 6); e-mails hold "@"; names follow a cue word.
+_NUMERIC_RUN = re.compile(r"\d[\d \t.()/-]{4,}\d")
+_NUMERIC_KINDS = ("phone", "card", "iban", "ssn", "nino", "nir", "bsn", "dni", "hetu")
+_NAME_CUES = ("ame", "Dear", "atient", "ustomer", "ontact", "ttn", "Mr", "Ms", "Miss", "Dr", "Prof")
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
@@ -110,6 +125,21 @@ def bsn_valid(text: str) -> bool:
         return False
     total = sum(digit * weight for digit, weight in zip(digits[:8], range(9, 1, -1))) - digits[8]
     return total % 11 == 0
+
+
+def dni_valid(match: re.Match) -> bool:
+    prefix, digits, letter = match.groups()
+    if prefix and len(digits) != 7 or not prefix and len(digits) != 8:
+        return False
+    number = int(str("XYZ".index(prefix)) + digits) if prefix else int(digits)
+    return _DNI_LETTERS[number % 23] == letter
+
+
+def hetu_valid(match: re.Match) -> bool:
+    day, month, year, _century, individual, check = match.groups()
+    if not (1 <= int(day) <= 31 and 1 <= int(month) <= 12) or individual in ("000", "001"):
+        return False
+    return _HETU_CHECKS[int(day + month + year + individual) % 31] == check
 
 
 def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iban")) -> list[Finding]:
@@ -158,6 +188,14 @@ def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iba
         for match in _BSN.finditer(text):
             if free(*match.span()) and bsn_valid(match.group()):
                 add("bsn", match)
+    if "dni" in kinds:
+        for match in _DNI.finditer(text):
+            if free(*match.span()) and dni_valid(match):
+                add("dni", match)
+    if "hetu" in kinds:
+        for match in _HETU.finditer(text):
+            if free(*match.span()) and hetu_valid(match):
+                add("hetu", match)
     if "name" in kinds:
         for match in _NAME.finditer(text):
             if free(*match.span(1)):

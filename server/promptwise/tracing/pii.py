@@ -5,8 +5,9 @@
       pii_key: ${env:TRACE_PII_KEY}  # hash only: the HMAC key, so equal values hash alike
 
 The detectors are the evaluation's (evaluation/safety.py: e-mail, phone, payment card (Luhn),
-IBAN (mod 97), US SSN, UK NINO, French NIR (key), Dutch BSN (11-proof), names after "Name:" or
-"Dear"). A policy applies to the content a span carries (prompts, replies, inputs, outputs,
+IBAN (mod 97), US SSN (issuance rules), UK NINO (prefix rules), French NIR (key), Dutch BSN
+(11-proof), Spanish DNI/NIE (control letter), Finnish HETU (control character), names after a
+field like "Name:", a salutation, "my name is" or a title; see find_pii for the limits). A policy applies to the content a span carries (prompts, replies, inputs, outputs,
 events, the status message) in the store's writer thread and in the OTLP exporter's thread:
 never on the request path, and nothing leaves either way unprocessed.
 
@@ -35,7 +36,7 @@ DROPPED = "[dropped: personal data]"
 _ENV_ONLY = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 # Every detector needs one of these in the text: most values (model names, ids, short replies)
 # are passed over with one scan.
-_WORTH_SCANNING = re.compile(r"@|\d|[Nn]ame|Dear|[Pp]atient|[Cc]ustomer|[Cc]ontact")
+_WORTH_SCANNING = re.compile(r"@|\d|[Nn]ame|Dear|[Pp]atient|[Cc]ustomer|[Cc]ontact|[Aa]ttn|Mr|Ms|Miss|Dr|Prof")
 
 
 class PiiKeyError(ValueError):
