@@ -1,0 +1,210 @@
+"""Encryption at rest of the span store's content (`tracing.encrypt`, store/encryption.py): a real
+flow run against the fake OpenAI server writes sealed prompts, replies, inputs and outputs; the
+store's files never hold them in the clear; readers open them with the key from the environment
+and say what to set without it; keys rotate (`traces rekey`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+
+import pytest
+from test_otlp_export import FLOW, OtlpReceiver, attributes
+
+from promptwise import span_attributes as A
+from promptwise import tracing
+from promptwise.cli import main
+from promptwise.config import ConfigError
+from promptwise.engine.runner import run_flow
+from promptwise.store.encryption import PREFIX, Keyring, StoreKey, StoreKeyError, is_sealed, sealed_key_id
+from promptwise.tracing.store import SpanStore, store_path
+
+MARKER = "ZEBRAPLUM"  # in the question: must never be in the store's files in the clear
+QUESTION = f"capital of France? codeword {MARKER}, mail jane.doe@example.com"
+KEY, OLD_KEY, OTHER_KEY = "k" * 40, "o" * 40, "z" * 40
+ENCRYPT = "tracing:\n  encrypt:\n    key: ${env:PROMPTWISE_STORE_KEY}\n"
+ROTATED = ENCRYPT + "    previous_keys:\n      - ${env:PROMPTWISE_STORE_KEY_OLD}\n"
+
+
+def _store_bytes(root) -> bytes:
+    return b"".join(path.read_bytes() for path in (root / ".promptwise").glob("traces.sqlite*"))
+
+
+def _run(root, question: str = QUESTION) -> None:
+    assert tracing.configure(root)
+    result = asyncio.run(run_flow(root / "hello", {"question": question}, use_cache=False))
+    assert result.status == "completed"
+    tracing.shutdown()
+
+
+def _only_trace(root) -> dict:
+    store = SpanStore.for_workspace(root, readonly=True)
+    try:
+        [summary] = store.list_traces()
+        return store.get_trace(summary["trace_id"])
+    finally:
+        store.close()
+
+
+def _content_values(root) -> list[str]:
+    """Every content attribute, events and error text as stored (sealed or not)."""
+    connection = sqlite3.connect(store_path(root))
+    values = []
+    for attributes, events, error in connection.execute("SELECT attributes, events, error_message FROM spans"):
+        values += [value for name, value in json.loads(attributes).items() if name in A.CONTENT_ATTRIBUTES]
+        values += [json.loads(events)] if events else []
+        values += [error] if error else []
+    connection.close()
+    return values
+
+
+def test_content_is_sealed_on_disk_and_opened_by_readers_with_the_key(traced_workspace, monkeypatch, capsys):
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        _run(root)
+    stored = _store_bytes(root)
+    assert MARKER.encode() not in stored and b"Paris" not in stored and b"jane.doe" not in stored
+    values = _content_values(root)
+    assert values and all(is_sealed(value) for value in values)
+    assert len({sealed_key_id(value) for value in values}) == 1
+
+    trace = _only_trace(root)  # the plain columns: figures, model, names
+    assert trace["llm_calls"] == 1 and trace["input_tokens"] > 0 and trace["flow"] == "hello"
+    [call] = [span for span in trace["spans"] if span["kind"] == A.SPAN_KIND_LLM]
+    assert call["model"] and call["attributes"][A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    assert MARKER in call["attributes"][A.GEN_AI_INPUT_MESSAGES]  # opened with the key
+    assert "Paris" in call["attributes"][A.GEN_AI_OUTPUT_MESSAGES]
+    assert "[EMAIL]" in call["attributes"][A.GEN_AI_INPUT_MESSAGES]  # PII handled before sealing
+
+    # export is not the store: the OTLP copy is plain (redacted), for the collector to keep
+    exported = [attributes(span) for _, span in receiver.spans() if span.name.startswith("chat ")]
+    assert MARKER in exported[0][A.GEN_AI_INPUT_MESSAGES] and "jane.doe" not in exported[0][A.GEN_AI_INPUT_MESSAGES]
+
+    monkeypatch.chdir(root)
+    assert main(["traces", "show", trace["trace_id"], "--format", "json"]) == 0
+    assert MARKER in capsys.readouterr().out
+
+
+def test_without_the_key_readers_show_what_to_set_and_writers_refuse(traced_workspace, monkeypatch, capsys):
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    _run(root)
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY")
+    trace = _only_trace(root)
+    assert trace["llm_calls"] == 1  # figures need no key
+    [call] = [span for span in trace["spans"] if span["kind"] == A.SPAN_KIND_LLM]
+    placeholder = call["attributes"][A.GEN_AI_INPUT_MESSAGES]
+    assert MARKER not in placeholder and "tracing.encrypt.key" in placeholder and "PROMPTWISE_STORE_KEY" in placeholder
+
+    monkeypatch.chdir(root)
+    assert main(["traces", "show", trace["trace_id"]]) == 0
+    out = capsys.readouterr().out
+    assert "PROMPTWISE_STORE_KEY" in out and "Traceback" not in out
+
+    with pytest.raises(ConfigError, match=r"tracing\.encrypt\.key.*PROMPTWISE_STORE_KEY.*not set"):
+        tracing.configure(root)  # never stored in the clear instead
+    assert main(["run", "hello", "--inputs", "question=capital of France"]) == 2
+    assert "PROMPTWISE_STORE_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("tracing:\n  encrypt:\n    key: my-secret-key-written-in-the-file\n", "environment reference"),
+    ("tracing:\n  encrypt:\n    key: ${env:PROMPTWISE_STORE_KEY}\n    previous_keys: [plain]\n", r"previous_keys\[0\]"),
+    ("tracing:\n  encrypt:\n    keys: ${env:PROMPTWISE_STORE_KEY}\n", r"tracing\.encrypt"),
+    ("tracing:\n  encrypt:\n    key: ${env:SHORT_STORE_KEY}\n", "at least 32"),
+])
+def test_unusable_key_settings_are_clear_errors_naming_the_setting(traced_workspace, monkeypatch, settings, message):
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    monkeypatch.setenv("SHORT_STORE_KEY", "short")
+    root = traced_workspace(FLOW, settings=settings)
+    with pytest.raises(ConfigError, match=message) as raised:
+        tracing.configure(root)
+    assert "promptwise.yaml" in str(raised.value) or "tracing settings" in str(raised.value)
+
+
+def test_a_wrong_key_is_told_apart_and_previous_keys_rotate(traced_workspace, monkeypatch, capsys):
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", OLD_KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    _run(root)
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)  # the key was changed, the old one forgotten
+    [call] = [s for s in _only_trace(root)["spans"] if s["kind"] == A.SPAN_KIND_LLM]
+    assert "previous_keys" in call["attributes"][A.GEN_AI_OUTPUT_MESSAGES]
+
+    (root / "promptwise.yaml").write_text((root / "promptwise.yaml").read_text() + ROTATED.split("\n", 3)[3])
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY_OLD", OLD_KEY)
+    _run(root, "capital of France? second")  # new spans under the new key, old ones still read
+    store = SpanStore.for_workspace(root, readonly=True)
+    opened = [store.get_trace(summary["trace_id"]) for summary in store.list_traces()]
+    store.close()
+    replies = [s["attributes"][A.GEN_AI_OUTPUT_MESSAGES] for t in opened for s in t["spans"]
+               if s["kind"] == A.SPAN_KIND_LLM]
+    assert len(replies) == 2 and all("Paris" in reply for reply in replies)
+    assert len({sealed_key_id(value) for value in _content_values(root)}) == 2
+
+    monkeypatch.chdir(root)
+    assert main(["traces", "rekey"]) == 0
+    assert "resealed" in capsys.readouterr().out
+    new_id = StoreKey(KEY).id
+    assert {sealed_key_id(value) for value in _content_values(root)} == {new_id}
+    assert StoreKey(OLD_KEY).id.encode() not in _store_bytes(root)  # no page keeps the old ciphertext
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY_OLD")
+    store = SpanStore.for_workspace(root, readonly=True)
+    assert all("Paris" in s["attributes"][A.GEN_AI_OUTPUT_MESSAGES] for summary in store.list_traces()
+               for s in store.get_trace(summary["trace_id"])["spans"] if s["kind"] == A.SPAN_KIND_LLM)
+    store.close()
+
+
+def test_rekey_seals_what_was_stored_before_encryption_was_switched_on(traced_workspace, monkeypatch, capsys):
+    root = traced_workspace(FLOW)
+    _run(root)
+    assert MARKER.encode() in _store_bytes(root)
+    (root / "promptwise.yaml").write_text((root / "promptwise.yaml").read_text() + ENCRYPT)
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    monkeypatch.chdir(root)
+    assert main(["traces", "rekey"]) == 0
+    assert MARKER.encode() not in _store_bytes(root)
+    assert all(is_sealed(value) for value in _content_values(root))
+    [call] = [s for s in _only_trace(root)["spans"] if s["kind"] == A.SPAN_KIND_LLM]
+    assert MARKER in call["attributes"][A.GEN_AI_INPUT_MESSAGES]
+
+
+def test_rekey_without_a_usable_key_is_a_clear_error(traced_workspace, monkeypatch, capsys):
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY", raising=False)
+    monkeypatch.chdir(root)
+    assert main(["traces", "rekey"]) == 2
+    assert "PROMPTWISE_STORE_KEY" in capsys.readouterr().err
+    (root / "promptwise.yaml").write_text("tracing: {}\n")
+    assert main(["traces", "rekey"]) == 2
+    assert "tracing.encrypt" in capsys.readouterr().err
+
+
+def test_a_sealed_value_moved_or_damaged_does_not_open_and_does_not_raise():
+    keyring = Keyring(StoreKey(KEY))
+    sealed = keyring.seal({"question": "hi"}, A.FLOW_INPUTS)
+    assert sealed.startswith(PREFIX) and keyring.open(sealed, A.FLOW_INPUTS) == {"question": "hi"}
+    assert "damaged or moved" in keyring.open(sealed, A.FLOW_OUTPUTS)  # the field is the associated data
+    cut = sealed[:-8] + ("A" * 8 if not sealed.endswith("A" * 8) else "B" * 8)
+    assert "damaged or moved" in keyring.open(cut, A.FLOW_INPUTS)
+    assert keyring.unreadable == 2
+    assert keyring.open("plain text", A.FLOW_INPUTS) == "plain text"
+    assert keyring.seal(sealed, A.FLOW_INPUTS) == sealed  # never sealed twice
+    assert keyring.seal("same", "f") != keyring.seal("same", "f")  # a fresh nonce each time
+
+
+def test_without_the_encrypt_extra_the_error_names_the_pip_install(monkeypatch):
+    class Refuse:
+        def find_spec(self, name, path=None, target=None):
+            if name == "cryptography" or name.startswith("cryptography."):
+                raise ImportError(f"No module named {name!r}")
+            return None
+
+    for name in [name for name in sys.modules if name == "cryptography" or name.startswith("cryptography.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [Refuse(), *sys.meta_path])
+    with pytest.raises(StoreKeyError, match=r"promptwise\[encrypt\]"):
+        StoreKey(KEY)
