@@ -184,12 +184,19 @@ def _text(document: dict, *, traced: bool) -> str:
         lines.append(f"percentiles from hourly rollups: within {error * 100:.1f}% of the exact values (--exact reads "
                      f"every request)")
     if document.get("online_eval"):
-        lines += ["", "online evaluation per version (offline: the newest evaluation of the same flow content)",
-                  f"{'VERSION':<20} {'EVALUATOR':<18} {'ONLINE':>7} {'OFFLINE':>7} {'ROWS':>7} {'ERRORS':>6}"]
+        from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE
+
+        lines += ["", "online evaluation per version (offline: the newest evaluation of the same flow content; "
+                      f"DRIFT: online worse by {TOLERANCE:g} or more, one-sided Welch p < {SIGNIFICANCE:g})",
+                  f"{'VERSION':<20} {'EVALUATOR':<18} {'ONLINE':>7} {'OFFLINE':>7} {'ROWS':>7} {'ERRORS':>6} "
+                  f"{'DROP':>7} {'P':>8}  DRIFT"]
         for group in document["online_eval"]:
+            drift = group.get("drift") or {}
+            p_value = drift.get("p_value")
             lines.append(f"{(group['version'] or '-')[:20]:<20} {group['evaluator'][:18]:<18} "
                          f"{_score(group['mean']):>7} {_score(group['offline']):>7} {group['rows']:>7,} "
-                         f"{group['errors']:>6,}")
+                         f"{group['errors']:>6,} {_score(drift.get('drop')):>7} "
+                         f"{'-' if p_value is None else f'{p_value:.2g}':>8}  {drift.get('level', '-')}")
     if document.get("drift"):
         from promptwise.monitoring.drift import drift_text
 
@@ -205,12 +212,11 @@ def _online(connection, workspace, since, until, version) -> list[dict]:
     """Online evaluation scores per version and evaluator, next to the offline evaluation."""
     if connection is None:
         return []
+    from promptwise.monitoring.metric_drift import with_drift
     from promptwise.monitoring.online_eval import scores_by_version, with_offline
 
-    groups = scores_by_version(connection, since, until)
-    if version:
-        groups = [group for group in groups if group["version"] == version]
-    return with_offline(groups, workspace.state_dir) if groups else []
+    groups = scores_by_version(connection, since, until, version=version)
+    return with_drift(with_offline(groups, workspace.state_dir)) if groups else []
 
 
 def _cost(value) -> str:
@@ -219,7 +225,7 @@ def _cost(value) -> str:
 
 def _check(workspace, args) -> int:
     """Evaluate the alert rules; print each; post firing ones to their webhook; 1 when any fires."""
-    from promptwise.monitoring.alerts import AlertRuleError, evaluate, read_rules
+    from promptwise.monitoring.alerts import AlertRuleError, drift_scorer, evaluate, read_rules
     from promptwise.monitoring.source import open_traces
     from promptwise.monitoring.webhook import WebhookSender, payload
 
@@ -233,7 +239,9 @@ def _check(workspace, args) -> int:
         return 0
     connection = open_traces(workspace.root)
     try:
-        results = evaluate(connection, rules, drift_score=_drift_score(connection, workspace, args))
+        warn = lambda text: print(f"warning: {text}", file=sys.stderr)  # noqa: E731
+        results = evaluate(connection, rules, drift_score=drift_scorer(connection, workspace.root, warn),
+                           state_dir=workspace.state_dir)
     finally:
         if connection is not None:
             connection.close()
@@ -257,28 +265,3 @@ def _check(workspace, args) -> int:
             for problem in sender.failed:
                 print(f"warning: {problem}", file=sys.stderr)
     return 1 if firing else 0
-
-
-def _drift_score(connection, workspace, args):
-    """The drift metric for a rule: the largest PSI of its flow against its eval data."""
-    from promptwise.monitoring.drift import DriftError, drift_report
-
-    def score(rule, selection):
-        if connection is None or rule.flow is None:
-            return None
-        flow_path = _find_flow(workspace.root, rule.flow)
-        try:
-            return drift_report(connection, selection, flow_path=flow_path, baseline=None).score
-        except DriftError as error:
-            print(f"warning: rule {rule.name}: {error}", file=sys.stderr)
-            return None
-
-    return score
-
-
-def _find_flow(root: Path, name: str) -> Path | None:
-    """The folder of the flow traces call `name` (a folder of that name holding a flow, or a path)."""
-    for candidate in (root / name, root / "flows" / name):  # no tree walk: workspaces hold .venv/ and more
-        if candidate.exists():
-            return candidate
-    return None

@@ -4,7 +4,8 @@
     alerts:
       - name: slow-triage
         flow: log-triage                  # optional: every flow when left out
-        metric: latency_p95_ms            # see METRICS; evaluator.NAME for an evaluator's mean score
+        metric: latency_p95_ms            # see METRICS; an online evaluator's NAME (or evaluator.NAME) for
+                                          # its mean score; drift.NAME for its drop below the offline evaluation
         above: 2000                       # or below:
         window: 15m                       # 90s, 15m, 1h, 1d ...
         consumer: billing                 # optional
@@ -40,6 +41,7 @@ METRICS = {
     "drift_score": "largest PSI of the flow's input/output drift checks",
 }
 EVALUATOR_PREFIX = "evaluator."
+DRIFT_PREFIX = "drift."  # metric drift: monitoring/metric_drift.py
 _ENV = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 _KEYS = {"name", "flow", "metric", "above", "below", "window", "consumer", "webhook"}
 LOOKBACK_WINDOWS = 12  # how far back "since when" looks, in windows
@@ -61,6 +63,7 @@ class AlertRule:
     consumer: str | None = None
     webhook: str | None = None  # the env variable holding the URL
     where: str = ""  # file:line of the rule
+    evaluator: str | None = None  # the evaluator whose scores the metric reads (evaluator.NAME, NAME, drift.NAME)
 
     def crossed(self, value: float | None) -> bool:
         if value is None:
@@ -108,7 +111,9 @@ def _figure(metric: str, value: float) -> str:
         return f"${value:,.4f}"
     if metric == "requests":
         return f"{value:,.0f}"
-    return f"{value:,.3g}" if metric.startswith(EVALUATOR_PREFIX) or metric == "drift_score" else f"{value:,.0f}"
+    if metric in METRICS and metric != "drift_score":
+        return f"{value:,.0f}"
+    return f"{value:,.3g}"  # scores and drift
 
 
 # --- reading rules -----------------------------------------------------------------------
@@ -127,6 +132,7 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
     if not isinstance(raw, list):
         raise AlertRuleError(f"{where(None)}: `alerts` must be a list of rules (`- name: ...` items)")
     rules, names = [], set()
+    evaluators = _online_evaluator_names(settings)
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(f"{where(index)}: an alert rule is a mapping (name, metric, above/below, window)")
@@ -144,13 +150,18 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
         names.add(name)
         metric = item.get("metric")
         if not isinstance(metric, str) or not metric:
-            problems.append(f"{where(index)}: rule {name!r} needs a `metric:` ({', '.join(METRICS)}, or "
-                            f"{EVALUATOR_PREFIX}NAME)")
-        elif metric not in METRICS and not (metric.startswith(EVALUATOR_PREFIX) and len(metric) > len(EVALUATOR_PREFIX)):
-            hint = difflib.get_close_matches(metric, list(METRICS), n=1)
+            problems.append(f"{where(index)}: rule {name!r} needs a `metric:` ({', '.join(METRICS)}, an online "
+                            f"evaluator's name, {EVALUATOR_PREFIX}NAME or {DRIFT_PREFIX}NAME)")
+        elif metric in evaluators:
+            pass  # an online evaluator's name: its mean score
+        elif metric not in METRICS and not any(metric.startswith(prefix) and len(metric) > len(prefix)
+                                               for prefix in (EVALUATOR_PREFIX, DRIFT_PREFIX)):
+            known = [*METRICS, *sorted(evaluators)]
+            hint = difflib.get_close_matches(metric, known, n=1)
             problems.append(f"{where(index, 'metric')}: unknown metric {metric!r} in rule {name!r}"
                             + (f"; did you mean `{hint[0]}`?" if hint else
-                               f"; use one of {', '.join(METRICS)}, or {EVALUATOR_PREFIX}NAME for an evaluator"))
+                               f"; use one of {', '.join(known)}, {EVALUATOR_PREFIX}NAME for an evaluator's mean "
+                               f"score, or {DRIFT_PREFIX}NAME for its drop below the offline evaluation"))
         directions = [key for key in ("above", "below") if key in item]
         threshold = None
         if len(directions) != 1:
@@ -174,13 +185,38 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
         if threshold is not None and seconds is not None and isinstance(metric, str):
             rules.append(AlertRule(name=name, metric=metric, threshold=threshold, above=directions[0] == "above",
                                    window_s=seconds, window=str(window), flow=_text(item.get("flow")),
-                                   consumer=_text(item.get("consumer")), webhook=hook, where=where(index)))
+                                   consumer=_text(item.get("consumer")), webhook=hook, where=where(index),
+                                   evaluator=_scored_by(metric, evaluators)))
     _raise(problems)
     return rules, default_hook
 
 
 def _text(value) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _scored_by(metric: str, evaluators: set[str]) -> str | None:
+    if metric in evaluators:
+        return metric
+    for prefix in (EVALUATOR_PREFIX, DRIFT_PREFIX):
+        if metric.startswith(prefix):
+            return metric[len(prefix):]
+    return None
+
+
+def _online_evaluator_names(settings: dict) -> set[str]:
+    """The names `monitoring.online_eval.evaluators` gives its evaluators (rules may use them bare)."""
+    section = ((settings.get("monitoring") or {}) if isinstance(settings.get("monitoring"), dict) else {}).get(
+        "online_eval")
+    entries = section.get("evaluators") if isinstance(section, dict) else None
+    names = set()
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry
+        if isinstance(entry, dict):
+            name = entry.get("name") or entry.get("type")
+        if isinstance(name, str) and name not in METRICS:
+            names.add(name)
+    return names
 
 
 def _raise(problems: list[str]) -> None:
@@ -235,37 +271,43 @@ def _where(source: Path | None, lines: dict, index: int | None, key: str | None)
 
 # --- evaluating rules --------------------------------------------------------------------
 def evaluate(connection: sqlite3.Connection | None, rules: list[AlertRule], *, now_ns: int | None = None,
-             drift_score=None) -> list[AlertResult]:
+             drift_score=None, state_dir: Path | None = None) -> list[AlertResult]:
     """Check every rule over its window ending now. `drift_score(rule, selection)` computes the
-    drift metric (it needs the flow's baseline); without it drift rules report no data."""
+    drift metric (it needs the flow's baseline); without it drift rules report no data.
+    `state_dir` holds the offline evaluations that drift.NAME rules compare with."""
     now_ns = now_ns or time.time_ns()
     results = []
     for rule in rules:
         window_ns = int(rule.window_s * 1e9)
         selection = Selection(since_ns=now_ns - window_ns, until_ns=now_ns, flow=rule.flow, consumer=rule.consumer)
-        value, requests = _value(connection, rule, selection, drift_score)
+        value, requests = _value(connection, rule, selection, drift_score, state_dir)
         result = AlertResult(rule, value, rule.crossed(value), requests=requests)
         if result.firing and connection is not None:
             result.since_ns = selection.since_ns
             for step in range(1, LOOKBACK_WINDOWS):
                 earlier = replace(selection, since_ns=selection.since_ns - step * window_ns,
                                   until_ns=selection.until_ns - step * window_ns)
-                if not rule.crossed(_value(connection, rule, earlier, drift_score)[0]):
+                if not rule.crossed(_value(connection, rule, earlier, drift_score, state_dir)[0]):
                     break
                 result.since_ns = earlier.since_ns
-            result.traces = example_traces(connection, selection, errors_only=rule.metric == "error_rate",
-                                           slowest=rule.metric.startswith(("latency", "time_to_first")))
+            result.traces = _lowest_scored(connection, rule, selection) if rule.evaluator else []
+            result.traces = result.traces or example_traces(
+                connection, selection, errors_only=rule.metric == "error_rate",
+                slowest=rule.metric.startswith(("latency", "time_to_first")))
         results.append(result)
     return results
 
 
-def _value(connection, rule: AlertRule, selection: Selection, drift_score) -> tuple[float | None, int]:
+def _value(connection, rule: AlertRule, selection: Selection, drift_score,
+           state_dir: Path | None) -> tuple[float | None, int]:
     if connection is None:
         return (0.0, 0) if rule.metric == "requests" else (None, 0)
     if rule.metric == "drift_score":
         return (drift_score(rule, selection) if drift_score else None), 0
-    if rule.metric.startswith(EVALUATOR_PREFIX):
-        return _evaluator_mean(connection, rule.metric[len(EVALUATOR_PREFIX):], selection)
+    if rule.evaluator is not None and rule.metric.startswith(DRIFT_PREFIX):
+        return _metric_drift(connection, rule.evaluator, selection, state_dir)
+    if rule.evaluator is not None:
+        return _evaluator_mean(connection, rule.evaluator, selection)
     groups = figures(connection, selection, by="flow")
     group = _merge(groups)
     if rule.metric == "requests":
@@ -304,11 +346,78 @@ def _merge(groups: list[GroupFigures]) -> GroupFigures:
     return merged
 
 
+def _online_groups(connection: sqlite3.Connection, evaluator: str, selection: Selection) -> list[dict]:
+    from promptwise.monitoring.online_eval import scores_by_version
+
+    return scores_by_version(connection, selection.since_ns, selection.until_ns, flow=selection.flow,
+                             consumer=selection.consumer, version=selection.version, evaluator=evaluator)
+
+
+def _metric_drift(connection: sqlite3.Connection, evaluator: str, selection: Selection,
+                  state_dir: Path | None) -> tuple[float | None, int]:
+    """drift.NAME: the largest significant drop of NAME's online mean below the offline evaluation
+    of the same version (monitoring/metric_drift.py)."""
+    from promptwise.monitoring.metric_drift import alert_value
+    from promptwise.monitoring.online_eval import with_offline
+
+    groups = _online_groups(connection, evaluator, selection)
+    if not groups or state_dir is None:
+        return None, 0
+    return alert_value(with_offline(groups, state_dir))
+
+
+def _lowest_scored(connection: sqlite3.Connection, rule: AlertRule, selection: Selection, limit: int = 3) -> list[str]:
+    """Example traces for a score rule: the requests its evaluator scored lowest in the window."""
+    clauses, params = ["s.evaluator = ?", "s.time_ns >= ?", "s.time_ns < ?", "s.value IS NOT NULL",
+                       "s.trace_id != ''"], [rule.evaluator, selection.since_ns or 0, selection.until_ns or 2**63 - 1]
+    for clause, value in (("s.consumer = ?", selection.consumer), ("t.flow = ?", selection.flow)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    join = "JOIN traces t ON t.trace_id = s.trace_id " if selection.flow is not None else ""
+    try:
+        return [row[0] for row in connection.execute(
+            f"SELECT s.trace_id FROM scores s {join}WHERE {' AND '.join(clauses)} ORDER BY s.value ASC, "
+            f"s.time_ns DESC LIMIT ?", [*params, limit])]
+    except sqlite3.OperationalError:  # no scores table: online evaluation never ran here
+        return []
+
+
 def _evaluator_mean(connection: sqlite3.Connection, evaluator: str, selection: Selection) -> tuple[float | None, int]:
-    """Mean score of an evaluator's spans in traces of the selection (online or batch evaluations)."""
+    """Mean score of an evaluator in the selection: its online scores (monitoring.online_eval) when
+    the window has any, else its evaluation spans (batch evaluations are traffic too)."""
+    groups = _online_groups(connection, evaluator, selection)
+    scored = sum(group["scored"] for group in groups)
+    if scored:
+        return sum(group["mean"] * group["scored"] for group in groups if group["scored"]) / scored, scored
     where, params = selection.where("t", traffic_only=False)  # evaluations are traces of their own
     row = connection.execute(
         f"SELECT avg(json_extract(s.attributes, '$.\"{attrs.GEN_AI_EVALUATION_SCORE_VALUE}\"')), count(*) "
         f"FROM spans s JOIN traces t ON t.trace_id = s.trace_id WHERE s.kind = '{attrs.SPAN_KIND_EVALUATION}' "
         f"AND json_extract(s.attributes, '$.\"{attrs.EVALUATOR}\"') = ? AND {where}", [evaluator, *params]).fetchone()
     return (row[0], row[1]) if row and row[1] else (None, 0)
+
+
+def drift_scorer(connection: sqlite3.Connection | None, root: Path, warn):
+    """The drift_score metric for evaluate(): the largest PSI of a rule's flow against its eval
+    data. `warn(text)` hears why a rule's drift cannot be computed (no baseline...)."""
+    from promptwise.monitoring.drift import DriftError, drift_report
+
+    def score(rule: AlertRule, selection: Selection) -> float | None:
+        if connection is None or rule.flow is None:
+            return None
+        try:
+            return drift_report(connection, selection, flow_path=_find_flow(root, rule.flow), baseline=None).score
+        except DriftError as error:
+            warn(f"rule {rule.name}: {error}")
+            return None
+
+    return score
+
+
+def _find_flow(root: Path, name: str) -> Path | None:
+    """The folder of the flow traces call `name` (a folder of that name holding a flow, or a path)."""
+    for candidate in (root / name, root / "flows" / name):  # no tree walk: workspaces hold .venv/ and more
+        if candidate.exists():
+            return candidate
+    return None

@@ -56,13 +56,15 @@ class AlertLoop:
                 log.warning("promptwise serve: checking alerts failed: %s", error)
 
     def check_once(self) -> list:
-        from promptwise.monitoring.alerts import evaluate
+        from promptwise.config import STATE_DIR
+        from promptwise.monitoring.alerts import drift_scorer, evaluate
         from promptwise.monitoring.source import open_traces
         from promptwise.monitoring.webhook import WebhookSender, payload
 
         connection = open_traces(self.root)
         try:
-            results = evaluate(connection, self.rules)
+            results = evaluate(connection, self.rules, state_dir=self.root / STATE_DIR,
+                               drift_score=drift_scorer(connection, self.root, lambda text: log.warning("alert %s", text)))
         finally:
             if connection is not None:
                 connection.close()

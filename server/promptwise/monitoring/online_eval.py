@@ -310,38 +310,60 @@ def start_for_workspace(workspace) -> OnlineEvaluation | None:
     return online
 
 
-def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None,
-                      until_ns: int | None = None) -> list[dict]:
-    """Mean online score, rows and errors per (version, evaluator), for `promptwise monitor`."""
+def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
+                      flow: str | None = None, consumer: str | None = None, version: str | None = None,
+                      evaluator: str | None = None) -> list[dict]:
+    """Online scores per (version, evaluator): mean, rows, errors, pass rate, and the count and
+    variance of the scored values (what metric drift tests with). `flow` looks the requests up in
+    the traces table (scores keep the trace id, not the flow)."""
+    clauses, params = ["s.time_ns >= ?", "s.time_ns < ?"], [since_ns or 0, until_ns or 2**63 - 1]
+    for clause, value in (("s.consumer = ?", consumer), ("s.evaluator = ?", evaluator), ("t.flow = ?", flow),
+                          ("(s.version = ? OR substr(s.version, 1, 12) = ?)", version)):
+        if value is not None:
+            clauses.append(clause)
+            params += [value] * clause.count("?")
+    join = "JOIN traces t ON t.trace_id = s.trace_id " if flow is not None else ""
     try:
         rows = connection.execute(
-            "SELECT version, evaluator, AVG(value), COUNT(*), SUM(error IS NOT NULL), AVG(passed), MAX(content_hash) "
-            "FROM scores WHERE time_ns >= ? AND time_ns < ? GROUP BY version, evaluator ORDER BY version, evaluator",
-            (since_ns or 0, until_ns or 2**63 - 1)).fetchall()
+            "SELECT s.version, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
+            "MAX(s.content_hash), COUNT(s.value), AVG(s.value * s.value) "
+            f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY s.version, s.evaluator "
+            "ORDER BY s.version, s.evaluator", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
-    return [{"version": version, "evaluator": evaluator, "mean": mean, "rows": count, "errors": errors,
-             "pass_rate": pass_rate, "content_hash": content_hash}
-            for version, evaluator, mean, count, errors, pass_rate, content_hash in rows]
+    return [{"version": version, "evaluator": name, "mean": mean, "rows": count, "errors": errors,
+             "pass_rate": pass_rate, "content_hash": content_hash, "scored": scored,
+             "variance": _variance(mean, mean_square, scored)}
+            for version, name, mean, count, errors, pass_rate, content_hash, scored, mean_square in rows]
+
+
+def _variance(mean: float | None, mean_square: float | None, n: int) -> float | None:
+    """The sample variance from the mean and the mean of squares (n - 1 in the denominator)."""
+    if mean is None or mean_square is None or n < 2:
+        return None
+    return max(0.0, (mean_square - mean * mean) * n / (n - 1))
 
 
 def with_offline(groups: list[dict], state_dir: Path) -> list[dict]:
-    """Each online group with `offline`: the mean of the same evaluator in the newest stored
-    evaluation of the same flow content (None when there is none)."""
+    """Each online group with the same evaluator in the newest stored evaluation of the same flow
+    content: `offline` (its mean), `offline_n` and `offline_variance` (of its row scores),
+    `offline_evaluation` (its name) and `higher_is_better`; None when there is none."""
     from promptwise.evaluation.results_store import EvalStore
     from promptwise.store.run_store import DB_FILE
 
-    alone = [{**group, "offline": None, "offline_evaluation": None} for group in groups]
+    alone = [{**group, "offline": None, "offline_evaluation": None, "offline_n": 0, "offline_variance": None,
+              "higher_is_better": True} for group in groups]
     if not (Path(state_dir) / DB_FILE).exists():
         return alone
     newest: dict[str, Any] = {}
+    row_scores: dict[str, dict[str, list[float]]] = {}
     try:
         store = EvalStore(Path(state_dir), readonly=True)
     except Exception:  # noqa: BLE001 - an unreadable evaluation store: online figures alone
         return alone
     try:
         out = []
-        for group in groups:
+        for group in alone:
             content = group.get("content_hash")
             if content and content not in newest:
                 try:
@@ -351,8 +373,25 @@ def with_offline(groups: list[dict], state_dir: Path) -> list[dict]:
                 newest[content] = found[0] if found else None
             evaluation = newest.get(content) if content else None
             metric = (evaluation.metrics.get(group["evaluator"]) or {}) if evaluation is not None else {}
-            out.append({**group, "offline": metric.get("mean"),
-                        "offline_evaluation": evaluation.name if evaluation is not None and metric else None})
+            if not metric:
+                out.append(group)
+                continue
+            if evaluation.name not in row_scores:
+                values: dict[str, list[float]] = {}
+                for row in store.scores(evaluation.name, details=False):
+                    for name, score in row.scores.items():
+                        if isinstance(score.value, (int, float)) and score.value == score.value:
+                            values.setdefault(name, []).append(float(score.value))
+                row_scores[evaluation.name] = values
+            values = row_scores[evaluation.name].get(group["evaluator"], [])
+            mean = sum(values) / len(values) if values else None
+            described = next((e for e in evaluation.evaluators if isinstance(e, dict)
+                              and e.get("name") == group["evaluator"]), {})
+            out.append({**group, "offline": metric.get("mean"), "offline_evaluation": evaluation.name,
+                        "offline_n": len(values),
+                        "offline_variance": _variance(mean, sum(v * v for v in values) / len(values) if values
+                                                      else None, len(values)),
+                        "higher_is_better": bool(described.get("higher_is_better", True))})
         return out
     finally:
         store.close()

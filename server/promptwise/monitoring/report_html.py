@@ -43,6 +43,8 @@ def render_page(document: dict) -> str:
             _chart("Error rate", labels, [g["error_rate"] * 100 for g in groups], lambda v: f"{v:.1f}%"),
             _chart("Cost", labels, [g["cost_usd"] for g in groups], lambda v: f"${v:,.4f}"),
         ]
+    if document.get("online_eval"):
+        parts.append(_online(document["online_eval"]))
     if document.get("drift"):
         parts.append(_drift(document["drift"]))
     parts.append("</body></html>")
@@ -103,3 +105,32 @@ def _drift(drift: dict) -> str:
                     f"<td>{escape(check.get('detail', ''))}</td></tr>")
     return (f"<h2>Drift</h2><p>{escape(drift.get('summary', ''))}</p><table><tr><th>Feature</th><th>Statistic</th>"
             f"<th>Score</th><th>Level</th><th>Detail</th></tr>" + "".join(rows) + "</table>")
+
+
+def _score(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _online(groups: list[dict]) -> str:
+    """Online scores per version and evaluator beside the offline evaluation, with metric drift,
+    and a chart of the online means."""
+    rows = []
+    for g in groups:
+        drift = g.get("drift") or {}
+        level = drift.get("level", "-")
+        p_value = drift.get("p_value")
+        css = "alert" if level == "drift" else "ok" if level == "ok" else ""
+        cells = [escape(g.get("version") or "-"), escape(g["evaluator"]), _score(g.get("mean")), _score(g.get("offline")),
+                 f"{g.get('rows', 0):,}", f"{g.get('errors', 0):,}", _score(drift.get("drop")),
+                 "-" if p_value is None else f"{p_value:.2g}"]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells)
+                    + f"<td class=\"{css}\">{escape(level)}</td></tr>")
+    chart = _chart("Online mean score", [f"{g.get('version') or '-'} · {g['evaluator']}" for g in groups],
+                   [g.get("mean") for g in groups], lambda v: f"{v:.3f}")
+    from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE
+
+    return ("<h2>Online evaluation</h2><p>Scores of sampled live requests next to the newest offline evaluation of "
+            f"the same flow content; drift: online worse by {TOLERANCE:g} or more and a one-sided Welch p below "
+            f"{SIGNIFICANCE:g}.</p>"
+            "<table><tr><th>Version</th><th>Evaluator</th><th>Online</th><th>Offline</th><th>Rows</th><th>Errors</th>"
+            "<th>Drop</th><th>p</th><th>Drift</th></tr>" + "".join(rows) + "</table>" + chart)

@@ -1,0 +1,71 @@
+"""Metric drift: is a version scoring worse online than in its offline evaluation?
+
+Online scores (monitoring/online_eval.py's `scores` table) are compared with the row scores
+of the newest offline evaluation of the same flow content (`promptwise eval`, matched by the
+content hash the run recorded and by evaluator name). A group is flagged when both:
+
+  - the online mean is worse than the offline mean by at least `tolerance` (0.05 by default,
+    in the evaluator's own units; "worse" follows the evaluator's higher_is_better), and
+  - a one-sided Welch test says the difference is unlikely to be noise (p < `significance`,
+    0.01 by default): t = drop / sqrt(var_online / n_online + var_offline / n_offline), with
+    p from the normal distribution (both sides need MIN_SAMPLE scores, where that is close).
+
+Only means, variances and counts are needed, so the online side is three SQL aggregates over
+any number of scores. For an alert rule, `drift.NAME` is the largest significant drop over the
+window's versions and 0 when none is significant (the rule's `above:` is then the tolerance), so
+`above: 0.05` fires on a real drop only; with too few scores or no offline side it has no data.
+benchmarks/metric_drift_false_alarms.py measures the false-alarm and detection rates.
+"""
+
+from __future__ import annotations
+
+import math
+
+TOLERANCE = 0.05
+SIGNIFICANCE = 0.01
+MIN_SAMPLE = 30
+PREFIX = "drift."
+
+
+def worse_p_value(drop: float, online_variance: float, online_n: int, offline_variance: float,
+                  offline_n: int) -> float:
+    """One-sided p-value of 'online is worse by `drop`' under 'no difference' (Welch, normal)."""
+    standard_error = math.sqrt(online_variance / online_n + offline_variance / offline_n)
+    if standard_error == 0.0:  # every score equal on both sides: any drop is certain, none is none
+        return 0.0 if drop > 0 else 1.0
+    return 0.5 * math.erfc(drop / standard_error / math.sqrt(2.0))
+
+
+def assess(group: dict, *, tolerance: float = TOLERANCE, significance: float = SIGNIFICANCE) -> dict:
+    """The `drift` of one online group from online_eval.with_offline: drop, p_value and level
+    (ok | drift | too few | no offline)."""
+    offline, online = group.get("offline"), group.get("mean")
+    n, m = group.get("scored") or 0, group.get("offline_n") or 0
+    if offline is None or online is None or not m:
+        return {"level": "no offline", "drop": None, "p_value": None}
+    sign = 1.0 if group.get("higher_is_better", True) else -1.0
+    drop = sign * (offline - online)
+    if min(n, m) < MIN_SAMPLE:
+        return {"level": "too few", "drop": round(drop, 6), "p_value": None}
+    p = worse_p_value(drop, group.get("variance") or 0.0, n, group.get("offline_variance") or 0.0, m)
+    level = "drift" if drop >= tolerance and p < significance else "ok"
+    return {"level": level, "drop": round(drop, 6), "p_value": p}
+
+
+def with_drift(groups: list[dict], **options) -> list[dict]:
+    """online_eval.with_offline's groups, each with its `drift`."""
+    return [{**group, "drift": assess(group, **options)} for group in groups]
+
+
+def alert_value(groups: list[dict]) -> tuple[float | None, int]:
+    """The value of a `drift.NAME` rule over its groups (one per version): the largest
+    significant drop, 0.0 when none is significant, None when no group has an offline side;
+    and the online scores it rests on."""
+    assessed = [(group, assess(group)) for group in groups]
+    known = [(group, drift) for group, drift in assessed if drift["level"] in ("ok", "drift")]
+    if not known:
+        return None, sum(group.get("scored") or 0 for group, _ in assessed)
+    # The rule's own threshold plays the tolerance's part: every significant drop counts.
+    value = max((drift["drop"] for _, drift in known if drift["drop"] > 0 and drift["p_value"] < SIGNIFICANCE),
+                default=0.0)
+    return value, sum(group.get("scored") or 0 for group, _ in known)

@@ -1,0 +1,160 @@
+"""Metric drift: online scores against the offline evaluation of the same flow content.
+
+The offline side is a real `promptwise eval` of a prompty (through the fake OpenAI server); the
+online side is scored by the online-evaluation worker (OnlineEvaluation, real evaluators) from
+finished requests carrying the same content hash. A shifted stream is flagged in `monitor`
+(text, JSON, HTML) and by a `drift.NAME` alert; an unshifted one raises no alarm."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from promptwise.cli import main
+from promptwise.config import load_workspace
+from promptwise.devtools.fake_openai import FakeOpenAI
+from promptwise.monitoring.alerts import evaluate, read_rules
+from promptwise.monitoring.metric_drift import MIN_SAMPLE, alert_value, assess
+from promptwise.monitoring.online_eval import Finished, OnlineEvaluation, build_evaluators
+from promptwise.monitoring.source import open_traces
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+from serving_process import ECHO_PROMPTY, write_workspace  # noqa: E402
+
+HOUR_NS = 3600 * 10**9
+ROWS = 40
+
+
+def _group(online: list[float], offline: list[float], higher_is_better: bool = True) -> dict:
+    def stats(values):
+        mean = sum(values) / len(values)
+        return mean, sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+    mean, variance = stats(online)
+    offline_mean, offline_variance = stats(offline)
+    return {"mean": mean, "variance": variance, "scored": len(online), "offline": offline_mean,
+            "offline_variance": offline_variance, "offline_n": len(offline), "higher_is_better": higher_is_better}
+
+
+def test_a_shifted_stream_is_flagged_and_an_unshifted_one_is_not():
+    """Pass/fail scores (an offline pass rate of 0.9 over 100 rows) against 200 online scores:
+    over 500 seeded trials, unshifted streams almost never alarm, a drop to 0.75 is caught in more than 85 %."""
+    rng = random.Random(7)
+    draw = lambda rate, n: [1.0 if rng.random() < rate else 0.0 for _ in range(n)]  # noqa: E731
+    false_alarms = sum(assess(_group(draw(0.9, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
+    detected = sum(assess(_group(draw(0.75, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
+    assert false_alarms <= 10  # under 2 % (the test's own level is 1 %, the tolerance cuts it further)
+    assert detected >= 425  # over 85 % (the offline side has only 100 rows)
+    # an online stream *better* than offline is no drift
+    assert assess(_group(draw(1.0, 200), draw(0.8, 100)))["level"] == "ok"
+
+
+def test_direction_follows_higher_is_better_and_small_samples_say_too_few():
+    worse_when_higher = _group([0.4] * 20 + [0.6] * 20, [0.1] * 20 + [0.3] * 20, higher_is_better=False)
+    judged = assess(worse_when_higher)
+    assert judged["level"] == "drift" and judged["drop"] == pytest.approx(0.3)
+    few = assess(_group([0.0] * (MIN_SAMPLE - 2) + [1.0], [1.0] * 50))  # one short of MIN_SAMPLE
+    assert few["level"] == "too few" and few["p_value"] is None
+    assert assess({"mean": 0.5, "scored": 100, "offline": None})["level"] == "no offline"
+    # the alert value: the largest significant drop (0 when none is), no data without an offline side
+    assert alert_value([_group([1.0] * 50, [1.0] * 50)]) == (0.0, 50)
+    assert alert_value([{"mean": 0.5, "scored": 100, "offline": None}]) == (None, 100)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A workspace with a real offline evaluation of echo.prompty (pii over 40 clean answers: mean 1.0)
+    and the content hash it recorded."""
+    root = tmp_path_factory.mktemp("metric-drift")
+    with FakeOpenAI() as server:
+        write_workspace(root, server.base_url, ECHO_PROMPTY)
+        (root / "data.jsonl").write_text("".join(json.dumps({"question": f"question {n}"}) + "\n"
+                                                 for n in range(ROWS)), encoding="utf-8")
+        (root / "eval.yaml").write_text("data: data.jsonl\nevaluators:\n  - name: pii\n    type: pii\n"
+                                        "    inputs: {text: ${run.outputs}}\n", encoding="utf-8")
+        with (root / "promptwise.yaml").open("a", encoding="utf-8") as settings:
+            settings.write("monitoring:\n  online_eval:\n    evaluators: [pii]\n    sample_rate: 1.0\n")
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            assert main(["eval", "echo.prompty", "--config", "eval.yaml", "--format", "json"]) == 0
+        finally:
+            os.chdir(cwd)
+    connection = sqlite3.connect(root / ".promptwise" / "runs.sqlite")
+    (content_hash,) = connection.execute("SELECT content_hash FROM evaluations").fetchone()
+    connection.close()
+    assert content_hash
+    return root, content_hash
+
+
+def _score_online(root: Path, content_hash: str, *, version: str, leaky: int, age_s: float, prefix: str) -> None:
+    """ROWS finished requests through the online-evaluation worker; `leaky` of them answer with an e-mail."""
+    evaluators = build_evaluators(["pii"], root)
+    online = OnlineEvaluation(root / ".promptwise" / "traces.sqlite", evaluators, sample_rate=1.0)
+    online.start()
+    when = time.time_ns() - int(age_s * 1e9)
+    for n in range(ROWS):
+        answer = f"write to person{n}@example.com" if n < leaky else f"echo: question {n}"
+        assert online.offer(Finished({"question": f"q{n}"}, {"output": answer}, f"{prefix}{n:030x}",
+                                     version, "portal", when + n, content_hash))
+    assert online.wait_idle(30)
+    online.stop()
+
+
+def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluated, capsys, monkeypatch):
+    root, content_hash = evaluated
+    _score_online(root, content_hash, version="v-steady", leaky=0, age_s=2 * 3600, prefix="aa")  # two hours ago: as offline
+    _score_online(root, content_hash, version="v-leaky", leaky=12, age_s=60, prefix="bb")  # now: 30 % answers leak an e-mail
+    monkeypatch.chdir(root)
+    capsys.readouterr()
+
+    assert main(["monitor", "--since", "3h", "--format", "json"]) == 0
+    groups = {group["version"]: group for group in json.loads(capsys.readouterr().out)["online_eval"]}
+    leaky, steady = groups["v-leaky"], groups["v-steady"]
+    assert leaky["offline"] == 1.0 and leaky["offline_n"] == ROWS and leaky["mean"] == pytest.approx(0.7)
+    assert leaky["drift"]["level"] == "drift" and leaky["drift"]["drop"] == pytest.approx(0.3)
+    assert leaky["drift"]["p_value"] < 0.01
+    assert steady["drift"] == {"level": "ok", "drop": 0.0, "p_value": 1.0}
+
+    assert main(["monitor", "--since", "3h"]) == 0
+    text = capsys.readouterr().out
+    leaky_line = next(line for line in text.splitlines() if line.startswith("v-leaky"))
+    assert leaky_line.split()[-1] == "drift" and "0.300" in leaky_line
+    assert next(line for line in text.splitlines() if line.startswith("v-steady")).split()[-1] == "ok"
+
+    assert main(["monitor", "--since", "3h", "--format", "html", "--out", "monitor.html"]) == 0
+    page = (root / "monitor.html").read_text(encoding="utf-8")
+    assert "<h2>Online evaluation</h2>" in page and '<td class="alert">drift</td>' in page
+    assert "v-leaky" in page and "Online mean score" in page
+
+    # alerts: drift.pii over the last 15 minutes fires (with the lowest-scored requests as examples);
+    # a bare online evaluator name is its mean score
+    workspace = load_workspace(root)
+    settings = {**workspace.settings, "alerts": [
+        {"name": "pii-drift", "metric": "drift.pii", "above": 0.1, "window": "15m"},
+        {"name": "pii-floor", "metric": "pii", "below": 0.9, "window": "15m"}]}
+    rules, _ = read_rules(settings, None)
+    connection = open_traces(root)
+    assert connection is not None
+    try:
+        now = time.time_ns()
+        fired = {r.rule.name: r for r in evaluate(connection, rules, now_ns=now, state_dir=workspace.state_dir)}
+        # the same rules over a window of the steady version only: no alarm
+        calm = {r.rule.name: r for r in evaluate(connection, rules, now_ns=now - 2 * HOUR_NS + 600 * 10**9,
+                                                  state_dir=workspace.state_dir)}
+    finally:
+        connection.close()
+    assert fired["pii-drift"].firing and fired["pii-drift"].value == pytest.approx(0.3)
+    assert fired["pii-floor"].firing and fired["pii-floor"].value == pytest.approx(0.7)
+    leaked = {f"bb{n:030x}" for n in range(12)}  # the requests that answered with an e-mail
+    assert len(fired["pii-drift"].traces) == 3 and set(fired["pii-drift"].traces) <= leaked
+    assert "drift.pii 0.3 is above 0.1" in fired["pii-drift"].message()
+    assert not calm["pii-drift"].firing and calm["pii-drift"].value == 0.0
+    assert not calm["pii-floor"].firing and calm["pii-floor"].value == 1.0
