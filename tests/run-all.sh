@@ -17,6 +17,13 @@ if ! command -v nvim >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null; } \
     || setup_failed "apt-get install neovim (needed by tests/lsp/test_neovim.py)"
 fi
+# PostgreSQL's server: the team-database registry's tests start a throwaway cluster
+# (tests/deploy/postgres_cluster.py); Debian keeps initdb in /usr/lib/postgresql/N/bin.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  echo "== apt-get install postgresql"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+    || setup_failed "apt-get install postgresql (needed by tests/deploy/test_registry_teamdb.py)"
+fi
 
 # Python: a virtual environment in the checkout, with the exact versions of constraints.txt
 # (the lock) so that a new release of a dependency cannot change what the tests run against.

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
                     "a number (v1, v2... per name; unchanged content returns the existing version) and a snapshot of "
                     "every file that changes its behaviour. Refused when the flow holds a literal secret or "
                     "`promptwise check` finds errors. The registry is .promptwise/registry.sqlite, or "
-                    "`registry: {path: DIR}` in promptwise.yaml.")
+                    "`registry: {path: DIR}` (a shared folder) or `registry: {url: ${env:PROMPTWISE_REGISTRY_URL}}` (a "
+                    "PostgreSQL team database) in promptwise.yaml.")
     parser.add_argument("path", metavar="PATH", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
     parser.add_argument("--name", metavar="N", help="the version's name (default: the flow folder's name)")
     parser.add_argument("--format", choices=("text", "json"), default="text")

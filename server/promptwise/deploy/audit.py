@@ -60,12 +60,12 @@ def record(db: sqlite3.Connection, action: str, *, who: str, name: str | None = 
         raise ValueError(f"unknown audit action {action!r}")
     from promptwise.redaction import redact_value
 
-    cursor = db.execute(
+    cursor = db.execute(  # RETURNING, not lastrowid: a team database (PostgreSQL) has no lastrowid
         "INSERT INTO audit(at, who, action, name, from_version, to_version, target, outcome, details)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?) RETURNING seq",
         (time.time(), who, action, name, from_version, to_version, target, outcome,
          json.dumps(redact_value(details or {}), sort_keys=True, default=str)))
-    return int(cursor.lastrowid)
+    return int(cursor.fetchall()[0][0])  # fetchall: SQLite ends the statement (and its write) at the last row
 
 
 def entries(db: sqlite3.Connection, *, name: str | None = None, limit: int | None = None) -> list[AuditEntry]:

@@ -9,8 +9,14 @@ or deployed later even after the workspace has changed.
 
 Where: `registry.sqlite` and `versions/<name>/v<N>/` under the workspace's `.promptwise/` by
 default; a folder shared by a team with `registry: {path: DIR}` in promptwise.yaml (relative to
-that file). Versions cannot be changed or deleted: SQLite triggers refuse UPDATE and DELETE, and
-snapshot files are written read-only; `materialize` checks a snapshot still hashes to its version.
+that file; on a local or cluster file system that supports SQLite's locking); or a team database,
+PostgreSQL, with `registry: {url: ${env:PROMPTWISE_REGISTRY_URL}}` (registry_postgres.py: the
+versions' files are stored in the database and unpacked into `.promptwise/registry-cache/` when
+used). Versions cannot be changed or deleted: triggers refuse UPDATE and DELETE, and snapshot
+files are written read-only; `materialize` checks a snapshot still hashes to its version.
+
+Rollout states (rollout.py) live in the registry folder: the shared folder, else the workspace's
+`.promptwise/` (with a team database too: a rollout belongs to the machine that serves it).
 """
 
 from __future__ import annotations
@@ -98,15 +104,37 @@ class Version:
 
 def registry_root(workspace) -> Path:
     """The registry folder of a `WorkspaceConfig`: `registry.path` (relative to the settings file)
-    or the workspace's `.promptwise/`."""
+    or the workspace's `.promptwise/` (also with a team database: its cache and rollouts)."""
     section = workspace.section("registry")
     raw = section.get("path")
+    unknown = sorted(set(section) - {"path", "url"})
+    if unknown:
+        raise DeployError(f"{_where(workspace)}: unknown `registry` setting {', '.join(unknown)}; known: path (a "
+                          f"shared folder), url (a team database: ${{env:PROMPTWISE_REGISTRY_URL}})")
+    if raw not in (None, "") and section.get("url") not in (None, ""):
+        raise DeployError(f"{_where(workspace)}: `registry` has both `path` and `url`; keep one (a shared folder "
+                          f"or a team database)")
     if raw in (None, ""):
         return workspace.state_dir
     if not isinstance(raw, str):
         raise DeployError(f"{workspace.source}: `registry.path` must be a folder path (text), not {raw!r}")
     base = workspace.source.parent if workspace.source else workspace.root
     return (base / os.path.expanduser(raw)).resolve()
+
+
+def registry_url(workspace) -> str | None:
+    """The team database's URL (`registry.url`, from the environment), or None."""
+    raw = workspace.section("registry").get("url")
+    if raw in (None, ""):
+        return None
+    from promptwise.deploy.registry_postgres import resolve_url
+
+    return resolve_url(raw, _where(workspace))
+
+
+def _where(workspace) -> str:
+    line = workspace.section_lines.get("registry")
+    return f"{workspace.source}:{line}" if workspace.source and line else str(workspace.source or "promptwise.yaml")
 
 
 def default_name(flow_file: Path) -> str:
@@ -127,15 +155,39 @@ def open_database(root: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class Registry:
-    def __init__(self, root: Path, *, readonly: bool = False) -> None:
+    """`root` is the registry folder; with `url` (a team database) the versions live in that
+    database and `root` holds only their unpacked copies (and the rollouts)."""
+
+    def __init__(self, root: Path, *, readonly: bool = False, url: str | None = None,
+                 where: str = "promptwise.yaml") -> None:
         self.root = Path(root)
         self.readonly = readonly
         self._lock = threading.RLock()
-        self._db = open_database(self.root, readonly=readonly)
+        self.team_database = url is not None
+        if url is not None:
+            from promptwise.deploy import registry_postgres
+
+            self._db = registry_postgres.connect(url, where, readonly=readonly)
+            self.location = f"the team database {registry_postgres.describe(url)}"
+            self._snapshots = self.root / "registry-cache" / registry_postgres.cache_key(url)
+        else:
+            self._db = open_database(self.root, readonly=readonly)
+            self.location = str(self.root)
+            self._snapshots = self.root
 
     @classmethod
     def for_workspace(cls, workspace, *, readonly: bool = False) -> "Registry":
-        return cls(registry_root(workspace), readonly=readonly)
+        return cls(registry_root(workspace), readonly=readonly, url=registry_url(workspace), where=_where(workspace))
+
+    @classmethod
+    def existing(cls, workspace) -> "Registry | None":
+        """The workspace's registry opened read-only, or None when none was made yet (no local
+        file; a team database is always opened, and says so when it cannot be)."""
+        url = registry_url(workspace)
+        root = registry_root(workspace)
+        if url is None and not (root / REGISTRY_FILE).is_file():
+            return None
+        return cls(root, readonly=True, url=url, where=_where(workspace))
 
     def close(self) -> None:
         self._db.close()
@@ -148,8 +200,15 @@ class Registry:
 
     @property
     def database(self) -> sqlite3.Connection:
-        """The registry's connection, for the audit log that lives beside the versions."""
+        """The registry's connection, for the audit log that lives beside the versions (a
+        registry_postgres.Connection, with the same `execute`, for a team database)."""
         return self._db
+
+    def _begin_exclusive(self) -> None:
+        if self.team_database:
+            self._db.begin_exclusive()
+        else:
+            self._db.execute("BEGIN IMMEDIATE")
 
     # ----- writes -----
 
@@ -175,7 +234,7 @@ class Registry:
         if workspace.source is not None:
             layout[_inside(Path(workspace.source), root, flow_file)] = Path(workspace.source)
         snapshot_flow = _inside(flow_file, root, flow_file)
-        staging = self.root / SNAPSHOTS_DIR / f".staging-{secrets.token_hex(6)}"
+        staging = self._snapshots / SNAPSHOTS_DIR / f".staging-{secrets.token_hex(6)}"
         try:
             digests = _copy(layout, staging, has_settings=workspace.source is not None)
             copied = staging / snapshot_flow
@@ -184,7 +243,7 @@ class Registry:
                 raise DeployError(f"{flow_file}: the snapshot does not hash as the flow does (a file changed while "
                                   f"packaging?); package again")
             with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._begin_exclusive()
                 try:
                     raced = self._find(name=name, content_hash=content_hash)
                     if raced is not None:  # another process packaged the same content meanwhile
@@ -192,30 +251,35 @@ class Registry:
                         return raced, False
                     number = self._db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE name=?",
                                               (name,)).fetchone()[0]
-                    final = self.root / SNAPSHOTS_DIR / name / f"v{number}"
+                    final = self._snapshots / SNAPSHOTS_DIR / name / f"v{number}"
                     final.parent.mkdir(parents=True, exist_ok=True)
                     if final.exists():  # left by a crash between rename and commit: never ours to trust
-                        shutil.rmtree(final)
+                        _remove(final)
                     os.replace(staging, final)
+                    version_id = f"{name}:v{number}"
                     self._db.execute(
                         "INSERT INTO versions(id, name, number, content_hash, created_at, created_by, source, flow,"
                         " snapshot, files) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (f"{name}:v{number}", name, number, content_hash, time.time(), who, str(flow_path),
-                         flow_entry, final.relative_to(self.root).as_posix(), json.dumps(digests, sort_keys=True)))
+                        (version_id, name, number, content_hash, time.time(), who, str(flow_path),
+                         flow_entry, final.relative_to(self._snapshots).as_posix(), json.dumps(digests, sort_keys=True)))
+                    if self.team_database:  # the files travel with the row: one transaction
+                        for relative in sorted(digests):
+                            self._db.execute("INSERT INTO version_files(version_id, path, data) VALUES (?,?,?)",
+                                             (version_id, relative, (final / relative).read_bytes()))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
         finally:
             if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+                _remove(staging)
         return self.get(f"{name}:v{number}"), True
 
     # ----- reads -----
 
     def _from_record(self, record) -> Version:
         return Version(record["id"], record["name"], record["number"], record["content_hash"], record["created_at"],
-                       record["created_by"], record["source"], record["flow"], self.root / record["snapshot"],
+                       record["created_by"], record["source"], record["flow"], self._snapshots / record["snapshot"],
                        json.loads(record["files"]))
 
     def _find(self, *, name: str, content_hash: str) -> Version | None:
@@ -254,7 +318,7 @@ class Registry:
             close = difflib.get_close_matches(ref, known, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else (
                 f"; known versions: {', '.join(known[:8])}" if known else "; none is packaged yet (promptwise package FLOW)")
-            raise DeployError(f"no version {ref!r} in the registry {self.root}{hint}")
+            raise DeployError(f"no version {ref!r} in the registry {self.location}{hint}")
         names = {r["name"] for r in records}
         if len(names) > 1:
             raise DeployError(f"{ref!r} matches versions of {', '.join(sorted(names))}: name one as NAME:vN")
@@ -267,6 +331,8 @@ class Registry:
 
         version = self.get(ref)
         flow = version.snapshot / version.flow
+        if self.team_database and (not flow.exists() or flow_content_hash(flow) != version.content_hash):
+            self._unpack(version)  # the database holds the version: its local copy is only a cache
         if not flow.exists():
             raise DeployError(f"{version.id}: its snapshot {version.snapshot} is missing; the registry folder was "
                               f"moved or cleaned")
@@ -274,6 +340,39 @@ class Registry:
             raise DeployError(f"{version.id}: its snapshot {version.snapshot} was modified after packaging; "
                               f"versions are immutable (package the changed flow as a new version)")
         return flow
+
+
+    def _unpack(self, version: Version) -> None:
+        """Write a team-database version's files into its cache folder, each checked against
+        the digest recorded when it was packaged."""
+        with self._lock:
+            rows = self._db.execute("SELECT path, data FROM version_files WHERE version_id=?", (version.id,)).fetchall()
+        found = {row["path"]: bytes(row["data"]) for row in rows}
+        if set(found) != set(version.files) or any(
+                hashlib.sha256(data).hexdigest() != version.files[path] for path, data in found.items()):
+            raise DeployError(f"{version.id}: its files in {self.location} do not match the digests recorded when it "
+                              f"was packaged; package the flow again as a new version")
+        staging = version.snapshot.parent / f".staging-{secrets.token_hex(6)}"
+        try:
+            for relative, data in found.items():
+                target = staging / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                target.chmod(0o444)
+            if version.snapshot.exists():
+                _remove(version.snapshot)
+            os.replace(staging, version.snapshot)
+        except OSError as error:
+            if not version.snapshot.exists():  # another process unpacked it meanwhile: fine
+                raise DeployError(f"{version.id}: cannot unpack it into {version.snapshot}: {error}") from None
+        finally:
+            if staging.exists():
+                _remove(staging)
+
+
+def _remove(folder: Path) -> None:
+    """Delete a snapshot folder (its files are read-only, their folders are not)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _within(path: Path, folder: Path) -> bool:

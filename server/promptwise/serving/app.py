@@ -147,7 +147,7 @@ class ServingApp:
         from promptwise.serving.rollout import RolloutWatcher
 
         watcher = RolloutWatcher(self.config.rollout_state, self.config.registry_root,
-                                 self.settings.timeout_seconds)
+                                 self.settings.timeout_seconds, flow=self.config.flow)
         self.rollout = watcher
         table = await watcher.load()
         self.router = watcher.router = Router([], table)

@@ -22,9 +22,11 @@ CHECK_SECONDS = 1.0
 
 
 class RolloutWatcher:
-    def __init__(self, state_file: Path, registry_root: Path, timeout_seconds: float) -> None:
+    def __init__(self, state_file: Path, registry_root: Path, timeout_seconds: float,
+                 flow: Path | None = None) -> None:
         self.state_file = state_file
         self.registry_root = registry_root
+        self.flow = flow  # the served flow: its workspace's settings name the registry (a team database's URL)
         self.timeout_seconds = timeout_seconds
         self.flows: dict[str, ServedFlow] = {}  # version id -> open flow (kept until shutdown)
         self.mtime: tuple[int, int] | None = None
@@ -55,7 +57,13 @@ class RolloutWatcher:
         shadow = state.get("shadow")
         if shadow:
             wanted.append(shadow["version"])
-        with Registry(self.registry_root, readonly=True) as registry:
+        if self.flow is not None:  # settings read again: a team database's URL is never passed to workers
+            from promptwise.config import load_workspace
+
+            registry = Registry.for_workspace(load_workspace(self.flow), readonly=True)
+        else:
+            registry = Registry(self.registry_root, readonly=True)
+        with registry:
             paths = {v: registry.materialize(v) for v in wanted if v not in self.flows}
         for version, path in paths.items():
             flow = ServedFlow(path, timeout_seconds=self.timeout_seconds)
