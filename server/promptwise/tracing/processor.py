@@ -29,6 +29,7 @@ BATCH_SIZE = 1024
 FLUSH_INTERVAL_S = 0.5
 RETENTION_CHECK_S = 3600.0
 DROPPED_COUNTER = "dropped_spans"
+DISK_RETRY_S = 60.0  # after the disk refused a write: spans are dropped (and counted) this long, then one try
 
 
 class StoreSpanProcessor(SpanProcessor):
@@ -47,6 +48,7 @@ class StoreSpanProcessor(SpanProcessor):
         self._dropped = 0  # since start; also added to the store's `dropped_spans` counter
         self._unsaved_drops = 0
         self._written = 0
+        self._refused_until: float | None = None  # the disk refused writes: the next try is not before this
         self._closed = False
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="promptwise-span-store", daemon=True)
@@ -67,12 +69,12 @@ class StoreSpanProcessor(SpanProcessor):
         if len(buffer) >= BATCH_SIZE:
             self._wake.set()
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, *, full_queue: bool = True) -> None:
         with self._drop_lock:
             self._dropped += count
             self._unsaved_drops += count
             first = self._dropped == count
-        if first:
+        if first and full_queue:
             log.warning("tracing: the span store cannot keep up (%d spans waiting); further spans are dropped and "
                         "counted", self.queue_size)
 
@@ -135,16 +137,31 @@ class StoreSpanProcessor(SpanProcessor):
 
     def _write(self, batch: list[ReadableSpan]) -> None:
         try:
+            if self._refused_until is not None and time.monotonic() < self._refused_until:
+                self._drop(len(batch), full_queue=False)  # the disk refused writes a moment ago: not tried yet
+                return
             records = [to_record(span, capture_content=self.capture_content, pii=self.pii) for span in batch]
             self._written += self.store.write(records)
             with self._drop_lock:
                 drops, self._unsaved_drops = self._unsaved_drops, 0
             if drops:
                 self.store.add_counter(DROPPED_COUNTER, drops)
+            if self._refused_until is not None:
+                self._refused_until = None
+                log.warning("tracing: the disk takes writes again; span recording resumed in %s", self.store.path)
         except Exception as error:  # a full disk or a damaged file: count, say so once, keep serving
-            self._drop(len(batch))
-            log.warning("tracing: could not store %d spans in %s (%s: %s)", len(batch), self.store.path,
-                        type(error).__name__, redact(str(error)))
+            self._drop(len(batch), full_queue=False)
+            refusal = disk_refusal(error)
+            if refusal is None:
+                log.warning("tracing: could not store %d spans in %s (%s: %s)", len(batch), self.store.path,
+                            type(error).__name__, redact(str(error)))
+                return
+            if self._refused_until is None:  # said once, not once per batch
+                log.error("tracing: the disk holding %s refuses writes (%s); span recording stopped. Requests are "
+                          "still served; their spans are dropped and counted. Free space on that disk: recording "
+                          "resumes by itself (tried again every %g s)", self.store.path, redact(str(refusal)),
+                          DISK_RETRY_S)
+            self._refused_until = time.monotonic() + DISK_RETRY_S
         finally:
             with self._idle:
                 self._busy = False
@@ -157,6 +174,25 @@ class StoreSpanProcessor(SpanProcessor):
                 log.info("tracing: deleted %d traces older than %g days", deleted, self.retention_days)
         except Exception as error:
             log.warning("tracing: could not delete old traces (%s: %s)", type(error).__name__, error)
+
+
+def disk_refusal(error: BaseException) -> BaseException | None:
+    """The error saying the disk is full or refuses to grow the file (SQLite's FULL or IOERR,
+    ENOSPC, EFBIG past a file-size limit, EDQUOT): `error` or what it was raised from (a failed
+    ROLLBACK hides the write's own error). None for any other failure."""
+    import errno
+    import sqlite3
+
+    seen = 0
+    while error is not None and seen < 5:
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in (sqlite3.SQLITE_FULL,
+                                                                                      sqlite3.SQLITE_IOERR):
+            return error
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return error
+        error, seen = error.__context__ or error.__cause__, seen + 1
+    return None
 
 
 _STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
