@@ -221,3 +221,49 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]  # closed again when the probe is: nothing listens there
+
+
+def test_a_rollout_of_team_database_versions_is_served_and_shown_in_the_editor(workspace, tmp_path_factory, team_db):
+    """`promptwise serve` loads each version from the database (its workers get no URL: they read
+    the settings and the environment again), a new rollout is applied without a restart, and the
+    Deployments view and live lens read the same registry."""
+    import time
+
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+    from serving_process import ServeProcess
+
+    from promptwise.lsp.monitor_lenses import deployment_state
+    from promptwise.lsp.operate import deployments
+
+    alice, bob = _teammates(workspace, tmp_path_factory)
+    _package(alice)
+    (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    _package(alice)
+    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd=bob)
+    assert done.returncode == 0, done.stderr
+    server = ServeProcess(bob / "triage")
+    try:
+        def served() -> str:
+            response = httpx.post(server.url + "/score", json={"question": "What is the capital of France?"},
+                                  timeout=30)
+            assert response.status_code == 200, response.text
+            return response.headers["x-promptwise-version"]
+
+        assert served() == "triage:v1"
+        done = _cli("rollout", "set", "triage", "triage:v2=100", cwd=bob)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 30
+        while served() != "triage:v2":
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.3)
+        assert team_db.split("@")[0].split(":")[-1] not in server.stderr()  # the password never in its log
+    finally:
+        server.stop()
+
+    view = deployments(bob)
+    assert view["registry"].startswith("the team database postgresql://127.0.0.1:")
+    [flow] = view["flows"]
+    assert [(v["version"], v["weight"]) for v in flow["versions"]] == [("triage:v2", 100), ("triage:v1", None)]
+    assert deployment_state(bob / "triage")[1] == {"triage:v2": 100}

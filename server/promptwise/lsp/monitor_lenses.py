@@ -92,21 +92,19 @@ def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     Empty when the workspace has no registry or the flow was never deployed."""
     from promptwise.config import find_workspace_root, load_workspace
     from promptwise.deploy import audit, rollout
-    from promptwise.deploy.registry import REGISTRY_FILE, open_database, registry_root
+    from promptwise.deploy.registry import Registry, registry_root
 
     workspace = load_workspace(find_workspace_root(path))
     root = registry_root(workspace)
     name = rollout.flow_name(path)
     deployed: dict[str, str] = {}
-    if (root / REGISTRY_FILE).is_file():
-        database = open_database(root, readonly=True)
-        try:
-            for entry in audit.entries(database, name=name):
+    registry = Registry.existing(workspace)  # the workspace's file, a shared folder's or a team database
+    if registry is not None:
+        with registry:
+            for entry in audit.entries(registry.database, name=name):
                 if (entry.outcome == "ok" and entry.target and entry.to_version
                         and entry.action in ("deploy", "promote", "rollback")):
                     deployed[entry.target] = entry.to_version
-        finally:
-            database.close()
     current = rollout.read(rollout.state_path(root, name))["current"] or {}
     weights = {str(v): w for v, w in (current.get("weights") or {}).items() if isinstance(w, int) and w > 0}
     return deployed, weights

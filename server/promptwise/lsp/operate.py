@@ -152,18 +152,19 @@ def deployments(root: Path, now: float | None = None) -> dict:
     from promptwise.config import ConfigError, load_workspace
     from promptwise.deploy import audit, rollout
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.registry import REGISTRY_FILE, Registry, registry_root
+    from promptwise.deploy.registry import Registry
     from promptwise.deploy.service import evidence
     from promptwise.monitoring.aggregates import Selection, figures
     from promptwise.monitoring.source import open_traces
 
     try:
         workspace = load_workspace(root)
-        registry_folder = registry_root(workspace)
+        registry = Registry.existing(workspace)  # a team database: its URL's password never reaches the client
     except (ConfigError, DeployError) as error:
         raise MonitorError(str(error)) from None
-    if not (registry_folder / REGISTRY_FILE).is_file():
-        return {"status": "ok", "flows": [], "registry": str(registry_folder)}
+    if registry is None:
+        return {"status": "ok", "flows": [], "registry": str(workspace.state_dir)}
+    registry_folder = registry.root
     now = now or time.time()
     live: dict[str, dict] = {}
     connection = open_traces(workspace.root)
@@ -175,7 +176,7 @@ def deployments(root: Path, now: float | None = None) -> dict:
         finally:
             connection.close()
     flows: dict[str, dict] = {}
-    with Registry(registry_folder, readonly=True) as registry:
+    with registry:
         versions = registry.list()
         for name in dict.fromkeys(version.name for version in versions):
             targets: dict[str, str] = {}
@@ -204,7 +205,7 @@ def deployments(root: Path, now: float | None = None) -> dict:
                 "metrics": found[0]["metrics"] if found else {},
                 "evaluation": found[0]["evaluation"] if found else None,
             })
-    return {"status": "ok", "registry": str(registry_folder),
+    return {"status": "ok", "registry": registry.location,
             "flows": [{key: flow[key] for key in ("name", "source", "versions")} for flow in flows.values()]}
 
 
