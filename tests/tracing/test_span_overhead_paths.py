@@ -88,3 +88,39 @@ def test_a_served_request_error_reaches_the_exporter_redacted():
     assert span.status.status_code is StatusCode.ERROR
     assert "sk-serving-secret-91" not in span.status.description and "***" in span.status.description
     assert span.attributes[A.ERROR_TYPE] == "flow_error"
+
+
+def test_the_store_scans_a_spans_content_for_personal_data_once_and_finds_what_the_walk_finds():
+    """`to_record` joins a span's content and scans it once; only a finding (or text with JSON
+    escapes) sends it through the policy's walk. Whatever the content, the record holds what the
+    walk alone would have made of it."""
+    from promptwise.tracing.pii import PiiPolicy
+    from promptwise.tracing.processor import _may_hold_pii, to_record
+
+    clean_messages = '[{"role": "user", "parts": [{"type": "text", "content": "What is fact number 7?"}]}]'
+    cases = [
+        {A.GEN_AI_INPUT_MESSAGES: clean_messages, A.FLOW_OUTPUTS: '{"answer": "The sea is 70% of it."}'},
+        {A.GEN_AI_INPUT_MESSAGES: '[{"role": "user", "parts": [{"content": "mail jane.doe@example.com"}]}]'},
+        {A.FLOW_INPUTS: '{"card": "4111 1111 1111 1111", "n": 3}'},
+        {A.FLOW_INPUTS: '{"Name": "x", "q": "Dear Jane Doe, hello"}'},
+        {A.NODE_OUTPUT: 'plain text, "quoted", call +44 20 7946 0958'},
+        {A.NODE_OUTPUT: '[not json] Name: Jane Doe'},
+        {A.FUNCTION_INPUTS: '{"text": "line one\\nmail jane.doe@example.com"}'},  # escapes: the walk
+        {A.FUNCTION_OUTPUT: '{"iban": "GB82 WEST 1234 5698 7654 32"}'},
+        {A.FUNCTION_OUTPUT: '{"ok": true}', "other.attribute": "jane.doe@example.com"},
+    ]
+    tracer, exporter = _exported()
+    for values in cases:
+        with tracer.start_as_current_span("content") as current:
+            current.set_attributes(values)
+    finished = exporter.get_finished_spans()
+    for mode in ("redact", "hash", "drop"):
+        policy = PiiPolicy(mode, key=b"k" * 32)
+        for span, values in zip(finished, cases):
+            walked = policy.attributes(dict(values), A.CONTENT_ATTRIBUTES)
+            assert to_record(span, pii=policy).attributes == walked, (mode, values)
+    policy = PiiPolicy("redact")
+    assert not _may_hold_pii(cases[0], policy)  # the usual case: no walk at all
+    assert all(_may_hold_pii(values, policy) for values in cases[1:-1])
+    assert not _may_hold_pii(cases[-1], policy)  # attributes that are not content are not the policy's
+    assert to_record(finished[-1], pii=policy).attributes["other.attribute"] == "jane.doe@example.com"

@@ -57,6 +57,14 @@ def set_capture_content(on: bool) -> None:
     _capture = bool(on)
 
 
+def set_tracer(tracer: Any = None) -> None:
+    """The tracer the engine's spans start from: the OTel API's (None: whatever provider the
+    process has) or one that tracing.configure chose (tracing/local.py, when only the local
+    store records spans)."""
+    global _tracer
+    _tracer = tracer if tracer is not None else trace.get_tracer("promptwise.engine")
+
+
 def set_enabled(on: bool | None) -> None:
     """Promptwise's tracing is on (True) or off (False): lets flow spans skip their set-up work
     when nothing records them."""
@@ -461,9 +469,9 @@ def _json(value: Any) -> str:
     """JSON text with every registered secret masked. The finished text is checked (cheap);
     only text where a secret holding `"`, `\\` or a control character could hide behind JSON's
     escapes is encoded again from masked values (a line break alone does not trigger it)."""
-    text = json.dumps(value, ensure_ascii=False, default=_describe)
+    text = _encode(value)
     if '\\"' in text or "\\\\" in text or "\\u" in text:
-        text = json.dumps(redact_value(value), ensure_ascii=False, default=_describe)
+        text = _encode(redact_value(value))
     if len(text) > 8 * MAX_TEXT_CHARS:
         text = text[:8 * MAX_TEXT_CHARS] + "…"  # no longer valid JSON: readers show it as text
     return redact(text)
@@ -474,6 +482,10 @@ def _describe(value: Any) -> str:
     return f"<{type(value).__name__}>"
 
 
+# Built once: json.dumps with options builds an encoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=_describe).encode
+
+
 def _set_attributes(current: Span, values: dict[str, Any]) -> None:
     """Attributes this module built itself, on a span that is still running.
 
@@ -482,7 +494,12 @@ def _set_attributes(current: Span, values: dict[str, Any]) -> None:
     row: benchmarks/README.md, "Tracing overhead") is skipped: they go straight into the SDK
     span's attribute dict. Only on the SDK's own attribute type, while the span runs, and when no
     span limit applies (no value length limit, room under the count limit); otherwise through
-    `set_attributes` with its checks. Engine spans are set by the task that runs them alone."""
+    `set_attributes` with its checks. Engine spans are set by the task that runs them alone.
+    A span of tracing's LocalTracer (tracing/local.py) takes them through its own unchecked door."""
+    checked = getattr(current, "set_checked_attributes", None)
+    if checked is not None:
+        checked(values)
+        return
     bounded = getattr(current, "_attributes", None)
     if (type(bounded) is BoundedAttributes and bounded._immutable is False and bounded.max_value_len is None
             and (bounded.maxlen is None or len(bounded._dict) + len(values) <= bounded.maxlen)

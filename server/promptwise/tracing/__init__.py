@@ -30,6 +30,7 @@ _provider = None  # the SDK TracerProvider our processors hang from (set once pe
 _pipeline = None  # _Pipeline: the switch in front of the current processors
 _configured_for: tuple | None = None  # (workspace root, settings, OTLP requested) of the current configuration
 _store_processor = None
+_own_provider = False  # the provider is the one we installed (not the user's own SDK set-up)
 
 
 def configure(workspace_root: Path, *, service_name: str = "promptwise", settings: Any = None) -> bool:
@@ -67,7 +68,8 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
             processors.append(exporter)
         _pipeline.replace(tuple(processors))
         _configured_for, _store_processor = key, store_processor
-        _set_engine_switches(bool(processors), resolved.capture_content)
+        local = _local_tracer(store_processor) if processors == [store_processor] else None
+        _set_engine_switches(bool(processors), resolved.capture_content, local)
         return bool(processors)
 
 
@@ -132,7 +134,7 @@ def get_tracer(name: str = "promptwise"):
 def _ensure_provider(service_name: str) -> None:
     """Install our TracerProvider as the global one (once). If the process already has an SDK
     provider (the user's own OTel set-up), our processors join it instead."""
-    global _provider, _pipeline
+    global _provider, _pipeline, _own_provider
     if _pipeline is not None:
         return
     from opentelemetry import trace
@@ -152,6 +154,7 @@ def _ensure_provider(service_name: str) -> None:
         provider.add_span_processor(pipeline)
         trace.set_tracer_provider(provider)
         _provider = provider
+        _own_provider = True
     _pipeline = pipeline
 
 
@@ -222,8 +225,22 @@ def _within(timeout_s: float, call) -> bool:
     return bool(outcome) and outcome[0]
 
 
-def _set_engine_switches(enabled: bool, capture: bool) -> None:
+def _local_tracer(store_processor):
+    """A LocalTracer (tracing/local.py) when the local store is all that records spans: our own
+    provider (not a user's, whose processors want SDK spans), the SDK not disabled, no attribute
+    value length limit. None: the engine uses the SDK's spans."""
+    from promptwise.tracing.local import LocalTracer
+
+    limits = getattr(_provider, "_span_limits", None)
+    if (_provider is None or not _own_provider or getattr(_provider, "_disabled", True) or limits is None
+            or limits.max_span_attribute_length is not None):
+        return None
+    return LocalTracer(store_processor, _provider.resource, _provider.id_generator, limits)
+
+
+def _set_engine_switches(enabled: bool, capture: bool, tracer=None) -> None:
     from promptwise.engine import spans
 
+    spans.set_tracer(tracer if enabled else None)
     spans.set_enabled(enabled)
     spans.set_capture_content(enabled and capture)

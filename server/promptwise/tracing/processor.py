@@ -214,7 +214,8 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None) -> 
         name, attributes = redact(name), redact_value(attributes)
         description = redact(description) if description else description
     if pii is not None:
-        attributes = pii.attributes(attributes, attrs.CONTENT_ATTRIBUTES)
+        if _may_hold_pii(attributes, pii):
+            attributes = pii.attributes(attributes, attrs.CONTENT_ATTRIBUTES)
         description = pii.text(description) if description else description
     return SpanRecord(
         trace_id=format(context.trace_id, "032x"), span_id=format(context.span_id, "016x"),
@@ -243,6 +244,27 @@ def _attributes(raw: Any, capture_content: bool) -> dict[str, Any]:
 def _event_attributes(raw: Any, capture_content: bool, pii) -> dict[str, Any]:
     values = redact_value(_attributes(raw, capture_content))
     return pii.attributes(values) if pii is not None else values
+
+
+def _may_hold_pii(attributes: dict[str, Any], pii) -> bool:
+    """Whether the span's content attributes may hold personal data: all of them joined and
+    scanned once (the usual answer, no, then costs one scan instead of a JSON decode and a walk
+    per attribute). JSON text without a backslash holds its strings verbatim, each between two
+    quotes: with the quotes turned into NULs the text reads as the policy's own join of those
+    strings (NUL-separated; no detector crosses a NUL), plus JSON's punctuation and numbers,
+    which can only add findings. A value with escapes (or any other shape) is left to the
+    policy's walk; so is every span where the scan finds something."""
+    pieces = [""]  # a leading NUL: the join is never read as one JSON document
+    for key, value in attributes.items():
+        if key not in attrs.CONTENT_ATTRIBUTES or value is None:
+            continue
+        if not isinstance(value, str) or "\\" in value:
+            return True
+        pieces.append(value.replace('"', "\x00") if value.lstrip()[:1] in ("[", "{") else value)
+    if len(pieces) == 1:
+        return False
+    text = "\x00".join(pieces)
+    return pii.text(text) != text
 
 
 def _needs_redaction(name: str, description: str | None, attributes: dict[str, Any]) -> bool:
