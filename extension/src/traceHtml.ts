@@ -150,8 +150,12 @@ function spanDetails(span: TraceSpan): string {
     parts.push(`<pre class="error">${escapeHtml(`${span.error_type ?? "error"}: ${span.error_message ?? ""}`)}</pre>`);
   }
   const content = span.content ?? {};
+  // Messages come as a list; a string is clipped text, or the placeholder of an encrypted value
+  // whose key is not set (tracing.encrypt), which says what to set: shown as it is.
   if (Array.isArray(content.input_messages)) parts.push(`<h4>Messages sent</h4>${messagesHtml(content.input_messages)}`);
+  else if (typeof content.input_messages === "string") parts.push(`<h4>Messages sent</h4>${jsonPre(content.input_messages)}`);
   if (Array.isArray(content.output_messages)) parts.push(`<h4>Reply</h4>${messagesHtml(content.output_messages)}`);
+  else if (typeof content.output_messages === "string") parts.push(`<h4>Reply</h4>${jsonPre(content.output_messages)}`);
   if (content.inputs !== undefined) parts.push(`<h4>Inputs</h4>${jsonPre(content.inputs)}`);
   if (content.output !== undefined) parts.push(`<h4>Output</h4>${jsonPre(content.output)}`);
   if (content.explanation !== undefined) parts.push(`<h4>Explanation</h4>${jsonPre(content.explanation)}`);

@@ -95,6 +95,15 @@ describe("trace page", () => {
     assert.match(summary, /1 model call · 150 tokens/);
     assert.match(summary, /run r1 row 3/);
   });
+  it("shows an encrypted call's placeholder (tracing.encrypt without the key) instead of hiding it", () => {
+    const locked = span("locked", 0, 10, { kind: "llm", content: {
+      input_messages: "[encrypted with key 1a2b3c4d: `tracing.encrypt.key` names the environment variable KEY, which is not set]",
+      output_messages: "[encrypted with key 1a2b3c4d: <set KEY>]" } });
+    const page = renderTraceHtml({ ...trace, spans: [locked] }, security, "locked");
+    assert.ok(page.includes("the environment variable KEY, which is not set"));
+    assert.ok(page.includes("&lt;set KEY&gt;") && !page.includes("<set KEY>"));
+    assert.ok(!page.includes("Replay with the current prompt"));
+  });
   it("renders odd messages as text", () => {
     assert.match(messagesHtml(["plain", { role: "user", content: "hi" }, { role: "assistant", parts: [{ type: "tool_call", name: "f", arguments: "{}" }] }]), /\[tool call f\(\{\}\)\]/);
   });

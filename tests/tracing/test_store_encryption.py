@@ -102,8 +102,9 @@ def test_without_the_key_readers_show_what_to_set_and_writers_refuse(traced_work
 
     monkeypatch.chdir(root)
     assert main(["traces", "show", trace["trace_id"]]) == 0
-    out = capsys.readouterr().out
-    assert "PROMPTWISE_STORE_KEY" in out and "Traceback" not in out
+    shown = capsys.readouterr()
+    assert "> [encrypted with key" in shown.out and "PROMPTWISE_STORE_KEY" in shown.out
+    assert "encrypted value(s) of this trace are not shown" in shown.err and "Traceback" not in shown.err
 
     with pytest.raises(ConfigError, match=r"tracing\.encrypt\.key.*PROMPTWISE_STORE_KEY.*not set"):
         tracing.configure(root)  # never stored in the clear instead

@@ -229,6 +229,8 @@ def _span_details(span: dict) -> list[str]:
         lines.append(f"! {_one_line(span['error_message'])}")
     content = span["content"]
     for key, arrow in (("input_messages", ">"), ("output_messages", "<")):
+        if isinstance(content.get(key), str):  # clipped text, or an encrypted value's placeholder (no key)
+            lines.append(f"{arrow} {_one_line(content[key])}")
         for message in content.get(key) or [] if isinstance(content.get(key), list) else []:
             if isinstance(message, dict):
                 lines.append(f"{arrow} {message.get('role', '?')}: {_one_line(message_text(message))}")
