@@ -1,6 +1,7 @@
 """Alert rules: `alerts:` in promptwise.yaml, checked against the span store.
 
     alerts_webhook: ${env:ALERTS_URL}     # optional: where firing alerts are posted
+    alerts_interval: 1m                   # optional: how often `promptwise serve` checks (default 60s)
     alerts:
       - name: slow-triage
         flow: log-triage                  # optional: every flow when left out
@@ -125,6 +126,10 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
     problems: list[str] = []
     default_hook = _webhook(settings.get("alerts_webhook"), f"{_where(source, lines, None, 'alerts_webhook')}",
                             "alerts_webhook", problems)
+    interval = settings.get("alerts_interval")
+    if interval is not None and parse_duration(interval) is None:
+        problems.append(f"{_where(source, lines, None, 'alerts_interval')}: `alerts_interval: {interval!r}` is not a "
+                        f"duration; write e.g. 30s or 5m (how often `promptwise serve` checks the rules)")
     raw = settings.get("alerts")
     if raw is None:
         _raise(problems)
@@ -251,7 +256,7 @@ def _rule_lines(source: Path | None) -> dict:
     if not isinstance(root, YamlMapping):
         return lines
     for entry in root:
-        if entry.key_text in ("alerts", "alerts_webhook"):
+        if entry.key_text in ("alerts", "alerts_webhook", "alerts_interval"):
             lines[(None, entry.key_text)] = entry.key.range.start.line + 1
     section = root.get("alerts")
     if isinstance(section, YamlSequence):
