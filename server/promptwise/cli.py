@@ -14,29 +14,32 @@ import sys
 
 from promptwise import __version__
 
-# Order is the order `promptwise --help` lists them in.
-COMMAND_MODULES = (
-    "init",
-    "check",
-    "estimate",
-    "models",
-    "connections",
-    "run",
-    "batch",
-    "runs",
-    "traces",
-    "eval",
-    "compare",
-    "serve",
-    "package",
-    "versions",
-    "rollout",
-    "deploy",
-    "audit",
-    "monitor",
-    "finetune",
-    "lsp",
-)
+# Every command with the one line `promptwise --help` shows for it, in that order. The listing
+# is built from this table, so `--help` imports no command module; each module's own parser
+# says the same (tests/cli/test_light_core.py keeps the two equal).
+COMMANDS = {
+    "init": "start a project from a template (chat, rag, classifier, prompty)",
+    "check": "find mistakes in flows and prompts",
+    "estimate": "tokens and cost of a flow or prompty over a dataset, before running it",
+    "models": "list the model catalog (prices, context windows, tokenizers)",
+    "connections": "list the workspace's connections (no secrets) or test each with one cheap call",
+    "run": "run a flow or prompt on one input",
+    "batch": "run a flow over every row of a data file",
+    "runs": "list, show and export stored runs",
+    "traces": "list and show traces of runs, batch rows, evaluations and served requests",
+    "eval": "evaluate a flow (run it over data) or a stored run with eval.yaml",
+    "compare": "compare evaluated runs (or every variant of a node) side by side",
+    "serve": "serve a flow or prompt over HTTP",
+    "package": "store an immutable version of a flow in the registry",
+    "versions": "list, show and diff packaged versions",
+    "rollout": "weights, promotion and rollback of a served flow's versions",
+    "deploy": "deploy a packaged version (docker build context, image, ...)",
+    "audit": "the append-only log of package, deploy, promote and rollback",
+    "monitor": "requests, errors, latency, tokens and cost of served traffic and batches; drift; alerts",
+    "finetune": "check fine-tuning data and cost; submit and follow fine-tuning jobs",
+    "lsp": "run the language server on stdio (for editors)",
+}
+COMMAND_MODULES = tuple(COMMANDS)
 
 
 class UserError(Exception):
@@ -44,10 +47,12 @@ class UserError(Exception):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser for every command, or only for `command` when the caller knows it.
+    """The parser for `command` (importing that command's module only), or without a command
+    the listing of every command from `COMMANDS` (importing none of them).
 
-    Registering one command imports only its module, so `promptwise check` does not pay for
-    importing the openai client, the engine and the language server it never uses.
+    Without a command there is nothing to run: the parser only prints help or names the
+    choices of a mistyped command. So `promptwise --help` does not pay for importing twenty
+    command modules, and `promptwise check` not for the openai client or the language server.
     """
     import argparse  # here, not at the top: `--version` answers without it
     import importlib
@@ -60,8 +65,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log debug details to stderr (with a python tool's stack when it fails)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in (command,) if command else COMMAND_MODULES:
-        importlib.import_module(f"promptwise.commands.{name}").register(subparsers)
+    if command:
+        importlib.import_module(f"promptwise.commands.{command}").register(subparsers)
+    else:
+        for name, summary in COMMANDS.items():
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
@@ -71,7 +79,7 @@ def _command_in(argv: list[str]) -> str | None:
         if word == "--":
             return None
         if not word.startswith("-"):
-            return word if word in COMMAND_MODULES else None
+            return word if word in COMMANDS else None
     return None
 
 
@@ -131,11 +139,11 @@ def _run(argv: list[str]) -> int:
         # The answer argparse would give, for a fraction of the start-up (no command modules).
         print(f"promptwise {__version__}")
         return 0
+    parser = build_parser(_command_in(argv))
+    args = parser.parse_args(argv)  # `--help` prints and exits here
     import logging
     import sqlite3
 
-    parser = build_parser(_command_in(argv))
-    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,

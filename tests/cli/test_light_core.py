@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from promptwise.cli import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BLOCKER = """
@@ -72,6 +74,32 @@ def test_help_lists_every_command_without_loading_the_model_stack():
     assert code == 0
     assert all(name in out for name in COMMAND_MODULES)
     assert loaded == []
+
+
+def test_help_imports_no_command_module():
+    result = run_python("""
+        import sys
+        from promptwise.cli import main
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        print(sorted(m for m in sys.modules if m.startswith("promptwise")), file=sys.stderr)
+    """)
+    assert result.stderr.strip().splitlines()[-1] == "['promptwise', 'promptwise.cli']"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_the_help_listing_says_what_the_command_itself_registers(command):
+    """`--help` lists the commands from cli.COMMANDS without importing them: each line must be
+    the help its module registers, or the listing would drift from the commands."""
+    import argparse
+
+    from promptwise.cli import build_parser
+
+    parser = build_parser(command)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert [(choice.dest, choice.help) for choice in subparsers._choices_actions] == [(command, COMMANDS[command])]
 
 
 def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer():
