@@ -2,7 +2,8 @@
 
     monitoring:
       online_eval:
-        evaluators: [pii, secrets, prompt_injection, json_valid]   # built-in kinds, or
+        evaluators: [pii, secrets, prompt_injection, json_valid]   # built-in kinds, or the name of an
+                    # evaluator in the served flow's eval.yaml (or the workspace's), e.g. valid_category, or
                     # {name: polite, type: coherence, model: gpt-4o-mini}  (eval.yaml's entry shape)
         sample_rate: 0.1      # share of finished requests scored
         queue_size: 1000      # requests waiting; beyond it they are dropped and counted
@@ -109,14 +110,59 @@ def read_settings(settings: dict, source: Path | None = None) -> OnlineSettings 
     return OnlineSettings(tuple(evaluators), float(rate), size, concurrency)
 
 
-def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, where: str = "monitoring.online_eval"):
-    """Evaluator objects for `entries` (a kind name, or a mapping in eval.yaml's shape)."""
+def eval_configs_for(workspace_root: Path, flow_path: Path | None) -> list[Path]:
+    """The eval.yaml files whose evaluators online evaluation may name: the served flow's, then
+    the workspace root's."""
+    from promptwise.evaluation.config import find_eval_config
+
+    found = [find_eval_config(Path(flow_path))] if flow_path is not None else []
+    found.append(find_eval_config(Path(workspace_root)))
+    return list(dict.fromkeys(path.resolve() for path in found if path is not None))
+
+
+def _named_in_eval_config(name: str, configs: list[Path], judge_transport, where: str):
+    """The evaluator called `name` in the first eval.yaml that has one (its type, threshold,
+    options and judge defaults; its input mapping is offline-only), or None."""
+    from promptwise.evaluation.base import EvaluatorConfigError
+    from promptwise.evaluation.config import EvaluationError, load_eval_config
+    from promptwise.evaluation.registry import BuildContext, build_evaluator, resolve_type
+
+    for path in configs:
+        try:
+            config = load_eval_config(path)
+        except EvaluationError as error:
+            raise ConfigError(f"{where}: evaluator `{name}` is looked up in {path}, which has errors:\n{error}") from None
+        spec = next((spec for spec in config.evaluators if spec.name == name), None)
+        if spec is None:
+            continue
+        try:
+            evaluator = build_evaluator(resolve_type(spec.type), spec.name, spec.threshold, spec.options,
+                                        BuildContext(base_dir=config.base_dir, judge_transport=judge_transport,
+                                                     judge_defaults=config.judge))
+        except (EvaluatorConfigError, ValueError, TypeError) as error:
+            raise ConfigError(f"{path}: evaluator `{name}` cannot run online: {error}") from None
+        # Its column mapping, read from the live request: ${run.outputs.X} from the outputs, ${data.X}
+        # and ${run.inputs.X} from the inputs (a reference column live requests lack is an error row).
+        evaluator.online_inputs = dict(spec.inputs)
+        return evaluator
+    return None
+
+
+def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, where: str = "monitoring.online_eval",
+                     eval_configs: list[Path] = ()):
+    """Evaluator objects for `entries`: the name of an evaluator in one of `eval_configs`
+    (eval.yaml files), a kind name, or a mapping in eval.yaml's entry shape."""
     from promptwise.evaluation.base import EvaluatorConfigError
     from promptwise.evaluation.registry import EVALUATOR_TYPES, BuildContext, build_evaluator, resolve_type
 
     built = []
     for number, entry in enumerate(entries, start=1):
         if isinstance(entry, str):
+            named = _named_in_eval_config(entry, list(eval_configs), judge_transport,
+                                          f"{where}.evaluators[{number}]")
+            if named is not None:
+                built.append(named)
+                continue
             entry = {"name": entry, "type": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("type", entry.get("name")), str):
             raise ConfigError(f"{where}.evaluators[{number}]: give a kind name or a mapping with `type`")
@@ -126,7 +172,9 @@ def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, whe
         threshold = options.pop("threshold", None)
         kind = resolve_type(kind_name)
         if kind is None:
-            raise ConfigError(f"{where}.evaluators[{number}]: unknown evaluator `{kind_name}`; known: "
+            searched = ", ".join(str(path) for path in eval_configs) or "no eval.yaml found"
+            raise ConfigError(f"{where}.evaluators[{number}]: unknown evaluator `{kind_name}`: neither an evaluator "
+                              f"named so in eval.yaml ({searched}) nor a kind; kinds: "
                               + ", ".join(sorted(EVALUATOR_TYPES)))
         try:
             built.append(build_evaluator(kind, name, threshold, options,
@@ -143,7 +191,16 @@ def _text(value: Any) -> str:
 
 
 def evaluator_inputs(evaluator, item: Finished) -> dict:
-    """What the evaluator reads from a live request (no reference exists online)."""
+    """What the evaluator reads from a live request (no reference exists online): its eval.yaml
+    mapping when it came from one, else the output's text (the inputs' for prompt_injection)."""
+    mapping = getattr(evaluator, "online_inputs", None)
+    if mapping:
+        from promptwise.evaluation.mapping import resolve_value
+
+        inputs = item.inputs if isinstance(item.inputs, dict) else {}
+        outputs = item.outputs if isinstance(item.outputs, dict) else {"output": item.outputs}
+        context = {"data": inputs, "run": {"outputs": outputs, "inputs": inputs}}
+        return {name: resolve_value(reference, context) for name, reference in mapping.items()}
     subject = item.inputs if evaluator.kind == "prompt_injection" else item.outputs
     text = _text(subject)
     inputs = {"text": text, "prediction": text, "answer": text, "response": text,
@@ -288,8 +345,9 @@ class OnlineEvaluation:
         return rows
 
 
-def start_for_workspace(workspace) -> OnlineEvaluation | None:
-    """The workspace's online evaluation, started (None when not configured). Raises ConfigError."""
+def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvaluation | None:
+    """The workspace's online evaluation, started (None when not configured). Evaluators may be
+    named from `flow_path`'s eval.yaml or the workspace root's. Raises ConfigError."""
     settings = read_settings(workspace.settings, workspace.source)
     if settings is None:
         return None
@@ -297,12 +355,14 @@ def start_for_workspace(workspace) -> OnlineEvaluation | None:
     from promptwise.tracing.store import store_path
 
     transport = None
-    evaluators = build_evaluators(settings.evaluators, workspace.root)
+    configs = eval_configs_for(workspace.root, flow_path)
+    evaluators = build_evaluators(settings.evaluators, workspace.root, eval_configs=configs)
     if any(evaluator.calls_model for evaluator in evaluators):  # judges call through the engine
         from promptwise.evaluation.judge_transport import EngineJudgeTransport
 
         transport = EngineJudgeTransport(workspace)
-        evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport)
+        evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport,
+                                      eval_configs=configs)
     online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
                               queue_size=settings.queue_size, concurrency=settings.concurrency,
                               retention_days=tracing_settings(workspace).retention_days, judge_transport=transport)

@@ -550,7 +550,7 @@ def _online_evaluation(flow: ServedFlow):
     from promptwise.monitoring.online_eval import start_for_workspace
 
     try:
-        return start_for_workspace(workspace)
+        return start_for_workspace(workspace, flow.path)  # evaluators may be named from its eval.yaml
     except Exception as error:  # noqa: BLE001 - a ConfigError names the file; anything else is logged too
         log.error("promptwise serve: online evaluation is off: %s", error)
         return None
