@@ -91,11 +91,11 @@ def test_a_served_request_error_reaches_the_exporter_redacted():
 
 
 def test_the_store_scans_a_spans_content_for_personal_data_once_and_finds_what_the_walk_finds():
-    """`to_record` joins a span's content and scans it once; only a finding (or text with JSON
-    escapes) sends it through the policy's walk. Whatever the content, the record holds what the
-    walk alone would have made of it."""
+    """`to_record` joins a span's content and scans it once, the store's writer a whole batch's;
+    only a finding (or text with JSON escapes) sends a span through the policy's walk. Whatever
+    the content, the record holds what the walk alone would have made of it."""
     from promptwise.tracing.pii import PiiPolicy
-    from promptwise.tracing.processor import _may_hold_pii, to_record
+    from promptwise.tracing.processor import _may_hold_pii, govern_content, to_record
 
     clean_messages = '[{"role": "user", "parts": [{"type": "text", "content": "What is fact number 7?"}]}]'
     cases = [
@@ -116,9 +116,13 @@ def test_the_store_scans_a_spans_content_for_personal_data_once_and_finds_what_t
     finished = exporter.get_finished_spans()
     for mode in ("redact", "hash", "drop"):
         policy = PiiPolicy(mode, key=b"k" * 32)
-        for span, values in zip(finished, cases):
-            walked = policy.attributes(dict(values), A.CONTENT_ATTRIBUTES)
-            assert to_record(span, pii=policy).attributes == walked, (mode, values)
+        walked = [policy.attributes(dict(values), A.CONTENT_ATTRIBUTES) for values in cases]
+        for span, expected in zip(finished, walked):
+            assert to_record(span, pii=policy).attributes == expected, mode
+        # The span store's writer: a whole batch's content scanned at once, findings traced to their spans.
+        batch = [to_record(span, pii=policy, content_pii=False) for span in (*finished, *reversed(finished))]
+        govern_content(batch, policy)
+        assert [record.attributes for record in batch] == walked + walked[::-1], mode
     policy = PiiPolicy("redact")
     assert not _may_hold_pii(cases[0], policy)  # the usual case: no walk at all
     assert all(_may_hold_pii(values, policy) for values in cases[1:-1])

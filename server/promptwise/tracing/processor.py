@@ -9,6 +9,7 @@ span costs the request path one deque append.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import logging
 import threading
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from promptwise import span_attributes as attrs
+from promptwise.evaluation.safety import find_pii
 from promptwise.redaction import redact, redact_value
 from promptwise.tracing.store import SpanRecord, SpanStore
 
@@ -66,7 +68,7 @@ class StoreSpanProcessor(SpanProcessor):
             self._drop(1)
             return
         buffer.append(span)
-        if len(buffer) >= BATCH_SIZE:
+        if len(buffer) >= BATCH_SIZE and not self._wake.is_set():  # set() takes a lock: once is enough
             self._wake.set()
 
     def _drop(self, count: int, *, full_queue: bool = True) -> None:
@@ -140,7 +142,10 @@ class StoreSpanProcessor(SpanProcessor):
             if self._refused_until is not None and time.monotonic() < self._refused_until:
                 self._drop(len(batch), full_queue=False)  # the disk refused writes a moment ago: not tried yet
                 return
-            records = [to_record(span, capture_content=self.capture_content, pii=self.pii) for span in batch]
+            records = [to_record(span, capture_content=self.capture_content, pii=self.pii, content_pii=False)
+                       for span in batch]
+            if self.pii is not None:
+                govern_content(records, self.pii)
             self._written += self.store.write(records)
             with self._drop_lock:
                 drops, self._unsaved_drops = self._unsaved_drops, 0
@@ -198,10 +203,11 @@ def disk_refusal(error: BaseException) -> BaseException | None:
 _STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
 
 
-def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None) -> SpanRecord:
-    """The store's record of a finished SDK span: ids as hex, secrets redacted, content
-    attributes dropped when capture is off (whatever the instrumentation set), personal data
-    in content, events and status handled by the `pii` policy (tracing/pii.py)."""
+def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None, content_pii: bool = True) -> SpanRecord:
+    """The store's record of a finished span (the SDK's or a LocalSpan): ids as hex, secrets
+    redacted, content attributes dropped when capture is off (whatever the instrumentation set),
+    personal data in content, events and status handled by the `pii` policy (tracing/pii.py);
+    `content_pii=False`: except the content, which the caller governs (`govern_content`)."""
     context = span.context
     parent = span.parent
     status = span.status
@@ -214,7 +220,7 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None) -> 
         name, attributes = redact(name), redact_value(attributes)
         description = redact(description) if description else description
     if pii is not None:
-        if _may_hold_pii(attributes, pii):
+        if content_pii and _may_hold_pii(attributes, pii):
             attributes = pii.attributes(attributes, attrs.CONTENT_ATTRIBUTES)
         description = pii.text(description) if description else description
     return SpanRecord(
@@ -246,25 +252,62 @@ def _event_attributes(raw: Any, capture_content: bool, pii) -> dict[str, Any]:
     return pii.attributes(values) if pii is not None else values
 
 
-def _may_hold_pii(attributes: dict[str, Any], pii) -> bool:
-    """Whether the span's content attributes may hold personal data: all of them joined and
-    scanned once (the usual answer, no, then costs one scan instead of a JSON decode and a walk
-    per attribute). JSON text without a backslash holds its strings verbatim, each between two
-    quotes: with the quotes turned into NULs the text reads as the policy's own join of those
-    strings (NUL-separated; no detector crosses a NUL), plus JSON's punctuation and numbers,
-    which can only add findings. A value with escapes (or any other shape) is left to the
-    policy's walk; so is every span where the scan finds something."""
-    pieces = [""]  # a leading NUL: the join is never read as one JSON document
+def _content_texts(attributes: dict[str, Any]) -> list[str] | None:
+    """A span's content attributes as texts to scan for personal data in one go, or None when
+    one of them must go through the policy's walk. JSON text without a backslash holds its
+    strings verbatim, each between two quotes: with the quotes turned into NULs it reads as the
+    policy's own join of those strings (NUL-separated; no detector crosses a NUL), plus JSON's
+    punctuation and numbers, which can only add findings. A value with escapes (or that is no
+    text) is left to the walk."""
+    texts = []
     for key, value in attributes.items():
         if key not in attrs.CONTENT_ATTRIBUTES or value is None:
             continue
         if not isinstance(value, str) or "\\" in value:
-            return True
-        pieces.append(value.replace('"', "\x00") if value.lstrip()[:1] in ("[", "{") else value)
-    if len(pieces) == 1:
+            return None
+        texts.append(value.replace('"', "\x00") if value.lstrip()[:1] in ("[", "{") else value)
+    return texts
+
+
+def _may_hold_pii(attributes: dict[str, Any], pii) -> bool:
+    """Whether one span's content may hold personal data: all of it scanned once (the usual
+    answer, no, then costs one scan instead of a JSON decode and a walk per attribute)."""
+    texts = _content_texts(attributes)
+    if texts is None:
+        return True
+    if not texts:
         return False
-    text = "\x00".join(pieces)
+    text = "\x00" + "\x00".join(texts)  # a leading NUL: the join is never read as one JSON document
     return pii.text(text) != text
+
+
+def govern_content(records: list[SpanRecord], pii) -> None:
+    """The `pii` policy over the content of a batch of records, as `to_record` applies it to
+    one: the content of the whole batch joined (NUL-separated) and scanned once, then only the
+    records where a finding falls, or whose content cannot be scanned as text, walked."""
+    starts: list[int] = []  # where each piece begins in the joined text
+    owners: list[int] = []  # the record each piece belongs to
+    pieces: list[str] = []
+    walk: set[int] = set()
+    position = 1  # after the leading NUL
+    for index, record in enumerate(records):
+        texts = _content_texts(record.attributes)
+        if texts is None:
+            walk.add(index)
+            continue
+        for text in texts:
+            starts.append(position)
+            owners.append(index)
+            pieces.append(text)
+            position += len(text) + 1
+    if pieces:
+        for finding in find_pii("\x00" + "\x00".join(pieces), pii.kinds):
+            first = max(bisect.bisect_right(starts, finding.start) - 1, 0)
+            last = max(bisect.bisect_right(starts, max(finding.end - 1, finding.start)) - 1, 0)
+            walk.update(owners[first:last + 1])
+    for index in walk:
+        record = records[index]
+        record.attributes = pii.attributes(record.attributes, attrs.CONTENT_ATTRIBUTES)
 
 
 def _needs_redaction(name: str, description: str | None, attributes: dict[str, Any]) -> bool:
