@@ -325,20 +325,24 @@ def _connection_limits(concurrency: int):
     return limits(max_connections=size, max_keepalive_connections=max(concurrency, 1))
 
 
-def _http_client(timeout: float, concurrency: int):
+def _has_aiohttp() -> bool:
+    try:
+        return importlib.util.find_spec("aiohttp") is not None
+    except ImportError:
+        return False
+
+
+def _http_client(timeout: float, concurrency: int, on_request=None):
     """The SDK's aiohttp transport when aiohttp is installed (`pip install 'promptwise[fast]'`):
     same client API, a quarter to a third less CPU per request than the default transport
     (1.5 against 2.2 ms per row, benchmarks/batch_speed.py with and without --without-aiohttp). Without it, the SDK's own default HTTP client: the core install
-    does not need aiohttp to call a model."""
+    does not need aiohttp to call a model. `on_request` is an httpx request event hook."""
     limits = _connection_limits(concurrency)
-    try:
-        has_aiohttp = importlib.util.find_spec("aiohttp") is not None
-    except ImportError:
-        has_aiohttp = False
-    if has_aiohttp:
-        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits)
+    hooks = {"event_hooks": {"request": [on_request]}} if on_request is not None else {}
+    if _has_aiohttp():
+        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits, **hooks)
     default = getattr(openai, "DefaultAsyncHttpx2Client", None) or openai.DefaultAsyncHttpxClient  # openai 3 / before
-    return default(timeout=timeout, limits=limits)
+    return default(timeout=timeout, limits=limits, **hooks)
 
 
 def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
@@ -367,6 +371,14 @@ class Provider:
         self._paused_until = 0.0  # time.monotonic() before which no call starts (after a 429)
         self.answered = False  # the endpoint has answered at least once (any HTTP status)
         self._next_start = 0.0  # time.monotonic() at which the next call may start (pacing)
+        # Plain (not streamed) calls after the first go straight to aiohttp with the request the
+        # SDK built (engine/direct_http.py); an Entra ID token is refreshed per request, so the
+        # SDK sends every call of such a connection.
+        self._direct = None
+        if connection.auth != "entra" and _has_aiohttp():
+            from promptwise.engine.direct_http import DirectSender
+
+            self._direct = DirectSender(self.retry.timeout, concurrency)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -379,7 +391,10 @@ class Provider:
 
     def _make_client(self) -> openai.AsyncOpenAI:
         c = self.connection
-        http_client = _http_client(self.retry.timeout, self.concurrency)
+        if self._direct is not None:
+            self._direct.rebind()  # its aiohttp session belongs to the old loop, as the client did
+        http_client = _http_client(self.retry.timeout, self.concurrency,
+                                   self._direct.remember if self._direct is not None else None)
         if c.is_azure:
             endpoint, query = _split_query(c.azure_endpoint)
             auth: dict[str, Any] = {"api_key": c.api_key}
@@ -400,11 +415,28 @@ class Provider:
         if self._client is not None:
             try:
                 await self._client.close()
+                if self._direct is not None:
+                    await self._direct.aclose()
                 if self._tokens is not None:
                     await self._tokens.aclose()
             except RuntimeError:  # its loop is gone already
                 pass
             self._client = self._tokens = None
+
+    async def _post(self, path: str, model: str, content: bytes | None, body: dict | None = None) -> Any:
+        """POST a JSON request: straight through aiohttp once the SDK has sent one like it
+        (engine/direct_http.py), else through the SDK's raw-request API, recording its request."""
+        client = self.client  # (re)binds the clients to the running loop first
+        direct = self._direct
+        if direct is not None and direct.knows(path, model):
+            if content is None:
+                content = _encode(body)
+            return await direct.post(path, model, content)
+        post = {"content": content} if content is not None else {"body": body}
+        if direct is None:
+            return json.loads(await client.post(path, cast_to=bytes, **post))
+        with direct.recording(path, model):
+            return json.loads(await client.post(path, cast_to=bytes, **post))
 
     def model_for(self, model: str | None, deployment: str | None) -> str:
         """What goes in the request's `model`: the deployment on Azure, else the model."""
@@ -439,27 +471,29 @@ class Provider:
         # `client.post` (the SDK's raw-request API) instead of `chat.completions.create`: the typed
         # call transforms params and builds pydantic models at ~2 ms CPU per request (measured),
         # which made the client the bottleneck of a batch. Auth, Azure deployment routing, and
-        # errors (APIStatusError & co) are the SDK's either way. `cast_to=bytes` skips decoding
-        # the body to text first; json.loads reads bytes.
-        if self.connection.is_azure:
-            # The Azure client reads `model` from the body to route to /deployments/{model}/...
-            post = {"body": body}
-        else:
-            # Serialized once here, retries included: as `body`, the SDK would deep-copy the
-            # messages and encode them again on every attempt.
-            post = {"content": json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")}
+        # errors (APIStatusError & co) are the SDK's either way; after the first call, `_post`
+        # sends the SDK's request through aiohttp alone. `cast_to=bytes` skips decoding the body
+        # to text first; json.loads reads bytes.
+        # Serialized once here, retries included: as `body`, the SDK would deep-copy the messages
+        # and encode them again on every attempt. Azure's first call gives the SDK the body: its
+        # client reads `model` from it to route to /deployments/{model}/...
+        content = None if self.connection.is_azure and not self._knows("/chat/completions", model) else _encode(body)
 
         async def call():
-            return json.loads(await self.client.post("/chat/completions", cast_to=bytes, **post))
+            return await self._post("/chat/completions", model, content, body)
 
         response, latency_ms, attempts = await self._with_retries(call, on_retry)
         return _result(response, latency_ms, attempts)
 
+    def _knows(self, path: str, model: str) -> bool:
+        return self._direct is not None and self._direct.knows(path, model)
+
     async def embed(self, model: str, text: str | list[str], on_retry: RetryListener | None = None) -> EmbeddingResult:
         """Embeddings for one text (or several), retried per the policy."""
+        body = {"model": model, "input": text}
 
         async def call():
-            return json.loads(await self.client.post("/embeddings", body={"model": model, "input": text}, cast_to=bytes))
+            return await self._post("/embeddings", model, None, body)
 
         response, latency_ms, attempts = await self._with_retries(call, on_retry)
         try:
@@ -535,6 +569,10 @@ class Provider:
             if on_retry is not None:
                 on_retry(attempt, kind, delay)
             await asyncio.sleep(delay)
+
+
+def _encode(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
 
 
 @dataclass
