@@ -76,3 +76,4 @@ def test_the_workspace_eval_yaml_is_searched_too_and_unknown_names_say_where_the
         start_for_workspace(workspace, flow)
     message = str(raised.value)
     assert "valid_categroy" in message and str(flow / "eval.yaml") in message
+    assert "promptwise.yaml" in message and "did you mean `valid_category`" in message

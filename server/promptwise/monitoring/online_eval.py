@@ -27,6 +27,7 @@ inputs (an injection attempt arrives in them).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import queue
@@ -122,7 +123,7 @@ def eval_configs_for(workspace_root: Path, flow_path: Path | None) -> list[Path]
 
 def _named_in_eval_config(name: str, configs: list[Path], judge_transport, where: str):
     """The evaluator called `name` in the first eval.yaml that has one (its type, threshold,
-    options and judge defaults; its input mapping is offline-only), or None."""
+    options, judge defaults and column mapping), or None."""
     from promptwise.evaluation.base import EvaluatorConfigError
     from promptwise.evaluation.config import EvaluationError, load_eval_config
     from promptwise.evaluation.registry import BuildContext, build_evaluator, resolve_type
@@ -146,6 +147,18 @@ def _named_in_eval_config(name: str, configs: list[Path], judge_transport, where
         evaluator.online_inputs = dict(spec.inputs)
         return evaluator
     return None
+
+
+def _names_in(configs) -> list[str]:
+    from promptwise.evaluation.config import EvaluationError, load_eval_config
+
+    names = []
+    for path in configs:
+        try:
+            names += [spec.name for spec in load_eval_config(path).evaluators]
+        except EvaluationError:
+            pass
+    return names
 
 
 def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, where: str = "monitoring.online_eval",
@@ -173,9 +186,11 @@ def build_evaluators(entries, workspace_root: Path, *, judge_transport=None, whe
         kind = resolve_type(kind_name)
         if kind is None:
             searched = ", ".join(str(path) for path in eval_configs) or "no eval.yaml found"
+            hint = difflib.get_close_matches(kind_name, [*_names_in(eval_configs), *EVALUATOR_TYPES], n=1)
             raise ConfigError(f"{where}.evaluators[{number}]: unknown evaluator `{kind_name}`: neither an evaluator "
-                              f"named so in eval.yaml ({searched}) nor a kind; kinds: "
-                              + ", ".join(sorted(EVALUATOR_TYPES)))
+                              f"named so in eval.yaml ({searched}) nor a kind"
+                              + (f"; did you mean `{hint[0]}`?" if hint else
+                                 "; kinds: " + ", ".join(sorted(EVALUATOR_TYPES))))
         try:
             built.append(build_evaluator(kind, name, threshold, options,
                                          BuildContext(base_dir=workspace_root, judge_transport=judge_transport)))
@@ -356,13 +371,14 @@ def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvalu
 
     transport = None
     configs = eval_configs_for(workspace.root, flow_path)
-    evaluators = build_evaluators(settings.evaluators, workspace.root, eval_configs=configs)
+    where = f"{workspace.source}: monitoring.{SECTION}" if workspace.source else f"monitoring.{SECTION}"
+    evaluators = build_evaluators(settings.evaluators, workspace.root, eval_configs=configs, where=where)
     if any(evaluator.calls_model for evaluator in evaluators):  # judges call through the engine
         from promptwise.evaluation.judge_transport import EngineJudgeTransport
 
         transport = EngineJudgeTransport(workspace)
         evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport,
-                                      eval_configs=configs)
+                                      eval_configs=configs, where=where)
     online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
                               queue_size=settings.queue_size, concurrency=settings.concurrency,
                               retention_days=tracing_settings(workspace).retention_days, judge_transport=transport)
