@@ -187,10 +187,7 @@ def test_the_test_extra_brings_every_other_extra():
     for requirement in extras["test"]:
         if requirement.startswith("promptwise["):
             brought |= set(requirement[len("promptwise["):requirement.index("]")].split(","))
-    # azureml is the one extra the tests cannot install: azure-ai-ml requires
-    # azure-monitor-opentelemetry, which cannot sit beside our OpenTelemetry SDK pins.
-    not_installable_beside_the_core = {"azureml"}
-    assert brought == set(extras) - {"test"} - not_installable_beside_the_core
+    assert brought == set(extras) - {"test"}
     runtime = " ".join(project["dependencies"]).lower()
     assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity"))
 
