@@ -133,6 +133,17 @@ SETTINGS = spec(
         "connections": spec(MAP, values=CONNECTION),
         # PW707's window: warn about models retiring within this many days (costing/retirement.py)
         "retirement": spec(MAP, what="retirement", keys={"window_days": spec(INT, STR)}),
+        # The operate sections: each is checked in full by its own reader when it is used (serving/
+        # settings.py, tracing/settings.py, monitoring/, deploy/); here they are known, not "ignored".
+        "serve": spec(MAP, open=True),
+        "tracing": spec(MAP, open=True),
+        "monitoring": spec(MAP, open=True),
+        "deploy": spec(MAP, open=True),
+        # deploy/registry.py: a shared folder, or a team database (its URL only as ${env:NAME})
+        "registry": spec(MAP, what="registry", keys={"path": spec(STR), "url": spec(STR)}),
+        # deploy/rollout_file.py: flow name -> {weights, sticky_key, shadow}
+        "rollout": spec(MAP, values=spec(MAP, what="rollout", keys={
+            "weights": spec(MAP, open=True), "sticky_key": spec(STR), "shadow": spec(MAP, open=True)})),
     },
 )
 

@@ -5,6 +5,7 @@ serve FLOW` answers with, changed on a running server without a restart (it watc
     promptwise rollout promote FLOW triage:v2 [--require category_match>=0.95]
     promptwise rollout rollback FLOW
     promptwise rollout status FLOW [--format json]
+    promptwise rollout apply FLOW     # the rollout declared in promptwise.yaml / deploy.yaml
 
 FLOW is the flow path (its registered name is the rollout's). VERSION is NAME:vN, or vN of the
 flow's name. Every version is checked before anything changes; every change is audited.
@@ -48,6 +49,9 @@ def register(subparsers) -> None:
                          help="live gate: the candidate's live requests needed to judge it (default 20)")
     promote.add_argument("--window-hours", type=float, default=24.0, metavar="H",
                          help="live gate: the traces of the last H hours (default 24)")
+    apply = actions.add_parser("apply", help="serve the rollout declared for FLOW under `rollout:` in promptwise.yaml "
+                                             "or deploy.yaml")
+    apply.add_argument("flow", metavar="FLOW")
     rollback = actions.add_parser("rollback", help="back to the previous rollout state")
     rollback.add_argument("flow", metavar="FLOW")
     status = actions.add_parser("status", help="the current weights, sticky key and shadow")
@@ -57,7 +61,7 @@ def register(subparsers) -> None:
     compare.add_argument("flow", metavar="FLOW")
     compare.add_argument("--window-hours", type=float, default=24.0, metavar="H",
                          help="the traces of the last H hours (default 24)")
-    for sub in (setting, promote, rollback, status, compare):
+    for sub in (setting, promote, apply, rollback, status, compare):
         sub.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle, parser=parser)
 
@@ -75,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
     except DeployError as error:
         raise UserError(str(error)) from None
     try:
-        return {"set": _set, "promote": _promote, "rollback": _rollback, "status": _status,
+        return {"set": _set, "promote": _promote, "apply": _apply, "rollback": _rollback, "status": _status,
                 "compare": compare_live}[args.action](
             context, flow, args)
     except DeployError as error:
@@ -105,12 +109,10 @@ def _version_id(context, flow, ref: str, name: str) -> str:
 
 def _audit(context, action: str, name: str, before, after, outcome: str = "ok", **details) -> None:
     from promptwise.deploy import audit
+    from promptwise.deploy.rollout import main_version
 
-    def main(state):
-        return max(state["weights"], key=state["weights"].get) if state else None
-
-    audit.record(context.registry.database, action, who=context.who, name=name, from_version=main(before),
-                 to_version=main(after), target="serve", outcome=outcome,
+    audit.record(context.registry.database, action, who=context.who, name=name, from_version=main_version(before),
+                 to_version=main_version(after), target="serve", outcome=outcome,
                  details={"from": before, "to": after, **details})
 
 
@@ -201,6 +203,23 @@ def _live_gate(context, version_id: str, current, args) -> tuple[dict, list[str]
                                           names=(version_id, stable))
 
 
+def _apply(context, flow, args) -> int:
+    from promptwise.deploy import rollout, rollout_file
+    from promptwise.deploy.errors import DeployError
+
+    name, path = _state_file(context, flow)
+    applied = rollout_file.apply(context, name, path, force=True)
+    if applied is None:
+        if rollout_file.find(context.workspace, name) is None:
+            files = " or ".join(str(f) for f in rollout_file.sources(context.workspace)) or "promptwise.yaml"
+            raise DeployError(f"no rollout of {name} is declared in {files}; add one under `rollout:` "
+                              f"({name}: {{weights: {{v1: 90, v2: 10}}}})")
+        _print(args, name, rollout.read(path)["current"], "unchanged, already serving")
+        return 0
+    _print(args, name, applied[1], f"applied from {applied[0].source.name}:")
+    return 0
+
+
 def _rollback(context, flow, args) -> int:
     from promptwise.deploy import rollout
 
@@ -216,15 +235,19 @@ def _status(context, flow, args) -> int:
 
     name, path = _state_file(context, flow)
     data = rollout.read(path)
+    declared = data.get("declared") or {}
     if args.format == "json":
         print(json.dumps({"flow": name, "state_file": str(path), "current": data["current"],
-                          "history": len(data["history"])}, indent=2))
+                          "history": len(data["history"]), "declared": declared or None}, indent=2))
         return 0
     if data["current"] is None:
         print(f"{name}: no rollout (promptwise serve serves the working flow); "
               f"promptwise rollout set FLOW {name}:vN=100")
         return 0
     _print(args, name, data["current"], "now")
+    if declared and declared.get("state") != data["current"]:
+        print(f"  (differs from the rollout last applied from {declared.get('source')}: "
+              f"promptwise rollout apply FLOW serves that one again)")
     return 0
 
 

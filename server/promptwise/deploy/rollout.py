@@ -6,7 +6,8 @@ keeps the previous states (newest last) so `rollout rollback` is one write, inst
 
     {"current": {"weights": {"triage:v1": 95, "triage:v2": 5}, "sticky_key": "x-user-id",
                  "shadow": {"version": "triage:v3", "share": 10}},
-     "history": [ ...earlier "current" values... ]}
+     "history": [ ...earlier "current" values... ],
+     "declared": {"source": "promptwise.yaml", "state": ...}}  # the last one applied from a file (rollout_file.py)
 """
 
 from __future__ import annotations
@@ -114,15 +115,22 @@ def write(path: Path, data: dict) -> None:
         raise
 
 
-def replace_current(path: Path, state: dict) -> dict:
-    """Write `state` as current, pushing the old current onto the history; returns the old one."""
+def replace_current(path: Path, state: dict, *, declared: dict | None = None) -> dict:
+    """Write `state` as current, pushing the old current onto the history; returns the old one.
+    `declared`: the file declaration it comes from (kept otherwise)."""
     data = read(path)
     previous = data["current"]
     history = list(data["history"])
     if previous is not None:
         history.append(previous)
-    write(path, {"current": state, "history": history[-HISTORY:]})
+    write(path, {**data, "current": state, "history": history[-HISTORY:],
+                 **({"declared": declared} if declared else {})})
     return previous
+
+
+def main_version(state: dict | None) -> str | None:
+    """The version with the most traffic (the audit log's from/to)."""
+    return max(state["weights"], key=state["weights"].get) if state else None
 
 
 def roll_back(path: Path) -> tuple[dict, dict]:
@@ -134,7 +142,7 @@ def roll_back(path: Path) -> tuple[dict, dict]:
         raise DeployError(f"{path}: the rollout has no earlier state to roll back to")
     history = list(data["history"])
     restored = history.pop()
-    write(path, {"current": restored, "history": history})
+    write(path, {**data, "current": restored, "history": history})
     return data["current"], restored
 
 
@@ -147,11 +155,15 @@ def flow_name(flow: Path) -> str:
 
 def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
     """(state file, registry root) when the flow has a current rollout, checked servable:
-    its weights right and every version materializing. None when it has no rollout."""
+    its weights right and every version materializing. None when it has no rollout. A rollout
+    declared in promptwise.yaml or deploy.yaml (rollout_file.py) is applied first if it changed."""
+    from promptwise.deploy import rollout_file
     from promptwise.deploy.registry import Registry, registry_root
 
     root = registry_root(workspace)
-    path = state_path(root, flow_name(flow))
+    name = flow_name(flow)
+    path = state_path(root, name)
+    rollout_file.apply_on_serve(workspace, name, path)
     state = read(path)["current"]
     if state is None:
         return None

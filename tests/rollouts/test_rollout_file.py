@@ -1,0 +1,146 @@
+"""Rollouts declared under `rollout:` in promptwise.yaml or deploy.yaml (deploy/rollout_file.py):
+applied by `promptwise serve` and `promptwise rollout apply`, never re-applied over a later
+rollback unless the declaration changed, and every mistake reported with its file and line
+before anything changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import textwrap
+
+import httpx
+import pytest
+from conftest import WORDS, cli
+
+from promptwise.config import load_workspace
+from promptwise.deploy.errors import DeployError
+from promptwise.deploy.rollout import served_state
+
+SETTINGS = "promptwise.yaml"
+
+
+@pytest.fixture
+def workspace(packaged, tmp_path):
+    """A copy of the packaged workspace (v1..v3 of triage), without any rollout yet."""
+    root = tmp_path / "ws"
+    shutil.copytree(packaged, root, ignore=shutil.ignore_patterns("rollouts", "serve-*.log"))
+    return root
+
+
+def declare(root, text: str, file: str = SETTINGS) -> None:
+    path = root / file
+    base = path.read_text() if file == SETTINGS else ""
+    base = base.split("rollout:")[0]
+    path.write_text(base + textwrap.dedent(text).lstrip("\n"))
+
+
+def current(root) -> dict | None:
+    path = root / ".promptwise" / "rollouts" / "triage.json"
+    return json.loads(path.read_text())["current"] if path.exists() else None
+
+
+def rollout_audit(root) -> list[tuple]:
+    with sqlite3.connect(root / ".promptwise" / "registry.sqlite") as db:
+        return db.execute("SELECT action, to_version, details FROM audit WHERE action IN ('rollout', 'rollback') "
+                          "ORDER BY seq").fetchall()
+
+
+def test_a_declared_rollout_is_applied_and_a_later_rollback_survives_a_restart(workspace, capsys):
+    flow = str(workspace / "triage")
+    assert cli(capsys, "rollout", "set", flow, "triage:v1=100")[0] == 0
+    declare(workspace, """
+        rollout:
+          triage:
+            weights: {v1: 90, triage:v2: 10}
+            sticky_key: X-User-Id
+            shadow: {version: v3, share: 20}
+    """)
+    code, out, err = cli(capsys, "rollout", "apply", flow)
+    assert code == 0, err
+    assert "applied from promptwise.yaml" in out
+    expected = {"weights": {"triage:v1": 90, "triage:v2": 10}, "sticky_key": "x-user-id",
+                "shadow": {"version": "triage:v3", "share": 20}}
+    assert current(workspace) == expected
+    action, to_version, details = rollout_audit(workspace)[-1]
+    assert (action, to_version) == ("rollout", "triage:v1")
+    assert json.loads(details)["declared_in"] == str(workspace / SETTINGS)
+
+    # A rollback is not undone when the server starts again with the same declaration...
+    assert cli(capsys, "rollout", "rollback", flow)[0] == 0
+    assert current(workspace) == {"weights": {"triage:v1": 100}}
+    served_state(workspace / "triage", load_workspace(workspace / "triage"))
+    assert current(workspace) == {"weights": {"triage:v1": 100}}
+    code, out, _ = cli(capsys, "rollout", "status", flow)
+    assert "differs from the rollout last applied from" in out
+    # ...but a changed declaration is applied by the next start.
+    declare(workspace, """
+        rollout:
+          triage: {weights: {v2: 100}}
+    """)
+    served_state(workspace / "triage", load_workspace(workspace / "triage"))
+    assert current(workspace) == {"weights": {"triage:v2": 100}}
+    code, out, _ = cli(capsys, "rollout", "apply", flow)
+    assert code == 0 and "unchanged, already serving" in out
+    assert [a for a, _, _ in rollout_audit(workspace)] == ["rollout", "rollout", "rollback", "rollout"]
+
+
+def test_deploy_yaml_declares_a_rollout_and_two_declarations_are_refused(workspace, capsys):
+    declare(workspace, """
+        # rollouts of this workspace's flows
+        rollout:
+          triage:
+            weights: {v1: 50, v3: 50}
+    """, file="deploy.yaml")
+    flow = str(workspace / "triage")
+    assert cli(capsys, "rollout", "apply", flow)[0] == 0
+    assert current(workspace) == {"weights": {"triage:v1": 50, "triage:v3": 50}}
+    declare(workspace, "rollout:\n  triage: {weights: {v2: 100}}\n")
+    code, _, err = cli(capsys, "rollout", "apply", flow)
+    assert code != 0
+    assert f"{workspace / SETTINGS}:" in err and f"{workspace / 'deploy.yaml'}:3" in err and "keep one" in err
+    assert current(workspace) == {"weights": {"triage:v1": 50, "triage:v3": 50}}
+
+
+@pytest.mark.parametrize("declaration, line, expected", [
+    ("triage:\n    weights: {v1: 60, v2: 30}\n", 7, "add up to 90, not 100"),
+    ("triage:\n    weights:\n      v1: 50\n      v9: 50\n", 9, "no version 'triage:v9'"),
+    ("triage:\n    weights:\n      v1: 50\n      v2: half\n", 9, "whole percent 0-100, not a string"),
+    ("triage:\n    weights: {v1: 100}\n    shadow: {version: v3, share: 0}\n", 8, "shadow share"),
+    ("triage:\n    weights: {v1: 100}\n    stickykey: x-user\n", 8, "unknown rollout setting `stickykey`"),
+    ("triage:\n    weights: {v1: 100, triage:v1: 0}\n", 7, "given twice"),
+    ("triage: [v1, v2]\n", 6, "must be a mapping with `weights`"),
+])
+def test_bad_declarations_name_the_file_and_line_and_change_nothing(workspace, capsys, declaration, line, expected):
+    flow = str(workspace / "triage")
+    assert cli(capsys, "rollout", "set", flow, "triage:v1=100")[0] == 0
+    before = (workspace / ".promptwise" / "rollouts" / "triage.json").read_text()
+    audited = len(rollout_audit(workspace))
+    declare(workspace, "rollout:\n  " + declaration)
+    code, _, err = cli(capsys, "rollout", "apply", flow)
+    assert code != 0
+    assert f"{workspace / SETTINGS}:{line}:" in err and expected in err, err
+    with pytest.raises(DeployError, match=f"{SETTINGS}:{line}:"):  # `promptwise serve` refuses it the same way
+        served_state(workspace / "triage", load_workspace(workspace / "triage"))
+    assert (workspace / ".promptwise" / "rollouts" / "triage.json").read_text() == before
+    assert len(rollout_audit(workspace)) == audited
+
+
+def test_apply_without_a_declaration_says_where_to_write_one(workspace, capsys):
+    code, _, err = cli(capsys, "rollout", "apply", str(workspace / "triage"))
+    assert code != 0 and "no rollout of triage is declared" in err and "rollout:" in err
+
+
+def test_promptwise_serve_serves_the_declared_rollout(workspace):
+    from serving_process import ServeProcess
+
+    declare(workspace, "rollout:\n  triage: {weights: {v2: 100}}\n")
+    server = ServeProcess(workspace / "triage")
+    try:
+        response = httpx.post(server.url + "/score", json={"question": "hello"}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-promptwise-version"] == "triage:v2"
+        assert WORDS["triage:v2"] in response.json()["answer"]
+    finally:
+        server.stop()
