@@ -41,7 +41,8 @@ MIN_KEY_CHARS = 32
 INSTALL_HINT = "pip install 'promptwise[encrypt]'"
 KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _ENV_ONLY = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
-_SEALED = re.compile(r"^pwenc:1:([0-9a-f]{8}):([A-Za-z0-9_-]+={0,2})$")
+_KEY_ID = re.compile(r"[0-9a-f]{8}")
+_ID_END = len(PREFIX) + 8  # pwenc:1:<8 hex>:<base64>
 _NONCE_BYTES = 12
 
 
@@ -78,7 +79,7 @@ class StoreKey:
     def seal(self, plain: bytes, field: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plain, field.encode("utf-8"))
-        return f"{PREFIX}{self.id}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+        return f"{PREFIX}{self.id}:{base64.b64encode(nonce + sealed).decode('ascii')}"
 
     def open(self, payload: bytes, field: str) -> bytes:
         return self._aead.decrypt(payload[:_NONCE_BYTES], payload[_NONCE_BYTES:], field.encode("utf-8"))
@@ -102,8 +103,11 @@ def is_sealed(value: Any) -> bool:
 
 
 def sealed_key_id(value: Any) -> str | None:
-    match = _SEALED.match(value) if is_sealed(value) else None
-    return match.group(1) if match else None
+    """The id of the key that sealed `value` (None when it is not a sealed value)."""
+    if not is_sealed(value) or value[_ID_END:_ID_END + 1] != ":":
+        return None
+    key_id = value[len(PREFIX):_ID_END]
+    return key_id if _KEY_ID.fullmatch(key_id) else None
 
 
 class Keyring:
@@ -145,13 +149,13 @@ class Keyring:
         what is missing when no key here opens it."""
         if not is_sealed(value):
             return value
-        match = _SEALED.match(value)
-        key = self.keys.get(match.group(1)) if match else None
+        key_id = sealed_key_id(value)
+        key = self.keys.get(key_id) if key_id else None
         if key is None:
             self.unreadable += 1
-            return self.placeholder(match.group(1) if match else None)
+            return self.placeholder(key_id)
         try:
-            plain = key.open(base64.urlsafe_b64decode(match.group(2)), field)
+            plain = key.open(base64.b64decode(value[_ID_END + 1:], validate=True), field)
         except Exception:  # cryptography's InvalidTag, or a cut value: the stored bytes are not what was sealed
             self.unreadable += 1
             return f"[encrypted value that does not open with key {key.id}: damaged or moved]"
