@@ -1,6 +1,6 @@
 """The shipped Grafana dashboard reads only what a real `promptwise serve` exports on /metrics:
 every metric name and label its queries and variables use is checked against the exposition of
-a served flow (one answered and one refused request), so the dashboard cannot drift from
+a served flow (one answered, one refused and one streamed request), so the dashboard cannot drift from
 serving/metrics.py."""
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ def exported(tmp_path_factory) -> dict[str, set[str]]:
         try:
             assert httpx.post(process.url + "/score", json={"question": "hi"}, timeout=30).status_code == 200
             assert httpx.post(process.url + "/score", json={}, timeout=30).status_code == 422
+            with httpx.stream("POST", process.url + "/score", json={"question": "stream it"},
+                              headers={"Accept": "text/event-stream"}, timeout=30) as streamed:
+                assert streamed.status_code == 200 and streamed.read().count(b"data: ") > 1  # in pieces
             text = httpx.get(process.url + "/metrics", timeout=30).text
         finally:
             process.stop()
@@ -75,7 +78,8 @@ def test_every_metric_and_label_the_dashboard_reads_is_exported_by_serve(exporte
             assert label in exported[name]
     # the figures a serving dashboard is for: traffic, errors, latency, tokens, cost
     assert {"promptwise_requests_total", "promptwise_errors_total", "promptwise_request_latency_seconds_bucket",
-            "promptwise_tokens_total", "promptwise_cost_usd_total"} <= used
+            "promptwise_tokens_total", "promptwise_cost_usd_total",
+            "promptwise_time_to_first_token_seconds_bucket"} <= used
 
 
 def test_the_dashboard_is_importable_grafana_json():

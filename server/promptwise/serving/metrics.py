@@ -38,6 +38,10 @@ class Metrics:
                             ("version", "consumer"), registry=self.registry)
         self.errors = Counter("promptwise_errors", "Requests that failed, by kind", (*labels, "kind"),
                               registry=self.registry)
+        # Streamed answers only: from admission to the first token the model wrote.
+        self.time_to_first_token = Histogram("promptwise_time_to_first_token_seconds",
+                                             "Time to the first token of a streamed answer", labels,
+                                             buckets=_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("promptwise_requests_in_flight", "Flow requests being answered",
                                multiprocess_mode="livesum", registry=self.registry)
 

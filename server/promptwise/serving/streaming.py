@@ -66,11 +66,16 @@ async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIt
                 yield "delta", getter.result()
         while not sink.queue.empty():
             yield "delta", sink.queue.get_nowait()
-        if sink.first_token_at is not None and flow_request.span is not None:
-            from promptwise.tracing import attributes as a
+        if sink.first_token_at is not None:
+            from promptwise.serving.routing import label
 
-            flow_request.span.set_attribute(a.TIME_TO_FIRST_TOKEN_MS,
-                                            round((sink.first_token_at - flow_request.started) * 1000, 1))
+            first_token_s = sink.first_token_at - flow_request.started
+            serving.metrics.time_to_first_token.labels(flow_request.route, label(flow_request.choice.version),
+                                                       flow_request.consumer).observe(first_token_s)
+            if flow_request.span is not None:
+                from promptwise.tracing import attributes as a
+
+                flow_request.span.set_attribute(a.TIME_TO_FIRST_TOKEN_MS, round(first_token_s * 1000, 1))
         yield "done", task.result()
     finally:
         if not task.done():
