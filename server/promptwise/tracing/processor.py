@@ -315,12 +315,9 @@ def _needs_redaction(name: str, description: str | None, attributes: dict[str, A
     holds a registered secret or a URL credential. All of it joined with line breaks and
     checked once: whatever `redact` finds in one piece it finds in the joined text (no pattern
     is anchored or crosses a line break), and a false alarm only costs the full walk."""
-    pieces = [name, description or ""]
-    pieces += attributes
-    for value in attributes.values():
-        if isinstance(value, str):
-            pieces.append(value)
-        elif isinstance(value, (tuple, list)):
-            pieces += [item for item in value if isinstance(item, str)]
+    values = attributes.values()
+    pieces = [name, description or "", *attributes, *[value for value in values if isinstance(value, str)]]
+    for sequence in [value for value in values if isinstance(value, (tuple, list))]:
+        pieces += [item for item in sequence if isinstance(item, str)]
     text = "\n".join(pieces)
     return redact(text) != text

@@ -137,6 +137,9 @@ _TRACE_FIELDS = {
 }
 
 
+_TRACE_ATTRIBUTES = frozenset(_TRACE_FIELDS.values())
+
+
 def store_path(workspace_root: Path) -> Path:
     return Path(workspace_root) / STATE_DIR / DB_FILE
 
@@ -410,6 +413,8 @@ def _summarize(record: SpanRecord, summaries: dict[str, dict]) -> None:
         cost = _float(a.get(attrs.COST_USD))
         if cost is not None:
             summary["cost_usd"] = (summary["cost_usd"] or 0.0) + cost
+    if _TRACE_ATTRIBUTES.isdisjoint(a):  # most spans (nodes, model calls) name none of them
+        return
     for column, name in _TRACE_FIELDS.items():
         if summary[column] is None:
             value = a.get(name)
