@@ -59,7 +59,7 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
             return False
         processors = []
         pii = _pii_policy(resolved)
-        keyring = _store_keyring(resolved)
+        keyring = _store_keyring(resolved, root if settings is None else None)
         store_processor = _make_store_processor(root, resolved, pii, keyring)
         if store_processor is not None:
             processors.append(store_processor)
@@ -170,13 +170,18 @@ def _pii_policy(settings):
         raise ConfigError(f"tracing settings: {error}") from None
 
 
-def _store_keyring(settings):
+def _store_keyring(settings, root: Path | None = None):
     """The keyring that seals stored content (`tracing.encrypt`), or None when encryption is off;
-    a key that cannot be used is a ConfigError (content is never stored in the clear instead)."""
+    a key that cannot be used is a ConfigError (content is never stored in the clear instead),
+    naming the settings file and line when the settings came from the workspace at `root`."""
     if settings.encrypt is None:
         return None
     from promptwise.config import ConfigError
     from promptwise.store.encryption import StoreKeyError, keyring_from_settings
+    from promptwise.tracing.settings import store_keyring
+
+    if root is not None:
+        return store_keyring(root, strict=True)
 
     try:
         return keyring_from_settings(settings.encrypt, strict=True)
