@@ -19,6 +19,7 @@ import pytest
 
 from promptwise.cli import main
 from promptwise.config import load_workspace
+from promptwise.lsp.operate import monitor_view
 from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.monitoring.alerts import evaluate, read_rules
 from promptwise.monitoring.metric_drift import MIN_SAMPLE, alert_value, assess
@@ -133,6 +134,10 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     page = (root / "monitor.html").read_text(encoding="utf-8")
     assert "<h2>Online evaluation</h2>" in page and '<td class="alert">drift</td>' in page
     assert "v-leaky" in page and "Online mean score" in page
+
+    # the editor's Monitor view shows the same table
+    view = monitor_view(root, None, "3h")
+    assert "<h2>Online evaluation</h2>" in view["html"] and '<td class="alert">drift</td>' in view["html"]
 
     # alerts: drift.pii over the last 15 minutes fires (with the lowest-scored requests as examples);
     # a bare online evaluator name is its mean score

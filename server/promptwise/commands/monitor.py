@@ -81,6 +81,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.check:
         return _check(workspace, args)
     from promptwise.monitoring.aggregates import Selection, figures, totals
+    from promptwise.monitoring.metric_drift import online_with_drift
     from promptwise.monitoring.source import open_traces
 
     connection = open_traces(workspace.root)
@@ -89,7 +90,8 @@ def handle(args: argparse.Namespace) -> int:
     try:
         groups = [] if connection is None else figures(connection, selection, by=args.by, exact=args.exact)
         drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
-        online = _online(connection, workspace, since, until, args.flow_version)
+        online = online_with_drift(connection, workspace.state_dir, since, until, flow=flow_name,
+                                   version=args.flow_version)
     finally:
         if connection is not None:
             connection.close()
@@ -206,17 +208,6 @@ def _text(document: dict, *, traced: bool) -> str:
 
 def _score(value) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _online(connection, workspace, since, until, version) -> list[dict]:
-    """Online evaluation scores per version and evaluator, next to the offline evaluation."""
-    if connection is None:
-        return []
-    from promptwise.monitoring.metric_drift import with_drift
-    from promptwise.monitoring.online_eval import scores_by_version, with_offline
-
-    groups = scores_by_version(connection, since, until, version=version)
-    return with_drift(with_offline(groups, workspace.state_dir)) if groups else []
 
 
 def _cost(value) -> str:

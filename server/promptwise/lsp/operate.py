@@ -3,7 +3,8 @@
 
 - `html`: the monitor's own page (monitoring/report_html.py: inline SVG, no script, a strict
   CSP) with the figures per version, then per version and day (latency, cost, errors over
-  time), and the drift summary when the flow has a baseline;
+  time), the drift summary when the flow has a baseline, and the online evaluation scores
+  per version beside the offline evaluation (with metric drift);
 - `alerts`: the alert rules of promptwise.yaml evaluated now (`promptwise monitor --check`
   without delivery): each {rule, firing, message, trace_id}, `trace_id` the offending trace.
 
@@ -13,6 +14,7 @@ only shows the page and the notifications.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from promptwise.lsp import uris
 from promptwise.lsp.server import PromptwiseServer
 
+logger = logging.getLogger("promptwise.lsp.operate")
 MONITOR_VIEW = "promptwise.monitorView"
 DEFAULT_SINCE = "24h"
 
@@ -35,6 +38,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
     from promptwise.config import ConfigError, load_workspace
     from promptwise.lsp.monitor_lenses import traces_flow_name
     from promptwise.monitoring.aggregates import Selection, figures, totals
+    from promptwise.monitoring.metric_drift import online_with_drift
     from promptwise.monitoring.report_html import render_page
     from promptwise.monitoring.source import open_traces
     from promptwise.monitoring.windows import parse_duration
@@ -59,6 +63,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
                 day.flow = f"{group.flow} {group.key}"
                 daily.append(day)
         drift = _drift(connection, selection, flow_path) if flow_path is not None else None
+        online = online_with_drift(connection, workspace.state_dir, selection.since_ns, None, flow=flow)
         alerts = _alerts(connection, workspace)
     finally:
         if connection is not None:
@@ -68,6 +73,8 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
                 "groups": [group.document() for group in groups]}
     if drift is not None:
         document["drift"] = drift
+    if online:
+        document["online_eval"] = online
     html = render_page(document)
     if daily:
         by_day = render_page({"window": window, "by": "day", "flow": flow, "groups": [d.document() for d in daily]})
@@ -89,9 +96,9 @@ def _drift(connection, selection, flow_path: Path) -> dict | None:
 
 
 def _alerts(connection, workspace) -> list[dict]:
-    """The alert rules evaluated now, as `monitor --check` does (no webhook delivery; drift
-    rules report no data here). A broken rules list is one alert saying where."""
-    from promptwise.monitoring.alerts import AlertRuleError, evaluate, read_rules
+    """The alert rules evaluated now, as `monitor --check` does (no webhook delivery). A broken
+    rules list is one alert saying where."""
+    from promptwise.monitoring.alerts import AlertRuleError, drift_scorer, evaluate, read_rules
 
     try:
         rules, _ = read_rules(workspace.settings, workspace.source)
@@ -99,7 +106,8 @@ def _alerts(connection, workspace) -> list[dict]:
         return [{"rule": "(rules)", "firing": False, "message": str(error), "trace_id": None}]
     return [{"rule": result.rule.name, "firing": result.firing, "message": result.message(),
              "trace_id": result.traces[0] if result.traces else None}
-            for result in evaluate(connection, rules)]
+            for result in evaluate(connection, rules, state_dir=workspace.state_dir,
+                                   drift_score=drift_scorer(connection, workspace.root, logger.debug))]
 
 
 def _flow_path(arguments: dict) -> Path | None:

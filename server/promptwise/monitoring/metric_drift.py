@@ -69,3 +69,15 @@ def alert_value(groups: list[dict]) -> tuple[float | None, int]:
     value = max((drift["drop"] for _, drift in known if drift["drop"] > 0 and drift["p_value"] < SIGNIFICANCE),
                 default=0.0)
     return value, sum(group.get("scored") or 0 for group, _ in known)
+
+
+def online_with_drift(connection, state_dir, since_ns: int | None, until_ns: int | None, *,
+                      flow: str | None = None, version: str | None = None) -> list[dict]:
+    """Online scores per version and evaluator, beside the offline evaluation of the same content,
+    with their drift: what `promptwise monitor` and the editor's Monitor view show."""
+    from promptwise.monitoring.online_eval import scores_by_version, with_offline
+
+    if connection is None:
+        return []
+    groups = scores_by_version(connection, since_ns, until_ns, flow=flow, version=version)
+    return with_drift(with_offline(groups, state_dir)) if groups else []
