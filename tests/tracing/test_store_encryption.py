@@ -209,3 +209,28 @@ def test_without_the_encrypt_extra_the_error_names_the_pip_install(monkeypatch):
     monkeypatch.setattr(sys, "meta_path", [Refuse(), *sys.meta_path])
     with pytest.raises(StoreKeyError, match=r"promptwise\[encrypt\]"):
         StoreKey(KEY)
+
+
+def test_drift_and_rollout_read_sealed_inputs_and_outputs_with_the_key(traced_workspace, monkeypatch):
+    from promptwise.deploy.errors import DeployError
+    from promptwise.deploy.rollout import _opened_outputs
+    from promptwise.monitoring.aggregates import Selection
+    from promptwise.monitoring.drift import traffic
+    from promptwise.monitoring.source import open_traces
+
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    _run(root)
+    connection = open_traces(root)
+    inputs, outputs = traffic(connection, Selection())
+    assert inputs == [{"question": QUESTION.replace("jane.doe@example.com", "[EMAIL]")}]
+    assert outputs and "Paris" in json.dumps(outputs)
+    [sealed] = [row[0] for row in connection.execute(
+        f"SELECT json_extract(attributes, '$.\"{A.FLOW_OUTPUTS}\"') FROM spans WHERE kind = 'flow'")]
+    assert is_sealed(sealed) and "Paris" in json.dumps(_opened_outputs(connection, {"r1": sealed}))
+
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY")
+    assert traffic(connection, Selection()) == ([], [])  # placeholders are not inputs
+    with pytest.raises(DeployError, match="PROMPTWISE_STORE_KEY"):  # never compared as answers
+        _opened_outputs(connection, {"r1": sealed})
+    connection.close()
