@@ -101,3 +101,21 @@ def test_cli_without_traces_and_bad_options(tmp_path, capsys):
     assert "--out" in capsys.readouterr().err
     assert main(["monitor", "--workspace", str(tmp_path), "--since", "yesterday-ish"]) != 0
     assert "--since" in capsys.readouterr().err
+
+
+def test_chargeback_is_each_consumers_cost_per_utc_day(request_spans, workspace, capsys):
+    import time
+
+    root, write = workspace
+    midnight = (time.time_ns() // (86400 * 10**9)) * 86400 * 10**9
+    today, yesterday = (time.strftime("%Y-%m-%d", time.gmtime(ns / 1e9)) for ns in (midnight, midnight - 86400e9))
+    write([request_spans(consumer="billing", cost=0.25, now_ns=midnight + 60 * 10**9, age_s=0) for _ in range(2)]
+          + [request_spans(consumer="billing", cost=1.0, now_ns=midnight, age_s=3600)]
+          + [request_spans(consumer="claims", cost=0.5, now_ns=midnight + 60 * 10**9, age_s=0)])
+    connection = open_traces(root)
+    cost = {g.key: g.cost_usd for g in figures(connection, Selection(), by="consumer-day")}
+    connection.close()
+    assert cost == pytest.approx({f"billing {yesterday}": 1.0, f"billing {today}": 0.5, f"claims {today}": 0.5})
+    assert main(["monitor", "--workspace", str(root), "--since", "3d", "--by", "consumer-day"]) == 0
+    text = capsys.readouterr().out
+    assert f"billing {yesterday}" in text and "CONSUMER-DAY" in text

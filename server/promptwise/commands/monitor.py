@@ -1,6 +1,6 @@
 """`promptwise monitor [FLOW]`: what served traffic and batch runs did, from the span store.
 
-    promptwise monitor [FLOW] [--since 24h] [--until WHEN] [--by version|consumer|day|flow]
+    promptwise monitor [FLOW] [--since 24h] [--until WHEN] [--by version|consumer|day|flow|consumer-day]
                        [--consumer NAME] [--version ID] [--format text|json|html] [--out FILE]
     promptwise monitor [FLOW] --drift [--baseline DATA.jsonl] [--since 24h]
     promptwise monitor --check            evaluate promptwise.yaml `alerts:`; exit 1 when one fires
@@ -31,8 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--since", default="24h", metavar="WHEN",
                         help="started at or after WHEN: an age (15m, 24h, 7d) or a date/time (default 24h)")
     parser.add_argument("--until", metavar="WHEN", help="started before WHEN")
-    parser.add_argument("--by", choices=("version", "consumer", "day", "flow"), default="version",
-                        help="group per flow by this (default: version)")
+    parser.add_argument("--by", choices=("version", "consumer", "day", "flow", "consumer-day"), default="version",
+                        help="group per flow by this (default: version); consumer-day: each consumer's cost and "
+                             "figures per UTC day (chargeback)")
     parser.add_argument("--consumer", metavar="NAME", help="only this consumer's requests")
     parser.add_argument("--version", dest="flow_version", metavar="ID",
                         help="only this version (id, or the first 12 digits of the content hash)")
@@ -165,13 +166,14 @@ def _text(document: dict, *, traced: bool) -> str:
         return f"no traffic {span}" + (f" for flow {document['flow']}" if document["flow"] else "")
     by = document["by"]
     lines = [f"traffic {span}, per flow and {by}", ""]
-    header = (f"{'FLOW':<20} {by.upper():<14} {'REQUESTS':>8} {'ERRORS':>7} {'P50':>8} {'P95':>8} {'P99':>8} "
+    width = min(40, max(14, *(len(group["key"]) for group in groups)))  # "billing 2026-12-07" stays whole
+    header = (f"{'FLOW':<20} {by.upper():<{width}} {'REQUESTS':>8} {'ERRORS':>7} {'P50':>8} {'P95':>8} {'P99':>8} "
               f"{'TTFT P95':>8} {'TOKENS':>8} {'COST':>10} {'CACHE':>6}")
     lines.append(header)
     for group in groups:
         ttft = group["time_to_first_token_ms"].get("p95") if group["streams"] else None
         lines.append(
-            f"{group['flow'][:20]:<20} {group['key'][:14]:<14} {group['requests']:>8,} "
+            f"{group['flow'][:20]:<20} {group['key'][:width]:<{width}} {group['requests']:>8,} "
             f"{group['error_rate'] * 100:>6.1f}% {_ms(group['latency_ms'].get('p50')):>8} "
             f"{_ms(group['latency_ms'].get('p95')):>8} {_ms(group['latency_ms'].get('p99')):>8} {_ms(ttft):>8} "
             f"{format_tokens(group['input_tokens'] + group['output_tokens']):>8} "

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 from promptwise import span_attributes as attrs
 
-GROUPINGS = ("version", "consumer", "day", "flow")
+GROUPINGS = ("version", "consumer", "day", "flow", "consumer-day")
 PERCENTILES = (0.5, 0.95, 0.99)
 
 # Root kinds that are traffic: a served request, or one execution of a flow (run, batch row).
@@ -39,6 +39,8 @@ GROUP_KEY = {  # {p} is the traces table's prefix in a join
     "day": "date({p}start_ns / 1000000000, 'unixepoch')",  # UTC days
     "flow": "'(all)'",
 }
+# Chargeback: each consumer's figures per UTC day ("billing 2026-12-07").
+GROUP_KEY["consumer-day"] = f"({GROUP_KEY['consumer']} || ' ' || {GROUP_KEY['day']})"
 
 # Indexes the monitor's filters need beyond the store's own (time, flow, version, consumer).
 # Kept here, created on first use by a writer; a read-only opener simply goes without.
@@ -186,7 +188,8 @@ def _from_rollups(connection: sqlite3.Connection, selection: Selection, by: str,
             fold(ttft, name, ((rollups.bucket(ms), n) for ms, n in histogram))
     where, params = _rolled_filters(selection, first, last)
     key = {"version": "version", "consumer": "consumer", "flow": "'(all)'",
-           "day": "date(hour_ns / 1000000000, 'unixepoch')"}[by]
+           "day": "date(hour_ns / 1000000000, 'unixepoch')",
+           "consumer-day": "(consumer || ' ' || date(hour_ns / 1000000000, 'unixepoch'))"}[by]
     for row in connection.execute(
             f"SELECT flow, {key} AS key, sum(requests) AS requests, sum(errors) AS errors, sum(streams) AS streams, "
             f"sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, "
