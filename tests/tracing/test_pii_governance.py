@@ -24,8 +24,10 @@ CARD = "4111 1111 1111 1111"
 IBAN = "GB82 WEST 1234 5698 7654 32"
 SSN = "123-45-6789"
 NIR = "1 85 05 78 006 084 91"
-RAW = (EMAIL, CARD, IBAN, SSN, NIR, "Jane Doe")
-QUESTION = f"capital of France? Name: Jane Doe, mail {EMAIL}, IBAN {IBAN}, SSN {SSN}"
+DNI, HETU, BSN, NINO, PHONE = "12345678Z", "131052-308T", "111222333", "AB 12 34 56 C", "+31 20 123 4567"
+RAW = (EMAIL, CARD, IBAN, SSN, NIR, DNI, HETU, BSN, NINO, PHONE, "Jane Doe", "Pekka Virtanen")
+QUESTION = (f"capital of France? Name: Jane Doe, mail {EMAIL}, IBAN {IBAN}, SSN {SSN}, DNI {DNI}, HETU {HETU}, "
+            f"BSN {BSN}, NINO {NINO}, phone {PHONE}, cc Mr Pekka Virtanen")
 KEY = "k" * 32
 
 
@@ -69,7 +71,9 @@ def test_stored_and_exported_spans_never_hold_the_raw_personal_data(traced_works
     json.loads(reply)  # still JSON after processing
     if mode == "redact":
         assert "[EMAIL]" in reply and "[CARD]" in reply and "[NIR]" in reply
-        assert "[SSN]" in calls[0][A.GEN_AI_INPUT_MESSAGES] and "[NAME]" in calls[0][A.GEN_AI_INPUT_MESSAGES]
+        sent = calls[0][A.GEN_AI_INPUT_MESSAGES]
+        for token in ("[SSN]", "[NAME]", "[DNI]", "[HETU]", "[BSN]", "[NINO]", "[PHONE]", "[IBAN]", "[EMAIL]"):
+            assert token in sent, token
     elif mode == "hash":
         # equal values hash alike: the same e-mail joins across the two traces
         tokens = {token for call in calls for token in call[A.GEN_AI_OUTPUT_MESSAGES].split() if "[EMAIL:" in token}
