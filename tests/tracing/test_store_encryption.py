@@ -234,3 +234,29 @@ def test_drift_and_rollout_read_sealed_inputs_and_outputs_with_the_key(traced_wo
     with pytest.raises(DeployError, match="PROMPTWISE_STORE_KEY"):  # never compared as answers
         _opened_outputs(connection, {"r1": sealed})
     connection.close()
+
+
+def test_the_editors_trace_view_opens_sealed_content_and_says_what_to_set_without_the_key(traced_workspace,
+                                                                                          monkeypatch):
+    from promptwise.lsp.traces import find_trace
+
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    _run(root)
+    flow = (root / "hello" / "flow.dag.yaml").as_uri()
+
+    def call_content(document):
+        [call] = [span for root_span in document["spans"] for span in _walk(root_span) if span["kind"] == "llm"]
+        return call["content"]
+
+    content = call_content(find_trace(root, {"uri": flow}))
+    assert content["input_messages"][0]["parts"][0]["content"].startswith("capital of France")
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY")
+    content = call_content(find_trace(root, {"uri": flow}))
+    assert isinstance(content["input_messages"], str) and "PROMPTWISE_STORE_KEY" in content["input_messages"]
+
+
+def _walk(span):
+    yield span
+    for child in span["children"]:
+        yield from _walk(child)
