@@ -208,3 +208,26 @@ def test_the_server_loop_stays_off_for_bad_rules(tmp_path, caplog):
     with caplog.at_level("ERROR", logger="promptwise.monitoring"):
         assert not AlertLoop(tmp_path, workspace.settings, workspace.source).start()
     assert "promptwise.yaml:2" in caplog.text
+
+
+def test_example_traces_become_links_with_alerts_trace_url(request_spans, workspace, receiver, capsys, monkeypatch):
+    root, write = workspace
+    hook = receiver()
+    monkeypatch.setenv("TEAM_HOOK", hook.url)
+    (root / "promptwise.yaml").write_text(textwrap.dedent("""
+        alerts_webhook: ${env:TEAM_HOOK}
+        alerts_trace_url: https://jaeger.example/trace/{trace_id}
+        alerts:
+          - {name: triage-errors, flow: triage, metric: error_rate, above: 0.05, window: 1h}
+        """), encoding="utf-8")
+    write([request_spans(flow="triage", status="error") for _ in range(2)])
+    assert main(["monitor", "--check", "--workspace", str(root), "--format", "json"]) == 1
+    [alert] = json.loads(capsys.readouterr().out)["alerts"]
+    assert len(alert["example_traces"]) == 2
+    assert alert["example_trace_urls"] == [f"https://jaeger.example/trace/{t}" for t in alert["example_traces"]]
+    assert all(url in hook.bodies[0]["text"] for url in alert["example_trace_urls"])
+
+    (root / "promptwise.yaml").write_text("alerts_trace_url: https://jaeger.example/trace/\nalerts: []\n")
+    with pytest.raises(AlertRuleError) as caught:
+        read_rules(load_workspace(root).settings, root / "promptwise.yaml")
+    assert str(caught.value).startswith(f"{root / 'promptwise.yaml'}:1:") and "{trace_id}" in str(caught.value)

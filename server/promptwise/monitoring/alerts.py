@@ -2,6 +2,8 @@
 
     alerts_webhook: ${env:ALERTS_URL}     # optional: where firing alerts are posted
     alerts_interval: 1m                   # optional: how often `promptwise serve` checks (default 60s)
+    alerts_trace_url: https://jaeger.example/trace/{trace_id}   # optional: example traces as links
+                                          # (vscode://promptwise.promptwise/trace?id={trace_id} opens VS Code)
     alerts:
       - name: slow-triage
         flow: log-triage                  # optional: every flow when left out
@@ -65,6 +67,7 @@ class AlertRule:
     webhook: str | None = None  # the env variable holding the URL
     where: str = ""  # file:line of the rule
     evaluator: str | None = None  # the evaluator whose scores the metric reads (evaluator.NAME, NAME, drift.NAME)
+    trace_url: str | None = None  # alerts_trace_url: a link per example trace ({trace_id} filled in)
 
     def crossed(self, value: float | None) -> bool:
         if value is None:
@@ -93,7 +96,9 @@ class AlertResult:
         text = (f"FIRING  {rule.name}: {rule.metric} {value} is {'above' if rule.above else 'below'} "
                 f"{_figure(rule.metric, rule.threshold)} ({scope}, last {rule.window}, {self.requests} requests) "
                 f"since {since}")
-        if self.traces:
+        if self.traces and rule.trace_url:
+            text += "; traces: " + ", ".join(rule.trace_url.replace("{trace_id}", trace) for trace in self.traces)
+        elif self.traces:
             text += f"; traces: {', '.join(self.traces)} (promptwise traces show ID)"
         return text
 
@@ -102,7 +107,9 @@ class AlertResult:
                 "threshold": self.rule.threshold, "direction": "above" if self.rule.above else "below",
                 "window": self.rule.window, "flow": self.rule.flow, "consumer": self.rule.consumer,
                 "firing": self.firing, "since_ns": self.since_ns, "requests": self.requests,
-                "example_traces": self.traces}
+                "example_traces": self.traces,
+                "example_trace_urls": [self.rule.trace_url.replace("{trace_id}", trace) for trace in self.traces]
+                if self.rule.trace_url else []}
 
 
 def _figure(metric: str, value: float) -> str:
@@ -126,6 +133,12 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
     problems: list[str] = []
     default_hook = _webhook(settings.get("alerts_webhook"), f"{_where(source, lines, None, 'alerts_webhook')}",
                             "alerts_webhook", problems)
+    trace_url = settings.get("alerts_trace_url")
+    if trace_url is not None and not (isinstance(trace_url, str) and "{trace_id}" in trace_url
+                                      and trace_url.split(":", 1)[0] in ("http", "https", "vscode")):
+        problems.append(f"{_where(source, lines, None, 'alerts_trace_url')}: `alerts_trace_url` must be an http(s) or "
+                        f"vscode:// link holding {{trace_id}}, e.g. https://jaeger.example/trace/{{trace_id}}")
+        trace_url = None
     interval = settings.get("alerts_interval")
     if interval is not None and parse_duration(interval) is None:
         problems.append(f"{_where(source, lines, None, 'alerts_interval')}: `alerts_interval: {interval!r}` is not a "
@@ -191,7 +204,7 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
             rules.append(AlertRule(name=name, metric=metric, threshold=threshold, above=directions[0] == "above",
                                    window_s=seconds, window=str(window), flow=_text(item.get("flow")),
                                    consumer=_text(item.get("consumer")), webhook=hook, where=where(index),
-                                   evaluator=_scored_by(metric, evaluators)))
+                                   evaluator=_scored_by(metric, evaluators), trace_url=trace_url))
     _raise(problems)
     return rules, default_hook
 
@@ -256,7 +269,7 @@ def _rule_lines(source: Path | None) -> dict:
     if not isinstance(root, YamlMapping):
         return lines
     for entry in root:
-        if entry.key_text in ("alerts", "alerts_webhook", "alerts_interval"):
+        if entry.key_text in ("alerts", "alerts_webhook", "alerts_interval", "alerts_trace_url"):
             lines[(None, entry.key_text)] = entry.key.range.start.line + 1
     section = root.get("alerts")
     if isinstance(section, YamlSequence):
