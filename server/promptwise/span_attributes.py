@@ -77,6 +77,7 @@ STREAMED = "promptwise.streamed"  # bool: the reply was streamed to the caller
 TIME_TO_FIRST_TOKEN_MS = "promptwise.time_to_first_token_ms"  # float, for streamed replies
 CANCELLED = "promptwise.cancelled"  # bool: the caller went away (client disconnect)
 SHADOW = "promptwise.shadow"  # bool: a shadow request whose answer was not returned
+SHADOW_OF_CONSUMER = "promptwise.shadow.consumer"  # the consumer whose request was shadowed (not billed to it)
 EVALUATOR = "promptwise.evaluator"  # the evaluator's name on evaluation spans
 HTTP_ROUTE = "http.route"  # standard HTTP names for request spans
 HTTP_REQUEST_METHOD = "http.request.method"

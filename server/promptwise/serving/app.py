@@ -168,6 +168,7 @@ class ServingApp:
             task.add_done_callback(self._shadows.discard)
 
     async def _run_shadow(self, version: str, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> None:
+        from promptwise.serving.rollout import SHADOW_CONSUMER, meter_shadow
         from promptwise.tracing import attributes as a
 
         span = None
@@ -177,12 +178,15 @@ class ServingApp:
             # A trace of its own (an empty parent context): the shadow's row in `traces` carries its version.
             span = self.tracer.start_span(f"shadow {flow_request.route}", context=context.Context(),
                                           kind=trace.SpanKind.INTERNAL, attributes={
-                a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.CONSUMER: flow_request.consumer,
+                a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.CONSUMER: SHADOW_CONSUMER,
+                a.SHADOW_OF_CONSUMER: flow_request.consumer,
                 a.FLOW_CONTENT_HASH: flow.content_hash, a.VERSION_ID: version, a.FLOW_NAME: flow.name,
                 a.SHADOW: True, "promptwise.request.id": flow_request.request_id})
+        outcome, failed = None, True
         try:
             with _current(span):
                 outcome = await asyncio.wait_for(flow.run(flow.bind(given)), self.settings.timeout_seconds)
+            failed = outcome.status != "completed"
             if span is not None:
                 from promptwise.engine import spans as engine_spans
 
@@ -195,6 +199,7 @@ class ServingApp:
                 kind = "timeout" if isinstance(error, asyncio.TimeoutError) else "invalid_input"
                 _span_error(span, ServeError(kind, f"{type(error).__name__}: {error}"))
         finally:
+            meter_shadow(self, version, outcome, span, failed)  # metered, never the consumer's rate limit
             if span is not None:
                 span.end()
 

@@ -19,6 +19,42 @@ from promptwise.serving.routing import Router, Table
 
 log = logging.getLogger("promptwise.serve")
 CHECK_SECONDS = 1.0
+# Shadow runs are the operator's experiment, not the consumer's request: their tokens and cost are
+# metered (metering.sqlite, /metrics, the shadow's trace) under this pseudo-consumer, which no
+# `serve.keys` consumer can be named (names are letters, digits and `_.@-`), and never count
+# against the consumer's rate limit. The shadowed consumer stays on the trace (SHADOW_OF_CONSUMER).
+SHADOW_CONSUMER = "(shadow)"
+
+
+def meter_shadow(serving, version: str, outcome, span, failed: bool) -> None:
+    """Record a finished shadow run's usage: in the meter and the token / cost metrics under
+    SHADOW_CONSUMER, and on its root span (the trace store sums the model calls itself)."""
+    from promptwise.serving.routing import label
+    from promptwise.tracing import attributes as a
+
+    prompt = completion = 0
+    cost: float | None = None
+    for node in (outcome.nodes if outcome is not None else ()):
+        prompt += node.prompt_tokens or 0
+        completion += node.completion_tokens or 0
+        if node.cost is not None:
+            cost = (cost or 0.0) + node.cost
+    if serving.meter is not None:
+        serving.meter.record(SHADOW_CONSUMER, version, prompt_tokens=prompt, completion_tokens=completion,
+                             cost=cost, error=failed)
+    shown = label(version)
+    if prompt:
+        serving.metrics.tokens.labels(shown, SHADOW_CONSUMER, "input").inc(prompt)
+    if completion:
+        serving.metrics.tokens.labels(shown, SHADOW_CONSUMER, "output").inc(completion)
+    if cost:
+        serving.metrics.cost.labels(shown, SHADOW_CONSUMER).inc(cost)
+    if span is not None:
+        if prompt or completion:
+            span.set_attribute(a.GEN_AI_USAGE_INPUT_TOKENS, prompt)
+            span.set_attribute(a.GEN_AI_USAGE_OUTPUT_TOKENS, completion)
+        if cost is not None:
+            span.set_attribute(a.COST_USD, cost)
 
 
 class RolloutWatcher:
