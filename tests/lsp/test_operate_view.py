@@ -77,3 +77,5 @@ async def test_lenses_deployments_and_monitor_of_a_served_flow(client: LanguageC
     assert version.id in view["html"] and "<script" not in view["html"]
     bad = await _execute(client, "promptwise.monitorView", {"uri": uri, "since": "soon"})
     assert bad["status"] == "error" and "1h" in bad["error"]
+    # the client's periodic alert check: this workspace has no rules
+    assert await _execute(client, "promptwise.alerts", {"uri": uri}) == {"status": "ok", "rules": 0, "alerts": []}

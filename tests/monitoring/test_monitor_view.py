@@ -48,6 +48,21 @@ def test_figures_per_version_and_day_and_the_firing_alert(flow, request_spans):
     assert not alerts["slow"]["firing"] and alerts["slow"]["trace_id"] is None
 
 
+def test_the_alerts_alone_for_the_clients_periodic_check(flow, request_spans):
+    from promptwise.lsp.operate import alerts_now
+
+    path, write = flow
+    root = path.parent.parent
+    write([request_spans(flow="triage", status="error", age_s=60)])
+    answer = alerts_now(root)
+    assert answer["status"] == "ok" and answer["rules"] == 2
+    firing = [alert for alert in answer["alerts"] if alert["firing"]]
+    assert [alert["rule"] for alert in firing] == ["triage-errors"] and firing[0]["trace_id"]
+    (root / "promptwise.yaml").write_text("alerts:\n  - {name: x, metric: nope, above: 1}\n", encoding="utf-8")
+    [broken] = alerts_now(root)["alerts"]
+    assert not broken["firing"] and "promptwise.yaml:2" in broken["message"]
+
+
 def test_all_flows_without_a_uri_and_no_traces_yet(flow):
     path, _ = flow
     view = monitor_view(path.parent.parent, None, "1h")

@@ -8,6 +8,9 @@
 - `alerts`: the alert rules of promptwise.yaml evaluated now (`promptwise monitor --check`
   without delivery): each {rule, firing, message, trace_id}, `trace_id` the offending trace.
 
+`promptwise.alerts` {uri?} -> {status, rules, alerts}: the alerts alone, which the client asks
+for every few minutes to notify the rules that start firing.
+
 Everything is computed in the server's executor from the span store, read-only; the client
 only shows the page and the notifications.
 """
@@ -140,6 +143,41 @@ async def show_monitor(ls: PromptwiseServer, *args: Any) -> dict:
     since = arguments.get("since") or DEFAULT_SINCE
     try:
         return await ls.run_cpu(monitor_view, root, flow_path, str(since))
+    except MonitorError as error:
+        return {"status": "error", "error": str(error)}
+
+
+# --- alerts for the editor's notifications ---------------------------------------------------
+
+ALERTS = "promptwise.alerts"
+
+
+def alerts_now(root: Path) -> dict:
+    """In the executor: the workspace's alert rules evaluated now (no delivery), for the client's
+    periodic check: {status: "ok", rules: N, alerts: [{rule, firing, message, trace_id}]}."""
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.monitoring.source import open_traces
+
+    try:
+        workspace = load_workspace(root)
+    except ConfigError as error:
+        raise MonitorError(str(error)) from None
+    if not workspace.settings.get("alerts"):
+        return {"status": "ok", "rules": 0, "alerts": []}
+    connection = open_traces(workspace.root)
+    try:
+        alerts = _alerts(connection, workspace)
+    finally:
+        if connection is not None:
+            connection.close()
+    return {"status": "ok", "rules": len(alerts), "alerts": alerts}
+
+
+async def check_alerts(ls: PromptwiseServer, *args: Any) -> dict:
+    arguments = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+    root = _workspace_root(ls, _flow_path(arguments))
+    try:
+        return await ls.run_cpu(alerts_now, root)
     except MonitorError as error:
         return {"status": "error", "error": str(error)}
 

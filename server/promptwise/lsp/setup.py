@@ -253,5 +253,7 @@ def _register_runs(server: PromptwiseServer) -> None:
     server.command(replay.REPLAY_MODELS)(guarded(replay.REPLAY_MODELS, default=[])(replay.replay_models))
     failure = {"status": "error", "error": f"{operate.MONITOR_VIEW} failed inside the server; see the Promptwise log"}
     server.command(operate.MONITOR_VIEW)(guarded(operate.MONITOR_VIEW, default=failure)(operate.show_monitor))
+    failure = {"status": "error", "error": f"{operate.ALERTS} failed inside the server; see the Promptwise log"}
+    server.command(operate.ALERTS)(guarded(operate.ALERTS, default=failure)(operate.check_alerts))
     failure = {"status": "error", "error": f"{operate.DEPLOYMENTS} failed inside the server; see the Promptwise log"}
     server.command(operate.DEPLOYMENTS)(guarded(operate.DEPLOYMENTS, default=failure)(operate.list_deployments))
