@@ -102,14 +102,9 @@ def store_keyring(workspace: WorkspaceConfig | Path, *, strict: bool = False):
     file itself cannot be read)."""
     from promptwise.store.encryption import Keyring, StoreKeyError, keyring_from_settings
 
-    if not isinstance(workspace, WorkspaceConfig):
-        try:
-            workspace = load_workspace(workspace)
-        except ConfigError as error:
-            if strict:
-                raise
-            return Keyring(problem=str(error))
     try:
+        if not isinstance(workspace, WorkspaceConfig):
+            workspace = load_workspace(workspace)
         settings = tracing_settings(workspace)
     except ConfigError as error:
         if strict:

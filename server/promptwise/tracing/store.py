@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from promptwise import span_attributes as attrs
 from promptwise.config import STATE_DIR
-from promptwise.store.encryption import sealed_key_id
+from promptwise.store.encryption import is_sealed, sealed_key_id
 from promptwise.store.schema import connect
 
 DB_FILE = "traces.sqlite"
@@ -330,14 +330,13 @@ class SpanStore:
         if not rows or (len(rows) > 1 and rows[0]["trace_id"] != trace_id):
             return None
         summary = dict(rows[0])
-        keyring = self.reading_keyring()
         spans = []
         for row in self._connection.execute(
                 "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id", (summary["trace_id"],)):
             span = dict(row)
             span["attributes"] = json.loads(span["attributes"] or "{}")
             span["events"] = json.loads(span["events"] or "[]")
-            spans.append(_opened(span, keyring))
+            spans.append(_opened(span, self))
         summary["spans"] = spans
         return summary
 
@@ -374,8 +373,13 @@ def _span_row(record: SpanRecord, keyring=None) -> tuple:
             _float(a.get(attrs.COST_USD)), _encode(stored), _encode(events) if events else None)
 
 
-def _opened(span: dict, keyring) -> dict:
-    """A span row read back with its sealed content opened (placeholders where no key opens it)."""
+def _opened(span: dict, store: SpanStore) -> dict:
+    """A span row read back with its sealed content opened (placeholders where no key opens it).
+    The keyring is only looked for when something is sealed."""
+    if not (is_sealed(span["events"]) or is_sealed(span["error_message"])
+            or any(map(is_sealed, span["attributes"].values()))):
+        return span
+    keyring = store.reading_keyring()
     span["attributes"] = keyring.open_fields(span["attributes"])
     events = keyring.open(span["events"], "events")
     span["events"] = events if isinstance(events, list) else [{"name": "encrypted", "attributes": {"events": events}}]
