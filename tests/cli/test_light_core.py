@@ -136,6 +136,26 @@ def test_bleu_without_the_metrics_extra_names_the_pip_install(tmp_path):
         result.stdout
 
 
+def test_json_schema_without_the_schema_extra_names_the_pip_install(tmp_path):
+    """jsonschema is the `schema` extra: `check` of an eval.yaml using json_schema says so at its line."""
+    (tmp_path / "eval.yaml").write_text(
+        "evaluators:\n"
+        "  - {name: exact, type: exact_match, inputs: {prediction: '${run.outputs.answer}', reference: '${data.answer}'}}\n"
+        "  - {name: shape, type: json_schema, schema: {type: object}, inputs: {prediction: '${run.outputs.answer}'}}\n",
+        encoding="utf-8")
+    result = run_python(f"""
+        import sys
+        from promptwise.cli import main
+        code = main(["check", {str(tmp_path / "eval.yaml")!r}])
+        print("jsonschema loaded:", "jsonschema" in sys.modules, file=sys.stderr)
+        sys.exit(code)
+    """, blocked=("jsonschema",))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "jsonschema loaded: False" in result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "PW805" in line]
+    assert "eval.yaml:3" in line and "`shape` (json_schema)" in line and "pip install 'promptwise[schema]'" in line
+
+
 def test_bleu_with_the_metrics_extra_scores():
     from promptwise.evaluation.computed import Bleu
 
@@ -189,7 +209,8 @@ def test_the_test_extra_brings_every_other_extra():
             brought |= set(requirement[len("promptwise["):requirement.index("]")].split(","))
     assert brought == set(extras) - {"test"}
     runtime = " ".join(project["dependencies"]).lower()
-    assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity"))
+    assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity",
+                                                "jsonschema"))
 
 
 def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):

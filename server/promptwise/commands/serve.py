@@ -48,14 +48,11 @@ def is_loopback(host: str) -> bool:
 
 
 def _require_extra() -> None:
-    missing = []
-    for module in ("uvicorn", "starlette", "prometheus_client"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    from promptwise.common.extras import missing_extra, missing_modules
+
+    missing = missing_modules("uvicorn", "starlette", "prometheus_client")
     if missing:
-        raise UserError(f"serving needs {', '.join(missing)}; install the serve extra: pip install 'promptwise[serve]'")
+        raise UserError(missing_extra("serving", missing, "serve"))
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -12,8 +12,9 @@ class MissingExtra(DeployError):
     """A target's SDK is not installed: names the `pip install` that brings it."""
 
     def __init__(self, target: str, modules: list[str], extra: str) -> None:
-        super().__init__(f"the {target} target needs {', '.join(modules)}; install it with: "
-                         f"pip install 'promptwise[{extra}]'")
+        from promptwise.common.extras import missing_extra
+
+        super().__init__(missing_extra(f"the {target} target", modules, extra))
         self.extra = extra
 
 

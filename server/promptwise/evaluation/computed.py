@@ -7,7 +7,6 @@ the SQuAD evaluation script's normalisation (lower case, no punctuation, no arti
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import string
@@ -15,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
+from promptwise.common.extras import missing_extra, missing_modules
 from promptwise.evaluation.base import Evaluator, EvaluatorConfigError, Score, as_text
 
 
@@ -150,6 +150,7 @@ class JsonSchema(Evaluator):
 
     def __init__(self, name: str, threshold: float | None = None, options: dict | None = None) -> None:
         super().__init__(name, threshold, options)
+        _require_library(self, "jsonschema", "jsonschema", extra="schema")
         import jsonschema
 
         schema = self.options.get("schema")
@@ -221,21 +222,11 @@ class TokenF1(Evaluator):
         return self.judged(value, f"token F1 {value:.3f}")
 
 
-# sacrebleu and rouge-score come with the `metrics` extra (they bring numpy, nltk, lxml...).
-METRICS_INSTALL_HINT = "pip install 'promptwise[metrics]'"
-
-
-def _require_library(evaluator: Evaluator, module: str, package: str) -> None:
-    """Say which extra brings the library an overlap metric calls, when it is missing. Only
-    looks for it (importing sacrebleu costs 0.2 s the editor's eval.yaml checks need not pay)."""
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ImportError:
-        found = False
-    if not found:
-        raise EvaluatorConfigError(
-            f"evaluator `{evaluator.name}` ({evaluator.kind}) needs {package}, which the core install leaves out; "
-            f"install it with: {METRICS_INSTALL_HINT}") from None
+def _require_library(evaluator: Evaluator, module: str, package: str, extra: str = "metrics") -> None:
+    """Say which extra brings the library an evaluator calls, when it is missing: sacrebleu and
+    rouge-score come with `metrics` (they bring numpy, nltk, lxml...), jsonschema with `schema`."""
+    if missing_modules(module):
+        raise EvaluatorConfigError(missing_extra(f"evaluator `{evaluator.name}` ({evaluator.kind})", [package], extra))
 
 
 class Bleu(Evaluator):

@@ -13,12 +13,12 @@ the audit entry; targets do neither. A target imports its SDK lazily, inside `re
 
 from __future__ import annotations
 
-import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from promptwise.common.extras import missing_modules
 from promptwise.deploy.errors import MissingExtra
 
 Progress = Callable[[str], None]  # one line of progress for the user (stderr, the editor's progress)
@@ -55,6 +55,7 @@ class DeployRequest:
     settings: dict[str, Any] = field(default_factory=dict)  # `deploy.<target>` from promptwise.yaml
     weight: int | None = None      # share of traffic for this version (targets that split traffic)
     previous: str | None = None    # the version id it replaces, when known (for the audit and rollback)
+    image: str | None = None       # `--image`: the container image reference, instead of the settings' one
 
 
 @dataclass
@@ -106,10 +107,11 @@ class Target(ABC):
     extra: ClassVar[str | None] = None        # the pip extra that brings `modules`
     modules: ClassVar[tuple[str, ...]] = ()   # importable names the target needs to apply
     cloud: ClassVar[bool] = False             # lands in a region: checked against deploy.allowed_regions
+    splits_traffic: ClassVar[bool] = False    # serves several versions at once by weight (`--weight`)
 
     def require(self) -> None:
         """MissingExtra (naming the pip install) unless the target's SDK is importable."""
-        missing = [m for m in self.modules if not _importable(m)]
+        missing = missing_modules(*self.modules)
         if missing:
             raise MissingExtra(self.name, missing, self.extra or self.name)
 
@@ -141,10 +143,6 @@ class Target(ABC):
 
 
 def _importable(module: str) -> bool:
-    """Whether `module` can be imported, without importing it. A dotted name whose parent
-    package is absent (`azure.ai.ml` where only `azure.identity` is installed) makes find_spec
-    raise instead of answering None."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
+    """Whether `module` can be imported, without importing it (a dotted name whose parent
+    package is absent, `azure.ai.ml` where only `azure.identity` is installed, is not)."""
+    return not missing_modules(module)
