@@ -2,7 +2,8 @@
 import * as vscode from "vscode";
 import { registerCommands } from "./commands";
 import { DeploymentsView, registerDeploymentCommands } from "./deployView";
-import { MonitorPanel, registerMonitorCommands } from "./monitorPanel";
+import { AlertWatcher, MonitorPanel, registerMonitorCommands } from "./monitorPanel";
+import { traceIdFromUri } from "./monitorView";
 import { onActivePythonInterpreterChanged } from "./pythonExtension";
 import { ResultsPanel } from "./resultsPanel";
 import { registerServeCommands, ServeSession } from "./serveSession";
@@ -32,6 +33,20 @@ export function activate(context: vscode.ExtensionContext): void {
   const monitor = new MonitorPanel(server);
   context.subscriptions.push(monitor);
   registerMonitorCommands(context, monitor);
+  // Alerts as notifications while the editor is open, and vscode://promptwise.promptwise/trace?id=ID
+  // links (an alert's example traces with alerts_trace_url) opening the trace.
+  const alertWatcher = new AlertWatcher(server);
+  context.subscriptions.push(
+    alertWatcher,
+    vscode.window.registerUriHandler({
+      handleUri(uri: vscode.Uri): void {
+        const traceId = traceIdFromUri(uri.path, uri.query);
+        if (traceId) void vscode.commands.executeCommand("promptwise.showTrace", { trace_id: traceId });
+        else void vscode.window.showWarningMessage(`Promptwise: ${uri.toString()} is not a trace link (vscode://promptwise.promptwise/trace?id=TRACE_ID)`);
+      },
+    }),
+  );
+  alertWatcher.start();
   // The Deployments view (issue 11): versions, where they run, weights; promote, shift, roll back, deploy.
   const deployments = new DeploymentsView(server);
   context.subscriptions.push(deployments);
@@ -40,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const running = server;
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration("promptwise.monitor.alertCheckSeconds")) alertWatcher.start();
       if (RESTART_SETTINGS.some((setting) => event.affectsConfiguration(setting))) {
         log.info("Settings changed; restarting the server.");
         void running.restart();

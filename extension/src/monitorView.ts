@@ -1,6 +1,6 @@
 // The Monitor view's pure parts (no vscode import, so unit tests run under node --test): the
-// server's answer to `promptwise.monitorView`, the page made safe for a webview, and which
-// alerts become notifications.
+// server's answer to `promptwise.monitorView`, the page made safe for a webview, which alerts
+// become notifications (also from the periodic `promptwise.alerts` check), and trace links.
 
 export interface MonitorAlert {
   rule: string;
@@ -53,4 +53,45 @@ export function firingAlerts(alerts: readonly MonitorAlert[] | undefined): Monit
 /** "FIRING  errors: error_rate 30% ..." without the column padding, for a notification. */
 export function alertText(alert: MonitorAlert): string {
   return alert.message.replace(/^FIRING\s+/, "").replace(/; traces: .*$/, "");
+}
+
+/** The server's answer to `promptwise.alerts` (the periodic check). */
+export interface AlertsAnswer {
+  status: "ok" | "error";
+  error?: string;
+  rules?: number;
+  alerts?: MonitorAlert[];
+}
+
+/**
+ * Of the alerts firing now, those to notify: the ones not already notified since they started
+ * firing. `firing` is what to remember for the next check; a rule that clears and fires again
+ * is notified again.
+ */
+export function newlyFiring(
+  notified: ReadonlySet<string>,
+  alerts: readonly MonitorAlert[] | undefined,
+): { notify: MonitorAlert[]; firing: Set<string> } {
+  const now = firingAlerts(alerts);
+  return { notify: now.filter((alert) => !notified.has(alert.rule)), firing: new Set(now.map((alert) => alert.rule)) };
+}
+
+export const ALERT_CHECK_DEFAULT_SECONDS = 300;
+const ALERT_CHECK_MIN_SECONDS = 30;
+
+/** The check's period from `promptwise.monitor.alertCheckSeconds`: off for 0 or less, at least 30 s. */
+export function alertCheckMs(seconds: unknown): number | undefined {
+  const value = typeof seconds === "number" && Number.isFinite(seconds) ? seconds : ALERT_CHECK_DEFAULT_SECONDS;
+  if (value <= 0) return undefined;
+  return Math.max(ALERT_CHECK_MIN_SECONDS, value) * 1000;
+}
+
+/**
+ * The trace id of a `vscode://promptwise.promptwise/trace?id=ID` link (what `alerts_trace_url`
+ * makes of an alert's example traces), or undefined for any other link.
+ */
+export function traceIdFromUri(path: string, query: string): string | undefined {
+  if (path.replace(/\/+$/, "") !== "/trace") return undefined;
+  const id = new URLSearchParams(query).get("id")?.trim().toLowerCase();
+  return id && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
 }
