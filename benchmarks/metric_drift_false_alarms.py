@@ -16,18 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE, assess  # noqa: E402
-
-
-def group(online: list[float], offline: list[float]) -> dict:
-    def stats(values):
-        mean = sum(values) / len(values)
-        return mean, sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-
-    mean, variance = stats(online)
-    offline_mean, offline_variance = stats(offline)
-    return {"mean": mean, "variance": variance, "scored": len(online), "offline": offline_mean,
-            "offline_variance": offline_variance, "offline_n": len(offline), "higher_is_better": True}
+from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE, assess, group_of  # noqa: E402
 
 
 def pass_fail(rate):
@@ -65,7 +54,7 @@ def main() -> int:
         for _ in range(args.trials):
             offline = [offline_draw(rng) for _ in range(args.offline)]
             online = [online_draw(rng) for _ in range(args.online)]
-            flagged += assess(group(online, offline))["level"] == "drift"
+            flagged += assess(group_of(online, offline))["level"] == "drift"
         print(f"{name:<36} {flagged / args.trials:>8.2%}")
     return 0
 

@@ -22,7 +22,7 @@ from promptwise.config import load_workspace
 from promptwise.lsp.operate import monitor_view
 from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.monitoring.alerts import evaluate, read_rules
-from promptwise.monitoring.metric_drift import MIN_SAMPLE, alert_value, assess
+from promptwise.monitoring.metric_drift import MIN_SAMPLE, alert_value, assess, group_of
 from promptwise.monitoring.online_eval import Finished, OnlineEvaluation, build_evaluators
 from promptwise.monitoring.source import open_traces
 
@@ -33,39 +33,28 @@ HOUR_NS = 3600 * 10**9
 ROWS = 40
 
 
-def _group(online: list[float], offline: list[float], higher_is_better: bool = True) -> dict:
-    def stats(values):
-        mean = sum(values) / len(values)
-        return mean, sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-
-    mean, variance = stats(online)
-    offline_mean, offline_variance = stats(offline)
-    return {"mean": mean, "variance": variance, "scored": len(online), "offline": offline_mean,
-            "offline_variance": offline_variance, "offline_n": len(offline), "higher_is_better": higher_is_better}
-
-
 def test_a_shifted_stream_is_flagged_and_an_unshifted_one_is_not():
     """Pass/fail scores (an offline pass rate of 0.9 over 100 rows) against 200 online scores:
     over 500 seeded trials, unshifted streams almost never alarm, a drop to 0.75 is caught in more than 85 %."""
     rng = random.Random(7)
     draw = lambda rate, n: [1.0 if rng.random() < rate else 0.0 for _ in range(n)]  # noqa: E731
-    false_alarms = sum(assess(_group(draw(0.9, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
-    detected = sum(assess(_group(draw(0.75, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
+    false_alarms = sum(assess(group_of(draw(0.9, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
+    detected = sum(assess(group_of(draw(0.75, 200), draw(0.9, 100)))["level"] == "drift" for _ in range(500))
     assert false_alarms <= 10  # under 2 % (the test's own level is 1 %, the tolerance cuts it further)
     assert detected >= 425  # over 85 % (the offline side has only 100 rows)
     # an online stream *better* than offline is no drift
-    assert assess(_group(draw(1.0, 200), draw(0.8, 100)))["level"] == "ok"
+    assert assess(group_of(draw(1.0, 200), draw(0.8, 100)))["level"] == "ok"
 
 
 def test_direction_follows_higher_is_better_and_small_samples_say_too_few():
-    worse_when_higher = _group([0.4] * 20 + [0.6] * 20, [0.1] * 20 + [0.3] * 20, higher_is_better=False)
+    worse_when_higher = group_of([0.4] * 20 + [0.6] * 20, [0.1] * 20 + [0.3] * 20, higher_is_better=False)
     judged = assess(worse_when_higher)
     assert judged["level"] == "drift" and judged["drop"] == pytest.approx(0.3)
-    few = assess(_group([0.0] * (MIN_SAMPLE - 2) + [1.0], [1.0] * 50))  # one short of MIN_SAMPLE
+    few = assess(group_of([0.0] * (MIN_SAMPLE - 2) + [1.0], [1.0] * 50))  # one short of MIN_SAMPLE
     assert few["level"] == "too few" and few["p_value"] is None
     assert assess({"mean": 0.5, "scored": 100, "offline": None})["level"] == "no offline"
     # the alert value: the largest significant drop (0 when none is), no data without an offline side
-    assert alert_value([_group([1.0] * 50, [1.0] * 50)]) == (0.0, 50)
+    assert alert_value([group_of([1.0] * 50, [1.0] * 50)]) == (0.0, 50)
     assert alert_value([{"mean": 0.5, "scored": 100, "offline": None}]) == (None, 100)
 
 

@@ -27,6 +27,23 @@ MIN_SAMPLE = 30
 PREFIX = "drift."
 
 
+def sample_stats(values: list[float]) -> tuple[float | None, float | None, int]:
+    """Mean, sample variance (n - 1) and count of a list of scores."""
+    n = len(values)
+    if not n:
+        return None, None, 0
+    mean = sum(values) / n
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else None), n
+
+
+def group_of(online: list[float], offline: list[float], *, higher_is_better: bool = True) -> dict:
+    """A group in with_offline's shape from raw scores (benchmarks and tests draw them)."""
+    mean, variance, n = sample_stats(online)
+    offline_mean, offline_variance, m = sample_stats(offline)
+    return {"mean": mean, "variance": variance, "scored": n, "offline": offline_mean,
+            "offline_variance": offline_variance, "offline_n": m, "higher_is_better": higher_is_better}
+
+
 def worse_p_value(drop: float, online_variance: float, online_n: int, offline_variance: float,
                   offline_n: int) -> float:
     """One-sided p-value of 'online is worse by `drop`' under 'no difference' (Welch, normal)."""

@@ -425,6 +425,7 @@ def with_offline(groups: list[dict], state_dir: Path) -> list[dict]:
     content: `offline` (its mean), `offline_n` and `offline_variance` (of its row scores),
     `offline_evaluation` (its name) and `higher_is_better`; None when there is none."""
     from promptwise.evaluation.results_store import EvalStore
+    from promptwise.monitoring.metric_drift import sample_stats
     from promptwise.store.run_store import DB_FILE
 
     alone = [{**group, "offline": None, "offline_evaluation": None, "offline_n": 0, "offline_variance": None,
@@ -459,14 +460,11 @@ def with_offline(groups: list[dict], state_dir: Path) -> list[dict]:
                         if isinstance(score.value, (int, float)) and score.value == score.value:
                             values.setdefault(name, []).append(float(score.value))
                 row_scores[evaluation.name] = values
-            values = row_scores[evaluation.name].get(group["evaluator"], [])
-            mean = sum(values) / len(values) if values else None
+            _, variance, n = sample_stats(row_scores[evaluation.name].get(group["evaluator"], []))
             described = next((e for e in evaluation.evaluators if isinstance(e, dict)
                               and e.get("name") == group["evaluator"]), {})
             out.append({**group, "offline": metric.get("mean"), "offline_evaluation": evaluation.name,
-                        "offline_n": len(values),
-                        "offline_variance": _variance(mean, sum(v * v for v in values) / len(values) if values
-                                                      else None, len(values)),
+                        "offline_n": n, "offline_variance": variance,
                         "higher_is_better": bool(described.get("higher_is_better", True))})
         return out
     finally:
