@@ -260,3 +260,18 @@ def _walk(span):
     yield span
     for child in span["children"]:
         yield from _walk(child)
+
+
+def test_rekey_that_cannot_finish_says_what_to_do(traced_workspace, monkeypatch, capsys):
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    _run(root)
+
+    def busy(self, chunk=2000):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SpanStore, "reseal", busy)
+    monkeypatch.chdir(root)
+    assert main(["traces", "rekey"]) == 2
+    err = capsys.readouterr().err
+    assert "resealing stopped" in err and "run `promptwise traces rekey` again" in err and "Traceback" not in err

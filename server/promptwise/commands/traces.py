@@ -166,13 +166,23 @@ def _rekey(workspace_path: str) -> int:
     if not store_path(workspace.root).is_file():
         print("no traces in this workspace yet: nothing to seal")
         return 0
+    import sqlite3
+
     store = SpanStore.for_workspace(workspace.root, keyring=keyring)
     try:
         counts = store.reseal()
+    except sqlite3.OperationalError as error:  # busy (a server writing), or a full disk: what is done is kept
+        raise UserError(f"{store.path}: resealing stopped ({error}); the spans resealed so far are kept. Stop "
+                        f"`promptwise serve` and other writers of this workspace (or free disk space: the file is "
+                        f"rewritten, which needs as much again), then run `promptwise traces rekey` again") from None
     finally:
         store.close()
     print(f"{counts['resealed']} value(s) resealed under key {keyring.current.id} in {counts['spans']} span(s) of "
           f"{store.path}; the file was rewritten (no page keeps the old bytes)")
+    if not counts["wal_truncated"]:
+        print(f"another process still reads {store.path.name} (a running `promptwise serve`?): its write-ahead log "
+              f"keeps old pages until that process stops; run `promptwise traces rekey` again then", file=sys.stderr)
+        return 1
     if counts["unreadable"]:
         print(f"{counts['unreadable']} value(s) left as they were: no key opens them ({keyring.missing()})",
               file=sys.stderr)
