@@ -231,3 +231,16 @@ def test_example_traces_become_links_with_alerts_trace_url(request_spans, worksp
     with pytest.raises(AlertRuleError) as caught:
         read_rules(load_workspace(root).settings, root / "promptwise.yaml")
     assert str(caught.value).startswith(f"{root / 'promptwise.yaml'}:1:") and "{trace_id}" in str(caught.value)
+
+
+def test_the_alert_settings_are_known_keys_of_promptwise_yaml(tmp_path):
+    """`promptwise check` and the editor know the alert keys: no "promptwise ignores it" warning."""
+    from promptwise.analysis import analyze
+
+    path = tmp_path / "promptwise.yaml"
+    path.write_text("alerts_webhook: ${env:ALERTS_URL}\nalerts_interval: 30s\n"
+                    "alerts_trace_url: https://jaeger.example/trace/{trace_id}\n"
+                    "alerts:\n  - {name: slow, metric: latency_p95_ms, above: 2000, window: 15m}\n", encoding="utf-8")
+    assert analyze(path) == []
+    path.write_text("alerts: {slow: 1}\n", encoding="utf-8")
+    assert [problem.code for problem in analyze(path)] == ["PW104"]  # a list of rules, not a mapping

@@ -36,6 +36,7 @@ from promptwise.analysis.edits import replace_fix
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.schema import (
     INT,
+    LIST,
     MAP,
     NUMBER,
     STR,
@@ -144,6 +145,11 @@ SETTINGS = spec(
         # deploy/rollout_file.py: flow name -> {weights, sticky_key, shadow}
         "rollout": spec(MAP, values=spec(MAP, what="rollout", keys={
             "weights": spec(MAP, open=True), "sticky_key": spec(STR), "shadow": spec(MAP, open=True)})),
+        # monitoring/alerts.py: the rules and their delivery (each rule checked in full when read)
+        "alerts": spec(LIST),
+        "alerts_webhook": spec(STR),
+        "alerts_interval": spec(STR, INT),
+        "alerts_trace_url": spec(STR),
     },
 )
 
