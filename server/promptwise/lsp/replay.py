@@ -98,7 +98,13 @@ async def replay_call(ls: PromptwiseServer, *args: Any) -> dict:
         return {"status": "error", "error": str(error)}
     original = job.pop("original")
     what = job["node"] or Path(job["path"]).name
-    result = await manager(ls).start("replay", job, f"Replay {what}", None)
+    jobs = manager(ls)
+    with jobs.answering_request():  # shutdown waits for this answer, the stored trace's read included
+        return await _answer_replay(ls, jobs, root, job, what, original, arguments["span_id"])
+
+
+async def _answer_replay(ls: PromptwiseServer, jobs, root, job: dict, what: str, original: dict, span_id: str) -> dict:
+    result = await jobs.start("replay", job, f"Replay {what}", None)
     if result.get("status") == "error" or not result.get("trace_id"):
         return {"status": "error", "error": result.get("error") or "the replay stopped without an answer"}
     replayed = None
@@ -115,7 +121,7 @@ async def replay_call(ls: PromptwiseServer, *args: Any) -> dict:
         if replayed["spans"] else None
     if call is None:
         return {"status": "error", "error": f"the replay's trace {result['trace_id']} has no model call"}
-    return {"status": "ok", "span_id": arguments["span_id"], "node": job["node"], "template": what,
+    return {"status": "ok", "span_id": span_id, "node": job["node"], "template": what,
             "trace_id": result["trace_id"], "original": original, "replay": side(call)}
 
 
