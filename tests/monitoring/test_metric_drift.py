@@ -129,11 +129,12 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     assert "<h2>Online evaluation</h2>" in view["html"] and '<td class="alert">drift</td>' in view["html"]
 
     # alerts: drift.pii over the last 15 minutes fires (with the lowest-scored requests as examples);
-    # a bare online evaluator name is its mean score
+    # a bare online evaluator name is its mean score; hits_per_hour.pii counts its failed scores
     workspace = load_workspace(root)
     settings = {**workspace.settings, "alerts": [
         {"name": "pii-drift", "metric": "drift.pii", "above": 0.1, "window": "15m"},
-        {"name": "pii-floor", "metric": "pii", "below": 0.9, "window": "15m"}]}
+        {"name": "pii-floor", "metric": "pii", "below": 0.9, "window": "15m"},
+        {"name": "pii-hits", "metric": "hits_per_hour.pii", "above": 10, "window": "15m"}]}
     rules, _ = read_rules(settings, None)
     connection = open_traces(root)
     assert connection is not None
@@ -152,3 +153,6 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     assert "drift.pii 0.3 is above 0.1" in fired["pii-drift"].message()
     assert not calm["pii-drift"].firing and calm["pii-drift"].value == 0.0
     assert not calm["pii-floor"].firing and calm["pii-floor"].value == 1.0
+    # safety hits: 12 leaking answers in a 15-minute window are 48 an hour
+    assert fired["pii-hits"].firing and fired["pii-hits"].value == pytest.approx(48.0)
+    assert not calm["pii-hits"].firing and calm["pii-hits"].value == 0.0

@@ -8,7 +8,8 @@
       - name: slow-triage
         flow: log-triage                  # optional: every flow when left out
         metric: latency_p95_ms            # see METRICS; an online evaluator's NAME (or evaluator.NAME) for
-                                          # its mean score; drift.NAME for its drop below the offline evaluation
+                                          # its mean score; drift.NAME for its drop below the offline evaluation;
+                                          # hits_per_hour.NAME: its failed scores per hour (prompt injections...)
         above: 2000                       # or below:
         window: 15m                       # 90s, 15m, 1h, 1d ...
         consumer: billing                 # optional
@@ -45,6 +46,8 @@ METRICS = {
 }
 EVALUATOR_PREFIX = "evaluator."
 DRIFT_PREFIX = "drift."  # metric drift: monitoring/metric_drift.py
+HITS_PREFIX = "hits_per_hour."  # scored requests under the evaluator's threshold, per hour (safety hits)
+SCORE_PREFIXES = (EVALUATOR_PREFIX, DRIFT_PREFIX, HITS_PREFIX)
 _ENV = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 _KEYS = {"name", "flow", "metric", "above", "below", "window", "consumer", "webhook"}
 LOOKBACK_WINDOWS = 12  # how far back "since when" looks, in windows
@@ -66,7 +69,7 @@ class AlertRule:
     consumer: str | None = None
     webhook: str | None = None  # the env variable holding the URL
     where: str = ""  # file:line of the rule
-    evaluator: str | None = None  # the evaluator whose scores the metric reads (evaluator.NAME, NAME, drift.NAME)
+    evaluator: str | None = None  # whose scores the metric reads (NAME, evaluator.NAME, drift.NAME, hits_per_hour.NAME)
     trace_url: str | None = None  # alerts_trace_url: a link per example trace ({trace_id} filled in)
 
     def crossed(self, value: float | None) -> bool:
@@ -173,13 +176,14 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
         elif metric in evaluators:
             pass  # an online evaluator's name: its mean score
         elif metric not in METRICS and not any(metric.startswith(prefix) and len(metric) > len(prefix)
-                                               for prefix in (EVALUATOR_PREFIX, DRIFT_PREFIX)):
+                                               for prefix in SCORE_PREFIXES):
             known = [*METRICS, *sorted(evaluators)]
             hint = difflib.get_close_matches(metric, known, n=1)
             problems.append(f"{where(index, 'metric')}: unknown metric {metric!r} in rule {name!r}"
                             + (f"; did you mean `{hint[0]}`?" if hint else
                                f"; use one of {', '.join(known)}, {EVALUATOR_PREFIX}NAME for an evaluator's mean "
-                               f"score, or {DRIFT_PREFIX}NAME for its drop below the offline evaluation"))
+                               f"score, {DRIFT_PREFIX}NAME for its drop below the offline evaluation, or "
+                               f"{HITS_PREFIX}NAME for its failed scores per hour"))
         directions = [key for key in ("above", "below") if key in item]
         threshold = None
         if len(directions) != 1:
@@ -216,7 +220,7 @@ def _text(value) -> str | None:
 def _scored_by(metric: str, evaluators: set[str]) -> str | None:
     if metric in evaluators:
         return metric
-    for prefix in (EVALUATOR_PREFIX, DRIFT_PREFIX):
+    for prefix in SCORE_PREFIXES:
         if metric.startswith(prefix):
             return metric[len(prefix):]
     return None
@@ -324,6 +328,10 @@ def _value(connection, rule: AlertRule, selection: Selection, drift_score,
         return (drift_score(rule, selection) if drift_score else None), 0
     if rule.evaluator is not None and rule.metric.startswith(DRIFT_PREFIX):
         return _metric_drift(connection, rule.evaluator, selection, state_dir)
+    if rule.evaluator is not None and rule.metric.startswith(HITS_PREFIX):
+        groups = _online_groups(connection, rule.evaluator, selection)
+        window_h = (selection.until_ns - selection.since_ns) / 3600e9
+        return sum(group["failed"] for group in groups) / window_h, sum(group["scored"] for group in groups)
     if rule.evaluator is not None:
         return _evaluator_mean(connection, rule.evaluator, selection)
     groups = figures(connection, selection, by="flow")

@@ -389,8 +389,9 @@ def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvalu
 def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
                       flow: str | None = None, consumer: str | None = None, version: str | None = None,
                       evaluator: str | None = None) -> list[dict]:
-    """Online scores per (version, evaluator): mean, rows, errors, pass rate, and the count and
-    variance of the scored values (what metric drift tests with). `flow` looks the requests up in
+    """Online scores per (version, evaluator): mean, rows, errors, pass rate, failed (scores under
+    the evaluator's threshold), and the count and variance of the scored values (what metric
+    drift tests with). `flow` looks the requests up in
     the traces table (scores keep the trace id, not the flow)."""
     clauses, params = ["s.time_ns >= ?", "s.time_ns < ?"], [since_ns or 0, until_ns or 2**63 - 1]
     for clause, value in (("s.consumer = ?", consumer), ("s.evaluator = ?", evaluator), ("t.flow = ?", flow),
@@ -402,15 +403,15 @@ def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = Non
     try:
         rows = connection.execute(
             "SELECT s.version, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
-            "MAX(s.content_hash), COUNT(s.value), AVG(s.value * s.value) "
+            "MAX(s.content_hash), COUNT(s.value), AVG(s.value * s.value), COALESCE(SUM(s.passed = 0), 0) "
             f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY s.version, s.evaluator "
             "ORDER BY s.version, s.evaluator", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
     return [{"version": version, "evaluator": name, "mean": mean, "rows": count, "errors": errors,
              "pass_rate": pass_rate, "content_hash": content_hash, "scored": scored,
-             "variance": _variance(mean, mean_square, scored)}
-            for version, name, mean, count, errors, pass_rate, content_hash, scored, mean_square in rows]
+             "variance": _variance(mean, mean_square, scored), "failed": failed}
+            for version, name, mean, count, errors, pass_rate, content_hash, scored, mean_square, failed in rows]
 
 
 def _variance(mean: float | None, mean_square: float | None, n: int) -> float | None:
