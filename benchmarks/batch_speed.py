@@ -68,13 +68,17 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="default: the CLI's default")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--tracing", choices=("on", "off", "both"), default="on")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each setting with --tracing both")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs of each setting: medians are printed (default 3 with --tracing both, else 1)")
+    parser.add_argument("--workers", default=None, help="`promptwise batch --workers N|auto` (default: not given, 1)")
     parser.add_argument("--without-aiohttp", action="store_true",
                         help="the batch as the core install runs it: aiohttp not importable, so the openai client "
                              "uses its default HTTP transport instead of aiohttp (the `fast` extra)")
     parser.add_argument("--no-capture", action="store_true", help="tracing without prompts, replies and values "
                                                                   "(tracing.capture_content: false)")
     args = parser.parse_args()
+    if args.repeat is None:
+        args.repeat = 3 if args.tracing == "both" else 1
     if args.concurrency is None:
         from promptwise.engine.batch import DEFAULT_CONCURRENCY
 
@@ -97,9 +101,13 @@ def main() -> int:
                 for index in range(args.rows):
                     data.write(json.dumps({"question": f"What is fact number {index} about the sea?"}) + "\n")
             if args.tracing != "both":
-                figures = _run_batch(root, base_url, origin, args, environment, args.tracing == "on", "bench")
-                if figures is None:
-                    return 1
+                repeats = []
+                for attempt in range(args.repeat):
+                    figures = _run_batch(root, base_url, origin, args, environment, args.tracing == "on",
+                                         f"bench-{attempt}")
+                    if figures is None:
+                        return 1
+                    repeats.append(figures)
             else:
                 runs: dict[bool, list[dict]] = {False: [], True: []}
                 for attempt in range(args.repeat):
@@ -115,6 +123,9 @@ def main() -> int:
     if args.tracing == "both":
         _print_overhead(runs, args)
         return 0
+    if args.repeat > 1:
+        _print_repeats(repeats, args)
+        return 0
     _print_figures(figures, args)
     return 0
 
@@ -128,9 +139,11 @@ def _run_batch(root: Path, base_url: str, origin: str, args, environment: dict, 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # earlier processes' share, subtracted below
     started = time.perf_counter()
     launcher = ["-c", WITHOUT_AIOHTTP] if args.without_aiohttp else ["-m", "promptwise"]
+    workers = ["--workers", args.workers] if args.workers else []
+    load_before = os.getloadavg()[0]
     batch = subprocess.run(
         [sys.executable, *launcher, "batch", "flow", "--data", "data.jsonl", "--name", name,
-         "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json"],
+         "--concurrency", str(args.concurrency), "--no-cache", "--no-progress", "--format", "json", *workers],
         cwd=root, capture_output=True, text=True, env=environment)
     process_wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the batch process (the server still runs)
@@ -141,6 +154,7 @@ def _run_batch(root: Path, base_url: str, origin: str, args, environment: dict, 
     stats = json.load(urllib.request.urlopen(f"{origin}/_fake/stats"))
     spans = _stored_spans(root, name) if tracing else 0
     return {"result": result, "stats": stats, "process_wall": process_wall, "spans": spans,
+            "load": (load_before + os.getloadavg()[0]) / 2,
             "cpu": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
             "maxrss": usage.ru_maxrss}
 
@@ -175,6 +189,24 @@ def _print_overhead(runs: dict[bool, list[dict]], args) -> None:
     print(f"overhead:     {(1 - throughput[True] / throughput[False]) * 100:+.1f}% rows/s, "
           f"{(cpu_row[True] / cpu_row[False] - 1) * 100:+.1f}% CPU per row "
           f"({cpu_row[True] - cpu_row[False]:+.2f} ms)")
+
+
+def _print_repeats(repeats: list[dict], args) -> None:
+    """Each run's rows/s and CPU per row, their medians, and the median against the concurrency bound."""
+    import statistics
+
+    rows = args.rows
+    bound_rate = args.concurrency / (args.latency_ms / 1000)
+    rates = [rows / run["result"]["elapsed"] for run in repeats]
+    cpus = [run["result"]["cpu_seconds"] / rows * 1000 for run in repeats]
+    print(f"rows: {rows}, endpoint latency {args.latency_ms:g} ms, concurrency {args.concurrency}, workers "
+          f"{args.workers or 1}, tracing {args.tracing}; {args.repeat} runs")
+    for rate, cpu, run in zip(rates, cpus, repeats):
+        print(f"  {rate:7.0f} rows/s  {cpu:.3f} ms CPU per row  (failed {run['result']['failed']}, peak in flight "
+              f"{run['stats']['peak_in_flight']}, machine load {run['load']:.1f} on {os.cpu_count()} cores)")
+    rate, cpu = statistics.median(rates), statistics.median(cpus)
+    print(f"median: {rate:.0f} rows/s, {cpu:.3f} ms CPU per row (batch and worker processes, while rows ran)")
+    print(f"concurrency bound: {bound_rate:.0f} rows/s -> rows take {bound_rate / rate:.2f}x the bound")
 
 
 def _print_figures(figures: dict, args) -> None:

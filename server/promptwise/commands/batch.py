@@ -26,6 +26,10 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=positive_int, default=None, metavar="N",
                         help="rows in flight at once (default 32, or with --resume the run's own; fewer while the "
                              "endpoint answers 429)")
+    parser.add_argument("--workers", type=worker_count, default=None, metavar="N|auto",
+                        help="run the rows in N worker processes (auto: one per core) when one process's CPU is the "
+                             "bound, as against a fast local endpoint; --concurrency rows in flight across them "
+                             "(default 1, or with --resume the run's own)")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120; "
@@ -46,6 +50,15 @@ def register(subparsers) -> None:
     parser.add_argument("--allow-undefined", action="store_true", help=ALLOW_UNDEFINED_HELP)
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
+
+
+def worker_count(text: str) -> int:
+    """--workers: a count, or `auto` for the cores this process may use."""
+    if text == "auto":
+        import os
+
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return positive_int(text)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -75,7 +88,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"run: {name}", file=sys.stderr, flush=True)
 
     try:
-        with stdout_fd_to_stderr(), traced(args.flow):
+        with stdout_fd_to_stderr(), traced(args.flow) as tracing:
             result = asyncio.run(run_batch(
                 args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
                 variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
@@ -83,7 +96,9 @@ def handle(args: argparse.Namespace) -> int:
                 resume=args.resume, retry_failed=args.retry_failed,
                 row_timeout=args.row_timeout, workspace_path=args.flow, on_progress=bar,
                 on_start=on_start, on_warning=warn, init=parse_values(args.init, "--init", json_values=True) or None,
-                retry=RetryPolicy(timeout=args.timeout) if args.timeout else None))
+                retry=RetryPolicy(timeout=args.timeout) if args.timeout else None, workers=args.workers,
+                # worker processes trace as this one does
+                worker_setup="promptwise.tracing:traced" if tracing else None))
     except FlowError as error:
         raise UserError(str(error)) from None
     except KeyboardInterrupt:

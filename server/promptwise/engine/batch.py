@@ -31,6 +31,7 @@ from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
 from promptwise.engine.runner import Session, new_run_name, open_session, row_result
+from promptwise.engine.worker_processes import WorkerDied
 from promptwise.store.run_lock import RunBusy, RunLock
 from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 
@@ -181,6 +182,8 @@ async def run_batch(
     init: dict | None = None,
     environ: dict | None = None,
     models: dict[str, str] | None = None,
+    workers: int | None = None,
+    worker_setup: str | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. Raises FlowError for problems found before rows start (bad
     mapping, unknown columns, no rows, a run another process holds ...).
@@ -193,11 +196,19 @@ async def run_batch(
     completed, or the endpoint could not be reached: the rows not run stay resumable),
     `canceled`.
 
-    `concurrency`, `row_timeout` and `retry` left as None take the defaults, or on a resume
-    the run's own settings.
+    `concurrency`, `row_timeout`, `retry` and `workers` left as None take the defaults, or on a
+    resume the run's own settings.
+
+    `workers` above 1 runs the rows in that many worker processes (engine/worker_processes.py),
+    `concurrency` rows in flight across them, for when one process's CPU is the bound (a fast
+    local endpoint); this process alone writes the run store. `worker_setup` ("module:function",
+    called with the flow path in each worker, returning a context manager) is how a caller sets
+    the workers up as it set itself up (the CLI: tracing).
     """
     if concurrency is not None and concurrency < 1:
         raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
+    if workers is not None and workers < 1:
+        raise FlowError(f"--workers must be at least 1 (got {workers})")
     if row_timeout is not None and row_timeout <= 0:
         raise FlowError(f"--row-timeout must be more than 0 seconds (got {row_timeout:g})")
     with ExitStack() as held:
@@ -215,7 +226,9 @@ async def run_batch(
             if retry is None and stored.get("timeout"):
                 retry = RetryPolicy(timeout=stored["timeout"])
             models = models or stored.get("models")  # a run of another model resumes with that model
+            workers = workers or stored.get("workers")
         concurrency = concurrency or DEFAULT_CONCURRENCY
+        workers = workers or 1
         row_timeout = row_timeout or DEFAULT_ROW_TIMEOUT
         if path is None:
             raise FlowError("no flow given; pass FLOW (a flow folder, flow.dag.yaml, flow.flex.yaml or .prompty)")
@@ -231,12 +244,14 @@ async def run_batch(
                                       source_run=source_run, concurrency=concurrency, use_cache=use_cache,
                                       retry_failed=retry_failed, row_timeout=row_timeout, on_progress=on_progress,
                                       on_start=on_start, on_warning=on_warning, cancel=cancel, init=init,
-                                      models=models)
+                                      models=models, workers=workers, worker_setup=worker_setup, retry=retry,
+                                      environ=environ, variants=variants)
 
 
 async def _run_session(session: Session, held: ExitStack, *, resume, name, data, mapping, source_run, concurrency,
                        use_cache, retry_failed, row_timeout, on_progress, on_start, on_warning, cancel, init,
-                       models=None) -> BatchResult:
+                       models=None, workers=1, worker_setup=None, retry=None, environ=None,
+                       variants=None) -> BatchResult:
     store = session.store
     data_path = Path(data).resolve() if data is not None else None
     source = _source_rows(store, source_run)
@@ -280,7 +295,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         if retry_failed:
             store.forget_failed_rows(run_name)
         store.mark_running(run_name)
-        store.update_parameters(run_name, {**owner_parameters(), **_settings(concurrency, row_timeout, session)})
+        store.update_parameters(run_name, {**owner_parameters(), **_settings(concurrency, row_timeout, session, workers)})
         store.rewrite_outputs(run_name)  # drop lines written after the last commit of a killed run
     else:
         run_name = new_run_name(name, session.flow_path)
@@ -291,7 +306,7 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         store.create_run(
             run_name, executable.flow_id, kind="batch", data=data_path, column_mapping=mapping,
             variants=getattr(executable, "variants", {}) or {},
-            parameters={"cache": use_cache, **_settings(concurrency, row_timeout, session), **owner_parameters(),
+            parameters={"cache": use_cache, **_settings(concurrency, row_timeout, session, workers), **owner_parameters(),
                         **({"init": init} if init else {}), **({"models": models} if models else {})},
             connection=executable.description, total_rows=total, source_run=source_run,
             content_hash=spans.content_hash_of(executable))
@@ -302,10 +317,31 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
     session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
     pending = _not_done(all_rows(), store.iter_done_lines(run_name))
     cpu_started = time.process_time()
-    status, error = await _run_rows(session, run_name, pending, total - info.rows_done, mapping, input_names,
-                                    source, concurrency, tally, on_progress, cancel, row_timeout, data_path)
+    pool = None
+    if workers > 1 and total > info.rows_done:
+        from promptwise.engine.worker_processes import WorkerPool, WorkerSettings
+
+        pool = WorkerPool(WorkerSettings(
+            str(session.flow_path), run_name, row_timeout, concurrency=-(-concurrency // workers), variants=variants,
+            init=init, use_cache=use_cache, retry=retry, environ=environ, models=models, setup=worker_setup),
+            workers)
+        try:
+            await pool.start()
+        except FlowError as error:
+            store.finish_run(run_name, "failed", str(error))
+            raise
+    status = None
+    try:
+        status, error = await _run_rows(session, run_name, pending, total - info.rows_done, mapping, input_names,
+                                        source, concurrency, tally, on_progress, cancel, row_timeout, data_path,
+                                        pool)
+    finally:
+        if pool is not None:
+            # Stopped early (canceled, unreachable, a worker died): rows in flight are not
+            # stored, so the workers are ended at once; a resume does those rows.
+            await pool.close(kill=status != "completed")
     pending.close()  # the data file, when the run stopped before its end
-    cpu_seconds = time.process_time() - cpu_started
+    cpu_seconds = time.process_time() - cpu_started + (pool.rows_cpu_seconds if pool is not None else 0.0)
     metrics = None
     final = store.get_run(run_name)
     if status == "completed" and final.rows_completed == 0 and final.rows_failed:
@@ -382,10 +418,10 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
             "init": info.parameters.get("init"), "parameters": info.parameters}
 
 
-def _settings(concurrency: int, row_timeout: float, session: Session) -> dict:
+def _settings(concurrency: int, row_timeout: float, session: Session, workers: int = 1) -> dict:
     """The settings stored with a run, which a resume keeps."""
     retry = getattr(session.context.llm.pool, "retry", None)
-    return {"concurrency": concurrency, "row_timeout": row_timeout,
+    return {"concurrency": concurrency, "row_timeout": row_timeout, **({"workers": workers} if workers > 1 else {}),
             **({"timeout": retry.timeout} if retry is not None else {})}
 
 
@@ -415,10 +451,27 @@ START_SPACING = 0.001  # seconds
 MAX_RAMP = 0.1  # seconds
 
 
+async def execute_line(session: Session, run_name: str, index: int, inputs: dict, row_timeout: float) -> LineOutcome:
+    """One row through the flow, in this process (the batch's own, or a worker's): its outcome,
+    failed with a message when the flow raises or the row times out."""
+    started = time.perf_counter()
+    try:
+        # asyncio.timeout, not wait_for: no extra task (and event-loop turn) per row.
+        async with asyncio.timeout(row_timeout):
+            return await spans.traced_line(session.executable, inputs, session.context, run_id=run_name,
+                                           row_index=index)
+    except FlowError as error:  # e.g. a flex entry whose __init__ fails: this row fails, the run goes on
+        return LineOutcome("failed", None, str(error), [], (time.perf_counter() - started) * 1000)
+    except TimeoutError:
+        return LineOutcome("failed", None, f"timed out after {row_timeout:g} s (a tool or call did not finish); "
+                           f"raise --row-timeout if rows are legitimately slow", [],
+                           (time.perf_counter() - started) * 1000)
+
+
 async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow], pending_count: int, mapping: dict,
                     input_names: list[str], source, concurrency: int, tally: _Tally,
                     on_progress: ProgressCallback | None, cancel: asyncio.Event | None,
-                    row_timeout: float, data_path: Path | None) -> tuple[str, str | None]:
+                    row_timeout: float, data_path: Path | None, pool=None) -> tuple[str, str | None]:
     executable, context, store = session.executable, session.context, session.store
     llm = context.llm
     queue = pending  # read as the workers take rows
@@ -426,15 +479,19 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     # through, or left unrecorded (so a resume does them) when the run stops because it is down.
     held_back: list[RowResult] = []
     unreachable = asyncio.Event()
+    broken = asyncio.Event()  # a worker process died: the run stops
+    broken_reason: list[str] = []
     fail_fast_rows = max(1, min(FAIL_FAST_ROWS, pending_count))
 
     def label(row: DataRow) -> str:
         return row_label(data_path, row)
 
-    def finish(result: RowResult, error_kind: str | None = None) -> None:
+    def finish(result: RowResult, error_kind: str | None = None, unreachable_row: bool | None = None) -> None:
         # Flex code sees a failed model call as an exception of its own, so its kind is lost:
         # there, failing while no endpoint ever answered and some could not be reached decides.
-        unreachable_row = error_kind == "unreachable" or (not llm.endpoint_answered and llm.unreachable_calls > 0)
+        # (A worker process decides this with its own calls: `unreachable_row`.)
+        if unreachable_row is None:
+            unreachable_row = error_kind == "unreachable" or (not llm.endpoint_answered and llm.unreachable_calls > 0)
         if result.status == "failed" and unreachable_row:
             held_back.append(result)
             if len(held_back) >= fail_fast_rows:
@@ -462,20 +519,21 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
         except FlowError as error:
             finish(failed(row, row.values, f"{label(row)}: {error}", started))
             return
-        try:
-            # asyncio.timeout, not wait_for: no extra task (and event-loop turn) per row.
-            async with asyncio.timeout(row_timeout):
-                outcome = await spans.traced_line(executable, inputs, context, run_id=run_name, row_index=row.index)
-        except FlowError as error:  # e.g. a flex entry whose __init__ fails: this row fails, the run goes on
-            outcome = LineOutcome("failed", None, f"{label(row)}: {error}", [], (time.perf_counter() - started) * 1000)
-        except TimeoutError:
-            outcome = LineOutcome("failed", None, f"{label(row)}: timed out after {row_timeout:g} s (a tool or call "
-                                  f"did not finish); raise --row-timeout if rows are legitimately slow", [],
-                                  (time.perf_counter() - started) * 1000)
+        unreachable_row = None
+        if pool is None:
+            outcome = await execute_line(session, run_name, row.index, inputs, row_timeout)
         else:
-            if outcome.error:
-                outcome.error = f"{label(row)}: {outcome.error}"
-        finish(row_result(row.index, inputs, outcome), outcome.error_kind)
+            try:
+                outcome, unreachable_row, retries = await pool.run(row.index, inputs)
+            except WorkerDied as error:  # the rows it had are not stored: a resume does them
+                if not broken.is_set():
+                    broken_reason.append(str(error))
+                    broken.set()
+                return
+            tally.retries += retries
+        if outcome.error:
+            outcome.error = f"{label(row)}: {outcome.error}"
+        finish(row_result(row.index, inputs, outcome), outcome.error_kind, unreachable_row)
 
     spacing = min(START_SPACING, MAX_RAMP / max(1, concurrency))
 
@@ -495,7 +553,7 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
 
     workers = [asyncio.ensure_future(worker(index)) for index in range(min(concurrency, max(1, pending_count)))]
     everything = asyncio.gather(*workers)
-    stoppers = {asyncio.ensure_future(unreachable.wait())}
+    stoppers = {asyncio.ensure_future(unreachable.wait()), asyncio.ensure_future(broken.wait())}
     if cancel is not None:
         stoppers.add(asyncio.ensure_future(cancel.wait()))
     try:
@@ -513,8 +571,12 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     finally:
         for stopper in stoppers:
             stopper.cancel()
+    if broken.is_set():
+        return "failed", (f"{broken_reason[0]}; the rows not done stay pending: continue with: promptwise batch "
+                          f"--resume {run_name}")
     if unreachable.is_set():
-        return "failed", (f"{llm.last_unreachable}. Stopped after the first {len(held_back)} rows could not "
+        last_unreachable = llm.last_unreachable or (pool.last_unreachable if pool is not None else None)
+        return "failed", (f"{last_unreachable}. Stopped after the first {len(held_back)} rows could not "
                           f"connect; the rows not done stay pending: continue with: promptwise batch --resume "
                           f"{run_name}")
     for result in held_back:  # the run ended before the endpoint answered: these rows did fail
