@@ -109,6 +109,7 @@ class AlertLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sender = None
+        self._warned: set[str] = set()
 
     def start(self) -> bool:
         """Start the loop when the workspace has rules; False (logged) when it has none or they are bad."""
@@ -142,6 +143,12 @@ class AlertLoop:
             except Exception as error:  # noqa: BLE001 - a damaged store, a bug: logged, the loop goes on
                 log.warning("promptwise serve: checking alerts failed: %s", error)
 
+    def _warn_once(self, text: str) -> None:
+        """A rule's drift that cannot be computed (no baseline...) is said once, not every check."""
+        if text not in self._warned:
+            self._warned.add(text)
+            log.warning("alert %s", text)
+
     def check_once(self) -> list:
         from promptwise.config import STATE_DIR
         from promptwise.monitoring.alerts import drift_scorer, evaluate
@@ -151,7 +158,7 @@ class AlertLoop:
         connection = open_traces(self.root)
         try:
             results = evaluate(connection, self.rules, state_dir=self.root / STATE_DIR,
-                               drift_score=drift_scorer(connection, self.root, lambda text: log.warning("alert %s", text)))
+                               drift_score=drift_scorer(connection, self.root, self._warn_once))
         finally:
             if connection is not None:
                 connection.close()
