@@ -38,6 +38,7 @@ class StoreSpanProcessor(SpanProcessor):
     def __init__(self, store: SpanStore, *, queue_size: int = 10_000, retention_days: float | None = None,
                  capture_content: bool = True, pii=None):
         self.store = store
+        store.tune_for_writing()
         self.capture_content = capture_content
         self.pii = pii  # a tracing.pii.PiiPolicy: personal data handled before storing (None: kept)
         self.retention_days = retention_days
