@@ -57,6 +57,7 @@ NEAR_MISSES = [
     ("dni", "NIE X1234567A"),
     ("dni", "SKU 1234567Z"),                                    # 7 digits without X/Y/Z
     ("hetu", "HETU 131052-308U"),                               # wrong control character
+    ("hetu", "ticket 482913 and order 1234567 shipped"),       # short numbers alone are no id
     ("hetu", "HETU 321352-308T"),                               # day 32, month 13
     ("name", "The Eiffel Tower is tall; we visited Paris and Berlin."),
     ("name", "name: gpt-4o-mini; dear customer, thanks"),      # no capitalised words after the cue
@@ -87,3 +88,10 @@ def test_every_kind_is_redacted_hashed_and_dropped_by_the_tracing_policy(kind, t
 def test_every_kind_is_covered_by_the_table():
     assert {kind for kind, _, _ in FOUND} == set(ALL_PII_KINDS)
     assert {kind for kind, _ in NEAR_MISSES} == set(ALL_PII_KINDS)
+
+
+def test_a_short_id_before_a_long_number_leaves_both_found():
+    """The cheap gate sees the NIE's 7 digits first; the card after it must still be looked for."""
+    text = "NIE X1234567L, paid with 4111 1111 1111 1111, BSN 111222333"
+    assert [(f.kind, f.text) for f in find_pii(text, ALL_PII_KINDS)] == [
+        ("dni", "X1234567L"), ("card", "4111 1111 1111 1111"), ("bsn", "111222333")]
