@@ -384,17 +384,18 @@ class ServingApp:
         version = label(flow_request.choice.version)
         consumer, route = flow_request.consumer, flow_request.route
         status = 499 if flow_request.cancelled else flow_request.status
-        self.metrics.requests.labels(route, version, consumer, str(status)).inc()
-        self.metrics.latency.labels(route, version, consumer).observe(elapsed)
+        series = self.metrics.series(route, version, consumer)
+        series.answered(status)
+        series.latency.observe(elapsed)
         if flow_request.prompt_tokens:
-            self.metrics.tokens.labels(version, consumer, "input").inc(flow_request.prompt_tokens)
+            series.input_tokens.inc(flow_request.prompt_tokens)
         if flow_request.completion_tokens:
-            self.metrics.tokens.labels(version, consumer, "output").inc(flow_request.completion_tokens)
+            series.output_tokens.inc(flow_request.completion_tokens)
         if flow_request.cost:
-            self.metrics.cost.labels(version, consumer).inc(flow_request.cost)
+            series.cost.inc(flow_request.cost)
         failed = flow_request.error_kind is not None or status >= 400
         if failed:
-            self.metrics.errors.labels(route, version, consumer, flow_request.error_kind or str(status)).inc()
+            series.failed(flow_request.error_kind or str(status))
         total = flow_request.prompt_tokens + flow_request.completion_tokens
         self.limiter.spent(consumer, total)
         if self.meter is not None:

@@ -7,6 +7,7 @@ before the workers start, so /metrics (answered by any one worker) adds up all o
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,6 +46,17 @@ class Metrics:
         self.in_flight = Gauge("promptwise_requests_in_flight", "Flow requests being answered",
                                multiprocess_mode="livesum", registry=self.registry)
 
+        self._series: dict[tuple[str, str, str], Series] = {}
+
+    def series(self, route: str, version: str, consumer: str) -> "Series":
+        """The children of one (route, version, consumer), kept: `labels()` checks and looks up
+        its label values under a lock on every call, and a request needs five of them."""
+        key = (route, version, consumer)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = Series(self, route, version, consumer)
+        return found
+
     def render(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
@@ -53,3 +65,27 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class Series:
+    """A (route, version, consumer)'s counters, its children made once."""
+
+    __slots__ = ("_metrics", "_labels", "_by_status", "latency", "input_tokens", "output_tokens", "cost")
+
+    def __init__(self, metrics: Metrics, route: str, version: str, consumer: str) -> None:
+        self._metrics = metrics
+        self._labels = (route, version, consumer)
+        self._by_status: dict[int, Any] = {}
+        self.latency = metrics.latency.labels(route, version, consumer)
+        self.input_tokens = metrics.tokens.labels(version, consumer, "input")
+        self.output_tokens = metrics.tokens.labels(version, consumer, "output")
+        self.cost = metrics.cost.labels(version, consumer)
+
+    def answered(self, status: int) -> None:
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = self._metrics.requests.labels(*self._labels, str(status))
+        child.inc()
+
+    def failed(self, kind: str) -> None:  # rare: looked up each time
+        self._metrics.errors.labels(*self._labels, kind).inc()
