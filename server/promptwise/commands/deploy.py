@@ -3,7 +3,9 @@
 Without --version the flow is packaged first (unchanged content reuses its version). Governance
 runs before any call: no literal secret, no `check` error, and for cloud targets a region from
 `deploy.allowed_regions`. --out writes the target's artefacts (for docker: the build context) and
-changes nothing else; without it the target applies them (docker: build, tag, push)."""
+changes nothing else; without it the target applies them (docker: build, tag, push). --weight N
+gives the version N% of the traffic beside the version deployed before it (targets that split
+traffic); --image names the container image it runs as."""
 
 from __future__ import annotations
 
@@ -25,11 +27,22 @@ def register(subparsers) -> None:
     parser.add_argument("--target", required=True, metavar="T", help=f"where to deploy: {', '.join(target_names())}")
     parser.add_argument("--version", metavar="V", help="NAME:vN, vN (of FLOW's name) or NAME (its newest); "
                                                        "default: package FLOW now")
+    parser.add_argument("--weight", type=_percent, metavar="N",
+                        help="the version's share of the traffic, 0-100 (kubernetes, azureml): the version "
+                             "deployed before it keeps the rest; default 100")
+    parser.add_argument("--image", metavar="REF", help="the container image the version runs as, e.g. "
+                                                        "acme.azurecr.io/triage:v7 (default: from deploy.<target>)")
     parser.add_argument("--out", metavar="DIR", help="write the artefacts into DIR and stop")
     parser.add_argument("--workspace", default=".", metavar="PATH",
                         help="a folder inside the workspace, when no FLOW is given (default: .)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=handle)
+
+
+def _percent(text: str) -> int:
+    if not text.isdigit() or int(text) > 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole percent 0-100")
+    return int(text)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -48,7 +61,8 @@ def handle(args: argparse.Namespace) -> int:
             raise DeployError(f"--out {args.out}: not an empty folder; give a new or empty one (nothing was written)")
         context = open_context(flow or args.workspace)
         try:
-            result = deploy(context, flow, args.target, version_ref=args.version, out=out, progress=progress)
+            result = deploy(context, flow, args.target, version_ref=args.version, out=out, progress=progress,
+                            weight=args.weight, image=args.image)
         finally:
             context.close()
     except (DeployError, OSError, ValueError) as error:

@@ -204,13 +204,17 @@ def _deltas(first: dict, second: dict) -> dict[str, dict]:
 # ----- deploy -----
 
 def deploy(context: Context, flow: Path | None, target_name: str, *, version_ref: str | None, out: Path | None,
-           progress: Callable[[str], None]) -> dict:
-    """Deploy (or with `out`, render) a version to a target. Every refusal comes before anything
-    changes and is audited; so is the outcome."""
+           progress: Callable[[str], None], weight: int | None = None, image: str | None = None) -> dict:
+    """Deploy (or with `out`, render) a version to a target: `weight` is its share of the traffic
+    (the version deployed before it keeps the rest), `image` the container image it runs as.
+    Every refusal comes before anything changes and is audited; so is the outcome."""
     from promptwise.deploy.targets import get_target
     from promptwise.deploy.targets.base import DeployRequest
 
     target = get_target(target_name)  # an unknown target: did-you-mean, nothing done
+    if weight is not None and not target.splits_traffic:
+        raise DeployError(f"--weight: the {target.name} target runs one version and splits no traffic; the "
+                          f"kubernetes and azureml targets do (nothing was changed)")
     section = context.workspace.section("deploy")
     settings = section.get(target.name) or {}
     if out is None:
@@ -236,7 +240,7 @@ def deploy(context: Context, flow: Path | None, target_name: str, *, version_ref
             check_region(target.name, target.region(settings), section, context.where)
         if out is None:
             target.precheck(settings)
-        request = DeployRequest(version.ref(), settings, previous=previous)
+        request = DeployRequest(version.ref(), settings, weight=weight, previous=previous, image=image)
         artefacts = target.render(request)
     except DeployError as error:
         audit.record(context.registry.database, action, outcome="refused",

@@ -16,7 +16,9 @@ The context (what `--out DIR` writes):
 
 Settings (`deploy: {docker: {...}}` in promptwise.yaml): `image` (repository, default the version
 name), `registry` (push to it, e.g. ghcr.io/acme), `port` (8080), `base` (python:X.Y-slim),
-`wheel` (a wheel file to use instead of building one).
+`wheel` (a wheel file to use instead of building one). `promptwise deploy --image REF` names the
+image instead (tagged vN when REF has no tag); it is pushed when `registry` is set or REF names a
+registry host.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import importlib.metadata as metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,7 +90,7 @@ class DockerTarget(Target):
             progress(f"building {image} with {Path(tool).name}")
             _call([tool, "build", "--tag", image, folder], "build")
             pushed = False
-            if settings.get("registry"):
+            if pushes(image, settings):
                 progress(f"pushing {image}")
                 _call([tool, "push", image], "push")
                 pushed = True
@@ -114,10 +117,39 @@ def _settings(raw: Any) -> dict[str, Any]:
     return raw
 
 
+# An image reference: [host[:port]/]path[:tag][@digest], lowercase path components (the OCI rules).
+_IMAGE_REF = re.compile(r"^(?:(?P<host>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?"
+                        r"(?P<path>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+                        r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+
+
 def image_name(request: DeployRequest, settings: dict[str, Any]) -> str:
+    """The image the version runs as: `--image` (tagged vN when it names no tag or digest), else
+    `deploy.<target>.registry/image` tagged vN."""
+    if request.image:
+        return image_reference(request.image, request.version.tag)
     repository = str(settings.get("image") or request.version.name)
     registry = str(settings.get("registry") or "").rstrip("/")
     return f"{registry + '/' if registry else ''}{repository}:{request.version.tag}"
+
+
+def image_reference(ref: str, tag: str) -> str:
+    """`ref` checked as an image reference, with `:tag` added when it has neither tag nor digest."""
+    match = _IMAGE_REF.match(ref.strip())
+    if match is None:
+        raise DeployError(f"--image {ref!r} is not an image reference: write [REGISTRY/]REPOSITORY[:TAG], e.g. "
+                          f"acme.azurecr.io/triage:{tag} (lowercase repository)")
+    return ref.strip() if match["tag"] or match["digest"] else f"{ref.strip()}:{tag}"
+
+
+def pushes(image: str, settings: dict[str, Any]) -> bool:
+    """Whether a built image goes to a registry: `deploy.docker.registry` is set, or the image
+    names a registry host (a first component with '.' or ':', or localhost)."""
+    if settings.get("registry"):
+        return True
+    match = _IMAGE_REF.match(image)
+    host = match["host"] if match else None
+    return bool(host) and ("." in host or ":" in host or host == "localhost")
 
 
 def serve_command(request: DeployRequest, settings: dict[str, Any]) -> list[str]:

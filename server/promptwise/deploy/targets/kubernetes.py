@@ -49,6 +49,7 @@ class KubernetesTarget(Target):
     extra = "kubernetes"
     modules = ("kubernetes",)
     cloud = True
+    splits_traffic = True
 
     def region(self, settings: dict[str, Any]) -> str | None:
         region = _settings(settings).get("region")

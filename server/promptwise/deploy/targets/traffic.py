@@ -14,14 +14,21 @@ VERSION_ID = re.compile(r"^(?P<name>.+):v(?P<number>[0-9]+)$")
 
 def weights(request: DeployRequest, settings: dict[str, Any], target: str) -> dict[str, int]:
     """version id -> percent: `traffic` as set (whole percents adding up to 100, versions of this
-    flow, including the one being deployed), else this version 100 (or request.weight beside
-    the previous version)."""
+    flow, including the one being deployed), else this version 100, or `--weight` (request.weight)
+    for it and the rest for the version deployed before it."""
     version = request.version
     raw = settings.get("traffic")
     if raw is None:
-        if request.weight is not None and request.previous and request.weight < 100:
-            return {request.previous: 100 - request.weight, version.id: request.weight}
-        return {version.id: 100}
+        if request.weight is None or request.weight == 100:
+            return {version.id: 100}
+        if not request.previous or request.previous == version.id:
+            raise DeployError(f"--weight {request.weight}: no earlier version of {version.name} is deployed on "
+                              f"{target} to serve the other {100 - request.weight}%; deploy {version.id} with "
+                              f"--weight 100 (or without --weight) first")
+        return {request.previous: 100 - request.weight, version.id: request.weight}
+    if request.weight is not None:
+        raise DeployError(f"--weight {request.weight} and `deploy.{target}.traffic` both set the split; give one "
+                          f"(nothing was changed)")
     if not isinstance(raw, dict) or not raw:
         raise DeployError(f"`deploy.{target}.traffic` must map versions to percents, e.g. "
                           f"{{{version.name}:v1: 90, {version.id}: 10}}")
