@@ -215,7 +215,7 @@ def test_drift_and_rollout_read_sealed_inputs_and_outputs_with_the_key(traced_wo
     from promptwise.deploy.errors import DeployError
     from promptwise.deploy.rollout import _opened_outputs
     from promptwise.monitoring.aggregates import Selection
-    from promptwise.monitoring.drift import traffic
+    from promptwise.monitoring.drift import DriftError, traffic
     from promptwise.monitoring.source import open_traces
 
     monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
@@ -230,7 +230,8 @@ def test_drift_and_rollout_read_sealed_inputs_and_outputs_with_the_key(traced_wo
     assert is_sealed(sealed) and "Paris" in json.dumps(_opened_outputs(connection, {"r1": sealed}))
 
     monkeypatch.delenv("PROMPTWISE_STORE_KEY")
-    assert traffic(connection, Selection()) == ([], [])  # placeholders are not inputs
+    with pytest.raises(DriftError, match="PROMPTWISE_STORE_KEY"):  # not "no inputs recorded"
+        traffic(connection, Selection())
     with pytest.raises(DeployError, match="PROMPTWISE_STORE_KEY"):  # never compared as answers
         _opened_outputs(connection, {"r1": sealed})
     connection.close()

@@ -47,7 +47,8 @@ _REFUSAL = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry, (but )?i|i can(?:no|')
 
 
 class DriftError(Exception):
-    """No baseline can be found or read: the message says which file and what to do."""
+    """No baseline can be found or read, or the traffic is encrypted without its key: the message
+    says which file or setting and what to do."""
 
 
 # --- statistics --------------------------------------------------------------------------
@@ -299,6 +300,9 @@ def traffic(connection: sqlite3.Connection, selection, limit: int = TRAFFIC_SAMP
             value = _decode(text)
             if isinstance(value, dict):
                 into.append(value)
+    if keyring is not None and keyring.unreadable:  # drift over the readable part alone would mislead
+        raise DriftError(f"the recorded inputs and outputs are encrypted (tracing.encrypt) and "
+                         f"{keyring.unreadable} of them cannot be opened: {keyring.missing()}")
     return inputs, outputs
 
 
