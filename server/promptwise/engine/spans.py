@@ -256,10 +256,10 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
         values[A.GEN_AI_RESPONSE_FINISH_REASONS] = (str(finish_reason),)
     if cost is not None:
         values[A.COST_USD] = float(cost)
-    _set_attributes(current, values)
     message = getattr(result, "message", None)
     if message is not None and _capture:
-        _set_attributes(current, {A.GEN_AI_OUTPUT_MESSAGES: _json([output_message(message, finish_reason)])})
+        values[A.GEN_AI_OUTPUT_MESSAGES] = _json([output_message(message, finish_reason)])
+    _set_attributes(current, values)
 
 
 @_never_raises
