@@ -1,13 +1,18 @@
 """`POST /score`: Prompt flow's serving contract.
 
 JSON object of inputs in, JSON object of outputs out (200). With `Accept: text/event-stream`
-and an output that streams, Server-Sent Events as Prompt flow sends them: `data: {...}\\n\\n`
-events, each a JSON object whose keys are output names; the streamed output arrives as one
-event per chunk (`{"answer": "Hel"}`, `{"answer": "lo"}`) and the other outputs in one event.
-That event comes last (Prompt flow sends it first): here the reply streams while the flow still
-runs, so its other outputs are known only at the end; clients that merge the events' objects, as
-Prompt flow's do, see the same result. A failure after the stream has started is a last event
-`data: {"error": {...}}`.
+and an output that streams, Server-Sent Events in Prompt flow's order: `data: {...}\n\n`
+events, each a JSON object whose keys are output names; first one event with the outputs that
+do not stream (when there are any), then one event per chunk of the streamed output
+(`{"answer": "Hel"}`, `{"answer": "lo"}`). What streams:
+- a prompty's reply, or a DAG's llm node output, as the model writes it. When that output is
+  the flow's only one, chunks go out as they arrive; when the flow has other outputs they must
+  come first, and they are known only when the flow ends, so the chunks are held until then
+  (Prompt flow, too, sends nothing before its other outputs are ready);
+- a generator (or async generator) output of a python node or a flex flow's entry, at the end
+  of the run, item by item as the generator yields them (a sync one is read in a thread).
+A failure after the stream has started is a last event `data: {"error": {...}}`. A client that
+accepts only JSON gets a generator's items joined into one string, as Prompt flow does.
 """
 
 from __future__ import annotations
@@ -43,48 +48,77 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     given = await serving.read_json(request, flow_request, text_input=single,
                                     empty=None if flow.input_specs else {})
     inputs = serving.bind(flow, given, flow_request)
-    stream_field = flow.stream_field() if wants_event_stream(request) else None
+    events = wants_event_stream(request)
+    stream_field = flow.stream_field() if events else None
     if stream_field is not None:
         return _event_stream(serving, flow, inputs, flow_request, stream_field)
     outcome = await serving.run(flow, inputs, flow_request)
     outputs = outcome.outputs or {}
-    stream_fields = [k for k, v in outputs.items() if is_stream(v)]
-    if stream_fields:  # a generator output, and the client did not ask for events: join it
-        try:
-            outputs = {**outputs, **{k: await join(outputs[k]) for k in stream_fields}}
-        except Exception as error:  # noqa: BLE001 - the user's generator failed
-            raise ServeError("flow_error", safe_message(f"output `{stream_fields[0]}`: {type(error).__name__}: "
-                                                        f"{error}", *flow.folders)) from None
+    if events and any(is_stream(value) for value in outputs.values()):  # a python node's or entry's generator
+        return _event_stream(serving, flow, inputs, flow_request, None, outcome)
+    outputs = await _joined(outputs, flow)  # a generator output, and the client did not ask for events
     serving.finish(flow_request)
     return Response(to_json(outputs), media_type="application/json", headers=serving.headers(flow_request))
+
+
+async def _joined(outputs: dict, flow, skip: str | None = None) -> dict:
+    """The outputs with each generator (but `skip`) read to its end and joined into one string."""
+    streams = [k for k, v in outputs.items() if k != skip and is_stream(v)]
+    if not streams:
+        return outputs
+    try:
+        return {**outputs, **{k: await join(outputs[k]) for k in streams}}
+    except Exception as error:  # noqa: BLE001 - the user's generator failed
+        raise ServeError("flow_error", safe_message(f"output `{streams[0]}`: {type(error).__name__}: {error}",
+                                                    *flow.folders)) from None
 
 
 def _event(data: dict) -> bytes:
     return f"data: {to_json(data)}\n\n".encode("utf-8")
 
 
-def _event_stream(serving, flow, inputs: dict, flow_request, field: str) -> Response:
+def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, outcome=None) -> Response:
+    """Events for a run whose `field` the model streams (run here), or for the finished
+    `outcome` of a run that returned a generator (field None)."""
     flow_request.streamed = True
+    # Chunks go out as written only when no other output has to come first.
+    live = field is not None and len(flow.output_names) <= 1
+
+    async def finished():
+        if outcome is not None:
+            yield "done", outcome
+            return
+        async for step in stream_run(serving, flow, inputs, flow_request, TokenStream(flow.stream_nodes(field))):
+            yield step
 
     async def events():
-        tokens = TokenStream(flow.stream_nodes(field))
+        held: list[str] = []
         sent_any = False
+        current = field
         try:
-            async for kind, value in stream_run(serving, flow, inputs, flow_request, tokens):
+            async for kind, value in finished():
                 if kind == "delta":
-                    sent_any = True
-                    yield _event({field: value})
+                    if live:
+                        sent_any = True
+                        yield _event({field: value})
+                    else:
+                        held.append(value)
                     continue
-                outcome = value  # the finished row
-                outputs = dict(outcome.outputs or {})
-                streamed = outputs.pop(field, None)
-                if is_stream(streamed):  # a generator output: stream its items now
-                    async for chunk in items(streamed):
-                        yield _event({field: chunk})
-                elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
-                    yield _event({field: streamed})
+                outputs = dict(value.outputs or {})  # the finished row
+                generated = next((k for k, v in outputs.items() if is_stream(v)), None)
+                current = generated or field
+                streamed = outputs.pop(current, None)
+                outputs = await _joined(outputs, flow)  # a second generator: Prompt flow streams only one
                 if outputs:
                     yield _event(outputs)
+                if is_stream(streamed):
+                    async for chunk in items(streamed):
+                        yield _event({current: chunk})
+                elif held:
+                    for chunk in held:
+                        yield _event({current: chunk})
+                elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
+                    yield _event({current: streamed})
         except ServeError as error:
             flow_request.status = error.status
             flow_request.error_kind = error.kind
@@ -95,7 +129,7 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str) -> Resp
         except Exception as error:  # noqa: BLE001 - a user generator failing mid-stream
             flow_request.status = 500
             flow_request.error_kind = "flow_error"
-            message = safe_message(f"output `{field}`: {type(error).__name__}: {error}", *flow.folders)
+            message = safe_message(f"output `{current}`: {type(error).__name__}: {error}", *flow.folders)
             yield _event(error_body("flow_error", message, flow_request.request_id))
         finally:
             serving.finish(flow_request)
