@@ -276,3 +276,17 @@ def test_rekey_that_cannot_finish_says_what_to_do(traced_workspace, monkeypatch,
     assert main(["traces", "rekey"]) == 2
     err = capsys.readouterr().err
     assert "resealing stopped" in err and "run `promptwise traces rekey` again" in err and "Traceback" not in err
+
+
+def test_an_unset_previous_key_does_not_stop_writers_and_readers_say_which_one(monkeypatch):
+    from promptwise.store.encryption import keyring_from_settings
+    from promptwise.tracing.settings import EncryptSettings
+
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    monkeypatch.delenv("PROMPTWISE_STORE_KEY_OLD", raising=False)
+    settings = EncryptSettings(key="${env:PROMPTWISE_STORE_KEY}", previous_keys=("${env:PROMPTWISE_STORE_KEY_OLD}",))
+    keyring = keyring_from_settings(settings, strict=True)
+    assert keyring.sealing
+    old = Keyring(StoreKey(OLD_KEY)).seal("old reply", A.GEN_AI_OUTPUT_MESSAGES)
+    placeholder = keyring.open(old, A.GEN_AI_OUTPUT_MESSAGES)
+    assert "previous_keys[0]" in placeholder and "PROMPTWISE_STORE_KEY_OLD" in placeholder

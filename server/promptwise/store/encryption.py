@@ -180,7 +180,7 @@ class Keyring:
 
 def keyring_from_settings(encrypt: Any, *, where: str = "tracing settings", strict: bool) -> Keyring:
     """The keyring of a `tracing.encrypt` setting (an object with `key` and `previous_keys`, or
-    None when encryption is off). `strict` (writers): a key that cannot be used raises
+    None when encryption is off). `strict` (writers): a current key that cannot be used raises
     StoreKeyError, so content is never stored in the clear when encryption was asked for.
     Readers pass strict=False and get a keyring whose placeholders say what to set."""
     if encrypt is None:
@@ -194,7 +194,7 @@ def keyring_from_settings(encrypt: Any, *, where: str = "tracing settings", stri
         try:
             keys.append(key_from_reference(reference, setting))
         except StoreKeyError as error:
-            if strict:
+            if strict and setting == SETTING:  # a writer needs the current key; old ones only matter to readers
                 raise StoreKeyError(f"{where}: {error}") from None
             keys.append(None)
             problems.append(str(error))
