@@ -290,3 +290,13 @@ def test_an_unset_previous_key_does_not_stop_writers_and_readers_say_which_one(m
     old = Keyring(StoreKey(OLD_KEY)).seal("old reply", A.GEN_AI_OUTPUT_MESSAGES)
     placeholder = keyring.open(old, A.GEN_AI_OUTPUT_MESSAGES)
     assert "previous_keys[0]" in placeholder and "PROMPTWISE_STORE_KEY_OLD" in placeholder
+
+
+def test_the_store_key_is_masked_wherever_it_would_be_written(monkeypatch):
+    from promptwise.redaction import redact
+    from promptwise.store.encryption import key_from_reference
+
+    secret = "q9" * 20
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY_MASKED", secret)
+    key_from_reference("${env:PROMPTWISE_STORE_KEY_MASKED}", "tracing.encrypt.key")
+    assert secret not in redact(f"oops, the key {secret} leaked")

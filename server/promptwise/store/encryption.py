@@ -95,6 +95,9 @@ def key_from_reference(reference: Any, where: str) -> StoreKey:
     if len(value) < MIN_KEY_CHARS:
         raise StoreKeyError(f"`{where}`: the key in {name} has {len(value)} characters; use a random key of at least "
                             f"{MIN_KEY_CHARS} ({KEY_HINT})")
+    from promptwise.redaction import register_secret
+
+    register_secret(value)  # masked in every log record, stored text and error message from now on
     return StoreKey(value)
 
 

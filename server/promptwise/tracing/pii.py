@@ -55,6 +55,9 @@ def resolve_key(reference: str | None, *, where: str = "tracing.pii_key") -> byt
     if len(value) < 16:
         raise PiiKeyError(f"`{where}`: environment variable {match.group(1)} is "
                           f"{'not set' if not value else 'shorter than 16 characters'}; export a random key")
+    from promptwise.redaction import register_secret
+
+    register_secret(value)  # masked in logs and stored text, like every other key
     return value.encode("utf-8")
 
 
