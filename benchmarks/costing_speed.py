@@ -12,7 +12,6 @@ Run: .venv/bin/python benchmarks/costing_speed.py
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import statistics
@@ -26,7 +25,7 @@ import tiktoken
 from promptwise.config import load_workspace
 from promptwise.costing.counting import count_chat, count_text
 from promptwise.costing.estimate import estimate_document
-from promptwise.costing.tokenizers import bpe_path, get_encoding
+from promptwise.costing.tokenizers import get_encoding, read_verified_bpe
 from promptwise.documents.load import load_document
 
 BPE_URLS = {
@@ -45,7 +44,7 @@ def raw_tiktoken_encodings() -> dict[str, tiktoken.Encoding]:
     """tiktoken's own get_encoding, fed our published files through its documented cache."""
     cache = Path(tempfile.mkdtemp(prefix="tiktoken-cache-"))
     for name, url in BPE_URLS.items():
-        (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(gzip.decompress(bpe_path(name).read_bytes()))
+        (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(read_verified_bpe(name))
     os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
     return {name: tiktoken.get_encoding(name) for name in BPE_URLS}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
+import lzma
 import subprocess
 import sys
 
@@ -100,18 +100,33 @@ def test_pinned_hashes_are_tiktoken_constructor_hashes():
     assert seen == PUBLISHED_SHA256
 
 
+@pytest.mark.parametrize("name", ENCODINGS)
+def test_shipped_file_is_the_compact_form_of_the_published_one(name):
+    assert lzma.decompress(tokenizers.bpe_path(name).read_bytes()) == tokenizers.compact_bpe(read_verified_bpe(name))
+
+
 def test_tampered_file_is_refused(tmp_path, monkeypatch):
-    original = gzip.decompress(tokenizers.bpe_path("cl100k_base").read_bytes())
-    (tmp_path / "cl100k_base.tiktoken.gz").write_bytes(gzip.compress(original.replace(b" 0\n", b" 1\n", 1)))
+    original = lzma.decompress(tokenizers.bpe_path("cl100k_base").read_bytes())
+    swapped = original.replace(b"!", b"?", 1)  # one token's byte changed: same size, other text
+    assert swapped != original
+    (tmp_path / "cl100k_base.tiktoken.xz").write_bytes(lzma.compress(swapped))
     monkeypatch.setattr(tokenizers, "BPE_DIR", tmp_path)
-    with pytest.raises(TokenizerDataError, match="does not match the published"):
+    monkeypatch.setattr(tokenizers, "_encodings", {})
+    with pytest.raises(TokenizerDataError, match="does not match the shipped"):
         read_verified_bpe("cl100k_base")
+    with pytest.raises(TokenizerDataError, match="does not match the shipped"):
+        get_encoding("cl100k_base")
 
 
 def test_missing_file_names_the_path(tmp_path, monkeypatch):
     monkeypatch.setattr(tokenizers, "BPE_DIR", tmp_path)
-    with pytest.raises(TokenizerDataError, match="cl100k_base.tiktoken.gz: cannot read"):
+    with pytest.raises(TokenizerDataError, match="cl100k_base.tiktoken.xz: cannot read"):
         read_verified_bpe("cl100k_base")
+
+
+def test_ranks_out_of_order_cannot_be_made_compact():
+    with pytest.raises(ValueError, match="line 2: rank 5, not 1"):
+        tokenizers.compact_bpe(b"YQ== 0\nYg== 5\n")
 
 
 def test_unknown_encoding_is_a_clear_error():

@@ -1,11 +1,15 @@
 """Offline tiktoken encodings for `o200k_base` and `cl100k_base`.
 
-tiktoken normally downloads its BPE files on first use. Promptwise ships them instead
-(`costing/bpe/*.tiktoken.gz`, gzip of the exact published files), so counting works on a
-fresh install with no network. We build each `tiktoken.Encoding` from:
+tiktoken normally downloads its BPE files on first use. Promptwise ships them instead, so
+counting works on a fresh install with no network. Each published file is a line per token,
+`base64(token) rank`, with ranks 0, 1, 2... in order; we ship the same tokens without the
+base64 and the ranks (`costing/bpe/NAME.tiktoken.xz`, see `compact_bpe`): half the size of
+gzip of the published file, and quicker to read. We build each `tiktoken.Encoding` from:
 
-- the ranks parsed from our file, after checking the SHA-256 of the decompressed bytes
-  against the published hash (the `expected_hash` in `tiktoken_ext.openai_public`);
+- the ranks read from our file, after checking the SHA-256 of its decompressed bytes
+  (`SHIPPED_SHA256`). That those bytes are exactly the published file (the `expected_hash`
+  in `tiktoken_ext.openai_public`, pinned as `PUBLISHED_SHA256`) is checked by the tests,
+  which rebuild the published file from ours (`read_verified_bpe`);
 - the regex (`pat_str`) and special tokens taken from tiktoken's own constructor in
   `tiktoken_ext.openai_public`, so we never copy them by hand. The constructor is run
   on a copy of the function whose globals point `load_tiktoken_bpe` at our local loader:
@@ -14,18 +18,18 @@ fresh install with no network. We build each `tiktoken.Encoding` from:
 
 Encodings are built once per process and shared (tiktoken encoders are thread-safe).
 """
-
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
+import lzma
 import threading
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tiktoken
-import tiktoken_ext.openai_public as openai_public
+if TYPE_CHECKING:  # imported when an encoding is first built: `check` and the editor's start need none
+    import tiktoken
 
 BPE_DIR = Path(__file__).with_name("bpe")
 
@@ -37,11 +41,17 @@ PUBLISHED_SHA256 = {
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
 }
 
+# SHA-256 of our files' decompressed bytes (`compact_bpe` of the published files).
+SHIPPED_SHA256 = {
+    "cl100k_base": "9ef8402c916638b4e5896df1b798958e6377ae5ee9ecce199388d117f2a44973",
+    "o200k_base": "2f451f31d7403017d0b0dc6319ded23a09f33f573b1635c001fc6b91a1c21302",
+}
+
 SHIPPED_ENCODINGS = tuple(PUBLISHED_SHA256)
 
 
 class TokenizerDataError(RuntimeError):
-    """A shipped BPE file is missing or does not match its published hash."""
+    """A shipped BPE file is missing or does not match its hash."""
 
 
 _lock = threading.Lock()
@@ -49,39 +59,65 @@ _encodings: dict[str, tiktoken.Encoding] = {}
 
 
 def bpe_path(name: str) -> Path:
-    return BPE_DIR / f"{name}.tiktoken.gz"
+    return BPE_DIR / f"{name}.tiktoken.xz"
 
 
-def read_verified_bpe(name: str, expected_hash: str | None = None) -> bytes:
-    """The decompressed BPE file for `name`, checked against its published SHA-256."""
+def compact_bpe(published: bytes) -> bytes:
+    """What we ship for a published BPE file (before xz): the token count (4 bytes, big-endian),
+    each token's length (one byte each), then the tokens' bytes, all in rank order."""
+    tokens = []
+    for rank, line in enumerate(published.splitlines()):
+        token, written_rank = line.split()
+        if int(written_rank) != rank:
+            raise ValueError(f"line {rank + 1}: rank {int(written_rank)}, not {rank}: ranks must run 0, 1, 2...")
+        tokens.append(base64.b64decode(token))
+    return len(tokens).to_bytes(4, "big") + bytes(len(token) for token in tokens) + b"".join(tokens)
+
+
+def _shipped_bytes(name: str) -> bytes:
+    """Our decompressed file for `name`, checked against its SHA-256."""
     path = bpe_path(name)
     try:
-        data = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        data = lzma.decompress(path.read_bytes())
+    except (OSError, EOFError, lzma.LZMAError) as error:
         raise TokenizerDataError(
             f"{path}: cannot read the shipped tokenizer file ({error}); reinstall promptwise"
         ) from None
     actual = hashlib.sha256(data).hexdigest()
-    for wanted in filter(None, (PUBLISHED_SHA256.get(name), expected_hash)):
-        if actual != wanted:
-            raise TokenizerDataError(
-                f"{path}: SHA-256 {actual} does not match the published {wanted}; "
-                "the file is corrupt or replaced — reinstall promptwise"
-            )
+    if actual != SHIPPED_SHA256[name]:
+        raise TokenizerDataError(
+            f"{path}: SHA-256 {actual} does not match the shipped {SHIPPED_SHA256[name]}; "
+            "the file is corrupt or replaced — reinstall promptwise"
+        )
     return data
 
 
 def _parse_ranks(data: bytes, source: str) -> dict[bytes, int]:
+    count = int.from_bytes(data[:4], "big")
+    lengths = data[4:4 + count]
+    if len(lengths) != count or 4 + count + sum(lengths) != len(data):
+        raise TokenizerDataError(f"{source}: the token lengths do not add up to the file's size")
     ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if not line:
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-        except ValueError:
-            raise TokenizerDataError(f"{source}: malformed line {line[:40]!r}") from None
+    start = 4 + count
+    for rank, length in enumerate(lengths):
+        ranks[data[start:start + length]] = rank
+        start += length
     return ranks
+
+
+def read_verified_bpe(name: str, expected_hash: str | None = None) -> bytes:
+    """The published BPE file for `name`, rebuilt from ours and checked against its published
+    SHA-256 (what tiktoken would download; for the tests and benchmarks that compare with it)."""
+    ranks = _parse_ranks(_shipped_bytes(name), str(bpe_path(name)))
+    data = b"".join(base64.b64encode(token) + b" %d\n" % rank for token, rank in ranks.items())
+    actual = hashlib.sha256(data).hexdigest()
+    for wanted in filter(None, (PUBLISHED_SHA256.get(name), expected_hash)):
+        if actual != wanted:
+            raise TokenizerDataError(
+                f"{bpe_path(name)}: SHA-256 {actual} does not match the published {wanted}; "
+                "the file is corrupt or replaced — reinstall promptwise"
+            )
+    return data
 
 
 def _local_loader(name: str):
@@ -93,13 +129,20 @@ def _local_loader(name: str):
             raise TokenizerDataError(
                 f"tiktoken's {name} constructor asked for {blobpath}, not a file Promptwise ships"
             )
-        return _parse_ranks(read_verified_bpe(name, expected_hash), str(bpe_path(name)))
+        if expected_hash not in (None, PUBLISHED_SHA256[name]):
+            raise TokenizerDataError(
+                f"tiktoken expects {name} with SHA-256 {expected_hash}, not the published "
+                f"{PUBLISHED_SHA256[name]} Promptwise ships; this tiktoken version is not supported"
+            )
+        return _parse_ranks(_shipped_bytes(name), str(bpe_path(name)))
 
     return load_tiktoken_bpe
 
 
 def _constructor_args(name: str) -> dict:
     """Run tiktoken's own constructor for `name` with downloads redirected to our files."""
+    import tiktoken_ext.openai_public as openai_public
+
     constructor = getattr(openai_public, name)
     offline_globals = dict(constructor.__globals__)
     offline_globals["load_tiktoken_bpe"] = _local_loader(name)
@@ -120,6 +163,8 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     with _lock:
         encoding = _encodings.get(name)
         if encoding is None:
+            import tiktoken
+
             encoding = tiktoken.Encoding(**_constructor_args(name))
             _encodings[name] = encoding
     return encoding
