@@ -106,7 +106,11 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     capsys.readouterr()
 
     assert main(["monitor", "--since", "3h", "--format", "json"]) == 0
-    groups = {group["version"]: group for group in json.loads(capsys.readouterr().out)["online_eval"]}
+    document = json.loads(capsys.readouterr().out)
+    groups = {group["version"]: group for group in document["online_eval"]}
+    # the trend: each version's mean per UTC day
+    daily = {(d["version"], d["evaluator"]): d for d in document["online_daily"]}
+    assert daily[("v-leaky", "pii")]["mean"] == pytest.approx(0.7) and daily[("v-leaky", "pii")]["scored"] == ROWS
     leaky, steady = groups["v-leaky"], groups["v-steady"]
     assert leaky["offline"] == 1.0 and leaky["offline_n"] == ROWS and leaky["mean"] == pytest.approx(0.7)
     assert leaky["drift"]["level"] == "drift" and leaky["drift"]["drop"] == pytest.approx(0.3)
@@ -122,11 +126,12 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     assert main(["monitor", "--since", "3h", "--format", "html", "--out", "monitor.html"]) == 0
     page = (root / "monitor.html").read_text(encoding="utf-8")
     assert "<h2>Online evaluation</h2>" in page and '<td class="alert">drift</td>' in page
-    assert "v-leaky" in page and "Online mean score" in page
+    assert "v-leaky" in page and "Online mean score" in page and "Online mean score per version and day" in page
 
     # the editor's Monitor view shows the same table
     view = monitor_view(root, None, "3h")
     assert "<h2>Online evaluation</h2>" in view["html"] and '<td class="alert">drift</td>' in view["html"]
+    assert "Online mean score per version and day" in view["html"]
 
     # alerts: drift.pii over the last 15 minutes fires (with the lowest-scored requests as examples);
     # a bare online evaluator name is its mean score; hits_per_hour.pii counts its failed scores

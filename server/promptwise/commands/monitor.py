@@ -83,6 +83,7 @@ def handle(args: argparse.Namespace) -> int:
         return _check(workspace, args)
     from promptwise.monitoring.aggregates import Selection, figures, totals
     from promptwise.monitoring.metric_drift import online_with_drift
+    from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.source import open_traces
 
     connection = open_traces(workspace.root)
@@ -93,6 +94,8 @@ def handle(args: argparse.Namespace) -> int:
         drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
         online = online_with_drift(connection, workspace.state_dir, since, until, flow=flow_name,
                                    version=args.flow_version)
+        online_daily = (daily_means(connection, since, until, flow=flow_name, version=args.flow_version)
+                        if online else [])
     finally:
         if connection is not None:
             connection.close()
@@ -103,6 +106,7 @@ def handle(args: argparse.Namespace) -> int:
         document["drift"] = drift
     if online:
         document["online_eval"] = online
+        document["online_daily"] = online_daily
     if args.format == "json":
         _emit(json_text(document, indent=2), args.out)
     elif args.format == "html":

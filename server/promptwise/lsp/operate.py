@@ -42,6 +42,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
     from promptwise.lsp.monitor_lenses import traces_flow_name
     from promptwise.monitoring.aggregates import Selection, figures, totals
     from promptwise.monitoring.metric_drift import online_with_drift
+    from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.report_html import render_page
     from promptwise.monitoring.source import open_traces
     from promptwise.monitoring.windows import parse_duration
@@ -67,6 +68,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
                 daily.append(day)
         drift = _drift(connection, selection, flow_path) if flow_path is not None else None
         online = online_with_drift(connection, workspace.state_dir, selection.since_ns, None, flow=flow)
+        online_daily = daily_means(connection, selection.since_ns, flow=flow) if online else []
         alerts = _alerts(connection, workspace)
     finally:
         if connection is not None:
@@ -78,6 +80,8 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
         document["drift"] = drift
     if online:
         document["online_eval"] = online
+    if online_daily:
+        document["online_daily"] = online_daily
     html = render_page(document)
     if daily:
         by_day = render_page({"window": window, "by": "day", "flow": flow, "groups": [d.document() for d in daily]})

@@ -425,6 +425,26 @@ def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = Non
     return groups
 
 
+def daily_means(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
+                flow: str | None = None, version: str | None = None) -> list[dict]:
+    """Each version's and evaluator's mean online score per UTC day: the trend the Monitor view
+    and the HTML page chart."""
+    clauses, params = ["s.time_ns >= ?", "s.time_ns < ?", "s.value IS NOT NULL"], [since_ns or 0, until_ns or 2**63 - 1]
+    for clause, value in (("t.flow = ?", flow), ("(s.version = ? OR substr(s.version, 1, 12) = ?)", version)):
+        if value is not None:
+            clauses.append(clause)
+            params += [value] * clause.count("?")
+    join = "JOIN traces t ON t.trace_id = s.trace_id " if flow is not None else ""
+    try:
+        rows = connection.execute(
+            "SELECT s.version, s.evaluator, date(s.time_ns / 1000000000, 'unixepoch') AS day, AVG(s.value), COUNT(*) "
+            f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params).fetchall()
+    except sqlite3.OperationalError:  # no scores table yet
+        return []
+    return [{"version": version, "evaluator": evaluator, "day": day, "mean": mean, "scored": scored}
+            for version, evaluator, day, mean, scored in rows]
+
+
 def _variance(mean: float | None, mean_square: float | None, n: int) -> float | None:
     """The sample variance from the mean and the mean of squares (n - 1 in the denominator)."""
     if mean is None or mean_square is None or n < 2:

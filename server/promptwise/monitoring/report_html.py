@@ -45,6 +45,11 @@ def render_page(document: dict) -> str:
         ]
     if document.get("online_eval"):
         parts.append(_online(document["online_eval"]))
+    if document.get("online_daily"):
+        daily = document["online_daily"]
+        parts.append(_chart("Online mean score per version and day",
+                            [f"{d.get('version') or '-'} · {d['evaluator']} · {d['day']}" for d in daily],
+                            [d["mean"] for d in daily], lambda v: f"{v:.3f}"))
     if document.get("drift"):
         parts.append(_drift(document["drift"]))
     parts.append("</body></html>")
