@@ -100,19 +100,22 @@ class AlertResult:
                 f"{_figure(rule.metric, rule.threshold)} ({scope}, last {rule.window}, {self.requests} requests) "
                 f"since {since}")
         if self.traces and rule.trace_url:
-            text += "; traces: " + ", ".join(rule.trace_url.replace("{trace_id}", trace) for trace in self.traces)
+            text += "; traces: " + ", ".join(self.trace_links())
         elif self.traces:
             text += f"; traces: {', '.join(self.traces)} (promptwise traces show ID)"
         return text
+
+    def trace_links(self) -> list[str]:
+        """The example traces as links (alerts_trace_url), none without it."""
+        template = self.rule.trace_url
+        return [template.replace("{trace_id}", trace) for trace in self.traces] if template else []
 
     def document(self) -> dict:
         return {"rule": self.rule.name, "metric": self.rule.metric, "value": self.value,
                 "threshold": self.rule.threshold, "direction": "above" if self.rule.above else "below",
                 "window": self.rule.window, "flow": self.rule.flow, "consumer": self.rule.consumer,
                 "firing": self.firing, "since_ns": self.since_ns, "requests": self.requests,
-                "example_traces": self.traces,
-                "example_trace_urls": [self.rule.trace_url.replace("{trace_id}", trace) for trace in self.traces]
-                if self.rule.trace_url else []}
+                "example_traces": self.traces, "example_trace_urls": self.trace_links()}
 
 
 def _figure(metric: str, value: float) -> str:
