@@ -161,3 +161,22 @@ def test_monitor_flags_the_shifted_version_in_text_json_html_and_alerts(evaluate
     # safety hits: 12 leaking answers in a 15-minute window are 48 an hour
     assert fired["pii-hits"].firing and fired["pii-hits"].value == pytest.approx(48.0)
     assert not calm["pii-hits"].firing and calm["pii-hits"].value == 0.0
+
+
+def test_thresholds_come_from_monitoring_metric_drift_and_bad_ones_are_refused(tmp_path):
+    from promptwise.config import ConfigError
+    from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE, drift_options, with_drift
+
+    assert drift_options({}) == {"tolerance": TOLERANCE, "significance": SIGNIFICANCE}
+    judge = group_of([3.9] * 50 + [4.1] * 50, [4.0] * 50 + [4.2] * 50)  # a 1-5 judge 0.1 lower online
+    assert assess(judge)["level"] == "drift"
+    options = drift_options({"monitoring": {"metric_drift": {"tolerance": 0.25}}})
+    assert options == {"tolerance": 0.25, "significance": SIGNIFICANCE}
+    [assessed] = with_drift([judge], **options)
+    assert assessed["drift"]["level"] == "ok" and assessed["drift"]["drop"] == pytest.approx(0.1)
+    source = tmp_path / "promptwise.yaml"
+    for section, word in (({"tolerance": -1}, "tolerance"), ({"significance": 0.9}, "significance"),
+                          ({"alpha": 0.1}, "unknown setting alpha"), ("strict", "mapping")):
+        with pytest.raises(ConfigError) as raised:
+            drift_options({"monitoring": {"metric_drift": section}}, source)
+        assert str(raised.value).startswith(f"{source}: `monitoring.metric_drift`") and word in str(raised.value)

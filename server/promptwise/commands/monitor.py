@@ -82,10 +82,14 @@ def handle(args: argparse.Namespace) -> int:
     if args.check:
         return _check(workspace, args)
     from promptwise.monitoring.aggregates import Selection, figures, totals
-    from promptwise.monitoring.metric_drift import online_with_drift
+    from promptwise.monitoring.metric_drift import drift_options, online_with_drift
     from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.source import open_traces
 
+    try:
+        drift_settings = drift_options(workspace.settings, workspace.source)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
     connection = open_traces(workspace.root)
     selection = Selection(since_ns=since, until_ns=until, flow=flow_name, version=args.flow_version,
                           consumer=args.consumer)
@@ -93,7 +97,7 @@ def handle(args: argparse.Namespace) -> int:
         groups = [] if connection is None else figures(connection, selection, by=args.by, exact=args.exact)
         drift = _drift(connection, args, flow_name, flow_path, selection) if args.drift else None
         online = online_with_drift(connection, workspace.state_dir, since, until, flow=flow_name,
-                                   version=args.flow_version)
+                                   version=args.flow_version, options=drift_settings)
         online_daily = (daily_means(connection, since, until, flow=flow_name, version=args.flow_version)
                         if online else [])
     finally:
@@ -107,6 +111,7 @@ def handle(args: argparse.Namespace) -> int:
     if online:
         document["online_eval"] = online
         document["online_daily"] = online_daily
+        document["metric_drift"] = drift_settings
     if args.format == "json":
         _emit(json_text(document, indent=2), args.out)
     elif args.format == "html":
@@ -192,10 +197,10 @@ def _text(document: dict, *, traced: bool) -> str:
         lines.append(f"percentiles from hourly rollups: within {error * 100:.1f}% of the exact values (--exact reads "
                      f"every request)")
     if document.get("online_eval"):
-        from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE
-
+        drift = document["metric_drift"]
         lines += ["", "online evaluation per version (offline: the newest evaluation of the same flow content; "
-                      f"DRIFT: online worse by {TOLERANCE:g} or more, one-sided Welch p < {SIGNIFICANCE:g})",
+                      f"DRIFT: online worse by {drift['tolerance']:g} or more, one-sided Welch p < "
+                      f"{drift['significance']:g})",
                   f"{'VERSION':<20} {'EVALUATOR':<18} {'ONLINE':>7} {'OFFLINE':>7} {'ROWS':>7} {'ERRORS':>6} "
                   f"{'DROP':>7} {'P':>8}  DRIFT"]
         for group in document["online_eval"]:

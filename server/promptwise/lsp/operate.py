@@ -41,7 +41,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
     from promptwise.config import ConfigError, load_workspace
     from promptwise.lsp.monitor_lenses import traces_flow_name
     from promptwise.monitoring.aggregates import Selection, figures, totals
-    from promptwise.monitoring.metric_drift import online_with_drift
+    from promptwise.monitoring.metric_drift import drift_options, online_with_drift
     from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.report_html import render_page
     from promptwise.monitoring.source import open_traces
@@ -52,6 +52,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
         raise MonitorError(f"`since` must be a duration such as 1h, 24h or 7d, not {since!r}")
     try:
         workspace = load_workspace(root)
+        drift_settings = drift_options(workspace.settings, workspace.source)
     except ConfigError as error:
         raise MonitorError(str(error)) from None
     flow = traces_flow_name(flow_path) if flow_path is not None else None
@@ -67,7 +68,8 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
                 day.flow = f"{group.flow} {group.key}"
                 daily.append(day)
         drift = _drift(connection, selection, flow_path) if flow_path is not None else None
-        online = online_with_drift(connection, workspace.state_dir, selection.since_ns, None, flow=flow)
+        online = online_with_drift(connection, workspace.state_dir, selection.since_ns, None, flow=flow,
+                                   options=drift_settings)
         online_daily = daily_means(connection, selection.since_ns, flow=flow) if online else []
         alerts = _alerts(connection, workspace)
     finally:
@@ -80,6 +82,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
         document["drift"] = drift
     if online:
         document["online_eval"] = online
+        document["metric_drift"] = drift_settings
     if online_daily:
         document["online_daily"] = online_daily
     html = render_page(document)

@@ -10,6 +10,11 @@ content hash the run recorded and by evaluator name). A group is flagged when bo
     0.01 by default): t = drop / sqrt(var_online / n_online + var_offline / n_offline), with
     p from the normal distribution (both sides need MIN_SAMPLE scores, where that is close).
 
+Both thresholds can be set per workspace (a 1-5 judge wants a larger tolerance than a pass rate):
+
+    monitoring:
+      metric_drift: {tolerance: 0.2, significance: 0.01}
+
 Only means, variances and counts are needed, so the online side is three SQL aggregates over
 any number of scores. For an alert rule, `drift.NAME` is the largest significant drop over the
 window's versions and 0 when none is significant (the rule's `above:` is then the tolerance), so
@@ -20,11 +25,37 @@ benchmarks/metric_drift_false_alarms.py measures the false-alarm and detection r
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 TOLERANCE = 0.05
 SIGNIFICANCE = 0.01
 MIN_SAMPLE = 30
 PREFIX = "drift."
+
+
+def drift_options(settings: dict, source: Path | None = None) -> dict:
+    """`monitoring.metric_drift` of the workspace settings: {tolerance, significance}, the
+    defaults where unset. ConfigError (naming the settings file) for values that cannot be used."""
+    from promptwise.config import ConfigError
+
+    monitoring = settings.get("monitoring") if isinstance(settings, dict) else None
+    section = monitoring.get("metric_drift") if isinstance(monitoring, dict) else None
+    options = {"tolerance": TOLERANCE, "significance": SIGNIFICANCE}
+    if section is None:
+        return options
+    where = f"{source}: `monitoring.metric_drift`" if source else "`monitoring.metric_drift`"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping, e.g. {{tolerance: 0.05, significance: 0.01}}")
+    unknown = sorted(set(section) - set(options))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting {', '.join(map(str, unknown))}; allowed: tolerance, significance")
+    for key, bound, fits in (("tolerance", "a number of 0 or more", lambda v: v >= 0),
+                             ("significance", "a number above 0 and at most 0.5", lambda v: 0 < v <= 0.5)):
+        value = section.get(key, options[key])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or not fits(value):
+            raise ConfigError(f"{where}.{key} must be {bound} (got {value!r})")
+        options[key] = float(value)
+    return options
 
 
 def sample_stats(values: list[float]) -> tuple[float | None, float | None, int]:
@@ -89,7 +120,7 @@ def alert_value(groups: list[dict]) -> tuple[float | None, int]:
 
 
 def online_with_drift(connection, state_dir, since_ns: int | None, until_ns: int | None, *,
-                      flow: str | None = None, version: str | None = None) -> list[dict]:
+                      flow: str | None = None, version: str | None = None, options: dict | None = None) -> list[dict]:
     """Online scores per version and evaluator, beside the offline evaluation of the same content,
     with their drift: what `promptwise monitor` and the editor's Monitor view show."""
     from promptwise.monitoring.online_eval import scores_by_version, with_offline
@@ -97,4 +128,4 @@ def online_with_drift(connection, state_dir, since_ns: int | None, until_ns: int
     if connection is None:
         return []
     groups = scores_by_version(connection, since_ns, until_ns, flow=flow, version=version)
-    return with_drift(with_offline(groups, state_dir)) if groups else []
+    return with_drift(with_offline(groups, state_dir), **(options or {})) if groups else []

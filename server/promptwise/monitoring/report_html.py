@@ -44,7 +44,7 @@ def render_page(document: dict) -> str:
             _chart("Cost", labels, [g["cost_usd"] for g in groups], lambda v: f"${v:,.4f}"),
         ]
     if document.get("online_eval"):
-        parts.append(_online(document["online_eval"]))
+        parts.append(_online(document["online_eval"], document.get("metric_drift") or {}))
     if document.get("online_daily"):
         daily = document["online_daily"]
         parts.append(_chart("Online mean score per version and day",
@@ -116,7 +116,7 @@ def _score(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _online(groups: list[dict]) -> str:
+def _online(groups: list[dict], thresholds: dict) -> str:
     """Online scores per version and evaluator beside the offline evaluation, with metric drift,
     and a chart of the online means."""
     rows = []
@@ -134,8 +134,9 @@ def _online(groups: list[dict]) -> str:
                    [g.get("mean") for g in groups], lambda v: f"{v:.3f}")
     from promptwise.monitoring.metric_drift import SIGNIFICANCE, TOLERANCE
 
+    tolerance, significance = thresholds.get("tolerance", TOLERANCE), thresholds.get("significance", SIGNIFICANCE)
     return ("<h2>Online evaluation</h2><p>Scores of sampled live requests next to the newest offline evaluation of "
-            f"the same flow content; drift: online worse by {TOLERANCE:g} or more and a one-sided Welch p below "
-            f"{SIGNIFICANCE:g}.</p>"
+            f"the same flow content; drift: online worse by {tolerance:g} or more and a one-sided Welch p below "
+            f"{significance:g}.</p>"
             "<table><tr><th>Version</th><th>Evaluator</th><th>Online</th><th>Offline</th><th>Rows</th><th>Errors</th>"
             "<th>Drop</th><th>p</th><th>Drift</th></tr>" + "".join(rows) + "</table>" + chart)
