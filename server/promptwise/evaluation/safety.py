@@ -149,17 +149,36 @@ def hetu_valid(match: re.Match) -> bool:
     return _HETU_CHECKS[int(day + month + year + individual) % 31] == check
 
 
+def _card_valid(match: re.Match) -> bool:
+    digits = re.sub(r"\D", "", match.group())
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def _phone_valid(match: re.Match) -> bool:
+    """A phone number has 9-15 digits (E.164) and is not a date or a time."""
+    return 9 <= len(re.sub(r"\D", "", match.group())) <= 15 and not _DATE_LIKE.match(match.group())
+
+
+# Each kind with its pattern and the check its match must pass, in the order they are looked
+# for: the stricter (checksummed) kinds before the looser ones that could take their digits.
+_DETECTORS: tuple[tuple[str, re.Pattern, object], ...] = (
+    ("email", _EMAIL, None),
+    ("iban", _IBAN, lambda match: iban_valid(match.group())),
+    ("card", _CARD, _card_valid),
+    ("ssn", _SSN, lambda match: ssn_valid(*match.groups())),
+    ("nino", _NINO, None),
+    ("nir", _NIR, nir_valid),
+    ("bsn", _BSN, lambda match: bsn_valid(match.group())),
+    ("dni", _DNI, dni_valid),
+    ("hetu", _HETU, hetu_valid),
+    ("name", _NAME, None),
+    ("phone", _PHONE, _phone_valid),
+)
+
+
 def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iban")) -> list[Finding]:
     findings: list[Finding] = []
-    taken: list[tuple[int, int]] = []
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in taken)
-
-    def add(kind: str, match: re.Match) -> None:
-        findings.append(Finding(kind, match.start(), match.end(), match.group()))
-        taken.append((match.start(), match.end()))
-
+    taken: list[tuple[int, int]] = []  # what an earlier kind found is not looked at again
     if "@" not in text:
         kinds = tuple(kind for kind in kinds if kind != "email")
     if not any(cue in text for cue in _NAME_CUES):
@@ -171,54 +190,15 @@ def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iba
         elif gate.group(1) is None and _NUMERIC_RUN.search(text, gate.end()) is None:  # a short id's digits only
             kinds = tuple(kind for kind in kinds if kind not in _NUMERIC_KINDS)
 
-    if "email" in kinds:
-        for match in _EMAIL.finditer(text):
-            add("email", match)
-    if "iban" in kinds:
-        for match in _IBAN.finditer(text):
-            if free(*match.span()) and iban_valid(match.group()):
-                add("iban", match)
-    if "card" in kinds:
-        for match in _CARD.finditer(text):
-            digits = re.sub(r"\D", "", match.group())
-            if free(*match.span()) and 13 <= len(digits) <= 19 and luhn_valid(digits):
-                add("card", match)
-    if "ssn" in kinds:
-        for match in _SSN.finditer(text):
-            if free(*match.span()) and ssn_valid(*match.groups()):
-                add("ssn", match)
-    if "nino" in kinds:
-        for match in _NINO.finditer(text):
-            if free(*match.span()):
-                add("nino", match)
-    if "nir" in kinds:
-        for match in _NIR.finditer(text):
-            if free(*match.span()) and nir_valid(match):
-                add("nir", match)
-    if "bsn" in kinds:
-        for match in _BSN.finditer(text):
-            if free(*match.span()) and bsn_valid(match.group()):
-                add("bsn", match)
-    if "dni" in kinds:
-        for match in _DNI.finditer(text):
-            if free(*match.span()) and dni_valid(match):
-                add("dni", match)
-    if "hetu" in kinds:
-        for match in _HETU.finditer(text):
-            if free(*match.span()) and hetu_valid(match):
-                add("hetu", match)
-    if "name" in kinds:
-        for match in _NAME.finditer(text):
-            if free(*match.span(1)):
-                findings.append(Finding("name", match.start(1), match.end(1), match.group(1)))
-                taken.append(match.span(1))
-    if "phone" in kinds:
-        for match in _PHONE.finditer(text):
-            candidate = match.group()
-            digits = re.sub(r"\D", "", candidate)
-            # A phone number has 9-15 digits (E.164) and is not a date or a time.
-            if free(*match.span()) and 9 <= len(digits) <= 15 and not _DATE_LIKE.match(candidate):
-                add("phone", match)
+    for kind, pattern, valid in _DETECTORS:
+        if kind not in kinds:
+            continue
+        group = 1 if kind == "name" else 0  # a name is what follows its cue
+        for match in pattern.finditer(text):
+            start, end = match.span(group)
+            if all(end <= s or start >= e for s, e in taken) and (valid is None or valid(match)):
+                findings.append(Finding(kind, start, end, match.group(group)))
+                taken.append((start, end))
     return sorted(findings, key=lambda f: f.start)
 
 
