@@ -248,3 +248,69 @@ def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(worksp
     code, out, _ = cli(capsys, "audit", "--format", "json")
     deploys = [(e["from_version"], e["to_version"], e["outcome"]) for e in json.loads(out) if e["action"] == "deploy"]
     assert deploys == [(None, "triage:v1", "ok"), ("triage:v1", "triage:v2", "failed")]
+
+
+def test_docker_image_flag_names_the_tag_and_pushes_only_to_a_registry_and_weight_is_refused(
+        workspace, capsys, monkeypatch, tmp_path_factory):
+    import sys
+
+    bin_dir = tmp_path_factory.mktemp("bin")
+    engine = bin_dir / "docker"
+    engine.write_text(STAND_IN_ENGINE.format(python=sys.executable))
+    engine.chmod(0o755)
+    log = bin_dir / "calls.jsonl"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("ENGINE_LOG", str(log))
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + f"deploy:\n  docker: {{wheel: '{_fake_wheel(tmp_path_factory.mktemp('w'))}'}}\n")
+    code, out, err = cli(capsys, "deploy", "triage", "--target", "docker", "--image", "triage-bot:dev", "--format", "json")
+    assert code == 0, err
+    assert (json.loads(out)["image"], json.loads(out)["pushed"]) == ("triage-bot:dev", False)  # no registry: kept local
+    code, out, err = cli(capsys, "deploy", "triage", "--target", "docker", "--image", "localhost:5000/triage-bot",
+                         "--format", "json")
+    assert code == 0, err
+    assert (json.loads(out)["image"], json.loads(out)["pushed"]) == ("localhost:5000/triage-bot:v1", True)
+    calls = [json.loads(line)["args"] for line in log.read_text().splitlines()]
+    assert [c[:3] for c in calls if c[0] != "info"] == [
+        ["build", "--tag", "triage-bot:dev"], ["build", "--tag", "localhost:5000/triage-bot:v1"],
+        ["push", "localhost:5000/triage-bot:v1"]]
+    log.unlink()
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "docker", "--weight", "10")
+    assert code == 2 and "splits no traffic" in err and not log.exists()
+
+
+def test_a_flow_folder_that_is_the_workspace_keeps_its_registry_and_runs_out_of_its_versions(
+        tmp_path, capsys, monkeypatch):
+    """The flow sits at the workspace's root, so .promptwise/ (registry, snapshots, run store) is
+    inside the flow folder: packaging leaves it out of the hash and the snapshot (else each version
+    would copy the ones before it and every run would make a new version), the docker context
+    too; a registry.path inside the flow folder that is not hidden is refused."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "promptwise.yaml").write_text("defaults: {model: gpt-4o-mini}\n")
+    (tmp_path / "flow.dag.yaml").write_text(
+        "inputs:\n  text: {type: string, default: hello}\noutputs:\n  n: {type: int, reference: '${measure.output}'}\n"
+        "nodes:\n- name: measure\n  type: python\n  source: {type: code, path: measure.py}\n"
+        "  inputs: {text: '${inputs.text}'}\n")
+    (tmp_path / "measure.py").write_text(
+        "from promptflow.core import tool\n\n\n@tool\ndef measure(text: str) -> int:\n    return len(text)\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "package", ".", "--format", "json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["files"] == ["flow.dag.yaml", "measure.py", "promptwise.yaml"]
+    assert (tmp_path / ".promptwise" / "registry.sqlite").is_file()
+    assert cli(capsys, "run", ".")[0] == 0  # the run store and traces land in .promptwise/ too
+    code, out, err = cli(capsys, "package", ".", "--format", "json")
+    assert code == 0, err
+    assert (json.loads(out)["version"], json.loads(out)["created"]) == (first["version"], False)
+    snapshot = tmp_path / ".promptwise" / "versions" / first["name"] / "v1"
+    assert sorted(p.name for p in snapshot.iterdir()) == ["flow.dag.yaml", "measure.py", "promptwise.yaml"]
+    context = tmp_path / "context"
+    code, _, err = cli(capsys, "deploy", "--version", first["version"], "--target", "docker", "--out", str(context))
+    assert code == 0, err
+    assert sorted(p.relative_to(context / "app").as_posix() for p in (context / "app").rglob("*")) == [
+        "VERSION.json", "flow.dag.yaml", "measure.py", "promptwise.yaml"]
+    (tmp_path / "promptwise.yaml").write_text("defaults: {model: gpt-4o-mini}\nregistry: {path: registry}\n")
+    code, _, err = cli(capsys, "package", ".")
+    assert code == 2 and "is inside the flow folder" in err and "set registry.path outside the flow" in err
+    assert not (tmp_path / "registry").exists()

@@ -262,6 +262,28 @@ def test_a_refused_apply_gives_the_api_message_redacted_and_leaves_the_previous_
     assert SECRET_IN_MESSAGE not in json.dumps(last)
 
 
+def test_a_canary_by_weight_and_image_flags_through_the_client(cluster, workspace, capsys):
+    """`deploy --weight N --image REF`: the new version gets N% beside the one deployed before it,
+    and runs the image named on the command line."""
+    _settings(workspace, {"namespace": "prod"})
+    assert cli(capsys, "deploy", "triage", "--target", "kubernetes")[0] == 0
+    _new_version(workspace)
+    code, out, err = cli(capsys, "deploy", "triage", "--target", "kubernetes", "--weight", "25",
+                         "--image", "ghcr.io/acme/triage-canary:rc1", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["traffic"] == {"triage:v1": 75, "triage:v2": 25}
+    assert cluster.route_weights() == {"triage-v1": 75, "triage-v2": 25}
+    received = cluster.objects[("deployments", "prod", "triage-v2")]
+    kubernetes_validate.validate({k: v for k, v in received.items() if k != "status"}, KUBE_VERSION, strict=True)
+    assert received["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/triage-canary:rc1"
+    v1 = cluster.objects[("deployments", "prod", "triage-v1")]
+    assert v1["spec"]["template"]["spec"]["containers"][0]["image"] == "triage:v1"  # untouched
+    _settings(workspace, {"namespace": "prod", "traffic": {"triage:v1": 50, "triage:v2": 50}})
+    cluster.writes.clear()
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "kubernetes", "--weight", "50")
+    assert code == 2 and "both set the split" in err and cluster.writes == []
+
+
 # ----- bad input, each before anything changes -----
 
 @pytest.mark.parametrize("kubernetes, expected", [

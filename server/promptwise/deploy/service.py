@@ -37,7 +37,25 @@ def open_context(path: Path | str, *, readonly: bool = False) -> Context:
         workspace = load_workspace(Path(path).resolve())
     except ConfigError as error:
         raise DeployError(str(error)) from None
+    if not readonly:
+        _refuse_a_registry_in_the_flow(Path(path).resolve(), workspace)
     return Context(workspace, Registry.for_workspace(workspace, readonly=readonly), audit.actor(workspace.root))
+
+
+def _refuse_a_registry_in_the_flow(path: Path, workspace) -> None:
+    """A registry.path inside the DAG / flex flow folder being packaged is refused before the
+    registry folder is made (Registry.package refuses it too, but only after opening it): every
+    version would copy the ones before it. Hidden folders (.promptwise/) are outside the hash."""
+    from promptwise.deploy.registry import _where, _within, registry_root
+    from promptwise.documents.content_hash import _FLOW_NAMES as flow_names
+
+    folder = path if path.is_dir() and any((path / n).is_file() for n in flow_names) else \
+        path.parent if path.name.lower() in flow_names else None
+    root = registry_root(workspace)
+    if folder is not None and _within(root, folder):
+        raise DeployError(f"{_where(workspace)}: the registry folder {root} is inside the flow folder {folder}: "
+                          f"every version would copy the ones before it; set registry.path outside the flow "
+                          f"(nothing was created)")
 
 
 def describe(error: Exception) -> str:
