@@ -219,8 +219,8 @@ if sys.argv[1:2] == ["push"] and os.environ.get("PUSH_FAILS"):
 """
 
 
-def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(workspace, capsys, monkeypatch,
-                                                                           tmp_path_factory):
+def _stand_in_engine(monkeypatch, tmp_path_factory):
+    """The stand-in docker CLI alone on PATH; returns the file its calls are logged to."""
     import sys
 
     bin_dir = tmp_path_factory.mktemp("bin")
@@ -230,6 +230,12 @@ def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(worksp
     log = bin_dir / "calls.jsonl"
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setenv("ENGINE_LOG", str(log))
+    return log
+
+
+def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(workspace, capsys, monkeypatch,
+                                                                           tmp_path_factory):
+    log = _stand_in_engine(monkeypatch, tmp_path_factory)
     wheel = _fake_wheel(tmp_path_factory.mktemp("wheel"))
     settings = workspace / "promptwise.yaml"
     settings.write_text(settings.read_text() + f"deploy:\n  docker: {{wheel: '{wheel}', registry: ghcr.io/acme}}\n")
@@ -252,15 +258,7 @@ def test_docker_apply_builds_tags_and_pushes_and_a_failed_push_is_audited(worksp
 
 def test_docker_image_flag_names_the_tag_and_pushes_only_to_a_registry_and_weight_is_refused(
         workspace, capsys, monkeypatch, tmp_path_factory):
-    import sys
-
-    bin_dir = tmp_path_factory.mktemp("bin")
-    engine = bin_dir / "docker"
-    engine.write_text(STAND_IN_ENGINE.format(python=sys.executable))
-    engine.chmod(0o755)
-    log = bin_dir / "calls.jsonl"
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setenv("ENGINE_LOG", str(log))
+    log = _stand_in_engine(monkeypatch, tmp_path_factory)
     settings = workspace / "promptwise.yaml"
     settings.write_text(settings.read_text() + f"deploy:\n  docker: {{wheel: '{_fake_wheel(tmp_path_factory.mktemp('w'))}'}}\n")
     code, out, err = cli(capsys, "deploy", "triage", "--target", "docker", "--image", "triage-bot:dev", "--format", "json")
