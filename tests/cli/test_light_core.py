@@ -102,11 +102,94 @@ def test_the_help_listing_says_what_the_command_itself_registers(command):
     assert [(choice.dest, choice.help) for choice in subparsers._choices_actions] == [(command, COMMANDS[command])]
 
 
-def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer():
-    code, loaded, out = loaded_after(["check", str(ROOT / "flows" / "log-triage")],
-                                     ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry", "pydantic"))
+def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer(tmp_path):
+    # nor the tokenizer (check counts nothing), the run store (none in this copy: with stored
+    # runs the estimate reads their output tokens) or the evaluation runner
+    import shutil
+
+    shutil.copytree(ROOT / "flows" / "log-triage", tmp_path / "log-triage")
+    shutil.copy(ROOT / "flows" / "promptwise.yaml", tmp_path / "promptwise.yaml")
+    code, loaded, out = loaded_after(["check", str(tmp_path / "log-triage")],
+                                     ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry", "pydantic",
+                                      "tiktoken", "jsonschema", "promptwise.store.run_store",
+                                      "promptwise.evaluation.runner", "promptwise.evaluation.service",
+                                      "promptwise.evaluation.results_store"))
     assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
     assert loaded == []
+
+
+# ----- the language server's start -----
+
+# Not needed to answer `initialize`: the features, and what they import, come after it.
+NOT_BEFORE_INITIALIZE = ("yaml", "jinja2", "tiktoken", "openai", "pydantic", "httpx", "httpx2", "opentelemetry",
+                         "promptwise.documents.load", "promptwise.analysis.analyzer", "promptwise.costing",
+                         "promptwise.engine", "promptwise.evaluation", "promptwise.store", "promptwise.tracing",
+                         "promptwise.lsp.hover", "promptwise.lsp.completion", "promptwise.lsp.commands",
+                         "promptwise.lsp.code_lens", "promptwise.lsp.jobs")
+
+
+def _lsp_message(payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_the_language_server_answers_initialize_before_importing_its_features(tmp_path):
+    """`promptwise lsp` under -X importtime, sent `initialize` then `exit` (no `initialized`, which
+    starts the warm-up imports): what it imported is what answering `initialize` cost."""
+    messages = _lsp_message({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}})
+    server = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "promptwise", "lsp"], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        server.stdin.write(messages)
+        server.stdin.flush()
+        headers = b""
+        while not headers.endswith(b"\r\n\r\n"):
+            headers += server.stdout.read(1)
+        length = int(headers.split(b"Content-Length:")[1].split(b"\r\n")[0])
+        answer = json.loads(server.stdout.read(length))
+        server.stdin.write(_lsp_message({"jsonrpc": "2.0", "method": "exit"}))
+        server.stdin.close()
+        stderr = server.stderr.read().decode()
+        server.wait(timeout=60)
+    finally:
+        server.kill()
+    assert answer["id"] == 1 and answer["result"]["capabilities"]["hoverProvider"] is True
+    assert answer["result"]["capabilities"]["executeCommandProvider"]["commands"]  # registered, not imported
+    imported = {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+    assert "pygls" in imported and "promptwise.lsp.setup" in imported
+    early = sorted(name for name in imported if name.startswith(NOT_BEFORE_INITIALIZE))
+    assert early == []
+
+
+def test_every_feature_registered_by_name_exists():
+    """Features and commands are registered as names (lsp/setup.py `_later`) and imported on first
+    use: each name must be an async handler of its module, and each command name the module's own."""
+    import asyncio
+    import importlib
+
+    from promptwise.lsp import completion, setup
+
+    server = setup.create_server()
+    handlers = list(server.protocol.fm.features.values()) + list(server.protocol.fm.commands.values())
+    targets = set()
+    for handler in handlers:
+        while handler is not None and not hasattr(handler, "target"):
+            handler = getattr(handler, "__wrapped__", None) or getattr(handler, "func", None)
+        if handler is not None:
+            targets.add(handler.target)
+    targets |= set(setup.COMMANDS.values())
+    assert len(targets) == 12 + len(setup.COMMANDS)  # twelve features (hover, completion, lenses...) and the commands
+    for module, name in targets:
+        assert asyncio.iscoroutinefunction(getattr(importlib.import_module(f"promptwise.lsp.{module}"), name)), name
+    assert {module for module, _ in targets} <= set(setup.FEATURE_MODULES)
+    constants = {}
+    for module in {module for module, _ in setup.COMMANDS.values()}:
+        loaded = importlib.import_module(f"promptwise.lsp.{module}")
+        constants |= {value: (module, value) for key, value in vars(loaded).items()
+                      if key.isupper() and isinstance(value, str) and value.startswith("promptwise.")}
+    assert set(setup.COMMANDS) <= set(constants)
+    assert setup.COMPLETION_TRIGGER_CHARACTERS == completion.TRIGGER_CHARACTERS
 
 
 # ----- features whose extra is not installed -----

@@ -333,18 +333,18 @@ def observed_outputs(workspace: WorkspaceConfig | None, flow_path: Path) -> dict
     ({} when there is no run store). Read through H4's RunStore, cached by database mtime."""
     if workspace is None:
         return {}
-    try:
-        from promptwise.store.run_store import DB_FILE, RunStore
-    except ImportError:
-        return {}
+    from promptwise.store import DB_FILE
+
     database = workspace.state_dir / DB_FILE
     try:
         key = (str(database), database.stat().st_mtime_ns, str(flow_path))
     except OSError:
-        return {}
+        return {}  # no runs stored: the run store is not even imported
     if key not in _observed_cache:
         found: dict[str, float] = {}
         try:
+            from promptwise.store.run_store import RunStore
+
             with RunStore(workspace.state_dir, readonly=True) as store:
                 for flow_key in _flow_keys(flow_path):
                     for stats in store.node_stats(flow_key):
@@ -469,10 +469,11 @@ def _sample_files_key(document: Any) -> tuple:
 def _observed_key(workspace: WorkspaceConfig | None) -> Any:
     if workspace is None:
         return None
+    from promptwise.store import DB_FILE
+
     try:
-        from promptwise.store.run_store import DB_FILE
         return (workspace.state_dir / DB_FILE).stat().st_mtime_ns
-    except (ImportError, OSError):
+    except OSError:
         return None
 
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptwise.config import WorkspaceConfig, load_workspace
 from promptwise.documents.source import Range  # before analysis: documents/__init__ imports analysis
 from promptwise.analysis.problem import Problem, Severity  # noqa: E402,I001
 from promptwise.evaluation.base import Score
 from promptwise.evaluation.report_text import fmt_number, fmt_percent, fmt_seconds, fmt_usd
-from promptwise.evaluation.results_store import EvalStore, StoredEvaluation
-from promptwise.evaluation.runner import RowScores
+
+if TYPE_CHECKING:  # the lenses read the store; `check` of an eval.yaml does not import it
+    from promptwise.evaluation.results_store import EvalStore, StoredEvaluation
+    from promptwise.evaluation.runner import RowScores
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class LensItem:
 
 
 def _open_store(workspace: WorkspaceConfig) -> EvalStore | None:
+    from promptwise.evaluation.results_store import EvalStore
     from promptwise.store.run_store import RunStore
 
     if not RunStore.exists_in(workspace.state_dir):
@@ -372,7 +376,7 @@ def _option_problems(config) -> list[Problem]:
 
 def _column_problems(config) -> list[Problem]:
     from promptwise.evaluation.mapping import references_in
-    from promptwise.evaluation.service import flow_output_names
+    from promptwise.evaluation.flow_outputs import flow_output_names
 
     problems: list[Problem] = []
     columns: set[str] | None = None

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from promptwise.redaction import dumps_redacted, redact
+from promptwise.store import DB_FILE  # noqa: F401  (here too: callers import it from run_store)
 from promptwise.store.schema import connect
 
-DB_FILE = "runs.sqlite"
 RUNS_DIR = "runs"
 
 
