@@ -146,14 +146,16 @@ async def test_a_missing_interpreter_is_a_clear_answer(
 
 
 def test_the_server_tunes_its_garbage_collector_at_start():
-    # in a fresh process, as `promptwise lsp` starts: after create_server the start-up objects
-    # are frozen out of the collector's sight and collections are rarer
+    # in a fresh process, as `promptwise lsp` starts: once the features are imported (warm_up,
+    # after initialize) the start-up objects are frozen out of the collector's sight and
+    # collections are rarer
     script = (
         "import gc\n"
         "from promptwise.analysis.gc_tuning import INTERACTIVE_THRESHOLDS\n"
         "before = gc.get_threshold()\n"
-        "from promptwise.lsp.setup import create_server\n"
+        "from promptwise.lsp.setup import create_server, warm_up\n"
         "create_server()\n"
+        "warm_up()\n"
         "assert before != INTERACTIVE_THRESHOLDS, before\n"
         "assert gc.get_threshold() == INTERACTIVE_THRESHOLDS, gc.get_threshold()\n"
         "assert gc.get_freeze_count() > 10000, gc.get_freeze_count()\n"

@@ -41,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     root.setLevel(logging.DEBUG if getattr(args, "verbose", False) else getattr(logging, args.log_level))
     logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
 
+    # Collections made rarer before the start-up imports (hundreds of lsprotocol classes), not
+    # only after them: the server answers `initialize` sooner. lsp/setup.warm_up tunes the rest.
+    import gc
+
+    from promptwise.analysis.gc_tuning import INTERACTIVE_THRESHOLDS
+
+    gc.set_threshold(*INTERACTIVE_THRESHOLDS)
+
     from promptwise.lsp.setup import create_server
 
     server = create_server()

@@ -3,38 +3,25 @@
 Each registration hands off to a feature module. Every handler is wrapped by `guarded`, so
 a feature that raises logs the error (to stderr) and answers with an empty result instead
 of failing the request or taking other features down.
+
+Only what `initialize` itself needs is imported before it is answered (the server object,
+text sync, announcements, diagnostics' scheduler). Every other feature is registered by name
+and imported on its first request (`_later`); right after `initialized`, a background thread
+imports them all (`warm_up`), so a first hover or completion does not pay for it either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 from typing import Any, Awaitable, Callable
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
-from promptwise.lsp import (
-    announce,
-    code_actions,
-    code_lens,
-    commands,
-    completion,
-    costs,
-    definition,
-    diagnostics,
-    folding,
-    hover,
-    links,
-    operate,
-    references,
-    rename,
-    replay,
-    symbols,
-    text_sync,
-    traces,
-)
+from promptwise.lsp import announce, diagnostics, text_sync
 from promptwise.lsp.server import PromptwiseServer, Settings
 
 logger = logging.getLogger("promptwise.lsp")
@@ -66,6 +53,42 @@ def guarded(name: str, default: Any = None) -> Callable:
     return wrap
 
 
+def _later(module: str, name: str) -> Callable[..., Awaitable[Any]]:
+    """The async handler `name` of `promptwise.lsp.<module>`, imported when first called.
+
+    Its signature, `(ls, *args)`, is what pygls needs: it passes the server first, a feature's
+    params or a command's arguments after (a command's arguments stay as the client sent them,
+    which is what our command handlers take)."""
+
+    async def handler(ls: PromptwiseServer, *args: Any) -> Any:
+        return await getattr(importlib.import_module(f"promptwise.lsp.{module}"), name)(ls, *args)
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.target = (module, name)  # type: ignore[attr-defined]  # for the tests
+    return handler
+
+
+# The feature modules registered by name (`_later`) and imported by `warm_up` after initialize,
+# with what they import in turn (YAML, Jinja2, the analysis, the costing, the job runner).
+FEATURE_MODULES = (
+    "hover", "completion", "code_lens", "costs", "folding", "symbols", "definition", "references",
+    "links", "rename", "code_actions", "commands", "traces", "replay", "operate",
+)
+# What the first analysis of an opened document needs: imported by `warm_up` too.
+ANALYSIS_MODULES = ("promptwise.analysis.analyzer", "promptwise.costing.checker", "promptwise.costing.estimate")
+
+
+def warm_up() -> None:
+    """Import the features and the analysis (in a background thread, after `initialized`), then
+    tune the garbage collector with all of it frozen out of the collector's sight."""
+    for name in [f"promptwise.lsp.{module}" for module in FEATURE_MODULES] + list(ANALYSIS_MODULES):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the feature fails on its own request, with its own log
+            logger.exception("cannot import %s", name)
+    _tune_garbage_collector()
+
+
 class _UserErrorsWithoutTraceback(logging.Filter):
     """pygls logs every error a handler raises with its traceback, at ERROR. Errors we raise
     on purpose to answer the user (a rename to a taken name) are not failures: they are
@@ -84,14 +107,12 @@ def create_server() -> PromptwiseServer:
     _register_navigation(server)
     _register_editing(server)
     _register_runs(server)
-    _tune_garbage_collector()
     return server
 
 
 def _tune_garbage_collector() -> None:
-    """After the start-up imports (the feature modules above import the analysis): freeze what
-    exists and collect less often, so full collections do not stall analyses while typing
-    (`promptwise.analysis.gc_tuning`)."""
+    """After the imports (`warm_up`): freeze what exists and collect less often, so full
+    collections do not stall analyses while typing (`promptwise.analysis.gc_tuning`)."""
     try:
         from promptwise.analysis.gc_tuning import tune_for_interactive_use
 
@@ -117,18 +138,17 @@ def _register_lifecycle(server: PromptwiseServer) -> None:
         ls.protocol._request_futures = _SnapshotDict(ls.protocol._request_futures)
         ls.settings = Settings.from_options(params.initialization_options)
         announce.configure(ls, params.initialization_options)  # results as window/showMessage
-        _log_job_interpreter(ls)
         diagnostics.scheduler(ls).configure(params)
         # Sections other features add to hovers (cost breakdown, evaluation's worst rows).
-        ls.extensions["hover_providers"] = [costs.cost_hover, code_lens.evaluation_hover]
-        try:
-            costs.register_cost_checker()  # PW7xx (context window, unknown model) in diagnostics
-        except Exception:
-            logger.exception("cost problems are not checked")
+        ls.extensions["hover_providers"] = [_later("costs", "cost_hover"), _later("code_lens", "evaluation_hover")]
+        # PW7xx (context window, unknown model) come with the analysis: costing.checker is
+        # one of its companion checkers (analysis/analyzer.py COMPANION_MODULES).
 
     @server.feature(types.INITIALIZED)
     @guarded("initialized")
     async def initialized(ls: PromptwiseServer, params: types.InitializedParams) -> None:
+        ls.spawn(asyncio.to_thread(warm_up), "warm-up imports")
+        _log_job_interpreter(ls)
         await _watch_files(ls)
 
     @server.feature(types.SHUTDOWN)
@@ -202,58 +222,65 @@ def _register_diagnostics(server: PromptwiseServer) -> None:
 
 def _register_navigation(server: PromptwiseServer) -> None:
     server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)(
-        guarded("documentSymbol", default=[])(symbols.document_symbols)
+        guarded("documentSymbol", default=[])(_later("symbols", "document_symbols"))
     )
-    server.feature(types.TEXT_DOCUMENT_DEFINITION)(guarded("definition")(definition.definition))
-    server.feature(types.TEXT_DOCUMENT_REFERENCES)(guarded("references")(references.references))
-    server.feature(types.TEXT_DOCUMENT_HOVER)(guarded("hover")(hover.hover))
+    server.feature(types.TEXT_DOCUMENT_DEFINITION)(guarded("definition")(_later("definition", "definition")))
+    server.feature(types.TEXT_DOCUMENT_REFERENCES)(guarded("references")(_later("references", "references")))
+    server.feature(types.TEXT_DOCUMENT_HOVER)(guarded("hover")(_later("hover", "hover")))
     server.feature(types.TEXT_DOCUMENT_DOCUMENT_LINK, types.DocumentLinkOptions(resolve_provider=False))(
-        guarded("documentLink")(links.document_links)
+        guarded("documentLink")(_later("links", "document_links"))
     )
-    server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)(guarded("foldingRange")(folding.folding_ranges))
+    server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)(guarded("foldingRange")(_later("folding", "folding_ranges")))
     server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
-        types.CompletionOptions(trigger_characters=completion.TRIGGER_CHARACTERS),
-    )(guarded("completion")(completion.completion))
+        types.CompletionOptions(trigger_characters=COMPLETION_TRIGGER_CHARACTERS),
+    )(guarded("completion")(_later("completion", "completion")))
+
+
+# What typing triggers completion (`${` references, `{{` template variables, `.` keys, `: `
+# values); completion.TRIGGER_CHARACTERS is the same list (a test keeps them equal).
+COMPLETION_TRIGGER_CHARACTERS = ["{", ".", ":", " "]
 
 
 def _register_editing(server: PromptwiseServer) -> None:
-    server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)(guarded("prepareRename")(rename.prepare_rename))
-    server.feature(types.TEXT_DOCUMENT_RENAME)(guarded("rename")(rename.rename))
+    server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)(guarded("prepareRename")(_later("rename", "prepare_rename")))
+    server.feature(types.TEXT_DOCUMENT_RENAME)(guarded("rename")(_later("rename", "rename")))
     server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
-    )(guarded("codeAction")(code_actions.code_actions))
+    )(guarded("codeAction")(_later("code_actions", "code_actions")))
 
 
 DOCUMENT_TOTALS = "promptwise/documentTotals"
+
+# workspace/executeCommand names -> (feature module, handler). The names are the modules' own
+# constants (commands.RUN_FLOW, traces.SHOW_TRACE...), written out so that registering them
+# imports no feature module; a test keeps the two equal.
+COMMANDS = {
+    "promptwise.runFlow": ("commands", "run_flow"),
+    "promptwise.batchRun": ("commands", "batch_run"),
+    "promptwise.evaluate": ("commands", "evaluate"),
+    "promptwise.estimateCost": ("commands", "estimate_cost"),
+    "promptwise.compareRuns": ("commands", "compare_runs"),
+    "promptwise.showRun": ("commands", "show_run"),
+    "promptwise.cancel": ("commands", "cancel"),
+    "promptwise.showTrace": ("traces", "show_trace"),
+    "promptwise.replayCall": ("replay", "replay_call"),
+    "promptwise.replayModels": ("replay", "replay_models"),
+    "promptwise.monitorView": ("operate", "show_monitor"),
+    "promptwise.deployments": ("operate", "list_deployments"),
+}
+# What a command answers when it fails inside the server (replayModels lists models: none).
+_EMPTY_ANSWER = {"promptwise.replayModels": []}
 
 
 def _register_runs(server: PromptwiseServer) -> None:
     """Code lenses (cost, run, evaluation), the status bar's totals, and the commands."""
     server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(
-        guarded("codeLens", default=[])(code_lens.code_lenses)
+        guarded("codeLens", default=[])(_later("code_lens", "code_lenses"))
     )
-    server.feature(DOCUMENT_TOTALS)(guarded(DOCUMENT_TOTALS)(costs.document_totals))
-    for name, handler in (
-        (commands.RUN_FLOW, commands.run_flow),
-        (commands.BATCH_RUN, commands.batch_run),
-        (commands.EVALUATE, commands.evaluate),
-        (commands.ESTIMATE_COST, commands.estimate_cost),
-        (commands.COMPARE_RUNS, commands.compare_runs),
-        (commands.SHOW_RUN, commands.show_run),
-        (commands.CANCEL, commands.cancel),
-    ):
-        failure = {"status": "error", "error": f"{name} failed inside the server; see the Promptwise log"}
-        server.command(name)(guarded(name, default=failure)(handler))
-    failure = {"status": "error", "error": f"{traces.SHOW_TRACE} failed inside the server; see the Promptwise log"}
-    server.command(traces.SHOW_TRACE)(guarded(traces.SHOW_TRACE, default=failure)(traces.show_trace))
-    failure = {"status": "error", "error": f"{replay.REPLAY_CALL} failed inside the server; see the Promptwise log"}
-    server.command(replay.REPLAY_CALL)(guarded(replay.REPLAY_CALL, default=failure)(replay.replay_call))
-    server.command(replay.REPLAY_MODELS)(guarded(replay.REPLAY_MODELS, default=[])(replay.replay_models))
-    failure = {"status": "error", "error": f"{operate.MONITOR_VIEW} failed inside the server; see the Promptwise log"}
-    server.command(operate.MONITOR_VIEW)(guarded(operate.MONITOR_VIEW, default=failure)(operate.show_monitor))
-    failure = {"status": "error", "error": f"{operate.ALERTS} failed inside the server; see the Promptwise log"}
-    server.command(operate.ALERTS)(guarded(operate.ALERTS, default=failure)(operate.check_alerts))
-    failure = {"status": "error", "error": f"{operate.DEPLOYMENTS} failed inside the server; see the Promptwise log"}
-    server.command(operate.DEPLOYMENTS)(guarded(operate.DEPLOYMENTS, default=failure)(operate.list_deployments))
+    server.feature(DOCUMENT_TOTALS)(guarded(DOCUMENT_TOTALS)(_later("costs", "document_totals")))
+    for name, (module, handler) in COMMANDS.items():
+        failure = _EMPTY_ANSWER.get(name, {"status": "error",
+                                           "error": f"{name} failed inside the server; see the Promptwise log"})
+        server.command(name)(guarded(name, default=failure)(_later(module, handler)))
