@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from promptwise.documents.content_hash import flow_content_hash
-from promptwise.serving.limits import RateLimiter
+from promptwise.serving.limits import RateLimiter, SharedRateLimiter
 from promptwise.serving.settings import Limits, ServeConfigError, parse_serve_settings
 
 FLOW = {
@@ -116,14 +116,29 @@ def test_rate_limiter_counts_requests_and_tokens_per_minute():
     assert limiter.admit("a", limits, now=2.0) == pytest.approx(58.0)  # the first request leaves at 60 s
     assert limiter.admit("b", limits, now=2.0) is None  # per consumer
     assert limiter.admit("a", limits, now=60.5) is None
-    limiter.spent("b", 150, now=3.0)
+    limiter.spent("b", 150, limits, now=3.0)
     assert limiter.admit("b", limits, now=4.0) == pytest.approx(59.0)  # over tokens/min until the spend ages out
 
 
-def test_rate_limits_are_shared_out_between_workers():
-    limiter = RateLimiter(workers=2)
-    limits = Limits(requests_per_minute=4)
-    assert [limiter.admit("a", limits, now=0.0) is None for _ in range(3)] == [True, True, False]
+def test_workers_share_one_rate_limit_window(tmp_path):
+    path = tmp_path / "rate-limits.sqlite"
+    first, second = SharedRateLimiter(path), SharedRateLimiter(path)  # two workers' connections
+    limits = Limits(requests_per_minute=3, tokens_per_minute=100)
+    try:
+        assert first.admit("a", limits, now=1000.2) is None
+        assert second.admit("a", limits, now=1000.7) is None
+        assert first.admit("a", limits, now=1001.0) is None
+        # The limit is the consumer's, whichever worker counts: the 4th request waits until the
+        # first second's two requests leave the window (at 1060).
+        assert second.admit("a", limits, now=1002.0) == pytest.approx(58.0)
+        assert first.admit("b", limits, now=1002.0) is None  # per consumer
+        assert second.admit("a", limits, now=1060.0) is None
+        first.spent("b", 150, limits, now=1003.0)
+        assert second.admit("b", limits, now=1004.0) == pytest.approx(59.0)  # tokens count across workers too
+        assert second.admit("c", Limits(), now=1004.0) is None  # no limit: nothing counted
+    finally:
+        first.close()
+        second.close()
 
 
 def test_serve_without_the_extra_says_which_pip_install(monkeypatch, capsys, tmp_path):

@@ -73,6 +73,11 @@ def handle(args: argparse.Namespace) -> int:
 
     import_engine()
     config = _config(args)
+    shared = None
+    if args.workers > 1:
+        # The workers count per-consumer rate limits in one window (serving/limits.py), for this server's life.
+        shared = tempfile.mkdtemp(prefix="promptwise-serve-")
+        config["limits_db"] = os.path.join(shared, "rate-limits.sqlite")
     os.environ["PROMPTWISE_SERVE_CONFIG"] = json.dumps(config)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here; /metrics (any worker) adds them up.
@@ -89,6 +94,10 @@ def handle(args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=int(settings["timeout_seconds"]) + 5,
                 # A backstop under our own limit (which answers 503 with Retry-After first).
                 limit_concurrency=settings["max_concurrency"] * 2 + 32, server_header=False)
+    if shared is not None:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 

@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from promptwise.serving.errors import ServeError, error_response, safe_message
 from promptwise.serving.flow import InputProblem, ServedFlow
-from promptwise.serving.limits import RateLimiter
+from promptwise.serving.limits import limiter_for
 from promptwise.serving.metering import Meter
 from promptwise.serving.metrics import Metrics
 from promptwise.serving.routing import Choice, Router, label
@@ -56,6 +56,7 @@ class ServeConfig:
     trace: bool = True
     rollout_state: Path | None = None  # a rollout's state file (deploy/rollout.py): serve its versions
     registry_root: Path | None = None
+    limits_db: Path | None = None  # with several workers: the rate-limit window they share (serving/limits.py)
 
 
 @dataclass
@@ -88,7 +89,7 @@ class ServingApp:
         self.flow = ServedFlow(config.flow, timeout_seconds=config.settings.timeout_seconds)
         self.router: Router | None = None
         self.metrics = Metrics()
-        self.limiter = RateLimiter(config.workers)
+        self.limiter = limiter_for(config.workers, config.limits_db)
         self.meter: Meter | None = None
         self.in_flight = 0
         self.ready_error: str | None = "starting"
@@ -397,7 +398,7 @@ class ServingApp:
         if failed:
             series.failed(flow_request.error_kind or str(status))
         total = flow_request.prompt_tokens + flow_request.completion_tokens
-        self.limiter.spent(consumer, total)
+        self.limiter.spent(consumer, total, self.settings.limits_for(consumer))
         if self.meter is not None:
             self.meter.record(consumer, flow_request.choice.version, prompt_tokens=flow_request.prompt_tokens,
                               completion_tokens=flow_request.completion_tokens, cost=flow_request.cost,
@@ -658,7 +659,8 @@ def app_from_environment() -> Starlette:
                          state_dir=Path(raw["state_dir"]) if raw.get("state_dir") else None,
                          trace=raw.get("trace", True),
                          rollout_state=Path(raw["rollout_state"]) if raw.get("rollout_state") else None,
-                         registry_root=Path(raw["registry_root"]) if raw.get("registry_root") else None)
+                         registry_root=Path(raw["registry_root"]) if raw.get("registry_root") else None,
+                         limits_db=Path(raw["limits_db"]) if raw.get("limits_db") else None)
     _log_to_stderr()
     return create_app(config)
 

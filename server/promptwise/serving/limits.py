@@ -1,17 +1,25 @@
 """Per-consumer rate limits (requests and tokens per minute) over a sliding one-minute window.
 
-Each worker process keeps its own window; with `--workers N` every worker enforces 1/N of the
-configured limit (rounded up), so the total a consumer gets stays close to what was set
-without a shared store on the request path.
+One worker keeps its window in memory (`RateLimiter`). With `--workers N` a consumer's requests
+land on any worker, so the workers count in one shared window instead (`SharedRateLimiter`): a
+SQLite file in WAL mode that `promptwise serve` creates for the server's lifetime, with a row per
+(consumer, second) and a check-and-count in one `BEGIN IMMEDIATE` transaction, so two workers
+never both admit the request that fills a limit. Only consumers with a limit touch the file
+(about 0.1 ms per request); the counts are throw-away (no fsync: a crash loses at most the last
+minute's tally, which a restart would reset anyway).
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import sqlite3
 import time
 from collections import deque
+from pathlib import Path
 
 from promptwise.serving.settings import Limits
+
+log = logging.getLogger("promptwise.serve")
 
 WINDOW_SECONDS = 60.0
 
@@ -34,44 +42,126 @@ class _Window:
             self.events.append((now, amount))
             self.total += amount
 
-    def wait_until_below(self, limit: int, now: float) -> float:
-        """Seconds until the total drops below `limit` as old events leave the window."""
-        total = self.total
-        for at, amount in self.events:
-            total -= amount
-            if total < limit:
-                return max(0.0, at + WINDOW_SECONDS - now)
-        return 0.0
+
+def _wait_until_below(events, total: int, limit: int, now: float) -> float:
+    """Seconds until `total` drops below `limit` as the (time, amount) `events`, oldest first,
+    leave the window."""
+    for at, amount in events:
+        total -= amount
+        if total < limit:
+            return max(0.0, at + WINDOW_SECONDS - now)
+    return 0.0
 
 
 class RateLimiter:
-    def __init__(self, workers: int = 1) -> None:
-        self.workers = max(1, workers)
+    """The window of one worker process."""
+
+    def __init__(self) -> None:
         self._requests: dict[str, _Window] = {}
         self._tokens: dict[str, _Window] = {}
 
-    def _share(self, limit: int | None) -> int | None:
-        return None if limit is None else max(1, math.ceil(limit / self.workers))
-
     def admit(self, consumer: str, limits: Limits, now: float | None = None) -> float | None:
         """Count a request, or return the seconds to wait (Retry-After) when over a limit."""
+        if limits.requests_per_minute is None and limits.tokens_per_minute is None:
+            return None
         now = time.monotonic() if now is None else now
         requests = self._requests.setdefault(consumer, _Window())
         tokens = self._tokens.setdefault(consumer, _Window())
         requests.expire(now)
         tokens.expire(now)
         wait = 0.0
-        request_limit = self._share(limits.requests_per_minute)
-        if request_limit is not None and requests.total >= request_limit:
-            wait = max(wait, requests.wait_until_below(request_limit, now))
-        token_limit = self._share(limits.tokens_per_minute)
-        if token_limit is not None and tokens.total >= token_limit:
-            wait = max(wait, tokens.wait_until_below(token_limit, now))
+        if limits.requests_per_minute is not None and requests.total >= limits.requests_per_minute:
+            wait = max(wait, _wait_until_below(requests.events, requests.total, limits.requests_per_minute, now))
+        if limits.tokens_per_minute is not None and tokens.total >= limits.tokens_per_minute:
+            wait = max(wait, _wait_until_below(tokens.events, tokens.total, limits.tokens_per_minute, now))
         if wait > 0:
             return wait
         requests.add(now, 1)
         return None
 
-    def spent(self, consumer: str, tokens: int, now: float | None = None) -> None:
+    def spent(self, consumer: str, tokens: int, limits: Limits, now: float | None = None) -> None:
         """Tokens a finished request used: they count against the consumer's next requests."""
-        self._tokens.setdefault(consumer, _Window()).add(time.monotonic() if now is None else now, tokens)
+        if limits.tokens_per_minute is not None and tokens > 0:
+            self._tokens.setdefault(consumer, _Window()).add(time.monotonic() if now is None else now, tokens)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counts (
+    consumer TEXT NOT NULL,
+    second INTEGER NOT NULL,        -- unix time, whole seconds
+    requests INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (consumer, second)
+) WITHOUT ROWID;
+"""
+
+
+class SharedRateLimiter:
+    """The window of all the workers of one server, in a SQLite file they share. Times are
+    whole seconds of the wall clock (the same in every worker), so the window slides a second
+    at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(_SCHEMA)
+        self._pruned = 0
+
+    def admit(self, consumer: str, limits: Limits, now: float | None = None) -> float | None:
+        if limits.requests_per_minute is None and limits.tokens_per_minute is None:
+            return None
+        now = time.time() if now is None else now
+        second = int(now)
+        oldest = second - int(WINDOW_SECONDS) + 1  # the 60 whole seconds ending with this one
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute("SELECT second, requests, tokens FROM counts WHERE consumer = ? AND second >= ? "
+                                        "ORDER BY second", (consumer, oldest)).fetchall()
+                wait = 0.0
+                for limit, column in ((limits.requests_per_minute, 1), (limits.tokens_per_minute, 2)):
+                    total = sum(row[column] for row in rows)
+                    if limit is not None and total >= limit:
+                        events = [(row[0], row[column]) for row in rows]  # a second's counts leave 60 s after it began
+                        wait = max(wait, _wait_until_below(events, total, limit, now))
+                if wait > 0:
+                    self._db.execute("COMMIT")
+                    return wait
+                self._db.execute("INSERT INTO counts (consumer, second, requests) VALUES (?, ?, 1) "
+                                 "ON CONFLICT (consumer, second) DO UPDATE SET requests = requests + 1",
+                                 (consumer, second))
+                if second - self._pruned >= WINDOW_SECONDS:  # once a minute per worker: drop what left the window
+                    self._db.execute("DELETE FROM counts WHERE second < ?", (oldest,))
+                    self._pruned = second
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:  # the shared file failed: admit rather than refuse everyone
+            log.warning("promptwise serve: the shared rate-limit window %s failed (%s); request admitted",
+                        self.path, error)
+        return None
+
+    def spent(self, consumer: str, tokens: int, limits: Limits, now: float | None = None) -> None:
+        if limits.tokens_per_minute is None or tokens <= 0:
+            return
+        second = int(time.time() if now is None else now)
+        try:
+            self._db.execute("INSERT INTO counts (consumer, second, tokens) VALUES (?, ?, ?) "
+                             "ON CONFLICT (consumer, second) DO UPDATE SET tokens = tokens + excluded.tokens",
+                             (consumer, second, tokens))
+        except sqlite3.Error as error:
+            log.warning("promptwise serve: the shared rate-limit window %s failed (%s); %d tokens not counted",
+                        self.path, error, tokens)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def limiter_for(workers: int, shared_path: Path | None) -> RateLimiter | SharedRateLimiter:
+    """The limiter of a worker: shared between the workers when there are several."""
+    if workers > 1 and shared_path is not None:
+        return SharedRateLimiter(shared_path)
+    return RateLimiter()
