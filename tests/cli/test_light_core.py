@@ -162,6 +162,26 @@ def test_the_language_server_answers_initialize_before_importing_its_features(tm
     assert early == []
 
 
+def test_the_server_builds_the_protocol_converter_once():
+    """lsprotocol's converter (hooks for hundreds of types) costs tens of ms to build: pygls builds
+    it for the server, and nothing of ours builds another, up to the features' warm-up."""
+    result = run_python("""
+        import lsprotocol.converters as converters
+        built = []
+        original = converters.get_converter
+        def counting():
+            built.append(1)
+            return original()
+        converters.get_converter = counting
+        from promptwise.lsp.setup import create_server, warm_up
+        create_server()
+        warm_up()
+        print("converters built:", len(built))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "converters built: 1" in result.stdout
+
+
 def test_every_feature_registered_by_name_exists():
     """Features and commands are registered as names (lsp/setup.py `_later`) and imported on first
     use: each name must be an async handler of its module, and each command name the module's own."""

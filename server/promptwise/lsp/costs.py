@@ -5,7 +5,7 @@
 - hover: the breakdown (system, user, history, tools, per template section) on an llm node's
   name or a prompty's model;
 - `promptwise/documentTotals` {uri}: the active document's totals for the status bar;
-- PW7xx problems come through the analysis (the costing checker is registered at startup).
+- PW7xx problems come through the analysis (costing.checker is one of its companion checkers).
 
 The estimate is computed in the server's executor and cached by the costing module per
 document text, template texts, settings and catalog, so lenses follow each edit without
@@ -27,13 +27,6 @@ from promptwise.lsp.server import PromptwiseServer
 logger = logging.getLogger("promptwise.lsp.costs")
 
 COST_KINDS = ("flow_dag", "prompty")
-
-
-def register_cost_checker() -> None:
-    """PW7xx problems (context window, unknown model) join the analysis' diagnostics."""
-    from promptwise.costing import checker
-
-    checker.register()
 
 
 def workspace_catalog(path: Path, catalog_file: str | None):
