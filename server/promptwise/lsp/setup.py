@@ -268,6 +268,7 @@ COMMANDS = {
     "promptwise.replayCall": ("replay", "replay_call"),
     "promptwise.replayModels": ("replay", "replay_models"),
     "promptwise.monitorView": ("operate", "show_monitor"),
+    "promptwise.alerts": ("operate", "check_alerts"),
     "promptwise.deployments": ("operate", "list_deployments"),
 }
 # What a command answers when it fails inside the server (replayModels lists models: none).
