@@ -244,3 +244,22 @@ def test_the_alert_settings_are_known_keys_of_promptwise_yaml(tmp_path):
     assert analyze(path) == []
     path.write_text("alerts: {slow: 1}\n", encoding="utf-8")
     assert [problem.code for problem in analyze(path)] == ["PW104"]  # a list of rules, not a mapping
+
+
+def test_check_posts_an_alert_when_it_starts_not_at_every_run(request_spans, workspace, receiver, capsys, monkeypatch):
+    root, write = workspace
+    hook = receiver()
+    monkeypatch.setenv("TEAM_HOOK", hook.url)
+    (root / "promptwise.yaml").write_text(
+        "alerts_webhook: ${env:TEAM_HOOK}\nalerts:\n"
+        "  - {name: triage-errors, flow: triage, metric: error_rate, above: 0.2, window: 1h}\n", encoding="utf-8")
+    write([request_spans(flow="triage", status="error") for _ in range(3)])
+    check = ["monitor", "--check", "--workspace", str(root)]
+    assert main(check) == 1 and main(check) == 1  # a cron job: both runs exit 1 while it fires...
+    assert len(hook.bodies) == 1  # ...but it is posted once
+    assert main([*check, "--repost"]) == 1 and len(hook.bodies) == 2
+    write([request_spans(flow="triage") for _ in range(30)])  # it clears
+    assert main(check) == 0
+    write([request_spans(flow="triage", status="error", age_s=1) for _ in range(30)])  # and fires again
+    assert main(check) == 1 and len(hook.bodies) == 3
+    capsys.readouterr()

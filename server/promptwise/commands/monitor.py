@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     parser.add_argument("--check", action="store_true",
                         help="evaluate the alert rules of promptwise.yaml; exit 1 when any fires")
     parser.add_argument("--no-deliver", action="store_true", help="with --check: do not call the webhooks")
+    parser.add_argument("--repost", action="store_true",
+                        help="with --check: post every firing alert, also those already posted when they started "
+                             "(by default an alert is posted once, until it clears)")
     parser.add_argument("--grafana-dashboard", action="store_true",
                         help="print the Grafana dashboard (JSON) for `promptwise serve`'s /metrics and exit; "
                              "import it in Grafana with a Prometheus data source that scrapes /metrics")
@@ -252,10 +255,11 @@ def _check(workspace, args) -> int:
         _emit(json_text({"firing": len(firing), "alerts": [r.document() for r in results]}, indent=2), args.out)
     else:
         _emit("\n".join(result.message() for result in results), args.out)
-    if firing and not args.no_deliver:
+    to_post = firing if args.repost or args.no_deliver else _started_firing(workspace, results)
+    if to_post and not args.no_deliver:
         sender = None
         by_hook: dict[str, list[str]] = {}
-        for result in firing:
+        for result in to_post:
             hook = result.rule.webhook or default_hook
             if hook:
                 by_hook.setdefault(hook, []).append(result.message().removeprefix("FIRING  "))
@@ -267,3 +271,24 @@ def _check(workspace, args) -> int:
             for problem in sender.failed:
                 print(f"warning: {problem}", file=sys.stderr)
     return 1 if firing else 0
+
+
+def _started_firing(workspace, results) -> list:
+    """The firing alerts not posted yet: the shared state of `promptwise serve`'s alert loop
+    (.promptwise/alerts.sqlite) remembers what fired, so a cron job posts an alert when it
+    starts, not at every run. Without a writable state the check posts every firing alert."""
+    import sqlite3
+
+    from promptwise.monitoring.background import LEASE_FILE, AlertLease
+
+    state = AlertLease(workspace.state_dir / LEASE_FILE, ttl_s=0)
+    firing = [result for result in results if result.firing]
+    try:
+        posted = state.firing()
+        state.update([r.rule.name for r in firing if r.rule.name not in posted],
+                     [r.rule.name for r in results if not r.firing and r.rule.name in posted])
+    except (sqlite3.Error, OSError) as error:
+        print(f"warning: cannot remember posted alerts in {display_path(state.path)} ({error}); posting every "
+              f"firing alert", file=sys.stderr)
+        return firing
+    return [result for result in firing if result.rule.name not in posted]
