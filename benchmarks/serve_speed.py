@@ -13,7 +13,10 @@ with aiohttp). For each server it prints:
 - open loop at `--rate` requests/s for 10 s (arrivals on schedule, whatever the answers do):
   p50/p99 latency and overhead at that rate;
 - for promptwise, the serving layer alone: latency minus the flow's run time, which the server
-  reports in a `Server-Timing: flow;dur=MS` header (HTTP, admission, queueing for the CPU).
+  reports in a `Server-Timing: flow;dur=MS` header (HTTP, admission, queueing for the CPU);
+- promptwise twice: as configured for production monitoring (alert rules checked every 10 s,
+  online evaluation of 10% of requests by pii, prompt_injection and json_valid) and without it,
+  so what monitoring adds per request is the difference (CPU time and latency).
 
 Prompt flow runs only with `--pf PATH` (its `pf` command, installed in a separate virtual
 environment: it is not a dependency of this project); its connection `open_ai_connection` is
@@ -240,7 +243,37 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def run_promptwise(workspace: Path, base_url: str, args) -> dict:
+MONITORING = """
+alerts_interval: 10s
+alerts:
+  - {name: slow-triage, flow: log-triage, metric: latency_p95_ms, above: 5000, window: 15m}
+  - {name: failing-triage, flow: log-triage, metric: error_rate, above: 0.05, window: 15m}
+  - {name: expensive-triage, flow: log-triage, metric: cost_per_day_usd, above: 100, window: 1h}
+monitoring:
+  online_eval:
+    evaluators: [pii, prompt_injection, json_valid]
+    sample_rate: 0.1
+"""
+
+
+def run_promptwise(workspace: Path, base_url: str, args, monitoring: bool = False) -> dict:
+    settings = workspace / "promptwise.yaml"
+    plain = settings.read_text(encoding="utf-8")
+    if monitoring:
+        settings.write_text(plain + MONITORING, encoding="utf-8")
+    try:
+        result = _run_promptwise(workspace, base_url, args, monitoring)
+    finally:
+        settings.write_text(plain, encoding="utf-8")
+    if monitoring:  # proof that online evaluation ran: the scores it stored (10% of the requests)
+        import sqlite3
+
+        with sqlite3.connect(workspace / ".promptwise" / "traces.sqlite") as db:
+            result["online_eval_scores"] = db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    return result
+
+
+def _run_promptwise(workspace: Path, base_url: str, args, monitoring: bool) -> dict:
     port = free_port()
     env = {**os.environ, "PROMPTWISE_BASE_URL": base_url, "OPENAI_API_KEY": "unused"}
     command = [sys.executable, "-m", "promptwise", "serve", str(workspace / "log-triage"), "--port", str(port),
@@ -251,7 +284,7 @@ def run_promptwise(workspace: Path, base_url: str, args) -> dict:
     try:
         wait_for(f"http://127.0.0.1:{port}/ready", server)
         label = f"promptwise serve ({args.workers} worker{'s' if args.workers > 1 else ''}" + \
-                (", no trace)" if args.no_trace else ")")
+                (", no trace" if args.no_trace else "") + (", monitoring)" if monitoring else ")")
         return measure(label, f"http://127.0.0.1:{port}/score", server.pid, base_url, args)
     finally:
         stop(server)
@@ -290,6 +323,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop arrivals per second (0: skip)")
     parser.add_argument("--no-trace", action="store_true", help="serve without tracing")
+    parser.add_argument("--no-monitoring-run", action="store_true",
+                        help="skip the second promptwise run with alert rules and online evaluation")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
     args = parser.parse_args()
@@ -310,6 +345,8 @@ def main() -> int:
             base_url = fake.stdout.readline().strip()
             args.fake_pid = fake.pid
             results = [run_promptwise(workspace, base_url, args)]
+            if not args.no_monitoring_run:
+                results.append(run_promptwise(workspace, base_url, args, monitoring=True))
             if args.pf:
                 results.append(run_prompt_flow(args.pf, workspace, base_url, args))
         finally:
@@ -318,8 +355,18 @@ def main() -> int:
           f"{args.requests} requests (closed loop); open loop at {args.rate:g} requests/s for 10 s")
     for result in results:
         print(json.dumps(result))
-    if len(results) == 2 and results[1]["requests_per_s"]:
-        print(f"throughput ratio promptwise / Prompt flow: {results[0]['requests_per_s'] / results[1]['requests_per_s']:.1f}x")
+    ours = results[0]
+    watched = next((r for r in results if r["server"].endswith(", monitoring)")), None)
+    if watched is not None:
+        print(f"monitoring adds {watched['cpu_ms_per_request'] - ours['cpu_ms_per_request']:+.2f} ms CPU per request, "
+              f"{watched['p50_ms'] - ours['p50_ms']:+.1f} ms p50, {watched['p99_ms'] - ours['p99_ms']:+.1f} ms p99 "
+              f"(closed loop; at {args.rate:g} req/s p50 "
+              f"{watched.get(f'at_{args.rate:g}_rps_p50_ms', 0) - ours.get(f'at_{args.rate:g}_rps_p50_ms', 0):+.1f} ms)")
+    pf = next((r for r in results if r["server"].startswith("pf ")), None)
+    if pf is not None and pf["requests_per_s"]:
+        print(f"throughput ratio promptwise / Prompt flow: {ours['requests_per_s'] / pf['requests_per_s']:.1f}x; "
+              f"CPU per request {ours['cpu_ms_per_request']} / {pf['cpu_ms_per_request']} ms "
+              f"({pf['cpu_ms_per_request'] / ours['cpu_ms_per_request']:.1f}x less)")
     return 0
 
 
