@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from promptwise.devtools.fake_openai import FakeOpenAI
-from promptwise.monitoring.background import AlertLease
+from promptwise.monitoring.background import AlertState
 
 from test_alerts import Receiver
 
@@ -46,8 +46,8 @@ def test_two_workers_post_each_alert_once(tmp_path):
 
 
 def test_the_lease_has_one_holder_until_it_expires_or_is_released(tmp_path):
-    first = AlertLease(tmp_path / "alerts.sqlite", ttl_s=60)
-    second = AlertLease(tmp_path / "alerts.sqlite", ttl_s=0.2)
+    first = AlertState(tmp_path / "alerts.sqlite", ttl_s=60)
+    second = AlertState(tmp_path / "alerts.sqlite", ttl_s=0.2)
     assert first.acquire() and first.acquire()  # renewed by its holder
     assert not second.acquire()
     first.release()

@@ -279,9 +279,9 @@ def _started_firing(workspace, results) -> list:
     starts, not at every run. Without a writable state the check posts every firing alert."""
     import sqlite3
 
-    from promptwise.monitoring.background import LEASE_FILE, AlertLease
+    from promptwise.monitoring.background import STATE_FILE, AlertState
 
-    state = AlertLease(workspace.state_dir / LEASE_FILE, ttl_s=0)
+    state = AlertState(workspace.state_dir / STATE_FILE, ttl_s=0)
     firing = [result for result in results if result.firing]
     try:
         posted = state.firing()

@@ -25,7 +25,7 @@ from pathlib import Path
 log = logging.getLogger("promptwise.monitoring")
 
 INTERVAL_S = 60.0
-LEASE_FILE = "alerts.sqlite"
+STATE_FILE = "alerts.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -39,8 +39,9 @@ CREATE TABLE IF NOT EXISTS alert_firing (
 """
 
 
-class AlertLease:
-    """Who checks the alerts among the server's worker processes, and what is already firing."""
+class AlertState:
+    """.promptwise/alerts.sqlite: which loop checks the alerts among the server's worker processes
+    (the lease), and which alerts fired and were posted (shared with `monitor --check`)."""
 
     def __init__(self, path: Path, ttl_s: float) -> None:
         self.path = Path(path)
@@ -103,7 +104,7 @@ class AlertLoop:
         self.settings, self.source = settings, source
         self.interval_s = interval_s if interval_s is not None else _interval(settings)
         # A checker that misses two checks in a row (stopped, hung) hands over to another worker.
-        self.lease = AlertLease(self.root / STATE_DIR / LEASE_FILE, ttl_s=self.interval_s * 2 + 5)
+        self.lease = AlertState(self.root / STATE_DIR / STATE_FILE, ttl_s=self.interval_s * 2 + 5)
         self.firing: set[str] = set()
         self.checks = 0
         self._stop = threading.Event()
