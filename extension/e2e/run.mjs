@@ -278,6 +278,99 @@ async function frameWithSelector(page, selector, timeoutMs) {
   return undefined;
 }
 
+// ---- the rollout a Deployments step drives --------------------------------------------------
+
+const ROLLOUT_FLOW = "rollout-demo";
+
+/** A prompty whose two packaged versions differ in their prompt, each version's text naming it. */
+function rolloutPrompty(word) {
+  return [
+    "---",
+    "name: Rollout demo",
+    "model:",
+    "  api: chat",
+    "  configuration: {type: openai, model: gpt-4o-mini, base_url: '${env:PROMPTWISE_BASE_URL}', api_key: '${env:OPENAI_API_KEY}'}",
+    "inputs:",
+    "  question: {type: string, default: hello}",
+    "---",
+    "user:",
+    `${word} {{question}}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Packages rollout-demo.prompty twice (v1, v2), serves v1 with `promptwise serve` and returns a
+ * handle that says which version answers and waits until the server has applied new weights.
+ */
+async function serveTwoVersions(workspace, env) {
+  const flow = path.join(workspace, `${ROLLOUT_FLOW}.prompty`);
+  const promptwise = (...args) => execFileSync(python, ["-m", "promptwise", ...args], { cwd: workspace, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  for (const word of ["ALPHA", "BETA"]) {
+    fs.writeFileSync(flow, rolloutPrompty(word));
+    promptwise("package", flow, "--format", "json");
+  }
+  promptwise("rollout", "set", flow, `${ROLLOUT_FLOW}:v1=100`);
+  const port = await freePort();
+  const child = startProcess(python, ["-m", "promptwise", "serve", flow, "--port", String(port)], { cwd: workspace, env });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/health`, 60_000);
+  const answeredBy = async () => {
+    const response = await fetch(`${url}/score`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "hi" }) });
+    if (response.status !== 200) throw new Error(`POST /score answered ${response.status}: ${await response.text()}`);
+    return response.headers.get("x-promptwise-version");
+  };
+  return {
+    flow,
+    child,
+    answeredBy,
+    /** Waits (driving requests: the server checks its rollout on the request path) for "rollout now <weights>". */
+    async applied(weights, timeoutMs = 30_000) {
+      const line = `rollout now ${weights}`;
+      const before = output.split(line).length - 1;
+      const deadline = Date.now() + timeoutMs;
+      while (output.split(line).length - 1 === before) {
+        if (Date.now() > deadline) throw new Error(`the server did not apply "${weights}"; its log ends: ${output.slice(-600)}`);
+        await answeredBy();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // 16 requests at once: at 50/50 all land on one version once in 30,000 runs.
+      const seen = new Set(await Promise.all(Array.from({ length: 16 }, answeredBy)));
+      return [...seen].sort();
+    },
+  };
+}
+
+/** The Deployments view's row of `label` (a flow name or a version such as "v2"). */
+async function deploymentRow(page, label) {
+  const pane = page.locator(".pane", { has: page.locator(".pane-header", { hasText: "Promptwise Deployments" }) });
+  if (!(await pane.locator(".pane-body").isVisible())) await pane.locator(".pane-header").click();
+  const row = pane.locator(".monaco-list-row", { has: page.locator(".label-name", { hasText: new RegExp(`^${label}$`) }) }).first();
+  await row.waitFor({ state: "visible", timeout: 20_000 });
+  return row;
+}
+
+/** Right-click a row of the Deployments view and choose `action` from its context menu. */
+async function deploymentAction(page, label, action) {
+  const row = await deploymentRow(page, label);
+  await row.click({ button: "right" });
+  const menu = page.locator(".monaco-menu").first();
+  const item = menu.locator(".action-item", { hasText: action }).first();
+  await item.waitFor({ state: "visible" });
+  await item.hover();
+  await item.click();
+  // A tree refresh while the menu opens can swallow the click: the hovered item takes Enter.
+  try {
+    await menu.waitFor({ state: "hidden", timeout: 2_000 });
+  } catch {
+    await page.keyboard.press("Enter");
+    await menu.waitFor({ state: "hidden", timeout: 5_000 });
+  }
+}
+
 // ---- the steps ----------------------------------------------------------------------------
 
 const steps = [
@@ -610,6 +703,66 @@ const steps = [
       return `${rows - 1} version rows, ${charts} charts | lens "${(await lens.innerText()).trim()}"`;
     },
   },
+  {
+    name: "the Deployments view promotes, shifts traffic and rolls back a served rollout",
+    waitsOn: "promptwise.deployments + rollout promote|set|rollback against promptwise serve (H8)",
+    servesRollout: true,
+    async run(page, context) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await runCommand(page, "View: Close All Editors");
+      const served = await context.rolloutServer(); // started with code-server: see main()
+      const v1 = `${ROLLOUT_FLOW}:v1`;
+      const v2 = `${ROLLOUT_FLOW}:v2`;
+      if ((await served.answeredBy()) !== v1) throw new Error("the server does not start on v1");
+      await runCommand(page, "Explorer: Focus on Promptwise Deployments View");
+      await runCommand(page, "Promptwise: Refresh Deployments");
+      const flowRow = await deploymentRow(page, ROLLOUT_FLOW);
+      const described = (await flowRow.innerText()).replace(/\s+/g, " ");
+      if (!described.includes("serve: v1 100%")) throw new Error(`the flow's row does not show v1 serving: ${described}`);
+      const outcomes = [];
+
+      // Promote v2 from its context menu: the running server answers with v2 only.
+      await deploymentAction(page, "v2", "Promote to 100%");
+      await page.locator(".notification-toast", { hasText: `Promptwise: promote ${v2}:` }).first().waitFor({ state: "visible", timeout: 30_000 });
+      let seen = await served.applied(`${v2}=100`);
+      if (seen.join() !== v2) throw new Error(`after Promote the server answered with ${seen.join(", ")}`);
+      outcomes.push(`promote -> ${seen.join("+")}`);
+
+      // Shift traffic: give v1 50%; the server answers with both.
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await deploymentAction(page, "v1", "Shift Traffic");
+      const percent = page.locator(".quick-input-widget input");
+      await percent.waitFor({ state: "visible" });
+      await percent.fill("50");
+      await page.keyboard.press("Enter");
+      seen = await served.applied(`${v1}=50, ${v2}=50`);
+      if (seen.join() !== [v1, v2].join()) throw new Error(`after Shift Traffic the server answered with ${seen.join(", ")}`);
+      outcomes.push(`shift -> ${seen.join("+")}`);
+      const row = await deploymentRow(page, "v1");
+      await row.locator(".label-description", { hasText: "50%" }).waitFor({ state: "visible", timeout: 15_000 });
+
+      // Roll back (confirmed in a modal dialog): the promoted state again.
+      await deploymentAction(page, ROLLOUT_FLOW, "Roll Back Rollout");
+      await page.locator(".monaco-dialog-box .monaco-button", { hasText: "Roll Back" }).click();
+      seen = await served.applied(`${v2}=100`);
+      if (seen.join() !== v2) throw new Error(`after Roll Back the server answered with ${seen.join(", ")}`);
+      outcomes.push(`roll back -> ${seen.join("+")}`);
+
+      // The flow's code lens says which version is live where.
+      await page.keyboard.press("Control+P");
+      const quickOpen = page.locator(".quick-input-widget input");
+      await quickOpen.waitFor({ state: "visible" });
+      await quickOpen.fill(`${ROLLOUT_FLOW}.prompty`);
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: `${ROLLOUT_FLOW}.prompty` }).first().click();
+      await page.locator(".tab.active", { hasText: `${ROLLOUT_FLOW}.prompty` }).waitFor({ state: "visible" });
+      const lens = page.locator(".monaco-editor .codelens-decoration", { hasText: "serve: v2 100%" }).first();
+      await lens.waitFor({ state: "visible", timeout: 20_000 });
+      await page.screenshot({ path: path.join(results, "14a-deployments.png") });
+      process.kill(-served.child.pid, "SIGTERM");
+      const where = (await lens.innerText()).split(/\s*\|\s*|\n/).find((text) => text.includes("serve: v2 100%"));
+      return `${outcomes.join(" | ")} | lens "${where}"`;
+    },
+  },
 ];
 
 // ---- main -----------------------------------------------------------------------------------
@@ -644,6 +797,13 @@ async function main() {
     PROMPTWISE_BASE_URL: baseUrl,
     CODE_SERVER_CONFIG: codeServerConfig,
   };
+  // PROMPTWISE_E2E_STEPS=regex runs only matching steps (for working on one; the suite runs all).
+  const only = process.env.PROMPTWISE_E2E_STEPS ? new RegExp(process.env.PROMPTWISE_E2E_STEPS, "i") : undefined;
+  // The Deployments step's two packaged versions and their `promptwise serve`, made while
+  // code-server starts (they take seconds of their own); the step awaits them.
+  let rolloutServing;
+  const rolloutServer = () => (rolloutServing ??= serveTwoVersions(workspace, env));
+  if (steps.some((step) => step.servesRollout && (!only || only.test(step.name)))) rolloutServer().catch(() => undefined);
   const server = startProcess(
     codeServer,
     [
@@ -681,14 +841,12 @@ async function main() {
     await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 120_000 });
     await page.screenshot({ path: path.join(results, "00-workbench.png") });
 
-    // PROMPTWISE_E2E_STEPS=regex runs only matching steps (for working on one; the suite runs all).
-    const only = process.env.PROMPTWISE_E2E_STEPS ? new RegExp(process.env.PROMPTWISE_E2E_STEPS, "i") : undefined;
     for (const [index, step] of steps.entries()) {
       if (only && !only.test(step.name)) continue;
       const shot = path.join(results, `${String(index + 1).padStart(2, "0")}-${step.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
       const started = Date.now();
       try {
-        const detail = await step.run(page, { workspace });
+        const detail = await step.run(page, { workspace, env, rolloutServer });
         outcomes.push({ step, ok: true, detail, seconds: (Date.now() - started) / 1000 });
         log(`ok   ${step.name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
       } catch (error) {

@@ -118,11 +118,8 @@ def resolve(declared: Declared, registry) -> dict:
         if version in weights:
             raise DeployError(f"{declared.where(entry.key)}: {version} is given twice; give each version once")
         weights[version] = value
-    total = sum(weights.values())
-    if total != 100:
-        raise DeployError(f"{declared.where(weights_node)}: the weights of {declared.name} add up to {total}, not "
-                          f"100 ({', '.join(f'{v}={w}' for v, w in weights.items())}); make them add up to 100")
     state: dict = {"weights": weights}
+    rollout.check_state(state, declared.where(weights_node))  # they add up to 100 (at the line of `weights`)
     sticky = node.get("sticky_key")
     if sticky is not None:
         if not isinstance(sticky, YamlScalar) or not isinstance(sticky.value, str) or not sticky.value.strip():
