@@ -300,3 +300,33 @@ def test_the_store_key_is_masked_wherever_it_would_be_written(monkeypatch):
     monkeypatch.setenv("PROMPTWISE_STORE_KEY_MASKED", secret)
     key_from_reference("${env:PROMPTWISE_STORE_KEY_MASKED}", "tracing.encrypt.key")
     assert secret not in redact(f"oops, the key {secret} leaked")
+
+
+def test_online_evaluation_errors_are_stored_like_trace_content(traced_workspace, monkeypatch):
+    import time
+
+    from promptwise.config import load_workspace
+    from promptwise.evaluation.base import Evaluator
+    from promptwise.monitoring.online_eval import Finished, OnlineEvaluation, error_protection
+    from promptwise.tracing.settings import store_keyring, tracing_settings
+
+    class Quoting(Evaluator):  # a judge whose unreadable answer quotes the request
+        kind = "quoting"
+        required_inputs = ("text",)
+
+        def score(self, inputs):
+            raise ValueError(f"unreadable answer: 'write to jane.doe@example.com about {MARKER}'")
+
+    monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
+    root = traced_workspace(FLOW, settings=ENCRYPT)
+    workspace = load_workspace(root)
+    online = OnlineEvaluation(store_path(root), [Quoting("q")], sample_rate=1.0,
+                              protect_error=error_protection(workspace, tracing_settings(workspace)))
+    online.start()
+    assert online.offer(Finished({"q": "x"}, {"a": "y"}, "ab" * 16, "v1", "local", time.time_ns()))
+    assert online.wait_idle(30)
+    online.stop()
+    [error] = [row[0] for row in sqlite3.connect(store_path(root)).execute("SELECT error FROM scores")]
+    assert is_sealed(error) and MARKER not in error
+    opened = store_keyring(root).open(error, "scores.error")
+    assert MARKER in opened and "[EMAIL]" in opened and "jane.doe" not in opened

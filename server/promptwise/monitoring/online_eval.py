@@ -230,8 +230,11 @@ def evaluator_inputs(evaluator, item: Finished) -> dict:
 class OnlineEvaluation:
     def __init__(self, store_path: Path, evaluators: list, *, sample_rate: float = 0.1, queue_size: int = 1000,
                  retention_days: float | None = None, judge_transport=None, random_draw=random.random,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, protect_error=None) -> None:
         self.store_path = Path(store_path)
+        # An evaluator's error can quote the request (a judge's unreadable answer): the text stored
+        # goes through this (tracing.pii, then tracing.encrypt: see error_protection) when given.
+        self.protect_error = protect_error
         self.evaluators = evaluators
         self.sample_rate = sample_rate
         self.retention_days = retention_days
@@ -359,6 +362,8 @@ class OnlineEvaluation:
             except Exception as failure:  # noqa: BLE001 - a judge's endpoint down, a bug: an error row
                 self.failed += 1
                 value, passed, error = None, None, f"{type(failure).__name__}: {redact(str(failure))}"[:500]
+            if error and self.protect_error is not None:
+                error = self.protect_error(error)
             rows.append((item.trace_id or "", item.time_ns, item.version, item.consumer, evaluator.name, value,
                          None if passed is None else int(bool(passed)), error, item.content_hash))
         return rows
@@ -383,11 +388,30 @@ def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvalu
         transport = EngineJudgeTransport(workspace)
         evaluators = build_evaluators(settings.evaluators, workspace.root, judge_transport=transport,
                                       eval_configs=configs, where=where)
+    tracing = tracing_settings(workspace)
     online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
                               queue_size=settings.queue_size, concurrency=settings.concurrency,
-                              retention_days=tracing_settings(workspace).retention_days, judge_transport=transport)
+                              retention_days=tracing.retention_days, judge_transport=transport,
+                              protect_error=error_protection(workspace, tracing))
     online.start()
     return online
+
+
+def error_protection(workspace, tracing):
+    """What stored evaluator errors go through, as the trace store's content does: personal data
+    handled by `tracing.pii`, then sealed under `tracing.encrypt` (the scores live in the same
+    file). Raises ConfigError when encryption is asked for and its key is unusable."""
+    from promptwise.tracing.pii import policy_from_settings
+    from promptwise.tracing.settings import store_keyring
+
+    policy = policy_from_settings(tracing)
+    keyring = store_keyring(workspace, strict=True) if tracing.encrypt is not None else None
+
+    def protect(text: str) -> str:
+        text = policy.text(text)
+        return keyring.seal(text, "scores.error") if keyring is not None else text
+
+    return protect
 
 
 def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
