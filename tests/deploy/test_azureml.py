@@ -288,6 +288,10 @@ def test_traffic_to_a_version_not_on_the_endpoint_and_a_workspace_elsewhere_chan
     assert code == 2 and "is in eastus, not in westeurope" in err
     assert len(azure.writes()) == before
     azure.location = "westeurope"
+    _settings(workspace, {**WHERE, "workspace": "ws-gone"}, extra="  allowed_regions: [westeurope]\n")
+    code, _, err = _deploy(capsys)
+    assert code == 2 and "Azure ML refused to read the workspace" in err and "ws-gone" in err
+    assert "Traceback" not in err and len(azure.writes()) == before
 
 
 def test_a_token_the_api_refuses_is_an_error_line(azure, workspace, capsys):

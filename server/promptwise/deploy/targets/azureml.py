@@ -134,9 +134,9 @@ class AzureMLTarget(Target):
             endpoint = load_online_endpoint(source=written["endpoint.yml"])
             (deployment_file,) = [p for n, p in written.items() if n.startswith("deployment-")]
             deployment = load_online_deployment(source=deployment_file)
-        client = _client(settings)
         split, mirror = dict(endpoint.traffic or {}), dict(endpoint.mirror_traffic or {})
         with _refusals("read the workspace"):
+            client = _client(settings)
             location = _check_location(client, settings)
             try:
                 current = client.online_endpoints.get(endpoint.name)
