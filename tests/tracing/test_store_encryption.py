@@ -160,8 +160,15 @@ def test_a_wrong_key_is_told_apart_and_previous_keys_rotate(traced_workspace, mo
 
 
 def test_rekey_seals_what_was_stored_before_encryption_was_switched_on(traced_workspace, monkeypatch, capsys):
+    from promptwise.monitoring.online_eval import _SCHEMA as SCORES
+
     root = traced_workspace(FLOW)
     _run(root)
+    with sqlite3.connect(store_path(root)) as scores:  # an online evaluator's error, stored in the clear
+        scores.executescript(SCORES)
+        scores.execute("INSERT INTO scores (trace_id, time_ns, evaluator, error) VALUES ('t', 1, 'j', ?)",
+                       (f"unreadable answer about {MARKER}",))
+    scores.close()
     assert MARKER.encode() in _store_bytes(root)
     (root / "promptwise.yaml").write_text((root / "promptwise.yaml").read_text() + ENCRYPT)
     monkeypatch.setenv("PROMPTWISE_STORE_KEY", KEY)
@@ -169,6 +176,8 @@ def test_rekey_seals_what_was_stored_before_encryption_was_switched_on(traced_wo
     assert main(["traces", "rekey"]) == 0
     assert MARKER.encode() not in _store_bytes(root)
     assert all(is_sealed(value) for value in _content_values(root))
+    [error] = [row[0] for row in sqlite3.connect(store_path(root)).execute("SELECT error FROM scores")]
+    assert is_sealed(error) and MARKER in Keyring(StoreKey(KEY)).open(error, "scores.error")
     [call] = [s for s in _only_trace(root)["spans"] if s["kind"] == A.SPAN_KIND_LLM]
     assert MARKER in call["attributes"][A.GEN_AI_INPUT_MESSAGES]
 

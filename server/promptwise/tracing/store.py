@@ -247,60 +247,76 @@ class SpanStore:
             pass
 
     def reseal(self, chunk: int = 2000) -> dict[str, int]:
-        """Seal every span's content under the keyring's current key: values sealed under a previous
-        key are opened and sealed again, plain ones (written before `tracing.encrypt` was set) are
-        sealed. Values no key here opens are left as they are and counted. Then the file is
-        rewritten (VACUUM, WAL truncated), so no page keeps the old bytes. For `traces rekey`."""
+        """Seal every span's content (and online evaluation's error texts) under the keyring's
+        current key: values sealed under a previous key are opened and sealed again, plain ones
+        (written before `tracing.encrypt` was set) are sealed. Values no key here opens are left as
+        they are and counted. Then the file is rewritten (VACUUM, WAL truncated), so no page keeps
+        the old bytes. For `traces rekey`."""
         keyring = self.keyring
         if keyring is None or not keyring.sealing:
             raise ValueError("resealing needs the current key (tracing.encrypt.key)")
         counts = {"spans": 0, "resealed": 0, "unreadable": 0}
-        connection = self._connection
-        last = 0
-        while True:
-            rows = connection.execute("SELECT rowid, attributes, events, error_message FROM spans WHERE rowid > ? "
-                                      "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
-            if not rows:
-                break
-            last = rows[-1][0]
+
+        def resealed(value, name: str):
+            """`value` under the current key; None when it already is, or when no key opens it."""
+            if value is None or sealed_key_id(value) == keyring.current.id:
+                return None
+            before = keyring.unreadable
+            plain = keyring.open(value, name)
+            if keyring.unreadable != before:
+                counts["unreadable"] += 1
+                return None
+            counts["resealed"] += 1
+            return keyring.seal(plain, name)
+
+        for rows in self._chunks("SELECT rowid, attributes, events, error_message FROM spans", chunk):
             updates = []
             for rowid, attributes, events, error_message in rows:
                 counts["spans"] += 1
-                values = {name: value for name, value in json.loads(attributes or "{}").items()
-                          if name in attrs.CONTENT_ATTRIBUTES}
-                values["events"] = json.loads(events) if events else None
-                values["error_message"] = error_message
-                changed = {}
-                for name, value in values.items():
-                    if value is None or sealed_key_id(value) == keyring.current.id:
-                        continue
-                    before = keyring.unreadable
-                    plain = keyring.open(value, name)
-                    if keyring.unreadable != before:
-                        counts["unreadable"] += 1
-                        continue
-                    changed[name] = keyring.seal(plain, name)
+                stored = json.loads(attributes or "{}")
+                values = {name: value for name, value in stored.items() if name in attrs.CONTENT_ATTRIBUTES}
+                values.update(events=json.loads(events) if events else None, error_message=error_message)
+                changed = {name: new for name, value in values.items()
+                           if (new := resealed(value, name)) is not None}
                 if changed:
-                    counts["resealed"] += len(changed)
-                    stored = json.loads(attributes or "{}")
                     stored.update((name, value) for name, value in changed.items() if name in attrs.CONTENT_ATTRIBUTES)
                     updates.append((_encode(stored), _encode(changed["events"]) if "events" in changed else events,
                                     changed.get("error_message", error_message), rowid))
-            if updates:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    connection.executemany(
-                        "UPDATE spans SET attributes = ?, events = ?, error_message = ? WHERE rowid = ?", updates)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
+            self._update("UPDATE spans SET attributes = ?, events = ?, error_message = ? WHERE rowid = ?", updates)
+        try:
+            for rows in self._chunks("SELECT rowid, error FROM scores WHERE error IS NOT NULL", chunk):
+                self._update("UPDATE scores SET error = ? WHERE rowid = ?",
+                             [(new, rowid) for rowid, error in rows if (new := resealed(error, "scores.error"))])
+        except sqlite3.OperationalError as error:  # no scores table: online evaluation never ran here
+            if "no such table" not in str(error):
+                raise
+        connection = self._connection
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         connection.execute("VACUUM")
         # Busy when another process still reads an older snapshot: the write-ahead log then keeps
         # old pages until a later checkpoint (the caller says so).
         counts["wal_truncated"] = int(connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0)
         return counts
+
+    def _chunks(self, select: str, size: int):
+        """The rows of `select` (which names rowid first) in rowid order, `size` at a time."""
+        last = 0
+        where = " AND " if " WHERE " in select else " WHERE "
+        while rows := self._connection.execute(f"{select}{where}rowid > ? ORDER BY rowid LIMIT ?",
+                                               (last, size)).fetchall():
+            last = rows[-1][0]
+            yield rows
+
+    def _update(self, sql: str, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._connection.executemany(sql, rows)
+            self._connection.execute("COMMIT")
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
 
     def add_counter(self, name: str, amount: int) -> None:
         """Add to a counter kept in `meta` (e.g. spans dropped because the queue was full)."""
