@@ -240,6 +240,22 @@ def test_a_canary_with_weight_then_a_shadow_then_the_status(azure, workspace, ca
     assert status.details["scoring_uri"].endswith("/score")
 
 
+def test_deploying_the_older_version_again_rolls_the_traffic_back_and_is_audited_so(azure, workspace, capsys):
+    assert _deploy(capsys)[0] == 0
+    _new_version(workspace)
+    assert _deploy(capsys)[0] == 0
+    assert azure.endpoint("triage")["properties"]["traffic"] == {"pw-v2": 100}
+    code, out, err = cli(capsys, "deploy", "--version", "triage:v1", "--target", "azureml", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["action"] == "rollback"
+    assert azure.endpoint("triage")["properties"]["traffic"] == {"pw-v1": 100}
+    assert azure.deployments("triage") == ["pw-v1", "pw-v2"]  # v2 stays, ready to be given traffic again
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    last = json.loads(out)[-1]
+    assert (last["action"], last["from_version"], last["to_version"], last["outcome"]) == (
+        "rollback", "triage:v2", "triage:v1", "ok")
+
+
 def test_a_refused_deployment_shows_the_api_message_redacted_and_leaves_the_traffic(azure, workspace, capsys):
     assert _deploy(capsys)[0] == 0
     _new_version(workspace)
