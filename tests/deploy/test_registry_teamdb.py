@@ -161,24 +161,33 @@ def test_two_workspaces_sharing_a_registry_folder_package_at_once_without_collis
         assert len(audit.entries(registry.database)) == 2
     assert not list((shared / "versions").glob(".staging-*"))
     assert not (alice / ".promptwise" / "registry.sqlite").exists()
+    # Other machines open it over a network file system, where WAL does not work: a rollback journal.
+    import sqlite3
+
+    with sqlite3.connect(shared / "registry.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_a_team_database_that_cannot_be_reached_or_refuses_says_which_setting_without_the_password(
-        workspace, cluster, monkeypatch):
+        workspace, cluster, monkeypatch, capsys):
+    from promptwise.cli import main
+
     settings = workspace / "promptwise.yaml"
     settings.write_text(settings.read_text() + SETTING)
     wrong = "not-the-password-9f3a"
     closed = cluster.url(password=wrong).replace(f":{cluster.port}/", f":{_closed_port()}/")
     for url in (closed, cluster.url(password=wrong)):
         monkeypatch.setenv(ENV, url)
-        for command in (["package", "triage"], ["versions", "list"], ["audit"]):
-            done = _cli(*command, cwd=workspace)
-            assert done.returncode != 0
-            assert "registry.url" in done.stderr and "promptwise.yaml:4" in done.stderr, done.stderr
-            assert wrong not in done.stderr + done.stdout and "Traceback" not in done.stderr
+        for command in (["package", "triage"], ["versions", "list"], ["audit"], ["rollout", "status", "triage"]):
+            capsys.readouterr()
+            assert main(command) != 0
+            out, err = capsys.readouterr()
+            assert "registry.url" in err and f"{settings}:4" in err, err
+            assert wrong not in out + err and "Traceback" not in err
     monkeypatch.delenv(ENV)
-    done = _cli("package", "triage", cwd=workspace)
-    assert done.returncode != 0 and ENV in done.stderr and "not set" in done.stderr
+    assert main(["package", "triage"]) != 0
+    err = capsys.readouterr().err
+    assert ENV in err and "not set" in err
 
 
 @pytest.mark.parametrize("setting, expected", [

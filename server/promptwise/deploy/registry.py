@@ -145,12 +145,14 @@ def default_name(flow_file: Path) -> str:
 
 
 def open_database(root: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    from promptwise.config import STATE_DIR
     from promptwise.store.schema import connect
 
     path = root / REGISTRY_FILE
     if readonly and not path.is_file():
         raise DeployError(f"{root}: no registry here yet; package a flow first (promptwise package FLOW)")
-    return connect(path, readonly=readonly, schema=SCHEMA, version=1,
+    # Outside a workspace's .promptwise/ it is a shared folder, possibly on a network file system.
+    return connect(path, readonly=readonly, schema=SCHEMA, version=1, shared=root.name != STATE_DIR,
                    what="the versions and audit entries it held will not be listed")
 
 

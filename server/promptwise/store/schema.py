@@ -88,11 +88,13 @@ class DamagedDatabase(sqlite3.DatabaseError):
 
 
 def connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA, version: int = SCHEMA_VERSION,
-            what: str = "the runs it held will not be listed") -> sqlite3.Connection:
+            what: str = "the runs it held will not be listed", shared: bool = False) -> sqlite3.Connection:
     """Open the store (creating it unless read-only) with the settings every user needs. The
-    span store (tracing/store.py) opens its own file the same way, with its own `schema`."""
+    span store (tracing/store.py) opens its own file the same way, with its own `schema`.
+    `shared`: a file other machines open too (a registry in a shared folder): a rollback
+    journal, since WAL needs shared memory on one host and does not work over a network file system."""
     try:
-        return _connect(path, readonly=readonly, schema=schema, version=version)
+        return _connect(path, readonly=readonly, schema=schema, version=version, shared=shared)
     except sqlite3.DatabaseError as error:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             raise  # busy, not damaged
@@ -100,7 +102,7 @@ def connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA, version
 
 
 def _connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA,
-             version: int = SCHEMA_VERSION) -> sqlite3.Connection:
+             version: int = SCHEMA_VERSION, shared: bool = False) -> sqlite3.Connection:
     if readonly:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
     else:
@@ -111,8 +113,8 @@ def _connect(path: Path, *, readonly: bool = False, schema: str = SCHEMA,
     connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the header: a damaged file fails here
     if not readonly:
         # WAL: readers never block the writer; NORMAL sync survives a killed process (not power loss).
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute(f"PRAGMA journal_mode = {'DELETE' if shared else 'WAL'}")
+        connection.execute(f"PRAGMA synchronous = {'FULL' if shared else 'NORMAL'}")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.executescript(schema)
         connection.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(version),))
