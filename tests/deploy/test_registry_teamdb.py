@@ -196,6 +196,8 @@ def test_a_team_database_that_cannot_be_reached_or_refuses_says_which_setting_wi
     ("registry: {url: 'mysql://db.internal/registry'}\n", "postgresql://"),
     ("registry: {url: '${env:PROMPTWISE_REGISTRY_URL}', path: shared}\n", "both `path` and `url`"),
     ("registry: {database: x}\n", "unknown `registry` setting database"),
+    ("registry: 5\n", "`registry` must be a mapping"),
+    ("registry: {path: 5}\n", "must be a folder path"),
 ])
 def test_bad_registry_settings_are_refused_before_anything_is_written(workspace, monkeypatch, setting, expected):
     monkeypatch.setenv(ENV, "postgresql://127.0.0.1:1/none")

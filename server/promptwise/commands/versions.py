@@ -73,7 +73,7 @@ def _list(context, args) -> int:
         print(json.dumps([{**v.to_json(), "evidence": evidence(v, state_dir, 1)} for v in versions], indent=2))
         return 0
     if not versions:
-        print(f"no versions in the registry {context.registry.root}; package one with: promptwise package FLOW")
+        print(f"no versions in the registry {context.registry.location}; package one with: promptwise package FLOW")
         return 0
     for version in versions:
         print(f"{version.id:<24} {_when(version.created_at)}  {version.created_by}")

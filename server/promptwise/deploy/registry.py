@@ -105,7 +105,7 @@ class Version:
 def registry_root(workspace) -> Path:
     """The registry folder of a `WorkspaceConfig`: `registry.path` (relative to the settings file)
     or the workspace's `.promptwise/` (also with a team database: its cache and rollouts)."""
-    section = workspace.section("registry")
+    section = _section(workspace)
     raw = section.get("path")
     unknown = sorted(set(section) - {"path", "url"})
     if unknown:
@@ -124,12 +124,21 @@ def registry_root(workspace) -> Path:
 
 def registry_url(workspace) -> str | None:
     """The team database's URL (`registry.url`, from the environment), or None."""
-    raw = workspace.section("registry").get("url")
+    raw = _section(workspace).get("url")
     if raw in (None, ""):
         return None
     from promptwise.deploy.registry_postgres import resolve_url
 
     return resolve_url(raw, _where(workspace))
+
+
+def _section(workspace) -> dict:
+    from promptwise.config import ConfigError
+
+    try:
+        return workspace.section("registry")
+    except ConfigError as error:  # `registry: 5`: said as every registry mistake is, never a traceback
+        raise DeployError(str(error)) from None
 
 
 def _where(workspace) -> str:
