@@ -161,3 +161,15 @@ def test_trace_retention_deletes_old_scores_too(tmp_path):
     connection = sqlite3.connect(tmp_path / ".promptwise" / "traces.sqlite")
     assert [trace for (trace,) in connection.execute("SELECT trace_id FROM scores")] == ["new"]
     connection.close()
+
+
+def test_each_stored_score_is_reported_for_the_servers_metrics(tmp_path):
+    reported = []
+    online = OnlineEvaluation(tmp_path / "traces.sqlite", [PiiEvaluator("pii")], sample_rate=1.0,
+                              on_score=lambda *score: reported.append(score))
+    online.start()
+    for answer in ("fine", "mail me at jane.doe@example.com"):
+        online.offer(Finished({"q": "x"}, {"a": answer}, "ab" * 16, "v1", "local", time.time_ns()))
+    assert online.wait_idle(30)
+    online.stop()
+    assert sorted(reported) == [("v1", "pii", 0.0, False, None), ("v1", "pii", 1.0, True, None)]

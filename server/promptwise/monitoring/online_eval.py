@@ -230,11 +230,13 @@ def evaluator_inputs(evaluator, item: Finished) -> dict:
 class OnlineEvaluation:
     def __init__(self, store_path: Path, evaluators: list, *, sample_rate: float = 0.1, queue_size: int = 1000,
                  retention_days: float | None = None, judge_transport=None, random_draw=random.random,
-                 concurrency: int = 4, protect_error=None) -> None:
+                 concurrency: int = 4, protect_error=None, on_score=None) -> None:
         self.store_path = Path(store_path)
         # An evaluator's error can quote the request (a judge's unreadable answer): the text stored
         # goes through this (tracing.pii, then tracing.encrypt: see error_protection) when given.
         self.protect_error = protect_error
+        # on_score(version, evaluator, value, passed, error) after each stored score: the server's /metrics
+        self.on_score = on_score
         self.evaluators = evaluators
         self.sample_rate = sample_rate
         self.retention_days = retention_days
@@ -298,10 +300,11 @@ class OnlineEvaluation:
                     # Up to `concurrency` requests scored at once: each runs its evaluators one
                     # after the other, so at most that many judge calls are in flight.
                     scored = loop.run_until_complete(self._score_all(items))
-                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                           [row for rows in scored for row in rows])
+                    rows = [row for rows in scored for row in rows]
+                    connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     connection.commit()
                     self.scored += len(items)
+                    self._report(rows)
                     if self.retention_days and time.monotonic() >= next_purge:
                         next_purge = time.monotonic() + RETENTION_CHECK_S
                         cutoff = time.time_ns() - int(self.retention_days * 86400e9)
@@ -326,6 +329,15 @@ class OnlineEvaluation:
                 except Exception:  # noqa: BLE001 - closing at exit
                     pass
             loop.close()
+
+    def _report(self, rows: list[tuple]) -> None:
+        if self.on_score is None:
+            return
+        for _, _, version, _, evaluator, value, passed, error, _ in rows:
+            try:
+                self.on_score(version, evaluator, value, None if passed is None else bool(passed), error)
+            except Exception as failure:  # noqa: BLE001 - metrics must not stop scoring
+                log.debug("online evaluation: reporting a score failed: %s", failure)
 
     def _take(self) -> tuple[list[Finished], bool]:
         """The next requests to score (waiting for the first, up to `concurrency`), and whether
@@ -369,7 +381,7 @@ class OnlineEvaluation:
         return rows
 
 
-def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvaluation | None:
+def start_for_workspace(workspace, flow_path: Path | None = None, on_score=None) -> OnlineEvaluation | None:
     """The workspace's online evaluation, started (None when not configured). Evaluators may be
     named from `flow_path`'s eval.yaml or the workspace root's. Raises ConfigError."""
     settings = read_settings(workspace.settings, workspace.source)
@@ -392,7 +404,7 @@ def start_for_workspace(workspace, flow_path: Path | None = None) -> OnlineEvalu
     online = OnlineEvaluation(store_path(workspace.root), evaluators, sample_rate=settings.sample_rate,
                               queue_size=settings.queue_size, concurrency=settings.concurrency,
                               retention_days=tracing.retention_days, judge_transport=transport,
-                              protect_error=error_protection(workspace, tracing))
+                              protect_error=error_protection(workspace, tracing), on_score=on_score)
     online.start()
     return online
 

@@ -23,6 +23,8 @@ disable_created_metrics()  # the `_created` series double the output and no dash
 
 # Latency buckets (seconds) around what flows take: a cached prompt to a slow multi-call flow.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# Scores: 0-1 (pass rates, similarity) in tenths, then a 1-5 judge's steps.
+_SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2, 3, 4, 5)
 
 
 class Metrics:
@@ -45,6 +47,12 @@ class Metrics:
                                              buckets=_BUCKETS, registry=self.registry)
         self.in_flight = Gauge("promptwise_requests_in_flight", "Flow requests being answered",
                                multiprocess_mode="livesum", registry=self.registry)
+        # Online evaluation (monitoring/online_eval.py), counted from its background thread.
+        self.online_scores = Counter("promptwise_online_scores", "Online evaluation scores, by evaluator and "
+                                     "outcome (pass, fail, scored: no threshold, error)",
+                                     ("version", "evaluator", "outcome"), registry=self.registry)
+        self.online_score = Histogram("promptwise_online_score", "Online evaluation score values",
+                                      ("version", "evaluator"), buckets=_SCORE_BUCKETS, registry=self.registry)
 
         self._series: dict[tuple[str, str, str], Series] = {}
 
@@ -56,6 +64,17 @@ class Metrics:
         if found is None:
             found = self._series[key] = Series(self, route, version, consumer)
         return found
+
+    def online_scored(self, version: str | None, evaluator: str, value: float | None, passed: bool | None,
+                      error: str | None) -> None:
+        """One online evaluation score (called off the request path)."""
+        from promptwise.serving.routing import label
+
+        version = label(version) if version else "(unknown)"
+        outcome = "error" if error else "scored" if passed is None else "pass" if passed else "fail"
+        self.online_scores.labels(version, evaluator, outcome).inc()
+        if value is not None and not error:
+            self.online_score.labels(version, evaluator).observe(value)
 
     def render(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
