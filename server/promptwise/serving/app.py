@@ -348,8 +348,11 @@ class ServingApp:
         """The flow's outcome, or ServeError (timeout, endpoint down, a failing node)."""
         started = time.perf_counter()
         try:
-            with _current(flow_request.span):  # the engine's spans nest under the request's
-                outcome = await asyncio.wait_for(flow.run(inputs), self.settings.timeout_seconds)
+            # In this task (a timeout scope, not wait_for's task per request); the engine's spans
+            # nest under the request's.
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                with _current(flow_request.span):
+                    outcome = await flow.run(inputs)
             flow_request.flow_ms = (time.perf_counter() - started) * 1000
         except asyncio.TimeoutError:
             raise ServeError("timeout", f"the flow took longer than {self.settings.timeout_seconds:g} s "
