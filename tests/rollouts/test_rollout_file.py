@@ -144,3 +144,18 @@ def test_promptwise_serve_serves_the_declared_rollout(workspace):
         assert WORDS["triage:v2"] in response.json()["answer"]
     finally:
         server.stop()
+
+
+def test_check_knows_the_rollout_and_registry_sections_and_their_keys(workspace, capsys):
+    declare(workspace, """
+        serve: {timeout_seconds: 30}
+        registry: {path: ../shared-registry}
+        rollout:
+          triage:
+            weights: {v1: 100}
+            stickykey: x-user-id
+    """)
+    code, out, err = cli(capsys, "check", str(workspace / SETTINGS))
+    problems = [line for line in (out + err).splitlines() if "PW103" in line]
+    assert len(problems) == 1, out + err  # serve, registry and rollout are known sections
+    assert f"{SETTINGS}:10:" in problems[0] and "stickykey" in problems[0] and "sticky_key" in problems[0]
