@@ -2,7 +2,7 @@
 endpoint that answers every model call in 50 ms; side by side with `pf flow serve` when given.
 
     .venv/bin/python benchmarks/serve_speed.py [--requests 2000] [--clients 64] [--latency-ms 50]
-        [--workers 1] [--rate 200] [--pf /tmp/pfvenv/bin/pf]
+        [--workers 1] [--rate 200] [--also-no-trace] [--pf /tmp/pfvenv/bin/pf]
 
 Three processes: the fake OpenAI-compatible endpoint, the server, and this script (the load,
 with aiohttp). For each server it prints:
@@ -18,9 +18,10 @@ with aiohttp). For each server it prints:
   online evaluation of 10% of requests by pii, prompt_injection and json_valid) and without it,
   so what monitoring adds per request is the difference (CPU time and latency).
 
-Prompt flow runs only with `--pf PATH` (its `pf` command, installed in a separate virtual
-environment: it is not a dependency of this project); its connection `open_ai_connection` is
-created there pointing at the same endpoint.
+Prompt flow runs when its `pf` command is found: `--pf PATH`, else $PROMPTWISE_BENCH_PF, else
+`pf` on PATH. It is not a dependency of this project; install it in a virtual environment of its
+own (`python -m venv /tmp/pfvenv && /tmp/pfvenv/bin/pip install promptflow`). Its connection
+`open_ai_connection` is created there pointing at the same endpoint, and its tracing is off.
 """
 
 from __future__ import annotations
@@ -323,11 +324,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop arrivals per second (0: skip)")
     parser.add_argument("--no-trace", action="store_true", help="serve without tracing")
+    parser.add_argument("--also-no-trace", action="store_true",
+                        help="also run promptwise serve --no-trace (Prompt flow runs with its tracing off)")
     parser.add_argument("--no-monitoring-run", action="store_true",
                         help="skip the second promptwise run with alert rules and online evaluation")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
     args = parser.parse_args()
+    if args.pf is None:
+        found = os.environ.get("PROMPTWISE_BENCH_PF") or shutil.which("pf")
+        args.pf = Path(found) if found else None
+        if args.pf is None:
+            print("pf flow serve not measured: no `pf` (give --pf PATH; see this script's docstring)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="serve-speed-") as folder:
         workspace = Path(folder)
         shutil.copytree(FLOW, workspace / "log-triage")
@@ -347,6 +355,8 @@ def main() -> int:
             results = [run_promptwise(workspace, base_url, args)]
             if not args.no_monitoring_run:
                 results.append(run_promptwise(workspace, base_url, args, monitoring=True))
+            if args.also_no_trace and not args.no_trace:  # like for like: pf flow serve runs untraced here
+                results.append(run_promptwise(workspace, base_url, argparse.Namespace(**{**vars(args), "no_trace": True})))
             if args.pf:
                 results.append(run_prompt_flow(args.pf, workspace, base_url, args))
         finally:
@@ -363,10 +373,11 @@ def main() -> int:
               f"(closed loop; at {args.rate:g} req/s p50 "
               f"{watched.get(f'at_{args.rate:g}_rps_p50_ms', 0) - ours.get(f'at_{args.rate:g}_rps_p50_ms', 0):+.1f} ms)")
     pf = next((r for r in results if r["server"].startswith("pf ")), None)
-    if pf is not None and pf["requests_per_s"]:
-        print(f"throughput ratio promptwise / Prompt flow: {ours['requests_per_s'] / pf['requests_per_s']:.1f}x; "
-              f"CPU per request {ours['cpu_ms_per_request']} / {pf['cpu_ms_per_request']} ms "
-              f"({pf['cpu_ms_per_request'] / ours['cpu_ms_per_request']:.1f}x less)")
+    for mine in [r for r in results if r["server"].startswith("promptwise") and "monitoring" not in r["server"]]:
+        if pf is not None and pf["requests_per_s"]:
+            print(f"{mine['server']} / Prompt flow: throughput {mine['requests_per_s'] / pf['requests_per_s']:.1f}x; "
+                  f"CPU per request {mine['cpu_ms_per_request']} / {pf['cpu_ms_per_request']} ms "
+                  f"({pf['cpu_ms_per_request'] / mine['cpu_ms_per_request']:.1f}x less)")
     return 0
 
 
