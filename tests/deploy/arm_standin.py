@@ -12,9 +12,9 @@ How the real SDKs are pointed at it (all through their documented environment va
 
 Resources are kept by their path (case-insensitive, as ARM is). A PUT answers 201 "Creating"
 with an Azure-AsyncOperation URL (Retry-After: 0) that reports Succeeded -- or Failed, for a
-resource named in `fail_provisioning` -- and only then is the resource stored, as ARM does: a
-failed deployment never changes the endpoint. `refuse` maps a resource name to an immediate
-ARM error (status, code, message)."""
+resource named in `fail_provisioning`, which is then kept in state Failed, as ARM does (a
+deployment is a resource of its own: its failure does not change the endpoint's traffic).
+`refuse` maps a resource name to an immediate ARM error (status, code, message)."""
 
 from __future__ import annotations
 
@@ -169,10 +169,11 @@ class ArmStandIn:
         op = str(next(self._ids))
         failure = self.fail_provisioning.get(name)
         if failure is None:
-            self.resources[path.lower()] = stored
             self._operations[op] = {"status": "Succeeded"}
-        else:  # ARM keeps nothing of a resource whose provisioning failed (and the old one as it was)
+        else:  # ARM keeps the resource, in state Failed, and says why in the operation
+            stored["properties"]["provisioningState"] = "Failed"
             self._operations[op] = {"status": "Failed", "error": {"code": "DeploymentFailed", "message": failure}}
+        self.resources[path.lower()] = stored
         answer = {**stored, "properties": {**stored["properties"], "provisioningState": "Creating" if existing is None
                                            else "Updating"}}
         return JSONResponse(answer, status_code=200 if existing else 201, headers={

@@ -283,7 +283,18 @@ def test_a_deployment_that_fails_to_provision_leaves_the_previous_version_servin
     assert code == 2
     assert "Azure ML refused to create deployment pw-v2" in err and "could not be pulled" in err
     assert azure.endpoint("triage")["properties"]["traffic"] == {"pw-v1": 100}
-    assert azure.deployments("triage") == ["pw-v1"]
+    failed = azure.resources[next(p for p in azure.resources if p.endswith("/deployments/pw-v2"))]
+    assert failed["properties"]["provisioningState"] == "Failed"  # there, but given no traffic
+
+
+def test_a_refused_traffic_shift_leaves_the_new_deployment_idle_and_the_old_one_serving(azure, workspace, capsys):
+    assert _deploy(capsys)[0] == 0
+    _new_version(workspace)
+    azure.refuse["triage"] = (409, "Conflict", "The endpoint is being updated by another operation.")
+    code, _, err = _deploy(capsys, "--weight", "20")
+    assert code == 2 and "Azure ML refused to shift traffic" in err and "Conflict" in err
+    assert azure.endpoint("triage")["properties"]["traffic"] == {"pw-v1": 100}
+    assert azure.deployments("triage") == ["pw-v1", "pw-v2"]
 
 
 def test_traffic_to_a_version_not_on_the_endpoint_and_a_workspace_elsewhere_change_nothing(azure, workspace, capsys):

@@ -284,6 +284,19 @@ def test_a_canary_by_weight_and_image_flags_through_the_client(cluster, workspac
     assert code == 2 and "both set the split" in err and cluster.writes == []
 
 
+def test_a_refused_new_deployment_stops_before_any_traffic_moves(cluster, workspace, capsys):
+    _settings(workspace, {"namespace": "prod"})
+    assert cli(capsys, "deploy", "triage", "--target", "kubernetes")[0] == 0
+    _new_version(workspace)
+    cluster.refuse["deployments"] = 'deployments.apps "triage-v2" is forbidden: exceeded quota: compute-resources'
+    cluster.writes.clear()
+    code, _, err = cli(capsys, "deploy", "triage", "--target", "kubernetes", "--weight", "30")
+    assert code == 2 and "exceeded quota" in err and "Traceback" not in err
+    assert cluster.route_weights() == {"triage-v1": 100}
+    assert [w for w in cluster.writes if w[1] != "deployments"] == []  # nothing after the refused step
+    assert ("deployments", "prod", "triage-v2") not in cluster.objects
+
+
 # ----- bad input, each before anything changes -----
 
 @pytest.mark.parametrize("kubernetes, expected", [
