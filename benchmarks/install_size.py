@@ -8,13 +8,16 @@ setuptools (the tools, not the install) and the number of distributions it holds
     .venv/bin/python benchmarks/install_size.py metrics serve   # the core, then core + each extra
     .venv/bin/python benchmarks/install_size.py --ref HEAD~3    # the package as it was at a commit
 
-Installs come from the package index (or pip's cache), so the first run takes a minute or two.
+The working tree is measured from a copy of its files (tracked, and new ones not ignored), so a
+stale build/ folder of an earlier in-place build does not count. Installs come from the
+package index (or pip's cache), so the first run takes a minute or two.
 Aim: the core under 60 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,19 @@ def file_sizes(entry: Path):
         if path.is_file() and not path.is_symlink():
             stat = path.lstat()
             yield stat.st_size, stat.st_blocks * 512, path.suffix == ".pyc"
+
+
+def copy_working_tree(target: Path) -> None:
+    """The files git tracks, and the new ones it does not ignore, as they are now. Not the
+    checkout itself: setuptools builds in place and packs whatever an earlier build left in
+    build/lib (files since deleted or renamed), which a user's install would not hold."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        path = ROOT / name
+        if path.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / name)
 
 
 def site_packages(venv: Path) -> Path:
@@ -76,12 +92,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promptwise-size-") as temp:
         workdir = Path(temp)
-        source = ROOT
+        source = workdir / "source"
+        source.mkdir()
         if args.ref:
-            source = workdir / "source"
-            source.mkdir()
             archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.ref], check=True, capture_output=True)
             subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        else:
+            copy_working_tree(source)
         print(f"install size of {args.ref or 'the working tree'}: site-packages without pip/setuptools; "
               "file sizes (with the .pyc pip compiles), and `du` (whole disk blocks)")
         core = measure(source, "", workdir)
