@@ -134,8 +134,8 @@ SETTINGS = spec(
         "connections": spec(MAP, values=CONNECTION),
         # PW707's window: warn about models retiring within this many days (costing/retirement.py)
         "retirement": spec(MAP, what="retirement", keys={"window_days": spec(INT, STR)}),
-        # The operate sections: each is checked in full by its own reader when it is used (serving/
-        # settings.py, tracing/settings.py, monitoring/, deploy/); here they are known, not "ignored".
+        # The operate sections: known here, not "ignored"; serve/tracing/monitoring/alerts are checked
+        # in full by the runtime's own readers through OPERATE_CHECKS (PW111).
         "serve": spec(MAP, open=True),
         "tracing": spec(MAP, open=True),
         "monitoring": spec(MAP, open=True),
@@ -295,7 +295,23 @@ def check_settings_file(path: Path | str, text: str | None = None) -> list[Probl
         secrets = [_quote_fixes(problem) for problem in secrets]
     problems += secrets
     problems += _literal_keys(settings, secrets)
+    problems += _operate_sections(settings)
     return problems
+
+
+# The sections promptwise serve reads at start-up, checked by the runtime's own validators. That
+# module sits in the operate layer, above this one: it is reached by name, like costing's checker.
+OPERATE_CHECKS = "promptwise.serving.settings_check"
+_OPERATE_SECTIONS = ("serve", "tracing", "monitoring", "alerts", "alerts_webhook", "alerts_interval",
+                     "alerts_trace_url")
+
+
+def _operate_sections(settings: SettingsFile) -> list[Problem]:
+    if settings.root is None or not any(name in settings.root for name in _OPERATE_SECTIONS):
+        return []  # most workspaces: nothing more is imported
+    import importlib
+
+    return importlib.import_module(OPERATE_CHECKS).check(settings.path, settings.text, settings.root)
 
 
 def _problem(settings: SettingsFile, range_: Range, code: str, message: str,

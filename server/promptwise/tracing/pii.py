@@ -43,17 +43,24 @@ class PiiKeyError(ValueError):
     """`hash` mode without a usable key."""
 
 
-def resolve_key(reference: str | None, *, where: str = "tracing.pii_key") -> bytes:
-    """The HMAC key named by `${env:NAME}` (never a literal: a key written in a settings file
-    would be committed). Raises PiiKeyError saying what to set."""
+def key_variable(reference: str | None, *, where: str = "tracing.pii_key") -> str:
+    """The environment variable a `${env:NAME}` key setting names (never a literal: a key
+    written in a settings file would be committed). Raises PiiKeyError saying what to write.
+    Reads no environment: `promptwise check` calls it where the key is not exported."""
     if not reference:
         raise PiiKeyError(f"`tracing.pii: hash` needs a key: set `{where}: ${{env:NAME}}` and export NAME")
-    match = _ENV_ONLY.match(reference.strip())
+    match = _ENV_ONLY.match(reference.strip()) if isinstance(reference, str) else None
     if match is None:
         raise PiiKeyError(f"`{where}` must be an environment reference like ${{env:TRACE_PII_KEY}}, not a literal")
-    value = os.environ.get(match.group(1), "")
+    return match.group(1)
+
+
+def resolve_key(reference: str | None, *, where: str = "tracing.pii_key") -> bytes:
+    """The HMAC key named by `${env:NAME}` (key_variable). Raises PiiKeyError saying what to set."""
+    name = key_variable(reference, where=where)
+    value = os.environ.get(name, "")
     if len(value) < 16:
-        raise PiiKeyError(f"`{where}`: environment variable {match.group(1)} is "
+        raise PiiKeyError(f"`{where}`: environment variable {name} is "
                           f"{'not set' if not value else 'shorter than 16 characters'}; export a random key")
     from promptwise.redaction import register_secret
 

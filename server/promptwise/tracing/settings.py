@@ -57,7 +57,9 @@ def tracing_settings(workspace: WorkspaceConfig | Path) -> TracingSettings:
     return parse_settings(section, workspace)
 
 
-def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None) -> TracingSettings:
+def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None, *, environment: bool = True) -> TracingSettings:
+    """`environment=False` (promptwise check): key settings are checked for their form only,
+    not for the variables they name being exported here."""
     if isinstance(raw, TracingSettings):
         return raw
     where = _where(workspace)
@@ -72,15 +74,16 @@ def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None) -> Tracin
         first = error.errors()[0]
         field_name = ".".join(str(part) for part in first["loc"]) or SECTION
         if first["type"] == "extra_forbidden":
-            hint = "allowed settings: " + ", ".join(TracingSettings.model_fields)
+            model = EncryptSettings if first["loc"][:1] == ("encrypt",) else TracingSettings
+            hint = "allowed settings: " + ", ".join(model.model_fields)
         else:
             hint = "fix the value"
         raise ConfigError(f"{where}: `{SECTION}.{field_name}`: {first['msg']}; {hint}") from None
     if settings.pii == "hash":  # the key must be usable now, not at the first span
-        from promptwise.tracing.pii import PiiKeyError, resolve_key
+        from promptwise.tracing.pii import PiiKeyError, key_variable, resolve_key
 
         try:
-            resolve_key(settings.pii_key)
+            (resolve_key if environment else key_variable)(settings.pii_key)
         except PiiKeyError as error:
             raise ConfigError(f"{where}: {error}") from None
     if settings.encrypt is not None:  # a literal key is refused at once; an unset variable only by writers
