@@ -5,6 +5,9 @@ row (a resume does the rest, each remaining row once). Real openai client, real 
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -116,3 +119,26 @@ async def test_workers_must_be_at_least_one(workspace):
     root = workspace(ONE_LLM_NODE_FLOW)
     with pytest.raises(FlowError, match="--workers must be at least 1"):
         await run_batch(root / "flow", data_file(root, 2), workers=0)
+
+
+def test_cli_workers_trace_every_row_and_print_the_run(workspace):
+    root = workspace(ONE_LLM_NODE_FLOW)
+    data_file(root, 12)
+    batch = subprocess.run([sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl", "--name",
+                            "cli-workers", "--workers", "2", "--no-cache", "--no-progress", "--format", "json"],
+                           cwd=root, capture_output=True, text=True, timeout=300)
+    assert batch.returncode == 0, batch.stderr
+    result = json.loads(batch.stdout)
+    assert (result["status"], result["completed"], result["failed"]) == ("completed", 12, 0)
+    assert sorted(asked(workspace.server)) == sorted(f"question {i}" for i in range(12))
+    with sqlite3.connect(root / ".promptwise" / "traces.sqlite") as traces:  # written by the workers
+        rows = traces.execute("SELECT count(*) FROM traces WHERE run_id = ?", ("cli-workers",)).fetchone()[0]
+    assert rows == 12
+
+
+def test_cli_refuses_workers_below_one(workspace):
+    root = workspace(ONE_LLM_NODE_FLOW)
+    data_file(root, 2)
+    batch = subprocess.run([sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl",
+                            "--workers", "0"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert batch.returncode == 2 and "--workers" in batch.stderr and "Traceback" not in batch.stderr
