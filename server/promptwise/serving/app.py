@@ -99,6 +99,7 @@ class ServingApp:
         self._shadows: set[asyncio.Task] = set()
         self.shadows_dropped = 0
         self.online = None  # monitoring/online_eval.py: scores a sample of finished requests off the request path
+        self.inputs_policy = None  # serve.log_inputs: the tracing.pii policy logged inputs go through
 
     # --- life cycle --------------------------------------------------------------------
     @asynccontextmanager
@@ -122,6 +123,8 @@ class ServingApp:
             self.meter.start()
         alerts = _alert_loop(self.flow) if self.config.trace else None  # monitoring/: off the request path
         self.online = _online_evaluation(self.flow)
+        if self.settings.log_inputs:
+            self.inputs_policy = _inputs_policy(self.flow)
         try:
             yield
         finally:
@@ -417,8 +420,8 @@ class ServingApp:
                 entry["error"] = flow_request.error_kind
             if flow_request.streamed:
                 entry["streamed"] = True
-            if self.settings.log_inputs and flow_request.inputs is not None:
-                entry["inputs"] = flow_request.inputs
+            if self.inputs_policy is not None and flow_request.inputs is not None:
+                entry["inputs"] = self.inputs_policy.value(flow_request.inputs)
             access_log.info(json.dumps(entry, ensure_ascii=False, default=str))
 
     def fail(self, flow_request: FlowRequest, error: ServeError) -> None:
@@ -563,6 +566,21 @@ def _online_evaluation(flow: ServedFlow):
         return start_for_workspace(workspace, flow.path)  # evaluators may be named from its eval.yaml
     except Exception as error:  # noqa: BLE001 - a ConfigError names the file; anything else is logged too
         log.error("promptwise serve: online evaluation is off: %s", error)
+        return None
+
+
+def _inputs_policy(flow: ServedFlow):
+    """`serve.log_inputs`: inputs reach the access log only through the workspace's `tracing.pii`
+    (redact by default, as in the trace store); a policy that cannot be built (a hash key not
+    exported) leaves inputs out of the log rather than logging them as received."""
+    from promptwise.tracing.pii import PiiPolicy, policy_from_settings
+    from promptwise.tracing.settings import tracing_settings
+
+    workspace = flow.session.workspace if flow.session else None
+    try:
+        return policy_from_settings(tracing_settings(workspace)) if workspace is not None else PiiPolicy()
+    except Exception as error:  # noqa: BLE001 - a ConfigError or PiiKeyError says what to set
+        log.error("promptwise serve: request inputs are left out of the access log: %s", error)
         return None
 
 
