@@ -4,6 +4,7 @@ row (a resume does the rest, each remaining row once). Real openai client, real 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -142,3 +143,24 @@ def test_cli_refuses_workers_below_one(workspace):
     batch = subprocess.run([sys.executable, "-m", "promptwise", "batch", "flow", "--data", "data.jsonl",
                             "--workers", "0"], cwd=root, capture_output=True, text=True, timeout=120)
     assert batch.returncode == 2 and "--workers" in batch.stderr and "Traceback" not in batch.stderr
+
+
+async def test_cancel_with_workers_then_resume_does_each_remaining_row_once(workspace):
+    root = workspace(ONE_LLM_NODE_FLOW)
+    workspace.server.latency = 0.05
+    cancel = asyncio.Event()
+
+    def progress(snapshot):
+        if snapshot.done >= 10:
+            cancel.set()
+
+    first = await run_batch(root / "flow", data_file(root, 40), name="stopped", workers=2, concurrency=4,
+                            use_cache=False, on_progress=progress, cancel=cancel)
+    assert first.status == "canceled" and 10 <= first.completed < 40
+    done_before = set(stored_rows(root, "stopped"))
+    before = asked(workspace.server)
+    resumed = await run_batch(resume="stopped", workspace_path=root)
+    assert (resumed.status, resumed.completed, resumed.rows) == ("completed", 40, 40)
+    after = asked(workspace.server) - before
+    assert all(after[f"question {line}"] == 0 for line in done_before)
+    assert all(after[f"question {line}"] == 1 for line in range(40) if line not in done_before)
