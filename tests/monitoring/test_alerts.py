@@ -243,7 +243,7 @@ def test_the_alert_settings_are_known_keys_of_promptwise_yaml(tmp_path):
                     "alerts:\n  - {name: slow, metric: latency_p95_ms, above: 2000, window: 15m}\n", encoding="utf-8")
     assert analyze(path) == []
     path.write_text("alerts: {slow: 1}\n", encoding="utf-8")
-    assert [problem.code for problem in analyze(path)] == ["PW104"]  # a list of rules, not a mapping
+    assert "PW104" in {problem.code for problem in analyze(path)}  # a list of rules, not a mapping
 
 
 def test_check_posts_an_alert_when_it_starts_not_at_every_run(request_spans, workspace, receiver, capsys, monkeypatch):
