@@ -177,6 +177,7 @@ def azure(arm, workspace, monkeypatch):
     """The workspace deploys to the stand-in: azure-ai-ml reads its cloud from the stand-in's
     metadata, DefaultAzureCredential gets its token from the stand-in's managed identity."""
     arm.reset()
+    arm.location = "westeurope"
     arm.add_workspace(WHERE["subscription_id"], WHERE["resource_group"], WHERE["workspace"])
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
                  "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT", "MSI_SECRET"):
@@ -315,7 +316,6 @@ def test_traffic_to_a_version_not_on_the_endpoint_and_a_workspace_elsewhere_chan
     code, _, err = _deploy(capsys)
     assert code == 2 and "is in eastus, not in westeurope" in err
     assert len(azure.writes()) == before
-    azure.location = "westeurope"
     _settings(workspace, {**WHERE, "workspace": "ws-gone"}, extra="  allowed_regions: [westeurope]\n")
     code, _, err = _deploy(capsys)
     assert code == 2 and "Azure ML refused to read the workspace" in err and "ws-gone" in err
