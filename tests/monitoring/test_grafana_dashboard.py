@@ -1,6 +1,6 @@
 """The shipped Grafana dashboard reads only what a real `promptwise serve` exports on /metrics:
 every metric name and label its queries and variables use is checked against the exposition of
-a served flow (one answered, one refused and one streamed request), so the dashboard cannot drift from
+a served flow (one answered, one refused and one streamed request, scored online), so the dashboard cannot drift from
 serving/metrics.py."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,8 @@ def exported(tmp_path_factory) -> dict[str, set[str]]:
     """Sample name -> label names, from the /metrics of a real server after traffic."""
     with FakeOpenAI() as fake:
         root = write_workspace(tmp_path_factory.mktemp("served"), fake.base_url, ECHO_PROMPTY)
+        with (root / "promptwise.yaml").open("a", encoding="utf-8") as settings:  # online scores on /metrics too
+            settings.write("monitoring:\n  online_eval:\n    evaluators: [pii]\n    sample_rate: 1.0\n")
         process = ServeProcess(root / "echo.prompty")
         try:
             assert httpx.post(process.url + "/score", json={"question": "hi"}, timeout=30).status_code == 200
@@ -39,7 +42,12 @@ def exported(tmp_path_factory) -> dict[str, set[str]]:
             with httpx.stream("POST", process.url + "/score", json={"question": "stream it"},
                               headers={"Accept": "text/event-stream"}, timeout=30) as streamed:
                 assert streamed.status_code == 200 and streamed.read().count(b"data: ") > 1  # in pieces
-            text = httpx.get(process.url + "/metrics", timeout=30).text
+            deadline = time.monotonic() + 60  # the online evaluation scores in the background
+            while True:
+                text = httpx.get(process.url + "/metrics", timeout=30).text
+                if "promptwise_online_score_count" in text or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         finally:
             process.stop()
     samples: dict[str, set[str]] = {}
@@ -79,7 +87,8 @@ def test_every_metric_and_label_the_dashboard_reads_is_exported_by_serve(exporte
     # the figures a serving dashboard is for: traffic, errors, latency, tokens, cost
     assert {"promptwise_requests_total", "promptwise_errors_total", "promptwise_request_latency_seconds_bucket",
             "promptwise_tokens_total", "promptwise_cost_usd_total",
-            "promptwise_time_to_first_token_seconds_bucket"} <= used
+            "promptwise_time_to_first_token_seconds_bucket", "promptwise_online_score_sum",
+            "promptwise_online_scores_total"} <= used
 
 
 def test_the_dashboard_is_importable_grafana_json():

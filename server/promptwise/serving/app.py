@@ -122,7 +122,7 @@ class ServingApp:
             self.meter = Meter(state_dir / "metering.sqlite")
             self.meter.start()
         alerts = _alert_loop(self.flow) if self.config.trace else None  # monitoring/: off the request path
-        self.online = _online_evaluation(self.flow)
+        self.online = _online_evaluation(self.flow, self.metrics.online_scored)
         if self.settings.log_inputs:
             self.inputs_policy = _inputs_policy(self.flow)
         try:
@@ -553,7 +553,7 @@ def _alert_loop(flow: ServedFlow):
     return loop if loop.start() else None
 
 
-def _online_evaluation(flow: ServedFlow):
+def _online_evaluation(flow: ServedFlow, on_score):
     """The workspace's `monitoring.online_eval`, started (None when not configured; a section
     that cannot be used is logged and scoring stays off: serving never stops for monitoring)."""
     workspace = flow.session.workspace if flow.session else None
@@ -563,7 +563,7 @@ def _online_evaluation(flow: ServedFlow):
     from promptwise.monitoring.online_eval import start_for_workspace
 
     try:
-        return start_for_workspace(workspace, flow.path)  # evaluators may be named from its eval.yaml
+        return start_for_workspace(workspace, flow.path, on_score)  # evaluators may be named from its eval.yaml
     except Exception as error:  # noqa: BLE001 - a ConfigError names the file; anything else is logged too
         log.error("promptwise serve: online evaluation is off: %s", error)
         return None
