@@ -159,3 +159,24 @@ def test_check_knows_the_rollout_and_registry_sections_and_their_keys(workspace,
     problems = [line for line in (out + err).splitlines() if "PW103" in line]
     assert len(problems) == 1, out + err  # serve, registry and rollout are known sections
     assert f"{SETTINGS}:10:" in problems[0] and "stickykey" in problems[0] and "sticky_key" in problems[0]
+
+
+def test_the_editor_reports_rollout_and_registry_mistakes_at_their_lines(workspace, monkeypatch):
+    """PW111 through the same readers serve and rollout use: versions looked up in the local
+    registry; with a team database only the form (no query from the editor)."""
+    from promptwise.analysis.settings import check_settings_file
+
+    def problems(text: str) -> list[tuple[int, str, str]]:
+        declare(workspace, text)
+        return [(p.range.start.line + 1, p.severity.value, p.message)
+                for p in check_settings_file(workspace / SETTINGS) if p.code == "PW111"]
+
+    assert problems("rollout:\n  triage: {weights: {v1: 90, v2: 10}, shadow: {version: v3, share: 5}}\n") == []
+    [(line, severity, message)] = problems("rollout:\n  triage:\n    weights:\n      v1: 50\n      v9: 50\n")
+    assert (line, severity) == (9, "error") and "no version 'triage:v9'" in message
+    [(line, _, message)] = problems("rollout:\n  triage:\n    weights: {v1: 60, v2: 30}\n")
+    assert line == 7 and "add up to 90, not 100" in message
+    monkeypatch.delenv("TEAM_REGISTRY_URL", raising=False)
+    found = problems("registry: {url: '${env:TEAM_REGISTRY_URL}'}\nrollout:\n  triage: {weights: {v9: 100}}\n")
+    assert [(line, severity) for line, severity, _ in found] == [(5, "warning")]  # v9 not looked up remotely
+    assert "TEAM_REGISTRY_URL" in found[0][2] and "not set" in found[0][2]

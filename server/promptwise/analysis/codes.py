@@ -16,7 +16,7 @@ TITLES: dict[str, str] = {
     "PW108": "Flow in a language Promptwise does not run (C#)",
     "PW109": "Two flow files in one folder",
     "PW110": "File outside the project",
-    "PW111": "Serve, tracing or monitoring setting that promptwise serve refuses",
+    "PW111": "Serve, tracing, monitoring, rollout or registry setting that promptwise refuses",
     "PW201": "Reference to an unknown flow input",
     "PW202": "Reference to an unknown node",
     "PW203": "Reference to an unknown output section or key",

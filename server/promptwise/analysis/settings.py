@@ -296,6 +296,7 @@ def check_settings_file(path: Path | str, text: str | None = None) -> list[Probl
     problems += secrets
     problems += _literal_keys(settings, secrets)
     problems += _operate_sections(settings)
+    problems += _deploy_sections(settings)
     return problems
 
 
@@ -312,6 +313,19 @@ def _operate_sections(settings: SettingsFile) -> list[Problem]:
     import importlib
 
     return importlib.import_module(OPERATE_CHECKS).check(settings.path, settings.text, settings.root)
+
+
+# `rollout:` and `registry:`, checked by deploy's own readers (reached by name, as above).
+DEPLOY_CHECKS = "promptwise.deploy.settings_check"
+_DEPLOY_SECTIONS = ("rollout", "registry")
+
+
+def _deploy_sections(settings: SettingsFile) -> list[Problem]:
+    if settings.root is None or settings.toml or not any(name in settings.root for name in _DEPLOY_SECTIONS):
+        return []
+    import importlib
+
+    return importlib.import_module(DEPLOY_CHECKS).check(settings.path, settings.text, settings.root)
 
 
 def _problem(settings: SettingsFile, range_: Range, code: str, message: str,

@@ -40,6 +40,18 @@ class Declared:
         line = (node or self.key).range.start.line + 1
         return f"{self.source}:{line}"
 
+    def error(self, node, message: str) -> "DeclarationError":
+        """`message` at `node`'s line (the flow's key when None)."""
+        return DeclarationError(f"{self.where(node)}: {message}", node or self.key)
+
+
+class DeclarationError(DeployError):
+    """A mistake in a rollout declaration; `node` is where (for the editor's diagnostics)."""
+
+    def __init__(self, message: str, node) -> None:
+        super().__init__(message)
+        self.node = node
+
 
 def _section(file: Path):
     """The `rollout` mapping node of a settings file, or None."""
@@ -98,42 +110,45 @@ def resolve(declared: Declared, registry) -> dict:
 
     node = declared.node
     if not isinstance(node, YamlMapping):
-        raise DeployError(f"{declared.where()}: the rollout of {declared.name} must be a mapping with `weights` "
+        raise declared.error(None, f"the rollout of {declared.name} must be a mapping with `weights` "
                           f"(weights: {{v1: 95, v2: 5}}), not {describe(node)}")
     for entry in node:
         if entry.key_text not in _KEYS:
-            raise DeployError(f"{declared.where(entry.key)}: unknown rollout setting `{entry.key_text}`; known: "
+            raise declared.error(entry.key, f"unknown rollout setting `{entry.key_text}`; known: "
                               f"{', '.join(sorted(_KEYS))}")
     weights_node = node.get("weights")
     if not isinstance(weights_node, YamlMapping) or not len(weights_node):
-        raise DeployError(f"{declared.where(weights_node)}: the rollout of {declared.name} needs `weights`: "
+        raise declared.error(weights_node, f"the rollout of {declared.name} needs `weights`: "
                           f"VERSION: PERCENT, e.g. weights: {{v1: 95, v2: 5}}")
     weights: dict[str, int] = {}
     for entry in weights_node:
         version = _version(declared, registry, entry.key)
         value = entry.value.value if isinstance(entry.value, YamlScalar) else None
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-            raise DeployError(f"{declared.where(entry.value)}: the weight of {version} must be a whole percent "
+            raise declared.error(entry.value, f"the weight of {version} must be a whole percent "
                               f"0-100, not {describe(entry.value)}")
         if version in weights:
-            raise DeployError(f"{declared.where(entry.key)}: {version} is given twice; give each version once")
+            raise declared.error(entry.key, f"{version} is given twice; give each version once")
         weights[version] = value
     state: dict = {"weights": weights}
-    rollout.check_state(state, declared.where(weights_node))  # they add up to 100 (at the line of `weights`)
+    try:
+        rollout.check_state(state, declared.where(weights_node))  # they add up to 100
+    except DeployError as error:
+        raise DeclarationError(str(error), weights_node) from None
     sticky = node.get("sticky_key")
     if sticky is not None:
         if not isinstance(sticky, YamlScalar) or not isinstance(sticky.value, str) or not sticky.value.strip():
-            raise DeployError(f"{declared.where(sticky)}: `sticky_key` must be a header name such as x-user-id")
+            raise declared.error(sticky, "`sticky_key` must be a header name such as x-user-id")
         state["sticky_key"] = sticky.value.strip().lower()
     shadow = node.get("shadow")
     if shadow is not None:
         version_node = shadow.get("version") if isinstance(shadow, YamlMapping) else None
         if version_node is None:
-            raise DeployError(f"{declared.where(shadow)}: `shadow` must be {{version: vN, share: PERCENT}}")
+            raise declared.error(shadow, f"`shadow` must be {{version: vN, share: PERCENT}}")
         share_node = shadow.get("share")
         share = share_node.value if isinstance(share_node, YamlScalar) else 100
         if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 100:
-            raise DeployError(f"{declared.where(share_node)}: the shadow share must be a percent above 0 and at "
+            raise declared.error(share_node, f"the shadow share must be a percent above 0 and at "
                               f"most 100, not {describe(share_node)}")
         state["shadow"] = {"version": _version(declared, registry, version_node), "share": share}
     return rollout.check_state(state, declared.where())
@@ -145,16 +160,16 @@ def _version(declared: Declared, registry, node) -> str:
 
     text = node.value if isinstance(node, YamlScalar) else None
     if not isinstance(text, str) or not text.strip():
-        raise DeployError(f"{declared.where(node)}: a version is written NAME:vN or vN, e.g. {declared.name}:v2")
+        raise declared.error(node, f"a version is written NAME:vN or vN, e.g. {declared.name}:v2")
     ref = text.strip()
     if ref[:1] == "v" and ref[1:].isdigit():
         ref = f"{declared.name}:{ref}"
     try:
         version = registry.get(ref)
     except DeployError as error:
-        raise DeployError(f"{declared.where(node)}: {error}") from None
+        raise declared.error(node, str(error)) from None
     if version.name != declared.name:
-        raise DeployError(f"{declared.where(node)}: {version.id} is a version of {version.name!r}, not of "
+        raise declared.error(node, f"{version.id} is a version of {version.name!r}, not of "
                           f"{declared.name!r}")
     return version.id
 
