@@ -48,12 +48,11 @@ def test_a_full_disk_stops_recording_with_one_error_and_resumes(tmp_path, caplog
     tried = len(attempts)
     _end_spans(tracer, 10)
     assert processor.force_flush(10_000)
-    assert len(attempts) == tried  # not tried again within DISK_RETRY_S: dropped and counted
+    assert len(attempts) == tried  # not tried again within disk_full.RETRY_S: dropped and counted
     assert processor.dropped == 90 - processor.written
 
     store._connection.execute("PRAGMA max_page_count = 1000000")  # space freed
-    monkeypatch.setattr(processor_module, "DISK_RETRY_S", 0.0)
-    processor._refused_until = 0.0  # the retry time has come
+    processor._disk.refused_until = 0.0  # the retry time has come
     written = processor.written
     _end_spans(tracer, 10)
     assert processor.force_flush(10_000)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from promptwise.config import ConfigError
+from promptwise.store.disk_full import DiskGate
 
 log = logging.getLogger("promptwise.monitoring")
 
@@ -247,6 +248,10 @@ class OnlineEvaluation:
         self.dropped = 0  # requests the full queue turned away
         self.scored = 0  # requests scored and stored
         self.failed = 0  # evaluator runs that raised (stored as errors)
+        self.unstored = 0  # requests not scored because the disk refused the scores (no judge call wasted)
+        # A full disk: one error, then requests are not scored (counted) for a minute, then one try.
+        self._disk = DiskGate(log, "online evaluation", self.store_path, "scoring stopped. Requests are still "
+                              "served; they are not scored and are counted")
         self._idle = threading.Event()
         self._idle.set()
         self._thread: threading.Thread | None = None
@@ -296,6 +301,9 @@ class OnlineEvaluation:
             connection = self._connect()
             while True:
                 items, stop = self._take()
+                if items and not self._disk.open():  # the disk refused the last scores: no judge call wasted
+                    self.unstored += len(items)
+                    items = []
                 try:
                     # Up to `concurrency` requests scored at once: each runs its evaluators one
                     # after the other, so at most that many judge calls are in flight.
@@ -303,6 +311,8 @@ class OnlineEvaluation:
                     rows = [row for rows in scored for row in rows]
                     connection.executemany("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     connection.commit()
+                    if rows:
+                        self._disk.succeeded()
                     self.scored += len(items)
                     self._report(rows)
                     if self.retention_days and time.monotonic() >= next_purge:
@@ -311,7 +321,10 @@ class OnlineEvaluation:
                         connection.execute("DELETE FROM scores WHERE time_ns < ?", (cutoff,))
                         connection.commit()
                 except Exception as error:  # noqa: BLE001 - a locked or full disk: logged, the next request goes on
-                    log.warning("online evaluation: could not store scores (%s: %s)", type(error).__name__, error)
+                    if self._disk.failed(error):
+                        self.unstored += len(items)
+                    else:
+                        log.warning("online evaluation: could not store scores (%s: %s)", type(error).__name__, error)
                 finally:
                     if self._queue.empty():
                         self._idle.set()

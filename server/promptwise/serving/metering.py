@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptwise.store.disk_full import DiskGate
+
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 2.0
@@ -67,6 +69,8 @@ class Meter:
         self._pending: dict[tuple[int, str, str], _Totals] = {}
         self._lock = threading.Lock()
         self._task: asyncio.Task | None = None
+        # A full disk: one error, the totals kept in memory and written at the first try a minute later.
+        self._disk = DiskGate(log, "metering", path, "usage is kept in memory and written once the disk takes it")
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
@@ -90,6 +94,8 @@ class Meter:
                 totals.priced += 1
 
     def flush(self) -> None:
+        if not self._disk.open():
+            return
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:
@@ -100,8 +106,10 @@ class Meter:
         try:
             with self._connect() as db:
                 db.executemany(_UPSERT, rows)
+            self._disk.succeeded()
         except sqlite3.Error as error:  # keep serving; put the totals back for the next flush
-            log.warning("metering: could not write %s (%s); will retry", self.path, error)
+            if not self._disk.failed(error):
+                log.warning("metering: could not write %s (%s); will retry", self.path, error)
             with self._lock:
                 for key, t in pending.items():
                     merged = self._pending.setdefault(key, _Totals())

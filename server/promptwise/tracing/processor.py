@@ -23,6 +23,7 @@ from opentelemetry.trace import StatusCode
 from promptwise import span_attributes as attrs
 from promptwise.evaluation.safety import find_pii
 from promptwise.redaction import redact, redact_value
+from promptwise.store.disk_full import DiskGate
 from promptwise.tracing.store import SpanRecord, SpanStore
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ BATCH_SIZE = 1024
 FLUSH_INTERVAL_S = 0.5
 RETENTION_CHECK_S = 3600.0
 DROPPED_COUNTER = "dropped_spans"
-DISK_RETRY_S = 60.0  # after the disk refused a write: spans are dropped (and counted) this long, then one try
 
 
 class StoreSpanProcessor(SpanProcessor):
@@ -51,7 +51,9 @@ class StoreSpanProcessor(SpanProcessor):
         self._dropped = 0  # since start; also added to the store's `dropped_spans` counter
         self._unsaved_drops = 0
         self._written = 0
-        self._refused_until: float | None = None  # the disk refused writes: the next try is not before this
+        # The disk refused writes: spans are dropped (and counted) for a minute, then one try.
+        self._disk = DiskGate(log, "tracing", store.path, "span recording stopped. Requests are still served; their "
+                              "spans are dropped and counted")
         self._closed = False
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="promptwise-span-store", daemon=True)
@@ -140,7 +142,7 @@ class StoreSpanProcessor(SpanProcessor):
 
     def _write(self, batch: list[ReadableSpan]) -> None:
         try:
-            if self._refused_until is not None and time.monotonic() < self._refused_until:
+            if not self._disk.open():
                 self._drop(len(batch), full_queue=False)  # the disk refused writes a moment ago: not tried yet
                 return
             records = [to_record(span, capture_content=self.capture_content, pii=self.pii, content_pii=False)
@@ -152,22 +154,12 @@ class StoreSpanProcessor(SpanProcessor):
                 drops, self._unsaved_drops = self._unsaved_drops, 0
             if drops:
                 self.store.add_counter(DROPPED_COUNTER, drops)
-            if self._refused_until is not None:
-                self._refused_until = None
-                log.warning("tracing: the disk takes writes again; span recording resumed in %s", self.store.path)
+            self._disk.succeeded()
         except Exception as error:  # a full disk or a damaged file: count, say so once, keep serving
             self._drop(len(batch), full_queue=False)
-            refusal = disk_refusal(error)
-            if refusal is None:
+            if not self._disk.failed(error):
                 log.warning("tracing: could not store %d spans in %s (%s: %s)", len(batch), self.store.path,
                             type(error).__name__, redact(str(error)))
-                return
-            if self._refused_until is None:  # said once, not once per batch
-                log.error("tracing: the disk holding %s refuses writes (%s); span recording stopped. Requests are "
-                          "still served; their spans are dropped and counted. Free space on that disk: recording "
-                          "resumes by itself (tried again every %g s)", self.store.path, redact(str(refusal)),
-                          DISK_RETRY_S)
-            self._refused_until = time.monotonic() + DISK_RETRY_S
         finally:
             with self._idle:
                 self._busy = False
@@ -180,25 +172,6 @@ class StoreSpanProcessor(SpanProcessor):
                 log.info("tracing: deleted %d traces older than %g days", deleted, self.retention_days)
         except Exception as error:
             log.warning("tracing: could not delete old traces (%s: %s)", type(error).__name__, error)
-
-
-def disk_refusal(error: BaseException) -> BaseException | None:
-    """The error saying the disk is full or refuses to grow the file (SQLite's FULL or IOERR,
-    ENOSPC, EFBIG past a file-size limit, EDQUOT): `error` or what it was raised from (a failed
-    ROLLBACK hides the write's own error). None for any other failure."""
-    import errno
-    import sqlite3
-
-    seen = 0
-    while error is not None and seen < 5:
-        code = getattr(error, "sqlite_errorcode", None)
-        if isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in (sqlite3.SQLITE_FULL,
-                                                                                      sqlite3.SQLITE_IOERR):
-            return error
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            return error
-        error, seen = error.__context__ or error.__cause__, seen + 1
-    return None
 
 
 _STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
