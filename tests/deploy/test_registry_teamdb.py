@@ -278,3 +278,14 @@ def test_a_rollout_of_team_database_versions_is_served_and_shown_in_the_editor(w
     [flow] = view["flows"]
     assert [(v["version"], v["weight"]) for v in flow["versions"]] == [("triage:v2", 100), ("triage:v1", None)]
     assert deployment_state(bob / "triage")[1] == {"triage:v2": 100}
+
+
+def test_an_empty_team_database_shows_no_versions_rather_than_an_error(workspace, team_db, capsys):
+    from promptwise.cli import main
+    from promptwise.lsp.operate import deployments
+
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + SETTING)
+    assert deployments(workspace)["flows"] == []
+    assert main(["versions", "list", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

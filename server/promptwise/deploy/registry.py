@@ -196,9 +196,14 @@ class Registry:
         file; a team database is always opened, and says so when it cannot be)."""
         url = registry_url(workspace)
         root = registry_root(workspace)
-        if url is None and not (root / REGISTRY_FILE).is_file():
+        if url is None:
+            return cls(root, readonly=True) if (root / REGISTRY_FILE).is_file() else None
+        from promptwise.deploy.registry_postgres import NoRegistryYet
+
+        try:
+            return cls(root, readonly=True, url=url, where=_where(workspace))
+        except NoRegistryYet:
             return None
-        return cls(root, readonly=True, url=url, where=_where(workspace))
 
     def close(self) -> None:
         self._db.close()

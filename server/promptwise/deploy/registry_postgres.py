@@ -78,6 +78,10 @@ _TRIGGERS = {  # name -> (table, message); each also has a `<name>_truncate` sta
 }
 
 
+class NoRegistryYet(DeployError):
+    """A read-only look at a database where nothing was packaged yet."""
+
+
 def resolve_url(raw: object, where: str) -> str:
     """The database URL of `registry.url`: `${env:NAME}` references replaced from the
     environment. A literal password is refused: it would sit in a file that is committed."""
@@ -223,7 +227,7 @@ def connect(url: str, where: str, *, readonly: bool = False) -> Connection:
     try:
         if readonly:
             if connection.execute("SELECT to_regclass('versions')").fetchone()[0] is None:
-                raise DeployError(f"{label}: no registry here yet; package a flow first (promptwise package FLOW)")
+                raise NoRegistryYet(f"{label}: no registry here yet; package a flow first (promptwise package FLOW)")
         else:
             _create_schema(connection)
     except psycopg.Error as error:
