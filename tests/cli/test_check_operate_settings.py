@@ -24,6 +24,7 @@ CASES = [
     ("tracing:\n  pii: hash\n  pii_key: ${env:H9_UNSET_PII}\n", 3, "warning", "H9_UNSET_PII is not set"),
     ("tracing:\n  encrypt:\n    key: ${env:H9_SHORT_KEY}\n", 3, "warning", "H9_SHORT_KEY has 5 characters"),
     ("tracing:\n  encrypt:\n    key: ${env:H9_UNSET_KEY}\n", 3, "warning", "H9_UNSET_KEY, which is not set"),
+    ("tracing:\n  pii_runs: 'true'\n", 2, "error", "tracing.pii_runs"),
     ("serve:\n  log_inputs: sometimes\n", 2, "error", "serve.log_inputs"),
     ("serve:\n  timout_seconds: 3\n", 2, "error", "serve.timout_seconds"),
     ("serve:\n  limits:\n    bob:\n      requests_per_minute: 0\n", 4, "error", "requests_per_minute"),

@@ -6,6 +6,11 @@
 Writes: `create_run`, `record_row` (one row and its node results, atomically),
 `record_aggregation`, `finish_run`. Everything stored passes through secret redaction.
 Each run's outputs also go to `.promptwise/runs/<name>/outputs.jsonl`.
+
+With `tracing.pii_runs: true` the personal data in what a writer stores (row inputs and outputs,
+node outputs, error texts; outputs.jsonl is written from them) goes through the `tracing.pii`
+policy first, as traces do. Off by default: evaluations read stored outputs, and a redacted
+output scores differently. Not encrypted by `tracing.encrypt` (see the README).
 """
 
 from __future__ import annotations
@@ -207,21 +212,44 @@ def _owner_gone(parameters: dict) -> bool:
     return not process_alive(pid)
 
 
+def row_policy(workspace) -> Any:
+    """The PII policy a writer applies to stored rows: `tracing.pii` (and `pii_key`) when the
+    workspace's `tracing.pii_runs` is true, else None. The section's form is the tracing settings'
+    to check (tracing/settings.py, which every traced command reads first); a hash key that is not
+    exported is a ConfigError: rows are never stored unprocessed instead."""
+    settings = getattr(workspace, "settings", None)
+    section = settings.get("tracing") if isinstance(settings, dict) else None
+    if not isinstance(section, dict) or section.get("pii_runs") is not True:
+        return None
+    from types import SimpleNamespace
+
+    from promptwise.config import ConfigError
+    from promptwise.evaluation.pii_policy import policy_from_settings
+
+    try:
+        return policy_from_settings(SimpleNamespace(pii=section.get("pii", "redact"), pii_key=section.get("pii_key")))
+    except ValueError as error:  # PiiKeyError, or a mode the tracing settings refuse too
+        line = getattr(workspace, "section_lines", {}).get("tracing")
+        where = f"{workspace.source}:{line}" if line else str(getattr(workspace, "source", None) or "tracing settings")
+        raise ConfigError(f"{where}: `tracing.pii_runs`: {error}") from None
+
+
 class RunStore:
     """The workspace's run store. Safe to use from several threads; one writer process per run."""
 
-    def __init__(self, state_dir: Path, *, readonly: bool = False) -> None:
+    def __init__(self, state_dir: Path, *, readonly: bool = False, pii=None) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / DB_FILE
         self.readonly = readonly
+        self.pii = pii  # an evaluation.pii_policy.PiiPolicy applied to stored content (None: kept as is)
         self._lock = threading.RLock()
         self._db = connect(self.path, readonly=readonly)
         self._output_files: dict = {}  # run name -> open outputs JSONL (appended as rows finish)
 
     @classmethod
     def for_workspace(cls, workspace, *, readonly: bool = False) -> "RunStore":
-        """From a `promptwise.config.WorkspaceConfig`."""
-        return cls(workspace.state_dir, readonly=readonly)
+        """From a `promptwise.config.WorkspaceConfig`; a writer applies its `tracing.pii_runs`."""
+        return cls(workspace.state_dir, readonly=readonly, pii=None if readonly else row_policy(workspace))
 
     @classmethod
     def exists_in(cls, state_dir: Path) -> bool:
@@ -295,7 +323,7 @@ class RunStore:
 
         One commit per row is what lets a run killed with `kill -9` lose no finished row; in WAL
         mode with synchronous=NORMAL a commit is an append to the log, without an fsync."""
-        outputs = _dumps(row.outputs) if row.outputs is not None else None
+        outputs = _dumps(self._governed(row.outputs)) if row.outputs is not None else None
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -304,8 +332,8 @@ class RunStore:
                     "INSERT OR REPLACE INTO rows(run, line, status, inputs, outputs, error, prompt_tokens,"
                     " completion_tokens, total_tokens, cached_tokens, cost, latency_ms, llm_calls, cache_hits,"
                     " finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (run, row.line, row.status, _dumps(row.inputs), outputs,
-                     redact(row.error) if row.error else None, row.prompt_tokens, row.completion_tokens,
+                    (run, row.line, row.status, _dumps(self._governed(row.inputs)), outputs,
+                     self._governed(redact(row.error)) if row.error else None, row.prompt_tokens, row.completion_tokens,
                      row.total_tokens, row.cached_tokens, row.cost, row.latency_ms, row.llm_calls,
                      row.cache_hits, time.time()),
                 )
@@ -322,11 +350,14 @@ class RunStore:
             "INSERT OR REPLACE INTO node_results(run, line, node, status, output, error, model, prompt_tokens,"
             " completion_tokens, total_tokens, cached_tokens, cost, latency_ms, attempts, cache_hit)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(run, line, n.node, n.status, _dumps(n.output) if n.output is not None else None,
-              redact(n.error) if n.error else None, n.model, n.prompt_tokens, n.completion_tokens,
+            [(run, line, n.node, n.status, _dumps(self._governed(n.output)) if n.output is not None else None,
+              self._governed(redact(n.error)) if n.error else None, n.model, n.prompt_tokens, n.completion_tokens,
               n.total_tokens, n.cached_tokens, n.cost, n.latency_ms, n.attempts, int(n.cache_hit))
              for n in nodes],
         )
+
+    def _governed(self, value: Any) -> Any:
+        return self.pii.value(value) if self.pii is not None and value is not None else value
 
     def _append_output(self, run: str, line: int, outputs: str | None) -> None:
         """Append to the run's outputs JSONL as rows finish (the store stays the truth: the file is
@@ -367,7 +398,7 @@ class RunStore:
         """Set the final status and rewrite the outputs JSONL from the rows (ordered, no duplicates)."""
         with self._lock:
             self._db.execute("UPDATE runs SET status=?, finished_at=?, error=? WHERE name=?",
-                             (status, time.time(), redact(error) if error else None, name))
+                             (status, time.time(), self._governed(redact(error)) if error else None, name))
         self.rewrite_outputs(name)
 
     def rewrite_outputs(self, name: str) -> Path:

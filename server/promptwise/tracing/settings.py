@@ -7,6 +7,7 @@
       queue_size: 10000        # spans waiting to be stored; beyond it they are dropped and counted
       pii: redact              # personal data in stored/exported content: redact | hash | drop (tracing/pii.py)
       pii_key: ${env:NAME}     # hash only: the HMAC key
+      pii_runs: false          # true: the same policy on the run store's rows too (store/run_store.py)
       encrypt:                 # optional: content in the local store encrypted at rest (store/encryption.py)
         key: ${env:PROMPTWISE_STORE_KEY}
         previous_keys:         # optional: older keys, still read until `promptwise traces rekey`
@@ -45,6 +46,7 @@ class TracingSettings(BaseModel):
     queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
     pii: Literal["redact", "hash", "drop"] = "redact"
     pii_key: str | None = None
+    pii_runs: bool = Field(default=False, strict=True)  # strict: a quoted "true" is refused, not ignored
     encrypt: EncryptSettings | None = None
 
 
