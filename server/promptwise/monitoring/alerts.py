@@ -397,17 +397,14 @@ def _metric_drift(connection: sqlite3.Connection, evaluator: str, selection: Sel
 
 def _lowest_scored(connection: sqlite3.Connection, rule: AlertRule, selection: Selection, limit: int = 3) -> list[str]:
     """Example traces for a score rule: the requests its evaluator scored lowest in the window."""
-    clauses, params = ["s.evaluator = ?", "s.time_ns >= ?", "s.time_ns < ?", "s.value IS NOT NULL",
-                       "s.trace_id != ''"], [rule.evaluator, selection.since_ns or 0, selection.until_ns or 2**63 - 1]
-    for clause, value in (("s.consumer = ?", selection.consumer), ("t.flow = ?", selection.flow)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    join = "JOIN traces t ON t.trace_id = s.trace_id " if selection.flow is not None else ""
+    from promptwise.monitoring.online_eval import score_filters
+
+    source, params = score_filters(selection.since_ns, selection.until_ns, flow=selection.flow,
+                                   consumer=selection.consumer, evaluator=rule.evaluator, scored_only=True)
     try:
         return [row[0] for row in connection.execute(
-            f"SELECT s.trace_id FROM scores s {join}WHERE {' AND '.join(clauses)} ORDER BY s.value ASC, "
-            f"s.time_ns DESC LIMIT ?", [*params, limit])]
+            f"SELECT s.trace_id {source} AND s.trace_id != '' ORDER BY s.value ASC, s.time_ns DESC LIMIT ?",
+            [*params, limit])]
     except sqlite3.OperationalError:  # no scores table: online evaluation never ran here
         return []
 

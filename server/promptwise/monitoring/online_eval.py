@@ -439,26 +439,37 @@ def error_protection(workspace, tracing):
     return protect
 
 
-def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
-                      flow: str | None = None, consumer: str | None = None, version: str | None = None,
-                      evaluator: str | None = None) -> list[dict]:
-    """Online scores per (version, evaluator): mean, rows, errors, pass rate, failed (scores under
-    the evaluator's threshold), and the count and variance of the scored values (what metric
-    drift tests with). `flow` looks the requests up in
-    the traces table (scores keep the trace id, not the flow)."""
+def score_filters(since_ns: int | None, until_ns: int | None, *, flow: str | None = None,
+                  consumer: str | None = None, version: str | None = None, evaluator: str | None = None,
+                  scored_only: bool = False) -> tuple[str, list]:
+    """`FROM scores s ... WHERE ...` and its parameters for a window and filters; `flow` joins the
+    traces table (scores keep the trace id, not the flow); a version matches whole or by its
+    12-character prefix, as `monitor --version` shows it."""
     clauses, params = ["s.time_ns >= ?", "s.time_ns < ?"], [since_ns or 0, until_ns or 2**63 - 1]
+    if scored_only:
+        clauses.append("s.value IS NOT NULL")
     for clause, value in (("s.consumer = ?", consumer), ("s.evaluator = ?", evaluator), ("t.flow = ?", flow),
                           ("(s.version = ? OR substr(s.version, 1, 12) = ?)", version)):
         if value is not None:
             clauses.append(clause)
             params += [value] * clause.count("?")
     join = "JOIN traces t ON t.trace_id = s.trace_id " if flow is not None else ""
+    return f"FROM scores s {join}WHERE {' AND '.join(clauses)}", params
+
+
+def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = None, until_ns: int | None = None, *,
+                      flow: str | None = None, consumer: str | None = None, version: str | None = None,
+                      evaluator: str | None = None) -> list[dict]:
+    """Online scores per (version, evaluator): mean, rows, errors, pass rate, failed (scores under
+    the evaluator's threshold), and the count and variance of the scored values (what metric
+    drift tests with). Filters as score_filters."""
+    source, params = score_filters(since_ns, until_ns, flow=flow, consumer=consumer, version=version,
+                                   evaluator=evaluator)
     try:
         rows = connection.execute(
             "SELECT s.version, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
             "COUNT(s.value), AVG(s.value * s.value), COALESCE(SUM(s.passed = 0), 0) "
-            f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY s.version, s.evaluator "
-            "ORDER BY s.version, s.evaluator", params).fetchall()
+            f"{source} GROUP BY s.version, s.evaluator ORDER BY s.version, s.evaluator", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
     groups = []
@@ -478,16 +489,11 @@ def daily_means(connection: sqlite3.Connection, since_ns: int | None = None, unt
                 flow: str | None = None, version: str | None = None) -> list[dict]:
     """Each version's and evaluator's mean online score per UTC day: the trend the Monitor view
     and the HTML page chart."""
-    clauses, params = ["s.time_ns >= ?", "s.time_ns < ?", "s.value IS NOT NULL"], [since_ns or 0, until_ns or 2**63 - 1]
-    for clause, value in (("t.flow = ?", flow), ("(s.version = ? OR substr(s.version, 1, 12) = ?)", version)):
-        if value is not None:
-            clauses.append(clause)
-            params += [value] * clause.count("?")
-    join = "JOIN traces t ON t.trace_id = s.trace_id " if flow is not None else ""
+    source, params = score_filters(since_ns, until_ns, flow=flow, version=version, scored_only=True)
     try:
         rows = connection.execute(
             "SELECT s.version, s.evaluator, date(s.time_ns / 1000000000, 'unixepoch') AS day, AVG(s.value), COUNT(*) "
-            f"FROM scores s {join}WHERE {' AND '.join(clauses)} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params).fetchall()
+            f"{source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet
         return []
     return [{"version": version, "evaluator": evaluator, "day": day, "mean": mean, "scored": scored}
