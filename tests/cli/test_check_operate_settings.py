@@ -89,3 +89,10 @@ def test_check_command_exits_1_naming_file_and_line(tmp_path):
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("promptwise.yaml:4:3: error PW111: `tracing.pii_key`")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["serve: [1]\n", "tracing: 5\n", "monitoring: 3\n", "alerts: {a: 1}\n"])
+def test_a_section_of_the_wrong_shape_is_the_schemas_one_problem(tmp_path, text):
+    path = tmp_path / "promptwise.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert [p.code for p in check_settings_file(path, text)] == ["PW104"]

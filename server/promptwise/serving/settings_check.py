@@ -21,6 +21,7 @@ checker: analysis sits below the operate layers and imports none of them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -29,6 +30,8 @@ from typing import Any
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.documents.source import Position, Range
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlSequence, to_python
+
+log = logging.getLogger(__name__)
 
 CODE = "PW111"
 SECTIONS = ("serve", "tracing", "monitoring", "alerts", "alerts_webhook", "alerts_interval", "alerts_trace_url")
@@ -65,15 +68,25 @@ def check(path: Path, text: str, root: YamlMapping) -> list[Problem]:
         return []
     problems: list[Problem] = []
     locate = _Locator(path, root)
-    if "serve" in root:
-        problems += _serve(settings.get("serve"), locate)
-    if "tracing" in root:
-        problems += _tracing(settings.get("tracing"), locate)
-    if "monitoring" in root:
-        problems += _monitoring(settings, locate)
-    if any(name in root for name in SECTIONS[3:]):
-        problems += _alerts(settings, path, text, locate)
+    # A section of the wrong shape (a list for `serve`) is the schema's PW104 already.
+    if isinstance(root.get("serve"), YamlMapping):
+        problems += _guarded("serve", lambda: _serve(settings.get("serve"), locate))
+    if isinstance(root.get("tracing"), YamlMapping):
+        problems += _guarded("tracing", lambda: _tracing(settings.get("tracing"), locate))
+    if isinstance(root.get("monitoring"), YamlMapping):
+        problems += _guarded("monitoring", lambda: _monitoring(settings, locate))
+    if any(name in root for name in SECTIONS[4:]) or isinstance(root.get("alerts"), YamlSequence):
+        problems += _guarded("alerts", lambda: _alerts(settings, path, text, locate))
     return problems
+
+
+def _guarded(section: str, check_section) -> list[Problem]:
+    """A validator that fails on a value it did not foresee costs its own section's problems only."""
+    try:
+        return check_section()
+    except Exception:  # noqa: BLE001 - logged: the other sections are still checked
+        log.exception("checking the `%s` settings failed", section)
+        return []
 
 
 # --- one function per section: the runtime's validator, then where its error points ---------
