@@ -190,7 +190,7 @@ class _Locator:
         found = entry.key.range
         for match in _NAMED.finditer(message):
             name = (match.group(1) or "") + (match.group(2) or "") if match.group(3) is None else match.group(3)
-            parts = [part for part in _PART.findall(name)]
+            parts = _PART.findall(name)
             if parts and parts[0] == (section, ""):
                 node, found, parts = entry.value, entry.key.range, parts[1:]
             for key, index in parts:
