@@ -326,6 +326,8 @@ def main() -> int:
     parser.add_argument("--no-trace", action="store_true", help="serve without tracing")
     parser.add_argument("--also-no-trace", action="store_true",
                         help="also run promptwise serve --no-trace (Prompt flow runs with its tracing off)")
+    parser.add_argument("--monitoring-pairs", type=int, default=1,
+                        help="runs without and with monitoring, alternately (the median difference is printed)")
     parser.add_argument("--no-monitoring-run", action="store_true",
                         help="skip the second promptwise run with alert rules and online evaluation")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
@@ -353,8 +355,11 @@ def main() -> int:
             base_url = fake.stdout.readline().strip()
             args.fake_pid = fake.pid
             results = [run_promptwise(workspace, base_url, args)]
-            if not args.no_monitoring_run:
-                results.append(run_promptwise(workspace, base_url, args, monitoring=True))
+            pairs = []  # (without, with) monitoring, run alternately: the machine's load drifts between runs
+            for index in range(0 if args.no_monitoring_run else args.monitoring_pairs):
+                without = results[0] if index == 0 else run_promptwise(workspace, base_url, args)
+                pairs.append((without, run_promptwise(workspace, base_url, args, monitoring=True)))
+            results += [watched for _, watched in pairs[:1]]
             if args.also_no_trace and not args.no_trace:  # like for like: pf flow serve runs untraced here
                 results.append(run_promptwise(workspace, base_url, argparse.Namespace(**{**vars(args), "no_trace": True})))
             if args.pf:
@@ -366,12 +371,18 @@ def main() -> int:
     for result in results:
         print(json.dumps(result))
     ours = results[0]
-    watched = next((r for r in results if r["server"].endswith(", monitoring)")), None)
-    if watched is not None:
-        print(f"monitoring adds {watched['cpu_ms_per_request'] - ours['cpu_ms_per_request']:+.2f} ms CPU per request, "
-              f"{watched['p50_ms'] - ours['p50_ms']:+.1f} ms p50, {watched['p99_ms'] - ours['p99_ms']:+.1f} ms p99 "
-              f"(closed loop; at {args.rate:g} req/s p50 "
-              f"{watched.get(f'at_{args.rate:g}_rps_p50_ms', 0) - ours.get(f'at_{args.rate:g}_rps_p50_ms', 0):+.1f} ms)")
+    if pairs:
+        at = f"at_{args.rate:g}_rps_p50_ms"
+        cpu = [w["cpu_ms_per_request"] - o["cpu_ms_per_request"] for o, w in pairs]
+        for o, w in pairs[1:]:
+            print(json.dumps({"pair": [o["cpu_ms_per_request"], w["cpu_ms_per_request"]],
+                              "load_average": [o["load_average"], w["load_average"]]}))
+        print(f"monitoring adds {statistics.median(cpu):+.2f} ms CPU per request (median of {len(pairs)} alternate "
+              f"pair{'s' if len(pairs) > 1 else ''}: {', '.join(f'{d:+.2f}' for d in cpu)}), "
+              f"p50 {statistics.median(w['p50_ms'] - o['p50_ms'] for o, w in pairs):+.1f} ms, "
+              f"p99 {statistics.median(w['p99_ms'] - o['p99_ms'] for o, w in pairs):+.1f} ms (closed loop)"
+              + (f", p50 at {args.rate:g} req/s {statistics.median(w.get(at, 0) - o.get(at, 0) for o, w in pairs):+.1f} ms"
+                 if args.rate else ""))
     pf = next((r for r in results if r["server"].startswith("pf ")), None)
     for mine in [r for r in results if r["server"].startswith("promptwise") and "monitoring" not in r["server"]]:
         if pf is not None and pf["requests_per_s"]:
