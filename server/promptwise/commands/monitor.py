@@ -283,6 +283,8 @@ def _started_firing(workspace, results) -> list:
 
     state = AlertState(workspace.state_dir / STATE_FILE, ttl_s=0)
     firing = [result for result in results if result.firing]
+    if not firing and not state.path.exists():
+        return []  # nothing fires and nothing was posted: no state file to write
     try:
         posted = state.firing()
         state.update([r.rule.name for r in firing if r.rule.name not in posted],
