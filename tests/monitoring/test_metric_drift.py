@@ -46,6 +46,18 @@ def test_a_shifted_stream_is_flagged_and_an_unshifted_one_is_not():
     assert assess(group_of(draw(1.0, 200), draw(0.8, 100)))["level"] == "ok"
 
 
+def test_the_p_value_is_students_t_at_the_welch_degrees_of_freedom():
+    from promptwise.monitoring.metric_drift import worse_p_value
+
+    # equal variances and sizes: df = 2n - 2; t tables: P(T > 2.457) = 0.01 at df 30, P(T > 2.228) = 0.025 at 10
+    for n, t, p in ((16, 2.457, 0.01), (6, 2.228, 0.025)):
+        variance = 1.0
+        drop = t * (2 * variance / n) ** 0.5
+        assert worse_p_value(drop, variance, n, variance, n) == pytest.approx(p, rel=2e-3)
+        assert worse_p_value(-drop, variance, n, variance, n) == pytest.approx(1 - p, rel=2e-3)
+    assert worse_p_value(0.1, 0.0, 50, 0.0, 50) == 0.0 and worse_p_value(0.0, 0.0, 50, 0.0, 50) == 1.0
+
+
 def test_direction_follows_higher_is_better_and_small_samples_say_too_few():
     worse_when_higher = group_of([0.4] * 20 + [0.6] * 20, [0.1] * 20 + [0.3] * 20, higher_is_better=False)
     judged = assess(worse_when_higher)

@@ -8,7 +8,8 @@ content hash the run recorded and by evaluator name). A group is flagged when bo
     in the evaluator's own units; "worse" follows the evaluator's higher_is_better), and
   - a one-sided Welch test says the difference is unlikely to be noise (p < `significance`,
     0.01 by default): t = drop / sqrt(var_online / n_online + var_offline / n_offline), with
-    p from the normal distribution (both sides need MIN_SAMPLE scores, where that is close).
+    p from Student's t at the Welch-Satterthwaite degrees of freedom (both sides need
+    MIN_SAMPLE scores).
 
 Both thresholds can be set per workspace (a 1-5 judge wants a larger tolerance than a pass rate):
 
@@ -77,11 +78,45 @@ def group_of(online: list[float], offline: list[float], *, higher_is_better: boo
 
 def worse_p_value(drop: float, online_variance: float, online_n: int, offline_variance: float,
                   offline_n: int) -> float:
-    """One-sided p-value of 'online is worse by `drop`' under 'no difference' (Welch, normal)."""
-    standard_error = math.sqrt(online_variance / online_n + offline_variance / offline_n)
+    """One-sided p-value of 'online is worse by `drop`' under 'no difference': Welch's t test,
+    Student's t with the Welch-Satterthwaite degrees of freedom."""
+    online_part, offline_part = online_variance / online_n, offline_variance / offline_n
+    standard_error = math.sqrt(online_part + offline_part)
     if standard_error == 0.0:  # every score equal on both sides: any drop is certain, none is none
         return 0.0 if drop > 0 else 1.0
-    return 0.5 * math.erfc(drop / standard_error / math.sqrt(2.0))
+    t = drop / standard_error
+    df = (online_part + offline_part) ** 2 / (
+        (online_part ** 2 / (online_n - 1) if online_n > 1 else 0.0)
+        + (offline_part ** 2 / (offline_n - 1) if offline_n > 1 else 0.0) or 1e-300)
+    tail = 0.5 * _incomplete_beta(df / 2, 0.5, df / (df + t * t))  # P(T > |t|)
+    return tail if t > 0 else 1.0 - tail
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (modified
+    Lentz), evaluated where it converges fast and mirrored elsewhere."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - _incomplete_beta(b, a, 1.0 - x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 300):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-12:
+            break
+    return front * fraction / a
 
 
 def assess(group: dict, *, tolerance: float = TOLERANCE, significance: float = SIGNIFICANCE) -> dict:
