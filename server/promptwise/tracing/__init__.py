@@ -12,7 +12,9 @@ TracerProvider once per process, with two processors behind a switch that later 
 replace: the local span store (`.promptwise/traces.sqlite`, tracing/processor.py) and, when
 OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, the SDK's OTLP/HTTP
 exporter in a BatchSpanProcessor (tracing/export.py). Both work in bounded background queues
-that drop and count rather than block. Attribute names: tracing/attributes.py.
+that drop and count rather than block. While the local store is the only consumer, the engine's
+own spans skip the SDK's export machinery (tracing/local.py); with an exporter they are the
+SDK's. Attribute names: tracing/attributes.py.
 """
 
 from __future__ import annotations
