@@ -85,7 +85,7 @@ class LocalSpan(trace.Span):
         self.start_time = start_time
         self.end_time: int | None = None
         self.attributes: dict[str, Any] = {}
-        self.events: list[Event] = []
+        self.events: list[Event] | tuple = ()  # a list once an event comes (most spans have none)
         self._status = _UNSET
         self.dropped_attributes = 0
         self._record_exception = record_exception
@@ -144,6 +144,8 @@ class LocalSpan(trace.Span):
         if self._tracer.max_events is not None and len(self.events) >= self._tracer.max_events:
             return
         bounded = BoundedAttributes(self._tracer.max_event_attributes, attributes, immutable=True)
+        if not self.events:
+            self.events = []
         self.events.append(Event(name, bounded, timestamp or time_ns()))
 
     def add_link(self, context, attributes=None) -> None:  # links are not stored locally
