@@ -9,7 +9,7 @@ import sqlite3
 import time
 from types import SimpleNamespace
 
-from conftest import cli, state
+from rollout_helpers import cli, state
 
 from promptwise.engine.batch import run_batch
 from promptwise.evaluation.results_store import EvalStore

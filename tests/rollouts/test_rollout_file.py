@@ -12,7 +12,7 @@ import textwrap
 
 import httpx
 import pytest
-from conftest import WORDS, cli
+from rollout_helpers import WORDS, cli
 
 from promptwise.config import load_workspace
 from promptwise.deploy.errors import DeployError

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import WORDS, cli
+from rollout_helpers import WORDS, cli
 
 from serving_process import ServeProcess
 

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import FLOW, cli, package_versions
+from rollout_helpers import FLOW, cli, package_versions
 
 from promptwise.devtools.fake_openai import FakeOpenAI
 from promptwise.serving.metering import usage_by_consumer
