@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any, Callable, Union
 from urllib.parse import quote
 
+from promptwise.common.extras import missing_extra
+
 try:
     from aiohttp import web
 except ImportError:  # aiohttp is the `demo` extra: not a runtime dependency of Promptwise
     web = None
 
-DEMO_INSTALL_HINT = "pip install 'promptwise[demo]'"
-MISSING_AIOHTTP = f"the local scripted model needs aiohttp, which the core install leaves out; install it with: {DEMO_INSTALL_HINT}"
+MISSING_AIOHTTP = missing_extra("the local scripted model", ["aiohttp"], "demo")
 
 # A reply is text, or a dict of message fields (`content`, `tool_calls`, ...) optionally with
 # `usage` to override the computed numbers. A callable receives the request body.

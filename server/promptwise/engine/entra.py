@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from promptwise.common.extras import install_command
 from promptwise.redaction import forget_secret, redact, register_secret
 
 # The audience of Azure OpenAI (and Azure AI services) tokens.
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
-INSTALL_HINT = "pip install 'promptwise[azure]'"
+INSTALL_HINT = install_command("azure")
 
 
 class CredentialError(Exception):
