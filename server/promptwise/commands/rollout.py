@@ -2,7 +2,7 @@
 serve FLOW` answers with, changed on a running server without a restart (it watches the state).
 
     promptwise rollout set FLOW triage:v1=95 triage:v2=5 [--sticky-key x-user-id] [--shadow triage:v3=10]
-    promptwise rollout promote FLOW triage:v2 [--require category_match>=0.95]
+    promptwise rollout promote FLOW triage:v2 [--require 'category_match>=0.95']
     promptwise rollout rollback FLOW
     promptwise rollout status FLOW [--format json]
     promptwise rollout apply FLOW     # the rollout declared in promptwise.yaml / deploy.yaml

@@ -71,7 +71,12 @@ def parse_weights(pairs: list[str]) -> dict[str, int]:
 def parse_requirement(text: str) -> tuple[str, str, float]:
     match = _REQUIRE.match(text)
     if not match:
-        raise DeployError(f"--require {text!r}: write METRIC>=VALUE, e.g. category_match>=0.95")
+        # A bare metric name is what the shell leaves of an unquoted `category_match>=0.95`: it took
+        # `>=0.95` as a redirection (and made a file named `=0.95`).
+        hint = (" (unquoted, the shell takes `>` as a redirection: quote the gate)"
+                if re.fullmatch(r"\s*[A-Za-z0-9_.\-]+\s*", text) else "")
+        raise DeployError(f"--require {text!r}: write METRIC>=VALUE in quotes, e.g. --require "
+                          f"'category_match>=0.95'{hint}")
     try:
         return match.group(1), match.group(2), float(match.group(3))
     except ValueError:

@@ -68,13 +68,26 @@ def describe(error: Exception) -> str:
 
 
 def resolve_flow(path: Path | str) -> Path:
+    from promptwise.documents.load import document_kind
     from promptwise.engine.errors import FlowError
     from promptwise.engine.flow_path import resolve_flow_path
 
     try:
-        return resolve_flow_path(str(path)).resolve()
+        resolved = resolve_flow_path(str(path)).resolve()
     except FlowError as error:
         raise DeployError(str(error)) from None
+    # A template, tool or data file is not a flow: packaging its folder's flow under the file's
+    # name (classify:v1) would register a version nobody asked for.
+    text = None
+    if resolved.suffix.lower() in (".yaml", ".yml"):  # a flow under another name is known by its text, as `run` does
+        try:
+            text = resolved.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return resolved  # unreadable: packaging says so with its path
+    if document_kind(resolved, text) not in ("flow_dag", "flex_flow", "prompty"):
+        raise DeployError(f"{path}: not a flow; give a flow.dag.yaml, flow.flex.yaml or .prompty file, or the "
+                          f"flow's folder (nothing was packaged or deployed)")
+    return resolved
 
 
 def package(context: Context, flow: Path, name: str | None = None) -> tuple[Version, bool]:

@@ -1,0 +1,43 @@
+"""The operate lifecycle as the README tells a user, through the real `promptwise` command in a
+subprocess: bugs found walking it, each pinned here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+BIN = [sys.executable, "-m", "promptwise"]
+
+
+def promptwise(workspace, *argv, timeout=60):
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run([*BIN, *argv], cwd=workspace, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_package_refuses_a_file_that_is_not_a_flow_and_registers_nothing(workspace):
+    # Was: `package triage/chat.jinja2` packaged the folder's flow as a new version `chat:v1`, and
+    # `package triage/data.jsonl` failed on a staging path the user never gave.
+    for given in ("triage/chat.jinja2", "triage/data.jsonl"):
+        done = promptwise(workspace, "package", given)
+        assert done.returncode == 2, done.stderr
+        assert f"{given}: not a flow" in done.stderr and "Traceback" not in done.stderr
+        assert ".staging-" not in done.stderr
+    listed = promptwise(workspace, "versions", "list", "--format", "json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    # The flow itself, as a folder or its file, still packages.
+    done = promptwise(workspace, "package", "triage/flow.dag.yaml", "--format", "json")
+    assert done.returncode == 0 and json.loads(done.stdout)["version"] == "triage:v1"
+
+
+def test_promote_require_unquoted_by_the_shell_says_to_quote_it(workspace):
+    assert promptwise(workspace, "package", "triage").returncode == 0
+    assert promptwise(workspace, "rollout", "set", "triage", "v1=100").returncode == 0
+    # What `--require category_match>=0.95` reaches us as from an unquoted shell line.
+    done = promptwise(workspace, "rollout", "promote", "triage", "v1", "--require", "category_match")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--require 'category_match>=0.95'" in done.stderr and "redirection" in done.stderr
+    # The README's (quoted) form is parsed: the gate is checked, not the syntax refused.
+    done = promptwise(workspace, "rollout", "promote", "triage", "v1", "--require", "category_match>=0.95")
+    assert "write METRIC>=VALUE" not in done.stderr
