@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.deploy.errors import DeployError
-from promptwise.documents.yaml_nodes import YamlMapping, to_python
+from promptwise.documents.yaml_nodes import YamlMapping, settings_mapping
 
 CODE = "PW111"
 SECTIONS = ("rollout", "registry")
@@ -28,11 +28,8 @@ _FILE_LINE = re.compile(r"^.*?:\d+: ")
 def check(path: Path, text: str, root: YamlMapping) -> list[Problem]:
     from promptwise.config import WorkspaceConfig
 
-    try:
-        settings = to_python(root)
-    except ValueError:  # alias bombs: the reader already reported the file
-        return []
-    if not isinstance(settings, dict):
+    settings = settings_mapping(root)
+    if settings is None:
         return []
     lines = {entry.key_text: entry.key.range.start.line + 1 for entry in root if entry.key_text}
     workspace = WorkspaceConfig(root=path.parent, settings=settings, source=path, section_lines=lines)

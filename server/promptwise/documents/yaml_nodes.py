@@ -480,6 +480,16 @@ def to_python(node: YamlNode | None, _budget: list[int] | None = None, _depth: i
     return None
 
 
+def settings_mapping(root: YamlNode | None) -> dict | None:
+    """A settings file's plain mapping for the checks that re-run the runtime's validators, or
+    None when there is none to check (not a mapping, or an alias bomb the reader already reported)."""
+    try:
+        settings = to_python(root)
+    except ValueError:
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
 def describe(node: YamlNode | None) -> str:
     """A short name of a node's type for messages: 'a string', 'a mapping' ..."""
     if node is None:

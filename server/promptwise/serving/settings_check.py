@@ -29,7 +29,7 @@ from typing import Any
 
 from promptwise.analysis.problem import Problem, Severity
 from promptwise.documents.source import Position, Range
-from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlSequence, to_python
+from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlSequence, settings_mapping
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,8 @@ def check(path: Path, text: str, root: YamlMapping) -> list[Problem]:
     """PW111 problems of the operate sections present in a settings file's node tree."""
     if not any(name in root for name in SECTIONS):
         return []
-    try:
-        settings = to_python(root)
-    except ValueError:  # alias bombs: the reader already reported the file
-        return []
-    if not isinstance(settings, dict):
+    settings = settings_mapping(root)
+    if settings is None:
         return []
     problems: list[Problem] = []
     locate = _Locator(path, root)
