@@ -1,6 +1,7 @@
 // The Deployments view's pure parts (no vscode import, unit-tested under node --test): the
 // server's `promptwise.deployments` answer, the tree rows it becomes, and the CLI verbs the
-// view's actions run (rollout promote | set | rollback, deploy) with the server's interpreter.
+// view's actions run (rollout promote | set | rollback, deploy) with the server's interpreter,
+// and Deploy…'s questions (askDeploy, driven through an Asker so tests can script the answers).
 
 export interface LiveFigures {
   requests: number;
@@ -123,10 +124,144 @@ export const cli = {
   setWeights: (flow: DeployedFlow, weights: Record<string, number>) => [
     "-m", "promptwise", "rollout", "set", flow.source, ...Object.entries(weights).map(([v, w]) => `${v}=${w}`),
   ],
-  deploy: (flow: DeployedFlow, version: string, target: string) => [
-    "-m", "promptwise", "deploy", flow.source, "--target", target, "--version", version,
-  ],
+  deploy: (flow: DeployedFlow, choice: DeployChoice) => deployArgs(flow, choice),
 };
+
+// ---- Deploy…: the choices, their command line and the questions that make them ----------------
+
+export type Target = (typeof TARGETS)[number];
+
+/** What Deploy… asks for: `weight` only for targets that split traffic, `out` to write artefacts only. */
+export interface DeployChoice {
+  version: string;
+  target: Target;
+  weight?: number;
+  image?: string;
+  out?: string;
+}
+
+/** The targets that split traffic between versions (`--weight`); docker runs one version and refuses it. */
+export function splitsTraffic(target: string): boolean {
+  return target === "kubernetes" || target === "azureml";
+}
+
+/** `promptwise deploy FLOW --target T --version V [--weight N] [--image REF] [--out DIR]`. */
+export function deployArgs(flow: DeployedFlow, choice: DeployChoice): string[] {
+  if (!(TARGETS as readonly string[]).includes(choice.target)) throw new Error(`unknown target ${choice.target}: one of ${TARGETS.join(", ")}`);
+  const args = ["-m", "promptwise", "deploy", flow.source, "--target", choice.target, "--version", choice.version];
+  if (choice.weight !== undefined) {
+    if (!splitsTraffic(choice.target)) throw new Error(`the ${choice.target} target runs one version and takes no weight`);
+    const error = weightError(String(choice.weight));
+    if (error) throw new Error(error);
+    args.push("--weight", String(choice.weight));
+  }
+  if (choice.image) args.push("--image", choice.image);
+  if (choice.out) args.push("--out", choice.out);
+  return args;
+}
+
+/** Why `text` is not a weight (a whole percent 0-100), or undefined when it is one. */
+export function weightError(text: string): string | undefined {
+  return /^\d{1,3}$/.test(text.trim()) && Number(text.trim()) <= 100 ? undefined : "a whole percent 0-100";
+}
+
+/** Why `text` is not an image reference (no spaces, no scheme), or undefined; empty means "from settings". */
+export function imageError(text: string): string | undefined {
+  const value = text.trim();
+  if (!value) return undefined;
+  if (/\s/.test(value) || /^[a-z]+:\/\//i.test(value)) return "an image reference such as acme.azurecr.io/triage:v7 (no spaces, no https://)";
+  return undefined;
+}
+
+/** Where --out writes by default: `deploy/NAME-vN-TARGET`, relative to the workspace folder. */
+export function defaultOutFolder(version: string, target: string): string {
+  const [name, number] = version.includes(":") ? [version.slice(0, version.lastIndexOf(":")), version.slice(version.lastIndexOf(":") + 1)] : [version, ""];
+  return ["deploy", `${[name, number, target].filter(Boolean).join("-")}`.replace(/[^A-Za-z0-9._-]+/g, "-")].join("/");
+}
+
+export interface PickItem {
+  label: string;
+  description?: string;
+  detail?: string;
+}
+
+/** The two questions Deploy… asks (a quick pick, an input box): vscode's in the view, scripted in tests. */
+export interface Asker {
+  pick(items: PickItem[], title: string): Promise<PickItem | undefined>;
+  input(options: { title: string; prompt: string; value: string; validate: (text: string) => string | undefined }): Promise<string | undefined>;
+}
+
+const TARGET_ITEMS: Record<Target, PickItem> = {
+  docker: { label: "docker", description: "one container image (build, and push with deploy.docker.registry)" },
+  kubernetes: { label: "kubernetes", description: "Deployment, Service, HPA, PDB and a weighted HTTPRoute" },
+  azureml: { label: "azureml", description: "a managed online endpoint with one deployment per version" },
+};
+
+export const DEPLOY_NOW = "Deploy now";
+export const WRITE_OUT = "Write the artefacts to a folder (--out)";
+
+/**
+ * Deploy…'s questions in order: version (unless given), target, weight (targets that split
+ * traffic), image, then deploy now or write the artefacts to a folder. Undefined when the user
+ * escapes any of them. `outError` checks the folder (the view: it must be new or empty).
+ */
+export async function askDeploy(
+  flow: DeployedFlow,
+  ask: Asker,
+  given: { version?: string; outError?: (text: string) => string | undefined } = {},
+): Promise<DeployChoice | undefined> {
+  let version = given.version;
+  if (!version) {
+    const pick = await ask.pick(
+      flow.versions.map((v) => ({ label: v.version, description: versionRow(v).description })),
+      `Deploy which version of ${flow.name}?`,
+    );
+    version = pick?.label;
+  }
+  if (!version) return undefined;
+  const targetPick = await ask.pick(TARGETS.map((target) => TARGET_ITEMS[target]), `Deploy ${version} to…`);
+  const target = TARGETS.find((t) => t === targetPick?.label);
+  if (!target) return undefined;
+  const choice: DeployChoice = { version, target };
+  if (splitsTraffic(target)) {
+    const weight = await ask.input({
+      title: `${version}'s share of the ${target} traffic`,
+      prompt: "Percent 0-100; the version deployed before it keeps the rest (100: it takes all the traffic)",
+      value: "100",
+      validate: weightError,
+    });
+    if (weight === undefined) return undefined;
+    // 100 is the CLI's default: left off, the command line says only what was chosen.
+    if (Number(weight.trim()) !== 100) choice.weight = Number(weight.trim());
+  }
+  const image = await ask.input({
+    title: `The container image ${version} runs as (optional)`,
+    prompt: `Empty: from deploy.${target} in promptwise.yaml; a reference without a tag is tagged with the version`,
+    value: "",
+    validate: imageError,
+  });
+  if (image === undefined) return undefined;
+  if (image.trim()) choice.image = image.trim();
+  const where = await ask.pick(
+    [
+      { label: DEPLOY_NOW, description: target === "docker" ? "build (and push) the image" : target === "kubernetes" ? "apply to the current kubeconfig context" : "create it in the Azure ML workspace" },
+      { label: WRITE_OUT, description: "change nothing else; review or apply them yourself" },
+    ],
+    `Deploy ${version} to ${target} now, or write its artefacts?`,
+  );
+  if (!where) return undefined;
+  if (where.label === WRITE_OUT) {
+    const out = await ask.input({
+      title: "Folder for the artefacts",
+      prompt: "A new or empty folder (relative paths: from the workspace folder)",
+      value: defaultOutFolder(version, target),
+      validate: (text) => (text.trim() ? given.outError?.(text.trim()) : "a folder"),
+    });
+    if (out === undefined) return undefined;
+    choice.out = out.trim();
+  }
+  return choice;
+}
 
 /** The last meaningful line of a CLI's output: what a notification says. */
 export function outcomeLine(stdout: string, stderr: string): string {

@@ -2,15 +2,18 @@
 // their versions (from the server's `promptwise.deployments`: where each runs, traffic weight,
 // live figures, evaluation metrics), with Deploy…, Promote, Shift traffic… and Roll back. The
 // actions run the CLI verbs as child processes with the server's interpreter, with progress
-// and cancel (cancel kills the process; the CLI writes rollout state atomically).
-import { spawn } from "node:child_process";
+// and cancel (cancel ends the process tree; the CLI writes rollout state atomically, and a
+// deploy shifts traffic last, so a cancelled one leaves the previous version serving).
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { cli, flowRow, outcomeLine, shiftWeights, TARGETS, versionRow, type DeployedFlow, type DeployedVersion, type DeploymentsAnswer } from "./deployTree";
+import { askDeploy, cli, flowRow, outcomeLine, shiftWeights, versionRow, type Asker, type DeployedFlow, type DeployedVersion, type DeploymentsAnswer } from "./deployTree";
 import type { PromptwiseServer } from "./serverClient";
 
 export const DEPLOYMENTS_VIEW = "promptwise.deployments";
 const DEPLOYMENTS = "promptwise.deployments";
+const KILL_GRACE_MS = 5_000;
 
 type Node = { flow: DeployedFlow; version?: DeployedVersion };
 
@@ -51,24 +54,34 @@ export class DeploymentsView implements vscode.TreeDataProvider<Node>, vscode.Di
     return this.flows.map((flow) => ({ flow }));
   }
 
-  /** Runs `python -m promptwise ...` with progress; cancel kills it. True when it succeeded. */
-  async run(title: string, args: string[]): Promise<boolean> {
+  /**
+   * Runs `python -m promptwise ...` in `cwd` with a cancellable progress notification that shows
+   * the CLI's progress lines; cancel ends the whole process tree (a deploy's docker or kubectl
+   * children too). True when it succeeded.
+   */
+  async run(title: string, args: string[], cwd?: string): Promise<boolean> {
     const python = this.server.interpreter?.command ?? "python3";
-    const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(args[4] ?? ".");
+    const folder = cwd ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(args[4] ?? ".");
     this.server.log.info(`Running: ${python} ${args.join(" ")}`);
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Promptwise: ${title}`, cancellable: true },
-      (_progress, token) =>
+      (progress, token) =>
         new Promise<{ code: number | null; stdout: string; stderr: string; cancelled: boolean }>((resolve) => {
-          const child = spawn(python, args, { cwd, env: process.env });
+          // Its own process group (POSIX), so cancel reaches the children it starts.
+          const child = spawn(python, args, { cwd: folder, env: process.env, detached: process.platform !== "win32" });
           let stdout = "";
           let stderr = "";
           let cancelled = false;
           child.stdout.on("data", (chunk) => (stdout += String(chunk)));
-          child.stderr.on("data", (chunk) => (stderr += String(chunk)));
+          child.stderr.on("data", (chunk) => {
+            stderr += String(chunk);
+            // "promptwise: rendering the manifests" -> the notification's message.
+            const lines = stderr.split(/\r?\n/).filter((line) => line.startsWith("promptwise: "));
+            if (lines.length) progress.report({ message: lines[lines.length - 1].slice("promptwise: ".length) });
+          });
           const cancel = token.onCancellationRequested(() => {
             cancelled = true;
-            child.kill();
+            killTree(child);
           });
           child.on("error", (error) => {
             cancel.dispose();
@@ -137,28 +150,20 @@ export class DeploymentsView implements vscode.TreeDataProvider<Node>, vscode.Di
     if (sure === "Roll Back") await this.run(`roll back ${flow.name}`, cli.rollback(flow));
   }
 
+  /** Deploy…: version, target, weight, image, now or --out; then `promptwise deploy` with progress. */
   async deploy(node?: Node): Promise<void> {
     const flow = await this.pickFlow(node);
-    if (!flow) {
+    if (!flow || !flow.versions.length) {
       void vscode.window.showWarningMessage("Promptwise: no packaged flow yet: run `promptwise package FLOW` first.");
       return;
     }
-    const version = node?.version?.version ?? (await pickVersion(flow, "Deploy which version?"));
-    if (!version) return;
-    const target = await vscode.window.showQuickPick([...TARGETS], { title: `Deploy ${version} to…` });
-    if (!target) return;
-    const weight = await vscode.window.showQuickPick(["leave the rollout as it is", "10", "50", "100"], {
-      title: `Share of the served traffic (promptwise serve) for ${version}`,
-    });
-    if (weight === undefined) return;
-    if (!(await this.run(`deploy ${version} to ${target}`, cli.deploy(flow, version, target)))) return;
-    if (/^\d+$/.test(weight)) {
-      try {
-        await this.run(`give ${version} ${weight}%`, cli.setWeights(flow, shiftWeights(flow, version, Number(weight))));
-      } catch (error) {
-        void vscode.window.showErrorMessage(`Promptwise: ${(error as Error).message}`);
-      }
-    }
+    const folder = (vscode.workspace.getWorkspaceFolder(vscode.Uri.file(flow.source)) ?? vscode.workspace.workspaceFolders?.[0])?.uri.fsPath;
+    const resolveOut = (text: string) => path.resolve(folder ?? path.dirname(flow.source), text);
+    const choice = await askDeploy(flow, vscodeAsker, { version: node?.version?.version, outError: (text) => outFolderError(resolveOut(text)) });
+    if (!choice) return;
+    if (choice.out) choice.out = resolveOut(choice.out);
+    const share = choice.weight !== undefined ? ` at ${choice.weight}%` : "";
+    await this.run(`deploy ${choice.version} to ${choice.target}${share}`, cli.deploy(flow, choice), folder);
   }
 
   dispose(): void {
@@ -172,6 +177,46 @@ async function pickVersion(flow: DeployedFlow, title: string): Promise<string | 
     { title },
   );
   return pick?.label;
+}
+
+/** Deploy…'s questions asked with a quick pick and an input box. */
+const vscodeAsker: Asker = {
+  async pick(items, title) {
+    return vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
+  },
+  async input({ title, prompt, value, validate }) {
+    return vscode.window.showInputBox({ title, prompt, value, validateInput: validate, ignoreFocusOut: true });
+  },
+};
+
+/** --out must be new or an empty folder (the CLI refuses anything else): said while typing. */
+function outFolderError(folder: string): string | undefined {
+  try {
+    if (!fs.statSync(folder).isDirectory()) return `${folder} is a file: give a new or empty folder`;
+    return fs.readdirSync(folder).length ? `${folder} is not empty: give a new or empty folder` : undefined;
+  } catch {
+    return undefined; // does not exist yet: deploy creates it
+  }
+}
+
+/** Ends a child and everything it started: its process group on POSIX, taskkill /T on Windows. */
+function killTree(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  if (process.platform === "win32") {
+    spawn("taskkill", ["/pid", String(child.pid), "/T", "/F"], { stdio: "ignore" });
+    return;
+  }
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      child.kill(name); // the group is gone already: the child alone, if it is still there
+    }
+  };
+  signal("SIGTERM");
+  // A process that ignores SIGTERM gets SIGKILL after a grace period.
+  const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && signal("SIGKILL"), KILL_GRACE_MS);
+  child.once("close", () => clearTimeout(timer));
 }
 
 export function registerDeploymentCommands(context: vscode.ExtensionContext, view: DeploymentsView): void {
