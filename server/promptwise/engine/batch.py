@@ -6,8 +6,10 @@
 
 - bounded concurrency: `concurrency` rows in flight (each row's independent nodes also run
   concurrently); retries with back-off live in the providers;
-- each row's result is committed atomically as it finishes, so a run killed at any point
-  resumes with `resume=NAME` and does each remaining row exactly once;
+- each row's result is committed atomically, a few rows finishing together in one transaction
+  (engine/row_writer.py, at most 50 ms later), so a run killed at any point resumes with
+  `resume=NAME` and does each row not stored exactly once (rows of the last, uncommitted group
+  included);
 - the response cache (on by default) makes unchanged requests free;
 - `cancel` (an asyncio.Event) stops a run promptly; finished rows are kept and the run can
   be resumed;
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from collections.abc import Mapping
@@ -30,6 +32,7 @@ from promptwise.engine.data import (MAX_SURVEY_COLUMNS, DataRow, check_columns, 
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
+from promptwise.engine.row_writer import RowWriter
 from promptwise.engine.runner import Session, new_run_name, open_session, row_result
 from promptwise.engine.worker_processes import WorkerDied
 from promptwise.store.run_lock import RunBusy, RunLock
@@ -482,6 +485,8 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     broken = asyncio.Event()  # a worker process died: the run stops
     broken_reason: list[str] = []
     fail_fast_rows = max(1, min(FAIL_FAST_ROWS, pending_count))
+    # Finished rows are committed a few at a time and count as done once stored (row_writer.py).
+    writer = RowWriter(store, run_name, tally.add, in_flight=concurrency)
 
     def label(row: DataRow) -> str:
         return row_label(data_path, row)
@@ -498,11 +503,9 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
                 unreachable.set()
             return
         for earlier in held_back:
-            store.record_row(run_name, earlier)
-            tally.add(earlier)
+            writer.add(earlier)
         held_back.clear()
-        store.record_row(run_name, result)  # one transaction: the row and its node results
-        tally.add(result)
+        writer.add(result)  # stored with its group: the row and its node results
 
     def failed(row: DataRow, inputs: dict, message: str, started: float) -> RowResult:
         outcome = LineOutcome("failed", None, message, [], (time.perf_counter() - started) * 1000)
@@ -563,14 +566,20 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
             await asyncio.gather(everything, return_exceptions=True)
         else:
             await everything
-    except asyncio.CancelledError:
+    except asyncio.CancelledError:  # Ctrl-C: the rows finished so far are stored first
         everything.cancel()
         await asyncio.gather(everything, return_exceptions=True)
+        writer.flush()
         store.finish_run(run_name, "canceled", "interrupted; continue with --resume " + run_name)
+        raise
+    except Exception:
+        with suppress(Exception):  # keep what finished; the error that stopped the run is the one raised
+            writer.flush()
         raise
     finally:
         for stopper in stoppers:
             stopper.cancel()
+    writer.flush()
     if broken.is_set():
         return "failed", (f"{broken_reason[0]}; the rows not done stay pending: continue with: promptwise batch "
                           f"--resume {run_name}")
@@ -580,8 +589,8 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
                           f"connect; the rows not done stay pending: continue with: promptwise batch --resume "
                           f"{run_name}")
     for result in held_back:  # the run ended before the endpoint answered: these rows did fail
-        store.record_row(run_name, result)
-        tally.add(result)
+        writer.add(result)
+    writer.flush()
     if cancel is not None and cancel.is_set():
         return "canceled", "canceled; continue with --resume " + run_name
     return "completed", None
