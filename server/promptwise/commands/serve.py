@@ -82,6 +82,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here; /metrics (any worker) adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="promptwise-metrics-")
+    _check_bindable(args.host, args.port)
     import uvicorn
 
     print(f"promptwise: serving {config['flow']} on http://{args.host}:{args.port} "
@@ -99,6 +100,23 @@ def handle(args: argparse.Namespace) -> int:
 
         shutil.rmtree(shared, ignore_errors=True)
     return 0
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """A port another process holds (or a host that is not this machine's) is one error line
+    before the banner, not "serving on ..." followed by uvicorn's own error and exit code 3."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is free
+            sock.bind(address)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UserError(f"cannot listen on {host}:{port}: {reason}; stop the process using it or choose another "
+                        f"--port (or --host)") from None
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -129,10 +147,14 @@ def _config(args: argparse.Namespace) -> dict:
                         f"bind 127.0.0.1")
 
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.rollout import served_state
+    from promptwise.deploy.registry import registry_root
+    from promptwise.deploy.rollout import flow_name, served_state, state_path
 
     try:  # a flow with a rollout (promptwise rollout set) serves its packaged versions
         rollout = served_state(flow_path, workspace)
+        # Without one, the server still watches where the first `promptwise rollout set` will write.
+        root = registry_root(workspace)
+        pending = (state_path(root, flow_name(flow_path)), root) if rollout is None else None
     except DeployError as error:
         raise UserError(f"{error}; nothing is served (fix it with promptwise rollout set or rollback)") from None
 
@@ -153,4 +175,7 @@ def _config(args: argparse.Namespace) -> dict:
               "state_dir": str(workspace.state_dir), "trace": not args.no_trace}
     if rollout is not None:
         config["rollout_state"], config["registry_root"] = str(rollout[0]), str(rollout[1])
+    elif pending is not None:
+        config["rollout_state"], config["registry_root"] = str(pending[0]), str(pending[1])
+        config["rollout_pending"] = True
     return config

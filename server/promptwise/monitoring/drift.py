@@ -202,8 +202,10 @@ class DriftReport:
         return max((c.score for c in self.checks if c.statistic == "psi" and c.score is not None), default=0.0)
 
     def document(self) -> dict:
-        flagged = [c.feature for c in self.checks if c.level in ("warn", "alert")]
-        summary = (f"{self.worst}: " + ", ".join(flagged)) if flagged else "no drift flagged"
+        # Each level names its own features: "alert: A; warn: B" (was "alert: A, B" with B only a warning).
+        flagged = [f"{level}: " + ", ".join(c.feature for c in self.checks if c.level == level)
+                   for level in ("alert", "warn") if any(c.level == level for c in self.checks)]
+        summary = "; ".join(flagged) if flagged else "no drift flagged"
         return {"baseline": self.baseline, "level": self.worst, "score": round(self.score, 6), "summary": summary,
                 "checks": [asdict(c) for c in self.checks]}
 

@@ -56,6 +56,7 @@ class ServeConfig:
     trace: bool = True
     rollout_state: Path | None = None  # a rollout's state file (deploy/rollout.py): serve its versions
     registry_root: Path | None = None
+    rollout_pending: bool = False  # no rollout yet: serve the flow's files, take over at the first `rollout set`
     limits_db: Path | None = None  # with several workers: the rate-limit window they share (serving/limits.py)
 
 
@@ -106,11 +107,13 @@ class ServingApp:
     async def lifespan(self, app):
         self._tracing_shutdown = _configure_tracing(self.config) if self.config.trace else None
         try:
-            if self.config.rollout_state is not None:
+            if self.config.rollout_state is not None and not self.config.rollout_pending:
                 await self._open_rollout()
             else:
                 await self.flow.open()
                 self.router = Router([self.flow])
+                if self.config.rollout_state is not None:
+                    self._watch_rollout()
             self.ready_error = None
         except Exception as error:  # noqa: BLE001 - reported on /ready and in the log, never a crash loop
             from promptwise.engine.errors import FlowError
@@ -156,6 +159,17 @@ class ServingApp:
         table = await watcher.load()
         self.router = watcher.router = Router([], table)
         self.flow = self.router.primary  # openapi, /ready and the workspace come from the heaviest version
+
+    def _watch_rollout(self) -> None:
+        """No rollout yet: the flow's own files serve, and the first `promptwise rollout set` is
+        picked up within a second like any later change (README: no restart)."""
+        from promptwise.serving.rollout import RolloutWatcher
+
+        watcher = RolloutWatcher(self.config.rollout_state, self.config.registry_root,
+                                 self.settings.timeout_seconds, flow=self.config.flow)
+        watcher.mtime = watcher._mtime()  # what is there now (nothing, or no current rollout) is not a change
+        watcher.router = self.router
+        self.rollout = watcher
 
     def shadow(self, flow_request: FlowRequest, given: Any) -> None:
         """Run the request on its shadow versions in the background: traced with their version
@@ -681,6 +695,7 @@ def app_from_environment() -> Starlette:
                          trace=raw.get("trace", True),
                          rollout_state=Path(raw["rollout_state"]) if raw.get("rollout_state") else None,
                          registry_root=Path(raw["registry_root"]) if raw.get("registry_root") else None,
+                         rollout_pending=bool(raw.get("rollout_pending")),
                          limits_db=Path(raw["limits_db"]) if raw.get("limits_db") else None)
     _log_to_stderr()
     return create_app(config)
