@@ -100,6 +100,7 @@ class DagExecutable(Executable):
         self.variants = self._choose_variants(variants or {})
         self.models = dict(models or {})
         self.nodes: dict[str, PreparedNode] = {}
+        self._chat_templates: dict[str, tuple[str, set[str]]] = {}  # llm node -> _chat_template's answer
         for flow_node in document.nodes:
             self._prepare(self._variant_node(flow_node), llm)
         self._check_model_overrides()
@@ -369,18 +370,20 @@ class DagExecutable(Executable):
             except RenderError as error:
                 raise NodeError(f"{_template_line(prepared.template_path, error)}{error.message}") from None
             return NodeResult(prepared.name, "completed", text, latency_ms=elapsed_ms(started))
-        template, template_path = prepared.template, prepared.template_path
+        template_path = prepared.template_path
         if "prompt" in variables:
             # the llm tool's `prompt` parameter: an input of that name replaces the template file
-            template, template_path = str(variables.pop("prompt") or ""), None
+            template_path = None
+            template, image_names = self._chat_template(prepared, str(variables.pop("prompt") or ""))
+        else:
+            template, image_names = self._chat_templates.get(prepared.name) or self._chat_template(prepared)
         params = chat_parameters(variables)
         variables = {k: v for k, v in variables.items() if k not in params}
         detail = str(variables.pop("detail", None) or "auto")  # the vision tool's image detail
         images = ImageSlots()
-        variables = images.swap(variables, self.folder, image_variables(template) | self._image_inputs(prepared))
+        variables = images.swap(variables, self.folder, image_names)
         try:
-            messages = images.attach(render_messages(place_images_on_own_lines(template), variables,
-                                                     limits=RUN_LIMITS), detail)
+            messages = images.attach(render_messages(template, variables, limits=RUN_LIMITS), detail)
         except RenderError as error:
             where = _template_line(template_path, error) if template_path else f"{prepared.where}: input `prompt`: "
             raise NodeError(f"{where}{error.message}") from None
@@ -392,6 +395,16 @@ class DagExecutable(Executable):
         message = call.result.message
         output = message if message.get("tool_calls") else message.get("content")
         return llm_node_result(prepared.name, call, output)
+
+    def _chat_template(self, prepared: PreparedNode, given: str | None = None) -> tuple[str, set[str]]:
+        """An llm node's template as rendered (images on lines of their own) and the variables
+        that may hold images: worked out once per node, not per row (per row only for a
+        template given as the `prompt` input)."""
+        source = prepared.template if given is None else given
+        found = (place_images_on_own_lines(source), image_variables(source) | self._image_inputs(prepared))
+        if given is None:
+            self._chat_templates[prepared.name] = found
+        return found
 
     def _image_inputs(self, prepared: PreparedNode) -> set[str]:
         """Node inputs fed by flow inputs declared `type: image`."""
