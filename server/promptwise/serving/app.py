@@ -626,7 +626,11 @@ def create_app(config: ServeConfig) -> Starlette:
         if serving.ready_error is not None:
             return JSONResponse({"status": "NotReady", "reason": serving.ready_error}, status_code=503,
                                 headers={"Retry-After": "5"})
-        return JSONResponse({"status": "Ready", "flow": serving.flow.name, "version": serving.flow.content_hash})
+        # Under a rollout, the version id its answers name in x-promptwise-version (the heaviest one), not
+        # a content hash the registry, monitor and traces do not call it by.
+        primary = serving.router.primary
+        return JSONResponse({"status": "Ready", "flow": primary.name, "version": serving.router.primary_version,
+                             "content_hash": primary.content_hash})
 
     async def metrics(request: Request) -> Response:
         try:
