@@ -192,3 +192,19 @@ def test_thresholds_come_from_monitoring_metric_drift_and_bad_ones_are_refused(t
         with pytest.raises(ConfigError) as raised:
             drift_options({"monitoring": {"metric_drift": section}}, source)
         assert str(raised.value).startswith(f"{source}: `monitoring.metric_drift`") and word in str(raised.value)
+
+
+def test_drift_alert_rules_use_the_workspace_significance():
+    from promptwise.monitoring.alerts import read_rules
+
+    judge = group_of([3.9] * 50 + [4.1] * 50, [4.0] * 50 + [4.2] * 50)  # 0.1 lower online, t about 7
+    assert alert_value([judge])[0] == pytest.approx(0.1)
+    assert alert_value([judge], significance=1e-20) == (0.0, 100)  # not significant at that level
+    settings = {"monitoring": {"metric_drift": {"significance": 0.001}},
+                "alerts": [{"name": "drop", "metric": "drift.pii", "above": 0.05},
+                           {"name": "slow", "metric": "latency_p95_ms", "above": 2000}]}
+    rules = {rule.name: rule for rule in read_rules(settings, None)[0]}
+    assert rules["drop"].drift_significance == 0.001 and rules["slow"].drift_significance is None
+    # an unusable metric_drift section is reported by check/monitor; the rule keeps the default
+    settings["monitoring"]["metric_drift"] = {"significance": 2}
+    assert read_rules(settings, None)[0][0].drift_significance is None

@@ -71,6 +71,7 @@ class AlertRule:
     where: str = ""  # file:line of the rule
     evaluator: str | None = None  # whose scores the metric reads (NAME, evaluator.NAME, drift.NAME, hits_per_hour.NAME)
     trace_url: str | None = None  # alerts_trace_url: a link per example trace ({trace_id} filled in)
+    drift_significance: float | None = None  # drift.NAME: monitoring.metric_drift.significance (None: its default)
 
     def crossed(self, value: float | None) -> bool:
         if value is None:
@@ -157,6 +158,7 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
         raise AlertRuleError(f"{where(None)}: `alerts` must be a list of rules (`- name: ...` items)")
     rules, names = [], set()
     evaluators = _online_evaluator_names(settings)
+    significance = _drift_significance(settings, source)
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(f"{where(index)}: an alert rule is a mapping (name, metric, above/below, window)")
@@ -211,7 +213,8 @@ def read_rules(settings: dict, source: Path | None) -> tuple[list[AlertRule], st
             rules.append(AlertRule(name=name, metric=metric, threshold=threshold, above=directions[0] == "above",
                                    window_s=seconds, window=str(window), flow=_text(item.get("flow")),
                                    consumer=_text(item.get("consumer")), webhook=hook, where=where(index),
-                                   evaluator=_scored_by(metric, evaluators), trace_url=trace_url))
+                                   evaluator=_scored_by(metric, evaluators), trace_url=trace_url,
+                                   drift_significance=significance if metric.startswith(DRIFT_PREFIX) else None))
     _raise(problems)
     return rules, default_hook
 
@@ -330,7 +333,7 @@ def _value(connection, rule: AlertRule, selection: Selection, drift_score,
     if rule.metric == "drift_score":
         return (drift_score(rule, selection) if drift_score else None), 0
     if rule.evaluator is not None and rule.metric.startswith(DRIFT_PREFIX):
-        return _metric_drift(connection, rule.evaluator, selection, state_dir)
+        return _metric_drift(connection, rule, selection, state_dir)
     if rule.evaluator is not None and rule.metric.startswith(HITS_PREFIX):
         groups = _online_groups(connection, rule.evaluator, selection)
         window_h = (selection.until_ns - selection.since_ns) / 3600e9
@@ -382,17 +385,29 @@ def _online_groups(connection: sqlite3.Connection, evaluator: str, selection: Se
                              consumer=selection.consumer, version=selection.version, evaluator=evaluator)
 
 
-def _metric_drift(connection: sqlite3.Connection, evaluator: str, selection: Selection,
+def _metric_drift(connection: sqlite3.Connection, rule: AlertRule, selection: Selection,
                   state_dir: Path | None) -> tuple[float | None, int]:
     """drift.NAME: the largest significant drop of NAME's online mean below the offline evaluation
-    of the same version (monitoring/metric_drift.py)."""
-    from promptwise.monitoring.metric_drift import alert_value
+    of the same version (monitoring/metric_drift.py), at the workspace's significance level."""
+    from promptwise.monitoring.metric_drift import SIGNIFICANCE, alert_value
     from promptwise.monitoring.online_eval import with_offline
 
-    groups = _online_groups(connection, evaluator, selection)
+    groups = _online_groups(connection, rule.evaluator, selection)
     if not groups or state_dir is None:
         return None, 0
-    return alert_value(with_offline(groups, state_dir))
+    return alert_value(with_offline(groups, state_dir), significance=rule.drift_significance or SIGNIFICANCE)
+
+
+def _drift_significance(settings: dict, source: Path | None) -> float | None:
+    """monitoring.metric_drift.significance for drift.NAME rules; None (the default) when the
+    section is unusable — `check` and `monitor` report that section's own error."""
+    from promptwise.config import ConfigError
+    from promptwise.monitoring.metric_drift import drift_options
+
+    try:
+        return drift_options(settings, source)["significance"]
+    except ConfigError:
+        return None
 
 
 def _lowest_scored(connection: sqlite3.Connection, rule: AlertRule, selection: Selection, limit: int = 3) -> list[str]:

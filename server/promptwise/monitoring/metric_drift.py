@@ -140,16 +140,16 @@ def with_drift(groups: list[dict], **options) -> list[dict]:
     return [{**group, "drift": assess(group, **options)} for group in groups]
 
 
-def alert_value(groups: list[dict]) -> tuple[float | None, int]:
-    """The value of a `drift.NAME` rule over its groups (one per version): the largest
-    significant drop, 0.0 when none is significant, None when no group has an offline side;
+def alert_value(groups: list[dict], *, significance: float = SIGNIFICANCE) -> tuple[float | None, int]:
+    """The value of a `drift.NAME` rule over its groups (one per version): the largest drop
+    significant at `significance`, 0.0 when none is, None when no group has an offline side;
     and the online scores it rests on."""
-    assessed = [(group, assess(group)) for group in groups]
+    assessed = [(group, assess(group, significance=significance)) for group in groups]
     known = [(group, drift) for group, drift in assessed if drift["level"] in ("ok", "drift")]
     if not known:
         return None, sum(group.get("scored") or 0 for group, _ in assessed)
     # The rule's own threshold plays the tolerance's part: every significant drop counts.
-    value = max((drift["drop"] for _, drift in known if drift["drop"] > 0 and drift["p_value"] < SIGNIFICANCE),
+    value = max((drift["drop"] for _, drift in known if drift["drop"] > 0 and drift["p_value"] < significance),
                 default=0.0)
     return value, sum(group.get("scored") or 0 for group, _ in known)
 
