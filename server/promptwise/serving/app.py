@@ -543,15 +543,15 @@ def _end_span(flow_request: FlowRequest, status: int) -> None:
         return
     from promptwise.tracing import attributes as a
 
-    span.set_attribute(a.HTTP_RESPONSE_STATUS_CODE, status)
-    span.set_attribute(a.STREAMED, flow_request.streamed)
+    attributes = {a.HTTP_RESPONSE_STATUS_CODE: status, a.STREAMED: flow_request.streamed}
     if flow_request.cancelled:
-        span.set_attribute(a.CANCELLED, True)
+        attributes[a.CANCELLED] = True
     if flow_request.prompt_tokens or flow_request.completion_tokens:
-        span.set_attribute(a.GEN_AI_USAGE_INPUT_TOKENS, flow_request.prompt_tokens)
-        span.set_attribute(a.GEN_AI_USAGE_OUTPUT_TOKENS, flow_request.completion_tokens)
+        attributes[a.GEN_AI_USAGE_INPUT_TOKENS] = flow_request.prompt_tokens
+        attributes[a.GEN_AI_USAGE_OUTPUT_TOKENS] = flow_request.completion_tokens
     if flow_request.cost is not None:
-        span.set_attribute(a.COST_USD, flow_request.cost)
+        attributes[a.COST_USD] = flow_request.cost
+    span.set_attributes(attributes)  # one call: the SDK's span takes its lock once, not per attribute
     span.end()
 
 
