@@ -41,3 +41,20 @@ def test_promote_require_unquoted_by_the_shell_says_to_quote_it(workspace):
     # The README's (quoted) form is parsed: the gate is checked, not the syntax refused.
     done = promptwise(workspace, "rollout", "promote", "triage", "v1", "--require", "category_match>=0.95")
     assert "write METRIC>=VALUE" not in done.stderr
+
+
+def test_weight_without_a_deployed_version_to_split_with_says_what_would_work(workspace):
+    # Was: "deploy triage:v1 with --weight 100 (or without --weight) first" for `--version triage:v1
+    # --weight 10`: deploying v1 again at 10% then fails the same way; and --out never deploys.
+    settings = workspace / "promptwise.yaml"
+    settings.write_text(settings.read_text() + "deploy:\n  azureml: " + json.dumps({
+        "subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg", "workspace": "ws",
+        "location": "westeurope", "api_key_ref": "keyvault:https://acme-kv.vault.azure.net/secrets/k"}) + "\n")
+    assert promptwise(workspace, "package", "triage").returncode == 0
+    out = workspace / "out"
+    done = promptwise(workspace, "deploy", "triage", "--target", "azureml", "--version", "triage:v1",
+                      "--weight", "10", "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "deploy triage:v1 with --weight 100" not in done.stderr
+    assert "deploy.azureml.traffic" in done.stderr and "--out writes files only" in done.stderr
+    assert not out.exists()

@@ -22,9 +22,13 @@ def weights(request: DeployRequest, settings: dict[str, Any], target: str) -> di
         if request.weight is None or request.weight == 100:
             return {version.id: 100}
         if not request.previous or request.previous == version.id:
-            raise DeployError(f"--weight {request.weight}: no earlier version of {version.name} is deployed on "
-                              f"{target} to serve the other {100 - request.weight}%; deploy {version.id} with "
-                              f"--weight 100 (or without --weight) first")
+            # Was "deploy <this version> without --weight first": deploying it again at N% then fails the same way.
+            keeper = (f"{version.id} is the version deployed there" if request.previous == version.id
+                      else f"no earlier version of {version.name} is deployed on {target}")
+            raise DeployError(f"--weight {request.weight}: {keeper} to serve the other {100 - request.weight}%; "
+                              f"deploy the version that keeps them first (without --weight), then this one with "
+                              f"--weight, or give the whole split as `deploy.{target}.traffic` in promptwise.yaml "
+                              f"(--out writes files only: it deploys nothing for --weight to split with)")
         return {request.previous: 100 - request.weight, version.id: request.weight}
     if request.weight is not None:
         raise DeployError(f"--weight {request.weight} and `deploy.{target}.traffic` both set the split; give one "
