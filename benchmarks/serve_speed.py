@@ -11,7 +11,8 @@ with aiohttp). For each server it prints:
   spent (model calls per request x latency; the endpoint counts the calls), CPU time of the
   server process(es) per request, and their resident memory after the run;
 - open loop at `--rate` requests/s for 10 s (arrivals on schedule, whatever the answers do):
-  p50/p99 latency and overhead at that rate;
+  p50/p99 latency and overhead of the answered requests, timed from their scheduled arrival, and
+  how many were not answered (503 when the server sheds load);
 - for promptwise, the serving layer alone: latency minus the flow's run time, which the server
   reports in a `Server-Timing: flow;dur=MS` header (HTTP, admission, queueing for the CPU);
 - promptwise twice: as configured for production monitoring (alert rules checked every 10 s,
@@ -152,34 +153,39 @@ async def closed_loop(url: str, total: int, clients: int, serving: list | None =
 
 
 async def open_loop(url: str, rate: float, seconds: float, serving: list) -> tuple[list[float], int]:
+    """Latencies of the answered (200) requests, from each one's scheduled arrival (a client that
+    falls behind its schedule does not hide the wait), and how many were not answered (503 from
+    back-pressure, other statuses, connection errors)."""
     import aiohttp
 
     latencies: list[float] = []
     failures = 0
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async def one() -> None:
+        async def one(scheduled: float) -> None:
             nonlocal failures
-            started = time.perf_counter()
             try:
                 async with session.post(url, json=BODY) as response:
                     await response.read()
                     if response.status != 200:
                         failures += 1
+                        return
                     flow = flow_seconds(response)
                     if flow is not None:
-                        serving.append(time.perf_counter() - started - flow)
+                        serving.append(time.perf_counter() - scheduled - flow)
             except aiohttp.ClientError:
                 failures += 1
-            latencies.append(time.perf_counter() - started)
+                return
+            latencies.append(time.perf_counter() - scheduled)
 
         tasks = []
         start = time.perf_counter()
         for index in range(int(rate * seconds)):
-            delay = start + index / rate - time.perf_counter()
+            scheduled = start + index / rate
+            delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
+            tasks.append(asyncio.create_task(one(scheduled)))
         await asyncio.gather(*tasks)
     return latencies, failures
 
@@ -224,12 +230,15 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
     if args.rate:
         serving = []
         paced, paced_failures = asyncio.run(open_loop(score_url, args.rate, 10.0, serving))
-        result.update({
-            f"at_{args.rate:g}_rps_p50_ms": round(percentile(paced, 50) * 1000, 1),
-            f"at_{args.rate:g}_rps_p99_ms": round(percentile(paced, 99) * 1000, 1),
-            f"at_{args.rate:g}_rps_overhead_p99_ms": round(percentile(paced, 99) * 1000 - endpoint_ms, 1),
-            f"at_{args.rate:g}_rps_failures": paced_failures,
-        })
+        at = f"at_{args.rate:g}_rps"
+        result[f"{at}_failures"] = paced_failures  # not answered: their (quick) refusals are not in the percentiles
+        if paced:
+            result.update({
+                f"{at}_p50_ms": round(percentile(paced, 50) * 1000, 1),
+                f"{at}_p99_ms": round(percentile(paced, 99) * 1000, 1),
+                f"{at}_overhead_p50_ms": round(percentile(paced, 50) * 1000 - endpoint_ms, 1),
+                f"{at}_overhead_p99_ms": round(percentile(paced, 99) * 1000 - endpoint_ms, 1),
+            })
         if serving:
             result[f"at_{args.rate:g}_rps_serving_only_p99_ms"] = round(percentile(serving, 99) * 1000, 2)
     return result
