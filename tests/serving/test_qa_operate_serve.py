@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 
+import openai
+
 from promptwise.devtools.fake_openai import FakeOpenAI
-from serving_process import ECHO_PROMPTY, write_workspace
+from serving_process import ECHO_PROMPTY, ServeProcess, write_workspace
 
 
 def test_a_port_in_use_is_one_error_before_the_banner(tmp_path):
@@ -24,3 +26,48 @@ def test_a_port_in_use_is_one_error_before_the_banner(tmp_path):
     assert done.returncode == 2, done.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     assert "serving" not in done.stderr and "Errno" not in done.stderr and "Traceback" not in done.stderr
+
+
+CHAT_PROMPTY = {
+    "helpdesk.prompty": """
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, connection: local}
+        inputs:
+          question: {type: string}
+          chat_history: {type: list, default: []}
+        ---
+        system:
+        You answer helpdesk questions.
+        {% for item in chat_history %}
+        {{item.role}}:
+        {{item.content}}
+        {% endfor %}
+        user:
+        {{question}}
+    """,
+}
+
+
+def test_the_banner_names_the_chat_route_of_a_chat_flow_only(tmp_path):
+    # Was: "POST /score, GET /openapi.json" for every flow, so a chat flow's OpenAI-compatible
+    # route went unmentioned where the user looks for the URL.
+    with FakeOpenAI() as fake:
+        (tmp_path / "chat").mkdir()
+        (tmp_path / "echo").mkdir()
+        chat_root = write_workspace(tmp_path / "chat", fake.base_url, CHAT_PROMPTY)
+        echo_root = write_workspace(tmp_path / "echo", fake.base_url, ECHO_PROMPTY)
+        for root, name, chat in ((chat_root, "helpdesk.prompty", True), (echo_root, "echo.prompty", False)):
+            server = ServeProcess(root / name)
+            try:
+                banner = next(line for line in server.stderr().splitlines() if "serving" in line)
+                assert ("POST /v1/chat/completions" in banner) is chat, banner
+                assert "POST /score" in banner
+                if chat:  # and the route the banner names answers an OpenAI client's request
+                    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused-on-loopback")
+                    reply = client.chat.completions.create(model="helpdesk", messages=[
+                        {"role": "user", "content": "where is my claim"}])
+                    assert "where is my claim" in reply.choices[0].message.content
+            finally:
+                server.stop()

@@ -86,7 +86,8 @@ def handle(args: argparse.Namespace) -> int:
     import uvicorn
 
     print(f"promptwise: serving {config['flow']} on http://{args.host}:{args.port} "
-          f"({args.workers} worker{'s' if args.workers != 1 else ''}; POST /score, GET /openapi.json)",
+          f"({args.workers} worker{'s' if args.workers != 1 else ''}; POST /score"
+          f"{', POST /v1/chat/completions' if config.get('chat') else ''}, GET /openapi.json)",
           file=sys.stderr, flush=True)
     settings = config["settings"]
     uvicorn.run("promptwise.serving.app:app_from_environment", factory=True, host=args.host, port=args.port,
@@ -158,10 +159,14 @@ def _config(args: argparse.Namespace) -> dict:
     except DeployError as error:
         raise UserError(f"{error}; nothing is served (fix it with promptwise rollout set or rollback)") from None
 
+    chat = False  # the banner names /v1/chat/completions only for a chat flow
+
     async def preflight() -> None:
+        nonlocal chat
         flow = ServedFlow(flow_path, timeout_seconds=settings.timeout_seconds)
         try:
             await flow.open()
+            chat = flow.chat_shape() is not None
         finally:
             await flow.close()
 
@@ -172,7 +177,7 @@ def _config(args: argparse.Namespace) -> dict:
             raise UserError(str(error)) from None
     data = asdict(settings)
     config = {"flow": str(flow_path), "settings": data, "workers": args.workers,
-              "state_dir": str(workspace.state_dir), "trace": not args.no_trace}
+              "state_dir": str(workspace.state_dir), "trace": not args.no_trace, "chat": chat}
     if rollout is not None:
         config["rollout_state"], config["registry_root"] = str(rollout[0]), str(rollout[1])
     elif pending is not None:
