@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from promptwise.deploy.errors import DeployError
@@ -118,6 +119,24 @@ def write(path: Path, data: dict) -> None:
         except OSError:
             pass
         raise
+
+
+@contextmanager
+def locked(path: Path):
+    """An exclusive lock for a read-compare-write of the state file `path` (`.NAME.lock` beside it;
+    the kernel drops it if the holder dies). Without fcntl (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.stem}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def replace_current(path: Path, state: dict, *, declared: dict | None = None) -> dict:

@@ -8,8 +8,9 @@
 
 The file is the desired state; the state file that a running server watches (rollout.py) is
 what is served. `promptwise serve FLOW` applies the flow's declared rollout when it differs from
-the one last applied from the file, and `promptwise rollout apply FLOW` applies it to a running
-server. The CLI's `set`, `promote` and `rollback` still change what is served; a restart does
+the one last applied from the file, a running server applies an edited declaration by itself
+(serving/rollout.py watches these files: apply_edited), and `promptwise rollout apply FLOW`
+applies it on demand. The CLI's `set`, `promote` and `rollback` still change what is served; a restart does
 not undo them unless the declaration changed since it was last applied (so a rollback is never
 silently reverted by the next restart).
 
@@ -210,3 +211,23 @@ def apply_on_serve(workspace, name: str, state_file: Path) -> tuple[Declared, di
         return apply(context, name, state_file)
     finally:
         context.close()
+
+
+def watched_files(workspace_root: Path) -> tuple[Path, Path]:
+    """The files a running server watches for an edited declaration (either may appear later)."""
+    from promptwise.config import SETTINGS_FILE
+
+    return Path(workspace_root) / SETTINGS_FILE, Path(workspace_root) / DEPLOY_FILE
+
+
+def apply_edited(flow: Path, state_file: Path) -> tuple[Declared, dict] | None:
+    """A running server's step when a declaration file changed: the settings read again and the
+    declaration applied as on start (same checks, same rule: only a changed declaration changes
+    what is served). Several workers of one server see the same edit: an exclusive lock beside the
+    state file makes them apply it one at a time, so the first applies it and the rest find it applied."""
+    from promptwise.config import load_workspace
+    from promptwise.deploy.rollout import flow_name, locked
+
+    workspace = load_workspace(flow)
+    with locked(state_file):
+        return apply_on_serve(workspace, flow_name(flow), state_file)

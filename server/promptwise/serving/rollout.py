@@ -5,11 +5,17 @@ The request path only compares the state file's mtime, at most once a second; a 
 the new versions in a background task (flows already open are reused: versions are immutable)
 and then swaps the router's table in one assignment. A state that cannot be served (a version
 missing, weights wrong) is logged and the previous table keeps serving.
+
+The same check also stats the files that declare rollouts (promptwise.yaml, deploy.yaml:
+deploy/rollout_file.py). When their bytes changed, the declaration is applied in a thread with
+`rollout apply`'s checks and rule (an unchanged declaration never undoes a later rollback); a bad
+edit is one logged error naming the file and line, and the current weights keep serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -57,6 +63,48 @@ def meter_shadow(serving, version: str, outcome, span, failed: bool) -> None:
             span.set_attribute(a.COST_USD, cost)
 
 
+class DeclarationFiles:
+    """The files that declare rollouts, watched by their stat; `changed()` is true when their
+    bytes differ from the last time (a save without a change, or a touch, is no change)."""
+
+    def __init__(self, files: tuple[Path, ...]) -> None:
+        self.files = files
+        self.stats = self._stats()
+        self.digest = self._digest()
+
+    def _stats(self) -> tuple:
+        stats = []
+        for file in self.files:
+            try:
+                stat = file.stat()
+            except OSError:
+                stats.append(None)
+            else:
+                stats.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        return tuple(stats)
+
+    def _digest(self) -> str:
+        digest = hashlib.sha256()
+        for file in self.files:
+            try:
+                digest.update(file.read_bytes())
+            except OSError:
+                digest.update(b"\0missing")
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+    def changed(self) -> bool:
+        stats = self._stats()
+        if stats == self.stats:
+            return False
+        self.stats = stats
+        digest = self._digest()
+        if digest == self.digest:
+            return False
+        self.digest = digest
+        return True
+
+
 class RolloutWatcher:
     def __init__(self, state_file: Path, registry_root: Path, timeout_seconds: float,
                  flow: Path | None = None) -> None:
@@ -69,6 +117,12 @@ class RolloutWatcher:
         self.checked = 0.0
         self.loading: asyncio.Task | None = None
         self.router: Router | None = None
+        self.declaration: DeclarationFiles | None = None
+        if flow is not None:  # what the files say now was applied by `promptwise serve` before it started
+            from promptwise.config import find_workspace_root
+            from promptwise.deploy.rollout_file import watched_files
+
+            self.declaration = DeclarationFiles(watched_files(find_workspace_root(flow)))
 
     def _mtime(self) -> tuple[int, int] | None:
         """The state file's identity: each atomic write is a new inode, even within one mtime tick."""
@@ -120,8 +174,38 @@ class RolloutWatcher:
         if now - self.checked < CHECK_SECONDS or (self.loading is not None and not self.loading.done()):
             return
         self.checked = now
-        if self._mtime() != self.mtime:
+        if self.declaration is not None and self.declaration.changed():
+            self.loading = asyncio.get_running_loop().create_task(self._apply_declaration())
+        elif self._mtime() != self.mtime:
             self.loading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _apply_declaration(self) -> None:
+        """An edited declaration applied off the event loop (it reads the settings and the
+        registry); then the state it wrote (or another worker wrote) is loaded."""
+        from promptwise.config import ConfigError
+        from promptwise.deploy.errors import DeployError
+        from promptwise.deploy.rollout_file import apply_edited
+
+        try:
+            applied = await asyncio.to_thread(apply_edited, self.flow, self.state_file)
+        except Exception as error:  # noqa: BLE001 - a bad edit never stops the server
+            said = str(error) if isinstance(error, (DeployError, ConfigError)) else f"{type(error).__name__}: {error}"
+            log.error("promptwise serve: the edited rollout declaration was not applied (still serving %s): %s",
+                      self._serving(), said)
+            return
+        if applied is not None:
+            log.info("promptwise serve: the rollout declared in %s was applied", applied[0].source)
+        else:
+            log.info("promptwise serve: the rollout declaration is as last applied (or gone); still serving %s",
+                     self._serving())
+        if self._mtime() != self.mtime:
+            await self._reload()
+
+    def _serving(self) -> str:
+        table = self.router.table if self.router is not None else None
+        if table is None:
+            return "the flow's files"
+        return ", ".join(f"{v}={w}" for v, _, w in table.entries)
 
     async def _reload(self) -> None:
         try:
