@@ -371,6 +371,21 @@ async function deploymentAction(page, label, action) {
   }
 }
 
+/** Answers the open quick pick whose title contains `title` with its row `label`. */
+async function answerPick(page, title, label) {
+  await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible" });
+  const row = page.locator(".quick-input-list .monaco-list-row", { has: page.locator(".label-name", { hasText: label }) }).first();
+  await row.waitFor({ state: "visible" });
+  await row.click();
+}
+
+/** Answers the open input box whose title contains `title`: `value`, or its offered value when none. */
+async function answerInput(page, title, value) {
+  await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible" });
+  if (value !== undefined) await page.locator(".quick-input-widget input").fill(value);
+  await page.keyboard.press("Enter");
+}
+
 // ---- the steps ----------------------------------------------------------------------------
 
 const steps = [
@@ -704,6 +719,35 @@ const steps = [
     },
   },
   {
+    name: "an alert rule that fires is a notification whose Open Trace opens the trace",
+    waitsOn: "promptwise.alerts + AlertWatcher (H6 monitoring, H12)",
+    async run(page, context) {
+      // An earlier step ran log-triage (its trace took about a second): a p95 above 1 ms fires.
+      const rule = "e2e-slow-triage";
+      const settingsYaml = path.join(context.workspace, "promptwise.yaml");
+      const before = fs.readFileSync(settingsYaml, "utf8");
+      fs.writeFileSync(settingsYaml, `${before}\nalerts:\n  - {name: ${rule}, flow: log-triage, metric: latency_p95_ms, above: 1, window: 1d}\n`);
+      try {
+        // Changing the period (as a user would, in the Settings editor) makes the watcher check within a second.
+        await setUserSetting(page, "promptwise.monitor.alertCheckSeconds", "30");
+        const toast = page.locator(".notification-toast", { hasText: `Promptwise alert: ${rule}` }).first();
+        await toast.waitFor({ state: "visible", timeout: 20_000 });
+        const message = (await toast.innerText()).replace(/\s+/g, " ");
+        if (!/latency_p95_ms/.test(message)) throw new Error(`the alert does not say its metric: ${message}`);
+        await page.screenshot({ path: path.join(results, "13b-alert.png") });
+        await toast.locator(".monaco-button", { hasText: "Open Trace" }).click();
+        const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row", 20_000);
+        if (!frame) throw new Error("Open Trace opened no trace view");
+        const spans = await frame.locator("tr.span-row").count();
+        assertNoCspViolations();
+        return `${message.slice(0, 140)} -> trace view with ${spans} spans`;
+      } finally {
+        // The watcher keeps checking every 30 s: without rules each check is a file read.
+        fs.writeFileSync(settingsYaml, before);
+      }
+    },
+  },
+  {
     name: "the Deployments view promotes, shifts traffic and rolls back a served rollout",
     waitsOn: "promptwise.deployments + rollout promote|set|rollback against promptwise serve (H8)",
     servesRollout: true,
@@ -761,6 +805,42 @@ const steps = [
       process.kill(-served.child.pid, "SIGTERM");
       const where = (await lens.innerText()).split(/\s*\|\s*|\n/).find((text) => text.includes("serve: v2 100%"));
       return `${outcomes.join(" | ")} | lens "${where}"`;
+    },
+  },
+  {
+    name: "Deploy… writes a version's kubernetes manifests to a folder, with progress",
+    waitsOn: "promptwise deploy --target kubernetes --out (H7 deploy) + Deploy… (H12)",
+    servesRollout: true,
+    async run(page, context) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await context.rolloutServer(); // the two packaged versions of rollout-demo
+      const version = `${ROLLOUT_FLOW}:v1`;
+      const out = path.join(context.workspace, "deploy", `${ROLLOUT_FLOW}-v1-kubernetes`);
+      await runCommand(page, "Explorer: Focus on Promptwise Deployments View");
+      await runCommand(page, "Promptwise: Refresh Deployments");
+      await deploymentAction(page, "v1", "Deploy…");
+      await answerPick(page, `Deploy ${version} to`, "kubernetes");
+      await answerInput(page, "share of the kubernetes traffic"); // 100: the first version on kubernetes
+      await answerInput(page, "container image", "ghcr.io/acme/rollout-demo");
+      await answerPick(page, "now, or write its artefacts", "Write the artefacts to a folder");
+      await answerInput(page, "Folder for the artefacts"); // the offered deploy/rollout-demo-v1-kubernetes
+      const title = `Promptwise: deploy ${version} to kubernetes`;
+      const done = page.locator(".notification-toast", { hasText: new RegExp(`${title}(:| failed)`) }).first();
+      await done.waitFor({ state: "visible", timeout: 60_000 });
+      const message = (await done.innerText()).replace(/\s+/g, " ");
+      if (!message.includes(`kubernetes artefacts written to ${out}`) || !(await done.locator(".codicon-info").count())) {
+        throw new Error(`the deploy did not end with success: ${message}`);
+      }
+      // The progress notification is gone (it ended), not left spinning beside the outcome.
+      const spinning = page.locator(".notification-toast", { hasText: title }).filter({ has: page.locator(".monaco-progress-container.active") });
+      if (await spinning.count()) throw new Error("the deploy's progress notification is still running");
+      const files = fs.readdirSync(out).sort();
+      const kinds = ["deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget", "httproute"];
+      const missing = kinds.filter((kind) => !files.some((file) => file.includes(`-${kind}-`)));
+      if (missing.length) throw new Error(`no ${missing.join(", ")} manifest in ${out}: ${files.join(", ")}`);
+      const deployment = fs.readFileSync(path.join(out, files.find((file) => file.includes("-deployment-"))), "utf8");
+      if (!deployment.includes("ghcr.io/acme/rollout-demo")) throw new Error(`the Deployment does not run the chosen image:\n${deployment.slice(0, 600)}`);
+      return `${message.slice(0, 160)} | ${files.length} files`;
     },
   },
 ];

@@ -2,7 +2,7 @@
 import * as vscode from "vscode";
 import { registerCommands } from "./commands";
 import { DeploymentsView, registerDeploymentCommands } from "./deployView";
-import { AlertWatcher, MonitorPanel, registerMonitorCommands } from "./monitorPanel";
+import { AlertWatcher, MonitorPanel, registerMonitorCommands, SETTING_CHANGE_CHECK_MS } from "./monitorPanel";
 import { traceIdFromUri } from "./monitorView";
 import { onActivePythonInterpreterChanged } from "./pythonExtension";
 import { ResultsPanel } from "./resultsPanel";
@@ -55,7 +55,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const running = server;
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration("promptwise.monitor.alertCheckSeconds")) alertWatcher.start();
+      if (event.affectsConfiguration("promptwise.monitor.alertCheckSeconds")) alertWatcher.start(SETTING_CHANGE_CHECK_MS);
       if (RESTART_SETTINGS.some((setting) => event.affectsConfiguration(setting))) {
         log.info("Settings changed; restarting the server.");
         void running.restart();

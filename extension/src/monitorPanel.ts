@@ -21,6 +21,7 @@ export const SHOW_MONITOR = "promptwise.showMonitor";
 const MONITOR_VIEW = "promptwise.monitorView";
 const ALERTS = "promptwise.alerts";
 const FIRST_CHECK_MS = 30_000; // after activation: let the server start first
+export const SETTING_CHANGE_CHECK_MS = 1_000; // after the setting changed: the server is up
 const SINCE_CHOICES = ["1h", "24h", "7d", "30d"];
 
 export class MonitorPanel implements vscode.Disposable {
@@ -96,8 +97,12 @@ export class AlertWatcher implements vscode.Disposable {
 
   constructor(private readonly server: PromptwiseServer) {}
 
-  /** (Re)starts the checks with the current setting; off when it is 0. */
-  start(): void {
+  /**
+   * (Re)starts the checks with the current setting; off when it is 0. The first check comes
+   * after `firstMs` (at activation: once the server had time to start; after a setting
+   * change: soon, so a user who turns the checks on sees what fires right away).
+   */
+  start(firstMs = FIRST_CHECK_MS): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const every = alertCheckMs(vscode.workspace.getConfiguration("promptwise").get<number>("monitor.alertCheckSeconds"));
@@ -106,7 +111,7 @@ export class AlertWatcher implements vscode.Disposable {
       await this.check();
       if (!this.disposed) this.timer = setTimeout(() => void tick(), every);
     };
-    this.timer = setTimeout(() => void tick(), Math.min(every, FIRST_CHECK_MS));
+    this.timer = setTimeout(() => void tick(), Math.min(every, firstMs));
   }
 
   /** One check: the alerts notified now (those that started firing since the last check). */

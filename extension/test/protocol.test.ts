@@ -72,6 +72,8 @@ describe("lensArguments", () => {
     assert.deepEqual(lensArguments({ uri, inputs: {} }), { uri, inputs: {} });
     assert.deepEqual(lensArguments({ run: "r1" }), { run: "r1" });
     assert.deepEqual(lensArguments({ runs: ["a", "b"] }), { runs: ["a", "b"] });
+    // An alert's Open Trace without a flow, and the vscode://promptwise.promptwise/trace?id= handler.
+    assert.deepEqual(lensArguments({ trace_id: "3c9fb95acc39d8d6233599f8e7e694cf" }), { trace_id: "3c9fb95acc39d8d6233599f8e7e694cf" });
   });
   it("ignores palette calls and vscode.Uri-like objects", () => {
     assert.equal(lensArguments(undefined), undefined);
