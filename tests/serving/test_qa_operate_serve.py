@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+import httpx
 import openai
 
 from promptwise.devtools.fake_openai import FakeOpenAI
@@ -69,5 +70,28 @@ def test_the_banner_names_the_chat_route_of_a_chat_flow_only(tmp_path):
                     reply = client.chat.completions.create(model="helpdesk", messages=[
                         {"role": "user", "content": "where is my claim"}])
                     assert "where is my claim" in reply.choices[0].message.content
+            finally:
+                server.stop()
+
+
+def test_a_deployed_image_names_its_packaged_version_not_a_content_hash(tmp_path):
+    # `promptwise deploy` bakes PROMPTWISE_VERSION (and PROMPTWISE_CONTENT_HASH) into the image;
+    # was: its server still answered `x-promptwise-version: sha256:...`, so a canary's answers,
+    # traces and metrics did not name the versions the Deployments and HTTPRoute split between.
+    with FakeOpenAI() as fake:
+        root = write_workspace(tmp_path, fake.base_url, ECHO_PROMPTY)
+        for baked_hash, expected in (("", "echo:v7"), ("sha256:" + "0" * 64, None)):
+            server = ServeProcess(root / "echo.prompty",
+                                  env={"PROMPTWISE_VERSION": "echo:v7", "PROMPTWISE_CONTENT_HASH": baked_hash})
+            try:
+                response = httpx.post(server.url + "/score", json={"question": "which version?"}, timeout=30)
+                assert response.status_code == 200, response.text
+                ready = httpx.get(server.url + "/ready", timeout=10).json()
+                if expected:
+                    assert response.headers["x-promptwise-version"] == expected and ready["version"] == expected
+                    assert f'version="{expected}"' in httpx.get(server.url + "/metrics", timeout=10).text
+                else:  # other files than the image was built with: the version id would be a lie
+                    assert response.headers["x-promptwise-version"].startswith("sha256:")
+                    assert ready["version"] == ready["content_hash"]
             finally:
                 server.stop()

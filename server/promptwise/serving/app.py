@@ -111,7 +111,7 @@ class ServingApp:
                 await self._open_rollout()
             else:
                 await self.flow.open()
-                self.router = Router([self.flow])
+                self.router = Router([self.flow], _baked_version(self.flow))
                 if self.config.rollout_state is not None:
                     self._watch_rollout()
             self.ready_error = None
@@ -685,6 +685,20 @@ def create_app(config: ServeConfig) -> Starlette:
                     exception_handlers={HTTPException: not_found, Exception: internal})
     app.state.serving = serving
     return app
+
+
+def _baked_version(flow: ServedFlow):
+    """A deployed image serves one packaged version: `promptwise deploy` sets PROMPTWISE_VERSION (and
+    the docker image PROMPTWISE_CONTENT_HASH). Its answers, traces and metrics then name that
+    version id, as a rollout's do, instead of a content hash no other command calls it by; only
+    while the files served are that version's (the hash, when given, matches)."""
+    from promptwise.serving.routing import Table
+
+    version = os.environ.get("PROMPTWISE_VERSION", "").strip()
+    baked = os.environ.get("PROMPTWISE_CONTENT_HASH", "").strip()
+    if not version or (baked and baked != flow.content_hash):
+        return None
+    return Table(((version, flow, 100),))
 
 
 def app_from_environment() -> Starlette:
