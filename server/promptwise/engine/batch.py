@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator
 
 from promptwise.engine import spans
-from promptwise.engine.data import (MAX_SURVEY_COLUMNS, DataRow, check_columns, check_data_file, defaulted_input_warnings,
-                                    iter_data, map_row, parse_mapping, row_label, survey_data, uses_run)
+from promptwise.engine.data import (MAX_SURVEY_COLUMNS, DataRow, check_columns, check_data_file, columns_settle_checks,
+                                    defaulted_input_warnings, iter_data, map_row, parse_mapping, row_label, survey_data,
+                                    uses_run)
 from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import LineOutcome
 from promptwise.engine.providers import RetryPolicy
@@ -262,8 +263,10 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
         raise FlowError("--column-mapping reads ${run...}; pass the earlier run with --run NAME")
     if data_path is not None:
         # The file is read once here (count, columns, unreadable files) and streamed again by the
-        # rows: never held whole, so a file of millions of rows runs in bounded memory.
-        survey = survey_data(data_path)
+        # rows: never held whole, so a file of millions of rows runs in bounded memory. Rows are
+        # parsed here only until their columns settle the checks below; the rest are counted.
+        survey = survey_data(data_path, lambda columns: columns_settle_checks(
+            mapping, columns, session.executable.input_specs))
         total, readable, columns = survey.rows, survey.readable, survey.columns
         data_name = data_path.name
 

@@ -4,9 +4,10 @@ One transaction per row cost ~10% of a row's CPU against a fast endpoint (5 ms, 
 the BEGIN/COMMIT statements and a WAL append each. Rows that finish close together are
 committed together instead, within a short bounded window:
 
-- a group is committed when `max_rows` rows wait (64, or the rows in flight if fewer), or `max_wait` seconds after its first row
-  finished (a timer on the event loop), and always when the run stops: at its end, on cancel,
-  on Ctrl-C, on an error (the batch calls `flush` in every one of those paths);
+- a group is committed when `max_rows` rows wait (64, or the rows in flight if fewer), or
+  `max_wait` seconds after its first row finished (a timer on the event loop), and always when
+  the run stops: at its end, on cancel, on Ctrl-C, on an error (the batch calls `flush` in
+  every one of those paths);
 - a row counts as done (`on_stored`: the progress counters) only once its group is committed,
   so nothing reported as done can be lost.
 
