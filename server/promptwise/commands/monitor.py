@@ -257,6 +257,10 @@ def _check(workspace, args) -> int:
         _emit("\n".join(result.message() for result in results), args.out)
     to_post = firing if args.repost or args.no_deliver else _started_firing(workspace, results)
     if to_post and not args.no_deliver:
+        import logging
+
+        # The sender also logs each failure (for `serve`); here each is said once, after the flush.
+        logging.getLogger("promptwise.monitoring.webhook").setLevel(logging.ERROR)
         sender = None
         by_hook: dict[str, list[str]] = {}
         for result in to_post:
