@@ -58,3 +58,11 @@ def test_weight_without_a_deployed_version_to_split_with_says_what_would_work(wo
     assert "deploy triage:v1 with --weight 100" not in done.stderr
     assert "deploy.azureml.traffic" in done.stderr and "--out writes files only" in done.stderr
     assert not out.exists()
+
+
+def test_audit_of_an_unknown_name_does_not_say_the_log_is_empty(workspace):
+    # Was "no audit entries yet" for `audit --name typo` while the log held entries of other names.
+    assert promptwise(workspace, "package", "triage").returncode == 0
+    done = promptwise(workspace, "audit", "--name", "traige")
+    assert done.returncode == 0 and "no audit entries for 'traige'" in done.stdout and "yet" not in done.stdout
+    assert "package triage:v1" in promptwise(workspace, "audit").stdout

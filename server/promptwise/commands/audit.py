@@ -42,7 +42,8 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps([e.to_json() for e in entries], indent=2))
         return 0
     if not entries:
-        print("no audit entries yet")
+        print(f"no audit entries for {args.name!r} (see `promptwise audit` for every name)" if args.name
+              else "no audit entries yet")
     for entry in entries:
         when = datetime.fromtimestamp(entry.at).strftime("%Y-%m-%d %H:%M:%S")
         change = " -> ".join(v for v in (entry.from_version, entry.to_version) if v) or entry.name or ""
