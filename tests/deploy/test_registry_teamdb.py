@@ -289,3 +289,68 @@ def test_an_empty_team_database_shows_no_versions_rather_than_an_error(workspace
     assert deployments(workspace)["flows"] == []
     assert main(["versions", "list", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_rollout_set_on_one_machine_steers_a_server_started_on_another(workspace, tmp_path_factory, team_db):
+    """With a team database the rollout state (weights, history, declaration) lives there, not in
+    `.promptwise/rollouts/`: alice's `rollout set` and bob's `rollout rollback` both reach the server
+    bob started, as does an edit of bob's `rollout:` declaration; the state rows are append-only."""
+    import time
+
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+    from serving_process import ServeProcess
+
+    alice, bob = _teammates(workspace, tmp_path_factory)
+    _package(alice)
+    (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    _package(alice)
+    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd=alice)
+    assert done.returncode == 0, done.stderr
+    server = ServeProcess(bob / "triage")  # bob never ran `rollout set`: alice's rollout is the team's
+    try:
+        def served() -> str:
+            response = httpx.post(server.url + "/score", json={"question": "hello"}, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.headers["x-promptwise-version"]
+
+        def until(condition, what: str) -> None:
+            deadline = time.monotonic() + 30
+            while not condition():
+                assert time.monotonic() < deadline, f"bob's server did not {what}:\n{server.stderr()}"
+                time.sleep(0.2)
+
+        assert {served() for _ in range(5)} == {"triage:v1"}
+        done = _cli("rollout", "set", "triage", "triage:v1=50", "triage:v2=50", cwd=alice)
+        assert done.returncode == 0, done.stderr
+        until(lambda: "triage:v2" in {served() for _ in range(10)}, "follow alice's rollout set")
+        done = _cli("rollout", "rollback", "triage", cwd=bob)
+        assert done.returncode == 0, done.stderr
+        until(lambda: {served() for _ in range(10)} == {"triage:v1"}, "follow bob's rollback")
+
+        settings = bob / "promptwise.yaml"  # bob declares v2 while his server runs: applied to the team's state
+        settings.write_text(settings.read_text() + "rollout:\n  triage: {weights: {v2: 100}}\n")
+        until(lambda: {served() for _ in range(5)} == {"triage:v2"}, "apply bob's declaration")
+        assert server.process.poll() is None and "Traceback" not in server.stderr()
+    finally:
+        server.stop()
+
+    shown = _cli("rollout", "status", "triage", "--format", "json", cwd=alice)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["current"] == {"weights": {"triage:v2": 100}}
+    for root in (alice, bob):
+        assert not (root / ".promptwise" / "rollouts" / "triage.json").exists()
+    with psycopg.connect(team_db, autocommit=True) as connection:
+        rows = [json.loads(data) for (data,) in connection.execute(
+            "SELECT data FROM rollout_states WHERE name = 'triage' ORDER BY seq")]
+        assert [row["current"]["weights"] for row in rows] == [
+            {"triage:v1": 100}, {"triage:v1": 50, "triage:v2": 50}, {"triage:v1": 100}, {"triage:v2": 100}]
+        assert rows[-1]["declared"]["source"] == str(bob / "promptwise.yaml")
+        actions = [action for (action,) in connection.execute(
+            "SELECT action FROM audit WHERE action IN ('rollout', 'rollback') ORDER BY seq")]
+        assert actions == ["rollout", "rollout", "rollback", "rollout"]
+        for statement in ("UPDATE rollout_states SET data = '{}'", "DELETE FROM rollout_states",
+                          "TRUNCATE rollout_states"):
+            with pytest.raises(psycopg.errors.RaiseException):
+                connection.execute(statement)

@@ -89,11 +89,12 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _state_file(context, flow):
-    from promptwise.deploy.registry import registry_root
-    from promptwise.deploy.rollout import flow_name, state_path
+    """(name, where its rollout state lives): the file, or the team database through the
+    registry's connection (a change and its audit entry then commit in one transaction)."""
+    from promptwise.deploy.rollout import flow_name, state_for
 
     name = flow_name(flow)
-    return name, state_path(registry_root(context.workspace), name)
+    return name, state_for(context.workspace, name, context.registry)
 
 
 def _version_id(context, flow, ref: str, name: str) -> str:
@@ -138,8 +139,9 @@ def _set(context, flow, args) -> int:
             share_value = -1.0
         state["shadow"] = {"version": _version_id(context, flow, ref, name), "share": share_value}
     rollout.check_state(state, f"rollout of {name}")
-    before = rollout.replace_current(path, state)
-    _audit(context, "rollout", name, before, state)
+    with rollout.locked(path):
+        before = rollout.replace_current(path, state)
+        _audit(context, "rollout", name, before, state)
     _print(args, name, state, "set")
     return 0
 
@@ -163,8 +165,9 @@ def _promote(context, flow, args) -> int:
         raise DeployError(f"promote {version_id} refused; nothing changed: " + "; ".join(problems))
     if current and current.get("sticky_key"):
         target["sticky_key"] = current["sticky_key"]
-    before = rollout.replace_current(path, target)
-    _audit(context, "promote", name, before, target, require=args.require, live=live)
+    with rollout.locked(path):
+        before = rollout.replace_current(path, target)
+        _audit(context, "promote", name, before, target, require=args.require, live=live)
     _print(args, name, target, "promoted")
     return 0
 
@@ -224,8 +227,9 @@ def _rollback(context, flow, args) -> int:
     from promptwise.deploy import rollout
 
     name, path = _state_file(context, flow)
-    left, restored = rollout.roll_back(path)
-    _audit(context, "rollback", name, left, restored)
+    with rollout.locked(path):
+        left, restored = rollout.roll_back(path)
+        _audit(context, "rollback", name, left, restored)
     _print(args, name, restored, "rolled back to")
     return 0
 

@@ -23,8 +23,11 @@ placeholders and rows readable by position and by column name, as sqlite3's are.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from promptwise.deploy.errors import DeployError, MissingExtra
@@ -68,6 +71,13 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL,
     details TEXT
 );
+CREATE TABLE IF NOT EXISTS rollout_states (  -- rollout.py's state document of a flow, one row per change
+    seq BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    data TEXT NOT NULL              -- {"current": ..., "history": [...], "declared": ...} as JSON
+);
+CREATE INDEX IF NOT EXISTS rollout_states_by_name ON rollout_states (name, seq);
 CREATE OR REPLACE FUNCTION promptwise_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;
 """
@@ -75,6 +85,7 @@ _TRIGGERS = {  # name -> (table, message); each also has a `<name>_truncate` sta
     "versions_immutable": ("versions", "versions are immutable: package a new version instead"),
     "version_files_immutable": ("version_files", "a version's files are immutable"),
     "audit_append_only": ("audit", "the audit log is append-only"),
+    "rollout_states_append_only": ("rollout_states", "rollout states are append-only: write a new state"),
 }
 
 
@@ -241,7 +252,7 @@ def connect(url: str, where: str, *, readonly: bool = False) -> Connection:
 
 def _create_schema(connection: Connection) -> None:
     """Idempotent, and safe when several machines connect for the first time at once."""
-    if connection.execute("SELECT to_regclass('audit')").fetchone()[0] is not None:
+    if connection.execute("SELECT to_regclass('rollout_states')").fetchone()[0] is not None:  # the newest table
         existing = {row[0] for row in connection.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
         if all(name in existing and f"{name}_truncate" in existing for name in _TRIGGERS):
             return
@@ -262,3 +273,68 @@ def _create_schema(connection: Connection) -> None:
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+class RolloutStates:
+    """The rollout state of one flow in the team database, so `promptwise rollout` on any machine
+    steers every server of the team (rollout.py's file, with a team database). Each change appends
+    a row holding the whole state document; the newest row of a name is its state, and the rows'
+    `seq` is what servers poll. Read-compare-write happens in `locked()`: one transaction holding
+    an advisory lock of the flow's name, so two machines never interleave a change."""
+
+    def __init__(self, connection: Connection, name: str, *, owned: bool = False) -> None:
+        self.connection = connection
+        self.name = name
+        self.owned = owned  # opened for this state alone: closed with it
+        self._depth = 0
+
+    def __str__(self) -> str:
+        return f"the rollout of {self.name} in {self.connection.where}"
+
+    def _has_table(self) -> bool:  # a read-only look at a database from before rollouts lived there
+        return self.connection.execute("SELECT to_regclass('rollout_states')").fetchone()[0] is not None
+
+    def read(self) -> dict:
+        row = None
+        if self._has_table():
+            row = self.connection.execute("SELECT data FROM rollout_states WHERE name = ? ORDER BY seq DESC LIMIT 1",
+                                          (self.name,)).fetchone()
+        data = json.loads(row[0]) if row else {}
+        data.setdefault("current", None)
+        data.setdefault("history", [])
+        return data
+
+    def write(self, data: dict) -> None:
+        self.connection.execute("INSERT INTO rollout_states (name, at, data) VALUES (?, ?, ?)",
+                                (self.name, time.time(), json.dumps(data, sort_keys=True)))
+
+    def token(self) -> int | None:
+        """Changes whenever the state does (the newest row's number)."""
+        if not self._has_table():
+            return None
+        return self.connection.execute("SELECT max(seq) FROM rollout_states WHERE name = ?",
+                                       (self.name,)).fetchone()[0]
+
+    @contextmanager
+    def locked(self):
+        if self._depth:  # already inside this state's transaction
+            yield
+            return
+        key = int.from_bytes(hashlib.sha256(f"promptwise rollout {self.name}".encode()).digest()[:8], "big",
+                             signed=True)
+        self.connection.execute("BEGIN")
+        self._depth += 1
+        try:
+            self.connection.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        else:
+            self.connection.execute("COMMIT")
+        finally:
+            self._depth -= 1
+
+    def close(self) -> None:
+        if self.owned:
+            self.connection.close()

@@ -2,7 +2,11 @@
 
 One JSON file per flow, `<registry>/rollouts/<name>.json`, written atomically (temp file +
 rename) so a running server never reads half a state; the server watches its mtime. The file
-keeps the previous states (newest last) so `rollout rollback` is one write, instant.
+keeps the previous states (newest last) so `rollout rollback` is one write, instant. With a team
+database (`registry.url`) the same document lives in the database instead
+(registry_postgres.RolloutStates, a row per change), so a rollout set on one machine steers the
+servers on every other; `state_for` says where. The functions below take either: a Path (the
+file) or a RolloutStates.
 
     {"current": {"weights": {"triage:v1": 95, "triage:v2": 5}, "sticky_key": "x-user-id",
                  "shadow": {"version": "triage:v3", "share": 10}},
@@ -16,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +32,27 @@ _REQUIRE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|>|<)\s*(-?[0-9.]+)\s*$")
 
 def state_path(registry_root: Path, name: str) -> Path:
     return registry_root / "rollouts" / f"{name}.json"
+
+
+def state_for(workspace, name: str, registry=None):
+    """Where the rollout state of flow `name` lives: the team database when `registry.url` is
+    set (through `registry`'s connection when given, else one of its own: close() it), else the
+    state file beside the registry."""
+    from promptwise.deploy.registry import _where, registry_root, registry_url
+
+    url = registry_url(workspace)
+    if url is None:
+        return state_path(registry_root(workspace), name)
+    from promptwise.deploy import registry_postgres
+
+    if registry is not None and registry.team_database:
+        return registry_postgres.RolloutStates(registry.database, name)
+    return registry_postgres.RolloutStates(registry_postgres.connect(url, _where(workspace)), name, owned=True)
+
+
+def close(where) -> None:
+    if not isinstance(where, Path):
+        where.close()
 
 
 def check_state(state: dict, where: str) -> dict:
@@ -88,8 +114,10 @@ def meets(value: float, op: str, threshold: float) -> bool:
     return {">=": value >= threshold, ">": value > threshold, "<=": value <= threshold, "<": value < threshold}[op]
 
 
-def read(path: Path) -> dict:
+def read(path) -> dict:
     """{"current": state or None, "history": [...]}; a missing file is no rollout."""
+    if not isinstance(path, Path):
+        return path.read()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -103,8 +131,10 @@ def read(path: Path) -> dict:
     return data
 
 
-def write(path: Path, data: dict) -> None:
+def write(path, data: dict) -> None:
     """Atomic: readers see the old file or the new one, never a part."""
+    if not isinstance(path, Path):
+        return path.write(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -121,34 +151,48 @@ def write(path: Path, data: dict) -> None:
         raise
 
 
+_held = threading.local()  # the state files this thread has locked (a nested `locked` takes no second lock)
+
+
 @contextmanager
-def locked(path: Path):
-    """An exclusive lock for a read-compare-write of the state file `path` (`.NAME.lock` beside it;
-    the kernel drops it if the holder dies). Without fcntl (Windows) there is no lock."""
+def locked(path):
+    """An exclusive lock for a read-compare-write of the state at `path`: for a file, `.NAME.lock`
+    beside it (the kernel drops it if the holder dies; without fcntl, on Windows, no lock); in a
+    team database, a transaction holding the flow's advisory lock."""
+    if not isinstance(path, Path):
+        with path.locked():
+            yield
+        return
     try:
         import fcntl
     except ImportError:
+        fcntl = None
+    held = _held.__dict__.setdefault("paths", set())
+    if fcntl is None or path in held:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / f".{path.stem}.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        held.add(path)
         try:
             yield
         finally:
+            held.discard(path)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def replace_current(path: Path, state: dict, *, declared: dict | None = None) -> dict:
+def replace_current(path, state: dict, *, declared: dict | None = None) -> dict:
     """Write `state` as current, pushing the old current onto the history; returns the old one.
     `declared`: the file declaration it comes from (kept otherwise)."""
-    data = read(path)
-    previous = data["current"]
-    history = list(data["history"])
-    if previous is not None:
-        history.append(previous)
-    write(path, {**data, "current": state, "history": history[-HISTORY:],
-                 **({"declared": declared} if declared else {})})
+    with locked(path):
+        data = read(path)
+        previous = data["current"]
+        history = list(data["history"])
+        if previous is not None:
+            history.append(previous)
+        write(path, {**data, "current": state, "history": history[-HISTORY:],
+                     **({"declared": declared} if declared else {})})
     return previous
 
 
@@ -157,16 +201,17 @@ def main_version(state: dict | None) -> str | None:
     return max(state["weights"], key=state["weights"].get) if state else None
 
 
-def roll_back(path: Path) -> tuple[dict, dict]:
+def roll_back(path) -> tuple[dict, dict]:
     """Back to the state before the current one: (the state left, the state now current)."""
-    data = read(path)
-    if data["current"] is None:
-        raise DeployError(f"{path}: there is no rollout to roll back (promptwise rollout set FLOW VERSION=100)")
-    if not data["history"]:
-        raise DeployError(f"{path}: the rollout has no earlier state to roll back to")
-    history = list(data["history"])
-    restored = history.pop()
-    write(path, {**data, "current": restored, "history": history})
+    with locked(path):
+        data = read(path)
+        if data["current"] is None:
+            raise DeployError(f"{path}: there is no rollout to roll back (promptwise rollout set FLOW VERSION=100)")
+        if not data["history"]:
+            raise DeployError(f"{path}: the rollout has no earlier state to roll back to")
+        history = list(data["history"])
+        restored = history.pop()
+        write(path, {**data, "current": restored, "history": history})
     return data["current"], restored
 
 
@@ -186,16 +231,19 @@ def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
 
     root = registry_root(workspace)
     name = flow_name(flow)
-    path = state_path(root, name)
-    rollout_file.apply_on_serve(workspace, name, path)
-    state = read(path)["current"]
+    where = state_for(workspace, name)  # the server's watcher finds the team database's the same way
+    try:
+        rollout_file.apply_on_serve(workspace, name, where)
+        state = read(where)["current"]
+    finally:
+        close(where)
     if state is None:
         return None
-    check_state(state, str(path))
+    check_state(state, str(where))
     with Registry.for_workspace(workspace, readonly=True) as registry:
         for version in list(state["weights"]) + ([state["shadow"]["version"]] if state.get("shadow") else []):
             registry.materialize(version)
-    return path, root
+    return state_path(root, name), root
 
 
 def live_figures(workspace_root: Path, versions: list[str], since_ns: int,

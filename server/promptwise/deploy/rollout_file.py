@@ -185,30 +185,36 @@ def apply(context, name: str, state_file: Path, *, force: bool = False) -> tuple
     if declared is None:
         return None
     state = resolve(declared, context.registry)
-    data = rollout.read(state_file)
-    last = (data.get("declared") or {}).get("state")
-    if data["current"] == state or (not force and last == state):
-        if last != state:  # served already: remember it as applied
-            rollout.write(state_file, {**data, "declared": {"source": str(declared.source), "state": state}})
-        return None
-    before = rollout.replace_current(state_file, state, declared={"source": str(declared.source), "state": state})
-    audit.record(context.registry.database, "rollout", who=context.who, name=name,
-                 from_version=rollout.main_version(before), to_version=rollout.main_version(state), target="serve",
-                 details={"from": before, "to": state, "declared_in": str(declared.source)})
+    with rollout.locked(state_file):  # compared and written as one step (other workers, other machines)
+        data = rollout.read(state_file)
+        last = (data.get("declared") or {}).get("state")
+        if data["current"] == state or (not force and last == state):
+            if last != state:  # served already: remember it as applied
+                rollout.write(state_file, {**data, "declared": {"source": str(declared.source), "state": state}})
+            return None
+        before = rollout.replace_current(state_file, state,
+                                         declared={"source": str(declared.source), "state": state})
+        audit.record(context.registry.database, "rollout", who=context.who, name=name,
+                     from_version=rollout.main_version(before), to_version=rollout.main_version(state),
+                     target="serve", details={"from": before, "to": state, "declared_in": str(declared.source)})
     return declared, state
 
 
-def apply_on_serve(workspace, name: str, state_file: Path) -> tuple[Declared, dict] | None:
-    """`promptwise serve`'s step: apply the flow's declaration if it changed since last applied."""
+def apply_on_serve(workspace, name: str, state_file=None) -> tuple[Declared, dict] | None:
+    """`promptwise serve`'s step: apply the flow's declaration if it changed since last applied.
+    `state_file`: where the state lives (rollout.state_for); None: the team database through the
+    registry's connection, or the file."""
     if find(workspace, name) is None:
         return None
+    from promptwise.deploy import rollout
     from promptwise.deploy.audit import actor
     from promptwise.deploy.registry import Registry
     from promptwise.deploy.service import Context
 
     context = Context(workspace, Registry.for_workspace(workspace), actor(workspace.root))
     try:
-        return apply(context, name, state_file)
+        return apply(context, name, state_file if state_file is not None
+                     else rollout.state_for(workspace, name, context.registry))
     finally:
         context.close()
 
@@ -220,14 +226,12 @@ def watched_files(workspace_root: Path) -> tuple[Path, Path]:
     return Path(workspace_root) / SETTINGS_FILE, Path(workspace_root) / DEPLOY_FILE
 
 
-def apply_edited(flow: Path, state_file: Path) -> tuple[Declared, dict] | None:
+def apply_edited(flow: Path) -> tuple[Declared, dict] | None:
     """A running server's step when a declaration file changed: the settings read again and the
     declaration applied as on start (same checks, same rule: only a changed declaration changes
-    what is served). Several workers of one server see the same edit: an exclusive lock beside the
-    state file makes them apply it one at a time, so the first applies it and the rest find it applied."""
+    what is served). Several workers (or servers) see the same edit: `apply` compares and writes
+    under the state's lock, so the first applies it and the rest find it applied."""
     from promptwise.config import load_workspace
-    from promptwise.deploy.rollout import flow_name, locked
+    from promptwise.deploy.rollout import flow_name
 
-    workspace = load_workspace(flow)
-    with locked(state_file):
-        return apply_on_serve(workspace, flow_name(flow), state_file)
+    return apply_on_serve(load_workspace(flow), flow_name(flow))

@@ -92,12 +92,12 @@ def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     Empty when the workspace has no registry or the flow was never deployed."""
     from promptwise.config import find_workspace_root, load_workspace
     from promptwise.deploy import audit, rollout
-    from promptwise.deploy.registry import Registry, registry_root
+    from promptwise.deploy.registry import Registry
 
     workspace = load_workspace(find_workspace_root(path))
-    root = registry_root(workspace)
     name = rollout.flow_name(path)
     deployed: dict[str, str] = {}
+    current: dict = {}
     registry = Registry.existing(workspace)  # the workspace's file, a shared folder's or a team database
     if registry is not None:
         with registry:
@@ -105,7 +105,8 @@ def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
                 if (entry.outcome == "ok" and entry.target and entry.to_version
                         and entry.action in ("deploy", "promote", "rollback")):
                     deployed[entry.target] = entry.to_version
-    current = rollout.read(rollout.state_path(root, name))["current"] or {}
+            # the state file beside the registry, or the team database's (through its connection)
+            current = rollout.read(rollout.state_for(workspace, name, registry))["current"] or {}
     weights = {str(v): w for v, w in (current.get("weights") or {}).items() if isinstance(w, int) and w > 0}
     return deployed, weights
 

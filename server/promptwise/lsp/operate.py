@@ -217,7 +217,6 @@ def deployments(root: Path, now: float | None = None) -> dict:
         raise MonitorError(str(error)) from None
     if registry is None:
         return {"status": "ok", "flows": [], "registry": str(workspace.state_dir)}
-    registry_folder = registry.root
     now = now or time.time()
     live: dict[str, dict] = {}
     connection = open_traces(workspace.root)
@@ -238,7 +237,8 @@ def deployments(root: Path, now: float | None = None) -> dict:
                         "deploy", "promote", "rollback"):
                     targets[entry.target] = entry.to_version
             try:
-                weights = (rollout.read(rollout.state_path(registry_folder, name))["current"] or {}).get("weights") or {}
+                # the state file, or the team database's (through the registry's connection)
+                weights = (rollout.read(rollout.state_for(workspace, name, registry))["current"] or {}).get("weights") or {}
             except DeployError:  # a damaged state: the view still lists the versions
                 weights = {}
             flows[name] = {"name": name, "targets": targets, "weights": weights, "versions": []}

@@ -6,6 +6,10 @@ the new versions in a background task (flows already open are reused: versions a
 and then swaps the router's table in one assignment. A state that cannot be served (a version
 missing, weights wrong) is logged and the previous table keeps serving.
 
+With a team database (`registry.url`) the state lives there (deploy/rollout.py state_for):
+the once-a-second check is then one query, `max(seq)` of the flow's rows, run in a thread off the
+event loop, so a `rollout set` on any machine of the team reaches this server.
+
 The same check also stats the files that declare rollouts (promptwise.yaml, deploy.yaml:
 deploy/rollout_file.py). When their bytes changed, the declaration is applied in a thread with
 `rollout apply`'s checks and rule (an unchanged declaration never undoes a later rollback); a bad
@@ -118,14 +122,23 @@ class RolloutWatcher:
         self.loading: asyncio.Task | None = None
         self.router: Router | None = None
         self.declaration: DeclarationFiles | None = None
+        self.where = state_file  # the state file, or the team database's rows (RolloutStates)
+        self.failing = False  # the team database's last check failed (logged once until it answers)
         if flow is not None:  # what the files say now was applied by `promptwise serve` before it started
-            from promptwise.config import find_workspace_root
+            from promptwise.config import load_workspace
+            from promptwise.deploy.rollout import flow_name, state_for
             from promptwise.deploy.rollout_file import watched_files
 
-            self.declaration = DeclarationFiles(watched_files(find_workspace_root(flow)))
+            workspace = load_workspace(flow)
+            self.declaration = DeclarationFiles(watched_files(workspace.root))
+            self.where = state_for(workspace, flow_name(flow))
+        self.team = not isinstance(self.where, Path)
 
-    def _mtime(self) -> tuple[int, int] | None:
-        """The state file's identity: each atomic write is a new inode, even within one mtime tick."""
+    def _mtime(self) -> tuple[int, int] | int | None:
+        """The state file's identity: each atomic write is a new inode, even within one mtime tick.
+        In a team database: the number of the flow's newest row (a query: call it off the loop)."""
+        if self.team:
+            return self.where.token()
         try:
             stat = self.state_file.stat()
         except OSError:
@@ -138,11 +151,13 @@ class RolloutWatcher:
         from promptwise.deploy.errors import DeployError
         from promptwise.deploy.registry import Registry
 
-        mtime = self._mtime()
-        state = rollout.read(self.state_file)["current"]
+        def read() -> tuple:
+            return self._mtime(), rollout.read(self.where)["current"]
+
+        mtime, state = await asyncio.to_thread(read) if self.team else read()
         if state is None:
-            raise DeployError(f"{self.state_file}: no current rollout")
-        rollout.check_state(state, str(self.state_file))
+            raise DeployError(f"{self.where}: no current rollout")
+        rollout.check_state(state, str(self.where))
         wanted = list(state["weights"])
         shadow = state.get("shadow")
         if shadow:
@@ -176,8 +191,28 @@ class RolloutWatcher:
         self.checked = now
         if self.declaration is not None and self.declaration.changed():
             self.loading = asyncio.get_running_loop().create_task(self._apply_declaration())
+        elif self.team:
+            self.loading = asyncio.get_running_loop().create_task(self._check_team())
         elif self._mtime() != self.mtime:
             self.loading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _changed(self) -> bool:
+        return (await asyncio.to_thread(self._mtime) if self.team else self._mtime()) != self.mtime
+
+    async def _check_team(self) -> None:
+        """The team database asked in a thread; a database that does not answer is logged once
+        (until it answers again) and the current weights keep serving."""
+        try:
+            changed = await self._changed()
+        except Exception as error:  # noqa: BLE001 - the server keeps serving what it has
+            if not self.failing:
+                log.error("promptwise serve: cannot check %s (still serving %s): %s", self.where, self._serving(),
+                          error)
+            self.failing = True
+            return
+        self.failing = False
+        if changed:
+            await self._reload()
 
     async def _apply_declaration(self) -> None:
         """An edited declaration applied off the event loop (it reads the settings and the
@@ -187,7 +222,7 @@ class RolloutWatcher:
         from promptwise.deploy.rollout_file import apply_edited
 
         try:
-            applied = await asyncio.to_thread(apply_edited, self.flow, self.state_file)
+            applied = await asyncio.to_thread(apply_edited, self.flow)
         except Exception as error:  # noqa: BLE001 - a bad edit never stops the server
             said = str(error) if isinstance(error, (DeployError, ConfigError)) else f"{type(error).__name__}: {error}"
             log.error("promptwise serve: the edited rollout declaration was not applied (still serving %s): %s",
@@ -198,7 +233,9 @@ class RolloutWatcher:
         else:
             log.info("promptwise serve: the rollout declaration is as last applied (or gone); still serving %s",
                      self._serving())
-        if self._mtime() != self.mtime:
+        if self.team:
+            await self._check_team()
+        elif self._mtime() != self.mtime:
             await self._reload()
 
     def _serving(self) -> str:
@@ -211,8 +248,11 @@ class RolloutWatcher:
         try:
             table = await self.load()
         except Exception as error:  # noqa: BLE001 - the previous table keeps serving
-            self.mtime = self._mtime()  # do not retry the same broken state every second
-            log.error("promptwise serve: the rollout %s was not applied: %s", self.state_file, error)
+            try:  # do not retry the same broken state every second
+                self.mtime = await asyncio.to_thread(self._mtime) if self.team else self._mtime()
+            except Exception:  # noqa: BLE001 - the team database went away: the next check says so
+                pass
+            log.error("promptwise serve: the rollout %s was not applied: %s", self.where, error)
             return
         if self.router is not None:
             self.router.swap(table)
@@ -223,3 +263,6 @@ class RolloutWatcher:
             self.loading.cancel()
         for flow in self.flows.values():
             await flow.close()
+        from promptwise.deploy.rollout import close
+
+        close(self.where)
