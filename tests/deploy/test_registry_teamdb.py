@@ -332,24 +332,35 @@ def test_a_rollout_set_on_one_machine_steers_a_server_started_on_another(workspa
         settings = bob / "promptwise.yaml"  # bob declares v2 while his server runs: applied to the team's state
         settings.write_text(settings.read_text() + "rollout:\n  triage: {weights: {v2: 100}}\n")
         until(lambda: {served() for _ in range(5)} == {"triage:v2"}, "apply bob's declaration")
+
+        # The database drops every connection (a restart, a failover): the server keeps serving,
+        # says so at most once, and follows the next change on a new connection.
+        with psycopg.connect(team_db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'promptwise' AND pid <> pg_backend_pid()")
+        done = _cli("rollout", "set", "triage", "triage:v1=100", cwd=alice)
+        assert done.returncode == 0, done.stderr
+        until(lambda: {served() for _ in range(5)} == {"triage:v1"}, "follow a change after losing its connection")
+        assert server.stderr().count("cannot check") <= 1
         assert server.process.poll() is None and "Traceback" not in server.stderr()
     finally:
         server.stop()
 
     shown = _cli("rollout", "status", "triage", "--format", "json", cwd=alice)
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["current"] == {"weights": {"triage:v2": 100}}
+    assert json.loads(shown.stdout)["current"] == {"weights": {"triage:v1": 100}}
     for root in (alice, bob):
         assert not (root / ".promptwise" / "rollouts" / "triage.json").exists()
     with psycopg.connect(team_db, autocommit=True) as connection:
         rows = [json.loads(data) for (data,) in connection.execute(
             "SELECT data FROM rollout_states WHERE name = 'triage' ORDER BY seq")]
         assert [row["current"]["weights"] for row in rows] == [
-            {"triage:v1": 100}, {"triage:v1": 50, "triage:v2": 50}, {"triage:v1": 100}, {"triage:v2": 100}]
-        assert rows[-1]["declared"]["source"] == str(bob / "promptwise.yaml")
+            {"triage:v1": 100}, {"triage:v1": 50, "triage:v2": 50}, {"triage:v1": 100}, {"triage:v2": 100},
+            {"triage:v1": 100}]
+        assert rows[-1]["declared"]["source"] == str(bob / "promptwise.yaml")  # kept: a later set is no edit
         actions = [action for (action,) in connection.execute(
             "SELECT action FROM audit WHERE action IN ('rollout', 'rollback') ORDER BY seq")]
-        assert actions == ["rollout", "rollout", "rollback", "rollout"]
+        assert actions == ["rollout", "rollout", "rollback", "rollout", "rollout"]
         for statement in ("UPDATE rollout_states SET data = '{}'", "DELETE FROM rollout_states",
                           "TRUNCATE rollout_states"):
             with pytest.raises(psycopg.errors.RaiseException):

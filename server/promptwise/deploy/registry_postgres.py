@@ -282,11 +282,18 @@ class RolloutStates:
     `seq` is what servers poll. Read-compare-write happens in `locked()`: one transaction holding
     an advisory lock of the flow's name, so two machines never interleave a change."""
 
-    def __init__(self, connection: Connection, name: str, *, owned: bool = False) -> None:
+    def __init__(self, connection: Connection, name: str, *, url: str | None = None, where: str = "") -> None:
         self.connection = connection
         self.name = name
-        self.owned = owned  # opened for this state alone: closed with it
+        self.url, self.where = url, where  # given: a connection of its own, closed with it, opened again if lost
+        self.owned = url is not None
         self._depth = 0
+
+    def _reconnected(self) -> None:
+        """A connection of its own that the server dropped (a restart, a failover, an idle timeout)
+        is opened again for the next read: a long-running `promptwise serve` outlives it."""
+        if self.owned and not self._depth and (self.connection._connection.broken or self.connection._connection.closed):
+            self.connection = connect(self.url, self.where)
 
     def __str__(self) -> str:
         return f"the rollout of {self.name} in {self.connection.where}"
@@ -295,6 +302,7 @@ class RolloutStates:
         return self.connection.execute("SELECT to_regclass('rollout_states')").fetchone()[0] is not None
 
     def read(self) -> dict:
+        self._reconnected()
         row = None
         if self._has_table():
             row = self.connection.execute("SELECT data FROM rollout_states WHERE name = ? ORDER BY seq DESC LIMIT 1",
@@ -310,6 +318,7 @@ class RolloutStates:
 
     def token(self) -> int | None:
         """Changes whenever the state does (the newest row's number)."""
+        self._reconnected()
         if not self._has_table():
             return None
         return self.connection.execute("SELECT max(seq) FROM rollout_states WHERE name = ?",
@@ -328,7 +337,10 @@ class RolloutStates:
             self.connection.execute("SELECT pg_advisory_xact_lock(?)", (key,))
             yield
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            try:
+                self.connection.execute("ROLLBACK")
+            except DeployError:  # the connection is gone, and its transaction with it
+                pass
             raise
         else:
             self.connection.execute("COMMIT")

@@ -47,7 +47,8 @@ def state_for(workspace, name: str, registry=None):
 
     if registry is not None and registry.team_database:
         return registry_postgres.RolloutStates(registry.database, name)
-    return registry_postgres.RolloutStates(registry_postgres.connect(url, _where(workspace)), name, owned=True)
+    return registry_postgres.RolloutStates(registry_postgres.connect(url, _where(workspace)), name, url=url,
+                                           where=_where(workspace))
 
 
 def close(where) -> None:

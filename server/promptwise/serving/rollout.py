@@ -206,8 +206,8 @@ class RolloutWatcher:
             changed = await self._changed()
         except Exception as error:  # noqa: BLE001 - the server keeps serving what it has
             if not self.failing:
-                log.error("promptwise serve: cannot check %s (still serving %s): %s", self.where, self._serving(),
-                          error)
+                log.error("promptwise serve: cannot check the rollout of %s (still serving %s): %s", self.where.name,
+                          self._serving(), error)  # the error names the setting and the database
             self.failing = True
             return
         self.failing = False
