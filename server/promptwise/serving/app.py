@@ -506,8 +506,13 @@ def _configure_tracing(config: ServeConfig):
 def _start_span(tracer, flow_request: FlowRequest, method: str):
     from opentelemetry import trace
 
+    from promptwise.engine import spans as engine_spans
     from promptwise.tracing import attributes as a
 
+    # The tracer the engine's spans start from: tracing.configure makes it a LocalTracer while the
+    # local store alone records spans (tracing/local.py; the SDK span costs about twice as much),
+    # else it is the SDK's, as `tracer` is.
+    tracer = getattr(engine_spans, "_tracer", None) or tracer
     flow = flow_request.choice.flow
     span = tracer.start_span(f"{method} {flow_request.route}", kind=trace.SpanKind.SERVER, attributes={
         a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.HTTP_REQUEST_METHOD: method,
