@@ -601,14 +601,23 @@ const steps = [
       const drillDowns = await frame.locator("table.evaluation-rows details.row-details").count();
       if (drillDowns < 1) throw new Error("the evaluation shows no per-row drill-down");
       await page.screenshot({ path: path.join(results, "10-evaluation-panel.png") });
+      // A row's drill-down opens that row's trace (issue 10 part 1).
+      const second = frame.locator("table.evaluation-rows details.row-details").nth(Math.min(1, drillDowns - 1));
+      const wanted = await second.getAttribute("data-row");
+      await second.locator(":scope > summary").click();
+      await second.locator("button.show-trace").first().click();
+      const traceFrame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row", 20_000);
+      if (!traceFrame) throw new Error("the row's Show trace opened no trace view");
+      const about = (await traceFrame.locator("body").innerText()).match(/run \S+ row (\d+)/);
+      if (!about || about[1] !== wanted) throw new Error(`the row's trace is not of row ${wanted}: ${about?.[0] ?? "no run and row shown"}`);
       assertNoCspViolations();
-      return `${text} -> ${title} (${drillDowns} rows with a drill-down)`;
+      return `${text} -> ${title} (${drillDowns} rows with a drill-down) | row ${wanted}'s trace: ${about[0]}`;
     },
   },
   {
     name: "a run's trace view shows its spans, and the node lenses its last run",
     waitsOn: "promptwise.showTrace + trace lenses (T tracing + X1 trace view)",
-    async run(page) {
+    async run(page, context) {
       await runCommand(page, "Notifications: Clear All Notifications");
       await openFile(page, "log-triage/flow.dag.yaml");
       await runCommand(page, "Promptwise: Run Flow");
@@ -636,8 +645,19 @@ const steps = [
       // The lens over the classify node: "last run: … · … tok".
       const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /^last run: .* tok/ }).first();
       await lens.waitFor({ state: "visible", timeout: 20_000 });
+      const lensText = (await lens.innerText()).trim();
+      // The lens over a node opens the trace on that node's span.
+      await goToLine(page, lineOf(path.join(context.workspace, "log-triage", "flow.dag.yaml"), /^- name: classify$/));
+      // classify's lenses share a line: its cost ("… per call") and "last run: … tok".
+      const nodeLens = page.locator(".monaco-editor .codelens-decoration", { hasText: "per call" }).first().locator("a", { hasText: /^last run: .* tok/ });
+      await nodeLens.waitFor({ state: "visible", timeout: 20_000 });
+      await nodeLens.click();
+      const focused = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row.focused", 20_000);
+      if (!focused) throw new Error("the node's last-run lens opened no trace on a node's span");
+      const focusedName = (await focused.locator("tr.span-row.focused td.name").innerText()).replace(/\s+/g, " ").trim();
+      if (!/^node /i.test(focusedName)) throw new Error(`the node lens focused "${focusedName}", not a node's span`);
       assertNoCspViolations();
-      return `${names.length} spans (${callCount} model calls): ${callRow} | lens "${(await lens.innerText()).trim()}"`;
+      return `${names.length} spans (${callCount} model calls): ${callRow} | lens "${lensText}"; classify's lens -> ${focusedName}`;
     },
   },
   {

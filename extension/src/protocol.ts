@@ -109,9 +109,16 @@ export function hasDocumentTotals(fsPath: string): boolean {
 export function lensArguments(arg: unknown): JsonObject | undefined {
   if (arg && typeof arg === "object" && !Array.isArray(arg)) {
     const candidate = arg as JsonObject;
-    // A vscode.Uri has `scheme` and `fsPath`; the server's objects carry `uri`, `run` or `runs`,
-    // and a trace link (an alert's Open Trace, a vscode://…/trace?id= link) a bare `trace_id`.
-    if (typeof candidate.uri === "string" || typeof candidate.run === "string" || Array.isArray(candidate.runs) || typeof candidate.trace_id === "string") {
+    // A vscode.Uri has `scheme` and `fsPath`; the server's objects carry `uri`, `run` (a name, or
+    // the names a results row's Show trace tries in order) or `runs`, and a trace link (an
+    // alert's Open Trace, a vscode://…/trace?id= link) a bare `trace_id`.
+    if (
+      typeof candidate.uri === "string" ||
+      typeof candidate.run === "string" ||
+      Array.isArray(candidate.run) ||
+      Array.isArray(candidate.runs) ||
+      typeof candidate.trace_id === "string"
+    ) {
       return candidate;
     }
   }

@@ -72,6 +72,8 @@ describe("lensArguments", () => {
     assert.deepEqual(lensArguments({ uri, inputs: {} }), { uri, inputs: {} });
     assert.deepEqual(lensArguments({ run: "r1" }), { run: "r1" });
     assert.deepEqual(lensArguments({ runs: ["a", "b"] }), { runs: ["a", "b"] });
+    // A results row's Show trace: the evaluation, then the evaluated run, and the row.
+    assert.deepEqual(lensArguments({ run: ["r1.eval1", "r1"], row: 3 }), { run: ["r1.eval1", "r1"], row: 3 });
     // An alert's Open Trace without a flow, and the vscode://promptwise.promptwise/trace?id= handler.
     assert.deepEqual(lensArguments({ trace_id: "3c9fb95acc39d8d6233599f8e7e694cf" }), { trace_id: "3c9fb95acc39d8d6233599f8e7e694cf" });
   });
