@@ -73,15 +73,16 @@ def handle(args: argparse.Namespace) -> int:
 
     import_engine()
     config = _config(args)
-    shared = None
+    shared = None  # the workers' shared files, for this server's life (removed when it stops)
     if args.workers > 1:
-        # The workers count per-consumer rate limits in one window (serving/limits.py), for this server's life.
         shared = tempfile.mkdtemp(prefix="promptwise-serve-")
+        # The workers count per-consumer rate limits in one window (serving/limits.py).
         config["limits_db"] = os.path.join(shared, "rate-limits.sqlite")
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Each worker writes its metrics here; /metrics (any worker) adds them up.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(shared, "metrics")
+            os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     os.environ["PROMPTWISE_SERVE_CONFIG"] = json.dumps(config)
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Each worker writes its metrics here; /metrics (any worker) adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="promptwise-metrics-")
     _check_bindable(args.host, args.port)
     import uvicorn
 
