@@ -4,11 +4,12 @@
 // actions run the CLI verbs as child processes with the server's interpreter, with progress
 // and cancel (cancel ends the process tree; the CLI writes rollout state atomically, and a
 // deploy shifts traffic last, so a cancelled one leaves the previous version serving).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { askDeploy, cli, flowRow, outcomeLine, shiftWeights, versionRow, type Asker, type DeployedFlow, type DeployedVersion, type DeploymentsAnswer } from "./deployTree";
+import { killTree, ownGroup } from "./processTree";
 import type { PromptwiseServer } from "./serverClient";
 
 export const DEPLOYMENTS_VIEW = "promptwise.deployments";
@@ -68,7 +69,7 @@ export class DeploymentsView implements vscode.TreeDataProvider<Node>, vscode.Di
       (progress, token) =>
         new Promise<{ code: number | null; stdout: string; stderr: string; cancelled: boolean }>((resolve) => {
           // Its own process group (POSIX), so cancel reaches the children it starts.
-          const child = spawn(python, args, { cwd: folder, env: process.env, detached: process.platform !== "win32" });
+          const child = spawn(python, args, { cwd: folder, env: process.env, ...ownGroup() });
           let stdout = "";
           let stderr = "";
           let cancelled = false;
@@ -81,7 +82,7 @@ export class DeploymentsView implements vscode.TreeDataProvider<Node>, vscode.Di
           });
           const cancel = token.onCancellationRequested(() => {
             cancelled = true;
-            killTree(child);
+            killTree(child, KILL_GRACE_MS);
           });
           child.on("error", (error) => {
             cancel.dispose();
@@ -197,26 +198,6 @@ function outFolderError(folder: string): string | undefined {
   } catch {
     return undefined; // does not exist yet: deploy creates it
   }
-}
-
-/** Ends a child and everything it started: its process group on POSIX, taskkill /T on Windows. */
-function killTree(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  if (process.platform === "win32") {
-    spawn("taskkill", ["/pid", String(child.pid), "/T", "/F"], { stdio: "ignore" });
-    return;
-  }
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, name);
-    } catch {
-      child.kill(name); // the group is gone already: the child alone, if it is still there
-    }
-  };
-  signal("SIGTERM");
-  // A process that ignores SIGTERM gets SIGKILL after a grace period.
-  const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && signal("SIGKILL"), KILL_GRACE_MS);
-  child.once("close", () => clearTimeout(timer));
 }
 
 export function registerDeploymentCommands(context: vscode.ExtensionContext, view: DeploymentsView): void {
