@@ -234,33 +234,42 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # closed again when the probe is: nothing listens there
 
 
+def _served_by_bob(workspace: Path, tmp_path_factory, set_by: str):
+    """(alice, bob, server): alice packages triage:v1 and v2, `set_by` sets v1=100, and bob starts
+    `promptwise serve` (stop it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+    from serving_process import ServeProcess
+
+    alice, bob = _teammates(workspace, tmp_path_factory)
+    _package(alice)
+    (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
+    _package(alice)
+    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd={"alice": alice, "bob": bob}[set_by])
+    assert done.returncode == 0, done.stderr
+    return alice, bob, ServeProcess(bob / "triage")
+
+
+def _version_served(server) -> str:
+    import httpx
+
+    response = httpx.post(server.url + "/score", json={"question": "What is the capital of France?"}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.headers["x-promptwise-version"]
+
+
 def test_a_rollout_of_team_database_versions_is_served_and_shown_in_the_editor(workspace, tmp_path_factory, team_db):
     """`promptwise serve` loads each version from the database (its workers get no URL: they read
     the settings and the environment again), a new rollout is applied without a restart, and the
     Deployments view and live lens read the same registry."""
     import time
 
-    import httpx
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-    from serving_process import ServeProcess
-
     from promptwise.lsp.monitor_lenses import deployment_state
     from promptwise.lsp.operate import deployments
 
-    alice, bob = _teammates(workspace, tmp_path_factory)
-    _package(alice)
-    (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
-    _package(alice)
-    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd=bob)
-    assert done.returncode == 0, done.stderr
-    server = ServeProcess(bob / "triage")
+    alice, bob, server = _served_by_bob(workspace, tmp_path_factory, set_by="bob")
     try:
         def served() -> str:
-            response = httpx.post(server.url + "/score", json={"question": "What is the capital of France?"},
-                                  timeout=30)
-            assert response.status_code == 200, response.text
-            return response.headers["x-promptwise-version"]
+            return _version_served(server)
 
         assert served() == "triage:v1"
         done = _cli("rollout", "set", "triage", "triage:v2=100", cwd=bob)
@@ -297,23 +306,10 @@ def test_a_rollout_set_on_one_machine_steers_a_server_started_on_another(workspa
     bob started, as does an edit of bob's `rollout:` declaration; the state rows are append-only."""
     import time
 
-    import httpx
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-    from serving_process import ServeProcess
-
-    alice, bob = _teammates(workspace, tmp_path_factory)
-    _package(alice)
-    (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
-    _package(alice)
-    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd=alice)
-    assert done.returncode == 0, done.stderr
-    server = ServeProcess(bob / "triage")  # bob never ran `rollout set`: alice's rollout is the team's
+    alice, bob, server = _served_by_bob(workspace, tmp_path_factory, set_by="alice")  # alice's rollout is the team's
     try:
         def served() -> str:
-            response = httpx.post(server.url + "/score", json={"question": "hello"}, timeout=30)
-            assert response.status_code == 200, response.text
-            return response.headers["x-promptwise-version"]
+            return _version_served(server)
 
         def until(condition, what: str) -> None:
             deadline = time.monotonic() + 30

@@ -3,6 +3,7 @@ GAMMA), so the fake model's echo says which version answered."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,4 +28,12 @@ def packaged(tmp_path_factory, fake):
     root = write_workspace(tmp_path_factory.mktemp("rollouts"), fake.base_url, FLOW)
     (root / ".git").mkdir()  # the workspace's boundary
     package_versions(root)
+    return root
+
+
+@pytest.fixture
+def workspace(packaged, tmp_path):
+    """A copy of the packaged workspace (v1..v3 of triage), without any rollout yet."""
+    root = tmp_path / "ws"
+    shutil.copytree(packaged, root, ignore=shutil.ignore_patterns("rollouts", "serve-*.log"))
     return root

@@ -4,6 +4,7 @@ CLI runner and the rollout state file. (A module of its own: test files cannot i
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 from promptwise.cli import main
@@ -43,3 +44,10 @@ def package_versions(root: Path) -> None:
 def state(root: Path) -> dict | None:
     path = root / ".promptwise" / "rollouts" / "triage.json"
     return json.loads(path.read_text())["current"] if path.exists() else None
+
+
+def declare(root: Path, text: str, file: str = "promptwise.yaml") -> None:
+    """Write the `rollout:` section (the settings before it kept), in place as an editor saves."""
+    path = root / file
+    base = path.read_text().split("rollout:")[0] if file == "promptwise.yaml" and path.exists() else ""
+    path.write_text(base + textwrap.dedent(text).lstrip("\n"))

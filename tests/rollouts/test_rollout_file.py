@@ -6,34 +6,17 @@ before anything changes."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import textwrap
 
 import httpx
 import pytest
-from rollout_helpers import WORDS, cli
+from rollout_helpers import WORDS, cli, declare
 
 from promptwise.config import load_workspace
 from promptwise.deploy.errors import DeployError
 from promptwise.deploy.rollout import served_state
 
 SETTINGS = "promptwise.yaml"
-
-
-@pytest.fixture
-def workspace(packaged, tmp_path):
-    """A copy of the packaged workspace (v1..v3 of triage), without any rollout yet."""
-    root = tmp_path / "ws"
-    shutil.copytree(packaged, root, ignore=shutil.ignore_patterns("rollouts", "serve-*.log"))
-    return root
-
-
-def declare(root, text: str, file: str = SETTINGS) -> None:
-    path = root / file
-    base = path.read_text() if file == SETTINGS else ""
-    base = base.split("rollout:")[0]
-    path.write_text(base + textwrap.dedent(text).lstrip("\n"))
 
 
 def current(root) -> dict | None:

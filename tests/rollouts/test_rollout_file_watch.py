@@ -6,33 +6,15 @@ weights keep serving, and an unchanged declaration never undoes a later rollback
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import textwrap
 import time
 
 import httpx
-import pytest
-from rollout_helpers import WORDS, cli, state
+from rollout_helpers import WORDS, cli, declare, state
 
 from serving_process import ServeProcess
 
 SETTINGS = "promptwise.yaml"
-
-
-@pytest.fixture
-def workspace(packaged, tmp_path):
-    """A copy of the packaged workspace (v1..v3 of triage), without any rollout yet."""
-    root = tmp_path / "ws"
-    shutil.copytree(packaged, root, ignore=shutil.ignore_patterns("rollouts", "serve-*.log"))
-    return root
-
-
-def declare(root, text: str, file: str = SETTINGS) -> None:
-    """Write the rollout section (the settings before it kept), in place as an editor saves."""
-    path = root / file
-    base = path.read_text().split("rollout:")[0] if file == SETTINGS and path.exists() else ""
-    path.write_text(base + textwrap.dedent(text).lstrip("\n"))
 
 
 def ask(server) -> str:
