@@ -226,13 +226,15 @@ def flow_name(flow: Path) -> str:
 def served_state(flow: Path, workspace) -> tuple[Path, Path] | None:
     """(state file, registry root) when the flow has a current rollout, checked servable:
     its weights right and every version materializing. None when it has no rollout. A rollout
-    declared in promptwise.yaml or deploy.yaml (rollout_file.py) is applied first if it changed."""
+    declared in promptwise.yaml or deploy.yaml (rollout_file.py) is applied first if it changed.
+    With a team database the state is read there; the server's watcher finds it the same way
+    (state_for), so the state file returned is then only where it would be."""
     from promptwise.deploy import rollout_file
     from promptwise.deploy.registry import Registry, registry_root
 
     root = registry_root(workspace)
     name = flow_name(flow)
-    where = state_for(workspace, name)  # the server's watcher finds the team database's the same way
+    where = state_for(workspace, name)
     try:
         rollout_file.apply_on_serve(workspace, name, where)
         state = read(where)["current"]
