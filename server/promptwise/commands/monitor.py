@@ -36,7 +36,8 @@ def register(subparsers) -> None:
                              "figures per UTC day (chargeback)")
     parser.add_argument("--consumer", metavar="NAME", help="only this consumer's requests")
     parser.add_argument("--version", dest="flow_version", metavar="ID",
-                        help="only this version (id, or the first 12 digits of the content hash)")
+                        help="only this version: its id (NAME:vN) or sha256: and 12 hex digits, as the server's "
+                             "x-promptwise-version header names it (the full hash or a shorter prefix also do)")
     parser.add_argument("--exact", action="store_true",
                         help="exact percentiles from every request (by default a window of 50,000 requests or more "
                              "reads hourly rollups: percentiles within 1 %%, sums exact)")

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from promptwise import span_attributes as attrs
+from promptwise.documents.version_label import label_sql, version_match_sql
 
 GROUPINGS = ("version", "consumer", "day", "flow", "consumer-day")
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -32,8 +33,9 @@ PERCENTILES = (0.5, 0.95, 0.99)
 TRAFFIC_KINDS = (attrs.SPAN_KIND_REQUEST, attrs.SPAN_KIND_FLOW)
 
 GROUP_KEY = {  # {p} is the traces table's prefix in a join
-    # A version is the deployed version id when serving names one, else the flow's content hash.
-    "version": "COALESCE({p}version, substr({p}content_hash, 1, 12), '(unknown)')",
+    # A version is the deployed version id when serving names one, else the flow's content hash,
+    # spelt as the server's x-promptwise-version header spells it (documents/version_label.py).
+    "version": f"COALESCE({label_sql('{p}version', '{p}content_hash')}, '(unknown)')",
     # Batch runs have no consumer: they are shown as such, apart from unnamed served callers.
     "consumer": "COALESCE({p}consumer, CASE WHEN {p}run_id IS NOT NULL THEN '(batch)' ELSE '(anonymous)' END)",
     "day": "date({p}start_ns / 1000000000, 'unixepoch')",  # UTC days
@@ -75,8 +77,9 @@ class Selection:
                 clauses.append(clause)
                 params.append(value)
         if self.version is not None:
-            clauses.append(f"(COALESCE({p}version, substr({p}content_hash, 1, 12)) = ?)")
-            params.append(self.version)
+            clause, values = version_match_sql(label_sql(f"{p}version", f"{p}content_hash"), self.version)
+            clauses.append(clause)
+            params += values
         return " AND ".join(clauses), params
 
 
@@ -147,10 +150,14 @@ def figures(connection: sqlite3.Connection, selection: Selection, by: str = "ver
 
 def _rolled_filters(selection: Selection, first: int, last: int) -> tuple[str, list]:
     clauses, params = ["hour_ns >= ?", "hour_ns < ?"], [first, last]
-    for column, wanted in (("flow", selection.flow), ("version", selection.version), ("consumer", selection.consumer)):
+    for column, wanted in (("flow", selection.flow), ("consumer", selection.consumer)):
         if wanted is not None:
             clauses.append(f"{column} = ?")
             params.append(wanted)
+    if selection.version is not None:  # rollups store the version's label
+        clause, values = version_match_sql("version", selection.version)
+        clauses.append(clause)
+        params += values
     return " AND ".join(clauses), params
 
 

@@ -40,7 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from promptwise.config import ConfigError
+from promptwise.documents.version_label import HASH_PREFIX, label_sql, version_match_sql
 from promptwise.store.disk_full import DiskGate
+
+# A score's version as monitor and the server's header spell it (scores keep what the server
+# recorded: the full content hash when no packaged version answered).
+SCORE_VERSION = label_sql("s.version")
 
 log = logging.getLogger("promptwise.monitoring")
 
@@ -443,16 +448,19 @@ def score_filters(since_ns: int | None, until_ns: int | None, *, flow: str | Non
                   consumer: str | None = None, version: str | None = None, evaluator: str | None = None,
                   scored_only: bool = False) -> tuple[str, list]:
     """`FROM scores s ... WHERE ...` and its parameters for a window and filters; `flow` joins the
-    traces table (scores keep the trace id, not the flow); a version matches whole or by its
-    12-character prefix, as `monitor --version` shows it."""
+    traces table (scores keep the trace id, not the flow); a version matches as `monitor
+    --version` matches it (documents/version_label.py: its label, the full hash or a prefix)."""
     clauses, params = ["s.time_ns >= ?", "s.time_ns < ?"], [since_ns or 0, until_ns or 2**63 - 1]
     if scored_only:
         clauses.append("s.value IS NOT NULL")
-    for clause, value in (("s.consumer = ?", consumer), ("s.evaluator = ?", evaluator), ("t.flow = ?", flow),
-                          ("(s.version = ? OR substr(s.version, 1, 12) = ?)", version)):
+    for clause, value in (("s.consumer = ?", consumer), ("s.evaluator = ?", evaluator), ("t.flow = ?", flow)):
         if value is not None:
             clauses.append(clause)
-            params += [value] * clause.count("?")
+            params.append(value)
+    if version is not None:
+        clause, values = version_match_sql(SCORE_VERSION, version)
+        clauses.append(clause)
+        params += values
     join = "JOIN traces t ON t.trace_id = s.trace_id " if flow is not None else ""
     return f"FROM scores s {join}WHERE {' AND '.join(clauses)}", params
 
@@ -467,18 +475,21 @@ def scores_by_version(connection: sqlite3.Connection, since_ns: int | None = Non
                                    evaluator=evaluator)
     try:
         rows = connection.execute(
-            "SELECT s.version, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
+            f"SELECT {SCORE_VERSION}, s.evaluator, AVG(s.value), COUNT(*), SUM(s.error IS NOT NULL), AVG(s.passed), "
             "COUNT(s.value), AVG(s.value * s.value), COALESCE(SUM(s.passed = 0), 0) "
-            f"{source} GROUP BY s.version, s.evaluator ORDER BY s.version, s.evaluator", params).fetchall()
+            f"{source} GROUP BY 1, 2 ORDER BY 1, 2", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet: online evaluation never ran here
         return []
     groups = []
     for version, name, mean, count, errors, pass_rate, scored, mean_square, failed in rows:
         # The version's content hash (its offline evaluation's key), from its newest score: one
-        # index lookup per group rather than a table read per score.
+        # index lookup per group rather than a table read per score. A hash label covers the
+        # stored versions that start with it (hex digits sort below 'g'); an id is stored as is.
+        match, values = (("version >= ? AND version < ?", [version, version + "g"])
+                         if version and version.startswith(HASH_PREFIX) else ("version IS ?", [version]))
         newest = connection.execute(
-            "SELECT content_hash FROM scores WHERE version IS ? AND evaluator = ? ORDER BY time_ns DESC LIMIT 1",
-            (version, name)).fetchone()
+            f"SELECT content_hash FROM scores WHERE {match} AND evaluator = ? ORDER BY time_ns DESC LIMIT 1",
+            (*values, name)).fetchone()
         groups.append({"version": version, "evaluator": name, "mean": mean, "rows": count, "errors": errors,
                        "pass_rate": pass_rate, "content_hash": newest[0] if newest else None, "scored": scored,
                        "variance": _variance(mean, mean_square, scored), "failed": failed})
@@ -492,7 +503,8 @@ def daily_means(connection: sqlite3.Connection, since_ns: int | None = None, unt
     source, params = score_filters(since_ns, until_ns, flow=flow, version=version, scored_only=True)
     try:
         rows = connection.execute(
-            "SELECT s.version, s.evaluator, date(s.time_ns / 1000000000, 'unixepoch') AS day, AVG(s.value), COUNT(*) "
+            f"SELECT {SCORE_VERSION}, s.evaluator, date(s.time_ns / 1000000000, 'unixepoch') AS day, AVG(s.value), "
+            "COUNT(*) "
             f"{source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params).fetchall()
     except sqlite3.OperationalError:  # no scores table yet
         return []

@@ -29,6 +29,9 @@ RELATIVE_ERROR = math.sqrt(G) - 1  # the most a bucket's middle differs from any
 _LOG_G = math.log(G)
 _UNTIL = "monitor.rollups_until_ns"  # meta: rollups cover [from, until)
 _FROM = "monitor.rollups_from_ns"
+# meta: how rollup rows are keyed. Bumped when a key's spelling changes (2: versions as
+# documents/version_label.py spells them), so rollups built before are rebuilt once.
+_FORMAT, FORMAT = "monitor.rollups_format", "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS monitor_rollups (
@@ -73,7 +76,13 @@ def refresh(connection: sqlite3.Connection, now_ns: int) -> int | None:
     except sqlite3.OperationalError:
         return None
     try:
-        meta = dict(connection.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", (_FROM, _UNTIL)).fetchall())
+        stored = meta = dict(connection.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)",
+                                                (_FROM, _UNTIL, _FORMAT)).fetchall())
+        if meta.get(_FORMAT) != FORMAT:  # keyed another way (or never built): build again from scratch
+            connection.execute("DELETE FROM monitor_rollups")
+            connection.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                               "value = excluded.value", (_FORMAT, FORMAT))
+            meta = {}
         first = connection.execute("SELECT min(start_ns) FROM traces").fetchone()[0]
         built_from, until = int(meta.get(_FROM, 0)), int(meta.get(_UNTIL, 0))
         if first is None:
@@ -91,7 +100,7 @@ def refresh(connection: sqlite3.Connection, now_ns: int) -> int | None:
                 _build(connection, until, target)
                 until = target
             built_from = first
-        if (built_from, until) != (int(meta.get(_FROM, 0)), int(meta.get(_UNTIL, 0))):
+        if (built_from, until) != (int(stored.get(_FROM, 0)), int(stored.get(_UNTIL, 0))):
             connection.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                                    "value = excluded.value", ((_FROM, str(built_from)), (_UNTIL, str(until))))
         connection.execute("COMMIT")

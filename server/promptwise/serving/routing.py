@@ -13,6 +13,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from promptwise.documents.version_label import version_label
 from promptwise.serving.flow import ServedFlow
 
 
@@ -24,8 +25,9 @@ class Choice:
 
 
 def label(version: str) -> str:
-    """The version as a header / metric label: a content hash shortened, a registry id as is."""
-    return version[:19] if version.startswith("sha256:") else version
+    """The version as a header / metric label: a content hash shortened, a registry id as is
+    (documents/version_label.py: the spelling monitor and --version use too)."""
+    return version_label(version) or version
 
 
 @dataclass(frozen=True)
