@@ -234,9 +234,9 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # closed again when the probe is: nothing listens there
 
 
-def _served_by_bob(workspace: Path, tmp_path_factory, set_by: str):
-    """(alice, bob, server): alice packages triage:v1 and v2, `set_by` sets v1=100, and bob starts
-    `promptwise serve` (stop it)."""
+def _served_by_bob(workspace: Path, tmp_path_factory, set_by: str | None):
+    """(alice, bob, server): alice packages triage:v1 and v2, `set_by` sets v1=100 (None: no
+    rollout yet), and bob starts `promptwise serve` (stop it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
     from serving_process import ServeProcess
 
@@ -244,8 +244,9 @@ def _served_by_bob(workspace: Path, tmp_path_factory, set_by: str):
     _package(alice)
     (alice / "triage" / "chat.jinja2").write_text("system:\nAnswer in one word.\nuser:\n{{question}}\n")
     _package(alice)
-    done = _cli("rollout", "set", "triage", "triage:v1=100", cwd={"alice": alice, "bob": bob}[set_by])
-    assert done.returncode == 0, done.stderr
+    if set_by is not None:
+        done = _cli("rollout", "set", "triage", "triage:v1=100", cwd={"alice": alice, "bob": bob}[set_by])
+        assert done.returncode == 0, done.stderr
     return alice, bob, ServeProcess(bob / "triage")
 
 
@@ -361,3 +362,20 @@ def test_a_rollout_set_on_one_machine_steers_a_server_started_on_another(workspa
                           "TRUNCATE rollout_states"):
             with pytest.raises(psycopg.errors.RaiseException):
                 connection.execute(statement)
+
+
+def test_a_server_started_before_any_rollout_follows_the_first_one_set_on_another_machine(
+        workspace, tmp_path_factory, team_db):
+    import time
+
+    alice, bob, server = _served_by_bob(workspace, tmp_path_factory, set_by=None)
+    try:
+        assert _version_served(server).startswith("sha256:")  # bob's working copy
+        done = _cli("rollout", "set", "triage", "triage:v2=100", cwd=alice)
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 30
+        while _version_served(server) != "triage:v2":
+            assert time.monotonic() < deadline, f"bob's server ignored the team's first rollout:\n{server.stderr()}"
+            time.sleep(0.2)
+    finally:
+        server.stop()
