@@ -41,17 +41,34 @@ def test_serving_goes_on_when_the_trace_store_cannot_grow(tmp_path, fake_model):
     try:
         answers = []
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            for _ in range(REQUESTS):
+            for index in range(REQUESTS):
                 response = client.post("/score", json={"question": QUESTION})
                 answers.append((response.status_code, response.json()))
+                if index == 0:  # the first request's trace is on disk before the others fill it (the
+                    _wait_for_a_trace(root)  # writer batches: a fast server's 120 could be one batch)
             assert client.get("/health").status_code == 200
         assert all(status == 200 for status, _ in answers), answers[-1]
         assert {str(body) for _, body in answers} == {str(answers[0][1])} and "a reply" in str(answers[0][1])
-        log = server.stderr()
     finally:
         server.stop()
+    log = server.stderr()  # after the drain: the store's last write (and its error) has happened
     assert log.count("refuses writes") == 1, log[-3000:]  # said once, not once per batch
     assert "span recording stopped" in log and "Traceback" not in log
     store = root / ".promptwise" / "traces.sqlite"
     traced = sqlite3.connect(store).execute("SELECT COUNT(*) FROM traces").fetchone()[0]
     assert 0 < traced < REQUESTS  # recorded until the disk refused, not after
+
+
+def _wait_for_a_trace(root, seconds: float = 30.0) -> None:
+    import time
+
+    store = root / ".promptwise" / "traces.sqlite"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if store.exists() and sqlite3.connect(store).execute("SELECT COUNT(*) FROM traces").fetchone()[0]:
+                return
+        except sqlite3.Error:  # the store is being created
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no trace was stored within {seconds:g} s")
