@@ -91,8 +91,10 @@ def handle(args: argparse.Namespace) -> int:
 def _state_file(context, flow):
     """(name, where its rollout state lives): the file, or the team database through the
     registry's connection (a change and its audit entry then commit in one transaction)."""
+    from promptwise.deploy.registry import check_name_owner
     from promptwise.deploy.rollout import flow_name, state_for
 
+    check_name_owner(context.workspace, flow, context.registry)  # not another flow's rollout by a shared name
     name = flow_name(flow)
     return name, state_for(context.workspace, name, context.registry)
 

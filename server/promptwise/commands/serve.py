@@ -149,9 +149,13 @@ def _config(args: argparse.Namespace) -> dict:
                         f"bind 127.0.0.1")
 
     from promptwise.deploy.errors import DeployError
-    from promptwise.deploy.registry import registry_root
+    from promptwise.deploy.registry import check_name_owner, registry_root
     from promptwise.deploy.rollout import flow_name, served_state, state_path
 
+    try:  # its registered name must be its own, or the rollout below would be another flow's
+        check_name_owner(workspace, flow_path)
+    except DeployError as error:
+        raise UserError(str(error)) from None
     try:  # a flow with a rollout (promptwise rollout set) serves its packaged versions
         rollout = served_state(flow_path, workspace)
         # Without one, the server still watches where the first `promptwise rollout set` will write.

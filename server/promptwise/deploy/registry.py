@@ -153,6 +153,44 @@ def default_name(flow_file: Path) -> str:
     return name or "flow"
 
 
+def flow_entry(flow_file: Path, root: Path) -> str:
+    """The flow's path in workspace `root` (POSIX) as a version records it: a .prompty's file,
+    a flow file's folder."""
+    relative = _inside(flow_file, root, flow_file)
+    return relative if flow_file.name.lower().endswith(".prompty") else Path(relative).parent.as_posix()
+
+
+def name_taken(name: str, owner: Version, flow_file: Path) -> str:
+    """Why `flow_file` may not go by `name`, which `owner`'s flow already has, and what to do."""
+    what = "file" if flow_file.name.lower().endswith(".prompty") else "folder"
+    return (f"{flow_file}: its name {name!r} (from its {what} name) belongs to another flow, {owner.flow} "
+            f"({owner.id} was packaged from it); two flows under one name would share its versions and rollout: "
+            f"rename this flow's {what} so the names differ")
+
+
+def check_name_owner(workspace, flow_path: Path, registry: "Registry | None" = None) -> None:
+    """DeployError when the registered name `flow_path` goes by belongs to another flow of the
+    workspace (serve and rollout would otherwise act on that flow's versions). Opens the
+    workspace's registry unless given one."""
+    from promptwise.documents.content_hash import behaviour_files
+
+    try:
+        flow_file = behaviour_files(flow_path)[0]
+    except (OSError, ValueError):
+        return  # not a flow: the caller says so
+    opened = Registry.existing(workspace) if registry is None else None
+    if registry is None and opened is None:
+        return  # nothing packaged yet
+    try:
+        name = default_name(flow_file)
+        owner = (registry or opened).owner(name, flow_file, workspace)
+    finally:
+        if opened is not None:
+            opened.close()
+    if owner is not None:
+        raise DeployError(name_taken(name, owner, flow_file))
+
+
 def open_database(root: Path, *, readonly: bool = False) -> sqlite3.Connection:
     from promptwise.config import STATE_DIR
     from promptwise.store.schema import connect
@@ -237,10 +275,14 @@ class Registry:
         if not flow_file.name.lower().endswith(".prompty") and _within(self.root, flow_file.parent):
             raise DeployError(f"the registry folder {self.root} is inside the flow folder {flow_file.parent}: every "
                               f"version would copy the ones before it; set registry.path outside the flow")
-        name = name or default_name(flow_file)
+        chosen, name = name is not None, name or default_name(flow_file)
         if not _NAME.match(name):
             raise DeployError(f"--name {name!r}: a version name is 1-63 lowercase letters, digits, '.', '_' or '-', "
                               f"starting with a letter or digit")
+        owner = None if chosen else self.owner(name, flow_file, workspace)
+        if owner is not None:  # checked before the content: a copied flow hashes alike
+            raise DeployError(f"{name_taken(name, owner, flow_file)}; or, if this flow moved from there, package it "
+                              f"with --name {name} to keep the name")
         content_hash = flow_content_hash(flow_path)
         existing = self._find(name=name, content_hash=content_hash)
         if existing is not None:
@@ -254,7 +296,7 @@ class Registry:
         try:
             digests = _copy(layout, staging, has_settings=workspace.source is not None)
             copied = staging / snapshot_flow
-            flow_entry = snapshot_flow if flow_file.name.lower().endswith(".prompty") else str(Path(snapshot_flow).parent.as_posix())
+            entry = flow_entry(flow_file, root)
             if flow_content_hash(copied) != content_hash:  # the snapshot must run what was hashed
                 raise DeployError(f"{flow_file}: the snapshot does not hash as the flow does (a file changed while "
                                   f"packaging?); package again")
@@ -277,7 +319,7 @@ class Registry:
                         "INSERT INTO versions(id, name, number, content_hash, created_at, created_by, source, flow,"
                         " snapshot, files) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (version_id, name, number, content_hash, time.time(), who, str(flow_path),
-                         flow_entry, final.relative_to(self._snapshots).as_posix(), json.dumps(digests, sort_keys=True)))
+                         entry, final.relative_to(self._snapshots).as_posix(), json.dumps(digests, sort_keys=True)))
                     if self.team_database:  # the files travel with the row: one transaction
                         for relative in sorted(digests):
                             self._db.execute("INSERT INTO version_files(version_id, path, data) VALUES (?,?,?)",
@@ -297,6 +339,20 @@ class Registry:
         return Version(record["id"], record["name"], record["number"], record["content_hash"], record["created_at"],
                        record["created_by"], record["source"], record["flow"], self._snapshots / record["snapshot"],
                        json.loads(record["files"]))
+
+    def owner(self, name: str, flow_file: Path, workspace) -> Version | None:
+        """The newest version of `name` when it was packaged from another flow of the workspace
+        than `flow_file` (two flows named alike: chat/chat.prompty and chat2/chat.prompty are both
+        "chat" by default), else None. Versions record the flow's workspace path, so this holds
+        on every machine of a team registry."""
+        versions = self.list(name)
+        if not versions:
+            return None
+        try:
+            entry = flow_entry(flow_file, Path(workspace.root).resolve())
+        except DeployError:  # a flow outside the workspace is refused when packaged
+            return None
+        return versions[0] if versions[0].flow != entry else None
 
     def _find(self, *, name: str, content_hash: str) -> Version | None:
         with self._lock:
