@@ -119,8 +119,8 @@ def _show(store, args) -> int:
     if args.trace_id is not None:
         trace_id = args.trace_id.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{6,32}", trace_id):
-            raise UserError(f"{args.trace_id!r} is not a trace id: give the 32 hex digits `traces list` shows, or "
-                            f"a unique prefix of at least 6")
+            raise UserError(f"{args.trace_id!r} is not a trace id: give its hex digits as `traces list` shows "
+                            f"them (the first 12 of 32), or any prefix of at least 6 that only it starts with")
         if store.ambiguous(trace_id):
             raise UserError(f"several traces start with {trace_id}; give more digits")
         trace = store.get_trace(trace_id)

@@ -82,6 +82,7 @@ def _list(context, args) -> int:
 
 
 def _show(context, args) -> int:
+    from promptwise.commands.options import plural
     from promptwise.costing.calls import format_usd
     from promptwise.deploy.service import evidence, evidence_line
 
@@ -98,9 +99,9 @@ def _show(context, args) -> int:
     for item in found["evaluations"]:
         metrics = ", ".join(f"{k} {v:.3g}" for k, v in item["metrics"].items()) or "no scores"
         cost = f", {format_usd(item['cost_per_row'])}/row" if item.get("cost_per_row") is not None else ""
-        print(f"  evaluation {item['evaluation']} (run {item['run']}, {item['rows']} rows): {metrics}{cost}")
+        print(f"  evaluation {item['evaluation']} (run {item['run']}, {plural(item['rows'], 'row')}): {metrics}{cost}")
     for item in found["runs"]:
-        print(f"  run {item['run']} ({item['kind']}, {item['status']}): {item['rows_completed']} rows completed, "
+        print(f"  run {item['run']} ({item['kind']}, {item['status']}): {plural(item['rows_completed'], 'row')} completed, "
               f"{item['rows_failed']} failed")
     if not found["runs"]:
         print("  no run of this content in this workspace yet: promptwise eval / batch on the flow record evidence")
