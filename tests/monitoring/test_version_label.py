@@ -91,3 +91,18 @@ def test_online_scores_group_and_filter_by_the_label(tmp_path):
     finally:
         connection.close()
 
+
+
+def test_a_hash_prefix_names_one_version_or_says_which_it_could_be(request_spans, workspace, capsys):
+    root, write = workspace
+    twin = "sha256:" + "3f2a91" + "dd" * 29  # shares the first 6 digits with FULL
+    write([_same_content(request_spans(version=FULL, age_s=30)), request_spans(version=twin, age_s=20)])
+    assert main(["monitor", "--version", "3f2a91c", "--format", "json", "--workspace", str(root)]) in (0, None)
+    assert [g["key"] for g in json.loads(capsys.readouterr().out)["groups"]] == [HEADER]
+    assert main(["monitor", "--version", "sha256:3f2a91", "--workspace", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "several versions" in err and HEADER in err and "sha256:3f2a91dddddd" in err
+    # traces list names a served request's version as the header does, not by its full hash.
+    assert main(["traces", "list", "--workspace", str(root)]) in (0, None)
+    out = capsys.readouterr().out
+    assert f"version {HEADER} " in out and FULL not in out

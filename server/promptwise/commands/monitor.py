@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     flow_name, flow_path = _flow(args.flow)
     if args.check:
         return _check(workspace, args)
-    from promptwise.monitoring.aggregates import Selection, figures, totals
+    from promptwise.monitoring.aggregates import Selection, figures, resolve_version, totals
     from promptwise.monitoring.metric_drift import drift_options, online_with_drift
     from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.source import open_traces
@@ -95,6 +95,12 @@ def handle(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise UserError(str(error)) from None
     connection = open_traces(workspace.root)
+    if connection is not None and args.flow_version is not None:
+        try:  # a hash prefix names the one version it starts (the rows below then agree)
+            args.flow_version = resolve_version(connection, args.flow_version)
+        except ValueError as error:
+            connection.close()
+            raise UserError(str(error)) from None
     selection = Selection(since_ns=since, until_ns=until, flow=flow_name, version=args.flow_version,
                           consumer=args.consumer)
     try:

@@ -259,8 +259,10 @@ def _what(document: dict) -> str:
     if document.get("run_id"):
         row = document.get("row_index")
         parts.append(f"run {document['run_id']}" + (f" row {row}" if row is not None else ""))
-    if document.get("version"):
-        parts.append(f"version {document['version']}")
+    if document.get("version"):  # spelt as the server's header and `monitor` spell it
+        from promptwise.documents.version_label import version_label
+
+        parts.append(f"version {version_label(document['version'])}")
     if document.get("consumer"):
         parts.append(f"consumer {document['consumer']}")
     return " · ".join(parts)

@@ -83,6 +83,25 @@ class Selection:
         return " AND ".join(clauses), params
 
 
+def resolve_version(connection: sqlite3.Connection, typed: str) -> str:
+    """The version label a typed --version names: a shorter content hash prefix becomes the one
+    label of the stored traffic it starts (ValueError naming them when several do); anything
+    else, or a prefix no traffic has, is returned as typed (the filter then finds nothing)."""
+    label = label_sql("version", "content_hash")
+    clause, params = version_match_sql(label, typed)
+    if not clause.startswith("substr("):  # a whole label or id: nothing to resolve
+        return typed
+    kinds = ", ".join("?" * len(TRAFFIC_KINDS))
+    found = [row[0] for row in connection.execute(
+        f"SELECT DISTINCT {label} FROM traces WHERE kind IN ({kinds}) AND {clause} LIMIT 4",
+        [*TRAFFIC_KINDS, *params])]
+    if len(found) > 1:
+        more = ", …" if len(found) > 3 else ""
+        raise ValueError(f"--version {typed}: several versions start with it ({', '.join(sorted(found)[:3])}{more}); "
+                         f"give more digits")
+    return found[0] if found else typed
+
+
 @dataclass
 class GroupFigures:
     flow: str
