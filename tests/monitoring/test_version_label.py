@@ -10,7 +10,7 @@ import time
 
 from promptwise import span_attributes as A
 from promptwise.cli import main
-from promptwise.documents.version_label import version_label, version_match_sql
+from promptwise.documents.version_label import label_sql, version_label, version_match_sql
 from promptwise.evaluation.safety import PiiEvaluator
 from promptwise.monitoring import aggregates, rollups
 from promptwise.monitoring.aggregates import Selection, figures
@@ -32,6 +32,13 @@ def _same_content(spans: list) -> list:
 def test_the_label_is_the_headers_spelling():
     assert HEADER == "sha256:3f2a91c0ffee" == version_label(None, FULL) == version_label(FULL)
     assert version_label("chat:v3", FULL) == "chat:v3" and version_label(None, None) is None
+    # SQLite's label (monitor's group key) agrees with Python's (the server's header).
+    memory = sqlite3.connect(":memory:")
+    for version, content_hash in ((None, None), ("", ""), ("chat:v3", FULL), (None, FULL), (FULL, None),
+                                  ("", FULL), (None, "c0ffee"), ("SHA256:ab", None)):
+        got = memory.execute(f"SELECT {label_sql('?1', '?2')}", (version, content_hash)).fetchone()[0]
+        assert got == version_label(version, content_hash), (version, content_hash)
+    memory.close()
     # What a user may type: the label, the full hash, a shorter prefix, bare hex digits, an id.
     assert version_match_sql("v", HEADER) == ("v = ?", [HEADER])
     assert version_match_sql("v", FULL) == ("v = ?", [HEADER])
