@@ -656,6 +656,11 @@ const steps = [
       if (!focused) throw new Error("the node's last-run lens opened no trace on a node's span");
       const focusedName = (await focused.locator("tr.span-row.focused td.name").innerText()).replace(/\s+/g, " ").trim();
       if (!/^node /i.test(focusedName)) throw new Error(`the node lens focused "${focusedName}", not a node's span`);
+      // Leave the flow scrolled to its top and no trace view open, as the next steps expect
+      // (their lenses sit above line 1; the replay step opens its own trace view).
+      await openFile(page, "log-triage/flow.dag.yaml");
+      await page.keyboard.press("Control+Home");
+      await runCommand(page, "View: Close All Editors");
       assertNoCspViolations();
       return `${names.length} spans (${callCount} model calls): ${callRow} | lens "${lensText}"; classify's lens -> ${focusedName}`;
     },
