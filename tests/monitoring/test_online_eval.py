@@ -87,7 +87,15 @@ def test_served_requests_are_scored_and_stored_with_their_trace_and_version(tmp_
 
     capsys.readouterr()
     assert main(["monitor", "--format", "json"]) == 0
-    online = {group["evaluator"]: group for group in json.loads(capsys.readouterr().out)["online_eval"]}
+    document = json.loads(capsys.readouterr().out)
+    online = {group["evaluator"]: group for group in document["online_eval"]}
+    # One content, one version row, spelt as the header spells it: the 2 served requests and the
+    # evaluation's 4 rows (was two rows: the full hash's and substr(content_hash, 1, 12)'s).
+    header = clean.headers["x-promptwise-version"]
+    assert [(group["key"], group["requests"]) for group in document["groups"]] == [(header, 6)]
+    assert {group["version"] for group in document["online_eval"]} == {header}
+    assert main(["monitor", "--version", header, "--format", "json"]) == 0
+    assert [group["requests"] for group in json.loads(capsys.readouterr().out)["groups"]] == [6]
     assert online["pii"]["mean"] == 0.5 and online["pii"]["offline"] == 0.75
     assert online["prompt_injection"]["offline"] is None  # the offline evaluation had no such evaluator
     assert main(["monitor"]) == 0
