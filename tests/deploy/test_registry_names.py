@@ -41,6 +41,8 @@ def test_a_second_flow_with_a_taken_name_is_refused_by_package_rollout_and_serve
     assert code == 2 and "chat/chat.prompty (chat:v1" in err
     code, _, err = run(capsys, "serve", "chat2/chat.prompty", "--port", "0")
     assert code == 2 and "chat/chat.prompty (chat:v1" in err
+    code, _, err = run(capsys, "deploy", "chat2/chat.prompty", "--target", "docker", "--version", "v1", "--out", "out")
+    assert code == 2 and "chat/chat.prompty (chat:v1" in err
     code, out, _ = run(capsys, "versions", "list", "--format", "json")
     assert [v["version"] for v in json.loads(out)] == ["chat:v1"]
 

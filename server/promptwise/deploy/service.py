@@ -119,6 +119,9 @@ def _name_of(flow: Path) -> str:
 def version_for(context: Context, ref: str, flow: Path | None = None) -> Version:
     """`name:v3`, `name`, a content hash prefix, or `v3` (of the flow's name)."""
     if flow is not None and ref[:1] == "v" and ref[1:].isdigit():
+        from promptwise.deploy.registry import check_name_owner
+
+        check_name_owner(context.workspace, flow, context.registry)  # `v1` of this flow, not of a namesake
         ref = f"{_name_of(flow)}:{ref}"
     return context.registry.get(ref)
 
