@@ -128,3 +128,22 @@ def test_the_store_scans_a_spans_content_for_personal_data_once_and_finds_what_t
     assert all(_may_hold_pii(values, policy) for values in cases[1:-1])
     assert not _may_hold_pii(cases[-1], policy)  # attributes that are not content are not the policy's
     assert to_record(finished[-1], pii=policy).attributes["other.attribute"] == "jane.doe@example.com"
+
+
+def test_with_tracing_off_node_and_model_call_spans_record_nothing_even_under_a_recording_tracer():
+    """Off means off: the spans skip their attribute work and a tracer that would record gets nothing."""
+    tracer, exporter = _exported()
+    spans.set_tracer(tracer)
+    spans.set_enabled(False)
+    try:
+        with spans.node_span("classify", "python", {"text": "x"}) as node:
+            with spans.model_call_span("chat", "gpt-4o-mini", None, [{"role": "user", "content": "hi"}]) as call:
+                assert not node.is_recording() and not call.is_recording()
+        spans.set_enabled(True)
+        with spans.node_span("classify", "python", {"text": "x"}) as node:
+            assert node.is_recording()
+    finally:
+        spans.set_enabled(None)
+        spans.set_tracer(None)
+    [recorded] = exporter.get_finished_spans()
+    assert recorded.name == "node classify" and recorded.attributes[A.NODE_NAME] == "classify"

@@ -197,6 +197,8 @@ def aggregation_span(executable: Any, run_id: str | None) -> span:
 def node_span(name: str, node_type: str, inputs: dict | None = None) -> span:
     """A DAG node; its inputs (and, through `node_output`, its output) when capture is on. An llm
     node's model-call span below it shows the rendered messages and the reply instead."""
+    if _enabled is False:  # tracing off: an invalid span, without building attributes per row
+        return span("node", A.SPAN_KIND_NODE)
     attributes = {A.NODE_NAME: name, A.NODE_TYPE: node_type}
     if node_type == "python":
         attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
@@ -216,6 +218,8 @@ def node_output(current: Span, output: Any) -> None:
 def model_call_span(operation: str, model: str, connection: Any, messages: Any = None,
                     params: dict | None = None) -> span:
     """A model call (chat or embeddings); `record_chat_result` fills in what came back."""
+    if _enabled is False:  # tracing off: an invalid span, without building attributes per call
+        return span("model call", A.SPAN_KIND_LLM)
     provider = "azure.ai.openai" if getattr(connection, "is_azure", False) else "openai"
     attributes: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: operation, A.GEN_AI_PROVIDER_NAME: provider,
                                   A.GEN_AI_REQUEST_MODEL: model}
