@@ -97,3 +97,45 @@ def test_short_version_labels(version, label):
     from promptwise.lsp.monitor_lenses import short
 
     assert short(version) == label
+
+
+PROMPTY = "---\nname: Chat\nmodel:\n  api: chat\n---\nuser:\n{{question}}\n"
+
+
+def test_a_same_named_second_flow_never_shows_the_owners_live_version(workspace, request_spans):
+    """chat/chat.prompty and chat2/chat.prompty are both "chat" by default, and their traces are
+    both flow "chat": the rollout, deployments and live figures are the owner's only. The other
+    flow says whose name it is; packaged under a name of its own, it shows that name's state."""
+    from promptwise.deploy.service import open_context, package
+
+    root, write = workspace
+    for folder in ("chat", "chat2"):
+        (root / folder).mkdir()
+        (root / folder / "chat.prompty").write_text(PROMPTY, encoding="utf-8")
+    owner, other = root / "chat" / "chat.prompty", root / "chat2" / "chat.prompty"
+    context = open_context(root)
+    try:
+        version, _ = package(context, owner)
+        audit.record(context.registry.database, "deploy", who="test", name="chat", to_version=version.id,
+                     target="docker")
+        context.registry.database.commit()
+    finally:
+        context.close()
+    rollout.replace_current(rollout.state_path(root / ".promptwise", "chat"), {"weights": {"chat:v1": 100}})
+    write([request_spans(flow="chat", version="chat:v1", duration_ms=700)])
+
+    titles = [lens.title for lens in live_lenses(owner)]
+    assert titles == ["v1 live in docker · serve: v1 100%", "live v1: p95 700 ms · 0.0% errors · $0.0010/day"]
+    [taken] = live_lenses(other)
+    assert taken.trace_id is None and "'chat' belongs to another flow" in taken.title
+    assert "chat/chat.prompty" in taken.title and "v1 live" not in taken.title and "--name" in taken.title
+
+    context = open_context(root)
+    try:
+        assert package(context, other, name="chat2")[0].id == "chat2:v1"
+    finally:
+        context.close()
+    assert live_lenses(other) == []  # chat2 never deployed, and chat:v1's traffic is not chat2's
+    write([request_spans(flow="chat", version="chat2:v1", duration_ms=90)])
+    assert [lens.title for lens in live_lenses(other)] == ["live v1: p95 90 ms · 0.0% errors · $0.0010/day"]
+    assert [lens.title for lens in live_lenses(owner)] == titles  # the owner's unchanged

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lsprotocol import types
 
@@ -82,25 +83,61 @@ def where_title(deployed: dict[str, str], weights: dict[str, int]) -> str | None
     return " · ".join(parts) or None
 
 
+def _registered_elsewhere(version: str, name: str) -> bool:
+    """`other:v3` when the flow goes by `name` (a content hash label is nobody's in particular)."""
+    other, _, tag = version.rpartition(":")
+    return bool(other) and tag[:1] == "v" and tag[1:].isdigit() and other != name
+
+
 def _number(version: str) -> int:
     tag = version.rpartition(":v")[2]
     return int(tag) if tag.isdigit() else 0
 
 
-def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
-    """(target -> version last deployed there successfully, rollout weights) of the flow at `path`.
-    Empty when the workspace has no registry or the flow was never deployed."""
+class Deployment(NamedTuple):
+    deployed: dict[str, str]  # target -> version last deployed there successfully
+    weights: dict[str, int]  # the rollout's weights
+    taken_by: object | None = None  # the Version owning the flow's name when another flow does
+    name: str | None = None  # the registered name the flow goes by (None: no registry)
+
+
+def registered_name(registry, path: Path, workspace) -> tuple[str, object | None]:
+    """(the registered name the flow at `path` goes by, None) — its default name unless another
+    flow owns that (chat/chat.prompty and chat2/chat.prompty are both "chat"): then a name of its
+    own (`package --name`), else (the default name, the owning Version)."""
+    from promptwise.deploy.registry import default_name, flow_entry
+    from promptwise.documents.content_hash import behaviour_files
+
+    flow_file = behaviour_files(path)[0]
+    name = default_name(flow_file)
+    owner = registry.owner(name, flow_file, workspace)
+    if owner is None:
+        return name, None
+    entry = flow_entry(flow_file, Path(workspace.root).resolve())
+    for other in dict.fromkeys(version.name for version in registry.list() if version.flow == entry):
+        if registry.owner(other, flow_file, workspace) is None:  # its newest version is this flow's
+            return other, None
+    return name, owner
+
+
+def deployment_state(path: Path) -> Deployment:
+    """Where the flow at `path` runs and its rollout weights, under the registered name it owns.
+    Empty when the workspace has no registry or the flow was never deployed; when its name
+    belongs to another flow, empty with `taken_by` set (that flow's state is not this one's)."""
     from promptwise.config import find_workspace_root, load_workspace
     from promptwise.deploy import audit, rollout
     from promptwise.deploy.registry import Registry
 
     workspace = load_workspace(find_workspace_root(path))
-    name = rollout.flow_name(path)
     deployed: dict[str, str] = {}
     current: dict = {}
+    name = None
     registry = Registry.existing(workspace)  # the workspace's file, a shared folder's or a team database
     if registry is not None:
         with registry:
+            name, taken_by = registered_name(registry, path, workspace)
+            if taken_by is not None:
+                return Deployment({}, {}, taken_by, name)
             for entry in audit.entries(registry.database, name=name):
                 if (entry.outcome == "ok" and entry.target and entry.to_version
                         and entry.action in ("deploy", "promote", "rollback")):
@@ -108,7 +145,14 @@ def deployment_state(path: Path) -> tuple[dict[str, str], dict[str, int]]:
             # the state file beside the registry, or the team database's (through its connection)
             current = rollout.read(rollout.state_for(workspace, name, registry))["current"] or {}
     weights = {str(v): w for v, w in (current.get("weights") or {}).items() if isinstance(w, int) and w > 0}
-    return deployed, weights
+    return Deployment(deployed, weights, None, name if registry is not None else None)
+
+
+def taken_title(owner) -> str:
+    """The one lens of a flow whose name another flow owns: its traces share that flow's name,
+    so figures would be the other flow's."""
+    return (f"name {owner.name!r} belongs to another flow ({owner.flow}, {owner.id}): "
+            f"no live figures here; package this flow with --name to deploy it")
 
 
 def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
@@ -118,10 +162,13 @@ def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
     from promptwise.monitoring.source import open_traces
 
     try:
-        deployed, weights = deployment_state(path)
+        state = deployment_state(path)
     except Exception:  # an unreadable settings file, registry or rollout state: figures still help
         logger.debug("no deployment state for %s", path, exc_info=True)
-        deployed, weights = {}, {}
+        state = Deployment({}, {})
+    if state.taken_by is not None:
+        return [LiveLens(taken_title(state.taken_by))]
+    deployed, weights = state.deployed, state.weights
     found: list[LiveLens] = []
     where = where_title(deployed, weights)
     if where:
@@ -137,8 +184,10 @@ def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
             live = sorted(weights, key=lambda v: -weights[v])
         elif deployed:
             live = [max(deployed.values(), key=_number)]
-        else:  # never deployed: the version that answered last
-            live = [max(groups.values(), key=lambda g: g.last_ns).key] if groups else []
+        else:  # never deployed: the version that answered last, not another registered name's
+            # (traces name a flow by its file: chat2/chat.prompty packaged as chat2 is "chat" too)
+            own = [g for g in groups.values() if state.name is None or not _registered_elsewhere(g.key, state.name)]
+            live = [max(own, key=lambda g: g.last_ns).key] if own else []
         for version in live:
             group = groups.get(version)
             if group is None:
