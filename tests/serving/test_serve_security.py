@@ -70,6 +70,10 @@ def test_keys_name_their_consumer(served):
     assert response.status_code == 200
     response = httpx.post(served.url + "/score", json={"question": "hi"}, headers={"api-key": BATCH_KEY})
     assert response.status_code == 200
+    # a platform's own Bearer token in front of us (Azure ML passes the caller's on) does not hide the api-key
+    response = httpx.post(served.url + "/score", json={"question": "hi"},
+                          headers={"Authorization": "Bearer eyJplatform.token", "api-key": BATCH_KEY})
+    assert response.status_code == 200
     metrics = httpx.get(served.url + "/metrics", headers={"api-key": PORTAL_KEY}).text
     assert 'consumer="portal"' in metrics and 'consumer="batch"' in metrics
     assert PORTAL_KEY not in served.stderr() and BATCH_KEY not in served.stderr()

@@ -259,12 +259,14 @@ class ServingApp:
     def authenticate(self, request: Request) -> str:
         if not self.settings.requires_keys:
             return LOCAL_CONSUMER
-        presented = None
+        # Every header a key may come in is tried: a platform in front of us (Azure ML's endpoint
+        # passes the caller's Entra token on as a Bearer) must not hide a valid `api-key`.
+        candidates = [request.headers.get("api-key"), request.headers.get("x-api-key")]
         authorization = request.headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
-            presented = authorization[7:].strip()
-        presented = presented or request.headers.get("api-key") or request.headers.get("x-api-key")
-        consumer = self.settings.consumer_for(presented)
+            candidates.insert(0, authorization[7:].strip())
+        consumer = next((found for found in map(self.settings.consumer_for, filter(None, candidates))
+                         if found is not None), None)
         if consumer is None:
             raise ServeError("unauthorized", "missing or unknown API key; send it as `Authorization: Bearer KEY` "
                                              "or an `api-key` header")
