@@ -269,7 +269,10 @@ def _what(document: dict) -> str:
 
 
 def _status(document: dict) -> str:
-    return "error" if document.get("status") == "error" else "ok"
+    """The root span's OpenTelemetry status as `--format json` gives it (unset | ok | error): a
+    flow that did not fail is "unset" (nothing set it ok), so text and JSON never disagree; "-"
+    while the trace's root span is not stored yet."""
+    return document.get("status") or "-"
 
 
 def _cost(value: float | None, calls: int) -> str:
