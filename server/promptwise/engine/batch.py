@@ -517,13 +517,17 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     async def one_row(row: DataRow) -> None:
         started = time.perf_counter()
         if row.error is not None:  # a malformed line of the data file: this row fails, the run goes on
+            spans.refused_line(executable, {}, row.error, "malformed_row", run_id=run_name, row_index=row.index)
             finish(failed(row, {}, row.error, started))
             return
         try:
             given = map_row(row.index, row.values, mapping, input_names or list(row.values), source)
             inputs = executable.bind(given)
-        except FlowError as error:
-            finish(failed(row, row.values, f"{label(row)}: {error}", started))
+        except FlowError as error:  # e.g. a required input missing: traced too, so every row has a trace
+            message = f"{label(row)}: {error}"
+            spans.refused_line(executable, row.values, message, "invalid_input", run_id=run_name,
+                               row_index=row.index)
+            finish(failed(row, row.values, message, started))
             return
         unreachable_row = None
         if pool is None:

@@ -164,6 +164,31 @@ async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: st
     """`executable.run_line(inputs, context)` inside a flow span that records the outcome."""
     if not _tracer_records():
         return await executable.run_line(inputs, context)
+    with _line_span(executable, run_id, row_index, kind) as current:
+        set_content(current, A.FLOW_INPUTS, inputs)
+        outcome = await executable.run_line(inputs, context)
+        if outcome.status != "completed":
+            fail(current, outcome.error or "failed", outcome.error_kind or "flow_error")
+        else:
+            set_content(current, A.FLOW_OUTPUTS, outcome.outputs)
+        return outcome
+
+
+@_never_raises
+def refused_line(executable: Any, inputs: dict, error: str, error_type: str, *, run_id: str | None = None,
+                 row_index: int | None = None) -> None:
+    """A row refused before it ran (a malformed data line, a missing required input): a failed
+    flow span of its own, so `traces list --run` shows every row of the run. Its inputs only
+    when capture is on, like any row's."""
+    if not _tracer_records():
+        return
+    with _line_span(executable, run_id, row_index, A.SPAN_KIND_FLOW) as current:
+        set_content(current, A.FLOW_INPUTS, inputs or None)
+        fail(current, error, error_type)
+
+
+def _line_span(executable: Any, run_id: str | None, row_index: int | None, kind: str) -> span:
+    """The flow span of one line: the flow's identity, its run and row, its variants."""
     identity = flow_attributes(executable)
     attributes = {A.GEN_AI_OPERATION_NAME: A.OPERATION_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: identity[A.FLOW_NAME],
                   **identity}
@@ -174,14 +199,7 @@ async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: st
     variants = getattr(executable, "variants", None)
     if variants:
         attributes[A.VARIANT_ID] = ",".join(f"{node}={variant}" for node, variant in sorted(variants.items()))
-    with span(f"invoke_workflow {identity[A.FLOW_NAME]}", kind, attributes) as current:
-        set_content(current, A.FLOW_INPUTS, inputs)
-        outcome = await executable.run_line(inputs, context)
-        if outcome.status != "completed":
-            fail(current, outcome.error or "failed", outcome.error_kind or "flow_error")
-        else:
-            set_content(current, A.FLOW_OUTPUTS, outcome.outputs)
-        return outcome
+    return span(f"invoke_workflow {identity[A.FLOW_NAME]}", kind, attributes)
 
 
 def aggregation_span(executable: Any, run_id: str | None) -> span:
