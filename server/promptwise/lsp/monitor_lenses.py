@@ -39,6 +39,7 @@ TOP = types.Range(start=types.Position(line=0, character=0), end=types.Position(
 class LiveLens:
     title: str
     trace_id: str | None = None  # the trace clicking opens; None: the Monitor view opens
+    opens: bool = True  # False: a label (the Monitor view of a name another flow owns shows that flow)
 
 
 def traces_flow_name(path: Path) -> str:
@@ -167,7 +168,7 @@ def live_lenses(path: Path, now_ns: int | None = None) -> list[LiveLens]:
         logger.debug("no deployment state for %s", path, exc_info=True)
         state = Deployment({}, {})
     if state.taken_by is not None:
-        return [LiveLens(taken_title(state.taken_by))]
+        return [LiveLens(taken_title(state.taken_by), opens=False)]
     deployed, weights = state.deployed, state.weights
     found: list[LiveLens] = []
     where = where_title(deployed, weights)
@@ -248,7 +249,9 @@ async def lenses(ls: PromptwiseServer, context: DocumentContext) -> list[types.C
     for lens in await ls.run_cpu(_safe_live_lenses, context.path):
         # Where it runs opens the Monitor view (a client command) for this flow.
         command = types.Command(title=lens.title, command=SHOW_MONITOR, arguments=[{"uri": context.uri}])
-        if lens.trace_id:
+        if not lens.opens:  # no command: the editor shows the title as a label
+            command = types.Command(title=lens.title, command="")
+        elif lens.trace_id:
             command = types.Command(title=lens.title, command=SHOW_TRACE,
                                     arguments=[{"trace_id": lens.trace_id, "uri": context.uri}])
         found.append(types.CodeLens(range=TOP, command=command))
