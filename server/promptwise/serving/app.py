@@ -71,6 +71,7 @@ class FlowRequest:
     started: float
     status: int = 200
     error_kind: str | None = None
+    error_detail: str | None = None  # the operator's side of a failure (access log, trace), never sent
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
@@ -81,6 +82,11 @@ class FlowRequest:
     finished: bool = False
     flow_ms: float | None = None  # how long the engine ran the flow (the Server-Timing header)
     outputs: Any = None  # the flow's outputs, for online evaluation
+
+    def failed_with(self, error: ServeError) -> None:
+        self.status = error.status
+        self.error_kind = error.kind
+        self.error_detail = error.detail
 
 
 class ServingApp:
@@ -434,6 +440,8 @@ class ServingApp:
                      "tokens": total, "cost": flow_request.cost, "worker": os.getpid()}
             if flow_request.error_kind:
                 entry["error"] = flow_request.error_kind
+            if flow_request.error_detail:
+                entry["detail"] = flow_request.error_detail
             if flow_request.streamed:
                 entry["streamed"] = True
             if self.inputs_policy is not None and flow_request.inputs is not None:
@@ -441,8 +449,7 @@ class ServingApp:
             access_log.info(json.dumps(entry, ensure_ascii=False, default=str))
 
     def fail(self, flow_request: FlowRequest, error: ServeError) -> None:
-        flow_request.status = error.status
-        flow_request.error_kind = error.kind
+        flow_request.failed_with(error)
         if flow_request.span is not None:
             _span_error(flow_request.span, error)
         self.finish(flow_request)
@@ -466,12 +473,17 @@ class _Early(Exception):
 def outcome_error(outcome, flow: ServedFlow) -> ServeError:
     message = safe_message(outcome.error or "the flow failed", *flow.folders)
     kind = outcome.error_kind
+    # The model endpoint's failures are the operator's to fix: callers learn what happened and the
+    # request id; the engine's message (endpoint URL, connection name, advice) goes to the access
+    # log and the trace only. A flow's own error is answered as Prompt flow answers it.
     if kind in UPSTREAM_DOWN:
-        return ServeError("unavailable", f"the model endpoint is unavailable: {message}", retry_after=5)
+        return ServeError("unavailable", "the model endpoint is unavailable; retry later", retry_after=5,
+                          detail=message)
     if kind == "timeout":
-        return ServeError("timeout", f"the model endpoint did not answer in time: {message}")
+        return ServeError("timeout", "the model endpoint did not answer in time", detail=message)
     if kind in ("auth", "not_found", "malformed"):
-        return ServeError("upstream_error", message)
+        return ServeError("upstream_error", f"the model endpoint refused the call ({kind}); the server's log "
+                                            f"has the details under this request's id", detail=message)
     return ServeError("flow_error", message)
 
 
@@ -541,7 +553,7 @@ def _span_error(span, error: ServeError) -> None:
     span.set_attribute(a.ERROR_TYPE, error.kind)
     # Redacted before it reaches the span: the OTLP exporter sends it as is (the local store
     # redacts again); redacted first, then cut, so no half of a secret survives the cut.
-    span.set_status(Status(StatusCode.ERROR, redact(error.message)[:200]))
+    span.set_status(Status(StatusCode.ERROR, redact(error.detail or error.message)[:200]))
 
 
 def _end_span(flow_request: FlowRequest, status: int) -> None:

@@ -155,8 +155,7 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
                 data = {**base, "choices": [], "usage": _usage(flow_request)}
                 yield f"data: {json.dumps(data)}\n\n".encode("utf-8")
         except ServeError as error:
-            flow_request.status = error.status
-            flow_request.error_kind = error.kind
+            flow_request.failed_with(error)
             body = {"error": {"message": error.message, "type": _OPENAI_TYPES.get(error.status, "server_error"),
                               "code": KINDS[error.kind][1], "id": flow_request.request_id}}
             yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode("utf-8")

@@ -36,11 +36,15 @@ KINDS = {
 
 
 class ServeError(Exception):
-    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
+    """`message` is what the caller reads; `detail` (when set) is for the operator only: it goes
+    to the access log and the request's trace, never into a response."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.retry_after = retry_after
+        self.detail = detail
 
     @property
     def status(self) -> int:

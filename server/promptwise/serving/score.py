@@ -120,8 +120,7 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
                 elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
                     yield _event({current: streamed})
         except ServeError as error:
-            flow_request.status = error.status
-            flow_request.error_kind = error.kind
+            flow_request.failed_with(error)
             yield _event(error_body(error.kind, error.message, flow_request.request_id))
         except asyncio.CancelledError:
             flow_request.cancelled = True  # the client went away: the model call is cancelled with us
