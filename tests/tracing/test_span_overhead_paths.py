@@ -5,6 +5,7 @@ for secrets once instead of value by value, finding the same secrets."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
@@ -128,6 +129,48 @@ def test_the_store_scans_a_spans_content_for_personal_data_once_and_finds_what_t
     assert all(_may_hold_pii(values, policy) for values in cases[1:-1])
     assert not _may_hold_pii(cases[-1], policy)  # attributes that are not content are not the policy's
     assert to_record(finished[-1], pii=policy).attributes["other.attribute"] == "jane.doe@example.com"
+
+
+def test_the_writer_remembers_clean_content_strings_across_batches_and_stores_what_the_walk_makes():
+    """A served flow's system prompt recurs in every request: the writer scans each distinct
+    content string once (JSON documents decoded, escapes included) and skips the ones an earlier
+    batch found clean. Records are what the policy's walk makes of them, batch after batch, and
+    a string with personal data is never remembered as clean."""
+    from promptwise.tracing.pii import PiiPolicy
+    from promptwise.tracing.processor import CleanTexts, govern_content
+    from promptwise.tracing.store import SpanRecord
+
+    system = "You sort log lines.\nCategories: integration_failure, timeout (30000 ms), 2026-03-04 ids. " * 20
+    def messages(user: str) -> str:
+        return json.dumps([{"role": "system", "parts": [{"type": "text", "content": system}]},
+                           {"role": "user", "parts": [{"type": "text", "content": user}]}])
+    batches = [
+        [{A.GEN_AI_INPUT_MESSAGES: messages("policy MTR-30-558190 timed out")},
+         {A.NODE_INPUTS: '{"text": "line one\\nline two", "n": 4111111111111111}'},  # escapes; a number is no text
+         {A.NODE_OUTPUT: "plain text with a \\ backslash"}],
+        [{A.GEN_AI_INPUT_MESSAGES: messages("call +44 20 7946 0958 about it")},  # same system prompt, PII in user
+         {A.NODE_OUTPUT: "plain text with a \\ backslash"},  # known clean now
+         {A.FLOW_OUTPUTS: '{"line one\\nmail jane.doe@example.com": 1}'}],  # PII in a key, behind an escape
+        [{A.GEN_AI_INPUT_MESSAGES: messages("call +44 20 7946 0958 about it")},  # still governed, not remembered
+         {A.FUNCTION_OUTPUT: ["a list, not text", "jane.doe@example.com"]},  # no text: walked
+         {A.NODE_OUTPUT: "[not json] Name: Jane Doe"}],
+    ]
+    for mode in ("redact", "hash", "drop"):
+        policy = PiiPolicy(mode, key=b"k" * 32)
+        clean = CleanTexts()
+        for values in batches:
+            records = [SpanRecord("t" * 32, "s" * 16, None, "span", 0, 0, attributes=dict(v)) for v in values]
+            govern_content(records, policy, clean)
+            assert [r.attributes for r in records] == [policy.attributes(dict(v), A.CONTENT_ATTRIBUTES)
+                                                       for v in values], mode
+        assert system in clean and "plain text with a \\ backslash" in clean
+        assert "call +44 20 7946 0958 about it" not in clean
+    assert policy.text(messages("call +44 20 7946 0958 about it")) != messages("call +44 20 7946 0958 about it")
+    small = CleanTexts()  # bounded: emptied when full
+    small.MAX_CHARS = 10
+    small.add("12345678")
+    small.add("abcdef")
+    assert "abcdef" in small and "12345678" not in small
 
 
 def test_with_tracing_off_node_and_model_call_spans_record_nothing_even_under_a_recording_tracer():
