@@ -2,7 +2,7 @@
 endpoint that answers every model call in 50 ms; side by side with `pf flow serve` when given.
 
     .venv/bin/python benchmarks/serve_speed.py [--requests 2000] [--clients 64] [--latency-ms 50]
-        [--workers 1] [--rate 200] [--also-no-trace] [--pf /tmp/pfvenv/bin/pf]
+        [--workers 1] [--rate 200] [--also-no-trace] [--vary-inputs] [--pf /tmp/pfvenv/bin/pf]
 
 Three processes: the fake OpenAI-compatible endpoint, the server, and this script (the load,
 with aiohttp). For each server it prints:
@@ -46,6 +46,24 @@ FLOW = ROOT / "flows" / "log-triage"
 BODY = {"log_text": "2026-03-04T10:22:31.877Z ERROR claims-intake-svc [corr=5d0e7b42] Call to policy-admin GET "
                     "/policies/MTR-30-558190/coverage failed after 3 retries: java.net.SocketTimeoutException: Read "
                     "timed out (30000 ms)", "system_name": "claims-intake", "audience": "claims operations managers"}
+
+VARY = False  # --vary-inputs: every request's log line its own (ids, times), as real traffic is
+_sent = 0
+
+
+def body() -> dict:
+    """The next request's body: BODY, or with --vary-inputs BODY with its ids and time made unique
+    (the server's span writer remembers content strings it has scanned for personal data, so
+    identical requests would flatter it)."""
+    global _sent
+    if not VARY:
+        return BODY
+    _sent += 1
+    text = (BODY["log_text"].replace("5d0e7b42", f"{_sent * 2654435761 % 2**32:08x}")
+            .replace("MTR-30-558190", f"MTR-{_sent % 90 + 10}-{_sent * 7919 % 1000000:06d}")
+            .replace("10:22:31.877", f"{_sent // 3600 % 24:02d}:{_sent // 60 % 60:02d}:{_sent % 60:02d}.{_sent % 1000:03d}"))
+    return {**BODY, "log_text": text}
+
 
 CLASSIFICATION = ('{"category": "integration_failure", "proposed_category": null, "confidence": 0.88, '
                   '"evidence": "call between systems failed"}')
@@ -137,7 +155,7 @@ async def closed_loop(url: str, total: int, clients: int, serving: list | None =
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                async with session.post(url, json=BODY) as response:
+                async with session.post(url, json=body()) as response:
                     await response.read()
                     if response.status != 200:
                         failures += 1
@@ -165,7 +183,7 @@ async def open_loop(url: str, rate: float, seconds: float, serving: list) -> tup
         async def one(scheduled: float) -> None:
             nonlocal failures
             try:
-                async with session.post(url, json=BODY) as response:
+                async with session.post(url, json=body()) as response:
                     await response.read()
                     if response.status != 200:
                         failures += 1
@@ -339,9 +357,13 @@ def main() -> int:
                         help="runs without and with monitoring, alternately (the median difference is printed)")
     parser.add_argument("--no-monitoring-run", action="store_true",
                         help="skip the second promptwise run with alert rules and online evaluation")
+    parser.add_argument("--vary-inputs", action="store_true",
+                        help="every request's log line different (ids, time): no two requests' content alike")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
     args = parser.parse_args()
+    global VARY
+    VARY = args.vary_inputs
     if args.pf is None:
         found = os.environ.get("PROMPTWISE_BENCH_PF") or shutil.which("pf")
         args.pf = Path(found) if found else None
