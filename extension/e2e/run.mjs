@@ -858,7 +858,12 @@ const steps = [
       }
       // The progress notification is gone (it ended), not left spinning beside the outcome.
       const spinning = page.locator(".notification-toast", { hasText: title }).filter({ has: page.locator(".monaco-progress-container.active") });
-      if (await spinning.count()) throw new Error("the deploy's progress notification is still running");
+      // It may close a moment after the outcome shows (the outcome is posted as the task returns).
+      try {
+        await spinning.first().waitFor({ state: "detached", timeout: 10_000 });
+      } catch {
+        throw new Error("the deploy's progress notification is still running 10 s after its outcome");
+      }
       const files = fs.readdirSync(out).sort();
       const kinds = ["deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget", "httproute"];
       const missing = kinds.filter((kind) => !files.some((file) => file.includes(`-${kind}-`)));
