@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     flow_name, flow_path = _flow(args.flow)
     if args.check:
         return _check(workspace, args)
-    from promptwise.monitoring.aggregates import Selection, figures, resolve_version, totals
+    from promptwise.monitoring.aggregates import Selection, figures, report_document, resolve_version
     from promptwise.monitoring.metric_drift import drift_options, online_with_drift
     from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.source import open_traces
@@ -114,14 +114,8 @@ def handle(args: argparse.Namespace) -> int:
         if connection is not None:
             connection.close()
     window = {"since": args.since, "until": args.until, "since_ns": since, "until_ns": until}
-    document = {"window": window, "by": args.by, "flow": flow_name, "totals": totals(groups),
-                "groups": [group.document() for group in groups]}
-    if drift is not None:
-        document["drift"] = drift
-    if online:
-        document["online_eval"] = online
-        document["online_daily"] = online_daily
-        document["metric_drift"] = drift_settings
+    document = report_document(window, args.by, flow_name, groups, drift=drift, online=online,
+                               online_daily=online_daily, drift_settings=drift_settings)
     if args.format == "json":
         _emit(json_text(document, indent=2), args.out)
     elif args.format == "html":

@@ -40,7 +40,7 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
     """In the executor: the view's answer for the workspace at `root` (one flow, or all)."""
     from promptwise.config import ConfigError, load_workspace
     from promptwise.lsp.monitor_lenses import traces_flow_name
-    from promptwise.monitoring.aggregates import Selection, figures, totals
+    from promptwise.monitoring.aggregates import Selection, figures, report_document
     from promptwise.monitoring.metric_drift import drift_options, online_with_drift
     from promptwise.monitoring.online_eval import daily_means
     from promptwise.monitoring.report_html import render_page
@@ -76,15 +76,8 @@ def monitor_view(root: Path, flow_path: Path | None, since: str, now: float | No
         if connection is not None:
             connection.close()
     window = {"since": since, "until": None}
-    document = {"window": window, "by": "version", "flow": flow, "totals": totals(groups),
-                "groups": [group.document() for group in groups]}
-    if drift is not None:
-        document["drift"] = drift
-    if online:
-        document["online_eval"] = online
-        document["metric_drift"] = drift_settings
-    if online_daily:
-        document["online_daily"] = online_daily
+    document = report_document(window, "version", flow, groups, drift=drift, online=online,
+                               online_daily=online_daily, drift_settings=drift_settings)
     html = render_page(document)
     if daily:
         by_day = render_page({"window": window, "by": "day", "flow": flow, "groups": [d.document() for d in daily]})

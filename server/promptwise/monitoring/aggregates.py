@@ -384,6 +384,23 @@ def totals(groups: list[GroupFigures]) -> dict:
             "cache_hits": sum(g.cache_hits for g in groups)}
 
 
+def report_document(window: dict, by: str, flow: str | None, groups: list[GroupFigures], *,
+                    drift: dict | None = None, online: list | None = None, online_daily: list | None = None,
+                    drift_settings: dict | None = None) -> dict:
+    """The monitor's report as `monitor --format json` prints it and the HTML page (CLI and the
+    editor's Monitor view) renders it: the groups, their totals, and drift and online scores when
+    there are any."""
+    document = {"window": window, "by": by, "flow": flow, "totals": totals(groups),
+                "groups": [group.document() for group in groups]}
+    if drift is not None:
+        document["drift"] = drift
+    if online:
+        document["online_eval"] = online
+        document["online_daily"] = online_daily or []
+        document["metric_drift"] = drift_settings
+    return document
+
+
 def example_traces(connection: sqlite3.Connection, selection: Selection, *, errors_only: bool = False,
                    slowest: bool = False, limit: int = 3) -> list[str]:
     """A few trace ids to look at: the latest errors, or the slowest requests, of the selection."""
