@@ -311,13 +311,22 @@ async function serveTwoVersions(workspace, env) {
     promptwise("package", flow, "--format", "json");
   }
   promptwise("rollout", "set", flow, `${ROLLOUT_FLOW}:v1=100`);
-  const port = await freePort();
-  const child = startProcess(python, ["-m", "promptwise", "serve", flow, "--port", String(port)], { cwd: workspace, env });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/health`, 60_000);
+  // A port found free can be taken before serve binds it (code-server starts meanwhile, on a port
+  // found free the same way): serve then exits at once, and another port is tried.
+  let child, url, output;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    child = startProcess(python, ["-m", "promptwise", "serve", flow, "--port", String(port)], { cwd: workspace, env });
+    output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    url = `http://127.0.0.1:${port}`;
+    const exited = new Promise((resolve) => child.once("exit", () => resolve("exited")));
+    const up = waitForHttp(`${url}/health`, 60_000).then(() => "up");
+    up.catch(() => undefined);
+    if ((await Promise.race([up, exited])) === "up") break;
+    if (attempt === 3) throw new Error(`promptwise serve exited before answering three times; its log ends: ${output.slice(-600)}`);
+  }
   const answeredBy = async () => {
     const response = await fetch(`${url}/score`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "hi" }) });
     if (response.status !== 200) throw new Error(`POST /score answered ${response.status}: ${await response.text()}`);
