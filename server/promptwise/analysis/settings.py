@@ -60,10 +60,10 @@ CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible", "custom")
 # Every spelling the engine accepts for them, lower-cased with `-` as `_`
 # (promptwise.engine.connections._TYPE_ALIASES).
 _CONNECTION_TYPE_SPELLINGS = frozenset(
-    {"openai", "open_ai", "openaiconnection", "azure_openai", "azure", "azureopenai",
+    {"openai", "open_ai", "openaiconnection", "azure_openai", "azure_open_ai", "azure", "azureopenai",
      "azureopenaiconnection", "openai_compatible", "custom", "customconnection", "serverless"}
 )  # fmt: skip
-_CUSTOM_KEYS = frozenset({"type", "secrets", "configs", "name"})
+_CUSTOM_KEYS = frozenset({"type", "secrets", "configs", "name", "$schema"})
 # Names Prompt flow's samples and `pf connection create` docs use. A flow naming one that
 # the workspace does not define runs on the default connection by design (the engine's
 # fallback), so these are not reported as typos.
@@ -111,6 +111,10 @@ CONNECTION = spec(
         "auth_mode": spec(STR),  # Prompt flow's spelling: `meid_token`
         "model": spec(STR),
         "name": spec(STR),
+        # Prompt flow's connection files: api_base is the endpoint (engine/connections.py)
+        "api_base": spec(STR),
+        "api_type": spec(STR),
+        "$schema": spec(STR),
         "secrets": spec(MAP, open=True),  # type: custom
         "configs": spec(MAP, open=True),  # type: custom
     },

@@ -37,6 +37,7 @@ _TYPE_ALIASES = {
     "open_ai": "openai",
     "openaiconnection": "openai",
     "azure_openai": "azure_openai",
+    "azure_open_ai": "azure_openai",  # Prompt flow's spelling (`pf connection create -f`)
     "azure": "azure_openai",
     "azureopenai": "azure_openai",
     "azureopenaiconnection": "azure_openai",
@@ -136,11 +137,12 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
         raise ConnectionConfigError(f"{where}: connection `{name}` must be a mapping of settings")
     if _normalise_type(spec.get("type") or "openai", f"{where}: connection `{name}`") == "custom":
         return _custom(name, spec, where, environ, origin)
+    spec = _from_promptflow(spec, f"{where}: connection `{name}`")
     unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", *_AUTH_KEYS})
     if unknown:
         raise ConnectionConfigError(
             f"{where}: connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
-            f"known settings are {', '.join(_FIELDS)}")
+            f"known settings are {', '.join(_FIELDS)} (and Prompt flow's api_base, api_type)")
     values: dict[str, str | None] = {}
     for key in _FIELDS[1:]:
         raw = spec.get(key)
@@ -193,6 +195,31 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     return Connection(name=name, type=kind, origin=origin, **values)
 
 
+# Prompt flow's connection files (`pf connection create -f azure_openai.yml`) name the endpoint
+# `api_base` and carry `api_type` and `$schema`; such a file pasted under `connections:` works as it is.
+PROMPTFLOW_KEYS = ("$schema", "api_type", "api_base")
+
+
+def _from_promptflow(spec: Mapping, where: str) -> Mapping:
+    """`spec` with Prompt flow's keys read: `api_base` becomes `azure_endpoint` (Azure) or `base_url`,
+    `api_type: azure` without a `type` means azure_openai, and `$schema` only names the file's schema."""
+    if not any(key in spec for key in PROMPTFLOW_KEYS):
+        return spec
+    read = {key: value for key, value in spec.items() if key not in PROMPTFLOW_KEYS}
+    api_type = str(spec.get("api_type") or "").strip().lower()
+    if not read.get("type") and api_type == "azure":
+        read["type"] = "azure_openai"
+    api_base = spec.get("api_base")
+    if api_base is not None:
+        azure = _normalise_type(read.get("type") or "openai", where) == "azure_openai"
+        target = "azure_endpoint" if azure else "base_url"
+        if read.get(target) is not None:
+            raise ConnectionConfigError(f"{where}: both `api_base` (Prompt flow's name) and `{target}` give the "
+                                        f"endpoint; keep one")
+        read[target] = api_base
+    return read
+
+
 # `auth: entra` (ours) and `auth_mode: meid_token` (Prompt flow's): Microsoft Entra ID tokens.
 _AUTH_KEYS = ("auth", "auth_mode")
 _AUTH_VALUES = {"key": "key", "api_key": "key", "entra": "entra", "entra_id": "entra", "meid_token": "entra",
@@ -228,7 +255,7 @@ def _auth(spec: Mapping, kind: str, values: Mapping, where: str) -> str:
 
 def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], origin: str) -> Connection:
     """`type: custom` with `secrets` (each `${env:NAME}`) and `configs` (plain values)."""
-    unknown = sorted(set(spec) - {"type", "secrets", "configs", "name"})
+    unknown = sorted(set(spec) - {"type", "secrets", "configs", "name", "$schema"})
     if unknown:
         raise ConnectionConfigError(f"{where}: custom connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
                                     f"put values under `secrets` (as ${{env:NAME}}) or `configs`")
