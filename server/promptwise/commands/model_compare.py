@@ -120,6 +120,8 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         if data is None:
             raise UserError(f"{config.path}: no data to run on; pass --data FILE or set `data:` in eval.yaml")
         # Every model named, priced and refused (with a did-you-mean) before the first call.
+        if args.node:
+            refuse_unknown_node(flow, args.node)
         estimates = {}
         problems = []
         for model in models:
@@ -205,6 +207,34 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         if len(runs) > 1:
             print("compare the runs row by row: promptwise compare " + " ".join(runs.values()))
     return 1 if failures else 0
+
+
+def refuse_unknown_node(flow: Path, node: str) -> None:
+    """`--node NAME` names an llm node of the flow (a node with variants counts when one of them is
+    llm): said once, before the estimate, rather than once per model after it."""
+    from promptwise.cli import UserError
+    from promptwise.costing.preflight import EstimateError, resolve_target
+    from promptwise.documents.load import load_document
+
+    try:
+        path = resolve_target(Path(flow))
+    except EstimateError:
+        return  # the estimate says what is wrong with the target
+    document = load_document(path)
+    if getattr(document, "kind", None) == "prompty":
+        raise UserError(f"{path}: --node applies to flow.dag.yaml llm nodes; a .prompty has one model "
+                        "(leave --node out)")
+    if getattr(document, "kind", None) != "flow_dag":
+        return
+    llm_nodes = []
+    for flow_node in document.nodes:
+        group = document.node_variants.get(flow_node.name) if flow_node.use_variants else None
+        kinds = [v.node.type for v in group.variants.values() if v.node] if group else [flow_node.type]
+        if any((kind or "").lower() == "llm" for kind in kinds):
+            llm_nodes.append(flow_node.name)
+    if node not in llm_nodes:
+        raise UserError(f"{path}: --node {node}: no llm node of that name (llm nodes: "
+                        f"{', '.join(llm_nodes) or 'none'}); nothing was run")
 
 
 def _number(value) -> float | None:

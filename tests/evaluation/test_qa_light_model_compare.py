@@ -1,0 +1,80 @@
+"""`eval --models` walked as a demanding user would (issue 13 §3), through the real openai client
+against the fake server.
+
+- `--node NAME` naming no llm node (a python node, a typo, or any node of a prompty) is refused
+  once, before the estimate; it used to print the estimate, then the same error once per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptwise.cli import main
+
+from capitals_project import write_capitals_flow, write_city_prompty
+
+FLOW = """\
+inputs:
+  question: {type: string}
+outputs:
+  answer: {type: string, reference: "${tidy.output}"}
+nodes:
+- name: answer
+  type: llm
+  source: {type: code, path: answer.jinja2}
+  inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
+  connection: fake
+  api: chat
+- name: tidy
+  type: python
+  source: {type: code, path: tidy.py}
+  inputs: {text: "${answer.output}"}
+"""
+TIDY = "from promptflow.core import tool\n\n\n@tool\ndef tidy(text: str) -> str:\n    return text.strip()\n"
+EVAL = """\
+data: data.jsonl
+evaluators:
+  - name: correct
+    type: exact_match
+    inputs: {prediction: ${run.outputs.answer}, reference: ${data.expected}}
+"""
+
+
+@pytest.fixture
+def two_node_flow(workspace_dir: Path) -> Path:
+    folder = write_capitals_flow(workspace_dir, FLOW, EVAL)
+    (folder / "tidy.py").write_text(TIDY, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("node", ["tidy", "answr"])
+def test_node_that_is_not_an_llm_node_is_refused_once_before_the_estimate(two_node_flow, fake_server, capsys,
+                                                                          monkeypatch, node):
+    monkeypatch.chdir(two_node_flow.parent)
+    assert main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--node", node]) == 2
+    out, err = capsys.readouterr()
+    assert "Estimate over" not in out + err  # refused before pricing anything
+    assert err.count(f"--node {node}: no llm node of that name") == 1
+    assert "llm nodes: answer" in err
+    assert fake_server.stats.requests == 0
+
+
+def test_node_on_a_prompty_is_refused_once(workspace_dir, fake_server, capsys, monkeypatch):
+    folder = write_city_prompty(workspace_dir)
+    (folder / "eval.yaml").write_text(EVAL.replace("data: data.jsonl\n", "").replace("run.outputs.answer",
+                                                                                      "run.outputs.output"))
+    monkeypatch.chdir(workspace_dir)
+    assert main(["compare", "--flow", str(folder / "city.prompty"), "--data", str(folder / "data.jsonl"),
+                 "--models", "gpt-4o-mini,gpt-4.1-mini", "--node", "city"]) == 2
+    out, err = capsys.readouterr()
+    assert "Estimate over" not in out + err
+    assert err.count("a .prompty has one model") == 1
+    assert fake_server.stats.requests == 0
+
+
+def test_node_naming_the_llm_node_still_runs(two_node_flow, fake_server, capsys, monkeypatch):
+    monkeypatch.chdir(two_node_flow.parent)
+    assert main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--node", "answer",
+                 "--no-cache"]) == 0
+    assert {r.body["model"] for r in fake_server.requests} == {"gpt-4o-mini", "gpt-4.1-mini"}
