@@ -138,8 +138,9 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
         sink = TokenStream(flow.stream_nodes(shape.answer))
         sent_any = False
         try:
-            yield chunk({"role": "assistant", "content": ""})
             async for kind, value in stream_run(serving, flow, inputs, flow_request, sink):
+                if not stream.began:  # the role chunk waits for the flow's first step (EventStream)
+                    yield chunk({"role": "assistant", "content": ""})
                 if kind == "delta":
                     sent_any = True
                     yield chunk({"content": value})
@@ -155,6 +156,9 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
                 data = {**base, "choices": [], "usage": _usage(flow_request)}
                 yield f"data: {json.dumps(data)}\n\n".encode("utf-8")
         except ServeError as error:
+            if not stream.began:  # nothing sent yet: answered with its own status, as OpenAI does
+                serving.fail(flow_request, error)
+                raise
             flow_request.failed_with(error)
             body = {"error": {"message": error.message, "type": _OPENAI_TYPES.get(error.status, "server_error"),
                               "code": KINDS[error.kind][1], "id": flow_request.request_id}}
@@ -172,4 +176,5 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
             serving.finish(flow_request)
         yield b"data: [DONE]\n\n"
 
-    return EventStream(events(), serving, flow_request, serving.headers(flow_request))
+    stream = EventStream(events(), serving, flow_request, serving.headers(flow_request), refuse=openai_error)
+    return stream

@@ -55,6 +55,21 @@ def check_value(name: str, value: Any, declared: str | None) -> None:
         raise InputProblem(f"input `{name}` must be {_article(label)} {label} (declared `{declared}`), got {got}")
 
 
+def _from_text(name: str, value: Any, declared: str | None) -> Any:
+    """A string given for an int, double, bool, list or object input, converted as Prompt flow's
+    serving (and `promptwise run --inputs`) converts it: {"count": "3"} is 3, "true" is True,
+    '[1, 2]' a list. Text that does not convert stays text, for check_value to refuse by name."""
+    if not isinstance(value, str) or json_type(declared) in (None, "string"):
+        return value
+    from promptwise.engine.errors import FlowError
+    from promptwise.engine.values import coerce
+
+    try:
+        return coerce(value, declared, name)
+    except FlowError:
+        return value
+
+
 def _article(label: str) -> str:
     return "an" if label[0] in "aeiou" else "a"
 
@@ -133,9 +148,11 @@ class ServedFlow:
         if not isinstance(given, dict):
             raise InputProblem("the request body must be a JSON object of the flow's inputs "
                                f"({', '.join(self.input_specs) or 'none'})")
+        given = dict(given)
         for name, spec in self.input_specs.items():
             declared = getattr(spec, "type", None)
             if name in given:
+                given[name] = _from_text(name, given[name], declared)
                 check_value(name, given[name], declared)
             elif not getattr(spec, "has_default", False):
                 label = json_type(declared) or declared or "any value"

@@ -22,7 +22,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from promptwise.serving.errors import ServeError, error_body, safe_message
+from promptwise.serving.errors import ServeError, error_body, error_response, safe_message
 from promptwise.serving.streaming import (
     EventStream,
     TokenStream,
@@ -58,7 +58,15 @@ async def _answer(serving, request: Request, flow_request) -> Response:
         return _event_stream(serving, flow, inputs, flow_request, None, outcome)
     outputs = await _joined(outputs, flow)  # a generator output, and the client did not ask for events
     serving.finish(flow_request)
-    return Response(to_json(outputs), media_type="application/json", headers=serving.headers(flow_request))
+    answer = outputs.get("output") if _returned_as_is(flow, outcome) else outputs
+    return Response(to_json(answer), media_type="application/json", headers=serving.headers(flow_request))
+
+
+def _returned_as_is(flow, outcome) -> bool:
+    """Prompt flow answers what a flex flow's entry returned when it is not a dict ("HEY", 3,
+    [...], a generator's joined text) as that JSON value, not as {"output": ...}."""
+    return flow.executable.kind == "flex_flow" and not any(isinstance(value, dict)
+                                                             for value in outcome.node_outputs.values())
 
 
 async def _joined(outputs: dict, flow, skip: str | None = None) -> dict:
@@ -120,6 +128,9 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
                 elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
                     yield _event({current: streamed})
         except ServeError as error:
+            if not stream.began:  # nothing sent yet: answered with its own status (EventStream)
+                serving.fail(flow_request, error)
+                raise
             flow_request.failed_with(error)
             yield _event(error_body(error.kind, error.message, flow_request.request_id))
         except asyncio.CancelledError:
@@ -133,4 +144,5 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
         finally:
             serving.finish(flow_request)
 
-    return EventStream(events(), serving, flow_request, serving.headers(flow_request))
+    stream = EventStream(events(), serving, flow_request, serving.headers(flow_request), refuse=error_response)
+    return stream

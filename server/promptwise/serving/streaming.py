@@ -24,21 +24,75 @@ EVENT_STREAM = "text/event-stream"
 
 class EventStream(StreamingResponse):
     """A streamed answer that finishes its request however it ends: a client that leaves before
-    the first event means the events' generator never starts, so its own `finally` cannot."""
+    the first event means the events' generator never starts, so its own `finally` cannot.
 
-    def __init__(self, events, serving, flow_request, headers: dict) -> None:
+    The status line waits for the first event: a request that fails before anything streams
+    (the model endpoint down, a flow error) is answered by `refuse` with its own status (503 and
+    Retry-After...) as the JSON answer would be, not 200 and an error event that clients' retry
+    logic cannot see. The events' generator raises ServeError then (when `began` is False)."""
+
+    def __init__(self, events, serving, flow_request, headers: dict, refuse=None) -> None:
         super().__init__(events, media_type=EVENT_STREAM,
                          headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self._serving = serving
         self._flow_request = flow_request
+        self._refuse = refuse
+        self.began = False  # the first event is out of the generator: later failures are events
 
     async def __call__(self, scope, receive, send) -> None:
         try:
+            if self._refuse is not None:
+                from promptwise.serving.errors import ServeError
+
+                try:
+                    first = await self._first_event(receive)
+                except ServeError as error:
+                    flow_request = self._flow_request
+                    await self._refuse(error, flow_request.request_id,
+                                       self._serving.headers(flow_request))(scope, receive, send)
+                    return
+                if first is None:  # the client left while the flow ran
+                    return
+                self.body_iterator = _chain(first, self.body_iterator)
             await super().__call__(scope, receive, send)
         finally:
             if not self._flow_request.finished:
                 self._flow_request.cancelled = True
                 self._serving.finish(self._flow_request)
+
+    async def _first_event(self, receive):
+        """The generator's first event, or None when the client disconnects first (the
+        generator is then cancelled, and with it the flow and its model call)."""
+        events = self.body_iterator
+        first = asyncio.ensure_future(events.__anext__())
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((first, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not first.done():
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
+            await events.aclose()
+            return None
+        try:
+            item = first.result()
+        except StopAsyncIteration:
+            return b""
+        self.began = True
+        return item
+
+
+async def _disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _chain(first, rest):
+    if first:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def wants_event_stream(request: Request) -> bool:
