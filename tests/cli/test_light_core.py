@@ -276,17 +276,201 @@ def test_the_fake_model_without_aiohttp_says_install_the_demo_extra():
     assert result.stdout == ""  # no base URL printed: nothing listens
 
 
+# ----- tracing on the OpenTelemetry API alone (the SDK and the OTLP exporter are the `otlp` extra) -----
+
+NO_OTEL_SDK = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.semconv")
+HINT_OTLP = "pip install 'promptwise[otlp]'"
+
+TRACED_TOOL = """\
+from promptflow.core import tool
+from promptflow.tracing import trace
+
+
+@trace
+def shout(text: str) -> str:
+    if "boom" in text:
+        raise ValueError("shout refused " + text)
+    return text.upper()
+
+
+@tool
+def finish(answer: str) -> str:
+    return shout(answer)
+"""
+
+
+def _traced_flow(root: Path, base_url: str) -> None:
+    """A flow whose python node calls a `@trace` function: flow, node, model call and user spans."""
+    (root / "flow").mkdir()
+    (root / "flow" / "flow.dag.yaml").write_text(textwrap.dedent("""\
+        inputs:
+          question: {type: string, default: capital of France?}
+        outputs:
+          answer: {type: string, reference: "${finish.output}"}
+        nodes:
+        - name: chat
+          type: llm
+          source: {type: code, path: chat.jinja2}
+          inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
+          connection: local
+          api: chat
+        - name: finish
+          type: python
+          source: {type: code, path: finish.py}
+          inputs: {answer: "${chat.output}"}
+        """), encoding="utf-8")
+    (root / "flow" / "chat.jinja2").write_text("user:\n{{question}}\n", encoding="utf-8")
+    (root / "flow" / "finish.py").write_text(TRACED_TOOL, encoding="utf-8")
+    (root / "promptwise.yaml").write_text(
+        f"connections:\n  local: {{type: openai_compatible, base_url: '{base_url}'}}\n", encoding="utf-8")
+
+
+def _spans_by_name(tree: list[dict]) -> dict[str, dict]:
+    found = {}
+    for span in tree:
+        found[span["name"]] = span
+        found |= _spans_by_name(span.get("children") or [])
+    return found
+
+
+def test_runs_are_traced_into_the_store_without_the_otel_sdk_and_a_set_endpoint_is_named_once(tmp_path):
+    """The core install has opentelemetry-api only: `run` records flow, node, model-call and
+    `@trace` spans (nested through the OTel context, ids of the right width) in the local store,
+    `traces list/show` read them, a failing `@trace` function leaves its error status;
+    OTEL_EXPORTER_OTLP_ENDPOINT without the extra is one warning naming it."""
+    from promptwise.devtools.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(rules=[(r"capital of France", "Paris"), (r"boom", "boom")]) as server:
+        _traced_flow(tmp_path, server.base_url)
+        result = run_python("""
+            import json, sys
+            from promptwise.cli import main
+            codes = [main(["run", "flow", "--no-cache", "--format", "json"]),
+                     main(["run", "flow", "--no-cache", "--format", "json", "--inputs", "question=boom"])]
+            main(["traces", "list", "--format", "json"])
+            print("codes:", codes, file=sys.stderr)
+            print("sdk loaded:", sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk",
+                  "opentelemetry.semconv"))), file=sys.stderr)
+        """, blocked=NO_OTEL_SDK, cwd=tmp_path,
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_SDK_DISABLED": "false"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "codes: [0, 1]" in result.stderr and "sdk loaded: []" in result.stderr
+    hints = [line for line in result.stderr.splitlines() if HINT_OTLP in line]
+    assert len(hints) == 1 and "OTEL_EXPORTER_OTLP_ENDPOINT" in hints[0] and "local store" in hints[0]
+    decoder, text, documents = json.JSONDecoder(), result.stdout, []
+    position = 0
+    while text[position:].strip():
+        document, position = decoder.raw_decode(text, len(text) - len(text[position:].lstrip()))
+        documents.append(document)
+    ok_run, failed_run, listed = documents
+    assert ok_run["outputs"]["answer"] == "PARIS" and failed_run["status"] == "failed"
+    assert {entry["run_id"] for entry in listed} == {ok_run["run"], failed_run["run"]}
+
+    shown = {}
+    for entry in listed:
+        result = run_python(f"""
+            from promptwise.cli import main
+            main(["traces", "show", {entry["trace_id"]!r}, "--format", "json"])
+        """, blocked=NO_OTEL_SDK, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        shown[entry["run_id"]] = json.loads(result.stdout)
+    ok = _spans_by_name(shown[ok_run["run"]]["spans"])
+    assert {"invoke_workflow flow", "node chat", "chat gpt-4o-mini", "node finish", "shout"} <= set(ok)
+    flow, chat, call, finish, shout = (ok[name] for name in ("invoke_workflow flow", "node chat", "chat gpt-4o-mini",
+                                                             "node finish", "shout"))
+    assert flow["parent_id"] is None and chat["parent_id"] == finish["parent_id"] == flow["span_id"]
+    assert call["parent_id"] == chat["span_id"] and shout["parent_id"] == finish["span_id"]
+    assert call["input_tokens"] > 0 and call["model"] == "gpt-4o-mini"
+    assert len(shown[ok_run["run"]]["trace_id"]) == 32 and int(shown[ok_run["run"]]["trace_id"], 16)
+    assert all(len(span["span_id"]) == 16 and int(span["span_id"], 16) for span in ok.values())
+    assert shown[ok_run["run"]]["service"] == "promptwise"
+    failed_shout = _spans_by_name(shown[failed_run["run"]]["spans"])["shout"]
+    assert failed_shout["status"] == "error" and "shout refused" in failed_shout["error_message"]
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.ended = []
+
+    def on_end(self, span) -> None:
+        self.ended.append(span)
+
+
+def test_the_provider_without_the_sdk_keeps_the_sdks_limits_ids_and_switching(monkeypatch, caplog):
+    """tracing/local.py's LocalProvider, the process's provider without the SDK: the standard
+    limit variables (a value that is no count named, not fatal), spans that nest through the
+    OTel context, the `exception` event, and spans that record nothing while tracing is off."""
+    from opentelemetry import trace
+
+    from promptwise.tracing.local import LocalProvider
+
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")  # span attributes; event values whole
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3")
+    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "lots")
+    provider = LocalProvider("svc")
+    assert "OTEL_SPAN_EVENT_COUNT_LIMIT" in caplog.text and provider.limits.max_events == 128
+    tracer = provider.get_tracer("test")
+    off = tracer.start_span("before")  # tracing off: nothing recorded, ids still given
+    assert not off.is_recording() and off.get_span_context().is_valid
+
+    collected = _Collect()
+    assert provider.replace((collected,)) == () and provider.active
+    with tracer.start_as_current_span("outer") as outer:
+        outer.set_attribute("text", "abcdefgh")  # cut at the value length limit
+        outer.set_checked_attributes({"checked": "ijklmnop"})  # the engine's door too
+        outer.set_attribute("none", None)  # not a value OTel takes: dropped
+        with tracer.start_as_current_span("inner") as inner:
+            inner.set_attributes({"a": 1, "b": 2, "c": 3, "d": 4})  # over the count limit: the oldest go
+            inner.record_exception(KeyError("k"))
+        unrecorded_parent = trace.get_current_span()
+    old = provider.replace(())
+    late = tracer.start_span("late", context=trace.set_span_in_context(unrecorded_parent))
+    assert old == (collected,) and not provider.active and not late.is_recording()
+    assert late.get_span_context().trace_id == outer.context.trace_id  # the parent's trace, as the SDK's drop
+    inner, outer = collected.ended
+    assert dict(outer.attributes) == {"text": "abcd", "checked": "ijkl"}
+    assert dict(inner.attributes) == {"b": 2, "c": 3, "d": 4} and inner.dropped_attributes == 1
+    assert inner.parent == outer.context and outer.parent is None and inner.context.trace_id == outer.context.trace_id
+    assert outer.resource.attributes["service.name"] == "svc"
+    [event] = inner.events
+    assert event.name == "exception" and event.attributes["exception.type"] == "KeyError"
+    assert event.attributes["exception.escaped"] == "False"
+
+
 def test_otlp_endpoint_without_the_exporter_warns_and_keeps_traces_local():
+    """The SDK installed (another package brought it) but not the exporter: the same one warning."""
     result = run_python("""
         import logging
         logging.basicConfig(level=logging.WARNING)
         from promptwise.tracing.export import otlp_processor
-        print("processor:", otlp_processor())
+        print("processor:", otlp_processor(), otlp_processor())
     """, blocked=("opentelemetry.exporter",),
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "false"})
     assert result.returncode == 0, result.stderr
-    assert "processor: None" in result.stdout
-    assert "pip install 'promptwise[otlp]'" in result.stderr
+    assert "processor: None None" in result.stdout
+    assert result.stderr.count(HINT_OTLP) == 1 and "opentelemetry-exporter-otlp-proto-http" in result.stderr
+
+
+def test_check_of_tracing_settings_without_the_otel_sdk_or_cryptography(tmp_path):
+    """PW111 on `tracing:` goes through the runtime's own readers (PII policy, store keyring): they
+    need neither the SDK nor, to say that encryption needs it, cryptography."""
+    (tmp_path / "promptwise.yaml").write_text(
+        "tracing:\n  pii: hash\n  pii_key: ${env:PW_LIGHT_UNSET_PII}\n"
+        "  encrypt:\n    key: ${env:PW_LIGHT_STORE_KEY}\n", encoding="utf-8")
+    result = run_python(f"""
+        import sys
+        from promptwise.cli import main
+        code = main(["check", {str(tmp_path / "promptwise.yaml")!r}, "--format", "json"])
+        print("loaded:", sorted(m for m in sys.modules if m.startswith(("opentelemetry", "cryptography"))),
+              file=sys.stderr)
+        sys.exit(code)
+    """, blocked=NO_OTEL_SDK + ("cryptography",), cwd=tmp_path,
+        env={"PW_LIGHT_STORE_KEY": "k" * 40, "PW_LIGHT_UNSET_PII": ""})
+    assert "Traceback" not in result.stderr and "loaded: []" in result.stderr, result.stderr
+    problems = [problem for problem in json.loads(result.stdout) if problem["code"] == "PW111"]
+    lines = {problem["range"]["start"]["line"] + 1: problem["message"] for problem in problems}
+    assert "PW_LIGHT_UNSET_PII" in lines[3]
+    assert "cryptography" in lines[5] and "pip install 'promptwise[encrypt]'" in lines[5]
 
 
 def test_serve_without_uvicorn_names_the_serve_extra(tmp_path):

@@ -34,11 +34,12 @@ import os
 import re
 from typing import Any, Iterable
 
+from promptwise.common.extras import missing_extra
+
 PREFIX = "pwenc:1:"
 SETTING = "tracing.encrypt.key"
 PREVIOUS_SETTING = "tracing.encrypt.previous_keys"
 MIN_KEY_CHARS = 32
-INSTALL_HINT = "pip install 'promptwise[encrypt]'"
 KEY_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _ENV_ONLY = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
@@ -69,8 +70,8 @@ class StoreKey:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
         except ImportError:
-            raise StoreKeyError(f"`{SETTING}` asks for encryption at rest, which needs the `cryptography` package: "
-                                f"{INSTALL_HINT}") from None
+            raise StoreKeyError(missing_extra(f"encryption at rest (`{SETTING}`)", ("cryptography",),
+                                              "encrypt")) from None
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                        info=b"promptwise store encryption v1").derive(secret.encode("utf-8"))
         self.id = hashlib.sha256(b"promptwise key id\x00" + derived).hexdigest()[:8]

@@ -15,6 +15,11 @@ exporter in a BatchSpanProcessor (tracing/export.py). Both work in bounded backg
 that drop and count rather than block. While the local store is the only consumer, the engine's
 own spans skip the SDK's export machinery (tracing/local.py); with an exporter they are the
 SDK's. Attribute names: tracing/attributes.py.
+
+The SDK itself comes with the `otlp` extra: the core install has the OTel API alone, and then
+`configure` installs tracing/local.py's LocalProvider, whose spans (ids, nesting through the
+OTel context, limits) go to the local store as the SDK's would; an OTLP endpoint set without
+the extra is named once in a warning with the `pip install` that brings export.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from typing import Any, Iterator
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_provider = None  # the SDK TracerProvider our processors hang from (set once per process)
-_pipeline = None  # _Pipeline: the switch in front of the current processors
+_provider = None  # the TracerProvider our processors hang from (set once per process): the SDK's or a LocalProvider
+_pipeline = None  # the switch in front of the current processors: a Pipeline, or the LocalProvider itself
 _configured_for: tuple | None = None  # (workspace root, settings, OTLP requested) of the current configuration
 _store_processor = None
 _own_provider = False  # the provider is the one we installed (not the user's own SDK set-up)
@@ -135,13 +140,24 @@ def get_tracer(name: str = "promptwise"):
 # --- internals ---------------------------------------------------------------------------
 def _ensure_provider(service_name: str) -> None:
     """Install our TracerProvider as the global one (once). If the process already has an SDK
-    provider (the user's own OTel set-up), our processors join it instead."""
+    provider (the user's own OTel set-up), our processors join it instead. Without the SDK
+    (the core install) the provider is a LocalProvider (tracing/local.py)."""
     global _provider, _pipeline, _own_provider
     if _pipeline is not None:
         return
     from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError:  # the OTel API alone: spans for the local store only
+        from promptwise.tracing.local import LocalProvider
+
+        provider = LocalProvider(service_name)
+        trace.set_tracer_provider(provider)
+        _provider = _pipeline = provider
+        _own_provider = True
+        return
 
     from promptwise.tracing.pipeline import Pipeline, PipelineSampler
 
@@ -235,8 +251,12 @@ def _within(timeout_s: float, call) -> bool:
 def _local_tracer(store_processor):
     """A LocalTracer (tracing/local.py) when the local store is all that records spans: our own
     provider (not a user's, whose processors want SDK spans), the SDK not disabled, no attribute
-    value length limit. None: the engine uses the SDK's spans."""
-    from promptwise.tracing.local import LocalTracer
+    value length limit. None: the engine uses the SDK's spans. Without the SDK: the
+    LocalProvider's current tracer."""
+    from promptwise.tracing.local import LocalProvider, LocalTracer
+
+    if isinstance(_provider, LocalProvider):
+        return _provider.tracer
 
     limits = getattr(_provider, "_span_limits", None)
     if (_provider is None or not _own_provider or getattr(_provider, "_disabled", True) or limits is None

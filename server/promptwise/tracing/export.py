@@ -4,20 +4,28 @@ environment variables ask for it.
 The exporter reads its endpoint, headers, timeout and compression from the standard
 OTEL_EXPORTER_OTLP_* variables itself; we only decide whether to build it, and hand it to
 the SDK's BatchSpanProcessor (a bounded queue that drops when full, off the request path).
-It ships in the `otlp` extra (it brings protobuf), so the core install stays light.
+The exporter and the SDK ship in the `otlp` extra (the exporter brings protobuf), so the core
+install stays light; without them a set endpoint is named once in a warning, with the
+`pip install` that brings export, and traces stay in the local store.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import SpanProcessor
+from promptwise.common.extras import missing_extra
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-INSTALL_HINT = "pip install 'promptwise[otlp]'"
+EXTRA = "otlp"
+EXTRA_PACKAGES = ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
+_missing_said = False  # the warning about the missing extra, once per process
 
 
 def otlp_requested() -> bool:
@@ -44,8 +52,7 @@ def otlp_processor(queue_size: int = 2048, pii=None) -> SpanProcessor | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        log.warning("tracing: %s is set but the OTLP exporter is not installed; traces stay local. "
-                    "Install it with: %s", " or ".join(ENDPOINT_VARIABLES), INSTALL_HINT)
+        _say_missing()
         return None
     exporter = OTLPSpanExporter()
     if pii is not None:
@@ -54,3 +61,15 @@ def otlp_processor(queue_size: int = 2048, pii=None) -> SpanProcessor | None:
 
         exporter = GoverningExporter(exporter, pii, CONTENT_ATTRIBUTES)
     return BatchSpanProcessor(exporter, max_queue_size=queue_size)
+
+
+def _say_missing() -> None:
+    """Once per process (a language server configures tracing per workspace): which variable asks
+    for export, what it needs, the `pip install` that brings it, and that tracing goes on locally."""
+    global _missing_said
+    if _missing_said:
+        return
+    _missing_said = True
+    variable = next(name for name in ENDPOINT_VARIABLES if os.environ.get(name, "").strip())
+    log.warning("tracing: %s; traces are kept in the local store only until then",
+                missing_extra(f"OTLP export ({variable} is set)", EXTRA_PACKAGES, EXTRA))

@@ -9,18 +9,23 @@ so the SDK's spans nest under them and they under the SDK's) that keep their fie
 slots and go to the store's processor as they are when they end. Measured: about half of what
 the engine's three spans per batch row cost on the rows' thread (benchmarks/README.md,
 "Tracing overhead"). With an exporter every span is the SDK's, as before.
+
+Without the SDK (the core install: it comes with the `otlp` extra, for export) every span is a
+LocalSpan: `LocalProvider` is then the process's TracerProvider, with the ids, resource and
+span limits the SDK's would have (the standard OTEL_* limit variables included).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import traceback
 from time import time_ns
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
-from opentelemetry.sdk.trace import Event
-from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
@@ -44,6 +49,8 @@ class LocalTracer(trace.Tracer):
         self.max_attributes = limits.max_span_attributes
         self.max_events = limits.max_events
         self.max_event_attributes = limits.max_event_attributes
+        self.max_value_length = limits.max_span_attribute_length  # None: values kept whole
+        self.max_event_value_length = limits.max_attribute_length
 
     def start_span(self, name, context=None, kind=trace.SpanKind.INTERNAL, attributes=None, links=None,
                    start_time=None, record_exception=True, set_status_on_exception=True) -> "LocalSpan":
@@ -85,7 +92,7 @@ class LocalSpan(trace.Span):
         self.start_time = start_time
         self.end_time: int | None = None
         self.attributes: dict[str, Any] = {}
-        self.events: list[Event] | tuple = ()  # a list once an event comes (most spans have none)
+        self.events: list[LocalEvent] | tuple = ()  # a list once an event comes (most spans have none)
         self._status = _UNSET
         self.dropped_attributes = 0
         self._record_exception = record_exception
@@ -113,7 +120,8 @@ class LocalSpan(trace.Span):
         """Attributes whose names and values are known to be what OTel accepts (the engine's own:
         engine/spans.py `_set_attributes`): stored as they are when there is room for them."""
         room = self._tracer.max_attributes
-        if self.end_time is None and (room is None or len(self.attributes) + len(attributes) <= room):
+        if self.end_time is None and self._tracer.max_value_length is None \
+                and (room is None or len(self.attributes) + len(attributes) <= room):
             self.attributes.update(attributes)
         else:
             self.set_attributes(attributes)
@@ -126,8 +134,12 @@ class LocalSpan(trace.Span):
             log.warning("invalid attribute key `%s`: must be a non-empty string; dropped", key)
             self.dropped_attributes += 1
             return
-        if type(value) not in _PLAIN:
-            value = _clean_attribute_value(value, None)  # the SDK's own cleaning (sequences, mappings, others)
+        limit = self._tracer.max_value_length
+        if type(value) not in _PLAIN or limit is not None:
+            # the SDK's own cleaning (sequences, mappings, others; texts cut at the length limit)
+            value = _clean_attribute_value(value, limit)
+            if value is None:  # a value OTel does not take: dropped, as the SDK drops it
+                return
         attributes = self.attributes
         if key not in attributes and self._tracer.max_attributes is not None \
                 and len(attributes) >= self._tracer.max_attributes:
@@ -143,10 +155,11 @@ class LocalSpan(trace.Span):
             return
         if self._tracer.max_events is not None and len(self.events) >= self._tracer.max_events:
             return
-        bounded = BoundedAttributes(self._tracer.max_event_attributes, attributes, immutable=True)
+        bounded = BoundedAttributes(self._tracer.max_event_attributes, attributes, immutable=True,
+                                    max_value_len=self._tracer.max_event_value_length)
         if not self.events:
             self.events = []
-        self.events.append(Event(name, bounded, timestamp or time_ns()))
+        self.events.append(LocalEvent(name, bounded, timestamp or time_ns()))
 
     def add_link(self, context, attributes=None) -> None:  # links are not stored locally
         return None
@@ -164,7 +177,21 @@ class LocalSpan(trace.Span):
         if status.status_code is not StatusCode.UNSET:
             self._status = status
 
-    record_exception = SdkSpan.record_exception  # the SDK's `exception` event (through add_event)
+    def record_exception(self, exception: BaseException, attributes=None, timestamp: int | None = None,
+                         escaped: bool = False) -> None:
+        """The `exception` event, with the attributes the SDK's span gives it (OTel's exception
+        conventions; the names are written here: the semantic-conventions package is not needed)."""
+        kind = type(exception)
+        module = kind.__module__
+        values = {
+            "exception.type": f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            values.update(attributes)
+        self.add_event("exception", values, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
         if self.end_time is not None:
@@ -183,3 +210,145 @@ class LocalSpan(trace.Span):
 
     def __repr__(self) -> str:
         return f'LocalSpan(name="{self.name}", context={self.context})'
+
+
+class LocalEvent:
+    """A span event as processors read the SDK's (name, attributes, timestamp)."""
+
+    __slots__ = ("name", "attributes", "timestamp")
+
+    def __init__(self, name: str, attributes, timestamp: int) -> None:
+        self.name, self.attributes, self.timestamp = name, attributes, timestamp
+
+
+# --- without the SDK: the process's provider ----------------------------------------------
+class LocalSpanLimits:
+    """The span limits the SDK reads from the standard environment variables (same defaults:
+    128 attributes, 128 events, 128 attributes per event, values whole). A value that is no
+    count is named in a warning and the default used (the SDK would refuse to start)."""
+
+    def __init__(self) -> None:
+        shared = _limit("OTEL_ATTRIBUTE_COUNT_LIMIT", None)
+        count = 128 if shared is None else shared
+        self.max_span_attributes = _limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", count)
+        self.max_events = _limit("OTEL_SPAN_EVENT_COUNT_LIMIT", 128)
+        self.max_event_attributes = _limit("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", count)
+        self.max_attribute_length = _limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None)
+        self.max_span_attribute_length = _limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", self.max_attribute_length)
+
+
+def _limit(variable: str, default: int | None) -> int | None:
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    text = text.strip().lower()
+    if text == "unset":  # the SDK's word for no limit
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        log.warning("tracing: %s=%r is not a count (a whole number, 0 or more); using %s", variable, text,
+                    "no limit" if default is None else default)
+        return default
+    return value
+
+
+class RandomIds:
+    """Trace and span ids as the SDK's default generator makes them: random, never zero."""
+
+    @staticmethod
+    def generate_span_id() -> int:
+        span_id = random.getrandbits(64)
+        while span_id == trace.INVALID_SPAN_ID:
+            span_id = random.getrandbits(64)
+        return span_id
+
+    @staticmethod
+    def generate_trace_id() -> int:
+        trace_id = random.getrandbits(128)
+        while trace_id == trace.INVALID_TRACE_ID:
+            trace_id = random.getrandbits(128)
+        return trace_id
+
+    @staticmethod
+    def is_trace_id_random() -> bool:
+        return True
+
+
+class LocalResource:
+    """What the span store reads of the SDK's resource: its attributes (service.name)."""
+
+    __slots__ = ("attributes",)
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        self.attributes = attributes
+
+
+class LocalProvider(trace.TracerProvider):
+    """The process's TracerProvider when the OpenTelemetry SDK is not installed, and the switch
+    `tracing.configure` turns, as it turns the SDK provider's Pipeline (tracing/pipeline.py):
+    `replace((store_processor,))` records spans into the local store, `replace(())` stops.
+    Without the SDK there is no exporter, so the store's processor is the only one. Callers keep
+    the tracer `trace.get_tracer` gave them for the life of the process: it starts the current
+    LocalTracer's spans, or spans that record nothing while tracing is off (OTEL_SDK_DISABLED
+    too, as it silences the SDK's provider)."""
+
+    def __init__(self, service_name: str) -> None:
+        self.resource = LocalResource({"service.name": service_name})
+        self.id_generator = RandomIds()
+        self.limits = LocalSpanLimits()
+        self.disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+        self.processors: tuple = ()
+        self.tracer: LocalTracer | None = None  # the tracer of the current processor (None: off)
+        self._front = _CurrentTracer(self)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.processors)
+
+    def replace(self, processors: tuple) -> tuple:
+        """Record into `processors` from now on (at most one: the store's); returns the old ones
+        for the caller to shut down. A span started before ends into the processor it started with."""
+        old, self.processors = self.processors, tuple(processors)
+        self.tracer = (LocalTracer(self.processors[0], self.resource, self.id_generator, self.limits)
+                       if self.processors and not self.disabled else None)
+        return old
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all(processor.force_flush(timeout_millis) for processor in self.processors)
+
+    def get_tracer(self, instrumenting_module_name: str = "", *args, **kwargs) -> trace.Tracer:
+        return self._front
+
+    def unrecorded_span(self, context=None) -> trace.Span:
+        """A span that records nothing, with ids as the SDK gives a span its sampler dropped
+        (the parent's trace), so code that reads the current span's ids still finds some."""
+        parent = trace.get_current_span(context).get_span_context()
+        trace_id = parent.trace_id if parent.is_valid else self.id_generator.generate_trace_id()
+        return trace.NonRecordingSpan(SpanContext(trace_id, self.id_generator.generate_span_id(), False,
+                                                  TraceFlags(TraceFlags.DEFAULT)))
+
+
+class _CurrentTracer(trace.Tracer):
+    """The tracer LocalProvider hands out: the spans of its current LocalTracer."""
+
+    def __init__(self, provider: LocalProvider) -> None:
+        self._provider = provider
+
+    def start_span(self, name, context=None, kind=trace.SpanKind.INTERNAL, attributes=None, links=None,
+                   start_time=None, record_exception=True, set_status_on_exception=True) -> trace.Span:
+        tracer = self._provider.tracer
+        if tracer is None:
+            return self._provider.unrecorded_span(context)
+        return tracer.start_span(name, context, kind, attributes, links, start_time, record_exception,
+                                 set_status_on_exception)
+
+    def start_as_current_span(self, name, context=None, kind=trace.SpanKind.INTERNAL, attributes=None, links=None,
+                              start_time=None, record_exception=True, set_status_on_exception=True,
+                              end_on_exit=True):
+        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
+                               set_status_on_exception)
+        return trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
+                              set_status_on_exception=set_status_on_exception)

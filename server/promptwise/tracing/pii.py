@@ -4,8 +4,6 @@ storing (tracing/processor.py)."""
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace.export import SpanExporter
-
 from promptwise.evaluation.pii_policy import (  # noqa: F401 - the names tracing's callers import from here
     DROPPED,
     MODES,
@@ -36,8 +34,9 @@ def governed_span(span, policy: PiiPolicy, names: frozenset[str]):
                         instrumentation_scope=span.instrumentation_scope)
 
 
-class GoverningExporter(SpanExporter):
-    """A SpanExporter in front of another: each span's personal data handled before it leaves."""
+class GoverningExporter:
+    """A SpanExporter (by its methods: the SDK is the `otlp` extra, not imported with the policy)
+    in front of another: each span's personal data handled before it leaves."""
 
     def __init__(self, inner, policy: PiiPolicy, names: frozenset[str]) -> None:
         self.inner, self.policy, self.names = inner, policy, names

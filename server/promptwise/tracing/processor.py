@@ -15,10 +15,9 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from promptwise import span_attributes as attrs
@@ -27,6 +26,14 @@ from promptwise.evaluation.safety import find_pii
 from promptwise.redaction import redact, redact_value
 from promptwise.store.disk_full import DiskGate
 from promptwise.tracing.store import SpanRecord, SpanStore
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+try:  # the SDK's base when it is installed: its providers call hooks the base defines
+    from opentelemetry.sdk.trace import SpanProcessor
+except ImportError:  # the core install, the OTel API alone (the SDK is the `otlp` extra): tracing/local.py calls it
+    SpanProcessor = object
 
 log = logging.getLogger(__name__)
 
