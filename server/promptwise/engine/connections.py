@@ -325,6 +325,21 @@ def _one_typo_from(name: str, defined: Mapping) -> str | None:
     return None
 
 
+def _register_named_keys(specs: Mapping, environ: Mapping[str, str]) -> None:
+    """Mask from the start the keys the connections name (`api_key: ${env:NAME}`, a custom
+    connection's `secrets`), not only once a node resolves that connection: a flex entry or a
+    python tool that reads the variable itself must not put its value in a trace, a run or an
+    error message either."""
+    for spec in specs.values():
+        if not isinstance(spec, Mapping):
+            continue
+        secrets = spec.get("secrets")
+        for raw in [spec.get("api_key"), *(secrets.values() if isinstance(secrets, Mapping) else ())]:
+            if isinstance(raw, str):
+                for match in _ENV_REF.finditer(raw):
+                    register_secret(environ.get(match.group(1)))
+
+
 class ConnectionResolver:
     """Resolves connection names for one run, from the workspace settings and the environment."""
 
@@ -339,6 +354,7 @@ class ConnectionResolver:
         defaults = settings.get("defaults") or {}
         self.default_name: str | None = defaults.get("connection") if isinstance(defaults, Mapping) else None
         self._cache: dict[tuple[str | None, bool], Connection] = {}
+        _register_named_keys(self.specs, self.environ)
 
     @classmethod
     def for_workspace(cls, workspace) -> "ConnectionResolver":
