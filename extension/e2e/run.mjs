@@ -243,6 +243,12 @@ async function setUserSetting(page, id, value) {
   await runCommand(page, "View: Close All Editors");
 }
 
+/** The notification toasts on screen, for a failure message (a warning there says why). */
+async function notificationTexts(page) {
+  const texts = await page.locator(".notification-toast").allInnerTexts().catch(() => []);
+  return texts.map((text) => text.replace(/\s+/g, " ").trim()).join(" | ") || "no notification";
+}
+
 function assertNoCspViolations() {
   if (cspViolations.length) throw new Error(`content security policy violations: ${cspViolations.join(" | ")}`);
 }
@@ -756,25 +762,33 @@ const steps = [
     name: "an alert rule that fires is a notification whose Open Trace opens the trace",
     waitsOn: "promptwise.alerts + AlertWatcher (H6 monitoring, H12)",
     async run(page, context) {
-      // An earlier step ran log-triage (its trace took about a second): a p95 above 1 ms fires.
-      const rule = "e2e-slow-triage";
+      // Earlier steps ran log-triage (its traces took about a second): a p95 above 1 ms fires. The
+      // batch step cancelled rows (traces whose status is error): an error rate above 1% fires,
+      // and its Open Trace shows a failed trace (which the view once took for a failed request;
+      // the slow rule's example, the slowest trace, is one too when a cancelled row was slowest).
+      const slow = "e2e-slow-triage";
+      const failing = "e2e-failing-triage";
       const settingsYaml = path.join(context.workspace, "promptwise.yaml");
       const before = fs.readFileSync(settingsYaml, "utf8");
-      fs.writeFileSync(settingsYaml, `${before}\nalerts:\n  - {name: ${rule}, flow: log-triage, metric: latency_p95_ms, above: 1, window: 1d}\n`);
+      fs.writeFileSync(settingsYaml, `${before}\nalerts:\n` +
+        `  - {name: ${slow}, flow: log-triage, metric: latency_p95_ms, above: 1, window: 1d}\n` +
+        `  - {name: ${failing}, flow: log-triage, metric: error_rate, above: 0.01, window: 1d}\n`);
       try {
         // Changing the period (as a user would, in the Settings editor) makes the watcher check within a second.
         await setUserSetting(page, "promptwise.monitor.alertCheckSeconds", "30");
-        const toast = page.locator(".notification-toast", { hasText: `Promptwise alert: ${rule}` }).first();
-        await toast.waitFor({ state: "visible", timeout: 20_000 });
-        const message = (await toast.innerText()).replace(/\s+/g, " ");
+        const toast = (rule) => page.locator(".notification-toast", { hasText: `Promptwise alert: ${rule}:` }).first();
+        await toast(slow).waitFor({ state: "visible", timeout: 20_000 });
+        await toast(failing).waitFor({ state: "visible", timeout: 5_000 });
+        const message = (await toast(slow).innerText()).replace(/\s+/g, " ");
         if (!/latency_p95_ms/.test(message)) throw new Error(`the alert does not say its metric: ${message}`);
         await page.screenshot({ path: path.join(results, "13b-alert.png") });
-        await toast.locator(".monaco-button", { hasText: "Open Trace" }).click();
-        const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row", 20_000);
-        if (!frame) throw new Error("Open Trace opened no trace view");
+        await toast(failing).locator(".monaco-button", { hasText: "Open Trace" }).click();
+        const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row.failed", 20_000);
+        if (!frame) throw new Error(`the error-rate alert's Open Trace opened no failed trace: ${await notificationTexts(page)}`);
         const spans = await frame.locator("tr.span-row").count();
+        const failed = (await frame.locator("tr.span-row.failed td.name").first().innerText()).replace(/\s+/g, " ").trim();
         assertNoCspViolations();
-        return `${message.slice(0, 140)} -> trace view with ${spans} spans`;
+        return `${message.slice(0, 120)} | ${failing}'s Open Trace -> trace view with ${spans} spans, failed: ${failed}`;
       } finally {
         // The watcher keeps checking every 30 s: without rules each check is a file read.
         fs.writeFileSync(settingsYaml, before);

@@ -167,6 +167,21 @@ export function evaluationShown(result: unknown): string | undefined {
   return typeof evaluation === "string" && evaluation !== "" ? evaluation : undefined;
 }
 
+/**
+ * The answer to `promptwise.showTrace`: a trace document, recognised by its `spans` list, or the
+ * server's `{status: "error", error}` when it found no trace. A document's own `status` is the
+ * trace's ("error" for a request or row that failed): such a trace is the one a user most wants
+ * to see, so it must never be read as a failed request.
+ */
+export function showTraceAnswer<T extends { spans: unknown[] }>(answer: unknown): { trace: T } | { error: string } {
+  if (answer && typeof answer === "object" && !Array.isArray(answer)) {
+    const candidate = answer as JsonObject;
+    if (Array.isArray(candidate.spans)) return { trace: candidate as unknown as T };
+    if (typeof candidate.error === "string" && candidate.error !== "") return { error: candidate.error };
+  }
+  return { error: "the server answered without a trace; see the Promptwise output (Promptwise: Show Server Log)" };
+}
+
 /** Run names for Compare Runs, from picks and/or a comma- or space-separated text. */
 export function compareRunsArgs(names: string[]): CompareRunsArgs {
   const runs = [...new Set(names.flatMap((name) => name.split(/[\s,]+/)).filter((name) => name !== ""))];

@@ -4,7 +4,7 @@
 // and shows old and new side by side.
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
-import { isFlowFile, lensArguments, type JsonObject } from "./protocol";
+import { isFlowFile, lensArguments, showTraceAnswer, type JsonObject } from "./protocol";
 import { renderReplayHtml, type ReplayResult } from "./traceReplayHtml";
 import { renderTraceHtml, type TraceDocument } from "./traceHtml";
 import type { PromptwiseServer } from "./serverClient";
@@ -35,24 +35,27 @@ export class TracePanel implements vscode.Disposable {
       if (!id) return undefined;
       request = { trace_id: id.trim() };
     }
-    let result: (TraceDocument & { status?: string; error?: string }) | undefined;
+    let answer: unknown;
     try {
-      result = await vscode.window.withProgress(
+      answer = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Window, title: "Promptwise: loading the trace" },
-        () => this.server.executeCommand<TraceDocument & { status?: string; error?: string }>(SHOW_TRACE, request!),
+        () => this.server.executeCommand<unknown>(SHOW_TRACE, request!),
       );
     } catch (error) {
       this.server.log.error(`${SHOW_TRACE} ${JSON.stringify(request)}: ${String(error)}`);
       void vscode.window.showErrorMessage(`Promptwise: the trace could not be loaded: ${String((error as Error)?.message ?? error)}`);
       return undefined;
     }
-    if (!result || result.status === "error" || !Array.isArray(result.spans)) {
-      void vscode.window.showWarningMessage(`Promptwise: ${result?.error ?? "the server returned no trace"}`);
+    // A trace whose own status is "error" (a failed request or row) is a trace to show.
+    const outcome = showTraceAnswer<TraceDocument>(answer);
+    if ("error" in outcome) {
+      this.server.log.warn(`${SHOW_TRACE} ${JSON.stringify(request)}: ${outcome.error}; the server answered ${JSON.stringify(answer)?.slice(0, 300)}`);
+      void vscode.window.showWarningMessage(`Promptwise: ${outcome.error}`);
       return undefined;
     }
     this.flowUri = typeof request.uri === "string" ? request.uri : undefined;
-    this.show(result, typeof request.span_id === "string" ? request.span_id : undefined);
-    return result;
+    this.show(outcome.trace, typeof request.span_id === "string" ? request.span_id : undefined);
+    return outcome.trace;
   }
 
   private show(trace: TraceDocument, focusSpanId?: string): void {

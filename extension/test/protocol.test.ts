@@ -14,6 +14,7 @@ import {
   evaluationShown,
   runFlowArgs,
   showRunArgs,
+  showTraceAnswer,
   withWorkDoneToken,
 } from "../src/protocol";
 
@@ -138,5 +139,27 @@ describe("show run", () => {
     assert.equal(evaluationShown({ run: "run-7", evaluation: null }), undefined);
     assert.equal(evaluationShown([]), undefined);
     assert.equal(evaluationShown(undefined), undefined);
+  });
+});
+
+describe("show trace answer", () => {
+  const span = { span_id: "a1", name: "invoke_workflow log-triage", status: "error", children: [] };
+  it("a trace that failed is a trace to show, not a failed request", () => {
+    // What `promptwise.showTrace` answers for a cancelled batch row or a failed served request:
+    // the trace's own status is "error" (an alert on error_rate always links such a trace).
+    const failed = { trace_id: "3c9fb95acc39d8d6233599f8e7e694cf", status: "error", error_type: "CancelledError", spans: [span] };
+    assert.deepEqual(showTraceAnswer(failed), { trace: failed });
+    const ok = { trace_id: "3c9fb95acc39d8d6233599f8e7e694cf", status: "unset", spans: [span] };
+    assert.deepEqual(showTraceAnswer(ok), { trace: ok });
+  });
+  it("the server's error answer is its message", () => {
+    const error = "no trace 3c9fb95acc39 in /w/.promptwise/traces.sqlite (deleted by the retention setting?)";
+    assert.deepEqual(showTraceAnswer({ status: "error", error }), { error });
+  });
+  it("anything else says that no trace came and where to look", () => {
+    for (const answer of [undefined, null, [], "trace", { status: "error" }, { status: "ok", spans: "none" }]) {
+      const outcome = showTraceAnswer(answer);
+      assert.ok("error" in outcome && /without a trace.*Show Server Log/.test(outcome.error), JSON.stringify(answer));
+    }
   });
 });
