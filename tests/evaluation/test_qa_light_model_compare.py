@@ -78,3 +78,21 @@ def test_node_naming_the_llm_node_still_runs(two_node_flow, fake_server, capsys,
     assert main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--node", "answer",
                  "--no-cache"]) == 0
     assert {r.body["model"] for r in fake_server.requests} == {"gpt-4o-mini", "gpt-4.1-mini"}
+
+
+def test_a_fine_tuned_model_is_compared_with_its_base_at_its_own_prices(two_node_flow, fake_server, capsys,
+                                                                        monkeypatch):
+    """What `finetune status` suggests (`eval FLOW --models BASE,ft:BASE:ORG:SUFFIX:ID`) runs; before,
+    the fine-tuned name was refused as not in the catalog."""
+    import json
+
+    tuned = "ft:gpt-4o-mini-2024-07-18:acme:capitals:AbC123"
+    monkeypatch.chdir(two_node_flow.parent)
+    assert main(["eval", str(two_node_flow), "--models", f"gpt-4o-mini-2024-07-18,{tuned}", "--format", "json",
+                 "--no-cache"]) == 0
+    base, fine_tuned = json.loads(capsys.readouterr().out)["models"]
+    assert fine_tuned["model"] == tuned and fine_tuned["error"] is None
+    assert {r.body["model"] for r in fake_server.requests} == {"gpt-4o-mini-2024-07-18", tuned}
+    # the same replies (the fake echoes), at the fine-tuned prices: twice the base's for gpt-4o-mini
+    assert fine_tuned["cost_per_row"] == pytest.approx(2 * base["cost_per_row"], rel=1e-6)
+    assert fine_tuned["estimate"]["cost_upper"] == pytest.approx(2 * base["estimate"]["cost_upper"], rel=1e-6)

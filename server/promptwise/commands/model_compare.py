@@ -136,10 +136,11 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         scope = f"node `{args.node}`" if args.node else "every llm node"
         print(f"Estimate over {data} with the model replaced in {scope}"
               + (" (priced as if every model call used it)" if args.node else "") + ":", file=out)
+        width = max(24, *(len(model) for model in estimates))  # fine-tuned names are long
         for model, report in estimates.items():
             expected = "-" if report.cost_expected is None else f"${report.cost_expected:.4f}"
             upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
-            print(f"  {model:<24} expected {expected}, at most {upper}", file=out)
+            print(f"  {model:<{width}} expected {expected}, at most {upper}", file=out)
         runs: dict[str, str] = {}  # model -> its evaluated run
         evaluations: dict[str, str] = {}  # model -> its evaluation (RUN.evalN)
         failures: dict[str, str] = {}  # model -> why it has no evaluation

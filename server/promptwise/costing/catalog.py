@@ -19,7 +19,9 @@ Name lookup (`Catalog.lookup`), in order: a workspace deployment name; for Azure
 connections the `azure/` entry; the exact name; the name without an `openai/` prefix; the
 one entry whose name ends in `/<name>` (so `meta-llama/Llama-3.3-70B-Instruct-Turbo` finds
 the together_ai entry); and finally the same steps for a dated snapshot's base name
-(`gpt-4o-2024-08-06` -> `gpt-4o`), which the match reports as such.
+(`gpt-4o-2024-08-06` -> `gpt-4o`), which the match reports as such. A fine-tuned model's name,
+`ft:BASE:ORG:SUFFIX:ID` as OpenAI gives it, finds BASE and is priced at the entry's fine-tuned
+inference prices (`finetuned_*_per_1m`), where the catalog has them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class ModelInfo:
     cached_input_per_1m: float | None = None  # None: no cached-input discount
     max_input: int | None = None  # a separate cap on input alone, where the provider has one
     finetune_training_per_1m: float | None = None  # fine-tuning training price per 1M tokens, where published
+    # What calls to a model fine-tuned from this one cost (OpenAI bills them above the base model)
+    finetuned_input_per_1m: float | None = None
+    finetuned_cached_input_per_1m: float | None = None
+    finetuned_output_per_1m: float | None = None
     family: str = "chat"
     origin: str = ""  # e.g. "catalog 2026-11-21" or "promptwise.yaml:12"
     source: str = ""  # where the catalog took the figures from
@@ -98,6 +104,9 @@ class ModelInfo:
             "max_output": self.max_output, "input_per_1m": self.input_per_1m,
             "cached_input_per_1m": self.cached_input_per_1m, "output_per_1m": self.output_per_1m,
             "finetune_training_per_1m": self.finetune_training_per_1m,
+            "finetuned_input_per_1m": self.finetuned_input_per_1m,
+            "finetuned_cached_input_per_1m": self.finetuned_cached_input_per_1m,
+            "finetuned_output_per_1m": self.finetuned_output_per_1m,
             "origin": self.origin, "source": self.source,
         }
 
@@ -137,6 +146,9 @@ def _fields_model():
         cached_input_per_1m: float | None = Field(default=None, ge=0)
         output_per_1m: float | None = Field(default=None, ge=0)
         finetune_training_per_1m: float | None = Field(default=None, ge=0)
+        finetuned_input_per_1m: float | None = Field(default=None, ge=0)
+        finetuned_cached_input_per_1m: float | None = Field(default=None, ge=0)
+        finetuned_output_per_1m: float | None = Field(default=None, ge=0)
         source: str | None = None
 
     return _ModelFields
@@ -145,7 +157,9 @@ def _fields_model():
 # The fields of _ModelFields by kind, for _plain_fields (keep the two in step).
 _TEXT_FIELDS = ("provider", "family", "tokenizer", "source")
 _COUNT_FIELDS = ("context_window", "max_input", "max_output")  # > 0
-_PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m", "finetune_training_per_1m")  # >= 0
+_PRICE_FIELDS = ("input_per_1m", "cached_input_per_1m", "output_per_1m", "finetune_training_per_1m",
+                 "finetuned_input_per_1m", "finetuned_cached_input_per_1m", "finetuned_output_per_1m")  # >= 0
+_FINETUNED_PRICES = _PRICE_FIELDS[-3:]
 
 
 def _plain_fields(raw: Any) -> dict | None:
@@ -211,6 +225,8 @@ class Catalog:
         return ModelMatch(name, *found)
 
     def _lookup_model(self, name: str, *, azure: bool) -> tuple[ModelInfo, str] | None:
+        if name.startswith("ft:") and name not in self.models:
+            return self._lookup_finetuned(name, azure=azure)
         found = self._lookup_base(name, azure=azure)
         if found is not None:
             return found
@@ -220,6 +236,22 @@ class Catalog:
             if found is not None:
                 return found[0], f"snapshot of {found[0].name}"
         return None
+
+    def _lookup_finetuned(self, name: str, *, azure: bool) -> tuple[ModelInfo, str] | None:
+        """`ft:BASE:ORG:SUFFIX:ID`: BASE's tokenizer and limits at its fine-tuned inference prices;
+        None when BASE is unknown or has no such prices (then it is not priced at all, rather than
+        at the base model's lower prices)."""
+        base = name.split(":")[1] if name.count(":") >= 1 else ""
+        found = self._lookup_model(base, azure=azure) if base and base != name else None
+        if found is None:
+            return None
+        model = found[0]
+        if model.finetuned_input_per_1m is None or model.finetuned_output_per_1m is None:
+            return None
+        priced = replace(model, name=f"ft:{model.name}", input_per_1m=model.finetuned_input_per_1m,
+                         cached_input_per_1m=model.finetuned_cached_input_per_1m,
+                         output_per_1m=model.finetuned_output_per_1m)
+        return priced, f"fine-tuned from {base}"
 
     def _lookup_base(self, name: str, *, azure: bool) -> tuple[ModelInfo, str] | None:
         candidates = []
@@ -289,6 +321,7 @@ class Catalog:
                 max_input=values.get("max_input"), input_per_1m=values["input_per_1m"],
                 cached_input_per_1m=values.get("cached_input_per_1m"),
                 output_per_1m=values["output_per_1m"], finetune_training_per_1m=values.get("finetune_training_per_1m"),
+                **{key: values.get(key) for key in _FINETUNED_PRICES},
                 origin=origin, source="workspace settings")
         deployments = dict(self.deployments)
         for deployment, model in deployments_section.items():
@@ -377,6 +410,7 @@ def _entry_to_model(name: str, raw: Any, as_of: str, path: Path = CATALOG_PATH, 
         max_output=fields["max_output"], max_input=fields.get("max_input"),
         input_per_1m=fields["input_per_1m"], cached_input_per_1m=fields.get("cached_input_per_1m"),
         output_per_1m=fields["output_per_1m"], finetune_training_per_1m=fields.get("finetune_training_per_1m"),
+        **{key: fields.get(key) for key in _FINETUNED_PRICES},
         origin=f"catalog {as_of}", source=fields.get("source", ""))
 
 
