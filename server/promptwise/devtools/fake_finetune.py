@@ -4,7 +4,9 @@ Just enough of the API for the official `openai` client's `files.create`,
 `fine_tuning.jobs.create|retrieve|list|list_events`, under `/v1` (OpenAI) and `/openai`
 (Azure OpenAI). A job moves one step each time it is retrieved — validating_files, running,
 then succeeded (or failed when `fail_next` is set) — so tests follow it without waiting on
-a clock.
+a clock. Under `/openai` it behaves as Azure's GA API versions do: an uploaded file is
+`pending` until retrieved (then `processed`), a job on a file not yet processed is refused, and
+`method` is an unknown argument (epochs go in `hyperparameters`).
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ class FineTuningStandIn:
         self.jobs: dict[str, dict] = {}
         self.events: dict[str, list[dict]] = {}
         self.fail_next = False  # the next job created fails (as a real job with bad data would)
+        self.import_error: str | None = None  # Azure: files fail their import with this detail
+        self.calls: list[tuple[str, str]] = []  # (method, path) of every request, in order
 
     def add_routes(self, app: web.Application) -> None:
         for prefix in PREFIXES:
             app.router.add_post(f"{prefix}/files", self._upload)
+            app.router.add_get(f"{prefix}/files/{{file}}", self._file)
             app.router.add_post(f"{prefix}/fine_tuning/jobs", self._create)
             app.router.add_get(f"{prefix}/fine_tuning/jobs", self._list)
             app.router.add_get(f"{prefix}/fine_tuning/jobs/{{job}}", self._retrieve)
@@ -48,6 +53,7 @@ class FineTuningStandIn:
                                     "type": "message"})
 
     async def _upload(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
         if (denied := self._check_auth(request)) is not None:
             return denied
         form = await request.post()
@@ -58,11 +64,27 @@ class FineTuningStandIn:
         with self._lock:
             file_id = f"file-{next(self._ids)}"
             meta = {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-                    "filename": upload.filename, "purpose": purpose, "status": "processed"}
+                    "filename": upload.filename, "purpose": purpose,
+                    "status": "pending" if _azure(request) else "processed"}
             self.files[file_id] = {**meta, "content": content}
         return web.json_response(meta)
 
+    async def _file(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
+        if (denied := self._check_auth(request)) is not None:
+            return denied
+        with self._lock:
+            stored = self.files.get(request.match_info["file"])
+            if stored is None:
+                return self._error(404, f"no file {request.match_info['file']!r}")
+            if stored["status"] == "pending" and self.import_error:
+                stored.update(status="error", status_details=self.import_error)
+            elif stored["status"] == "pending":  # imported by the time anyone asks
+                stored["status"] = "processed"
+            return web.json_response({key: value for key, value in stored.items() if key != "content"})
+
     async def _create(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
         if (denied := self._check_auth(request)) is not None:
             return denied
         body = await request.json()
@@ -71,10 +93,16 @@ class FineTuningStandIn:
                 return self._error(400, f"file {body[field]!r} does not exist", field)
         if not body.get("training_file") or not body.get("model"):
             return self._error(400, "model and training_file are required", "training_file")
+        if _azure(request):
+            if "method" in body:
+                return self._error(400, "Unrecognized request argument supplied: method", "method")
+            for field in ("training_file", "validation_file"):
+                if body.get(field) and self.files[body[field]]["status"] != "processed":
+                    return self._error(400, f"file {body[field]} is not processed yet", field)
         with self._lock:
             job_id = f"ftjob-{next(self._ids)}"
-            epochs = (((body.get("method") or {}).get("supervised") or {}).get("hyperparameters") or {}).get(
-                "n_epochs", "auto")
+            epochs = ((((body.get("method") or {}).get("supervised") or {}).get("hyperparameters")
+                        or body.get("hyperparameters") or {}).get("n_epochs", "auto"))
             self.jobs[job_id] = {
                 "id": job_id, "object": "fine_tuning.job", "created_at": int(time.time()), "model": body["model"],
                 "training_file": body["training_file"], "validation_file": body.get("validation_file"),
@@ -106,6 +134,7 @@ class FineTuningStandIn:
             self._event(job["id"], "The job has successfully completed")
 
     async def _retrieve(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
         if (denied := self._check_auth(request)) is not None:
             return denied
         with self._lock:
@@ -116,6 +145,7 @@ class FineTuningStandIn:
             return web.json_response(self._public(job))
 
     async def _list(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
         if (denied := self._check_auth(request)) is not None:
             return denied
         limit = int(request.query.get("limit", "20"))
@@ -125,6 +155,7 @@ class FineTuningStandIn:
                                       "has_more": len(newest) > limit})
 
     async def _events(self, request: web.Request) -> web.Response:
+        self.calls.append((request.method, request.path))
         if (denied := self._check_auth(request)) is not None:
             return denied
         with self._lock:
@@ -132,6 +163,10 @@ class FineTuningStandIn:
             if events is None:
                 return self._error(404, f"no fine-tuning job {request.match_info['job']!r}")
             return web.json_response({"object": "list", "data": list(reversed(events)), "has_more": False})
+
+
+def _azure(request: web.Request) -> bool:
+    return request.path.startswith("/openai/")
 
 
 def uploaded_lines(stand_in: FineTuningStandIn, file_id: str) -> list[dict]:

@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+# Azure OpenAI imports an uploaded file before a job may use it (OpenAI queues the job instead).
+FILE_IMPORTING = ("pending", "running")
+FILE_WAIT_SECONDS = 30 * 60
 
 
 class FineTuneError(Exception):
@@ -60,7 +63,8 @@ def submit(connection, training: Path, model: str, *, validation: Path | None = 
 
     async def work(client):
         async def upload(path: Path):
-            return await client.files.create(file=(path.name, path.read_bytes()), purpose="fine-tune")
+            uploaded = await client.files.create(file=(path.name, path.read_bytes()), purpose="fine-tune")
+            return await _imported(client, uploaded, path)
 
         train_file = await upload(training)
         valid_file = await upload(validation) if validation else None
@@ -69,11 +73,31 @@ def submit(connection, training: Path, model: str, *, validation: Path | None = 
             options["validation_file"] = valid_file.id
         if suffix:
             options["suffix"] = suffix
-        if epochs:
+        if epochs and connection.is_azure:
+            # Azure OpenAI's GA API versions take `hyperparameters` and know no `method`.
+            options["hyperparameters"] = {"n_epochs": epochs}
+        elif epochs:
             options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
         return await client.fine_tuning.jobs.create(model=model, training_file=train_file.id, **options)
 
     return asyncio.run(_call(connection, work))
+
+
+async def _imported(client, uploaded, path: Path):
+    """The uploaded file once the service has imported it (Azure: pending -> running -> processed);
+    FineTuneError when the import fails or takes longer than FILE_WAIT_SECONDS."""
+    started, delay = time.monotonic(), 0.0
+    while getattr(uploaded, "status", None) in FILE_IMPORTING:
+        if time.monotonic() - started > FILE_WAIT_SECONDS:
+            raise FineTuneError(f"{path}: uploaded as {uploaded.id}, still {uploaded.status} after "
+                                f"{FILE_WAIT_SECONDS // 60} minutes; no job was started, submit again later")
+        await asyncio.sleep(delay)
+        delay = min(5.0, delay * 2 or 0.5)
+        uploaded = await client.files.retrieve(uploaded.id)
+    if getattr(uploaded, "status", None) == "error":
+        detail = getattr(uploaded, "status_details", None) or "no detail given"
+        raise FineTuneError(f"{path}: the service could not import the file ({detail}); no job was started")
+    return uploaded
 
 
 def _latest(client):
