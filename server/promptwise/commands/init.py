@@ -36,6 +36,8 @@ def run(args) -> int:
         print(f"created {path}")
     for path in result.kept:
         print(f"kept    {path} (already there; not overwritten)", file=sys.stderr)
+    for note in result.notes:
+        print(f"promptwise: warning: {note}", file=sys.stderr)
     print(f"\nNext: cd {args.folder} and follow README.md (it starts the local scripted model; "
           "`promptwise check .` should report no problems).")
     return 0

@@ -18,6 +18,7 @@ COMMON = "common"
 # Python tool files are stored as `*.py.tmpl`: inside the package they are data, not modules
 # (nothing may import them, and they import promptflow, which the package does not need).
 STORED_SUFFIX = ".tmpl"
+CONNECTION = "local"  # the connection common/promptwise.yaml defines and the templates' flows name
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Scaffolded:
     folder: Path
     written: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)  # already there (with force): left untouched
+    notes: list[str] = field(default_factory=list)  # what a kept file means for the new project
 
 
 def _files(template: str) -> dict[str, bytes]:
@@ -92,4 +94,27 @@ def scaffold(folder: Path, template: str = "chat", force: bool = False) -> Scaff
             result.written.append(target)
     except OSError as error:
         raise ScaffoldError(f"{error.filename or folder}: cannot write the project ({error.strerror})") from None
+    result.notes = _kept_settings_notes(folder, template, result.kept)
     return result
+
+
+def _kept_settings_notes(folder: Path, template: str, kept: list[Path]) -> list[str]:
+    """A promptwise.yaml that was already there is kept; when it does not define the connection the
+    template's flow names, the flow would quietly run on another endpoint: say what to add."""
+    settings = folder / "promptwise.yaml"
+    flow = TEMPLATES_DIR / template / "flow.dag.yaml"
+    if settings not in kept or not flow.is_file() or f"connection: {CONNECTION}" not in flow.read_text("utf-8"):
+        return []
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        loaded = None
+    connections = loaded.get("connections") if isinstance(loaded, dict) else None
+    if isinstance(connections, dict) and CONNECTION in connections:
+        return []
+    return [f"{settings} was kept and does not define the connection `{CONNECTION}` that flow.dag.yaml uses, so "
+            "runs would fall back to defaults.connection or the OPENAI_* variables; add under `connections:`\n"
+            f"  {CONNECTION}: {{type: openai_compatible, base_url: \"${{env:PROMPTWISE_BASE_URL}}\", "
+            "api_key: \"${env:OPENAI_API_KEY}\"}"]
