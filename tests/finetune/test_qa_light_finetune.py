@@ -66,3 +66,22 @@ def test_a_failed_import_is_a_clear_error_and_starts_no_job(workspace, server, c
     assert "train.jsonl" in err and "could not import" in err and "line 3 is not a chat example" in err
     assert "no job was started" in err and "Traceback" not in err
     assert server.fine_tuning.jobs == {}
+
+
+def test_a_byte_order_mark_is_named_and_the_first_example_still_counted(tmp_path, capsys):
+    """A file saved "UTF-8 with BOM" got `not valid JSON (Unexpected UTF-8 BOM ...)` on line 1, and
+    the first example went uncounted."""
+    import json
+
+    plain, marked = tmp_path / "plain.jsonl", tmp_path / "bom.jsonl"
+    write_jsonl(plain, GOOD)
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert main(["finetune", "check", str(plain), "--model", "gpt-4o-mini", "--format", "json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["training"]
+    assert main(["finetune", "check", str(marked), "--model", "gpt-4o-mini", "--format", "json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    [problem] = result["problems"]
+    assert (problem["line"], problem["code"], problem["severity"]) == (1, "FT100", "error")
+    assert "byte order mark" in problem["message"] and "without BOM" in problem["message"]
+    assert (result["training"]["examples"], result["training"]["tokens"]) == (expected["examples"],
+                                                                            expected["tokens"])

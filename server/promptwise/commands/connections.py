@@ -90,7 +90,7 @@ def describe_connections(workspace, names: list[str] | None = None, environ=None
         except ConnectionConfigError as error:
             from promptwise.redaction import redact
 
-            row.update(host=None, auth=_auth(spec), ok=False, error=redact(str(error)))
+            row.update(host=_written_host(spec), auth=_auth(spec), ok=False, error=redact(str(error)))
             rows.append(row)
             continue
         row.update(type=connection.type, host=_host(connection.endpoint), auth=_auth(spec, connection),
@@ -99,6 +99,18 @@ def describe_connections(workspace, names: list[str] | None = None, environ=None
             row["origin"] = connection.origin
         rows.append(row)
     return rows
+
+
+def _written_host(spec) -> str | None:
+    """The endpoint host as the settings write it, for a connection that does not resolve (a key
+    not set...): shown all the same, unless it comes from a variable."""
+    if not isinstance(spec, dict):
+        return None
+    for key in ("azure_endpoint", "base_url", "api_base"):
+        value = spec.get(key)
+        if isinstance(value, str) and "${" not in value:
+            return _host(value)
+    return None
 
 
 def _auth(spec, connection=None) -> str:

@@ -174,6 +174,10 @@ def read_file(path: Path, encoding: str, limit: int, problems: list[DataProblem]
     except OSError as error:
         problem(0, "FT100", f"cannot read the file ({error.strerror})")
         return report
+    if data.startswith(b"\xef\xbb\xbf"):
+        problem(1, "FT100", "the file starts with a byte order mark (BOM, as some Windows editors save UTF-8); "
+                            "save it as UTF-8 without BOM")
+        data = data[3:]
     for number, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue

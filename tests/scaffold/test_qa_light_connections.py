@@ -1,0 +1,27 @@
+"""`connections list`: a connection that does not resolve (its key's variable not set) still shows
+the endpoint host its settings write; it showed `endpoint ?`. A host read from a variable stays
+unshown, and no secret is printed."""
+
+from __future__ import annotations
+
+import json
+
+from promptwise.cli import main
+
+
+def test_unresolved_connection_shows_its_written_host(tmp_path, monkeypatch, capsys):
+    (tmp_path / "promptwise.yaml").write_text(
+        "connections:\n"
+        "  written: {type: openai, base_url: 'https://llm.example.com:8443/v1', api_key: '${env:PW_QA_UNSET_KEY}'}\n"
+        "  pf_style: {type: azure_open_ai, api_base: 'https://aoai.example.com/', api_key: '${env:PW_QA_UNSET_KEY}'}\n"
+        "  from_env: {type: openai, base_url: '${env:PW_QA_UNSET_URL}', api_key: '${env:PW_QA_UNSET_KEY}'}\n")
+    for name in ("PW_QA_UNSET_KEY", "PW_QA_UNSET_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["connections", "list", "--format", "json"]) == 1
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {name: row["ok"] for name, row in rows.items()} == {"written": False, "pf_style": False, "from_env": False}
+    assert rows["written"]["host"] == "llm.example.com:8443"
+    assert rows["pf_style"]["host"] == "aoai.example.com"
+    assert rows["from_env"]["host"] is None
+    assert all("PW_QA_UNSET_KEY" in row["error"] for row in rows.values())
