@@ -292,6 +292,7 @@ def check_settings_file(path: Path | str, text: str | None = None) -> list[Probl
         return problems
     problems += check_document_schema(settings.root, SETTINGS, path, "" if settings.toml else settings.text)
     problems += _model_numbers(settings)
+    problems += _retirement_window(settings)
     problems += _connections(settings)
     problems += _default_connection(settings)
     secrets = scan_yaml(path, settings.text, settings.root)
@@ -395,6 +396,29 @@ def _model_numbers(settings: SettingsFile) -> list[Problem]:
                     settings, node.range, "PW106", f"{where} cannot be negative ({unit}); fix the price",
                 ))  # fmt: skip
     return problems
+
+
+def _retirement_window(settings: SettingsFile) -> list[Problem]:
+    """`retirement.window_days` as costing/retirement.py reads it (a whole number of days, 0 or
+    more), reported here at its line: otherwise every flow says at 1:1 that retirement was not checked."""
+    section = settings.mapping("retirement")
+    for entry in section.entries if section is not None else ():
+        node = entry.value
+        if entry.key_text != "window_days" or not isinstance(node, YamlScalar) or isinstance(node.value, bool):
+            continue  # true/false: the schema reports those
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return []
+        fixes = ()
+        if isinstance(value, str) and value.strip().isdigit():
+            written = str(int(value.strip()))
+            fixes = (Fix(f"Write {written} as a number", (TextEdit(settings.path, node.range, written),)),)
+        return [_problem(settings, node.range, "PW104",
+                         f"`retirement.window_days` must be a whole number of days (0 or more), e.g. "
+                         f"`window_days: 90`, not {'empty' if value is None else repr(value)}; until it is, "
+                         "retiring models are not checked",
+                         fixes=fixes)]
+    return []
 
 
 def _number(text: str) -> float | int | None:
