@@ -41,7 +41,9 @@ def register(subparsers) -> None:
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N traces (default 50)")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     show = actions.add_parser("show", help="one trace: its span tree with timings, tokens, cost and messages")
-    show.add_argument("trace_id", nargs="?", metavar="TRACE_ID", help="a trace id (or a unique prefix of 6+ digits)")
+    show.add_argument("trace_id", nargs="?", metavar="TRACE_ID",
+                      help="a trace id (or a unique prefix of 6+ digits), or a served request's id (its "
+                           "x-request-id header, an error answer's `id`)")
     show.add_argument("--run", metavar="NAME", help="the trace of this run's row (with --row for a batch)")
     show.add_argument("--row", type=int, metavar="N", help="the row's 0-based index (with --run)")
     show.add_argument("--format", choices=("text", "json"), default="text")
@@ -118,14 +120,21 @@ def _show(store, args) -> int:
         raise UserError("no traces in this workspace yet: `promptwise run`, `batch`, `eval` and `serve` record them")
     if args.trace_id is not None:
         trace_id = args.trace_id.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{6,32}", trace_id):
-            raise UserError(f"{args.trace_id!r} is not a trace id: give its hex digits as `traces list` shows "
-                            f"them (the first 12 of 32), or any prefix of at least 6 that only it starts with")
-        if store.ambiguous(trace_id):
+        is_hex = re.fullmatch(r"[0-9a-f]{6,32}", trace_id) is not None
+        if is_hex and store.ambiguous(trace_id):
             raise UserError(f"several traces start with {trace_id}; give more digits")
-        trace = store.get_trace(trace_id)
+        trace = store.get_trace(trace_id) if is_hex else None
+        if trace is None:  # the id a served request was answered with (x-request-id, an error's `id`)
+            served = store.trace_of_request(args.trace_id.strip())
+            trace = store.get_trace(served) if served else None
+        if trace is None and is_hex:
+            raise UserError(f"no trace {trace_id} in {store.path}, nor a served request answered with that id; "
+                            f"see `promptwise traces list`")
         if trace is None:
-            raise UserError(f"no trace {trace_id} in {store.path}; see `promptwise traces list`")
+            raise UserError(f"no trace {args.trace_id.strip()!r} in {store.path}, nor a served request answered with "
+                            f"that id: give a trace id's hex digits as `traces list` shows them (the first 12 of 32), "
+                            f"or any prefix of at least 6 that only it starts with, or the id a served request was "
+                            f"answered with (x-request-id)")
     else:
         rows = store.list_traces(run=args.run, limit=None)
         if args.row is not None:
@@ -218,6 +227,14 @@ def _span_figures(span: dict) -> str:
     parts = []
     if span["status"] == "error":
         parts.append(f"error {span['error_type'] or ''}".rstrip())
+    if span["kind"] == "request":  # a served request: what its caller got, and the id it was answered with
+        attributes = span.get("attributes") or {}
+        if attributes.get("http.response.status_code") is not None:
+            parts.append(f"HTTP {attributes['http.response.status_code']}")
+        if attributes.get("promptwise.cancelled"):
+            parts.append("cancelled: the client went away")
+        if attributes.get("promptwise.request.id"):
+            parts.append(f"request {attributes['promptwise.request.id']}")
     if span["kind"] == "llm":
         if span.get("model"):
             parts.append(span["model"])

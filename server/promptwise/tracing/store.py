@@ -368,6 +368,16 @@ class SpanStore:
         summary["spans"] = spans
         return summary
 
+    def trace_of_request(self, request_id: str) -> str | None:
+        """The trace id of the served request answered with this id (its x-request-id header, an
+        error answer's `id`); the request itself rather than its shadow copies, the newest first."""
+        row = self._connection.execute(
+            "SELECT trace_id FROM spans WHERE kind = 'request' AND "
+            "json_extract(attributes, '$.\"promptwise.request.id\"') = ? "
+            "ORDER BY json_extract(attributes, '$.\"promptwise.shadow\"') IS NOT NULL, start_ns DESC LIMIT 1",
+            (request_id,)).fetchone()
+        return row[0] if row else None
+
     def reading_keyring(self):
         """The keyring content is opened with: the one given, else the workspace's (settings and
         environment as they are now; placeholders say what to set when a key is missing)."""
