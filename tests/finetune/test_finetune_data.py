@@ -137,4 +137,5 @@ def test_workspace_models_section_sets_a_training_price(tmp_path, capsys, monkey
         assert main(["finetune", "check", "train.jsonl", "--model", model, "--format", "json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["training_price_per_1m"] == price
-        assert report["cost_total"] == pytest.approx(report["training"]["tokens"] * 3 * price / 1e6)
+        assert report["epochs"] == 8  # no --epochs: what the service picks for 12 examples
+        assert report["cost_total"] == pytest.approx(report["training"]["tokens"] * 8 * price / 1e6)

@@ -85,3 +85,22 @@ def test_a_byte_order_mark_is_named_and_the_first_example_still_counted(tmp_path
     assert "byte order mark" in problem["message"] and "without BOM" in problem["message"]
     assert (result["training"]["examples"], result["training"]["tokens"]) == (expected["examples"],
                                                                             expected["tokens"])
+
+
+@pytest.mark.parametrize("examples, epochs", [(12, 8), (30, 3), (120, 3), (10_000, 2)])
+def test_without_epochs_the_cost_is_for_the_epochs_the_service_picks(tmp_path, capsys, examples, epochs):
+    """A job without n_epochs trains 3 epochs only for 26 to 8,333 examples (OpenAI's rule: 100 to
+    25,000 examples trained in all); the total was always priced at 3, so 12 examples cost 8/3 more."""
+    import json
+
+    data = tmp_path / "train.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"ticket {i}"}, {"role": "assistant", "content": "billing"}]}
+            for i in range(examples)]
+    write_jsonl(data, rows)
+    assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["epochs"], report["epochs_given"]) == (epochs, False)
+    assert report["billed_tokens"] == report["training"]["tokens"] * epochs
+    assert report["cost_total"] == pytest.approx(report["cost_per_epoch"] * epochs)
+    assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--epochs", "3"]) == 0
+    assert "for 3 epochs" in capsys.readouterr().out

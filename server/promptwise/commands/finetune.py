@@ -43,7 +43,8 @@ def _data_options(parser) -> None:
     parser.add_argument("--model", required=True, help="the base model to fine-tune, e.g. gpt-4o-mini-2024-07-18")
     parser.add_argument("--validation", type=Path, default=None, metavar="FILE", help="validation data (JSONL)")
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
-                        help="training epochs (default 3 for the estimate; the service's choice on submit)")
+                        help="training epochs (default: the service's choice: 3 for 26 to 8,333 examples, more "
+                             "below, fewer above; the estimate follows the same rule)")
 
 
 def _connection_options(parser) -> None:
@@ -63,7 +64,7 @@ def _check(args):
     from promptwise.cli import UserError
     from promptwise.config import ConfigError, load_workspace
     from promptwise.costing.catalog import catalog_for
-    from promptwise.finetune.data import DEFAULT_EPOCHS, check
+    from promptwise.finetune.data import check
 
     for option, path in (("DATA", args.data), ("--validation", args.validation)):
         if path is not None and not path.is_file():
@@ -71,8 +72,7 @@ def _check(args):
     try:
         # The workspace's `models:` section may set a price (Azure's differ by region) or a new model.
         catalog = catalog_for(load_workspace(args.workspace or Path.cwd()))
-        return check(args.data, args.model, validation=args.validation, epochs=args.epochs or DEFAULT_EPOCHS,
-                     catalog=catalog)
+        return check(args.data, args.model, validation=args.validation, epochs=args.epochs, catalog=catalog)
     except ConfigError as error:
         raise UserError(str(error)) from None
 
@@ -94,6 +94,9 @@ def print_check(result, out=None) -> None:
     else:
         print(f"cost: {_money(per_epoch)} per epoch, {_money(per_epoch * result.epochs)} for {result.epochs} epochs "
               f"({train.tokens * result.epochs:,} tokens at ${result.price_per_1m:g}/1M)", file=out)
+    if not result.epochs_given:
+        print(f"epochs: {result.epochs}, what the service picks for {train.examples:,} examples when none is "
+              "given (--epochs N sets it)", file=out)
     errors = len(result.errors)
     print(f"{errors} error{'s' if errors != 1 else ''}" if errors else "ok: ready to submit", file=out)
 

@@ -29,7 +29,22 @@ DEFAULT_EXAMPLE_LIMIT = 65_536
 MIN_EXAMPLES = 10
 # With this many examples and no --validation, suggest holding some out.
 SUGGEST_SPLIT_AT = 100
-DEFAULT_EPOCHS = 3
+DEFAULT_EPOCHS = 3  # OpenAI's target when it picks the number of epochs itself ("auto")
+# ...unless the file is small or large: at least 100 and at most 25,000 examples trained in all,
+# within 1-25 epochs (the rule of OpenAI's fine-tuning data preparation cookbook).
+AUTO_MIN_TRAINED, AUTO_MAX_TRAINED, AUTO_MAX_EPOCHS = 100, 25_000, 25
+
+
+def auto_epochs(examples: int) -> int:
+    """The epochs a job without `n_epochs` trains for: 3, more for a small file (12 examples: 8),
+    fewer for a large one (10,000 examples: 2)."""
+    if examples <= 0:
+        return DEFAULT_EPOCHS
+    if examples * DEFAULT_EPOCHS < AUTO_MIN_TRAINED:
+        return min(AUTO_MAX_EPOCHS, AUTO_MIN_TRAINED // examples)
+    if examples * DEFAULT_EPOCHS > AUTO_MAX_TRAINED:
+        return max(1, AUTO_MAX_TRAINED // examples)
+    return DEFAULT_EPOCHS
 
 
 @dataclass(frozen=True)
@@ -222,6 +237,7 @@ class CheckResult:
     validation: FileReport | None
     price_per_1m: float | None
     problems: list[DataProblem]
+    epochs_given: bool = True  # False: `epochs` is what the service picks for this file (auto_epochs)
 
     @property
     def errors(self) -> list[DataProblem]:
@@ -236,7 +252,7 @@ class CheckResult:
         per_epoch = self.cost_per_epoch()
         return {
             "model": self.model, "model_in_catalog": self.model_known, "encoding": self.encoding,
-            "example_token_limit": self.limit, "epochs": self.epochs,
+            "example_token_limit": self.limit, "epochs": self.epochs, "epochs_given": self.epochs_given,
             "training": {"file": self.training.path, "examples": self.training.examples,
                          "tokens": self.training.tokens, "longest_example": self.training.longest},
             "validation": None if self.validation is None else {
@@ -251,9 +267,10 @@ class CheckResult:
         }
 
 
-def check(training: Path, model: str, *, validation: Path | None = None, epochs: int = DEFAULT_EPOCHS,
+def check(training: Path, model: str, *, validation: Path | None = None, epochs: int | None = None,
           catalog=None) -> CheckResult:
-    """Check the training (and validation) file for `model`; never raises on bad data."""
+    """Check the training (and validation) file for `model`; never raises on bad data. Without
+    `epochs`, the cost is for the epochs the service would pick for this file."""
     from promptwise.costing.catalog import FALLBACK_ENCODING, load_catalog
 
     catalog = catalog or load_catalog()
@@ -282,5 +299,5 @@ def check(training: Path, model: str, *, validation: Path | None = None, epochs:
                                     "overfitting"))
     price = getattr(info, "finetune_training_per_1m", None) if info else None
     return CheckResult(model=info.name if info else model, model_known=info is not None, encoding=encoding,
-                       limit=limit, epochs=epochs, training=train, validation=valid, price_per_1m=price,
-                       problems=problems)
+                       limit=limit, epochs=epochs or auto_epochs(train.examples), training=train, validation=valid,
+                       price_per_1m=price, problems=problems, epochs_given=epochs is not None)
