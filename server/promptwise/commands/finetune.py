@@ -137,4 +137,8 @@ def run_status(args) -> int:
                           follow=args.follow, interval=args.interval, out=sys.stdout)
     except jobs.FineTuneError as error:
         raise UserError(str(error)) from None
+    except KeyboardInterrupt:
+        print("promptwise: stopped following; the job goes on at the service (`promptwise finetune status"
+              + (f" {args.job}" if args.job else "") + "` to look again)", file=sys.stderr)
+        return 130
     return 0 if job.status != "failed" and job.status != "cancelled" else 1
