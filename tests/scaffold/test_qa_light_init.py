@@ -40,3 +40,15 @@ def test_the_prompty_template_names_no_connection_and_gets_no_warning(tmp_path, 
     (project / "promptwise.yaml").write_text("defaults: {model: gpt-4.1}\n")
     assert main(["init", str(project), "--template", "prompty", "--force"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("template", ["chat", "rag", "classifier", "prompty"])
+def test_every_template_keeps_its_local_state_out_of_git(template, tmp_path):
+    """The project's README says it "can be committed as it is", but the first run wrote
+    .promptwise/ (runs and traces, prompts and replies included) and the README's .model-url
+    beside it, with nothing to keep them out of `git add .`."""
+    project = tmp_path / "project"
+    assert main(["init", str(project), "--template", template]) == 0
+    ignored = (project / ".gitignore").read_text().splitlines()
+    assert ".promptwise/" in ignored and ".model-url" in ignored
+    assert not (project / "gitignore").exists()  # stored without its dot, written with it

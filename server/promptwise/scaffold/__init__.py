@@ -1,7 +1,8 @@
 """`promptwise init`: copy a project template (package data under scaffold/templates/).
 
 Each template is a folder of files copied as they are, plus the shared files in `common/`
-(promptwise.yaml with a `${env:}` connection, and a README filled in per template). A project
+(promptwise.yaml with a `${env:}` connection, a README filled in per template, and a .gitignore
+keeping `.promptwise/` — runs and traces with their prompts and replies — out of the repository). A project
 made here passes `promptwise check` with no problems and runs on the local scripted model
 (`fake-llm-rules.yaml`) at once. Nothing is ever overwritten: a folder that is not empty is
 refused unless `force`, and even then a file that exists is kept and reported.
@@ -18,6 +19,8 @@ COMMON = "common"
 # Python tool files are stored as `*.py.tmpl`: inside the package they are data, not modules
 # (nothing may import them, and they import promptflow, which the package does not need).
 STORED_SUFFIX = ".tmpl"
+# Package data globs skip dot files, so these are stored without their dot.
+DOT_FILES = {"gitignore": ".gitignore"}
 CONNECTION = "local"  # the connection common/promptwise.yaml defines and the templates' flows name
 
 
@@ -62,7 +65,8 @@ def _files(template: str) -> dict[str, bytes]:
     for folder in (TEMPLATES_DIR / COMMON, TEMPLATES_DIR / template):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
-                files[path.relative_to(folder).as_posix().removesuffix(STORED_SUFFIX)] = path.read_bytes()
+                relative = path.relative_to(folder).as_posix().removesuffix(STORED_SUFFIX)
+                files[DOT_FILES.get(relative, relative)] = path.read_bytes()
     about = TEMPLATES[template]
     readme = string.Template(files["README.md"].decode("utf-8"))
     files["README.md"] = readme.substitute(title=about.title, about=about.about, target=about.target,
