@@ -96,3 +96,22 @@ def test_a_fine_tuned_model_is_compared_with_its_base_at_its_own_prices(two_node
     # the same replies (the fake echoes), at the fine-tuned prices: twice the base's for gpt-4o-mini
     assert fine_tuned["cost_per_row"] == pytest.approx(2 * base["cost_per_row"], rel=1e-6)
     assert fine_tuned["estimate"]["cost_upper"] == pytest.approx(2 * base["estimate"]["cost_upper"], rel=1e-6)
+
+
+def test_flow_warnings_once_and_classification_by_its_accuracy(workspace_dir, fake_server, capsys, monkeypatch):
+    """A warning about the flow and data (an input no column feeds) was printed once per model;
+    a classification evaluator's column read `.pass_rate` (its default threshold) for its accuracy."""
+    import json
+
+    flow = FLOW.replace("  question: {type: string}\n", "  question: {type: string}\n  tone: {type: string, default: plain}\n")
+    evaluation = EVAL + ("  - name: cities\n    type: classification\n"
+                         "    inputs: {prediction: ${run.outputs.answer}, label: ${data.expected}}\n")
+    folder = write_capitals_flow(workspace_dir, flow, evaluation)
+    (folder / "tidy.py").write_text(TIDY, encoding="utf-8")
+    monkeypatch.chdir(workspace_dir)
+    assert main(["eval", str(folder), "--models", "gpt-4o-mini,gpt-4.1-mini,gpt-4.1-nano", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("no column `tone`") == 1
+    data = json.loads(out)
+    assert data["primary_metric"] == "correct.pass_rate"
+    assert all(set(m["metrics"]) == {"correct.pass_rate", "cities.accuracy"} for m in data["models"])

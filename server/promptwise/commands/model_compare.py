@@ -70,11 +70,12 @@ class ModelResult:
 
 def main_figure(evaluator: dict, metrics: dict) -> tuple[str, bool]:
     """The figure that says how good an evaluator found the runs, and whether higher is better:
-    the pass rate when it has a threshold, its accuracy (classification), else its mean."""
-    if evaluator.get("threshold") is not None and "pass_rate" in metrics:
-        return "pass_rate", True
+    its accuracy (classification, whose default threshold makes the pass rate the same number
+    under a vaguer name), the pass rate when it has a threshold, else its mean."""
     if "accuracy" in metrics:
         return "accuracy", True
+    if evaluator.get("threshold") is not None and "pass_rate" in metrics:
+        return "pass_rate", True
     return "mean", bool(evaluator.get("higher_is_better", True))
 
 
@@ -141,6 +142,13 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
             expected = "-" if report.cost_expected is None else f"${report.cost_expected:.4f}"
             upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
             print(f"  {model:<{width}} expected {expected}, at most {upper}", file=out)
+        warned: set[str] = set()  # the flow's warnings (a column feeding no input...) once, not per model
+
+        def warn_once(message: str) -> None:
+            if message not in warned:
+                warned.add(message)
+                warn(message)
+
         runs: dict[str, str] = {}  # model -> its evaluated run
         evaluations: dict[str, str] = {}  # model -> its evaluation (RUN.evalN)
         failures: dict[str, str] = {}  # model -> why it has no evaluation
@@ -151,7 +159,7 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
                 outcome = asyncio.run(evaluate_flow(flow, data, config_path=args.config, models={target: model}, variants=variants,
                                                     concurrency=args.concurrency, use_cache=not args.no_cache,
                                                     on_progress=tracker.on_progress, on_start=tracker.on_start,
-                                                    on_warning=warn))
+                                                    on_warning=warn_once))
             except KeyboardInterrupt:
                 print(tracker.interrupted_message(), file=sys.stderr)
                 if runs:
