@@ -115,3 +115,17 @@ def test_flow_warnings_once_and_classification_by_its_accuracy(workspace_dir, fa
     data = json.loads(out)
     assert data["primary_metric"] == "correct.pass_rate"
     assert all(set(m["metrics"]) == {"correct.pass_rate", "cities.accuracy"} for m in data["models"])
+
+
+def test_compare_models_writes_the_html_report_it_is_asked_for(two_node_flow, fake_server, capsys, monkeypatch,
+                                                              tmp_path):
+    """`compare --models ... --html FILE` ran every model and silently wrote no report."""
+    import json
+
+    report = tmp_path / "models.html"
+    monkeypatch.chdir(two_node_flow.parent)
+    assert main(["compare", "--flow", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--html",
+                 str(report), "--format", "json"]) == 0
+    runs = [m["run"] for m in json.loads(capsys.readouterr().out)["models"]]
+    text = report.read_text(encoding="utf-8")
+    assert all(run in text for run in runs)

@@ -202,6 +202,9 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
                                    _number(record.summary.get("latency_p95_ms")),
                                    failed[model], errors, report.cost_expected, report.cost_upper))
     chosen, reason = recommend(results, primary_higher, args.margin)
+    html = getattr(args, "html", None)  # `compare --models ... --html FILE`
+    if html and len(evaluations) >= 2:
+        _write_html(html, list(evaluations.values()), workspace)
     if args.format == "json":
         print(json_text({"node": args.node, "primary_metric": primary_name, "higher_is_better": primary_higher,
                          "margin": args.margin, "models": [r.to_json() for r in results],
@@ -215,7 +218,22 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         print(f"recommended: {chosen} ({reason})" if chosen else f"no recommendation: {reason}")
         if len(runs) > 1:
             print("compare the runs row by row: promptwise compare " + " ".join(runs.values()))
+    if html and len(evaluations) >= 2:
+        print(f"HTML report (the models' runs row by row): {html}", file=sys.stderr if args.format == "json" else sys.stdout)
+    elif html:
+        print(f"promptwise: warning: {html} not written: fewer than two models were evaluated", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _write_html(path: Path, evaluations: list[str], workspace) -> None:
+    from promptwise.cli import UserError
+    from promptwise.evaluation.compare import compare
+    from promptwise.evaluation.report_html import write_html
+
+    try:
+        write_html(path, compare(evaluations, workspace))
+    except OSError as error:
+        raise UserError(f"{path}: cannot write the report ({error.strerror})") from None
 
 
 def refuse_unknown_node(flow: Path, node: str) -> None:
