@@ -25,3 +25,21 @@ def test_unresolved_connection_shows_its_written_host(tmp_path, monkeypatch, cap
     assert rows["pf_style"]["host"] == "aoai.example.com"
     assert rows["from_env"]["host"] is None
     assert all("PW_QA_UNSET_KEY" in row["error"] for row in rows.values())
+
+
+def test_azure_test_call_goes_to_a_deployment_the_settings_name(tmp_path, monkeypatch, capsys):
+    """On Azure the call names a deployment; with none on the connection it went to defaults.model
+    (gpt-4o-mini here), which is a deployment only if one was named after the model."""
+    from promptwise.devtools.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(api_key="az-qa-key-0123456789") as server:
+        monkeypatch.setenv("PW_QA_AZ_KEY", "az-qa-key-0123456789")
+        (tmp_path / "promptwise.yaml").write_text(
+            "defaults: {model: gpt-4o-mini}\ndeployments: {prod-chat: gpt-4o}\nconnections:\n"
+            f"  az: {{type: azure_openai, azure_endpoint: '{server.azure_endpoint}', api_key: '${{env:PW_QA_AZ_KEY}}'}}\n")
+        monkeypatch.chdir(tmp_path)
+        assert main(["connections", "test", "--format", "json"]) == 0
+        paths = [r.path for r in server.requests]
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["ok"] is True and row["model"] == "prod-chat"
+    assert paths == ["/openai/deployments/prod-chat/chat/completions"]

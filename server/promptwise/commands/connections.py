@@ -143,6 +143,13 @@ def run_list(args) -> int:
     return resolved
 
 
+def _a_deployment(workspace) -> str | None:
+    """An Azure deployment the settings name (`deployments: {prod-chat: gpt-4o}`): on Azure the call
+    goes to a deployment, and a model name is one only when the deployment was named after it."""
+    deployments = workspace.settings.get("deployments")
+    return next(iter(deployments), None) if isinstance(deployments, dict) else None
+
+
 async def _test_one(connection, model: str, timeout: float) -> tuple[bool, float, str | None]:
     from promptwise.engine.providers import Provider, ProviderError, RetryPolicy
 
@@ -176,7 +183,8 @@ def run_test(args) -> int:
                 row["ok"] = None
             continue
         connection = resolver.resolve(None if row["name"] == "(environment)" else row["name"])
-        model = args.model or connection.azure_deployment or defaults.get("model") or DEFAULT_TEST_MODEL
+        model = args.model or connection.azure_deployment or (connection.is_azure and _a_deployment(workspace)) \
+            or defaults.get("model") or DEFAULT_TEST_MODEL
         try:
             ok, latency, error = asyncio.run(_test_one(connection, str(model), args.timeout))
         except Exception as error:  # a client that cannot even be built: report it, test the others
