@@ -9,35 +9,17 @@ a managed identity served by the fake server (as tests/engine/test_entra_auth.py
 from __future__ import annotations
 
 import json
-import os
-import sys
-
-import pytest
 
 from promptwise.cli import main
 from promptwise.devtools.fake_openai import FakeOpenAI
 
 from engine_flows import write_files as write
 
-TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.pf-connection-token.c2lnbmF0dXJl"
-IDENTITY_HEADER = "identity-header-pf-0123"
+from test_entra_auth import FLOW as ENTRA_FLOW, TOKEN, identity_environment  # noqa: F401 (a fixture)
 
-FLOW = {
-    "flow/flow.dag.yaml": """
-        inputs:
-          question: {type: string, default: hi}
-        outputs:
-          answer: {type: string, reference: "${chat.output}"}
-        nodes:
-        - name: chat
-          type: llm
-          source: {type: code, path: chat.jinja2}
-          inputs: {deployment_name: gpt-4o-mini, question: "${inputs.question}"}
-          connection: my_azure_open_ai_connection
-          api: chat
-    """,
-    "flow/chat.jinja2": "user:\n{{question}}\n",
-}
+IDENTITY_HEADER = "identity-header-pf-0123"
+FLOW = {name: text.replace("connection: keyless", "connection: my_azure_open_ai_connection")
+        for name, text in ENTRA_FLOW.items()}
 
 
 def promptflow_settings(endpoint: str) -> str:
@@ -65,19 +47,8 @@ def promptflow_settings(endpoint: str) -> str:
         "    secrets: {api-key: \"${env:PW_QA_OPENAI_KEY}\"}\n")
 
 
-@pytest.fixture
-def identity_environment(monkeypatch, tmp_path):
-    """No credential but the managed identity one: other azure-identity sources cleared."""
-    for name in list(os.environ):
-        if name.startswith(("AZURE_", "MSI_", "IDENTITY_", "IMDS_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
-    monkeypatch.setenv("PW_QA_OPENAI_KEY", "sk-qa-light-" + "x" * 20)
-    return monkeypatch
-
-
 def test_a_promptflow_connection_file_runs_keyless(tmp_path, identity_environment, capsys):
+    identity_environment.setenv("PW_QA_OPENAI_KEY", "sk-qa-light-" + "x" * 20)
     with FakeOpenAI(api_key=TOKEN, identity_header=IDENTITY_HEADER) as server:
         identity_environment.setenv("IDENTITY_ENDPOINT", server.identity_endpoint)
         identity_environment.setenv("IDENTITY_HEADER", IDENTITY_HEADER)

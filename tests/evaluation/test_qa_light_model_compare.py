@@ -14,31 +14,16 @@ from promptwise.cli import main
 
 from capitals_project import write_capitals_flow, write_city_prompty
 
-FLOW = """\
-inputs:
-  question: {type: string}
-outputs:
-  answer: {type: string, reference: "${tidy.output}"}
-nodes:
-- name: answer
-  type: llm
-  source: {type: code, path: answer.jinja2}
-  inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
-  connection: fake
-  api: chat
+from test_model_compare import EVAL, FLOW as ONE_NODE_FLOW
+
+# One llm node, then a python node tidying its answer (a node --node cannot name).
+FLOW = ONE_NODE_FLOW.replace('"${answer.output}"}\nnodes:', '"${tidy.output}"}\nnodes:') + """\
 - name: tidy
   type: python
   source: {type: code, path: tidy.py}
   inputs: {text: "${answer.output}"}
 """
 TIDY = "from promptflow.core import tool\n\n\n@tool\ndef tidy(text: str) -> str:\n    return text.strip()\n"
-EVAL = """\
-data: data.jsonl
-evaluators:
-  - name: correct
-    type: exact_match
-    inputs: {prediction: ${run.outputs.answer}, reference: ${data.expected}}
-"""
 
 
 @pytest.fixture

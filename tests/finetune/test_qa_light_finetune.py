@@ -9,17 +9,9 @@ from __future__ import annotations
 import pytest
 
 from promptwise.cli import main
-from promptwise.devtools.fake_openai import FakeOpenAI
 
 from test_finetune_data import GOOD, write_jsonl
-
-KEY = "sk-fake-finetune-qa"
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI(api_key=KEY) as fake:
-        yield fake
+from test_finetune_jobs import KEY, server  # noqa: F401 (a fixture: the fake server with the key)
 
 
 @pytest.fixture
