@@ -143,6 +143,13 @@ def _config(args: argparse.Namespace) -> dict:
         settings = parse_serve_settings(workspace.settings.get("serve"), where)
     except ServeConfigError as error:
         raise UserError(str(error)) from None
+    if not args.no_trace:  # a typo in `tracing:` must not serve every request untraced (and unmonitored)
+        from promptwise.tracing.settings import SECTION, parse_settings
+
+        try:  # the file's errors (PW111 errors); a key variable this machine lacks serves untraced, saying why
+            parse_settings(workspace.section(SECTION), workspace, environment=False)
+        except ConfigError as error:
+            raise UserError(f"{error} (or serve without traces: --no-trace)") from None
     if not is_loopback(args.host) and not settings.requires_keys:
         raise UserError(f"--host {args.host} would serve the flow to the network without API keys; add keys under "
                         f"`serve.keys` in {where} (`- consumer: NAME` with `key: ${{env:VAR}}` or `sha256: HEX`), or "
