@@ -167,6 +167,18 @@ def redact(text: str) -> str:
     return redact_url_credentials(text)
 
 
+def escapes_may_hide_secrets(json_text: str) -> bool:
+    """Whether `redact` over JSON text (ensure_ascii off) could find less than it finds in the
+    strings the text encodes: a registered secret whose JSON form differs from it (it holds a
+    quote, a backslash or a control character) occurs in that form, or the text escapes a control
+    character that is no whitespace (`\\uXXXX`, `\\b`: a URL credential's shape runs over the
+    character itself but stops at its escape). Escaped quotes, backslashes and line breaks stop
+    the URL shapes where the characters themselves stop them, so they need no second look."""
+    if "\\u" in json_text or "\\b" in json_text:
+        return True
+    return any(escaped != form and escaped in json_text for form, escaped in _ordered)
+
+
 def dumps_redacted(value) -> str:
     """JSON text of `value` (ensure_ascii off, unknown types as str) with every secret masked.
 

@@ -28,7 +28,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 
 from promptwise import span_attributes as A
-from promptwise.redaction import redact, redact_value
+from promptwise.redaction import escapes_may_hide_secrets, redact, redact_value
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("promptwise.engine")
@@ -63,6 +63,13 @@ def set_tracer(tracer: Any = None) -> None:
     store records spans)."""
     global _tracer
     _tracer = tracer if tracer is not None else trace.get_tracer("promptwise.engine")
+
+
+def current_tracer() -> Any:
+    """The tracer the engine's spans start from (see `set_tracer`): a caller's own span that the
+    engine's spans nest under (serving's request span) starts from it too, so it is the same
+    kind of span (a LocalSpan while only the local store records)."""
+    return _tracer
 
 
 def set_enabled(on: bool | None) -> None:
@@ -487,16 +494,26 @@ def _clip(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> str:
+class RedactedText(str):
+    """Content text this module built and masked (`_json`): the span writer's secret check
+    skips it instead of scanning the same text again (tracing/processor.py)."""
+
+    __slots__ = ()
+
+
+def _json(value: Any) -> RedactedText:
     """JSON text with every registered secret masked. The finished text is checked (cheap);
-    only text where a secret holding `"`, `\\` or a control character could hide behind JSON's
-    escapes is encoded again from masked values (a line break alone does not trigger it)."""
+    it is encoded again from masked values only where JSON's escapes could hide a secret from
+    that check (redaction.escapes_may_hide_secrets: a registered secret holding a quote, a
+    backslash or a control character, found in its escaped form; an escaped control character).
+    Escaped quotes alone (a JSON reply inside a message) no longer cost a second encoding and
+    a walk of every value: they were half of what content capture cost a served request."""
     text = _encode(value)
-    if '\\"' in text or "\\\\" in text or "\\u" in text:
+    if escapes_may_hide_secrets(text):
         text = _encode(redact_value(value))
     if len(text) > 8 * MAX_TEXT_CHARS:
         text = text[:8 * MAX_TEXT_CHARS] + "…"  # no longer valid JSON: readers show it as text
-    return redact(text)
+    return RedactedText(redact(text))
 
 
 def _describe(value: Any) -> str:

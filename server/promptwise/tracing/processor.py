@@ -21,6 +21,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import StatusCode
 
 from promptwise import span_attributes as attrs
+from promptwise.engine.spans import RedactedText
 from promptwise.evaluation.pii_policy import _strings
 from promptwise.evaluation.safety import find_pii
 from promptwise.redaction import redact, redact_value
@@ -355,9 +356,13 @@ def _needs_redaction(name: str, description: str | None, attributes: dict[str, A
     """Whether any text of the span (name, status message, attribute names and string values)
     holds a registered secret or a URL credential. All of it joined with line breaks and
     checked once: whatever `redact` finds in one piece it finds in the joined text (no pattern
-    is anchored or crosses a line break), and a false alarm only costs the full walk."""
+    is anchored or crosses a line break), and a false alarm only costs the full walk. Values
+    the engine masked when it encoded them (RedactedText) are left out: on a served request
+    they are most of the text."""
     values = attributes.values()
-    pieces = [name, description or "", *attributes, *[value for value in values if isinstance(value, str)]]
+    # Content the engine built is masked as it is encoded (engine/spans.py `_json`): not scanned twice.
+    pieces = [name, description or "", *attributes,
+              *[value for value in values if isinstance(value, str) and type(value) is not RedactedText]]
     for sequence in [value for value in values if isinstance(value, (tuple, list))]:
         pieces += [item for item in sequence if isinstance(item, str)]
     text = "\n".join(pieces)
