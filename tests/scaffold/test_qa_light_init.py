@@ -52,3 +52,13 @@ def test_every_template_keeps_its_local_state_out_of_git(template, tmp_path):
     ignored = (project / ".gitignore").read_text().splitlines()
     assert ".promptwise/" in ignored and ".model-url" in ignored
     assert not (project / "gitignore").exists()  # stored without its dot, written with it
+
+
+def test_next_step_quotes_a_folder_with_spaces_and_skips_cd_into_here(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "my project"]) == 0
+    assert "Next: cd 'my project' and follow README.md" in capsys.readouterr().out
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["init", "."]) == 0
+    assert "Next: follow README.md" in capsys.readouterr().out

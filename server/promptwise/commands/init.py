@@ -38,6 +38,9 @@ def run(args) -> int:
         print(f"kept    {path} (already there; not overwritten)", file=sys.stderr)
     for note in result.notes:
         print(f"promptwise: warning: {note}", file=sys.stderr)
-    print(f"\nNext: cd {args.folder} and follow README.md (it starts the local scripted model; "
-          "`promptwise check .` should report no problems).")
+    import shlex
+
+    here = Path(args.folder).resolve() == Path.cwd().resolve()
+    print(f"\nNext: {'' if here else f'cd {shlex.quote(str(args.folder))} and '}follow README.md (it starts the "
+          "local scripted model; `promptwise check .` should report no problems).")
     return 0
