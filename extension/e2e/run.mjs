@@ -30,6 +30,10 @@ const children = [];
 /** Content-security-policy violations reported by any frame (results panel checks). */
 const cspViolations = [];
 let tmp;
+/** The chromium playwright drives (closed by main, or by cleanUp on a signal). */
+let browser;
+/** Set by a signal: the remaining steps are not started. */
+let interrupted = false;
 
 function log(message) {
   process.stdout.write(`e2e: ${message}\n`);
@@ -54,16 +58,28 @@ function startProcess(command, args, options) {
   return child;
 }
 
-function stopAll() {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+function signalGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // the whole group is gone already
   }
+}
+
+/**
+ * Ends every process group we started: SIGTERM, up to 5 s for its leader to exit, then SIGKILL
+ * for whatever of the group outlived it (code-server's extension host, the language server, a
+ * `promptwise serve` it started), so that no run leaves a process behind.
+ */
+async function stopAll() {
+  await Promise.all(children.splice(0).map(async (child) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      signalGroup(child, "SIGTERM");
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    }
+    signalGroup(child, "SIGKILL");
+  }));
 }
 
 async function waitForHttp(url, timeoutMs) {
@@ -958,7 +974,11 @@ async function main() {
   await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000);
   log(`code-server ${port} up`);
 
-  const browser = await chromium.launch({
+  browser = await chromium.launch({
+    // Ctrl-C, SIGTERM and SIGHUP go through cleanUp below: the browser, then our processes.
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
     executablePath: process.env.PROMPTWISE_E2E_CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
@@ -975,6 +995,7 @@ async function main() {
     await page.screenshot({ path: path.join(results, "00-workbench.png") });
 
     for (const [index, step] of steps.entries()) {
+      if (interrupted) break;
       if (only && !only.test(step.name)) continue;
       const shot = path.join(results, `${String(index + 1).padStart(2, "0")}-${step.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`);
       const started = Date.now();
@@ -983,8 +1004,8 @@ async function main() {
         outcomes.push({ step, ok: true, detail, seconds: (Date.now() - started) / 1000 });
         log(`ok   ${step.name} (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
       } catch (error) {
-        outcomes.push({ step, ok: false, detail: error.message.split("\n")[0] });
-        log(`FAIL ${step.name}: ${error.message.split("\n")[0]}  [waits on: ${step.waitsOn}]`);
+        outcomes.push({ step, ok: false, detail: failureDetail(error) });
+        log(`FAIL ${step.name}: ${failureDetail(error)}  [waits on: ${step.waitsOn}]`);
         fs.writeFileSync(`${shot}.txt`, await page.locator("body").innerText().catch(() => ""));
       }
       await page.screenshot({ path: `${shot}.png` }).catch(() => undefined);
@@ -1002,10 +1023,37 @@ async function main() {
   return failed.length ? 1 : 0;
 }
 
+/** A step's error in one line; for a Playwright timeout, with what it waited for (its call log). */
+function failureDetail(error) {
+  const lines = String(error?.message ?? error).split("\n");
+  const waited = lines.find((line) => /^\s*- waiting for /.test(line));
+  return waited ? `${lines[0]} (${waited.trim().replace(/^- /, "")})` : lines[0];
+}
+
 /** VS Code's own logs (the Promptwise output channel among them), for a failed run. */
 function copyLogs(userDataDir) {
   const logs = path.join(userDataDir, "logs");
   if (fs.existsSync(logs)) fs.cpSync(logs, path.join(results, "vscode-logs"), { recursive: true });
+}
+
+let cleaning;
+/** Closes the browser, ends our processes and removes the temporary workspace (once). */
+function cleanUp() {
+  cleaning ??= (async () => {
+    await Promise.race([browser?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    await stopAll();
+    if (tmp && !process.env.PROMPTWISE_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+// An interrupted run (Ctrl-C, a CI timeout) must not leave code-server and its servers running.
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping the browser, code-server and the servers started`);
+    void cleanUp().finally(() => process.exit(code));
+  });
 }
 
 let exitCode = 1;
@@ -1015,7 +1063,6 @@ try {
   process.stderr.write(`e2e: error: ${error.message}\n`);
   exitCode = 1;
 } finally {
-  stopAll();
-  if (tmp && !process.env.PROMPTWISE_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  await cleanUp();
 }
 process.exit(exitCode);
