@@ -81,6 +81,7 @@ _GENERIC = frozenset(
 )  # fmt: skip
 _PROVIDER_PREFIX = {
     "azure_openai": "AZURE_OPENAI",
+    "azure_open_ai": "AZURE_OPENAI",  # Prompt flow's spelling
     "azureopenai": "AZURE_OPENAI",
     "azure": "AZURE_OPENAI",
     "openai": "OPENAI",

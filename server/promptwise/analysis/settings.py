@@ -543,7 +543,8 @@ def _inside(inner: Range, outer: Range) -> bool:
 
 
 def _env_name(connection: str, kind: Any, field_name: str) -> str:
-    prefix = {"openai": "OPENAI", "open_ai": "OPENAI", "azure_openai": "AZURE_OPENAI", "azure": "AZURE_OPENAI"}.get(
+    prefix = {"openai": "OPENAI", "open_ai": "OPENAI", "azure_openai": "AZURE_OPENAI", "azure_open_ai": "AZURE_OPENAI",
+              "azure": "AZURE_OPENAI"}.get(
         str(kind or "").lower()
     )
     prefix = prefix or snake(connection).upper() or "CONNECTION"

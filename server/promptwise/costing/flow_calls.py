@@ -395,8 +395,13 @@ def _read(path: Path, overlay: Mapping[Path, str] | None) -> str | None:
 
 def azure_connection_names(connections: Mapping[str, Any]) -> frozenset[str]:
     """Names of the workspace's Azure OpenAI connections (their model names are deployments)."""
-    return frozenset(name for name, spec in connections.items()
-                     if isinstance(spec, Mapping) and str(spec.get("type", "")).lower() in ("azure_openai", "azure"))
+    return frozenset(name for name, spec in connections.items() if isinstance(spec, Mapping) and _is_azure(spec))
+
+
+def _is_azure(spec: Mapping) -> bool:
+    """`type: azure_openai` (or Prompt flow's `azure_open_ai`), or Prompt flow's `api_type: azure` without a type."""
+    kind = str(spec.get("type") or ("azure" if str(spec.get("api_type", "")).lower() == "azure" else ""))
+    return kind.lower().replace("-", "_") in ("azure_openai", "azure_open_ai", "azure", "azureopenai")
 
 
 # ---------------------------------------------------------------- activate conditions
