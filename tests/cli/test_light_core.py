@@ -505,24 +505,8 @@ def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):
     HTTP client calls the model, through the real openai client to a real local server."""
     from promptwise.devtools.fake_openai import FakeOpenAI
 
-    (tmp_path / "flow").mkdir()
-    (tmp_path / "flow" / "flow.dag.yaml").write_text(textwrap.dedent("""\
-        inputs:
-          question: {type: string, default: capital of France?}
-        outputs:
-          answer: {type: string, reference: "${chat.output}"}
-        nodes:
-        - name: chat
-          type: llm
-          source: {type: code, path: chat.jinja2}
-          inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
-          connection: local
-          api: chat
-        """), encoding="utf-8")
-    (tmp_path / "flow" / "chat.jinja2").write_text("user:\n{{question}}\n", encoding="utf-8")
     with FakeOpenAI(rules=[(r"capital of France", "Paris")]) as server:
-        (tmp_path / "promptwise.yaml").write_text(
-            f"connections:\n  local: {{type: openai_compatible, base_url: '{server.base_url}'}}\n", encoding="utf-8")
+        _traced_flow(tmp_path, server.base_url)
         result = run_python("""
             import sys
             from promptwise.cli import main
@@ -532,7 +516,7 @@ def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):
         """, blocked=("aiohttp",), cwd=tmp_path)
         assert server.stats.requests == 1
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["outputs"]["answer"] == "Paris"
+    assert json.loads(result.stdout)["outputs"]["answer"] == "PARIS"  # the model's answer, through finish.py
     assert "aiohttp loaded: False" in result.stderr
 
 

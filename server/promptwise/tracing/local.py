@@ -256,25 +256,27 @@ def _limit(variable: str, default: int | None) -> int | None:
 
 
 class RandomIds:
-    """Trace and span ids as the SDK's default generator makes them: random, never zero."""
+    """Trace and span ids as the SDK's default generator makes them: random, never zero (the
+    invalid id)."""
 
     @staticmethod
     def generate_span_id() -> int:
-        span_id = random.getrandbits(64)
-        while span_id == trace.INVALID_SPAN_ID:
-            span_id = random.getrandbits(64)
-        return span_id
+        return _random_bits(64)
 
     @staticmethod
     def generate_trace_id() -> int:
-        trace_id = random.getrandbits(128)
-        while trace_id == trace.INVALID_TRACE_ID:
-            trace_id = random.getrandbits(128)
-        return trace_id
+        return _random_bits(128)
 
     @staticmethod
     def is_trace_id_random() -> bool:
         return True
+
+
+def _random_bits(bits: int) -> int:
+    value = 0
+    while value == 0:
+        value = random.getrandbits(bits)
+    return value
 
 
 class LocalResource:
@@ -345,10 +347,4 @@ class _CurrentTracer(trace.Tracer):
         return tracer.start_span(name, context, kind, attributes, links, start_time, record_exception,
                                  set_status_on_exception)
 
-    def start_as_current_span(self, name, context=None, kind=trace.SpanKind.INTERNAL, attributes=None, links=None,
-                              start_time=None, record_exception=True, set_status_on_exception=True,
-                              end_on_exit=True):
-        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
-                               set_status_on_exception)
-        return trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
-                              set_status_on_exception=set_status_on_exception)
+    start_as_current_span = LocalTracer.start_as_current_span  # through this class's start_span
