@@ -114,3 +114,18 @@ def test_compare_models_writes_the_html_report_it_is_asked_for(two_node_flow, fa
     runs = [m["run"] for m in json.loads(capsys.readouterr().out)["models"]]
     text = report.read_text(encoding="utf-8")
     assert all(run in text for run in runs)
+
+
+def test_a_flex_flow_is_refused_once_saying_why(workspace_dir, fake_server, capsys, monkeypatch):
+    """It was refused twice (once per model) as "cannot be estimated before a run"."""
+    folder = workspace_dir / "flex"
+    folder.mkdir()
+    (folder / "flow.flex.yaml").write_text("entry: answer:answer\n", encoding="utf-8")
+    (folder / "answer.py").write_text("def answer(question: str) -> str:\n    return question\n", encoding="utf-8")
+    (folder / "eval.yaml").write_text(EVAL, encoding="utf-8")
+    (folder / "data.jsonl").write_text('{"question": "q", "expected": "q"}\n', encoding="utf-8")
+    monkeypatch.chdir(workspace_dir)
+    assert main(["eval", str(folder), "--models", "gpt-4o-mini,gpt-4.1-mini"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("flex flow calls its models from Python") == 1 and "promptwise compare RUN RUN" in err
+    assert fake_server.stats.requests == 0

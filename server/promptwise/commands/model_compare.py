@@ -121,8 +121,7 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         if data is None:
             raise UserError(f"{config.path}: no data to run on; pass --data FILE or set `data:` in eval.yaml")
         # Every model named, priced and refused (with a did-you-mean) before the first call.
-        if args.node:
-            refuse_unknown_node(flow, args.node)
+        refuse_unusable_target(flow, args.node)
         estimates = {}
         problems = []
         for model in models:
@@ -130,8 +129,8 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
                 estimates[model] = estimate_target(flow, data=data, model=model, variants=variants)
             except EstimateError as error:
                 problems.append(str(error))
-        if problems:
-            raise UserError("\n".join(problems) + "\nnothing was run")
+        if problems:  # one line per distinct problem: a file's problem is every model's
+            raise UserError("\n".join(dict.fromkeys(problems)) + "\nnothing was run")
         refuse_undefined_variables(flow, variants or {}, args.allow_undefined)
         out = sys.stderr if args.format == "json" else sys.stdout
         scope = f"node `{args.node}`" if args.node else "every llm node"
@@ -236,9 +235,10 @@ def _write_html(path: Path, evaluations: list[str], workspace) -> None:
         raise UserError(f"{path}: cannot write the report ({error.strerror})") from None
 
 
-def refuse_unknown_node(flow: Path, node: str) -> None:
-    """`--node NAME` names an llm node of the flow (a node with variants counts when one of them is
-    llm): said once, before the estimate, rather than once per model after it."""
+def refuse_unusable_target(flow: Path, node: str | None) -> None:
+    """A flex flow has no model to replace, and `--node NAME` must name an llm node of the flow (a
+    node with variants counts when one of them is llm): said once, before the estimate, rather
+    than once per model after it."""
     from promptwise.cli import UserError
     from promptwise.costing.preflight import EstimateError, resolve_target
     from promptwise.documents.load import load_document
@@ -248,6 +248,12 @@ def refuse_unknown_node(flow: Path, node: str) -> None:
     except EstimateError:
         return  # the estimate says what is wrong with the target
     document = load_document(path)
+    if getattr(document, "kind", None) == "flex_flow":
+        raise UserError(f"{path}: --models replaces the model of a flow.dag.yaml's llm nodes or a prompty's; a "
+                        "flex flow calls its models from Python, so there is none to replace: run it once per "
+                        "model (e.g. a model input or setting), then `promptwise compare RUN RUN`")
+    if node is None:
+        return
     if getattr(document, "kind", None) == "prompty":
         raise UserError(f"{path}: --node applies to flow.dag.yaml llm nodes; a .prompty has one model "
                         "(leave --node out)")
