@@ -386,14 +386,11 @@ def trace_function(func: Callable) -> Callable:
     elif inspect.isgeneratorfunction(func):
         @functools.wraps(func)
         def generator_traced(*args, **kwargs):
-            with start(args, kwargs) as current:
-                record_inputs(current, args, kwargs)
-                items = []
-                for item in func(*args, **kwargs):
-                    if len(items) < 1000:
-                        items.append(item)
-                    yield item
-                set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+            # The caller's context now (the flow or node span calling the entry), not wherever the
+            # items are read later: a served stream reads them after the flow span has ended, a
+            # step at a time in worker threads, each with its own copy of the context.
+            return _traced_items(func(*args, **kwargs), otel_context.get_current(),
+                                 lambda: start(args, kwargs), lambda current: record_inputs(current, args, kwargs))
         wrapper = generator_traced
     else:
         @functools.wraps(func)
@@ -406,6 +403,42 @@ def trace_function(func: Callable) -> Callable:
         wrapper = traced
     wrapper.__promptwise_traced__ = True
     return wrapper
+
+
+def _traced_items(items_of, parent, start, record_inputs):
+    """A traced generator's items, in a function span under `parent` (started at the first item,
+    ended with the last): the span is current while the generator's own code runs, one step at
+    a time, so spans it opens nest under it and no context is attached across a `yield`."""
+    token = otel_context.attach(parent)
+    try:
+        opened = start()
+    finally:
+        otel_context.detach(token)
+    current = opened.span
+    inside = trace.set_span_in_context(current, parent)
+    record_inputs(current)
+    items = []
+    try:
+        while True:
+            token = otel_context.attach(inside)
+            try:
+                item = next(items_of)
+            except StopIteration:
+                break
+            finally:
+                otel_context.detach(token)
+            if len(items) < 1000:
+                items.append(item)
+            yield item
+        set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+    except GeneratorExit:  # the reader stopped early (a client that went away)
+        items_of.close()
+        raise
+    except BaseException as error:
+        fail(current, error)
+        raise
+    finally:
+        current.end()
 
 
 def _qualified_name(func: Callable) -> str:
