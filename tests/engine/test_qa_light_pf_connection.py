@@ -81,3 +81,32 @@ def test_api_base_beside_azure_endpoint_is_refused_naming_both(tmp_path, identit
     assert main(["connections", "list", "--format", "json"]) == 1
     row = json.loads(capsys.readouterr().out)[0]
     assert row["ok"] is False and "api_base" in row["error"] and "azure_endpoint" in row["error"]
+
+
+def test_what_pf_connection_show_prints_is_understood_too(tmp_path, identity_environment, capsys):
+    """`pf connection show -o yaml` adds module, dates and the ARM resource_id: metadata, read past."""
+    (tmp_path / "promptwise.yaml").write_text(
+        "connections:\n"
+        "  azure_open_ai_connection:\n"
+        "    name: azure_open_ai_connection\n"
+        "    module: promptflow.connections\n"
+        "    created_date: 2024-03-12T07:46:47.312811\n"
+        "    last_modified_date: '2024-03-12T07:46:47.312811'\n"
+        "    type: azure_open_ai\n"
+        "    api_base: https://aoai.example.com/\n"
+        "    api_type: azure\n"
+        "    api_version: 2024-02-01\n"
+        "    auth_mode: meid_token\n"
+        "    resource_id: /subscriptions/0000/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/x\n"
+        "  custom_connection:\n"
+        "    module: promptflow.connections\n"
+        "    type: custom\n"
+        "    configs: {key1: test1}\n")
+    identity_environment.chdir(tmp_path)
+    assert main(["check", "promptwise.yaml", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["connections", "list", "--format", "json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["azure_open_ai_connection"]["host"], rows["azure_open_ai_connection"]["auth"]) == (
+        "aoai.example.com", "entra")
+    assert rows["custom_connection"]["ok"] is True

@@ -63,7 +63,9 @@ _CONNECTION_TYPE_SPELLINGS = frozenset(
     {"openai", "open_ai", "openaiconnection", "azure_openai", "azure_open_ai", "azure", "azureopenai",
      "azureopenaiconnection", "openai_compatible", "custom", "customconnection", "serverless"}
 )  # fmt: skip
-_CUSTOM_KEYS = frozenset({"type", "secrets", "configs", "name", "$schema"})
+# Prompt flow's connection metadata (engine/connections.py reads past it)
+_PROMPTFLOW_METADATA = ("$schema", "module", "resource_id", "created_date", "last_modified_date", "expiry_time")
+_CUSTOM_KEYS = frozenset({"type", "secrets", "configs", "name", *_PROMPTFLOW_METADATA})
 # Names Prompt flow's samples and `pf connection create` docs use. A flow naming one that
 # the workspace does not define runs on the default connection by design (the engine's
 # fallback), so these are not reported as typos.
@@ -114,7 +116,7 @@ CONNECTION = spec(
         # Prompt flow's connection files: api_base is the endpoint (engine/connections.py)
         "api_base": spec(STR),
         "api_type": spec(STR),
-        "$schema": spec(STR),
+        **{key: spec(STR) for key in _PROMPTFLOW_METADATA},
         "secrets": spec(MAP, open=True),  # type: custom
         "configs": spec(MAP, open=True),  # type: custom
     },

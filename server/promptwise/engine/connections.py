@@ -195,14 +195,16 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     return Connection(name=name, type=kind, origin=origin, **values)
 
 
-# Prompt flow's connection files (`pf connection create -f azure_openai.yml`) name the endpoint
-# `api_base` and carry `api_type` and `$schema`; such a file pasted under `connections:` works as it is.
-PROMPTFLOW_KEYS = ("$schema", "api_type", "api_base")
+# Prompt flow's connection files (`pf connection create -f azure_openai.yml`, or what `pf connection
+# show` prints) name the endpoint `api_base` and carry `api_type` and metadata (`$schema`, `module`,
+# the ARM `resource_id`, dates); such a file pasted under `connections:` works as it is.
+PROMPTFLOW_METADATA = ("$schema", "module", "resource_id", "created_date", "last_modified_date", "expiry_time")
+PROMPTFLOW_KEYS = (*PROMPTFLOW_METADATA, "api_type", "api_base")
 
 
 def _from_promptflow(spec: Mapping, where: str) -> Mapping:
     """`spec` with Prompt flow's keys read: `api_base` becomes `azure_endpoint` (Azure) or `base_url`,
-    `api_type: azure` without a `type` means azure_openai, and `$schema` only names the file's schema."""
+    `api_type: azure` without a `type` means azure_openai, and the metadata describes the file only."""
     if not any(key in spec for key in PROMPTFLOW_KEYS):
         return spec
     read = {key: value for key, value in spec.items() if key not in PROMPTFLOW_KEYS}
@@ -255,7 +257,7 @@ def _auth(spec: Mapping, kind: str, values: Mapping, where: str) -> str:
 
 def _custom(name: str, spec: Mapping, where: str, environ: Mapping[str, str], origin: str) -> Connection:
     """`type: custom` with `secrets` (each `${env:NAME}`) and `configs` (plain values)."""
-    unknown = sorted(set(spec) - {"type", "secrets", "configs", "name", "$schema"})
+    unknown = sorted(set(spec) - {"type", "secrets", "configs", "name", *PROMPTFLOW_METADATA})
     if unknown:
         raise ConnectionConfigError(f"{where}: custom connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
                                     f"put values under `secrets` (as ${{env:NAME}}) or `configs`")
