@@ -62,9 +62,8 @@ def worker_count(text: str) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    import asyncio  # here, not at the top: --help need not load asyncio (and ssl)
-
-    import_engine()
+    import_engine()  # here, not at the top: --help need not load asyncio (and ssl)
+    from promptwise.engine import event_loop
     from promptwise.engine.batch import run_batch
     from promptwise.engine.flow_environment import stdout_fd_to_stderr
     from promptwise.tracing import traced
@@ -89,7 +88,7 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         with stdout_fd_to_stderr(), traced(args.flow) as tracing:
-            result = asyncio.run(run_batch(
+            result = event_loop.run(run_batch(
                 args.flow, args.data, name=args.name, column_mapping=args.column_mapping,
                 variants=parse_pairs(args.variant, "--variant"), source_run=args.source_run,
                 concurrency=args.concurrency, use_cache=not args.no_cache,  # None: the default, or the run's own

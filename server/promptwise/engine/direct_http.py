@@ -80,10 +80,12 @@ class DirectSender:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # Connections: at least the run's concurrency, all kept alive (as the SDK client's
-            # limits); TLS verified as httpx2 (and so the SDK) would, proxies from the environment.
+            # limits); TLS verified with the SDK client's own context, proxies from the environment.
             # (The proxy is looked up once per recorded URL: aiohttp's trust_env would look it
             # up in a thread on every request.)
-            connector = aiohttp.TCPConnector(limit=max(1, self.concurrency), ssl=httpx2.create_ssl_context())
+            from promptwise.engine.providers import shared_ssl_context  # (providers imports this module)
+
+            connector = aiohttp.TCPConnector(limit=max(1, self.concurrency), ssl=shared_ssl_context())
             self._session = aiohttp.ClientSession(connector=connector,
                                                   timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import importlib
 import importlib.util
 import json
 import logging
 import random
 import socket
+import ssl
 import sys
 import time
 from collections import deque
@@ -238,7 +241,22 @@ RetryListener = Callable[[int, str, float], None]
 # made, so the rows of such a bunch are processed first and all sent at the end, and come back
 # bunched again: every call then waits for the whole bunch's CPU (measured with
 # benchmarks/batch_speed.py at 32 in flight: ~13 ms per call, against ~4.5 ms once paced).
-MIN_CALL_SPACING = 0.001  # seconds
+# Against a fast endpoint a fixed 1 ms was a cap of its own (1,000 calls a second, while 64 calls
+# of 5 ms allow 12,800), so the spacing follows the endpoint: half its fastest recent answer
+# shared by the calls allowed in flight, i.e. calls may start at twice the rate the concurrency
+# bound allows, never below it. The fastest answer, not the latest: a busy client's own delays
+# (a call waiting for the CPU) show up in the latencies it measures and must not slow it more.
+MIN_CALL_SPACING = 0.001  # seconds, at most (and until a call has answered)
+# The fastest answer is forgotten slowly: it grows by this factor per call, so after a few
+# hundred calls a slower endpoint's own latency takes over.
+FASTEST_DRIFT = 1.01
+
+
+def call_spacing(fastest: float, in_flight: int) -> float:
+    """Seconds between call starts on a connection whose fastest recent call took `fastest`
+    seconds, `in_flight` calls allowed at once: twice the concurrency bound's rate, at most
+    MIN_CALL_SPACING apart."""
+    return min(MIN_CALL_SPACING, fastest / (2 * max(1, in_flight)))
 
 
 class AdaptiveLimit:
@@ -337,6 +355,16 @@ def _has_aiohttp() -> bool:
         return False
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context of every model client in this process, built as the SDK's HTTP library
+    builds its default (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured). Built once and
+    shared by the SDK's client and the direct aiohttp session (engine/direct_http.py): loading
+    the CA bundle costs 30-60 ms of CPU, which each client paid again (measured)."""
+    http = importlib.import_module(type(openai.DEFAULT_CONNECTION_LIMITS).__module__.partition(".")[0])
+    return http.create_ssl_context()
+
+
 def _http_client(timeout: float, concurrency: int, on_request=None):
     """The SDK's aiohttp transport when aiohttp is installed (`pip install 'promptwise[fast]'`):
     same client API, a quarter to a third less CPU per request than the default transport
@@ -344,10 +372,11 @@ def _http_client(timeout: float, concurrency: int, on_request=None):
     does not need aiohttp to call a model. `on_request` is an httpx request event hook."""
     limits = _connection_limits(concurrency)
     hooks = {"event_hooks": {"request": [on_request]}} if on_request is not None else {}
+    verify = shared_ssl_context()
     if _has_aiohttp():
-        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits, **hooks)
+        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits, verify=verify, **hooks)
     default = getattr(openai, "DefaultAsyncHttpx2Client", None) or openai.DefaultAsyncHttpxClient  # openai 3 / before
-    return default(timeout=timeout, limits=limits, **hooks)
+    return default(timeout=timeout, limits=limits, verify=verify, **hooks)
 
 
 def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
@@ -376,6 +405,8 @@ class Provider:
         self._paused_until = 0.0  # time.monotonic() before which no call starts (after a 429)
         self.answered = False  # the endpoint has answered at least once (any HTTP status)
         self._next_start = 0.0  # time.monotonic() at which the next call may start (pacing)
+        self._fastest = float("inf")  # seconds: the fastest recent answer (see FASTEST_DRIFT)
+        self._spacing = MIN_CALL_SPACING  # between call starts: see call_spacing()
         # Plain (not streamed) calls after the first go straight to aiohttp with the request the
         # SDK built (engine/direct_http.py); an Entra ID token is refreshed per request, so the
         # SDK sends every call of such a connection.
@@ -529,7 +560,7 @@ class Provider:
                 await self._pause_for_rate_limit()
             now = time.monotonic()
             slot = max(now, self._next_start)  # pacing: see MIN_CALL_SPACING
-            self._next_start = slot + MIN_CALL_SPACING
+            self._next_start = slot + self._spacing
             if slot > now:
                 await asyncio.sleep(slot - now)
             if not limit.try_acquire():
@@ -544,7 +575,10 @@ class Provider:
             else:
                 limit.succeeded()
                 self.answered = True
-                return response, (time.perf_counter() - started) * 1000, attempt
+                latency = time.perf_counter() - started
+                self._fastest = min(latency, self._fastest * FASTEST_DRIFT)
+                self._spacing = call_spacing(self._fastest, limit.limit)
+                return response, latency * 1000, attempt
             finally:
                 limit.release()  # here, not after the back-off below: a waiting call holds no slot
             kind, status, retryable, description = classify(error)

@@ -274,4 +274,6 @@ async def _serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    from promptwise.engine import event_loop
+
+    event_loop.run(_serve())
