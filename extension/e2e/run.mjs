@@ -239,6 +239,24 @@ async function waitForServerRunning(page) {
   );
 }
 
+/** Waits until code-server's remote (machine) settings.json gives `id` the value typed. */
+async function waitForRemoteSetting(id, value, timeoutMs = 20_000) {
+  const file = path.join(tmp, "user-data", "Machine", "settings.json");
+  const deadline = Date.now() + timeoutMs;
+  let seen;
+  for (;;) {
+    try {
+      // settings.json may hold comments; ours never has, and a half-written file is read again.
+      seen = JSON.parse(fs.readFileSync(file, "utf8"))[id];
+      if (String(seen) === value) return;
+    } catch {
+      // not written yet, or being written
+    }
+    if (Date.now() > deadline) throw new Error(`the Settings editor did not write ${id} = ${value} to ${file} (it holds ${JSON.stringify(seen)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Changes a user setting as a user would: in the Settings editor. */
 async function setUserSetting(page, id, value) {
   await runCommand(page, "Notifications: Clear All Notifications");
@@ -253,8 +271,9 @@ async function setUserSetting(page, id, value) {
   const input = editor.locator(`[data-key="${id}"] input:visible`).first();
   await input.waitFor({ state: "visible" });
   await input.fill(value);
-  // The Settings editor writes settings.json after a short debounce.
-  await page.waitForTimeout(1_500);
+  // The Settings editor writes the Remote tab's settings.json after a debounce (later under
+  // load): wait until the file holds the value before closing the editor.
+  await waitForRemoteSetting(id, value);
   await page.keyboard.press("Escape");
   await runCommand(page, "View: Close All Editors");
 }
