@@ -396,19 +396,19 @@ class _Collect:
         self.ended.append(span)
 
 
-def test_the_provider_without_the_sdk_keeps_the_sdks_limits_ids_and_switching(monkeypatch, caplog):
+def test_the_provider_without_the_sdk_keeps_the_sdks_limits_ids_and_switching(monkeypatch):
     """tracing/local.py's LocalProvider, the process's provider without the SDK: the standard
-    limit variables (a value that is no count named, not fatal), spans that nest through the
-    OTel context, the `exception` event, and spans that record nothing while tracing is off."""
+    limit variables, spans that nest through the OTel context, the `exception` event, and spans
+    that record nothing while tracing is off."""
     from opentelemetry import trace
 
     from promptwise.tracing.local import LocalProvider
 
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")  # span attributes; event values whole
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3")
-    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "lots")
+    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "unset")  # the SDK's word for no limit
     provider = LocalProvider("svc")
-    assert "OTEL_SPAN_EVENT_COUNT_LIMIT" in caplog.text and provider.limits.max_events == 128
+    assert provider.limits.max_events is None and provider.limits.max_event_attributes == 128
     tracer = provider.get_tracer("test")
     off = tracer.start_span("before")  # tracing off: nothing recorded, ids still given
     assert not off.is_recording() and off.get_span_context().is_valid
@@ -435,6 +435,21 @@ def test_the_provider_without_the_sdk_keeps_the_sdks_limits_ids_and_switching(mo
     [event] = inner.events
     assert event.name == "exception" and event.attributes["exception.type"] == "KeyError"
     assert event.attributes["exception.escaped"] == "False"
+
+
+@pytest.mark.parametrize("blocked", [NO_OTEL_SDK, ()], ids=["api-only", "with-sdk"])
+def test_an_otel_limit_variable_that_is_no_count_stops_a_run_with_its_name(tmp_path, blocked):
+    """The SDK refuses to load with such a variable; the core install refuses it the same way:
+    the run stops before any model call, naming the variable, never with a traceback."""
+    _traced_flow(tmp_path, "http://127.0.0.1:9/v1")
+    result = run_python("""
+        import sys
+        from promptwise.cli import main
+        sys.exit(main(["run", "flow", "--no-cache"]))
+    """, blocked=blocked, cwd=tmp_path, env={"OTEL_SPAN_EVENT_COUNT_LIMIT": "lots"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "OTEL_SPAN_EVENT_COUNT_LIMIT" in line]
+    assert "'lots'" in line or " lots" in line
 
 
 def test_otlp_endpoint_without_the_exporter_warns_and_keeps_traces_local():

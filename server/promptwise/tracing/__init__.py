@@ -153,11 +153,16 @@ def _ensure_provider(service_name: str) -> None:
     except ImportError:  # the OTel API alone: spans for the local store only
         from promptwise.tracing.local import LocalProvider
 
-        provider = LocalProvider(service_name)
+        try:
+            provider = LocalProvider(service_name)
+        except ValueError as error:  # an OTEL_*_LIMIT variable that is no count, refused as the SDK does
+            raise _refused_variable(error) from None
         trace.set_tracer_provider(provider)
         _provider = _pipeline = provider
         _own_provider = True
         return
+    except ValueError as error:  # the SDK reads the OTEL_*_LIMIT variables as it loads, and refuses bad ones
+        raise _refused_variable(error) from None
 
     from promptwise.tracing.pipeline import Pipeline, PipelineSampler
 
@@ -167,13 +172,24 @@ def _ensure_provider(service_name: str) -> None:
         current.add_span_processor(pipeline)
         _provider = current
     else:
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
-                                  sampler=PipelineSampler(pipeline), shutdown_on_exit=False)
+        try:
+            provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                                      sampler=PipelineSampler(pipeline), shutdown_on_exit=False)
+        except ValueError as error:  # the other OTEL_*_LIMIT variables, read here
+            raise _refused_variable(error) from None
         provider.add_span_processor(pipeline)
         trace.set_tracer_provider(provider)
         _provider = provider
         _own_provider = True
     _pipeline = pipeline
+
+
+def _refused_variable(error: ValueError):
+    """The ConfigError for an OpenTelemetry environment variable that tracing cannot start with
+    (the error names it): a command says so and stops, as it does for a bad `tracing:` setting."""
+    from promptwise.config import ConfigError
+
+    return ConfigError(f"tracing: {error} (an OpenTelemetry environment variable); fix or unset it")
 
 
 def _pii_policy(settings):

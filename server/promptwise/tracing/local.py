@@ -225,7 +225,7 @@ class LocalEvent:
 class LocalSpanLimits:
     """The span limits the SDK reads from the standard environment variables (same defaults:
     128 attributes, 128 events, 128 attributes per event, values whole). A value that is no
-    count is named in a warning and the default used (the SDK would refuse to start)."""
+    count is refused (ValueError naming the variable), as the SDK refuses it."""
 
     def __init__(self) -> None:
         shared = _limit("OTEL_ATTRIBUTE_COUNT_LIMIT", None)
@@ -249,9 +249,7 @@ def _limit(variable: str, default: int | None) -> int | None:
     except ValueError:
         value = -1
     if value < 0:
-        log.warning("tracing: %s=%r is not a count (a whole number, 0 or more); using %s", variable, text,
-                    "no limit" if default is None else default)
-        return default
+        raise ValueError(f"{variable} must be a whole number, 0 or more (or 'unset'), but is {text!r}")
     return value
 
 
