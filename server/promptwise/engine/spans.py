@@ -167,13 +167,19 @@ def _content_hash(path: Path) -> str | None:
 
 
 async def traced_line(executable: Any, inputs: dict, context: Any, *, run_id: str | None = None,
-                      row_index: int | None = None, kind: str = A.SPAN_KIND_FLOW):
-    """`executable.run_line(inputs, context)` inside a flow span that records the outcome."""
+                      row_index: int | None = None, kind: str = A.SPAN_KIND_FLOW, keep_generators: bool = False):
+    """`executable.run_line(inputs, context)` inside a flow span that records the outcome.
+    Generator outputs are read and joined (engine/streaming.py) unless `keep_generators` (serve)."""
+    from promptwise.engine.streaming import join_generators
+
     if not _tracer_records():
-        return await executable.run_line(inputs, context)
+        outcome = await executable.run_line(inputs, context)
+        return outcome if keep_generators else await join_generators(outcome, context.executor)
     with _line_span(executable, run_id, row_index, kind) as current:
         set_content(current, A.FLOW_INPUTS, inputs)
         outcome = await executable.run_line(inputs, context)
+        if not keep_generators:
+            outcome = await join_generators(outcome, context.executor)
         if outcome.status != "completed":
             fail(current, outcome.error or "failed", outcome.error_kind or "flow_error")
         else:

@@ -49,3 +49,41 @@ def sink_for_call() -> TokenSink | None:
     if sink is not None and sink.claim(current_node.get()):
         return sink
     return None
+
+
+# --- generator outputs ---------------------------------------------------------------------
+async def join_generators(outcome, executor):
+    """A row's outputs with each generator (a python node's or a flex entry's `yield`) read to
+    its end and joined, as Prompt flow does outside serving: "".join when every item is text,
+    else the list. `run`, `batch` and evaluations store and print that; `serve` streams the
+    generator itself instead. A sync generator is read in `executor` (user code may block)."""
+    from collections.abc import AsyncIterator, Iterator
+
+    outputs = outcome.outputs
+    if not outputs or not any(isinstance(value, (Iterator, AsyncIterator)) and not isinstance(value, (str, bytes))
+                              for value in outputs.values()):
+        return outcome
+    import contextvars
+    import functools
+
+    joined: dict[int, object] = {}
+    for value in outputs.values():
+        if isinstance(value, AsyncIterator):
+            items = [item async for item in value]
+        elif isinstance(value, Iterator) and not isinstance(value, (str, bytes)):
+            # the caller's context goes along: spans the generator's code opens nest in the row's
+            run = functools.partial(contextvars.copy_context().run, list, value)
+            items = await asyncio.get_running_loop().run_in_executor(executor, run)
+        else:
+            continue
+        joined[id(value)] = "".join(items) if all(isinstance(item, str) for item in items) else items
+
+    def swap(value):
+        return joined.get(id(value), value)
+
+    outcome.outputs = {key: swap(value) for key, value in outputs.items()}
+    outcome.node_outputs = {key: swap(value) for key, value in outcome.node_outputs.items()}
+    for node in outcome.nodes:
+        node.output = swap(node.output)
+    return outcome
+

@@ -161,7 +161,7 @@ class ServedFlow:
 
     async def run(self, inputs: dict) -> LineOutcome:
         """One row, as `promptwise run` runs it (in a flow span under the request's span)."""
-        return await spans.traced_line(self.executable, inputs, self.session.context)
+        return await spans.traced_line(self.executable, inputs, self.session.context, keep_generators=True)
 
     def stream_field(self) -> str | None:
         """The output that can stream to a client asking for events: a prompty's text reply, a DAG
