@@ -7,6 +7,7 @@ setuptools (the tools, not the install) and the number of distributions it holds
     .venv/bin/python benchmarks/install_size.py                 # the core alone
     .venv/bin/python benchmarks/install_size.py metrics serve   # the core, then core + each extra
     .venv/bin/python benchmarks/install_size.py --ref HEAD~3    # the package as it was at a commit
+    .venv/bin/python benchmarks/install_size.py --largest 12    # and the core's largest distributions
 
 The working tree is measured from a copy of its files (tracked, and new ones not ignored), so a
 stale build/ folder of an earlier in-place build does not count. Installs come from the
@@ -54,7 +55,8 @@ def site_packages(venv: Path) -> Path:
 
 
 def measure(source: Path, extras: str, workdir: Path) -> dict:
-    """Sizes and distribution count of site-packages after `pip install source[extras]`."""
+    """Sizes and distribution count of site-packages after `pip install source[extras]`; under
+    "by_distribution", each distribution's files (from its RECORD, .pyc included) in bytes."""
     venv = workdir / f"venv-{extras or 'core'}"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     target = f"{source}[{extras}]" if extras else str(source)
@@ -73,7 +75,25 @@ def measure(source: Path, extras: str, workdir: Path) -> dict:
             figures["bytes"] += size
             figures["disk"] += disk
             figures["bytecode"] += size if bytecode else 0
+    figures["by_distribution"] = distribution_sizes(site_packages(venv))
     return figures
+
+
+def distribution_sizes(packages: Path) -> dict[str, int]:
+    """Bytes of each distribution but pip and setuptools: the files its RECORD lists (pip records
+    the .pyc it compiles there too)."""
+    sizes = {}
+    for info in packages.glob("*.dist-info"):
+        name = info.name[:-len(".dist-info")].rsplit("-", 1)[0]
+        if name in ("pip", "setuptools") or not (info / "RECORD").is_file():
+            continue
+        total = 0
+        for row in (info / "RECORD").read_text(encoding="utf-8").splitlines():
+            path = packages / row.rsplit(",", 2)[0]
+            if path.is_file() and not path.is_symlink():
+                total += path.lstat().st_size
+        sizes[name] = total
+    return sizes
 
 
 def line(label: str, figures: dict, core: dict | None = None) -> str:
@@ -89,6 +109,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("extras", nargs="*", help="extras to measure on top of the core (metrics, serve, ...)")
     parser.add_argument("--ref", help="measure the package as committed at this git ref instead of the working tree")
+    parser.add_argument("--largest", type=int, default=0, metavar="N", help="list the core's N largest distributions")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="promptwise-size-") as temp:
         workdir = Path(temp)
@@ -103,6 +124,8 @@ def main() -> int:
               "file sizes (with the .pyc pip compiles), and `du` (whole disk blocks)")
         core = measure(source, "", workdir)
         print(line("core", core), flush=True)
+        for name, size in sorted(core["by_distribution"].items(), key=lambda item: -item[1])[:args.largest]:
+            print(f"    {name:<28} {size / 1e6:6.2f} MB")
         for extra in args.extras:
             print(line(f"core + [{extra}]", measure(source, extra, workdir), core), flush=True)
     return 0
