@@ -96,3 +96,10 @@ def test_without_epochs_the_cost_is_for_the_epochs_the_service_picks(tmp_path, c
     assert report["cost_total"] == pytest.approx(report["cost_per_epoch"] * epochs)
     assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--epochs", "3"]) == 0
     assert "for 3 epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_status_interval_must_be_a_finite_number_of_seconds(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "status", "--interval", value])
+    assert exit_info.value.code == 2 and "must be 0 seconds or more" in capsys.readouterr().err

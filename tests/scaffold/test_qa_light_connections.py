@@ -43,3 +43,15 @@ def test_azure_test_call_goes_to_a_deployment_the_settings_name(tmp_path, monkey
     (row,) = json.loads(capsys.readouterr().out)
     assert row["ok"] is True and row["model"] == "prod-chat"
     assert paths == ["/openai/deployments/prod-chat/chat/completions"]
+
+
+def test_timeout_must_be_a_positive_number_of_seconds(tmp_path, monkeypatch, capsys):
+    """`--timeout 0` meant no timeout, `-3` and `nan` reported every connection as timed out."""
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    for value in ("0", "-3", "nan"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["connections", "test", "--timeout", value])
+        assert exit_info.value.code == 2
+        assert "must be more than 0 seconds" in capsys.readouterr().err

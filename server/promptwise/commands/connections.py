@@ -20,6 +20,8 @@ _SECRET_KEYS = ("api_key", "secrets")
 
 
 def register(subparsers) -> None:
+    from promptwise.commands.run import positive_seconds
+
     parser = subparsers.add_parser(
         "connections", help="list the workspace's connections (no secrets) or test each with one cheap call",
         description="List the connections the workspace resolves, or test each with a one-token chat completion.")
@@ -35,7 +37,7 @@ def register(subparsers) -> None:
             action.add_argument("--model", default=None,
                                 help="model (or Azure deployment) to call (default: defaults.model, the "
                                      f"connection's deployment, or {DEFAULT_TEST_MODEL})")
-            action.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+            action.add_argument("--timeout", type=positive_seconds, default=20.0, metavar="SECONDS",
                                 help="per call (default 20)")
     parser.set_defaults(handler=run_list)
     actions.choices["list"].set_defaults(handler=run_list)
