@@ -45,6 +45,20 @@ FLOWS = {
             for index in range(2):
                 yield f"{loud}{index} "
     """,
+    "aflex/flow.flex.yaml": "entry: app:answer\n",
+    "aflex/app.py": """
+        from promptflow.tracing import trace
+
+        @trace
+        async def shout(text: str) -> str:
+            return text.upper()
+
+        @trace
+        async def answer(q: str):
+            loud = await shout(q)
+            for index in range(2):
+                yield f"{loud}{index} "
+    """,
 }
 
 
@@ -59,7 +73,7 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
     return code or 0, out, err
 
 
-@pytest.mark.parametrize("flow, joined", [("dag", "x0 x1 "), ("flex", "X0 X1 ")])
+@pytest.mark.parametrize("flow, joined", [("dag", "x0 x1 "), ("flex", "X0 X1 "), ("aflex", "X0 X1 ")])
 def test_run_joins_a_generator_output(root, capsys, monkeypatch, flow, joined):
     monkeypatch.chdir(root)
     code, out, err = cli(capsys, "run", flow, "--inputs", "q=x", "--format", "json")
@@ -87,3 +101,18 @@ def test_batch_stores_the_joined_text_and_the_trace_nests_the_traced_generator(r
     assert flow_span["content"]["output"] == {"output": "A0 A1 "}  # was {"output": "<generator>"}
     [answer] = flow_span["children"]
     assert answer["name"] == "answer" and [child["name"] for child in answer["children"]] == ["shout"]
+
+
+def test_a_traced_async_generator_is_one_span_around_its_items(root, capsys, monkeypatch):
+    # Was: `answer` ended at once with output "<async_generator>", `shout` beside it, not inside.
+    monkeypatch.chdir(root)
+    assert cli(capsys, "run", "aflex", "--inputs", "q=x", "--name", "agen-run")[0] == 0
+    from promptwise import tracing
+
+    tracing.shutdown()
+    code, out, err = cli(capsys, "traces", "show", "--run", "agen-run", "--format", "json")
+    assert code == 0, err
+    [answer] = json.loads(out)["spans"][0]["children"]
+    assert answer["name"] == "answer" and answer["content"]["output"] == "X0 X1 "
+    assert [child["name"] for child in answer["children"]] == ["shout"]
+

@@ -398,6 +398,12 @@ def trace_function(func: Callable) -> Callable:
             return _traced_items(func(*args, **kwargs), otel_context.get_current(),
                                  lambda: start(args, kwargs), lambda current: record_inputs(current, args, kwargs))
         wrapper = generator_traced
+    elif inspect.isasyncgenfunction(func):
+        @functools.wraps(func)
+        def async_generator_traced(*args, **kwargs):
+            return _traced_async_items(func(*args, **kwargs), otel_context.get_current(),
+                                       lambda: start(args, kwargs), lambda current: record_inputs(current, args, kwargs))
+        wrapper = async_generator_traced
     else:
         @functools.wraps(func)
         def traced(*args, **kwargs):
@@ -439,6 +445,40 @@ def _traced_items(items_of, parent, start, record_inputs):
         set_content(current, A.FUNCTION_OUTPUT, _joined(items))
     except GeneratorExit:  # the reader stopped early (a client that went away)
         items_of.close()
+        raise
+    except BaseException as error:
+        fail(current, error)
+        raise
+    finally:
+        current.end()
+
+
+async def _traced_async_items(items_of, parent, start, record_inputs):
+    """`_traced_items` for an async generator (`async def` with `yield`)."""
+    token = otel_context.attach(parent)
+    try:
+        opened = start()
+    finally:
+        otel_context.detach(token)
+    current = opened.span
+    inside = trace.set_span_in_context(current, parent)
+    record_inputs(current)
+    items = []
+    try:
+        while True:
+            token = otel_context.attach(inside)
+            try:
+                item = await items_of.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                otel_context.detach(token)
+            if len(items) < 1000:
+                items.append(item)
+            yield item
+        set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+    except GeneratorExit:
+        await items_of.aclose()
         raise
     except BaseException as error:
         fail(current, error)
