@@ -129,3 +129,13 @@ def test_a_flex_flow_is_refused_once_saying_why(workspace_dir, fake_server, caps
     err = capsys.readouterr().err
     assert err.count("flex flow calls its models from Python") == 1 and "promptwise compare RUN RUN" in err
     assert fake_server.stats.requests == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf"])
+def test_margin_must_be_a_finite_number_of_zero_or_more(two_node_flow, fake_server, capsys, monkeypatch, value):
+    """`--margin nan` ran every model, then ended in an IndexError traceback (no model within nan)."""
+    monkeypatch.chdir(two_node_flow.parent)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--margin", value])
+    assert exit_info.value.code == 2 and "must be a number of 0 or more" in capsys.readouterr().err
+    assert fake_server.stats.requests == 0

@@ -26,9 +26,23 @@ def add_arguments(parser, *, with_models_help: str) -> None:
     parser.add_argument("--models", metavar="M1,M2,...", help=with_models_help)
     parser.add_argument("--node", metavar="NAME",
                         help="with --models: replace the model of this llm node only (default: every llm node)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="X",
+    parser.add_argument("--margin", type=margin, default=DEFAULT_MARGIN, metavar="X",
                         help="with --models: recommend the cheapest model whose primary metric is within X of the "
                              f"best (default {DEFAULT_MARGIN})")
+
+
+def margin(text: str) -> float:
+    """argparse type for --margin: a finite number, 0 or more (nan compared false with every model)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text}")
+    return value
 
 
 def parse_models(text: str) -> list[str]:
@@ -112,8 +126,6 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
     from promptwise.store import RunStore
 
     models = parse_models(args.models)
-    if args.margin < 0:
-        raise UserError(f"--margin {args.margin:g}: must be 0 or more")
     target = args.node or "*"
     try:
         config = config_for(flow, args.config)
