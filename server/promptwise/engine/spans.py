@@ -417,74 +417,78 @@ def trace_function(func: Callable) -> Callable:
     return wrapper
 
 
+class _ItemsSpan:
+    """The function span of one traced generator (sync or async): started under `parent` (the
+    caller's context) at the first item, ended with the last, and current only while the
+    generator's own code runs, one step at a time (`with` around each step): spans it opens nest
+    under it, and no context stays attached across a `yield` (a served stream reads each step in
+    another thread, with its own copy of the context)."""
+
+    def __init__(self, parent, start, record_inputs) -> None:
+        token = otel_context.attach(parent)
+        try:
+            self.span = start().span
+        finally:
+            otel_context.detach(token)
+        self._inside = trace.set_span_in_context(self.span, parent)
+        self._token = None
+        self.items: list = []
+        record_inputs(self.span)
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._inside)
+
+    def __exit__(self, *exc) -> bool:
+        otel_context.detach(self._token)
+        return False
+
+    def keep(self, item) -> None:
+        if len(self.items) < 1000:
+            self.items.append(item)
+
+
 def _traced_items(items_of, parent, start, record_inputs):
-    """A traced generator's items, in a function span under `parent` (started at the first item,
-    ended with the last): the span is current while the generator's own code runs, one step at
-    a time, so spans it opens nest under it and no context is attached across a `yield`."""
-    token = otel_context.attach(parent)
-    try:
-        opened = start()
-    finally:
-        otel_context.detach(token)
-    current = opened.span
-    inside = trace.set_span_in_context(current, parent)
-    record_inputs(current)
-    items = []
+    traced = _ItemsSpan(parent, start, record_inputs)
     try:
         while True:
-            token = otel_context.attach(inside)
-            try:
-                item = next(items_of)
-            except StopIteration:
-                break
-            finally:
-                otel_context.detach(token)
-            if len(items) < 1000:
-                items.append(item)
+            with traced:
+                try:
+                    item = next(items_of)
+                except StopIteration:
+                    break
+            traced.keep(item)
             yield item
-        set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+        set_content(traced.span, A.FUNCTION_OUTPUT, _joined(traced.items))
     except GeneratorExit:  # the reader stopped early (a client that went away)
         items_of.close()
         raise
     except BaseException as error:
-        fail(current, error)
+        fail(traced.span, error)
         raise
     finally:
-        current.end()
+        traced.span.end()
 
 
 async def _traced_async_items(items_of, parent, start, record_inputs):
-    """`_traced_items` for an async generator (`async def` with `yield`)."""
-    token = otel_context.attach(parent)
-    try:
-        opened = start()
-    finally:
-        otel_context.detach(token)
-    current = opened.span
-    inside = trace.set_span_in_context(current, parent)
-    record_inputs(current)
-    items = []
+    traced = _ItemsSpan(parent, start, record_inputs)
     try:
         while True:
-            token = otel_context.attach(inside)
-            try:
-                item = await items_of.__anext__()
-            except StopAsyncIteration:
-                break
-            finally:
-                otel_context.detach(token)
-            if len(items) < 1000:
-                items.append(item)
+            with traced:
+                try:
+                    item = await items_of.__anext__()
+                except StopAsyncIteration:
+                    break
+            traced.keep(item)
             yield item
-        set_content(current, A.FUNCTION_OUTPUT, _joined(items))
+        set_content(traced.span, A.FUNCTION_OUTPUT, _joined(traced.items))
     except GeneratorExit:
         await items_of.aclose()
         raise
     except BaseException as error:
-        fail(current, error)
+        fail(traced.span, error)
         raise
     finally:
-        current.end()
+        traced.span.end()
 
 
 def _qualified_name(func: Callable) -> str:
