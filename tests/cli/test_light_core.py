@@ -437,6 +437,72 @@ def test_the_provider_without_the_sdk_keeps_the_sdks_limits_ids_and_switching(mo
     assert event.attributes["exception.escaped"] == "False"
 
 
+def test_served_requests_are_traced_without_the_otel_sdk(tmp_path):
+    """`promptwise serve` installed with `[serve]` and not `[otlp]`: each worker process records the
+    request span with the flow's spans under it. The SDK is refused in every process of the server
+    (a sitecustomize on PYTHONPATH, which each process loads and marks by its pid)."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    from promptwise.devtools.fake_openai import FakeOpenAI
+
+    site = tmp_path / "site"
+    site.mkdir()
+    marks = tmp_path / "processes.txt"
+    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=set(NO_OTEL_SDK)) + (
+        f"import os\nwith open({str(marks)!r}, 'a') as _marks:\n    _marks.write(str(os.getpid()) + '\\n')\n"),
+        encoding="utf-8")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with FakeOpenAI(rules=[(r"capital of France", "Paris")]) as model:
+        _traced_flow(tmp_path, model.base_url)
+        environ = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+        with open(tmp_path / "serve.log", "wb") as log:
+            server = subprocess.Popen([sys.executable, "-m", "promptwise", "serve", "flow", "--port", str(port),
+                                       "--workers", "2"], cwd=tmp_path, env=environ, stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                    try:
+                        if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                    time.sleep(0.1)
+                answers = [httpx.post(f"http://127.0.0.1:{port}/score", json={"question": "capital of France?"},
+                                      timeout=30) for _ in range(4)]
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+    served = (tmp_path / "serve.log").read_text()
+    assert [answer.json() for answer in answers] == [{"answer": "PARIS"}] * 4, served
+    assert "Traceback" not in served and 2 <= served.count(HINT_OTLP) <= 3  # once per process that traces
+    assert len(set(marks.read_text().split())) >= 3  # the server and its two workers all refused the SDK
+    result = run_python("""
+        from promptwise.cli import main
+        main(["traces", "list", "--format", "json"])
+    """, blocked=NO_OTEL_SDK, cwd=tmp_path)
+    listed = json.loads(result.stdout)
+    assert len(listed) == 4 and {entry["kind"] for entry in listed} == {"request"}, listed
+    result = run_python(f"""
+        from promptwise.cli import main
+        main(["traces", "show", {listed[0]["trace_id"]!r}, "--format", "json"])
+    """, blocked=NO_OTEL_SDK, cwd=tmp_path)
+    [request] = json.loads(result.stdout)["spans"]
+    spans = _spans_by_name([request])
+    assert request["name"] == "POST /score" and request["parent_id"] is None
+    assert spans["invoke_workflow flow"]["parent_id"] == request["span_id"]
+    assert spans["shout"]["parent_id"] == spans["node finish"]["span_id"]
+    assert spans["chat gpt-4o-mini"]["parent_id"] == spans["node chat"]["span_id"]
+
+
 @pytest.mark.parametrize("blocked", [NO_OTEL_SDK, ()], ids=["api-only", "with-sdk"])
 def test_an_otel_limit_variable_that_is_no_count_stops_a_run_with_its_name(tmp_path, blocked):
     """The SDK refuses to load with such a variable; the core install refuses it the same way:
