@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -41,3 +42,26 @@ def test_no_trace_serves_whatever_the_tracing_section_says(tmp_path):
         assert httpx.get(served.url + "/ready", timeout=10).status_code == 200
     finally:
         served.stop()
+
+
+def test_the_banner_writes_an_ipv6_address_as_a_url_does(tmp_path):
+    # Was: "on http://::1:PORT", which no client can open.
+    root = write_workspace(tmp_path, "http://127.0.0.1:9/v1", ECHO_PROMPTY)
+    port = free_port()
+    served = subprocess.Popen([sys.executable, "-m", "promptwise", "serve", str(root / "echo.prompty"), "--host", "::1",
+                               "--port", str(port)], stderr=subprocess.PIPE, text=True, cwd=root)
+    try:
+        banner = served.stderr.readline()
+        assert f"on http://[::1]:{port} " in banner
+        url = f"http://[::1]:{port}/health"
+        for _ in range(100):
+            try:
+                assert httpx.get(url, timeout=1).status_code == 200
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not answer at the URL its banner printed")
+    finally:
+        served.terminate()
+        served.wait(timeout=30)

@@ -86,7 +86,8 @@ def handle(args: argparse.Namespace) -> int:
     _check_bindable(args.host, args.port)
     import uvicorn
 
-    print(f"promptwise: serving {config['flow']} on http://{args.host}:{args.port} "
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
+    print(f"promptwise: serving {config['flow']} on http://{host}:{args.port} "
           f"({args.workers} worker{'s' if args.workers != 1 else ''}; POST /score"
           f"{', POST /v1/chat/completions' if config.get('chat') else ''}, GET /openapi.json)",
           file=sys.stderr, flush=True)
