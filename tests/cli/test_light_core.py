@@ -578,7 +578,8 @@ def test_the_test_extra_brings_every_other_extra():
     assert brought == set(extras) - {"test"}
     runtime = " ".join(project["dependencies"]).lower()
     assert not any(name in runtime for name in ("aiohttp", "sacrebleu", "rouge-score", "uvicorn", "azure-identity",
-                                                "jsonschema"))
+                                                "jsonschema", "opentelemetry-sdk", "opentelemetry-semantic"))
+    assert "opentelemetry-sdk" in " ".join(extras["otlp"])  # export needs it; local tracing does not
 
 
 def test_a_flow_runs_on_the_core_install_without_aiohttp(tmp_path):
