@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from promptwise.common.extras import install_command
 from promptwise.redaction import forget_secret, redact, register_secret
@@ -19,6 +20,10 @@ from promptwise.redaction import forget_secret, redact, register_secret
 # The audience of Azure OpenAI (and Azure AI services) tokens.
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 INSTALL_HINT = install_command("azure")
+# How long finding no credential is remembered: the rows of a batch fail at once with it, and a
+# long-running `promptwise serve` looks again afterwards (a managed identity that was not ready
+# yet, an `az login` since) instead of failing every request until it is restarted.
+FAILURE_MEMORY_SECONDS = 60.0
 
 
 class CredentialError(Exception):
@@ -37,20 +42,20 @@ def require_azure_identity(what: str) -> None:
 class EntraTokens:
     """An `azure_ad_token_provider` for one client: bearer tokens from DefaultAzureCredential.
 
-    Finding no credential at all is remembered, so the rows of a batch fail at once with the
-    same message instead of each walking the whole chain again (which probes endpoints)."""
+    Finding no credential at all is remembered for FAILURE_MEMORY_SECONDS, so the rows of a batch
+    fail at once with the same message instead of each walking the whole chain again (which
+    probes endpoints); then a new credential looks again (azure-identity's own managed identity
+    credential stops probing an endpoint it once found unavailable)."""
 
     def __init__(self, label: str) -> None:
-        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
-
         # azure-identity logs each failed look-up as a warning; our error says it all, once.
         quiet = logging.getLogger("azure.identity")
         if quiet.level == logging.NOTSET:
             quiet.setLevel(logging.ERROR)
         self.label = label
-        self.credential = DefaultAzureCredential()
-        self._provider = get_bearer_token_provider(self.credential, COGNITIVE_SERVICES_SCOPE)
+        self._new_credential()
         self._failure: CredentialError | None = None
+        self._failed_at = 0.0
         self._tokens: list[str] = []  # the tokens handed out that may still be valid
         # One look-up at a time: the rows that start together would otherwise each walk the
         # chain before the first learns there is no credential. Once a token is cached the
@@ -62,11 +67,16 @@ class EntraTokens:
 
         async with self._lock:
             if self._failure is not None:
-                raise self._failure
+                if time.monotonic() - self._failed_at < FAILURE_MEMORY_SECONDS:
+                    raise self._failure
+                await self.credential.close()
+                self._new_credential()
+                self._failure = None
             try:
                 token = await self._provider()
             except ClientAuthenticationError as error:  # CredentialUnavailableError is one too
                 self._failure = CredentialError(no_credential_message(self.label, str(error)))
+                self._failed_at = time.monotonic()
                 raise self._failure from None
         if token not in self._tokens:  # a bearer token is a key for an hour: never stored or shown
             register_secret(token)
@@ -74,6 +84,12 @@ class EntraTokens:
             if len(self._tokens) > 2:  # the current and the one before (refreshed early, still valid)
                 forget_secret(self._tokens.pop(0))
         return token
+
+    def _new_credential(self) -> None:
+        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
+
+        self.credential = DefaultAzureCredential()
+        self._provider = get_bearer_token_provider(self.credential, COGNITIVE_SERVICES_SCOPE)
 
     async def aclose(self) -> None:
         await self.credential.close()
