@@ -4,17 +4,23 @@ endpoint that answers every model call in 50 ms; side by side with `pf flow serv
     .venv/bin/python benchmarks/serve_speed.py [--requests 2000] [--clients 64] [--latency-ms 50]
         [--workers 1] [--rate 200] [--also-no-trace] [--vary-inputs] [--pf /tmp/pfvenv/bin/pf]
 
-Three processes: the fake OpenAI-compatible endpoint, the server, and this script (the load,
-with aiohttp). For each server it prints:
+Three processes besides the server, each as cheap as it can be so that they leave the 2 cores
+to the server under test: the scripted model endpoint (this script with --endpoint: a raw asyncio
+protocol on uvloop answering pre-encoded completions after the latency), and this script as the
+load (raw HTTP/1.1 over keep-alive connections, every request encoded before the clock starts).
+Their CPU per request is printed beside the server's. For each server:
 - closed loop (`--clients` each send their next request when the last is answered, `--requests`
   in all): requests/s, p50/p99 latency, serving overhead = latency minus the time the endpoint
   spent (model calls per request x latency; the endpoint counts the calls), CPU time of the
   server process(es) per request, and their resident memory after the run;
-- open loop at `--rate` requests/s for 10 s (arrivals on schedule, whatever the answers do):
-  p50/p99 latency and overhead of the answered requests, timed from their scheduled arrival, and
-  how many were not answered (503 when the server sheds load);
-- for promptwise, the serving layer alone: latency minus the flow's run time, which the server
-  reports in a `Server-Timing: flow;dur=MS` header (HTTP, admission, queueing for the CPU);
+- open loop at `--rate` requests/s for `--seconds` (arrivals on schedule, whatever the answers
+  do): p50/p99 latency and overhead of the answered requests, timed from their scheduled
+  arrival, how many were not answered (503 when the server sheds load), and the CPU per request
+  of the server, the endpoint and the load generator in that phase, with the load average;
+- for promptwise, the overhead measured inside the server, from its `Server-Timing` header
+  (`flow;dur`, `model;dur`, `app;dur`): app minus model = from admission to the answer, less the
+  time its model calls took (what the network and the client's own scheduling add is not in
+  it); and `outside_flow` = latency minus the flow's run (HTTP, admission, queueing, the client);
 - promptwise twice: as configured for production monitoring (alert rules checked every 10 s,
   online evaluation of 10% of requests by pii, prompt_injection and json_valid) and without it,
   so what monitoring adds per request is the difference (CPU time and latency).
@@ -31,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -38,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -90,11 +98,284 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
     raise SystemExit(f"{url} did not answer in {seconds:.0f} s")
 
 
-def fake_stats(base_url: str) -> dict:
-    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_fake/stats") as response:
-        return json.load(response)
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when there (as the server under test has it): the harness's own CPU per request is low."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
+# --- the model endpoint: a process of its own, answers pre-encoded ---------------------------------
+def completion(content: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+    body = json.dumps({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1767225600, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
+                     "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}}).encode()
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)) + body
+
+
+class EndpointConnection(asyncio.Protocol):
+    """One keep-alive connection to the scripted endpoint: each POST is answered after the
+    latency with one of two pre-encoded completions (the classification when the prompt is the
+    classify node's, else the summary); `GET /_stats` with the count of model calls."""
+
+    calls = 0
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.buffer = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].lower()
+            length = 0
+            at = head.find(b"content-length:")
+            if at >= 0:
+                line_end = head.find(b"\r\n", at)
+                length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
+            if len(self.buffer) < head_end + 4 + length:
+                return
+            body = self.buffer[head_end + 4:head_end + 4 + length]
+            self.buffer = self.buffer[head_end + 4 + length:]
+            if head.startswith(b"get /_stats"):
+                stats = json.dumps({"requests": EndpointConnection.calls}).encode()
+                self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                                     % len(stats) + stats)
+                continue
+            EndpointConnection.calls += 1
+            answer = CLASSIFIED if b"Source system:" in body else SUMMARISED
+            self.loop.call_later(self.latency, self._answer, answer)
+
+    def _answer(self, answer: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+
+
+CLASSIFIED = completion(CLASSIFICATION, 900, 40)
+SUMMARISED = completion(SUMMARY, 300, 35)
+
+
+def endpoint_main(latency_ms: float) -> int:
+    """`serve_speed.py --endpoint`: serve until killed; the first line on stdout is the base URL."""
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    server = loop.run_until_complete(loop.create_server(lambda: EndpointConnection(latency_ms / 1000),
+                                                        "127.0.0.1", 0, backlog=1024))
+    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
+    loop.run_forever()
+    return 0
+
+
+def endpoint_calls(base_url: str) -> int:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_stats") as response:
+        return json.load(response)["requests"]
+
+
+# --- the load: raw HTTP/1.1 over keep-alive connections, requests encoded before the clock starts --
+class Answer:
+    __slots__ = ("status", "headers")
+
+    def __init__(self, status: int, headers: dict) -> None:
+        self.status = status
+        self.headers = headers
+
+
+class ClientConnection(asyncio.Protocol):
+    """A keep-alive connection that sends one request at a time and reads its answer (length-,
+    chunk- or close-delimited, so `pf flow serve`'s server works too)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+        self.reusable = True
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._parse(eof=True)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._parse()
+
+    def send(self, request: bytes) -> asyncio.Future:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self.waiter
+
+    def _parse(self, eof: bool = False) -> None:
+        if self.waiter is None or self.waiter.done():
+            return
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        lines = self.buffer[:head_end].decode("latin-1").split("\r\n")
+        version, status = lines[0].split(" ", 2)[:2]
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        rest = self.buffer[head_end + 4:]
+        if "content-length" in headers:
+            length = int(headers["content-length"])
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            if not rest.endswith(b"0\r\n\r\n"):
+                return
+            self.buffer = b""
+        elif not eof:  # the body ends when the connection does
+            return
+        keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        if not keep_alive:
+            self.reusable = False
+            self.transport.close()
+        self.waiter.set_result(Answer(int(status), headers))
+
+
+class Load:
+    """Connections to one server, reused while they stay open."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.idle: list[ClientConnection] = []
+
+    def request(self, body: bytes) -> bytes:
+        return (f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+    async def post(self, request: bytes) -> Answer:
+        connection = None
+        while self.idle:
+            candidate = self.idle.pop()
+            if not candidate.closed and candidate.reusable:
+                connection = candidate
+                break
+        if connection is None:
+            _, connection = await asyncio.get_running_loop().create_connection(ClientConnection, self.host, self.port)
+        answer = await connection.send(request)
+        if connection.reusable and not connection.closed:
+            self.idle.append(connection)
+        return answer
+
+    def close(self) -> None:
+        for connection in self.idle:
+            connection.transport.close()
+
+
+def server_timing(answer: Answer) -> dict[str, float]:
+    """`Server-Timing: flow;dur=MS, model;dur=MS, app;dur=MS` (promptwise serve sends it) in seconds."""
+    timing = {}
+    for part in answer.headers.get("server-timing", "").split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if duration:
+            timing[name] = float(duration) / 1000
+    return timing
+
+
+class Phase:
+    """What one load phase measured: latencies of the answered (200) requests and, from the
+    server's Server-Timing, the time outside the flow and inside the server but outside the model."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.outside_flow: list[float] = []
+        self.in_server: list[float] = []
+        self.failures = 0
+
+    def answered(self, answer: Answer, latency: float) -> None:
+        if answer.status != 200:
+            self.failures += 1
+            return
+        self.latencies.append(latency)
+        timing = server_timing(answer)
+        if "flow" in timing:
+            self.outside_flow.append(latency - timing["flow"])
+        if "app" in timing and "model" in timing:
+            self.in_server.append(timing["app"] - timing["model"])
+
+    async def send(self, load: "Load", request: bytes, started: float) -> None:
+        """Send `request` and count its answer, timed from `started`."""
+        try:
+            answer = await load.post(request)
+        except OSError:  # connection refused or reset: not answered
+            self.failures += 1
+            return
+        self.answered(answer, time.perf_counter() - started)
+
+
+def encoded(load: Load, count: int) -> list[bytes]:
+    """The requests of a phase, encoded before it starts (with --vary-inputs each its own)."""
+    return [load.request(json.dumps(body()).encode()) for _ in range(count)]
+
+
+async def closed_loop(url: str, total: int, clients: int) -> tuple[Phase, float]:
+    load = Load(url)
+    requests = encoded(load, total)
+    requests.reverse()
+    phase = Phase()
+
+    async def client() -> None:
+        while requests:
+            await phase.send(load, requests.pop(), time.perf_counter())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    load.close()
+    return phase, wall
+
+
+async def open_loop(url: str, rate: float, seconds: float) -> Phase:
+    """Arrivals on schedule whatever the answers do; each latency timed from its scheduled
+    arrival (a client that falls behind its schedule does not hide the wait). Not answered:
+    503 from back-pressure, other statuses, connection errors."""
+    load = Load(url)
+    requests = encoded(load, int(rate * seconds))
+    phase = Phase()
+
+    loop = asyncio.get_running_loop()
+    tasks = []
+    start = time.perf_counter()
+    for index, request in enumerate(requests):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(loop.create_task(phase.send(load, request, scheduled)))
+    await asyncio.gather(*tasks)
+    load.close()
+    return phase
+
+
+def run_load(coroutine):
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+# --- where the CPU went -----------------------------------------------------------------------
 def tree_pids(pid: int) -> list[int]:
     """The process and its descendants (uvicorn workers, Prompt flow's executor processes)."""
     pids, queue = [], [pid]
@@ -122,6 +403,11 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_mb(pid: int) -> float:
     total = 0
     for current in tree_pids(pid):
@@ -134,78 +420,25 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def flow_seconds(response) -> float | None:
-    """The flow's own run time from `Server-Timing: flow;dur=MS` (promptwise serve sends it)."""
-    timing = response.headers.get("server-timing", "")
-    if timing.startswith("flow;dur="):
-        return float(timing.removeprefix("flow;dur=")) / 1000
-    return None
+class CpuMeter:
+    """CPU seconds of the server (its process tree), the endpoint and this load generator
+    over one phase, per request."""
 
+    def __init__(self, pid: int, endpoint_pid: int) -> None:
+        self.pid, self.endpoint_pid = pid, endpoint_pid
+        self.before = (cpu_seconds(pid), cpu_seconds(endpoint_pid), own_cpu_seconds())
+        self.processes = {current: cpu_seconds(current) for current in tree_pids(pid)}
 
-async def closed_loop(url: str, total: int, clients: int, serving: list | None = None) -> tuple[list[float], int, float]:
-    import aiohttp
+    def per_request_ms(self, requests: int) -> tuple[float, float, float]:
+        after = (cpu_seconds(self.pid), cpu_seconds(self.endpoint_pid), own_cpu_seconds())
+        return tuple(round((a - b) / max(1, requests) * 1000, 2) for a, b in zip(after, self.before))
 
-    latencies: list[float] = []
-    failures = 0
-    remaining = total
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async def client() -> None:
-            nonlocal remaining, failures
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                async with session.post(url, json=body()) as response:
-                    await response.read()
-                    if response.status != 200:
-                        failures += 1
-                latency = time.perf_counter() - started
-                latencies.append(latency)
-                flow = flow_seconds(response)
-                if serving is not None and flow is not None:
-                    serving.append(latency - flow)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        return latencies, failures, time.perf_counter() - started
-
-
-async def open_loop(url: str, rate: float, seconds: float, serving: list) -> tuple[list[float], int]:
-    """Latencies of the answered (200) requests, from each one's scheduled arrival (a client that
-    falls behind its schedule does not hide the wait), and how many were not answered (503 from
-    back-pressure, other statuses, connection errors)."""
-    import aiohttp
-
-    latencies: list[float] = []
-    failures = 0
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async def one(scheduled: float) -> None:
-            nonlocal failures
-            try:
-                async with session.post(url, json=body()) as response:
-                    await response.read()
-                    if response.status != 200:
-                        failures += 1
-                        return
-                    flow = flow_seconds(response)
-                    if flow is not None:
-                        serving.append(time.perf_counter() - scheduled - flow)
-            except aiohttp.ClientError:
-                failures += 1
-                return
-            latencies.append(time.perf_counter() - scheduled)
-
-        tasks = []
-        start = time.perf_counter()
-        for index in range(int(rate * seconds)):
-            scheduled = start + index / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled)))
-        await asyncio.gather(*tasks)
-    return latencies, failures
+    def split(self) -> list[float]:
+        """Each server process's share of the server's CPU, largest first: with several uvicorn
+        workers, how evenly the kernel handed them the connections."""
+        spent = [cpu_seconds(current) - before for current, before in self.processes.items()]
+        total = sum(spent) or 1.0
+        return sorted((round(part / total, 2) for part in spent if part / total >= 0.01), reverse=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -213,52 +446,59 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
-    import resource
+def ms(values: list[float], q: float) -> float:
+    return round(percentile(values, q) * 1000, 1)
 
+
+def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
     # Warm up (imports, connections), then measure.
-    asyncio.run(closed_loop(score_url, args.clients, args.clients))
-    calls_before = fake_stats(base_url)["requests"]
-    cpu_before, endpoint_before = cpu_seconds(pid), cpu_seconds(args.fake_pid)
-    client_before = resource.getrusage(resource.RUSAGE_SELF)
-    serving: list[float] = []
-    latencies, failures, wall = asyncio.run(closed_loop(score_url, args.requests, args.clients, serving))
-    cpu = cpu_seconds(pid) - cpu_before
-    endpoint_cpu = cpu_seconds(args.fake_pid) - endpoint_before
-    client_after = resource.getrusage(resource.RUSAGE_SELF)
-    client_cpu = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
-    calls = fake_stats(base_url)["requests"] - calls_before
+    run_load(closed_loop(score_url, args.clients, args.clients))
+    calls_before = endpoint_calls(base_url)
+    cpu = CpuMeter(pid, args.endpoint_pid)
+    phase, wall = run_load(closed_loop(score_url, args.requests, args.clients))
+    server_cpu, endpoint_cpu, client_cpu = cpu.per_request_ms(args.requests)
+    calls = endpoint_calls(base_url) - calls_before
     endpoint_ms = calls / args.requests * args.latency_ms
+    latencies = phase.latencies or [float("nan")]
     result = {
-        "server": name, "requests": args.requests, "failures": failures, "wall_s": round(wall, 2),
+        "server": name, "requests": args.requests, "failures": phase.failures, "wall_s": round(wall, 2),
         "requests_per_s": round(args.requests / wall, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99),
         "model_calls_per_request": round(calls / args.requests, 2),
-        "overhead_p50_ms": round(percentile(latencies, 50) * 1000 - endpoint_ms, 1),
-        "overhead_p99_ms": round(percentile(latencies, 99) * 1000 - endpoint_ms, 1),
-        "cpu_ms_per_request": round(cpu / args.requests * 1000, 2), "rss_mb": round(rss_mb(pid), 1),
-        # Where the rest of the machine's CPU went: the fake endpoint and this load generator.
-        "endpoint_cpu_ms_per_request": round(endpoint_cpu / args.requests * 1000, 2),
-        "client_cpu_ms_per_request": round(client_cpu / args.requests * 1000, 2),
+        "overhead_p50_ms": round(ms(latencies, 50) - endpoint_ms, 1),
+        "overhead_p99_ms": round(ms(latencies, 99) - endpoint_ms, 1),
+        "cpu_ms_per_request": server_cpu, "rss_mb": round(rss_mb(pid), 1),
+        # Where the rest of the machine's CPU went: the scripted endpoint and this load generator.
+        "endpoint_cpu_ms_per_request": endpoint_cpu, "client_cpu_ms_per_request": client_cpu,
         "load_average": round(os.getloadavg()[0], 1),
     }
-    if serving:  # latency minus the flow's own run time (Server-Timing): HTTP, admission, queueing
-        result["serving_only_p50_ms"] = round(percentile(serving, 50) * 1000, 2)
-        result["serving_only_p99_ms"] = round(percentile(serving, 99) * 1000, 2)
+    if phase.in_server:  # Server-Timing app - model: the server's own time, whatever the network and the client add
+        result["in_server_overhead_p50_ms"] = ms(phase.in_server, 50)
+        result["in_server_overhead_p99_ms"] = ms(phase.in_server, 99)
     if args.rate:
-        serving = []
-        paced, paced_failures = asyncio.run(open_loop(score_url, args.rate, 10.0, serving))
         at = f"at_{args.rate:g}_rps"
-        result[f"{at}_failures"] = paced_failures  # not answered: their (quick) refusals are not in the percentiles
-        if paced:
+        calls_before = endpoint_calls(base_url)
+        cpu = CpuMeter(pid, args.endpoint_pid)
+        paced = run_load(open_loop(score_url, args.rate, args.seconds))
+        sent = int(args.rate * args.seconds)
+        server_cpu, endpoint_cpu, client_cpu = cpu.per_request_ms(sent)
+        endpoint_ms = (endpoint_calls(base_url) - calls_before) / max(1, len(paced.latencies)) * args.latency_ms
+        result[f"{at}_failures"] = paced.failures  # not answered: their (quick) refusals are not in the percentiles
+        if paced.latencies:
             result.update({
-                f"{at}_p50_ms": round(percentile(paced, 50) * 1000, 1),
-                f"{at}_p99_ms": round(percentile(paced, 99) * 1000, 1),
-                f"{at}_overhead_p50_ms": round(percentile(paced, 50) * 1000 - endpoint_ms, 1),
-                f"{at}_overhead_p99_ms": round(percentile(paced, 99) * 1000 - endpoint_ms, 1),
+                f"{at}_p50_ms": ms(paced.latencies, 50), f"{at}_p99_ms": ms(paced.latencies, 99),
+                f"{at}_overhead_p50_ms": round(ms(paced.latencies, 50) - endpoint_ms, 1),
+                f"{at}_overhead_p99_ms": round(ms(paced.latencies, 99) - endpoint_ms, 1),
             })
-        if serving:
-            result[f"at_{args.rate:g}_rps_serving_only_p99_ms"] = round(percentile(serving, 99) * 1000, 2)
+        if paced.in_server:
+            result[f"{at}_in_server_overhead_p50_ms"] = ms(paced.in_server, 50)
+            result[f"{at}_in_server_overhead_p99_ms"] = ms(paced.in_server, 99)
+        if paced.outside_flow:  # latency - flow: the server's HTTP, admission and queueing, plus the client's
+            result[f"{at}_outside_flow_p99_ms"] = ms(paced.outside_flow, 99)
+        result[f"{at}_cpu_split"] = cpu.split()
+        result.update({f"{at}_cpu_ms_per_request": server_cpu, f"{at}_endpoint_cpu_ms_per_request": endpoint_cpu,
+                       f"{at}_client_cpu_ms_per_request": client_cpu,
+                       f"{at}_load_average": round(os.getloadavg()[0], 1)})
     return result
 
 
@@ -350,6 +590,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop arrivals per second (0: skip)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long the open loop runs")
     parser.add_argument("--no-trace", action="store_true", help="serve without tracing")
     parser.add_argument("--also-no-trace", action="store_true",
                         help="also run promptwise serve --no-trace (Prompt flow runs with its tracing off)")
@@ -361,7 +602,10 @@ def main() -> int:
                         help="every request's log line different (ids, time): no two requests' content alike")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
+    parser.add_argument("--endpoint", action="store_true", help=argparse.SUPPRESS)  # the scripted endpoint's process
     args = parser.parse_args()
+    if args.endpoint:
+        return endpoint_main(args.latency_ms)
     global VARY
     VARY = args.vary_inputs
     if args.pf is None:
@@ -374,17 +618,11 @@ def main() -> int:
         shutil.copytree(FLOW, workspace / "log-triage")
         shutil.copy(ROOT / "flows" / "promptwise.yaml", workspace / "promptwise.yaml")
         (workspace / ".git").mkdir()  # the workspace root: its .promptwise/ (traces, metering) stays here
-        # Two cheap rules (the demo's rules file runs long regexes over every prompt: the fake
-        # endpoint, not the server, would then be what is measured).
-        rules = workspace / "rules.json"
-        rules.write_text(json.dumps([{"pattern": "^Source system:", "reply": CLASSIFICATION},
-                                     {"pattern": None, "reply": SUMMARY}]), encoding="utf-8")
-        fake = subprocess.Popen([sys.executable, "-m", "promptwise.devtools.fake_openai", "--port", "0",
-                                 "--latency-ms", str(args.latency_ms), "--rules", str(rules)],
-                                stdout=subprocess.PIPE, text=True)
+        endpoint = subprocess.Popen([sys.executable, __file__, "--endpoint", "--latency-ms", str(args.latency_ms)],
+                                    stdout=subprocess.PIPE, text=True)
         try:
-            base_url = fake.stdout.readline().strip()
-            args.fake_pid = fake.pid
+            base_url = endpoint.stdout.readline().strip()
+            args.endpoint_pid = endpoint.pid
             results = [run_promptwise(workspace, base_url, args)]
             pairs = []  # (without, with) monitoring, run alternately: the machine's load drifts between runs
             for index in range(0 if args.no_monitoring_run else args.monitoring_pairs):
@@ -396,9 +634,9 @@ def main() -> int:
             if args.pf:
                 results.append(run_prompt_flow(args.pf, workspace, base_url, args))
         finally:
-            stop(fake)
+            stop(endpoint)
     print(f"log-triage flow, endpoint latency {args.latency_ms:g} ms per model call, {args.clients} clients, "
-          f"{args.requests} requests (closed loop); open loop at {args.rate:g} requests/s for 10 s")
+          f"{args.requests} requests (closed loop); open loop at {args.rate:g} requests/s for {args.seconds:g} s")
     for result in results:
         print(json.dumps(result))
     ours = results[0]

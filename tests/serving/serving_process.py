@@ -83,14 +83,20 @@ class ServeProcess:
             self._log_file.flush()
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def access_log(self) -> list[dict]:
+    def access_log(self, until=None, seconds: float = 10) -> list[dict]:
+        """The access log's entries so far. The server's writer thread writes a request's line a
+        moment after its answer (serving/access_log.py): with `until`, a test of the entries,
+        wait up to `seconds` for it to hold."""
         import json
 
-        entries = []
-        for line in self.stderr().splitlines():
-            if line.startswith("{"):
-                entries.append(json.loads(line))
-        return entries
+        deadline = time.monotonic() + seconds
+        while True:
+            entries = [json.loads(line) for line in self.stderr().splitlines() if line.startswith("{")]
+            if until is None or until(entries):
+                return entries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the access log did not show what was awaited in {seconds:g} s:\n{self.stderr()}")
+            time.sleep(0.05)
 
     def terminate(self) -> None:
         if self.process.poll() is None:

@@ -132,7 +132,8 @@ def test_a_streamed_score_request_to_a_down_endpoint_is_503_with_retry_after(dow
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
     assert error["innerError"]["code"] == "ServiceUnavailable" and error["id"] == response.headers["x-request-id"]
-    [logged] = [entry for entry in down.access_log() if entry.get("id") == error["id"]]
+    entries = down.access_log(until=lambda entries: any(entry.get("id") == error["id"] for entry in entries))
+    [logged] = [entry for entry in entries if entry.get("id") == error["id"]]
     assert logged["status"] == 503 and logged["error"] == "unavailable" and logged["streamed"] is True
 
 

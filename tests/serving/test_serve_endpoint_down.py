@@ -37,7 +37,8 @@ def test_an_endpoint_that_is_down_is_503_with_retry_after_not_a_hang(served):
     assert "model endpoint is unavailable" in error["message"]
     # the caller is not told where the endpoint is; the operator finds it under the request's id
     assert "127.0.0.1" not in error["message"] and "connection refused" not in error["message"]
-    [logged] = [entry for entry in served.access_log() if entry.get("id") == error["id"]]
+    entries = served.access_log(until=lambda entries: any(entry.get("id") == error["id"] for entry in entries))
+    [logged] = [entry for entry in entries if entry.get("id") == error["id"]]
     assert logged["error"] == "unavailable" and "connection refused" in logged["detail"]
     assert time.monotonic() - started < 30  # answered, not waited out
     assert httpx.get(served.url + "/health").status_code == 200  # and the server lives on
@@ -55,4 +56,5 @@ def test_cors_answers_the_configured_origin_only(served):
 
 def test_inputs_are_logged_when_the_setting_says_so(served):
     httpx.post(served.url + "/score", json={"question": "log me"}, timeout=60)
-    assert any(entry.get("inputs", {}).get("question") == "log me" for entry in served.access_log())
+    served.access_log(until=lambda entries: any(entry.get("inputs", {}).get("question") == "log me"
+                                                 for entry in entries))

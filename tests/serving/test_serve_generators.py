@@ -62,12 +62,18 @@ FLOWS = {
 }
 
 
-def events_of(url: str, text: str) -> list[dict]:
-    with httpx.stream("POST", url + "/score", json={"text": text}, headers={"Accept": "text/event-stream"},
-                      timeout=30) as response:
+def events_of(url: str, text: str, request_id: str = "") -> list[dict]:
+    headers = {"Accept": "text/event-stream", **({"x-request-id": request_id} if request_id else {})}
+    with httpx.stream("POST", url + "/score", json={"text": text}, headers=headers, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         return [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line]
+
+
+def logged(served, request_id: str) -> list[dict]:
+    """The access log's entries of one request (waited for: a thread writes them)."""
+    entries = served.access_log(until=lambda entries: any(entry["id"] == request_id for entry in entries))
+    return [entry for entry in entries if entry["id"] == request_id]
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +97,9 @@ def flex(workspace):
 
 
 def test_a_python_node_generator_streams_each_item_after_the_other_outputs(dag):
-    assert events_of(dag.url, "alpha beta gamma") == [{"count": 3}, {"answer": "alpha "}, {"answer": "beta "},
-                                                      {"answer": "gamma "}]
-    entry = dag.access_log()[-1]
+    assert events_of(dag.url, "alpha beta gamma", "streams-each") == [{"count": 3}, {"answer": "alpha "},
+                                                                      {"answer": "beta "}, {"answer": "gamma "}]
+    [entry] = logged(dag, "streams-each")
     assert entry["status"] == 200 and entry["streamed"] is True
 
 
@@ -104,11 +110,11 @@ def test_a_python_node_generator_is_joined_for_a_json_client(dag):
 
 
 def test_a_generator_failing_mid_stream_ends_with_an_error_event(dag):
-    events = events_of(dag.url, "one boom two")
+    events = events_of(dag.url, "one boom two", "fails-mid-stream")
     assert events[:2] == [{"count": 3}, {"answer": "one "}]
     error = events[-1]["error"]
     assert "no boom here" in error["message"] and "Traceback" not in error["message"]
-    assert dag.access_log()[-1]["status"] == 500
+    assert [entry["status"] for entry in logged(dag, "fails-mid-stream")] == [500]
     assert httpx.get(dag.url + "/health").status_code == 200
 
 

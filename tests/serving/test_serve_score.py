@@ -106,6 +106,39 @@ def test_score_streams_server_sent_events_when_asked(client):
     assert len(pieces) > 1  # in the pieces the model wrote, not in one
 
 
+def request_spans(served, request_id: str) -> tuple[dict, list[tuple]]:
+    """The request span's attributes and start (ns), and its children's (kind, end ns)."""
+    store = served.log.parent / ".promptwise" / "traces.sqlite"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if store.exists():
+            with sqlite3.connect(store) as db:
+                request = db.execute("SELECT span_id, start_ns, attributes FROM spans WHERE attributes LIKE ?",
+                                     (f'%"promptwise.request.id": "{request_id}"%',)).fetchone()
+                children = request and db.execute("SELECT kind, end_ns FROM spans WHERE parent_id = ?",
+                                                  (request[0],)).fetchall()
+            if request and children:
+                return {**json.loads(request[2]), "start_ns": request[1]}, children
+        time.sleep(0.2)
+    raise AssertionError(f"no trace of request {request_id}")
+
+
+def test_time_to_first_token_is_when_the_client_got_it_not_when_the_model_wrote_it(served, client):
+    # `answer` (the llm node) must follow `length`, known only when the flow ends: the model's
+    # tokens are held until then, and that is when this client gets its first one.
+    with client.stream("POST", "/score", json={"question": "What is the capital of France?"},
+                       headers={"Accept": "text/event-stream", "x-request-id": "ttft-held"}) as response:
+        assert len([line for line in response.iter_lines() if line.startswith("data: ")]) > 2
+    request, children = request_spans(served, "ttft-held")
+    [flow_end] = [end for kind, end in children if kind == "flow"]
+    flow_ms = (flow_end - request["start_ns"]) / 1e6  # from the request's start to the flow's end
+    client_ms = request["promptwise.time_to_first_token_ms"]
+    model_ms = request["promptwise.model_time_to_first_token_ms"]
+    assert model_ms < flow_ms - 0.5 and client_ms > flow_ms - 0.5  # 0.5: the span clock and the server's
+    metrics = client.get("/metrics").text
+    assert 'promptwise_time_to_first_token_seconds_count{consumer="local",route="/score"' in metrics
+
+
 def test_malformed_json_is_400_naming_the_problem(client):
     response = client.post("/score", content=b'{"question": ', headers={"content-type": "application/json"})
     assert response.status_code == 400
@@ -216,8 +249,9 @@ def test_a_failing_endpoint_is_503_with_retry_after(served, client, fake):
 
 
 def test_access_log_is_json_without_inputs(served, client):
-    client.post("/score", json={"question": "a secret question"})
-    entries = [entry for entry in served.access_log() if entry.get("route") == "/score"]
+    client.post("/score", json={"question": "a secret question"}, headers={"x-request-id": "secret-question"})
+    entries = [entry for entry in served.access_log(until=lambda entries: any(e["id"] == "secret-question" for e in entries))
+               if entry.get("route") == "/score"]
     assert entries and all({"id", "status", "ms", "consumer", "version", "tokens"} <= set(entry) for entry in entries)
     assert "a secret question" not in served.stderr()
 
@@ -306,7 +340,8 @@ def test_a_body_that_never_finishes_is_408(served):
     assert b"RequestTimeout" in answer
 
 
-def test_the_flows_run_time_is_in_server_timing(client):
+def test_the_flows_run_time_its_model_calls_and_the_answers_are_in_server_timing(client):
     response = client.post("/score", json={"question": "how long?"})
-    name, _, duration = response.headers["server-timing"].partition(";dur=")
-    assert name == "flow" and float(duration) > 0
+    timing = dict(part.strip().split(";dur=") for part in response.headers["server-timing"].split(","))
+    flow, model, app = float(timing["flow"]), float(timing["model"]), float(timing["app"])
+    assert 0 < model < flow <= app  # one model call inside the flow's run, inside the answer's time

@@ -50,7 +50,8 @@ def test_two_workers_answer_and_metrics_count_both(served):
     text = httpx.get(served.url + "/metrics", headers={"api-key": OPEN_KEY}, timeout=30).text
     counted = re.search(r'promptwise_requests_total\{consumer="open",[^}]*status="200"[^}]*\} (\d+)', text)
     assert counted and int(counted.group(1)) == 30  # whichever worker answered /metrics
-    workers = {entry["worker"] for entry in served.access_log() if entry.get("consumer") == "open"}
+    entries = served.access_log(until=lambda entries: sum(e.get("consumer") == "open" for e in entries) >= 30)
+    workers = {entry["worker"] for entry in entries if entry.get("consumer") == "open"}
     assert len(workers) == 2
 
 
@@ -59,5 +60,6 @@ def test_a_consumers_rate_limit_holds_across_workers(served):
     # Exactly the consumer's 9 a minute: not 9 per worker, nor 9 shared out as 5 each (10 in all
     # when both workers get 5, fewer when one worker gets most of the traffic).
     assert statuses.count(200) == 9 and statuses.count(429) == 21
-    workers = {entry["worker"] for entry in served.access_log() if entry.get("consumer") == "limited"}
+    entries = served.access_log(until=lambda entries: sum(e.get("consumer") == "limited" for e in entries) >= 30)
+    workers = {entry["worker"] for entry in entries if entry.get("consumer") == "limited"}
     assert len(workers) == 2  # both workers admitted or refused, counting in the one window

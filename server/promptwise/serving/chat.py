@@ -19,7 +19,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from promptwise.serving.errors import KINDS, ServeError
-from promptwise.serving.streaming import EventStream, TokenStream, is_stream, items, join, stream_run, to_json
+from promptwise.serving.streaming import (
+    EventStream,
+    TokenStream,
+    first_token_sent,
+    is_stream,
+    items,
+    join,
+    stream_run,
+    to_json,
+)
 
 # Our error kinds as OpenAI's error types, so OpenAI clients raise what they would for OpenAI.
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -143,13 +152,16 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
                     yield chunk({"role": "assistant", "content": ""})
                 if kind == "delta":
                     sent_any = True
+                    first_token_sent(serving, flow_request)
                     yield chunk({"content": value})
                     continue
                 answer = (value.outputs or {}).get(shape.answer)
                 if is_stream(answer):
                     async for piece in items(answer):
+                        first_token_sent(serving, flow_request)
                         yield chunk({"content": _answer_text(piece)})
                 elif not sent_any and answer is not None:
+                    first_token_sent(serving, flow_request)
                     yield chunk({"content": _answer_text(answer)})
             yield chunk({}, "stop")
             if include_usage:

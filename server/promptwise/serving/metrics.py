@@ -41,7 +41,8 @@ class Metrics:
                             ("version", "consumer"), registry=self.registry)
         self.errors = Counter("promptwise_errors", "Requests that failed, by kind", (*labels, "kind"),
                               registry=self.registry)
-        # Streamed answers only: from admission to the first token the model wrote.
+        # Streamed answers only: from admission to the first piece of the answer sent to the client
+        # (a DAG's held llm output: when the flow ended, not when the model wrote it).
         self.time_to_first_token = Histogram("promptwise_time_to_first_token_seconds",
                                              "Time to the first token of a streamed answer", labels,
                                              buckets=_BUCKETS, registry=self.registry)

@@ -26,6 +26,7 @@ from promptwise.serving.errors import ServeError, error_body, error_response, sa
 from promptwise.serving.streaming import (
     EventStream,
     TokenStream,
+    first_token_sent,
     is_stream,
     items,
     join,
@@ -99,6 +100,11 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
         async for step in stream_run(serving, flow, inputs, flow_request, TokenStream(flow.stream_nodes(field))):
             yield step
 
+    def piece(name: str, value) -> bytes:
+        """An event with a piece of the streamed output: the first one is the client's first token."""
+        first_token_sent(serving, flow_request)
+        return _event({name: value})
+
     async def events():
         held: list[str] = []
         sent_any = False
@@ -108,7 +114,7 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
                 if kind == "delta":
                     if live:
                         sent_any = True
-                        yield _event({field: value})
+                        yield piece(field, value)
                     else:
                         held.append(value)
                     continue
@@ -121,12 +127,12 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
                     yield _event(outputs)
                 if is_stream(streamed):
                     async for chunk in items(streamed):
-                        yield _event({current: chunk})
+                        yield piece(current, chunk)
                 elif held:
                     for chunk in held:
-                        yield _event({current: chunk})
+                        yield piece(current, chunk)
                 elif not sent_any and streamed is not None:  # not streamed by the model (a cache hit)
-                    yield _event({current: streamed})
+                    yield piece(current, streamed)
         except ServeError as error:
             if not stream.began:  # nothing sent yet: answered with its own status (EventStream)
                 serving.fail(flow_request, error)

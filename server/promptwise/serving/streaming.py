@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -120,21 +121,36 @@ async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIt
                 yield "delta", getter.result()
         while not sink.queue.empty():
             yield "delta", sink.queue.get_nowait()
-        if sink.first_token_at is not None:
-            from promptwise.serving.routing import label
+        if sink.first_token_at is not None and flow_request.span is not None:
+            from promptwise.tracing import attributes as a
 
-            first_token_s = sink.first_token_at - flow_request.started
-            serving.metrics.time_to_first_token.labels(flow_request.route, label(flow_request.choice.version),
-                                                       flow_request.consumer).observe(first_token_s)
-            if flow_request.span is not None:
-                from promptwise.tracing import attributes as a
-
-                flow_request.span.set_attribute(a.TIME_TO_FIRST_TOKEN_MS, round(first_token_s * 1000, 1))
+            # When the model wrote its first token; the client may get it later (first_token_sent).
+            flow_request.span.set_attribute(a.MODEL_TIME_TO_FIRST_TOKEN_MS,
+                                            round((sink.first_token_at - flow_request.started) * 1000, 1))
         yield "done", task.result()
     finally:
         if not task.done():
             task.cancel()  # the client went away: stop the flow and its model call
             await asyncio.gather(task, return_exceptions=True)
+
+
+def first_token_sent(serving, flow_request) -> None:
+    """The time to first token as the client sees it: from admission to the first piece of the
+    streamed answer leaving the server (the metric, and the span's attribute monitor reads). A
+    DAG whose llm output must follow its other outputs holds the model's tokens until the flow
+    ends: its clients' first token is that late, whenever the model wrote it. Once per request."""
+    if flow_request.first_token_ms is not None:
+        return
+    from promptwise.serving.routing import label
+
+    seconds = time.perf_counter() - flow_request.started
+    flow_request.first_token_ms = round(seconds * 1000, 1)
+    serving.metrics.time_to_first_token.labels(flow_request.route, label(flow_request.choice.version),
+                                               flow_request.consumer).observe(seconds)
+    if flow_request.span is not None:
+        from promptwise.tracing import attributes as a
+
+        flow_request.span.set_attribute(a.TIME_TO_FIRST_TOKEN_MS, flow_request.first_token_ms)
 
 
 def is_stream(value: Any) -> bool:
