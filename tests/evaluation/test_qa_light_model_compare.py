@@ -139,3 +139,11 @@ def test_margin_must_be_a_finite_number_of_zero_or_more(two_node_flow, fake_serv
         main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4.1-mini", "--margin", value])
     assert exit_info.value.code == 2 and "must be a number of 0 or more" in capsys.readouterr().err
     assert fake_server.stats.requests == 0
+
+
+def test_an_unknown_model_is_named_under_the_option_given(two_node_flow, fake_server, capsys, monkeypatch):
+    """The refusal said `--model gpt-4o-mimi: ...`, an option `eval --models` does not have."""
+    monkeypatch.chdir(two_node_flow.parent)
+    assert main(["eval", str(two_node_flow), "--models", "gpt-4o-mini,gpt-4o-mimi"]) == 2
+    err = capsys.readouterr().err
+    assert "--models: gpt-4o-mimi: not in the model catalog" in err and "--model gpt-4o-mimi" not in err

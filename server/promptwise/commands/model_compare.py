@@ -139,8 +139,8 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         for model in models:
             try:
                 estimates[model] = estimate_target(flow, data=data, model=model, variants=variants)
-            except EstimateError as error:
-                problems.append(str(error))
+            except EstimateError as error:  # named as the option the user gave, --models
+                problems.append(str(error).replace(f"--model {model}:", f"--models: {model}:", 1))
         if problems:  # one line per distinct problem: a file's problem is every model's
             raise UserError("\n".join(dict.fromkeys(problems)) + "\nnothing was run")
         refuse_undefined_variables(flow, variants or {}, args.allow_undefined)
