@@ -27,9 +27,13 @@ def register(subparsers) -> None:
                         help="rows in flight at once (default 32, or with --resume the run's own; fewer while the "
                              "endpoint answers 429)")
     parser.add_argument("--workers", type=worker_count, default=None, metavar="N|auto",
-                        help="run the rows in N worker processes (auto: one per core) when one process's CPU is the "
-                             "bound, as against a fast local endpoint; --concurrency rows in flight across them "
-                             "(default 1, or with --resume the run's own)")
+                        help="worker processes for the rows, for when one process's CPU is the bound (a fast "
+                             "endpoint, e.g. a local vLLM or Ollama, or CPU-heavy Python tools); --concurrency rows "
+                             "in flight across them. auto (the default; with --resume, the run's own setting): "
+                             "start in one process and move the rest of the rows to up to one worker per core once "
+                             "the batch proves CPU-bound with idle cores and enough rows left, saying so on stderr "
+                             "(Linux, macOS; on Windows it stays in one process). N: N workers from the start; "
+                             "1: never")
     parser.add_argument("--no-cache", action="store_true", help="always call the model (skip the response cache)")
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="per model call; a call that times out is retried, then the row fails (default 120; "
@@ -52,12 +56,10 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=handle)
 
 
-def worker_count(text: str) -> int:
-    """--workers: a count, or `auto` for the cores this process may use."""
+def worker_count(text: str) -> int | str:
+    """--workers: a count, or `auto` (one process, worker processes once the batch is CPU-bound)."""
     if text == "auto":
-        import os
-
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return text
     return positive_int(text)
 
 
@@ -86,6 +88,11 @@ def handle(args: argparse.Namespace) -> int:
         started_name.append(name)
         print(f"run: {name}", file=sys.stderr, flush=True)
 
+    def notice(message: str) -> None:  # e.g. the batch moving to worker processes
+        if bar is not None:
+            bar.interrupt()
+        print(f"promptwise: {message}", file=sys.stderr, flush=True)
+
     try:
         with stdout_fd_to_stderr(), traced(args.flow) as tracing:
             result = event_loop.run(run_batch(
@@ -95,7 +102,8 @@ def handle(args: argparse.Namespace) -> int:
                 resume=args.resume, retry_failed=args.retry_failed,
                 row_timeout=args.row_timeout, workspace_path=args.flow, on_progress=bar,
                 on_start=on_start, on_warning=warn, init=parse_values(args.init, "--init", json_values=True) or None,
-                retry=RetryPolicy(timeout=args.timeout) if args.timeout else None, workers=args.workers,
+                retry=RetryPolicy(timeout=args.timeout) if args.timeout else None,
+                workers=args.workers or (None if args.resume else "auto"), on_notice=notice,
                 # worker processes trace as this one does
                 worker_setup="promptwise.tracing:traced" if tracing else None))
     except FlowError as error:

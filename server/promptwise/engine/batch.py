@@ -47,6 +47,7 @@ from promptwise.store.run_store import RowResult, RunStore, owner_parameters
 # a run settles at the endpoint's own limit. Prompt flow's 4 workers leave most endpoints idle.
 DEFAULT_CONCURRENCY = 32
 DEFAULT_ROW_TIMEOUT = 600.0  # seconds per row, as Prompt flow's line timeout
+AUTO = "auto"  # workers: start in one process, move to worker processes if CPU-bound (engine/auto_workers.py)
 
 
 @dataclass
@@ -186,8 +187,9 @@ async def run_batch(
     init: dict | None = None,
     environ: dict | None = None,
     models: dict[str, str] | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
     worker_setup: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. Raises FlowError for problems found before rows start (bad
     mapping, unknown columns, no rows, a run another process holds ...).
@@ -205,14 +207,16 @@ async def run_batch(
 
     `workers` above 1 runs the rows in that many worker processes (engine/worker_processes.py),
     `concurrency` rows in flight across them, for when one process's CPU is the bound (a fast
-    local endpoint); this process alone writes the run store. `worker_setup` ("module:function",
-    called with the flow path in each worker, returning a context manager) is how a caller sets
-    the workers up as it set itself up (the CLI: tracing).
+    local endpoint); this process alone writes the run store. `workers="auto"` starts in this
+    process and moves the rows left to worker processes once the batch proves CPU-bound with
+    cores to spare (engine/auto_workers.py), saying so through `on_notice(message)`.
+    `worker_setup` ("module:function", called with the flow path in each worker, returning a
+    context manager) is how a caller sets the workers up as it set itself up (the CLI: tracing).
     """
     if concurrency is not None and concurrency < 1:
         raise FlowError(f"--concurrency must be at least 1 (got {concurrency})")
-    if workers is not None and workers < 1:
-        raise FlowError(f"--workers must be at least 1 (got {workers})")
+    if workers is not None and workers != AUTO and (not isinstance(workers, int) or workers < 1):
+        raise FlowError(f"--workers must be at least 1, or auto (got {workers})")
     if row_timeout is not None and row_timeout <= 0:
         raise FlowError(f"--row-timeout must be more than 0 seconds (got {row_timeout:g})")
     with ExitStack() as held:
@@ -249,13 +253,13 @@ async def run_batch(
                                       retry_failed=retry_failed, row_timeout=row_timeout, on_progress=on_progress,
                                       on_start=on_start, on_warning=on_warning, cancel=cancel, init=init,
                                       models=models, workers=workers, worker_setup=worker_setup, retry=retry,
-                                      environ=environ, variants=variants)
+                                      environ=environ, variants=variants, on_notice=on_notice)
 
 
 async def _run_session(session: Session, held: ExitStack, *, resume, name, data, mapping, source_run, concurrency,
                        use_cache, retry_failed, row_timeout, on_progress, on_start, on_warning, cancel, init,
                        models=None, workers=1, worker_setup=None, retry=None, environ=None,
-                       variants=None) -> BatchResult:
+                       variants=None, on_notice=None) -> BatchResult:
     store = session.store
     data_path = Path(data).resolve() if data is not None else None
     source = _source_rows(store, source_run)
@@ -323,16 +327,23 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
     session.context.llm.on_retry = lambda attempt, kind, delay: setattr(tally, "retries", tally.retries + 1)
     pending = _not_done(all_rows(), store.iter_done_lines(run_name))
     cpu_started = time.process_time()
-    pool = None
-    if workers > 1 and total > info.rows_done:
+    def worker_pool(count: int):
         from promptwise.engine.worker_processes import WorkerPool, WorkerSettings
 
-        pool = WorkerPool(WorkerSettings(
-            str(session.flow_path), run_name, row_timeout, concurrency=-(-concurrency // workers), variants=variants,
+        return WorkerPool(WorkerSettings(
+            str(session.flow_path), run_name, row_timeout, concurrency=-(-concurrency // count), variants=variants,
             init=init, use_cache=use_cache, retry=retry, environ=environ, models=models, setup=worker_setup),
-            workers)
+            count)
+
+    processes = _Processes(new_pool=worker_pool, on_notice=on_notice)
+    if workers == AUTO:
+        from promptwise.engine.auto_workers import CpuProbe
+
+        processes.probe = CpuProbe()
+    elif workers > 1 and total > info.rows_done:
+        processes.pool = worker_pool(workers)
         try:
-            await pool.start()
+            await processes.pool.start()
         except FlowError as error:
             store.finish_run(run_name, "failed", str(error))
             raise
@@ -340,13 +351,14 @@ async def _run_session(session: Session, held: ExitStack, *, resume, name, data,
     try:
         status, error = await _run_rows(session, run_name, pending, total - info.rows_done, mapping, input_names,
                                         source, concurrency, tally, on_progress, cancel, row_timeout, data_path,
-                                        pool)
+                                        processes)
     finally:
-        if pool is not None:
+        if processes.pool is not None:
             # Stopped early (canceled, unreachable, a worker died): rows in flight are not
             # stored, so the workers are ended at once; a resume does those rows.
-            await pool.close(kill=status != "completed")
+            await processes.pool.close(kill=status != "completed")
     pending.close()  # the data file, when the run stopped before its end
+    pool = processes.pool
     cpu_seconds = time.process_time() - cpu_started + (pool.rows_cpu_seconds if pool is not None else 0.0)
     metrics = None
     final = store.get_run(run_name)
@@ -424,10 +436,11 @@ def _resume_settings(name: str, path: Path | str | None, workspace_path: Path | 
             "init": info.parameters.get("init"), "parameters": info.parameters}
 
 
-def _settings(concurrency: int, row_timeout: float, session: Session, workers: int = 1) -> dict:
+def _settings(concurrency: int, row_timeout: float, session: Session, workers: int | str = 1) -> dict:
     """The settings stored with a run, which a resume keeps."""
     retry = getattr(session.context.llm.pool, "retry", None)
-    return {"concurrency": concurrency, "row_timeout": row_timeout, **({"workers": workers} if workers > 1 else {}),
+    return {"concurrency": concurrency, "row_timeout": row_timeout,
+            **({"workers": workers} if workers == AUTO or workers > 1 else {}),
             **({"timeout": retry.timeout} if retry is not None else {})}
 
 
@@ -445,6 +458,42 @@ def _flow_named_by(path: Path | str | None) -> Path | None:
         if (path / name).is_file():
             return (path / name).resolve()
     return None
+
+
+@dataclass
+class _Processes:
+    """Where a batch's rows run: in this process, or in worker processes (`pool`). With a `probe`
+    (workers="auto") the batch starts here and moves to a pool made by `new_pool(count)` once
+    the probe finds it CPU-bound with cores to spare (engine/auto_workers.py)."""
+
+    new_pool: Callable[[int], Any]
+    on_notice: Callable[[str], None] | None = None
+    pool: Any = None  # WorkerPool
+    probe: Any = None  # CpuProbe
+
+    async def watch(self, tally: "_Tally", pending_count: int) -> None:
+        """Look every PROBE_SECONDS until worker processes run the rows (or the run ends)."""
+        from promptwise.engine.auto_workers import PROBE_SECONDS
+
+        while self.pool is None:
+            await asyncio.sleep(PROBE_SECONDS)
+            decision = self.probe.check(tally.done_here, pending_count - tally.done_here)
+            if decision is None:
+                continue
+            pool = self.new_pool(decision.workers)
+            self._notice(f"the batch is CPU-bound ({decision.reason}): starting {decision.workers} worker "
+                         f"processes for the rows left")
+            try:
+                await pool.start()
+            except FlowError as error:  # the rows go on here, as before
+                self._notice(f"worker processes did not start ({error}); the batch goes on in one process")
+                return
+            self.pool = pool
+            self._notice(f"rows now run in {decision.workers} worker processes")
+
+    def _notice(self, message: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(message)
 
 
 # When this many rows in a row fail because the endpoint cannot be reached, the run stops:
@@ -477,7 +526,8 @@ async def execute_line(session: Session, run_name: str, index: int, inputs: dict
 async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow], pending_count: int, mapping: dict,
                     input_names: list[str], source, concurrency: int, tally: _Tally,
                     on_progress: ProgressCallback | None, cancel: asyncio.Event | None,
-                    row_timeout: float, data_path: Path | None, pool=None) -> tuple[str, str | None]:
+                    row_timeout: float, data_path: Path | None,
+                    processes: _Processes | None = None) -> tuple[str, str | None]:
     executable, context, store = session.executable, session.context, session.store
     llm = context.llm
     queue = pending  # read as the workers take rows
@@ -530,6 +580,7 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
             finish(failed(row, row.values, message, started))
             return
         unreachable_row = None
+        pool = processes.pool if processes is not None else None
         if pool is None:
             outcome = await execute_line(session, run_name, row.index, inputs, row_timeout)
         else:
@@ -566,6 +617,9 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     stoppers = {asyncio.ensure_future(unreachable.wait()), asyncio.ensure_future(broken.wait())}
     if cancel is not None:
         stoppers.add(asyncio.ensure_future(cancel.wait()))
+    watching = None
+    if processes is not None and processes.probe is not None and processes.pool is None:
+        watching = asyncio.ensure_future(processes.watch(tally, pending_count))
     try:
         await asyncio.wait({everything, *stoppers}, return_when=asyncio.FIRST_COMPLETED)
         if not everything.done():
@@ -586,11 +640,15 @@ async def _run_rows(session: Session, run_name: str, pending: Iterator[DataRow],
     finally:
         for stopper in stoppers:
             stopper.cancel()
+        if watching is not None:  # a pool it was starting is closed by its start (cancelled)
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
     writer.flush()
     if broken.is_set():
         return "failed", (f"{broken_reason[0]}; the rows not done stay pending: continue with: promptwise batch "
                           f"--resume {run_name}")
     if unreachable.is_set():
+        pool = processes.pool if processes is not None else None
         last_unreachable = llm.last_unreachable or (pool.last_unreachable if pool is not None else None)
         return "failed", (f"{last_unreachable}. Stopped after the first {len(held_back)} rows could not "
                           f"connect; the rows not done stay pending: continue with: promptwise batch --resume "

@@ -75,6 +75,12 @@ class ProgressBar:
             self.stream.write(describe(progress) + "\n")
             self.stream.flush()
 
+    def interrupt(self) -> None:
+        """Before another message on the same stream: clear the bar's line (redrawn at the next row)."""
+        if self.interactive and self._latest is not None:
+            self.stream.write("\r\x1b[2K")
+            self._last_draw = 0.0
+
     def close(self) -> None:
         if self.interactive and self._latest is not None:
             self.stream.write("\r\x1b[2K" + describe(self._latest) + "\n")
