@@ -85,3 +85,20 @@ def test_an_unknown_id_is_one_clear_error(served_then_stopped):
     assert "the first 12 of 32" in missing.stderr and "Traceback" not in missing.stderr
     hex_like = traces(root, "show", "abcdef12")
     assert hex_like.returncode != 0 and "no trace abcdef12" in hex_like.stderr
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("list", "--run", ""), ["--run is empty", "runs list"]),
+    (("list", "--flow", " "), ["--flow is empty"]),
+    (("show", ""), ["TRACE_ID is empty"]),
+    (("show", "--run", ""), ["--run is empty"]),
+])
+def test_an_empty_filter_is_refused_not_listed_as_no_traces_yet(served_then_stopped, argv, words):
+    # Was: "no traces yet: `promptwise run`, `batch`, `eval` and `serve` record them" in a
+    # workspace holding traces (an unset shell variable passed as --run "$RUN").
+    root, _ = served_then_stopped
+    done = traces(root, *argv)
+    assert done.returncode == 2
+    for word in words:
+        assert word in done.stderr
+    assert "no traces yet" not in done.stdout + done.stderr

@@ -83,6 +83,8 @@ def _open_store(workspace_path: str):
 def _list(store, args) -> int:
     from promptwise.tracing.view import summary_document
 
+    _refuse_blank(args, "run", "a run's name (see `promptwise runs list`)")
+    _refuse_blank(args, "flow", "a flow's name, file or folder")
     now = time.time()
     since = parse_when(args.since, "--since", now)
     until = parse_when(args.until, "--until", now)
@@ -112,6 +114,9 @@ def _list(store, args) -> int:
 def _show(store, args) -> int:
     from promptwise.tracing.view import trace_document
 
+    _refuse_blank(args, "trace_id", "a TRACE_ID (from `promptwise traces list`) or a served request's id",
+                  "TRACE_ID")
+    _refuse_blank(args, "run", "a run's name (see `promptwise runs list`)")
     if (args.trace_id is None) == (args.run is None):
         raise UserError("pass a TRACE_ID (from `promptwise traces list`) or --run NAME [--row N]")
     if args.row is not None and args.run is None:
@@ -155,6 +160,14 @@ def _show(store, args) -> int:
         print(f"note: {store.keyring.unreadable} encrypted value(s) of this trace are not shown: "
               f"{store.keyring.missing()}", file=sys.stderr)
     return 0
+
+
+def _refuse_blank(args: argparse.Namespace, name: str, what: str, shown: str | None = None) -> None:
+    """An empty filter (`--run ''`, a shell variable that was not set) matches nothing: said so,
+    instead of "no traces yet" in a workspace full of them."""
+    value = getattr(args, name, None)
+    if value is not None and not value.strip():
+        raise UserError(f"{shown or '--' + name} is empty; give {what}")
 
 
 def _rekey(workspace_path: str) -> int:
