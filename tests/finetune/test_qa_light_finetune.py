@@ -103,3 +103,52 @@ def test_status_interval_must_be_a_finite_number_of_seconds(value, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["finetune", "status", "--interval", value])
     assert exit_info.value.code == 2 and "must be 0 seconds or more" in capsys.readouterr().err
+
+
+LEGACY = {"functions": [{"name": "get_weather",
+                         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+          "messages": [{"role": "user", "content": "Weather in Paris?"},
+                       {"role": "assistant", "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+                       {"role": "function", "name": "get_weather", "content": "21C"},
+                       {"role": "assistant", "content": "It is 21C in Paris."}]}
+
+
+def _legacy(i: int) -> dict:
+    import copy
+
+    example = copy.deepcopy(LEGACY)
+    example["messages"][0]["content"] += f" ({i})"
+    return example
+
+
+def test_the_older_function_calling_form_is_accepted_and_its_functions_counted(tmp_path, capsys):
+    """OpenAI's fine-tuning takes `functions` / `function_call` / role `function` beside tools; every
+    such example was refused (role 'function' unknown, the function_call message "no content")."""
+    import json
+
+    data, plain = tmp_path / "legacy.jsonl", tmp_path / "plain.jsonl"
+    write_jsonl(data, [_legacy(i) for i in range(12)])
+    write_jsonl(plain, [{**_legacy(i), "functions": []} for i in range(12)])
+    assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [] and report["training"]["examples"] == 12
+    assert main(["finetune", "check", str(plain), "--model", "gpt-4o-mini", "--format", "json"]) == 0
+    assert report["training"]["tokens"] > json.loads(capsys.readouterr().out)["training"]["tokens"]
+
+
+@pytest.mark.parametrize("change, code, words", [
+    (lambda e: e["messages"][1]["function_call"].update(arguments={"city": "Paris"}), "FT106", "must be a JSON string"),
+    (lambda e: e["messages"][2].pop("name"), "FT107", "a function message needs `name`"),
+    (lambda e: e["messages"][0].update(function_call={"name": "x", "arguments": "{}"}), "FT106", "only assistant"),
+    (lambda e: e.update(functions=[{"parameters": {}}]), "FT109", "`functions` must be a list"),
+])
+def test_malformed_older_function_calls_are_reported_at_their_line(tmp_path, capsys, change, code, words):
+    import json
+
+    rows = [_legacy(i) for i in range(12)]
+    change(rows[4])
+    data = tmp_path / "legacy.jsonl"
+    write_jsonl(data, rows)
+    assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--format", "json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert (problem["line"], problem["code"]) == (5, code) and words in problem["message"]

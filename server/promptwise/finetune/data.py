@@ -4,7 +4,8 @@ One example per line: {"messages": [...], "tools": [...]?}. The rules are those 
 chat fine-tuning format (the same file works on Azure OpenAI): roles system|user|assistant|
 tool, at least one assistant message, `weight` 0 or 1 on assistant messages only, tool calls
 with an id, a function name and JSON-string arguments, and every tool message answering a
-call made earlier in the example. Tokens are counted with the shipped tiktoken encodings and
+call made earlier in the example. The older function-calling form (`functions`, an assistant's
+`function_call`, `function` messages with a `name`) is taken too. Tokens are counted with the shipped tiktoken encodings and
 the cookbook chat rule (costing/counting.py), so the figure is the one a chat request of the
 same messages would cost.
 
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROLES = ("system", "user", "assistant", "tool")
+# "function" (with `function_call` and an example's `functions`): the older function-calling form,
+# which OpenAI's fine-tuning still takes beside tools.
+ROLES = ("system", "user", "assistant", "tool", "function")
 
 # Per-example cap when the model is not in the catalog, and the most any OpenAI fine-tunable
 # chat model takes per example today (gpt-4o, gpt-4o-mini, gpt-4.1*: 65,536 tokens); a
@@ -88,24 +91,30 @@ def _check_tool_calls(calls: Any, where: str, add) -> list[str]:
             add("FT106", f"{at}: no `id` (a string that the tool message's `tool_call_id` repeats)")
         else:
             ids.append(call["id"])
-        if not isinstance(function.get("name"), str) or not function["name"]:
-            add("FT106", f"{at}: no `function.name`")
-        arguments = function.get("arguments")
-        if not isinstance(arguments, str):
-            add("FT106", f"{at}: `function.arguments` must be a JSON string (json.dumps of the arguments), "
-                         f"not a {type(arguments).__name__}")
-            continue
-        try:
-            json.loads(arguments)
-        except json.JSONDecodeError as error:
-            add("FT106", f"{at}: `function.arguments` is not valid JSON ({error.msg} at column {error.colno})")
+        _check_function(function, at, "function.", add)
     return ids
+
+
+def _check_function(function: dict, at: str, prefix: str, add) -> None:
+    """A call's `name` and `arguments` (a JSON string), under `prefix` as the file writes them."""
+    if not isinstance(function.get("name"), str) or not function["name"]:
+        add("FT106", f"{at}: no `{prefix}name`")
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        add("FT106", f"{at}: `{prefix}arguments` must be a JSON string (json.dumps of the arguments), "
+                     f"not a {type(arguments).__name__}")
+        return
+    try:
+        json.loads(arguments)
+    except json.JSONDecodeError as error:
+        add("FT106", f"{at}: `{prefix}arguments` is not valid JSON ({error.msg} at column {error.colno})")
 
 
 def _check_content(content: Any, role: str, has_calls: bool, where: str, add) -> None:
     if content is None:
         if not (role == "assistant" and has_calls):
-            add("FT103", f"{where}: no `content` (only an assistant message with tool_calls may omit it)")
+            add("FT103", f"{where}: no `content` (only an assistant message with tool_calls or function_call "
+                         "may omit it)")
         return
     if isinstance(content, str):
         return
@@ -130,6 +139,10 @@ def check_example(example: Any, add) -> None:
     tools = example.get("tools")
     if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
         add("FT109", "`tools` must be a list of tool definitions ({\"type\": \"function\", \"function\": {...}})")
+    functions = example.get("functions")
+    if functions is not None and not (isinstance(functions, list) and all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) for f in functions)):
+        add("FT109", "`functions` must be a list of function definitions ({\"name\", \"parameters\", ...})")
     open_calls: set[str] = set()
     assistants = 0
     for number, message in enumerate(messages, 1):
@@ -147,7 +160,16 @@ def check_example(example: Any, add) -> None:
             add("FT106", f"{where}: only assistant messages may have `tool_calls`")
         elif calls is not None:
             open_calls.update(_check_tool_calls(calls, where, add))
-        _check_content(message.get("content"), role, calls is not None, where, add)
+        function_call = message.get("function_call")
+        if function_call is not None and role != "assistant":
+            add("FT106", f"{where}: only assistant messages may have `function_call`")
+        elif isinstance(function_call, dict):
+            _check_function(function_call, f"{where} function_call", "function_call.", add)
+        elif function_call is not None:
+            add("FT106", f"{where}: `function_call` must be an object with `name` and `arguments`")
+        _check_content(message.get("content"), role, calls is not None or function_call is not None, where, add)
+        if role == "function" and not (isinstance(message.get("name"), str) and message["name"]):
+            add("FT107", f"{where}: a function message needs `name` (the function whose result it holds)")
         if "name" in message and not isinstance(message["name"], str):
             add("FT108", f"{where}: `name` must be a string")
         if "weight" in message:
@@ -174,7 +196,8 @@ def example_tokens(example: dict, encoding: str) -> int:
     """Exact tokens of one example: its messages and tools as a chat request would count them."""
     from promptwise.costing.counting import count_chat
 
-    return count_chat(example["messages"], encoding, tools=example.get("tools") or None).total
+    tools = example.get("tools") or [{"type": "function", "function": f} for f in example.get("functions") or ()]
+    return count_chat(example["messages"], encoding, tools=tools or None).total
 
 
 def read_file(path: Path, encoding: str, limit: int, problems: list[DataProblem]) -> FileReport:
