@@ -55,3 +55,25 @@ def test_timeout_must_be_a_positive_number_of_seconds(tmp_path, monkeypatch, cap
             main(["connections", "test", "--timeout", value])
         assert exit_info.value.code == 2
         assert "must be more than 0 seconds" in capsys.readouterr().err
+
+
+def test_a_model_refusing_max_tokens_is_asked_with_max_completion_tokens(tmp_path, monkeypatch, capsys):
+    """With `defaults.model` a reasoning model (o4-mini, gpt-5...), the 1-token call with max_tokens is
+    refused (400) and the connection was reported broken; the test now asks once more with
+    max_completion_tokens. A connection that refuses both still reports the first refusal."""
+    from promptwise.devtools.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        (tmp_path / "promptwise.yaml").write_text(
+            "defaults: {model: o4-mini}\nconnections:\n"
+            f"  local: {{type: openai_compatible, base_url: '{server.base_url}'}}\n")
+        monkeypatch.chdir(tmp_path)
+        server.inject("server_error", count=1, status=400, model="o4-mini")
+        assert main(["connections", "test", "--format", "json"]) == 0
+        bodies = [r.body for r in server.requests]
+        server.inject("server_error", count=2, status=400, model="o4-mini")
+        assert main(["connections", "test", "--format", "json"]) == 1
+    ok, refused = (json.loads(part)[0] for part in capsys.readouterr().out.replace("]\n[", "]\x00[").split("\x00"))
+    assert ok["ok"] is True and ok["model"] == "o4-mini"
+    assert [("max_tokens" in b, "max_completion_tokens" in b) for b in bodies] == [(True, False), (False, True)]
+    assert refused["ok"] is False and refused["error"].startswith("bad_request")

@@ -156,10 +156,20 @@ async def _test_one(connection, model: str, timeout: float) -> tuple[bool, float
     from promptwise.engine.providers import Provider, ProviderError, RetryPolicy
 
     provider = Provider(connection, RetryPolicy(max_attempts=1, timeout=timeout), concurrency=1)
+    name, ping = provider.model_for(model, None), [{"role": "user", "content": "ping"}]
     started = time.perf_counter()
     try:
-        await provider.chat(provider.model_for(model, None), [{"role": "user", "content": "ping"}],
-                            {"max_tokens": 1})
+        try:
+            await provider.chat(name, ping, {"max_tokens": 1})
+        except ProviderError as error:
+            if error.kind != "bad_request":
+                raise
+            # Reasoning models (o-series, gpt-5) refuse max_tokens and take max_completion_tokens;
+            # a refused request is not billed, so asking once more the other way costs nothing.
+            try:
+                await provider.chat(name, ping, {"max_completion_tokens": 1})
+            except ProviderError:
+                raise error from None
         return True, (time.perf_counter() - started) * 1000, None
     except ProviderError as error:
         return False, (time.perf_counter() - started) * 1000, f"{error.kind}: {error.message}"
