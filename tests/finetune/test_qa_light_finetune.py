@@ -152,3 +152,11 @@ def test_malformed_older_function_calls_are_reported_at_their_line(tmp_path, cap
     assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--format", "json"]) == 1
     [problem] = json.loads(capsys.readouterr().out)["problems"]
     assert (problem["line"], problem["code"]) == (5, code) and words in problem["message"]
+
+
+def test_one_epoch_reads_as_one_epoch(tmp_path, capsys):
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, GOOD)
+    assert main(["finetune", "check", str(data), "--model", "gpt-4o-mini", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert " for 1 epoch (" in out and "1 epochs" not in out

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import positive_int
+from promptwise.commands.options import plural, positive_int
 
 
 def register(subparsers) -> None:
@@ -98,15 +98,17 @@ def print_check(result, out=None) -> None:
     model = result.model if result.model_known else f"{result.model} (not in the catalog: limits and price default)"
     train = result.training
     print(f"model {model}; counted with {result.encoding}; limit {result.limit:,} tokens per example", file=out)
-    print(f"training: {train.examples:,} examples, {train.tokens:,} tokens (longest {train.longest:,})", file=out)
+    print(f"training: {plural(train.examples, 'example')}, {plural(train.tokens, 'token')} "
+          f"(longest {train.longest:,})", file=out)
     if result.validation is not None:
         print(f"validation: {result.validation.examples:,} examples, {result.validation.tokens:,} tokens", file=out)
     per_epoch = result.cost_per_epoch()
     if per_epoch is None:
         print(f"cost: price unknown (no fine-tuning training price for {result.model} in the catalog); "
-              f"{train.tokens * result.epochs:,} billed tokens over {result.epochs} epochs", file=out)
+              f"{train.tokens * result.epochs:,} billed tokens over {plural(result.epochs, 'epoch')}", file=out)
     else:
-        print(f"cost: {_money(per_epoch)} per epoch, {_money(per_epoch * result.epochs)} for {result.epochs} epochs "
+        print(f"cost: {_money(per_epoch)} per epoch, {_money(per_epoch * result.epochs)} for "
+              f"{plural(result.epochs, 'epoch')} "
               f"({train.tokens * result.epochs:,} tokens at ${result.price_per_1m:g}/1M)", file=out)
     if not result.epochs_given:
         print(f"epochs: {result.epochs}, what the service picks for {train.examples:,} examples when none is "

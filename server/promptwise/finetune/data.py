@@ -317,8 +317,8 @@ def check(training: Path, model: str, *, validation: Path | None = None, epochs:
     elif train.examples >= SUGGEST_SPLIT_AT:
         held = max(1, train.examples // 10)
         problems.append(DataProblem(str(training), 1, "FT115", "info",
-                                    f"no --validation file: consider holding out about {held} of the "
-                                    f"{train.examples} examples (10%) as a validation file to watch for "
+                                    f"no --validation file: consider holding out about {held:,} of the "
+                                    f"{train.examples:,} examples (10%) as a validation file to watch for "
                                     "overfitting"))
     price = getattr(info, "finetune_training_per_1m", None) if info else None
     return CheckResult(model=info.name if info else model, model_known=info is not None, encoding=encoding,
