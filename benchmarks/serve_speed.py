@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import resource
@@ -257,7 +258,9 @@ class Load:
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
-        self.idle: list[ClientConnection] = []
+        # Idle connections are reused oldest first, so requests spread over all of them (and
+        # over the workers that accepted them) as a pool of independent clients' would.
+        self.idle: collections.deque[ClientConnection] = collections.deque()
 
     def request(self, body: bytes) -> bytes:
         return (f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-type: application/json\r\n"
@@ -266,7 +269,7 @@ class Load:
     async def post(self, request: bytes) -> Answer:
         connection = None
         while self.idle:
-            candidate = self.idle.pop()
+            candidate = self.idle.popleft()
             if not candidate.closed and candidate.reusable:
                 connection = candidate
                 break
@@ -391,16 +394,18 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """One process's CPU time (its threads' included, its children's not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def cpu_seconds(pid: int) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for current in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return total
+    """The CPU time of the process and its descendants."""
+    return sum(process_cpu_seconds(current) for current in tree_pids(pid))
 
 
 def own_cpu_seconds() -> float:
@@ -427,7 +432,7 @@ class CpuMeter:
     def __init__(self, pid: int, endpoint_pid: int) -> None:
         self.pid, self.endpoint_pid = pid, endpoint_pid
         self.before = (cpu_seconds(pid), cpu_seconds(endpoint_pid), own_cpu_seconds())
-        self.processes = {current: cpu_seconds(current) for current in tree_pids(pid)}
+        self.processes = {current: process_cpu_seconds(current) for current in tree_pids(pid)}
 
     def per_request_ms(self, requests: int) -> tuple[float, float, float]:
         after = (cpu_seconds(self.pid), cpu_seconds(self.endpoint_pid), own_cpu_seconds())
@@ -436,7 +441,7 @@ class CpuMeter:
     def split(self) -> list[float]:
         """Each server process's share of the server's CPU, largest first: with several uvicorn
         workers, how evenly the kernel handed them the connections."""
-        spent = [cpu_seconds(current) - before for current, before in self.processes.items()]
+        spent = [process_cpu_seconds(current) - before for current, before in self.processes.items()]
         total = sum(spent) or 1.0
         return sorted((round(part / total, 2) for part in spent if part / total >= 0.01), reverse=True)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sqlite3
 import sys
 
 import pytest
 
 from promptwise.documents.content_hash import flow_content_hash
-from promptwise.serving.limits import RateLimiter, SharedRateLimiter
-from promptwise.serving.settings import Limits, ServeConfigError, parse_serve_settings
+from promptwise.serving.app import ServingApp
+from promptwise.serving.limits import RateLimiter, SharedRateLimiter, WindowBusy
+from promptwise.serving.settings import Limits, ServeConfigError, ServeSettings, parse_serve_settings
 
 FLOW = {
     "flow.dag.yaml": "inputs:\n  q: {type: string}\noutputs:\n  a: {reference: '${n.output}'}\nnodes:\n"
@@ -139,6 +142,47 @@ def test_workers_share_one_rate_limit_window(tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_a_locked_shared_window_never_makes_the_loop_wait(tmp_path):
+    """Another worker holding the window's lock: the check says so at once (the server retries
+    it off the loop's back), tokens are kept and written by the next check, none lost."""
+    path = tmp_path / "rate-limits.sqlite"
+    first, second = SharedRateLimiter(path), SharedRateLimiter(path)
+    other = sqlite3.connect(path, isolation_level=None)  # a third worker, mid-transaction
+    limits = Limits(requests_per_minute=100, tokens_per_minute=100)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(WindowBusy):
+            first.admit("a", limits, now=1000.0)
+        first.spent("a", 150, limits, now=1000.0)  # the lock is held: kept, not dropped
+        other.execute("COMMIT")
+        assert first.admit("b", limits, now=1001.0) is None  # the next check writes the kept tokens
+        assert second.admit("a", limits, now=1002.0) == pytest.approx(58.0)  # and the other worker sees them
+    finally:
+        other.close()
+        first.close()
+        second.close()
+
+
+def test_the_server_checks_a_locked_window_again_until_it_is_free(tmp_path):
+    path = tmp_path / "rate-limits.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    serving = ServingApp.__new__(ServingApp)  # only what rate_check uses: the settings and the limiter
+    serving.settings = ServeSettings(limits={"default": Limits(requests_per_minute=1)})
+    serving.limiter = SharedRateLimiter(path)
+
+    async def check() -> list:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.02, other.execute, "COMMIT")  # the other worker finishes
+        return [await serving.rate_check("a"), await serving.rate_check("a")]
+
+    try:
+        first, then = asyncio.run(check())
+        assert first is None and then == pytest.approx(60.0, abs=1.0)  # admitted once free, then counted
+    finally:
+        other.close()
+        serving.limiter.close()
 
 
 def test_serve_without_the_extra_says_which_pip_install(monkeypatch, capsys, tmp_path):

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from promptwise.serving.access_log import QueuedLog, queued
 from promptwise.serving.errors import ServeError, error_response, safe_message
 from promptwise.serving.flow import InputProblem, ServedFlow
-from promptwise.serving.limits import limiter_for
+from promptwise.serving.limits import WindowBusy, limiter_for
 from promptwise.serving.metering import Meter
 from promptwise.serving.metrics import Metrics
 from promptwise.serving.routing import Choice, Router, label
@@ -46,6 +46,7 @@ log = logging.getLogger("promptwise.serve")
 access_log = logging.getLogger("promptwise.serve.access")
 
 BODY_SECONDS = 30.0  # at most this long to receive a request body
+BUSY_TRIES = 2000  # a shared rate-limit window locked this many times in a row (1 ms apart): admitted
 LOCAL_CONSUMER = "local"  # the consumer of requests when no keys are configured (loopback only)
 UPSTREAM_DOWN = ("unreachable", "connection", "rate_limit", "server_error")  # engine error kinds -> 503
 
@@ -244,7 +245,7 @@ class ServingApp:
         the request itself once it has answered (a stream finishes when it ends); a ServeError it
         raises is answered by `refuse` (the route's error shape), and any other end finishes it."""
         try:
-            flow_request = self.admit(request, route)
+            flow_request = await self.admit(request, route)
         except _Early as early:
             self.refused(route, early)
             return refuse(early.error, early.request_id)
@@ -253,6 +254,9 @@ class ServingApp:
         except ServeError as error:
             self.fail(flow_request, error)
             return refuse(error, flow_request.request_id, self.headers(flow_request))
+        except ClientGone:  # nobody reads this answer; logged and traced as 499, cancelled
+            self.finish(flow_request)
+            return Response(status_code=499)
         except asyncio.CancelledError:
             flow_request.cancelled = True
             self.finish(flow_request)
@@ -289,7 +293,7 @@ class ServingApp:
                                              "or an `api-key` header")
         return consumer
 
-    def admit(self, request: Request, route: str) -> FlowRequest:
+    async def admit(self, request: Request, route: str) -> FlowRequest:
         request_id = request.headers.get("x-request-id", "")
         if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
             request_id = new_request_id()
@@ -304,7 +308,7 @@ class ServingApp:
         if self.in_flight >= self.settings.max_concurrency:
             raise _Early(request_id, ServeError("unavailable", "the server is at its concurrency limit; retry shortly",
                                                 retry_after=1), consumer)
-        wait = self.limiter.admit(consumer, self.settings.limits_for(consumer))
+        wait = await self.rate_check(consumer)
         if wait is not None:
             raise _Early(request_id, ServeError("rate_limited", f"consumer `{consumer}` is over its rate limit; "
                                                                 f"retry after {math.ceil(wait)} s", retry_after=wait),
@@ -318,6 +322,21 @@ class ServingApp:
         if self.tracer is not None:
             flow_request.span = _start_span(self.tracer, flow_request, request.method)
         return flow_request
+
+    async def rate_check(self, consumer: str) -> float | None:
+        """The limiter's answer (None, or seconds to wait). With several workers the shared window
+        may be locked by another worker's check for a moment: this request tries again a
+        millisecond later while the loop goes on with the others, instead of the loop sleeping in
+        SQLite's busy handler (serving/limits.py)."""
+        limits = self.settings.limits_for(consumer)
+        for _ in range(BUSY_TRIES):
+            try:
+                return self.limiter.admit(consumer, limits)
+            except WindowBusy:
+                await asyncio.sleep(0.001)
+        log.warning("promptwise serve: the shared rate-limit window stayed locked for %d tries; request admitted",
+                    BUSY_TRIES)
+        return None
 
     async def read_json(self, request: Request, flow_request: FlowRequest, *, text_input: str | None = None,
                         empty: Any = None) -> Any:
@@ -402,6 +421,31 @@ class ServingApp:
         flow_request.outputs = outcome.outputs
         return outcome
 
+    async def run_connected(self, request: Request, flow: ServedFlow, inputs: dict, flow_request: FlowRequest):
+        """`run` for an answer sent whole (JSON): cancelled, and with it the model call, when the
+        client disconnects meanwhile (ClientGone), as a stream is. The body has been read, so
+        the next message the server receives for this request can only be its disconnect."""
+        task = asyncio.current_task()
+        armed = [True]
+
+        def gone(watcher: asyncio.Task) -> None:
+            if armed[0] and not watcher.cancelled() and watcher.exception() is None:
+                task.cancel()
+
+        watcher = asyncio.ensure_future(_disconnect(request.receive))
+        watcher.add_done_callback(gone)
+        try:
+            return await self.run(flow, inputs, flow_request)
+        except asyncio.CancelledError:
+            if not (watcher.done() and not watcher.cancelled() and watcher.exception() is None):
+                raise
+            task.uncancel()
+            flow_request.cancelled = True
+            raise ClientGone() from None
+        finally:
+            armed[0] = False
+            watcher.cancel()
+
     def count_usage(self, flow_request: FlowRequest, outcome) -> None:
         prompt = completion = 0
         cost: float | None = None
@@ -484,6 +528,15 @@ def new_request_id() -> str:
     sent to the caller), so from `random`, reseeded in every process: `secrets.token_hex` read
     the kernel's random source per request, about 2% of a worker's CPU in a profile."""
     return f"{random.getrandbits(64):016x}"
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready (answered 499, to no one)."""
+
+
+async def _disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class _Early(Exception):

@@ -112,7 +112,7 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return _chunks(serving, flow, inputs, flow_request, shape, include_usage)
-    outcome = await serving.run(flow, inputs, flow_request)
+    outcome = await serving.run_connected(request, flow, inputs, flow_request)  # cancelled if the client leaves
     answer = (outcome.outputs or {}).get(shape.answer)
     if is_stream(answer):
         answer = await join(answer)

@@ -53,7 +53,7 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     stream_field = flow.stream_field() if events else None
     if stream_field is not None:
         return _event_stream(serving, flow, inputs, flow_request, stream_field)
-    outcome = await serving.run(flow, inputs, flow_request)
+    outcome = await serving.run_connected(request, flow, inputs, flow_request)  # cancelled if the client leaves
     outputs = outcome.outputs or {}
     if events and any(is_stream(value) for value in outputs.values()):  # a python node's or entry's generator
         return _event_stream(serving, flow, inputs, flow_request, None, outcome)
