@@ -31,6 +31,7 @@ _secrets: set[str] = set()
 # Every form to mask, longest first (so a secret containing another is masked whole), each with
 # its JSON-escaped form (what the store's JSON text holds).
 _ordered: tuple[tuple[str, str], ...] = ()
+_escaped_differently: tuple[str, ...] = ()  # the JSON forms of _ordered that differ from the form itself
 _filter_installed = False
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values ("x", "na") would mangle ordinary text and protect nothing
@@ -119,10 +120,11 @@ def forget_secret(value: str | None) -> None:
 
 
 def _reorder() -> None:  # under _lock
-    global _ordered
+    global _ordered, _escaped_differently
     forms = set().union(*(encoded_forms(secret) for secret in _secrets))
     _ordered = tuple((form, json.dumps(form, ensure_ascii=False)[1:-1])
                      for form in sorted(forms, key=len, reverse=True))
+    _escaped_differently = tuple(escaped for form, escaped in _ordered if escaped != form)
 
 
 def register_url_credentials(url: str | None) -> None:
@@ -176,7 +178,10 @@ def escapes_may_hide_secrets(json_text: str) -> bool:
     the URL shapes where the characters themselves stop them, so they need no second look."""
     if "\\u" in json_text or "\\b" in json_text:
         return True
-    return any(escaped != form and escaped in json_text for form, escaped in _ordered)
+    for escaped in _escaped_differently:  # usually none: secrets seldom hold quotes or backslashes
+        if escaped in json_text:
+            return True
+    return False
 
 
 def dumps_redacted(value) -> str:
