@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from promptwise.commands.options import plural, positive_int
+from promptwise.commands.options import non_negative_number, plural, positive_int
 
 
 def register(subparsers) -> None:
@@ -32,24 +32,10 @@ def register(subparsers) -> None:
     status = actions.add_parser("status", help="a fine-tuning job's state and events (default: the latest job)")
     status.add_argument("job", nargs="?", default=None, help="the job id (ftjob-...)")
     status.add_argument("--follow", action="store_true", help="poll until the job finishes")
-    status.add_argument("--interval", type=_seconds_or_zero, default=10.0, metavar="SECONDS",
+    status.add_argument("--interval", type=non_negative_number("seconds"), default=10.0, metavar="SECONDS",
                         help="seconds between polls with --follow (default 10)")
     _connection_options(status)
     status.set_defaults(handler=run_status)
-
-
-def _seconds_or_zero(text: str) -> float:
-    """argparse type: a finite number of seconds, 0 or more."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, got {text}")
-    return value
 
 
 def _data_options(parser) -> None:

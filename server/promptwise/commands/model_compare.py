@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptwise.commands.options import RunTracker, json_text, warn
+from promptwise.commands.options import RunTracker, json_text, non_negative_number, warn
 
 DEFAULT_MARGIN = 0.02
 
@@ -31,18 +31,8 @@ def add_arguments(parser, *, with_models_help: str) -> None:
                              f"best (default {DEFAULT_MARGIN})")
 
 
-def margin(text: str) -> float:
-    """argparse type for --margin: a finite number, 0 or more (nan compared false with every model)."""
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text}")
-    return value
+# --margin: nan would compare false with every model, and then nothing is recommended.
+margin = non_negative_number()
 
 
 def parse_models(text: str) -> list[str]:

@@ -70,6 +70,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_number(unit: str = ""):
+    """argparse type: a finite number, 0 or more (`unit` names it in the error, e.g. "seconds").
+    float() takes "nan" and "inf", which would compare false with everything or never end."""
+    what = f"number of {unit}" if unit else "number"
+    at_least = f"0 {unit}" if unit else "a number of 0"  # "must be 0 seconds or more"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {what}, got {text!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"must be {at_least} or more, got {text}")
+        return value
+
+    return parse
+
+
 def run_name(text: str) -> str:
     """argparse type for `--name`: a run's name is also a folder under .promptwise/runs/, so a
     name with a path separator or a leading dot would write outside it (`--name ../../x`)."""
