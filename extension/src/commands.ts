@@ -34,15 +34,29 @@ import {
   type RunFlowResult,
 } from "./protocol";
 import { ResultsPanel } from "./resultsPanel";
-import { initFailure, initProjectArgs, NEW_PROJECT, PROJECT_TEMPLATES } from "./projectTemplates";
-import { runProcess } from "./interpreter";
 import {
+  ADD_FILES_HERE,
+  CHOOSE_ANOTHER_FOLDER,
+  initFailure,
+  initProjectArgs,
+  initReport,
+  initSummary,
+  NEW_PROJECT,
+  nonEmptyFolderQuestion,
+  PROJECT_TEMPLATES,
+} from "./projectTemplates";
+import { runProcess } from "./interpreter";
+import { runCancellable, type CancellableOutcome, type CancellableProcess } from "./childProcess";
+import {
+  cancelledSummary,
   COMPARE_MODELS,
   compareModelsArgs,
   compareModelsFailure,
   DEFAULT_MODELS,
   evaluatedRuns,
   modelComparisonSummary,
+  modelProgress,
+  modelStarted,
   parseModelComparison,
   parseModels,
 } from "./compareModels";
@@ -82,40 +96,79 @@ export function registerCommands(context: vscode.ExtensionContext, server: Promp
   register(ClientCommand.showLog, () => server.log.show());
   register(NEW_PROJECT, () => newProject(server));
   register(COMPARE_MODELS, (arg) => commands.compareModels(arg));
+  // A comparison still running when the window closes is stopped (as Cancel would), not orphaned.
+  context.subscriptions.push({ dispose: () => commands.cancelRunning() });
 }
 
-/** "New Promptwise Project…": pick a template and a folder, run `promptwise init` there, open it. */
+/**
+ * "New Promptwise Project…": pick a template and a folder, run `promptwise init` there, open it.
+ * A folder that is not empty gets a question: add the files beside what is there (init keeps
+ * every existing file) or choose another folder.
+ */
 async function newProject(server: PromptwiseServer): Promise<void> {
   const picked = await vscode.window.showQuickPick(
     PROJECT_TEMPLATES.map((t) => ({ label: t.label, detail: t.detail, id: t.id })),
     { title: "New Promptwise Project", placeHolder: "Start from which template?" },
   );
   if (!picked) return;
-  const folders = await vscode.window.showOpenDialog({
-    canSelectFolders: true, canSelectFiles: false, canSelectMany: false,
-    openLabel: "Create Project Here", title: "An empty folder for the new project",
-  });
-  const folder = folders?.[0];
-  if (!folder) return;
+  let folder: vscode.Uri | undefined;
+  let force = false;
+  for (;;) {
+    const folders = await vscode.window.showOpenDialog({
+      canSelectFolders: true, canSelectFiles: false, canSelectMany: false,
+      defaultUri: folder ? vscode.Uri.joinPath(folder, "..") : vscode.workspace.workspaceFolders?.[0]?.uri,
+      openLabel: "Create Project Here", title: "An empty folder for the new project",
+    });
+    folder = folders?.[0];
+    if (!folder) return;
+    const names = await folderEntries(folder);
+    if (names.length === 0) break;
+    const question = nonEmptyFolderQuestion(folder.fsPath, names);
+    const choice = await vscode.window.showWarningMessage(question.message, { modal: true, detail: question.detail }, ADD_FILES_HERE, CHOOSE_ANOTHER_FOLDER);
+    if (choice === ADD_FILES_HERE) {
+      force = true;
+      break;
+    }
+    if (choice !== CHOOSE_ANOTHER_FOLDER) return;
+  }
   const python = server.interpreter?.command ?? "python3";
-  server.log.info(`New project: ${python} ${initProjectArgs(folder.fsPath, picked.id).join(" ")}`);
-  const outcome = await runProcess(python, initProjectArgs(folder.fsPath, picked.id), { cwd: folder.fsPath });
+  const args = initProjectArgs(folder.fsPath, picked.id, { force });
+  server.log.info(`New project: ${python} ${args.join(" ")}`);
+  const outcome = await runProcess(python, args, { cwd: folder.fsPath });
+  if (outcome.stderr.trim()) server.log.info(outcome.stderr.trim());
   if (outcome.exitCode !== 0) {
     void vscode.window.showErrorMessage(`Promptwise: could not create the project: ${initFailure(outcome.stderr, outcome.spawnError)}`);
     return;
   }
-  const open = await vscode.window.showInformationMessage(
-    `Promptwise: created a ${picked.label} project in ${folder.fsPath}. Its README.md says how to run it on the local scripted model.`,
-    "Open Folder", "Add to Workspace",
-  );
-  if (open === "Open Folder") {
+  const report = initReport(outcome.stdout, outcome.stderr);
+  const message = `Promptwise: ${initSummary(picked.label, folder.fsPath, report)}`;
+  const notify = report.kept.length || report.warnings.length ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  // Inside the open workspace the files are there already: open the README; else offer the folder.
+  const inWorkspace = vscode.workspace.getWorkspaceFolder(folder) !== undefined;
+  const actions = inWorkspace ? ["Open README"] : ["Open Folder", "Add to Workspace"];
+  const open = await notify(message, ...actions);
+  if (open === "Open README") {
+    await vscode.window.showTextDocument(vscode.Uri.joinPath(folder, "README.md"));
+  } else if (open === "Open Folder") {
     await vscode.commands.executeCommand("vscode.openFolder", folder);
   } else if (open === "Add to Workspace") {
     vscode.workspace.updateWorkspaceFolders(vscode.workspace.workspaceFolders?.length ?? 0, 0, { uri: folder });
   }
 }
 
+/** The names in a folder; none when it does not exist yet (init creates it). */
+async function folderEntries(folder: vscode.Uri): Promise<string[]> {
+  try {
+    return (await vscode.workspace.fs.readDirectory(folder)).map(([name]) => name);
+  } catch {
+    return [];
+  }
+}
+
 class PromptwiseCommands {
+  /** `promptwise eval --models` processes running now (Compare Models). */
+  private readonly running = new Set<CancellableProcess>();
+
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly server: PromptwiseServer,
@@ -213,7 +266,8 @@ class PromptwiseCommands {
 
   /**
    * "Compare Models…": `promptwise eval FLOW --models A,B --format json` with the server's
-   * interpreter (each model's run is a normal stored run), then the runs in the results page.
+   * interpreter (each model's run is a normal stored run), its progress (which model) and a
+   * Cancel that stops the process; then its table and recommendation in the results page.
    */
   async compareModels(arg: unknown): Promise<unknown> {
     const target = await this.targetFlow(arg, "Compare models on which flow or prompt?");
@@ -235,12 +289,37 @@ class PromptwiseCommands {
     const python = this.server.interpreter?.command ?? "python3";
     const args = compareModelsArgs(target.fsPath, parsed.models, data || undefined);
     const cwd = vscode.workspace.getWorkspaceFolder(target)?.uri.fsPath ?? path.dirname(target.fsPath);
+    const shown = vscode.workspace.asRelativePath(target);
     this.server.log.info(`Compare models: ${python} ${args.join(" ")}`);
     const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Promptwise: comparing ${parsed.models.join(", ")} on ${path.basename(target.fsPath)}` },
-      () => runProcess(python, args, { cwd, timeoutMs: 6 * 60 * 60 * 1000 }),
+      { location: vscode.ProgressLocation.Notification, title: `Promptwise: comparing ${parsed.models.join(", ")} on ${path.basename(target.fsPath)}`, cancellable: true },
+      (progress, cancelToken): Promise<CancellableOutcome> => {
+        const count = parsed.models.length;
+        const child = runCancellable(python, args, {
+          cwd,
+          onStderrLine: (line) => {
+            this.server.log.info(line);
+            const started = modelStarted(line, parsed.models);
+            if (started) progress.report({ message: modelProgress(started, count), increment: started.index > 0 ? 100 / count : 0 });
+          },
+        });
+        this.running.add(child);
+        const cancelListener = cancelToken.onCancellationRequested(() => {
+          progress.report({ message: "cancelling…" });
+          this.server.log.info("Compare models: cancel requested; stopping the command");
+          child.cancel();
+        });
+        return child.done.finally(() => {
+          cancelListener.dispose();
+          this.running.delete(child);
+        });
+      },
     );
-    if (outcome.stderr.trim()) this.server.log.info(outcome.stderr.trim());
+    this.server.log.info(`Compare models: exit ${outcome.exitCode ?? outcome.spawnError}${outcome.cancelled ? " (cancelled)" : ""}`);
+    if (outcome.cancelled) {
+      void vscode.window.showWarningMessage(`Promptwise: ${cancelledSummary(outcome.stderr)}`);
+      return undefined;
+    }
     const comparison = parseModelComparison(outcome.stdout);
     if (!comparison) {
       void vscode.window.showErrorMessage(`Promptwise: could not compare the models: ${compareModelsFailure(outcome.stderr, outcome.spawnError)}`, "Show Log")
@@ -249,10 +328,20 @@ class PromptwiseCommands {
     }
     const runs = evaluatedRuns(comparison);
     for (const run of runs) this.remember(run, target, "evaluation");
-    if (runs.length >= 2) await this.compareRuns({ runs });
-    else if (runs.length === 1) await this.showRun({ run: runs[0] });
-    void vscode.window.showInformationMessage(`Promptwise: ${modelComparisonSummary(comparison)}`);
+    this.show("models", `Models compared · ${shown}`, comparison);
+    // A model that could not be run, or nothing to recommend: a warning, the reasons on the page.
+    const complete = comparison.recommendation.model !== null && comparison.models.every((m) => m.run);
+    const notify = complete ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+    const compareLabel = "Compare Runs Row by Row";
+    void notify(`Promptwise: ${modelComparisonSummary(comparison)}`, ...(runs.length >= 2 ? [compareLabel] : [])).then((pick) => {
+      if (pick === compareLabel) void this.compareRuns({ runs });
+    });
     return comparison;
+  }
+
+  /** Stops every running Compare Models process (the extension is deactivating). */
+  cancelRunning(): void {
+    for (const child of this.running) child.cancel();
   }
 
   async showRun(arg: unknown): Promise<unknown> {

@@ -1,6 +1,6 @@
 // "Compare Models…": run `promptwise eval FLOW --models A,B --format json` with the server's
-// interpreter, then show the models' runs in the results page as Compare Runs does. Kept free
-// of the vscode API so the unit tests can check it.
+// interpreter (cancellable), then show its table and recommendation in the results page. Kept
+// free of the vscode API so the unit tests can check it.
 
 export const COMPARE_MODELS = "promptwise.compareModels";
 export const DEFAULT_MODELS = "gpt-4o-mini,gpt-4.1-mini";
@@ -23,13 +23,24 @@ export function compareModelsArgs(flow: string, models: string[], data?: string)
 export interface ModelRow {
   model: string;
   run: string | null;
+  evaluation?: string | null;
+  /** The evaluators' main figures: `category_match.pass_rate`, `triage_classes.accuracy`, ... */
+  metrics?: Record<string, number | null>;
   primary: number | null;
   cost_per_row: number | null;
+  latency_p50_ms?: number | null;
+  latency_p95_ms?: number | null;
+  rows_failed?: number | null;
+  eval_errors?: number | null;
   error?: string | null;
+  /** The estimate made before any call (USD over the whole dataset). */
+  estimate?: { cost_expected?: number | null; cost_upper?: number | null };
 }
 
 export interface ModelComparison {
+  node?: string | null;
   primary_metric: string | null;
+  higher_is_better?: boolean;
   margin: number;
   models: ModelRow[];
   recommendation: { model: string | null; reason: string };
@@ -55,7 +66,7 @@ export function modelComparisonSummary(comparison: ModelComparison): string {
   const { model, reason } = comparison.recommendation;
   const failed = comparison.models.filter((m) => !m.run).map((m) => m.model);
   const head = model ? `Recommended: ${model} (${reason}).` : `No recommendation: ${reason}.`;
-  return failed.length ? `${head} Not evaluated: ${failed.join(", ")} (see the log).` : head;
+  return failed.length ? `${head} Not evaluated: ${failed.join(", ")} (the results page says why).` : head;
 }
 
 /** The one line to show when the command printed no table: its own message, not a traceback. */
@@ -63,4 +74,35 @@ export function compareModelsFailure(stderr: string, detail?: string): string {
   const lines = stderr.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("promptwise: error:"));
   const last = lines.length ? lines[lines.length - 1] : "";
   return (last || detail || "promptwise eval --models failed").replace(/^promptwise: (error: )?/, "");
+}
+
+/** The metric columns of the table: every model's figures, in the order the CLI gave them. */
+export function metricColumns(comparison: ModelComparison): string[] {
+  const names: string[] = [];
+  for (const row of comparison.models) for (const name of Object.keys(row.metrics ?? {})) if (!names.includes(name)) names.push(name);
+  if (comparison.primary_metric && !names.includes(comparison.primary_metric)) names.unshift(comparison.primary_metric);
+  return names;
+}
+
+/**
+ * What a line of the command's stderr says about its progress: which model it started (the
+ * CLI prints `running and evaluating with MODEL ...` before each), or undefined.
+ */
+export function modelStarted(line: string, models: string[]): { model: string; index: number } | undefined {
+  const match = /^running and evaluating with (\S+) \.\.\.$/.exec(line.trim());
+  if (!match) return undefined;
+  const index = models.indexOf(match[1]);
+  return index < 0 ? undefined : { model: match[1], index };
+}
+
+/** The progress message for the notification: `gpt-4.1-mini (2 of 3)`. */
+export function modelProgress(started: { model: string; index: number }, count: number): string {
+  return `${started.model} (${started.index + 1} of ${count})`;
+}
+
+/** After Cancel: what the CLI said was kept (`promptwise: interrupted; the finished rows of run ...`). */
+export function cancelledSummary(stderr: string): string {
+  const said = stderr.split("\n").map((line) => line.trim()).filter((line) => /^promptwise: (interrupted|models evaluated so far)/.test(line));
+  const detail = said.map((line) => line.replace(/^promptwise: /, "")).join("; ");
+  return detail ? `Compare Models cancelled: ${detail}` : "Compare Models cancelled.";
 }

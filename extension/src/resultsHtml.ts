@@ -2,9 +2,11 @@
 // No vscode import: the page is a pure function of the server's JSON, unit-tested outside
 // VS Code. The page takes its colours from the theme's CSS variables and runs under a strict
 // content security policy: no remote sources, one nonce'd script and one nonce'd style.
+import { metricColumns, type ModelComparison, type ModelRow } from "./compareModels";
 import { formatCost, formatLatency, formatMetric, formatTokens, totalTokens } from "./format";
 
-export type ResultKind = "run" | "batch" | "evaluation" | "estimate" | "comparison" | "details";
+/** `models`: the table and recommendation of Compare Models (`promptwise eval --models`). */
+export type ResultKind = "run" | "batch" | "evaluation" | "estimate" | "comparison" | "models" | "details";
 
 export interface ResultView {
   kind: ResultKind;
@@ -52,6 +54,8 @@ export function renderResultsHtml(view: ResultView, security: PageSecurity): str
     body.push(`<p class="empty">The server returned no result.</p>`);
   } else if (typeof data !== "object" || Array.isArray(data)) {
     body.push(section("Result", jsonBlock(data)));
+  } else if (view.kind === "models" && isModelComparison(data)) {
+    body.push(...modelComparisonSections(data));
   } else {
     const record = data as Record<string, unknown>;
     body.push(summarySection(record));
@@ -98,7 +102,7 @@ ${body.join("\n")}
  * evaluation. Estimates and comparisons have none.
  */
 export function tracedRun(kind: ResultKind, record: Record<string, unknown>): string[] | undefined {
-  if (kind === "estimate" || kind === "comparison") return undefined;
+  if (kind === "estimate" || kind === "comparison" || kind === "models") return undefined;
   const names = [record.run, record.name, record.evaluation].filter((name): name is string => typeof name === "string" && name !== "");
   return names.length ? [...new Set(names)] : undefined;
 }
@@ -288,7 +292,7 @@ function metricsTable(metrics: Array<[string, number]>): string {
 }
 
 /** A horizontal bar chart in inline SVG: bars scale to the largest magnitude. */
-export function barChart(values: Array<[string, number]>, className = "chart", scaleMax?: number): string {
+export function barChart(values: Array<[string, number]>, className = "chart", scaleMax?: number, format: (value: number) => string = formatMetric): string {
   if (!values.length) return "";
   const max = scaleMax ?? (Math.max(...values.map(([, v]) => Math.abs(v))) || 1);
   const rowHeight = 22;
@@ -301,10 +305,99 @@ export function barChart(values: Array<[string, number]>, className = "chart", s
     return (
       `<text class="label" x="0" y="${y + 15}">${escapeHtml(truncate(name, 26))}</text>` +
       `<rect class="bar${value < 0 ? " negative" : ""}" x="${labelWidth}" y="${y + 3}" width="${width}" height="${rowHeight - 8}"><title>${escapeHtml(`${name}: ${value}`)}</title></rect>` +
-      `<text class="value" x="${labelWidth + width + 6}" y="${y + 15}">${escapeHtml(formatMetric(value))}</text>`
+      `<text class="value" x="${labelWidth + width + 6}" y="${y + 15}">${escapeHtml(format(value))}</text>`
     );
   });
   return `<svg class="${escapeHtml(className)}" role="img" width="${labelWidth + barWidth + 80}" height="${height}" viewBox="0 0 ${labelWidth + barWidth + 80} ${height}">${bars.join("")}</svg>`;
+}
+
+// ---- Compare Models -------------------------------------------------------------------------
+
+export function isModelComparison(data: unknown): data is ModelComparison {
+  const record = data as Partial<ModelComparison> | null;
+  return Boolean(record && Array.isArray(record.models) && record.recommendation && typeof record.recommendation === "object");
+}
+
+/** A model's figure: rates (pass rate, accuracy) as percentages, other figures as numbers. */
+function modelFigure(name: string, value: number | null | undefined): string {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  return /\.(pass_rate|accuracy)$/.test(name) ? formatPercent(value) : formatMetric(value);
+}
+
+function count(value: number | null | undefined): string {
+  return typeof value === "number" ? formatTokens(value) : "–";
+}
+
+/**
+ * The page of `promptwise eval --models`: the recommendation first (the answer the user came
+ * for), then one row per model — quality figures, cost per row, latency p50/p95, failed rows,
+ * evaluation errors, the estimate made before any call, its run — the recommended row marked,
+ * models that could not be run with their reason; then the primary metric and cost per row as
+ * charts. Buttons open a model's run or compare the runs row by row.
+ */
+export function modelComparisonSections(comparison: ModelComparison): string[] {
+  const { recommendation } = comparison;
+  const recommended = recommendation.model;
+  const primary = comparison.primary_metric;
+  const higher = comparison.higher_is_better !== false;
+  const head = recommended
+    ? `<p class="recommended-model">Recommended: <strong>${escapeHtml(recommended)}</strong></p>`
+    : `<p class="recommended-model none">No recommendation</p>`;
+  const scope = comparison.node ? `the llm node <code>${escapeHtml(comparison.node)}</code>` : "every llm node";
+  const setup =
+    `<p class="note">Primary metric: ${primary ? `<code>${escapeHtml(primary)}</code> (${higher ? "higher" : "lower"} is better)` : "none"}` +
+    ` · margin ${escapeHtml(comparison.margin)} · the model replaced in ${scope}.</p>`;
+  const sections = [`<section class="recommendation"><h2>Recommendation</h2>${head}<p class="reason">${escapeHtml(recommendation.reason)}</p>${setup}</section>`];
+
+  const metrics = metricColumns(comparison);
+  const headers = [
+    "model",
+    ...metrics.map((name) => (name === primary ? `${name} (primary)` : name)),
+    "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", "estimate (at most)", "run",
+  ];
+  const rows = comparison.models.map((row) => modelRow(row, metrics, primary, recommended, headers.length));
+  const runs = comparison.models.map((row) => row.run).filter((run): run is string => typeof run === "string" && run !== "");
+  const compare = runs.length >= 2
+    ? `<p><button class="compare-runs" data-runs="${escapeHtml(JSON.stringify(runs))}">Compare the runs row by row</button></p>`
+    : "";
+  sections.push(section(`Models (${comparison.models.length})`,
+    `<table class="models"><thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>` + compare));
+
+  const scored = comparison.models.filter((row) => typeof row.primary === "number");
+  const charts: string[] = [];
+  if (primary && scored.length) {
+    const rate = /\.(pass_rate|accuracy)$/.test(primary);
+    charts.push(`<h3>${escapeHtml(primary)}${rate ? " (%)" : ""}</h3>` +
+      barChart(scored.map((row): [string, number] => [row.model, rate ? row.primary! * 100 : row.primary!]), "chart primary-metric", rate ? 100 : undefined));
+  }
+  const priced = comparison.models.filter((row) => typeof row.cost_per_row === "number");
+  if (priced.length) {
+    charts.push(`<h3>Cost per row</h3>` + barChart(priced.map((row): [string, number] => [row.model, row.cost_per_row!]), "chart cost-per-row", undefined, formatCost));
+  }
+  if (charts.length) sections.push(section("Charts", charts.join("")));
+  return sections;
+}
+
+function modelRow(row: ModelRow, metrics: string[], primary: string | null, recommended: string | null, columns: number): string {
+  const isRecommended = row.model === recommended;
+  const badge = isRecommended ? ` <span class="badge">recommended</span>` : "";
+  const name = `<th class="model-name">${escapeHtml(row.model)}${badge}</th>`;
+  if (!row.run) {
+    const why = row.error ? `not evaluated: ${row.error}` : "not evaluated";
+    return `<tr class="model failed" data-model="${escapeHtml(row.model)}">${name}<td class="error" colspan="${columns - 1}">${escapeHtml(why)}</td></tr>`;
+  }
+  const num = (text: string) => `<td class="num">${escapeHtml(text)}</td>`;
+  const cells = [
+    ...metrics.map((metric) => num(modelFigure(metric, metric === primary ? (row.metrics?.[metric] ?? row.primary) : row.metrics?.[metric]))),
+    num(typeof row.cost_per_row === "number" ? formatCost(row.cost_per_row) : "–"),
+    num(typeof row.latency_p50_ms === "number" ? formatLatency(row.latency_p50_ms) : "–"),
+    num(typeof row.latency_p95_ms === "number" ? formatLatency(row.latency_p95_ms) : "–"),
+    `<td class="num${typeof row.rows_failed === "number" && row.rows_failed > 0 ? " failures" : ""}">${escapeHtml(count(row.rows_failed))}</td>`,
+    num(count(row.eval_errors)),
+    num(typeof row.estimate?.cost_upper === "number" ? formatCost(row.estimate.cost_upper) : "–"),
+    `<td><button class="show-run" data-run="${escapeHtml(row.run)}">${escapeHtml(row.run)}</button></td>`,
+  ];
+  return `<tr class="model${isRecommended ? " recommended" : ""}" data-model="${escapeHtml(row.model)}">${name}${cells.join("")}</tr>`;
 }
 
 /** Evaluation rows carry `scores: {evaluator: {value, passed, reason, error}}`. */
@@ -611,6 +704,13 @@ pre.text { white-space: pre-wrap; }
 p.note { color: var(--vscode-descriptionForeground); }
 h3 { font-size: 1em; font-weight: 600; margin: 16px 0 4px; }
 table.confusion td.diagonal { font-weight: 600; }
+section.recommendation p.recommended-model { font-size: 1.15em; margin: 8px 0 4px; }
+section.recommendation p.reason { margin: 0 0 4px; }
+table.models tr.recommended th, table.models tr.recommended td { background: var(--vscode-list-inactiveSelectionBackground); }
+table.models td.error { color: var(--vscode-errorForeground); }
+table.models td.failures { color: var(--vscode-errorForeground); }
+span.badge { font-size: 0.85em; padding: 0 6px; border-radius: 8px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); }
+button.show-run, button.compare-runs { font-family: var(--vscode-font-family); color: var(--vscode-button-secondaryForeground); background: var(--vscode-button-secondaryBackground); border: none; padding: 2px 8px; cursor: pointer; }
 `;
 
 // Filters the rows table (text, and "only failed rows"); each data row is followed by its
@@ -646,6 +746,17 @@ const SCRIPT = `
       event.stopPropagation();
       const row = button.getAttribute("data-row");
       if (vscode && runs) vscode.postMessage({ type: "showTrace", run: runs, row: row === null ? undefined : Number(row) });
+    });
+  });
+  // Compare Models: a model's run, or all of them row by row, in this page.
+  document.querySelectorAll("button.show-run").forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (vscode) vscode.postMessage({ type: "showRun", run: button.getAttribute("data-run") });
+    });
+  });
+  document.querySelectorAll("button.compare-runs").forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (vscode) vscode.postMessage({ type: "compareRuns", runs: JSON.parse(button.getAttribute("data-runs") || "[]") });
     });
   });
   document.querySelectorAll("table.evaluation-rows tr.eval-row").forEach(function (row) {

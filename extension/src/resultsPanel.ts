@@ -15,9 +15,16 @@ export class ResultsPanel implements vscode.Disposable {
       });
       this.panel.onDidDispose(() => (this.panel = undefined));
       // "Show trace" on a run, a batch row or an evaluation row opens the trace view.
-      this.panel.webview.onDidReceiveMessage((message: { type?: string; run?: unknown; row?: unknown }) => {
+      this.panel.webview.onDidReceiveMessage((message: { type?: string; run?: unknown; runs?: unknown; row?: unknown }) => {
         if (message?.type === "showTrace" && Array.isArray(message.run)) {
           void vscode.commands.executeCommand("promptwise.showTrace", { run: message.run, ...(typeof message.row === "number" ? { row: message.row } : {}) });
+        }
+        // Compare Models' page: a model's run, or the models' runs row by row.
+        if (message?.type === "showRun" && typeof message.run === "string" && message.run) {
+          void vscode.commands.executeCommand("promptwise.showRun", { run: message.run });
+        }
+        if (message?.type === "compareRuns" && Array.isArray(message.runs) && message.runs.every((run) => typeof run === "string")) {
+          void vscode.commands.executeCommand("promptwise.compareRuns", { runs: message.runs });
         }
       });
     }

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  cancelledSummary,
   compareModelsArgs,
   compareModelsFailure,
   evaluatedRuns,
+  metricColumns,
   modelComparisonSummary,
+  modelProgress,
+  modelStarted,
   parseModelComparison,
   parseModels,
 } from "../src/compareModels";
@@ -38,12 +42,38 @@ describe("Compare Models", () => {
     assert.ok(comparison);
     assert.deepEqual(evaluatedRuns(comparison), ["capitals_1", "capitals_2"]);
     assert.equal(modelComparisonSummary(comparison),
-      "Recommended: gpt-4o-mini (the cheapest of the models within 0.02 of the best). Not evaluated: gpt-4.1-mini (see the log).");
+      "Recommended: gpt-4o-mini (the cheapest of the models within 0.02 of the best). Not evaluated: gpt-4.1-mini (the results page says why).");
   });
   it("shows the command's own error when it printed no table", () => {
     assert.equal(parseModelComparison(""), undefined);
     assert.equal(compareModelsFailure("running ...\npromptwise: error: --models gpt-4.1-mimi: not in the model catalog\n"),
       "--models gpt-4.1-mimi: not in the model catalog");
     assert.equal(compareModelsFailure("", "ENOENT"), "ENOENT");
+  });
+  it("takes the table's metric columns from every model, the primary one included", () => {
+    const comparison = parseModelComparison(JSON.stringify({
+      primary_metric: "a.pass_rate", margin: 0, recommendation: { model: null, reason: "" },
+      models: [
+        { model: "m1", run: "r1", primary: 1, cost_per_row: 0, metrics: { "a.pass_rate": 1, "b.mean": 2 } },
+        { model: "m2", run: "r2", primary: 1, cost_per_row: 0, metrics: { "a.pass_rate": 1, "c.accuracy": 0.5 } },
+        { model: "m3", run: null, primary: null, cost_per_row: null, metrics: {} },
+      ],
+    }));
+    assert.ok(comparison);
+    assert.deepEqual(metricColumns(comparison), ["a.pass_rate", "b.mean", "c.accuracy"]);
+    assert.deepEqual(metricColumns({ ...comparison, models: [] }), ["a.pass_rate"]);
+  });
+  it("follows which model the command is on from its stderr", () => {
+    const models = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"];
+    assert.deepEqual(modelStarted("running and evaluating with gpt-4.1-mini ...", models), { model: "gpt-4.1-mini", index: 1 });
+    assert.equal(modelStarted("running and evaluating with other ...", models), undefined);
+    assert.equal(modelStarted("promptwise: warning: data.jsonl has no column `audience`", models), undefined);
+    assert.equal(modelProgress({ model: "gpt-4.1-mini", index: 1 }, 3), "gpt-4.1-mini (2 of 3)");
+  });
+  it("says what a cancelled comparison kept", () => {
+    const stderr = "running and evaluating with a ...\npromptwise: interrupted; the finished rows of run r_1 are saved. Continue with: promptwise batch --resume r_1, then promptwise eval --run r_1\npromptwise: models evaluated so far: m0 (r_0)\n";
+    assert.equal(cancelledSummary(stderr),
+      "Compare Models cancelled: interrupted; the finished rows of run r_1 are saved. Continue with: promptwise batch --resume r_1, then promptwise eval --run r_1; models evaluated so far: m0 (r_0)");
+    assert.equal(cancelledSummary(""), "Compare Models cancelled.");
   });
 });

@@ -301,3 +301,76 @@ describe("estimate page", () => {
     assert.deepEqual(flattenScalars({ a: 1, b: { c: "x" } }), { a: 1, "b.c": "x" });
   });
 });
+
+describe("Compare Models page", () => {
+  // The shape `promptwise eval --models --format json` prints (commands/model_compare.py).
+  const comparison = {
+    node: null, primary_metric: "category_match.pass_rate", higher_is_better: true, margin: 0.02,
+    models: [
+      {
+        model: "gpt-4o-mini", run: "triage_1", evaluation: "triage_1.eval1",
+        metrics: { "category_match.pass_rate": 0.96875, "triage_classes.accuracy": 0.9, "summary_fluency.mean": 4.25 },
+        primary: 0.96875, cost_per_row: 0.000221114, latency_p50_ms: 899, latency_p95_ms: 1265.9, rows_failed: 0, eval_errors: 0,
+        error: null, estimate: { cost_expected: null, cost_upper: 0.0472383 },
+      },
+      {
+        model: "gpt-4.1-mini", run: "triage_2", evaluation: "triage_2.eval1",
+        metrics: { "category_match.pass_rate": 0.96875, "triage_classes.accuracy": 0.95, "summary_fluency.mean": 4.5 },
+        primary: 0.96875, cost_per_row: 0.000589638, latency_p50_ms: 846.9, latency_p95_ms: 1197.9, rows_failed: 2, eval_errors: 1,
+        error: null, estimate: { cost_expected: 0.1, cost_upper: 0.125969 },
+      },
+      {
+        model: "<gpt-x>", run: null, evaluation: null, metrics: {}, primary: null, cost_per_row: null, latency_p50_ms: null,
+        latency_p95_ms: null, rows_failed: null, eval_errors: null, error: "HTTP 404: model <gpt-x> not found",
+        estimate: { cost_expected: null, cost_upper: 0.3 },
+      },
+    ],
+    recommendation: { model: "gpt-4o-mini", reason: "the cheapest of the models within 0.02 of the best primary metric (0.9688)" },
+  };
+  const html = renderResultsHtml({ kind: "models", title: "Models compared · log-triage/flow.dag.yaml", data: comparison }, security);
+  const table = html.slice(html.indexOf('<table class="models">'), html.indexOf("</table>", html.indexOf('<table class="models">')));
+  const row = (model: string) => {
+    const start = table.indexOf(`data-model="${escapeHtml(model)}"`);
+    return table.slice(start, table.indexOf("</tr>", start));
+  };
+
+  it("leads with the recommendation and its reason", () => {
+    assert.match(html, /<section class="recommendation"><h2>Recommendation<\/h2><p class="recommended-model">Recommended: <strong>gpt-4o-mini<\/strong>/);
+    assert.ok(html.indexOf("Recommendation") < html.indexOf('<table class="models">'));
+    assert.ok(html.includes("within 0.02 of the best primary metric (0.9688)"));
+    assert.match(html, /<code>category_match\.pass_rate<\/code> \(higher is better\) · margin 0\.02 · the model replaced in every llm node/);
+  });
+  it("has one row per model with quality, cost per row, latency p50/p95, errors, estimate and run", () => {
+    assert.match(table, /<th>model<\/th><th>category_match\.pass_rate \(primary\)<\/th><th>triage_classes\.accuracy<\/th><th>summary_fluency\.mean<\/th><th>cost\/row<\/th><th>latency p50<\/th><th>latency p95<\/th><th>rows failed<\/th><th>eval errors<\/th><th>estimate \(at most\)<\/th><th>run<\/th>/);
+    const cells = (model: string) => [...row(model).matchAll(/<td class="num[^"]*">([^<]*)<\/td>/g)].map((m) => m[1]);
+    assert.deepEqual(cells("gpt-4o-mini"), ["96.9%", "90.0%", "4.25", "$0.00022", "899 ms", "1.27 s", "0", "0", "$0.047"]);
+    assert.deepEqual(cells("gpt-4.1-mini"), ["96.9%", "95.0%", "4.50", "$0.00059", "847 ms", "1.20 s", "2", "1", "$0.13"]);
+    assert.match(row("gpt-4.1-mini"), /<td class="num failures">2<\/td>/);
+    assert.match(row("gpt-4o-mini"), /<button class="show-run" data-run="triage_1">triage_1<\/button>/);
+  });
+  it("marks the recommended row, and only that one", () => {
+    assert.match(row("gpt-4o-mini"), /^data-model="gpt-4o-mini">|class="model recommended"/);
+    assert.equal((table.match(/class="model recommended"/g) ?? []).length, 1);
+    assert.ok(table.includes('<tr class="model recommended" data-model="gpt-4o-mini"><th class="model-name">gpt-4o-mini <span class="badge">recommended</span>'));
+  });
+  it("shows a model that could not be run with its reason, escaped", () => {
+    assert.ok(table.includes('<tr class="model failed" data-model="&lt;gpt-x&gt;"><th class="model-name">&lt;gpt-x&gt;</th><td class="error" colspan="10">not evaluated: HTTP 404: model &lt;gpt-x&gt; not found</td></tr>'));
+    assert.ok(!html.includes("<gpt-x>"));
+  });
+  it("charts the primary metric and the cost per row, and offers the runs row by row", () => {
+    assert.equal((html.match(/<svg class="chart primary-metric"/g) ?? []).length, 1);
+    assert.match(html, /<svg class="chart cost-per-row"[^>]*>.*\$0\.00059<\/text>/);
+    assert.ok(html.includes(`<button class="compare-runs" data-runs="${escapeHtml(JSON.stringify(["triage_1", "triage_2"]))}">`));
+    assert.ok(!html.includes('class="show-trace"'), "the page of several runs has no single trace");
+  });
+  it("says so when nothing is recommended", () => {
+    const none = renderResultsHtml({ kind: "models", title: "t", data: { ...comparison, recommendation: { model: null, reason: "no model has a primary metric" } } }, security);
+    assert.match(none, /<p class="recommended-model none">No recommendation<\/p><p class="reason">no model has a primary metric<\/p>/);
+    assert.ok(!none.includes("class=\"model recommended\""));
+  });
+  it("keeps to the page's content security policy", () => {
+    assert.doesNotMatch(html, /\sstyle="/);
+    assert.doesNotMatch(html, /\son[a-z]+="/);
+    assert.equal((html.match(/<script\b/g) ?? []).length, 1);
+  });
+});
