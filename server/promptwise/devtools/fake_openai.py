@@ -49,6 +49,16 @@ Reply = Union[str, dict, Callable[[dict], Union[str, dict]]]
 
 FAULT_KINDS = ("rate_limit", "server_error", "malformed", "drop", "truncated", "hang")
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-35-turbo", "text-embedding-3-small")
+# Names OpenAI's reasoning models go by (o1, o3-mini, o4-mini, gpt-5, gpt-5.1..., not gpt-5-chat-latest):
+# with `reasoning_models=OPENAI_REASONING_MODELS` the server answers them as OpenAI does.
+OPENAI_REASONING_MODELS = r"^(?:o\d|gpt-5)(?!.*-chat)"
+# Tokens a reasoning model of the fake spends thinking before it answers (billed as output, counted
+# within max_completion_tokens, reported in usage.completion_tokens_details.reasoning_tokens).
+REASONING_TOKENS = 16
+# Sampling parameters OpenAI's reasoning models refuse unless they have their default value
+# (or reasoning_effort is `none`, as gpt-5.1/5.2 accept them then).
+_SAMPLING_DEFAULTS = {"temperature": 1, "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0,
+                      "logprobs": False, "top_logprobs": None, "logit_bias": None}
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -159,6 +169,7 @@ class FakeOpenAI:
         record: bool = True,
         echo_credentials: bool = False,
         identity_header: str | None = None,
+        reasoning_models: str | re.Pattern | None = None,
     ) -> None:
         if web is None:
             raise ImportError(MISSING_AIOHTTP)
@@ -177,6 +188,10 @@ class FakeOpenAI:
         # hands out `api_key` as the bearer token to callers that send this header value.
         self.identity_header = identity_header
         self.identity_requests: list[dict[str, str]] = []  # the query of each token request
+        # Models (or Azure deployments) whose name matches answer as OpenAI's reasoning models do:
+        # `max_tokens` and non-default sampling parameters refused with a 400 naming the parameter,
+        # REASONING_TOKENS spent before the answer within max_completion_tokens.
+        self.reasoning_models = _compile(reasoning_models)
         self.models = list(models)
         self.record = record
         # (pattern, reply) or (pattern, reply, latency in seconds)
@@ -479,6 +494,11 @@ class FakeOpenAI:
                 if record is not None:
                     record.fault = fault.kind
                 return await self._apply_fault(request, fault)
+            reasoning = self.reasoning_models is not None and bool(self.reasoning_models.search(model))
+            if reasoning:
+                refusal = _reasoning_refusal(body)
+                if refusal is not None:
+                    return refusal
             rule = self._pick_rule(text, model)
             latency = rule.latency if rule is not None and rule.latency is not None else self.latency
             if latency:
@@ -487,13 +507,25 @@ class FakeOpenAI:
             prompt_tokens = sum(count_tokens(_message_text(m)) + 4 for m in body["messages"] if isinstance(m, dict)) + 3
             completion_tokens = count_tokens(message.get("content") or "")
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+            cut = False
+            if reasoning:
+                # Thinking comes first and counts within the limit: a small limit leaves no answer.
+                limit = body.get("max_completion_tokens")
+                cut = limit is not None and REASONING_TOKENS + completion_tokens > int(limit)
+                if cut:
+                    message = {"role": "assistant", "content": ""}
+                    completion_tokens = int(limit)
+                else:
+                    completion_tokens += REASONING_TOKENS
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                         "completion_tokens_details": {"reasoning_tokens": min(REASONING_TOKENS, completion_tokens)}}
             usage.update(usage_override)
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             with self._lock:
                 self.stats.prompt_tokens += usage["prompt_tokens"]
                 self.stats.completion_tokens += usage["completion_tokens"]
             n = int(body.get("n") or 1)
-            finish = "tool_calls" if message.get("tool_calls") else "stop"
+            finish = "length" if cut else "tool_calls" if message.get("tool_calls") else "stop"
             created = int(time.time())
             completion_id = f"chatcmpl-fake{self.stats.requests}"
             if body.get("stream"):
@@ -594,6 +626,26 @@ class FakeOpenAI:
         return web.json_response({"ok": True})
 
 
+def _reasoning_refusal(body: dict) -> web.Response | None:
+    """The 400 OpenAI's reasoning models answer to `max_tokens` or a non-default sampling parameter
+    (same error object: message, type, param, code)."""
+    if "max_tokens" in body:
+        return _unsupported("max_tokens", "unsupported_parameter", "Unsupported parameter: 'max_tokens' is not "
+                            "supported with this model. Use 'max_completion_tokens' instead.")
+    if body.get("reasoning_effort") == "none":
+        return None
+    for name, default in _SAMPLING_DEFAULTS.items():
+        if name in body and body[name] != default:
+            return _unsupported(name, "unsupported_value", f"Unsupported value: '{name}' does not support "
+                                f"{body[name]!r} with this model. Only the default ({default}) value is supported.")
+    return None
+
+
+def _unsupported(param: str, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                        "code": code}}, status=400)
+
+
 def _embed(text: str, dims: int) -> list[float]:
     """A deterministic unit vector from character counts: equal texts, equal vectors."""
     vector = [0.0] * dims
@@ -631,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     parser.add_argument("--rules", type=Path, help="JSON/YAML list of {pattern, reply} (regex on last user message)")
     parser.add_argument("--api-key", help="require this key on every request")
+    parser.add_argument("--reasoning-models", action="store_true",
+                        help="answer o-series and gpt-5 names as OpenAI's reasoning models do (max_tokens refused: "
+                             "max_completion_tokens, which counts thinking tokens too)")
     args = parser.parse_args(argv)
     if web is None:
         print(f"fake_openai: error: {MISSING_AIOHTTP}", file=sys.stderr)
@@ -641,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake_openai: error: cannot read rules: {error}", file=sys.stderr)
         return 2
     server = FakeOpenAI(rules, latency=args.latency_ms / 1000, host=args.host, port=args.port, api_key=args.api_key,
-                        record=False)
+                        record=False, reasoning_models=OPENAI_REASONING_MODELS if args.reasoning_models else None)
 
     async def serve() -> None:
         await server.start_async()

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from promptwise.engine import spans
+from promptwise.engine import model_parameters, spans
 from promptwise.engine import streaming
 from promptwise.engine.cache import ResponseCache, request_key
 from promptwise.engine.connections import Connection, ConnectionConfigError, ConnectionResolver
@@ -78,6 +78,7 @@ class LlmService:
         self.default_model = default_model
         self.pool = ProviderPool(retry, concurrency)
         self._prices: dict[tuple, Any] = {}  # (azure, model, reported model) -> catalog entry or None
+        self._reasoning: dict[tuple[bool, str], bool] = {}  # (azure, model) -> a reasoning model of OpenAI's
         self.on_retry = None  # set by the batch runner: (attempt, kind, delay) -> None
         self.unreachable_calls = 0  # calls that failed because no endpoint could be reached
         self.last_unreachable: str | None = None  # the message of the latest such failure
@@ -126,6 +127,18 @@ class LlmService:
             return None
         return entry.cost(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.cached_tokens)
 
+    def is_reasoning(self, connection: Connection, model: str) -> bool:
+        """The catalog knows `model` as one of OpenAI's reasoning models (o-series, gpt-5 family; on
+        OpenAI or Azure OpenAI), which take `max_completion_tokens` instead of `max_tokens`
+        (engine/model_parameters.py). Other providers' reasoning models (DeepSeek's) take max_tokens."""
+        key = (connection.is_azure, model)
+        known = self._reasoning.get(key)
+        if known is None:
+            match = self.catalog.lookup(model, azure=connection.is_azure) if self.catalog is not None else None
+            known = self._reasoning[key] = (match is not None and match.model.family == "reasoning"
+                                            and match.model.provider in ("openai", "azure_openai"))
+        return known
+
     async def chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
         with spans.model_call_span("chat", model, connection, messages, params) as span:
             call = await self._chat(connection, model, messages, params)
@@ -141,15 +154,33 @@ class LlmService:
                 # A cached answer costs nothing now; its tokens describe the answer.
                 return LlmCall(ChatResult.from_cache(cached), model, 0.0)
         sink = streaming.sink_for_call()  # a caller is waiting for this reply as it is written
+        reasoning = self.is_reasoning(connection, model)
         try:
             result = await self.pool.get(connection).chat(model, messages, params, on_retry=self.on_retry,
-                                                          on_delta=sink.emit if sink is not None else None)
+                                                          on_delta=sink.emit if sink is not None else None,
+                                                          reasoning=reasoning)
         except ProviderError as error:
             spans.record_failed_call(spans.current_span(), error)
             raise self._failed("model call", model, connection, error) from None
+        if result.finish_reason == "length" and not result.text and not result.message.get("tool_calls"):
+            raise self._no_answer(model, params, reasoning, result)
         if key is not None:
             self.cache.put(key, result.to_cache())
         return LlmCall(result, model, self.price(connection, model, result))
+
+    @staticmethod
+    def _no_answer(model: str, params: dict, reasoning: bool, result: ChatResult) -> NodeError:
+        """A reply cut at the token limit before any text: a reasoning model that spent the whole
+        limit thinking (its thinking counts within max_completion_tokens). Scoring the empty text
+        would look like a wrong answer; the row fails saying what to change."""
+        sent = model_parameters.adapted(model, params, reasoning)
+        name = "max_completion_tokens" if "max_completion_tokens" in sent else "max_tokens"
+        limit = f"{name} ({sent[name]})" if name in sent else "its output limit"
+        return NodeError(f"model call to {model} returned no text: its {limit} ran out before it answered "
+                         f"(finish_reason: length, {result.usage.completion_tokens} completion tokens billed); "
+                         f"reasoning models count their reasoning within the limit: raise the node's "
+                         f"max_tokens for this model (a few thousand leaves room to think) or set a lower "
+                         f"reasoning_effort", "length")
 
     async def embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:
         """Embeddings (Prompt flow's embedding tool), with their cost."""

@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
+from promptwise.engine import model_parameters
 from promptwise.engine.connections import Connection
 from promptwise.redaction import redact
 
@@ -122,13 +123,16 @@ class ChatResult:
 class ProviderError(Exception):
     """A call that failed for good. `kind` is one of: rate_limit, server_error, timeout,
     unreachable (could not connect at all), connection, malformed, auth, bad_request, not_found,
-    error."""
+    error. `refused`: the request parameter a 400 refused, when the call can do without it
+    (engine/model_parameters.py)."""
 
-    def __init__(self, message: str, kind: str, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(self, message: str, kind: str, status: int | None = None, attempts: int = 1,
+                 refused: str | None = None) -> None:
         super().__init__(redact(message))
         self.kind = kind
         self.status = status
         self.attempts = attempts
+        self.refused = refused
 
     @property
     def message(self) -> str:
@@ -493,12 +497,26 @@ class Provider:
         params: dict[str, Any] | None = None,
         on_retry: RetryListener | None = None,
         on_delta: Callable[[str], None] | None = None,
+        reasoning: bool = False,
     ) -> ChatResult:
         """One chat completion, retried per the policy. Raises ProviderError when it fails for good.
 
         With `on_delta`, the reply is requested as a stream and each piece of its text is passed
-        to `on_delta` as it arrives (engine/streaming.py); the result is the same whole reply."""
-        request = {key: value for key, value in (params or {}).items() if value is not None}
+        to `on_delta` as it arrives (engine/streaming.py); the result is the same whole reply.
+        `reasoning`: the catalog knows `model` as a reasoning model (see engine/model_parameters.py:
+        its `max_tokens` is sent as `max_completion_tokens`). A 400 refusing `max_tokens` or a
+        sampling parameter is asked again without it, once per parameter."""
+        given = {key: value for key, value in (params or {}).items() if value is not None}
+        while True:
+            request = model_parameters.adapted(model, given, reasoning)
+            try:
+                return await self._chat(model, messages, request, on_retry, on_delta)
+            except ProviderError as error:
+                if error.refused is None or not model_parameters.learn(model, error.refused, request):
+                    raise
+
+    async def _chat(self, model: str, messages: list[dict], request: dict, on_retry: RetryListener | None,
+                    on_delta: Callable[[str], None] | None) -> ChatResult:
         if on_delta is not None:
             response, latency_ms, attempts = await self._with_retries(
                 lambda: _streamed_chat(self.client, model, messages, request, on_delta), on_retry)
@@ -600,7 +618,8 @@ class Provider:
                     raise ProviderError(f"could not connect to {c.endpoint} ({c.label()}): {description}{tries}; "
                                         f"start the server or fix the connection's endpoint", kind, None,
                                         attempt) from None
-                raise ProviderError(f"{description}{tries}", kind, status, attempt) from None
+                refused = model_parameters.refused_parameter(error) if kind == "bad_request" else None
+                raise ProviderError(f"{description}{tries}", kind, status, attempt, refused) from None
             delay = self.retry.backoff(attempt, retry_after)
             if kind == "rate_limit":
                 self._paused_until = max(self._paused_until, time.monotonic() + delay)
