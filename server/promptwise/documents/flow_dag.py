@@ -57,6 +57,7 @@ class FlowOutput(Element):
     reference_text: Any = None  # the raw `reference:` value (a literal when not `${...}`)
     description: str | None = None
     is_chat_output: bool = False
+    evaluation_only: bool = False  # kept in runs, left out of a served answer (as pf flow serve does)
 
 
 @dataclass
@@ -215,6 +216,7 @@ def _flow_output(name: str, key_range: Range, node: YamlNode | None) -> FlowOutp
         reference_text=reference_node.value if isinstance(reference_node, YamlScalar) else None,
         description=string(mapping, "description"),
         is_chat_output=boolean(mapping, "is_chat_output"),
+        evaluation_only=boolean(mapping, "evaluation_only"),
         mapping=mapping,
     )
 

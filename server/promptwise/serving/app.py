@@ -320,7 +320,7 @@ class ServingApp:
         self.in_flight += 1
         self.metrics.in_flight.inc()
         if self.tracer is not None:
-            flow_request.span = _start_span(self.tracer, flow_request, request.method)
+            flow_request.span = _start_span(self.tracer, flow_request, request.method, request.headers)
         return flow_request
 
     async def rate_check(self, consumer: str) -> float | None:
@@ -595,7 +595,7 @@ def _configure_tracing(config: ServeConfig):
     return (lambda: shutdown(5.0)) if shutdown is not None else None
 
 
-def _start_span(tracer, flow_request: FlowRequest, method: str):
+def _start_span(tracer, flow_request: FlowRequest, method: str, headers=None):
     from opentelemetry import trace
 
     from promptwise.engine import spans as engine_spans
@@ -606,11 +606,23 @@ def _start_span(tracer, flow_request: FlowRequest, method: str):
     # else it is the SDK's, as `tracer` is.
     tracer = engine_spans.current_tracer() or tracer
     flow = flow_request.choice.flow
-    span = tracer.start_span(f"{method} {flow_request.route}", kind=trace.SpanKind.SERVER, attributes={
+    # A caller that sends a W3C `traceparent` (its own traced service, or pf flow serve's clients)
+    # gets the request as a child of its span, as pf flow serve does; looked up only when present.
+    caller = _caller_context(headers) if headers is not None and "traceparent" in headers else None
+    span = tracer.start_span(f"{method} {flow_request.route}", context=caller, kind=trace.SpanKind.SERVER, attributes={
         a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.HTTP_REQUEST_METHOD: method,
         a.CONSUMER: flow_request.consumer, a.FLOW_CONTENT_HASH: flow.content_hash, a.VERSION_ID: flow_request.choice.version,
         a.FLOW_NAME: flow.name, "promptwise.request.id": flow_request.request_id})
     return span
+
+
+def _caller_context(headers):
+    """The caller's span from its `traceparent`/`tracestate` headers (None when they are malformed)."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = TraceContextTextMapPropagator().extract(headers)
+    return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
 def _current(span):
@@ -765,6 +777,7 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/score", score.endpoint(serving), methods=["POST"]),
         Route("/v1/chat/completions", chat.endpoint(serving), methods=["POST"]),
         Route("/chat/completions", chat.endpoint(serving), methods=["POST"]),
+        Route("/v1/models", chat.models_endpoint(serving), methods=["GET"]),  # OpenAI clients list models first
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),  # Prompt flow's route: also names the flow's version
         Route("/ready", ready, methods=["GET"]),
@@ -779,7 +792,12 @@ def create_app(config: ServeConfig) -> Starlette:
 
         middleware.append(Middleware(CORSMiddleware, allow_origins=config.settings.cors_origins,
                                      allow_methods=["GET", "POST"],
-                                     allow_headers=["authorization", "api-key", "content-type", "x-request-id"]))
+                                     allow_headers=["authorization", "api-key", "x-api-key", "content-type",
+                                                    "x-request-id", "traceparent", "tracestate"],
+                                     # Not CORS-safelisted: a page could not read a 429's Retry-After
+                                     # nor the request id an error answer asks it to quote.
+                                     expose_headers=["retry-after", "x-request-id", "x-promptwise-version",
+                                                     "server-timing"]))
     app = Starlette(routes=routes, middleware=middleware, lifespan=serving.lifespan,
                     exception_handlers={HTTPException: not_found, Exception: internal})
     app.state.serving = serving

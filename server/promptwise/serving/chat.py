@@ -6,12 +6,19 @@ other inputs take their defaults (or values from the body's non-standard `inputs
 the chat output comes back as the assistant's message. System messages are the flow's own
 business (its template) and are not passed on. With `stream: true` the reply comes as
 `chat.completion.chunk` events and `data: [DONE]`, as from OpenAI.
+
+The flow's own prompt and model settings decide how it answers: `model`, `temperature`,
+`max_tokens`, `stop`, `seed`, `response_format`... are accepted and left to the flow. What asks
+for an answer of another shape than one assistant message is refused (400 naming the field):
+`n` > 1, `tools`/`functions` (the flow calls its own tools; the client would wait for tool calls
+that never come), `logprobs`. `GET /v1/models` lists the flow under its name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from typing import Any
 
@@ -35,13 +42,21 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404:
                  413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
 
 
+class Unsupported(ServeError):
+    """A request field a flow cannot honour (OpenAI's 400 with `param` naming it)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__("bad_request", message)
+        self.param = param
+
+
 def openai_error(error: ServeError, request_id: str, headers: dict | None = None) -> Response:
     headers = dict(headers or {})
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
         headers["retry-after-ms"] = str(int(error.retry_after * 1000))
     body = {"error": {"message": error.message, "type": _OPENAI_TYPES.get(error.status, "server_error"),
-                      "param": None, "code": KINDS[error.kind][1], "id": request_id}}
+                      "param": getattr(error, "param", None), "code": KINDS[error.kind][1], "id": request_id}}
     return Response(json.dumps(body, ensure_ascii=False), status_code=error.status, media_type="application/json",
                     headers=headers)
 
@@ -57,10 +72,29 @@ def _text(content: Any) -> str:
     raise ServeError("invalid_input", "a message's `content` must be a string or a list of text parts")
 
 
+def refuse_unsupported(body: dict) -> None:
+    """Unsupported when the body asks for what one run of the flow cannot answer."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise Unsupported("n", f"`n` must be 1 (got {json.dumps(n)}): a flow answers one completion per "
+                               f"request; send one request per answer")
+    for field in ("tools", "functions"):
+        if body.get(field):
+            raise Unsupported(field, f"`{field}` cannot be given to a served flow: the flow calls its own tools and "
+                                     f"answers with one assistant message, never with tool calls; leave `{field}` out")
+    choice = body.get("tool_choice", body.get("function_call"))
+    if choice not in (None, "none", "auto"):
+        raise Unsupported("tool_choice", "`tool_choice` cannot ask a served flow for a tool call; leave it out")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        param = "logprobs" if body.get("logprobs") else "top_logprobs"
+        raise Unsupported(param, f"`{param}` is not available from a served flow; leave it out")
+
+
 def flow_inputs(body: Any, shape) -> dict:
     """The flow's inputs for an OpenAI request body (ServeError when it is not one)."""
     if not isinstance(body, dict):
         raise ServeError("invalid_input", "the body must be a JSON object with `messages`")
+    refuse_unsupported(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise ServeError("invalid_input", "`messages` must be a non-empty list of {role, content} objects")
@@ -87,6 +121,25 @@ def flow_inputs(body: Any, shape) -> dict:
     if shape.history:
         inputs[shape.history] = history
     return inputs
+
+
+def models_endpoint(serving):
+    """`GET /v1/models`: the flow, the one model this server answers as (OpenAI clients and chat
+    UIs list models before they call one)."""
+    async def models(request: Request) -> Response:
+        request_id = secrets.token_hex(8)
+        try:
+            serving.authenticate(request)
+            if serving.router is None:
+                raise ServeError("unavailable", "the flow is not ready", retry_after=5)
+        except ServeError as error:
+            return openai_error(error, request_id)
+        flow = serving.flow
+        model = {"id": flow.name, "object": "model", "created": 0, "owned_by": "promptwise"}
+        return Response(json.dumps({"object": "list", "data": [model] if flow.chat_shape() else []}),
+                        media_type="application/json")
+
+    return models
 
 
 def _answer_text(value: Any) -> str:

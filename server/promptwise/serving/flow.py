@@ -9,6 +9,7 @@ and the metering record them.
 from __future__ import annotations
 
 import asyncio
+import functools
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +139,23 @@ class ServedFlow:
         return list(outputs)
 
     def output_types(self) -> dict[str, str | None]:
+        """The declared type of each output a caller gets (not the `evaluation_only` ones)."""
         document = getattr(self.executable, "document", None)
         outputs = getattr(document, "outputs", None) or {}
         return {name: getattr(spec, "type", None) if not isinstance(spec, dict) else spec.get("type")
-                for name, spec in outputs.items()}
+                for name, spec in outputs.items() if name not in self.evaluation_only}
+
+    @functools.cached_property
+    def evaluation_only(self) -> frozenset[str]:
+        """Outputs declared `evaluation_only: true`: runs and traces keep them, a served answer
+        leaves them out, as pf flow serve does."""
+        outputs = getattr(getattr(self.executable, "document", None), "outputs", None) or {}
+        return frozenset(name for name, spec in outputs.items() if getattr(spec, "evaluation_only", False))
+
+    def answered(self, outputs: dict) -> dict:
+        """The outputs a caller gets."""
+        hidden = self.evaluation_only
+        return {k: v for k, v in outputs.items() if k not in hidden} if hidden else outputs
 
     def bind(self, given: Any) -> dict:
         """The inputs a request runs with, or InputProblem naming what is missing or mistyped."""

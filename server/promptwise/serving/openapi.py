@@ -58,6 +58,8 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
                 "properties": {"messages": {"type": "array", "items": {"type": "object"}},
                                "stream": {"type": "boolean"}, "model": {"type": "string"}}}}}},
             "responses": {"200": {"description": "a chat.completion (or chat.completion.chunk events)"}, **errors}}}
+        paths["/v1/models"] = {"get": {"summary": "the flow as the one model this server answers as",
+                                       "operationId": "listModels", "responses": {"200": {"description": "ok"}}}}
     for route, text in (("/health", "liveness"), ("/ready", "the flow is loaded and its connections resolved")):
         paths[route] = {"get": {"summary": text, "responses": {"200": {"description": "ok"}}}}
     document: dict[str, Any] = {

@@ -57,7 +57,7 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     outputs = outcome.outputs or {}
     if events and any(is_stream(value) for value in outputs.values()):  # a python node's or entry's generator
         return _event_stream(serving, flow, inputs, flow_request, None, outcome)
-    outputs = await _joined(outputs, flow)  # a generator output, and the client did not ask for events
+    outputs = await _joined(flow.answered(outputs), flow)  # a generator output, and the client did not ask for events
     serving.finish(flow_request)
     answer = outputs.get("output") if _returned_as_is(flow, outcome) else outputs
     return Response(to_json(answer), media_type="application/json", headers=serving.headers(flow_request))
@@ -91,7 +91,7 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
     `outcome` of a run that returned a generator (field None)."""
     flow_request.streamed = True
     # Chunks go out as written only when no other output has to come first.
-    live = field is not None and len(flow.output_names) <= 1
+    live = field is not None and len(set(flow.output_names) - flow.evaluation_only) <= 1
 
     async def finished():
         if outcome is not None:
@@ -118,7 +118,7 @@ def _event_stream(serving, flow, inputs: dict, flow_request, field: str | None, 
                     else:
                         held.append(value)
                     continue
-                outputs = dict(value.outputs or {})  # the finished row
+                outputs = dict(flow.answered(value.outputs or {}))  # the finished row
                 generated = next((k for k, v in outputs.items() if is_stream(v)), None)
                 current = generated or field
                 streamed = outputs.pop(current, None)
