@@ -223,11 +223,12 @@ def quiet_environment() -> dict:
     return environment
 
 
-def measured(command: list[str], cwd: Path, environment: dict) -> dict:
-    """Run a command to its end: wall seconds, CPU seconds of its process tree, exit code, output."""
+def measured(command: list[str], cwd: Path, environment: dict, wrap: tuple = ()) -> dict:
+    """Run a command to its end: wall seconds, CPU seconds of its process tree, exit code, output.
+    `wrap`: a command to run it under (strace, for --check-network)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+    done = subprocess.run([*wrap, *command], cwd=cwd, env=environment, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
@@ -242,12 +243,12 @@ def failure(name: str, step: dict) -> str:
 # ----- the three tools -----
 
 def run_promptwise(promptwise: Path, root: Path, base_url: str, args, environment: dict, tracing: bool,
-                   name: str) -> dict:
+                   name: str, wrap: tuple = ()) -> dict:
     (root / "promptwise.yaml").write_text(
         f"connections:\n  open_ai_connection: {{type: openai_compatible, base_url: '{base_url}'}}\n"
         + ("" if tracing else "tracing: {enabled: false}\n"), encoding="utf-8")
     step = measured([str(promptwise), "eval", "classify", "--data", "data.csv", "--concurrency", str(args.concurrency),
-                     "--no-cache", "--format", "json", "--name", name], root, environment)
+                     "--no-cache", "--format", "json", "--name", name], root, environment, wrap)
     if step["code"] != 0:
         return {"error": failure("promptwise eval", step), **step}
     metrics = json.loads(step["stdout"])["metrics"]["label_match"]
@@ -276,15 +277,15 @@ def prepare_prompt_flow(pf: Path, root: Path, base_url: str, environment: dict) 
     return environment
 
 
-def run_prompt_flow(pf: Path, root: Path, args, environment: dict, name: str) -> dict:
+def run_prompt_flow(pf: Path, root: Path, args, environment: dict, name: str, wrap: tuple = ()) -> dict:
     environment = {**environment, "PF_WORKER_COUNT": str(args.concurrency)}
     run = measured([str(pf), "run", "create", "--flow", "classify", "--data", "data.csv", "--name", name,
-                    "--column-mapping", "ticket=${data.ticket}"], root, environment)
+                    "--column-mapping", "ticket=${data.ticket}"], root, environment, wrap)
     if run["code"] != 0:
         return {"error": failure("pf run create", run), **run}
     evaluation = measured([str(pf), "run", "create", "--flow", "evaluate", "--data", "data.csv", "--run", name,
                            "--name", f"{name}-eval", "--column-mapping", "prediction=${run.outputs.label}",
-                           "reference=${data.expected}"], root, environment)
+                           "reference=${data.expected}"], root, environment, wrap)
     if evaluation["code"] != 0:
         return {"error": failure("pf run create (evaluation)", evaluation), **evaluation}
     outputs = Path(environment["PF_HOME_DIRECTORY"]) / ".runs" / f"{name}-eval" / "flow_outputs" / "output.jsonl"
@@ -302,11 +303,12 @@ def promptfoo_environment(root: Path, environment: dict) -> dict:
             "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1", "PROMPTFOO_DISABLE_REDTEAM_REMOTE_GENERATION": "1"}
 
 
-def run_promptfoo(promptfoo: Path, root: Path, base_url: str, args, environment: dict, name: str) -> dict:
+def run_promptfoo(promptfoo: Path, root: Path, base_url: str, args, environment: dict, name: str,
+                  wrap: tuple = ()) -> dict:
     (root / "promptfooconfig.yaml").write_text(PROMPTFOO_CONFIG.format(base_url=base_url), encoding="utf-8")
     output = root / f"{name}.json"
     step = measured([str(promptfoo), "eval", "-c", "promptfooconfig.yaml", "-j", str(args.concurrency), "--no-cache",
-                     "--no-table", "--no-progress-bar", "-o", output.name], root, environment)
+                     "--no-table", "--no-progress-bar", "-o", output.name], root, environment, wrap)
     if step["code"] not in (0, 100) or not output.is_file():  # 100: some assertion failed
         return {"error": failure("promptfoo eval", step), **step}
     stats = json.loads(output.read_text(encoding="utf-8"))["results"]["stats"]
@@ -392,6 +394,28 @@ def promptfoo_install_size(prefix: Path) -> dict:
     return {"bytes": total, "disk": disk, "packages": count, "what": "node_modules of --prefix"}
 
 
+CONNECT = re.compile(r'connect\(\d+, \{sa_family=AF_INET6?, sin6?_port=htons\((\d+)\), '
+                     r'(?:sin_addr=inet_addr\("([^"]+)"\)|sin6_flowinfo=[^,]*, inet_pton\(AF_INET6, "([^"]+)")')
+
+
+def connections(traces: Path, endpoint_port: int) -> dict:
+    """Where the traced processes connected (strace -ff files): the endpoint, the closed proxy port
+    (something tried to reach beyond the machine), DNS (a name looked up) and anything else."""
+    counts = {"endpoint": 0, "blocked": 0, "dns": 0, "other": []}
+    for trace in traces.glob("trace*"):
+        for match in CONNECT.finditer(trace.read_text(encoding="utf-8", errors="replace")):
+            port, address = int(match.group(1)), match.group(2) or match.group(3)
+            if port == endpoint_port and address in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+                counts["endpoint"] += 1
+            elif port == 9 and address == "127.0.0.1":
+                counts["blocked"] += 1
+            elif port == 53:
+                counts["dns"] += 1
+            else:
+                counts["other"].append(f"{address}:{port}")
+    return counts
+
+
 # ----- the report -----
 
 def median_of(runs: list[dict], key: str) -> float | None:
@@ -459,6 +483,11 @@ def print_table(columns: list[dict], args) -> None:
             notes.append("requests: " + "; ".join(shape_text(s) for s in good[-1]["endpoint"].get("shapes") or []))
         if column.get("size"):
             notes.append(f"install measured as: {column['size']['what']}")
+        network = column.get("network")
+        if network:
+            notes.append(f"network (strace): {network['endpoint']} connections to the endpoint, {network['blocked']} "
+                         f"to the closed proxy port (attempts to leave the machine), {network['dns']} DNS, other: "
+                         f"{', '.join(sorted(set(network['other']))) or 'none'}")
         for run in column.get("runs") or []:
             if "error" in run:
                 notes.append(run["error"])
@@ -503,7 +532,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--promptfoo", type=Path,
                         help="promptfoo's npm --prefix folder or its command (default /tmp/pfoo)")
     parser.add_argument("--skip-install-size", action="store_true", help="skip the install sizes (the fresh venv)")
+    parser.add_argument("--check-network", action="store_true",
+                        help="run each eval once more under `strace -f -e trace=connect` and list where each tool "
+                             "connected: the endpoint, the closed proxy port (an attempt to leave), anything else")
     args = parser.parse_args(argv)
+    if args.check_network and shutil.which("strace") is None:
+        parser.error("--check-network needs strace (apt-get install strace)")
     if args.rows < 1 or args.concurrency < 1 or args.repeat < 1 or args.startup_runs < 1:
         parser.error("--rows, --concurrency, --repeat and --startup-runs take a positive number")
     return args
@@ -533,24 +567,33 @@ def main(argv: list[str] | None = None) -> int:
             base_url, control = endpoint.stdout.readline().split()
             pf_environment = prepare_prompt_flow(pf, root, base_url, environment) if pf else None
             foo_environment = promptfoo_environment(root, environment)
+            tools = {"promptwise": lambda name, wrap: run_promptwise(promptwise, root, base_url, args, environment,
+                                                                      True, name, wrap),
+                     "promptwise untraced": lambda name, wrap: run_promptwise(promptwise, root, base_url, args,
+                                                                               environment, False, name, wrap),
+                     "Prompt flow": lambda name, wrap: run_prompt_flow(pf, root, args, pf_environment, name, wrap),
+                     "promptfoo": lambda name, wrap: run_promptfoo(promptfoo, root, base_url, args, foo_environment,
+                                                                   name, wrap)}
             for attempt in range(args.repeat):
                 for column in columns:
                     if column.get("skip"):
                         continue
                     peer_endpoint.ask(int(control), "reset")
-                    name = f"r{attempt}-{len(column['runs'])}-{column['label'].replace(' ', '-')}"
-                    if column["label"].startswith("promptwise"):
-                        result = run_promptwise(promptwise, root, base_url, args, environment,
-                                                column["label"] == "promptwise", name)
-                    elif column["label"] == "Prompt flow":
-                        result = run_prompt_flow(pf, root, args, pf_environment, name)
-                    else:
-                        result = run_promptfoo(promptfoo, root, base_url, args, foo_environment, name)
+                    result = tools[column["label"]](f"r{attempt}-{column['label'].replace(' ', '-')}", ())
                     result["endpoint"] = peer_endpoint.ask(int(control), "summary")
                     column["runs"].append(result)
                     print(f"  round {attempt + 1} {column['label']}: "
                           + (f"{result['wall']:.2f} s, CPU {result['cpu']:.2f} s" if "error" not in result
                              else "failed"), flush=True)
+            if args.check_network:
+                print("  the network check (each eval again under strace) ...", flush=True)
+                for column in columns:
+                    if not column.get("skip"):
+                        traces = root / f"strace-{column['label'].replace(' ', '-')}"
+                        traces.mkdir()
+                        wrap = ("strace", "-f", "-ff", "-qq", "-e", "trace=connect", "-o", str(traces / "trace"))
+                        tools[column["label"]](f"net-{column['label'].replace(' ', '-')}", wrap)
+                        column["network"] = connections(traces, int(base_url.rsplit(":", 1)[1].split("/")[0]))
         finally:
             endpoint.terminate()
             endpoint.wait(timeout=10)
