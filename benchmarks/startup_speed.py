@@ -9,8 +9,17 @@ until it answers `initialize`. CPU is user + system of that process (what a busy
 cannot hide); wall time includes waiting for a core. Aims: --version and --help < 0.1 s,
 check < 0.3 s, language server ready < 0.5 s.
 
+`tracing set-up` is what a run, batch or served worker pays once to turn tracing on
+(`tracing.configure` of a workspace without a `tracing:` section, with whatever OpenTelemetry
+packages are installed).
+
 The last two lines are references, not Promptwise: what importing pygls and lsprotocol costs
 (the floor of the language server's start) and what the bare interpreter costs.
+
+Bytecode: the measured processes read and write `__pycache__` as Python does by default (and as
+`pip install` leaves a package, compiled). PYTHONDONTWRITEBYTECODE, when the environment sets it,
+is cleared for them: otherwise every module edited since its .pyc was written would be compiled
+again on every start, which is not what a user's install does.
 
 To see where the time goes: `python -X importtime -m promptwise --version 2> imports.txt`.
 """
@@ -21,15 +30,19 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTWISE = Path(sys.executable).parent / "promptwise"
 TICKS = os.sysconf("SC_CLK_TCK")
+# The measured processes' environment: as a user's, bytecode cached (see the module's docstring).
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 def children_cpu() -> float:
@@ -41,7 +54,7 @@ def timed_command(argv: list[str]) -> tuple[float, float]:
     """(wall, cpu) seconds of one run of a command to its exit."""
     cpu = children_cpu()
     started = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=False)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=ENV, check=False)
     return time.perf_counter() - started, children_cpu() - cpu
 
 
@@ -57,7 +70,7 @@ def lsp_ready() -> tuple[float, float]:
         "processId": os.getpid(), "rootUri": (ROOT / "flows").as_uri(), "capabilities": {}}}).encode()
     started = time.perf_counter()
     server = subprocess.Popen([str(PROMPTWISE), "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, cwd=ROOT)
+                              stderr=subprocess.DEVNULL, cwd=ROOT, env=ENV)
     server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(request) + request)
     server.stdin.flush()
     length = 0
@@ -85,6 +98,9 @@ CASES = {
     "import commands.eval + computed evaluators": lambda: timed_command([
         sys.executable, "-c", "import promptwise.commands.eval, promptwise.evaluation.computed"]),
     "language server: initialize answered": lsp_ready,
+    "tracing set-up (configure, no tracing: section)": lambda: timed_command([
+        sys.executable, "-c", "import pathlib, sys; from promptwise import tracing; "
+        "tracing.configure(pathlib.Path(sys.argv[1])); tracing.shutdown()", str(EMPTY_WORKSPACE)]),
     # What no change of ours can save: the server needs pygls, and lsprotocol's ~560 attrs
     # classes are built (code generated and compiled) at its import.
     "reference: import pygls + lsprotocol": lambda: timed_command([
@@ -93,19 +109,25 @@ CASES = {
 }
 
 
+EMPTY_WORKSPACE = Path(tempfile.mkdtemp(prefix="promptwise-startup-"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     if not PROMPTWISE.exists():
         raise SystemExit(f"{PROMPTWISE} not found: run with the interpreter of the venv Promptwise is installed in")
-    print(f"median of {args.runs} runs (os.cpu_count()={os.cpu_count()}, load {os.getloadavg()[0]:.1f})")
+    print(f"median of {args.runs} runs (os.cpu_count()={os.cpu_count()}, load {os.getloadavg()[0]:.1f}; "
+          f"PYTHONDONTWRITEBYTECODE {'cleared' if 'PYTHONDONTWRITEBYTECODE' in os.environ else 'unset'})")
     print(f"  {'':45} {'wall':>8} {'cpu':>8}")
     for name, case in CASES.items():
         case()  # warm the page cache and the .pyc files
         walls, cpus = zip(*(case() for _ in range(args.runs)))
         print(f"  {name:45} {statistics.median(walls) * 1000:6.0f} ms {statistics.median(cpus) * 1000:6.0f} ms",
               flush=True)
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
+    shutil.rmtree(EMPTY_WORKSPACE, ignore_errors=True)
     return 0
 
 

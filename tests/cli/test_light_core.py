@@ -626,3 +626,76 @@ def test_entries_that_are_not_plainly_right_go_to_pydantic(raw):
     from promptwise.costing.catalog import _plain_fields
 
     assert _plain_fields(raw) is None
+
+
+# ----- tracing settings: read without pydantic when plainly right -----
+
+PLAIN_TRACING_SECTIONS = [
+    {},
+    {"enabled": False, "capture_content": False, "pii_runs": True},
+    {"retention_days": 7, "queue_size": 1, "pii": "drop"},
+    {"retention_days": 0.5, "queue_size": 1_000_000, "pii": "hash", "pii_key": "${env:PII_KEY}"},
+    {"pii_key": None, "encrypt": None},
+    {"encrypt": {"key": "${env:K}"}},
+    {"encrypt": {"key": "${env:K}", "previous_keys": ["${env:OLD1}", "${env:OLD2}"]}},
+]
+
+
+@pytest.mark.parametrize("raw", PLAIN_TRACING_SECTIONS)
+def test_plain_tracing_sections_read_as_pydantic_reads_them(raw):
+    from promptwise.tracing.settings import _plain_settings, _validated
+
+    plain = _plain_settings(raw)
+    assert plain is not None and plain == _validated(raw, "promptwise.yaml")
+    assert hash(plain) == hash(_validated(raw, "promptwise.yaml"))  # a key of tracing.configure
+
+
+@pytest.mark.parametrize("raw", [
+    {"retention_days": "30"},  # text to coerce: pydantic's job
+    {"retention_days": 0},
+    {"retention_days": float("inf")},
+    {"queue_size": 0},
+    {"queue_size": True},
+    {"enabled": "yes"},
+    {"pii_runs": "true"},  # strict there: refused by pydantic
+    {"pii": "mask"},
+    {"encrypt": {"key": "${env:K}", "rotate": True}},
+    {"encrypt": {"previous_keys": ["${env:OLD}"]}},
+    {"encrypt": {"key": "${env:K}", "previous_keys": "${env:OLD}"}},
+    {"sample_rate": 0.5},
+])
+def test_tracing_sections_not_plainly_right_go_to_pydantic(raw):
+    from promptwise.tracing.settings import _plain_settings
+
+    assert _plain_settings(raw) is None
+
+
+def test_a_mistake_in_the_tracing_section_names_the_setting_and_the_allowed_ones(tmp_path):
+    from promptwise.config import ConfigError
+    from promptwise.tracing.settings import tracing_settings
+
+    (tmp_path / "promptwise.yaml").write_text("tracing:\n  encrypt:\n    key: ${env:K}\n    rotate: true\n",
+                                              encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        tracing_settings(tmp_path)
+    message = str(raised.value)
+    assert "promptwise.yaml:1" in message and "`tracing.encrypt.rotate`" in message
+    assert "allowed settings: key, previous_keys" in message
+    (tmp_path / "promptwise.yaml").write_text("tracing:\n  queue_size: '20'\n", encoding="utf-8")
+    assert tracing_settings(tmp_path).queue_size == 20  # coerced, as before
+
+
+def test_tracing_set_up_does_not_import_pydantic(tmp_path):
+    """Each traced process (a run, every served worker) configures tracing once at start."""
+    (tmp_path / "promptwise.yaml").write_text(
+        "tracing:\n  retention_days: 3\n  pii: drop\n  capture_content: false\n", encoding="utf-8")
+    result = run_python(f"""
+        import sys
+        from pathlib import Path
+        from promptwise import tracing
+        print("recording:", tracing.configure(Path({str(tmp_path)!r})))
+        tracing.shutdown()
+        print("pydantic loaded:", "pydantic" in sys.modules)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "recording: True" in result.stdout and "pydantic loaded: False" in result.stdout

@@ -20,34 +20,126 @@ then works on a laptop and in a deployment.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
 
 SECTION = "tracing"
+PII_MODES = ("redact", "hash", "drop")
 
 
-class EncryptSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+# Plain frozen dataclasses, not pydantic models: every traced process (a run, each served
+# worker) reads these settings once at start, and building a pydantic model there cost about
+# 0.2 s of CPU (pydantic's import, its plugin scan, the schema). A section that is plainly
+# right is read by _plain_settings; anything else (a value to coerce, a mistake to explain)
+# goes through the pydantic models of _models(), so what is accepted and what is said stays
+# pydantic's. tests/cli/test_light_core.py keeps the two readings equal.
+@dataclass(frozen=True)
+class EncryptSettings:
     key: str
     previous_keys: tuple[str, ...] = ()
 
 
-class TracingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+@dataclass(frozen=True)
+class TracingSettings:
     enabled: bool = True
     capture_content: bool = True
-    retention_days: float = Field(default=30.0, gt=0)
-    queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    pii: Literal["redact", "hash", "drop"] = "redact"
+    retention_days: float = 30.0  # > 0
+    queue_size: int = 10_000  # 1 .. 1,000,000
+    pii: str = "redact"  # one of PII_MODES
     pii_key: str | None = None
-    pii_runs: bool = Field(default=False, strict=True)  # strict: a quoted "true" is refused, not ignored
+    pii_runs: bool = False  # strict: a quoted "true" is refused, not ignored
     encrypt: EncryptSettings | None = None
+
+
+@lru_cache(maxsize=None)
+def _models():
+    """The pydantic models of the section (TracingSettings, EncryptSettings), built on first use."""
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class EncryptModel(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        key: str
+        previous_keys: tuple[str, ...] = ()
+
+    class TracingModel(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        enabled: bool = True
+        capture_content: bool = True
+        retention_days: float = Field(default=30.0, gt=0)
+        queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+        pii: Literal["redact", "hash", "drop"] = "redact"
+        pii_key: str | None = None
+        pii_runs: bool = Field(default=False, strict=True)
+        encrypt: EncryptModel | None = None
+
+    return TracingModel, EncryptModel
+
+
+def _plain_encrypt(raw: Any) -> EncryptSettings | None:
+    if not isinstance(raw, dict) or set(raw) - {"key", "previous_keys"} or type(raw.get("key")) is not str:
+        return None
+    previous = raw.get("previous_keys", ())
+    if type(previous) not in (list, tuple) or any(type(item) is not str for item in previous):
+        return None
+    return EncryptSettings(key=raw["key"], previous_keys=tuple(previous))
+
+
+def _plain_settings(raw: dict) -> TracingSettings | None:
+    """The section as the pydantic models would read it, when every setting is plainly right;
+    None when anything needs pydantic (a value to coerce, or a mistake to explain)."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("enabled", "capture_content", "pii_runs") and type(value) is bool:
+            pass
+        elif key == "retention_days" and type(value) in (int, float) and math.isfinite(value) and value > 0:
+            value = float(value)
+        elif key == "queue_size" and type(value) is int and 1 <= value <= 1_000_000:
+            pass
+        elif key == "pii" and type(value) is str and value in PII_MODES:
+            pass
+        elif key == "pii_key" and (value is None or type(value) is str):
+            pass
+        elif key == "encrypt" and value is None:
+            pass
+        elif key == "encrypt":
+            value = _plain_encrypt(value)
+            if value is None:
+                return None
+        else:
+            return None
+        values[key] = value
+    return TracingSettings(**values)
+
+
+def _validated(raw: dict, where: str) -> TracingSettings:
+    """The section read by pydantic: its coercions, or a ConfigError with its message."""
+    from pydantic import ValidationError
+
+    tracing_model, encrypt_model = _models()
+    try:
+        model = tracing_model.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field_name = ".".join(str(part) for part in first["loc"]) or SECTION
+        if first["type"] == "extra_forbidden":
+            kind = EncryptSettings if first["loc"][:1] == ("encrypt",) else TracingSettings
+            hint = "allowed settings: " + ", ".join(item.name for item in fields(kind))
+        else:
+            hint = "fix the value"
+        raise ConfigError(f"{where}: `{SECTION}.{field_name}`: {first['msg']}; {hint}") from None
+    values = model.model_dump()
+    if model.encrypt is not None:
+        values["encrypt"] = EncryptSettings(**model.encrypt.model_dump())
+    return TracingSettings(**values)
 
 
 def tracing_settings(workspace: WorkspaceConfig | Path) -> TracingSettings:
@@ -70,17 +162,7 @@ def parse_settings(raw: Any, workspace: WorkspaceConfig | None = None, *, enviro
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: `{SECTION}` must be a mapping (enabled, capture_content, retention_days, "
                           "queue_size)")
-    try:
-        settings = TracingSettings.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field_name = ".".join(str(part) for part in first["loc"]) or SECTION
-        if first["type"] == "extra_forbidden":
-            model = EncryptSettings if first["loc"][:1] == ("encrypt",) else TracingSettings
-            hint = "allowed settings: " + ", ".join(model.model_fields)
-        else:
-            hint = "fix the value"
-        raise ConfigError(f"{where}: `{SECTION}.{field_name}`: {first['msg']}; {hint}") from None
+    settings = _plain_settings(raw) or _validated(raw, where)
     if settings.pii == "hash":  # the key must be usable now, not at the first span
         from promptwise.tracing.pii import PiiKeyError, key_variable, resolve_key
 
