@@ -59,7 +59,8 @@ def test_every_row_is_counted_and_a_bad_row_is_named(tmp_path, capsys):
     assert classify["node"] == "classify" and classify["rows"] == 3
     expected_input = sum(classify_tokens(ticket) for ticket in tickets)
     assert classify["inputTokens"] == expected_input
-    assert classify["outputTokens"] == {"upperBound": 150, "expected": None, "observedMeanPerCall": None}
+    assert classify["outputTokens"] == {"upperBound": 150, "expected": None, "observedMeanPerCall": None,
+                                        "observedWithModel": None}
     entry = CATALOG["models"]["gpt-4o-mini"]
     assert classify["cost"]["upperBound"] == pytest.approx(
         (expected_input * entry["input_per_1m"] + 150 * entry["output_per_1m"]) / 1e6)
@@ -102,6 +103,56 @@ def test_expected_output_comes_from_stored_runs(tmp_path, capsys):
     assert classify["cost"]["expected"] == pytest.approx(
         (input_tokens * entry["input_per_1m"] + 40 * entry["output_per_1m"]) / 1e6)
     assert report["total"]["cost"]["expected"] is None  # the other node has never run
+
+
+def store_classify_run(flow, run: str = "r1", model: str = "gpt-4o-mini", completions=(10, 20, 30)) -> None:
+    with RunStore(flow.parent / ".promptwise") as store:
+        store.create_run(run, str(flow.resolve()))
+        for line, completion in enumerate(completions):
+            store.record_row(run, RowResult(line, "completed", {"ticket": "x"}, {"answer": "y"}, nodes=[
+                NodeResult("classify", "completed", "bug", model=model, prompt_tokens=40,
+                           completion_tokens=completion, total_tokens=40 + completion)]))
+        store.finish_run(run, "completed")
+
+
+def test_another_model_is_expected_from_the_runs_of_the_flows_own_model(tmp_path, capsys):
+    """`estimate --model M` (and `eval --models`, which estimates each model so) read the output
+    lengths of earlier runs with another model instead of giving no expected cost, and say so."""
+    flow = make_flow(tmp_path)
+    store_classify_run(flow)
+    data = write_data(tmp_path, [json.dumps({"ticket": "a"}), json.dumps({"ticket": "b"})])
+    report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", "gpt-4.1")
+    classify = report["nodes"][0]
+    assert classify["outputTokens"]["observedMeanPerCall"] == pytest.approx(20)
+    assert classify["outputTokens"]["observedWithModel"] == "gpt-4o-mini"
+    assert classify["outputTokens"]["expected"] == pytest.approx(40)
+    entry = CATALOG["models"]["gpt-4.1"]  # priced as the model asked for
+    assert classify["cost"]["expected"] == pytest.approx(
+        (classify["inputTokens"] * entry["input_per_1m"] + 40 * entry["output_per_1m"]) / 1e6)
+    assert classify["cost"]["upperBound"] > classify["cost"]["expected"]  # the bound is kept
+    assert any("observed in earlier runs with gpt-4o-mini, not gpt-4.1" in w for w in classify["warnings"])
+    # A reasoning model also bills its reasoning as output: the note says to expect more.
+    report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", "o4-mini")
+    assert any("o4-mini is a reasoning model" in w for w in report["nodes"][0]["warnings"])
+    # Runs of the model priced (a snapshot of it too) need no note.
+    report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", "gpt-4o-mini-2024-07-18")
+    assert report["nodes"][0]["outputTokens"]["observedWithModel"] is None
+    assert not any("observed in earlier runs" in w for w in report["nodes"][0]["warnings"])
+
+
+def test_runs_of_several_models_the_priced_models_own_come_first(tmp_path, capsys):
+    """After `eval --models gpt-4o-mini,o4-mini` the store holds both: o4-mini's estimate reads
+    o4-mini's runs (its reasoning tokens included), another model the most called one's."""
+    flow = make_flow(tmp_path)
+    store_classify_run(flow, "r1", "gpt-4o-mini", (10, 20, 30, 20))
+    store_classify_run(flow, "r2", "o4-mini", (300, 500))
+    data = write_data(tmp_path, [json.dumps({"ticket": "a"})])
+    outputs = {}
+    for model in ("o4-mini", "gpt-4.1"):
+        report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", model)
+        tokens = report["nodes"][0]["outputTokens"]
+        outputs[model] = (tokens["observedMeanPerCall"], tokens["observedWithModel"])
+    assert outputs == {"o4-mini": (400, None), "gpt-4.1": (20, "gpt-4o-mini")}
 
 
 def test_model_override_and_prompty(tmp_path, capsys):

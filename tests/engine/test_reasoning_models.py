@@ -218,3 +218,15 @@ def test_reasoning_model_that_thinks_past_the_limit_fails_the_row_clearly(classi
     assert main(["run", str(flow), "--inputs", "line=disk failed", "--no-cache"]) != 0
     err = capsys.readouterr().err
     assert f"max_completion_tokens ({REASONING_TOKENS})" in err and "reasoning" in err
+
+
+def test_eval_models_estimate_reads_the_output_of_earlier_runs(classifier, capsys):
+    """Before: "expected -" for every substituted model, whatever runs were stored. Now the output
+    lengths of the flow's earlier runs price the other models, and the estimate says whose runs."""
+    assert main(["batch", str(classifier), "--data", str(classifier / "data.jsonl"), "--no-cache"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(classifier), "--models", "gpt-4.1-mini,gpt-4o-mini", "--no-cache"]) == 0
+    estimate = capsys.readouterr().out.split("running and evaluating")[0]
+    lines = {line.split()[0]: line for line in estimate.splitlines() if "expected" in line}
+    assert "(output as in the runs with gpt-4o-mini)" in lines["gpt-4.1-mini"]
+    assert "expected $" in lines["gpt-4o-mini"] and "output as in" not in lines["gpt-4o-mini"]

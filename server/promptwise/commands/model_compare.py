@@ -141,6 +141,9 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         width = max(24, *(len(model) for model in estimates))  # fine-tuned names are long
         for model, report in estimates.items():
             expected = "-" if report.cost_expected is None else f"${report.cost_expected:.4f}"
+            if report.cost_expected is not None and report.observed_with:
+                # Output lengths read from another model's runs: said, as the estimate's basis.
+                expected += f" (output as in the runs with {', '.join(report.observed_with)})"
             upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
             print(f"  {model:<{width}} expected {expected}, at most {upper}", file=out)
         warned: set[str] = set()  # the flow's warnings (a column feeding no input...) once, not per model

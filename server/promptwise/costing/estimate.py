@@ -325,23 +325,35 @@ def first_data_row(folder: Path) -> dict | None:
 
 # ---------------------------------------------------------------- observed output
 
-_observed_cache: dict[tuple, dict[str, float]] = {}
+# key -> ({node: mean completion tokens}, {node: [(model, mean completion tokens), most calls first]})
+_observed_cache: dict[tuple, tuple[dict[str, float], dict[str, list[tuple[str, float]]]]] = {}
 
 
 def observed_outputs(workspace: WorkspaceConfig | None, flow_path: Path) -> dict[str, float]:
     """Mean completion tokens per node over the workspace's stored runs of this flow
     ({} when there is no run store). Read through H4's RunStore, cached by database mtime."""
+    return _observed(workspace, flow_path)[0]
+
+
+def observed_outputs_by_model(workspace: WorkspaceConfig | None, flow_path: Path) -> dict[str, list[tuple[str, float]]]:
+    """Per node, (model, mean completion tokens) for each model its stored runs called, the most
+    called first: an estimate that prices one model reads that model's runs, or says whose."""
+    return _observed(workspace, flow_path)[1]
+
+
+def _observed(workspace: WorkspaceConfig | None, flow_path: Path):
     if workspace is None:
-        return {}
+        return {}, {}
     from promptwise.store import DB_FILE
 
     database = workspace.state_dir / DB_FILE
     try:
         key = (str(database), database.stat().st_mtime_ns, str(flow_path))
     except OSError:
-        return {}  # no runs stored: the run store is not even imported
+        return {}, {}  # no runs stored: the run store is not even imported
     if key not in _observed_cache:
         found: dict[str, float] = {}
+        by_model: dict[str, list[tuple[str, float]]] = {}
         try:
             from promptwise.store.run_store import RunStore
 
@@ -349,11 +361,16 @@ def observed_outputs(workspace: WorkspaceConfig | None, flow_path: Path) -> dict
                 for flow_key in _flow_keys(flow_path):
                     for stats in store.node_stats(flow_key):
                         found.setdefault(stats.node, stats.avg_completion_tokens)
+                    keyed: dict[str, list[tuple[str, float]]] = {}
+                    for stats in store.node_stats(flow_key, by_model=True):
+                        keyed.setdefault(stats.node, []).append((stats.model, stats.avg_completion_tokens))
+                    for node, entries in keyed.items():
+                        by_model.setdefault(node, entries)
         except Exception:  # a locked, older or damaged store must not break an estimate
-            found = {}
+            found, by_model = {}, {}
         if len(_observed_cache) > 32:
             _observed_cache.clear()
-        _observed_cache[key] = found
+        _observed_cache[key] = (found, by_model)
     return _observed_cache[key]
 
 

@@ -28,7 +28,9 @@ from promptwise.config import ConfigError, WorkspaceConfig, load_workspace
 from promptwise.costing.calls import CallEstimate, PlannedCall, context_window_problem, did_you_mean, estimate_call
 from promptwise.costing.catalog import Catalog, catalog_for
 from promptwise.costing.dataset_rows import BadRow, DatasetError, Row, read_rows
-from promptwise.costing.estimate import observed_outputs, prompty_call, prompty_missing_inputs, prompty_samples
+from promptwise.costing.estimate import (
+    observed_outputs, observed_outputs_by_model, prompty_call, prompty_missing_inputs, prompty_samples,
+)
 from promptwise.costing.flow_calls import (
     activate_condition, azure_connection_names, flow_input_values, llm_nodes, node_call, run_states,
 )
@@ -68,6 +70,9 @@ class NodeTotals:
     input_cost: float = 0.0
     output_bound_cost: float = 0.0
     observed_output: float | None = None  # mean completion tokens per call in past runs
+    # Set when the estimate prices a model the past runs did not use: the model they used. A
+    # classifier's answer is about as long whatever the model, so those runs still tell.
+    observed_with: str | None = None
     output_price_per_token: float | None = None
     priced: bool = True
     max_input_tokens: int = 0
@@ -146,7 +151,7 @@ class NodeTotals:
             "outputBoundUnknownBecause": sorted(self.output_bound_unknown),
             "inputTokens": self.input_tokens, "maxInputTokensPerRow": self.max_input_tokens,
             "outputTokens": {"upperBound": self.output_bound, "expected": self.expected_output,
-                             "observedMeanPerCall": self.observed_output},
+                             "observedMeanPerCall": self.observed_output, "observedWithModel": self.observed_with},
             "cost": {"input": self.known_input_cost, "expected": self.cost_expected, "upperBound": self.cost_upper},
             "closestToContextWindow": [row.to_json() for row in self.closest],
             "overContextWindow": self.over_window,
@@ -176,6 +181,11 @@ class Preflight:
     @property
     def input_tokens(self) -> int:
         return sum(node.input_tokens for node in self.nodes)
+
+    @property
+    def observed_with(self) -> list[str]:
+        """The other models whose runs the expected output was read from (see NodeTotals.observed_with)."""
+        return list(dict.fromkeys(node.observed_with for node in self.nodes if node.observed_with))
 
     @property
     def output_bound(self) -> int:
@@ -240,13 +250,18 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
     batch run (input -> `${data.COLUMN}` or a literal)."""
     kind = getattr(document, "kind", None)
     result = Preflight(Path(document.path), data_path, catalog.as_of, [], column_mapping=dict(column_mapping or {}))
-    # Past runs tell the expected output, unless the estimate prices another model.
-    observed = observed_outputs(workspace, Path(document.path)) if not model else {}
+    # Past runs tell the expected output; when the estimate prices another model, that model's
+    # runs, or else those of the model called most (said so).
+    observed = observed_outputs(workspace, Path(document.path))
+    observed_by = observed_outputs_by_model(workspace, Path(document.path)) if model else {}
     totals: dict[str, NodeTotals] = {}
 
     def node_totals(name: str, variant: str | None, requested: str | None) -> NodeTotals:
         if name not in totals:
             totals[name] = NodeTotals(name, variant, requested, observed_output=observed.get(name))
+            if model and observed_by.get(name):
+                used, mean = _runs_for(observed_by[name], model, catalog)
+                totals[name].observed_output, totals[name].observed_with = mean, used
         return totals[name]
 
     if kind == "flow_dag":
@@ -303,8 +318,32 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
             call = _with_model(call, model)
             node_summary.model = node_summary.model or call.model or default_model
             node_summary.add(where, estimate_call(call, catalog, default_model))
+    for node_summary in totals.values():
+        if node_summary.observed_with:
+            node_summary.warnings.add(_observed_note(node_summary, model, catalog))
     result.nodes = list(totals.values())
     return result
+
+
+def _runs_for(observed: list[tuple[str, float]], priced: str, catalog: Catalog) -> tuple[str | None, float]:
+    """(None, mean) from the runs of the model priced (a snapshot or deployment of it too), else
+    (model, mean) of the model called most."""
+    entry = catalog.lookup(priced)
+    for used, mean in observed:
+        match = catalog.lookup(used) if used != priced else None
+        if used == priced or (entry is not None and match is not None and match.model.name == entry.model.name):
+            return None, mean
+    return observed[0]
+
+
+def _observed_note(node: NodeTotals, model: str, catalog: Catalog) -> str:
+    note = (f"expected output: {node.observed_output:.0f} tokens per call observed in earlier runs with "
+            f"{node.observed_with}, not {model} (an answer's length depends little on the model)")
+    priced, used = catalog.lookup(model), catalog.lookup(node.observed_with)
+    if priced is not None and priced.model.family == "reasoning" and (used is None or used.model.family != "reasoning"):
+        note += (f"; {model} is a reasoning model: its reasoning tokens bill as output too, so expect more "
+                 "(up to the upper bound)")
+    return note
 
 
 def _inputs(document: Any, rows: Iterable[Row | BadRow] | None, data_path: Path | None,

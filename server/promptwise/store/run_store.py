@@ -616,8 +616,9 @@ class RunStore:
                                        " ORDER BY line", (name,)).fetchall()
         return [(r["line"], NodeResult(r["node"], "completed", _loads(r["output"]))) for r in records]
 
-    def node_stats(self, flow: str | Path, node: str | None = None) -> list[NodeStats]:
-        """Per LLM node of `flow`: observed token use over every stored run of that flow."""
+    def node_stats(self, flow: str | Path, node: str | None = None, by_model: bool = False) -> list[NodeStats]:
+        """Per LLM node of `flow`: observed token use over every stored run of that flow (with
+        `by_model`, one entry per node and model called, most calls first)."""
         query = (
             "SELECT nr.node AS node, COUNT(*) AS calls, AVG(nr.prompt_tokens) AS p, AVG(nr.completion_tokens) AS c,"
             " MAX(nr.completion_tokens) AS cmax, AVG(nr.latency_ms) AS lat, MAX(nr.model) AS model"
@@ -627,7 +628,8 @@ class RunStore:
         if node is not None:
             query += " AND nr.node=?"
             args.append(node)
-        query += " GROUP BY nr.node ORDER BY nr.node"
+        query += (" GROUP BY nr.node, nr.model ORDER BY nr.node, calls DESC" if by_model
+                  else " GROUP BY nr.node ORDER BY nr.node")
         failures_query = ("SELECT nr.node, COUNT(*) FROM node_results nr JOIN runs r ON r.name = nr.run"
                           " WHERE r.flow=? AND nr.status='failed' GROUP BY nr.node")
         with self._lock:
