@@ -7,7 +7,7 @@
 //        PROMPTWISE_E2E_PYTHON the interpreter for promptwise.python (default <repo>/.venv/bin/python)
 //        PROMPTWISE_E2E_STEPS  a regex: run only the steps whose names match
 //        PROMPTWISE_E2E_KEEP=1 keep the temporary workspace and profile for inspection
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -224,7 +224,7 @@ async function openFile(page, relativePath) {
   await page.waitForFunction(
     ([dir, file]) => {
       const crumbs = [...document.querySelectorAll(".editor-group-container.active .monaco-breadcrumbs .monaco-breadcrumb-item")].map((e) => e.textContent.trim());
-      return crumbs.includes(dir) && crumbs.includes(file);
+      return dir.split("/").every((part) => crumbs.includes(part)) && crumbs.includes(file);
     },
     [folder, name],
     { timeout: 15_000 },
@@ -434,6 +434,54 @@ async function answerInput(page, title, value) {
   await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible" });
   if (value !== undefined) await page.locator(".quick-input-widget input").fill(value);
   await page.keyboard.press("Enter");
+}
+
+// ---- Compare Models and New Project helpers ---------------------------------------------------
+
+/** Pids of running `python -m promptwise eval ... --models ...` processes (from /proc). */
+function compareModelsPids() {
+  const pids = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args;
+    try {
+      args = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue; // ended while we looked
+    }
+    if (args.includes("promptwise") && args.includes("eval") && args.includes("--models")) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Starts "Compare Models…" on log-triage with `models` over its data.jsonl; returns its progress toast. */
+async function startCompareModels(page, models) {
+  await runCommand(page, "Notifications: Clear All Notifications");
+  await openFile(page, "log-triage/flow.dag.yaml");
+  await runCommand(page, "Promptwise: Compare Models…");
+  await answerInput(page, "Compare Models", models.join(", "));
+  const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
+  await dataset.waitFor({ state: "visible" });
+  await dataset.click();
+  const progress = page.locator(".notification-toast", { hasText: `Promptwise: comparing ${models.join(", ")} on flow.dag.yaml` }).first();
+  await progress.waitFor({ state: "visible" });
+  return progress;
+}
+
+/** Answers VS Code's own (simple) folder dialog with `folder`, an existing folder. */
+async function answerFolderDialog(page, folder) {
+  await page.locator(".quick-input-widget .quick-input-title", { hasText: "An empty folder for the new project" }).waitFor({ state: "visible" });
+  const input = page.locator(".quick-input-widget input");
+  // With a trailing separator the dialog shows the folder's contents; then OK takes that folder.
+  await input.fill(`${folder}/`);
+  await page.locator(".quick-input-widget .quick-input-action .monaco-button", { hasText: "Create Project Here" }).click();
+}
+
+/** Runs "New Promptwise Project…" with `template` (its label) up to the folder dialog. */
+async function startNewProject(page, template) {
+  await runCommand(page, "Notifications: Clear All Notifications");
+  await runCommand(page, "Promptwise: New Promptwise Project…");
+  await answerPick(page, "New Promptwise Project", template);
 }
 
 // ---- the steps ----------------------------------------------------------------------------
@@ -931,7 +979,126 @@ const steps = [
       return `${message.slice(0, 160)} | ${files.length} files`;
     },
   },
+  {
+    name: "Compare Models from the palette shows the models' table and the recommendation in the results page",
+    waitsOn: "promptwise eval --models --format json (model_compare) + Compare Models… (A)",
+    async run(page) {
+      const models = ["gpt-4o-mini", "gpt-4.1-mini"];
+      const progress = await startCompareModels(page, models);
+      const seen = (await progress.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ");
+      await progress.locator(".monaco-button", { hasText: "Cancel" }).waitFor({ state: "visible" });
+      const frame = await frameWithSelector(page, "body[data-kind='models'] table.models", 5 * STEP_TIMEOUT_MS);
+      if (!frame) throw new Error(`the results page shows no models' table: ${await notificationTexts(page)}`);
+      const title = (await frame.locator("h1").innerText()).trim();
+      if (title !== "Models compared · log-triage/flow.dag.yaml") throw new Error(`the page is titled "${title}"`);
+      const recommended = (await frame.locator("section.recommendation p.recommended-model").innerText()).trim();
+      // The scripted model answers every model alike: equal quality, so the cheaper one wins.
+      if (recommended !== "Recommended: gpt-4o-mini") throw new Error(`the page says "${recommended}"`);
+      const reason = (await frame.locator("section.recommendation p.reason").innerText()).trim();
+      if (!/cheapest of the models within 0\.02 of the best/.test(reason)) throw new Error(`the reason is "${reason}"`);
+      const headers = (await frame.locator("table.models thead th").allInnerTexts()).map((t) => t.trim());
+      for (const wanted of ["category_match.pass_rate (primary)", "cost/row", "latency p50", "latency p95", "rows failed", "eval errors"]) {
+        if (!headers.includes(wanted)) throw new Error(`the table has no "${wanted}" column: ${headers.join(" | ")}`);
+      }
+      const rows = frame.locator("table.models tbody tr.model");
+      const names = (await rows.locator("th.model-name").allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
+      if (names.join() !== "gpt-4o-mini recommended,gpt-4.1-mini") throw new Error(`the table's models: ${names.join(" | ")}`);
+      const first = (await rows.first().innerText()).replace(/\s+/g, " ").trim();
+      if (!/^gpt-4o-mini recommended \d+(\.\d)?% .*\$[\d.]+ [\d.]+ m?s [\d.]+ m?s 0 0 /.test(first)) throw new Error(`the recommended row: "${first}"`);
+      const toast = page.locator(".notification-toast", { hasText: "Promptwise: Recommended: gpt-4o-mini" }).first();
+      await toast.waitFor({ state: "visible", timeout: 30_000 });
+      await page.screenshot({ path: path.join(results, "18a-compare-models.png") });
+      // The page's button compares the models' runs row by row, in the same page.
+      await frame.locator("button.compare-runs").click();
+      const compared = await frameWithSelector(page, "body[data-kind='comparison']", 30_000);
+      if (!compared) throw new Error("Compare the runs row by row opened no comparison");
+      assertNoCspViolations();
+      return `${seen} -> ${recommended} (${reason.slice(0, 80)}…) | ${first}`;
+    },
+  },
+  {
+    name: "Compare Models' Cancel stops the command and says what was kept",
+    waitsOn: "Compare Models… Cancel (A) + the CLI's Ctrl-C handling",
+    async run(page) {
+      const models = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"];
+      const progress = await startCompareModels(page, models);
+      // Cancel while the first of three models runs (each takes seconds against the fake model's latency).
+      await progress.locator(".notification-list-item-message", { hasText: "gpt-4o-mini (1 of 3)" }).waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      if (compareModelsPids().length === 0) throw new Error("no promptwise eval --models process is running");
+      await progress.locator(".monaco-button", { hasText: "Cancel" }).click();
+      const outcome = page.locator(".notification-toast", { hasText: "Promptwise: Compare Models cancelled" }).first();
+      await outcome.waitFor({ state: "visible", timeout: 30_000 });
+      const text = (await outcome.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ");
+      if (!(await outcome.locator(".codicon-warning").count())) throw new Error(`the cancel is not shown as a warning: ${text}`);
+      if (!/interrupted/.test(text)) throw new Error(`the warning does not say what the command kept: ${text}`);
+      const left = compareModelsPids();
+      if (left.length) throw new Error(`promptwise eval --models still running after Cancel: pids ${left.join(", ")}`);
+      return text.slice(0, 200);
+    },
+  },
+  {
+    name: "New Promptwise Project: a folder that is not empty asks first; the project checks clean",
+    waitsOn: "promptwise init (scaffold) + New Promptwise Project… (A)",
+    async run(page, context) {
+      const parent = path.join(context.workspace, "new-projects");
+      const occupied = path.join(parent, "occupied");
+      const fresh = path.join(parent, "fresh");
+      fs.mkdirSync(occupied, { recursive: true });
+      fs.mkdirSync(fresh, { recursive: true });
+      const ownReadme = "# My notes\n\nNot to be overwritten.\n";
+      fs.writeFileSync(path.join(occupied, "README.md"), ownReadme);
+      const outcomes = [];
+
+      // A folder that is not empty: the question; "Choose Another Folder…" goes back to the dialog.
+      await startNewProject(page, "Classifier with evaluation");
+      await answerFolderDialog(page, occupied);
+      const dialog = page.locator(".monaco-dialog-box", { hasText: "is not empty" });
+      await dialog.waitFor({ state: "visible" });
+      const asked = (await dialog.innerText()).replace(/\s+/g, " ");
+      if (!asked.includes("README.md") || !asked.includes("never overwritten")) throw new Error(`the question: ${asked}`);
+      await page.screenshot({ path: path.join(results, "20a-new-project-not-empty.png") });
+      await dialog.locator(".monaco-button", { hasText: "Choose Another Folder" }).click();
+      await answerFolderDialog(page, fresh);
+      const created = page.locator(".notification-toast", { hasText: `Promptwise: created a Classifier with evaluation project in ${fresh}` }).first();
+      await created.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      outcomes.push((await created.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ").slice(0, 120));
+      // Scaffolded: it passes `promptwise check` with no problem, and the editor shows none.
+      const check = spawnSyncText(python, ["-m", "promptwise", "check", fresh], context);
+      if (check.status !== 0) throw new Error(`promptwise check ${fresh} exit ${check.status}: ${check.output.slice(-600)}`);
+      outcomes.push(`check exit 0`);
+      await created.locator(".monaco-button", { hasText: "Open README" }).click();
+      await page.locator(".tab.active", { hasText: "README.md" }).waitFor({ state: "visible" });
+      await openFile(page, "new-projects/fresh/flow.dag.yaml");
+      // The server has analysed it once its cost lens shows; then its problems would be published too.
+      await page.locator(".monaco-editor .codelens-decoration", { hasText: "per call" }).first().waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      await runCommand(page, "View: Focus Problems");
+      const problems = page.locator(".markers-panel .monaco-list-row", { hasText: "new-projects" });
+      if (await problems.count()) throw new Error(`the Problems panel lists the new project: ${(await problems.allInnerTexts()).join(" | ")}`);
+      await runCommand(page, "View: Hide Panel");
+
+      // The same folder, now adding the files beside what is there: the user's README is kept.
+      await startNewProject(page, "Chat flow");
+      await answerFolderDialog(page, occupied);
+      await dialog.waitFor({ state: "visible" });
+      await dialog.locator(".monaco-button", { hasText: "Add Files Here" }).click();
+      const added = page.locator(".notification-toast", { hasText: `Promptwise: created a Chat flow project in ${occupied}` }).first();
+      await added.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const addedText = (await added.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ");
+      if (!/Kept 1 file already there \(not overwritten\): README\.md/.test(addedText)) throw new Error(`the outcome does not say README.md was kept: ${addedText}`);
+      if (fs.readFileSync(path.join(occupied, "README.md"), "utf8") !== ownReadme) throw new Error("the folder's README.md was overwritten");
+      if (!fs.existsSync(path.join(occupied, "flow.dag.yaml"))) throw new Error("no flow.dag.yaml was added beside README.md");
+      outcomes.push(addedText.slice(0, 160));
+      assertNoCspViolations();
+      return outcomes.join(" | ");
+    },
+  },
 ];
+
+/** Runs a command to its end (the step waits for it); its exit status and output, interleaved. */
+function spawnSyncText(command, args, context) {
+  const result = spawnSync(command, args, { cwd: context.workspace, env: context.env, encoding: "utf8" });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
 
 // ---- main -----------------------------------------------------------------------------------
 

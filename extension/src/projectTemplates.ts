@@ -40,7 +40,7 @@ export function nonEmptyFolderQuestion(folder: string, names: string[]): { messa
   return {
     message: `${folder} is not empty`,
     detail: `It holds ${sorted.length} item${sorted.length === 1 ? "" : "s"}: ${listed}.\n\n` +
-      "Add the project's files beside them? A file that is already there is kept as it is, never overwritten. " +
+      `Add the project's files beside ${sorted.length === 1 ? "it" : "them"}? A file that is already there is kept as it is, never overwritten. ` +
       "Or choose another folder (an empty one).",
   };
 }

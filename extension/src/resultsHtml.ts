@@ -349,26 +349,29 @@ export function modelComparisonSections(comparison: ModelComparison): string[] {
     ` · margin ${escapeHtml(comparison.margin)} · the model replaced in ${scope}.</p>`;
   const sections = [`<section class="recommendation"><h2>Recommendation</h2>${head}<p class="reason">${escapeHtml(recommendation.reason)}</p>${setup}</section>`];
 
+  // What decides first (primary metric, cost, latency, errors), then the other evaluators'
+  // figures: the panel is often half the window wide, and the table scrolls sideways.
   const metrics = metricColumns(comparison);
+  const others = metrics.filter((name) => name !== primary);
   const headers = [
-    "model",
-    ...metrics.map((name) => (name === primary ? `${name} (primary)` : name)),
-    "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", "estimate (at most)", "run",
+    "model", ...(primary ? [`${primary} (primary)`] : []),
+    "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", ...others, "estimate (at most)", "run",
   ];
-  const rows = comparison.models.map((row) => modelRow(row, metrics, primary, recommended, headers.length));
+  const rows = comparison.models.map((row) => modelRow(row, others, primary, recommended, headers.length));
   const runs = comparison.models.map((row) => row.run).filter((run): run is string => typeof run === "string" && run !== "");
   const compare = runs.length >= 2
     ? `<p><button class="compare-runs" data-runs="${escapeHtml(JSON.stringify(runs))}">Compare the runs row by row</button></p>`
     : "";
   sections.push(section(`Models (${comparison.models.length})`,
-    `<table class="models"><thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>` + compare));
+    `<div class="table-scroll"><table class="models"><thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table></div>` + compare));
 
   const scored = comparison.models.filter((row) => typeof row.primary === "number");
   const charts: string[] = [];
   if (primary && scored.length) {
     const rate = /\.(pass_rate|accuracy)$/.test(primary);
     charts.push(`<h3>${escapeHtml(primary)}${rate ? " (%)" : ""}</h3>` +
-      barChart(scored.map((row): [string, number] => [row.model, rate ? row.primary! * 100 : row.primary!]), "chart primary-metric", rate ? 100 : undefined));
+      barChart(scored.map((row): [string, number] => [row.model, rate ? row.primary! * 100 : row.primary!]), "chart primary-metric", rate ? 100 : undefined,
+        rate ? (value) => `${value.toFixed(1)}%` : formatMetric));
   }
   const priced = comparison.models.filter((row) => typeof row.cost_per_row === "number");
   if (priced.length) {
@@ -378,7 +381,7 @@ export function modelComparisonSections(comparison: ModelComparison): string[] {
   return sections;
 }
 
-function modelRow(row: ModelRow, metrics: string[], primary: string | null, recommended: string | null, columns: number): string {
+function modelRow(row: ModelRow, others: string[], primary: string | null, recommended: string | null, columns: number): string {
   const isRecommended = row.model === recommended;
   const badge = isRecommended ? ` <span class="badge">recommended</span>` : "";
   const name = `<th class="model-name">${escapeHtml(row.model)}${badge}</th>`;
@@ -388,12 +391,13 @@ function modelRow(row: ModelRow, metrics: string[], primary: string | null, reco
   }
   const num = (text: string) => `<td class="num">${escapeHtml(text)}</td>`;
   const cells = [
-    ...metrics.map((metric) => num(modelFigure(metric, metric === primary ? (row.metrics?.[metric] ?? row.primary) : row.metrics?.[metric]))),
+    ...(primary ? [num(modelFigure(primary, row.metrics?.[primary] ?? row.primary))] : []),
     num(typeof row.cost_per_row === "number" ? formatCost(row.cost_per_row) : "–"),
     num(typeof row.latency_p50_ms === "number" ? formatLatency(row.latency_p50_ms) : "–"),
     num(typeof row.latency_p95_ms === "number" ? formatLatency(row.latency_p95_ms) : "–"),
     `<td class="num${typeof row.rows_failed === "number" && row.rows_failed > 0 ? " failures" : ""}">${escapeHtml(count(row.rows_failed))}</td>`,
     num(count(row.eval_errors)),
+    ...others.map((metric) => num(modelFigure(metric, row.metrics?.[metric]))),
     num(typeof row.estimate?.cost_upper === "number" ? formatCost(row.estimate.cost_upper) : "–"),
     `<td><button class="show-run" data-run="${escapeHtml(row.run)}">${escapeHtml(row.run)}</button></td>`,
   ];
@@ -709,6 +713,7 @@ section.recommendation p.reason { margin: 0 0 4px; }
 table.models tr.recommended th, table.models tr.recommended td { background: var(--vscode-list-inactiveSelectionBackground); }
 table.models td.error { color: var(--vscode-errorForeground); }
 table.models td.failures { color: var(--vscode-errorForeground); }
+div.table-scroll { overflow-x: auto; }
 span.badge { font-size: 0.85em; padding: 0 6px; border-radius: 8px; background: var(--vscode-badge-background); color: var(--vscode-badge-foreground); }
 button.show-run, button.compare-runs { font-family: var(--vscode-font-family); color: var(--vscode-button-secondaryForeground); background: var(--vscode-button-secondaryBackground); border: none; padding: 2px 8px; cursor: pointer; }
 `;
