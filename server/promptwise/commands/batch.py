@@ -131,12 +131,33 @@ def handle(args: argparse.Namespace) -> int:
         if result.metrics:
             print("metrics: " + json.dumps(result.metrics, ensure_ascii=False, default=str))
         print(f"outputs: {result.outputs_path}")
+    if args.resume and info is not None:
+        _warn_stale_evaluations(info, args.flow)
     if result.error:
         if args.format != "json":
             print(f"promptwise: error: {result.error}", file=sys.stderr)
     elif result.failed:
         _report_failed_rows(result, failed)
     return 0 if result.status == "completed" and not result.failed else 1
+
+
+def _warn_stale_evaluations(run, flow) -> None:
+    """A resumed run's earlier evaluation no longer describes its rows: say so once, here, as
+    `runs show` does."""
+    import sqlite3
+    from pathlib import Path
+
+    from promptwise.commands.runs import evaluation_is_stale, stale_note
+    from promptwise.config import ConfigError, load_workspace
+    from promptwise.evaluation.results_store import EvalStore
+
+    try:
+        with EvalStore.for_workspace(load_workspace(Path(flow or ".")), readonly=True) as evaluations:
+            latest = evaluations.latest_for_run(run.name)
+    except (ConfigError, OSError, sqlite3.Error):
+        return
+    if latest is not None and evaluation_is_stale(latest, run):
+        print(f"promptwise: note: evaluation {latest.name} is {stale_note(run)}", file=sys.stderr)
 
 
 def _stored(result, flow):

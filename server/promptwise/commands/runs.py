@@ -146,6 +146,18 @@ def _evaluations(store, run) -> list:
         return evaluations.list_for_run(run.name)
 
 
+def evaluation_is_stale(evaluation, run) -> bool:
+    """The run's rows changed after `evaluation` was made: a `batch --resume` (--retry-failed
+    redoes failed rows) finished, or is running, since. Its scores leave those rows out or score
+    their old failures."""
+    return run.finished_at is None or evaluation.created_at < run.finished_at
+
+
+def stale_note(run) -> str:
+    return (f"stale: made before the run's rows were last redone ({_when(run.finished_at)}); "
+            f"evaluate again with: promptwise eval --run {run.name}")
+
+
 def _headline(evaluation) -> str:
     """`category_match pass 97%, fluency mean 4.2`: each evaluator's pass rate, or its mean."""
     from promptwise.evaluation.report_text import fmt_number
@@ -167,7 +179,7 @@ def _show(store, run, args) -> int:
         data = run_json(run)
         # `metrics` are the flow's own (aggregation nodes); the evaluations' are under `evaluations`.
         data["evaluations"] = [{"name": e.name, "created": _when(e.created_at), "metrics": e.metrics,
-                                "summary": e.summary} for e in evaluations]
+                                "summary": e.summary, "stale": evaluation_is_stale(e, run)} for e in evaluations]
         # `line`: the stored 0-based row index; `row`: the same row counted from 1, as messages say.
         data["failed_rows"] = [{"line": r.line, "row": r.line + 1, "error": r.error} for r in failed]
         print(json_text(data, indent=2))
@@ -199,6 +211,8 @@ def _show(store, run, args) -> int:
         lines.append("metrics:    " + json.dumps(run.metrics, ensure_ascii=False, default=str))
     for evaluation in evaluations[:3]:
         lines.append(f"evaluation: {evaluation.name} ({_when(evaluation.created_at)}): {_headline(evaluation)}")
+        if evaluation_is_stale(evaluation, run):
+            lines.append(f"            {stale_note(run)}")
     if evaluations:
         lines.append(f"            show one with: promptwise eval --show {evaluations[0].name}")
     else:
