@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     parser.add_argument("--no-trace", action="store_true", help="do not trace requests")
+    parser.add_argument("--init", nargs="+", metavar="NAME=VALUE",
+                        help="init values of a flex flow class entry, as pf flow serve --init takes them: NAME=VALUE "
+                             "pairs (a VALUE may be JSON), a JSON object, or a JSON file such as init.json")
     parser.add_argument("--hash-key", action="store_true",
                         help="read an API key from stdin and print the sha256 to put in serve.keys, then exit")
     parser.set_defaults(handler=handle)
@@ -172,11 +175,17 @@ def _config(args: argparse.Namespace) -> dict:
     except DeployError as error:
         raise UserError(f"{error}; nothing is served (fix it with promptwise rollout set or rollback)") from None
 
+    from promptwise.commands.run import parse_values
+
+    init = parse_values(args.init, "--init", json_values=True) or None
+    if init is not None and rollout is not None:
+        raise UserError("--init: this flow is served from its rollout's packaged versions, which do not take init "
+                        "values from the command line; serve the flow's files (no rollout) to give --init")
     chat = False  # the banner names /v1/chat/completions only for a chat flow
 
     async def preflight() -> None:
         nonlocal chat
-        flow = ServedFlow(flow_path, timeout_seconds=settings.timeout_seconds)
+        flow = ServedFlow(flow_path, timeout_seconds=settings.timeout_seconds, init=init)
         try:
             await flow.open()
             chat = flow.chat_shape() is not None
@@ -190,7 +199,7 @@ def _config(args: argparse.Namespace) -> dict:
             raise UserError(str(error)) from None
     data = asdict(settings)
     config = {"flow": str(flow_path), "settings": data, "workers": args.workers,
-              "state_dir": str(workspace.state_dir), "trace": not args.no_trace, "chat": chat}
+              "state_dir": str(workspace.state_dir), "trace": not args.no_trace, "chat": chat, "init": init}
     if rollout is not None:
         config["rollout_state"], config["registry_root"] = str(rollout[0]), str(rollout[1])
     elif pending is not None:

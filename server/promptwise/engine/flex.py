@@ -114,6 +114,11 @@ class FlexExecutable(Executable):
             _check_given_init(document, init, inspect.isclass(target), at)
         if init is None and isinstance(self._sample().get("init"), dict):
             init = self._sample()["init"]  # the file's own sample init, as `pf flow test` uses it
+        missing = [name for name, spec in (document.init or {}).items()
+                   if name not in (init or {}) and not getattr(spec, "has_default", False)]
+        if missing and inspect.isclass(target):  # an init value, not an input: say where it goes
+            raise FlowError(f"{at}: init value `{missing[0]}` has no value and no default; pass it with "
+                            f"--init {missing[0]}=... or give the flow a sample init (`sample: {{init: ...}}`)")
         self.init_values = bind_inputs(document.init, init or {}, str(self.path)) if document.init or init else {}
         self.target = target
         self.is_class = inspect.isclass(target)

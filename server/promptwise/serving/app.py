@@ -62,6 +62,7 @@ class ServeConfig:
     registry_root: Path | None = None
     rollout_pending: bool = False  # no rollout yet: serve the flow's files, take over at the first `rollout set`
     limits_db: Path | None = None  # with several workers: the rate-limit window they share (serving/limits.py)
+    init: dict | None = None  # a flex flow class entry's init values (serve --init)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class ServingApp:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.settings = config.settings
-        self.flow = ServedFlow(config.flow, timeout_seconds=config.settings.timeout_seconds)
+        self.flow = ServedFlow(config.flow, timeout_seconds=config.settings.timeout_seconds, init=config.init)
         self.router: Router | None = None
         self.metrics = Metrics()
         self.limiter = limiter_for(config.workers, config.limits_db)
@@ -588,7 +589,7 @@ def _configure_tracing(config: ServeConfig):
     try:
         from promptwise.config import load_workspace
 
-        configure(load_workspace(config.flow).root, service_name="promptwise-serve")
+        configure(load_workspace(config.flow).root, service_name="promptwise-serve", writer_process=True)
     except Exception as error:  # noqa: BLE001 - serving goes on without traces, and says so
         log.warning("promptwise serve: tracing is off: %s", error)
         return None
@@ -831,7 +832,7 @@ def app_from_environment() -> Starlette:
                          rollout_state=Path(raw["rollout_state"]) if raw.get("rollout_state") else None,
                          registry_root=Path(raw["registry_root"]) if raw.get("registry_root") else None,
                          rollout_pending=bool(raw.get("rollout_pending")),
-                         limits_db=Path(raw["limits_db"]) if raw.get("limits_db") else None)
+                         limits_db=Path(raw["limits_db"]) if raw.get("limits_db") else None, init=raw.get("init"))
     _log_to_stderr()
     return create_app(config)
 

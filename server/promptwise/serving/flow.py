@@ -85,9 +85,10 @@ class ChatShape:
 
 
 class ServedFlow:
-    def __init__(self, path: Path, *, timeout_seconds: float = 120.0) -> None:
+    def __init__(self, path: Path, *, timeout_seconds: float = 120.0, init: dict | None = None) -> None:
         self.path = Path(path)
         self.timeout_seconds = timeout_seconds
+        self.init = init  # a flex flow class entry's init values (serve --init), as pf flow serve --init
         self._stack: AsyncExitStack | None = None
         self.session: Session | None = None
         self.content_hash = ""
@@ -99,7 +100,7 @@ class ServedFlow:
         retry = RetryPolicy(max_attempts=3, timeout=self.timeout_seconds, max_retry_after=10.0)
         try:
             self.session = await stack.enter_async_context(open_session(self.path, use_cache=False, concurrency=256,
-                                                                        retry=retry))
+                                                                        retry=retry, init=self.init))
         except BaseException:
             await stack.aclose()
             raise
