@@ -142,7 +142,6 @@ def _run(argv: list[str]) -> int:
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)  # `--help` prints and exits here
     import logging
-    import sqlite3
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -168,13 +167,6 @@ def _run(argv: list[str]) -> int:
         # Point stdout at /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except sqlite3.DatabaseError as error:
-        from promptwise.store.schema import DamagedDatabase
-
-        if not isinstance(error, DamagedDatabase):
-            raise
-        print(f"promptwise: error: {error}", file=sys.stderr)
-        return 2
     except OSError as error:
         if error.errno not in _OUTPUT_FULL:
             raise
@@ -182,6 +174,14 @@ def _run(argv: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print(f"promptwise: error: cannot write the output ({error.strerror}); it is incomplete: free some space "
               "and try again (runs already stored are kept: `promptwise runs list`)", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # A damaged store (sqlite3 is imported by the commands that open one, not here: `check`
+        # of a flow without stored runs does without it).
+        schema = sys.modules.get("promptwise.store.schema")
+        if schema is None or not isinstance(error, schema.DamagedDatabase):
+            raise
+        print(f"promptwise: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -104,7 +104,7 @@ def test_the_help_listing_says_what_the_command_itself_registers(command):
 
 def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_the_tracer(tmp_path):
     # nor the tokenizer (check counts nothing), the run store (none in this copy: with stored
-    # runs the estimate reads their output tokens) or the evaluation runner
+    # runs the estimate reads their output tokens, hence sqlite3 too) or the evaluation runner
     import shutil
 
     shutil.copytree(ROOT / "flows" / "log-triage", tmp_path / "log-triage")
@@ -113,7 +113,9 @@ def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_
                                      ("openai", "pygls", "httpx", "httpx2", "asyncio", "opentelemetry", "pydantic",
                                       "tiktoken", "jsonschema", "promptwise.store.run_store",
                                       "promptwise.evaluation.runner", "promptwise.evaluation.service",
-                                      "promptwise.evaluation.results_store"))
+                                      "promptwise.evaluation.results_store",
+                                      # what only scoring needs: a judge's answer parser, statistics
+                                      "promptwise.evaluation.judge_answer", "statistics", "sqlite3"))
     assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
     assert loaded == []
 

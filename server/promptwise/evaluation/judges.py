@@ -12,13 +12,14 @@ be read is recorded as a failure carrying the raw text.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from promptwise.evaluation.base import Evaluator, EvaluatorConfigError, Score, as_text
-from promptwise.evaluation.judge_answer import JudgeAnswerError, parse_judge_answer
+
+# statistics (with fractions) and judge_answer (its patterns) are imported where a judge scores:
+# `check` builds the evaluators of an eval.yaml to validate them, and pays for neither.
 
 JUDGES_DIR = Path(__file__).parent / "judges"
 DEFAULT_JUDGE_MODEL = "gpt-4o-mini"
@@ -136,6 +137,8 @@ class LlmJudge(Evaluator):
 
     async def _ask(self, messages: list[dict], params: dict) -> tuple[JudgeReply | None, Any]:
         """(reply, parsed answer | JudgeAnswerError | JudgeCallError)."""
+        from promptwise.evaluation.judge_answer import JudgeAnswerError, parse_judge_answer
+
         try:
             reply = await self.transport.chat(self.model, messages, params, self.connection)
         except JudgeCallError as error:
@@ -162,6 +165,8 @@ class LlmJudge(Evaluator):
             if cached:
                 score.details["cached_calls"] = cached
             return score
+        import statistics
+
         values = [answer.score for _, answer in good]
         mean = statistics.fmean(values)
         details: dict[str, Any] = {"model": self.model, "raw": good[0][0].text}
@@ -183,6 +188,8 @@ class LlmJudge(Evaluator):
         spreads = [score.details["stdev"] for _, score in rows if "stdev" in score.details]
         if not spreads:
             return {}
+        import statistics
+
         return {"judge_spread_mean": statistics.fmean(spreads), "judge_spread_max": max(spreads),
                 "repeat": self.repeat}
 
