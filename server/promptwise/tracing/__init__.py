@@ -35,18 +35,21 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider = None  # the TracerProvider our processors hang from (set once per process): the SDK's or a LocalProvider
 _pipeline = None  # the switch in front of the current processors: a Pipeline, or the LocalProvider itself
-_configured_for: tuple | None = None  # (workspace root, settings, OTLP requested) of the current configuration
+_configured_for: tuple | None = None  # (workspace root, settings, OTLP requested, writer process) now in force
 _store_processor = None
 _own_provider = False  # the provider is the one we installed (not the user's own SDK set-up)
 
 
-def configure(workspace_root: Path, *, service_name: str = "promptwise", settings: Any = None) -> bool:
+def configure(workspace_root: Path, *, service_name: str = "promptwise", settings: Any = None,
+              writer_process: bool = False) -> bool:
     """Turn tracing on for the workspace at `workspace_root` (its `tracing:` settings, or
     `settings`: a TracingSettings or the section as a dict). Returns whether spans are recorded.
 
     Safe to call again (another workspace, other settings): the previous processors are
     flushed and replaced. `service_name` names the process in exported traces; the first
-    call in a process sets it. Raises ConfigError for a `tracing:` section that cannot be used."""
+    call in a process sets it. `writer_process`: the local store's writer runs in a child process
+    (tracing/writer.py), so it never holds the caller's GIL: for `promptwise serve`, whose event
+    loop's tail it would lengthen. Raises ConfigError for a `tracing:` section that cannot be used."""
     from promptwise.tracing.export import otlp_processor, otlp_requested
     from promptwise.tracing.settings import parse_settings, tracing_settings
 
@@ -54,7 +57,7 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
     resolved = tracing_settings(root) if settings is None else parse_settings(settings)
     global _configured_for, _store_processor
     with _lock:
-        key = (root, resolved, otlp_requested())
+        key = (root, resolved, otlp_requested(), writer_process)
         if _configured_for == key and _pipeline is not None and _pipeline.active:
             return True
         _ensure_provider(service_name)
@@ -67,7 +70,7 @@ def configure(workspace_root: Path, *, service_name: str = "promptwise", setting
         processors = []
         pii = _pii_policy(resolved)
         keyring = _store_keyring(resolved, root if settings is None else None)
-        store_processor = _make_store_processor(root, resolved, pii, keyring)
+        store_processor = _make_store_processor(root, resolved, pii, keyring, writer_process)
         if store_processor is not None:
             processors.append(store_processor)
         exporter = otlp_processor(pii=pii)
@@ -223,7 +226,7 @@ def _store_keyring(settings, root: Path | None = None):
         raise ConfigError(str(error)) from None
 
 
-def _make_store_processor(root: Path, settings, pii=None, keyring=None):
+def _make_store_processor(root: Path, settings, pii=None, keyring=None, writer_process: bool = False):
     from promptwise.tracing.processor import StoreSpanProcessor
     from promptwise.tracing.store import SpanStore
 
@@ -232,8 +235,11 @@ def _make_store_processor(root: Path, settings, pii=None, keyring=None):
     except Exception as error:  # a damaged or unwritable store: trace to OTLP only, say why
         log.warning("tracing: spans will not be stored locally: %s", error)
         return None
-    return StoreSpanProcessor(store, queue_size=settings.queue_size, retention_days=settings.retention_days,
-                              capture_content=settings.capture_content, pii=pii)
+    kind = StoreSpanProcessor
+    if writer_process:
+        from promptwise.tracing.writer import ProcessSpanProcessor as kind
+    return kind(store, queue_size=settings.queue_size, retention_days=settings.retention_days,
+                capture_content=settings.capture_content, pii=pii)
 
 
 def _shutdown_processors(processors, *, timeout_s: float) -> None:
