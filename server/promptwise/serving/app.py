@@ -589,7 +589,7 @@ def _configure_tracing(config: ServeConfig):
     try:
         from promptwise.config import load_workspace
 
-        configure(load_workspace(config.flow).root, service_name="promptwise-serve", writer_process=True)
+        configure(load_workspace(config.flow).root, service_name="promptwise-serve")
     except Exception as error:  # noqa: BLE001 - serving goes on without traces, and says so
         log.warning("promptwise serve: tracing is off: %s", error)
         return None
