@@ -485,7 +485,7 @@ def test_served_requests_are_traced_without_the_otel_sdk(tmp_path):
                 server.wait(timeout=30)
     served = (tmp_path / "serve.log").read_text()
     assert [answer.json() for answer in answers] == [{"answer": "PARIS"}] * 4, served
-    assert "Traceback" not in served and 2 <= served.count(HINT_OTLP) <= 3  # once per process that traces
+    assert "Traceback" not in served and served.count(HINT_OTLP) == 1  # said by the server, not by each worker
     assert len(set(marks.read_text().split())) >= 3  # the server and its two workers all refused the SDK
     result = run_python("""
         from promptwise.cli import main

@@ -87,6 +87,10 @@ def handle(args: argparse.Namespace) -> int:
             os.mkdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     os.environ["PROMPTWISE_SERVE_CONFIG"] = json.dumps(config)
     _check_bindable(args.host, args.port)
+    if args.workers > 1:  # each worker configures tracing: a missing `otlp` extra is said once, here
+        from promptwise.tracing.export import warn_before_workers
+
+        warn_before_workers()
     import uvicorn
 
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it

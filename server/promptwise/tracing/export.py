@@ -26,6 +26,10 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_
 EXTRA = "otlp"
 EXTRA_PACKAGES = ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
 _missing_said = False  # the warning about the missing extra, once per process
+# Set by a process that said that warning for the worker processes it starts (serve --workers N),
+# which inherit it: the user reads it once, not once per worker.
+SAID_VARIABLE = "PROMPTWISE_OTLP_EXTRA_WARNED"
+EXPORT_MODULES = ("opentelemetry.sdk.trace.export", "opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
 
 def otlp_requested() -> bool:
@@ -63,11 +67,29 @@ def otlp_processor(queue_size: int = 2048, pii=None) -> SpanProcessor | None:
     return BatchSpanProcessor(exporter, max_queue_size=queue_size)
 
 
+def warn_before_workers() -> None:
+    """For a process about to start workers that each configure tracing (`serve --workers N`):
+    say here, once, that OTLP export lacks its extra (when an endpoint asks for it), and mark
+    the environment the workers inherit so that none of them says it again."""
+    if not otlp_requested():
+        return
+    import importlib.util
+
+    try:
+        installed = all(importlib.util.find_spec(name) is not None for name in EXPORT_MODULES)
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
+        _say_missing()
+        os.environ[SAID_VARIABLE] = "1"
+
+
 def _say_missing() -> None:
-    """Once per process (a language server configures tracing per workspace): which variable asks
-    for export, what it needs, the `pip install` that brings it, and that tracing goes on locally."""
+    """Once per process (a language server configures tracing per workspace), and not in the
+    workers of a process that said it (warn_before_workers): which variable asks for export,
+    what it needs, the `pip install` that brings it, and that tracing goes on locally."""
     global _missing_said
-    if _missing_said:
+    if _missing_said or os.environ.get(SAID_VARIABLE):
         return
     _missing_said = True
     variable = next(name for name in ENDPOINT_VARIABLES if os.environ.get(name, "").strip())
