@@ -265,4 +265,10 @@ def test_the_openapi_document_is_valid_openapi(tmp_path, fake, flow, keys):
 
     spec = asyncio.run(document())
     validate(spec)  # raises naming the first violation
-    assert "/score" in spec["paths"]
+    body = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+    if flow == "sample.prompty":  # inputs known only from `sample:`: typed from it, and it is the example
+        # Was: properties {"question": {}, "chat_history": {}} and no example.
+        assert body["schema"]["properties"] == {"question": {"type": "string"}, "chat_history": {"type": "array"}}
+        assert body["example"] == {"question": "What is the capital of France?", "chat_history": []}
+    if flow == "flex":
+        assert body["example"] == {"times": 1}  # the defaults a caller may leave out

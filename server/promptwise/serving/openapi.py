@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from promptwise.serving.flow import ServedFlow, json_type
@@ -23,15 +24,39 @@ def _schema(declared: str | None, description: str | None = None, default: Any =
     return schema
 
 
+# A sample value's JSON type, for an input known only from a prompty's `sample:` (as Prompt flow
+# types such inputs: ValueType.from_value).
+_SAMPLE_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+                 (dict, "object"))
+
+
+def _samples(flow: ServedFlow) -> dict:
+    """The flow's sample inputs and defaults (a prompty's `sample:`), as JSON, for the example."""
+    try:
+        values = {k: v for k, v in flow.executable.sample_inputs().items() if k in flow.input_specs}
+        json.dumps(values)
+        return values
+    except Exception:  # noqa: BLE001 - an unreadable or non-JSON sample: the document goes without
+        return {}
+
+
 def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> dict:
     specs = flow.input_specs
+    samples = _samples(flow)
     inputs = {name: _schema(getattr(spec, "type", None), getattr(spec, "description", None),
                             getattr(spec, "default", None), getattr(spec, "has_default", False))
               for name, spec in specs.items()}
+    for name, schema in inputs.items():
+        kind = next((kind for python, kind in _SAMPLE_TYPES if isinstance(samples.get(name), python)), None)
+        if "type" not in schema and kind:
+            schema["type"] = kind
     required = [name for name, spec in specs.items() if not getattr(spec, "has_default", False)]
     request: dict[str, Any] = {"type": "object", "properties": inputs}
     if required:
         request["required"] = required
+    body: dict[str, Any] = {"schema": request}
+    if samples:
+        body["example"] = samples  # Prompt flow's swagger shows its samples.json the same way
     outputs = {name: _schema(declared) for name, declared in flow.output_types().items()}
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
               for code, text in ((400, "malformed request body"), (401, "missing or unknown API key"),
@@ -42,7 +67,7 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
     score = {
         "summary": f"Run the {flow.name} flow",
         "operationId": "score",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+        "requestBody": {"required": True, "content": {"application/json": body}},
         "responses": {"200": {"description": "the flow's outputs (text/event-stream when asked for and the "
                                              "output streams)",
                               "content": {"application/json": {"schema": {"type": "object", "properties": outputs}},
