@@ -40,21 +40,24 @@ of the tool's processes, reaped children included, from getrusage; the endpoint'
 
 Nothing leaves the machine: HTTP(S)_PROXY point every tool at a closed local port (NO_PROXY the
 endpoint), because promptfoo 0.121 still posts one "telemetry disabled" event to r.promptfoo.app
-when PROMPTFOO_DISABLE_TELEMETRY=1, and Prompt flow's exporter would fetch its configuration;
-with the proxy both fail at once on 127.0.0.1 (checked with `strace -f -e trace=connect`).
+when PROMPTFOO_DISABLE_TELEMETRY=1, and Prompt flow's Azure Monitor exporter would fetch its
+configuration; with the proxy such calls fail at once on 127.0.0.1. `--check-network` runs each
+eval once more under `strace -f -e trace=connect` and prints where each tool connected.
 
 Unequal, by the tools' design: Prompt flow runs rows in N processes (forked workers, started per
-run) where the others run N in flight in one process; its evaluation is a second run with its
-own workers. promptwise traces by default (the first row of it); the others do not trace here.
+run) where the others keep N in flight in one process; its evaluation is a second run with its
+own workers. promptwise traces by default (its first column); the others do not trace here.
 pf sends `top_p: 1` and `stream: false` besides the same model, temperature and max_tokens (the
-shapes line shows what each sent). The promptwise used is this checkout's .venv (with the `fast`
-extra's aiohttp when installed there).
+notes under the table show what each sent). The promptwise measured is the one beside the Python
+running this script (this checkout's .venv: with the `fast` extra's aiohttp when installed there,
+which its model calls then use; its install size is then measured with that extra).
 
 Also: start-up (`--version` of each CLI, median of --startup-runs fresh processes, wall and CPU),
-and install size: promptwise = a fresh venv of the core with constraints.txt (install_size.py's
-way, about a minute); Prompt flow = the distributions of `promptflow` + `promptflow-tools` (the
-llm node's package) and their dependencies in the pf venv, from each one's RECORD; promptfoo =
-its node_modules (file sizes and `du`), the Node.js runtime not counted (nor Python's).
+and install size: promptwise = a fresh venv of this checkout with constraints.txt (install_size.py's
+way, about a minute; the core, or promptwise[fast] as above); Prompt flow = the distributions of
+`promptflow` + `promptflow-tools` (the llm node's package) and what they require, in the pf venv,
+from each one's RECORD; promptfoo = its node_modules (file sizes and `du`). The runtimes (Python,
+Node.js) are not counted.
 
 Install the peers (not dependencies of this project):
     python3 -m venv /tmp/pfvenv && /tmp/pfvenv/bin/pip install promptflow==1.18.5 promptflow-tools==1.6.1
@@ -66,6 +69,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import importlib.util
 import json
 import os
 import re
@@ -329,13 +333,16 @@ def startup(command: list[str], runs: int, environment: dict) -> dict:
 
 
 def promptwise_install_size() -> dict:
+    """A fresh venv of this checkout as the eval above ran it: the core, plus the `fast` extra
+    (aiohttp) when the interpreter running this script has it (then `eval` used it)."""
+    fast = importlib.util.find_spec("aiohttp") is not None
     with tempfile.TemporaryDirectory(prefix="peer-size-") as folder:
         source = Path(folder) / "source"
         source.mkdir()
         install_size.copy_working_tree(source)
-        figures = install_size.measure(source, "", Path(folder))
+        figures = install_size.measure(source, "fast" if fast else "", Path(folder))
     return {"bytes": figures["bytes"], "disk": figures["disk"], "packages": figures["distributions"],
-            "what": "fresh venv, core, constraints.txt"}
+            "what": f"fresh venv of {'promptwise[fast]' if fast else 'the core'} with constraints.txt"}
 
 
 CLOSURE = """
