@@ -129,3 +129,19 @@ def test_without_the_azure_extra_the_error_says_what_to_install(tmp_path, monkey
         assert server.stats.requests == 0
     err = capsys.readouterr().err
     assert "pip install 'promptwise[azure]'" in err and "connection `keyless`" in err
+
+
+@pytest.mark.parametrize("auth", ["auth: entra", "auth_mode: meid_token"])
+def test_check_warns_when_entra_needs_the_azure_extra(tmp_path, monkeypatch, capsys, auth):
+    """`run` and `connections list` said which extra to install; `check` said nothing. Now a PW112
+    warning on the auth line, with the install command (a warning: the file is right, the install
+    lacks a package). Nothing is said once azure-identity is installed."""
+    (tmp_path / "promptwise.yaml").write_text(
+        "connections:\n  keyless: {type: azure_openai, azure_endpoint: 'https://x.openai.azure.com', " + auth + "}\n")
+    assert main(["check", str(tmp_path / "promptwise.yaml"), "--format", "json"]) == 0
+    assert "PW112" not in capsys.readouterr().out  # installed in the test environment
+    monkeypatch.setitem(sys.modules, "azure.identity", None)  # as if azure-identity were not installed
+    assert main(["check", str(tmp_path / "promptwise.yaml"), "--format", "json"]) == 0
+    [problem] = [p for p in json.loads(capsys.readouterr().out) if p["code"] == "PW112"]
+    assert problem["severity"] == "warning" and problem["range"]["start"]["line"] == 1  # 0-based: line 2
+    assert "pip install 'promptwise[azure]'" in problem["message"] and "`keyless`" in problem["message"]

@@ -17,6 +17,7 @@ TITLES: dict[str, str] = {
     "PW109": "Two flow files in one folder",
     "PW110": "File outside the project",
     "PW111": "Serve, tracing, monitoring, rollout or registry setting that promptwise refuses",
+    "PW112": "Connection needs an extra that is not installed",
     "PW201": "Reference to an unknown flow input",
     "PW202": "Reference to an unknown node",
     "PW203": "Reference to an unknown output section or key",

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from promptwise.analysis.edits import replace_fix
+from promptwise.common.connection_auth import AUTH_KEYS, ENTRA_EXTRA, ENTRA_MODULE, auth_value
+from promptwise.common.extras import install_command, missing_modules
 from promptwise.analysis.problem import Fix, Problem, Severity, TextEdit
 from promptwise.analysis.schema import (
     INT,
@@ -462,6 +464,8 @@ def _connections(settings: SettingsFile) -> list[Problem]:
             key = entry.key_text
             if key is None:
                 continue
+            if key in AUTH_KEYS and isinstance(entry.value, YamlScalar):
+                problems += _entra_without_azure_identity(settings, name, key, entry.value)
             if kind == "custom" and key not in _CUSTOM_KEYS:
                 problems.append(_problem(
                     settings, entry.key.range, "PW103",
@@ -475,6 +479,18 @@ def _connections(settings: SettingsFile) -> list[Problem]:
                     f"'{type_node.value}'; remove it or make the connection `type: custom`",
                 ))  # fmt: skip
     return problems
+
+
+def _entra_without_azure_identity(settings: SettingsFile, name: str, key: str, value: YamlScalar) -> list[Problem]:
+    """PW112 (warning): `auth: entra` (or Prompt flow's `auth_mode: meid_token`) signs in through
+    azure-identity, which the core install leaves out: a run would stop on it, so say it here
+    with the install command. Looked for, not imported (a check stays fast)."""
+    if auth_value(value.value) != "entra" or not missing_modules(ENTRA_MODULE):
+        return []
+    return [_problem(settings, value.range, "PW112",
+                     f"connection `{name}` signs in with Entra ID (`{key}: {value.value}`), which needs the "
+                     f"azure-identity package, not installed here; install it with: {install_command(ENTRA_EXTRA)}",
+                     Severity.WARNING)]
 
 
 def _quoted(settings: SettingsFile, text: str | None) -> str:

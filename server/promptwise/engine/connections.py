@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from promptwise.common.connection_auth import AUTH_KEYS, auth_value
 from promptwise.redaction import redact_url_credentials, register_secret, register_url_credentials
 
 CONNECTION_TYPES = ("openai", "azure_openai", "openai_compatible", "custom")
@@ -138,7 +139,7 @@ def resolve_spec(name: str, spec: Mapping, where: str, environ: Mapping[str, str
     if _normalise_type(spec.get("type") or "openai", f"{where}: connection `{name}`") == "custom":
         return _custom(name, spec, where, environ, origin)
     spec = _from_promptflow(spec, f"{where}: connection `{name}`")
-    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", *_AUTH_KEYS})
+    unknown = sorted(set(spec) - set(_FIELDS) - {"name", "model", "azure_deployment_name", *AUTH_KEYS})
     if unknown:
         raise ConnectionConfigError(
             f"{where}: connection `{name}` has unknown setting(s) {', '.join(unknown)}; "
@@ -222,20 +223,16 @@ def _from_promptflow(spec: Mapping, where: str) -> Mapping:
     return read
 
 
-# `auth: entra` (ours) and `auth_mode: meid_token` (Prompt flow's): Microsoft Entra ID tokens.
-_AUTH_KEYS = ("auth", "auth_mode")
-_AUTH_VALUES = {"key": "key", "api_key": "key", "entra": "entra", "entra_id": "entra", "meid_token": "entra",
-                "aad": "entra", "aad_token": "entra"}
 
 
 def _auth(spec: Mapping, kind: str, values: Mapping, where: str) -> str:
     """"key" or "entra", checked: Entra ID is for azure_openai connections, takes no key, and needs
     the azure extra (said now, before a run starts, rather than on the first call)."""
-    given = [(key, spec[key]) for key in _AUTH_KEYS if spec.get(key) is not None]
+    given = [(key, spec[key]) for key in AUTH_KEYS if spec.get(key) is not None]
     if not given:
         return "key"
     key, raw = given[0]
-    auth = _AUTH_VALUES.get(str(raw).strip().lower())
+    auth = auth_value(raw)
     if auth is None:
         raise ConnectionConfigError(f"{where}: `{key}: {raw}` is not an authentication Promptwise knows; write "
                                     f"`auth: entra` (Microsoft Entra ID) or `auth: key` (api_key)")
