@@ -28,6 +28,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 
 from promptwise import span_attributes as A
+from promptwise.json_text import encoder
 from promptwise.redaction import escapes_may_hide_secrets, redact, redact_value
 
 log = logging.getLogger(__name__)
@@ -264,8 +265,13 @@ def model_call_span(operation: str, model: str, connection: Any, messages: Any =
                 attributes[attribute] = value
     scope = span(f"{operation} {model}", A.SPAN_KIND_LLM, attributes)
     if messages is not None and _capture and scope.span.is_recording():
-        _set_attributes(scope.span, {A.GEN_AI_INPUT_MESSAGES: _json(input_messages(messages))})
+        _set_input_messages(scope.span, messages)
     return scope
+
+
+@_never_raises
+def _set_input_messages(current: Span, messages: Any) -> None:
+    _set_attributes(current, {A.GEN_AI_INPUT_MESSAGES: _json(input_messages(messages))})
 
 
 _REQUEST_PARAMETERS = {"max_tokens": A.GEN_AI_REQUEST_MAX_TOKENS, "max_completion_tokens": A.GEN_AI_REQUEST_MAX_TOKENS,
@@ -529,7 +535,11 @@ def input_messages(messages: Any) -> list[dict]:
             shaped.append({"role": "user", "parts": [_text_part(str(message))]})
             continue
         role = str(message.get("role") or "user")
-        parts = _content_parts(message.get("content"))
+        content = message.get("content")
+        if type(content) is str and role != "tool" and not message.get("tool_calls"):  # most messages
+            shaped.append({"role": role, "parts": [_text_part(content)]})
+            continue
+        parts = _content_parts(content)
         for call in message.get("tool_calls") or []:
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             parts.append({"type": "tool_call", "id": call.get("id") if isinstance(call, dict) else None,
@@ -604,8 +614,8 @@ def _describe(value: Any) -> str:
     return f"<{type(value).__name__}>"
 
 
-# Built once: json.dumps with options builds an encoder per call.
-_encode = json.JSONEncoder(ensure_ascii=False, default=_describe).encode
+# Built once (promptwise/json_text.py): json.dumps with options builds an encoder per call.
+_encode = encoder(_describe)
 
 
 def _set_attributes(current: Span, values: dict[str, Any]) -> None:

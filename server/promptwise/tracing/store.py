@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 from promptwise import span_attributes as attrs
 from promptwise.config import STATE_DIR
+from promptwise.json_text import encoder
 from promptwise.store.encryption import is_sealed, sealed_key_id
 from promptwise.store.schema import connect
 
@@ -394,7 +395,9 @@ class SpanStore:
             (prefix, prefix + "g")).fetchall()) > 1
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# Built once (promptwise/json_text.py): the attribute column is encoded for every span. Span
+# attributes are OTel values (no container holds itself), so no marker table is needed.
+_encode = encoder(str)
 
 
 def _span_row(record: SpanRecord, keyring=None) -> tuple:
