@@ -470,11 +470,26 @@ async function startCompareModels(page, models) {
 
 /** Answers VS Code's own (simple) folder dialog with `folder`, an existing folder. */
 async function answerFolderDialog(page, folder) {
-  await page.locator(".quick-input-widget .quick-input-title", { hasText: "An empty folder for the new project" }).waitFor({ state: "visible" });
-  const input = page.locator(".quick-input-widget input");
-  // With a trailing separator the dialog shows the folder's contents; then OK takes that folder.
-  await input.fill(`${folder}/`);
-  await page.locator(".quick-input-widget .quick-input-action .monaco-button", { hasText: "Create Project Here" }).click();
+  const widget = page.locator(".quick-input-widget");
+  await widget.locator(".quick-input-title", { hasText: "An empty folder for the new project" }).waitFor({ state: "visible" });
+  const input = widget.locator("input");
+  // With a trailing separator the dialog lists the folder; then its OK button takes that folder.
+  const wanted = `${folder}/`;
+  for (let attempt = 1; ; attempt++) {
+    // The dialog fills in its starting folder (and lists it, ".." first) a moment after it shows:
+    // text typed before that ends up appended to it, and OK then finds no such path.
+    await widget.locator(".quick-input-list .monaco-list-row", { hasText: ".." }).first().waitFor({ state: "visible" });
+    await input.fill(wanted);
+    await page.waitForFunction((want) => document.querySelector(".quick-input-widget input")?.value === want, wanted);
+    await widget.locator(".quick-input-action .monaco-button", { hasText: "Create Project Here" }).click();
+    try {
+      await widget.waitFor({ state: "hidden", timeout: 15_000 });
+      return;
+    } catch {
+      const said = (await widget.locator(".quick-input-message").innerText().catch(() => "")).trim();
+      if (attempt === 3) throw new Error(`the folder dialog did not take ${wanted}: it holds "${await input.inputValue()}" and says "${said}"`);
+    }
+  }
 }
 
 /** Runs "New Promptwise Project…" with `template` (its label) up to the folder dialog. */
