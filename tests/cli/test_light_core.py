@@ -127,7 +127,7 @@ NOT_BEFORE_INITIALIZE = ("yaml", "jinja2", "tiktoken", "openai", "pydantic", "ht
                          "promptwise.documents.load", "promptwise.analysis.analyzer", "promptwise.costing",
                          "promptwise.engine", "promptwise.evaluation", "promptwise.store", "promptwise.tracing",
                          "promptwise.lsp.hover", "promptwise.lsp.completion", "promptwise.lsp.commands",
-                         "promptwise.lsp.code_lens", "promptwise.lsp.jobs")
+                         "promptwise.lsp.code_lens", "promptwise.lsp.jobs", "sqlite3", "statistics")
 
 
 def _lsp_message(payload: dict) -> bytes:
