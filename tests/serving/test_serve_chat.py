@@ -29,10 +29,8 @@ CHAT_PROMPTY = {
         system:
         You answer briefly.
         {% for turn in chat_history %}
-        user:
-        {{turn.inputs.question}}
-        assistant:
-        {{turn.outputs.output}}
+        {{turn.role}}:
+        {{turn.content}}
         {% endfor %}
         user:
         {{question}}

@@ -24,6 +24,7 @@ from promptwise.documents.common import (
     YamlBackedDocument,
     as_mapping,
     as_sequence,
+    boolean,
     plain,
     record_yaml_problems,
     string,
@@ -51,6 +52,10 @@ class PromptyInput(Element):
     # Taken from the front matter's `sample` because there is no `inputs:` section (Prompt
     # flow's input signature is then the sample's keys).
     from_sample: bool = False
+    # Which input takes a chat's user message and which its history (served as
+    # /v1/chat/completions); without them, `chat_history` and one other input make a chat.
+    is_chat_input: bool = False
+    is_chat_history: bool = False
 
 
 @dataclass
@@ -217,6 +222,8 @@ def _input(name: str, name_range: Range, node: YamlNode | None) -> PromptyInput:
         description=string(mapping, "description"),
         sample=plain(mapping, "sample"),
         required=required.value if isinstance(required, YamlScalar) and isinstance(required.value, bool) else None,
+        is_chat_input=boolean(mapping, "is_chat_input"),
+        is_chat_history=boolean(mapping, "is_chat_history"),
         mapping=mapping,
     )
 

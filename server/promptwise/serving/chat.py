@@ -1,7 +1,9 @@
 """`POST /v1/chat/completions`: a chat flow behind OpenAI's chat completions API.
 
 The last user message goes to the flow's chat input, the earlier user/assistant turns to its
-chat history in Prompt flow's shape (`[{"inputs": {question: ...}, "outputs": {answer: ...}}]`),
+chat history in Prompt flow's shape: a DAG or flex flow's chat flow turns
+(`[{"inputs": {question: ...}, "outputs": {answer: ...}}]`), a prompty's `{role, content}` messages
+(its templates loop `{{item.role}}: {{item.content}}`);
 other inputs take their defaults (or values from the body's non-standard `inputs` object), and
 the chat output comes back as the assistant's message. System messages are the flow's own
 business (its template) and are not passed on. With `stream: true` the reply comes as
@@ -103,6 +105,9 @@ def flow_inputs(body: Any, shape) -> dict:
         raise ServeError("invalid_input", "the last message (other than system messages) must be a user message")
     history: list[dict] = []
     pending_user: str | None = None
+    if shape.messages:  # a prompty's history: the earlier messages as they are
+        history = [{"role": message["role"], "content": _text(message.get("content"))} for message in turns[:-1]]
+        turns = turns[-1:]
     for message in turns[:-1]:
         if message["role"] == "user":
             if pending_user is not None:  # two user turns in a row: the first gets an empty answer
@@ -159,9 +164,17 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     shape = flow.chat_shape()
     if shape is None:
         raise ServeError("not_found", f"the flow `{flow.name}` is not a chat flow (no chat input and chat output); "
-                                      f"call POST /score instead")
+                                      f"call POST /score instead, or mark the input that takes the user's message "
+                                      f"`is_chat_input: true` (and the history `is_chat_history: true`)")
     body = await serving.read_json(request, flow_request)
-    inputs = serving.bind(flow, flow_inputs(body, shape), flow_request)
+    given = flow_inputs(body, shape)
+    missing = next((name for name, spec in flow.input_specs.items()
+                    if name not in given and not getattr(spec, "has_default", False)), None)
+    if missing is not None:  # a chat message cannot carry it: say where it goes
+        raise ServeError("invalid_input", f"input `{missing}` has no default and no chat message gives it; send it "
+                                          f"in the body's `inputs` object: {{\"inputs\": {{\"{missing}\": ...}}}} "
+                                          f"(openai client: extra_body={{\"inputs\": {{...}}}})")
+    inputs = serving.bind(flow, given, flow_request)
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return _chunks(serving, flow, inputs, flow_request, shape, include_usage)

@@ -80,8 +80,12 @@ class ChatShape:
     """Which inputs and output make a chat flow (for /v1/chat/completions)."""
 
     question: str  # the input that takes the last user message
-    history: str | None  # the input that takes the earlier turns, Prompt flow's shape
+    history: str | None  # the input that takes the earlier turns
     answer: str  # the output that holds the reply
+    # The history's shape: a prompty's is a list of {role, content} messages (Prompt flow's
+    # prompty samples loop `{{item.role}}: {{item.content}}`); a DAG or flex flow's is Prompt
+    # flow's chat flow turns, [{"inputs": {question: ...}, "outputs": {answer: ...}}].
+    messages: bool = False
 
 
 class ServedFlow:
@@ -215,14 +219,16 @@ class ServedFlow:
         document = getattr(self.executable, "document", None)
         outputs = getattr(document, "outputs", None) or {}
         answer = next((n for n, s in outputs.items() if getattr(s, "is_chat_output", False)), None)
-        if self.executable.kind == "prompty":
+        prompty = self.executable.kind == "prompty"
+        if prompty:
             history = history or ("chat_history" if "chat_history" in specs else None)
             others = [n for n in specs if n != history]
-            if question is None and history and len(others) == 1:
-                question = others[0]
+            required = [n for n in others if not getattr(specs[n], "has_default", False)]
+            if question is None and history:  # the one other input, or the one other without a default
+                question = others[0] if len(others) == 1 else required[0] if len(required) == 1 else None
             answer = answer or "output"
         if question is None:
             return None
         if answer is None:
             answer = self.output_names[0] if len(self.output_names) == 1 else None
-        return ChatShape(question, history, answer) if answer else None
+        return ChatShape(question, history, answer, messages=prompty) if answer else None
