@@ -23,7 +23,22 @@ Their CPU per request is printed beside the server's. For each server:
   it); and `outside_flow` = latency minus the flow's run (HTTP, admission, queueing, the client);
 - promptwise twice: as configured for production monitoring (alert rules checked every 10 s,
   online evaluation of 10% of requests by pii, prompt_injection and json_valid) and without it,
-  so what monitoring adds per request is the difference (CPU time and latency).
+  so what monitoring adds per request is the difference (CPU time and latency);
+- first, a baseline measured the same way: a pass-through (raw asyncio, one process) that
+  answers each request once it has made the flow's two model calls to the endpoint, one after
+  the other, and does nothing else. Its overhead is this machine's share of every server's (the
+  load generator's and the endpoint's timers, loopback, scheduling on shared cores, one HTTP
+  hop); a server's own share is what it adds beyond. Each open-loop phase also reports how late
+  the load generator sent (`send_lag`) and how late the endpoint answered (`endpoint_late`).
+
+The last lines are one summary per server: requests/s (and the ratio to Prompt flow's),
+p50/p99 latency, CPU per request and memory; at the paced rate p50/p99 latency and overhead
+beside the baseline's p99, the in-server p99, CPU per request and the load average.
+On a shared machine compare runs back to back (the load average is printed with each phase),
+or give `--realtime` (Linux, root or CAP_SYS_NICE): this script and every process it starts run
+under SCHED_RR, so other users' processes no longer cut into the measured ones and a busy
+machine gives about a quiet one's figures (7 Dec 2026 at load 10-17: baseline p99 overhead
+2.7-3.1 ms, as on a quiet machine); for comparing changes, not for publishing.
 
 Prompt flow runs when its `pf` command is found: `--pf PATH`, else $PROMPTWISE_BENCH_PF, else
 `pf` on PATH. It is not a dependency of this project; install it in a virtual environment of its
@@ -119,12 +134,36 @@ def completion(content: str, prompt_tokens: int, completion_tokens: int) -> byte
     return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)) + body
 
 
+def next_request(buffer: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The first whole request in `buffer`: (its head, lower-cased; its body; what follows), or
+    None while it has not all arrived."""
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buffer[:head_end].lower()
+    length = 0
+    at = head.find(b"content-length:")
+    if at >= 0:
+        line_end = head.find(b"\r\n", at)
+        length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
+    if len(buffer) < head_end + 4 + length:
+        return None
+    return head, buffer[head_end + 4:head_end + 4 + length], buffer[head_end + 4 + length:]
+
+
+def json_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
 class EndpointConnection(asyncio.Protocol):
     """One keep-alive connection to the scripted endpoint: each POST is answered after the
     latency with one of two pre-encoded completions (the classification when the prompt is the
-    classify node's, else the summary); `GET /_stats` with the count of model calls."""
+    classify node's, else the summary); `GET /_stats` with the count of model calls and how
+    late the endpoint's own timers answered the calls since the last `/_stats` (uvloop's timers
+    tick in whole milliseconds: part of every latency the harness measures, not the server's)."""
 
     calls = 0
+    late: list[float] = []  # seconds past the latency, per call answered since the last /_stats
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
@@ -136,30 +175,21 @@ class EndpointConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buffer[:head_end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                line_end = head.find(b"\r\n", at)
-                length = int(head[at + 15:line_end if line_end >= 0 else len(head)])
-            if len(self.buffer) < head_end + 4 + length:
-                return
-            body = self.buffer[head_end + 4:head_end + 4 + length]
-            self.buffer = self.buffer[head_end + 4 + length:]
+        while (request := next_request(self.buffer)) is not None:
+            head, body, self.buffer = request
             if head.startswith(b"get /_stats"):
-                stats = json.dumps({"requests": EndpointConnection.calls}).encode()
-                self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-                                     % len(stats) + stats)
+                late, EndpointConnection.late = EndpointConnection.late, []
+                stats = {"requests": EndpointConnection.calls}
+                if late:
+                    stats.update(late_p50_ms=ms(late, 50), late_p99_ms=ms(late, 99))
+                self.transport.write(json_answer(json.dumps(stats).encode()))
                 continue
             EndpointConnection.calls += 1
             answer = CLASSIFIED if b"Source system:" in body else SUMMARISED
-            self.loop.call_later(self.latency, self._answer, answer)
+            self.loop.call_later(self.latency, self._answer, answer, time.perf_counter())
 
-    def _answer(self, answer: bytes) -> None:
+    def _answer(self, answer: bytes, received: float) -> None:
+        EndpointConnection.late.append(time.perf_counter() - received - self.latency)
         if not self.transport.is_closing():
             self.transport.write(answer)
 
@@ -168,20 +198,74 @@ CLASSIFIED = completion(CLASSIFICATION, 900, 40)
 SUMMARISED = completion(SUMMARY, 300, 35)
 
 
-def endpoint_main(latency_ms: float) -> int:
-    """`serve_speed.py --endpoint`: serve until killed; the first line on stdout is the base URL."""
+def serve_forever(protocol, note: str = "") -> int:
+    """Serve `protocol` on 127.0.0.1 until killed; the first line on stdout is the base URL."""
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(loop.create_server(lambda: EndpointConnection(latency_ms / 1000),
-                                                        "127.0.0.1", 0, backlog=1024))
-    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
+    server = loop.run_until_complete(loop.create_server(protocol, "127.0.0.1", 0, backlog=1024))
+    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}{note}", flush=True)
     loop.run_forever()
     return 0
 
 
-def endpoint_calls(base_url: str) -> int:
+def endpoint_main(latency_ms: float) -> int:
+    """`serve_speed.py --endpoint`: the scripted model endpoint."""
+    return serve_forever(lambda: EndpointConnection(latency_ms / 1000), "/v1")
+
+
+def endpoint_stats(base_url: str) -> dict:
+    """The endpoint's count of calls, and its timers' lateness since the last look."""
     with urllib.request.urlopen(base_url.removesuffix("/v1") + "/_stats") as response:
-        return json.load(response)["requests"]
+        return json.load(response)
+
+
+def endpoint_calls(base_url: str) -> int:
+    return endpoint_stats(base_url)["requests"]
+
+
+# --- the baseline: a pass-through of the server's shape, with no work of its own ----------------
+# The flow's two model calls as it sends them, in size (the classify prompt carries the taxonomy).
+CLASSIFY_CALL = json.dumps({"model": "gpt-4o-mini", "temperature": 0, "max_tokens": 300, "messages": [
+    {"role": "system", "content": "Classify the log. " + "taxonomy entry; " * 220},
+    {"role": "user", "content": "Source system: claims-intake\n" + BODY["log_text"]}]}).encode()
+SUMMARY_CALL = json.dumps({"model": "gpt-4o-mini", "max_tokens": 300, "messages": [
+    {"role": "system", "content": "Rewrite for the business. " + "guidance; " * 40},
+    {"role": "user", "content": CLASSIFICATION + "\n" + BODY["log_text"]}]}).encode()
+PASSED = json_answer(json.dumps({"category": "integration_failure", "proposed_category": None, "confidence": 0.88,
+                                 "business_summary": SUMMARY, "new_category_proposal": None}).encode())
+
+
+class PassThrough(asyncio.Protocol):
+    """The baseline server (`--passthrough URL`): each POST is answered when two model calls,
+    one after the other as the flow makes them, have come back from the endpoint, with nothing
+    else done. Its latency over the load generator is what this machine adds whatever the
+    server: the generator's and the endpoint's timers, the kernel's loopback and scheduling on
+    cores shared by all, one more HTTP hop; the served flow's latency beyond it is the server's."""
+
+    def __init__(self, upstream: "Load") -> None:
+        self.upstream = upstream
+        self.buffer = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (request := next_request(self.buffer)) is not None:
+            _, _, self.buffer = request  # the load sends one request at a time per connection
+            asyncio.get_running_loop().create_task(self._answer())
+
+    async def _answer(self) -> None:
+        await self.upstream.post(self.upstream.request(CLASSIFY_CALL))
+        await self.upstream.post(self.upstream.request(SUMMARY_CALL))
+        if not self.transport.is_closing():
+            self.transport.write(PASSED)
+
+
+def passthrough_main(base_url: str) -> int:
+    """`serve_speed.py --passthrough ENDPOINT_URL`: the baseline server, one process."""
+    upstream = Load(base_url + "/chat/completions")
+    return serve_forever(lambda: PassThrough(upstream), "/score")
 
 
 # --- the load: raw HTTP/1.1 over keep-alive connections, requests encoded before the clock starts --
@@ -303,6 +387,7 @@ class Phase:
         self.latencies: list[float] = []
         self.outside_flow: list[float] = []
         self.in_server: list[float] = []
+        self.send_lag: list[float] = []  # how late after its scheduled arrival each request was sent
         self.failures = 0
 
     def answered(self, answer: Answer, latency: float) -> None:
@@ -318,6 +403,7 @@ class Phase:
 
     async def send(self, load: "Load", request: bytes, started: float) -> None:
         """Send `request` and count its answer, timed from `started`."""
+        self.send_lag.append(time.perf_counter() - started)
         try:
             answer = await load.post(request)
         except OSError:  # connection refused or reset: not answered
@@ -482,12 +568,13 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
         result["in_server_overhead_p99_ms"] = ms(phase.in_server, 99)
     if args.rate:
         at = f"at_{args.rate:g}_rps"
-        calls_before = endpoint_calls(base_url)
+        calls_before = endpoint_calls(base_url)  # (and the endpoint's timers' lateness so far forgotten)
         cpu = CpuMeter(pid, args.endpoint_pid)
         paced = run_load(open_loop(score_url, args.rate, args.seconds))
         sent = int(args.rate * args.seconds)
         server_cpu, endpoint_cpu, client_cpu = cpu.per_request_ms(sent)
-        endpoint_ms = (endpoint_calls(base_url) - calls_before) / max(1, len(paced.latencies)) * args.latency_ms
+        stats = endpoint_stats(base_url)
+        endpoint_ms = (stats["requests"] - calls_before) / max(1, len(paced.latencies)) * args.latency_ms
         result[f"{at}_failures"] = paced.failures  # not answered: their (quick) refusals are not in the percentiles
         if paced.latencies:
             result.update({
@@ -500,6 +587,12 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
             result[f"{at}_in_server_overhead_p99_ms"] = ms(paced.in_server, 99)
         if paced.outside_flow:  # latency - flow: the server's HTTP, admission and queueing, plus the client's
             result[f"{at}_outside_flow_p99_ms"] = ms(paced.outside_flow, 99)
+        # The harness's own share of every latency: the load generator sending late (its timers
+        # tick in whole milliseconds and share the cores) and the endpoint answering late.
+        result[f"{at}_send_lag_p99_ms"] = ms(paced.send_lag, 99)
+        if "late_p99_ms" in stats:
+            result[f"{at}_endpoint_late_p50_ms"] = stats["late_p50_ms"]
+            result[f"{at}_endpoint_late_p99_ms"] = stats["late_p99_ms"]
         result[f"{at}_cpu_split"] = cpu.split()
         result.update({f"{at}_cpu_ms_per_request": server_cpu, f"{at}_endpoint_cpu_ms_per_request": endpoint_cpu,
                        f"{at}_client_cpu_ms_per_request": client_cpu,
@@ -563,6 +656,41 @@ def _run_promptwise(workspace: Path, base_url: str, args, monitoring: bool) -> d
         stop(server)
 
 
+def run_baseline(base_url: str, args) -> dict:
+    """The pass-through (PassThrough, one process) under the same load as the servers."""
+    process = subprocess.Popen([sys.executable, __file__, "--passthrough", base_url], stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        return measure(BASELINE, url, process.pid, base_url, args)
+    finally:
+        stop(process)
+
+
+BASELINE = "baseline (pass-through, no server work)"
+
+
+def summary(result: dict, rate: float, pf: dict | None, baseline: dict | None) -> str:
+    """One line: the figures issue 10 asks for, with the ratio to Prompt flow's and, at the
+    paced rate, the p99 overhead beside the baseline's (what the machine adds whatever the server)."""
+    line = f"{result['server']}: {result['requests_per_s']} req/s"
+    if pf is not None and pf is not result and pf["requests_per_s"]:
+        line += (f" ({result['requests_per_s'] / pf['requests_per_s']:.1f}x pf, CPU "
+                 f"{pf['cpu_ms_per_request'] / max(result['cpu_ms_per_request'], 0.01):.1f}x less)")
+    line += (f", p50/p99 {result['p50_ms']:g}/{result['p99_ms']:g} ms, CPU {result['cpu_ms_per_request']:.2f} ms/req, "
+             f"RSS {result['rss_mb']:g} MB")
+    at = f"at_{rate:g}_rps"
+    if f"{at}_p99_ms" in result:
+        line += (f"; at {rate:g} req/s: p50/p99 {result[f'{at}_p50_ms']:g}/{result[f'{at}_p99_ms']:g} ms, overhead "
+                 f"p50/p99 {result[f'{at}_overhead_p50_ms']:g}/{result[f'{at}_overhead_p99_ms']:g} ms")
+        if baseline is not None and baseline is not result and f"{at}_overhead_p99_ms" in baseline:
+            line += f" (baseline's p99 {baseline[f'{at}_overhead_p99_ms']:g})"
+        if f"{at}_in_server_overhead_p99_ms" in result:
+            line += f", in-server p99 {result[f'{at}_in_server_overhead_p99_ms']:g} ms"
+        line += (f", CPU {result[f'{at}_cpu_ms_per_request']:.2f} ms/req, {result[f'{at}_failures']} unanswered, "
+                 f"load {result[f'{at}_load_average']:g}")
+    return line
+
+
 def run_prompt_flow(pf: Path, workspace: Path, base_url: str, args) -> dict:
     home = workspace / "pf-home"
     home.mkdir()
@@ -607,12 +735,24 @@ def main() -> int:
                         help="every request's log line different (ids, time): no two requests' content alike")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run everything under SCHED_RR (Linux, needs root or CAP_SYS_NICE): A/B on a busy machine")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the baseline (a pass-through doing the same two model calls and nothing else)")
     parser.add_argument("--endpoint", action="store_true", help=argparse.SUPPRESS)  # the scripted endpoint's process
+    parser.add_argument("--passthrough", metavar="ENDPOINT_URL", help=argparse.SUPPRESS)  # the baseline's process
     args = parser.parse_args()
     if args.endpoint:
         return endpoint_main(args.latency_ms)
+    if args.passthrough:
+        return passthrough_main(args.passthrough)
     global VARY
     VARY = args.vary_inputs
+    if args.realtime:
+        try:  # inherited by every process started from here on (endpoint, baseline, servers)
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
+        except (AttributeError, PermissionError) as error:
+            raise SystemExit(f"--realtime: cannot switch to SCHED_RR ({error}); run as root or without --realtime")
     if args.pf is None:
         found = os.environ.get("PROMPTWISE_BENCH_PF") or shutil.which("pf")
         args.pf = Path(found) if found else None
@@ -628,6 +768,7 @@ def main() -> int:
         try:
             base_url = endpoint.stdout.readline().strip()
             args.endpoint_pid = endpoint.pid
+            baseline = None if args.no_baseline else run_baseline(base_url, args)
             results = [run_promptwise(workspace, base_url, args)]
             pairs = []  # (without, with) monitoring, run alternately: the machine's load drifts between runs
             for index in range(0 if args.no_monitoring_run else args.monitoring_pairs):
@@ -642,9 +783,9 @@ def main() -> int:
             stop(endpoint)
     print(f"log-triage flow, endpoint latency {args.latency_ms:g} ms per model call, {args.clients} clients, "
           f"{args.requests} requests (closed loop); open loop at {args.rate:g} requests/s for {args.seconds:g} s")
-    for result in results:
+    every = ([baseline] if baseline is not None else []) + results
+    for result in every:
         print(json.dumps(result))
-    ours = results[0]
     if pairs:
         at = f"at_{args.rate:g}_rps_p50_ms"
         cpu = [w["cpu_ms_per_request"] - o["cpu_ms_per_request"] for o, w in pairs]
@@ -658,11 +799,9 @@ def main() -> int:
               + (f", p50 at {args.rate:g} req/s {statistics.median(w.get(at, 0) - o.get(at, 0) for o, w in pairs):+.1f} ms"
                  if args.rate else ""))
     pf = next((r for r in results if r["server"].startswith("pf ")), None)
-    for mine in [r for r in results if r["server"].startswith("promptwise") and "monitoring" not in r["server"]]:
-        if pf is not None and pf["requests_per_s"]:
-            print(f"{mine['server']} / Prompt flow: throughput {mine['requests_per_s'] / pf['requests_per_s']:.1f}x; "
-                  f"CPU per request {mine['cpu_ms_per_request']} / {pf['cpu_ms_per_request']} ms "
-                  f"({pf['cpu_ms_per_request'] / mine['cpu_ms_per_request']:.1f}x less)")
+    print("summary (overhead = latency minus the endpoint's model calls; the baseline's is the machine's share):")
+    for result in every:
+        print("  " + summary(result, args.rate, pf, baseline))
     return 0
 
 
