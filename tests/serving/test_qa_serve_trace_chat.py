@@ -6,6 +6,7 @@ input no chat message can give is named with where to send it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,36 @@ def test_is_chat_input_picks_the_question_and_an_input_no_message_gives_is_named
     assert "`customer`" in message and "`inputs`" in message and "extra_body" in message
     assert reply.choices[0].message.content == "echo: hi"
     assert fake.requests[-1].body["messages"][0]["content"].strip() == "You help ACME."
+
+
+FLEX_CHAT = {
+    "flexchat/flow.flex.yaml": """
+        entry: app:chat
+        inputs:
+          question: {type: string, is_chat_input: true}
+          chat_history: {type: list, default: [], is_chat_history: true}
+        outputs:
+          answer: {type: string, is_chat_output: true}
+    """,
+    "flexchat/app.py": """
+        import json
+
+        def chat(question: str, chat_history: list = None) -> dict:
+            return {"answer": json.dumps(chat_history) + " | " + question}
+    """,
+}
+
+
+def test_a_flex_chat_flow_gets_its_history_as_openai_messages(tmp_path):
+    # Prompt flow's chat test gives a flex flow (as a prompty) `[{"role", "content"}]`; a DAG keeps
+    # its {inputs, outputs} turns (tests/serving/test_serve_chat.py covers that shape's wiring).
+    root = write_workspace(tmp_path, "http://127.0.0.1:9/v1", FLEX_CHAT)
+    served = ServeProcess(root / "flexchat")
+    try:
+        reply = _client(served).chat.completions.create(model="flexchat", messages=[
+            {"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}, {"role": "user", "content": "two"}])
+    finally:
+        served.stop()
+    history, question = reply.choices[0].message.content.split(" | ")
+    assert question == "two"
+    assert json.loads(history) == [{"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}]

@@ -1,9 +1,9 @@
 """`POST /v1/chat/completions`: a chat flow behind OpenAI's chat completions API.
 
 The last user message goes to the flow's chat input, the earlier user/assistant turns to its
-chat history in Prompt flow's shape: a DAG or flex flow's chat flow turns
-(`[{"inputs": {question: ...}, "outputs": {answer: ...}}]`), a prompty's `{role, content}` messages
-(its templates loop `{{item.role}}: {{item.content}}`);
+chat history in Prompt flow's shape: a DAG's chat flow turns
+(`[{"inputs": {question: ...}, "outputs": {answer: ...}}]`), a prompty's or flex flow's
+`{role, content}` messages (pf's chat test gives them so; their templates loop `{{item.role}}`);
 other inputs take their defaults (or values from the body's non-standard `inputs` object), and
 the chat output comes back as the assistant's message. System messages are the flow's own
 business (its template) and are not passed on. With `stream: true` the reply comes as
@@ -105,7 +105,7 @@ def flow_inputs(body: Any, shape) -> dict:
         raise ServeError("invalid_input", "the last message (other than system messages) must be a user message")
     history: list[dict] = []
     pending_user: str | None = None
-    if shape.messages:  # a prompty's history: the earlier messages as they are
+    if shape.messages:  # a prompty's or flex flow's history: the earlier messages as they are
         history = [{"role": message["role"], "content": _text(message.get("content"))} for message in turns[:-1]]
         turns = turns[-1:]
     for message in turns[:-1]:

@@ -82,9 +82,10 @@ class ChatShape:
     question: str  # the input that takes the last user message
     history: str | None  # the input that takes the earlier turns
     answer: str  # the output that holds the reply
-    # The history's shape: a prompty's is a list of {role, content} messages (Prompt flow's
-    # prompty samples loop `{{item.role}}: {{item.content}}`); a DAG or flex flow's is Prompt
-    # flow's chat flow turns, [{"inputs": {question: ...}, "outputs": {answer: ...}}].
+    # The history's shape, as Prompt flow's chat test gives it: a prompty's or flex flow's is a
+    # list of {role, content} messages ("consistent with openai"; their templates loop
+    # `{{item.role}}: {{item.content}}`); a DAG's is its chat flow turns,
+    # [{"inputs": {question: ...}, "outputs": {answer: ...}}].
     messages: bool = False
 
 
@@ -231,4 +232,4 @@ class ServedFlow:
             return None
         if answer is None:
             answer = self.output_names[0] if len(self.output_names) == 1 else None
-        return ChatShape(question, history, answer, messages=prompty) if answer else None
+        return ChatShape(question, history, answer, messages=self.executable.kind != "flow_dag") if answer else None
