@@ -1037,8 +1037,11 @@ const steps = [
     async run(page) {
       const models = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"];
       const progress = await startCompareModels(page, models);
-      // Cancel while the first of three models runs (each takes seconds against the fake model's latency).
-      await progress.locator(".notification-list-item-message", { hasText: "gpt-4o-mini (1 of 3)" }).waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      // Cancel once the first of three models has finished rows (each model takes seconds against
+      // the fake model's latency): the notification follows `--progress`.
+      const rowsDone = progress.locator(".notification-list-item-message", { hasText: /gpt-4o-mini \(1 of 3\): \d+\/64 rows/ });
+      await rowsDone.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const reported = (await rowsDone.innerText()).replace(/\s+/g, " ");
       if (compareModelsPids().length === 0) throw new Error("no promptwise eval --models process is running");
       await progress.locator(".monaco-button", { hasText: "Cancel" }).click();
       const outcome = page.locator(".notification-toast", { hasText: "Promptwise: Compare Models cancelled" }).first();
@@ -1048,7 +1051,7 @@ const steps = [
       if (!/interrupted/.test(text)) throw new Error(`the warning does not say what the command kept: ${text}`);
       const left = compareModelsPids();
       if (left.length) throw new Error(`promptwise eval --models still running after Cancel: pids ${left.join(", ")}`);
-      return text.slice(0, 200);
+      return `${reported} -> ${text.slice(0, 200)}`;
     },
   },
   {

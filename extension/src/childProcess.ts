@@ -2,6 +2,7 @@
 // No vscode import, so the unit tests run it against real processes.
 import { spawn } from "node:child_process";
 import type { ProcessOutcome } from "./interpreter";
+import { killTree, ownGroup } from "./processTree";
 
 export interface CancellableOutcome extends ProcessOutcome {
   /** True when `cancel()` was called before the process ended. */
@@ -31,15 +32,13 @@ export interface CancellableOptions {
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
 export function runCancellable(command: string, args: string[], options: CancellableOptions = {}): CancellableProcess {
-  const windows = process.platform === "win32";
   // Its own process group (POSIX), so a cancel reaches whatever the command started too.
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: !windows, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, ...ownGroup(), stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
   let stdout = "";
   let stderr = "";
   let partialLine = "";
   let cancelled = false;
   let exited = false;
-  let killTimer: NodeJS.Timeout | undefined;
 
   child.stdout.setEncoding("utf8");
   child.stderr.setEncoding("utf8");
@@ -55,15 +54,6 @@ export function runCancellable(command: string, args: string[], options: Cancell
     for (const line of parts) if (line.trim()) options.onStderrLine(line);
   });
 
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      if (windows) child.kill(signal);
-      else if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
-  };
-
   const done = new Promise<CancellableOutcome>((resolve) => {
     let spawnError: string | undefined;
     child.on("error", (error: NodeJS.ErrnoException) => {
@@ -73,13 +63,20 @@ export function runCancellable(command: string, args: string[], options: Cancell
         resolve({ spawnError, exitCode: null, stdout, stderr, cancelled });
       }
     });
+    // Whatever the cancelled command started and left behind in its group goes with it (and
+    // with it any pipe such a process held open, which would keep "close" from coming).
+    child.on("exit", () => {
+      if (!cancelled || process.platform === "win32" || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // the group is gone already
+      }
+    });
     // "close": the process exited and its pipes are drained (the JSON is complete).
     child.on("close", (code, signal) => {
       exited = true;
-      if (killTimer) clearTimeout(killTimer);
       if (options.onStderrLine && partialLine.trim()) options.onStderrLine(partialLine);
-      // Whatever the command started and left in its group goes with it.
-      if (cancelled) signalGroup("SIGKILL");
       resolve({ spawnError: spawnError ?? (signal ? signal : undefined), exitCode: code, stdout, stderr, cancelled });
     });
   });
@@ -89,9 +86,7 @@ export function runCancellable(command: string, args: string[], options: Cancell
     cancel() {
       if (cancelled || exited) return;
       cancelled = true;
-      signalGroup(windows ? "SIGTERM" : "SIGINT");
-      killTimer = setTimeout(() => signalGroup("SIGKILL"), options.graceMs ?? 5_000);
-      killTimer.unref?.();
+      killTree(child, options.graceMs ?? 5_000, "SIGINT");
     },
   };
 }

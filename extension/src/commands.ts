@@ -50,13 +50,12 @@ import { runCancellable, type CancellableOutcome, type CancellableProcess } from
 import {
   cancelledSummary,
   COMPARE_MODELS,
+  CompareProgress,
   compareModelsArgs,
   compareModelsFailure,
   DEFAULT_MODELS,
   evaluatedRuns,
   modelComparisonSummary,
-  modelProgress,
-  modelStarted,
   parseModelComparison,
   parseModels,
 } from "./compareModels";
@@ -294,13 +293,13 @@ class PromptwiseCommands {
     const outcome = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Promptwise: comparing ${parsed.models.join(", ")} on ${path.basename(target.fsPath)}`, cancellable: true },
       (progress, cancelToken): Promise<CancellableOutcome> => {
-        const count = parsed.models.length;
+        const followed = new CompareProgress(parsed.models);
         const child = runCancellable(python, args, {
           cwd,
           onStderrLine: (line) => {
-            this.server.log.info(line);
-            const started = modelStarted(line, parsed.models);
-            if (started) progress.report({ message: modelProgress(started, count), increment: started.index > 0 ? 100 / count : 0 });
+            const update = followed.update(line);
+            if (update) progress.report(update);
+            else this.server.log.info(line); // the estimate, warnings, errors: not the progress lines
           },
         });
         this.running.add(child);

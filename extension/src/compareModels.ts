@@ -15,9 +15,12 @@ export function parseModels(text: string): { models: string[] } | { error: strin
   return { models };
 }
 
-/** Arguments for the Python interpreter: `-m promptwise eval FLOW --models A,B [--data D] --format json`. */
+/**
+ * Arguments for the Python interpreter: `-m promptwise eval FLOW --models A,B [--data D] --format
+ * json --progress` (progress lines on stderr as rows finish, for the notification).
+ */
 export function compareModelsArgs(flow: string, models: string[], data?: string): string[] {
-  return ["-m", "promptwise", "eval", flow, "--models", models.join(","), ...(data ? ["--data", data] : []), "--format", "json"];
+  return ["-m", "promptwise", "eval", flow, "--models", models.join(","), ...(data ? ["--data", data] : []), "--format", "json", "--progress"];
 }
 
 export interface ModelRow {
@@ -85,19 +88,36 @@ export function metricColumns(comparison: ModelComparison): string[] {
 }
 
 /**
- * What a line of the command's stderr says about its progress: which model it started (the
- * CLI prints `running and evaluating with MODEL ...` before each), or undefined.
+ * The notification's progress from the command's stderr: `running and evaluating with MODEL ...`
+ * as each model starts, then `progress MODEL: DONE/TOTAL rows, N failed` (`--progress`) as its rows
+ * finish. `update` returns the message and the increment (VS Code adds them up to 100) for a line
+ * that says something, else undefined.
  */
-export function modelStarted(line: string, models: string[]): { model: string; index: number } | undefined {
-  const match = /^running and evaluating with (\S+) \.\.\.$/.exec(line.trim());
-  if (!match) return undefined;
-  const index = models.indexOf(match[1]);
-  return index < 0 ? undefined : { model: match[1], index };
-}
+export class CompareProgress {
+  private percent = 0;
 
-/** The progress message for the notification: `gpt-4.1-mini (2 of 3)`. */
-export function modelProgress(started: { model: string; index: number }, count: number): string {
-  return `${started.model} (${started.index + 1} of ${count})`;
+  constructor(private readonly models: string[]) {}
+
+  update(line: string): { message: string; increment: number } | undefined {
+    const text = line.trim();
+    const started = /^running and evaluating with (\S+) \.\.\.$/.exec(text);
+    const rows = /^progress (\S+): (\d+)\/(\d+) rows, (\d+) failed$/.exec(text);
+    const model = started?.[1] ?? rows?.[1];
+    const index = model === undefined ? -1 : this.models.indexOf(model);
+    if (index < 0) return undefined;
+    const place = `${model} (${index + 1} of ${this.models.length})`;
+    let message = place;
+    let share = 0;
+    if (rows) {
+      const [done, total, failed] = [Number(rows[2]), Number(rows[3]), Number(rows[4])];
+      share = total > 0 ? Math.min(1, done / total) : 0;
+      message = `${place}: ${done}/${total} rows${failed ? `, ${failed} failed` : ""}`;
+    }
+    const percent = ((index + share) / this.models.length) * 100;
+    const increment = Math.max(0, percent - this.percent);
+    this.percent = Math.max(this.percent, percent);
+    return { message, increment };
+  }
 }
 
 /** After Cancel: what the CLI said was kept (`promptwise: interrupted; the finished rows of run ...`). */

@@ -8,8 +8,11 @@ export function ownGroup(): { detached: boolean } {
   return { detached: process.platform !== "win32" };
 }
 
-/** SIGTERM to the child's group; SIGKILL after `graceMs` if the child has not ended by then. */
-export function killTree(child: ChildProcess, graceMs = 5_000): void {
+/**
+ * `first` (SIGTERM; SIGINT to stop our Python CLI as Ctrl-C does, saving what it finished) to
+ * the child's group; SIGKILL after `graceMs` if the child has not ended by then.
+ */
+export function killTree(child: ChildProcess, graceMs = 5_000, first: NodeJS.Signals = "SIGTERM"): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const pid = child.pid;
   if (process.platform === "win32") {
@@ -27,7 +30,7 @@ export function killTree(child: ChildProcess, graceMs = 5_000): void {
       }
     }
   };
-  signal("SIGTERM");
+  signal(first);
   const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && signal("SIGKILL"), graceMs);
   timer.unref();
   child.once("close", () => clearTimeout(timer));

@@ -2,13 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   cancelledSummary,
+  CompareProgress,
   compareModelsArgs,
   compareModelsFailure,
   evaluatedRuns,
   metricColumns,
   modelComparisonSummary,
-  modelProgress,
-  modelStarted,
   parseModelComparison,
   parseModels,
 } from "../src/compareModels";
@@ -32,10 +31,10 @@ describe("Compare Models", () => {
     assert.ok("error" in parseModels("gpt-4o,gpt-4o"));
     assert.ok("error" in parseModels("gpt-4o,--data"));
   });
-  it("runs promptwise eval with --models and JSON output", () => {
+  it("runs promptwise eval with --models, JSON output and progress lines", () => {
     assert.deepEqual(compareModelsArgs("/w/flow.dag.yaml", ["a", "b"], "/w/data.jsonl"),
-      ["-m", "promptwise", "eval", "/w/flow.dag.yaml", "--models", "a,b", "--data", "/w/data.jsonl", "--format", "json"]);
-    assert.deepEqual(compareModelsArgs("/w/x.prompty", ["a", "b"]), ["-m", "promptwise", "eval", "/w/x.prompty", "--models", "a,b", "--format", "json"]);
+      ["-m", "promptwise", "eval", "/w/flow.dag.yaml", "--models", "a,b", "--data", "/w/data.jsonl", "--format", "json", "--progress"]);
+    assert.deepEqual(compareModelsArgs("/w/x.prompty", ["a", "b"]), ["-m", "promptwise", "eval", "/w/x.prompty", "--models", "a,b", "--format", "json", "--progress"]);
   });
   it("finds the evaluated runs and says what it recommends and what failed", () => {
     const comparison = parseModelComparison(OUTPUT);
@@ -63,12 +62,31 @@ describe("Compare Models", () => {
     assert.deepEqual(metricColumns(comparison), ["a.pass_rate", "b.mean", "c.accuracy"]);
     assert.deepEqual(metricColumns({ ...comparison, models: [] }), ["a.pass_rate"]);
   });
-  it("follows which model the command is on from its stderr", () => {
-    const models = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"];
-    assert.deepEqual(modelStarted("running and evaluating with gpt-4.1-mini ...", models), { model: "gpt-4.1-mini", index: 1 });
-    assert.equal(modelStarted("running and evaluating with other ...", models), undefined);
-    assert.equal(modelStarted("promptwise: warning: data.jsonl has no column `audience`", models), undefined);
-    assert.equal(modelProgress({ model: "gpt-4.1-mini", index: 1 }, 3), "gpt-4.1-mini (2 of 3)");
+  it("follows the command's progress from its stderr: which model, its rows, the share done", () => {
+    const followed = new CompareProgress(["gpt-4o-mini", "gpt-4.1-mini"]);
+    const seen = [
+      "Estimate over data.jsonl with the model replaced in every llm node:",
+      "running and evaluating with gpt-4o-mini ...",
+      "progress gpt-4o-mini: 16/64 rows, 0 failed",
+      "progress gpt-4o-mini: 64/64 rows, 2 failed",
+      "promptwise: warning: data.jsonl has no column `audience`",
+      "running and evaluating with gpt-4.1-mini ...",
+      "progress gpt-4.1-mini: 32/64 rows, 0 failed",
+      "progress other: 1/2 rows, 0 failed",
+      "running and evaluating with gpt-4.1-mini ...",
+    ].map((line) => followed.update(line));
+    assert.deepEqual(seen, [
+      undefined,
+      { message: "gpt-4o-mini (1 of 2)", increment: 0 },
+      { message: "gpt-4o-mini (1 of 2): 16/64 rows", increment: 12.5 },
+      { message: "gpt-4o-mini (1 of 2): 64/64 rows, 2 failed", increment: 37.5 },
+      undefined,
+      { message: "gpt-4.1-mini (2 of 2)", increment: 0 },
+      { message: "gpt-4.1-mini (2 of 2): 32/64 rows", increment: 25 },
+      undefined,
+      // Never backwards: the bar only grows.
+      { message: "gpt-4.1-mini (2 of 2)", increment: 0 },
+    ]);
   });
   it("says what a cancelled comparison kept", () => {
     const stderr = "running and evaluating with a ...\npromptwise: interrupted; the finished rows of run r_1 are saved. Continue with: promptwise batch --resume r_1, then promptwise eval --run r_1\npromptwise: models evaluated so far: m0 (r_0)\n";

@@ -20,6 +20,7 @@ from pathlib import Path
 from promptwise.commands.options import RunTracker, json_text, non_negative_number, warn
 
 DEFAULT_MARGIN = 0.02
+PROGRESS_EVERY_SECONDS = 0.5  # --progress: at most two lines a second per model (and always the last row)
 
 
 def add_arguments(parser, *, with_models_help: str) -> None:
@@ -29,6 +30,10 @@ def add_arguments(parser, *, with_models_help: str) -> None:
     parser.add_argument("--margin", type=margin, default=DEFAULT_MARGIN, metavar="X",
                         help="with --models: recommend the cheapest model whose primary metric is within X of the "
                              f"best (default {DEFAULT_MARGIN})")
+    parser.add_argument("--progress", action="store_true",
+                        help="with --models: a line on stderr as each model's rows finish (`progress MODEL: DONE/TOTAL "
+                             "rows, N failed`), at most twice a second, for editors and scripts following a long "
+                             "comparison")
 
 
 # --margin: nan would compare false with every model, and then nothing is recommended.
@@ -158,7 +163,7 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
         failures: dict[str, str] = {}  # model -> why it has no evaluation
         for model in models:
             print(f"running and evaluating with {model} ...", file=sys.stderr)
-            tracker = RunTracker()
+            tracker = RunTracker(progress_lines(model) if getattr(args, "progress", False) else None)
             try:
                 outcome = asyncio.run(evaluate_flow(flow, data, config_path=args.config, models={target: model}, variants=variants,
                                                     concurrency=args.concurrency, use_cache=not args.no_cache,
@@ -227,6 +232,24 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
     elif html:
         print(f"promptwise: warning: {html} not written: fewer than two models were evaluated", file=sys.stderr)
     return 1 if failures else 0
+
+
+def progress_lines(model: str):
+    """`--progress`: what a batch reports as its rows finish, as plain lines an editor can read (the
+    progress bar of `eval` is for a terminal and is not drawn when stderr is not one)."""
+    import time
+
+    last = [float("-inf")]
+
+    def report(progress) -> None:
+        now = time.monotonic()
+        if progress.done < progress.total and now - last[0] < PROGRESS_EVERY_SECONDS:
+            return
+        last[0] = now
+        print(f"progress {model}: {progress.done}/{progress.total} rows, {progress.failed} failed", file=sys.stderr,
+              flush=True)
+
+    return report
 
 
 def _write_html(path: Path, evaluations: list[str], workspace) -> None:
