@@ -15,6 +15,7 @@ from promptwise.devtools.fake_openai import OPENAI_REASONING_MODELS, REASONING_T
 from promptwise.engine import model_parameters
 from promptwise.engine.connections import resolve_spec
 from promptwise.engine.providers import Provider, ProviderError, RetryPolicy
+from promptwise.store import RunStore
 
 from engine_flows import write_files
 
@@ -218,6 +219,10 @@ def test_reasoning_model_that_thinks_past_the_limit_fails_the_row_clearly(classi
     assert main(["run", str(flow), "--inputs", "line=disk failed", "--no-cache"]) != 0
     err = capsys.readouterr().err
     assert f"max_completion_tokens ({REASONING_TOKENS})" in err and "reasoning" in err
+    # The call was billed: its tokens and cost stay with the failed row.
+    with RunStore(classifier.parent / ".promptwise", readonly=True) as store:
+        [run] = store.list_runs()
+    assert (run.rows_failed, run.completion_tokens) == (1, REASONING_TOKENS) and run.cost > 0
 
 
 def test_eval_models_estimate_reads_the_output_of_earlier_runs(classifier, capsys):
@@ -230,3 +235,36 @@ def test_eval_models_estimate_reads_the_output_of_earlier_runs(classifier, capsy
     lines = {line.split()[0]: line for line in estimate.splitlines() if "expected" in line}
     assert "(output as in the runs with gpt-4o-mini)" in lines["gpt-4.1-mini"]
     assert "expected $" in lines["gpt-4o-mini"] and "output as in" not in lines["gpt-4o-mini"]
+
+
+@pytest.mark.parametrize("limit, answered", [(100, True), (REASONING_TOKENS, False)])
+def test_prompty_on_a_reasoning_model(tmp_path, reasoning_server, monkeypatch, capsys, limit, answered):
+    """The same for a .prompty's `parameters: {max_tokens}`: sent as max_completion_tokens; a limit
+    spent thinking fails the row with its billed tokens kept."""
+    write_files(tmp_path, {
+        "promptwise.yaml": f"""
+            connections:
+              local: {{type: openai_compatible, base_url: '{reasoning_server.base_url}'}}
+        """,
+        "ask.prompty": f"""
+            ---
+            name: Ask
+            model:
+              api: chat
+              configuration: {{type: openai, model: gpt-5-nano, connection: local}}
+              parameters: {{max_tokens: {limit}}}
+            inputs:
+              question: {{type: string, default: why}}
+            ---
+            user:
+            {{{{question}}}}
+        """})
+    monkeypatch.chdir(tmp_path)
+    assert (main(["run", "ask.prompty", "--no-cache"]) == 0) is answered
+    out = capsys.readouterr()
+    assert ("echo: why" in out.out) is answered
+    assert all(r.body.get("max_completion_tokens") == limit and "max_tokens" not in r.body
+               for r in reasoning_server.requests)
+    with RunStore(tmp_path / ".promptwise", readonly=True) as store:
+        [run] = store.list_runs()
+    assert run.completion_tokens >= REASONING_TOKENS

@@ -34,6 +34,7 @@ from promptwise.engine.executable import (
     LineOutcome,
     RunContext,
     elapsed_ms,
+    failed_node_result,
     llm_node_result,
 )
 from promptwise.engine.flow_environment import Includes
@@ -448,7 +449,7 @@ class DagExecutable(Executable):
                 outputs[name] = result.output
                 results[name] = result
             except NodeError as error:
-                results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: {error}")
+                results[name] = failed_node_result(name, f"{prepared.where}: node `{name}`: {error}", error)
                 kinds[name] = error.kind
                 failed.append(name)
             except Exception as error:  # a bug of ours must fail the row, not the run
@@ -512,7 +513,7 @@ class DagExecutable(Executable):
                     spans.node_output(span, result.output)
                 outputs[name] = result.output
             except NodeError as error:
-                result = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: {error}")
+                result = failed_node_result(name, f"{prepared.where}: node `{name}`: {error}", error)
                 error_text = error_text or result.error
                 outputs[name] = None
             results.append(result)

@@ -15,11 +15,14 @@ class FlowError(Exception):
 
 
 class NodeError(Exception):
-    """One node failed on one row; the row is recorded as failed and the run goes on."""
+    """One node failed on one row; the row is recorded as failed and the run goes on. `call`: a
+    model call that was answered (and billed) although the node failed, so its tokens and cost
+    are kept with the failed node."""
 
-    def __init__(self, message: str, kind: str = "error") -> None:
+    def __init__(self, message: str, kind: str = "error", call=None) -> None:
         super().__init__(redact(message))
         self.kind = kind
+        self.call = call
 
 
 class RunCanceled(Exception):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from promptwise.engine.errors import NodeError
 from promptwise.engine.llm import LlmCall, LlmService
 from promptwise.store.run_store import NodeResult
 
@@ -38,6 +39,13 @@ class AggregationOutcome:
     nodes: list[NodeResult]
     metrics: dict
     error: str | None = None
+
+
+def failed_node_result(name: str, message: str, error: NodeError) -> NodeResult:
+    """A failed node, with the tokens and cost of a model call it made that was billed anyway."""
+    if error.call is None:
+        return NodeResult(name, "failed", error=message)
+    return replace(llm_node_result(name, error.call, None), status="failed", error=message)
 
 
 def llm_node_result(name: str, call: LlmCall, output: Any) -> NodeResult:

@@ -163,16 +163,17 @@ class LlmService:
             spans.record_failed_call(spans.current_span(), error)
             raise self._failed("model call", model, connection, error) from None
         if result.finish_reason == "length" and not result.text and not result.message.get("tool_calls"):
-            raise self._no_answer(model, params, reasoning, result)
+            raise self._no_answer(connection, model, params, reasoning, result)
         if key is not None:
             self.cache.put(key, result.to_cache())
         return LlmCall(result, model, self.price(connection, model, result))
 
-    @staticmethod
-    def _no_answer(model: str, params: dict, reasoning: bool, result: ChatResult) -> NodeError:
+    def _no_answer(self, connection: Connection, model: str, params: dict, reasoning: bool,
+                   result: ChatResult) -> NodeError:
         """A reply cut at the token limit before any text: a reasoning model that spent the whole
         limit thinking (its thinking counts within max_completion_tokens). Scoring the empty text
-        would look like a wrong answer; the row fails saying what to change."""
+        would look like a wrong answer; the row fails saying what to change, its tokens and cost
+        kept (they are billed)."""
         sent = model_parameters.adapted(model, params, reasoning)
         name = "max_completion_tokens" if "max_completion_tokens" in sent else "max_tokens"
         limit = f"{name} ({sent[name]})" if name in sent else "its output limit"
@@ -180,7 +181,7 @@ class LlmService:
                          f"(finish_reason: length, {result.usage.completion_tokens} completion tokens billed); "
                          f"reasoning models count their reasoning within the limit: raise the node's "
                          f"max_tokens for this model (a few thousand leaves room to think) or set a lower "
-                         f"reasoning_effort", "length")
+                         f"reasoning_effort", "length", LlmCall(result, model, self.price(connection, model, result)))
 
     async def embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:
         """Embeddings (Prompt flow's embedding tool), with their cost."""

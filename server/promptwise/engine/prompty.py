@@ -18,7 +18,9 @@ from promptwise.documents.render import RUN_LIMITS, RenderError, render_messages
 from promptwise.engine.connections import Connection, ConnectionConfigError, resolve_spec
 from promptwise.engine.errors import FlowError, NodeError
 from promptwise.engine.images import ImageSlots, image_variables, place_images_on_own_lines
-from promptwise.engine.executable import Executable, LineOutcome, RunContext, elapsed_ms, llm_node_result
+from promptwise.engine.executable import (
+    Executable, LineOutcome, RunContext, elapsed_ms, failed_node_result, llm_node_result,
+)
 from promptwise.engine.llm import LlmService, chat_parameters
 from promptwise.engine.values import bind_inputs, load_sample, resolve_file_references
 
@@ -146,9 +148,7 @@ class PromptyExecutable(Executable):
                 raise NodeError(f"{self.path}:{line}: {error.message}") from None
             call = await context.llm.chat(self.connection, self.model, messages, self.params)
         except NodeError as error:
-            from promptwise.store.run_store import NodeResult
-
-            node = NodeResult(name, "failed", error=str(error))
+            node = failed_node_result(name, str(error), error)
             return LineOutcome("failed", None, str(error), [node], elapsed_ms(started), error_kind=error.kind)
         output = self._output(call)
         node = llm_node_result(name, call, output)
