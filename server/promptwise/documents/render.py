@@ -14,9 +14,9 @@ Our own implementation; no promptflow import.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -202,7 +202,7 @@ def _collect_role_words(value: Any, found: dict[str, str], depth: int = 0) -> No
         for match in ROLE_SEPARATOR.finditer(value):
             word = match.group(1)
             if word not in found:
-                found[word] = uuid.uuid4().hex
+                found[word] = os.urandom(16).hex()  # unguessable; not uuid4, whose import brings `platform`
     elif isinstance(value, dict):
         for item in value.values():
             _collect_role_words(item, found, depth + 1)
