@@ -732,6 +732,9 @@ const steps = [
     waitsOn: "promptwise.showTrace + trace lenses (T tracing + X1 trace view)",
     async run(page, context) {
       await runCommand(page, "Notifications: Clear All Notifications");
+      // The step before leaves a row's trace open: its frame (span rows too) would be found and
+      // clicked while Show Trace replaces it ("Frame was detached" under load). Start without it.
+      await runCommand(page, "View: Close All Editors");
       await openFile(page, "log-triage/flow.dag.yaml");
       await runCommand(page, "Promptwise: Run Flow");
       const sample = page.locator(".quick-input-list .monaco-list-row", { hasText: "Run with the sample inputs" }).first();
