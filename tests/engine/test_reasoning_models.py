@@ -268,3 +268,26 @@ def test_prompty_on_a_reasoning_model(tmp_path, reasoning_server, monkeypatch, c
     with RunStore(tmp_path / ".promptwise", readonly=True) as store:
         [run] = store.list_runs()
     assert run.completion_tokens >= REASONING_TOKENS
+
+
+def test_the_fake_answers_reasoning_names_as_openai_does(reasoning_server):
+    """The fake itself, through the openai client: the error object names the refused parameter
+    (what the engine reads), thinking is billed within max_completion_tokens, gpt-5-chat-latest and
+    other names are plain chat models."""
+    import openai
+
+    client = openai.OpenAI(base_url=reasoning_server.base_url, api_key="unused", max_retries=0)
+    refusals = {}
+    for params in ({"max_tokens": 10}, {"temperature": 0.5}, {"top_p": 0.9}):
+        with pytest.raises(openai.BadRequestError) as raised:
+            client.chat.completions.create(model="o4-mini", messages=HI, **params)
+        refusals[next(iter(params))] = (raised.value.body["param"], raised.value.body["code"])
+    assert refusals == {"max_tokens": ("max_tokens", "unsupported_parameter"),
+                        "temperature": ("temperature", "unsupported_value"), "top_p": ("top_p", "unsupported_value")}
+    answer = client.chat.completions.create(model="gpt-5", messages=HI, max_completion_tokens=100, temperature=1)
+    assert answer.usage.completion_tokens_details.reasoning_tokens == REASONING_TOKENS
+    cut = client.chat.completions.create(model="gpt-5", messages=HI, max_completion_tokens=5)
+    assert (cut.choices[0].message.content, cut.choices[0].finish_reason, cut.usage.completion_tokens) == ("", "length", 5)
+    for plain in ("gpt-5-chat-latest", "gpt-4o-mini"):
+        reply = client.chat.completions.create(model=plain, messages=HI, max_tokens=10, temperature=0)
+        assert reply.choices[0].message.content == "echo: hi"
