@@ -702,3 +702,16 @@ def test_tracing_set_up_does_not_import_pydantic(tmp_path):
     """)
     assert result.returncode == 0, result.stderr
     assert "recording: True" in result.stdout and "pydantic loaded: False" in result.stdout
+
+
+def test_reading_the_run_store_imports_no_socket_module():
+    """`check` of a flow with stored runs reads their output tokens through store/run_store.py:
+    the host name (for runs being written) is asked for only by writers."""
+    result = run_python("""
+        import sys
+        import promptwise.store.run_store as run_store
+        print("socket loaded:", "socket" in sys.modules)
+        print("host:", run_store.owner_parameters()["host"] != "")
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "socket loaded: False" in result.stdout and "host: True" in result.stdout

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -198,16 +197,22 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def _host() -> str:
+    import socket  # here: a reader of the store (`check` estimating from stored runs) needs no socket module
+
+    return socket.gethostname()
+
+
 def owner_parameters() -> dict:
     """Who is running a run: stored with it, so readers can tell a live run from a killed one."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    return {"pid": os.getpid(), "host": _host()}
 
 
 def _owner_gone(parameters: dict) -> bool:
     """The run's process is gone (killed, crashed): only decidable on the host that ran it."""
     pid = parameters.get("pid")
     host = parameters.get("host")
-    if not isinstance(pid, int) or (host and host != socket.gethostname()):
+    if not isinstance(pid, int) or (host and host != _host()):
         return False
     return not process_alive(pid)
 
