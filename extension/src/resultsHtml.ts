@@ -324,6 +324,15 @@ function modelFigure(name: string, value: number | null | undefined): string {
   return /\.(pass_rate|accuracy)$/.test(name) ? formatPercent(value) : formatMetric(value);
 }
 
+/** The estimate made before any call, over the whole dataset: `≈ $0.10 · ≤ $0.13`. */
+function estimateText(estimate: ModelRow["estimate"]): string {
+  const parts = [
+    typeof estimate?.cost_expected === "number" ? `≈ ${formatCost(estimate.cost_expected)}` : "",
+    typeof estimate?.cost_upper === "number" ? `≤ ${formatCost(estimate.cost_upper)}` : "",
+  ].filter(Boolean);
+  return parts.join(" · ") || "–";
+}
+
 function count(value: number | null | undefined): string {
   return typeof value === "number" ? formatTokens(value) : "–";
 }
@@ -355,7 +364,7 @@ export function modelComparisonSections(comparison: ModelComparison): string[] {
   const others = metrics.filter((name) => name !== primary);
   const headers = [
     "model", ...(primary ? [`${primary} (primary)`] : []),
-    "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", ...others, "estimate (at most)", "run",
+    "cost/row", "latency p50", "latency p95", "rows failed", "eval errors", ...others, "estimate (whole data)", "run",
   ];
   const rows = comparison.models.map((row) => modelRow(row, others, primary, recommended, headers.length));
   const runs = comparison.models.map((row) => row.run).filter((run): run is string => typeof run === "string" && run !== "");
@@ -398,7 +407,7 @@ function modelRow(row: ModelRow, others: string[], primary: string | null, recom
     `<td class="num${typeof row.rows_failed === "number" && row.rows_failed > 0 ? " failures" : ""}">${escapeHtml(count(row.rows_failed))}</td>`,
     num(count(row.eval_errors)),
     ...others.map((metric) => num(modelFigure(metric, row.metrics?.[metric]))),
-    num(typeof row.estimate?.cost_upper === "number" ? formatCost(row.estimate.cost_upper) : "–"),
+    num(estimateText(row.estimate)),
     `<td><button class="show-run" data-run="${escapeHtml(row.run)}">${escapeHtml(row.run)}</button></td>`,
   ];
   return `<tr class="model${isRecommended ? " recommended" : ""}" data-model="${escapeHtml(row.model)}">${name}${cells.join("")}</tr>`;

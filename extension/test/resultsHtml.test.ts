@@ -342,10 +342,10 @@ describe("Compare Models page", () => {
   });
   it("has one row per model with quality, cost per row, latency p50/p95, errors, estimate and run", () => {
     // What decides first, then the other evaluators' figures.
-    assert.match(table, /<th>model<\/th><th>category_match\.pass_rate \(primary\)<\/th><th>cost\/row<\/th><th>latency p50<\/th><th>latency p95<\/th><th>rows failed<\/th><th>eval errors<\/th><th>triage_classes\.accuracy<\/th><th>summary_fluency\.mean<\/th><th>estimate \(at most\)<\/th><th>run<\/th>/);
+    assert.match(table, /<th>model<\/th><th>category_match\.pass_rate \(primary\)<\/th><th>cost\/row<\/th><th>latency p50<\/th><th>latency p95<\/th><th>rows failed<\/th><th>eval errors<\/th><th>triage_classes\.accuracy<\/th><th>summary_fluency\.mean<\/th><th>estimate \(whole data\)<\/th><th>run<\/th>/);
     const cells = (model: string) => [...row(model).matchAll(/<td class="num[^"]*">([^<]*)<\/td>/g)].map((m) => m[1]);
-    assert.deepEqual(cells("gpt-4o-mini"), ["96.9%", "$0.00022", "899 ms", "1.27 s", "0", "0", "90.0%", "4.25", "$0.047"]);
-    assert.deepEqual(cells("gpt-4.1-mini"), ["96.9%", "$0.00059", "847 ms", "1.20 s", "2", "1", "95.0%", "4.50", "$0.13"]);
+    assert.deepEqual(cells("gpt-4o-mini"), ["96.9%", "$0.00022", "899 ms", "1.27 s", "0", "0", "90.0%", "4.25", "≤ $0.047"]);
+    assert.deepEqual(cells("gpt-4.1-mini"), ["96.9%", "$0.00059", "847 ms", "1.20 s", "2", "1", "95.0%", "4.50", "≈ $0.10 · ≤ $0.13"]);
     assert.match(row("gpt-4.1-mini"), /<td class="num failures">2<\/td>/);
     assert.match(row("gpt-4o-mini"), /<button class="show-run" data-run="triage_1">triage_1<\/button>/);
   });
