@@ -134,6 +134,8 @@ def test_another_model_is_expected_from_the_runs_of_the_flows_own_model(tmp_path
     # A reasoning model also bills its reasoning as output: the note says to expect more.
     report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", "o4-mini")
     assert any("o4-mini is a reasoning model" in w for w in report["nodes"][0]["warnings"])
+    # and classify's max_tokens (50) bounds its reasoning too: a reply may have no text.
+    assert any("max_tokens 50 also bounds o4-mini's reasoning" in w for w in report["nodes"][0]["warnings"])
     # Runs of the model priced (a snapshot of it too) need no note.
     report, _ = run_json(capsys, str(flow), "--data", str(data), "--model", "gpt-4o-mini-2024-07-18")
     assert report["nodes"][0]["outputTokens"]["observedWithModel"] is None

@@ -207,6 +207,10 @@ def test_eval_models_runs_a_max_tokens_flow_on_reasoning_models(classifier, reas
         assert "temperature" not in bodies[-1] and len(bodies) <= 2 * 3
     warned = sorted(r.getMessage().split()[1] for r in caplog.records if "refused `temperature`" in r.getMessage())
     assert warned == ["gpt-5-mini", "o4-mini"]  # once per model
+    # Before any call, the estimate says the classifier's limit leaves the reasoning models little room.
+    estimate = out.err.split("running and evaluating")[0]
+    assert [line.split("also bounds ")[1].split("'")[0] for line in estimate.splitlines()
+            if "max_tokens 100 also bounds" in line] == ["o4-mini", "gpt-5-mini"]
 
 
 def test_reasoning_model_that_thinks_past_the_limit_fails_the_row_clearly(classifier, reasoning_server, capsys):

@@ -111,7 +111,7 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
     from promptwise.cli import UserError
     from promptwise.commands.preflight import refuse_undefined_variables
     from promptwise.config import ConfigError, load_workspace
-    from promptwise.costing.preflight import EstimateError, estimate_target
+    from promptwise.costing.preflight import REASONING_ROOM, EstimateError, estimate_target, reasoning_room_note
     from promptwise.engine.errors import FlowError
     from promptwise.evaluation.compare import load_column
     from promptwise.evaluation.config import EvalConfigError
@@ -151,6 +151,9 @@ def run_models(args, flow: Path, variants: dict[str, str] | None = None) -> int:
                 expected += f" (output as in the runs with {', '.join(report.observed_with)})"
             upper = "-" if report.cost_upper is None else f"${report.cost_upper:.4f}"
             print(f"  {model:<{width}} expected {expected}, at most {upper}", file=out)
+            for node in report.nodes:  # a reasoning model whose max_tokens leaves it little room
+                if node.reasoning_limit is not None and node.reasoning_limit < REASONING_ROOM:
+                    print(f"  {'':<{width}} warning: {reasoning_room_note(node)}", file=out)
         warned: set[str] = set()  # the flow's warnings (a column feeding no input...) once, not per model
 
         def warn_once(message: str) -> None:

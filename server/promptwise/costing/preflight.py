@@ -36,6 +36,10 @@ from promptwise.costing.flow_calls import (
 )
 
 CLOSEST_ROWS = 3
+# OpenAI's reasoning guide ("Allocating space for reasoning") suggests reserving about this many
+# tokens for reasoning and answer when starting out: a node's max_tokens well below it can leave a
+# reasoning model no room to answer (the engine then fails the row, engine/llm.py).
+REASONING_ROOM = 25_000
 MAX_PYTHON_ERRORS = 20
 _ENGINE_LINE_PREFIX = re.compile(r"^line \d+: ")
 
@@ -73,6 +77,7 @@ class NodeTotals:
     # Set when the estimate prices a model the past runs did not use: the model they used. A
     # classifier's answer is about as long whatever the model, so those runs still tell.
     observed_with: str | None = None
+    reasoning_limit: int | None = None  # the smallest max_tokens given to one of OpenAI's reasoning models
     output_price_per_token: float | None = None
     priced: bool = True
     max_input_tokens: int = 0
@@ -124,6 +129,9 @@ class NodeTotals:
             return
         model = estimate.match.model
         self.catalog_entry, self.catalog_origin = model.name, model.origin
+        limit = estimate.call.max_tokens
+        if limit is not None and model.family == "reasoning" and model.provider in ("openai", "azure_openai"):
+            self.reasoning_limit = min(limit, self.reasoning_limit or limit)
         self.exact_tokenizer = model.exact_tokenizer
         self.output_price_per_token = model.output_per_1m / 1_000_000
         self.input_cost += estimate.cost(output_tokens=0)
@@ -321,6 +329,8 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
     for node_summary in totals.values():
         if node_summary.observed_with:
             node_summary.warnings.add(_observed_note(node_summary, model, catalog))
+        if node_summary.reasoning_limit is not None and node_summary.reasoning_limit < REASONING_ROOM:
+            node_summary.warnings.add(reasoning_room_note(node_summary))
     result.nodes = list(totals.values())
     return result
 
@@ -334,6 +344,13 @@ def _runs_for(observed: list[tuple[str, float]], priced: str, catalog: Catalog) 
         if used == priced or (entry is not None and match is not None and match.model.name == entry.model.name):
             return None, mean
     return observed[0]
+
+
+def reasoning_room_note(node: NodeTotals) -> str:
+    return (f"node {node.node}: max_tokens {node.reasoning_limit} also bounds {node.catalog_entry}'s reasoning "
+            f"(sent as max_completion_tokens); a reply that spends it thinking has no text and its row fails. "
+            f"OpenAI suggests leaving about {REASONING_ROOM:,} tokens for reasoning and answer; raise max_tokens "
+            f"for this model, or set a lower reasoning_effort")
 
 
 def _observed_note(node: NodeTotals, model: str, catalog: Catalog) -> str:
