@@ -6,7 +6,6 @@ input no chat message can give is named with where to send it."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -99,34 +98,66 @@ def test_is_chat_input_picks_the_question_and_an_input_no_message_gives_is_named
     assert fake.requests[-1].body["messages"][0]["content"].strip() == "You help ACME."
 
 
-FLEX_CHAT = {
-    "flexchat/flow.flex.yaml": """
-        entry: app:chat
-        inputs:
-          question: {type: string, is_chat_input: true}
-          chat_history: {type: list, default: [], is_chat_history: true}
-        outputs:
-          answer: {type: string, is_chat_output: true}
-    """,
-    "flexchat/app.py": """
-        import json
 
-        def chat(question: str, chat_history: list = None) -> dict:
-            return {"answer": json.dumps(chat_history) + " | " + question}
+# Prompt flow's chat-basic flex sample, as its users have it: a class entry whose init takes a
+# model configuration, a prompty inside, and nothing marked is_chat_*.
+CHAT_BASIC = {
+    "chat-basic/flow.flex.yaml": "entry: flow:ChatFlow\n",
+    "chat-basic/flow.py": """
+        from pathlib import Path
+
+        from promptflow.core import OpenAIModelConfiguration, Prompty
+        from promptflow.tracing import trace
+
+        BASE_DIR = Path(__file__).absolute().parent
+
+
+        class ChatFlow:
+            def __init__(self, model_config: OpenAIModelConfiguration):
+                self.model_config = model_config
+
+            @trace
+            def __call__(self, question: str = "What is ChatGPT?", chat_history: list = None) -> str:
+                prompty = Prompty.load(source=BASE_DIR / "chat.prompty", model={"configuration": self.model_config})
+                return prompty(question=question, chat_history=chat_history or [])
+    """,
+    "chat-basic/chat.prompty": """
+        ---
+        model:
+          api: chat
+          configuration: {type: openai, model: gpt-4o-mini}
+        inputs:
+          question: {type: string}
+          chat_history: {type: list}
+        ---
+        system:
+        You are a helpful assistant.
+        {% for item in chat_history %}
+        {{item.role}}:
+        {{item.content}}
+        {% endfor %}
+        user:
+        {{question}}
     """,
 }
 
 
-def test_a_flex_chat_flow_gets_its_history_as_openai_messages(tmp_path):
-    # Prompt flow's chat test gives a flex flow (as a prompty) `[{"role", "content"}]`; a DAG keeps
-    # its {inputs, outputs} turns (tests/serving/test_serve_chat.py covers that shape's wiring).
-    root = write_workspace(tmp_path, "http://127.0.0.1:9/v1", FLEX_CHAT)
-    served = ServeProcess(root / "flexchat")
+def test_pfs_chat_basic_flex_flow_is_a_chat_flow_with_its_history_as_openai_messages(tmp_path, fake):
+    # Was: 404 "not a chat flow" (nothing marked is_chat_*); and a flex flow's history came as
+    # DAG turns, where Prompt flow's chat test gives prompty and flex flows {role, content}.
+    root = write_workspace(tmp_path, fake.base_url, CHAT_BASIC)
+    served = ServeProcess(root / "chat-basic", args=(
+        "--init", 'model_config={"connection": "open_ai_connection", "model": "gpt-4o-mini"}'))
+    client = _client(served)
     try:
-        reply = _client(served).chat.completions.create(model="flexchat", messages=[
+        reply = client.chat.completions.create(model="chat-basic", messages=[
             {"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}, {"role": "user", "content": "two"}])
+        sent = fake.requests[-1].body["messages"]
+        pieces = [chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(
+            model="chat-basic", stream=True, messages=[{"role": "user", "content": "three"}]) if chunk.choices]
     finally:
         served.stop()
-    history, question = reply.choices[0].message.content.split(" | ")
-    assert question == "two"
-    assert json.loads(history) == [{"role": "user", "content": "one"}, {"role": "assistant", "content": "1"}]
+    assert reply.choices[0].message.content == "echo: two"
+    assert [(message["role"], message["content"].strip()) for message in sent[1:]] == [
+        ("user", "one"), ("assistant", "1"), ("user", "two")]
+    assert "".join(pieces) == "echo: three"

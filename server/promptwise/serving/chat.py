@@ -147,6 +147,13 @@ def models_endpoint(serving):
     return models
 
 
+def _reply(outputs: dict | None, shape) -> Any:
+    """The chat output's value; a flex entry that declares no outputs and returns a dict is
+    answered with that dict (as JSON text), not with nothing."""
+    outputs = outputs or {}
+    return outputs[shape.answer] if shape.answer in outputs else (outputs or None)
+
+
 def _answer_text(value: Any) -> str:
     return value if isinstance(value, str) else to_json(value)
 
@@ -179,7 +186,7 @@ async def _answer(serving, request: Request, flow_request) -> Response:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return _chunks(serving, flow, inputs, flow_request, shape, include_usage)
     outcome = await serving.run_connected(request, flow, inputs, flow_request)  # cancelled if the client leaves
-    answer = (outcome.outputs or {}).get(shape.answer)
+    answer = _reply(outcome.outputs, shape)
     if is_stream(answer):
         answer = await join(answer)
     serving.finish(flow_request)
@@ -221,7 +228,7 @@ def _chunks(serving, flow, inputs: dict, flow_request, shape, include_usage: boo
                     first_token_sent(serving, flow_request)
                     yield chunk({"content": value})
                     continue
-                answer = (value.outputs or {}).get(shape.answer)
+                answer = _reply(value.outputs, shape)
                 if is_stream(answer):
                     async for piece in items(answer):
                         first_token_sent(serving, flow_request)

@@ -212,22 +212,23 @@ class ServedFlow:
         return reference.name if prepared is not None and prepared.kind == "llm" else None
 
     def chat_shape(self) -> ChatShape | None:
-        """The chat input/history/output: declared (`is_chat_input` ...) in a DAG or flex flow, or a
-        prompty with a `chat_history` input and one other input."""
+        """The chat input/history/output: declared (`is_chat_input` ...), or, in a prompty or a flex
+        flow (pf's chat-basic sample marks nothing), a `chat_history` input beside one other input
+        (or one other without a default), answered by the prompty's reply or the entry's value."""
         specs = self.input_specs
         question = next((n for n, s in specs.items() if getattr(s, "is_chat_input", False)), None)
         history = next((n for n, s in specs.items() if getattr(s, "is_chat_history", False)), None)
         document = getattr(self.executable, "document", None)
         outputs = getattr(document, "outputs", None) or {}
         answer = next((n for n, s in outputs.items() if getattr(s, "is_chat_output", False)), None)
-        prompty = self.executable.kind == "prompty"
-        if prompty:
+        if self.executable.kind != "flow_dag":
             history = history or ("chat_history" if "chat_history" in specs else None)
             others = [n for n in specs if n != history]
             required = [n for n in others if not getattr(specs[n], "has_default", False)]
             if question is None and history:  # the one other input, or the one other without a default
                 question = others[0] if len(others) == 1 else required[0] if len(required) == 1 else None
-            answer = answer or "output"
+            if self.executable.kind == "prompty" or not outputs:
+                answer = answer or "output"
         if question is None:
             return None
         if answer is None:
