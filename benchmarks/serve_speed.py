@@ -20,7 +20,11 @@ Their CPU per request is printed beside the server's. For each server:
 - for promptwise, the overhead measured inside the server, from its `Server-Timing` header
   (`flow;dur`, `model;dur`, `app;dur`): app minus model = from admission to the answer, less the
   time its model calls took (what the network and the client's own scheduling add is not in
-  it); and `outside_flow` = latency minus the flow's run (HTTP, admission, queueing, the client);
+  it); `outside_flow` = latency minus the flow's run (HTTP, admission, queueing, the client);
+- with --vary-inputs, `own`: each request's latency less how late the load generator sent it,
+  its model calls' nominal latency and how late the endpoint answered them (told apart by the
+  log line's id the calls carry): the server's share, its HTTP, its waits for a core and its
+  client's time on the calls included, and none of the harness's timers;
 - promptwise twice: as configured for production monitoring (alert rules checked every 10 s,
   online evaluation of 10% of requests by pii, prompt_injection and json_valid) and without it,
   so what monitoring adds per request is the difference (CPU time and latency);
@@ -151,6 +155,13 @@ def next_request(buffer: bytes) -> tuple[bytes, bytes, bytes] | None:
     return head, buffer[head_end + 4:head_end + 4 + length], buffer[head_end + 4 + length:]
 
 
+def request_key(data: bytes) -> bytes:
+    """The log line's correlation id in a request (or a model call made for it): with
+    --vary-inputs each request's own, so the endpoint's lateness is told apart per request."""
+    at = data.find(b"[corr=")
+    return data[at + 6:at + 14] if at >= 0 else b""
+
+
 def json_answer(body: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
@@ -164,6 +175,7 @@ class EndpointConnection(asyncio.Protocol):
 
     calls = 0
     late: list[float] = []  # seconds past the latency, per call answered since the last /_stats
+    late_by_request: dict[bytes, list] = {}  # request key -> [calls, seconds late in all], since the last /_stats
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
@@ -179,17 +191,24 @@ class EndpointConnection(asyncio.Protocol):
             head, body, self.buffer = request
             if head.startswith(b"get /_stats"):
                 late, EndpointConnection.late = EndpointConnection.late, []
-                stats = {"requests": EndpointConnection.calls}
+                by_request, EndpointConnection.late_by_request = EndpointConnection.late_by_request, {}
+                stats = {"requests": EndpointConnection.calls,
+                         "late_by_request": {key.decode(): value for key, value in by_request.items()}}
                 if late:
                     stats.update(late_p50_ms=ms(late, 50), late_p99_ms=ms(late, 99))
                 self.transport.write(json_answer(json.dumps(stats).encode()))
                 continue
             EndpointConnection.calls += 1
             answer = CLASSIFIED if b"Source system:" in body else SUMMARISED
-            self.loop.call_later(self.latency, self._answer, answer, time.perf_counter())
+            self.loop.call_later(self.latency, self._answer, answer, time.perf_counter(), request_key(body))
 
-    def _answer(self, answer: bytes, received: float) -> None:
-        EndpointConnection.late.append(time.perf_counter() - received - self.latency)
+    def _answer(self, answer: bytes, received: float, key: bytes) -> None:
+        late = time.perf_counter() - received - self.latency
+        EndpointConnection.late.append(late)
+        if key:
+            counted = EndpointConnection.late_by_request.setdefault(key, [0, 0.0])
+            counted[0] += 1
+            counted[1] += late
         if not self.transport.is_closing():
             self.transport.write(answer)
 
@@ -252,12 +271,12 @@ class PassThrough(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (request := next_request(self.buffer)) is not None:
-            _, _, self.buffer = request  # the load sends one request at a time per connection
-            asyncio.get_running_loop().create_task(self._answer())
+            _, body, self.buffer = request  # the load sends one request at a time per connection
+            asyncio.get_running_loop().create_task(self._answer(request_key(body)))
 
-    async def _answer(self) -> None:
-        await self.upstream.post(self.upstream.request(CLASSIFY_CALL))
-        await self.upstream.post(self.upstream.request(SUMMARY_CALL))
+    async def _answer(self, key: bytes) -> None:
+        for call in (CLASSIFY_CALL, SUMMARY_CALL):  # the request's own correlation id in its calls, as the flow's
+            await self.upstream.post(self.upstream.request(call.replace(b"[corr=5d0e7b42]", b"[corr=%s]" % key)))
         if not self.transport.is_closing():
             self.transport.write(PASSED)
 
@@ -388,6 +407,7 @@ class Phase:
         self.outside_flow: list[float] = []
         self.in_server: list[float] = []
         self.send_lag: list[float] = []  # how late after its scheduled arrival each request was sent
+        self.by_key: dict[bytes, float] = {}  # request key -> latency less the send lag (--vary-inputs)
         self.failures = 0
 
     def answered(self, answer: Answer, latency: float) -> None:
@@ -403,13 +423,17 @@ class Phase:
 
     async def send(self, load: "Load", request: bytes, started: float) -> None:
         """Send `request` and count its answer, timed from `started`."""
-        self.send_lag.append(time.perf_counter() - started)
+        lag = time.perf_counter() - started
+        self.send_lag.append(lag)
         try:
             answer = await load.post(request)
         except OSError:  # connection refused or reset: not answered
             self.failures += 1
             return
-        self.answered(answer, time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        self.answered(answer, latency)
+        if answer.status == 200 and VARY:
+            self.by_key[request_key(request)] = latency - lag
 
 
 def encoded(load: Load, count: int) -> list[bytes]:
@@ -587,6 +611,10 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
             result[f"{at}_in_server_overhead_p99_ms"] = ms(paced.in_server, 99)
         if paced.outside_flow:  # latency - flow: the server's HTTP, admission and queueing, plus the client's
             result[f"{at}_outside_flow_p99_ms"] = ms(paced.outside_flow, 99)
+        own = own_shares(paced, stats["late_by_request"], args.latency_ms / 1000)
+        if own:  # the server's own share of each request, the harness's timers taken out
+            result[f"{at}_own_p50_ms"] = ms(own, 50)
+            result[f"{at}_own_p99_ms"] = ms(own, 99)
         # The harness's own share of every latency: the load generator sending late (its timers
         # tick in whole milliseconds and share the cores) and the endpoint answering late.
         result[f"{at}_send_lag_p99_ms"] = ms(paced.send_lag, 99)
@@ -598,6 +626,19 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
                        f"{at}_client_cpu_ms_per_request": client_cpu,
                        f"{at}_load_average": round(os.getloadavg()[0], 1)})
     return result
+
+
+def own_shares(phase: Phase, late_by_request: dict[str, list], latency: float) -> list[float]:
+    """Per request (--vary-inputs: told apart by their log line's id): its latency less how late
+    the load generator sent it, its model calls' nominal latency and how late the endpoint
+    answered them. What is left is the server's (its work, HTTP in and out, its waits for a
+    core, its client's time on the calls) plus the loopback's, and none of the harness's timers."""
+    shares = []
+    for key, elapsed in phase.by_key.items():
+        calls, late = late_by_request.get(key.decode(), (0, 0.0))
+        if calls:
+            shares.append(elapsed - calls * latency - late)
+    return shares
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -684,6 +725,8 @@ def summary(result: dict, rate: float, pf: dict | None, baseline: dict | None) -
                  f"p50/p99 {result[f'{at}_overhead_p50_ms']:g}/{result[f'{at}_overhead_p99_ms']:g} ms")
         if baseline is not None and baseline is not result and f"{at}_overhead_p99_ms" in baseline:
             line += f" (baseline's p99 {baseline[f'{at}_overhead_p99_ms']:g})"
+        if f"{at}_own_p99_ms" in result:
+            line += f", own p50/p99 {result[f'{at}_own_p50_ms']:g}/{result[f'{at}_own_p99_ms']:g} ms"
         if f"{at}_in_server_overhead_p99_ms" in result:
             line += f", in-server p99 {result[f'{at}_in_server_overhead_p99_ms']:g} ms"
         line += (f", CPU {result[f'{at}_cpu_ms_per_request']:.2f} ms/req, {result[f'{at}_failures']} unanswered, "
