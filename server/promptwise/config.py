@@ -11,7 +11,6 @@ reads the file, and reports a bad one as a `ConfigError` naming the file and lin
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +58,8 @@ def _kind(value: object) -> str:
 
 
 def _has_tool_table(pyproject: Path) -> bool:
+    import tomllib  # here, as below: a workspace with a promptwise.yaml never parses TOML
+
     try:
         tool = tomllib.loads(read_user_text(pyproject)).get("tool")
         return isinstance(tool, dict) and "promptwise" in tool
@@ -182,6 +183,8 @@ _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 def read_tool_table(pyproject: Path) -> dict | None:
     """The `[tool.promptwise]` table of a pyproject.toml (None when it has none). Raises
     ConfigError naming the file and line for a file that cannot be read."""
+    import tomllib
+
     try:
         data = tomllib.loads(read_user_text(pyproject))
     except tomllib.TOMLDecodeError as error:

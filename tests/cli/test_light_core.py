@@ -116,7 +116,9 @@ def test_check_of_a_flow_with_its_eval_yaml_does_not_import_the_model_client_or_
                                       "promptwise.evaluation.results_store",
                                       # what only scoring needs: a judge's answer parser, statistics
                                       "promptwise.evaluation.judge_answer", "statistics", "sqlite3",
-                                      "uuid", "platform"))
+                                      "uuid", "platform",
+                                      # a workspace with a promptwise.yaml: no TOML is parsed
+                                      "tomllib", "promptwise.documents.toml_nodes"))
     assert code in (0, 1), out  # 1 if the example has findings; never a crash (2) or a traceback
     assert loaded == []
 

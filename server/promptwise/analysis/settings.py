@@ -53,7 +53,6 @@ from promptwise.documents.flow_dag import FlowDag
 from promptwise.documents.load import read_text
 from promptwise.documents.prompty import Prompty
 from promptwise.documents.source import Range
-from promptwise.documents.toml_nodes import parse_toml_table
 from promptwise.documents.yaml_nodes import YamlMapping, YamlNode, YamlScalar, parse_yaml
 
 PYPROJECT = "pyproject.toml"
@@ -231,6 +230,8 @@ def _read(path: Path, text: str | None) -> SettingsFile | None:
     if path.name == PYPROJECT:
         if "promptwise" not in text:
             return None
+        from promptwise.documents.toml_nodes import parse_toml_table  # only for a pyproject.toml
+
         table = parse_toml_table(text)
         if table.root is None and not table.errors:
             return None
