@@ -176,9 +176,10 @@ providers:
 defaultTest:
   assert:
     - {{type: equals, value: '{{{{expected}}}}'}}
-tests: file://data.csv
+tests: file://{data}
 """
-# Printed after a closed local port: whatever a tool tries to reach beyond the endpoint fails there.
+NETWORK_CHECK_ROWS = 50  # --check-network: the first rows, enough for every kind of call a tool makes
+# The proxy of every tool: a closed local port, where whatever tries to go beyond the endpoint fails.
 CLOSED_PORT_PROXY = "http://127.0.0.1:9"
 
 
@@ -247,11 +248,11 @@ def failure(name: str, step: dict) -> str:
 # ----- the three tools -----
 
 def run_promptwise(promptwise: Path, root: Path, base_url: str, args, environment: dict, tracing: bool,
-                   name: str, wrap: tuple = ()) -> dict:
+                   name: str, wrap: tuple = (), data: str = "data.csv") -> dict:
     (root / "promptwise.yaml").write_text(
         f"connections:\n  open_ai_connection: {{type: openai_compatible, base_url: '{base_url}'}}\n"
         + ("" if tracing else "tracing: {enabled: false}\n"), encoding="utf-8")
-    step = measured([str(promptwise), "eval", "classify", "--data", "data.csv", "--concurrency", str(args.concurrency),
+    step = measured([str(promptwise), "eval", "classify", "--data", data, "--concurrency", str(args.concurrency),
                      "--no-cache", "--format", "json", "--name", name], root, environment, wrap)
     if step["code"] != 0:
         return {"error": failure("promptwise eval", step), **step}
@@ -281,13 +282,14 @@ def prepare_prompt_flow(pf: Path, root: Path, base_url: str, environment: dict) 
     return environment
 
 
-def run_prompt_flow(pf: Path, root: Path, args, environment: dict, name: str, wrap: tuple = ()) -> dict:
+def run_prompt_flow(pf: Path, root: Path, args, environment: dict, name: str, wrap: tuple = (),
+                    data: str = "data.csv") -> dict:
     environment = {**environment, "PF_WORKER_COUNT": str(args.concurrency)}
-    run = measured([str(pf), "run", "create", "--flow", "classify", "--data", "data.csv", "--name", name,
+    run = measured([str(pf), "run", "create", "--flow", "classify", "--data", data, "--name", name,
                     "--column-mapping", "ticket=${data.ticket}"], root, environment, wrap)
     if run["code"] != 0:
         return {"error": failure("pf run create", run), **run}
-    evaluation = measured([str(pf), "run", "create", "--flow", "evaluate", "--data", "data.csv", "--run", name,
+    evaluation = measured([str(pf), "run", "create", "--flow", "evaluate", "--data", data, "--run", name,
                            "--name", f"{name}-eval", "--column-mapping", "prediction=${run.outputs.label}",
                            "reference=${data.expected}"], root, environment, wrap)
     if evaluation["code"] != 0:
@@ -308,8 +310,9 @@ def promptfoo_environment(root: Path, environment: dict) -> dict:
 
 
 def run_promptfoo(promptfoo: Path, root: Path, base_url: str, args, environment: dict, name: str,
-                  wrap: tuple = ()) -> dict:
-    (root / "promptfooconfig.yaml").write_text(PROMPTFOO_CONFIG.format(base_url=base_url), encoding="utf-8")
+                  wrap: tuple = (), data: str = "data.csv") -> dict:
+    (root / "promptfooconfig.yaml").write_text(PROMPTFOO_CONFIG.format(base_url=base_url, data=data),
+                                               encoding="utf-8")
     output = root / f"{name}.json"
     step = measured([str(promptfoo), "eval", "-c", "promptfooconfig.yaml", "-j", str(args.concurrency), "--no-cache",
                      "--no-table", "--no-progress-bar", "-o", output.name], root, environment, wrap)
@@ -574,13 +577,12 @@ def main(argv: list[str] | None = None) -> int:
             base_url, control = endpoint.stdout.readline().split()
             pf_environment = prepare_prompt_flow(pf, root, base_url, environment) if pf else None
             foo_environment = promptfoo_environment(root, environment)
-            tools = {"promptwise": lambda name, wrap: run_promptwise(promptwise, root, base_url, args, environment,
-                                                                      True, name, wrap),
-                     "promptwise untraced": lambda name, wrap: run_promptwise(promptwise, root, base_url, args,
-                                                                               environment, False, name, wrap),
-                     "Prompt flow": lambda name, wrap: run_prompt_flow(pf, root, args, pf_environment, name, wrap),
-                     "promptfoo": lambda name, wrap: run_promptfoo(promptfoo, root, base_url, args, foo_environment,
-                                                                   name, wrap)}
+            tools = {"promptwise": lambda *run: run_promptwise(promptwise, root, base_url, args, environment, True,
+                                                                *run),
+                     "promptwise untraced": lambda *run: run_promptwise(promptwise, root, base_url, args, environment,
+                                                                         False, *run),
+                     "Prompt flow": lambda *run: run_prompt_flow(pf, root, args, pf_environment, *run),
+                     "promptfoo": lambda *run: run_promptfoo(promptfoo, root, base_url, args, foo_environment, *run)}
             for attempt in range(args.repeat):
                 for column in columns:
                     if column.get("skip"):
@@ -593,13 +595,16 @@ def main(argv: list[str] | None = None) -> int:
                           + (f"{result['wall']:.2f} s, CPU {result['cpu']:.2f} s" if "error" not in result
                              else "failed"), flush=True)
             if args.check_network:
-                print("  the network check (each eval again under strace) ...", flush=True)
+                print(f"  the network check (each eval again under strace, {NETWORK_CHECK_ROWS} rows) ...", flush=True)
+                with (root / "data.csv").open(encoding="utf-8") as full, \
+                        (root / "data-check.csv").open("w", encoding="utf-8") as part:
+                    part.writelines(line for _, line in zip(range(NETWORK_CHECK_ROWS + 1), full))
                 for column in columns:
                     if not column.get("skip"):
                         traces = root / f"strace-{column['label'].replace(' ', '-')}"
                         traces.mkdir()
                         wrap = ("strace", "-f", "-ff", "-qq", "-e", "trace=connect", "-o", str(traces / "trace"))
-                        tools[column["label"]](f"net-{column['label'].replace(' ', '-')}", wrap)
+                        tools[column["label"]](f"net-{column['label'].replace(' ', '-')}", wrap, "data-check.csv")
                         column["network"] = connections(traces, int(base_url.rsplit(":", 1)[1].split("/")[0]))
         finally:
             endpoint.terminate()
@@ -612,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = pf_environment if column["label"] == "Prompt flow" else foo_environment
                 column["startup"] = startup(command, args.startup_runs, extra or environment)
     if not args.skip_install_size:
-        print("  install sizes (a fresh venv of the core: about a minute) ...", flush=True)
+        print("  install sizes (a fresh venv of promptwise: about a minute) ...", flush=True)
         columns[0]["size"] = promptwise_install_size()
         if pf:
             columns[2]["size"] = prompt_flow_install_size(pf)
@@ -620,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
             prefix = promptfoo.parent.parent.parent if promptfoo.parent.name == ".bin" else promptfoo.parent
             columns[3]["size"] = promptfoo_install_size(prefix)
     print_table(columns, args)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores: on a busy machine "
+          "the wall times swell with the load; CPU per row holds better")
     return 0
 
 
