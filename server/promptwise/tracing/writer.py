@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import pickle
 import signal
 import struct
@@ -359,11 +360,24 @@ class ProcessSpanProcessor(SpanProcessor):
 
 
 # --- the child's side -----------------------------------------------------------------------------
+def _background_scheduling() -> None:
+    """Linux: SCHED_BATCH, the policy for CPU work nobody waits on. The writer keeps its fair share
+    of the CPU (its queue never starves), but waking up it never preempts a running event loop.
+    Left as it is under a real-time policy (a benchmark's SCHED_RR): there it competes as its
+    parent does."""
+    if hasattr(os, "SCHED_BATCH") and os.sched_getscheduler(0) == os.SCHED_OTHER:
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError:
+            pass
+
+
 def main() -> int:
     """The writer process: spans from stdin into the store, answers on stdout."""
     for name in ("SIGINT", "SIGTERM"):  # the parent decides when to stop: a drain must not lose spans
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+    _background_scheduling()
     inbox, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
