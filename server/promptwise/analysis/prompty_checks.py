@@ -20,7 +20,6 @@ message), so for that shape PW502/PW503 are warnings.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import replace
@@ -96,6 +95,8 @@ def _meant_role(word: str) -> str | None:
         return ROLE_ALIASES[lowered]
     if lowered.endswith("s") and lowered[:-1] in VALID_ROLES:
         return None  # `Users:`, `Tools:` are headings
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(lowered, VALID_ROLES, n=1, cutoff=0.8)
     return close[0] if close else None
 
