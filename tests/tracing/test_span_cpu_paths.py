@@ -87,3 +87,17 @@ def test_input_messages_shortcut_shapes_as_the_plain_walk():
     ]
     assert spans.input_messages(messages) == [_shaped_plainly(message) for message in messages]
     assert spans.input_messages(messages)[1]["parts"][0]["content"].endswith("[10 more characters]")
+
+
+def test_output_message_shortcut_shapes_as_the_plain_walk():
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+    replies = [{"role": "assistant", "content": "Fine."}, {"content": "no role"}, {"role": None, "content": "none"},
+               {"role": "assistant", "content": "x" * (spans.MAX_TEXT_CHARS + 1)},
+               {"role": "assistant", "content": "calling", "tool_calls": [call]},
+               {"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "tool", "content": "odd"},
+               {"role": "assistant", "content": [{"type": "text", "text": "parts"}]}]
+    for reply in replies:
+        for finish_reason in ("stop", None, "tool_calls"):
+            plain = _shaped_plainly({"role": "assistant", **reply})
+            plain["finish_reason"] = finish_reason or "stop"
+            assert spans.output_message(reply, finish_reason) == plain

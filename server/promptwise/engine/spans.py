@@ -552,6 +552,9 @@ def input_messages(messages: Any) -> list[dict]:
 
 
 def output_message(message: dict, finish_reason: str | None) -> dict:
+    content = message.get("content")
+    if type(content) is str and message.get("role", "assistant") == "assistant" and not message.get("tool_calls"):
+        return {"role": "assistant", "parts": [_text_part(content)], "finish_reason": finish_reason or "stop"}
     shaped = input_messages([{"role": "assistant", **message}])[0]
     shaped["finish_reason"] = finish_reason or "stop"
     return shaped

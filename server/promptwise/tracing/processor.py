@@ -185,7 +185,9 @@ class StoreSpanProcessor(SpanProcessor):
             log.warning("tracing: could not delete old traces (%s: %s)", type(error).__name__, error)
 
 
-_STATUS = {StatusCode.OK: "ok", StatusCode.ERROR: "error", StatusCode.UNSET: "unset"}
+def _status_text(code: StatusCode) -> str:
+    # by identity: a dict keyed by the enum hashes it in Python, once per span
+    return "error" if code is StatusCode.ERROR else "ok" if code is StatusCode.OK else "unset"
 
 
 def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None, content_pii: bool = True) -> SpanRecord:
@@ -212,7 +214,7 @@ def to_record(span: ReadableSpan, *, capture_content: bool = True, pii=None, con
         trace_id=format(context.trace_id, "032x"), span_id=format(context.span_id, "016x"),
         parent_id=format(parent.span_id, "016x") if parent is not None else None,
         name=name, start_ns=span.start_time or 0, end_ns=span.end_time or span.start_time or 0,
-        status=_STATUS.get(status.status_code, "unset"),
+        status=_status_text(status.status_code),
         error_message=description or None,
         attributes=attributes,
         events=[{"name": event.name, "time_ns": event.timestamp,
