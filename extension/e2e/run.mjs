@@ -203,8 +203,18 @@ async function runCommand(page, title) {
     }
   }
   await input.fill(`>${title}`);
-  const item = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
-  await item.waitFor({ state: "visible" });
+  // Enter runs the focused row: wait until the filter has made it this command. (A recently used
+  // command is on screen before the filter applies, and Enter then ran the list's first row.)
+  try {
+    await page.waitForFunction(
+      (wanted) => document.querySelector(".quick-input-list .monaco-list-row.focused .label-name")?.textContent?.trim() === wanted,
+      title,
+      { timeout: 30_000 },
+    );
+  } catch {
+    const focused = await page.locator(".quick-input-list .monaco-list-row.focused").first().innerText().catch(() => "none");
+    throw new Error(`the command palette did not focus "${title}" (focused: ${focused.replace(/\s+/g, " ")})`);
+  }
   await page.keyboard.press("Enter");
 }
 
@@ -457,8 +467,22 @@ function compareModelsPids() {
 /** Starts "Compare Models…" on log-triage with `models` over its data.jsonl; returns its progress toast. */
 async function startCompareModels(page, models) {
   await runCommand(page, "Notifications: Clear All Notifications");
+  // From the flow's editor (a results page left focused would leave no active editor).
+  await runCommand(page, "View: Close All Editors");
   await openFile(page, "log-triage/flow.dag.yaml");
   await runCommand(page, "Promptwise: Compare Models…");
+  // With no flow editor active the command asks for the flow first.
+  const flowPick = page.locator(".quick-input-widget input[placeholder='Compare models on which flow or prompt?']");
+  const modelsBox = page.locator(".quick-input-widget .quick-input-title", { hasText: "Compare Models" });
+  try {
+    await flowPick.or(modelsBox).first().waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+  } catch {
+    const shown = await page.locator(".quick-input-widget:visible").innerText().catch(() => "no quick input");
+    throw new Error(`Compare Models… asked neither for the flow nor for the models (shown: ${shown.replace(/\s+/g, " ").slice(0, 200)})`);
+  }
+  if (await flowPick.isVisible()) {
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/flow.dag.yaml" }).first().click();
+  }
   await answerInput(page, "Compare Models", models.join(", "));
   const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
   await dataset.waitFor({ state: "visible" });
@@ -1042,7 +1066,7 @@ const steps = [
       const progress = await startCompareModels(page, models);
       // Cancel once the first of three models has finished rows (each model takes seconds against
       // the fake model's latency): the notification follows `--progress`.
-      const rowsDone = progress.locator(".notification-list-item-message", { hasText: /gpt-4o-mini \(1 of 3\): \d+\/64 rows/ });
+      const rowsDone = progress.locator(".notification-list-item-message", { hasText: /gpt-4o-mini \(1 of 3\): [1-9]\d*\/64 rows/ });
       await rowsDone.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const reported = (await rowsDone.innerText()).replace(/\s+/g, " ");
       if (compareModelsPids().length === 0) throw new Error("no promptwise eval --models process is running");
