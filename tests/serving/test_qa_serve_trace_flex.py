@@ -122,7 +122,7 @@ SLOW_WORDS = {
 
 def test_sigterm_lets_a_stream_in_flight_finish_and_keeps_its_trace_and_log_line(tmp_path):
     root = write_workspace(tmp_path, "http://127.0.0.1:9/v1", SLOW_WORDS)
-    served = ServeProcess(root / "slow", args=("--workers", "2"))
+    served = ServeProcess(root / "slow")
     events = []
     try:
         with httpx.stream("POST", served.url + "/score", json={"count": 8}, timeout=30,
