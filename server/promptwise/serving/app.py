@@ -589,7 +589,9 @@ def _configure_tracing(config: ServeConfig):
     try:
         from promptwise.config import load_workspace
 
-        configure(load_workspace(config.flow).root, service_name="promptwise-serve")
+        # The span writer in a child process (tracing/writer.py): in a thread it held the loop's GIL
+        # while it redacted, scanned and stored spans, the traced tail's main cause.
+        configure(load_workspace(config.flow).root, service_name="promptwise-serve", writer_process=True)
     except Exception as error:  # noqa: BLE001 - serving goes on without traces, and says so
         log.warning("promptwise serve: tracing is off: %s", error)
         return None
