@@ -31,6 +31,9 @@ def served_then_stopped(tmp_path_factory):
         try:
             answered = httpx.post(served.url + "/score", json={"question": "hi"}, timeout=30,
                                   headers={"x-request-id": "portal-req-42"})
+            azure_client = httpx.post(served.url + "/score", json={"question": "hi"}, timeout=30,
+                                      headers={"x-ms-client-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e"})
+            assert azure_client.headers["x-request-id"] == "0f8fad5b-d9cb-469f-a165-70867728950e"
             refused = httpx.post(served.url + "/score", json={"question": 7}, timeout=30)
             with pytest.raises(httpx.ReadTimeout):  # leaves while the model call is in flight
                 httpx.post(served.url + "/score", json={"question": "slow please"}, timeout=httpx.Timeout(30, read=1),
@@ -75,6 +78,15 @@ def test_traces_show_says_when_the_client_went_away(served_then_stopped):
     assert request_line.startswith("POST /score") and "HTTP 499" in request_line
     assert "cancelled: the client went away" in request_line
     assert "CancelledError" in shown.stdout  # the model call's span says it was cut short
+
+
+def test_an_azure_clients_own_request_id_finds_its_trace(served_then_stopped):
+    # Was: x-ms-client-request-id (what azure-core clients send, and pf flow serve takes as the
+    # request id) was ignored; the request got an id of ours the client never saw.
+    root, _ = served_then_stopped
+    shown = traces(root, "show", "0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert shown.returncode == 0, shown.stderr
+    assert "request 0f8fad5b-d9cb-469f-a165-70867728950e" in shown.stdout
 
 
 def test_an_unknown_id_is_one_clear_error(served_then_stopped):

@@ -295,7 +295,8 @@ class ServingApp:
         return consumer
 
     async def admit(self, request: Request, route: str) -> FlowRequest:
-        request_id = request.headers.get("x-request-id", "")
+        # Azure SDK clients send their own id as x-ms-client-request-id: pf flow serve takes it too.
+        request_id = request.headers.get("x-request-id") or request.headers.get("x-ms-client-request-id", "")
         if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
             request_id = new_request_id()
         if self.router is None:
