@@ -207,7 +207,11 @@ async function runCommand(page, title) {
   // command is on screen before the filter applies, and Enter then ran the list's first row.)
   try {
     await page.waitForFunction(
-      (wanted) => document.querySelector(".quick-input-list .monaco-list-row.focused .label-name")?.textContent?.trim() === wanted,
+      (wanted) => {
+        const label = document.querySelector(".quick-input-list .monaco-list-row.focused .label-name")?.textContent?.trim() ?? "";
+        // Some titles go on in brackets: "View: Focus Problems (Errors, Warnings, Infos)".
+        return label === wanted || label.startsWith(`${wanted} (`);
+      },
       title,
       { timeout: 30_000 },
     );
