@@ -221,7 +221,7 @@ def test_a_page_may_send_the_headers_the_server_reads_and_read_the_ones_it_answe
     # and a page could not read a 429's Retry-After nor the request id an error asks to quote.
     preflight = httpx.options(served.url + "/score", headers={
         "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "x-api-key, traceparent, content-type"})
+        "Access-Control-Request-Headers": "x-api-key, traceparent, x-ms-client-request-id, content-type"})
     assert preflight.status_code == 200, preflight.text
     answer = client.post("/score", json={"question": 3}, headers={"Origin": ORIGIN})
     assert answer.status_code == 422

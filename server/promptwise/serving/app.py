@@ -797,7 +797,8 @@ def create_app(config: ServeConfig) -> Starlette:
         middleware.append(Middleware(CORSMiddleware, allow_origins=config.settings.cors_origins,
                                      allow_methods=["GET", "POST"],
                                      allow_headers=["authorization", "api-key", "x-api-key", "content-type",
-                                                    "x-request-id", "traceparent", "tracestate"],
+                                                    "x-request-id", "x-ms-client-request-id", "traceparent",
+                                                    "tracestate"],
                                      # Not CORS-safelisted: a page could not read a 429's Retry-After
                                      # nor the request id an error answer asks it to quote.
                                      expose_headers=["retry-after", "x-request-id", "x-promptwise-version",
