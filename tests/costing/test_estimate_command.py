@@ -155,6 +155,10 @@ def test_runs_of_several_models_the_priced_models_own_come_first(tmp_path, capsy
         tokens = report["nodes"][0]["outputTokens"]
         outputs[model] = (tokens["observedMeanPerCall"], tokens["observedWithModel"])
     assert outputs == {"o4-mini": (400, None), "gpt-4.1": (20, "gpt-4o-mini")}
+    # Without --model, classify's own model (gpt-4o-mini): its runs, not the mean of both models'.
+    report, _ = run_json(capsys, str(flow), "--data", str(data))
+    tokens = report["nodes"][0]["outputTokens"]
+    assert (tokens["observedMeanPerCall"], tokens["observedWithModel"]) == (20, None)
 
 
 def test_model_override_and_prompty(tmp_path, capsys):

@@ -258,18 +258,15 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
     batch run (input -> `${data.COLUMN}` or a literal)."""
     kind = getattr(document, "kind", None)
     result = Preflight(Path(document.path), data_path, catalog.as_of, [], column_mapping=dict(column_mapping or {}))
-    # Past runs tell the expected output; when the estimate prices another model, that model's
-    # runs, or else those of the model called most (said so).
+    # Past runs tell the expected output: those of the model priced (runs of several models are
+    # stored after `eval --models`), or else those of the model called most, said so.
     observed = observed_outputs(workspace, Path(document.path))
-    observed_by = observed_outputs_by_model(workspace, Path(document.path)) if model else {}
+    observed_by = observed_outputs_by_model(workspace, Path(document.path))
     totals: dict[str, NodeTotals] = {}
 
     def node_totals(name: str, variant: str | None, requested: str | None) -> NodeTotals:
         if name not in totals:
             totals[name] = NodeTotals(name, variant, requested, observed_output=observed.get(name))
-            if model and observed_by.get(name):
-                used, mean = _runs_for(observed_by[name], model, catalog)
-                totals[name].observed_output, totals[name].observed_with = mean, used
         return totals[name]
 
     if kind == "flow_dag":
@@ -326,7 +323,10 @@ def run_preflight(document: Any, rows: Iterable[Row | BadRow] | None, *, workspa
             call = _with_model(call, model)
             node_summary.model = node_summary.model or call.model or default_model
             node_summary.add(where, estimate_call(call, catalog, default_model))
-    for node_summary in totals.values():
+    for name, node_summary in totals.items():
+        priced = model or node_summary.model
+        if observed_by.get(name) and priced:
+            node_summary.observed_with, node_summary.observed_output = _runs_for(observed_by[name], priced, catalog)
         if node_summary.observed_with:
             node_summary.warnings.add(_observed_note(node_summary, model, catalog))
         if node_summary.reasoning_limit is not None and node_summary.reasoning_limit < REASONING_ROOM:
@@ -353,7 +353,8 @@ def reasoning_room_note(node: NodeTotals) -> str:
             f"for this model, or set a lower reasoning_effort")
 
 
-def _observed_note(node: NodeTotals, model: str, catalog: Catalog) -> str:
+def _observed_note(node: NodeTotals, model: str | None, catalog: Catalog) -> str:
+    model = model or node.model or "the model priced"
     note = (f"expected output: {node.observed_output:.0f} tokens per call observed in earlier runs with "
             f"{node.observed_with}, not {model} (an answer's length depends little on the model)")
     priced, used = catalog.lookup(model), catalog.lookup(node.observed_with)
