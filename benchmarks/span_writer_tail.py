@@ -3,7 +3,7 @@ on an asyncio loop, with the writer off, in a thread (tracing/processor.py) or i
 (tracing/writer.py), alternately.
 
     .venv/bin/python benchmarks/span_writer_tail.py [--rate 100] [--seconds 8] [--rounds 3]
-        [--modes off,thread,process] [--switch-ms 5]
+        [--modes off,thread,process] [--switch-ms 5] [--realtime]
 
 The spans are the real ones of the log-triage flow: `promptwise run` of it once against the
 scripted endpoint of serve_speed.py gives the shapes (names, attributes, captured prompts and
@@ -38,7 +38,8 @@ FLOW = ROOT / "flows" / "log-triage"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_speed import BODY  # noqa: E402  the request serve_speed sends
 
-UNIQUE = "claims-intake-svc"  # in the log line: replaced by a per-request name
+UNIQUE = "claims-intake-svc"
+REALTIME_PRIORITY = 10  # in the log line: replaced by a per-request name
 
 
 def template(workdir: Path) -> list[tuple[str, dict]]:
@@ -123,6 +124,8 @@ def measure(mode: str, spans_file: Path, rate: float, seconds: float) -> dict:
 
     processor = tracing._store_processor
     child = processor._child if getattr(processor, "in_child", False) else None
+    if child is not None and os.sched_getscheduler(0) == os.SCHED_RR:  # --realtime: as serve_speed.py places it
+        os.sched_setscheduler(child.pid, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY - 5))
     if processor is not None:
         processor.force_flush(60_000)  # the child has started and written once: its start-up is not counted
     child_before = _cpu_of(child)
@@ -179,11 +182,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="off,thread,process")
     parser.add_argument("--switch-ms", type=float, help="sys.setswitchinterval in the measured process")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run under SCHED_RR (Linux, root): other users' load no longer cuts in; the writer child "
+                             "5 priorities below, as serve_speed.py --realtime places it (for A/B, not for publishing)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one measurement, in a fresh process
     parser.add_argument("--spans", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.switch_ms:
         sys.setswitchinterval(args.switch_ms / 1000)
+    if args.realtime and not args.measure:  # inherited by the measurements' processes
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
     if args.measure:
         print(json.dumps(measure(args.measure, args.spans, args.rate, args.seconds)))
         return 0
@@ -193,7 +201,8 @@ def main() -> int:
         spans_file.write_text(json.dumps(shapes), encoding="utf-8")
         print(f"log-triage: {len(shapes)} spans a request, {sum(len(json.dumps(a)) for _, a in shapes)} bytes of "
               f"attributes; {args.rate:g} requests/s for {args.seconds:g} s, {args.rounds} rounds"
-              + (f", switch interval {args.switch_ms:g} ms" if args.switch_ms else ""))
+              + (f", switch interval {args.switch_ms:g} ms" if args.switch_ms else "")
+              + (", SCHED_RR" if args.realtime else ""))
         results: dict[str, list[dict]] = {}
         for _ in range(args.rounds):
             for mode in args.modes.split(","):
