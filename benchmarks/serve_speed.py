@@ -42,7 +42,8 @@ On a shared machine compare runs back to back (the load average is printed with 
 or give `--realtime` (Linux, root or CAP_SYS_NICE): this script and every process it starts run
 under SCHED_RR, so other users' processes no longer cut into the measured ones and a busy
 machine gives about a quiet one's figures (7 Dec 2026 at load 10-17: baseline p99 overhead
-2.7-3.1 ms, as on a quiet machine); for comparing changes, not for publishing.
+2.7-3.1 ms, as on a quiet machine); for comparing changes, not for publishing. In the paced
+phase a server's span writer processes run a little below its workers (background_priority).
 
 Prompt flow runs when its `pf` command is found: `--pf PATH`, else $PROMPTWISE_BENCH_PF, else
 `pf` on PATH. It is not a dependency of this project; install it in a virtual environment of its
@@ -560,15 +561,17 @@ class CpuMeter:
 BACKGROUND = (b"promptwise.tracing.writer",)  # a server's processes that answer no request (span writers)
 
 
-def background_below(pid: int) -> None:
-    """--realtime: the server's background processes (BACKGROUND) at a lower real-time priority
-    than its workers. Under SCHED_RR a CPU-bound process keeps its core for 100 ms slices among
-    equals, which no machine's ordinary scheduler does to a worker that wakes; here a worker
-    that wakes takes the core at once (as it mostly does on a quiet machine)."""
+def background_priority(pid: int, priority: int) -> None:
+    """--realtime, for the paced phase: the server's background processes (BACKGROUND) at a lower
+    real-time priority than its workers. Under SCHED_RR a CPU-bound process keeps its core for
+    100 ms slices among equals, which no ordinary scheduler does to a worker that wakes; below
+    them, a worker that wakes takes the core at once (as it mostly does on a quiet machine), and
+    at 200 req/s they leave the background processes CPU enough. Not in the closed loop: there
+    the workers would leave them none, and their work (and CPU) would fall after the phase."""
     for current in tree_pids(pid):
         try:
             if any(name in Path(f"/proc/{current}/cmdline").read_bytes() for name in BACKGROUND):
-                os.sched_setscheduler(current, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY - 5))
+                os.sched_setscheduler(current, os.SCHED_RR, os.sched_param(priority))
         except OSError:
             continue
 
@@ -585,8 +588,6 @@ def ms(values: list[float], q: float) -> float:
 def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
     # Warm up (imports, connections), then measure.
     run_load(closed_loop(score_url, args.clients, args.clients))
-    if getattr(args, "realtime", False):
-        background_below(pid)
     calls_before = endpoint_calls(base_url)
     cpu = CpuMeter(pid, args.endpoint_pid)
     phase, wall = run_load(closed_loop(score_url, args.requests, args.clients))
@@ -612,8 +613,12 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
     if args.rate:
         at = f"at_{args.rate:g}_rps"
         calls_before = endpoint_calls(base_url)  # (and the endpoint's timers' lateness so far forgotten)
+        if args.realtime:
+            background_priority(pid, REALTIME_PRIORITY - 5)
         cpu = CpuMeter(pid, args.endpoint_pid)
         paced = run_load(open_loop(score_url, args.rate, args.seconds))
+        if args.realtime:
+            background_priority(pid, REALTIME_PRIORITY)
         sent = int(args.rate * args.seconds)
         server_cpu, endpoint_cpu, client_cpu = cpu.per_request_ms(sent)
         stats = endpoint_stats(base_url)
