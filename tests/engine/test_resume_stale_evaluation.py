@@ -44,6 +44,10 @@ def test_an_evaluation_made_before_a_resume_is_marked_stale(workspace, capsys, m
     assert "stale: made before the run's rows were last redone" in text
     assert "evaluate again with: promptwise eval --run flaky" in text
     assert [e["stale"] for e in data_json["evaluations"]] == [True]
+    assert main(["eval", "--show", "flaky.eval1"]) == 0
+    assert "note: this evaluation is stale" in capsys.readouterr().out
+    assert main(["eval", "--show", "flaky.eval1", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stale"] is True
 
     assert main(["eval", "flow", "--run", "flaky"]) == 0
     capsys.readouterr()
@@ -55,3 +59,5 @@ def test_an_evaluation_made_before_a_resume_is_marked_stale(workspace, capsys, m
     capsys.readouterr()
     text, data_json = shown(capsys, "fresh")
     assert "stale" not in text and [e["stale"] for e in data_json["evaluations"]] == [False]
+    assert main(["eval", "--show", "fresh", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stale"] is False

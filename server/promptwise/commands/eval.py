@@ -116,13 +116,21 @@ def _show(args) -> int:
         if record is None:
             raise UserError(f"--show: {unknown_name_message(store, args.show)}")
         rows = store.scores(record.name)
+    with RunStore.for_workspace(workspace, readonly=True) as runs:
+        run = runs.get_run(record.run)
+    from promptwise.commands.runs import evaluation_is_stale, stale_note
+
+    stale = run is not None and evaluation_is_stale(record, run)  # the run was resumed since
     if args.format == "json":
         data = record.to_json()
         data["evaluation"] = data.pop("name")
+        data["stale"] = stale
         data["rows"] = EvalResult(record.evaluators, rows, record.metrics, record.summary).to_json()["rows"]
         print(json_text(data, indent=2))
     else:
         print(render_evaluation(record.name, record.run, record.evaluators, record.metrics, record.summary, rows))
+        if stale:
+            print(f"note: this evaluation is {stale_note(run)}")
     return 0
 
 
