@@ -171,3 +171,19 @@ def test_an_encrypted_store_is_written_in_process(tmp_path, monkeypatch):
     finally:
         writer.shutdown()
     assert len(_stored(tmp_path / "traces.sqlite")) == 2
+
+
+def test_a_span_that_cannot_be_sent_is_dropped_counted_and_said_while_the_others_are_stored(processor, tmp_path,
+                                                                                           caplog):
+    writer = processor()
+    tracer = _tracer(writer)
+    with caplog.at_level(logging.WARNING, logger="promptwise.tracing.writer"):
+        _spans(tracer, 2, "good")
+        writer.on_end(object())  # no span at all (a foreign processor chain's mistake)
+        _spans(tracer, 2, "also good")
+        assert writer.force_flush(10_000)
+    assert writer.in_child and writer.dropped == 1
+    assert any("could not be handed to the writer process" in record.getMessage() for record in caplog.records)
+    writer.shutdown()
+    assert len(_stored(tmp_path / "traces.sqlite")) == 4
+    assert SpanStore(tmp_path / "traces.sqlite").counter(DROPPED_COUNTER) == 1

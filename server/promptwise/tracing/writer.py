@@ -266,11 +266,12 @@ class ProcessSpanProcessor(SpanProcessor):
                 buffer = self._buffer
                 while buffer:
                     chunk = []
-                    try:
-                        while len(chunk) < CHUNK:
-                            chunk.append(plain_span(buffer.popleft()))
-                    except IndexError:
-                        pass
+                    while buffer and len(chunk) < CHUNK:
+                        span = buffer.popleft()
+                        try:
+                            chunk.append(plain_span(span))
+                        except Exception as error:  # noqa: BLE001 - not a span as the SDK makes them
+                            self._refuse(error)
                     drops = self._dropped - self._forwarded_drops
                     try:
                         payload = pickle.dumps(("spans", chunk, drops), protocol=pickle.HIGHEST_PROTOCOL)
@@ -288,7 +289,7 @@ class ProcessSpanProcessor(SpanProcessor):
                     _send(stream, ("stop", None))
                     stream.close()
                     return
-        except (OSError, ValueError) as error:  # the child is gone (a broken pipe)
+        except Exception as error:  # noqa: BLE001 - the child is gone (a broken pipe), or a bug here: never silent
             self._fall_back(error, [PlainSpan(fields) for fields in chunk])
 
     def _picklable(self, chunk: list[tuple]) -> list[tuple]:
@@ -299,14 +300,18 @@ class ProcessSpanProcessor(SpanProcessor):
                 pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
                 kept.append(fields)
             except Exception as error:  # noqa: BLE001
-                with self._state:
-                    self._dropped += 1
-                    first = not self._unpicklable
-                    self._unpicklable += 1
-                if first:
-                    log.warning("tracing: a span could not be handed to the writer process (%s: %s); such spans "
-                                "are dropped and counted", type(error).__name__, error)
+                self._refuse(error)
         return kept
+
+    def _refuse(self, error: Exception) -> None:
+        """A span that cannot be handed to the child: dropped and counted, said once."""
+        with self._state:
+            self._dropped += 1
+            first = not self._unpicklable
+            self._unpicklable += 1
+        if first:
+            log.warning("tracing: a span could not be handed to the writer process (%s: %s); such spans are "
+                        "dropped and counted", type(error).__name__, error)
 
     def _send_secrets(self, stream) -> None:
         """The registered secrets, when they changed since the last time (redaction swaps its
@@ -342,12 +347,20 @@ class ProcessSpanProcessor(SpanProcessor):
                 for span in unsent or ():
                     self._inline.on_end(span)
                 return
-            lost = self._sent - self._child_written - (self._child_dropped - self._forwarded_drops)
             inline = StoreSpanProcessor(self.store, **self._settings)
             if error is not None:
-                inline._drop(max(0, lost), full_queue=False)
-                log.warning("tracing: the span writer process stopped (%s); spans are written in this process from "
-                            "now on (%d it held were not written)", error, max(0, lost))
+                child = self._child
+                if child.poll() is None:  # alive (the feeder failed): it writes what it holds once its input closes
+                    lost = 0
+                    try:
+                        child.stdin.close()
+                    except OSError:
+                        pass
+                else:  # what it had not reported written or dropped (its last report is up to a second old)
+                    lost = max(0, self._sent - self._child_written - self._child_dropped)
+                    inline._drop(lost, full_queue=False)
+                log.warning("tracing: the span writer process stopped (%s: %s); spans are written in this process "
+                            "from now on (up to %d it held were not written)", type(error).__name__, error, lost)
             for span in unsent or ():
                 inline.on_end(span)
             self._inline = inline
