@@ -9,7 +9,8 @@
 The engine creates its spans with the OpenTelemetry API alone (engine/spans.py), so a caller's
 span (a served request) is their parent through the OTel context. `configure` installs the SDK
 TracerProvider once per process, with two processors behind a switch that later calls can
-replace: the local span store (`.promptwise/traces.sqlite`, tracing/processor.py) and, when
+replace: the local span store (`.promptwise/traces.sqlite`, tracing/processor.py; for `promptwise
+serve` its writer runs in a child process, tracing/writer.py, off the event loop's GIL) and, when
 OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, the SDK's OTLP/HTTP
 exporter in a BatchSpanProcessor (tracing/export.py). Both work in bounded background queues
 that drop and count rather than block. While the local store is the only consumer, the engine's
