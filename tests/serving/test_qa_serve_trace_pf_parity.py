@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -169,6 +170,26 @@ def test_the_exported_request_span_is_a_child_of_the_callers_span_with_current_g
     sent = {key for span in received for key in attributes(span) if key.startswith("gen_ai.")}
     assert sent and sent <= known, sent - known  # every GenAI name we export is one the conventions define
     assert not sent & REPLACED
+
+
+def test_without_an_otlp_endpoint_the_local_store_joins_the_callers_trace_even_unsampled(served, client):
+    # The default install records spans with tracing/local.py's tracer, not the SDK's; a caller's
+    # "not sampled" flag (-00) must not drop the request from the store monitoring reads.
+    trace_id = "1af7651916cd43dd8448eb211c80319c"
+    answer = client.post("/score", json={"question": "local joined"}, headers={
+        "traceparent": f"00-{trace_id}-c7ad6b7169203331-00", "x-request-id": "caller-local-1"})
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 20  # the span writer stores in batches
+    while True:
+        shown = subprocess.run([sys.executable, "-m", "promptwise", "traces", "show", trace_id, "--format", "json"],
+                               cwd=served.log.parent, capture_output=True, text=True, timeout=60)
+        if shown.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert shown.returncode == 0, shown.stderr
+    [request] = json.loads(shown.stdout)["spans"]
+    assert request["parent_id"] == "c7ad6b7169203331"
+    assert request["attributes"]["promptwise.request.id"] == "caller-local-1"
 
 
 # --- evaluation_only outputs --------------------------------------------------------------------
