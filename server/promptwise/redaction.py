@@ -44,8 +44,16 @@ _CREDENTIAL_PARAMETERS = (
     "client_secret", "auth", "x-api-key",
 )  # fmt: skip
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@?#'\"<>]*):([^/\s@?#'\"<>]+)@")
+# What follows the scheme in every _URL_USERINFO match. It opens with a literal, which the regex
+# engine finds fast; _URL_USERINFO itself is tried at every word (~37 ns a character: 0.4 ms for
+# 10 KB of prompt), so it runs only where this is found.
+_URL_USERINFO_TAIL = re.compile(r"://[^/\s:@?#'\"<>]*:[^/\s@?#'\"<>]+@")
+# `?name=value` for a credential-like name: matched from its "=" (a literal, found fast), with the
+# `?name` checked behind it, instead of from every `?`, `&` and `;` (a character class, which the
+# regex engine tries at each position: ~6x slower on log-like text). The value is group 1; what
+# stands before the "=" is left as it is.
 _URL_QUERY_SECRET = re.compile(
-    r"(?i)([?&;](?:" + "|".join(re.escape(p) for p in _CREDENTIAL_PARAMETERS) + r")=)([^&#\s'\"<>\\]+)")
+    "(?i)=(?:" + "|".join(f"(?<=[?&;]{re.escape(name)}=)" for name in _CREDENTIAL_PARAMETERS) + r")([^&#\s'\"<>\\]+)")
 
 
 def _install_filter() -> None:
@@ -148,15 +156,19 @@ def register_url_credentials(url: str | None) -> None:
 
 def redact_url_credentials(text: str) -> str:
     """Mask credentials by their place in a URL: `user:***@host`, `?subscription-key=***`."""
-    if "@" in text:
+    if _may_hold_userinfo(text):
         text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", text)
     if "=" in text:
-        text = _URL_QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+        text = _URL_QUERY_SECRET.sub("=" + MASK, text)
     return text
 
 
+def _may_hold_userinfo(text: str) -> bool:
+    return "@" in text and _URL_USERINFO_TAIL.search(text) is not None
+
+
 def _has_url_credentials(text: str) -> bool:
-    return ("@" in text and _URL_USERINFO.search(text) is not None) or (
+    return (_may_hold_userinfo(text) and _URL_USERINFO.search(text) is not None) or (
         "=" in text and _URL_QUERY_SECRET.search(text) is not None)
 
 
