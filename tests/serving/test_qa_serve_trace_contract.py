@@ -35,6 +35,23 @@ TYPED_DAG = {
         def echo(text: str, count: int, ratio: float, flag: bool, items: list, meta: dict) -> str:
             return f"{text}|{count!r}|{ratio!r}|{flag!r}|{items!r}|{meta!r}"
     """,
+    "fixed/flow.dag.yaml": """
+        inputs: {}
+        outputs:
+          result: {type: string, reference: "${fixed.output}"}
+        nodes:
+        - name: fixed
+          type: python
+          source: {type: code, path: fixed.py}
+          inputs: {}
+    """,
+    "fixed/fixed.py": """
+        from promptflow.core import tool
+
+        @tool
+        def fixed() -> str:
+            return "always"
+    """,
     "shout/flow.flex.yaml": "entry: app:shout\n",
     "shout/app.py": """
         def shout(text: str, as_dict: bool = False):
@@ -106,6 +123,21 @@ def test_text_that_does_not_convert_is_still_422_naming_the_input(typed, body, w
     assert error["innerError"]["code"] == "InputMismatch"
     for word in words:
         assert word in error["message"]
+
+
+# --- a flow without inputs --------------------------------------------------------------------------
+def test_a_flow_without_inputs_ignores_whatever_body_it_is_sent(typed):
+    # Was: 400 "the request body is not valid JSON" for a text body; pf flow serve ignores the
+    # request data of a flow that has no inputs.
+    fixed = ServeProcess(typed.log.parent / "fixed")
+    try:
+        answers = [httpx.post(fixed.url + "/score", timeout=30, **body) for body in (
+            {"content": b"ping", "headers": {"content-type": "text/plain"}}, {"content": b""}, {"json": {"x": 1}})]
+        too_large = httpx.post(fixed.url + "/score", content=b"x" * 2_000_000, timeout=30)
+    finally:
+        fixed.stop()
+    assert [(answer.status_code, answer.json()) for answer in answers] == [(200, {"result": "always"})] * 3
+    assert too_large.status_code == 413  # the body limit still holds
 
 
 # --- a flex entry's return value ----------------------------------------------------------------

@@ -46,8 +46,13 @@ def endpoint(serving):
 async def _answer(serving, request: Request, flow_request) -> Response:
     flow = flow_request.choice.flow
     single = next(iter(flow.input_specs)) if len(flow.input_specs) == 1 else None
-    given = await serving.read_json(request, flow_request, text_input=single,
-                                    empty=None if flow.input_specs else {})
+    try:
+        given = await serving.read_json(request, flow_request, text_input=single,
+                                        empty=None if flow.input_specs else {})
+    except ServeError as error:
+        if flow.input_specs or error.kind != "bad_request" or flow_request.cancelled:
+            raise
+        given = {}  # a flow without inputs ignores what it is sent (not JSON, too), as Prompt flow does
     inputs = serving.bind(flow, given, flow_request)
     events = wants_event_stream(request)
     stream_field = flow.stream_field() if events else None
