@@ -868,7 +868,7 @@ def main() -> int:
     pf = next((r for r in results if r["server"].startswith("pf ")), None)
     print("summary (overhead = latency minus the endpoint's model calls; the baseline's is the machine's share):")
     for result in every:
-        print("  " + summary(result, args.rate, pf, baseline))
+        print("  " + summary(result, args.rate, None if result is baseline else pf, baseline))
     return 0
 
 
