@@ -15,7 +15,9 @@ the peak in flight (the concurrency each tool really reached) and a digest of al
 sent, equal when the tools sent byte-identical prompts.
 
 What each tool runs (each a fresh process tree; wall time from start to exit, CPU = user + system
-of the tool's processes, reaped children included, from getrusage; the endpoint's CPU is not in it):
+of the tool's processes, reaped children included, from getrusage; the endpoint's CPU is not in it.
+Checked once as a child subreaper: only pf leaves a process its tree does not reap, one, 0.05 s
+of CPU, so the CPU figures miss nothing that matters):
 - promptwise: `promptwise eval classify --data data.csv --concurrency N --no-cache --format json`:
   the flow classify/flow.dag.yaml (one llm node, template classify.jinja2) over the rows, then the
   `exact_match` evaluator of classify/eval.yaml (strip: false, so as strict as the others). One
