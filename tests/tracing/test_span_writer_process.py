@@ -187,3 +187,50 @@ def test_a_span_that_cannot_be_sent_is_dropped_counted_and_said_while_the_others
     writer.shutdown()
     assert len(_stored(tmp_path / "traces.sqlite")) == 4
     assert SpanStore(tmp_path / "traces.sqlite").counter(DROPPED_COUNTER) == 1
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+from opentelemetry.sdk.trace import TracerProvider
+from promptwise.tracing.store import SpanStore
+from promptwise.tracing.writer import ProcessSpanProcessor
+writer = ProcessSpanProcessor(SpanStore(Path(sys.argv[1])))
+provider = TracerProvider()
+provider.add_span_processor(writer)
+tracer = provider.get_tracer("test")
+for index in range(50):
+    with tracer.start_as_current_span(f"span {index}"):
+        pass
+while writer._sent < 50:  # handed to the child, not yet known written
+    time.sleep(0.01)
+print(writer._child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@posix_only
+def test_a_worker_killed_outright_leaves_no_writer_behind_and_its_sent_spans_are_stored(tmp_path):
+    import subprocess
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "traces.sqlite")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        child = int(parent.stdout.readline())
+        parent.kill()  # no shutdown, no flush: the child sees its input close
+        parent.wait(10)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child}").exists() and _state(child) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{child}").exists() or _state(child) == "Z"  # ended (a zombie until init reaps it)
+    finally:
+        parent.kill()
+    assert len(_stored(tmp_path / "traces.sqlite")) == 50
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
