@@ -172,10 +172,13 @@ class ProcessSpanProcessor(SpanProcessor):
             return None  # the AES keys do not pickle: written in-process (see the module's doc)
         try:
             first = pickle.dumps(("open", opening), protocol=pickle.HIGHEST_PROTOCOL)
+            child = None
             child = subprocess.Popen([sys.executable, "-m", "promptwise.tracing.writer"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, bufsize=0)
             child.stdin.write(_HEADER.pack(len(first)) + first)
         except Exception as error:  # noqa: BLE001 - no child: the spans are written in this process
+            if child is not None:
+                child.kill()
             log.warning("tracing: the span writer process did not start (%s: %s); spans are written in this "
                         "process", type(error).__name__, error)
             return None
@@ -260,6 +263,7 @@ class ProcessSpanProcessor(SpanProcessor):
             while True:
                 self._wake.wait(FEED_INTERVAL_S)
                 self._wake.clear()
+                stopping = self._stopping  # once set, no span is added (on_end sees _closed, set before it)
                 with self._state:
                     flush = self._flush_asked  # every span ended before this flush was asked is in the buffer
                 self._send_secrets(stream)
@@ -272,25 +276,29 @@ class ProcessSpanProcessor(SpanProcessor):
                             chunk.append(plain_span(span))
                         except Exception as error:  # noqa: BLE001 - not a span as the SDK makes them
                             self._refuse(error)
-                    drops = self._dropped - self._forwarded_drops
                     try:
-                        payload = pickle.dumps(("spans", chunk, drops), protocol=pickle.HIGHEST_PROTOCOL)
+                        pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
                     except Exception:  # noqa: BLE001 - a value that does not pickle: that span alone is dropped
                         chunk = self._picklable(chunk)
-                        payload = pickle.dumps(("spans", chunk, drops), protocol=pickle.HIGHEST_PROTOCOL)
-                    stream.write(_HEADER.pack(len(payload)) + payload)
-                    self._forwarded_drops += drops
+                    self._send(stream, "spans", chunk)
                     self._sent += len(chunk)
                     chunk = []
                 if flush > self._flush_sent:
-                    _send(stream, ("flush", flush))
+                    self._send(stream, "flush", flush)
                     self._flush_sent = flush
-                if self._stopping:
-                    _send(stream, ("stop", None))
+                if stopping:
+                    self._send(stream, "stop", None)
                     stream.close()
                     return
         except Exception as error:  # noqa: BLE001 - the child is gone (a broken pipe), or a bug here: never silent
             self._fall_back(error, [PlainSpan(fields) for fields in chunk])
+
+    def _send(self, stream, kind: str, payload: Any) -> None:
+        """One message to the child, with the drops counted here since the last one (the child
+        adds them to the store's counter)."""
+        drops = self._dropped - self._forwarded_drops
+        _send(stream, (kind, payload, drops))
+        self._forwarded_drops += drops
 
     def _picklable(self, chunk: list[tuple]) -> list[tuple]:
         """The spans of `chunk` that pickle; the others dropped, counted and said once."""
@@ -321,7 +329,7 @@ class ProcessSpanProcessor(SpanProcessor):
             return
         with redaction._lock:
             ordered, secrets = redaction._ordered, tuple(redaction._secrets)
-        _send(stream, ("secrets", secrets))
+        self._send(stream, "secrets", secrets)
         self._secrets_sent = ordered
 
     def _read(self) -> None:
@@ -417,12 +425,12 @@ def main() -> int:
                 kind, payload, *rest = _receive(inbox)
             except EOFError:  # the parent is gone: write what we hold, then end
                 break
+            if rest and rest[0]:  # spans the parent dropped (and said so): for the store's counter
+                processor._drop(rest[0], full_queue=False)
+                forwarded += rest[0]
             if kind == "spans":
                 for fields in payload:
                     processor.on_end(PlainSpan(fields))
-                if rest and rest[0]:
-                    processor._drop(rest[0], full_queue=False)
-                    forwarded += rest[0]
             elif kind == "secrets":
                 wanted = set(payload)
                 for secret in secrets - wanted:
