@@ -6,6 +6,7 @@ call open ("hang") until its caller closes the connection."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -63,13 +64,27 @@ def wait_until(condition, seconds: float = 20.0):
         time.sleep(0.05)
 
 
+async def leave_mid_call(fake: FakeOpenAI, request) -> None:
+    """Send `request` (a real client's coroutine) and, once the fake has its model call in
+    flight, give up: the request is cancelled and its client closed (its connection with it)."""
+    task = asyncio.ensure_future(request)
+    deadline = time.monotonic() + 30
+    while fake.stats.in_flight == 0:
+        assert not task.done(), f"the request ended before its model call was made: {task.result()!r}"
+        assert time.monotonic() < deadline, "the model call was never made"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def abandoned_model_call(fake: FakeOpenAI, leave) -> None:
     """Make the next model call hang, run `leave` (a client that gives up while it hangs), and
     check the call was abandoned by the server: the fake saw its connection closed (no longer in
     flight, counted as a fault, never completed) long before the flow's timeout."""
     fake.inject("hang", count=1, match="never answers")
     before = fake.stats.as_dict()
-    leave()
+    asyncio.run(leave())
     assert fake.stats.requests == before["requests"] + 1  # the model call was made
     assert wait_until(lambda: fake.stats.in_flight == 0 and fake.stats.faulted == before["faulted"] + 1), \
         f"the model call is still in flight: {fake.stats.as_dict()}"
@@ -98,10 +113,10 @@ def said_cancelled(served: ServeProcess, request_id: str, route: str) -> None:
 
 
 def test_a_score_client_that_leaves_cancels_the_model_call(served, fake):
-    def leave():
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.post(served.url + "/score", json={"question": "this never answers"},
-                       headers={"x-request-id": "left-score"}, timeout=httpx.Timeout(30, read=1.0))
+    async def leave():
+        async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+            await leave_mid_call(fake, client.post("/score", json={"question": "this never answers"},
+                                                   headers={"x-request-id": "left-score"}))
 
     abandoned_model_call(fake, leave)
     said_cancelled(served, "left-score", "/score")
@@ -110,17 +125,17 @@ def test_a_score_client_that_leaves_cancels_the_model_call(served, fake):
 
 
 def test_a_chat_completions_client_that_leaves_cancels_the_model_call(served, fake):
-    client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0, timeout=1.0)
-
-    def leave():
-        with pytest.raises(openai.APITimeoutError):
-            client.chat.completions.create(model="ask", messages=[{"role": "user", "content": "this never answers"}],
-                                           extra_headers={"x-request-id": "left-chat"})
+    async def leave():
+        async with openai.AsyncOpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0,
+                                      timeout=60) as client:
+            await leave_mid_call(fake, client.chat.completions.create(
+                model="ask", messages=[{"role": "user", "content": "this never answers"}],
+                extra_headers={"x-request-id": "left-chat"}))
 
     abandoned_model_call(fake, leave)
     said_cancelled(served, "left-chat", "/v1/chat/completions")
-    reply = client.with_options(timeout=30).chat.completions.create(
-        model="ask", messages=[{"role": "user", "content": "still there?"}])
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+    reply = client.chat.completions.create(model="ask", messages=[{"role": "user", "content": "still there?"}])
     assert reply.choices[0].message.content
 
 
