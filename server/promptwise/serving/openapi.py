@@ -58,6 +58,8 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
     if samples:
         body["example"] = samples  # Prompt flow's swagger shows its samples.json the same way
     outputs = {name: _schema(declared) for name, declared in flow.output_types().items()}
+    if not outputs and flow.executable.kind == "prompty" and flow.stream_field() == "output":
+        outputs = {"output": {"type": "string", "description": "the model's reply"}}  # {"output": "..."}
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
               for code, text in ((400, "malformed request body"), (401, "missing or unknown API key"),
                                  (413, "request body too large"), (422, "inputs missing or of the wrong type"),
