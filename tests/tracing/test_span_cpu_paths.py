@@ -101,3 +101,65 @@ def test_output_message_shortcut_shapes_as_the_plain_walk():
             plain = _shaped_plainly({"role": "assistant", **reply})
             plain["finish_reason"] = finish_reason or "stop"
             assert spans.output_message(reply, finish_reason) == plain
+
+
+def _strings_plainly(value) -> list[str]:
+    """pii_policy._strings as it was: a list built per level."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (*_strings_plainly(key), *_strings_plainly(item))]
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in _strings_plainly(item)]
+    return []
+
+
+def test_the_strings_of_nested_data_come_in_the_order_the_plain_walk_gave():
+    from promptwise.evaluation.pii_policy import _strings
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        value = _value(rng)
+        assert _strings(value) == _strings_plainly(value)
+    assert _strings({("a", ("b", 1)): ["c", {"d": "e"}]}) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_content_value_that_recurs_whole_is_skipped_once_its_strings_are_known_clean():
+    """A node returning the same lookup table on every request: after one batch has found its
+    strings clean, later batches skip the value without decoding it. Records stay what the
+    policy's walk makes of them; a value holding personal data never becomes such a value."""
+    from promptwise import span_attributes as A
+    from promptwise.tracing import processor
+    from promptwise.tracing.pii import PiiPolicy
+    from promptwise.tracing.processor import CleanTexts, govern_content
+    from promptwise.tracing.store import SpanRecord
+
+    table = json.dumps({"categories": {"timeout": "a call\nwaited too long", "access": "refused"}}, ensure_ascii=False)
+    leaky = json.dumps({"owner": "mail\njane.doe@example.com"}, ensure_ascii=False)
+    policy = PiiPolicy("redact")
+    clean = CleanTexts()
+    decoded = []
+    plain_content_strings = processor._content_strings
+
+    def counting(value):
+        decoded.append(value)
+        return plain_content_strings(value)
+
+    processor._content_strings = counting
+    try:
+        for number in range(3):
+            values = [{A.NODE_OUTPUT: table}, {A.NODE_OUTPUT: leaky}, {A.NODE_INPUTS: table, A.FLOW_INPUTS: f'{{"n": {number}}}'}]
+            records = [SpanRecord("t" * 32, "s" * 16, None, "span", 0, 0, attributes=dict(v)) for v in values]
+            govern_content(records, policy, clean)
+            assert [r.attributes for r in records] == [policy.attributes(dict(v), A.CONTENT_ATTRIBUTES) for v in values]
+    finally:
+        processor._content_strings = plain_content_strings
+    # batch 1 decodes the table twice (its strings still new), batch 2 once (all known: remembered whole), batch 3 never
+    assert decoded.count(table) == 3 and table in clean.documents
+    assert decoded.count(leaky) == 3 and leaky not in clean.documents
+    small = CleanTexts()  # strings and documents emptied together when full
+    small.MAX_CHARS = 12
+    small.add("abcdef")
+    small.add_document('["abcdef"]')
+    small.add("ghijk")
+    assert "ghijk" in small and "abcdef" not in small and not small.documents

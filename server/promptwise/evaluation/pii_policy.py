@@ -132,13 +132,32 @@ class PiiPolicy:
 
 
 def _strings(value: Any) -> list[str]:
+    """The strings in nested data, keys included, in document order (one list filled as it goes:
+    the span writer decodes every request's messages into their strings)."""
+    found: list[str] = []
+    _collect_strings(value, found)
+    return found
+
+
+def _collect_strings(value: Any, found: list[str]) -> None:
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in (*_strings(key), *_strings(item))]
-    if isinstance(value, (list, tuple)):
-        return [text for item in value for text in _strings(item)]
-    return []
+        found.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                found.append(key)
+            elif isinstance(key, tuple):
+                _collect_strings(key, found)
+            if isinstance(item, str):
+                found.append(item)
+            elif isinstance(item, (dict, list, tuple)):
+                _collect_strings(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, str):
+                found.append(item)
+            elif isinstance(item, (dict, list, tuple)):
+                _collect_strings(item, found)
 
 
 def policy_from_settings(settings) -> PiiPolicy:

@@ -292,24 +292,41 @@ class CleanTexts:
     system prompt, few-shot examples and lookup tables recur in every request's spans, and
     scanning them again cost most of the span writer's time in `promptwise serve` (the detectors
     run ~0.3 us a character on text with digits). Kept for one policy (its kinds); emptied when
-    it holds MAX_CHARS, so memory stays bounded."""
+    it holds MAX_CHARS, so memory stays bounded.
+
+    `documents`: whole content values (a node's output as JSON...) every string of which was
+    already known clean when the value came: one that recurs whole (a lookup table a node
+    returns on every request) is then skipped without decoding it into its strings again. Kept
+    apart from the strings, which are scanned as they are, not decoded."""
 
     MAX_CHARS = 4_000_000
 
     def __init__(self) -> None:
         self._texts: set[str] = set()
+        self.documents: set[str] = set()
         self._chars = 0
 
     def __contains__(self, text: str) -> bool:
         return text in self._texts
 
     def add(self, text: str) -> None:
-        if self._chars + len(text) > self.MAX_CHARS:
-            self._texts.clear()
-            self._chars = 0
-        if text not in self._texts:
+        if self._room_for(text) and text not in self._texts:
             self._texts.add(text)
             self._chars += len(text)
+
+    def add_document(self, value: str) -> None:
+        if self._room_for(value) and value not in self.documents:
+            self.documents.add(value)
+            self._chars += len(value)
+
+    def _room_for(self, text: str) -> bool:
+        """Empties both sets when `text` would pass MAX_CHARS (a document is clean only while its
+        strings are known clean). Whether `text` fits at all."""
+        if self._chars + len(text) > self.MAX_CHARS:
+            self._texts.clear()
+            self.documents.clear()
+            self._chars = 0
+        return len(text) <= self.MAX_CHARS
 
 
 def govern_content(records: list[SpanRecord], pii, clean: CleanTexts | None = None) -> None:
@@ -321,17 +338,26 @@ def govern_content(records: list[SpanRecord], pii, clean: CleanTexts | None = No
     in the join include its findings alone (the join only opens more detectors' gates)."""
     owners: dict[str, list[int]] = {}  # each distinct string not known clean -> the records holding it
     walk: set[int] = set()
+    known = clean._texts if clean is not None else ()  # the set itself: looked up from C, per string
+    documents = clean.documents if clean is not None else ()
+    content = attrs.CONTENT_ATTRIBUTES
     for index, record in enumerate(records):
         for key, value in record.attributes.items():
-            if key not in attrs.CONTENT_ATTRIBUTES or value is None:
+            if key not in content or value is None:
                 continue
+            if type(value) in (str, RedactedText) and value in documents:
+                continue  # seen whole before, every string of it clean
             texts = _content_strings(value)
             if texts is None:
                 walk.add(index)
                 break
+            new = False
             for text in texts:
-                if clean is None or text not in clean:
+                if text not in known:
                     owners.setdefault(text, []).append(index)
+                    new = True
+            if not new and clean is not None and isinstance(value, str):
+                clean.add_document(value)
     if owners:
         pieces = list(owners)
         starts: list[int] = []  # where each piece begins in the joined text
