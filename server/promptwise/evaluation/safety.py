@@ -35,12 +35,15 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A
 # Phone numbers as people write them: international (+CC ...), an area code in brackets,
 # a national number starting with 0 in groups, or the North American 3-3-4. Bare digit
 # groups are not enough: they are account numbers and amounts far more often.
+# As the detectors below, it opens with the character a match opens with (then the look-behind):
+# (?<![\w+])(?:\+\d{1,3}...|\(\d{2,4}\)...|0\d{1,4}...|\d{3}[-.]...)(?![\w-]), each branch now
+# after that first character, which a look-behind names (same branches, same order).
 _PHONE = re.compile(
-    r"(?<![\w+])(?:"
-    r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}"
-    r"|\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
-    r"|0\d{1,4}(?:[\s.-]\d{2,4}){2,4}"
-    r"|\d{3}[-.]\d{3}[-.]\d{4}"
+    r"[+(\d](?<![\w+][+(\d])(?:"
+    r"(?<=\+)\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}"
+    r"|(?<=\()\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
+    r"|(?<=0)\d{1,4}(?:[\s.-]\d{2,4}){2,4}"
+    r"|(?<=\d)\d{2}[-.]\d{3}[-.]\d{4}"
     r")(?![\w-])"
 )
 # Several patterns begin with the character their match begins with and check what stands before
@@ -89,7 +92,9 @@ _BSN = re.compile(r"\d(?<![\w.-]\d)\d{3}\.?\d{2}\.?\d{3}(?![\w-]|\.\d)")  # (?<!
 # A Spanish DNI (8 digits) or NIE (X, Y or Z and 7 digits) with its control letter (the number
 # mod 23 picks it), and a Finnish HETU (birth date, century sign, individual number, control
 # character: the 9 digits mod 31 pick it). Both carry a check that random text rarely passes.
-_DNI = re.compile(r"(?<![\w-])([XYZ]?)(\d{7,8})-?([A-HJ-NP-TV-Z])(?![\w-])")
+# (?<![\w-])([XYZ]?)(\d{7,8})-?([A-HJ-NP-TV-Z])(?![\w-]) opening with its first character: an NIE's
+# letter (then 7-8 digits) or a DNI's first digit (then 6-7 more); dni_valid reads either.
+_DNI = re.compile(r"([XYZ\d])(?<![\w-][XYZ\d])(?:(?<=[XYZ])(\d{7,8})|(?<=\d)(\d{6,7}))-?([A-HJ-NP-TV-Z])(?![\w-])")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _HETU = re.compile(r"([0-3](?<![\w-][0-3])\d)([01]\d)(\d{2})([-+A-FU-Y])(\d{3})([0-9A-Y])(?![\w-])")  # (?<![\w-])([0-3]\d)...
 _HETU_CHECKS = "0123456789ABCDEFHJKLMNPRSTUVWXY"
@@ -144,7 +149,8 @@ def bsn_valid(text: str) -> bool:
 
 
 def dni_valid(match: re.Match) -> bool:
-    prefix, digits, letter = match.groups()
+    first, after_letter, after_digit, letter = match.groups()
+    prefix, digits = (first, after_letter) if after_letter is not None else ("", first + after_digit)
     if prefix and len(digits) != 7 or not prefix and len(digits) != 8:
         return False
     number = int(str("XYZ".index(prefix)) + digits) if prefix else int(digits)
