@@ -468,8 +468,8 @@ function compareModelsPids() {
   return pids;
 }
 
-/** Starts "Compare Models…" on log-triage with `models` over its data.jsonl; returns its progress toast. */
-async function startCompareModels(page, models) {
+/** Starts "Compare Models…" on log-triage with `models` over `data` (in log-triage/); returns its progress toast. */
+async function startCompareModels(page, models, data = "data.jsonl") {
   await runCommand(page, "Notifications: Clear All Notifications");
   // From the flow's editor (a results page left focused would leave no active editor).
   await runCommand(page, "View: Close All Editors");
@@ -488,7 +488,7 @@ async function startCompareModels(page, models) {
     await page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/flow.dag.yaml" }).first().click();
   }
   await answerInput(page, "Compare Models", models.join(", "));
-  const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: "log-triage/data.jsonl" }).first();
+  const dataset = page.locator(".quick-input-list .monaco-list-row", { hasText: `log-triage/${data}` }).first();
   await dataset.waitFor({ state: "visible" });
   await dataset.click();
   const progress = page.locator(".notification-toast", { hasText: `Promptwise: comparing ${models.join(", ")} on flow.dag.yaml` }).first();
@@ -1065,12 +1065,16 @@ const steps = [
   {
     name: "Compare Models' Cancel stops the command and says what was kept",
     waitsOn: "Compare Models… Cancel (A) + the CLI's Ctrl-C handling",
-    async run(page) {
+    async run(page, context) {
+      // Ten times log-triage's rows: each model then takes half a minute or more against the fake
+      // model's latency, even on a quiet machine (64 rows took 3 s), so Cancel lands mid-run.
+      const rows = fs.readFileSync(path.join(context.workspace, "log-triage", "data.jsonl"), "utf8").trim().split("\n");
+      const total = rows.length * 10;
+      fs.writeFileSync(path.join(context.workspace, "log-triage", "cancel-data.jsonl"), `${Array(10).fill(rows.join("\n")).join("\n")}\n`);
       const models = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"];
-      const progress = await startCompareModels(page, models);
-      // Cancel once the first of three models has finished rows (each model takes seconds against
-      // the fake model's latency): the notification follows `--progress`.
-      const rowsDone = progress.locator(".notification-list-item-message", { hasText: /gpt-4o-mini \(1 of 3\): [1-9]\d*\/64 rows/ });
+      const progress = await startCompareModels(page, models, "cancel-data.jsonl");
+      // Cancel once the first model has finished rows: the notification follows `--progress`.
+      const rowsDone = progress.locator(".notification-list-item-message", { hasText: new RegExp(`gpt-4o-mini \\(1 of 3\\): [1-9]\\d*/${total} rows`) });
       await rowsDone.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
       const reported = (await rowsDone.innerText()).replace(/\s+/g, " ");
       if (compareModelsPids().length === 0) throw new Error("no promptwise eval --models process is running");
