@@ -158,19 +158,30 @@ def test_configure_for_serving_writes_through_the_child_and_flushes_at_shutdown(
     assert processor._child.returncode == 0
 
 
-def test_an_encrypted_store_is_written_in_process(tmp_path, monkeypatch):
+def test_an_encrypted_store_is_sealed_by_the_child_from_the_setting_and_in_process_without_one(tmp_path,
+                                                                                               monkeypatch):
     pytest.importorskip("cryptography")
     from promptwise.store.encryption import Keyring, key_from_reference
+    from promptwise.tracing.settings import parse_settings
 
     monkeypatch.setenv("PW_TEST_STORE_KEY", "k" * 44)
-    keyring = Keyring(key_from_reference("${env:PW_TEST_STORE_KEY}", "tracing.encrypt.key"))
-    writer = ProcessSpanProcessor(SpanStore(tmp_path / "traces.sqlite", keyring=keyring))
-    try:
-        assert not writer.in_child  # the AES keys stay in this process
-        _spans(_tracer(writer), 2)
-    finally:
-        writer.shutdown()
-    assert len(_stored(tmp_path / "traces.sqlite")) == 2
+    settings = parse_settings({"encrypt": {"key": "${env:PW_TEST_STORE_KEY}"}})
+    messages = '[{"role": "user", "parts": [{"type": "text", "content": "the sealed words"}]}]'
+    for name, encrypt in (("child", settings.encrypt), ("here", None)):
+        keyring = Keyring(key_from_reference("${env:PW_TEST_STORE_KEY}", "tracing.encrypt.key"))
+        path = tmp_path / f"{name}.sqlite"
+        writer = ProcessSpanProcessor(SpanStore(path, keyring=keyring), encrypt=encrypt)
+        try:
+            assert writer.in_child is (encrypt is not None)  # without the setting the AES keys stay here
+            _spans(_tracer(writer), 2, **{A.GEN_AI_INPUT_MESSAGES: messages})
+        finally:
+            writer.shutdown()
+        assert b"the sealed words" not in b"".join(part.read_bytes() for part in tmp_path.glob(f"{name}.sqlite*"))
+        reader = SpanStore(path, keyring=keyring)
+        [trace] = reader.list_traces(limit=1)
+        [span] = reader.get_trace(trace["trace_id"])["spans"]
+        assert span["attributes"][A.GEN_AI_INPUT_MESSAGES] == messages  # opened with the same key
+        assert len(_stored(path)) == 2
 
 
 def test_a_span_that_cannot_be_sent_is_dropped_counted_and_said_while_the_others_are_stored(processor, tmp_path,

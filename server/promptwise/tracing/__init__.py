@@ -236,11 +236,13 @@ def _make_store_processor(root: Path, settings, pii=None, keyring=None, writer_p
     except Exception as error:  # a damaged or unwritable store: trace to OTLP only, say why
         log.warning("tracing: spans will not be stored locally: %s", error)
         return None
-    kind = StoreSpanProcessor
+    options = dict(queue_size=settings.queue_size, retention_days=settings.retention_days,
+                   capture_content=settings.capture_content, pii=pii)
     if writer_process:
-        from promptwise.tracing.writer import ProcessSpanProcessor as kind
-    return kind(store, queue_size=settings.queue_size, retention_days=settings.retention_days,
-                capture_content=settings.capture_content, pii=pii)
+        from promptwise.tracing.writer import ProcessSpanProcessor
+
+        return ProcessSpanProcessor(store, encrypt=settings.encrypt, **options)
+    return StoreSpanProcessor(store, **options)
 
 
 def _shutdown_processors(processors, *, timeout_s: float) -> None:

@@ -22,8 +22,10 @@ stop or its stdin closes, after writing what it holds, so a drain never loses sp
 sent to the whole process group.
 
 If the child cannot start or dies, the parent says so once and writes in-process from then on
-(the spans the child held and had not written are counted as dropped). The encryption keyring
-(AES keys) does not pickle: with `tracing.encrypt` the writer stays in-process.
+(the spans the child held and had not written are counted as dropped). With `tracing.encrypt`
+the child derives the same keys from the setting's `${env:...}` references in the environment it
+inherited (the keyring's AES objects do not pickle); given a keyring without that setting, the
+writer stays in-process.
 """
 
 from __future__ import annotations
@@ -140,8 +142,9 @@ class ProcessSpanProcessor(SpanProcessor):
     counts, `force_flush` returns once every span ended before it is in the store."""
 
     def __init__(self, store: SpanStore, *, queue_size: int = 10_000, retention_days: float | None = None,
-                 capture_content: bool = True, pii=None):
+                 capture_content: bool = True, pii=None, encrypt=None):
         self.store = store
+        self._encrypt = encrypt  # `tracing.encrypt` (env references, no key): the child builds its own keyring
         self.queue_size = queue_size
         self._settings = dict(queue_size=queue_size, retention_days=retention_days, capture_content=capture_content,
                               pii=pii)
@@ -167,9 +170,10 @@ class ProcessSpanProcessor(SpanProcessor):
         self._reader.start()
 
     def _start_child(self, keyring) -> subprocess.Popen | None:
-        opening = {"path": str(self.store.path), **self._settings}
-        if keyring is not None and keyring.sealing:
-            return None  # the AES keys do not pickle: written in-process (see the module's doc)
+        sealing = keyring is not None and keyring.sealing
+        if sealing and self._encrypt is None:
+            return None  # the AES keys do not pickle and the child has no setting to derive them: in-process
+        opening = {"path": str(self.store.path), "encrypt": self._encrypt if sealing else None, **self._settings}
         try:
             first = pickle.dumps(("open", opening), protocol=pickle.HIGHEST_PROTOCOL)
             child = None
@@ -406,7 +410,13 @@ def main() -> int:
         kind, opening = _receive(inbox)
     except EOFError:
         return 0
-    processor = StoreSpanProcessor(SpanStore(opening.pop("path")), **opening)
+    encrypt = opening.pop("encrypt", None)
+    keyring = None
+    if encrypt is not None:  # the same keys, derived here from the environment this process inherited
+        from promptwise.store.encryption import keyring_from_settings
+
+        keyring = keyring_from_settings(encrypt, strict=True)
+    processor = StoreSpanProcessor(SpanStore(opening.pop("path"), keyring=keyring), **opening)
     forwarded = 0  # drops the parent counted and told us (in processor.dropped, not ours to report)
     secrets: set[str] = set()
     last_status = 0.0
