@@ -188,6 +188,8 @@ def escapes_may_hide_secrets(json_text: str) -> bool:
     character that is no whitespace (`\\uXXXX`, `\\b`: a URL credential's shape runs over the
     character itself but stops at its escape). Escaped quotes, backslashes and line breaks stop
     the URL shapes where the characters themselves stop them, so they need no second look."""
+    if "\\" not in json_text:  # one fast scan: every escape, and every escaped form, holds a backslash
+        return False
     if "\\u" in json_text or "\\b" in json_text:
         return True
     for escaped in _escaped_differently:  # usually none: secrets seldom hold quotes or backslashes
