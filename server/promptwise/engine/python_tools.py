@@ -2,8 +2,13 @@
 
 The file is imported from disk (its folder on `sys.path`, so it can import its neighbours),
 with the promptflow shim installed when promptflow is absent. Which function is the tool
-follows Prompt flow's rule, as H1's static reader finds it (`find_tool_function`). Sync
-tools run in a thread pool; async tools run on the event loop.
+follows Prompt flow's rule, as H1's static reader finds it (`find_tool_function`). Async
+tools run on the event loop. Sync tools run in a thread pool, where code that blocks (a
+database, an HTTP call) cannot hold up the other rows or requests; but a hop to a thread and
+back costs more than a small tool itself (about 0.2 ms of CPU, and waits for the GIL between
+the loop and the thread), so a sync tool whose first calls were all quick runs on the loop
+from then on, and goes back to the pool for good the first time it is not quick
+(`ToolPlacement`).
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import inspect
 import logging
 import sys
 import threading
+import time
 import traceback
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -93,6 +99,39 @@ def import_file(path: Path, module_name: str | None = None) -> ModuleType:
         return module
 
 
+QUICK_SECONDS = 0.0005  # a call this short gains from running on the loop (a thread hop costs about as much)
+QUICK_CALLS_FIRST = 20  # calls in the pool, all quick, before a sync tool runs on the loop
+SLOW_SECONDS = 0.002  # two calls in a row on the loop longer than this send the tool back to the pool for good,
+BLOCKING_SECONDS = 0.05  # and one this long does: a single slow call may only have waited for the GIL
+_ASYNCIO_FOLDER = str(Path(asyncio.__file__).parent)
+
+
+@dataclass
+class ToolPlacement:
+    """Where a sync tool runs: the thread pool until QUICK_CALLS_FIRST calls in a row were quick,
+    then the event loop; back to the pool for good after a blocking call there (or two slow ones
+    in a row), or one that needed a loop of its own (asyncio.run inside the tool). So a tool that
+    turns slow later holds the loop once or twice, never again."""
+
+    quick_calls: int = 0
+    inline: bool = False
+    pool_only: bool = False
+    slow_on_loop: bool = False  # the last call on the loop was slow
+
+    def took(self, seconds: float, *, on_loop: bool) -> None:
+        if on_loop:
+            slow = seconds > SLOW_SECONDS
+            if seconds > BLOCKING_SECONDS or (slow and self.slow_on_loop):
+                self.send_back()
+            self.slow_on_loop = slow
+        elif not self.pool_only:
+            self.quick_calls = self.quick_calls + 1 if seconds < QUICK_SECONDS else 0
+            self.inline = self.quick_calls >= QUICK_CALLS_FIRST
+
+    def send_back(self) -> None:
+        self.inline, self.pool_only = False, True
+
+
 @dataclass
 class PythonTool:
     """A callable tool: a function, or a method of a class created with init values."""
@@ -103,6 +142,7 @@ class PythonTool:
     accepts_kwargs: bool
     owner: type | None = None  # the class, for class-based tools
     init_parameters: tuple[str, ...] = ()
+    placement: ToolPlacement = field(default_factory=ToolPlacement, compare=False, repr=False)
 
     @property
     def is_async(self) -> bool:
@@ -168,12 +208,22 @@ def exit_text(error: BaseException) -> str:
     return f"the code called sys.exit({error.code!r})" if isinstance(error, SystemExit) else "the code raised KeyboardInterrupt"
 
 
-def _guarded(function, kwargs: dict) -> Any:
-    """Runs in the tool thread."""
+def _guarded(function, kwargs: dict, placement: ToolPlacement, on_loop: bool = False) -> Any:
+    """A sync tool's call, in the tool thread or on the loop, timed for its placement."""
+    started = time.perf_counter()
     try:
         return function(**kwargs)
     except (SystemExit, KeyboardInterrupt) as error:
         raise ToolExit(exit_text(error)) from None
+    finally:
+        placement.took(time.perf_counter() - started, on_loop=on_loop)
+
+
+def _needed_its_own_loop(error: BaseException) -> bool:
+    """The tool called asyncio.run (or ran a loop) and asyncio refused, as it does inside a
+    running loop: the innermost frame of the error is asyncio's own."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return isinstance(error, RuntimeError) and bool(frames) and frames[-1].filename.startswith(_ASYNCIO_FOLDER)
 
 
 async def _guarded_async(coroutine) -> Any:
@@ -208,8 +258,19 @@ async def call_tool(tool: PythonTool, kwargs: dict[str, Any], executor: Executor
         if tool.is_async:
             task = asyncio.get_running_loop().create_task(_guarded_async(function(**call_kwargs)), context=context)
             return await task
+        placement = tool.placement
+        if placement.inline:
+            try:
+                return context.run(_guarded, function, call_kwargs, placement, True)
+            except RuntimeError as error:
+                if not _needed_its_own_loop(error):
+                    raise
+                placement.send_back()  # asyncio refused before the tool's work began: run it where it ran before
+                context = contextvars.copy_context()
+                context.run(metrics_var.set, metrics)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, functools.partial(context.run, _guarded, function, call_kwargs))
+        return await loop.run_in_executor(executor, functools.partial(context.run, _guarded, function, call_kwargs,
+                                                                      placement))
     except asyncio.CancelledError:
         raise
     except NodeError:
