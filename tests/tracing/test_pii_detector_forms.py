@@ -13,6 +13,8 @@ import pytest
 from promptwise.evaluation import safety
 from promptwise.evaluation.safety import ALL_PII_KINDS, Finding, find_pii
 
+from pii_fuzz import random_text
+
 # The plain forms, as they were written before (the reference).
 PLAIN = {
     "card": r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)",
@@ -36,17 +38,7 @@ PIECES = ["4111 1111 1111 1111", "4111-1111-1111-1111", "GB82 WEST 1234 5698 765
 
 
 def _random_text(rng: random.Random) -> str:
-    parts = []
-    for _ in range(rng.randint(1, 6)):
-        if rng.random() < 0.4:
-            piece = rng.choice(PIECES)
-            if rng.random() < 0.3:  # a character changed: near misses
-                at = rng.randrange(len(piece))
-                piece = piece[:at] + rng.choice(ALPHABET) + piece[at + 1:]
-            parts.append(piece)
-        else:
-            parts.append("".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12))))
-    return "".join(parts)
+    return random_text(rng, PIECES, ALPHABET, piece_chance=0.4)
 
 
 def _matches(pattern: re.Pattern, text: str) -> list:

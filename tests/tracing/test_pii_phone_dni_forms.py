@@ -12,6 +12,8 @@ import re
 from promptwise.evaluation import safety
 from promptwise.evaluation.safety import ALL_PII_KINDS, find_pii
 
+from pii_fuzz import random_text
+
 PLAIN_PHONE = re.compile(
     r"(?<![\w+])(?:"
     r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}"
@@ -28,17 +30,7 @@ PIECES = ["+44 20 7946 0958", "+1 (555) 123-4567", "(020) 7946 0958", "020 7946 
 
 
 def _random_text(rng: random.Random) -> str:
-    parts = []
-    for _ in range(rng.randint(1, 6)):
-        if rng.random() < 0.45:
-            piece = rng.choice(PIECES)
-            if rng.random() < 0.3:  # a character changed: near misses
-                at = rng.randrange(len(piece))
-                piece = piece[:at] + rng.choice(ALPHABET) + piece[at + 1:]
-            parts.append(piece)
-        else:
-            parts.append("".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12))))
-    return "".join(parts)
+    return random_text(rng, PIECES, ALPHABET, piece_chance=0.45)
 
 
 def _dni_groups(match: re.Match) -> tuple:
