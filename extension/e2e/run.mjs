@@ -191,18 +191,20 @@ function setupCodeServer() {
 
 async function runCommand(page, title) {
   const input = page.locator(".quick-input-widget input");
-  // F1 can land while focus sits in a widget that swallows it: try again a few times.
+  // F1 can land while focus sits in a widget that swallows it, and a webview that finishes loading
+  // (a results page the step before opened) can take the focus and close the palette before the
+  // title is typed: open it and type again, a few times.
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press("F1");
     try {
       await input.waitFor({ state: "visible", timeout: 5_000 });
+      await input.fill(`>${title}`, { timeout: 5_000 });
       break;
     } catch (error) {
-      if (attempt === 3) throw error;
+      if (attempt === 4) throw error;
       await page.keyboard.press("Escape");
     }
   }
-  await input.fill(`>${title}`);
   // Enter runs the focused row: wait until the filter has made it this command. (A recently used
   // command is on screen before the filter applies, and Enter then ran the list's first row.)
   try {
