@@ -59,9 +59,13 @@ _HEADER = struct.Struct(">I")
 
 
 # --- the wire: length-prefixed pickles over the child's stdin / stdout --------------------------
-def _send(stream, message: Any) -> None:
+def _frame(message: Any) -> bytes:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(payload)) + payload)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _send(stream, message: Any) -> None:
+    stream.write(_frame(message))
 
 
 def _receive(stream) -> Any:
@@ -93,6 +97,10 @@ def plain_span(span) -> tuple:
             status.status_code.value, status.description, attributes or {},
             [(event.name, event.timestamp, dict(event.attributes or {})) for event in events] if events else None,
             resource.attributes.get("service.name") if resource is not None else None)
+
+
+class _NotPicklable(Exception):
+    """A message to the child held a value that does not pickle (nothing was written)."""
 
 
 class _Ids:
@@ -175,11 +183,11 @@ class ProcessSpanProcessor(SpanProcessor):
             return None  # the AES keys do not pickle and the child has no setting to derive them: in-process
         opening = {"path": str(self.store.path), "encrypt": self._encrypt if sealing else None, **self._settings}
         try:
-            first = pickle.dumps(("open", opening), protocol=pickle.HIGHEST_PROTOCOL)
+            first = _frame(("open", opening))  # before the child starts: settings that do not pickle start none
             child = None
             child = subprocess.Popen([sys.executable, "-m", "promptwise.tracing.writer"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, bufsize=0)
-            child.stdin.write(_HEADER.pack(len(first)) + first)
+            child.stdin.write(first)
         except Exception as error:  # noqa: BLE001 - no child: the spans are written in this process
             if child is not None:
                 child.kill()
@@ -281,10 +289,10 @@ class ProcessSpanProcessor(SpanProcessor):
                         except Exception as error:  # noqa: BLE001 - not a span as the SDK makes them
                             self._refuse(error)
                     try:
-                        pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-                    except Exception:  # noqa: BLE001 - a value that does not pickle: that span alone is dropped
+                        self._send(stream, "spans", chunk)
+                    except _NotPicklable:  # a value that does not pickle: that span alone is dropped
                         chunk = self._picklable(chunk)
-                    self._send(stream, "spans", chunk)
+                        self._send(stream, "spans", chunk)
                     self._sent += len(chunk)
                     chunk = []
                 if flush > self._flush_sent:
@@ -299,9 +307,14 @@ class ProcessSpanProcessor(SpanProcessor):
 
     def _send(self, stream, kind: str, payload: Any) -> None:
         """One message to the child, with the drops counted here since the last one (the child
-        adds them to the store's counter)."""
+        adds them to the store's counter). _NotPicklable, with nothing written, when the payload
+        does not pickle; a write's error (the child is gone) as it is."""
         drops = self._dropped - self._forwarded_drops
-        _send(stream, (kind, payload, drops))
+        try:
+            frame = _frame((kind, payload, drops))
+        except Exception as error:  # noqa: BLE001 - pickle raises TypeError, AttributeError, PicklingError...
+            raise _NotPicklable() from error
+        stream.write(frame)
         self._forwarded_drops += drops
 
     def _picklable(self, chunk: list[tuple]) -> list[tuple]:
