@@ -525,16 +525,25 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def rss_mb(pid: int) -> float:
-    total = 0
+def memory_mb(pid: int) -> dict[str, float]:
+    """The server's memory, its process tree summed three ways (Linux /proc/PID/smaps_rollup):
+    `rss_mb`, resident pages, counts a page shared by several processes (copy-on-write after a
+    fork, the interpreter's and libraries' files) once per process, so it overstates a multi-
+    process server; `pss_mb` splits each shared page among its sharers (the tree's honest share
+    of the machine's memory); `uss_mb` counts only the pages no other process maps (what
+    stopping the tree would free at least)."""
+    totals = {"rss_mb": 0, "pss_mb": 0, "uss_mb": 0}
+    fields = {"Rss:": "rss_mb", "Pss:": "pss_mb", "Private_Clean:": "uss_mb", "Private_Dirty:": "uss_mb"}
     for current in tree_pids(pid):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            lines = Path(f"/proc/{current}/smaps_rollup").read_text().splitlines()
         except OSError:
             continue
-    return total / 1024
+        for line in lines:
+            parts = line.split()
+            if parts and parts[0] in fields:
+                totals[fields[parts[0]]] += int(parts[1])
+    return {key: round(kb / 1024, 1) for key, kb in totals.items()}
 
 
 class CpuMeter:
@@ -602,7 +611,7 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
         "model_calls_per_request": round(calls / args.requests, 2),
         "overhead_p50_ms": round(ms(latencies, 50) - endpoint_ms, 1),
         "overhead_p99_ms": round(ms(latencies, 99) - endpoint_ms, 1),
-        "cpu_ms_per_request": server_cpu, "rss_mb": round(rss_mb(pid), 1),
+        "cpu_ms_per_request": server_cpu, **memory_mb(pid),
         # Where the rest of the machine's CPU went: the scripted endpoint and this load generator.
         "endpoint_cpu_ms_per_request": endpoint_cpu, "client_cpu_ms_per_request": client_cpu,
         "load_average": round(os.getloadavg()[0], 1),
@@ -742,7 +751,7 @@ def summary(result: dict, rate: float, pf: dict | None, baseline: dict | None) -
         line += (f" ({result['requests_per_s'] / pf['requests_per_s']:.1f}x pf, CPU "
                  f"{pf['cpu_ms_per_request'] / max(result['cpu_ms_per_request'], 0.01):.1f}x less)")
     line += (f", p50/p99 {result['p50_ms']:g}/{result['p99_ms']:g} ms, CPU {result['cpu_ms_per_request']:.2f} ms/req, "
-             f"RSS {result['rss_mb']:g} MB")
+             f"RSS {result['rss_mb']:g} MB (PSS {result['pss_mb']:g}, USS {result['uss_mb']:g})")
     at = f"at_{rate:g}_rps"
     if f"{at}_p99_ms" in result:
         line += (f"; at {rate:g} req/s: p50/p99 {result[f'{at}_p50_ms']:g}/{result[f'{at}_p99_ms']:g} ms, overhead "
