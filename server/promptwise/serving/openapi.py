@@ -85,6 +85,10 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
                 "properties": {"messages": {"type": "array", "items": {"type": "object"}},
                                "stream": {"type": "boolean"}, "model": {"type": "string"}}}}}},
             "responses": {"200": {"description": "a chat.completion (or chat.completion.chunk events)"}, **errors}}}
+        shape = flow.chat_shape()
+        if shape is not None:  # which input takes the message (the editor's request panel chats through it)
+            paths["/v1/chat/completions"]["post"]["x-promptwise-chat"] = {
+                "input": shape.question, "history": shape.history, "output": shape.answer}
         paths["/v1/models"] = {"get": {"summary": "the flow as the one model this server answers as",
                                        "operationId": "listModels", "responses": {"200": {"description": "ok"}}}}
     for route, text in (("/health", "liveness"), ("/ready", "the flow is loaded and its connections resolved")):
