@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from promptwise.engine import model_parameters, spans
+from promptwise.engine import model_parameters, spans, usage
 from promptwise.engine import streaming
 from promptwise.engine.cache import ResponseCache, request_key
 from promptwise.engine.connections import Connection, ConnectionConfigError, ConnectionResolver
@@ -143,6 +143,7 @@ class LlmService:
         with spans.model_call_span("chat", model, connection, messages, params) as span:
             call = await self._chat(connection, model, messages, params)
             spans.record_chat_result(span, call.result, call.cost)
+            usage.add_call(call.result.usage.prompt_tokens, call.result.usage.completion_tokens, call.cost)
             return call
 
     async def _chat(self, connection: Connection, model: str, messages: list[dict], params: dict) -> LlmCall:
@@ -188,6 +189,7 @@ class LlmService:
         with spans.model_call_span("embeddings", model, connection) as span:
             result, cost = await self._embed(connection, model, text)
             spans.record_embedding_result(span, result, cost)
+            usage.add_call(result.usage.prompt_tokens, 0, cost)
             return result, cost
 
     async def _embed(self, connection: Connection, model: str, text) -> tuple[EmbeddingResult, float | None]:

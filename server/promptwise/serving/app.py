@@ -33,6 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from promptwise.engine import usage
 from promptwise.serving.access_log import QueuedLog, queued
 from promptwise.serving.errors import ServeError, error_response, safe_message
 from promptwise.serving.flow import InputProblem, ServedFlow
@@ -404,6 +405,7 @@ class ServingApp:
     async def run(self, flow: ServedFlow, inputs: dict, flow_request: FlowRequest):
         """The flow's outcome, or ServeError (timeout, endpoint down, a failing node)."""
         started = time.perf_counter()
+        tally, token = usage.open_tally()  # what finished calls spent, should no outcome come
         try:
             # In this task (a timeout scope, not wait_for's task per request); the engine's spans
             # nest under the request's.
@@ -414,8 +416,14 @@ class ServingApp:
             flow_request.model_ms = sum(node.latency_ms or 0.0 for node in outcome.nodes
                                         if node.model is not None and not node.cache_hit)
         except asyncio.TimeoutError:
+            count_tally(flow_request, tally)
             raise ServeError("timeout", f"the flow took longer than {self.settings.timeout_seconds:g} s "
                                         f"(serve.timeout_seconds)") from None
+        except asyncio.CancelledError:  # the client went away (or the stream was closed): billed all the same
+            count_tally(flow_request, tally)
+            raise
+        finally:
+            usage.close_tally(token)
 
         self.count_usage(flow_request, outcome)
         if outcome.status != "completed":
@@ -548,6 +556,15 @@ class _Early(Exception):
         self.request_id = request_id
         self.error = error
         self.consumer = consumer
+
+
+def count_tally(flow_request: FlowRequest, tally: usage.Tally) -> None:
+    """A request cut before its outcome (timeout, client gone): the tokens and cost of the model
+    calls that finished are billed, so they are metered and count against tokens/min."""
+    flow_request.prompt_tokens += tally.prompt_tokens
+    flow_request.completion_tokens += tally.completion_tokens
+    if tally.cost is not None:
+        flow_request.cost = (flow_request.cost or 0.0) + tally.cost
 
 
 def outcome_error(outcome, flow: ServedFlow) -> ServeError:
