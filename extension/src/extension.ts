@@ -9,7 +9,7 @@ import { ResultsPanel } from "./resultsPanel";
 import { registerServeCommands, ServeSession } from "./serveSession";
 import { PromptwiseServer } from "./serverClient";
 import { PromptwiseStatusBar } from "./statusBar";
-import { registerTraceCommands, TracePanel } from "./tracePanel";
+import { registerTraceCommands, TracePanel, watchTraceStores } from "./tracePanel";
 
 /** Settings the server is started with; changing one restarts it. */
 const RESTART_SETTINGS = ["promptwise.python", "promptwise.defaultModel", "promptwise.catalogFile"];
@@ -29,6 +29,8 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(traces, serving);
   registerTraceCommands(context, traces);
   registerServeCommands(context, serving);
+  // New traces from anywhere (a served request, a terminal's `promptwise run`): "last run" lenses anew.
+  context.subscriptions.push(watchTraceStores(server));
   // The Monitor view (issue 12): figures per version, drift, alerts that open their trace.
   const monitor = new MonitorPanel(server);
   context.subscriptions.push(monitor);

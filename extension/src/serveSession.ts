@@ -1,37 +1,46 @@
 // "Serve Flow Locally": `promptwise serve FLOW --host 127.0.0.1 --port P` in the language
-// server's interpreter on a free port, its URL in the status bar (click to stop), and a request
-// panel that sends inputs to /score and shows the streamed answer and the request's trace.
-// The extension makes the HTTP requests (the panel's CSP allows no network); the process is
-// stopped by "Stop Serving", by serving another flow, and when the extension deactivates.
+// server's interpreter on a free port, its URL in the status bar (click: the request panel,
+// copy the URL, restart, stop), and a request panel that sends inputs to /score (a chat flow:
+// the conversation to /v1/chat/completions) and shows the answer as it streams and the
+// request's trace. The extension makes the HTTP requests (the panel's CSP allows no network);
+// the process is stopped by "Stop Serving", by serving another flow, and when the window closes
+// (the extension deactivates). A server that stops by itself is said, with its last words.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import * as path from "node:path";
 import * as vscode from "vscode";
+import { saveFlowFiles } from "./flowFiles";
+import { ownGroup } from "./processTree";
 import { isFlowFile, lensArguments } from "./protocol";
-import { applyEvent, exampleInputs, parseSseEvents, renderServeHtml } from "./serveHtml";
+import { lastWords, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
+import { chatShape, exampleInputs, needsKey, renderServeHtml, type ChatShape } from "./serveHtml";
 import type { PromptwiseServer } from "./serverClient";
 
 export const SERVE_FLOW = "promptwise.serveFlow";
 export const STOP_SERVING = "promptwise.stopServing";
 export const SEND_REQUEST = "promptwise.sendServeRequest";
+const SERVE_MENU = "promptwise.serveMenu";
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 120_000;
+/** A port taken between our probe and `serve` binding it: try a few others. */
+const PORT_ATTEMPTS = 3;
 
 interface Served {
   process: ChildProcess;
   url: string;
   flow: vscode.Uri;
   stderr: string[];
-}
-
-export interface SendOutcome {
-  status: number;
-  text: string;
-  requestId: string;
-  ms: number;
+  /** Set when we stop it: its exit is then no news. */
+  stopping: boolean;
+  /** It answered /health: from then on, stopping by itself is news. */
+  ready: boolean;
+  /** Its output has all been read (after it exited). */
+  closed: Promise<void>;
+  /** The API key the user gave for a server with serve.keys (memory only, never stored). */
+  apiKey?: string;
+  needsKey: boolean;
 }
 
 /** A free loopback port (the OS picks it; released just before `serve` binds it). */
@@ -54,7 +63,7 @@ export class ServeSession implements vscode.Disposable {
 
   constructor(private readonly server: PromptwiseServer) {
     this.status.name = "Promptwise Serve";
-    this.status.command = STOP_SERVING;
+    this.status.command = SERVE_MENU;
   }
 
   get url(): string | undefined {
@@ -71,16 +80,49 @@ export class ServeSession implements vscode.Disposable {
       void vscode.window.showErrorMessage("Promptwise: serving runs this workspace's code, and the workspace is not trusted. Trust it (Workspaces: Manage Workspace Trust) to serve flows.");
       return undefined;
     }
-    const open = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === flow.toString());
-    if (open?.isDirty) await open.save();
+    // The server reads the files: what the editor shows is what it serves.
+    await saveFlowFiles(flow, this.server.log);
     await this.stop();
+    let served: Served | undefined;
+    for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
+      served = this.start(flow, await freePort());
+      const ready = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Promptwise: starting ${path.basename(flow.fsPath)} on ${served.url}` },
+        () => waitUntilReady(served!.url, served!.process),
+      );
+      if (ready) {
+        served.ready = true;
+        break;
+      }
+      // Its last words arrive after its exit: read them all (or give up after a moment).
+      await Promise.race([served.closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+      const why = lastWords(served.stderr);
+      await this.stop();
+      // Someone took the port between our probe and serve's bind: another one, quietly.
+      if (attempt < PORT_ATTEMPTS && /cannot listen on/.test(why)) continue;
+      void vscode.window
+        .showErrorMessage(`Promptwise: ${path.basename(flow.fsPath)} could not be served: ${why || "it did not answer /health within 60 s"}`, "Show Log")
+        .then((pick) => pick && this.server.log.show());
+      return undefined;
+    }
+    const port = new URL(served!.url).port;
+    this.status.text = `$(radio-tower) ${HOST}:${port}`;
+    this.status.tooltip = `Promptwise is serving ${vscode.workspace.asRelativePath(flow)} at ${served!.url} (POST /score). Click for the request panel or to stop.`;
+    this.status.show();
+    await this.showPanel();
+    return served!.url;
+  }
+
+  /** Spawns `promptwise serve` on `port`; its output goes to the log and is kept for errors. */
+  private start(flow: vscode.Uri, port: number): Served {
     const python = this.server.interpreter?.command ?? "python3";
-    const port = await freePort();
     const url = `http://${HOST}:${port}`;
     const args = ["-m", "promptwise", "serve", flow.fsPath, "--host", HOST, "--port", String(port)];
     this.server.log.info(`Serving: ${python} ${args.join(" ")}`);
-    const child = spawn(python, args, { cwd: path.dirname(flow.fsPath), stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } });
-    const served: Served = { process: child, url, flow, stderr: [] };
+    // Its own process group: a SIGKILL after the grace reaches the span writer children too.
+    const child = spawn(python, args, { cwd: path.dirname(flow.fsPath), stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" }, ...ownGroup() });
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    const served: Served = { process: child, url, flow, stderr: [], stopping: false, ready: false, closed, needsKey: false };
     this.served = served;
     const collect = (chunk: Buffer) => {
       for (const line of chunk.toString("utf8").split(/\r?\n/)) {
@@ -91,29 +133,23 @@ export class ServeSession implements vscode.Disposable {
     };
     child.stdout?.on("data", collect);
     child.stderr?.on("data", collect);
-    child.on("exit", (code, signal) => {
+    child.on("error", (error) => served.stderr.push(`${python}: ${error.message}`));
+    // "close": after its last output was read, so the reason below is complete.
+    child.on("close", (code, signal) => {
       this.server.log.info(`[serve] stopped (${signal ?? `exit ${code}`})`);
-      if (this.served === served) {
-        this.served = undefined;
-        this.status.hide();
-      }
+      if (this.served !== served) return;
+      this.served = undefined;
+      this.status.hide();
+      if (served.stopping || !served.ready) return;
+      // It stopped by itself after it was ready: say so, with its last words, where the user looks.
+      const reason = `The server stopped (${signal ?? `exit code ${code}`}): ${lastWords(served.stderr) || "it said nothing; see the Promptwise output"}`;
+      void this.panel?.webview.postMessage({ type: "stopped", reason: `${reason}. Serve the flow again to continue.` });
+      void vscode.window.showErrorMessage(`Promptwise: serving ${path.basename(flow.fsPath)} stopped. ${reason}`, "Show Log", "Serve Again").then((pick) => {
+        if (pick === "Show Log") this.server.log.show();
+        else if (pick === "Serve Again") void this.serve(flow);
+      });
     });
-    child.on("error", (error) => served.stderr.push(String(error)));
-    const ready = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Promptwise: starting ${path.basename(flow.fsPath)} on ${url}` },
-      () => waitUntilReady(url, child),
-    );
-    if (!ready) {
-      const why = served.stderr.filter((line) => !line.startsWith("promptwise: serving")).slice(-3).join(" | ") || "it did not answer /health in time";
-      await this.stop();
-      void vscode.window.showErrorMessage(`Promptwise: the flow could not be served: ${why}`, "Show Log").then((pick) => pick && this.server.log.show());
-      return undefined;
-    }
-    this.status.text = `$(radio-tower) ${HOST}:${port}`;
-    this.status.tooltip = `Promptwise is serving ${vscode.workspace.asRelativePath(flow)} at ${url} (POST /score). Click to stop.`;
-    this.status.show();
-    this.showPanel(await this.exampleInputs(url));
-    return url;
+    return served;
   }
 
   async stop(): Promise<void> {
@@ -121,86 +157,109 @@ export class ServeSession implements vscode.Disposable {
     this.served = undefined;
     this.status.hide();
     this.panel?.dispose();
-    if (!served || served.process.exitCode !== null || served.process.signalCode !== null) return;
+    if (!served) return;
+    served.stopping = true;
+    if (served.process.exitCode !== null || served.process.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => served.process.once("exit", () => resolve()));
-    served.process.kill("SIGTERM"); // serve drains in-flight requests and flushes traces
-    const timer = setTimeout(() => served.process.kill("SIGKILL"), STOP_GRACE_MS);
+    stopProcess(served.process);
     await exited;
-    clearTimeout(timer);
   }
 
-  /** Sends inputs to /score (asking for events) and reports the answer as it streams. */
-  async send(body: string, onAnswer: (text: string) => void = () => undefined): Promise<SendOutcome> {
+  /** Sends inputs (a JSON text) to /score and reports the answer as it streams. */
+  send(body: string, onAnswer?: (text: string) => void): Promise<SendOutcome> {
+    return this.withKey((apiKey, url) => sendScore(url, body, { apiKey, onAnswer }));
+  }
+
+  /** Sends the conversation (the new message last) to /v1/chat/completions. */
+  chat(messages: ChatMessage[], inputs: Record<string, unknown>, onAnswer?: (text: string) => void): Promise<SendOutcome> {
+    return this.withKey((apiKey, url) => sendChat(url, messages, inputs, { apiKey, onAnswer }));
+  }
+
+  /** Runs a request with the API key (asked for when the server wants one), again once after a 401. */
+  private async withKey(request: (apiKey: string | undefined, url: string) => Promise<SendOutcome>): Promise<SendOutcome> {
     const served = this.served;
     if (!served) throw new Error("nothing is being served; run Promptwise: Serve Flow Locally");
-    const requestId = randomBytes(8).toString("hex");
-    const started = Date.now();
-    const response = await fetch(`${served.url}/score`, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream, application/json", "x-request-id": requestId },
-      body,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    let text = "";
-    if ((response.headers.get("content-type") ?? "").startsWith("text/event-stream") && response.body) {
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        const parsed = parseSseEvents(buffer + decoder.decode(chunk, { stream: true }));
-        buffer = parsed.rest;
-        for (const event of parsed.events) text = applyEvent(text, event);
-        onAnswer(text);
-      }
-      for (const event of parseSseEvents(buffer + "\n\n").events) text = applyEvent(text, event);
-    } else {
-      const raw = await response.text();
-      try {
-        text = JSON.stringify(JSON.parse(raw), null, 2);
-      } catch {
-        text = raw;
+    if (served.needsKey && !served.apiKey) served.apiKey = await askForKey();
+    let outcome = await request(served.apiKey, served.url);
+    if (outcome.status === 401) {
+      const key = await askForKey(served.apiKey ? "The server did not accept that key." : undefined);
+      if (key) {
+        served.apiKey = key;
+        outcome = await request(key, served.url);
       }
     }
-    return { status: response.status, text, requestId: response.headers.get("x-request-id") ?? requestId, ms: Date.now() - started };
+    return outcome;
   }
 
-  /** The flow's inputs with their defaults, from the server's OpenAPI document ("{}" if it has none). */
-  private async exampleInputs(url: string): Promise<string> {
+  /** The status bar item's menu: the panel (after it was closed), the URL, restart, stop. */
+  async menu(): Promise<void> {
+    const served = this.served;
+    if (!served) return;
+    const items = [
+      { label: "$(window) Open the request panel", run: () => this.showPanel() },
+      { label: "$(copy) Copy the URL", description: served.url, run: () => vscode.env.clipboard.writeText(served.url) },
+      { label: "$(debug-restart) Restart", description: "serve the flow as it is saved now", run: () => this.serve(served.flow) },
+      { label: "$(debug-stop) Stop Serving", run: () => this.stop() },
+    ];
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: `Serving ${vscode.workspace.asRelativePath(served.flow)} at ${served.url}` });
+    await pick?.run();
+  }
+
+  /** The flow's OpenAPI document (undefined when it cannot be read). */
+  private async openapi(url: string): Promise<unknown> {
     try {
       const response = await fetch(`${url}/openapi.json`, { signal: AbortSignal.timeout(5_000) });
-      return response.ok ? exampleInputs(await response.json()) : "{}";
+      return response.ok ? await response.json() : undefined;
     } catch {
-      return "{}";
+      return undefined;
     }
   }
 
-  private showPanel(inputs: string): void {
-    const served = this.served!;
+  private async showPanel(): Promise<void> {
+    const served = this.served;
+    if (!served) return;
+    if (this.panel) {
+      this.panel.reveal();
+      return;
+    }
+    const document = await this.openapi(served.url);
+    const chat = chatShape(document);
+    served.needsKey = needsKey(document);
+    const inputs = exampleInputs(document, chat ? [chat.input, ...(chat.history ? [chat.history] : [])] : []);
     // A flow.dag.yaml is known by its folder's name, as its traces name it.
     const file = path.basename(served.flow.fsPath);
     const flowName = /^flow\.(dag|flex)\.ya?ml$/i.test(file) ? path.basename(path.dirname(served.flow.fsPath)) : file;
-    this.panel = vscode.window.createWebviewPanel("promptwise.serve", `Serving ${flowName}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
+    const panel = vscode.window.createWebviewPanel("promptwise.serve", `Serving ${flowName}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, {
       enableScripts: true,
       localResourceRoots: [],
       retainContextWhenHidden: true,
     });
-    const panel = this.panel;
+    this.panel = panel;
     panel.onDidDispose(() => {
       if (this.panel === panel) this.panel = undefined;
     });
-    panel.webview.onDidReceiveMessage(async (message: { type?: string; body?: string; requestId?: string }) => {
-      if (message?.type === "send" && typeof message.body === "string") {
-        try {
-          const outcome = await this.send(message.body, (text) => void panel.webview.postMessage({ type: "answer", text }));
-          void panel.webview.postMessage({ type: "done", text: outcome.text, status: `HTTP ${outcome.status}`, ms: outcome.ms, requestId: outcome.requestId });
-        } catch (error) {
-          void panel.webview.postMessage({ type: "done", text: String((error as Error)?.message ?? error), status: "failed" });
-        }
-      } else if (message?.type === "trace" && typeof message.requestId === "string") {
-        void vscode.commands.executeCommand("promptwise.showTrace", { uri: served.flow.toString(), request_id: message.requestId });
-      }
-    });
+    panel.webview.onDidReceiveMessage((message: PanelMessage) => this.answer(panel, served, message, chat));
     const nonce = randomBytes(16).toString("base64");
-    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs }, { nonce, cspSource: panel.webview.cspSource });
+    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs, chat, needsKey: served.needsKey }, { nonce, cspSource: panel.webview.cspSource });
+  }
+
+  private async answer(panel: vscode.WebviewPanel, served: Served, message: PanelMessage, chat: ChatShape | undefined): Promise<void> {
+    if (message?.type === "trace" && typeof message.requestId === "string") {
+      void vscode.commands.executeCommand("promptwise.showTrace", { uri: served.flow.toString(), request_id: message.requestId });
+      return;
+    }
+    const post = (text: string) => void panel.webview.postMessage({ type: "answer", text });
+    let sending: Promise<SendOutcome> | undefined;
+    if (message?.type === "send" && typeof message.body === "string") sending = this.send(message.body, post);
+    else if (message?.type === "chat" && chat && Array.isArray(message.messages)) sending = this.chat(message.messages, message.inputs ?? {}, post);
+    if (!sending) return;
+    try {
+      const outcome = await sending;
+      void panel.webview.postMessage({ type: "done", text: outcome.text, status: `HTTP ${outcome.status}`, ms: outcome.ms, requestId: outcome.requestId, error: Boolean(outcome.error), reply: outcome.reply });
+    } catch (error) {
+      const text = this.served === served ? `the request failed: ${String((error as Error)?.message ?? error)}` : "the server is not running any more";
+      void panel.webview.postMessage({ type: "done", text, status: "failed", error: true });
+    }
   }
 
   private target(arg: unknown): vscode.Uri | undefined {
@@ -212,15 +271,53 @@ export class ServeSession implements vscode.Disposable {
   }
 
   dispose(): void {
+    // The window closes (or the extension stops): the server must not outlive it.
     const served = this.served;
     this.served = undefined;
-    if (served && served.process.exitCode === null && served.process.signalCode === null) {
-      served.process.kill("SIGTERM");
-      setTimeout(() => served.process.exitCode === null && served.process.kill("SIGKILL"), STOP_GRACE_MS).unref();
+    if (served) {
+      served.stopping = true;
+      stopProcess(served.process);
     }
     this.panel?.dispose();
     this.status.dispose();
   }
+}
+
+interface PanelMessage {
+  type?: string;
+  body?: string;
+  requestId?: string;
+  messages?: ChatMessage[];
+  inputs?: Record<string, unknown>;
+}
+
+/**
+ * SIGTERM to `serve` alone (it drains in-flight requests and flushes traces through its span
+ * writer children, which must outlive that), then SIGKILL to its whole group after the grace.
+ */
+function stopProcess(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const pid = child.pid;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    try {
+      process.kill(process.platform === "win32" ? pid : -pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
+  }, STOP_GRACE_MS);
+  timer.unref();
+  child.once("exit", () => clearTimeout(timer));
+}
+
+async function askForKey(why?: string): Promise<string | undefined> {
+  const key = await vscode.window.showInputBox({
+    title: "Promptwise: API key for the served flow",
+    prompt: `${why ? `${why} ` : ""}This server needs an API key (serve.keys in promptwise.yaml). It is kept in memory until serving stops, never saved.`,
+    password: true,
+    ignoreFocusOut: true,
+  });
+  return key?.trim() || undefined;
 }
 
 /** Polls /health until it answers 200 (true), the process exits or the time is up (false). */
@@ -243,6 +340,7 @@ export function registerServeCommands(context: vscode.ExtensionContext, session:
   context.subscriptions.push(
     vscode.commands.registerCommand(SERVE_FLOW, (arg) => session.serve(arg)),
     vscode.commands.registerCommand(STOP_SERVING, () => session.stop()),
+    vscode.commands.registerCommand(SERVE_MENU, () => session.menu()),
     // For tests and keybindings: send inputs (a JSON text) to the served flow; returns the outcome.
     vscode.commands.registerCommand(SEND_REQUEST, (body: unknown) => session.send(typeof body === "string" ? body : JSON.stringify(body ?? {}))),
   );

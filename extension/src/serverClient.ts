@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   CloseAction,
+  CodeLensRequest,
   ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
@@ -122,6 +123,18 @@ export class PromptwiseServer implements vscode.Disposable {
   ): vscode.Disposable {
     if (!this.client) return new vscode.Disposable(() => undefined);
     return this.client.onProgress(WorkDoneProgress.type, token, handler);
+  }
+
+  /**
+   * Asks VS Code for the server's lenses of the visible editors again: what the server sends
+   * itself (workspace/codeLens/refresh) after runs it made, for traces that others wrote (a
+   * served request, `promptwise run` in a terminal), whose "last run" lenses would go stale.
+   */
+  refreshCodeLenses(): void {
+    const client = this.client;
+    if (!client || client.state !== State.Running) return;
+    const lenses = client.getFeature(CodeLensRequest.method);
+    for (const editor of vscode.window.visibleTextEditors) lenses.getProvider(editor.document)?.onDidChangeCodeLensEmitter.fire();
   }
 
   dispose(): void {

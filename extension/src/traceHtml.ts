@@ -241,7 +241,9 @@ tr.detail > td { border-bottom: none; padding: 0 6px 0 24px; }
 tr.detail details > summary { display: none; }
 .kind { font-size: 0.8em; opacity: 0.75; text-transform: uppercase; }
 pre { white-space: pre-wrap; word-break: break-word; background: var(--vscode-textCodeBlock-background); padding: 6px; margin: 2px 0; }
-pre.error { color: var(--vscode-errorForeground); }
+pre.error, p.error { color: var(--vscode-errorForeground); }
+button.secondary { color: var(--vscode-button-secondaryForeground); background: var(--vscode-button-secondaryBackground); }
+#chat .message { margin: 6px 0; }
 .message .role { font-weight: bold; font-size: 0.85em; }
 .side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 .changed { color: var(--vscode-charts-orange, #d18616); }

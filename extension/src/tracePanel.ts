@@ -4,12 +4,15 @@
 // and shows old and new side by side.
 import { randomBytes } from "node:crypto";
 import * as vscode from "vscode";
+import { saveFlowFiles } from "./flowFiles";
 import { isFlowFile, lensArguments, showTraceAnswer, type JsonObject } from "./protocol";
 import { renderReplayHtml, type ReplayResult } from "./traceReplayHtml";
 import { renderTraceHtml, type TraceDocument } from "./traceHtml";
 import type { PromptwiseServer } from "./serverClient";
 
 export const SHOW_TRACE = "promptwise.showTrace";
+/** Lenses are asked for again at most this often while traces keep arriving (a served flow under load). */
+const LENS_REFRESH_MS = 2_000;
 export const REPLAY_CALL = "promptwise.replayCall";
 const REPLAY_MODELS = "promptwise.replayModels";
 
@@ -96,6 +99,9 @@ export class TracePanel implements vscode.Disposable {
         if (!model) return undefined;
       }
     }
+    // "The current prompt" is what the editor shows: the replay reads the flow's files from disk.
+    const flow = this.flowUri ? vscode.Uri.parse(this.flowUri) : flowOf(trace);
+    if (flow) await saveFlowFiles(flow, this.server.log);
     const args: JsonObject = { trace_id: trace.trace_id, span_id: spanId };
     if (model) args.model = model;
     if (this.flowUri) args.uri = this.flowUri;
@@ -145,6 +151,18 @@ export class TracePanel implements vscode.Disposable {
   }
 }
 
+/** The flow a trace ran (its flow span's `promptwise.flow.path`), if it says. */
+function flowOf(trace: TraceDocument): vscode.Uri | undefined {
+  const stack = [...(trace.spans ?? [])];
+  while (stack.length) {
+    const span = stack.pop()!;
+    const flowPath = span.attributes?.["promptwise.flow.path"];
+    if (typeof flowPath === "string" && flowPath) return vscode.Uri.file(flowPath);
+    stack.push(...(span.children ?? []));
+  }
+  return undefined;
+}
+
 export function registerTraceCommands(context: vscode.ExtensionContext, panel: TracePanel): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(SHOW_TRACE, (arg) => panel.showTrace(arg)),
@@ -154,4 +172,26 @@ export function registerTraceCommands(context: vscode.ExtensionContext, panel: T
       return typeof a?.span_id === "string" ? panel.replay(a.span_id, { model: typeof a.model === "string" ? a.model : undefined }) : undefined;
     }),
   );
+}
+
+/**
+ * Watches the workspace's span stores (`.promptwise/traces.sqlite` and its WAL): when traces are
+ * written by something other than this server (a served request, `promptwise run` in a
+ * terminal), the "last run" lenses are refreshed within LENS_REFRESH_MS of a write, and not
+ * more often than that while writes keep coming.
+ */
+export function watchTraceStores(server: PromptwiseServer): vscode.Disposable {
+  const watcher = vscode.workspace.createFileSystemWatcher("**/.promptwise/traces.sqlite{,-wal}", false, false, true);
+  let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      server.refreshCodeLenses();
+    }, LENS_REFRESH_MS);
+  };
+  const subscriptions = [watcher, watcher.onDidChange(changed), watcher.onDidCreate(changed)];
+  return new vscode.Disposable(() => {
+    if (timer) clearTimeout(timer);
+    subscriptions.forEach((subscription) => subscription.dispose());
+  });
 }

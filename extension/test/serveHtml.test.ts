@@ -1,30 +1,35 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyEvent, exampleInputs, parseSseEvents, renderServeHtml } from "../src/serveHtml";
+import { chatShape, exampleInputs, needsKey, renderServeHtml } from "../src/serveHtml";
 import { renderResultsHtml, tracedRun } from "../src/resultsHtml";
 
 const security = { nonce: "n0nce", cspSource: "https://file+.vscode-resource.vscode-cdn.net" };
 
-describe("server-sent events", () => {
-  it("splits complete events and keeps the rest", () => {
-    assert.deepEqual(parseSseEvents('data: {"a": 1}\n\ndata: {"b"'), { events: ['{"a": 1}'], rest: 'data: {"b"' });
-    assert.deepEqual(parseSseEvents("data: x\r\ndata: y\r\n\r\n: comment\n\n"), { events: ["x\ny"], rest: "" });
-  });
-  it("appends streamed text, shows other outputs and errors", () => {
-    let shown = "";
-    for (const event of ['{"answer": "Hel"}', '{"answer": "lo"}']) shown = applyEvent(shown, event);
-    assert.equal(shown, "Hello");
-    assert.match(applyEvent(shown, '{"category": "disk", "score": 1}'), /^Hello\n\{\n  "category": "disk"/);
-    assert.equal(applyEvent("", '{"error": {"code": "flow_error", "message": "boom"}}'), "error: boom");
-  });
-});
+function openapi(properties: Record<string, unknown>, example?: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  const content = { schema: { properties }, ...(example ? { example } : {}) };
+  return { paths: { "/score": { post: { requestBody: { content: { "application/json": content } } } } }, ...extra };
+}
 
 describe("request panel", () => {
   it("starts from the flow's inputs with their defaults", () => {
-    const openapi = { paths: { "/score": { post: { requestBody: { content: { "application/json": { schema: { properties: { log_text: { type: "string" }, limit: { type: "integer", default: 3 }, tags: { type: "array" } } } } } } } } } };
-    assert.deepEqual(JSON.parse(exampleInputs(openapi)), { log_text: "", limit: 3, tags: [] });
+    const document = openapi({ log_text: { type: "string" }, limit: { type: "integer", default: 3 }, tags: { type: "array" } });
+    assert.deepEqual(JSON.parse(exampleInputs(document)), { log_text: "", limit: 3, tags: [] });
     assert.equal(exampleInputs({}), "{}");
     assert.equal(exampleInputs(undefined), "{}");
+  });
+  it("starts from a prompty's sample (the document's example), and leaves out what a chat fills itself", () => {
+    // Was {"question": "", "chat_history": []}: the sample was ignored.
+    const document = openapi({ question: { type: "string" }, chat_history: { type: "array", default: [] }, tone: { type: "string" } }, { question: "What is the capital of France?", chat_history: [] });
+    assert.deepEqual(JSON.parse(exampleInputs(document)), { question: "What is the capital of France?", chat_history: [], tone: "" });
+    assert.deepEqual(JSON.parse(exampleInputs(document, ["question", "chat_history"])), { tone: "" });
+  });
+  it("knows a chat flow and a server that wants a key from the OpenAPI document", () => {
+    const chat = { paths: { "/v1/chat/completions": { post: { "x-promptwise-chat": { input: "question", history: "chat_history", output: "answer" } } } } };
+    assert.deepEqual(chatShape(chat), { input: "question", history: "chat_history", output: "answer" });
+    assert.equal(chatShape({ paths: { "/v1/chat/completions": { post: {} } } }), undefined);
+    assert.equal(chatShape(openapi({})), undefined);
+    assert.equal(needsKey({ security: [{ bearer: [] }] }), true);
+    assert.equal(needsKey(openapi({})), false);
   });
   it("has the strict CSP (no network from the page) and escapes its values", () => {
     const html = renderServeHtml({ url: "http://127.0.0.1:5050", flowName: "<flow>", inputs: '{"q": "</textarea>"}' }, security);
@@ -32,6 +37,16 @@ describe("request panel", () => {
     assert.match(html, /default-src &#39;none&#39;/);
     assert.ok(html.includes("&lt;flow&gt;") && html.includes("&lt;/textarea&gt;"));
     for (const tag of html.match(/<(script|style)\b[^>]*>/g) ?? []) assert.match(tag, /nonce="n0nce"/);
+  });
+  it("is a chat for a chat flow: the message box names the input, the other inputs stay editable", () => {
+    const html = renderServeHtml({ url: "http://127.0.0.1:5050", flowName: "chat.prompty", inputs: '{"tone": "plain"}', chat: { input: "question", history: "chat_history", output: "output" }, needsKey: true }, security);
+    assert.match(html, /<body data-kind="serve-chat">/);
+    assert.match(html, /POST <code>http:\/\/127\.0\.0\.1:5050\/v1\/chat\/completions<\/code>/);
+    assert.match(html, /<textarea id="message"/);
+    assert.match(html, /the flow's <code>question<\/code>/);
+    assert.match(html, /<details id="others" open><summary>Other inputs \(JSON\)<\/summary><textarea id="inputs" spellcheck="false">\{&quot;tone&quot;: &quot;plain&quot;\}/);
+    assert.match(html, /<button id="reset"/);
+    assert.match(html, /API key required/);
   });
 });
 
