@@ -15,7 +15,7 @@ from promptwise.devtools.fake_openai import FakeOpenAI
 @pytest.fixture(autouse=True)
 def tracing_off_afterwards(monkeypatch):
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
-                 "OTEL_TRACES_EXPORTER"):
+                 "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
         monkeypatch.delenv(name, raising=False)
     yield
     tracing.shutdown()

@@ -151,6 +151,8 @@ def _ensure_provider(service_name: str) -> None:
         return
     from opentelemetry import trace
 
+    service_name = _service_name(service_name)
+
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -186,6 +188,23 @@ def _ensure_provider(service_name: str) -> None:
         _provider = provider
         _own_provider = True
     _pipeline = pipeline
+
+
+def _service_name(default: str) -> str:
+    """The process's service.name: the user's OTEL_SERVICE_NAME, else a `service.name=` in
+    OTEL_RESOURCE_ATTRIBUTES (the SDK's order), else ours. Ours given to Resource.create would
+    win over both, and every flow would show in Jaeger or Phoenix as one `promptwise` service."""
+    import os
+    from urllib.parse import unquote
+
+    named = os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    if named:
+        return named
+    for pair in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, _, value = pair.partition("=")
+        if key.strip() == "service.name" and unquote(value.strip()):
+            return unquote(value.strip())
+    return default
 
 
 def _refused_variable(error: ValueError):
