@@ -4,8 +4,9 @@
     promptwise traces show TRACE_ID | --run NAME [--row N]  [--format json]
     promptwise traces rekey     (tracing.encrypt: seal all stored content under the current key)
 
-WHEN is a date or time (2026-12-07, 2026-12-07T14:30, ...Z; local time unless it says a zone)
-or an age: 15m, 2h, 7d, 1w (that long ago).
+WHEN is a date or time (2026-12-07, 2026-12-07T14:30, ...Z; local time unless it says a zone),
+a time today (14:30), today / yesterday (local midnight), now, or an age: 15m, 2h, 7d, 1w,
+`2 hours ago` (that long ago).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from promptwise.cli import UserError
@@ -36,8 +37,10 @@ def register(subparsers) -> None:
     listing = actions.add_parser("list", help="traces, newest first")
     listing.add_argument("--run", metavar="NAME", help="only the traces of this run")
     listing.add_argument("--flow", metavar="FLOW", help="only this flow (its name, file or folder)")
-    listing.add_argument("--since", metavar="WHEN", help="started at or after WHEN (a date/time, or an age: 2h, 7d)")
-    listing.add_argument("--until", metavar="WHEN", help="started before WHEN")
+    listing.add_argument("--since", metavar="WHEN", help="started at or after WHEN: an age (2h, 7d, '2 hours ago'), "
+                                                        "a date/time (2026-12-07, 2026-12-07T14:30, Z for UTC), "
+                                                        "a time today (14:30), today, yesterday")
+    listing.add_argument("--until", metavar="WHEN", help="started before WHEN (the same forms, and now)")
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N traces (default 50)")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     show = actions.add_parser("show", help="one trace: its span tree with timings, tokens, cost and messages")
@@ -276,6 +279,8 @@ def _span_details(span: dict) -> list[str]:
                 lines.append(f"{arrow} {message.get('role', '?')}: {_one_line(message_text(message))}")
     if span["kind"] in ("function", "flow", "evaluation") and "output" in content:
         lines.append(f"= {_one_line(json.dumps(content['output'], ensure_ascii=False, default=str))}")
+    if span["kind"] == "feedback" and "feedback" in span["attributes"]:  # POST /feedback's body (serving/feedback.py)
+        lines.append(f"feedback: {_one_line(span['attributes']['feedback'])}")
     return lines
 
 
@@ -336,19 +341,39 @@ def _flow_filter(flow: str | None) -> str | None:
     return flow
 
 
+_UNIT_WORDS = re.compile(r"^(\d+(?:\.\d+)?)\s*(sec|second|min|minute|hr|hour|day|week)s?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DAYS_BACK = {"today": 0, "yesterday": 1}
+
+
 def parse_when(text: str | None, option: str, now: float) -> int | None:
-    """Unix nanoseconds for a --since/--until value (a date/time or an age); UserError otherwise."""
+    """Unix nanoseconds for a --since/--until value; UserError otherwise. What users type: an age
+    (15m, 2h, 7d, `2 hours`, `90 minutes ago`), a date or time (2026-12-07, 2026-12-07T14:30,
+    ...Z or +01:00), a time today (14:30), `today` / `yesterday` (local midnight) or `now`."""
     if text is None:
         return None
     from promptwise.monitoring.windows import duration_seconds  # the one grammar for ages and windows
 
-    age = duration_seconds(text)
+    value = text.strip()
+    spoken = " ".join(value.lower().split()).removesuffix(" ago").removesuffix("ago").strip()
+    words = _UNIT_WORDS.match(spoken)
+    age = duration_seconds(f"{words.group(1)}{words.group(2)[0]}" if words else spoken)
     if age is not None:
         return int((now - age) * 1e9)
-    value = text.strip()
+    if spoken == "now":
+        return int(now * 1e9)
+    if spoken in _DAYS_BACK:
+        midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        return int((midnight - timedelta(days=_DAYS_BACK[spoken])).timestamp() * 1e9)
+    clock = _CLOCK.match(value)
     try:
-        moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+        if clock:  # a time of day: today's, local
+            hour, minute, second = (int(part or 0) for part in clock.groups())
+            moment = datetime.fromtimestamp(now).replace(hour=hour, minute=minute, second=second, microsecond=0)
+        else:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
     except ValueError:
-        raise UserError(f"{option} {text!r}: give a date or time (2026-12-07, 2026-12-07T14:30, add Z for UTC) or "
-                        f"an age (15m, 2h, 7d, 1w)") from None
+        raise UserError(f"{option} {text!r}: give an age (15m, 2h, 7d, 1w, `2 hours ago`), a date or time "
+                        f"(2026-12-07, 2026-12-07T14:30, add Z for UTC), a time today (14:30), or today, "
+                        f"yesterday, now") from None
     return int(moment.timestamp() * 1e9)  # a naive time is local time, as `traces list` shows it
