@@ -51,6 +51,7 @@ SPAN_KIND_NODE = "node"  # one node of a DAG flow
 SPAN_KIND_LLM = "llm"  # one model call (after the cache: a cache hit is a model-call span too)
 SPAN_KIND_FUNCTION = "function"  # a user function decorated with promptflow.tracing.trace
 SPAN_KIND_EVALUATION = "evaluation"  # one evaluator applied to one row (judges included)
+SPAN_KIND_FEEDBACK = "feedback"  # a caller's feedback on a served answer (POST /feedback)
 
 FLOW_NAME = "promptwise.flow.name"  # the flow's folder or file name
 FLOW_PATH = "promptwise.flow.path"  # absolute path of the flow file or folder
@@ -80,12 +81,22 @@ CANCELLED = "promptwise.cancelled"  # bool: the caller went away (client disconn
 SHADOW = "promptwise.shadow"  # bool: a shadow request whose answer was not returned
 SHADOW_OF_CONSUMER = "promptwise.shadow.consumer"  # the consumer whose request was shadowed (not billed to it)
 EVALUATOR = "promptwise.evaluator"  # the evaluator's name on evaluation spans
-HTTP_ROUTE = "http.route"  # standard HTTP names for request spans
+HTTP_ROUTE = "http.route"  # standard HTTP names for request spans (OTel HTTP server conventions)
 HTTP_REQUEST_METHOD = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+URL_PATH = "url.path"
+URL_SCHEME = "url.scheme"  # http | https
+SERVER_ADDRESS = "server.address"  # the address the server listens on that took the request
+SERVER_PORT = "server.port"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"  # 1.1 | 2
+USER_AGENT_ORIGINAL = "user_agent.original"
+# A caller's feedback on an answer (POST /feedback, as pf flow serve records it): a span of kind
+# SPAN_KIND_FEEDBACK named FEEDBACK_SPAN_NAME in the answer's trace, the body in FEEDBACK.
+FEEDBACK = "feedback"  # the body as sent (content: governed like prompts); pf's attribute name
+FEEDBACK_SPAN_NAME = "promptflow-feedback"  # pf's span name, so its users' queries find ours
 
 # Attributes that carry prompts, replies or user data: never set when capture is off.
 CONTENT_ATTRIBUTES = frozenset({
     GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, FUNCTION_INPUTS, FUNCTION_OUTPUT, FLOW_INPUTS, FLOW_OUTPUTS,
-    NODE_INPUTS, NODE_OUTPUT, GEN_AI_EVALUATION_EXPLANATION,
+    NODE_INPUTS, NODE_OUTPUT, GEN_AI_EVALUATION_EXPLANATION, FEEDBACK,
 })

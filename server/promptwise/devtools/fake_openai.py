@@ -94,6 +94,7 @@ class Fault:
     pattern: re.Pattern | None = None
     status: int = 500
     model: str | None = None  # only requests for this model (or Azure deployment)
+    headers: dict[str, str] | None = None  # more headers on a 429 or 5xx (retry-after-ms, x-ratelimit-reset-*)
 
     def matches(self, text: str, model: str | None = None) -> bool:
         if self.model is not None and self.model != model:
@@ -227,19 +228,21 @@ class FakeOpenAI:
         match: str | re.Pattern | None = None,
         status: int = 500,
         model: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Make the next `count` requests (matching `match` and asking for `model`, if given)
         fail with `kind`.
 
-        kinds: rate_limit (429, `Retry-After` when given), server_error (`status`, 500 by
-        default), malformed (200 with a truncated JSON body), drop (connection closed without
+        kinds: rate_limit (429, `Retry-After` when given, and `headers`: the other ways endpoints
+        say how long to wait, `retry-after-ms` or OpenAI's `x-ratelimit-reset-tokens: 6m0s`),
+        server_error (`status`, 500 by default, with `headers`), malformed (200 with a truncated JSON body), drop (connection closed without
         an answer), truncated (the connection dies part way through the answer), hang (no
         answer until the client gives up). `count=None` = for ever.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self._faults.append(Fault(kind, count, retry_after, _compile(match), status, model))
+            self._faults.append(Fault(kind, count, retry_after, _compile(match), status, model, headers))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -398,7 +401,7 @@ class FakeOpenAI:
 
     async def _apply_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "rate_limit":
-            headers = {}
+            headers = dict(fault.headers or {})
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             return web.json_response(
@@ -410,7 +413,7 @@ class FakeOpenAI:
             return web.json_response(
                 {"error": {"message": "The server had an error while processing your request.",
                            "type": "server_error", "code": None}},
-                status=fault.status,
+                status=fault.status, headers=fault.headers,
             )
         if fault.kind == "malformed":
             return web.Response(

@@ -426,7 +426,7 @@ class DagExecutable(Executable):
         done: dict[str, asyncio.Event] = ({name: asyncio.Event() for name in self.line_nodes}
                                           if len(self.line_nodes) > 1 else {})
         failed: list[str] = []
-        kinds: dict[str, str] = {}
+        kinds: dict[str, NodeError] = {}  # the failed nodes' errors: their kind and asked-for wait
 
         async def run(name: str) -> None:
             prepared = self.nodes[name]
@@ -450,7 +450,7 @@ class DagExecutable(Executable):
                 results[name] = result
             except NodeError as error:
                 results[name] = failed_node_result(name, f"{prepared.where}: node `{name}`: {error}", error)
-                kinds[name] = error.kind
+                kinds[name] = error
                 failed.append(name)
             except Exception as error:  # a bug of ours must fail the row, not the run
                 results[name] = NodeResult(name, "failed", error=f"{prepared.where}: node `{name}`: internal error "
@@ -467,8 +467,9 @@ class DagExecutable(Executable):
         nodes = [results[name] for name in self.line_nodes]
         errors = [r for r in nodes if r.status == "failed"]
         if errors:
+            failure = kinds.get(errors[0].node)
             return LineOutcome("failed", None, errors[0].error, nodes, elapsed_ms(started), outputs,
-                               kinds.get(errors[0].node))
+                               failure.kind if failure else None, failure.retry_after if failure else None)
         try:
             flow_outputs = {name: self._output(output, inputs, outputs) for name, output in
                             self.document.outputs.items()}

@@ -19,10 +19,11 @@ class NodeError(Exception):
     model call that was answered (and billed) although the node failed, so its tokens and cost
     are kept with the failed node."""
 
-    def __init__(self, message: str, kind: str = "error", call=None) -> None:
+    def __init__(self, message: str, kind: str = "error", call=None, retry_after: float | None = None) -> None:
         super().__init__(redact(message))
         self.kind = kind
         self.call = call
+        self.retry_after = retry_after  # a model endpoint's asked-for wait (ProviderError.retry_after)
 
 
 class RunCanceled(Exception):

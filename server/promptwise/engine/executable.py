@@ -32,6 +32,7 @@ class LineOutcome:
     latency_ms: float
     node_outputs: dict[str, Any] = field(default_factory=dict)  # for aggregation nodes
     error_kind: str | None = None  # the failing call's kind (e.g. `unreachable`: the endpoint is down)
+    retry_after: float | None = None  # seconds the failing call's endpoint asked to wait (its 429's Retry-After)
 
 
 @dataclass

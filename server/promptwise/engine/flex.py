@@ -187,8 +187,10 @@ class FlexExecutable(Executable):
             result = _plain(await call_tool(tool, kwargs, context.executor))
         except NodeError as error:
             message = f"{self.path}: entry {self.document.entry}: {error}"
+            # The kind and wait of a model call that failed inside the entry (503 + Retry-After when served).
             return LineOutcome("failed", None, message,
-                               [NodeResult(name, "failed", error=message), *inline_run.nodes], elapsed_ms(started))
+                               [NodeResult(name, "failed", error=message), *inline_run.nodes], elapsed_ms(started),
+                               error_kind=error.kind, retry_after=error.retry_after)
         finally:
             inline.active.reset(token)
         outputs = result if isinstance(result, dict) else {"output": result}

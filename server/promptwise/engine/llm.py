@@ -93,7 +93,8 @@ class LlmService:
             self.unreachable_calls += 1
             self.last_unreachable = str(error)
             return NodeError(f"{what} to {model} failed: {error}", error.kind)
-        return NodeError(f"{what} to {model} via connection `{connection.name}` failed: {error}", error.kind)
+        return NodeError(f"{what} to {model} via connection `{connection.name}` failed: {error}", error.kind,
+                         retry_after=error.retry_after)
 
     def connection(self, name: str | None, *, azure_hint: bool, where: str) -> Connection:
         """Resolve a connection now (before any row runs): a missing variable stops the run here."""

@@ -149,7 +149,8 @@ class PromptyExecutable(Executable):
             call = await context.llm.chat(self.connection, self.model, messages, self.params)
         except NodeError as error:
             node = failed_node_result(name, str(error), error)
-            return LineOutcome("failed", None, str(error), [node], elapsed_ms(started), error_kind=error.kind)
+            return LineOutcome("failed", None, str(error), [node], elapsed_ms(started), error_kind=error.kind,
+                               retry_after=error.retry_after)
         output = self._output(call)
         node = llm_node_result(name, call, output)
         outputs = output if isinstance(output, dict) else {"output": output}

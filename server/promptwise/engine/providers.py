@@ -41,6 +41,7 @@ import openai
 
 from promptwise.engine import model_parameters
 from promptwise.engine.connections import Connection
+from promptwise.engine.retry_after import upstream_wait
 from promptwise.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -127,12 +128,13 @@ class ProviderError(Exception):
     (engine/model_parameters.py)."""
 
     def __init__(self, message: str, kind: str, status: int | None = None, attempts: int = 1,
-                 refused: str | None = None) -> None:
+                 refused: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(redact(message))
         self.kind = kind
         self.status = status
         self.attempts = attempts
         self.refused = refused
+        self.retry_after = retry_after  # seconds the endpoint asked to wait (its last 429/503), when it said
 
     @property
     def message(self) -> str:
@@ -224,15 +226,7 @@ def _retry_after(error: BaseException) -> float | None:
     response = getattr(error, "response", None)
     if response is None:
         return None
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = response.headers.get(header)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / divisor)
-        except ValueError:
-            continue  # an HTTP date: fall back to our own back-off
-    return None
+    return upstream_wait(response.headers)  # retry-after-ms, Retry-After (seconds or a date), x-ratelimit-reset-*
 
 
 # Called before each retry: (attempt that failed, kind, delay before the next one).
@@ -619,7 +613,7 @@ class Provider:
                                         f"start the server or fix the connection's endpoint", kind, None,
                                         attempt) from None
                 refused = model_parameters.refused_parameter(error) if kind == "bad_request" else None
-                raise ProviderError(f"{description}{tries}", kind, status, attempt, refused) from None
+                raise ProviderError(f"{description}{tries}", kind, status, attempt, refused, retry_after) from None
             delay = self.retry.backoff(attempt, retry_after)
             if kind == "rate_limit":
                 self._paused_until = max(self._paused_until, time.monotonic() + delay)

@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from promptwise.engine import usage
 from promptwise.serving.access_log import QueuedLog, queued
-from promptwise.serving.errors import ServeError, error_response, safe_message
+from promptwise.serving.errors import ServeError, error_response, safe_message, upstream_retry_after
 from promptwise.serving.flow import InputProblem, ServedFlow
 from promptwise.serving.limits import WindowBusy, limiter_for
 from promptwise.serving.metering import Meter
@@ -296,10 +296,7 @@ class ServingApp:
         return consumer
 
     async def admit(self, request: Request, route: str) -> FlowRequest:
-        # Azure SDK clients send their own id as x-ms-client-request-id: pf flow serve takes it too.
-        request_id = request.headers.get("x-request-id") or request.headers.get("x-ms-client-request-id", "")
-        if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
-            request_id = new_request_id()
+        request_id = request_id_of(request)
         if self.router is None:
             raise _Early(request_id, ServeError("unavailable", "the flow is not ready: " + (self.ready_error or ""),
                                                 retry_after=5), "unknown")
@@ -323,7 +320,7 @@ class ServingApp:
         self.in_flight += 1
         self.metrics.in_flight.inc()
         if self.tracer is not None:
-            flow_request.span = _start_span(self.tracer, flow_request, request.method, request.headers)
+            flow_request.span = _start_span(self.tracer, flow_request, request.method, request.headers, request.scope)
         return flow_request
 
     async def rate_check(self, consumer: str) -> float | None:
@@ -346,28 +343,7 @@ class ServingApp:
         """The request body as JSON, within the size limit. A non-JSON body is the value of
         `text_input` when the flow has exactly one input and the body is not declared JSON, and an
         empty body is `empty` when given (a flow without inputs): Prompt flow's rules."""
-        limit = self.settings.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise ServeError("too_large", f"the request body is {int(length)} bytes; the limit is {limit} "
-                                          f"(serve.max_body_bytes)")
-        chunks, size = [], 0
-        # A client that sends its body slowly must not hold a slot for ever.
-        seconds = min(BODY_SECONDS, self.settings.timeout_seconds)
-        try:
-            async with asyncio.timeout(seconds):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise ServeError("too_large", f"the request body is over the limit of {limit} bytes "
-                                                      f"(serve.max_body_bytes)")
-                    chunks.append(chunk)
-        except ClientDisconnect:
-            flow_request.cancelled = True
-            raise ServeError("bad_request", "the client disconnected while sending the body") from None
-        except TimeoutError:
-            raise ServeError("request_timeout", f"the request body did not arrive within {seconds:g} s") from None
-        body = b"".join(chunks)
+        body = await self.read_body(request, flow_request)
         if empty is not None and not body.strip():
             return empty
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -388,6 +364,32 @@ class ServingApp:
             raise ServeError("bad_request", "the request body nests JSON too deeply") from None
         except ValueError as error:  # e.g. an integer of more digits than Python converts
             raise ServeError("bad_request", f"the request body is not usable JSON: {error}") from None
+
+    async def read_body(self, request: Request, flow_request: FlowRequest | None = None) -> bytes:
+        """The request body's bytes, within the size limit and the time allowed to send it."""
+        limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ServeError("too_large", f"the request body is {int(length)} bytes; the limit is {limit} "
+                                          f"(serve.max_body_bytes)")
+        chunks, size = [], 0
+        # A client that sends its body slowly must not hold a slot for ever.
+        seconds = min(BODY_SECONDS, self.settings.timeout_seconds)
+        try:
+            async with asyncio.timeout(seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ServeError("too_large", f"the request body is over the limit of {limit} bytes "
+                                                      f"(serve.max_body_bytes)")
+                    chunks.append(chunk)
+        except ClientDisconnect:
+            if flow_request is not None:
+                flow_request.cancelled = True
+            raise ServeError("bad_request", "the client disconnected while sending the body") from None
+        except TimeoutError:
+            raise ServeError("request_timeout", f"the request body did not arrive within {seconds:g} s") from None
+        return b"".join(chunks)
 
     def bind(self, flow: ServedFlow, given: Any, flow_request: FlowRequest) -> dict:
         try:
@@ -533,6 +535,15 @@ class ServingApp:
         return headers
 
 
+def request_id_of(request: Request) -> str:
+    """The caller's id for its request when it gave a usable one, else a new one. Azure SDK
+    clients send theirs as x-ms-client-request-id: pf flow serve takes it too."""
+    request_id = request.headers.get("x-request-id") or request.headers.get("x-ms-client-request-id", "")
+    if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
+        request_id = new_request_id()
+    return request_id
+
+
 def new_request_id() -> str:
     """16 hex digits naming a request in its answer, log line and trace. Not a secret (it is
     sent to the caller), so from `random`, reseeded in every process: `secrets.token_hex` read
@@ -574,8 +585,8 @@ def outcome_error(outcome, flow: ServedFlow) -> ServeError:
     # request id; the engine's message (endpoint URL, connection name, advice) goes to the access
     # log and the trace only. A flow's own error is answered as Prompt flow answers it.
     if kind in UPSTREAM_DOWN:
-        return ServeError("unavailable", "the model endpoint is unavailable; retry later", retry_after=5,
-                          detail=message)
+        return ServeError("unavailable", "the model endpoint is unavailable; retry later",
+                          retry_after=upstream_retry_after(outcome.retry_after), detail=message)
     if kind == "timeout":
         return ServeError("timeout", "the model endpoint did not answer in time", detail=message)
     if kind in ("auth", "not_found", "malformed"):
@@ -616,7 +627,7 @@ def _configure_tracing(config: ServeConfig):
     return (lambda: shutdown(5.0)) if shutdown is not None else None
 
 
-def _start_span(tracer, flow_request: FlowRequest, method: str, headers=None):
+def _start_span(tracer, flow_request: FlowRequest, method: str, headers=None, scope=None):
     from opentelemetry import trace
 
     from promptwise.engine import spans as engine_spans
@@ -630,11 +641,35 @@ def _start_span(tracer, flow_request: FlowRequest, method: str, headers=None):
     # A caller that sends a W3C `traceparent` (its own traced service, or pf flow serve's clients)
     # gets the request as a child of its span, as pf flow serve does; looked up only when present.
     caller = _caller_context(headers) if headers is not None and "traceparent" in headers else None
-    span = tracer.start_span(f"{method} {flow_request.route}", context=caller, kind=trace.SpanKind.SERVER, attributes={
+    attributes = {
         a.SPAN_KIND: a.SPAN_KIND_REQUEST, a.HTTP_ROUTE: flow_request.route, a.HTTP_REQUEST_METHOD: method,
         a.CONSUMER: flow_request.consumer, a.FLOW_CONTENT_HASH: flow.content_hash, a.VERSION_ID: flow_request.choice.version,
-        a.FLOW_NAME: flow.name, "promptwise.request.id": flow_request.request_id})
-    return span
+        a.FLOW_NAME: flow.name, "promptwise.request.id": flow_request.request_id}
+    if scope is not None:
+        http_server_attributes(attributes, scope, headers)
+    return tracer.start_span(f"{method} {flow_request.route}", context=caller, kind=trace.SpanKind.SERVER,
+                             attributes=attributes)
+
+
+def http_server_attributes(attributes: dict, scope, headers=None) -> dict:
+    """The OTel HTTP server conventions' attributes of a request, from its ASGI scope (plain
+    reads, no URL object): url.path, url.scheme, server.address/port, the protocol version and
+    the user agent. Not the client's address: personal data the trace store would keep."""
+    from promptwise.tracing import attributes as a
+
+    attributes[a.URL_PATH] = scope["path"]
+    attributes[a.URL_SCHEME] = scope.get("scheme", "http")
+    server = scope.get("server")
+    if server:
+        attributes[a.SERVER_ADDRESS] = server[0]
+        if server[1] is not None:
+            attributes[a.SERVER_PORT] = server[1]
+    if "http_version" in scope:
+        attributes[a.NETWORK_PROTOCOL_VERSION] = scope["http_version"]
+    agent = headers.get("user-agent") if headers is not None else None
+    if agent:
+        attributes[a.USER_AGENT_ORIGINAL] = agent
+    return attributes
 
 
 def _caller_context(headers):
@@ -738,7 +773,7 @@ def _finished(flow_request: FlowRequest):
 
 
 def create_app(config: ServeConfig) -> Starlette:
-    from promptwise.serving import chat, score
+    from promptwise.serving import chat, feedback, score
 
     serving = ServingApp(config)
 
@@ -784,7 +819,7 @@ def create_app(config: ServeConfig) -> Starlette:
     async def not_found(request: Request, exc: HTTPException) -> Response:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         message = (f"no route {request.method} {request.url.path}; the server answers POST /score, "
-                   f"POST /v1/chat/completions, GET /health, /ready, /metrics, /openapi.json")
+                   f"POST /v1/chat/completions, POST /feedback, GET /health, /ready, /metrics, /openapi.json")
         return error_response(ServeError(kind, message if kind != "bad_request" else str(exc.detail)),
                               secrets.token_hex(8))
 
@@ -799,6 +834,7 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/v1/chat/completions", chat.endpoint(serving), methods=["POST"]),
         Route("/chat/completions", chat.endpoint(serving), methods=["POST"]),
         Route("/v1/models", chat.models_endpoint(serving), methods=["GET"]),  # OpenAI clients list models first
+        Route("/feedback", feedback.endpoint(serving), methods=["POST"]),  # Prompt flow's: feedback into a trace
         Route("/health", health, methods=["GET"]),
         Route("/version", version, methods=["GET"]),  # Prompt flow's route: also names the flow's version
         Route("/ready", ready, methods=["GET"]),

@@ -35,6 +35,21 @@ KINDS = {
 }
 
 
+# The Retry-After of a 503 for a model endpoint that failed: the endpoint's own wait when it gave
+# one (its 429's Retry-After, retry-after-ms or x-ratelimit-reset-*: engine/retry_after.py), kept
+# within these bounds (an endpoint asking for 0 s would have its callers retry at once, one asking
+# for a day's quota reset would have them give up); our own guess when it gave none.
+UPSTREAM_WAIT_DEFAULT = 5.0
+UPSTREAM_WAIT_MIN = 1.0
+UPSTREAM_WAIT_MAX = 300.0
+
+
+def upstream_retry_after(wait: float | None) -> float:
+    if wait is None:
+        return UPSTREAM_WAIT_DEFAULT
+    return min(UPSTREAM_WAIT_MAX, max(UPSTREAM_WAIT_MIN, wait))
+
+
 class ServeError(Exception):
     """`message` is what the caller reads; `detail` (when set) is for the operator only: it goes
     to the access log and the request's trace, never into a response."""

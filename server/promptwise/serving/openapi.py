@@ -40,6 +40,27 @@ def _samples(flow: ServedFlow) -> dict:
         return {}
 
 
+def _feedback(errors: dict) -> dict:
+    """POST /feedback (serving/feedback.py), described as Prompt flow's swagger describes it, with our
+    `request_id` parameter and error answers."""
+    query = (("flatten", "boolean", "also record a JSON body's number and boolean fields as attributes of their own"),
+             ("request_id", "string", "the answer's x-request-id: the request whose trace gets the feedback "
+                                      "(else the `traceparent` header's trace)"))
+    return {"post": {
+        "summary": "Record feedback on an answer in its trace", "operationId": "feedback",
+        "parameters": [{"name": name, "in": "query", "required": False, "description": text, "schema": {"type": kind}}
+                       for name, kind, text in query],
+        "requestBody": {"required": False, "description": "any text; JSON usually",
+                        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": {}}}}},
+        "responses": {"200": {"description": "recorded", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"status": {"type": "string"}}}}}},
+                      **{code: errors[code] for code in ("401", "413", "429") if code in errors},
+                      "404": {"description": "no served request with that request_id in the trace store",
+                              "content": {"application/json": {"schema": _ERROR}}},
+                      "503": {"description": "the server runs without traces", "content": {
+                          "application/json": {"schema": _ERROR}}}}}}
+
+
 def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> dict:
     specs = flow.input_specs
     samples = _samples(flow)
@@ -62,6 +83,7 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
         outputs = {"output": {"type": "string", "description": "the model's reply"}}  # {"output": "..."}
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
               for code, text in ((400, "malformed request body"), (401, "missing or unknown API key"),
+                                 (406, "the Accept header names neither application/json nor text/event-stream"),
                                  (413, "request body too large"), (422, "inputs missing or of the wrong type"),
                                  (429, "rate limit reached (see Retry-After)"),
                                  (503, "busy or the model endpoint is down (see Retry-After)"),
@@ -91,6 +113,7 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
                 "input": shape.question, "history": shape.history, "output": shape.answer}
         paths["/v1/models"] = {"get": {"summary": "the flow as the one model this server answers as",
                                        "operationId": "listModels", "responses": {"200": {"description": "ok"}}}}
+    paths["/feedback"] = _feedback(errors)
     for route, text in (("/health", "liveness"), ("/ready", "the flow is loaded and its connections resolved")):
         paths[route] = {"get": {"summary": text, "responses": {"200": {"description": "ok"}}}}
     document: dict[str, Any] = {

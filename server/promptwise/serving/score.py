@@ -13,6 +13,15 @@ do not stream (when there are any), then one event per chunk of the streamed out
   of the run, item by item as the generator yields them (a sync one is read in a thread).
 A failure after the stream has started is a last event `data: {"error": {...}}`. A client that
 accepts only JSON gets a generator's items joined into one string, as Prompt flow does.
+
+Accept (Prompt flow's rules, serving/streaming.py `accepted`): events only for a client naming
+text/event-stream; JSON for application/json, application/* or */* (or no Accept); a client that
+takes neither (text/plain, text/html, image/png ...) is answered 406 NotAcceptable, before the
+flow runs. Two differences, both answers pf gives to no working client: a client that takes
+events only gets a flow with nothing to stream as one event of its outputs (pf: 406 after
+running it); and when several outputs are generators, the first (in the flow's output order)
+streams and the others are joined into the first event (pf: 400 "Multiple stream output fields
+not supported", after running the flow), in the event grammar pf clients parse.
 """
 
 from __future__ import annotations
@@ -31,8 +40,9 @@ from promptwise.serving.streaming import (
     items,
     join,
     stream_run,
+    accepted,
+    not_acceptable,
     to_json,
-    wants_event_stream,
 )
 
 
@@ -44,6 +54,9 @@ def endpoint(serving):
 
 
 async def _answer(serving, request: Request, flow_request) -> Response:
+    events, json_ok = accepted(request)
+    if not (events or json_ok):  # before the run: pf runs the flow, then answers 406
+        raise not_acceptable(request)
     flow = flow_request.choice.flow
     single = next(iter(flow.input_specs)) if len(flow.input_specs) == 1 else None
     try:
@@ -54,13 +67,14 @@ async def _answer(serving, request: Request, flow_request) -> Response:
             raise
         given = {}  # a flow without inputs ignores what it is sent (not JSON, too), as Prompt flow does
     inputs = serving.bind(flow, given, flow_request)
-    events = wants_event_stream(request)
     stream_field = flow.stream_field() if events else None
     if stream_field is not None:
         return _event_stream(serving, flow, inputs, flow_request, stream_field)
     outcome = await serving.run_connected(request, flow, inputs, flow_request)  # cancelled if the client leaves
     outputs = outcome.outputs or {}
-    if events and any(is_stream(value) for value in outputs.values()):  # a python node's or entry's generator
+    if events and (not json_ok or any(is_stream(value) for value in outputs.values())):
+        # a python node's or entry's generator; or a client that takes events only: its outputs as
+        # one event (pf answers it 406 after the run, an answer no pf client can have relied on)
         return _event_stream(serving, flow, inputs, flow_request, None, outcome)
     outputs = await _joined(flow.answered(outputs), flow)  # a generator output, and the client did not ask for events
     serving.finish(flow_request)

@@ -8,6 +8,7 @@ events goes away (the client disconnected), the task is cancelled and with it th
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
@@ -96,9 +97,41 @@ async def _chain(first, rest):
         yield item
 
 
-def wants_event_stream(request: Request) -> bool:
-    """Prompt flow's rule: events only when the client names text/event-stream explicitly."""
-    return EVENT_STREAM in request.headers.get("accept", "")
+# The media types that take a JSON answer (Prompt flow's ACCEPT_JSON, response_creator.py).
+ACCEPT_JSON = frozenset({"application/json", "application/*", "*/*"})
+
+
+def accepted(request: Request) -> tuple[bool, bool]:
+    """(events, json): what the client's Accept header(s) take, by Prompt flow's rules
+    (core/_serving/response_creator.py): events only when text/event-stream is named explicitly
+    (not for */* or text/*); JSON for application/json, application/* or */*; no Accept header
+    (or an empty one) is */*. Like pf we read media types, not q-values. Unlike pf, media types
+    match whatever their case (RFC 9110 makes them case-insensitive; pf answers 406 to
+    `TEXT/EVENT-STREAM`)."""
+    values = request.headers.getlist("accept")
+    if not values:
+        return False, True
+    return _accepted(values[0] if len(values) == 1 else ",".join(values))
+
+
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct headers; bounded all the same
+def _accepted(header: str) -> tuple[bool, bool]:
+    types = {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
+    types.discard("")
+    if not types:
+        return False, True
+    return EVENT_STREAM in types, not types.isdisjoint(ACCEPT_JSON)
+
+
+def not_acceptable(request: Request):
+    """The 406 for a client that takes neither JSON nor events (Prompt flow's NotAcceptable)."""
+    from promptwise.serving.errors import ServeError
+
+    named = ", ".join(request.headers.getlist("accept"))
+    named = named if len(named) <= 200 else named[:197] + "..."
+    return ServeError("not_acceptable", f"the Accept header ({named}) names no media type this route answers with: "
+                                        f"it answers application/json, and text/event-stream when the flow's output "
+                                        f"streams; accept one of them (or */*)")
 
 
 async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIterator[tuple[str, object]]:
