@@ -9,13 +9,14 @@ The spans are the real ones of the log-triage flow: `promptwise run` of it once 
 scripted endpoint of serve_speed.py gives the shapes (names, attributes, captured prompts and
 replies: ~11 KB a request), plus a served request's root span. Each replayed request has its log
 line made unique (as serve_speed --vary-inputs), so the PII scan's memory of clean texts does not
-flatter the writer. A request is what the loop of a served worker lives through: it wakes when
-the request arrives, sleeps through two 50 ms model calls, wakes after each, ends its 8 spans and
-answers. Its excess is its time minus the 100 ms slept: what waiting for the GIL (and the CPU)
-added, the in-server overhead's share that tracing can cause. Printed per mode: p50/p99/max of
-the excess and of each wake-up's lateness, CPU per request of this process and of the writer
-child, spans stored (all of them: nothing may be lost) and the load average. Each measurement is
-a fresh process; the modes alternate so that a drifting machine load hits them all alike.
+flatter the writer; content attributes are RedactedText, as the engine sets them. A request is what
+the loop of a served worker lives through: it wakes when the request arrives, sleeps through two 50
+ms model calls, wakes after each, ends its 8 spans and answers. Its excess is its time minus the
+100 ms slept: what waiting for the GIL (and the CPU) added, the in-server overhead's share that
+tracing can cause. Printed per mode: p50/p99/max of the excess and of each wake-up's lateness, CPU
+per request of this process and of the writer child, spans stored (all of them: nothing may be
+lost) and the load average. Each measurement is a fresh process; the modes alternate so that a
+drifting machine load hits them all alike.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def measure(mode: str, spans_file: Path, rate: float, seconds: float) -> dict:
 
     from promptwise import tracing
     from promptwise.engine import spans as engine_spans
+    from promptwise.engine.spans import RedactedText  # content as the engine sets it: JSON it encoded and masked
+    from promptwise.span_attributes import CONTENT_ATTRIBUTES as CONTENT
 
     shapes = json.loads(spans_file.read_text(encoding="utf-8"))
     workspace = Path(tempfile.mkdtemp(prefix="span-writer-tail-"))
@@ -89,8 +92,8 @@ def measure(mode: str, spans_file: Path, rate: float, seconds: float) -> dict:
         context = trace.set_span_in_context(root)
         for name, attributes in shapes[1:]:
             span = tracer.start_span(name, context=context)
-            span.set_attributes({key: value.replace(UNIQUE, unique) if isinstance(value, str) else value
-                                 for key, value in attributes.items()})
+            span.set_attributes({key: (RedactedText if key in CONTENT else str)(value.replace(UNIQUE, unique))
+                                 if isinstance(value, str) else value for key, value in attributes.items()})
             span.end()
         root.end()
 

@@ -118,11 +118,14 @@ ALL_PII_KINDS = ("email", "phone", "card", "iban", "ssn", "nino", "nir", "bsn", 
 # AB123456C, a HETU 010594Y9032, an NIE X1234567L), which hold those digits followed by a letter
 # or a sign; e-mails hold "@"; names follow a cue word. (Each detector's scan of a prompt costs
 # about as much as the gate: gated kinds cost nothing on the usual text.)
-_NUMERIC_RUN = re.compile(r"\d[\d \t.()/-]{6,}\d")
+# Any whitespace (\s, as the phone pattern's separators): a phone written with no-break spaces
+# or line breaks between its groups opens the gate by itself, so whether it is found never
+# depends on what other text it is scanned with (the span writer scans many strings at once).
+_NUMERIC_RUN = re.compile(r"\d[\d\s.()/-]{6,}\d")
 _NUMERIC_KINDS = ("phone", "card", "iban", "ssn", "nir", "bsn")
 # One scan for both gates, the long run first (group 1). The leading \d outside the alternation
 # keeps the regex engine's fast skip to digits: `(long)|(short)` scans several times slower.
-_NUMBER_GATE = re.compile(r"\d(?:([\d \t.()/-]{6,}\d)|\d{5,6}[-+A-Z])")
+_NUMBER_GATE = re.compile(r"\d(?:([\d\s.()/-]{6,}\d)|\d{5,6}[-+A-Z])")
 _SHORT_ID_KINDS = ("nino", "hetu", "dni")
 _NAME_CUES = ("ame", "Dear", "atient", "ustomer", "ontact", "ttn", "Mr", "Ms", "Miss", "Dr", "Prof")
 

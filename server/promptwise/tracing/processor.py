@@ -13,6 +13,7 @@ import bisect
 import collections
 import json
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -271,13 +272,20 @@ def _may_hold_pii(attributes: dict[str, Any], pii) -> bool:
 def _content_strings(value: Any) -> list[str] | None:
     """Texts to scan for what the policy's `text` would find in one content value; None for a
     value that is no text (a sequence), which must go through the policy's walk. JSON without
-    escapes: itself with its quotes as NULs (see `_content_texts`; cheaper than decoding). JSON
-    with escapes: its strings, keys and values, as `PiiPolicy.text` joins them. Else the text."""
+    escapes: itself (its quotes are fragment breaks, see `_fragments`: its strings come out as
+    they are, plus JSON's punctuation and numbers, which can only add findings). JSON the engine
+    encoded whose escapes are only line breaks, tabs, slashes and quotes: itself with those
+    unescaped (`_unescaped`; cheaper than decoding). Other JSON with escapes: its strings, keys
+    and values, as `PiiPolicy.text` joins them. Else the text."""
     if not isinstance(value, str):
         return None
     if value.lstrip()[:1] in ("[", "{"):
         if "\\" not in value:
-            return [value.replace('"', "\x00")]
+            return [value]
+        if type(value) is RedactedText and value.rstrip()[-1:] in ("]", "}"):  # the engine's JSON, not cut short
+            unescaped = _unescaped(value)
+            if unescaped is not None:
+                return [unescaped]
         try:
             parsed = json.loads(value)
         except ValueError:
@@ -285,6 +293,37 @@ def _content_strings(value: Any) -> list[str] | None:
         if isinstance(parsed, (dict, list)):
             return _strings(parsed)
     return [value]
+
+
+# Characters that no PII detector's match holds (evaluation/safety.py) and that every detector's
+# look-arounds and word boundaries read as they read a NUL: not a word character, not whitespace,
+# none of + - . ( ) : ' ’ / @. No finding crosses one, so a text's findings are those of its
+# pieces between them, each scanned alone (NUL-joined). The number gates hold for each piece too:
+# each numeric kind's match holds its gate's run. A piece's edge whitespace is no match's edge
+# either (every match begins and ends with a non-space), and reads as a NUL too.
+_FRAGMENT_BREAKS = re.compile(r'[\x00"`,;=<>{}\[\]|*#!?&%$^~\\]+')
+_SIMPLE_ESCAPES = (("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\/", "/"))
+
+
+def _fragments(text: str) -> list[str]:
+    """`text` cut at `_FRAGMENT_BREAKS`, each piece without its edge whitespace (empty ones left
+    out): the same log line in a flow's inputs, in a prompt's fenced block and in a reply is then
+    one piece, scanned once (and remembered clean), and a prompt template's fixed parts are known
+    clean pieces, whatever the request put between them."""
+    return [piece for piece in map(str.strip, _FRAGMENT_BREAKS.split(text)) if piece]
+
+
+def _unescaped(text: str) -> str | None:
+    """Valid JSON text with its `\\n`, `\\t`, `\\r` and `\\/` escapes turned into the characters
+    they stand for, as the decoded strings hold them; an escaped quote is left as it is (a
+    backslash and a quote, both fragment breaks, as the decoded quote is). None when an escape
+    of another kind is in it (an escaped backslash, \\u, \\b, \\f): then it is decoded. Without
+    an escaped backslash every backslash opens an escape, so no replacement eats another's."""
+    if "\\\\" in text or "\\u" in text or "\\b" in text or "\\f" in text:
+        return None
+    for escape, character in _SIMPLE_ESCAPES:
+        text = text.replace(escape, character)
+    return text
 
 
 class CleanTexts:
@@ -331,12 +370,14 @@ class CleanTexts:
 
 def govern_content(records: list[SpanRecord], pii, clean: CleanTexts | None = None) -> None:
     """The `pii` policy over the content of a batch of records, as `to_record` applies it to
-    one: every distinct string of the batch's content (JSON documents decoded into their
-    strings) not already in `clean` joined (NUL-separated, which no detector crosses) and
-    scanned once, then only the records holding a string where a finding falls, or content that
-    is no text, walked. The strings without a finding are added to `clean`: a string's findings
-    in the join include its findings alone (the join only opens more detectors' gates)."""
-    owners: dict[str, list[int]] = {}  # each distinct string not known clean -> the records holding it
+    one: every content text of the batch (`_content_strings`) cut at its quotes into chunks,
+    each chunk not already in `clean` cut into fragments (`_fragments`); every distinct fragment
+    not known clean joined (NUL-separated, which no detector crosses) and scanned once; then
+    only the records holding a fragment where a finding falls, or content that is no text,
+    walked. A text's findings are its fragments' (no finding crosses a break), so a chunk all of
+    whose fragments are clean is clean: it and its fragments are added to `clean`."""
+    owners: dict[str, list[int]] = {}  # each distinct new fragment -> the records holding it
+    pending: dict[str, list[str]] = {}  # each distinct new chunk of text -> its fragments not known clean
     walk: set[int] = set()
     known = clean._texts if clean is not None else ()  # the set itself: looked up from C, per string
     documents = clean.documents if clean is not None else ()
@@ -353,9 +394,24 @@ def govern_content(records: list[SpanRecord], pii, clean: CleanTexts | None = No
                 break
             new = False
             for text in texts:
-                if text not in known:
-                    owners.setdefault(text, []).append(index)
+                if text in known:
+                    continue
+                # Cut at its quotes first (str.split is cheap; a quote is a break): a prompt's
+                # system message, a JSON string known clean, is skipped without cutting it further.
+                for chunk in text.split('"'):
+                    if chunk in known:
+                        continue
+                    fragments = pending.get(chunk)
+                    if fragments is None:
+                        fragments = [piece for piece in _fragments(chunk) if piece not in known]
+                        if not fragments:  # all of it known clean
+                            if clean is not None:
+                                clean.add(chunk)
+                            continue
+                        pending[chunk] = fragments
                     new = True
+                    for piece in fragments:
+                        owners.setdefault(piece, []).append(index)
             if not new and clean is not None and isinstance(value, str):
                 clean.add_document(value)
     if owners:
@@ -370,11 +426,16 @@ def govern_content(records: list[SpanRecord], pii, clean: CleanTexts | None = No
             first = max(bisect.bisect_right(starts, finding.start) - 1, 0)
             last = max(bisect.bisect_right(starts, max(finding.end - 1, finding.start)) - 1, 0)
             found.update(range(first, last + 1))
+        dirty = {pieces[number] for number in found}
         for number, text in enumerate(pieces):
             if number in found:
                 walk.update(owners[text])
             elif clean is not None:
                 clean.add(text)
+        if clean is not None:
+            for chunk, fragments in pending.items():
+                if dirty.isdisjoint(fragments):
+                    clean.add(chunk)
     for index in walk:
         record = records[index]
         record.attributes = pii.attributes(record.attributes, attrs.CONTENT_ATTRIBUTES)

@@ -479,5 +479,29 @@ def main() -> int:
     return 0
 
 
+def _profiled_main() -> int:
+    """`main` with the store processor's writer thread (where the work is: the main thread
+    mostly waits on the pipe) under cProfile when PROFILE_VARIABLE names a file prefix; the
+    stats go to PREFIX.PID when the thread ends. Where the writer's CPU goes on a real serve run."""
+    prefix = os.environ.get(PROFILE_VARIABLE)
+    if not prefix:
+        return main()
+    import cProfile
+
+    work = StoreSpanProcessor._work
+
+    def profiled_work(processor) -> None:
+        profiler = cProfile.Profile(time.thread_time)  # CPU, not wall: waits and preemption left out
+        try:
+            profiler.runcall(work, processor)
+        finally:
+            profiler.dump_stats(f"{prefix}.{os.getpid()}")
+
+    StoreSpanProcessor._work = profiled_work
+    return main()
+
+
+PROFILE_VARIABLE = "PROMPTWISE_WRITER_PROFILE"
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_profiled_main())
