@@ -25,6 +25,31 @@ const BROKEN_NODE = "classfy";
 const FAKE_LATENCY_MS = 400;
 // Its folder: a name Quick Open cannot confuse with log-triage.
 const BROKEN_FOLDER = "broken-triage";
+// A chat prompty the request panel chats with (the fake model echoes the last user message).
+const CHAT_FOLDER = "chat-assistant";
+const CHAT_PROMPTY = [
+  "---",
+  "name: Chat assistant",
+  "model:",
+  "  api: chat",
+  "  configuration: {type: openai, connection: local}",
+  "  parameters: {max_tokens: 60}",
+  "inputs:",
+  "  question: {type: string}",
+  "  chat_history: {type: list, default: []}",
+  "sample:",
+  "  question: What is the capital of France?",
+  "---",
+  "system:",
+  "You answer briefly.",
+  "{% for turn in chat_history %}",
+  "{{turn.role}}:",
+  "{{turn.content}}",
+  "{% endfor %}",
+  "user:",
+  "{{question}}",
+  "",
+].join("\n");
 
 const children = [];
 /** Content-security-policy violations reported by any frame (results panel checks). */
@@ -139,6 +164,8 @@ function makeWorkspace() {
   const brokenText = text.replace("llm_output: ${classify.output}", `llm_output: \${${BROKEN_NODE}.output}`);
   if (brokenText === text) throw new Error("could not break the reference in log-triage/flow.dag.yaml: `llm_output: ${classify.output}` not found");
   fs.writeFileSync(flowFile, brokenText);
+  fs.mkdirSync(path.join(workspace, CHAT_FOLDER));
+  fs.writeFileSync(path.join(workspace, CHAT_FOLDER, "chat.prompty"), CHAT_PROMPTY);
   return workspace;
 }
 
@@ -454,8 +481,8 @@ async function answerInput(page, title, value) {
 
 // ---- Compare Models and New Project helpers ---------------------------------------------------
 
-/** Pids of running `python -m promptwise eval ... --models ...` processes (from /proc). */
-function compareModelsPids() {
+/** Pids of the running processes whose arguments pass `test` (from /proc). */
+function pidsWhere(test) {
   const pids = [];
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -465,9 +492,19 @@ function compareModelsPids() {
     } catch {
       continue; // ended while we looked
     }
-    if (args.includes("promptwise") && args.includes("eval") && args.includes("--models")) pids.push(Number(entry));
+    if (test(args)) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** Pids of running `python -m promptwise eval ... --models ...` processes. */
+function compareModelsPids() {
+  return pidsWhere((args) => args.includes("promptwise") && args.includes("eval") && args.includes("--models"));
+}
+
+/** Pids of the `python -m promptwise serve FILE ... --port PORT` the editor started. */
+function servePids(file, port) {
+  return pidsWhere((args) => args.includes("serve") && args.some((arg) => arg.endsWith(file)) && args.includes(String(port)));
 }
 
 /** Starts "Compare Models…" on log-triage with `models` over `data` (in log-triage/); returns its progress toast. */
@@ -530,6 +567,35 @@ async function startNewProject(page, template) {
 }
 
 // ---- the steps ----------------------------------------------------------------------------
+
+const EDIT = "Answer in one line.";
+
+/** The replay step after its edit: replays log-triage's first model call, checks the page shows the edited prompt. */
+async function replayEdited(page) {
+  await openFile(page, "log-triage/flow.dag.yaml");
+  await runCommand(page, "Promptwise: Show Trace…"); // the flow's latest trace (the run of the step before)
+  const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row rect.kind-llm", 20_000);
+  if (!frame) throw new Error("Show Trace opened no trace with a model call");
+  await frame.locator("tr.span-row", { has: frame.locator("rect.kind-llm") }).first().click();
+  await frame.locator("details[open] button.replay").first().click();
+  const same = page.locator(".quick-input-list .monaco-list-row", { hasText: "Same model, current prompt" }).first();
+  await same.waitFor({ state: "visible" });
+  await same.click();
+  const replay = await frameWithSelector(page, "body[data-kind='replay'] section.call", 30_000);
+  if (!replay) throw new Error("no replay page opened");
+  const headings = await replay.locator("section.call h2").allInnerTexts();
+  const replies = await replay.locator("pre.reply").allInnerTexts();
+  if (headings.join("|") !== "Recorded|Replayed" || replies.length !== 2 || !replies[1].trim()) throw new Error(`replay page: ${headings.join("|")}, replies ${JSON.stringify(replies).slice(0, 200)}`);
+  await page.screenshot({ path: path.join(results, "11b-replay.png") });
+  const summary = (await replay.locator(".summary").innerText()).trim();
+  const replayed = await replay.locator("section.call").nth(1).innerText();
+  const recorded = await replay.locator("section.call").nth(0).innerText();
+  if (!summary.includes("the prompt changed") || !replayed.includes(EDIT) || recorded.includes(EDIT)) {
+    throw new Error(`the replay did not use the edited, unsaved prompt: ${summary} | replayed ${replayed.slice(-200)}`);
+  }
+  assertNoCspViolations();
+  return summary;
+}
 
 const steps = [
   {
@@ -814,25 +880,22 @@ const steps = [
   {
     name: "the trace view replays a model call with the current prompt, side by side",
     waitsOn: "promptwise.replayCall (X1 replay through the engine)",
-    async run(page) {
+    async run(page, context) {
       await runCommand(page, "Notifications: Clear All Notifications");
-      await openFile(page, "log-triage/flow.dag.yaml");
-      await runCommand(page, "Promptwise: Show Trace…"); // the flow's latest trace (the run of the step before)
-      const frame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row rect.kind-llm", 20_000);
-      if (!frame) throw new Error("Show Trace opened no trace with a model call");
-      await frame.locator("tr.span-row", { has: frame.locator("rect.kind-llm") }).first().click();
-      await frame.locator("details[open] button.replay").first().click();
-      const same = page.locator(".quick-input-list .monaco-list-row", { hasText: "Same model, current prompt" }).first();
-      await same.waitFor({ state: "visible" });
-      await same.click();
-      const replay = await frameWithSelector(page, "body[data-kind='replay'] section.call", 30_000);
-      if (!replay) throw new Error("no replay page opened");
-      const headings = await replay.locator("section.call h2").allInnerTexts();
-      const replies = await replay.locator("pre.reply").allInnerTexts();
-      if (headings.join("|") !== "Recorded|Replayed" || replies.length !== 2 || !replies[1].trim()) throw new Error(`replay page: ${headings.join("|")}, replies ${JSON.stringify(replies).slice(0, 200)}`);
-      await page.screenshot({ path: path.join(results, "11b-replay.png") });
-      assertNoCspViolations();
-      return (await replay.locator(".summary").innerText()).trim();
+      // The prompt is edited and not saved: "the current prompt" is what the editor shows.
+      const template = path.join(context.workspace, "log-triage", "classify.jinja2");
+      const original = fs.readFileSync(template, "utf8");
+      await openFile(page, "log-triage/classify.jinja2");
+      await page.locator(".monaco-editor textarea").first().focus();
+      await page.keyboard.press("Control+End");
+      await page.keyboard.type(`\n${EDIT}`);
+      try {
+        return await replayEdited(page);
+      } finally {
+        fs.writeFileSync(template, original);
+        await openFile(page, "log-triage/classify.jinja2");
+        await runCommand(page, "File: Revert File");
+      }
     },
   },
   {
@@ -852,15 +915,86 @@ const steps = [
       await frame.locator("#state", { hasText: /HTTP \d+/ }).waitFor({ state: "visible", timeout: 30_000 });
       const state = (await frame.locator("#state").innerText()).trim();
       const answer = await frame.locator("#answer").innerText();
-      if (!state.startsWith("HTTP 200") || !/What happened|"category"/.test(answer)) throw new Error(`request panel: ${state}: ${answer.slice(0, 200)}`);
+      // Each output under its name, the streamed summary joined (was a JSON block with the pieces glued on).
+      if (!state.startsWith("HTTP 200") || !/^category: \S+$/m.test(answer) || !/^business_summary:\n\*\*What happened\*\*/m.test(answer)) {
+        throw new Error(`request panel: ${state}: ${answer.slice(0, 300)}`);
+      }
       await page.screenshot({ path: path.join(results, "12a-serve-panel.png") });
+      // A wrong input: one readable line naming it, not a JSON body.
+      await frame.locator("#inputs").fill(JSON.stringify({ log_text: 5 }));
+      await frame.locator("#send").click();
+      await frame.locator("#state", { hasText: "HTTP 422" }).waitFor({ state: "visible", timeout: 30_000 });
+      const refused = (await frame.locator("#answer").innerText()).trim();
+      if (!/^HTTP 422 · .*log_text.*string/.test(refused) || refused.includes("{")) throw new Error(`the 422 answer is not one readable line: ${refused}`);
       await frame.locator("#trace").click();
       const traceFrame = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row td.name:has-text('POST /score')", 20_000);
       if (!traceFrame) throw new Error("the request's trace did not open");
-      await item.click(); // stops serving
+      // The status bar item's menu stops it.
+      await item.click();
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "Stop Serving" }).first().click();
       await item.waitFor({ state: "hidden", timeout: 15_000 });
       assertNoCspViolations();
-      return `${url}: ${state}, ${answer.length} chars streamed; trace opened; stopped`;
+      return `${url}: ${state}, ${answer.length} chars streamed; 422 "${refused.slice(0, 80)}"; trace opened; stopped`;
+    },
+  },
+  {
+    name: "Serve a chat prompty: the panel keeps the conversation, the lens shows the request, a crash is said, a reload stops it",
+    waitsOn: "promptwise serve /v1/chat/completions + X1 serve session (V)",
+    async run(page) {
+      await runCommand(page, "Notifications: Clear All Notifications");
+      await runCommand(page, "View: Close All Editors");
+      const file = `${CHAT_FOLDER}/chat.prompty`;
+      await openFile(page, file);
+      await runCommand(page, "Promptwise: Serve Flow Locally");
+      const item = page.locator(".statusbar-item", { hasText: /127\.0\.0\.1:\d+/ }).first();
+      await item.waitFor({ state: "visible", timeout: 30_000 });
+      const port = Number((await item.innerText()).trim().split(":").pop());
+      const frame = await frameWithSelector(page, "body[data-kind='serve-chat'] #message", 10_000);
+      if (!frame) throw new Error("no chat panel opened for a chat prompty");
+      const questions = ["What is the capital of France?", "And its river?"];
+      for (const [index, question] of questions.entries()) {
+        await frame.locator("#message").fill(question);
+        await frame.locator("#send").click();
+        await frame.locator("#state", { hasText: `${index + 1} turn` }).waitFor({ state: "visible", timeout: 30_000 });
+      }
+      const replies = (await frame.locator("#chat .role-assistant pre").allInnerTexts()).map((t) => t.trim());
+      if (replies.join("|") !== questions.map((q) => `echo: ${q}`).join("|")) throw new Error(`chat replies: ${JSON.stringify(replies)}`);
+      await page.screenshot({ path: path.join(results, "12b-serve-chat.png") });
+      // The second turn's model call was sent the first turn as history.
+      await frame.locator("#chat button.trace").last().click();
+      const trace = await frameWithSelector(page, "body[data-kind='trace'] tr.span-row rect.kind-llm", 20_000);
+      if (!trace) throw new Error("the second turn's trace did not open");
+      await trace.locator("tr.span-row", { has: trace.locator("rect.kind-llm") }).first().click();
+      const sent = await trace.locator("details[open] .span-body").first().innerText();
+      if (!sent.includes(questions[0]) || !sent.includes(`echo: ${questions[0]}`) || !sent.includes(questions[1])) throw new Error(`the second call was not sent the history: ${sent.slice(0, 300)}`);
+      // The prompty never ran here: its "last run" lens comes from the served request (traces.sqlite watched).
+      await openFile(page, file);
+      const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /^last run: .* tok/ }).first();
+      await lens.waitFor({ state: "visible", timeout: 20_000 });
+      const lensText = (await lens.innerText()).trim();
+      // The server dies: the user is told, the panel says so.
+      const [pid] = servePids("chat.prompty", port);
+      if (!pid) throw new Error(`no promptwise serve process on port ${port}`);
+      process.kill(pid, "SIGKILL");
+      const toast = page.locator(".notification-toast", { hasText: "serving chat.prompty stopped" }).first();
+      await toast.waitFor({ state: "visible", timeout: 15_000 });
+      const told = (await toast.innerText()).replace(/\s+/g, " ");
+      await frame.locator("#stopped", { hasText: "The server stopped" }).waitFor({ state: "visible", timeout: 5_000 });
+      await item.waitFor({ state: "hidden", timeout: 5_000 });
+      // Served again, then the window reloads (as on close): the server goes with it.
+      await openFile(page, file);
+      await runCommand(page, "Promptwise: Serve Flow Locally");
+      await item.waitFor({ state: "visible", timeout: 30_000 });
+      const again = Number((await item.innerText()).trim().split(":").pop());
+      if (!servePids("chat.prompty", again).length) throw new Error(`no promptwise serve process on port ${again}`);
+      await runCommand(page, "Developer: Reload Window");
+      await page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60_000 });
+      const deadline = Date.now() + 20_000;
+      while (servePids("chat.prompty", again).length && Date.now() < deadline) await page.waitForTimeout(250);
+      if (servePids("chat.prompty", again).length) throw new Error("promptwise serve outlived the window's reload");
+      await waitForServerRunning(page);
+      assertNoCspViolations();
+      return `2 turns answered with their history; lens "${lensText}"; crash: "${told.slice(0, 140)}"; reload stopped the server`;
     },
   },
   {

@@ -34,6 +34,14 @@ export interface ChatMessage {
 const DEFAULT_TIMEOUT_MS = 120_000;
 const LAST_WORDS = 3;
 
+/** Where to send requests to a server bound to `host`: a wildcard address is reached on loopback. */
+export function requestHost(host: string): string {
+  const bare = host.replace(/^\[(.*)\]$/, "$1");
+  if (bare === "0.0.0.0" || bare === "") return "127.0.0.1";
+  if (bare === "::") return "[::1]";
+  return bare.includes(":") ? `[${bare}]` : bare;
+}
+
 /** The lines `promptwise serve` wrote that say why it stopped (not its banner), the last few. */
 export function lastWords(lines: string[]): string {
   return lines.filter((line) => !line.startsWith("promptwise: serving ")).slice(-LAST_WORDS).join(" | ");

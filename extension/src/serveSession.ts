@@ -1,5 +1,6 @@
 // "Serve Flow Locally": `promptwise serve FLOW --host 127.0.0.1 --port P` in the language
-// server's interpreter on a free port, its URL in the status bar (click: the request panel,
+// server's interpreter on a free port (or the promptwise.serve.host / .port settings; `serve`
+// refuses another address without API keys, and says so), its URL in the status bar (click: the request panel,
 // copy the URL, restart, stop), and a request panel that sends inputs to /score (a chat flow:
 // the conversation to /v1/chat/completions) and shows the answer as it streams and the
 // request's trace. The extension makes the HTTP requests (the panel's CSP allows no network);
@@ -13,7 +14,7 @@ import * as vscode from "vscode";
 import { saveFlowFiles } from "./flowFiles";
 import { ownGroup } from "./processTree";
 import { isFlowFile, lensArguments } from "./protocol";
-import { lastWords, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
+import { lastWords, requestHost, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
 import { chatShape, exampleInputs, needsKey, renderServeHtml, type ChatShape } from "./serveHtml";
 import type { PromptwiseServer } from "./serverClient";
 
@@ -83,9 +84,12 @@ export class ServeSession implements vscode.Disposable {
     // The server reads the files: what the editor shows is what it serves.
     await saveFlowFiles(flow, this.server.log);
     await this.stop();
+    const config = vscode.workspace.getConfiguration("promptwise");
+    const host = config.get<string>("serve.host")?.trim() || HOST;
+    const fixedPort = config.get<number>("serve.port") || 0;
     let served: Served | undefined;
     for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
-      served = this.start(flow, await freePort());
+      served = this.start(flow, host, fixedPort || (await freePort()));
       const ready = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Promptwise: starting ${path.basename(flow.fsPath)} on ${served.url}` },
         () => waitUntilReady(served!.url, served!.process),
@@ -98,26 +102,29 @@ export class ServeSession implements vscode.Disposable {
       await Promise.race([served.closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
       const why = lastWords(served.stderr);
       await this.stop();
+      const taken = /cannot listen on/.test(why);
       // Someone took the port between our probe and serve's bind: another one, quietly.
-      if (attempt < PORT_ATTEMPTS && /cannot listen on/.test(why)) continue;
+      if (taken && !fixedPort && attempt < PORT_ATTEMPTS) continue;
+      const hint = taken && fixedPort ? ` Change the promptwise.serve.port setting (0: a free port each time).` : "";
       void vscode.window
-        .showErrorMessage(`Promptwise: ${path.basename(flow.fsPath)} could not be served: ${why || "it did not answer /health within 60 s"}`, "Show Log")
+        .showErrorMessage(`Promptwise: ${path.basename(flow.fsPath)} could not be served: ${why || "it did not answer /health within 60 s"}${hint}`, "Show Log")
         .then((pick) => pick && this.server.log.show());
       return undefined;
     }
     const port = new URL(served!.url).port;
-    this.status.text = `$(radio-tower) ${HOST}:${port}`;
-    this.status.tooltip = `Promptwise is serving ${vscode.workspace.asRelativePath(flow)} at ${served!.url} (POST /score). Click for the request panel or to stop.`;
+    this.status.text = `$(radio-tower) ${host}:${port}`;
+    const reach = host === HOST ? "" : ` It listens on ${host}: other machines can call it with an API key.`;
+    this.status.tooltip = `Promptwise is serving ${vscode.workspace.asRelativePath(flow)} at ${served!.url} (POST /score).${reach} Click for the request panel or to stop.`;
     this.status.show();
     await this.showPanel();
     return served!.url;
   }
 
   /** Spawns `promptwise serve` on `port`; its output goes to the log and is kept for errors. */
-  private start(flow: vscode.Uri, port: number): Served {
+  private start(flow: vscode.Uri, host: string, port: number): Served {
     const python = this.server.interpreter?.command ?? "python3";
-    const url = `http://${HOST}:${port}`;
-    const args = ["-m", "promptwise", "serve", flow.fsPath, "--host", HOST, "--port", String(port)];
+    const url = `http://${requestHost(host)}:${port}`;
+    const args = ["-m", "promptwise", "serve", flow.fsPath, "--host", host, "--port", String(port)];
     this.server.log.info(`Serving: ${python} ${args.join(" ")}`);
     // Its own process group: a SIGKILL after the grace reaches the span writer children too.
     const child = spawn(python, args, { cwd: path.dirname(flow.fsPath), stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" }, ...ownGroup() });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
-import { lastWords, parseSseEvents, readableError, ScoreAnswer, sendChat, sendScore } from "../src/serveClient";
+import { lastWords, parseSseEvents, requestHost, readableError, ScoreAnswer, sendChat, sendScore } from "../src/serveClient";
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void | Promise<void>;
 
@@ -149,5 +149,16 @@ describe("a server that stopped", () => {
     const lines = ["promptwise: serving /w/flow.dag.yaml on http://127.0.0.1:5 (1 worker; POST /score)", "promptwise: error: cannot listen on 127.0.0.1:5: Address already in use; stop the process using it or choose another --port (or --host)"];
     assert.equal(lastWords(lines), lines[1]);
     assert.equal(lastWords(["a", "b", "c", "d"]), "b | c | d");
+  });
+});
+
+describe("a server bound to another address", () => {
+  it("is called on loopback when it listens on every address, in brackets when IPv6", () => {
+    assert.equal(requestHost("0.0.0.0"), "127.0.0.1");
+    assert.equal(requestHost("::"), "[::1]");
+    assert.equal(requestHost("[::]"), "[::1]");
+    assert.equal(requestHost("fe80::1"), "[fe80::1]");
+    assert.equal(requestHost("192.168.1.20"), "192.168.1.20");
+    assert.equal(requestHost("127.0.0.1"), "127.0.0.1");
   });
 });
