@@ -147,6 +147,7 @@ def _show(store, args) -> int:
         rows = store.list_traces(run=args.run, limit=None)
         if args.row is not None:
             rows = [row for row in rows if row["row_index"] == args.row]
+        rows = [row for row in rows if row["kind"] != "evaluation"] or rows  # the row's run, then its evaluations
         if not rows:
             where = f" row {args.row}" if args.row is not None else ""
             raise UserError(f"no trace of run {args.run!r}{where}; see `promptwise traces list --run {args.run}`")

@@ -150,6 +150,7 @@ async def score_rows(
     *,
     concurrency: int = 8,
     on_row_done=None,
+    run: str | None = None,
 ) -> tuple[list[RowScores], list[dict[str, dict | None]]]:
     """Scores per row, and the inputs each evaluator saw (None where they could not be read).
 
@@ -163,6 +164,7 @@ async def score_rows(
     from promptwise.engine import spans
 
     semaphore = asyncio.Semaphore(max(1, concurrency))
+    identity = _trace_identity(run)
     scored = [RowScores(row.line, {}, row.data_line) for row in rows]
     resolved: list[dict[str, dict | None]] = [{} for _ in rows]
     pending: list[tuple[int, EvaluatorSpec, Evaluator, dict]] = []
@@ -199,6 +201,8 @@ async def score_rows(
     async def call(index: int, spec: EvaluatorSpec, evaluator: Evaluator, inputs: dict) -> None:
         async with semaphore:
             with spans.evaluation_span(spec.name, rows[index].line, inputs) as span:
+                if identity and span.is_recording():
+                    span.set_attributes(identity)
                 scored[index].scores[spec.name] = await guarded(evaluator, inputs)
                 spans.record_score(span, scored[index].scores[spec.name])
         remaining[index] -= 1
@@ -214,6 +218,15 @@ async def score_rows(
     for row in scored:
         row.scores = {spec.name: row.scores[spec.name] for spec, _ in built}
     return scored, resolved
+
+
+def _trace_identity(run: str | None) -> dict:
+    """The evaluated run's name on each evaluation trace: `traces list --run NAME` then lists
+    the run's evaluations with its rows, each saying which run and row it scored. Not the flow's
+    name or path: the flow's "last run" lens and `--flow` mean the flow's own runs."""
+    from promptwise import span_attributes as A
+
+    return {A.RUN_ID: run} if run else {}
 
 
 def aggregate(built: list[tuple[EvaluatorSpec, Evaluator]], scored: list[RowScores],
@@ -287,11 +300,12 @@ async def evaluate_rows(
     concurrency: int = 8,
     built: list[tuple[EvaluatorSpec, Evaluator]] | None = None,
     on_row_done=None,
+    run: str | None = None,
 ) -> EvalResult:
     """Check, then score every row and aggregate. Raises EvaluationError before any call."""
     built = built if built is not None else build_evaluators(config, context)
     check_columns(config, rows, data_name, run_outputs=run_outputs, has_run=has_run)
-    scored, resolved = await score_rows(built, rows, concurrency=concurrency, on_row_done=on_row_done)
+    scored, resolved = await score_rows(built, rows, concurrency=concurrency, on_row_done=on_row_done, run=run)
     metrics = aggregate(built, scored, resolved)
     described = [{"name": spec.name, "type": spec.type, "threshold": ev.threshold,
                   "higher_is_better": ev.higher_is_better, "inputs": spec.inputs,

@@ -246,7 +246,7 @@ async def _evaluate_and_store(config: EvalConfig, rows: list[EvalRow], *, worksp
     try:
         result = await evaluate_rows(config, rows, context, data_name=str(data_path or "the run's inputs"),
                                      run_outputs=run_outputs, has_run=True, concurrency=concurrency,
-                                     on_row_done=on_row_done)
+                                     on_row_done=on_row_done, run=run)
     finally:
         await _close(context, judge_transport)
     result.summary.update(cache_summary(rows, result.rows))

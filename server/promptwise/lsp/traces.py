@@ -96,6 +96,7 @@ def _lookup(store, arguments: dict) -> dict:
             rows = store.list_traces(run=run, limit=None)
             if isinstance(row, int) and not isinstance(row, bool):
                 rows = [r for r in rows if r["row_index"] == row]
+            rows = [r for r in rows if r["kind"] != "evaluation"] or rows  # the row's run, not its evaluations
             if rows:  # newest first: a resumed row's latest attempt
                 return store.get_trace(rows[0]["trace_id"])
         where = f" row {row}" if isinstance(row, int) else ""
@@ -106,6 +107,12 @@ def _lookup(store, arguments: dict) -> dict:
         raise JsonRpcInvalidParams(f"{SHOW_TRACE} needs `trace_id`, `run` (and `row`), or `uri` (a flow's latest trace)")
     path = str(uris.uri_to_path(flow).resolve())
     request_id = arguments.get("request_id")
+    if isinstance(request_id, str) and request_id:
+        # By the request's own span: one answered before its flow ran (a 422, 401, 429) has no flow span.
+        found = store.trace_of_request(request_id)
+        trace = store.get_trace(found) if found else None
+        if trace is not None:
+            return trace
     for summary in store.list_traces(flow=path, limit=RECENT_TRACES_SCANNED if request_id else 1):
         trace = store.get_trace(summary["trace_id"])
         if trace is None:
