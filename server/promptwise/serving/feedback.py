@@ -74,9 +74,10 @@ def endpoint(serving):
         except ServeError as failed:
             status, error = failed.status, failed
         _log(serving, request_id, consumer, status, error)
+        headers = {"x-request-id": request_id}
         if error is not None:
-            return error_response(error, request_id)
-        return JSONResponse(RECEIVED, headers={"x-request-id": request_id})
+            return error_response(error, request_id, headers)
+        return JSONResponse(RECEIVED, headers=headers)
 
     return feedback
 
