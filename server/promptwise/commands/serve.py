@@ -150,7 +150,9 @@ def _config(args: argparse.Namespace) -> dict:
     try:
         settings = parse_serve_settings(workspace.settings.get("serve"), where)
     except ServeConfigError as error:
-        raise UserError(str(error)) from None
+        from promptwise.serving.settings_check import with_line
+
+        raise UserError(with_line(str(error), where)) from None
     if not args.no_trace:  # a typo in `tracing:` must not serve every request untraced (and unmonitored)
         from promptwise.tracing.settings import SECTION, parse_settings
 

@@ -162,6 +162,24 @@ def _alerts(settings: dict, path: Path, text: str, locate: "_Locator") -> list[P
 
 
 # --- where an error points --------------------------------------------------------------------
+def with_line(message: str, path: Path | str, section: str = "serve") -> str:
+    """A start-up error about a `section` setting of the file at `path` (`PATH: ...`), as
+    `PATH:LINE: ...` with the line `promptwise check` points at, so `promptwise serve` says where
+    the setting is; the message unchanged when the file cannot say."""
+    from promptwise.analysis.settings import read_settings_file
+
+    path = Path(path)
+    prefix = f"{path}: "
+    if not message.startswith(prefix):
+        return message
+    settings = read_settings_file(path)
+    if settings is None or not isinstance(settings.root, YamlMapping) or settings.root.entry(section) is None:
+        return message
+    rest = message[len(prefix):]
+    line = _Locator(path, settings.root)._range(section, rest).start.line + 1
+    return f"{path}:{line}: {rest}"
+
+
 class _Locator:
     def __init__(self, path: Path, root: YamlMapping) -> None:
         self.path, self.root = path, root
