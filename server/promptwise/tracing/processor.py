@@ -13,6 +13,7 @@ import bisect
 import collections
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -32,10 +33,15 @@ from promptwise.tracing.store import SpanRecord, SpanStore
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-try:  # the SDK's base when it is installed: its providers call hooks the base defines
-    from opentelemetry.sdk.trace import SpanProcessor
-except ImportError:  # the core install, the OTel API alone (the SDK is the `otlp` extra): tracing/local.py calls it
+WRITER_PROCESS_VARIABLE = "PROMPTWISE_SPAN_WRITER_PROCESS"  # set in the writer's own process (tracing/writer.py)
+
+if os.environ.get(WRITER_PROCESS_VARIABLE):  # no provider calls a processor there: the SDK (~4 MB) is not loaded
     SpanProcessor = object
+else:
+    try:  # the SDK's base when it is installed: its providers call hooks the base defines
+        from opentelemetry.sdk.trace import SpanProcessor
+    except ImportError:  # the core install, the OTel API alone (the SDK is the `otlp` extra): tracing/local.py calls it
+        SpanProcessor = object
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from promptwise import span_attributes as attrs
-from promptwise.config import STATE_DIR
 from promptwise.json_text import encoder
 from promptwise.store.encryption import is_sealed, sealed_key_id
 from promptwise.store.schema import connect
@@ -142,6 +141,8 @@ _TRACE_ATTRIBUTES = frozenset(_TRACE_FIELDS.values())
 
 
 def store_path(workspace_root: Path) -> Path:
+    from promptwise.config import STATE_DIR  # here: the writer process (tracing/writer.py) never loads settings
+
     return Path(workspace_root) / STATE_DIR / DB_FILE
 
 

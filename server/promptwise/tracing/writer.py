@@ -47,7 +47,7 @@ from opentelemetry.trace import StatusCode
 from opentelemetry.trace.status import Status
 
 from promptwise import redaction
-from promptwise.tracing.processor import StoreSpanProcessor, SpanProcessor
+from promptwise.tracing.processor import WRITER_PROCESS_VARIABLE, StoreSpanProcessor, SpanProcessor
 from promptwise.tracing.store import SpanStore
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ class ProcessSpanProcessor(SpanProcessor):
             first = _frame(("open", opening))  # before the child starts: settings that do not pickle start none
             child = None
             child = subprocess.Popen([sys.executable, "-m", "promptwise.tracing.writer"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, bufsize=0)
+                                     stdout=subprocess.PIPE, bufsize=0,
+                                     env={**os.environ, WRITER_PROCESS_VARIABLE: "1"})
             child.stdin.write(first)
         except Exception as error:  # noqa: BLE001 - no child: the spans are written in this process
             if child is not None:
