@@ -944,6 +944,7 @@ const steps = [
       await runCommand(page, "Notifications: Clear All Notifications");
       await runCommand(page, "View: Close All Editors");
       const file = `${CHAT_FOLDER}/chat.prompty`;
+      await runCommand(page, "Promptwise: Stop Serving"); // the status item must be this step's
       await openFile(page, file);
       await runCommand(page, "Promptwise: Serve Flow Locally");
       const item = page.locator(".statusbar-item", { hasText: /127\.0\.0\.1:\d+/ }).first();

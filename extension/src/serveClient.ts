@@ -42,9 +42,9 @@ export function requestHost(host: string): string {
   return bare.includes(":") ? `[${bare}]` : bare;
 }
 
-/** The lines `promptwise serve` wrote that say why it stopped (not its banner), the last few. */
+/** The lines `promptwise serve` wrote that say why it stopped (not its banner, not its access log's JSON lines), the last few. */
 export function lastWords(lines: string[]): string {
-  return lines.filter((line) => !line.startsWith("promptwise: serving ")).slice(-LAST_WORDS).join(" | ");
+  return lines.filter((line) => !line.startsWith("promptwise: serving ") && !line.trimStart().startsWith("{")).slice(-LAST_WORDS).join(" | ");
 }
 
 /**

@@ -21,6 +21,8 @@ export interface ServeView {
   /** The inputs box's text: every input (or, for a chat flow, the inputs other than the message and history). */
   inputs: string;
   chat?: ChatShape;
+  /** A chat flow's sample message (a prompty's `sample:`), shown in the empty message box. */
+  sample?: string;
   /** The server wants an API key (serve.keys); the panel says how it is asked for. */
   needsKey?: boolean;
 }
@@ -39,7 +41,7 @@ export function renderServeHtml(view: ServeView, security: PageSecurity): string
     body.push(
       `<div id="chat" data-input="${escapeHtml(view.chat.input)}" aria-live="polite"></div>`,
       `<label for="message">Message (the flow's <code>${escapeHtml(view.chat.input)}</code>)</label>`,
-      `<textarea id="message" spellcheck="true"></textarea>`,
+      `<textarea id="message" spellcheck="true"${view.sample ? ` placeholder="${escapeHtml(view.sample)}"` : ""}></textarea>`,
       `<p><button id="send">Send</button> <button id="reset" class="secondary">New conversation</button> <span id="state" class="figures" role="status"></span></p>`,
       `<details id="others"${view.inputs.trim() === "{}" ? "" : " open"}><summary>Other inputs (JSON)</summary><textarea id="inputs" spellcheck="false">${escapeHtml(view.inputs)}</textarea></details>`,
     );
@@ -78,6 +80,12 @@ export function exampleInputs(openapi: unknown, leaveOut: string[] = []): string
     else example[name] = property && "default" in property ? property.default : empty[property?.type ?? "string"] ?? "";
   }
   return JSON.stringify(example, null, 2);
+}
+
+/** The example's value of one input when it is text (a chat flow's sample message). */
+export function sampleText(openapi: unknown, input: string): string | undefined {
+  const value = requestBody(openapi)?.example?.[input];
+  return typeof value === "string" && value ? value : undefined;
 }
 
 /** A chat flow's shape from its OpenAPI document (`x-promptwise-chat` of /v1/chat/completions), else undefined. */

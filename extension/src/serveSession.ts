@@ -15,7 +15,7 @@ import { saveFlowFiles } from "./flowFiles";
 import { ownGroup } from "./processTree";
 import { isFlowFile, lensArguments } from "./protocol";
 import { lastWords, requestHost, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
-import { chatShape, exampleInputs, needsKey, renderServeHtml, type ChatShape } from "./serveHtml";
+import { chatShape, exampleInputs, needsKey, renderServeHtml, sampleText, type ChatShape } from "./serveHtml";
 import type { PromptwiseServer } from "./serverClient";
 
 export const SERVE_FLOW = "promptwise.serveFlow";
@@ -149,7 +149,8 @@ export class ServeSession implements vscode.Disposable {
       this.status.hide();
       if (served.stopping || !served.ready) return;
       // It stopped by itself after it was ready: say so, with its last words, where the user looks.
-      const reason = `The server stopped (${signal ?? `exit code ${code}`}): ${lastWords(served.stderr) || "it said nothing; see the Promptwise output"}`;
+      const said = lastWords(served.stderr) || (signal === "SIGKILL" ? "it was killed (by another process, or by the system when memory ran out)" : "it said nothing; see the Promptwise output");
+      const reason = `The server stopped (${signal ?? `exit code ${code}`}): ${said}`;
       void this.panel?.webview.postMessage({ type: "stopped", reason: `${reason}. Serve the flow again to continue.` });
       void vscode.window.showErrorMessage(`Promptwise: serving ${path.basename(flow.fsPath)} stopped. ${reason}`, "Show Log", "Serve Again").then((pick) => {
         if (pick === "Show Log") this.server.log.show();
@@ -247,7 +248,8 @@ export class ServeSession implements vscode.Disposable {
     });
     panel.webview.onDidReceiveMessage((message: PanelMessage) => this.answer(panel, served, message, chat));
     const nonce = randomBytes(16).toString("base64");
-    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs, chat, needsKey: served.needsKey }, { nonce, cspSource: panel.webview.cspSource });
+    const sample = chat ? sampleText(document, chat.input) : undefined;
+    panel.webview.html = renderServeHtml({ url: served.url, flowName, inputs, chat, sample, needsKey: served.needsKey }, { nonce, cspSource: panel.webview.cspSource });
   }
 
   private async answer(panel: vscode.WebviewPanel, served: Served, message: PanelMessage, chat: ChatShape | undefined): Promise<void> {

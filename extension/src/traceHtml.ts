@@ -159,6 +159,8 @@ function spanDetails(span: TraceSpan): string {
   if (content.inputs !== undefined) parts.push(`<h4>Inputs</h4>${jsonPre(content.inputs)}`);
   if (content.output !== undefined) parts.push(`<h4>Output</h4>${jsonPre(content.output)}`);
   if (content.explanation !== undefined) parts.push(`<h4>Explanation</h4>${jsonPre(content.explanation)}`);
+  // A served request's feedback (POST /feedback): the body the client sent, as pf records it.
+  if (span.kind === "feedback" && span.attributes?.feedback !== undefined) parts.push(`<h4>Feedback</h4>${jsonPre(parsedJson(span.attributes.feedback))}`);
   if (span.kind === "llm" && Array.isArray(content.input_messages)) {
     parts.push(`<p><button class="replay" data-span="${escapeHtml(span.span_id)}">Replay with the current prompt…</button></p>`);
   }
@@ -187,6 +189,16 @@ function partText(part: unknown): string {
   if (p.type === "tool_call") return `[tool call ${String(p.name)}(${typeof p.arguments === "string" ? p.arguments : JSON.stringify(p.arguments ?? "")})]`;
   if (p.type === "tool_call_response") return `[tool result ${JSON.stringify(p.response)}]`;
   return `[${String(p.type)}]`;
+}
+
+/** A JSON text as its value (shown indented); anything else as it is. */
+function parsedJson(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
 }
 
 function jsonPre(value: unknown): string {

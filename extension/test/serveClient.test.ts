@@ -149,6 +149,8 @@ describe("a server that stopped", () => {
     const lines = ["promptwise: serving /w/flow.dag.yaml on http://127.0.0.1:5 (1 worker; POST /score)", "promptwise: error: cannot listen on 127.0.0.1:5: Address already in use; stop the process using it or choose another --port (or --host)"];
     assert.equal(lastWords(lines), lines[1]);
     assert.equal(lastWords(["a", "b", "c", "d"]), "b | c | d");
+    // Its access log (one JSON line a request) says nothing about why it stopped.
+    assert.equal(lastWords([lines[0], '{"ts": 1796655440.997, "id": "36b2", "route": "/score", "status": 200}']), "");
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { chatShape, exampleInputs, needsKey, renderServeHtml } from "../src/serveHtml";
+import { chatShape, exampleInputs, needsKey, renderServeHtml, sampleText } from "../src/serveHtml";
 import { renderResultsHtml, tracedRun } from "../src/resultsHtml";
 
 const security = { nonce: "n0nce", cspSource: "https://file+.vscode-resource.vscode-cdn.net" };
@@ -22,6 +22,8 @@ describe("request panel", () => {
     const document = openapi({ question: { type: "string" }, chat_history: { type: "array", default: [] }, tone: { type: "string" } }, { question: "What is the capital of France?", chat_history: [] });
     assert.deepEqual(JSON.parse(exampleInputs(document)), { question: "What is the capital of France?", chat_history: [], tone: "" });
     assert.deepEqual(JSON.parse(exampleInputs(document, ["question", "chat_history"])), { tone: "" });
+    assert.equal(sampleText(document, "question"), "What is the capital of France?");
+    assert.equal(sampleText(document, "chat_history"), undefined);
   });
   it("knows a chat flow and a server that wants a key from the OpenAPI document", () => {
     const chat = { paths: { "/v1/chat/completions": { post: { "x-promptwise-chat": { input: "question", history: "chat_history", output: "answer" } } } } };
@@ -39,10 +41,10 @@ describe("request panel", () => {
     for (const tag of html.match(/<(script|style)\b[^>]*>/g) ?? []) assert.match(tag, /nonce="n0nce"/);
   });
   it("is a chat for a chat flow: the message box names the input, the other inputs stay editable", () => {
-    const html = renderServeHtml({ url: "http://127.0.0.1:5050", flowName: "chat.prompty", inputs: '{"tone": "plain"}', chat: { input: "question", history: "chat_history", output: "output" }, needsKey: true }, security);
+    const html = renderServeHtml({ url: "http://127.0.0.1:5050", flowName: "chat.prompty", inputs: '{"tone": "plain"}', chat: { input: "question", history: "chat_history", output: "output" }, sample: "Capital of <France>?", needsKey: true }, security);
     assert.match(html, /<body data-kind="serve-chat">/);
     assert.match(html, /POST <code>http:\/\/127\.0\.0\.1:5050\/v1\/chat\/completions<\/code>/);
-    assert.match(html, /<textarea id="message"/);
+    assert.match(html, /<textarea id="message" spellcheck="true" placeholder="Capital of &lt;France&gt;\?">/);
     assert.match(html, /the flow's <code>question<\/code>/);
     assert.match(html, /<details id="others" open><summary>Other inputs \(JSON\)<\/summary><textarea id="inputs" spellcheck="false">\{&quot;tone&quot;: &quot;plain&quot;\}/);
     assert.match(html, /<button id="reset"/);

@@ -127,3 +127,12 @@ describe("replay page", () => {
     assert.match(html, /<script nonce="n0nce"><\/script>/);
   });
 });
+
+describe("a served request's feedback", () => {
+  it("shows the body a client sent to POST /feedback under its own heading, indented", () => {
+    const feedback = span("fb", 900, 1, { kind: "feedback", name: "promptflow-feedback", attributes: { feedback: '{"rating": 1, "comment": "<wrong>"}' } });
+    const html = renderTraceHtml({ ...trace, spans: [feedback] }, security);
+    assert.match(html, /<h4>Feedback<\/h4><pre>\{\n  &quot;rating&quot;: 1,\n  &quot;comment&quot;: &quot;&lt;wrong&gt;&quot;\n\}<\/pre>/);
+    assert.doesNotMatch(renderTraceHtml({ ...trace, spans: [span("n", 0, 1, { attributes: { feedback: "x" } })] }, security), /<h4>Feedback/);
+  });
+});
