@@ -11,6 +11,8 @@ export interface SendOptions {
   /** Called with the whole answer so far each time more of it arrives. */
   onAnswer?: (text: string) => void;
   timeoutMs?: number;
+  /** Aborts the request (the panel's Cancel): the connection closes and the server cancels the flow. */
+  signal?: AbortSignal;
 }
 
 export interface SendOutcome {
@@ -158,6 +160,11 @@ export function readableError(status: number, body: string, retryAfter?: string 
   return [`HTTP ${status}`, detail || "no message", advice].filter(Boolean).join(" · ");
 }
 
+function requestSignal(options: SendOptions): AbortSignal {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+}
+
 function headers(requestId: string, options: SendOptions, accept: string): Record<string, string> {
   const result: Record<string, string> = { "content-type": "application/json", accept, "x-request-id": requestId };
   if (options.apiKey) result.authorization = `Bearer ${options.apiKey}`;
@@ -188,7 +195,7 @@ export async function sendScore(url: string, body: string, options: SendOptions 
     method: "POST",
     headers: headers(requestId, options, "text/event-stream, application/json"),
     body,
-    signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    signal: requestSignal(options),
   });
   const id = response.headers.get("x-request-id") ?? requestId;
   if (!response.ok) {
@@ -224,7 +231,7 @@ export async function sendChat(url: string, messages: ChatMessage[], inputs: Rec
     method: "POST",
     headers: headers(requestId, options, "text/event-stream, application/json"),
     body: JSON.stringify({ messages, stream: true, ...(Object.keys(inputs).length ? { inputs } : {}) }),
-    signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    signal: requestSignal(options),
   });
   const id = response.headers.get("x-request-id") ?? requestId;
   if (!response.ok) {

@@ -42,14 +42,14 @@ export function renderServeHtml(view: ServeView, security: PageSecurity): string
       `<div id="chat" data-input="${escapeHtml(view.chat.input)}" aria-live="polite"></div>`,
       `<label for="message">Message (the flow's <code>${escapeHtml(view.chat.input)}</code>)</label>`,
       `<textarea id="message" spellcheck="true"${view.sample ? ` placeholder="${escapeHtml(view.sample)}"` : ""}></textarea>`,
-      `<p><button id="send">Send</button> <button id="reset" class="secondary">New conversation</button> <span id="state" class="figures" role="status"></span></p>`,
+      `<p><button id="send">Send</button> <button id="cancel" class="secondary" hidden>Cancel</button> <button id="reset" class="secondary">New conversation</button> <span id="state" class="figures" role="status"></span></p>`,
       `<details id="others"${view.inputs.trim() === "{}" ? "" : " open"}><summary>Other inputs (JSON)</summary><textarea id="inputs" spellcheck="false">${escapeHtml(view.inputs)}</textarea></details>`,
     );
   } else {
     body.push(
       `<label for="inputs">Inputs (JSON)</label>`,
       `<textarea id="inputs" spellcheck="false">${escapeHtml(view.inputs)}</textarea>`,
-      `<p><button id="send">Send</button> <span id="state" class="figures" role="status"></span></p>`,
+      `<p><button id="send">Send</button> <button id="cancel" class="secondary" hidden>Cancel</button> <span id="state" class="figures" role="status"></span></p>`,
       `<h4>Answer</h4><pre id="answer" aria-live="polite"></pre>`,
       `<p><button id="trace" hidden>Open the trace</button></p>`,
     );
@@ -112,22 +112,24 @@ const SCRIPT = `
   const answer = document.getElementById("answer");
   const trace = document.getElementById("trace");
   const stopped = document.getElementById("stopped");
+  const cancel = document.getElementById("cancel");
   let requestId;
   send.addEventListener("click", function () {
     try { JSON.parse(inputs.value); } catch (error) { state.textContent = "The inputs are not JSON: " + error.message; return; }
-    answer.textContent = ""; answer.className = ""; trace.hidden = true; send.disabled = true; state.textContent = "sending…";
+    answer.textContent = ""; answer.className = ""; trace.hidden = true; send.disabled = true; cancel.hidden = false; state.textContent = "sending…";
     vscode.postMessage({ type: "send", body: inputs.value });
   });
+  cancel.addEventListener("click", function () { vscode.postMessage({ type: "cancel" }); });
   trace.addEventListener("click", function () { vscode.postMessage({ type: "trace", requestId: requestId }); });
   window.addEventListener("message", function (event) {
     const m = event.data || {};
     if (m.type === "answer") { answer.textContent = m.text; state.textContent = "streaming…"; }
     else if (m.type === "done") {
-      answer.textContent = m.text; answer.className = m.error ? "error" : ""; send.disabled = false; requestId = m.requestId;
+      answer.textContent = m.text; answer.className = m.error ? "error" : ""; send.disabled = false; cancel.hidden = true; requestId = m.requestId;
       state.textContent = m.status + (m.ms !== undefined ? " · " + m.ms + " ms" : "");
       trace.hidden = !m.requestId;
     }
-    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; }
+    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; cancel.hidden = true; }
   });
 })();
 `;
@@ -142,6 +144,7 @@ const CHAT_SCRIPT = `
   const reset = document.getElementById("reset");
   const state = document.getElementById("state");
   const stopped = document.getElementById("stopped");
+  const cancel = document.getElementById("cancel");
   let turns = [];
   let pending;
   function bubble(role, text) {
@@ -158,10 +161,11 @@ const CHAT_SCRIPT = `
     try { others = JSON.parse(inputs.value || "{}"); } catch (error) { state.textContent = "The other inputs are not JSON: " + error.message; return; }
     bubble("user", text);
     pending = { text: text, turn: bubble("assistant", "") };
-    message.value = ""; send.disabled = true; state.textContent = "sending…";
+    message.value = ""; send.disabled = true; cancel.hidden = false; state.textContent = "sending…";
     vscode.postMessage({ type: "chat", messages: turns.concat([{ role: "user", content: text }]), inputs: others });
   }
   send.addEventListener("click", go);
+  cancel.addEventListener("click", function () { vscode.postMessage({ type: "cancel" }); });
   message.addEventListener("keydown", function (event) { if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); go(); } });
   reset.addEventListener("click", function () { turns = []; chat.textContent = ""; state.textContent = "new conversation"; });
   window.addEventListener("message", function (event) {
@@ -170,7 +174,7 @@ const CHAT_SCRIPT = `
     if (m.type === "answer") { pending.turn.querySelector("pre").textContent = m.text; state.textContent = "streaming…"; }
     else if (m.type === "done") {
       const pre = pending.turn.querySelector("pre");
-      pre.textContent = m.text; send.disabled = false;
+      pre.textContent = m.text; send.disabled = false; cancel.hidden = true;
       if (m.error) { pre.className = "error"; }
       else { turns.push({ role: "user", content: pending.text }, { role: "assistant", content: m.reply }); }
       if (m.requestId) {
@@ -182,7 +186,7 @@ const CHAT_SCRIPT = `
       state.textContent = m.status + (m.ms !== undefined ? " · " + m.ms + " ms" : "") + " · " + (turns.length / 2) + " turn" + (turns.length === 2 ? "" : "s") + " in the history";
       pending = undefined;
     }
-    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; }
+    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; cancel.hidden = true; }
   });
 })();
 `;

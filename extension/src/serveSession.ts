@@ -60,6 +60,8 @@ export function freePort(): Promise<number> {
 export class ServeSession implements vscode.Disposable {
   private served: Served | undefined;
   private panel: vscode.WebviewPanel | undefined;
+  /** The panel's request in flight, for its Cancel. */
+  private inFlight: AbortController | undefined;
   private readonly status = vscode.window.createStatusBarItem("promptwise.serve", vscode.StatusBarAlignment.Left, 50);
 
   constructor(private readonly server: PromptwiseServer) {
@@ -174,22 +176,24 @@ export class ServeSession implements vscode.Disposable {
   }
 
   /** Sends inputs (a JSON text) to /score and reports the answer as it streams. */
-  send(body: string, onAnswer?: (text: string) => void): Promise<SendOutcome> {
-    return this.withKey((apiKey, url) => sendScore(url, body, { apiKey, onAnswer }));
+  send(body: string, onAnswer?: (text: string) => void, signal?: AbortSignal): Promise<SendOutcome> {
+    return this.withKey((apiKey, url) => sendScore(url, body, { apiKey, onAnswer, signal }));
   }
 
   /** Sends the conversation (the new message last) to /v1/chat/completions. */
-  chat(messages: ChatMessage[], inputs: Record<string, unknown>, onAnswer?: (text: string) => void): Promise<SendOutcome> {
-    return this.withKey((apiKey, url) => sendChat(url, messages, inputs, { apiKey, onAnswer }));
+  chat(messages: ChatMessage[], inputs: Record<string, unknown>, onAnswer?: (text: string) => void, signal?: AbortSignal): Promise<SendOutcome> {
+    return this.withKey((apiKey, url) => sendChat(url, messages, inputs, { apiKey, onAnswer, signal }));
   }
 
   /** Runs a request with the API key (asked for when the server wants one), again once after a 401. */
   private async withKey(request: (apiKey: string | undefined, url: string) => Promise<SendOutcome>): Promise<SendOutcome> {
     const served = this.served;
     if (!served) throw new Error("nothing is being served; run Promptwise: Serve Flow Locally");
-    if (served.needsKey && !served.apiKey) served.apiKey = await askForKey();
+    const asked = served.needsKey && !served.apiKey;
+    if (asked) served.apiKey = await askForKey();
     let outcome = await request(served.apiKey, served.url);
-    if (outcome.status === 401) {
+    // Asked and dismissed: the 401 is the answer (it says a key is needed); else ask (again).
+    if (outcome.status === 401 && !(asked && !served.apiKey)) {
       const key = await askForKey(served.apiKey ? "The server did not accept that key." : undefined);
       if (key) {
         served.apiKey = key;
@@ -257,17 +261,28 @@ export class ServeSession implements vscode.Disposable {
       void vscode.commands.executeCommand("promptwise.showTrace", { uri: served.flow.toString(), request_id: message.requestId });
       return;
     }
+    if (message?.type === "cancel") {
+      this.inFlight?.abort();
+      return;
+    }
     const post = (text: string) => void panel.webview.postMessage({ type: "answer", text });
+    // Cancel closes the connection: the server cancels the flow and its model call (499, traced).
+    const cancel = new AbortController();
     let sending: Promise<SendOutcome> | undefined;
-    if (message?.type === "send" && typeof message.body === "string") sending = this.send(message.body, post);
-    else if (message?.type === "chat" && chat && Array.isArray(message.messages)) sending = this.chat(message.messages, message.inputs ?? {}, post);
+    if (message?.type === "send" && typeof message.body === "string") sending = this.send(message.body, post, cancel.signal);
+    else if (message?.type === "chat" && chat && Array.isArray(message.messages)) sending = this.chat(message.messages, message.inputs ?? {}, post, cancel.signal);
     if (!sending) return;
+    this.inFlight = cancel;
     try {
       const outcome = await sending;
       void panel.webview.postMessage({ type: "done", text: outcome.text, status: `HTTP ${outcome.status}`, ms: outcome.ms, requestId: outcome.requestId, error: Boolean(outcome.error), reply: outcome.reply });
     } catch (error) {
-      const text = this.served === served ? `the request failed: ${String((error as Error)?.message ?? error)}` : "the server is not running any more";
-      void panel.webview.postMessage({ type: "done", text, status: "failed", error: true });
+      let text = this.served === served ? `the request failed: ${String((error as Error)?.message ?? error)}` : "the server is not running any more";
+      if (cancel.signal.aborted) text = "cancelled: the server was told (the connection closed), and stops the flow and its model call";
+      else if ((error as Error)?.name === "TimeoutError") text = "no answer within 120 s: the request was given up";
+      void panel.webview.postMessage({ type: "done", text, status: cancel.signal.aborted ? "cancelled" : "failed", error: true });
+    } finally {
+      if (this.inFlight === cancel) this.inFlight = undefined;
     }
   }
 

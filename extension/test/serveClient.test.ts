@@ -82,6 +82,20 @@ describe("sending to a served flow", () => {
     assert.match(outcome.requestId, /^[0-9a-f]{16}$/); // the id we sent, which the server echoes
   });
 
+  it("Cancel closes the connection mid-stream (the server cancels the flow on that)", { timeout: 20_000 }, async () => {
+    let serverSawClose: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (serverSawClose = resolve));
+    const url = await serve((_request, _body, response) => {
+      events(response);
+      response.write('data: {"answer": "Hel"}\n\n'); // and nothing more until the client leaves
+      response.on("close", () => serverSawClose());
+    });
+    const cancel = new AbortController();
+    const sending = sendScore(url, "{}", { signal: cancel.signal, onAnswer: () => cancel.abort() });
+    await assert.rejects(sending, { name: "AbortError" });
+    await closed;
+  });
+
   it("shows an error answer as one readable line with what to do, not JSON", async () => {
     const url = await serve((request, _body, response) => {
       const status = Number(request.headers["x-status"] ?? 422);
