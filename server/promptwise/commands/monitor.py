@@ -29,7 +29,8 @@ def register(subparsers) -> None:
                     "consumer or day; input/output drift against the evaluation data; alert rules.")
     parser.add_argument("flow", nargs="?", metavar="FLOW", help="only this flow (its name, file or folder)")
     parser.add_argument("--since", default="24h", metavar="WHEN",
-                        help="started at or after WHEN: an age (15m, 24h, 7d) or a date/time (default 24h)")
+                        help="started at or after WHEN: an age (15m, 24h, 7d, '2 hours ago'), a date/time, a time "
+                             "today (14:30), today or yesterday (default 24h)")
     parser.add_argument("--until", metavar="WHEN", help="started before WHEN")
     parser.add_argument("--by", choices=("version", "consumer", "day", "flow", "consumer-day"), default="version",
                         help="group per flow by this (default: version); consumer-day: each consumer's cost and "
@@ -43,6 +44,10 @@ def register(subparsers) -> None:
                              "reads hourly rollups: percentiles within 1 %%, sums exact)")
     parser.add_argument("--format", choices=("text", "json", "html"), default="text")
     parser.add_argument("--out", metavar="FILE", help="write the report to FILE (required for --format html)")
+    parser.add_argument("--metering", action="store_true",
+                        help="each consumer's metered requests, tokens and cost per version (per UTC day with --by "
+                             "consumer-day), from .promptwise/metering.sqlite: the chargeback record, kept for "
+                             "requests served with --no-trace and beyond the traces' retention")
     parser.add_argument("--drift", action="store_true", help="input and output drift against a baseline")
     parser.add_argument("--baseline", metavar="DATA", help="a JSONL file of inputs to compare with (default: the "
                                                            "flow's evaluation data from eval.yaml)")
@@ -82,6 +87,8 @@ def handle(args: argparse.Namespace) -> int:
     until = parse_when(args.until, "--until", now)
     if since is not None and until is not None and since >= until:
         raise UserError(f"--since {args.since} is not before --until {args.until}; swap them")
+    if args.metering:
+        return _metering(workspace, args, since, until)
     flow_name, flow_path = _flow(args.flow)
     if args.check:
         return _check(workspace, args)
@@ -125,6 +132,62 @@ def handle(args: argparse.Namespace) -> int:
     else:
         _emit(_text(document, traced=connection is not None), args.out)
     return 0
+
+
+def _metering(workspace, args: argparse.Namespace, since_ns: int | None, until_ns: int | None) -> int:
+    """`--metering`: metering.sqlite summed per consumer and version (and UTC day)."""
+    from promptwise.documents.version_label import version_label
+    from promptwise.serving.metering import metered_usage
+
+    refused = [name for name, given in (("FLOW", args.flow), ("--drift", args.drift), ("--check", args.check),
+                                        ("--format html", args.format == "html")) if given]
+    if refused:
+        raise UserError(f"--metering sums each consumer's usage per version (metering.sqlite records no flow "
+                        f"name); leave out {', '.join(refused)} (--version picks a version)")
+    path = workspace.state_dir / "metering.sqlite"
+    if not path.is_file():
+        print(f"nothing metered yet: `promptwise serve` records each consumer's tokens and cost in "
+              f"{display_path(str(path))}")
+        return 0
+    rows = metered_usage(path, since_s=None if since_ns is None else since_ns / 1e9,
+                         until_s=None if until_ns is None else until_ns / 1e9, consumer=args.consumer,
+                         per_day=args.by == "consumer-day")
+    if args.flow_version:
+        rows = [row for row in rows if version_label(row["version"]) == args.flow_version
+                or row["version"].startswith(args.flow_version)]
+    for row in rows:
+        row["version"] = version_label(row["version"])
+    if args.format == "json":
+        document = {"since": args.since, "until": args.until, "source": str(path), "rows": rows}
+        _emit(json_text(document, indent=2), args.out)
+        return 0
+    _emit(_metering_text(rows, args, display_path(str(path))), args.out)
+    return 0
+
+
+def _metering_text(rows: list[dict], args: argparse.Namespace, source: str) -> str:
+    span = f"since {args.since}" + (f" until {args.until}" if args.until else "")
+    if not rows:
+        return f"nothing metered {span}" + (f" for consumer {args.consumer}" if args.consumer else "")
+    per_day = args.by == "consumer-day"
+    table = [(["DAY"] if per_day else []) + ["CONSUMER", "VERSION", "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "COST"]]
+    for row in rows:
+        cost = "unknown" if row["cost_usd"] is None else format_usd(row["cost_usd"])
+        table.append(([row["day"]] if per_day else []) + [
+            row["consumer"], row["version"], format_tokens(row["requests"]), format_tokens(row["errors"]),
+            format_tokens(row["input_tokens"]), format_tokens(row["output_tokens"]), cost])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    left = 3 if per_day else 2  # text columns; the figures are right-aligned
+    lines = [f"metered usage {span}, per consumer and version{' and UTC day' if per_day else ''} ({source})", ""]
+    lines += ["  ".join(cell.ljust(widths[i]) if i < left else cell.rjust(widths[i]) for i, cell in enumerate(line))
+              .rstrip() for line in table]
+    priced = [row["cost_usd"] for row in rows if row["cost_usd"] is not None]
+    lines += ["", f"total: {format_tokens(sum(r['requests'] for r in rows))} requests, "
+                  f"{format_tokens(sum(r['errors'] for r in rows))} errors, "
+                  f"{format_tokens(sum(r['input_tokens'] for r in rows))} input + "
+                  f"{format_tokens(sum(r['output_tokens'] for r in rows))} output tokens, "
+                  f"{format_usd(sum(priced)) if priced else 'cost unknown'}"]
+    return "\n".join(lines)
 
 
 def _flow(flow: str | None) -> tuple[str | None, Path | None]:
@@ -175,7 +238,8 @@ def _text(document: dict, *, traced: bool) -> str:
     span = f"since {window['since']}" + (f" until {window['until']}" if window["until"] else "")
     if not groups:
         if not traced:
-            return "no traces yet: `promptwise serve`, `run`, `batch` and `eval` record them"
+            return ("no traces yet: `promptwise serve`, `run`, `batch` and `eval` record them (requests served "
+                    "with --no-trace are metered: `promptwise monitor --metering`)")
         return f"no traffic {span}" + (f" for flow {document['flow']}" if document["flow"] else "")
     by = document["by"]
     lines = [f"traffic {span}, per flow and {by}", ""]

@@ -11,6 +11,7 @@ transaction each).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -136,6 +137,29 @@ class Meter:
             except asyncio.CancelledError:
                 pass
         await asyncio.to_thread(self.flush)
+
+
+def metered_usage(path: Path, *, since_s: float | None = None, until_s: float | None = None,
+                  consumer: str | None = None, per_day: bool = False) -> list[dict]:
+    """What `promptwise monitor --metering` shows: the stored usage summed per consumer and flow
+    version (and UTC day), minutes that start in [since, until). Read-only: a running server
+    goes on writing. The metering is kept whether requests are traced or not, and is never
+    pruned by the traces' retention: it is the chargeback record."""
+    conditions = (("minute >= ?", None if since_s is None else since_s // 60 * 60), ("minute < ?", until_s),
+                  ("consumer = ?", consumer))
+    where = " AND ".join(["1", *(clause for clause, value in conditions if value is not None)])
+    params = [value for _, value in conditions if value is not None]
+    day = "strftime('%Y-%m-%d', minute, 'unixepoch')" if per_day else "NULL"
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)) as db:
+        rows = db.execute(
+            f"SELECT {day} AS day, consumer, version, SUM(requests), SUM(errors), SUM(prompt_tokens), "
+            f"SUM(completion_tokens), SUM(cost_usd), SUM(priced_requests), MIN(minute), MAX(minute) FROM usage "
+            f"WHERE {where} GROUP BY day, consumer, version ORDER BY day, consumer, SUM(cost_usd) DESC, version",
+            params).fetchall()
+    return [{"day": r[0], "consumer": r[1], "version": r[2], "requests": r[3], "errors": r[4],
+             "input_tokens": r[5], "output_tokens": r[6],
+             "cost_usd": r[7] if r[8] or not (r[5] or r[6]) else None,  # tokens, none of a known price
+             "priced_requests": r[8], "first_minute": r[9], "last_minute": r[10]} for r in rows]
 
 
 def usage_by_consumer(path: Path) -> dict[str, dict]:
