@@ -126,7 +126,16 @@ def _lookup(store, arguments: dict) -> dict:
 
 async def show_trace(ls: PromptwiseServer, *args: Any) -> dict:
     arguments = _object(args)
-    root = _root_of(ls, arguments)
+    answer = await _find_waiting(ls, _root_of(ls, arguments), arguments)
+    # Editors without our trace view (Neovim, Helix, Emacs) drop the answer: the "last run" lens
+    # would do nothing visible there, so it is also said as a message (off for VS Code).
+    from promptwise.lsp import announce
+
+    announce.show(ls, describe_trace(answer, arguments.get("span_id")))
+    return answer
+
+
+async def _find_waiting(ls: PromptwiseServer, root: Path, arguments: dict) -> dict:
     deadline = time.monotonic() + (REQUEST_TRACE_WAIT_SECONDS if arguments.get("request_id") else 0)
     while True:
         try:
@@ -135,6 +144,30 @@ async def show_trace(ls: PromptwiseServer, *args: Any) -> dict:
             if time.monotonic() >= deadline:
                 return {"status": "error", "error": str(error)}
         await asyncio.sleep(0.25)
+
+
+def describe_trace(document: dict, span_id: Any = None) -> tuple[types.MessageType, str]:
+    """One line for the trace (or the lens's span in it) and the command that prints it whole:
+    "Trace 4fbebcb96cab · node classify: 57 ms · 652 tok · $0.00011 · promptwise traces show 4fbe..."."""
+    if "trace_id" not in document:  # {status: error, error}: nothing found (a trace's own status may be error too)
+        return types.MessageType.Warning, f"Promptwise: {document.get('error')}"
+    trace_id = str(document["trace_id"])
+    name, duration, totals = document.get("name") or "trace", document.get("duration_ms"), document.get("totals") or {}
+    stack = list(document.get("spans") or []) if span_id else []
+    while stack:  # a node's lens names its span: that span's figures, its model calls included
+        span = stack.pop()
+        if span.get("span_id") == span_id:
+            name, duration, totals = span.get("name") or name, span.get("duration_ms"), span.get("subtree") or {}
+            break
+        stack.extend(span.get("children") or [])
+    tokens = (totals.get("input_tokens") or 0) + (totals.get("output_tokens") or 0)
+    title = lens_title(duration, tokens, totals.get("cost_usd")).removeprefix("last run: ")
+    failed = ""
+    if document.get("status") == "error":
+        failed = f" · error ({document['error_type']})" if document.get("error_type") else " · error"
+    kind = types.MessageType.Warning if failed else types.MessageType.Info
+    return kind, (f"Trace {trace_id[:12]} · {name}: {title}{failed} · the whole tree: "
+                  f"promptwise traces show {trace_id}")
 
 
 # --- lenses ------------------------------------------------------------------------------
