@@ -45,3 +45,19 @@ def test_the_writer_child_is_started_lean(tmp_path):
 
 def _environment() -> dict:
     return {key: value for key, value in os.environ.items() if key != WRITER_PROCESS_VARIABLE}
+
+
+def test_a_writer_connections_page_cache_is_the_size_asked(tmp_path):
+    """16 MB for an in-process writer (run, batch, eval), 4 MB for serve's writer processes: the
+    cache fills to its size on any store, once per worker."""
+    from promptwise.tracing.processor import StoreSpanProcessor
+    from promptwise.tracing.writer import CACHE_MB
+
+    sizes = {}
+    for name, options in (("in-process", {}), ("writer process", {"cache_mb": CACHE_MB})):
+        processor = StoreSpanProcessor(SpanStore(tmp_path / f"{len(sizes)}.sqlite"), **options)
+        try:
+            sizes[name] = processor.store._connection.execute("PRAGMA cache_size").fetchone()[0]
+        finally:
+            processor.shutdown()
+    assert sizes == {"in-process": -16 * 1024, "writer process": -4 * 1024}

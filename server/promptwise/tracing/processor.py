@@ -53,9 +53,9 @@ DROPPED_COUNTER = "dropped_spans"
 
 class StoreSpanProcessor(SpanProcessor):
     def __init__(self, store: SpanStore, *, queue_size: int = 10_000, retention_days: float | None = None,
-                 capture_content: bool = True, pii=None):
+                 capture_content: bool = True, pii=None, cache_mb: int = 16):
         self.store = store
-        store.tune_for_writing()
+        store.tune_for_writing(cache_mb)
         self.capture_content = capture_content
         self.pii = pii  # a tracing.pii.PiiPolicy: personal data handled before storing (None: kept)
         self._clean = CleanTexts()  # content strings already scanned for this policy and found clean

@@ -190,14 +190,16 @@ class SpanStore:
     def close(self) -> None:
         self._connection.close()
 
-    def tune_for_writing(self) -> None:
+    def tune_for_writing(self, cache_mb: int = 16) -> None:
         """For the span processor's writer connection. Every span and trace lands at a random
         place in the trace-id indexes, so a batch dirties pages all over the file: a 16 MB page
         cache (SQLite's default is 2 MB) keeps those indexes' pages at hand instead of reading
         them again, and checkpointing the WAL every 8,000 pages (32 MB) instead of 1,000 writes
         a page touched by several batches once. Together ~15-20 % of the writer's SQLite time on
-        a 250 MB store (benchmarks/README.md, "Tracing overhead")."""
-        self._connection.execute("PRAGMA cache_size = -16384")
+        a 250 MB store (benchmarks/README.md, "Tracing overhead"). The cache fills up to its size
+        whatever the store's size: `promptwise serve`'s writer processes (one per worker) ask
+        for less (tracing/writer.py)."""
+        self._connection.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
         self._connection.execute("PRAGMA wal_autocheckpoint = 8000")
 
     # --- writing ---------------------------------------------------------------------
