@@ -9,9 +9,11 @@ cannot serve is one clear error, not a server that answers 503.
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -79,6 +81,8 @@ def handle(args: argparse.Namespace) -> int:
     shared = None  # the workers' shared files, for this server's life (removed when it stops)
     if args.workers > 1:
         shared = tempfile.mkdtemp(prefix="promptwise-serve-")
+        # Removed however serve ends: a port in use, a worker that cannot start (uvicorn's exit 3).
+        atexit.register(shutil.rmtree, shared, ignore_errors=True)
         # The workers count per-consumer rate limits in one window (serving/limits.py).
         config["limits_db"] = os.path.join(shared, "rate-limits.sqlite")
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -106,8 +110,6 @@ def handle(args: argparse.Namespace) -> int:
                 # A backstop under our own limit (which answers 503 with Retry-After first).
                 limit_concurrency=settings["max_concurrency"] * 2 + 32, server_header=False)
     if shared is not None:
-        import shutil
-
         shutil.rmtree(shared, ignore_errors=True)
     return 0
 
