@@ -42,18 +42,21 @@ def register(subparsers) -> None:
                                                         "a time today (14:30), today, yesterday")
     listing.add_argument("--until", metavar="WHEN", help="started before WHEN (the same forms, and now)")
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N traces (default 50)")
-    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.add_argument("--format", choices=("text", "json"), default="text",
+                         help="text: one line a trace, times local (default); json: every field, times in UTC")
     show = actions.add_parser("show", help="one trace: its span tree with timings, tokens, cost and messages")
     show.add_argument("trace_id", nargs="?", metavar="TRACE_ID",
                       help="a trace id (or a unique prefix of 6+ digits), or a served request's id (its "
                            "x-request-id header, an error answer's `id`)")
     show.add_argument("--run", metavar="NAME", help="the trace of this run's row (with --row for a batch)")
     show.add_argument("--row", type=int, metavar="N", help="the row's 0-based index (with --run)")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text: the span tree (default); json: the tree with every attribute, event and message")
     rekey = actions.add_parser("rekey", help="seal every stored prompt, reply, input and output under the current "
                                              "tracing.encrypt.key (after a key change, or encryption switched on)")
-    for sub in (listing, show, rekey):
-        sub.add_argument("--workspace", default=argparse.SUPPRESS, metavar="PATH", help=argparse.SUPPRESS)
+    for sub in (listing, show, rekey):  # also after the action: `traces list --workspace ../claims`
+        sub.add_argument("--workspace", default=argparse.SUPPRESS, metavar="PATH",
+                         help="a folder inside the workspace (default: .)")
     parser.set_defaults(handler=handle, parser=parser)
 
 
