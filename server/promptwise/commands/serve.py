@@ -29,7 +29,11 @@ def register(subparsers) -> None:
         description="Serve a flow.dag.yaml, flow.flex.yaml or .prompty file over HTTP: POST /score (Prompt flow's "
                     "contract), POST /v1/chat/completions (OpenAI-compatible, chat flows), GET /health, /ready, "
                     "/metrics, /openapi.json. Binds 127.0.0.1 unless told otherwise; any other address needs API "
-                    "keys in promptwise.yaml (serve.keys).")
+                    "keys in promptwise.yaml (serve.keys). The `serve:` section also sets per-consumer limits "
+                    "(429 + Retry-After), max_body_bytes (413), timeout_seconds (504), max_concurrency (503 + "
+                    "Retry-After), cors (off unless set) and log_inputs; `promptwise check` checks it. SIGTERM or "
+                    "Ctrl-C drains: in-flight requests finish, traces and metering are written. Each consumer's "
+                    "usage: `promptwise monitor --metering`.")
     parser.add_argument("flow", metavar="FLOW", nargs="?", help="flow folder, flow.dag.yaml, flow.flex.yaml or .prompty")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")

@@ -31,7 +31,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("traces", help="list and show traces of runs, batch rows, evaluations and "
                                                   "served requests",
                                    description="Read the workspace's traces (.promptwise/traces.sqlite): a span "
-                                               "per flow, node, model call and @trace function.")
+                                               "per flow, node, model call and @trace function. They are kept "
+                                               "for tracing.retention_days (default 30) in promptwise.yaml; `tracing: "
+                                               "{capture_content: false}` keeps no prompts or replies. To send "
+                                               "them to Jaeger, Phoenix, Langfuse or Azure Monitor as well, set "
+                                               "OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. "
+                                               "http://localhost:4318; OTEL_EXPORTER_OTLP_HEADERS for a key, "
+                                               "OTEL_SERVICE_NAME to name the service) before run, batch, eval "
+                                               "or serve.")
     parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", help="traces, newest first")
