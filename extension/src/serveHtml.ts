@@ -102,24 +102,25 @@ export function needsKey(openapi: unknown): boolean {
 }
 
 // Both scripts: the extension answers "send"/"chat" with "answer" (the text so far, as it
-// streams) and then "done"; "stopped" says the server is gone and why.
-const SCRIPT = `
-(function () {
+// streams) and then "done"; "cancel" closes the request; "stopped" says the server is gone and why.
+const PRELUDE = `
   const vscode = acquireVsCodeApi();
-  const inputs = document.getElementById("inputs");
-  const send = document.getElementById("send");
-  const state = document.getElementById("state");
-  const answer = document.getElementById("answer");
-  const trace = document.getElementById("trace");
-  const stopped = document.getElementById("stopped");
-  const cancel = document.getElementById("cancel");
+  const byId = function (id) { return document.getElementById(id); };
+  const inputs = byId("inputs"), send = byId("send"), state = byId("state"), stopped = byId("stopped"), cancel = byId("cancel");
+  cancel.addEventListener("click", function () { vscode.postMessage({ type: "cancel" }); });
+  function serverStopped(m) { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; cancel.hidden = true; }
+`;
+
+const SCRIPT = `
+(function () {${PRELUDE}
+  const answer = byId("answer");
+  const trace = byId("trace");
   let requestId;
   send.addEventListener("click", function () {
     try { JSON.parse(inputs.value); } catch (error) { state.textContent = "The inputs are not JSON: " + error.message; return; }
     answer.textContent = ""; answer.className = ""; trace.hidden = true; send.disabled = true; cancel.hidden = false; state.textContent = "sending…";
     vscode.postMessage({ type: "send", body: inputs.value });
   });
-  cancel.addEventListener("click", function () { vscode.postMessage({ type: "cancel" }); });
   trace.addEventListener("click", function () { vscode.postMessage({ type: "trace", requestId: requestId }); });
   window.addEventListener("message", function (event) {
     const m = event.data || {};
@@ -129,22 +130,16 @@ const SCRIPT = `
       state.textContent = m.status + (m.ms !== undefined ? " · " + m.ms + " ms" : "");
       trace.hidden = !m.requestId;
     }
-    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; cancel.hidden = true; }
+    else if (m.type === "stopped") serverStopped(m);
   });
 })();
 `;
 
 const CHAT_SCRIPT = `
-(function () {
-  const vscode = acquireVsCodeApi();
-  const chat = document.getElementById("chat");
-  const message = document.getElementById("message");
-  const inputs = document.getElementById("inputs");
-  const send = document.getElementById("send");
-  const reset = document.getElementById("reset");
-  const state = document.getElementById("state");
-  const stopped = document.getElementById("stopped");
-  const cancel = document.getElementById("cancel");
+(function () {${PRELUDE}
+  const chat = byId("chat");
+  const message = byId("message");
+  const reset = byId("reset");
   let turns = [];
   let pending;
   function bubble(role, text) {
@@ -165,7 +160,6 @@ const CHAT_SCRIPT = `
     vscode.postMessage({ type: "chat", messages: turns.concat([{ role: "user", content: text }]), inputs: others });
   }
   send.addEventListener("click", go);
-  cancel.addEventListener("click", function () { vscode.postMessage({ type: "cancel" }); });
   message.addEventListener("keydown", function (event) { if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); go(); } });
   reset.addEventListener("click", function () { turns = []; chat.textContent = ""; state.textContent = "new conversation"; });
   window.addEventListener("message", function (event) {
@@ -186,7 +180,7 @@ const CHAT_SCRIPT = `
       state.textContent = m.status + (m.ms !== undefined ? " · " + m.ms + " ms" : "") + " · " + (turns.length / 2) + " turn" + (turns.length === 2 ? "" : "s") + " in the history";
       pending = undefined;
     }
-    else if (m.type === "stopped") { stopped.textContent = m.reason; stopped.hidden = false; send.disabled = true; cancel.hidden = true; }
+    else if (m.type === "stopped") serverStopped(m);
   });
 })();
 `;

@@ -52,6 +52,17 @@ describe("request panel", () => {
   });
 });
 
+describe("the request panel's scripts", () => {
+  it("parse, in both modes (they run only inside VS Code)", () => {
+    for (const chat of [undefined, { input: "q", history: null, output: "a" }]) {
+      const html = renderServeHtml({ url: "http://127.0.0.1:1", flowName: "f", inputs: "{}", chat }, security);
+      const script = /<script nonce="n0nce">([\s\S]*)<\/script>/.exec(html)?.[1] ?? "";
+      assert.ok(script.includes("acquireVsCodeApi") && script.includes("serverStopped"));
+      assert.doesNotThrow(() => new Function(script), `the ${chat ? "chat" : "score"} page's script does not parse`);
+    }
+  });
+});
+
 describe("Show trace from the results panel", () => {
   it("names the run, then the evaluation, and puts a button on each evaluation row", () => {
     assert.deepEqual(tracedRun("evaluation", { run: "r1", evaluation: "r1.eval1" }), ["r1", "r1.eval1"]);
