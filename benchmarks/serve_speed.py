@@ -33,7 +33,13 @@ Their CPU per request is printed beside the server's. For each server:
   the other, and does nothing else. Its overhead is this machine's share of every server's (the
   load generator's and the endpoint's timers, loopback, scheduling on shared cores, one HTTP
   hop); a server's own share is what it adds beyond. Each open-loop phase also reports how late
-  the load generator sent (`send_lag`) and how late the endpoint answered (`endpoint_late`).
+  the load generator sent (`send_lag`) and how late the endpoint answered (`endpoint_late`),
+  and (Linux) how long the server's, the endpoint's and the load's threads waited, runnable,
+  for a core (`run_queue_wait_ms_per_request`, schedstat);
+- with --timeline FILE (and --vary-inputs), each paced request's own share split by the load's
+  and the endpoint's clocks into `in` (sent -> its first model call read by the endpoint),
+  `between` (the first call answered -> the second read) and `out` (the last answered -> the
+  server's answer read): p50/p99 of each, and their means over the slowest 1%.
 
 The last lines are one summary per server: requests/s (and the ratio to Prompt flow's),
 p50/p99 latency, CPU per request and memory; at the paced rate p50/p99 latency and overhead
@@ -178,6 +184,9 @@ class EndpointConnection(asyncio.Protocol):
     calls = 0
     late: list[float] = []  # seconds past the latency, per call answered since the last /_stats
     late_by_request: dict[bytes, list] = {}  # request key -> [calls, seconds late in all], since the last /_stats
+    # --timeline: request key -> [(received, answered), ...] per model call, perf_counter times
+    # (CLOCK_MONOTONIC on Linux: one clock for every process, so the load's times line up with them)
+    calls_by_request: dict[bytes, list] = {}
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
@@ -194,8 +203,10 @@ class EndpointConnection(asyncio.Protocol):
             if head.startswith(b"get /_stats"):
                 late, EndpointConnection.late = EndpointConnection.late, []
                 by_request, EndpointConnection.late_by_request = EndpointConnection.late_by_request, {}
+                timed, EndpointConnection.calls_by_request = EndpointConnection.calls_by_request, {}
                 stats = {"requests": EndpointConnection.calls,
-                         "late_by_request": {key.decode(): value for key, value in by_request.items()}}
+                         "late_by_request": {key.decode(): value for key, value in by_request.items()},
+                         "calls_by_request": {key.decode(): value for key, value in timed.items()}}
                 if late:
                     stats.update(late_p50_ms=ms(late, 50), late_p99_ms=ms(late, 99))
                 self.transport.write(json_answer(json.dumps(stats).encode()))
@@ -211,6 +222,7 @@ class EndpointConnection(asyncio.Protocol):
             counted = EndpointConnection.late_by_request.setdefault(key, [0, 0.0])
             counted[0] += 1
             counted[1] += late
+            EndpointConnection.calls_by_request.setdefault(key, []).append((received, received + self.latency + late))
         if not self.transport.is_closing():
             self.transport.write(answer)
 
@@ -410,6 +422,7 @@ class Phase:
         self.in_server: list[float] = []
         self.send_lag: list[float] = []  # how late after its scheduled arrival each request was sent
         self.by_key: dict[bytes, float] = {}  # request key -> latency less the send lag (--vary-inputs)
+        self.times: dict[bytes, tuple[float, float]] = {}  # request key -> (sent, answered), perf_counter (--vary-inputs)
         self.failures = 0
 
     def answered(self, answer: Answer, latency: float) -> None:
@@ -436,6 +449,7 @@ class Phase:
         self.answered(answer, latency)
         if answer.status == 200 and VARY:
             self.by_key[request_key(request)] = latency - lag
+            self.times[request_key(request)] = (started + lag, started + latency)
 
 
 def encoded(load: Load, count: int) -> list[bytes]:
@@ -546,18 +560,41 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {key: round(kb / 1024, 1) for key, kb in totals.items()}
 
 
+def run_delay_seconds(pids: list[int]) -> float:
+    """How long the processes' threads waited, runnable, for a core (Linux schedstat's second
+    field, kept without CONFIG_SCHEDSTATS): time the scheduler, not the work, added."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 class CpuMeter:
     """CPU seconds of the server (its process tree), the endpoint and this load generator
-    over one phase, per request."""
+    over one phase, per request; and how long each of the three waited for a core."""
 
     def __init__(self, pid: int, endpoint_pid: int) -> None:
         self.pid, self.endpoint_pid = pid, endpoint_pid
         self.before = (cpu_seconds(pid), cpu_seconds(endpoint_pid), own_cpu_seconds())
         self.processes = {current: process_cpu_seconds(current) for current in tree_pids(pid)}
+        self.waited = self._waits()
+
+    def _waits(self) -> tuple[float, float, float]:
+        return (run_delay_seconds(tree_pids(self.pid)), run_delay_seconds([self.endpoint_pid]),
+                run_delay_seconds([os.getpid()]))
 
     def per_request_ms(self, requests: int) -> tuple[float, float, float]:
         after = (cpu_seconds(self.pid), cpu_seconds(self.endpoint_pid), own_cpu_seconds())
         return tuple(round((a - b) / max(1, requests) * 1000, 2) for a, b in zip(after, self.before))
+
+    def waits_per_request_ms(self, requests: int) -> tuple[float, float, float]:
+        """(server, endpoint, load) run-queue wait per request since the start, in ms (summed
+        over threads: a wait on a request's path and one off it count alike)."""
+        return tuple(round((a - b) / max(1, requests) * 1000, 2) for a, b in zip(self._waits(), self.waited))
 
     def split(self) -> list[float]:
         """Each server process's share of the server's CPU, largest first: with several uvicorn
@@ -630,6 +667,7 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
             background_priority(pid, REALTIME_PRIORITY)
         sent = int(args.rate * args.seconds)
         server_cpu, endpoint_cpu, client_cpu = cpu.per_request_ms(sent)
+        waits = cpu.waits_per_request_ms(sent) if sys.platform == "linux" else None
         stats = endpoint_stats(base_url)
         endpoint_ms = (stats["requests"] - calls_before) / max(1, len(paced.latencies)) * args.latency_ms
         result[f"{at}_failures"] = paced.failures  # not answered: their (quick) refusals are not in the percentiles
@@ -654,6 +692,11 @@ def measure(name: str, score_url: str, pid: int, base_url: str, args) -> dict:
         if "late_p99_ms" in stats:
             result[f"{at}_endpoint_late_p50_ms"] = stats["late_p50_ms"]
             result[f"{at}_endpoint_late_p99_ms"] = stats["late_p99_ms"]
+        if args.timeline:
+            result.update({f"{at}_{part}": value for part, value in
+                           timeline(paced, stats["calls_by_request"], name, args.timeline).items()})
+        if waits is not None:  # [server, endpoint, load]: waits for a core, per request
+            result[f"{at}_run_queue_wait_ms_per_request"] = list(waits)
         result[f"{at}_cpu_split"] = cpu.split()
         result.update({f"{at}_cpu_ms_per_request": server_cpu, f"{at}_endpoint_cpu_ms_per_request": endpoint_cpu,
                        f"{at}_client_cpu_ms_per_request": client_cpu,
@@ -672,6 +715,42 @@ def own_shares(phase: Phase, late_by_request: dict[str, list], latency: float) -
         if calls:
             shares.append(elapsed - calls * latency - late)
     return shares
+
+
+def timeline(phase: Phase, calls_by_request: dict[str, list], server: str, path: Path) -> dict:
+    """--timeline (with --vary-inputs): where each request's own share went, from the load's and
+    the endpoint's clocks (one clock, CLOCK_MONOTONIC): `in` from the load sending it to the
+    endpoint reading its first model call (the server reading and admitting it, the flow up to
+    its call, the client library writing it); `between` from the endpoint answering a call to
+    reading the next (the server waking to read the answer, the node between the calls);
+    `out` from the endpoint answering the last call to the load reading the server's answer.
+    in + between + out = own. Printed: each part's p50/p99, and its mean over the requests
+    whose own share is in the top 1% (which part the tail is made of). Appends one JSON line
+    per request to `path` (server, key, sent, answered, [[call read, call answered], ...])."""
+    parts: dict[str, list[float]] = {"in": [], "between": [], "out": []}
+    rows = []
+    with open(path, "a", encoding="utf-8") as out:
+        for key, (sent, answered) in phase.times.items():
+            calls = sorted(calls_by_request.get(key.decode(), ()))
+            if not calls:
+                continue
+            row = {"in": calls[0][0] - sent, "out": answered - calls[-1][1],
+                   "between": sum(later[0] - earlier[1] for earlier, later in zip(calls, calls[1:]))}
+            rows.append(row)
+            for name, value in row.items():
+                parts[name].append(value)
+            out.write(json.dumps({"server": server, "key": key.decode(), "sent": sent, "answered": answered,
+                                  "calls": calls}) + "\n")
+    if not rows:
+        return {}
+    rows.sort(key=lambda row: sum(row.values()))
+    tail = rows[-max(1, len(rows) // 100):]
+    figures = {}
+    for name, values in parts.items():
+        figures[f"{name}_p50_ms"] = ms(values, 50)
+        figures[f"{name}_p99_ms"] = ms(values, 99)
+        figures[f"{name}_in_tail_ms"] = round(statistics.fmean(row[name] for row in tail) * 1000, 1)
+    return figures
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -762,6 +841,11 @@ def summary(result: dict, rate: float, pf: dict | None, baseline: dict | None) -
             line += f", own p50/p99 {result[f'{at}_own_p50_ms']:g}/{result[f'{at}_own_p99_ms']:g} ms"
         if f"{at}_in_server_overhead_p99_ms" in result:
             line += f", in-server p99 {result[f'{at}_in_server_overhead_p99_ms']:g} ms"
+        if f"{at}_in_p99_ms" in result:  # --timeline
+            line += ", own in/between/out p99 " + "/".join(f"{result[f'{at}_{part}_p99_ms']:g}"
+                                                           for part in ("in", "between", "out")) + " ms"
+        if f"{at}_run_queue_wait_ms_per_request" in result:
+            line += f", waits for a core {result[f'{at}_run_queue_wait_ms_per_request'][0]:g} ms/req"
         line += (f", CPU {result[f'{at}_cpu_ms_per_request']:.2f} ms/req, {result[f'{at}_failures']} unanswered, "
                  f"load {result[f'{at}_load_average']:g}")
     return line
@@ -809,6 +893,9 @@ def main() -> int:
                         help="skip the second promptwise run with alert rules and online evaluation")
     parser.add_argument("--vary-inputs", action="store_true",
                         help="every request's log line different (ids, time): no two requests' content alike")
+    parser.add_argument("--timeline", type=Path, metavar="FILE",
+                        help="with --vary-inputs: split each paced request's own share into in / between / out "
+                             "(load and endpoint clocks) and append the per-request times to FILE")
     parser.add_argument("--pf", type=Path, help="Prompt flow's `pf` command, to measure `pf flow serve` too")
     parser.add_argument("--keep-pf-log", action="store_true", help="write pf flow serve's log to benchmarks/.pf-serve.log")
     parser.add_argument("--realtime", action="store_true",
