@@ -5,6 +5,7 @@ code (core/_serving/response_creator.py, v1/app.py) through real server processe
   text/event-stream is named; 406 NotAcceptable for a client taking neither (text/plain,
   text/*, text/html, image/png), before the flow runs. Ours also takes a media type in any case,
   and answers an events-only client of a flow with nothing to stream with one event (pf: 406);
+- a prompty's text reply is answered as the JSON string itself, as pf does (events: {"output": piece});
 - several generator outputs: the first streams, the others come joined in the first event
   (pf: 400 after running the flow);
 - an upstream 429's own wait (Retry-After seconds or date, retry-after-ms, x-ratelimit-reset-*)
@@ -188,6 +189,16 @@ def test_several_generator_outputs_stream_the_first_and_join_the_others(root):
     assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
     assert _events(streamed.text) == [{"second": "ABC"}, {"first": "a "}, {"first": "b "}, {"first": "c "}]
     assert whole.json() == {"first": "a b c ", "second": "ABC"}  # JSON: both joined, as pf does
+
+
+def test_a_prompty_answers_its_reply_as_itself_and_streams_it_as_output_events(chat):
+    # pf 1.18.5 answers a prompty's text reply as the JSON string itself (FlowInvoker's
+    # response_original_value); ours answered {"output": "..."}, which broke its clients.
+    answer = httpx.post(chat.url + "/score", json={"question": "as itself"}, timeout=30)
+    assert answer.status_code == 200 and answer.json() == "echo: as itself"
+    streamed = httpx.post(chat.url + "/score", json={"question": "as itself"}, timeout=30,
+                          headers={"Accept": "text/event-stream"})
+    assert "".join(event["output"] for event in _events(streamed.text)) == "echo: as itself"
 
 
 # --- an upstream 429's wait ---------------------------------------------------------------------

@@ -291,7 +291,7 @@ def test_a_single_input_flow_takes_a_plain_text_body(tmp_path_factory, fake):
     process = ServeProcess(root / "echo.prompty")
     try:
         response = httpx.post(process.url + "/score", content="plain words", headers={"content-type": "text/plain"})
-        assert response.json() == {"output": "echo: plain words"}
+        assert response.json() == "echo: plain words"  # a prompty's reply as itself, as pf flow serve answers it
         declared_json = httpx.post(process.url + "/score", content="plain words",
                                    headers={"content-type": "application/json"})
         assert declared_json.status_code == 400

@@ -131,7 +131,7 @@ def test_sigterm_drains_in_flight_requests_and_stores_the_metering(root, fake):
     thread.join()
     code = process.stop()
     assert result["response"].status_code == 200
-    assert result["response"].json() == {"output": "slowly answered"}
+    assert result["response"].json() == "slowly answered"
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down cleanly
     with sqlite3.connect(root / ".promptwise" / "traces.sqlite") as db:  # traces flushed before exit
         drained = db.execute("SELECT COUNT(*) FROM spans WHERE kind = 'request' AND attributes LIKE ?",

@@ -79,8 +79,10 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
     if samples:
         body["example"] = samples  # Prompt flow's swagger shows its samples.json the same way
     outputs = {name: _schema(declared) for name, declared in flow.output_types().items()}
+    answer: dict[str, Any] = {"type": "object", "properties": outputs}
     if not outputs and flow.executable.kind == "prompty" and flow.stream_field() == "output":
-        outputs = {"output": {"type": "string", "description": "the model's reply"}}  # {"output": "..."}
+        # The reply itself, a JSON string, as pf flow serve answers a prompty (its events: {"output": piece}).
+        answer = {"type": "string", "description": "the model's reply"}
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
               for code, text in ((400, "malformed request body"), (401, "missing or unknown API key"),
                                  (406, "the Accept header names neither application/json nor text/event-stream"),
@@ -94,7 +96,7 @@ def openapi_document(flow: ServedFlow, *, requires_keys: bool, chat: bool) -> di
         "requestBody": {"required": True, "content": {"application/json": body}},
         "responses": {"200": {"description": "the flow's outputs (text/event-stream when asked for and the "
                                              "output streams)",
-                              "content": {"application/json": {"schema": {"type": "object", "properties": outputs}},
+                              "content": {"application/json": {"schema": answer},
                                           "text/event-stream": {"schema": {"type": "string"}}}},
                       **errors},
     }

@@ -101,10 +101,12 @@ class FinishingResponse(Response):
 
 
 def _returned_as_is(flow, outcome) -> bool:
-    """Prompt flow answers what a flex flow's entry returned when it is not a dict ("HEY", 3,
-    [...], a generator's joined text) as that JSON value, not as {"output": ...}."""
-    return flow.executable.kind == "flex_flow" and not any(isinstance(value, dict)
-                                                             for value in outcome.node_outputs.values())
+    """Prompt flow answers what a flex flow's entry or a prompty returned when it is not a dict
+    ("HEY", 3, [...], a generator's joined text, a prompty's reply) as that JSON value, not as
+    {"output": ...} (FlowInvoker's response_original_value: a prompty runs as an eager flow).
+    Its events are still {"output": piece}, as pf streams them."""
+    return flow.executable.kind in ("flex_flow", "prompty") and not any(
+        isinstance(value, dict) for value in outcome.node_outputs.values())
 
 
 async def _joined(outputs: dict, flow, skip: str | None = None) -> dict:
