@@ -166,13 +166,22 @@ def endpoint(serving):
     return chat_completions
 
 
+def _how_to_chat(flow) -> str:
+    """What makes this kind of flow a chat flow (ServedFlow.chat_shape's rule for it)."""
+    if flow.executable.kind == "flow_dag":
+        return ("mark the input that takes the user's message `is_chat_input: true` (and the history "
+                "`is_chat_history: true`)")
+    what = "the prompty" if flow.executable.kind == "prompty" else "the flex flow's entry"
+    return (f"give {what} a `chat_history` input beside the one input that takes the user's message (or mark "
+            f"them `is_chat_input: true` / `is_chat_history: true`)")
+
+
 async def _answer(serving, request: Request, flow_request) -> Response:
     flow = flow_request.choice.flow
     shape = flow.chat_shape()
     if shape is None:
         raise ServeError("not_found", f"the flow `{flow.name}` is not a chat flow (no chat input and chat output); "
-                                      f"call POST /score instead, or mark the input that takes the user's message "
-                                      f"`is_chat_input: true` (and the history `is_chat_history: true`)")
+                                      f"call POST /score instead, or {_how_to_chat(flow)}")
     body = await serving.read_json(request, flow_request)
     given = flow_inputs(body, shape)
     missing = next((name for name, spec in flow.input_specs.items()
