@@ -451,14 +451,24 @@ def _needs_redaction(name: str, description: str | None, attributes: dict[str, A
     """Whether any text of the span (name, status message, attribute names and string values)
     holds a registered secret or a URL credential. All of it joined with line breaks and
     checked once: whatever `redact` finds in one piece it finds in the joined text (no pattern
-    is anchored or crosses a line break), and a false alarm only costs the full walk. Values
-    the engine masked when it encoded them (RedactedText) are left out: on a served request
-    they are most of the text."""
-    values = attributes.values()
-    # Content the engine built is masked as it is encoded (engine/spans.py `_json`): not scanned twice.
-    pieces = [name, description or "", *attributes,
-              *[value for value in values if isinstance(value, str) and type(value) is not RedactedText]]
-    for sequence in [value for value in values if isinstance(value, (tuple, list))]:
-        pieces += [item for item in sequence if isinstance(item, str)]
+    is anchored or crosses a line break, so the pieces' order does not matter), and a false
+    alarm only costs the full walk. Values the engine masked when it encoded them (RedactedText)
+    are left out: on a served request they are most of the text. One pass over the values, the
+    usual types told apart by identity (half the CPU of two comprehensions with isinstance)."""
+    pieces = [name, description or "", *attributes]
+    for value in attributes.values():
+        kind = type(value)
+        if kind is str:
+            pieces.append(value)
+        elif kind in _NO_TEXT_TO_CHECK:
+            continue
+        elif isinstance(value, (tuple, list)):
+            pieces += [item for item in value if isinstance(item, str)]
+        elif isinstance(value, str):  # a str subclass other than RedactedText
+            pieces.append(value)
     text = "\n".join(pieces)
     return redact(text) != text
+
+
+# Content the engine built is masked as it is encoded (engine/spans.py `_json`): not scanned twice.
+_NO_TEXT_TO_CHECK = (RedactedText, int, float, bool, type(None))
