@@ -179,13 +179,17 @@ def test_an_events_only_client_of_a_flow_with_nothing_to_stream_gets_one_event(p
 def test_several_generator_outputs_stream_the_first_and_join_the_others(root):
     # pf: 400 "Multiple stream output fields not supported." (after running the flow). Ours keeps pf's
     # event grammar: the outputs that do not stream first, in one event, then the streamed one's pieces.
-    served = ServeProcess(root / "two")
+    build_info = json.dumps({"build_number": "20261207.3", "commit": "abc123"})  # as an Azure ML image sets it
+    served = ServeProcess(root / "two", env={"BUILD_INFO": build_info})
     try:
         streamed = httpx.post(served.url + "/score", json={"question": "a b c"},
                               headers={"Accept": "text/event-stream"}, timeout=30)
         whole = httpx.post(served.url + "/score", json={"question": "a b c"}, timeout=30)
+        version = httpx.get(served.url + "/version", timeout=30).json()
     finally:
         served.stop()
+    # pf's /version where a build names itself (BUILD_INFO): that string, and its build number as the version.
+    assert version == {"status": "Healthy", "version": "20261207.3", "build_info": build_info}
     assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
     assert _events(streamed.text) == [{"second": "ABC"}, {"first": "a "}, {"first": "b "}, {"first": "c "}]
     assert whole.json() == {"first": "a b c ", "second": "ABC"}  # JSON: both joined, as pf does

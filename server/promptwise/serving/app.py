@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from promptwise.engine import usage
+from promptwise.engine.event_loop import shorten_slice
 from promptwise.serving.access_log import QueuedLog, queued
 from promptwise.serving.errors import ServeError, error_response, safe_message, upstream_retry_after
 from promptwise.serving.flow import InputProblem, ServedFlow
@@ -146,6 +147,9 @@ class ServingApp:
         for writer in writers:
             writer.start()
         _settle_heap()
+        # This (the loop) thread takes a core as soon as a request's data arrives instead of at
+        # the scheduler's next tick (engine/event_loop.py); the threads started above keep the default.
+        shorten_slice()
         try:
             yield
         finally:
@@ -785,7 +789,14 @@ def create_app(config: ServeConfig) -> Starlette:
     async def version(request: Request) -> Response:
         from promptwise import __version__
 
-        return JSONResponse({"status": "Healthy", "version": __version__, "build_info": serving.flow.content_hash})
+        # pf flow serve's rule where a build says who it is (Azure ML images set BUILD_INFO, JSON with a
+        # build_number): that string and that number; else the served flow's content hash.
+        build_info, version = os.environ.get("BUILD_INFO", ""), __version__
+        if build_info:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                version = str(json.loads(build_info)["build_number"])
+        return JSONResponse({"status": "Healthy", "version": version,
+                             "build_info": build_info or serving.flow.content_hash})
 
     async def ready(request: Request) -> Response:
         if serving.ready_error is not None:

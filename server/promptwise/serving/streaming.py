@@ -108,15 +108,15 @@ def accepted(request: Request) -> tuple[bool, bool]:
     (or an empty one) is */*. Like pf we read media types, not q-values. Unlike pf, media types
     match whatever their case (RFC 9110 makes them case-insensitive; pf answers 406 to
     `TEXT/EVENT-STREAM`)."""
-    values = request.headers.getlist("accept")
+    values = [value for key, value in request.headers.raw if key == b"accept"]  # no decoding of the others
     if not values:
         return False, True
-    return _accepted(values[0] if len(values) == 1 else ",".join(values))
+    return _accepted(values[0] if len(values) == 1 else b",".join(values))
 
 
 @functools.lru_cache(maxsize=256)  # clients send a handful of distinct headers; bounded all the same
-def _accepted(header: str) -> tuple[bool, bool]:
-    types = {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
+def _accepted(header: bytes) -> tuple[bool, bool]:
+    types = {part.split(";", 1)[0].strip().lower() for part in header.decode("latin-1").split(",")}
     types.discard("")
     if not types:
         return False, True
