@@ -906,9 +906,9 @@ const steps = [
       await openFile(page, "log-triage/flow.dag.yaml");
       await runCommand(page, "Promptwise: Serve Flow Locally");
       const item = page.locator(".statusbar-item", { hasText: /127\.0\.0\.1:\d+/ }).first();
-      await item.waitFor({ state: "visible", timeout: 30_000 });
+      await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS }); // serve starts slowly on a loaded machine
       const url = (await item.innerText()).trim();
-      const frame = await frameWithSelector(page, "body[data-kind='serve'] #inputs", 10_000);
+      const frame = await frameWithSelector(page, "body[data-kind='serve'] #inputs", 30_000);
       if (!frame) throw new Error("no request panel opened");
       await frame.locator("#inputs").fill(JSON.stringify({ log_text: "Disk full on /var/lib/postgresql" }));
       await frame.locator("#send").click();
@@ -948,9 +948,9 @@ const steps = [
       await openFile(page, file);
       await runCommand(page, "Promptwise: Serve Flow Locally");
       const item = page.locator(".statusbar-item", { hasText: /127\.0\.0\.1:\d+/ }).first();
-      await item.waitFor({ state: "visible", timeout: 30_000 });
+      await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS }); // serve starts slowly on a loaded machine
       const port = Number((await item.innerText()).trim().split(":").pop());
-      const frame = await frameWithSelector(page, "body[data-kind='serve-chat'] #message", 10_000);
+      const frame = await frameWithSelector(page, "body[data-kind='serve-chat'] #message", 30_000);
       if (!frame) throw new Error("no chat panel opened for a chat prompty");
       const questions = ["What is the capital of France?", "And its river?"];
       for (const [index, question] of questions.entries()) {
@@ -985,7 +985,7 @@ const steps = [
       // Served again, then the window reloads (as on close): the server goes with it.
       await openFile(page, file);
       await runCommand(page, "Promptwise: Serve Flow Locally");
-      await item.waitFor({ state: "visible", timeout: 30_000 });
+      await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS }); // serve starts slowly on a loaded machine
       const again = Number((await item.innerText()).trim().split(":").pop());
       if (!servePids("chat.prompty", again).length) throw new Error(`no promptwise serve process on port ${again}`);
       await runCommand(page, "Developer: Reload Window");
