@@ -15,6 +15,7 @@ import pytest
 
 from promptwise.devtools.fake_openai import FakeOpenAI
 from serving_process import ServeProcess, write_workspace
+from test_serve_disconnect import wait_until
 
 # Two llm nodes in a row: the first answers, the second ("Second pass ...") is made to hang.
 TWO_CALLS = {
@@ -70,13 +71,6 @@ def metered_tokens(served: ServeProcess) -> int:
         return db.execute("SELECT COALESCE(SUM(total_tokens), 0) FROM usage").fetchone()[0]
 
 
-def wait_for(condition, seconds: float = 15.0):
-    deadline = time.monotonic() + seconds
-    while not (found := condition()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
-
-
 def test_a_timed_out_request_is_billed_for_its_finished_model_call(served, fake):
     fake.inject("hang", count=1, match=HANG_SECOND)
     before = metered_tokens(served)
@@ -88,7 +82,7 @@ def test_a_timed_out_request_is_billed_for_its_finished_model_call(served, fake)
     assert entry["tokens"] > 0, entry  # the first call's tokens: it finished and was billed
     assert entry["cost"] and entry["cost"] > 0, entry  # gpt-4o-mini has a price in the catalog
     # metering.sqlite is flushed every few seconds
-    assert wait_for(lambda: metered_tokens(served) >= before + entry["tokens"]), metered_tokens(served)
+    assert wait_until(lambda: metered_tokens(served) >= before + entry["tokens"]), metered_tokens(served)
     metrics = httpx.get(served.url + "/metrics", timeout=10).text
     assert any(line.startswith("promptwise_tokens_total") and 'consumer="local"' in line and not line.endswith(" 0.0")
                for line in metrics.splitlines()), metrics
