@@ -249,6 +249,7 @@ export class ServeSession implements vscode.Disposable {
     this.panel = panel;
     panel.onDidDispose(() => {
       if (this.panel === panel) this.panel = undefined;
+      this.inFlight?.abort(); // its answer has nowhere to go: the server stops the flow
     });
     panel.webview.onDidReceiveMessage((message: PanelMessage) => this.answer(panel, served, message, chat));
     const nonce = randomBytes(16).toString("base64");
@@ -265,7 +266,11 @@ export class ServeSession implements vscode.Disposable {
       this.inFlight?.abort();
       return;
     }
-    const post = (text: string) => void panel.webview.postMessage({ type: "answer", text });
+    // The panel may be closed while the answer streams: nothing to show it to (and its close cancels).
+    const tell = (update: object) => {
+      if (this.panel === panel) void panel.webview.postMessage(update).then(undefined, () => undefined);
+    };
+    const post = (text: string) => tell({ type: "answer", text });
     // Cancel closes the connection: the server cancels the flow and its model call (499, traced).
     const cancel = new AbortController();
     let sending: Promise<SendOutcome> | undefined;
@@ -275,12 +280,12 @@ export class ServeSession implements vscode.Disposable {
     this.inFlight = cancel;
     try {
       const outcome = await sending;
-      void panel.webview.postMessage({ type: "done", text: outcome.text, status: `HTTP ${outcome.status}`, ms: outcome.ms, requestId: outcome.requestId, error: Boolean(outcome.error), reply: outcome.reply });
+      tell({ type: "done", text: outcome.text, status: `HTTP ${outcome.status}`, ms: outcome.ms, requestId: outcome.requestId, error: Boolean(outcome.error), reply: outcome.reply });
     } catch (error) {
       let text = this.served === served ? `the request failed: ${String((error as Error)?.message ?? error)}` : "the server is not running any more";
       if (cancel.signal.aborted) text = "cancelled: the server was told (the connection closed), and stops the flow and its model call";
       else if ((error as Error)?.name === "TimeoutError") text = "no answer within 120 s: the request was given up";
-      void panel.webview.postMessage({ type: "done", text, status: cancel.signal.aborted ? "cancelled" : "failed", error: true });
+      tell({ type: "done", text, status: cancel.signal.aborted ? "cancelled" : "failed", error: true });
     } finally {
       if (this.inFlight === cancel) this.inFlight = undefined;
     }
