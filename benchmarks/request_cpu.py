@@ -215,7 +215,11 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--py-spy", help="with --profile: sample with this py-spy binary instead of cProfile "
                                          "(cProfile's own cost distorts small functions)")
+    parser.add_argument("--keep", help="with --profile: keep the raw profile (cProfile's stats, py-spy's stacks) here")
     parser.add_argument("--spy-out", help=argparse.SUPPRESS)
+    parser.add_argument("--realtime", action="store_true",
+                        help="run under SCHED_RR (Linux, root): other users' processes no longer cut into the measured "
+                             "ones (as serve_speed.py --realtime); for comparing changes on a busy machine")
     parser.add_argument("--child", choices=("traced", "untraced"), help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -223,6 +227,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return child_main(args)
+    if args.realtime:  # inherited by the endpoint and the measured processes
+        try:
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(serve_speed.REALTIME_PRIORITY))
+        except (AttributeError, PermissionError) as error:
+            raise SystemExit(f"--realtime: cannot switch to SCHED_RR ({error}); run as root or without --realtime")
     with tempfile.TemporaryDirectory(prefix="request-cpu-") as folder:
         workspace = Path(folder)
         shutil.copytree(serve_speed.FLOW, workspace / "log-triage")
@@ -233,12 +242,12 @@ def main() -> int:
         try:
             base_url = endpoint.stdout.readline().strip()
             if args.profile and args.py_spy:
-                out = str(workspace / "spy.raw")
+                out = args.keep or str(workspace / "spy.raw")
                 print(json.dumps(_run_child(args.profile, workspace, base_url, args, spy_out=out)))
                 _print_samples(out, args.top)
                 return 0
             if args.profile:
-                out = str(workspace / "profile.out")
+                out = args.keep or str(workspace / "profile.out")
                 print(json.dumps(_run_child(args.profile, workspace, base_url, args, out)))
                 import pstats
 
