@@ -366,8 +366,10 @@ class ServingApp:
             raise ServeError("bad_request", f"the request body is not valid JSON: {problem}") from None
         except RecursionError:
             raise ServeError("bad_request", "the request body nests JSON too deeply") from None
-        except ValueError as error:  # e.g. an integer of more digits than Python converts
-            raise ServeError("bad_request", f"the request body is not usable JSON: {error}") from None
+        except ValueError:  # json's other refusal: an integer of more digits than Python converts
+            raise ServeError("bad_request", f"the request body is not usable JSON: a number in it has more than "
+                                            f"{sys.get_int_max_str_digits():,} digits; send such a value as a "
+                                            f"string") from None
 
     async def read_body(self, request: Request, flow_request: FlowRequest | None = None) -> bytes:
         """The request body's bytes, within the size limit and the time allowed to send it."""
