@@ -74,4 +74,12 @@ describe("Show trace from the results panel", () => {
     assert.match(html, /data-trace-runs="\[&quot;r1&quot;,&quot;r1.eval1&quot;\]"/);
     assert.match(html, /<button class="show-trace" data-row="7">/);
   });
+  it("puts a button on each batch row, a failed one too, opening that row of the batch's run", () => {
+    const html = renderResultsHtml(
+      { kind: "batch", title: "Batch", data: { run: "b1", status: "completed", rows: [{ index: 0, status: "completed", outputs: { a: 1 } }, { index: 1, status: "failed", error: "boom" }] } },
+      security,
+    );
+    assert.match(html, /data-trace-runs="\[&quot;b1&quot;\]"/);
+    assert.deepEqual(html.match(/<button class="show-trace" data-row="\d+">/g), ['<button class="show-trace" data-row="0">', '<button class="show-trace" data-row="1">']);
+  });
 });
