@@ -61,3 +61,16 @@ def test_traces_list_since_yesterday_and_hours_ago(old_and_new, capsys):
     assert [t["run_id"] for t in json.loads(capsys.readouterr().out)] == ["old"]
     assert main(["traces", "list", "--since", "in a bit"]) == 2
     assert "--since 'in a bit'" in capsys.readouterr().err
+
+
+def test_a_run_with_no_traces_is_explained(old_and_new, capsys):
+    """`traces list --run` that finds nothing says whether the run exists, and which was meant."""
+    assert main(["traces", "list", "--run", "nwe"]) == 0
+    assert "no run named nwe; did you mean new?" in capsys.readouterr().out
+    assert main(["traces", "list", "--run", "new", "--until", "1 week ago"]) == 0
+    assert "run new has no traces between --since and --until" in capsys.readouterr().out
+
+
+def test_a_row_without_its_run_says_so(old_and_new, capsys):
+    assert main(["traces", "show", "--row", "2"]) == 2
+    assert "--row goes with --run NAME" in capsys.readouterr().err

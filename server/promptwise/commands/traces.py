@@ -112,6 +112,8 @@ def _list(store, args) -> int:
     if not documents:
         print("no traces" + (" match" if any((args.run, args.flow, args.since, args.until)) else
                              " yet: `promptwise run`, `batch`, `eval` and `serve` record them"))
+        if args.run:
+            print(_why_no_run_traces(args.workspace, args.run, windowed=bool(args.since or args.until)))
         return 0
     print(f"{'TRACE':<12} {'STARTED':<19} {'DURATION':>9} {'STATUS':<6} {'SPANS':>5} {'TOKENS':>7} "
           f"{'COST':>10}  WHAT")
@@ -130,10 +132,10 @@ def _show(store, args) -> int:
     _refuse_blank(args, "trace_id", "a TRACE_ID (from `promptwise traces list`) or a served request's id",
                   "TRACE_ID")
     _refuse_blank(args, "run", "a run's name (see `promptwise runs list`)")
+    if args.row is not None and args.run is None:
+        raise UserError("--row goes with --run NAME (the run whose row it is; see `promptwise runs list`)")
     if (args.trace_id is None) == (args.run is None):
         raise UserError("pass a TRACE_ID (from `promptwise traces list`) or --run NAME [--row N]")
-    if args.row is not None and args.run is None:
-        raise UserError("--row goes with --run NAME")
     if store is None:
         raise UserError("no traces in this workspace yet: `promptwise run`, `batch`, `eval` and `serve` record them")
     if args.trace_id is not None:
@@ -174,6 +176,28 @@ def _show(store, args) -> int:
         print(f"note: {store.keyring.unreadable} encrypted value(s) of this trace are not shown: "
               f"{store.keyring.missing()}", file=sys.stderr)
     return 0
+
+
+def _why_no_run_traces(workspace_path: str, run: str, *, windowed: bool) -> str:
+    """For `traces list --run NAME` that found nothing: whether the run exists (then why it has no
+    traces) or which stored run was meant."""
+    import difflib
+
+    from promptwise.store.run_store import RunStore
+
+    workspace = workspace_or_error(workspace_path)
+    names: list[str] = []
+    if RunStore.exists_in(workspace.state_dir):
+        with RunStore.for_workspace(workspace, readonly=True) as store:
+            if store.get_run(run) is not None:
+                if windowed:
+                    return f"run {run} has no traces between --since and --until"
+                return (f"run {run} has no traces: it ran with tracing off (`tracing: {{enabled: false}}`), or "
+                        f"its traces are older than tracing.retention_days")
+            names = [info.name for info in store.list_runs(limit=200)]
+    close = difflib.get_close_matches(run, names, n=1, cutoff=0.6)
+    return (f"no run named {run}" + (f"; did you mean {close[0]}?" if close else "") +
+            " (see `promptwise runs list`)")
 
 
 def _refuse_blank(args: argparse.Namespace, name: str, what: str, shown: str | None = None) -> None:
