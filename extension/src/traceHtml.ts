@@ -81,10 +81,20 @@ export function renderTraceHtml(trace: TraceDocument, security: PageSecurity, fo
   const title = `Trace · ${trace.name ?? trace.trace_id}`;
   const rows = waterfallRows(trace.spans ?? [], trace.duration_ms);
   const body = [`<h1>${escapeHtml(title)}</h1>`, `<p class="summary">${escapeHtml(traceSummary(trace))}</p>`];
+  // A failed trace says why at the top, and opens the span where it failed (unless asked for another).
+  const cause = failureCause(rows);
+  if (cause) body.push(`<p class="error" role="alert">${escapeHtml(`${cause.name} failed: ${cause.error_type ?? "error"}${cause.error_message ? `: ${cause.error_message}` : ""}`)}</p>`);
   if (!rows.length) body.push(`<p class="empty">This trace has no spans.</p>`);
-  else body.push(waterfallTable(rows, focusSpanId));
+  else body.push(waterfallTable(rows, focusSpanId ?? cause?.span_id));
   body.push(`<details class="raw"><summary>Raw JSON</summary><pre>${escapeHtml(JSON.stringify(trace, null, 2))}</pre></details>`);
   return page(title, body.join("\n"), security, "trace");
+}
+
+/** The innermost failed span (the deepest; the first of those): where a failure began. */
+export function failureCause(rows: WaterfallRow[]): TraceSpan | undefined {
+  let found: WaterfallRow | undefined;
+  for (const row of rows) if (row.span.status === "error" && (!found || row.depth > found.depth)) found = row;
+  return found?.span;
 }
 
 /** "1.23 s · ok · 2 model calls · 812 tokens · $0.0004 · run r1 row 3" */

@@ -136,3 +136,21 @@ describe("a served request's feedback", () => {
     assert.doesNotMatch(renderTraceHtml({ ...trace, spans: [span("n", 0, 1, { attributes: { feedback: "x" } })] }, security), /<h4>Feedback/);
   });
 });
+
+describe("a failed trace", () => {
+  it("says at the top where it failed and why, and opens that span", () => {
+    const failedCall = span("call", 100, 5, { kind: "llm", status: "error", error_type: "RateLimitError", error_message: "429 <slow down>" });
+    const failed: TraceDocument = {
+      ...trace,
+      status: "error",
+      spans: [span("flow", 0, 200, { kind: "flow", status: "error", error_type: "FlowError" }, [span("classify", 50, 100, { status: "error", error_type: "NodeError" }, [failedCall]), span("other", 60, 1)])],
+    };
+    const html = renderTraceHtml(failed, security);
+    assert.match(html, /<p class="error" role="alert">call failed: RateLimitError: 429 &lt;slow down&gt;<\/p>/);
+    assert.match(html, /<tr class="span-row failed focused" data-span="call"/);
+    assert.match(html, /<details data-span="call" open>/);
+    // A span asked for (a node's lens) keeps the focus.
+    assert.match(renderTraceHtml(failed, security, "other"), /<tr class="span-row focused" data-span="other"/);
+    assert.doesNotMatch(renderTraceHtml(trace, security), /role="alert"/);
+  });
+});
