@@ -111,3 +111,20 @@ class ServeProcess:
             code = self.process.wait(timeout=10)
         self._log_file.close()
         return code
+
+
+def show_trace(root: Path, ident: str, until=lambda trace: True, seconds: float = 20) -> dict:
+    """`promptwise traces show IDENT --format json` in the workspace `root` (IDENT: a trace id or a
+    served request's id), tried again until it answers and `until(trace)` holds: the span writer
+    stores in batches, a moment after the answer."""
+    import json
+
+    deadline = time.monotonic() + seconds
+    while True:
+        shown = subprocess.run([sys.executable, "-m", "promptwise", "traces", "show", ident, "--format", "json"],
+                               cwd=root, capture_output=True, text=True, timeout=60)
+        if shown.returncode == 0 and until(json.loads(shown.stdout)):
+            return json.loads(shown.stdout)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"trace {ident} not as awaited in {seconds:g} s: {shown.stdout or shown.stderr}")
+        time.sleep(0.2)

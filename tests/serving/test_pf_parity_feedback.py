@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from promptwise.devtools.fake_openai import FakeOpenAI
-from serving_process import ServeProcess, write_workspace
+from serving_process import ServeProcess, show_trace, write_workspace
 
 KEY = "feedback-key-0123456789"
 FILES = {
@@ -63,19 +62,6 @@ def client(served):
         yield client
 
 
-def _show(root, ident: str, until=lambda trace: True) -> dict:
-    """`traces show IDENT --format json`, waited for (the span writer stores in batches) until `until` holds."""
-    deadline = time.monotonic() + 20
-    while True:
-        shown = subprocess.run([sys.executable, "-m", "promptwise", "traces", "show", ident, "--format", "json"],
-                               cwd=root, capture_output=True, text=True, timeout=60)
-        if shown.returncode == 0 and until(json.loads(shown.stdout)):
-            return json.loads(shown.stdout)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"trace {ident} not as awaited: {shown.stdout or shown.stderr}")
-        time.sleep(0.2)
-
-
 def _feedback_spans(span: dict) -> list[dict]:
     found = [span] if span["kind"] == "feedback" else []
     return found + [f for child in span["children"] for f in _feedback_spans(child)]
@@ -87,7 +73,7 @@ def test_feedback_named_by_request_id_lands_under_that_request_in_its_trace(root
     body = {"rating": 2, "comment": "too short"}
     given = client.post("/feedback", params={"request_id": "fb-answer-1"}, json=body)
     assert given.status_code == 200 and given.json() == {"status": "Feedback received."}  # pf's answer
-    trace = _show(root, "fb-answer-1", until=lambda t: _feedback_spans(t["spans"][0]))
+    trace = show_trace(root, "fb-answer-1", until=lambda t: _feedback_spans(t["spans"][0]))
     assert trace["name"] == "POST /score" and trace["kind"] == "request"  # the feedback took nothing over
     [request] = trace["spans"]
     [feedback] = _feedback_spans(request)
@@ -105,11 +91,11 @@ def test_pf_clients_traceparent_and_flatten(root, client):
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
     assert client.post("/score", json={"question": "pf style"}, headers={"traceparent": traceparent}).status_code == 200
-    _show(root, trace_id)  # the request's trace is stored before the feedback arrives, as a user's would be
+    show_trace(root, trace_id)  # the request's trace is stored before the feedback arrives, as a user's would be
     body = {"rating": 5, "liked": True, "comment": "great", "promptwise.consumer": "spoofed", "http.route": 1}
     given = client.post("/feedback", params={"flatten": "true"}, json=body, headers={"traceparent": traceparent})
     assert given.status_code == 200
-    trace = _show(root, trace_id, until=lambda t: _feedback_spans(t["spans"][0]))
+    trace = show_trace(root, trace_id, until=lambda t: _feedback_spans(t["spans"][0]))
     [request] = trace["spans"]  # one root: the feedback is a child of the request's span
     [feedback] = _feedback_spans(request)
     values = feedback["attributes"]
@@ -124,7 +110,7 @@ def test_feedback_on_a_trace_the_store_does_not_know_is_a_trace_of_its_own(root,
     given = client.post("/feedback", content=b"not json at all", headers={
         "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert given.status_code == 200  # any text, as pf takes it
-    trace = _show(root, trace_id)
+    trace = show_trace(root, trace_id)
     assert trace["name"] == "promptflow-feedback" and trace["kind"] == "feedback"
     assert trace["spans"][0]["attributes"]["feedback"] == "not json at all"
 

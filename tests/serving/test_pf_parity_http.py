@@ -17,17 +17,14 @@ code (core/_serving/response_creator.py, v1/app.py) through real server processe
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
 
 from promptwise.devtools.fake_openai import FakeOpenAI
-from serving_process import ServeProcess, write_workspace
+from serving_process import ServeProcess, show_trace, write_workspace
 
 FILES = {
     "plain/flow.dag.yaml": """
@@ -257,15 +254,7 @@ def test_the_request_span_has_the_otel_http_server_attributes(plain):
     answer = httpx.post(plain.url + "/score", json={"question": "span"}, timeout=30,
                         headers={"x-request-id": "semconv-1", "User-Agent": "parity-client/2.0"})
     assert answer.status_code == 200
-    deadline = time.monotonic() + 20  # the span writer stores in batches
-    while True:
-        shown = subprocess.run([sys.executable, "-m", "promptwise", "traces", "show", "semconv-1", "--format", "json"],
-                               cwd=plain.log.parent, capture_output=True, text=True, timeout=60)
-        if shown.returncode == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert shown.returncode == 0, shown.stderr
-    [request] = json.loads(shown.stdout)["spans"]
+    [request] = show_trace(plain.log.parent, "semconv-1")["spans"]
     values = request["attributes"]
     assert values["url.path"] == "/score" and values["url.scheme"] == "http"
     assert values["server.address"] == "127.0.0.1" and values["server.port"] == plain.port
