@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 FEED_INTERVAL_S = 0.05  # spans reach the child this often: small messages, short GIL holds for the pickling
 CHUNK = 64  # spans per message (one pickling holds the GIL ~0.1 ms for a served request's 8 spans x 8)
+PROFILE_VARIABLE = "PROMPTWISE_WRITER_PROFILE"  # a file prefix: the child's writer thread under cProfile
 STATUS_INTERVAL_S = 1.0  # the child reports its written/dropped counts at most this often (and at each flush)
 _HEADER = struct.Struct(">I")
 
@@ -525,8 +526,6 @@ def _profiled_main() -> int:
     StoreSpanProcessor._work = profiled_work
     return main()
 
-
-PROFILE_VARIABLE = "PROMPTWISE_WRITER_PROFILE"
 
 if __name__ == "__main__":
     sys.exit(_profiled_main())
