@@ -107,6 +107,7 @@ class ChatResult:
     latency_ms: float
     attempts: int = 1
     cached: bool = False  # served from the response cache
+    response_id: str | None = None  # the endpoint's id of this completion (gen_ai.response.id); none when cached
 
     @property
     def text(self) -> str | None:
@@ -657,7 +658,7 @@ def _result(response: Any, latency_ms: float, attempts: int) -> ChatResult:
         usage = Usage(prompt, completion, int(raw_usage.get("total_tokens") or prompt + completion),
                       int(details.get("cached_tokens") or 0))
         return ChatResult(message, usage, str(response.get("model") or ""), choice.get("finish_reason"),
-                          latency_ms, attempts)
+                          latency_ms, attempts, response_id=str(response.get("id") or "") or None)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise ProviderError("the endpoint answered without a chat completion (no `choices[0].message`)",
                             "malformed", None, attempts) from None
@@ -678,10 +679,12 @@ async def _streamed_chat(client, model: str, messages: list[dict], request: dict
     finish_reason = None
     usage = None
     model_name = ""
+    response_id = None
     passed_on = 0
     try:
         async for chunk in stream:
             model_name = chunk.model or model_name
+            response_id = chunk.id or response_id
             if chunk.usage is not None:
                 usage = chunk.usage.model_dump()
             for choice in chunk.choices[:1]:
@@ -708,7 +711,7 @@ async def _streamed_chat(client, model: str, messages: list[dict], request: dict
     message: dict[str, Any] = {"role": "assistant", "content": "".join(parts) if parts or not tool_calls else None}
     if tool_calls:
         message["tool_calls"] = [tool_calls[i] for i in sorted(tool_calls)]
-    return {"model": model_name, "choices": [{"message": message, "finish_reason": finish_reason}],
+    return {"id": response_id, "model": model_name, "choices": [{"message": message, "finish_reason": finish_reason}],
             "usage": usage or {}}
 
 

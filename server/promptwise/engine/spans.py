@@ -292,6 +292,8 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
         values[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_tokens
     if result.model:
         values[A.GEN_AI_RESPONSE_MODEL] = result.model
+    if getattr(result, "response_id", None):
+        values[A.GEN_AI_RESPONSE_ID] = result.response_id
     finish_reason = getattr(result, "finish_reason", None)
     if finish_reason:
         values[A.GEN_AI_RESPONSE_FINISH_REASONS] = (str(finish_reason),)
