@@ -34,3 +34,23 @@ def test_a_model_calls_span_has_the_completions_id_and_a_cached_one_none(traced_
     assert [c[A.CACHE_HIT] for c in calls] == [False, True]
     assert calls[0][A.GEN_AI_RESPONSE_ID].startswith("chatcmpl-")
     assert A.GEN_AI_RESPONSE_ID not in calls[1]
+
+
+def test_a_model_calls_span_names_the_endpoints_host_and_port_not_its_credentials(traced_workspace, fake_server):
+    root = traced_workspace(FLOW)
+    assert tracing.configure(root)
+    assert asyncio.run(run_flow(root / "hello", {"question": "capital of France"}, use_cache=False)).status == "completed"
+    tracing.shutdown()
+    [call] = _llm_spans(root)
+    host, port = fake_server.origin.removeprefix("http://").rsplit(":", 1)
+    assert (call[A.SERVER_ADDRESS], call[A.SERVER_PORT]) == (host, int(port))
+
+
+def test_the_server_of_an_endpoint():
+    from promptwise.engine.spans import _server_of
+
+    assert _server_of("https://user:sk-secret@example.openai.azure.com/openai") == ("example.openai.azure.com", 443)
+    assert _server_of("http://localhost:11434/v1") == ("localhost", 11434)
+    assert _server_of("http://[::1]:8000/v1") == ("::1", 8000)
+    assert _server_of("http://host:notaport/v1") is None
+    assert _server_of(None) is None and _server_of("") is None

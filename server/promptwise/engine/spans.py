@@ -258,6 +258,9 @@ def model_call_span(operation: str, model: str, connection: Any, messages: Any =
     name = getattr(connection, "name", None)
     if name:
         attributes[A.CONNECTION_NAME] = str(name)
+    server = _server_of(getattr(connection, "endpoint", None))
+    if server is not None:
+        attributes[A.SERVER_ADDRESS], attributes[A.SERVER_PORT] = server
     if params:
         for key, attribute in _REQUEST_PARAMETERS.items():
             value = params.get(key)
@@ -267,6 +270,22 @@ def model_call_span(operation: str, model: str, connection: Any, messages: Any =
     if messages is not None and _capture and scope.span.is_recording():
         _set_input_messages(scope.span, messages)
     return scope
+
+
+@functools.lru_cache(maxsize=64)
+def _server_of(endpoint: str | None) -> tuple[str, int] | None:
+    """server.address and server.port of a connection's endpoint URL: its host, never its
+    credentials or path (which may hold a key); once per endpoint, not per call."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(endpoint, str) or not endpoint:
+        return None
+    try:
+        parts = urlsplit(endpoint)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is no number
+        return None
+    return (host, port) if host else None
 
 
 @_never_raises
