@@ -1,4 +1,4 @@
-"""A JSON /score answer is sent before its request's bookkeeping (metrics, metering, span, access
+"""A JSON /score (and /v1/chat/completions) answer is sent before its request's bookkeeping (metrics, metering, span, access
 log: `ServingApp.finish`), and that bookkeeping happens whether or not the answer could be sent
 (serving/score.py `FinishingResponse`). Driven over ASGI as uvicorn drives the app, against the
 fake OpenAI server."""
@@ -32,9 +32,10 @@ def flow(tmp_path, fake_server):
     folder.mkdir()
     (folder / "flow.dag.yaml").write_text(textwrap.dedent("""
         inputs:
-          question: {type: string}
+          question: {type: string, is_chat_input: true}
+          chat_history: {type: list, is_chat_history: true, default: []}
         outputs:
-          answer: {type: string, reference: '${ask.output}'}
+          answer: {type: string, reference: '${ask.output}', is_chat_output: true}
         nodes:
         - name: ask
           type: llm
@@ -51,8 +52,11 @@ def answered(serving) -> float:
                if sample.name == "promptwise_requests_total")
 
 
-async def post(app, body: dict, on_body) -> int:
-    """POST /score; `on_body(message)` is the server's send of the answer's body."""
+ROUTES = {"/score": {"question": "Why?"}, "/v1/chat/completions": {"messages": [{"role": "user", "content": "Why?"}]}}
+
+
+async def post(app, body: dict, on_body, path: str = "/score") -> int:
+    """POST `path`; `on_body(message)` is the server's send of the answer's body."""
     raw = json.dumps(body).encode()
     answered_event = asyncio.Event()
     messages = iter([{"type": "http.request", "body": raw, "more_body": False}])
@@ -75,7 +79,7 @@ async def post(app, body: dict, on_body) -> int:
                 answered_event.set()
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/score", "raw_path": b"/score", "query_string": b"", "root_path": "",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
              "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]}
     await app(scope, receive, send)
@@ -93,7 +97,8 @@ def serve(flow, tmp_path, check):
     asyncio.run(main())
 
 
-def test_the_answer_is_sent_before_the_request_is_finished(flow, tmp_path):
+@pytest.mark.parametrize("path", list(ROUTES))
+def test_the_answer_is_sent_before_the_request_is_finished(flow, tmp_path, path):
     seen = {}
 
     async def check(app, serving):
@@ -102,17 +107,18 @@ def test_the_answer_is_sent_before_the_request_is_finished(flow, tmp_path):
             seen["in_flight_while_sending"] = serving.in_flight
             seen["counted_while_sending"] = answered(serving)
 
-        assert await post(app, {"question": "Why?"}, on_body) == 200
+        assert await post(app, ROUTES[path], on_body, path) == 200
         seen["in_flight_after"] = serving.in_flight
         seen["counted_after"] = answered(serving)
 
     serve(flow, tmp_path, check)
-    assert "answer" in seen["body"]
+    assert ("answer" in seen["body"]) if path == "/score" else seen["body"]["object"] == "chat.completion"
     assert seen["in_flight_while_sending"] == 1 and seen["counted_while_sending"] == 0
     assert seen["in_flight_after"] == 0 and seen["counted_after"] == 1
 
 
-def test_a_request_whose_answer_cannot_be_sent_is_finished_all_the_same(flow, tmp_path):
+@pytest.mark.parametrize("path", list(ROUTES))
+def test_a_request_whose_answer_cannot_be_sent_is_finished_all_the_same(flow, tmp_path, path):
     seen = {}
 
     async def check(app, serving):
@@ -120,7 +126,7 @@ def test_a_request_whose_answer_cannot_be_sent_is_finished_all_the_same(flow, tm
             raise OSError("the client's connection is gone")
 
         with pytest.raises(OSError):
-            await post(app, {"question": "Why?"}, on_body)
+            await post(app, ROUTES[path], on_body, path)
         seen["in_flight"] = serving.in_flight
         seen["counted"] = answered(serving)
 

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from promptwise.serving.errors import KINDS, ServeError
+from promptwise.serving.score import FinishingResponse
 from promptwise.serving.streaming import (
     EventStream,
     TokenStream,
@@ -198,7 +199,6 @@ async def _answer(serving, request: Request, flow_request) -> Response:
     answer = _reply(outcome.outputs, shape)
     if is_stream(answer):
         answer = await join(answer)
-    serving.finish(flow_request)
     completion = {
         "id": f"chatcmpl-{flow_request.request_id}", "object": "chat.completion", "created": int(time.time()),
         "model": flow.name,
@@ -206,8 +206,9 @@ async def _answer(serving, request: Request, flow_request) -> Response:
                      "finish_reason": "stop", "logprobs": None}],
         "usage": _usage(flow_request),
     }
-    return Response(json.dumps(completion, ensure_ascii=False), media_type="application/json",
-                    headers=serving.headers(flow_request))
+    # The request's bookkeeping once the answer is sent, as /score's (serving/score.py).
+    return FinishingResponse(json.dumps(completion, ensure_ascii=False), serving.headers(flow_request),
+                             lambda: serving.finish(flow_request))
 
 
 def _usage(flow_request) -> dict:

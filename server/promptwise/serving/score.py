@@ -82,14 +82,15 @@ async def _answer(serving, request: Request, flow_request) -> Response:
 
 
 class FinishingResponse(Response):
-    """A JSON answer that finishes its request (metrics, metering, the request span, the access
-    log line: `ServingApp.finish`, 50-80 µs) once the answer has been handed to the server, which
-    writes it to the socket at once: the client no longer waits for that bookkeeping. In a
+    """A JSON answer (/score, /v1/chat/completions) that finishes its request (metrics, metering,
+    the request span, the access log line: `ServingApp.finish`, 50-80 µs) once the answer has been
+    handed to the server, which writes it to the socket at once: the client no longer waits for
+    that bookkeeping. In a
     `finally`, so a request whose answer could not be sent is finished too; and inside the ASGI
     call, so a graceful drain (uvicorn waits for the calls in flight) still finishes every
     request before the traces are flushed."""
 
-    def __init__(self, body: bytes, headers: dict, finish) -> None:
+    def __init__(self, body: bytes | str, headers: dict, finish) -> None:
         super().__init__(body, media_type="application/json", headers=headers)
         self._finish = finish
 
