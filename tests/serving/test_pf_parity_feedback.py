@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -148,3 +149,31 @@ def test_a_server_without_traces_answers_feedback_503(root):
         served.stop()
     assert given.status_code == 503
     assert "--no-trace" in given.json()["error"]["message"]
+
+
+def test_feedback_is_exported_over_otlp_in_the_callers_trace(root):
+    # pf's users read feedback where its exporters send it (App Insights, any OTLP backend): ours
+    # goes out with the request's spans, the body governed as content (the PII policy applies).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracing"))
+    from test_otlp_export import OtlpReceiver, attributes
+
+    trace_id = "6bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    with OtlpReceiver() as receiver:
+        served = ServeProcess(root / "plain", env={"FEEDBACK_KEY": KEY, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url})
+        try:
+            headers = {"api-key": KEY, "traceparent": traceparent}
+            assert httpx.post(served.url + "/score", json={"question": "exported"}, headers=headers,
+                              timeout=30).status_code == 200
+            assert httpx.post(served.url + "/feedback", params={"flatten": "true"}, json={"rating": 4},
+                              headers=headers, timeout=30).status_code == 200
+        finally:
+            served.stop()  # SIGTERM flushes the exporter
+        spans = [span for _, span in receiver.spans() if span.trace_id.hex() == trace_id]
+    [feedback] = [span for span in spans if span.name == "promptflow-feedback"]
+    [request] = [span for span in spans if span.name == "POST /score"]
+    values = attributes(feedback)
+    assert json.loads(values["feedback"]) == {"rating": 4} and values["rating"] == 4
+    assert values["promptwise.span.kind"] == "feedback"
+    # Under the request when the store already had it, else beside it under the caller's span (as pf).
+    assert feedback.parent_span_id.hex() in (request.span_id.hex(), "00f067aa0ba902b7")
