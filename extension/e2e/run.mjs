@@ -994,6 +994,7 @@ const steps = [
       while (servePids("chat.prompty", again).length && Date.now() < deadline) await page.waitForTimeout(250);
       if (servePids("chat.prompty", again).length) throw new Error("promptwise serve outlived the window's reload");
       await waitForServerRunning(page);
+      await runCommand(page, "View: Close All Editors"); // the next steps' lenses are log-triage's
       assertNoCspViolations();
       return `2 turns answered with their history; lens "${lensText}"; crash: "${told.slice(0, 140)}"; reload stopped the server`;
     },
