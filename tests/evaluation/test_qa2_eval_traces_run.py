@@ -40,3 +40,20 @@ def test_evaluation_traces_carry_the_run_they_scored(flow_dir, capsys, monkeypat
     evaluation = next(t for t in evaluations if t["row_index"] == 2)
     judged = _json(capsys, "traces", "show", evaluation["trace_id"])
     assert judged["spans"][0]["attributes"][A.RUN_ID] == run
+
+
+def test_an_alert_rule_scoped_to_a_flow_reads_its_batch_evaluations(flow_dir, capsys, monkeypatch):
+    """An evaluator rule with `flow:` finds the scores of that flow's batch evaluations through the
+    run they scored (evaluation traces name the run, not its flow); before, it said "no data"
+    while the same rule without `flow:` fired. Another flow's rule still sees none of them."""
+    monkeypatch.chdir(flow_dir.parent)
+    _json(capsys, "eval", str(flow_dir))  # fluent: 5, 5, 2 and one unreadable answer: mean 4
+    settings = flow_dir.parent / "promptwise.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + (
+        "alerts:\n"
+        f"  - {{name: ours, flow: {flow_dir.name}, metric: evaluator.fluent, below: 4.5, window: 1h}}\n"
+        "  - {name: theirs, flow: elsewhere, metric: evaluator.fluent, below: 4.5, window: 1h}\n"), encoding="utf-8")
+    assert main(["monitor", "--check", "--no-deliver", "--format", "json"]) == 1  # one fires
+    alerts = {alert["rule"]: alert for alert in json.loads(capsys.readouterr().out)["alerts"]}
+    assert alerts["ours"]["firing"] and alerts["ours"]["value"] == 4.0 and alerts["ours"]["requests"] == 4  # the 4 rows judged
+    assert not alerts["theirs"]["firing"] and alerts["theirs"]["value"] is None

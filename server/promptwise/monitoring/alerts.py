@@ -431,7 +431,13 @@ def _evaluator_mean(connection: sqlite3.Connection, evaluator: str, selection: S
     scored = sum(group["scored"] for group in groups)
     if scored:
         return sum(group["mean"] * group["scored"] for group in groups if group["scored"]) / scored, scored
-    where, params = selection.where("t", traffic_only=False)  # evaluations are traces of their own
+    # Evaluations are traces of their own; they name the run they scored, not its flow or version:
+    # a rule scoped to those reads them through the run's own traces.
+    where, params = replace(selection, flow=None, version=None).where("t", traffic_only=False)
+    if selection.flow is not None or selection.version is not None:
+        scoped, scoped_params = Selection(flow=selection.flow, version=selection.version).where("r", traffic_only=False)
+        where += f" AND t.run_id IN (SELECT r.run_id FROM traces r WHERE r.run_id IS NOT NULL AND {scoped})"
+        params += scoped_params
     row = connection.execute(
         f"SELECT avg(json_extract(s.attributes, '$.\"{attrs.GEN_AI_EVALUATION_SCORE_VALUE}\"')), count(*) "
         f"FROM spans s JOIN traces t ON t.trace_id = s.trace_id WHERE s.kind = '{attrs.SPAN_KIND_EVALUATION}' "
