@@ -132,3 +132,23 @@ def test_a_request_whose_answer_cannot_be_sent_is_finished_all_the_same(flow, tm
 
     serve(flow, tmp_path, check)
     assert seen == {"in_flight": 0, "counted": 1}
+
+
+def test_serving_untraced_switches_the_engines_spans_off_and_back(flow, tmp_path):
+    """`serve --no-trace` as `tracing: {enabled: false}`: the engine builds no spans while it serves
+    (not even the OTel API's no-op ones), and the process's setting is back after shutdown."""
+    from promptwise.engine import spans
+
+    before = spans.enabled_setting()
+    seen = {}
+
+    async def check(app, serving):
+        seen["while_serving"] = spans.enabled_setting()
+        seen["node_span"] = spans.node_span("n", "python", {"a": 1}).span
+        assert await post(app, ROUTES["/score"], lambda message: None) == 200
+
+    serve(flow, tmp_path, check)
+    from opentelemetry import trace
+
+    assert seen["while_serving"] is False and seen["node_span"] is trace.INVALID_SPAN
+    assert spans.enabled_setting() is before

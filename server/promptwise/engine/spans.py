@@ -84,6 +84,11 @@ def capture_content() -> bool:
     return _capture
 
 
+def enabled_setting() -> bool | None:
+    """What `set_enabled` was last given (None: never, or reset)."""
+    return _enabled
+
+
 # --- spans --------------------------------------------------------------------------------
 class span:
     """A span of the given promptwise kind, current while the `with` block runs (`as` gives the
