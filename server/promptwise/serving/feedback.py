@@ -46,6 +46,7 @@ access_log = logging.getLogger("promptwise.serve.access")
 ROUTE = "/feedback"
 RECEIVED = {"status": "Feedback received."}  # pf's answer, word for word: its clients may compare it
 FIND_SECONDS = 3.0  # how long a request id is looked for in the trace store (its writer flushes every ~0.5 s)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # OTLP's int_value
 # Span attribute namespaces a feedback body never writes into (the trace schema's own).
 RESERVED_PREFIXES = ("promptwise.", "gen_ai.", "http.", "url.", "server.", "error.", "network.", "user_agent.",
                      "service.", "otel.")
@@ -207,8 +208,15 @@ def flattened(body: str) -> dict:
     if not isinstance(data, dict):
         return {}
     return {key: value for key, value in data.items()
-            if isinstance(value, (bool, int, float)) and not (isinstance(value, float) and not math.isfinite(value))
-            and key and key != "feedback" and not key.startswith(RESERVED_PREFIXES)}
+            if _attribute_number(value) and key and key != "feedback" and not key.startswith(RESERVED_PREFIXES)}
+
+
+def _attribute_number(value) -> bool:
+    """A bool, a finite float or an int OTLP can carry (int64): a bigger int fails the OTLP
+    encoding of the whole export batch it is in, other requests' spans with it."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, bool) or (isinstance(value, int) and INT64_MIN <= value <= INT64_MAX)
 
 
 def _log(serving, request_id: str, consumer: str, status: int, error: ServeError | None) -> None:
