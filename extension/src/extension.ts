@@ -25,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommands(context, server, panel);
   // The trace view and "Serve Flow Locally" (issue 10); the served process dies with us.
   const traces = new TracePanel(server);
-  const serving = new ServeSession(server);
+  const serving = new ServeSession(server, context.workspaceState);
   context.subscriptions.push(traces, serving);
   registerTraceCommands(context, traces);
   registerServeCommands(context, serving);

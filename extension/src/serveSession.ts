@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { saveFlowFiles } from "./flowFiles";
+import { isOrphan, isRecord, type ServeRecord } from "./serveOrphans";
 import { ownGroup } from "./processTree";
 import { isFlowFile, lensArguments } from "./protocol";
 import { lastWords, requestHost, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
@@ -22,6 +23,7 @@ export const SERVE_FLOW = "promptwise.serveFlow";
 export const STOP_SERVING = "promptwise.stopServing";
 export const SEND_REQUEST = "promptwise.sendServeRequest";
 const SERVE_MENU = "promptwise.serveMenu";
+const SERVE_RECORD = "promptwise.serve.running";
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
@@ -64,9 +66,26 @@ export class ServeSession implements vscode.Disposable {
   private inFlight: AbortController | undefined;
   private readonly status = vscode.window.createStatusBarItem("promptwise.serve", vscode.StatusBarAlignment.Left, 50);
 
-  constructor(private readonly server: PromptwiseServer) {
+  /** `state`: where the server started is recorded, for the next activation if this host dies (serveOrphans.ts). */
+  constructor(private readonly server: PromptwiseServer, private readonly state?: vscode.Memento) {
     this.status.name = "Promptwise Serve";
     this.status.command = SERVE_MENU;
+    this.stopOrphan();
+  }
+
+  /** Stops the server a killed extension host of this workspace left running (see serveOrphans.ts). */
+  private stopOrphan(): void {
+    const record = this.state?.get<unknown>(SERVE_RECORD);
+    if (!isRecord(record)) return;
+    if (isOrphan(record)) {
+      this.server.log.warn(`Stopping promptwise serve (pid ${record.pid}, port ${record.port}) left running by an editor window that ended without stopping it`);
+      try {
+        process.kill(record.pid, "SIGTERM"); // it drains and flushes its traces, as on Stop Serving
+      } catch {
+        // gone meanwhile
+      }
+    }
+    void this.state?.update(SERVE_RECORD, undefined);
   }
 
   get url(): string | undefined {
@@ -131,6 +150,13 @@ export class ServeSession implements vscode.Disposable {
     // Its own process group: a SIGKILL after the grace reaches the span writer children too.
     const child = spawn(python, args, { cwd: path.dirname(flow.fsPath), stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" }, ...ownGroup() });
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    if (child.pid !== undefined) {
+      const record: ServeRecord = { pid: child.pid, port, hostPid: process.pid };
+      void this.state?.update(SERVE_RECORD, record);
+      void closed.then(() => {
+        if ((this.state?.get<ServeRecord>(SERVE_RECORD))?.pid === record.pid) void this.state?.update(SERVE_RECORD, undefined);
+      });
+    }
     const served: Served = { process: child, url, flow, stderr: [], stopping: false, ready: false, closed, needsKey: false };
     this.served = served;
     const collect = (chunk: Buffer) => {
