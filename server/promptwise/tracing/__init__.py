@@ -39,6 +39,7 @@ _pipeline = None  # the switch in front of the current processors: a Pipeline, o
 _configured_for: tuple | None = None  # (workspace root, settings, OTLP requested, writer process) now in force
 _store_processor = None
 _own_provider = False  # the provider is the one we installed (not the user's own SDK set-up)
+_value_limits = None  # our SDK provider's span limits as the OTEL_* variables set them (value lengths included)
 
 
 def configure(workspace_root: Path, *, service_name: str = "promptwise", settings: Any = None,
@@ -146,7 +147,7 @@ def _ensure_provider(service_name: str) -> None:
     """Install our TracerProvider as the global one (once). If the process already has an SDK
     provider (the user's own OTel set-up), our processors join it instead. Without the SDK
     (the core install) the provider is a LocalProvider (tracing/local.py)."""
-    global _provider, _pipeline, _own_provider
+    global _provider, _pipeline, _own_provider, _value_limits
     if _pipeline is not None:
         return
     from opentelemetry import trace
@@ -170,19 +171,29 @@ def _ensure_provider(service_name: str) -> None:
     except ValueError as error:  # the SDK reads the OTEL_*_LIMIT variables as it loads, and refuses bad ones
         raise _refused_variable(error) from None
 
-    from promptwise.tracing.pipeline import Pipeline, PipelineSampler
+    from opentelemetry.sdk.trace import SpanLimits
 
-    pipeline = Pipeline()
+    from promptwise.tracing.pipeline import CuttingPipeline, Pipeline, PipelineSampler
+
     current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
+    if isinstance(current, TracerProvider):  # the user's provider: its limits are the user's own
+        pipeline = Pipeline()
         current.add_span_processor(pipeline)
         _provider = current
     else:
         try:
+            limits = SpanLimits()  # the OTEL_*_LIMIT variables, read here
+            # A value length limit is applied by our pipeline to content only (tracing/limits.py):
+            # the SDK's would cut our ids too, with a warning line per value.
+            lengths = (limits.max_span_attribute_length, limits.max_attribute_length)
+            pipeline = Pipeline() if lengths == (None, None) else CuttingPipeline(*lengths)
             provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
-                                      sampler=PipelineSampler(pipeline), shutdown_on_exit=False)
-        except ValueError as error:  # the other OTEL_*_LIMIT variables, read here
+                                      sampler=PipelineSampler(pipeline), shutdown_on_exit=False,
+                                      span_limits=SpanLimits(max_attribute_length=SpanLimits.UNSET,
+                                                             max_span_attribute_length=SpanLimits.UNSET))
+        except ValueError as error:  # an OTEL_*_LIMIT variable that is no count
             raise _refused_variable(error) from None
+        _value_limits = limits
         provider.add_span_processor(pipeline)
         trace.set_tracer_provider(provider)
         _provider = provider
@@ -294,19 +305,17 @@ def _within(timeout_s: float, call) -> bool:
 
 def _local_tracer(store_processor):
     """A LocalTracer (tracing/local.py) when the local store is all that records spans: our own
-    provider (not a user's, whose processors want SDK spans), the SDK not disabled, no attribute
-    value length limit. None: the engine uses the SDK's spans. Without the SDK: the
+    provider (not a user's, whose processors want SDK spans), the SDK not disabled; a value length
+    limit is applied as by CuttingPipeline. None: the engine uses the SDK's spans. Without the SDK: the
     LocalProvider's current tracer."""
     from promptwise.tracing.local import LocalProvider, LocalTracer
 
     if isinstance(_provider, LocalProvider):
         return _provider.tracer
 
-    limits = getattr(_provider, "_span_limits", None)
-    if (_provider is None or not _own_provider or getattr(_provider, "_disabled", True) or limits is None
-            or limits.max_span_attribute_length is not None):
+    if _provider is None or not _own_provider or getattr(_provider, "_disabled", True) or _value_limits is None:
         return None
-    return LocalTracer(store_processor, _provider.resource, _provider.id_generator, limits)
+    return LocalTracer(store_processor, _provider.resource, _provider.id_generator, _value_limits)
 
 
 def _set_engine_switches(enabled: bool, capture: bool, tracer=None) -> None:

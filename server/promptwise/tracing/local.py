@@ -2,8 +2,8 @@
 
 The SDK's span is built to be exported: on every start a sampler, a lock, bounded attribute and
 event containers, on every end a second, read-only copy of the span for the processors. When
-the only consumer is our own span store (no OTLP endpoint, no user TracerProvider, no value
-length limit), `configure` hands the engine a `LocalTracer` instead: its spans are OTel API
+the only consumer is our own span store (no OTLP endpoint, no user TracerProvider; a value
+length limit cuts content as each span ends, tracing/limits.py), `configure` hands the engine a `LocalTracer` instead: its spans are OTel API
 spans (a real SpanContext with ids from the provider's generator, current in the OTel context,
 so the SDK's spans nest under them and they under the SDK's) that keep their fields in plain
 slots and go to the store's processor as they are when they end. Measured: about half of what
@@ -29,6 +29,8 @@ from opentelemetry.attributes import BoundedAttributes, _clean_attribute_value
 from opentelemetry.trace import SpanContext, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
+from promptwise.tracing.limits import cut_span
+
 log = logging.getLogger(__name__)
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -51,6 +53,9 @@ class LocalTracer(trace.Tracer):
         self.max_event_attributes = limits.max_event_attributes
         self.max_value_length = limits.max_span_attribute_length  # None: values kept whole
         self.max_event_value_length = limits.max_attribute_length
+        # With a value length limit, spans cut their content as they end (tracing/limits.py): ids kept whole.
+        self._span = LocalSpan if self.max_value_length is None and self.max_event_value_length is None \
+            else CuttingLocalSpan
 
     def start_span(self, name, context=None, kind=trace.SpanKind.INTERNAL, attributes=None, links=None,
                    start_time=None, record_exception=True, set_status_on_exception=True) -> "LocalSpan":
@@ -61,7 +66,7 @@ class LocalTracer(trace.Tracer):
         else:
             parent, trace_id, state = None, self._new_trace_id(), None
             flags = _SAMPLED_RANDOM if self._random_ids else _SAMPLED
-        span = LocalSpan(self, name, SpanContext(trace_id, self._new_span_id(), False, flags, state), parent,
+        span = self._span(self, name, SpanContext(trace_id, self._new_span_id(), False, flags, state), parent,
                          start_time or time_ns(), record_exception, set_status_on_exception)
         if attributes:
             span.set_attributes(attributes)
@@ -120,8 +125,7 @@ class LocalSpan(trace.Span):
         """Attributes whose names and values are known to be what OTel accepts (the engine's own:
         engine/spans.py `_set_attributes`): stored as they are when there is room for them."""
         room = self._tracer.max_attributes
-        if self.end_time is None and self._tracer.max_value_length is None \
-                and (room is None or len(self.attributes) + len(attributes) <= room):
+        if self.end_time is None and (room is None or len(self.attributes) + len(attributes) <= room):
             self.attributes.update(attributes)
         else:
             self.set_attributes(attributes)
@@ -134,10 +138,9 @@ class LocalSpan(trace.Span):
             log.warning("invalid attribute key `%s`: must be a non-empty string; dropped", key)
             self.dropped_attributes += 1
             return
-        limit = self._tracer.max_value_length
-        if type(value) not in _PLAIN or limit is not None:
-            # the SDK's own cleaning (sequences, mappings, others; texts cut at the length limit)
-            value = _clean_attribute_value(value, limit)
+        if type(value) not in _PLAIN:
+            # the SDK's own cleaning (sequences, mappings, others); a length limit is applied at the end
+            value = _clean_attribute_value(value, None)
             if value is None:  # a value OTel does not take: dropped, as the SDK drops it
                 return
         attributes = self.attributes
@@ -155,8 +158,7 @@ class LocalSpan(trace.Span):
             return
         if self._tracer.max_events is not None and len(self.events) >= self._tracer.max_events:
             return
-        bounded = BoundedAttributes(self._tracer.max_event_attributes, attributes, immutable=True,
-                                    max_value_len=self._tracer.max_event_value_length)
+        bounded = BoundedAttributes(self._tracer.max_event_attributes, attributes, immutable=True)
         if not self.events:
             self.events = []
         self.events.append(LocalEvent(name, bounded, timestamp or time_ns()))
@@ -210,6 +212,19 @@ class LocalSpan(trace.Span):
 
     def __repr__(self) -> str:
         return f'LocalSpan(name="{self.name}", context={self.context})'
+
+
+class CuttingLocalSpan(LocalSpan):
+    """A LocalSpan under a value length limit: its content cut as it ends, ids kept whole
+    (tracing/limits.py), as CuttingPipeline cuts the SDK's spans."""
+
+    __slots__ = ()
+
+    def end(self, end_time: int | None = None) -> None:
+        if self.end_time is None:
+            tracer = self._tracer
+            cut_span(self.attributes, self.events, tracer.max_value_length, tracer.max_event_value_length)
+        super().end(end_time)
 
 
 class LocalEvent:

@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import get_current_span
 
+from promptwise.tracing.limits import cut_span
+
 
 class Pipeline(SpanProcessor):
     def __init__(self) -> None:
@@ -41,6 +43,22 @@ class Pipeline(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return all(processor.force_flush(timeout_millis) for processor in self.processors)
+
+
+class CuttingPipeline(Pipeline):
+    """A Pipeline for a process with an attribute value length limit (OTEL_*_VALUE_LENGTH_LIMIT):
+    each span's content is cut to the limit as it ends, before any processor sees it, and its
+    identifying attributes are kept whole (tracing/limits.py). Only then is this class used, so
+    the default path pays nothing for it."""
+
+    def __init__(self, limit: int | None, event_limit: int | None) -> None:
+        super().__init__()
+        self.limit, self.event_limit = limit, event_limit
+
+    def on_end(self, span) -> None:
+        if self.processors:
+            cut_span(span._attributes, span._events, self.limit, self.event_limit)
+        super().on_end(span)
 
 
 _RECORD = SamplingResult(Decision.RECORD_AND_SAMPLE)
