@@ -228,7 +228,9 @@ def _retry_after(error: BaseException) -> float | None:
     response = getattr(error, "response", None)
     if response is None:
         return None
-    return upstream_wait(response.headers)  # retry-after-ms, Retry-After (seconds or a date), x-ratelimit-reset-*
+    # retry-after-ms, Retry-After (seconds or a date); x-ratelimit-reset-* only on a 429: OpenAI sends
+    # them on every answer, and on a 500 a token window's reset is no wait asked for (6m0s would end the retries).
+    return upstream_wait(response.headers, resets=getattr(response, "status_code", None) == 429)
 
 
 # Called before each retry: (attempt that failed, kind, delay before the next one).

@@ -21,9 +21,10 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def upstream_wait(headers) -> float | None:
+def upstream_wait(headers, *, resets: bool = True) -> float | None:
     """Seconds to wait (>= 0) from a response's headers (any mapping with case-insensitive
-    `get`, as httpx's and aiohttp's headers are), or None when they name no wait."""
+    `get`, as httpx's and aiohttp's headers are), or None when they name no wait. `resets`:
+    whether x-ratelimit-reset-* count (a 429's; on other answers they are no wait asked for)."""
     if headers is None:
         return None
     value = headers.get("retry-after-ms")
@@ -38,7 +39,7 @@ def upstream_wait(headers) -> float | None:
             seconds = _http_date(value)
         if seconds is not None:
             return seconds
-    return _reset_wait(headers)
+    return _reset_wait(headers) if resets else None
 
 
 def _reset_wait(headers) -> float | None:
