@@ -502,6 +502,17 @@ function compareModelsPids() {
   return pidsWhere((args) => args.includes("promptwise") && args.includes("eval") && args.includes("--models"));
 }
 
+/** Pids of this run's VS Code extension hosts (their environment names this run's code-server config). */
+function extensionHostPids() {
+  return pidsWhere((args) => args.some((arg) => arg.includes("extensionHost"))).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, "utf8").includes(`CODE_SERVER_CONFIG=${path.join(tmp, "code-server.yaml")}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Pids of the `python -m promptwise serve FILE ... --port PORT` the editor started. */
 function servePids(file, port) {
   return pidsWhere((args) => args.includes("serve") && args.some((arg) => arg.endsWith(file)) && args.includes(String(port)));
@@ -938,7 +949,7 @@ const steps = [
     },
   },
   {
-    name: "Serve a chat prompty: the panel keeps the conversation, the lens shows the request, a crash is said, a reload stops it",
+    name: "Serve a chat prompty: the panel keeps the conversation, the lens shows the request, a crash is said; a reload or a killed extension host ends the server",
     waitsOn: "promptwise serve /v1/chat/completions + X1 serve session (V)",
     async run(page) {
       await runCommand(page, "Notifications: Clear All Notifications");
@@ -994,9 +1005,24 @@ const steps = [
       while (servePids("chat.prompty", again).length && Date.now() < deadline) await page.waitForTimeout(250);
       if (servePids("chat.prompty", again).length) throw new Error("promptwise serve outlived the window's reload");
       await waitForServerRunning(page);
+      // Served again, then the extension host is killed (no deactivate): the next host stops the server left behind.
+      await openFile(page, file);
+      await runCommand(page, "Promptwise: Serve Flow Locally");
+      await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+      const third = Number((await item.innerText()).trim().split(":").pop());
+      const hosts = extensionHostPids();
+      if (!hosts.length || !servePids("chat.prompty", third).length) throw new Error(`no extension host (${hosts}) or no serve on port ${third}`);
+      hosts.forEach((pid) => process.kill(pid, "SIGKILL"));
+      await page.waitForTimeout(2_000);
+      if (!extensionHostPids().length) await runCommand(page, "Developer: Restart Extension Host");
+      const orphanDeadline = Date.now() + 60_000;
+      while (servePids("chat.prompty", third).length && Date.now() < orphanDeadline) await page.waitForTimeout(250);
+      if (servePids("chat.prompty", third).length) throw new Error("promptwise serve outlived its killed extension host");
+      await waitForServerRunning(page);
+      await runCommand(page, "Notifications: Clear All Notifications");
       await runCommand(page, "View: Close All Editors"); // the next steps' lenses are log-triage's
       assertNoCspViolations();
-      return `2 turns answered with their history; lens "${lensText}"; crash: "${told.slice(0, 140)}"; reload stopped the server`;
+      return `2 turns answered with their history; lens "${lensText}"; crash: "${told.slice(0, 140)}"; reload stopped the server; a killed host's server stopped by the next`;
     },
   },
   {
