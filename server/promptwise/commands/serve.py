@@ -78,10 +78,7 @@ def handle(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: a port is 0-65535")
     _require_extra()
-    from promptwise.commands.run import import_engine
-
-    import_engine()
-    config = _config(args)
+    config = _config_in_child(args) if args.workers > 1 and _CAN_FORK else _config_checked(args)
     shared = None  # the workers' shared files, for this server's life (removed when it stops)
     if args.workers > 1:
         shared = tempfile.mkdtemp(prefix="promptwise-serve-")
@@ -116,6 +113,73 @@ def handle(args: argparse.Namespace) -> int:
     if shared is not None:
         shutil.rmtree(shared, ignore_errors=True)
     return 0
+
+
+def _config_checked(args: argparse.Namespace) -> dict:
+    """The engine (imported with the GC paused, see import_engine), then every check before start-up."""
+    from promptwise.commands.run import import_engine
+
+    import_engine()
+    return _config(args)
+
+
+# fork() without exec: Linux only (macOS's system libraries are not fork-safe); elsewhere the
+# supervisor runs the checks itself and keeps their imports.
+_CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def _config_in_child(args: argparse.Namespace) -> dict:
+    """`_config_checked` in a forked child that sends back the config (or the error) and exits.
+    With --workers N the supervisor serves nothing, yet the checks import the engine and the
+    openai SDK (~50 MB, never freed) and keep them for the server's life; the spawned workers
+    import their own. Same checks, same messages and output (the child writes to the same
+    stdout/stderr); the fork adds a few milliseconds to a start-up of seconds."""
+    read_end, write_end = os.pipe()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the child would write what is buffered here a second time
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, never runs the parent's atexit handlers
+        os.close(read_end)
+        try:
+            answer = {"config": _config_checked(args)}
+        except UserError as error:
+            answer = {"error": str(error)}
+        except KeyboardInterrupt:
+            answer = {"interrupted": True}
+        except BaseException as error:  # noqa: BLE001 - reported as the CLI would, then passed on
+            schema = sys.modules.get("promptwise.store.schema")  # cli.py says a damaged store in one line
+            if schema is not None and isinstance(error, schema.DamagedDatabase):
+                answer = {"error": str(error)}
+            else:
+                import traceback
+
+                traceback.print_exc()
+                answer = {"crashed": True}
+        try:
+            with os.fdopen(write_end, "w", encoding="utf-8") as out:
+                json.dump(answer, out)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, encoding="utf-8") as answers:
+            text = answers.read()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise UserError(f"serve: the check before start-up ended without an answer (wait status {status}); "
+                        f"nothing is served") from None
+    if "error" in answer:
+        raise UserError(answer["error"])
+    if answer.get("interrupted"):
+        raise KeyboardInterrupt
+    if answer.get("crashed"):
+        raise SystemExit(1)  # the child printed the traceback, as an uncaught error here would
+    return answer["config"]
 
 
 def _check_bindable(host: str, port: int) -> None:
