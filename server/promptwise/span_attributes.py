@@ -78,6 +78,9 @@ STREAMED = "promptwise.streamed"  # bool: the reply was streamed to the caller
 TIME_TO_FIRST_TOKEN_MS = "promptwise.time_to_first_token_ms"  # float, streamed replies: as the client got it
 MODEL_TIME_TO_FIRST_TOKEN_MS = "promptwise.model_time_to_first_token_ms"  # float: the model's first token
 CANCELLED = "promptwise.cancelled"  # bool: the caller went away (client disconnect)
+# bool, on a model call: its usage and cost are our estimate (tiktoken counts of the prompt and of
+# the text received), as a streamed reply cut before the endpoint's usage chunk has no other.
+USAGE_ESTIMATED = "promptwise.usage.estimated"
 SHADOW = "promptwise.shadow"  # bool: a shadow request whose answer was not returned
 SHADOW_OF_CONSUMER = "promptwise.shadow.consumer"  # the consumer whose request was shadowed (not billed to it)
 EVALUATOR = "promptwise.evaluator"  # the evaluator's name on evaluation spans

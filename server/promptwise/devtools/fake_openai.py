@@ -47,7 +47,7 @@ MISSING_AIOHTTP = missing_extra("the local scripted model", ["aiohttp"], "demo")
 # `usage` to override the computed numbers. A callable receives the request body.
 Reply = Union[str, dict, Callable[[dict], Union[str, dict]]]
 
-FAULT_KINDS = ("rate_limit", "server_error", "malformed", "drop", "truncated", "hang")
+FAULT_KINDS = ("rate_limit", "server_error", "malformed", "drop", "truncated", "hang", "stall")
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-35-turbo", "text-embedding-3-small")
 # Names OpenAI's reasoning models go by (o1, o3-mini, o4-mini, gpt-5, gpt-5.1..., not gpt-5-chat-latest):
 # with `reasoning_models=OPENAI_REASONING_MODELS` the server answers them as OpenAI does.
@@ -237,7 +237,8 @@ class FakeOpenAI:
         say how long to wait, `retry-after-ms` or OpenAI's `x-ratelimit-reset-tokens: 6m0s`),
         server_error (`status`, 500 by default, with `headers`), malformed (200 with a truncated JSON body), drop (connection closed without
         an answer), truncated (the connection dies part way through the answer), hang (no
-        answer until the client gives up). `count=None` = for ever.
+        answer until the client gives up), stall (a streamed reply sends its text, then hangs before
+        its finish and usage chunks until the client gives up; a plain request hangs). `count=None` = for ever.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
@@ -433,8 +434,11 @@ class FakeOpenAI:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
-        # hang: never answer; ends when the client gives up (closes the connection) or the
-        # server stops. aiohttp does not cancel handlers on disconnect, so watch the transport.
+        await self._hang_until_gone(request)  # hang (and stall, on a plain request): never answer
+
+    async def _hang_until_gone(self, request: web.Request) -> None:
+        """Ends (CancelledError) when the client gives up (closes the connection) or the server
+        stops. aiohttp does not cancel handlers on disconnect, so watch the transport."""
         assert self._stopping is not None
         while not self._stopping.is_set():
             transport = request.transport
@@ -492,6 +496,11 @@ class FakeOpenAI:
             text = _last_user_text(body)
             model = body.get("model") or request.match_info.get("deployment") or "gpt-4o-mini"
             fault = self._take_fault(text, model)
+            stall = fault is not None and fault.kind == "stall" and bool(body.get("stream"))
+            if stall:
+                fault_kind, fault = fault.kind, None  # answered below, cut after its text
+                if record is not None:
+                    record.fault = fault_kind
             if fault is not None:
                 fault_kind = fault.kind
                 if record is not None:
@@ -532,7 +541,7 @@ class FakeOpenAI:
             created = int(time.time())
             completion_id = f"chatcmpl-fake{self.stats.requests}"
             if body.get("stream"):
-                response = await self._stream(request, completion_id, created, model, message, usage, body)
+                response = await self._stream(request, completion_id, created, model, message, usage, body, stall)
             else:
                 response = web.json_response({
                     "id": completion_id,
@@ -560,7 +569,8 @@ class FakeOpenAI:
         message = {"role": "assistant", "content": None, **reply}
         return message, usage
 
-    async def _stream(self, request, completion_id, created, model, message, usage, body) -> web.StreamResponse:
+    async def _stream(self, request, completion_id, created, model, message, usage, body,
+                      stall: bool = False) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
 
@@ -572,6 +582,8 @@ class FakeOpenAI:
                                          "finish_reason": None}]})
         for piece in re.findall(r"\S+\s*|\s+", message.get("content") or ""):
             await send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        if stall:  # the text is out, the finish and usage never come
+            await self._hang_until_gone(request)
         await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             await send({**base, "choices": [], "usage": usage})

@@ -7,6 +7,7 @@ connection), the response cache and the model catalog, and turns a chat request 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -111,22 +112,26 @@ class LlmService:
             raise FlowError(f"{where}: {error}") from None
 
     def price(self, connection: Connection, model: str, result: ChatResult) -> float | None:
-        if self.catalog is None:
-            return None
-        key = (connection.is_azure, model, result.model)
-        if key in self._prices:  # a batch asks about the same model on every row
-            entry = self._prices[key]
-        else:
-            entry = None
-            for name in (model, result.model):
-                match = self.catalog.lookup(name, azure=connection.is_azure) if name else None
-                if match is not None:
-                    entry = match.model
-                    break
-            self._prices[key] = entry
+        entry = self._entry(connection, model, result.model)
         if entry is None:
             return None
         return entry.cost(result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.cached_tokens)
+
+    def _entry(self, connection: Connection, model: str, reported: str | None):
+        """The catalog's entry for `model` (or the model the endpoint reported), None if unknown."""
+        if self.catalog is None:
+            return None
+        key = (connection.is_azure, model, reported)
+        if key in self._prices:  # a batch asks about the same model on every row
+            return self._prices[key]
+        entry = None
+        for name in (model, reported):
+            match = self.catalog.lookup(name, azure=connection.is_azure) if name else None
+            if match is not None:
+                entry = match.model
+                break
+        self._prices[key] = entry
+        return entry
 
     def is_reasoning(self, connection: Connection, model: str) -> bool:
         """The catalog knows `model` as one of OpenAI's reasoning models (o-series, gpt-5 family; on
@@ -164,11 +169,30 @@ class LlmService:
         except ProviderError as error:
             spans.record_failed_call(spans.current_span(), error)
             raise self._failed("model call", model, connection, error) from None
+        except asyncio.CancelledError:
+            if sink is not None:  # a streamed reply cut before its usage came (the last chunk)
+                await self._bill_cut_stream(connection, model, messages, params, sink.received)
+            raise
         if result.finish_reason == "length" and not result.text and not result.message.get("tool_calls"):
             raise self._no_answer(connection, model, params, reasoning, result)
         if key is not None:
             self.cache.put(key, result.to_cache())
         return LlmCall(result, model, self.price(connection, model, result))
+
+    async def _bill_cut_stream(self, connection: Connection, model: str, messages: list[dict], params: dict,
+                               received: list[str]) -> None:
+        """The endpoint bills a cut stream's prompt and the text it wrote; without this a client could
+        leave before the end to spend tokens unmetered. Counted in a thread: the first count in a
+        process loads the tokenizer (0.4 s and more), which must not hold the event loop."""
+        entry = self._entry(connection, model, None)
+        try:
+            prompt, completion, cost = await asyncio.to_thread(usage.estimate_cut_call, entry, messages, params,
+                                                               list(received))
+        except Exception as error:  # never in place of the cancellation itself
+            log.warning("could not estimate the tokens of a cut model call to %s: %s", model, error)
+            return
+        spans.record_estimated_usage(spans.current_span(), prompt, completion, cost)
+        usage.add_call(prompt, completion, cost)
 
     def _no_answer(self, connection: Connection, model: str, params: dict, reasoning: bool,
                    result: ChatResult) -> NodeError:

@@ -330,6 +330,19 @@ def record_chat_result(current: Span, result: Any, cost: float | None) -> None:
 
 
 @_never_raises
+def record_estimated_usage(current: Span, prompt_tokens: int, completion_tokens: int, cost: float | None) -> None:
+    """A model call cut before the endpoint reported its usage (a stream whose client left): our
+    estimate of what it billed, marked as such, on a span that says it was cancelled."""
+    if not current.is_recording():
+        return
+    values: dict[str, Any] = {A.GEN_AI_USAGE_INPUT_TOKENS: prompt_tokens, A.GEN_AI_USAGE_OUTPUT_TOKENS: completion_tokens,
+                              A.USAGE_ESTIMATED: True, A.CANCELLED: True}
+    if cost is not None:
+        values[A.COST_USD] = float(cost)
+    _set_attributes(current, values)
+
+
+@_never_raises
 def record_embedding_result(current: Span, result: Any, cost: float | None) -> None:
     if not current.is_recording():
         return

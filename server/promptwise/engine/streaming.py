@@ -28,6 +28,7 @@ class TokenSink:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.claimed = False
         self.first_token_at: float | None = None  # time.perf_counter() of the first piece
+        self.received: list[str] = []  # the text so far: a call cut before its usage is billed by it
 
     def claim(self, node: str | None) -> bool:
         """Whether the call about to start (in `node`) is the one to stream; only one is."""
@@ -41,6 +42,7 @@ class TokenSink:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self.queue.put_nowait(text)
+            self.received.append(text)
 
 
 def sink_for_call() -> TokenSink | None:

@@ -8,6 +8,11 @@ meters those tokens and that cost, and counts them against the consumer's tokens
 The tally lives in a ContextVar: the flow's tasks copy the request task's context, so every
 call of the request adds to the same tally, and calls of other requests never do. Outside a
 tally (run, batch, eval) adding is one ContextVar read.
+
+A streamed call cut before its end (client gone, stream closed, timeout) never gets the usage the
+endpoint sends last, yet the endpoint bills the prompt it read and the text it wrote: such a call
+is counted by `estimate_cut_call` (tiktoken counts of the rendered messages and the text received,
+the catalog's price), and its span says the figures are estimated. Only the cut path tokenizes.
 """
 
 from __future__ import annotations
@@ -48,3 +53,19 @@ def add_call(prompt_tokens: int | None, completion_tokens: int | None, cost: flo
     tally.completion_tokens += completion_tokens or 0
     if cost is not None:
         tally.cost = (tally.cost or 0.0) + cost
+
+
+def estimate_cut_call(entry, messages: list[dict], params: dict, received: list[str]) -> tuple[int, int, float | None]:
+    """(prompt tokens, completion tokens, cost) of a streamed call cut before its usage arrived:
+    the messages as sent (with tools / response_format, OpenAI's counting rule) and the text
+    received so far, counted with the model's tokenizer (`entry`: its catalog entry, or None:
+    the fallback encoding, no price). The endpoint may have written more than we received."""
+    from promptwise.costing.catalog import FALLBACK_ENCODING
+    from promptwise.costing.counting import count_chat, count_text
+
+    encoding = entry.counting_encoding if entry is not None else FALLBACK_ENCODING
+    prompt = count_chat(messages, encoding, tools=params.get("tools"),
+                        response_format=params.get("response_format")).total
+    completion = count_text("".join(received), encoding) if received else 0
+    cost = entry.cost(prompt, completion) if entry is not None else None
+    return prompt, completion, cost

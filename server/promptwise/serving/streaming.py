@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
@@ -164,7 +165,10 @@ async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIt
     finally:
         if not task.done():
             task.cancel()  # the client went away: stop the flow and its model call
-            await asyncio.gather(task, return_exceptions=True)
+            # Shielded: starlette's disconnect scope cancels every await of ours at once, and the
+            # request would finish (metered) before the task counted what its cut calls spent.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(task, return_exceptions=True)
 
 
 def first_token_sent(serving, flow_request) -> None:
