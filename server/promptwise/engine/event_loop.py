@@ -106,26 +106,38 @@ def set_thread_slice(microseconds: int, policies: tuple[int, ...] | None = None)
     operator's other choice stays. Returns the slice now in effect in microseconds, or None
     when it is not the one asked for (not Linux, a kernel before 6.12, another policy, or
     refused, e.g. by a seccomp filter: the thread runs as before)."""
+    wanted = min(100_000, max(100, microseconds))  # the kernel's bounds
+    if not _set_runtime(wanted * 1000, policies or (os.SCHED_OTHER,)):
+        return None
+    return wanted if thread_slice_ns() == wanted * 1000 else None  # older kernels ignore the field
+
+
+def reset_slice() -> None:
+    """The calling thread back on the kernel's default slice (sched_runtime 0), its policy and
+    nice kept: what a serve lifespan that shortened it puts back at shutdown (tests serve
+    in-process, in pytest's main thread, and every thread started later would inherit it)."""
+    _set_runtime(0, tuple(_fair_policies()))
+
+
+def _set_runtime(runtime_ns: int, policies: tuple[int, ...]) -> bool:
+    """sched_setattr of the calling thread's sched_runtime, when its policy is one of `policies`."""
     import ctypes
 
     numbers = _sched_attr_syscalls()
     if numbers is None:
-        return None
-    wanted = min(100_000, max(100, microseconds))  # the kernel's bounds
+        return False
     attr = _sched_attr_type()()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.syscall(numbers[1], 0, ctypes.byref(attr), ctypes.sizeof(attr), 0) != 0:
-            return None
-        if attr.policy not in (policies or (os.SCHED_OTHER,)):
-            return None
+            return False
+        if attr.policy not in policies:
+            return False
         change = _sched_attr_type()(size=ctypes.sizeof(attr), policy=attr.policy, nice=attr.nice,
-                                    runtime=wanted * 1000)
-        if libc.syscall(numbers[0], 0, ctypes.byref(change), 0) != 0:
-            return None
+                                    runtime=runtime_ns)
+        return libc.syscall(numbers[0], 0, ctypes.byref(change), 0) == 0
     except (OSError, AttributeError):
-        return None
-    return wanted if thread_slice_ns() == wanted * 1000 else None  # older kernels ignore the field
+        return False
 
 
 def shorten_slice() -> int | None:

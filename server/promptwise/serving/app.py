@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from promptwise.engine import usage
-from promptwise.engine.event_loop import shorten_slice
+from promptwise.engine.event_loop import reset_slice, shorten_slice
 from promptwise.serving.access_log import QueuedLog, queued
 from promptwise.serving.errors import ServeError, error_response, safe_message, upstream_retry_after
 from promptwise.serving.flow import InputProblem, ServedFlow
@@ -149,10 +149,12 @@ class ServingApp:
         _settle_heap()
         # This (the loop) thread takes a core as soon as a request's data arrives instead of at
         # the scheduler's next tick (engine/event_loop.py); the threads started above keep the default.
-        shorten_slice()
+        shortened = shorten_slice()
         try:
             yield
         finally:
+            if shortened is not None:  # the kernel's default again for this thread (and those it starts): tests serve in-process
+                reset_slice()
             if alerts is not None:
                 alerts.stop()
             if self.online is not None:
