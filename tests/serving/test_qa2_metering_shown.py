@@ -36,7 +36,7 @@ def metered(tmp_path_factory):
                 answer = httpx.post(process.url + "/score", json={"question": question}, headers={"api-key": key},
                                     timeout=30)
                 assert answer.status_code == 200, answer.text
-            refused = httpx.post(process.url + "/score", json={"question": 5},
+            refused = httpx.post(process.url + "/score", json={"question": None},
                                  headers={"api-key": KEYS["QA2_BATCH_KEY"]}, timeout=30)
             assert refused.status_code == 422
         finally:

@@ -35,7 +35,7 @@ def _trace(root, request_id: str, seconds: float = 10) -> dict:
             time.sleep(0.1)
 
 
-@pytest.mark.parametrize("body, status", [({"question": "hello"}, 200), ({}, 422), ({"question": 5}, 422)])
+@pytest.mark.parametrize("body, status", [({"question": "hello"}, 200), ({}, 422), ({"question": [5]}, 422)])
 def test_the_request_panels_trace_link_finds_the_request(served, body, status):
     root, process = served
     request_id = f"panel{status}{len(body)}{int(time.time() * 1000) % 100000}"

@@ -34,7 +34,7 @@ def served_then_stopped(tmp_path_factory):
             azure_client = httpx.post(served.url + "/score", json={"question": "hi"}, timeout=30,
                                       headers={"x-ms-client-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e"})
             assert azure_client.headers["x-request-id"] == "0f8fad5b-d9cb-469f-a165-70867728950e"
-            refused = httpx.post(served.url + "/score", json={"question": 7}, timeout=30)
+            refused = httpx.post(served.url + "/score", json={"question": [7]}, timeout=30)
             with pytest.raises(httpx.ReadTimeout):  # leaves while the model call is in flight
                 httpx.post(served.url + "/score", json={"question": "slow please"}, timeout=httpx.Timeout(30, read=1),
                            headers={"Accept": "text/event-stream", "x-request-id": "gone-away-1"})

@@ -244,7 +244,7 @@ def test_a_page_may_send_the_headers_the_server_reads_and_read_the_ones_it_answe
         "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key, traceparent, x-ms-client-request-id, content-type"})
     assert preflight.status_code == 200, preflight.text
-    answer = client.post("/score", json={"question": 3}, headers={"Origin": ORIGIN})
+    answer = client.post("/score", json={"question": [3]}, headers={"Origin": ORIGIN})
     assert answer.status_code == 422
     exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
     assert {"retry-after", "x-request-id"} <= exposed

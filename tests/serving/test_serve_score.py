@@ -157,7 +157,8 @@ def test_a_json_body_that_is_not_an_object_is_422(client):
 
 @pytest.mark.parametrize("body, words", [
     ({}, ["`question`", "string", "missing"]),
-    ({"question": 42}, ["`question`", "string", "integer"]),
+    ({"question": {"text": 42}}, ["`question`", "string", "an object"]),  # a number is "42", as pf
+    ({"question": None}, ["`question`", "string", "null"]),
     ({"question": "hi", "times": "two"}, ["`times`", "integer", "a string"]),
     ({"question": "hi", "times": True}, ["`times`", "integer", "a boolean"]),
     ({"question": "hi", "chat_history": {"a": 1}}, ["`chat_history`", "array", "an object"]),

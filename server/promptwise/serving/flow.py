@@ -56,11 +56,20 @@ def check_value(name: str, value: Any, declared: str | None) -> None:
         raise InputProblem(f"input `{name}` must be {_article(label)} {label} (declared `{declared}`), got {got}")
 
 
-def _from_text(name: str, value: Any, declared: str | None) -> Any:
-    """A string given for an int, double, bool, list or object input, converted as Prompt flow's
-    serving (and `promptwise run --inputs`) converts it: {"count": "3"} is 3, "true" is True,
-    '[1, 2]' a list. Text that does not convert stays text, for check_value to refuse by name."""
-    if not isinstance(value, str) or json_type(declared) in (None, "string"):
+def _as_declared(name: str, value: Any, declared: str | None) -> Any:
+    """A value converted as Prompt flow's serving converts it to the input's declared type.
+
+    A number or boolean given for a string input is its Python text, as pf's
+    ValueType.STRING.parse (str(v)): 3 is "3", 3.0 "3.0", True "True". Objects, arrays and null
+    stay as they are, for check_value to refuse (pf would pass on "{'a': 1}" or "None", a
+    caller's mistake we name instead).
+    A string given for an int, double, bool, list or object input is converted as pf's serving
+    (and `promptwise run --inputs`) converts it: {"count": "3"} is 3, "true" is True, '[1, 2]'
+    a list. Text that does not convert stays text, for check_value to refuse by name."""
+    kind = json_type(declared)
+    if kind == "string":
+        return str(value) if isinstance(value, (int, float)) else value  # bool is an int
+    if not isinstance(value, str) or kind is None:
         return value
     from promptwise.engine.errors import FlowError
     from promptwise.engine.values import coerce
@@ -172,7 +181,7 @@ class ServedFlow:
         for name, spec in self.input_specs.items():
             declared = getattr(spec, "type", None)
             if name in given:
-                given[name] = _from_text(name, given[name], declared)
+                given[name] = _as_declared(name, given[name], declared)
                 check_value(name, given[name], declared)
             elif not getattr(spec, "has_default", False):
                 label = json_type(declared) or declared or "any value"
