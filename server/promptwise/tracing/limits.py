@@ -33,12 +33,6 @@ def kept_whole(key: str) -> bool:
     return key in KEPT_WHOLE or (key.startswith("promptwise.") and key not in a.CONTENT_ATTRIBUTES)
 
 
-def value_length_limits(limits) -> tuple[int | None, int | None]:
-    """(span attributes, event attributes) value length limits of a SpanLimits (the SDK's, or
-    tracing/local.py's LocalSpanLimits): None where values are kept whole."""
-    return limits.max_span_attribute_length, limits.max_attribute_length
-
-
 def cut_attributes(attributes: dict, limit: int) -> None:
     """Cut, in place, every string in `attributes` (a plain dict) longer than `limit`, except in
     the attributes kept whole: as the SDK cuts (strings and the strings in sequences), silently."""
