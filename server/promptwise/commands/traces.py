@@ -38,7 +38,10 @@ def register(subparsers) -> None:
                                                "OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, e.g. "
                                                "http://localhost:4318; OTEL_EXPORTER_OTLP_HEADERS for a key, "
                                                "OTEL_SERVICE_NAME to name the service) before run, batch, eval "
-                                               "or serve.")
+                                               "or serve. OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (e.g. "
+                                               "parentbased_traceidratio and 0.1) sample what is exported, whole "
+                                               "traces; the local store keeps every trace (metering, monitor, "
+                                               "`traces show` of a request id and the editor read it).")
     parser.add_argument("--workspace", default=".", metavar="PATH", help="a folder inside the workspace (default: .)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", help="traces, newest first")

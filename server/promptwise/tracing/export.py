@@ -64,7 +64,61 @@ def otlp_processor(queue_size: int = 2048, pii=None) -> SpanProcessor | None:
         from promptwise.tracing.pii import GoverningExporter
 
         exporter = GoverningExporter(exporter, pii, CONTENT_ATTRIBUTES)
-    return BatchSpanProcessor(exporter, max_queue_size=queue_size)
+    batch = BatchSpanProcessor(exporter, max_queue_size=queue_size)
+    return SampledExport(batch) if os.environ.get("OTEL_TRACES_SAMPLER", "").strip() else batch
+
+
+class SampledExport:
+    """OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (parentbased_traceidratio 0.1...) applied to
+    the OTLP export alone. Our provider records every span (tracing/pipeline.PipelineSampler): the
+    local store feeds metering, monitoring, `traces show` of a request id and the editor's lenses,
+    so it keeps every trace; only what leaves the machine is sampled. The SDK's sampler decides
+    once per trace, at its local root (no parent, or a caller's traceparent, whose sampled flag the
+    parentbased_* samplers follow), and the trace's other spans go with that decision: a trace is
+    exported whole or not at all."""
+
+    _MAX_OPEN = 100_000  # open traces remembered; past it (roots that never end) the memory is reset
+
+    def __init__(self, processor) -> None:
+        from opentelemetry.sdk.trace.sampling import _get_from_env_or_default  # the SDK's own reading
+
+        self.processor = processor
+        self.sampler = _get_from_env_or_default()
+        self._open: dict[int, bool] = {}  # trace id -> exported, while its local root is open
+
+    def _decide(self, span) -> bool:
+        from opentelemetry import trace
+
+        parent = span.parent
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None
+        result = self.sampler.should_sample(context, span.context.trace_id, span.name, span.kind,
+                                            span.attributes, span.links)
+        return result.decision.is_sampled()
+
+    def on_start(self, span, parent_context=None) -> None:
+        parent = span.parent
+        if parent is None or parent.is_remote:  # the trace's root in this process
+            if len(self._open) >= self._MAX_OPEN:
+                self._open.clear()
+            self._open[span.context.trace_id] = self._decide(span)
+
+    def on_end(self, span) -> None:
+        parent = span.parent
+        trace_id = span.context.trace_id
+        if parent is None or parent.is_remote:
+            exported = self._open.pop(trace_id, None)
+        else:
+            exported = self._open.get(trace_id)
+        if exported is None:  # its root ended first, or began before this processor
+            exported = self._decide(span)
+        if exported:
+            self.processor.on_end(span)
+
+    def shutdown(self) -> None:
+        self.processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.processor.force_flush(timeout_millis)
 
 
 def warn_before_workers() -> None:
