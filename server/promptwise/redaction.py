@@ -181,6 +181,11 @@ def redact(text: str) -> str:
     return redact_url_credentials(text)
 
 
+# `\uXXXX` or `\b` anywhere: one search instead of two two-character scans of the text (a prompt's
+# JSON always gets this far: its line breaks are escaped). 2.8 KB of prompt: 6.4 -> 2.0 us (R, 15:14).
+_SHAPE_STOPPING_ESCAPE = re.compile(r"\\[ub]")
+
+
 def escapes_may_hide_secrets(json_text: str) -> bool:
     """Whether `redact` over JSON text (ensure_ascii off) could find less than it finds in the
     strings the text encodes: a registered secret whose JSON form differs from it (it holds a
@@ -190,7 +195,7 @@ def escapes_may_hide_secrets(json_text: str) -> bool:
     the URL shapes where the characters themselves stop them, so they need no second look."""
     if "\\" not in json_text:  # one fast scan: every escape, and every escaped form, holds a backslash
         return False
-    if "\\u" in json_text or "\\b" in json_text:
+    if _SHAPE_STOPPING_ESCAPE.search(json_text) is not None:
         return True
     for escaped in _escaped_differently:  # usually none: secrets seldom hold quotes or backslashes
         if escaped in json_text:
