@@ -112,3 +112,73 @@ def test_a_stream_cut_before_its_usage_is_metered_by_estimate_and_counts_against
 def whole_tokens(served: ServeProcess) -> int:
     entries = served.access_log(until=lambda es: any(e.get("id") == "whole" for e in es))
     return next(e for e in entries if e.get("id") == "whole")["tokens"]
+
+
+# A chat prompty as /v1/chat/completions serves it (pf's chat input and history).
+CHAT = {
+    "chat.prompty": """
+        ---
+        name: chat
+        model:
+          api: chat
+          configuration: {type: openai, connection: local}
+        inputs:
+          question: {type: string}
+          chat_history: {type: list, default: []}
+        ---
+        user:
+        {{question}}
+    """,
+}
+
+
+def entry_of(served: ServeProcess, request_id: str) -> dict:
+    entries = served.access_log(until=lambda es: any(e.get("id") == request_id for e in es))
+    return next(e for e in entries if e.get("id") == request_id)
+
+
+def test_an_openai_client_that_closes_its_stream_and_a_stream_cut_by_the_timeout_are_metered(tmp_path):
+    import openai
+
+    with FakeOpenAI() as fake:
+        root = write_workspace(tmp_path, fake.base_url, CHAT, "timeout_seconds: 3\n")
+        served = ServeProcess(root / "chat.prompty")
+        try:
+            # /v1/chat/completions through the openai client, closed once the text is in
+            fake.inject("stall", count=1, match="^left")
+            question = "left after the text " * 5
+            reply = f"echo: {question.strip()}"
+            client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0)
+            stream = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": question}],
+                                                    stream=True, extra_headers={"x-request-id": "chat-closed"})
+            text = ""
+            for chunk in stream:
+                text += "".join(choice.delta.content or "" for choice in chunk.choices)
+                if text.strip() == reply:
+                    break
+            stream.close()
+            entry = entry_of(served, "chat-closed")
+            assert entry["status"] == 499, entry
+            call = model_call_span(show_trace(root, "chat-closed", until=lambda t: t["totals"]["llm_calls"] == 1))
+            attributes = call["attributes"]
+            assert attributes["promptwise.usage.estimated"] is True
+            assert attributes["gen_ai.usage.output_tokens"] == count_text(reply, ENCODING)
+            assert attributes["gen_ai.usage.input_tokens"] > count_text(question, ENCODING)
+            assert entry["tokens"] == attributes["gen_ai.usage.input_tokens"] + attributes["gen_ai.usage.output_tokens"]
+            assert entry["cost"] == attributes["promptwise.cost_usd"] > 0
+
+            # /score events, the client stays; serve.timeout_seconds cuts the stalled call
+            fake.inject("stall", count=1, match="^slow")
+            with httpx.stream("POST", served.url + "/score", json={"question": "slow answer"},
+                              headers={"Accept": "text/event-stream", "x-request-id": "timed-out"}, timeout=30) as answer:
+                events = [line for line in answer.iter_lines() if line.startswith("data:")]
+            assert any("timeout" in line for line in events), events  # the stream ends with the error event
+            entry = entry_of(served, "timed-out")
+            assert entry["error"] == "timeout", entry
+            completion = count_text("echo: slow answer", ENCODING)
+            assert entry["tokens"] > completion, entry  # 0 before
+            call = model_call_span(show_trace(root, "timed-out", until=lambda t: t["totals"]["llm_calls"] == 1))
+            assert call["attributes"]["promptwise.usage.estimated"] is True
+            assert call["attributes"]["gen_ai.usage.output_tokens"] == completion
+        finally:
+            served.stop()
