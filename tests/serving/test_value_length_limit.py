@@ -24,25 +24,11 @@ from promptwise.devtools.fake_openai import FakeOpenAI
 from serving_process import ServeProcess, show_trace, write_workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tracing"))
-from test_otlp_export import OtlpReceiver, attributes  # noqa: E402  (the real OTLP/HTTP receiver)
+from test_otlp_export import FLOW, OtlpReceiver, attributes  # noqa: E402  (the real OTLP/HTTP receiver)
 
-FILES = {
-    "chat-bot/flow.dag.yaml": """
-        inputs:
-          question: {type: string}
-        outputs:
-          answer: {reference: "${ask.output}"}
-        nodes:
-        - name: ask
-          type: llm
-          source: {type: code, path: ask.jinja2}
-          inputs: {model: gpt-4o-mini, question: "${inputs.question}"}
-          api: chat
-    """,
-    "chat-bot/ask.jinja2": "user:\n{{question}}\n",
-}
+# test_otlp_export's one-llm-node flow, in a folder named as D's (the run id then starts 'chat-bot_')
+FILES = {name.replace("hello/", "chat-bot/"): text for name, text in FLOW.items()}
 QUESTION = "what is the capital of France, and why did it become the capital of France? " * 2 + "Thanks."  # > 64
-LONG_IDS = (A.RUN_ID, A.FLOW_CONTENT_HASH, A.FLOW_PATH, "promptwise.request.id", A.GEN_AI_RESPONSE_ID)
 CONTENT = (A.FLOW_INPUTS, A.FLOW_OUTPUTS, A.NODE_INPUTS, A.NODE_OUTPUT, A.GEN_AI_INPUT_MESSAGES,
            A.GEN_AI_OUTPUT_MESSAGES)
 
