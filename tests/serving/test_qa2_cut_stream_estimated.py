@@ -15,10 +15,12 @@ import json
 import sqlite3
 
 import httpx
+import pytest
 
 from promptwise.costing.counting import count_chat, count_text
 from promptwise.devtools.fake_openai import FakeOpenAI
 from serving_process import ECHO_PROMPTY, ServeProcess, show_trace, write_workspace
+from test_serve_chat import CHAT_PROMPTY
 from test_serve_disconnect import wait_until
 
 LONG_QUESTION = " ".join(f"word{i}" for i in range(60))  # about 120 tokens under o200k_base
@@ -78,8 +80,7 @@ def test_a_stream_cut_before_its_usage_is_metered_by_estimate_and_counts_against
             reply = f"echo: {LONG_QUESTION}"
             assert asyncio.run(stream_then_leave(served.url, LONG_QUESTION, "cut-stream", reply)) == reply
 
-            entries = served.access_log(until=lambda es: any(e.get("id") == "cut-stream" for e in es))
-            entry = next(e for e in entries if e.get("id") == "cut-stream")
+            entry = entry_of(served, "cut-stream")
             prompt = count_chat([{"role": "user", "content": LONG_QUESTION}], ENCODING).total
             completion = count_text(reply, ENCODING)
             assert entry["status"] == 499, entry
@@ -92,7 +93,7 @@ def test_a_stream_cut_before_its_usage_is_metered_by_estimate_and_counts_against
             assert attributes["promptwise.cancelled"] is True
             assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == \
                 (prompt, completion)
-            assert attributes["promptwise.cost_usd"] == entry["cost"]
+            assert attributes["promptwise.cost_usd"] == pytest.approx(entry["cost"])
 
             # metering.sqlite is flushed every few seconds; it holds both requests
             assert wait_until(lambda: metered(root)[0] >= whole_tokens(served) + prompt + completion), metered(root)
@@ -110,26 +111,7 @@ def test_a_stream_cut_before_its_usage_is_metered_by_estimate_and_counts_against
 
 
 def whole_tokens(served: ServeProcess) -> int:
-    entries = served.access_log(until=lambda es: any(e.get("id") == "whole" for e in es))
-    return next(e for e in entries if e.get("id") == "whole")["tokens"]
-
-
-# A chat prompty as /v1/chat/completions serves it (pf's chat input and history).
-CHAT = {
-    "chat.prompty": """
-        ---
-        name: chat
-        model:
-          api: chat
-          configuration: {type: openai, connection: local}
-        inputs:
-          question: {type: string}
-          chat_history: {type: list, default: []}
-        ---
-        user:
-        {{question}}
-    """,
-}
+    return entry_of(served, "whole")["tokens"]
 
 
 def entry_of(served: ServeProcess, request_id: str) -> dict:
@@ -141,7 +123,7 @@ def test_an_openai_client_that_closes_its_stream_and_a_stream_cut_by_the_timeout
     import openai
 
     with FakeOpenAI() as fake:
-        root = write_workspace(tmp_path, fake.base_url, CHAT, "timeout_seconds: 3\n")
+        root = write_workspace(tmp_path, fake.base_url, CHAT_PROMPTY, "timeout_seconds: 3\n")
         served = ServeProcess(root / "chat.prompty")
         try:
             # /v1/chat/completions through the openai client, closed once the text is in
@@ -165,7 +147,8 @@ def test_an_openai_client_that_closes_its_stream_and_a_stream_cut_by_the_timeout
             assert attributes["gen_ai.usage.output_tokens"] == count_text(reply, ENCODING)
             assert attributes["gen_ai.usage.input_tokens"] > count_text(question, ENCODING)
             assert entry["tokens"] == attributes["gen_ai.usage.input_tokens"] + attributes["gen_ai.usage.output_tokens"]
-            assert entry["cost"] == attributes["promptwise.cost_usd"] > 0
+            assert attributes["promptwise.cost_usd"] > 0
+            assert entry["cost"] == pytest.approx(attributes["promptwise.cost_usd"])
 
             # /score events, the client stays; serve.timeout_seconds cuts the stalled call
             fake.inject("stall", count=1, match="^slow")
