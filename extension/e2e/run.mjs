@@ -931,8 +931,9 @@ const steps = [
         throw new Error(`request panel: ${state}: ${answer.slice(0, 300)}`);
       }
       await page.screenshot({ path: path.join(results, "12a-serve-panel.png") });
-      // A wrong input: one readable line naming it, not a JSON body.
-      await frame.locator("#inputs").fill(JSON.stringify({ log_text: 5 }));
+      // A wrong input: one readable line naming it, not a JSON body. (A number or a boolean would be
+      // taken as its text, as pf flow serve takes it.)
+      await frame.locator("#inputs").fill(JSON.stringify({ log_text: ["not", "a", "string"] }));
       await frame.locator("#send").click();
       await frame.locator("#state", { hasText: "HTTP 422" }).waitFor({ state: "visible", timeout: 30_000 });
       const refused = (await frame.locator("#answer").innerText()).trim();
@@ -980,6 +981,8 @@ const steps = [
       const sent = await trace.locator("details[open] .span-body").first().innerText();
       if (!sent.includes(questions[0]) || !sent.includes(`echo: ${questions[0]}`) || !sent.includes(questions[1])) throw new Error(`the second call was not sent the history: ${sent.slice(0, 300)}`);
       // The prompty never ran here: its "last run" lens comes from the served request (traces.sqlite watched).
+      // (Quick Open opens a file in the active group: the prompty's group first, not a webview's.)
+      await runCommand(page, "View: Focus First Editor Group");
       await openFile(page, file);
       const lens = page.locator(".monaco-editor .codelens-decoration a", { hasText: /^last run: .* tok/ }).first();
       await lens.waitFor({ state: "visible", timeout: 20_000 });
@@ -994,6 +997,7 @@ const steps = [
       await frame.locator("#stopped", { hasText: "The server stopped" }).waitFor({ state: "visible", timeout: 5_000 });
       await item.waitFor({ state: "hidden", timeout: 5_000 });
       // Served again, then the window reloads (as on close): the server goes with it.
+      await runCommand(page, "View: Focus First Editor Group");
       await openFile(page, file);
       await runCommand(page, "Promptwise: Serve Flow Locally");
       await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS }); // serve starts slowly on a loaded machine
@@ -1006,6 +1010,7 @@ const steps = [
       if (servePids("chat.prompty", again).length) throw new Error("promptwise serve outlived the window's reload");
       await waitForServerRunning(page);
       // Served again, then the extension host is killed (no deactivate): the next host stops the server left behind.
+      await runCommand(page, "View: Focus First Editor Group");
       await openFile(page, file);
       await runCommand(page, "Promptwise: Serve Flow Locally");
       await item.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
