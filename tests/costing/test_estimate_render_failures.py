@@ -118,8 +118,9 @@ def test_syntax_error_in_json_output_and_exit_status(tmp_path, capsys):
 
 
 def test_row_dependent_render_failure_is_listed_by_row(tmp_path, capsys):
-    # `"%d" | format(x)` fails for text values: the engine would fail those rows too.
-    flow = flow_with_template(tmp_path, 'system:\nYou reply.\nuser:\n{{ "%d" | format(ticket) }}\n')
+    # `"%d" | format(None)` fails: the engine would fail those rows too. The 7 reaches the string
+    # input as "7" (pf's str(v)); `int(none)` makes it 7 and "seven" None.
+    flow = flow_with_template(tmp_path, 'system:\nYou reply.\nuser:\n{{ "%d" | format(ticket | int(none)) }}\n')
     data = tmp_path / "rows.jsonl"
     data.write_text('{"ticket": 7}\n{"ticket": "seven"}\n', encoding="utf-8")
     assert main(["estimate", str(flow), "--data", str(data), "--format", "json"]) == 1

@@ -12,15 +12,24 @@ _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
+_STRING_KINDS = ("string", "str", "text")
+
+
 def coerce(value: Any, declared: str | None, name: str) -> Any:
     """Convert text (from the command line or a CSV cell) to an input's declared type.
 
-    Values that already have a non-text type (JSONL) are passed through unchanged, as
-    Prompt flow does.
+    A number or boolean (JSONL, a served request) for a string input becomes its text, as
+    Prompt flow's ValueType.STRING.parse (str(v)) makes it on every line it runs or serves:
+    3 -> "3", 3.0 -> "3.0", True -> "True". Other values that already have a non-text type are
+    passed through unchanged.
     """
-    if not isinstance(value, str) or not declared:
+    if not declared:
         return value
     kind = declared.lower()
+    if kind in _STRING_KINDS:
+        return str(value) if isinstance(value, (int, float)) else value  # bool is an int: "True"
+    if not isinstance(value, str):
+        return value
     try:
         if kind == "int":
             return int(value)
@@ -35,7 +44,7 @@ def coerce(value: Any, declared: str | None, name: str) -> Any:
             raise ValueError(value)
         if kind in ("list", "object", "array", "dict") and value.strip()[:1] in ("[", "{"):
             return json.loads(value)
-        if kind not in ("string", "str", "text") and value.strip()[:1] == "{":
+        if value.strip()[:1] == "{":
             return json.loads(value)  # e.g. a model configuration given as JSON on the command line
     except (ValueError, json.JSONDecodeError):
         raise FlowError(f"input `{name}` is declared as {declared}, but got {value!r}; "

@@ -17,9 +17,11 @@ from typing import Any
 
 from promptwise.documents.content_hash import flow_content_hash
 from promptwise.engine import spans
+from promptwise.engine.errors import FlowError
 from promptwise.engine.executable import Executable, LineOutcome
 from promptwise.engine.providers import RetryPolicy
 from promptwise.engine.runner import Session, open_session
+from promptwise.engine.values import coerce
 
 # Declared input type -> (JSON types accepted, the name a message shows).
 _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
@@ -59,21 +61,16 @@ def check_value(name: str, value: Any, declared: str | None) -> None:
 def _as_declared(name: str, value: Any, declared: str | None) -> Any:
     """A value converted as Prompt flow's serving converts it to the input's declared type.
 
-    A number or boolean given for a string input is its Python text, as pf's
-    ValueType.STRING.parse (str(v)): 3 is "3", 3.0 "3.0", True "True". Objects, arrays and null
-    stay as they are, for check_value to refuse (pf would pass on "{'a': 1}" or "None", a
-    caller's mistake we name instead).
-    A string given for an int, double, bool, list or object input is converted as pf's serving
-    (and `promptwise run --inputs`) converts it: {"count": "3"} is 3, "true" is True, '[1, 2]'
-    a list. Text that does not convert stays text, for check_value to refuse by name."""
+    The engine's rule (values.coerce), as `promptwise run` applies it: a number or boolean given
+    for a string input is its Python text, as pf's ValueType.STRING.parse (str(v)): 3 is "3",
+    3.0 "3.0", True "True". Objects, arrays and null stay as they are, for check_value to refuse
+    (pf would pass on "{'a': 1}" or "None", a caller's mistake we name instead).
+    A string given for an int, double, bool, list or object input: {"count": "3"} is 3, "true"
+    is True, '[1, 2]' a list. Text that does not convert stays text, for check_value to refuse
+    by name."""
     kind = json_type(declared)
-    if kind == "string":
-        return str(value) if isinstance(value, (int, float)) else value  # bool is an int
-    if not isinstance(value, str) or kind is None:
-        return value
-    from promptwise.engine.errors import FlowError
-    from promptwise.engine.values import coerce
-
+    if kind is None or (kind == "string") == isinstance(value, str):
+        return value  # text for a string input, a non-text value for another: nothing to convert
     try:
         return coerce(value, declared, name)
     except FlowError:
