@@ -80,19 +80,22 @@ class SampledExport:
     _MAX_OPEN = 100_000  # open traces remembered; past it (roots that never end) the memory is reset
 
     def __init__(self, processor) -> None:
+        from opentelemetry import trace
+        from opentelemetry.context import Context
         from opentelemetry.sdk.trace.sampling import _get_from_env_or_default  # the SDK's own reading
 
         self.processor = processor
         self.sampler = _get_from_env_or_default()
         self._open: dict[int, bool] = {}  # trace id -> exported, while its local root is open
+        self._no_parent = Context()  # a root's: not whatever context is current when it starts
+        self._in_context, self._remote = trace.set_span_in_context, trace.NonRecordingSpan
 
     def _decide(self, span) -> bool:
-        from opentelemetry import trace
-
         parent = span.parent
-        context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None
-        result = self.sampler.should_sample(context, span.context.trace_id, span.name, span.kind,
-                                            span.attributes, span.links)
+        context = self._no_parent if parent is None else self._in_context(self._remote(parent))
+        # The variables name only the SDK's built-in samplers, which decide on the trace id and the
+        # parent alone: the span's attributes (a copy, 1.5 us) are not read.
+        result = self.sampler.should_sample(context, span.context.trace_id, span.name, span.kind)
         return result.decision.is_sampled()
 
     def on_start(self, span, parent_context=None) -> None:
