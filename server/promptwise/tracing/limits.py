@@ -35,9 +35,13 @@ def kept_whole(key: str) -> bool:
 
 def cut_attributes(attributes: dict, limit: int) -> None:
     """Cut, in place, every string in `attributes` (a plain dict) longer than `limit`, except in
-    the attributes kept whole: as the SDK cuts (strings and the strings in sequences), silently."""
+    the attributes kept whole: as the SDK cuts (strings and the strings in sequences), silently.
+    Short strings and numbers are passed over before the name is looked at (most values are)."""
     for key, value in attributes.items():
-        if not kept_whole(key):
+        if isinstance(value, str):
+            if len(value) > limit and not kept_whole(key):
+                attributes[key] = value[:limit]  # a new value for a key already there: safe while iterating
+        elif isinstance(value, (tuple, list)) and not kept_whole(key):
             cut = _cut(value, limit)
             if cut is not value:
                 attributes[key] = cut
