@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -94,6 +96,9 @@ def test_a_stream_cut_before_its_usage_is_metered_by_estimate_and_counts_against
             assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == \
                 (prompt, completion)
             assert attributes["promptwise.cost_usd"] == pytest.approx(entry["cost"])
+            shown = subprocess.run([sys.executable, "-m", "promptwise", "traces", "show", "cut-stream"], cwd=root,
+                                   capture_output=True, text=True, timeout=60)
+            assert "tokens estimated: cut before the endpoint's usage" in shown.stdout, shown.stdout + shown.stderr
 
             # metering.sqlite is flushed every few seconds; it holds both requests
             assert wait_until(lambda: metered(root)[0] >= whole_tokens(served) + prompt + completion), metered(root)

@@ -297,6 +297,8 @@ def _span_figures(span: dict) -> str:
             parts.append(format_usd(span["cost_usd"]))
         if span.get("cache_hit"):
             parts.append("cache hit")
+        if (span.get("attributes") or {}).get("promptwise.usage.estimated"):
+            parts.append("tokens estimated: cut before the endpoint's usage")
         if (span.get("attempts") or 0) > 1:
             parts.append(f"{span['attempts']} attempts")
     return ("  " + " · ".join(parts)) if parts else ""
