@@ -57,7 +57,8 @@ class CuttingPipeline(Pipeline):
 
     def on_end(self, span) -> None:
         if self.processors:
-            cut_span(span._attributes, span._events, self.limit, self.event_limit)
+            # the ended span's own containers (ReadableSpan's fields; its public views are read-only)
+            cut_span(getattr(span, "_attributes", None), getattr(span, "_events", ()), self.limit, self.event_limit)
         super().on_end(span)
 
 
