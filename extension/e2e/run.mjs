@@ -1450,6 +1450,17 @@ function cleanUp() {
   cleaning ??= (async () => {
     await Promise.race([browser?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
     await stopAll();
+    // The extension starts `promptwise serve` in a process group of its own (stopAll's groups miss
+    // it): a step that failed before stopping it leaves one, found by the workspace in its arguments.
+    if (tmp) {
+      for (const pid of pidsWhere((args) => args.includes("serve") && args.some((arg) => arg.startsWith(tmp)))) {
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // gone, or not a group leader
+        }
+      }
+    }
     if (tmp && !process.env.PROMPTWISE_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
