@@ -412,8 +412,8 @@ def parse_when(text: str | None, option: str, now: float) -> int | None:
             moment = datetime.fromtimestamp(now).replace(hour=hour, minute=minute, second=second, microsecond=0)
         else:
             moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
-    except ValueError:
+        return int(moment.timestamp() * 1e9)  # a naive time is local time, as `traces list` shows it
+    except (ValueError, OverflowError, OSError):  # also a date the clock cannot hold (0001-01-01)
         raise UserError(f"{option} {text!r}: give an age (15m, 2h, 7d, 1w, `2 hours ago`), a date or time "
                         f"(2026-12-07, 2026-12-07T14:30, add Z for UTC), a time today (14:30), or today, "
                         f"yesterday, now") from None
-    return int(moment.timestamp() * 1e9)  # a naive time is local time, as `traces list` shows it
