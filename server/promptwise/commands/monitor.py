@@ -149,9 +149,15 @@ def _metering(workspace, args: argparse.Namespace, since_ns: int | None, until_n
         print(f"nothing metered yet: `promptwise serve` records each consumer's tokens and cost in "
               f"{display_path(str(path))}")
         return 0
-    rows = metered_usage(path, since_s=None if since_ns is None else since_ns / 1e9,
-                         until_s=None if until_ns is None else until_ns / 1e9, consumer=args.consumer,
-                         per_day=args.by == "consumer-day")
+    import sqlite3
+
+    try:
+        rows = metered_usage(path, since_s=None if since_ns is None else since_ns / 1e9,
+                             until_s=None if until_ns is None else until_ns / 1e9, consumer=args.consumer,
+                             per_day=args.by == "consumer-day")
+    except sqlite3.DatabaseError as error:  # damaged, not SQLite, or not readable
+        raise UserError(f"{display_path(str(path))} cannot be read ({error}); it is the metering record "
+                        f"`promptwise serve` writes: restore it from a backup, or move it away to start anew") from None
     if args.flow_version:
         rows = [row for row in rows if version_label(row["version"]) == args.flow_version
                 or row["version"].startswith(args.flow_version)]
