@@ -35,3 +35,34 @@ export function killTree(child: ChildProcess, graceMs = 5_000, first: NodeJS.Sig
   timer.unref();
   child.once("close", () => clearTimeout(timer));
 }
+
+/**
+ * Stops a server that drains on SIGTERM (`promptwise serve`): SIGTERM to the server alone (its
+ * span-writer children must outlive the drain to store the last traces), then SIGKILL to its
+ * whole group after `graceMs`, or at once when the returned `force` is called. A server that
+ * exits within the grace keeps its children (they finish writing and end by themselves).
+ */
+export function stopDraining(child: ChildProcess, graceMs: number): () => void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return () => {};
+  const pid = child.pid;
+  const kill = () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(process.platform === "win32" ? pid : -pid, "SIGKILL");
+    } catch {
+      try {
+        child.kill("SIGKILL"); // not a group leader after all: the server alone
+      } catch {
+        // already gone
+      }
+    }
+  };
+  child.kill("SIGTERM");
+  const timer = setTimeout(kill, graceMs);
+  timer.unref();
+  child.once("exit", () => clearTimeout(timer));
+  return () => {
+    clearTimeout(timer);
+    kill();
+  };
+}

@@ -10,10 +10,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import * as path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import * as vscode from "vscode";
 import { saveFlowFiles } from "./flowFiles";
 import { isOrphan, isRecord, type ServeRecord } from "./serveOrphans";
-import { ownGroup } from "./processTree";
+import { ownGroup, stopDraining } from "./processTree";
 import { isFlowFile, lensArguments } from "./protocol";
 import { lastWords, requestHost, sendChat, sendScore, type ChatMessage, type SendOutcome } from "./serveClient";
 import { chatShape, exampleInputs, needsKey, renderServeHtml, sampleText, type ChatShape } from "./serveHtml";
@@ -27,6 +28,8 @@ const SERVE_RECORD = "promptwise.serve.running";
 const HOST = "127.0.0.1";
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
+// A backstop only: serve ends its own drain after serve.timeout_seconds + 5 s.
+const DRAIN_LIMIT_MS = 600_000;
 /** A port taken between our probe and `serve` binding it: try a few others. */
 const PORT_ATTEMPTS = 3;
 
@@ -197,8 +200,18 @@ export class ServeSession implements vscode.Disposable {
     served.stopping = true;
     if (served.process.exitCode !== null || served.process.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => served.process.once("exit", () => resolve()));
-    stopProcess(served.process);
-    await exited;
+    // serve drains: requests in flight finish (up to serve.timeout_seconds + 5 s) and their traces
+    // are stored. A stop asked for waits for that; the notification's Cancel forces it.
+    const force = stopDraining(served.process, DRAIN_LIMIT_MS);
+    const quick = await Promise.race([exited.then(() => true), delay(1_000).then(() => false)]);
+    if (quick) return;
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: "Promptwise: stopping the server: finishing the requests in flight (Cancel stops it now)", cancellable: true },
+      (_progress, token) => {
+        token.onCancellationRequested(force);
+        return exited;
+      },
+    );
   }
 
   /** Sends inputs (a JSON text) to /score and reports the answer as it streams. */
@@ -331,7 +344,7 @@ export class ServeSession implements vscode.Disposable {
     this.served = undefined;
     if (served) {
       served.stopping = true;
-      stopProcess(served.process);
+      stopDraining(served.process, STOP_GRACE_MS); // the window is closing: no time to drain long
     }
     this.panel?.dispose();
     this.status.dispose();
@@ -344,25 +357,6 @@ interface PanelMessage {
   requestId?: string;
   messages?: ChatMessage[];
   inputs?: Record<string, unknown>;
-}
-
-/**
- * SIGTERM to `serve` alone (it drains in-flight requests and flushes traces through its span
- * writer children, which must outlive that), then SIGKILL to its whole group after the grace.
- */
-function stopProcess(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const pid = child.pid;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => {
-    try {
-      process.kill(process.platform === "win32" ? pid : -pid, "SIGKILL");
-    } catch {
-      child.kill("SIGKILL");
-    }
-  }, STOP_GRACE_MS);
-  timer.unref();
-  child.once("exit", () => clearTimeout(timer));
 }
 
 async function askForKey(why?: string): Promise<string | undefined> {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { killTree, ownGroup } from "../src/processTree";
+import { killTree, ownGroup, stopDraining } from "../src/processTree";
 
 /** Running (a zombie waiting for a container's init to reap it has ended: state Z in /proc). */
 function alive(pid: number): boolean {
@@ -36,5 +36,43 @@ describe("killTree (POSIX process groups)", () => {
     const child = spawn("true", [], ownGroup());
     await new Promise((resolve) => child.once("close", resolve));
     assert.doesNotThrow(() => killTree(child));
+  });
+});
+
+/** A node child that traps SIGTERM: it ends by itself `afterMs` later (-1: never), like a draining server. */
+function drainingChild(afterMs: number) {
+  const script = `process.on("SIGTERM", () => { if (${afterMs} >= 0) setTimeout(() => process.exit(0), ${afterMs}); }); console.log("up"); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", script], { ...ownGroup(), stdio: ["ignore", "pipe", "ignore"] });
+  const up = new Promise((resolve) => child.stdout.once("data", resolve));
+  const exited = new Promise<[number | null, string | null]>((resolve) => child.once("exit", (code, signal) => resolve([code, signal])));
+  return { child, up, exited };
+}
+
+describe("stopDraining (serve's stop: SIGTERM, then SIGKILL to the group)", { skip: process.platform === "win32" }, () => {
+  it("lets a server that drains within the grace end by itself", async () => {
+    const { child, up, exited } = drainingChild(300);
+    await up;
+    stopDraining(child, 30_000);
+    assert.deepEqual(await exited, [0, null]);
+  });
+  it("kills a server still running when the grace is over", async () => {
+    const { child, up, exited } = drainingChild(-1);
+    await up;
+    stopDraining(child, 200);
+    assert.deepEqual(await exited, [null, "SIGKILL"]);
+  });
+  it("kills at once when forced, whatever the grace", async () => {
+    const { child, up, exited } = drainingChild(-1);
+    await up;
+    const force = stopDraining(child, 600_000);
+    force();
+    assert.deepEqual(await exited, [null, "SIGKILL"]);
+  });
+  it("leaves a server that has ended alone", async () => {
+    const { child, up, exited } = drainingChild(0);
+    await up;
+    child.kill("SIGTERM");
+    await exited;
+    assert.doesNotThrow(() => stopDraining(child, 10)());
   });
 });
