@@ -23,6 +23,8 @@ from promptwise.engine import streaming
 from promptwise.engine.streaming import TokenSink as TokenStream  # noqa: F401 (the name the routes use)
 
 EVENT_STREAM = "text/event-stream"
+# How long a cut stream waits for its cancelled flow to stop (and count what its calls spent).
+CANCELLED_FLOW_GRACE_S = 5.0
 
 
 class EventStream(StreamingResponse):
@@ -167,8 +169,13 @@ async def stream_run(serving, flow, inputs: dict, flow_request, sink) -> AsyncIt
             task.cancel()  # the client went away: stop the flow and its model call
             # Shielded: starlette's disconnect scope cancels every await of ours at once, and the
             # request would finish (metered) before the task counted what its cut calls spent.
+            # Bounded: a flow whose own code swallows the cancel must not hold the request (and a
+            # SIGTERM drain) for ever; after the grace the request finishes with what was counted.
+            # (asyncio.wait, not gather: a cancelled gather still waits for its stubborn task.)
             with anyio.CancelScope(shield=True):
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait({task}, timeout=CANCELLED_FLOW_GRACE_S)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: its client has gone, there is no one left to tell
 
 
 def first_token_sent(serving, flow_request) -> None:
